@@ -1,0 +1,47 @@
+# SSO Contribution Gateway: the entry points a person (and CI) runs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_PERSONS ?= 200000
+
+.PHONY: run test lint fmt openapi bench clean-data help
+
+help:
+	@echo "make run    set everything up (venv, PostgreSQL pair, migrations, demo data) and serve"
+	@echo "make test   run the whole test suite against a PostgreSQL pair it starts itself"
+	@echo "make lint   ruff, mypy --strict, import-linter contracts"
+	@echo "make fmt    format the code"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/ssogw db up
+	$(BIN)/ssogw migrate
+	$(BIN)/python -m app.demo --persons $(DEMO_PERSONS)
+	$(BIN)/ssogw serve
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff format --check app tests bench
+	$(BIN)/mypy app
+	$(BIN)/lint-imports
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix app tests bench
+	$(BIN)/ruff format app tests bench
+
+openapi: $(STAMP)
+	$(BIN)/python -m app.openapi_export openapi/openapi.json
+
+clean-data:
+	-$(BIN)/ssogw db down
+	rm -rf .data

@@ -1,0 +1,34 @@
+"""/livez (the process is up) and /readyz (primary reachable and a fresh read path)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+Readiness = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
+
+
+def health_router(readiness: Readiness) -> APIRouter:
+    """Routes for the load balancer and Kubernetes probes."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/livez", summary="The process is up (no dependency is checked)")
+    async def livez() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get(
+        "/readyz",
+        summary="Ready: the primary answers and at least one fresh read path exists",
+        responses={503: {"description": "Not ready; the body says why"}},
+    )
+    async def readyz() -> JSONResponse:
+        ready, detail = await readiness()
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", **detail},
+            status_code=200 if ready else 503,
+        )
+
+    return router

@@ -1,0 +1,95 @@
+"""All configuration, from environment variables prefixed ``SSOGW_`` (pydantic-settings).
+
+Defaults are safe for a laptop: loopback only, the local pair found under ``.data/``. The one
+secret with a default (``SSOGW_SECRET_KEY``) is a clearly marked demo key; production sets it.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# A clearly marked demo key for `make run`; any real deployment sets SSOGW_SECRET_KEY.
+DEMO_SECRET_KEY = "demo-only-key-do-not-use-in-production-0123456789"  # noqa: S105
+
+
+def _split(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting of the gateway; ``Settings()`` reads ``SSOGW_*`` from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SSOGW_", extra="ignore", frozen=True)
+
+    # --- where things are ----------------------------------------------------------------
+    data_dir: Path = Field(default=Path(".data"), description="Local PostgreSQL pair and records.")
+    pg_bin: Path | None = Field(default=None, description="Directory with initdb, pg_ctl, ...")
+    primary_dsn: str | None = Field(default=None, description="Primary DSN; else the local pair.")
+    replica_dsns: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated replica DSNs; else the local pair."
+    )
+
+    # --- HTTP ------------------------------------------------------------------------------
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Peers (CIDRs) whose X-Forwarded-For is believed."
+    )
+    shutdown_grace_s: float = 10.0
+
+    # --- pools and routing -------------------------------------------------------------------
+    primary_pool_min: int = 2
+    primary_pool_max: int = 10
+    replica_pool_min: int = 2
+    replica_pool_max: int = 10
+    connect_timeout_s: float = 3.0
+    command_timeout_s: float = 5.0
+    replica_max_lag_s: float = 5.0
+    replica_probe_interval_s: float = 0.5
+
+    # --- audit group commit ------------------------------------------------------------------
+    audit_max_batch: int = 500
+    audit_max_wait_ms: float = 2.0
+
+    # --- admission ---------------------------------------------------------------------------
+    secret_key: str = Field(default=DEMO_SECRET_KEY, description="Encrypts partner secrets.")
+    wsse_window_s: int = 300
+    default_rate_limit: float = 200.0
+    token_cache_s: float = 60.0
+
+    # --- business rules that DOMAIN.md marks unconfirmed ---------------------------------------
+    settlement_cutoff: time = time(23, 0)
+    counter_ceiling_satang: int = 3_000_000
+    s39_max_overdue_months: int = 1
+    s39_late_counts_as_paid: bool = True
+    s39_late_surcharge_satang: int = 0
+    s39_advance_months: int = 0
+    s40_max_months_ahead: int = 12
+    s40_max_savings_per_month_satang: int = 100_000
+    s40_option_changes_per_year: int = 1
+    s39_prefixes: str = Field(default="12345678", description="Accepted first digits, S39.")
+    s40_prefixes: str = Field(default="012345678", description="Accepted first digits, S40.")
+
+    # --- SOAP hardening ----------------------------------------------------------------------
+    soap_max_body_bytes: int = 64 * 1024
+    soap_max_depth: int = 32
+    soap_max_elements: int = 2_000
+
+    # --- logging -----------------------------------------------------------------------------
+    log_level: str = "INFO"
+
+    @field_validator("replica_dsns", "trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return _split(value)
+
+    def prefixes(self) -> dict[int, frozenset[str]]:
+        """Accepted first digits of a national ID, per section."""
+        return {39: frozenset(self.s39_prefixes), 40: frozenset(self.s40_prefixes)}

@@ -1,0 +1,50 @@
+"""The one place that knows asyncpg's exceptions and turns them into the error vocabulary."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from app.errors import ReadOnlyStore, ServiceError, StoreUnavailable
+
+# Failures that mean "the server is not there or went away": the request may be retried.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.QueryCanceledError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InternalClientError,
+)
+
+
+def translate(exc: BaseException, *, store: str) -> ServiceError | None:
+    """The vocabulary's error for an asyncpg/OS failure, or None if it is not a store failure."""
+    if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+        return ReadOnlyStore(f"the {store} is read-only; a write was sent to it", store=store)
+    if isinstance(exc, UNAVAILABLE):
+        return StoreUnavailable(
+            f"the {store} database is unavailable; retry the same request", store=store
+        )
+    return None
+
+
+@asynccontextmanager
+async def translated(store: str) -> AsyncIterator[None]:
+    """Re-raise store failures inside the block as ``ServiceError``s."""
+    try:
+        yield
+    except ServiceError:
+        raise
+    except Exception as exc:
+        mapped = translate(exc, store=store)
+        if mapped is None:
+            raise
+        raise mapped from exc

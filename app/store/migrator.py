@@ -1,0 +1,77 @@
+"""Applies the numbered SQL files under ``migrations/`` in order, each in its own transaction."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+LOCK_KEY = 0x55_47_57_4D  # advisory lock: one migrator at a time, across instances
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """The migrations in version order; file names are ``NNNN_name.sql``."""
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        number, _, name = path.stem.partition("_")
+        found.append(Migration(int(number), name, path.read_text(encoding="utf-8")))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"duplicate migration numbers in {directory}")
+    return found
+
+
+async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply pending migrations; return the names applied (empty when up to date)."""
+    await conn.execute(
+        """CREATE TABLE IF NOT EXISTS schema_migrations (
+               version    integer     PRIMARY KEY,
+               name       text        NOT NULL,
+               checksum   text        NOT NULL,
+               applied_at timestamptz NOT NULL DEFAULT now())"""
+    )
+    applied: list[str] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
+    try:
+        done = {
+            row["version"]: row["checksum"]
+            for row in await conn.fetch("SELECT version, checksum FROM schema_migrations")
+        }
+        for migration in load_migrations(directory):
+            if migration.version in done:
+                if done[migration.version] != migration.checksum:
+                    raise RuntimeError(
+                        f"migration {migration.version:04d}_{migration.name} was changed after "
+                        "it was applied; add a new migration instead"
+                    )
+                continue
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    migration.version,
+                    migration.name,
+                    migration.checksum,
+                )
+            applied.append(f"{migration.version:04d}_{migration.name}")
+        # Keep a year of audit partitions ahead of today, whatever the migrations said.
+        await conn.execute(
+            "SELECT ssogw_ensure_audit_partitions(date_trunc('month', now())::date, 13)"
+        )
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+    return applied

@@ -1,0 +1,131 @@
+"""The foundation on real PostgreSQL: replication, read routing, migrations, constraints."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from app.errors import ReadOnlyStore
+from app.main import database_config
+from app.settings import Settings
+from app.store.database import Database
+from app.store.failures import translated
+from app.store.local_pair import LocalPair, PairRecord
+from app.store.migrator import migrate
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(database_config(settings))
+    await database.open()
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+async def test_a_row_written_on_the_primary_is_read_back_from_the_replica(db: Database) -> None:
+    await db.primary.execute("CREATE TABLE IF NOT EXISTS probe_rows (key text PRIMARY KEY)")
+    key = uuid.uuid4().hex
+    await db.primary.execute("INSERT INTO probe_rows VALUES ($1)", key)
+
+    async def replica_has_it() -> bool:
+        await db.router.probe()
+
+        async def read(conn: asyncpg.Connection) -> object:
+            return await conn.fetchval("SELECT key FROM probe_rows WHERE key = $1", key)
+
+        value, info = await db.router.run_read(read)
+        return value == key and info.path == "replica"
+
+    await wait_for(replica_has_it)
+
+
+async def test_a_write_sent_to_the_replica_fails_with_the_projects_own_code(db: Database) -> None:
+    replica_pool = db.router.replicas[0].pool
+    with pytest.raises(ReadOnlyStore) as refused:
+        async with translated("replica"):
+            await replica_pool.execute("CREATE TABLE must_not_exist (x int)")
+    assert refused.value.code == "server.read_only_store"
+
+
+async def test_with_the_replica_stopped_reads_fall_back_and_return(
+    db: Database, pg_pair: tuple[LocalPair, PairRecord]
+) -> None:
+    pair, _ = pg_pair
+
+    async def one() -> str:
+        async def read(conn: asyncpg.Connection) -> object:
+            return await conn.fetchval("SELECT 1")
+
+        _, info = await db.router.run_read(read)
+        return info.path
+
+    await wait_for(lambda: _eq(one(), "replica"))
+    await asyncio.to_thread(pair.stop, "replica")
+    try:
+        await db.router.probe()
+        assert await one() == "primary"
+        assert db.router.status()[0]["up"] is False
+    finally:
+        await asyncio.to_thread(pair.start, "replica")
+    await wait_for(lambda: _probe_and_eq(db, one, "replica"), timeout=30)
+
+
+async def _eq(awaitable, expected) -> bool:  # type: ignore[no-untyped-def]
+    return bool(await awaitable == expected)
+
+
+async def _probe_and_eq(db: Database, one, expected) -> bool:  # type: ignore[no-untyped-def]
+    await db.router.probe()
+    return bool(await one() == expected)
+
+
+async def test_migrations_run_twice_change_nothing(db: Database) -> None:
+    async with db.primary.acquire() as conn:
+        before = await conn.fetch("SELECT version, checksum FROM schema_migrations ORDER BY 1")
+        assert await migrate(conn) == []
+        after = await conn.fetch("SELECT version, checksum FROM schema_migrations ORDER BY 1")
+    assert [tuple(r) for r in before] == [tuple(r) for r in after]
+    assert len(after) >= 2
+
+
+async def test_a_month_cannot_be_paid_twice(db: Database) -> None:
+    nid = "3100600445635"
+    async with db.primary.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO insured_persons (national_id, title, first_name, last_name, section,"
+            " effective_date) VALUES ($1, 'นาย', 'ทดสอบ', 'ซ้ำ', 39, '2020-01-01')"
+            " ON CONFLICT DO NOTHING",
+            nid,
+        )
+        insert = (
+            "INSERT INTO paid_months (national_id, section, month, amount_satang, paid_on)"
+            " VALUES ($1, 39, '2024-05-01', 43200, '2024-06-10')"
+        )
+        await conn.execute("DELETE FROM paid_months WHERE national_id = $1", nid)
+        await conn.execute(insert, nid)
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await conn.execute(insert, nid)
+
+
+async def test_the_rate_history_is_seeded(db: Database) -> None:
+    rows = await db.primary.fetch(
+        "SELECT section, s40_option, first_month::text, amount_satang FROM contribution_rates"
+    )
+    assert (39, None, "2020-03-01", 8600) in [tuple(r) for r in rows]
+    assert (40, 3, "2021-08-01", 18000) in [tuple(r) for r in rows]
