@@ -1,0 +1,86 @@
+"""Contribution months: a year and a month, ordered, with exact arithmetic."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from app.errors import InvalidMonth
+
+_MONTH_TEXT = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
+_MIN_YEAR = 1
+_MAX_YEAR = 9999
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class Month:
+    """A contribution month such as 2024-06; ordered by time."""
+
+    year: int
+    month: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.month <= 12 or not _MIN_YEAR <= self.year <= _MAX_YEAR:
+            raise InvalidMonth(
+                f"{self.year:04d}-{self.month:02d} is not a calendar month.",
+                year=self.year,
+                month=self.month,
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> Month:
+        """Read a month written as YYYY-MM."""
+        match = _MONTH_TEXT.fullmatch(text)
+        if match is None:
+            raise InvalidMonth(
+                f"The month must be written YYYY-MM (got {text[:20]!r}).", value=text[:20]
+            )
+        return cls(int(match.group(1)), int(match.group(2)))
+
+    @classmethod
+    def of(cls, day: date) -> Month:
+        """The month a calendar date falls in (a business date, never an instant)."""
+        if isinstance(day, datetime):
+            # An instant's month depends on the time zone: convert with business_date() first.
+            raise TypeError("Month.of() takes a date; convert an instant with business_date()")
+        return cls(day.year, day.month)
+
+    @classmethod
+    def from_index(cls, index: int) -> Month:
+        """The month whose ``index`` is the given number."""
+        year, month0 = divmod(index, 12)
+        return cls(year, month0 + 1)
+
+    @property
+    def index(self) -> int:
+        """A running month number (year * 12 + month - 1): differences count months."""
+        return self.year * 12 + self.month - 1
+
+    @property
+    def first_day(self) -> date:
+        """The first calendar day of the month."""
+        return date(self.year, self.month, 1)
+
+    @property
+    def last_day(self) -> date:
+        """The last calendar day of the month (the 29th for a leap February)."""
+        if self.month == 12:
+            return date(self.year, 12, 31)
+        return date(self.year, self.month + 1, 1) - timedelta(days=1)
+
+    def plus(self, months: int) -> Month:
+        """The month ``months`` later (earlier when negative)."""
+        return Month.from_index(self.index + months)
+
+    def minus(self, months: int) -> Month:
+        """The month ``months`` earlier."""
+        return Month.from_index(self.index - months)
+
+    @staticmethod
+    def range(first: Month, last: Month) -> list[Month]:
+        """Every month from ``first`` to ``last``, both included; empty when first > last."""
+        return [Month.from_index(i) for i in range(first.index, last.index + 1)]
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
