@@ -23,10 +23,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/ssogw db up
 	$(BIN)/ssogw migrate
-	$(BIN)/python -m app.demo --persons $(DEMO_PERSONS)
+	$(BIN)/ssogw demo --persons $(DEMO_PERSONS)
 	$(BIN)/ssogw serve
 
 test: $(STAMP)
+	scripts/ensure-os-tools
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)

@@ -66,8 +66,11 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "up":
         record = pair.up()
         pair.wait_streaming()
-        emit(args, {"primary": record.primary_dsn, "replica": record.replica_dsn},
-             f"primary  {record.primary_dsn}\nreplica  {record.replica_dsn} (streaming)")
+        emit(
+            args,
+            {"primary": record.primary_dsn, "replica": record.replica_dsn},
+            f"primary  {record.primary_dsn}\nreplica  {record.replica_dsn} (streaming)",
+        )
         return 0
     if args.action == "down":
         pair.down()
@@ -78,7 +81,8 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 async def db_status(args: argparse.Namespace, settings: Settings) -> int:
     record = read_record(Path(settings.data_dir))
     primary, replicas = resolve_dsns(
-        primary_dsn=settings.primary_dsn, replica_dsns=settings.replica_dsns,
+        primary_dsn=settings.primary_dsn,
+        replica_dsns=settings.replica_dsns,
         data_dir=Path(settings.data_dir),
     )
     report: dict[str, Any] = {"primary": {"dsn": primary}, "replicas": []}
@@ -87,11 +91,13 @@ async def db_status(args: argparse.Namespace, settings: Settings) -> int:
         try:
             report["primary"]["lsn"] = await conn.fetchval("SELECT pg_current_wal_lsn()::text")
             report["primary"]["standbys"] = [
-                dict(row) for row in await conn.fetch(
+                dict(row)
+                for row in await conn.fetch(
                     "SELECT application_name, state, replay_lsn::text AS replay_lsn,"
                     " COALESCE(extract(epoch FROM replay_lag), 0)::float AS replay_lag_s,"
                     " pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint AS lag_bytes"
-                    " FROM pg_stat_replication")
+                    " FROM pg_stat_replication"
+                )
             ]
             report["primary"]["up"] = True
         finally:
@@ -109,7 +115,8 @@ async def db_status(args: argparse.Namespace, settings: Settings) -> int:
                     " pg_last_wal_replay_lsn()::text AS replay_lsn,"
                     " pg_is_wal_replay_paused() AS paused,"
                     " extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float"
-                    " AS since_last_replay_s")
+                    " AS since_last_replay_s"
+                )
                 entry.update(dict(row or {}), up=True)
             finally:
                 await conn.close()
@@ -117,17 +124,25 @@ async def db_status(args: argparse.Namespace, settings: Settings) -> int:
             entry.update(up=False, error=str(exc))
         report["replicas"].append(entry)
     if record is not None:
-        report["local"] = {"binaries": record.bin_dir, "from": record.bin_source,
-                           "os_user": record.os_user}
-    lines = [f"primary  {primary}  up={report['primary'].get('up')}"
-             f"  lsn={report['primary'].get('lsn')}"]
+        report["local"] = {
+            "binaries": record.bin_dir,
+            "from": record.bin_source,
+            "os_user": record.os_user,
+        }
+    lines = [
+        f"primary  {primary}  up={report['primary'].get('up')}  lsn={report['primary'].get('lsn')}"
+    ]
     for standby in report["primary"].get("standbys", []):
-        lines.append(f"  standby {standby['application_name']}: {standby['state']}"
-                     f"  replay_lsn={standby['replay_lsn']}  lag={standby['lag_bytes']} bytes"
-                     f" / {standby['replay_lag_s']:.3f} s")
+        lines.append(
+            f"  standby {standby['application_name']}: {standby['state']}"
+            f"  replay_lsn={standby['replay_lsn']}  lag={standby['lag_bytes']} bytes"
+            f" / {standby['replay_lag_s']:.3f} s"
+        )
     for rep in report["replicas"]:
-        lines.append(f"replica  {rep['dsn']}  up={rep.get('up')}  standby={rep.get('standby')}"
-                     f"  replay_lsn={rep.get('replay_lsn')}  paused={rep.get('paused')}")
+        lines.append(
+            f"replica  {rep['dsn']}  up={rep.get('up')}  standby={rep.get('standby')}"
+            f"  replay_lsn={rep.get('replay_lsn')}  paused={rep.get('paused')}"
+        )
     emit(args, report, "\n".join(lines))
     return 0 if report["primary"].get("up") else 1
 
@@ -142,8 +157,11 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
             applied = await migrate(conn)
         finally:
             await conn.close()
-        emit(args, {"applied": applied},
-             "\n".join(f"applied {name}" for name in applied) or "database is up to date")
+        emit(
+            args,
+            {"applied": applied},
+            "\n".join(f"applied {name}" for name in applied) or "database is up to date",
+        )
         return 0
 
     return run_async(work)
@@ -156,22 +174,29 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
 
     from app.store.demo_data import SeedPlan, load
 
-    plan = SeedPlan(persons=args.persons, seed=args.seed,
-                    as_of=args.as_of or date.today())
+    plan = SeedPlan(persons=args.persons, seed=args.seed, as_of=args.as_of or date.today())
 
     async def work() -> int:
         conn = await connect(settings)
         started = time.monotonic()
         try:
-            with tqdm(total=plan.persons, unit="persons", file=sys.stderr,
-                      disable=args.quiet) as bar:
+            with tqdm(
+                total=plan.persons, unit="persons", file=sys.stderr, disable=args.quiet
+            ) as bar:
                 inserted = await load(conn, plan, progress=bar.update)
         finally:
             await conn.close()
         seconds = time.monotonic() - started
-        emit(args, {"persons": plan.persons, "inserted": inserted, "seconds": round(seconds, 2),
-                    "rows_per_second": round(plan.persons / seconds) if seconds else None},
-             f"seeded {inserted} of {plan.persons} persons in {seconds:.1f} s")
+        emit(
+            args,
+            {
+                "persons": plan.persons,
+                "inserted": inserted,
+                "seconds": round(seconds, 2),
+                "rows_per_second": round(plan.persons / seconds) if seconds else None,
+            },
+            f"seeded {inserted} of {plan.persons} persons in {seconds:.1f} s",
+        )
         return 0
 
     return run_async(work)
@@ -181,17 +206,26 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
+    from app.main import create_app
+    from app.observability.logs import configure_logging
+    from app.observability.serving import DrainingServer
+
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=args.host or settings.http_host,
         port=args.port or settings.http_port,
         workers=1,
         proxy_headers=False,  # the service decides which forwarded addresses to believe
         timeout_graceful_shutdown=int(settings.shutdown_grace_s),
-        log_level=settings.log_level.lower(),
+        log_config=None,
         access_log=False,
+        server_header=False,
     )
+    DrainingServer(
+        config, drain_s=settings.shutdown_drain_s, begin_drain=app.state.begin_drain
+    ).run()
     return 0
 
 
@@ -231,8 +265,21 @@ def build_parser() -> argparse.ArgumentParser:
 EXTENSIONS: list[Callable[[Any], None]] = []
 
 
+def import_command_groups() -> None:
+    """Import the modules whose command groups register themselves in EXTENSIONS."""
+    import importlib
+
+    for name in ("app.cli_admin", "app.cli_audit"):
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `ssogw` console script."""
+    import_command_groups()
     args = build_parser().parse_args(argv)
     settings = Settings()
     try:

@@ -4,17 +4,35 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from app.domain.section39 import S39Policy
+from app.domain.section40 import S40Policy
 from app.observability.health import health_router
+from app.observability.http_metrics import HttpMetricsMiddleware
 from app.observability.metrics import Metrics
+from app.observability.metrics_route import metrics_router
+from app.service.admission import Admission
+from app.service.counter import CounterRules, CounterService
+from app.service.credential_vault import SecretBox
+from app.service.nonce_cache import NonceCache
+from app.service.rate_book import RateBook
+from app.service.rate_limiter import RateLimiter
+from app.service.recent_writes import RecentWrites
+from app.service.registry import Registry
 from app.settings import Settings
+from app.soap.router import soap_router
+from app.store.audit_writer import AuditWriter
 from app.store.database import Database, DatabaseConfig
+from app.store.ledger import PgLedger
 from app.store.pools import PoolConfig, resolve_dsns
+from app.store.principal_repository import PrincipalRepository
 
 
 def database_config(settings: Settings) -> DatabaseConfig:
@@ -41,37 +59,142 @@ def database_config(settings: Settings) -> DatabaseConfig:
     )
 
 
+def counter_rules(settings: Settings) -> CounterRules:
+    """The business-rule settings the counter applies."""
+    return CounterRules(
+        s39=S39Policy(
+            max_overdue_months=settings.s39_max_overdue_months,
+            late_counts_as_paid=settings.s39_late_counts_as_paid,
+            late_surcharge_satang=settings.s39_late_surcharge_satang,
+            advance_months=settings.s39_advance_months,
+        ),
+        s40=S40Policy(
+            max_months_ahead=settings.s40_max_months_ahead,
+            max_savings_per_month_satang=settings.s40_max_savings_per_month_satang,
+            option_changes_per_year=settings.s40_option_changes_per_year,
+        ),
+        ceiling_satang=settings.counter_ceiling_satang,
+        cutoff=settings.settlement_cutoff,
+        prefixes=settings.prefixes(),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    """Every long-lived object of one instance."""
+
+    settings: Settings
+    metrics: Metrics
+    db: Database
+    audit: AuditWriter
+    admission: Admission
+    counter: CounterService
+    registry: Registry
+    rates: RateBook
+
+
+def build_gateway(settings: Settings, *, registry: CollectorRegistry | None = None) -> Gateway:
+    """Wire the object graph (no I/O: pools open in ``start_gateway``)."""
+    metrics = Metrics(registry or CollectorRegistry())
+    db = Database(database_config(settings), observer=metrics)
+    box = SecretBox(settings.secret_key)
+    principals = PrincipalRepository(lambda: db.primary)
+    admission = Admission(
+        store=principals,
+        box=box,
+        nonces=NonceCache(window_s=2 * settings.wsse_window_s),
+        limiter=RateLimiter(),
+        trusted_proxies=tuple(ip_network(p, strict=False) for p in settings.trusted_proxies),
+        wsse_window_s=settings.wsse_window_s,
+        cache_ttl_s=settings.token_cache_s,
+    )
+    audit = AuditWriter(
+        pool_provider=lambda: db.audit_pool,
+        max_batch=settings.audit_max_batch,
+        max_wait_ms=settings.audit_max_wait_ms,
+        metrics=metrics,
+    )
+    ledger = PgLedger(primary=lambda: db.primary, router=lambda: db.router)
+    rates = RateBook(ledger)
+    counter = CounterService(
+        admission=admission,
+        audit=audit,
+        reader=ledger,
+        ledger=ledger,
+        rates=rates,
+        recent=RecentWrites(),
+        rules=counter_rules(settings),
+        events=metrics,
+    )
+    return Gateway(
+        settings=settings,
+        metrics=metrics,
+        db=db,
+        audit=audit,
+        admission=admission,
+        counter=counter,
+        registry=Registry(store=principals, box=box),
+        rates=rates,
+    )
+
+
+async def start_gateway(gw: Gateway) -> None:
+    """Open the pools and start the background tasks."""
+    await gw.db.open()
+    await gw.audit.start()
+
+
+async def stop_gateway(gw: Gateway) -> None:
+    """Flush the audit queue, stop the tasks, close the pools."""
+    try:
+        await gw.audit.stop()
+    finally:
+        await gw.db.close()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The gateway as an ASGI app; settings default to the environment and the local pair."""
     settings = settings or Settings()
-    metrics = Metrics(CollectorRegistry())
-    db = Database(database_config(settings), observer=metrics)
+    gw = build_gateway(settings)
     state: dict[str, Any] = {"draining": False}
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await db.open()
+        await start_gateway(gw)
         try:
             yield
         finally:
-            await db.close()
+            state["draining"] = True
+            await stop_gateway(gw)
 
     async def readiness() -> tuple[bool, dict[str, Any]]:
         if state["draining"]:
             return False, {"reason": "draining"}
-        primary = await db.primary_reachable()
-        read_path = db.router.has_fresh_read_path()
+        primary = await gw.db.primary_reachable()
+        read_path = gw.db.router.has_fresh_read_path()
         ready = primary and read_path
-        metrics.ready.set(1 if ready else 0)
-        return ready, {"primary": primary, "replicas": db.router.status()}
+        gw.metrics.ready.set(1 if ready else 0)
+        return ready, {"primary": primary, "replicas": gw.db.router.status()}
 
     app = FastAPI(
         title="SSO Contribution Gateway",
         version="1.0.0",
+        description=(
+            "Section 39 and Section 40 social-security contributions through partner counters."
+        ),
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.metrics = metrics
-    app.state.db = db
+    app.state.gateway = gw
+    app.state.begin_drain = lambda: state.update(draining=True)
+    app.add_middleware(HttpMetricsMiddleware, metrics=gw.metrics)
     app.include_router(health_router(readiness))
+    app.include_router(metrics_router(gw.metrics, gw.db.pool_sizes))
+    app.include_router(
+        soap_router(
+            counter=gw.counter,
+            max_body_bytes=settings.soap_max_body_bytes,
+            max_depth=settings.soap_max_depth,
+            max_elements=settings.soap_max_elements,
+        )
+    )
     return app

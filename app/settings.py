@@ -42,7 +42,8 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Peers (CIDRs) whose X-Forwarded-For is believed."
     )
-    shutdown_grace_s: float = 10.0
+    shutdown_grace_s: float = 10.0  # in-flight requests may finish within this
+    shutdown_drain_s: float = 3.0  # /readyz says 503 this long before the listener closes
 
     # --- pools and routing -------------------------------------------------------------------
     primary_pool_min: int = 2

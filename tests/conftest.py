@@ -1,14 +1,22 @@
-"""Session-wide fixtures: one real PostgreSQL pair, settings pointing at it, the wired app."""
+"""Session-wide fixtures: one real PostgreSQL pair, settings pointing at it, the wired gateway.
+
+Tests share the session's database and stay isolated by using their own national IDs,
+partners and clients (tests/support/people.py makes fresh ones).
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from app.main import Gateway, build_gateway, create_app, start_gateway, stop_gateway
 from app.settings import Settings
 from app.store.local_pair import LocalPair, PairRecord
+from tests.support.live_server import serve
 from tests.support.pair import session_pair
 
 
@@ -20,8 +28,9 @@ def pg_pair() -> Iterator[tuple[LocalPair, PairRecord]]:
 
 
 @pytest.fixture(scope="session")
-def settings(pg_pair: tuple[LocalPair, PairRecord], tmp_path_factory: pytest.TempPathFactory
-             ) -> Settings:
+def settings(
+    pg_pair: tuple[LocalPair, PairRecord], tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
     _, record = pg_pair
     return Settings(
         data_dir=Path(tmp_path_factory.mktemp("data")),
@@ -31,4 +40,49 @@ def settings(pg_pair: tuple[LocalPair, PairRecord], tmp_path_factory: pytest.Tem
         replica_max_lag_s=2.0,
         primary_pool_min=1,
         replica_pool_min=1,
+        default_rate_limit=10_000,
     )
+
+
+@pytest.fixture(scope="session")
+async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
+    """The wired service layer on the session's pair (no HTTP)."""
+    gw = build_gateway(settings)
+    await start_gateway(gw)
+    try:
+        yield gw
+    finally:
+        await stop_gateway(gw)
+
+
+@pytest.fixture(scope="session")
+def live_url(settings: Settings) -> Iterator[str]:
+    """Base URL of the whole app served over real HTTP on loopback."""
+    with serve(create_app(settings)) as base:
+        yield base
+
+
+@dataclass(frozen=True)
+class PartnerCredentials:
+    name: str
+    username: str
+    password: str
+
+
+@pytest.fixture
+async def partner(gateway: Gateway) -> PartnerCredentials:
+    """A fresh partner allowed from loopback for every counter operation."""
+    name = f"p-{uuid.uuid4().hex[:10]}"
+    issued = await gateway.registry.add_partner(
+        name=name, cidrs=["127.0.0.0/8", "::1/128"], rate_limit=10_000
+    )
+    return PartnerCredentials(name, issued.username, issued.password)
+
+
+@pytest.fixture
+async def client_token(gateway: Gateway) -> str:
+    """A bearer token of a fresh internal client with every scope."""
+    issued = await gateway.registry.add_client(
+        name=f"c-{uuid.uuid4().hex[:10]}", scopes=["counter", "admin", "audit"]
+    )
+    return issued.token

@@ -123,6 +123,17 @@ class Metrics:
             "ssogw_ready", "1 when the instance is ready to serve.", registry=registry
         )
 
+    # --- CounterEvents (service.counter) -------------------------------------------------------
+    def payment_confirmed(self, *, section: int, partner: str, amount_satang: int) -> None:
+        self.payments.labels(str(section), partner).inc()
+        self.payment_satang.labels(str(section), partner).inc(amount_satang)
+
+    def payment_cancelled(self, *, section: int, partner: str) -> None:
+        self.cancellations.labels(str(section), partner).inc()
+
+    def admission_refused(self, reason: str, protocol: str) -> None:
+        self.admission_refusals.labels(reason, protocol).inc()
+
     # --- ReadObserver (store.replica_router) ------------------------------------------------
     def read_served(self, path: str) -> None:
         self.reads.labels(path).inc()

@@ -40,10 +40,11 @@ class Caller:
     """Who is calling, as the adapter saw it, before admission."""
 
     protocol: Protocol
-    source_ip: str
+    source_ip: str  # the TCP peer
     request_id: str
     operator: str | None = None
     terminal: str | None = None
+    forwarded_for: str | None = None  # X-Forwarded-For as received; believed only from a proxy
 
 
 @dataclass(frozen=True, slots=True)

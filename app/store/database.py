@@ -101,6 +101,13 @@ class Database:
         named.update({f"replica-{i}": p for i, p in enumerate(self._replicas)})
         return named
 
+    def pool_sizes(self) -> dict[str, tuple[int, int]]:
+        """Open and in-use connections of every pool."""
+        return {
+            name: (pool.get_size(), pool.get_size() - pool.get_idle_size())
+            for name, pool in self.pools().items()
+        }
+
     async def primary_reachable(self) -> bool:
         """Whether the primary answers a trivial query now."""
         try:

@@ -17,6 +17,7 @@ import asyncpg
 from app.domain.months import Month
 from app.domain.national_id import check_digit
 from app.domain.rates import DEFAULT_RATE_HISTORY, RateTable
+from app.service.ports import HISTORY_MONTHS
 
 TITLES_MALE = ("นาย",)
 TITLES_FEMALE = ("นาง", "นางสาว")
@@ -179,7 +180,7 @@ class _Rows:
     ) -> tuple[tuple[object, ...], list[tuple[object, ...]]]:
         rng, current = self.rng, self.current
         start = current.minus(rng.randrange(13, 121))
-        history_from = max(start, current.minus(13))
+        history_from = max(start, current.minus(HISTORY_MONTHS))
         kind = rng.random()
         status, reason, ended = "active", None, None
         if kind < 0.07:  # terminated: three consecutive unpaid months, long ago

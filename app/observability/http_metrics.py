@@ -1,0 +1,95 @@
+"""ASGI middleware: request id, in-flight gauge, request metrics and one JSON log line per call.
+
+Labels come from the call context the service layer fills in (operation, partner, outcome) or,
+for routes that do not reach a counter use case, from the route template and status code —
+never from the raw path, which may carry a national ID.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.observability.metrics import Metrics
+from app.service.call_context import begin_call
+
+log = logging.getLogger("ssogw.access")
+_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+REQUEST_ID_HEADER = b"x-request-id"
+
+
+def _protocol(path: str) -> str:
+    if path.startswith("/soap/"):
+        return "soap"
+    if path.startswith("/api/"):
+        return "rest"
+    return "ops"
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    return str(template) if template else "unmatched"
+
+
+class HttpMetricsMiddleware:
+    """Wraps the app; measures and logs every HTTP request."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or ()).get(REQUEST_ID_HEADER, b"").decode("latin-1")
+        request_id = given if _SANE_ID.fullmatch(given) else uuid.uuid4().hex
+        # Adapters read the request id from the headers: make sure it is there.
+        if given != request_id:
+            scope["headers"] = [
+                *(h for h in scope.get("headers", ()) if h[0] != REQUEST_ID_HEADER),
+                (REQUEST_ID_HEADER, request_id.encode()),
+            ]
+        protocol = _protocol(scope.get("path", ""))
+        ctx = begin_call(request_id, protocol)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER, request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        in_flight = self.metrics.in_flight.labels(protocol)
+        in_flight.inc()
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            in_flight.dec()
+            elapsed = time.perf_counter() - started
+            operation = ctx.operation or f"{scope.get('method', 'GET')} {_route_template(scope)}"
+            outcome = ctx.outcome or ("ok" if status < 400 else f"http_{status}")
+            partner = ctx.partner or "anonymous"
+            labels: dict[str, Any] = {
+                "protocol": protocol,
+                "operation": operation,
+                "outcome": outcome,
+                "partner": partner,
+            }
+            if protocol != "ops":
+                self.metrics.requests.labels(**labels).inc()
+                self.metrics.request_seconds.labels(**labels).observe(elapsed)
+            log.info(
+                "request",
+                extra={**labels, "status": status, "durationMs": round(elapsed * 1000, 2)},
+            )

@@ -1,0 +1,50 @@
+"""What the current call turned out to be (operation, partner, outcome), for metrics and logs.
+
+The HTTP layer opens a context per request; the service layer fills it in as it learns who the
+caller is and how the call ended. Values are bounded (operation names, registry names, error
+codes): never a national ID, an address or free text.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class CallContext:
+    request_id: str
+    protocol: str = "http"
+    operation: str | None = None
+    partner: str | None = None
+    outcome: str | None = None
+
+
+_current: ContextVar[CallContext | None] = ContextVar("ssogw_call", default=None)
+
+
+def begin_call(request_id: str, protocol: str) -> CallContext:
+    """Open the context of a new call (the HTTP middleware does this)."""
+    ctx = CallContext(request_id=request_id, protocol=protocol)
+    _current.set(ctx)
+    return ctx
+
+
+def current_call() -> CallContext | None:
+    """The context of the call being handled, if any."""
+    return _current.get()
+
+
+def note_call(
+    *, operation: str | None = None, partner: str | None = None, outcome: str | None = None
+) -> None:
+    """Record what is known about the current call (no-op outside a call)."""
+    ctx = _current.get()
+    if ctx is None:
+        return
+    if operation is not None:
+        ctx.operation = operation
+    if partner is not None:
+        ctx.partner = partner
+    if outcome is not None:
+        ctx.outcome = outcome

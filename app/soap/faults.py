@@ -1,0 +1,150 @@
+"""Every ``ServiceError`` rendered as a SOAP fault, with the stable code in its detail.
+
+SOAP 1.1: ``faultcode`` (unqualified) ``soap:Client`` or ``soap:Server``, ``faultstring`` and a
+``detail``; always HTTP 500 (WS-I BP R1126). SOAP 1.2: ``env:Sender`` (HTTP 400) or
+``env:Receiver`` (HTTP 500) with the code also as a Subcode, ``Reason/Text xml:lang="en"`` and
+``Detail``. In both the detail is a ``sso:GatewayFault`` (contribution.xsd). Transport problems
+keep their own status (413, 415, 405); a fault body still says what went wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Final
+
+from app.errors import ServiceError
+from app.soap.namespaces import SOAP11_ENVELOPE
+from app.soap.refusals import EnvelopeRefused, FaultKind
+from app.soap.serialise import Element, Node, write_envelope
+from app.soap.versions import SoapVersion
+from app.soap.xsd_values import format_boolean, format_date, format_datetime
+
+_NCNAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+_SOAP11_CODES: Final = {
+    FaultKind.SENDER: "Client",
+    FaultKind.RECEIVER: "Server",
+    FaultKind.VERSION_MISMATCH: "VersionMismatch",
+    FaultKind.MUST_UNDERSTAND: "MustUnderstand",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FaultResponse:
+    """A fault ready to send: the envelope, the HTTP status and the Content-Type."""
+
+    body: bytes
+    status_code: int
+    content_type: str
+
+
+def _detail_value(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return format_boolean(value)
+    if isinstance(value, int | float | Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, date):
+        return format_date(value)
+    if value is None:
+        return ""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def gateway_fault(error: ServiceError, *, request_id: str) -> Element:
+    """The sso:GatewayFault detail element of an error."""
+    entries: list[Node] = [
+        {"sso:key": str(key), "sso:value": _detail_value(value)}
+        for key, value in error.details.items()
+    ]
+    return {
+        "sso:GatewayFault": {
+            "sso:code": error.code,
+            "sso:message": error.message,
+            "sso:retryable": format_boolean(error.retryable),
+            "sso:requestId": request_id,
+            "sso:entry": entries,
+        }
+    }
+
+
+def _soap11(error: ServiceError, kind: FaultKind, request_id: str) -> Element:
+    return {
+        "soap:Fault": {
+            "faultcode": f"soap:{_SOAP11_CODES[kind]}",
+            "faultstring": error.message,
+            "detail": gateway_fault(error, request_id=request_id),
+        }
+    }
+
+
+def _soap12(error: ServiceError, kind: FaultKind, request_id: str) -> Element:
+    code: Element = {"env:Value": f"env:{kind.value}"}
+    if kind in (FaultKind.SENDER, FaultKind.RECEIVER) and _NCNAME.fullmatch(error.code):
+        code["env:Subcode"] = {"env:Value": f"sso:{error.code}"}
+    return {
+        "env:Fault": {
+            "env:Code": code,
+            "env:Reason": {"env:Text": {"@xml:lang": "en", "#text": error.message}},
+            "env:Detail": gateway_fault(error, request_id=request_id),
+        }
+    }
+
+
+def _soap12_header(kind: FaultKind, not_understood: tuple[tuple[str, str], ...]) -> Element | None:
+    if kind is FaultKind.VERSION_MISMATCH:
+        supported: list[Node] = [
+            {"@qname": "env:Envelope"},
+            {"@qname": "soap11:Envelope", "@xmlns:soap11": SOAP11_ENVELOPE},
+        ]
+        return {"env:Upgrade": {"env:SupportedEnvelope": supported}}
+    if kind is FaultKind.MUST_UNDERSTAND and not_understood:
+        blocks: list[Node] = [
+            {"@qname": f"h{i}:{local}", f"@xmlns:h{i}": namespace}
+            if namespace
+            else {"@qname": local}
+            for i, (namespace, local) in enumerate(not_understood)
+        ]
+        return {"env:NotUnderstood": blocks}
+    return None
+
+
+def render_fault(
+    error: ServiceError,
+    *,
+    version: SoapVersion,
+    request_id: str,
+    kind: FaultKind | None = None,
+    http_status: int | None = None,
+    not_understood: tuple[tuple[str, str], ...] = (),
+) -> FaultResponse:
+    """The fault of ``error`` in ``version``."""
+    kind = kind or FaultKind.of(error)
+    if version is SoapVersion.V11:
+        body = write_envelope(version, _soap11(error, kind, request_id))
+        status = 500
+    else:
+        header = _soap12_header(kind, not_understood)
+        body = write_envelope(version, _soap12(error, kind, request_id), header=header)
+        status = 400 if kind is FaultKind.SENDER else 500
+    return FaultResponse(body, http_status or status, version.content_type)
+
+
+def render_refusal(
+    refused: EnvelopeRefused, *, version: SoapVersion, request_id: str
+) -> FaultResponse:
+    """The fault of a refusal the SOAP layer decided, in its own version if it names one."""
+    return render_fault(
+        refused.error,
+        version=refused.version or version,
+        request_id=request_id,
+        kind=refused.kind,
+        http_status=refused.http_status,
+        not_understood=refused.not_understood,
+    )

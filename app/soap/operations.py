@@ -1,0 +1,123 @@
+"""The four operations: the Body's element names one, which reads its request, makes ONE call
+on ``CounterOperations`` and writes the result. No rule, no arithmetic: those live below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+
+from app.errors import UnknownOperation
+from app.service.counter_api import CounterOperations
+from app.service.credentials import Credentials
+from app.service.models import Caller, CounterInfo, Operation, Protocol
+from app.soap.deserialise import read_cancel, read_confirm, read_inquiry, read_status
+from app.soap.envelope import Envelope
+from app.soap.namespaces import CONTRIBUTION, display_name, sso
+from app.soap.serialise import (
+    Element,
+    cancel_response,
+    confirm_response,
+    inquiry_response,
+    status_response,
+)
+from app.soap.wsse import read_username_token
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What one request brings besides its Body: who sent it and with which credentials."""
+
+    source_ip: str
+    forwarded_for: str | None
+    request_id: str
+    credentials: Credentials
+
+    def caller(self, counter: CounterInfo) -> Caller:
+        """The service's Caller, with the operator and terminal the request named."""
+        return Caller(
+            protocol=Protocol.SOAP,
+            source_ip=self.source_ip,
+            request_id=self.request_id,
+            operator=counter.operator_id,
+            terminal=counter.terminal_id,
+            forwarded_for=self.forwarded_for,
+        )
+
+
+Handler = Callable[[CounterOperations, object, Call], Awaitable[Element]]
+
+
+async def _inquire(service: CounterOperations, payload: object, call: Call) -> Element:
+    request, counter = read_inquiry(payload)
+    result = await service.inquire(
+        caller=call.caller(counter), credentials=call.credentials, request=request
+    )
+    return inquiry_response(result)
+
+
+async def _confirm(service: CounterOperations, payload: object, call: Call) -> Element:
+    request = read_confirm(payload)
+    result = await service.confirm(
+        caller=call.caller(request.counter), credentials=call.credentials, request=request
+    )
+    return confirm_response(result)
+
+
+async def _cancel(service: CounterOperations, payload: object, call: Call) -> Element:
+    request, counter = read_cancel(payload)
+    result = await service.cancel(
+        caller=call.caller(counter), credentials=call.credentials, request=request
+    )
+    return cancel_response(result)
+
+
+async def _status(service: CounterOperations, payload: object, call: Call) -> Element:
+    partner_txn_id, counter = read_status(payload)
+    result = await service.status(
+        caller=call.caller(counter), credentials=call.credentials, partner_txn_id=partner_txn_id
+    )
+    return status_response(result)
+
+
+_HANDLERS: Final[Mapping[Operation, Handler]] = MappingProxyType(
+    {
+        Operation.INQUIRE: _inquire,
+        Operation.CONFIRM: _confirm,
+        Operation.CANCEL: _cancel,
+        Operation.STATUS: _status,
+    }
+)
+_BY_ELEMENT: Final[Mapping[str, Operation]] = MappingProxyType(
+    {sso(operation.value): operation for operation in Operation}
+)
+
+
+def operation_of(envelope: Envelope) -> Operation:
+    """The operation the Body's element names (document/literal wrapped: its own name)."""
+    operation = _BY_ELEMENT.get(envelope.payload_name)
+    if operation is None:
+        name = display_name(envelope.payload_name)
+        raise UnknownOperation(
+            f"The Body element {name} is not an operation of this service; expected one of "
+            + ", ".join(op.value for op in Operation)
+            + f" in the namespace {CONTRIBUTION}.",
+            element=name,
+        )
+    return operation
+
+
+async def perform(
+    operation: Operation,
+    envelope: Envelope,
+    *,
+    service: CounterOperations,
+    source_ip: str,
+    forwarded_for: str | None,
+    request_id: str,
+) -> Element:
+    """Carry out one operation of a parsed envelope; its response element."""
+    call = Call(source_ip, forwarded_for, request_id, read_username_token(envelope))
+    return await _HANDLERS[operation](service, envelope.payload, call)

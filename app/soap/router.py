@@ -1,0 +1,164 @@
+"""The SOAP endpoint: ``POST /soap/v1`` for calls, ``GET /soap/v1?wsdl`` (and ``?xsd``) for the
+contract. Whatever goes wrong on this path, the answer is a SOAP fault, never HTML or JSON.
+
+When the HTTP middleware has opened a call context, the endpoint takes its request id and
+notes the operation and outcome there (for metrics and logs); without one it makes and echoes
+its own request id.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+from uuid import uuid4
+
+from fastapi import APIRouter, Request, Response
+from starlette.requests import ClientDisconnect
+
+from app.errors import InvalidSoapEnvelope, ServerError, ServiceError
+from app.service.call_context import current_call, note_call
+from app.service.counter_api import CounterOperations
+from app.soap.contract import DEFAULT_CONTRACT_DIR, Contract, load_contract
+from app.soap.envelope import read_envelope
+from app.soap.faults import FaultResponse, render_fault, render_refusal
+from app.soap.media_type import read_media_type, version_of
+from app.soap.operations import operation_of, perform
+from app.soap.refusals import EnvelopeRefused
+from app.soap.serialise import write_envelope
+from app.soap.versions import SoapVersion
+from app.soap.xml_guard import XmlLimits, check_expat
+
+logger = logging.getLogger(__name__)
+
+_SANE_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:\-]{1,64}", re.ASCII)  # as the middleware
+_CONTRACT_TYPE: Final = "text/xml; charset=utf-8"
+_OTHER_METHODS: Final = ["PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def request_id_of(request: Request) -> str:
+    """The request id: the middleware's, else a sane X-Request-ID from the client, else new."""
+    call = current_call()
+    if call is not None:
+        return call.request_id
+    given = request.headers.get("x-request-id", "")
+    return given if _SANE_REQUEST_ID.fullmatch(given) else uuid4().hex
+
+
+def _headers(request_id: str) -> dict[str, str]:
+    # The HTTP middleware echoes the request id itself; say it only when it is not there.
+    return {} if current_call() is not None else {"X-Request-ID": request_id}
+
+
+def _declared_length(request: Request) -> int | None:
+    length = request.headers.get("content-length", "")
+    return int(length) if length.isdigit() else None
+
+
+@dataclass(frozen=True, slots=True)
+class _SoapEndpoint:
+    service: CounterOperations
+    limits: XmlLimits
+    contract: Contract
+
+    @staticmethod
+    def _send(fault: FaultResponse, request_id: str, code: str) -> Response:
+        note_call(outcome=code)
+        headers = _headers(request_id)
+        if fault.status_code == 405:
+            headers["Allow"] = "GET, POST"
+        return Response(
+            fault.body, fault.status_code, headers=headers, media_type=fault.content_type
+        )
+
+    def _fail(self, error: ServiceError, version: SoapVersion, request_id: str) -> Response:
+        fault = render_fault(error, version=version, request_id=request_id)
+        return self._send(fault, request_id, error.code)
+
+    async def call(self, request: Request) -> Response:
+        """Answer one SOAP call."""
+        request_id = request_id_of(request)
+        content_type = request.headers.get("content-type")
+        version = version_of(content_type)
+        try:
+            media = read_media_type(content_type)
+            envelope = await read_envelope(
+                request.stream(),
+                media=media,
+                limits=self.limits,
+                declared_length=_declared_length(request),
+            )
+            version = envelope.version
+            operation = operation_of(envelope)
+            note_call(operation=operation.value)
+            body = await perform(
+                operation,
+                envelope,
+                service=self.service,
+                source_ip=request.client.host if request.client else "",
+                forwarded_for=", ".join(request.headers.getlist("x-forwarded-for")) or None,
+                request_id=request_id,
+            )
+            content = write_envelope(version, body)
+        except EnvelopeRefused as refused:
+            fault = render_refusal(refused, version=version, request_id=request_id)
+            return self._send(fault, request_id, refused.error.code)
+        except ServiceError as error:
+            return self._fail(error, version, request_id)
+        except ClientDisconnect:
+            disconnected = InvalidSoapEnvelope("The request body did not arrive whole.")
+            return self._fail(disconnected, version, request_id)
+        except Exception:
+            logger.exception("SOAP call failed", extra={"request_id": request_id})
+            return self._fail(ServerError(), version, request_id)
+        note_call(outcome="ok")
+        return Response(content, headers=_headers(request_id), media_type=version.content_type)
+
+    async def describe(self, request: Request) -> Response:
+        """The WSDL (``?wsdl``) or the XSD (``?xsd``), naming this instance's address."""
+        asked = {key.lower() for key in request.query_params}
+        if "wsdl" in asked:
+            endpoint = str(request.url.replace(query="", fragment=""))
+            return Response(self.contract.wsdl_for(endpoint), media_type=_CONTRACT_TYPE)
+        if "xsd" in asked:
+            return Response(self.contract.xsd, media_type=_CONTRACT_TYPE)
+        return await self.not_allowed(request)
+
+    async def not_allowed(self, request: Request) -> Response:
+        """Any other method, or a GET that asks for neither the WSDL nor the XSD."""
+        request_id = request_id_of(request)
+        error = InvalidSoapEnvelope(
+            "SOAP calls are sent with POST; GET ?wsdl returns the WSDL and GET ?xsd its schema.",
+            reason="method",
+        )
+        fault = render_fault(error, version=SoapVersion.V11, request_id=request_id, http_status=405)
+        return self._send(fault, request_id, error.code)
+
+
+def soap_router(
+    *,
+    counter: CounterOperations,
+    max_body_bytes: int = 64 * 1024,
+    max_depth: int = 32,
+    max_elements: int = 2_000,
+    path: str = "/soap/v1",
+    contract_dir: Path = DEFAULT_CONTRACT_DIR,
+) -> APIRouter:
+    """The SOAP endpoint over ``counter``; checks expat and loads the contract at once."""
+    check_expat()
+    endpoint = _SoapEndpoint(
+        service=counter,
+        limits=XmlLimits(
+            max_body_bytes=max_body_bytes, max_depth=max_depth, max_elements=max_elements
+        ),
+        contract=load_contract(contract_dir),
+    )
+    router = APIRouter()
+    router.add_api_route(path, endpoint.call, methods=["POST"], include_in_schema=False)
+    router.add_api_route(path, endpoint.describe, methods=["GET", "HEAD"], include_in_schema=False)
+    router.add_api_route(
+        path, endpoint.not_allowed, methods=_OTHER_METHODS, include_in_schema=False
+    )
+    return router

@@ -1,0 +1,193 @@
+"""The first XML defence: limits checked while a request body is still arriving.
+
+``BodyGuard`` runs an expat parser over each chunk as it arrives, so a body that is too large,
+carries a DOCTYPE (and with it every entity trick: billion laughs, external entities) or a
+processing instruction, or nests or counts elements beyond the caps, is refused before it is
+whole, holding at most ``max_body_bytes`` of it. The accepted document is parsed again by
+xmltodict (``envelope.py``) through ``HardenedExpat``, under the same refusals.
+"""
+
+from __future__ import annotations
+
+import codecs
+import pyexpat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Final, NoReturn
+
+from app.errors import InvalidSoapEnvelope, PayloadTooLarge
+from app.soap.refusals import EnvelopeRefused
+
+#: The oldest expat accepted: 2.4.1 added protection against entity amplification and 2.5.0
+#: carries the memory-safety fixes of the 2.4 series (CVE-2022-40674, CVE-2022-43680).
+MIN_EXPAT_VERSION: Final = (2, 5, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class XmlLimits:
+    """How much XML one request may carry."""
+
+    max_body_bytes: int = 64 * 1024
+    max_depth: int = 32
+    max_elements: int = 2_000
+
+
+def check_expat(version: tuple[int, int, int] = pyexpat.version_info) -> None:
+    """Refuse to start with an expat older than ``MIN_EXPAT_VERSION``."""
+    if version < MIN_EXPAT_VERSION:
+        found = ".".join(map(str, version))
+        wanted = ".".join(map(str, MIN_EXPAT_VERSION))
+        raise RuntimeError(
+            f"expat {found} is too old to parse partner XML safely; {wanted} or newer is needed"
+        )
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def _refuse_doctype(*_args: object) -> NoReturn:
+    raise _Refused("doctype", "A DOCTYPE is not allowed in a SOAP message.")
+
+
+def _refuse_entity(*_args: object) -> NoReturn:
+    raise _Refused("entity", "Entity declarations and references are not allowed.")
+
+
+def _refuse_processing_instruction(*_args: object) -> NoReturn:
+    raise _Refused(
+        "processing_instruction", "Processing instructions are not allowed in a SOAP message."
+    )
+
+
+def harden(parser: pyexpat.XMLParserType) -> None:
+    """Make an expat parser refuse DTDs, entities and processing instructions."""
+    parser.SetParamEntityParsing(pyexpat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = _refuse_doctype
+    parser.EntityDeclHandler = _refuse_entity
+    parser.ExternalEntityRefHandler = _refuse_entity
+    parser.ProcessingInstructionHandler = _refuse_processing_instruction
+
+
+class HardenedExpat:
+    """Stands in for ``xml.parsers.expat`` where xmltodict asks for a parser."""
+
+    @staticmethod
+    def ParserCreate(
+        encoding: str | None = None, namespace_separator: str | None = None
+    ) -> pyexpat.XMLParserType:
+        parser = pyexpat.ParserCreate(encoding, namespace_separator)
+        harden(parser)
+        return parser
+
+
+def invalid_xml(message: str, **details: object) -> InvalidSoapEnvelope:
+    """The error of a body that is not acceptable XML."""
+    return InvalidSoapEnvelope(message, **details)
+
+
+@contextmanager
+def refusing_bad_xml() -> Iterator[None]:
+    """Turn what a hardened parser raises into the client error that says what was wrong."""
+    try:
+        yield
+    except _Refused as refused:
+        raise invalid_xml(refused.message, reason=refused.reason) from None
+    except pyexpat.ExpatError as error:
+        raise invalid_xml(
+            f"The body is not well-formed XML: {pyexpat.ErrorString(error.code)} "
+            f"(line {error.lineno}, column {error.offset}).",
+            reason="not_well_formed",
+            line=error.lineno,
+            column=error.offset,
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """An accepted request body: its bytes and the encoding to force when parsing them."""
+
+    data: bytes
+    encoding: str | None  # "UTF-8" when transcoded from a declared charset, else detect
+
+
+@dataclass(slots=True)
+class BodyGuard:
+    """Receives a body chunk by chunk and refuses it as soon as it breaks a limit."""
+
+    limits: XmlLimits
+    charset: str | None = None  # a Python codec name from the Content-Type, if declared
+    _received: int = field(default=0, init=False)
+    _depth: int = field(default=0, init=False)
+    _elements: int = field(default=0, init=False)
+    _chunks: list[bytes] = field(default_factory=list, init=False)
+    _decoder: codecs.IncrementalDecoder | None = field(default=None, init=False)
+    _parser: pyexpat.XMLParserType = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.charset is not None:
+            # utf-8-sig drops a byte order mark; the utf-16 codec consumes its own.
+            codec = "utf-8-sig" if self.charset == "utf-8" else self.charset
+            self._decoder = codecs.getincrementaldecoder(codec)("strict")
+        self._parser = pyexpat.ParserCreate("UTF-8" if self.charset else None, " ")
+        harden(self._parser)
+        self._parser.StartElementHandler = self._start
+        self._parser.EndElementHandler = self._end
+
+    def _start(self, _name: str, _attributes: object) -> None:
+        self._depth += 1
+        self._elements += 1
+        if self._depth > self.limits.max_depth:
+            raise _Refused(
+                "too_deep", f"The XML nests deeper than {self.limits.max_depth} elements."
+            )
+        if self._elements > self.limits.max_elements:
+            raise _Refused(
+                "too_many_elements", f"The XML has more than {self.limits.max_elements} elements."
+            )
+
+    def _end(self, _name: str) -> None:
+        self._depth -= 1
+
+    def _parse(self, data: bytes, *, final: bool) -> None:
+        with refusing_bad_xml():
+            self._parser.Parse(data, final)
+
+    def _decode(self, chunk: bytes, *, final: bool) -> bytes:
+        if self._decoder is None:
+            return chunk
+        try:
+            return self._decoder.decode(chunk, final).encode("utf-8")
+        except UnicodeDecodeError:
+            raise invalid_xml(
+                f"The body is not valid {self.charset}, the charset of its Content-Type.",
+                reason="charset",
+            ) from None
+
+    def feed(self, chunk: bytes) -> None:
+        """Take the next chunk of the body."""
+        self._received += len(chunk)
+        if self._received > self.limits.max_body_bytes:
+            raise body_too_large(self.limits.max_body_bytes)
+        data = self._decode(chunk, final=False)
+        self._chunks.append(data)
+        self._parse(data, final=False)
+
+    def close(self) -> Document:
+        """The whole body, once it has all arrived and is well-formed."""
+        tail = self._decode(b"", final=True)
+        self._chunks.append(tail)
+        self._parse(tail, final=True)
+        return Document(b"".join(self._chunks), "UTF-8" if self.charset else None)
+
+
+def body_too_large(limit: int) -> EnvelopeRefused:
+    """The refusal of a body over the size cap (HTTP 413)."""
+    return EnvelopeRefused(
+        PayloadTooLarge(f"The request body is larger than {limit} bytes.", limit=limit),
+        http_status=413,
+    )

@@ -1,0 +1,64 @@
+"""The served process answers /readyz; demo data is deterministic and valid."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import date
+
+import httpx
+import pytest
+
+from app.domain.national_id import validate_national_id
+from app.settings import Settings
+from app.store.demo_data import SeedPlan, generate, national_id_for
+from app.store.local_pair import free_port
+
+pytestmark = pytest.mark.db
+
+
+def test_a_server_subprocess_becomes_ready(settings: Settings) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "SSOGW_PRIMARY_DSN": settings.primary_dsn or "",
+        "SSOGW_REPLICA_DSNS": ",".join(settings.replica_dsns),
+        "SSOGW_HTTP_PORT": str(port),
+        "SSOGW_LOG_LEVEL": "warning",
+    }
+    proc = subprocess.Popen([sys.executable, "-c", "from app.cli import main; main(['serve'])"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        status = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code
+                if status == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        assert status == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def test_every_generated_id_passes_the_checksum_and_is_unique() -> None:
+    ids = [national_id_for(i, seed=7) for i in range(20_000)]
+    assert len(set(ids)) == len(ids)
+    for nid in ids:
+        assert validate_national_id(nid) == nid
+
+
+def test_the_same_seed_gives_the_same_data() -> None:
+    plan = SeedPlan(persons=2_000, seed=42, as_of=date(2026, 11, 26))
+    first = list(generate(plan))
+    assert first == list(generate(plan))
+    assert first != list(generate(SeedPlan(persons=2_000, seed=43, as_of=plan.as_of)))
+    sections = {person[4] for person, _ in first}
+    statuses = {person[5] for person, _ in first}
+    assert sections == {39, 40} and {"active", "terminated"} <= statuses

@@ -1,0 +1,108 @@
+"""Admission building blocks that need no database: addresses, buckets, nonces, digests."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from ipaddress import ip_network
+
+import pytest
+
+from app.service.admission import Admission, split_token
+from app.service.credential_vault import SecretBox, password_digest
+from app.service.models import Caller, Protocol
+from app.service.nonce_cache import NonceCache
+from app.service.rate_limiter import RateLimiter
+from app.service.recent_writes import RecentWrites
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def admission(proxies: list[str]) -> Admission:
+    return Admission(
+        store=None,  # type: ignore[arg-type]  (address logic never touches the store)
+        box=SecretBox("k"), nonces=NonceCache(window_s=1), limiter=RateLimiter(),
+        trusted_proxies=tuple(ip_network(p) for p in proxies), wsse_window_s=300,
+        cache_ttl_s=1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "proxies", "expected"),
+    [
+        ("203.0.113.9", None, [], "203.0.113.9"),
+        ("203.0.113.9", "198.51.100.1", [], "203.0.113.9"),  # untrusted peer: ignored
+        ("10.0.0.5", "198.51.100.1", ["10.0.0.0/8"], "198.51.100.1"),
+        ("10.0.0.5", "1.2.3.4, 198.51.100.1, 10.0.0.7", ["10.0.0.0/8"], "198.51.100.1"),
+        ("10.0.0.5", "garbage", ["10.0.0.0/8"], "10.0.0.5"),
+        ("10.0.0.5", "10.0.0.6", ["10.0.0.0/8"], "10.0.0.5"),
+    ],
+)
+def test_the_source_address_believes_forwarded_for_only_from_a_trusted_proxy(
+    peer: str, forwarded: str | None, proxies: list[str], expected: str
+) -> None:
+    caller = Caller(Protocol.SOAP, peer, "r", forwarded_for=forwarded)
+    assert admission(proxies).source_address(caller) == expected
+
+
+def test_the_token_bucket_allows_a_burst_then_refills() -> None:
+    clock = Clock()
+    limiter = RateLimiter(clock=clock)
+    assert [limiter.take(("p", 1), 2.0) for _ in range(3)][:2] == [0.0, 0.0]
+    assert limiter.take(("p", 1), 2.0) > 0
+    clock.now += 0.5
+    assert limiter.take(("p", 1), 2.0) == 0.0
+    assert limiter.take(("p", 2), 2.0) == 0.0  # buckets are per principal
+
+
+def test_a_nonce_is_accepted_once_within_the_window() -> None:
+    clock = Clock()
+    cache = NonceCache(window_s=10, clock=clock)
+    assert cache.first_use("u", "n1")
+    assert not cache.first_use("u", "n1")
+    assert cache.first_use("v", "n1")
+    clock.now += 11
+    assert cache.first_use("w", "n2")  # expiry runs as new nonces arrive
+    assert cache.first_use("u", "n1")
+
+
+def test_password_digest_matches_the_oasis_definition() -> None:
+    nonce, created, password = b"0123456789abcdef", "2026-11-26T01:02:03Z", "secret"
+    expected = base64.b64encode(
+        hashlib.sha1(nonce + created.encode() + password.encode()).digest()  # noqa: S324
+    ).decode()
+    assert password_digest(nonce=nonce, created=created, password=password) == expected
+
+
+def test_the_secret_box_round_trips_and_detects_tampering() -> None:
+    box = SecretBox("key material")
+    sealed = box.seal("pässwörd")
+    assert box.open(sealed) == "pässwörd"
+    with pytest.raises(Exception):
+        box.open(sealed[:-1] + bytes([sealed[-1] ^ 1]))
+    with pytest.raises(Exception):
+        SecretBox("another key").open(sealed)
+
+
+def test_bearer_tokens_split_into_id_and_secret() -> None:
+    assert split_token("ssogw_abc_def_ghi") == ("abc", "def_ghi")
+    assert split_token("Bearer x") is None
+    assert split_token("ssogw__x") is None
+
+
+def test_recent_writes_expire() -> None:
+    clock = Clock()
+    recent = RecentWrites(ttl_s=5, max_entries=2, monotonic=clock)
+    recent.note("a", 10)
+    recent.note("b", 20)
+    recent.note("c", 30)
+    assert recent.min_lsn("a") is None  # evicted by size
+    assert recent.min_lsn("c") == 30
+    clock.now += 6
+    assert recent.min_lsn("c") is None

@@ -1,0 +1,54 @@
+"""Which SOAP version a Content-Type means, and which are refused with HTTP 415."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.soap.media_type import MediaType, read_media_type, version_of
+from app.soap.refusals import EnvelopeRefused
+from app.soap.versions import SoapVersion
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("text/xml", MediaType(SoapVersion.V11)),
+        ("text/xml; charset=utf-8", MediaType(SoapVersion.V11, "utf-8")),
+        ('Text/XML;Charset="UTF-8"', MediaType(SoapVersion.V11, "utf-8")),
+        ("text/xml; charset=TIS-620", MediaType(SoapVersion.V11, "tis-620")),
+        ("application/soap+xml", MediaType(SoapVersion.V12)),
+        (
+            'application/soap+xml; charset=utf-8; action="urn:sso:contribution:v1/CancelPayment"',
+            MediaType(SoapVersion.V12, "utf-8"),
+        ),
+        ("application/soap+xml;action=x;charset=latin-1", MediaType(SoapVersion.V12, "iso8859-1")),
+    ],
+)
+def test_soap_content_types(header: str, expected: MediaType) -> None:
+    assert read_media_type(header) == expected
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "application/json",
+        "application/xml",
+        "multipart/related; type=application/xop+xml",
+        "text/xml; charset=klingon",
+        "text/xml; charset=base64",  # a Python codec, but not a text encoding
+        "text/xml; charset=utf-7",  # can hide markup
+    ],
+)
+def test_other_content_types_are_refused_with_415(header: str | None) -> None:
+    with pytest.raises(EnvelopeRefused) as refused:
+        read_media_type(header)
+    assert refused.value.http_status == 415
+    assert refused.value.error.code == "client.invalid_envelope"
+
+
+def test_a_refused_request_is_answered_in_the_version_it_most_likely_speaks() -> None:
+    assert version_of("application/soap+xml; charset=klingon") is SoapVersion.V12
+    assert version_of("application/json") is SoapVersion.V11
+    assert version_of(None) is SoapVersion.V11

@@ -1,0 +1,280 @@
+"""The endpoint as a partner meets it: every answer a SOAP message, every failure a fault."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app.errors import Overloaded, RateLimited
+from app.service.call_context import begin_call
+from app.service.credentials import UsernameToken
+from app.service.models import Caller, Protocol
+from app.soap.contract import DEFAULT_CONTRACT_DIR
+from tests.unit.soap.envelopes import (
+    CT11,
+    CT12,
+    SSO,
+    envelope,
+    fault_code,
+    inquire,
+    operation,
+    payload,
+    soap_fault_code,
+)
+from tests.unit.soap.fake_counter import S39_ID, FakeCounter
+
+COUNTER = "<c:terminalId>T-07</c:terminalId><c:operatorId>OP-9</c:operatorId>"
+
+
+async def _post(
+    client: httpx.AsyncClient, body: bytes, content_type: str | None = CT11, **headers: str
+) -> httpx.Response:
+    if content_type is not None:
+        headers["content-type"] = content_type
+    return await client.post("/soap/v1", content=body, headers=headers)
+
+
+async def test_an_inquiry_reaches_the_service_with_the_caller_as_seen(
+    client: httpx.AsyncClient, fake: FakeCounter
+) -> None:
+    response = await _post(
+        client,
+        envelope(inquire(extra=COUNTER)),
+        **{"x-request-id": "pos-42.abc", "x-forwarded-for": "198.51.100.1, 10.0.0.2"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/xml; charset=utf-8"
+    assert response.headers["x-request-id"] == "pos-42.abc"
+    assert payload(response.content).tag == f"{{{SSO}}}InquireContributionResponse"
+    [(name, caller, credentials, _)] = fake.calls
+    assert name == "inquire"
+    assert caller == Caller(
+        protocol=Protocol.SOAP,
+        source_ip="203.0.113.7",
+        request_id="pos-42.abc",
+        operator="OP-9",
+        terminal="T-07",
+        forwarded_for="198.51.100.1, 10.0.0.2",
+    )
+    assert isinstance(credentials, UsernameToken)
+
+
+@pytest.mark.parametrize("given", ["", "has space", "x" * 65, "<script>", "ไทย"])
+async def test_an_insane_request_id_is_replaced(
+    client: httpx.AsyncClient, fake: FakeCounter, given: str
+) -> None:
+    headers = {"x-request-id": given} if given.isascii() else {}
+    response = await _post(client, envelope(inquire()), **headers)
+    request_id = response.headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id)
+    assert fake.calls[0][1].request_id == request_id
+
+
+@pytest.mark.parametrize("action", [None, "", '""', '"urn:sso:contribution:v1/X"', "anything"])
+async def test_soapaction_of_any_form_is_accepted(
+    client: httpx.AsyncClient, action: str | None
+) -> None:
+    headers = {} if action is None else {"soapaction": action}
+    response = await _post(client, envelope(inquire()), **headers)
+    assert response.status_code == 200
+
+
+async def test_soap12_with_an_action_parameter(client: httpx.AsyncClient) -> None:
+    content_type = f'{CT12}; action="urn:sso:contribution:v1/InquireContribution"'
+    response = await _post(client, envelope(inquire(), version="1.2"), content_type)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/soap+xml; charset=utf-8"
+
+
+async def test_the_content_type_charset_is_honoured(client: httpx.AsyncClient) -> None:
+    body = envelope(inquire(extra="<c:operatorId>José</c:operatorId>")).decode()
+    response = await _post(client, body.encode("iso-8859-1"), "text/xml; charset=ISO-8859-1")
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code", "faultcode"),
+    [
+        (envelope(inquire()), "application/json", 415, "client.invalid_envelope", "soap:Client"),
+        (envelope(inquire()), None, 415, "client.invalid_envelope", "soap:Client"),
+        (b"", CT11, 500, "client.invalid_envelope", "soap:Client"),
+        (b"{}", CT12, 400, "client.invalid_envelope", "env:Sender"),
+        (b"<a>", CT11, 500, "client.invalid_envelope", "soap:Client"),
+        (
+            envelope(operation("DeletePerson", ""), version="1.2"),
+            CT12,
+            400,
+            "client.unknown_operation",
+            "env:Sender",
+        ),
+        (
+            envelope(inquire(), version="1.2"),
+            CT11,
+            500,
+            "client.invalid_envelope",
+            "env:VersionMismatch",
+        ),
+        (envelope(inquire(), header=""), CT11, 500, "client.unauthenticated", "soap:Client"),
+        (
+            envelope(inquire("0000000000000"), version="1.2"),
+            CT12,
+            400,
+            "client.person_not_found",
+            "env:Sender",
+        ),
+        (
+            envelope(operation("ConfirmPayment", "<c:amount>1</c:amount>")),
+            CT11,
+            500,
+            "client.invalid_input",
+            "soap:Client",
+        ),
+    ],
+)
+async def test_every_failure_is_a_fault(
+    client: httpx.AsyncClient,
+    body: bytes,
+    content_type: str | None,
+    status: int,
+    code: str,
+    faultcode: str,
+) -> None:
+    response = await _post(client, body, content_type, **{"x-request-id": "r-1"})
+    assert response.status_code == status
+    assert response.headers["x-request-id"] == "r-1"
+    assert fault_code(response.content) == code
+    assert soap_fault_code(response.content) == faultcode
+
+
+async def test_a_declared_length_over_the_cap_is_refused_with_413(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await _post(client, b"<a>" + b"x" * 70_000 + b"</a>", CT12)
+    assert response.status_code == 413
+    assert fault_code(response.content) == "client.payload_too_large"
+    assert soap_fault_code(response.content) == "env:Sender"
+
+
+async def test_the_size_cap_stops_reading_an_endless_stream(app: FastAPI) -> None:
+    reads = 0
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        nonlocal reads
+        reads += 1
+        return {
+            "type": "http.request",
+            "body": b"<a>" if reads == 1 else b"x" * 16_384,
+            "more_body": True,
+        }
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/soap/v1", "raw_path": b"/soap/v1", "root_path": "",
+        "query_string": b"", "headers": [(b"content-type", b"text/xml")],
+        "client": ("127.0.0.1", 5000), "server": ("gateway.test", 80),
+    }  # fmt: skip
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 413
+    assert reads <= 6  # 64 KiB in 16 KiB chunks, then no more
+
+
+async def test_an_unexpected_exception_is_logged_and_answered_server_internal(
+    client: httpx.AsyncClient, fake: FakeCounter, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.fail_with = RuntimeError("boom at the bottom")
+    with caplog.at_level(logging.ERROR, logger="app.soap.router"):
+        response = await _post(client, envelope(inquire(), version="1.2"), CT12)
+    assert response.status_code == 500
+    assert fault_code(response.content) == "server.internal"
+    assert soap_fault_code(response.content) == "env:Receiver"
+    assert b"boom" not in response.content
+    assert "boom at the bottom" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "retryable"), [(Overloaded(), 500, b"true"), (RateLimited(), 400, b"true")]
+)
+async def test_overload_and_rate_limit_say_retry(
+    client: httpx.AsyncClient, fake: FakeCounter, error: Exception, status: int, retryable: bytes
+) -> None:
+    fake.fail_with = error
+    response = await _post(client, envelope(inquire(), version="1.2"), CT12)
+    assert response.status_code == status
+    assert f"<sso:retryable>{retryable.decode()}</sso:retryable>".encode() in response.content
+
+
+async def test_the_wsdl_names_the_address_the_client_reached(client: httpx.AsyncClient) -> None:
+    for query in ("wsdl", "WSDL", "wsdl="):
+        response = await client.get(f"/soap/v1?{query}")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "text/xml; charset=utf-8"
+        text = response.text
+        assert text.count('location="http://gateway.test/soap/v1"') == 2
+        assert 'schemaLocation="http://gateway.test/soap/v1?xsd"' in text
+        assert 'location="http://localhost:8000' not in text
+
+
+async def test_head_answers_like_get(client: httpx.AsyncClient) -> None:
+    response = await client.head("/soap/v1?wsdl")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/xml; charset=utf-8"
+
+
+async def test_the_xsd_is_served_as_it_is_in_the_repository(client: httpx.AsyncClient) -> None:
+    response = await client.get("/soap/v1?xsd")
+    assert response.status_code == 200
+    assert response.content == (DEFAULT_CONTRACT_DIR / "contribution.xsd").read_bytes()
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH", "OPTIONS"])
+async def test_other_methods_get_a_fault_not_json(client: httpx.AsyncClient, method: str) -> None:
+    response = await client.request(method, "/soap/v1")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+    assert fault_code(response.content) == "client.invalid_envelope"
+
+
+async def test_with_the_http_middlewares_call_context_the_adapter_reports_into_it(
+    client: httpx.AsyncClient, fake: FakeCounter
+) -> None:
+    # What the HTTP middleware does before the request reaches the route.
+    context = begin_call("ctx-req-1", "soap")
+    response = await _post(client, envelope(inquire("0000000000000")), **{"x-request-id": "other"})
+    assert fault_code(response.content) == "client.person_not_found"
+    assert (context.operation, context.outcome) == (
+        "InquireContribution",
+        "client.person_not_found",
+    )
+    assert fake.calls[0][1].request_id == "ctx-req-1"
+    assert "x-request-id" not in response.headers  # the middleware adds it, once
+    assert b"<sso:requestId>ctx-req-1</sso:requestId>" in response.content
+
+    context = begin_call("ctx-req-2", "soap")
+    await _post(client, envelope(operation("Nope", "")))
+    assert (context.operation, context.outcome) == (None, "client.unknown_operation")
+    context = begin_call("ctx-req-3", "soap")
+    await _post(client, envelope(inquire()))
+    assert (context.operation, context.outcome) == ("InquireContribution", "ok")
+
+
+def test_the_soap_routes_stay_out_of_the_openapi_spec(app: FastAPI) -> None:
+    assert "/soap/v1" not in app.openapi()["paths"]
+
+
+async def test_a_digest_and_a_text_token_both_reach_the_service(
+    client: httpx.AsyncClient, fake: FakeCounter
+) -> None:
+    from tests.unit.soap.envelopes import digest_token
+
+    response = await _post(client, envelope(inquire(S39_ID), header=digest_token()))
+    assert response.status_code == 200, response.text
+    bad = await _post(client, envelope(inquire(S39_ID), header=digest_token(password="wrong")))
+    assert fault_code(bad.content) == "client.unauthenticated"

@@ -1,0 +1,106 @@
+"""The first XML defence: limits enforced while the body arrives, before it is whole."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.errors import InvalidSoapEnvelope
+from app.soap.refusals import EnvelopeRefused
+from app.soap.xml_guard import BodyGuard, XmlLimits, check_expat
+
+SMALL = XmlLimits(max_body_bytes=1_000, max_depth=5, max_elements=20)
+
+
+def _reason(data: bytes, *, charset: str | None = None, limits: XmlLimits = SMALL) -> str:
+    guard = BodyGuard(limits, charset)
+    with pytest.raises(InvalidSoapEnvelope) as refused:
+        guard.feed(data)
+        guard.close()
+    return str(refused.value.details["reason"])
+
+
+def test_a_body_over_the_cap_is_refused_at_the_chunk_that_crosses_it() -> None:
+    guard = BodyGuard(SMALL)
+    guard.feed(b"<a>" + b"x" * 600)
+    with pytest.raises(EnvelopeRefused) as refused:
+        guard.feed(b"x" * 600)  # 1203 bytes so far: the rest is never asked for
+    assert refused.value.error.code == "client.payload_too_large"
+    assert refused.value.http_status == 413
+
+
+def test_a_body_of_exactly_the_cap_is_accepted() -> None:
+    data = b"<a>" + b"x" * (SMALL.max_body_bytes - 7) + b"</a>"
+    guard = BodyGuard(SMALL)
+    guard.feed(data)
+    assert guard.close().data == data
+
+
+def test_a_doctype_is_refused_in_the_first_chunk() -> None:
+    guard = BodyGuard(SMALL)
+    with pytest.raises(InvalidSoapEnvelope) as refused:
+        guard.feed(b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY b "c">]>')
+    assert refused.value.details["reason"] == "doctype"
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"<a>&undeclared;</a>", "not_well_formed"),
+        (b'<!DOCTYPE a SYSTEM "file:///etc/passwd"><a/>', "doctype"),
+        (b"<a><?php echo 1; ?></a>", "processing_instruction"),
+        (b"<a><b></a>", "not_well_formed"),
+        (b"", "not_well_formed"),
+        (b"<a/><b/>", "not_well_formed"),
+        (b'<p:a xmlns:q="urn:q"/>', "not_well_formed"),  # unbound prefix
+        (b"<a>" * 6 + b"</a>" * 6, "too_deep"),
+        (b"<a>" + b"<b/>" * 20 + b"</a>", "too_many_elements"),
+    ],
+)
+def test_what_the_guard_refuses(data: bytes, reason: str) -> None:
+    assert _reason(data) == reason
+
+
+def test_depth_and_count_at_the_caps_are_accepted() -> None:
+    guard = BodyGuard(SMALL)
+    guard.feed(b"<a>" * 5 + b"</a>" * 5 + b"")
+    guard.close()
+    guard = BodyGuard(SMALL)
+    guard.feed(b"<a>" + b"<b/>" * 19 + b"</a>")
+    guard.close()
+
+
+def test_predefined_entities_and_character_references_still_work() -> None:
+    guard = BodyGuard(SMALL)
+    guard.feed(b"<a>&lt;&amp;&#3585;</a>")
+    assert guard.close().data == b"<a>&lt;&amp;&#3585;</a>"
+
+
+def test_a_utf8_byte_order_mark_is_tolerated_with_or_without_a_charset() -> None:
+    for charset in (None, "utf-8"):
+        guard = BodyGuard(SMALL, charset)
+        guard.feed(b"\xef\xbb\xbf<a>\xe0\xb8\x81</a>")
+        document = guard.close()
+        assert document.data.endswith(b"<a>\xe0\xb8\x81</a>")
+
+
+@pytest.mark.parametrize("charset", ["iso8859-1", "utf-16", "tis-620"])
+def test_the_content_type_charset_decides_the_decoding(charset: str) -> None:
+    text = "<a>ก</a>" if charset == "tis-620" else "<a>é</a>"
+    # The declaration lies; the Content-Type charset wins (RFC 7303).
+    raw = ('<?xml version="1.0" encoding="UTF-8"?>' + text).encode(charset)
+    guard = BodyGuard(SMALL, charset)
+    for i in range(0, len(raw), 3):  # a multi-byte character may straddle two chunks
+        guard.feed(raw[i : i + 3])
+    document = guard.close()
+    assert document.encoding == "UTF-8"
+    assert text.encode() in document.data
+
+
+def test_bytes_that_are_not_in_the_declared_charset_are_refused() -> None:
+    assert _reason(b"<a>\xff\xfe\xfd</a>", charset="utf-8") == "charset"
+
+
+def test_expat_too_old_refuses_to_start() -> None:
+    check_expat((2, 6, 0))
+    with pytest.raises(RuntimeError, match=r"expat 2\.4\.0 is too old"):
+        check_expat((2, 4, 0))
