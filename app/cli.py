@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import date
@@ -177,15 +178,11 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     plan = SeedPlan(persons=args.persons, seed=args.seed, as_of=args.as_of or date.today())
 
     async def work() -> int:
-        conn = await connect(settings)
         started = time.monotonic()
-        try:
-            with tqdm(
-                total=plan.persons, unit="persons", file=sys.stderr, disable=args.quiet
-            ) as bar:
-                inserted = await load(conn, plan, progress=bar.update)
-        finally:
-            await conn.close()
+        with tqdm(total=plan.persons, unit="persons", file=sys.stderr, disable=args.quiet) as bar:
+            inserted = await load(
+                primary_dsn(settings), plan, workers=args.workers, progress=bar.update
+            )
         seconds = time.monotonic() - started
         emit(
             args,
@@ -253,6 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     seed.add_argument("--as-of", type=date.fromisoformat, help="business date (default today)")
     seed.add_argument("--quiet", action="store_true", help="no progress bar")
+    seed.add_argument(
+        "--workers",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="loader processes (default: cores, at most 4)",
+    )
     seed.add_argument("--json", action="store_true", help="print one JSON document")
     seed.set_defaults(handler=cmd_seed)
 
@@ -269,7 +272,7 @@ def import_command_groups() -> None:
     """Import the modules whose command groups register themselves in EXTENSIONS."""
     import importlib
 
-    for name in ("app.cli_admin", "app.cli_audit"):
+    for name in ("app.cli_admin", "app.cli_audit", "app.cli_settlement"):
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:

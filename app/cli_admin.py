@@ -146,7 +146,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
     if run_async(persons) == 0:
         seed_args = argparse.Namespace(
-            persons=args.persons, seed=1, as_of=date.today(), quiet=False, json=False
+            persons=args.persons, seed=1, as_of=date.today(), quiet=False, json=False, workers=2
         )
         cmd_seed(seed_args, settings)
 

@@ -18,21 +18,33 @@ from app.observability.health import health_router
 from app.observability.http_metrics import HttpMetricsMiddleware
 from app.observability.metrics import Metrics
 from app.observability.metrics_route import metrics_router
+from app.rest.api import ApiServices, api_router
+from app.service.admin_gate import AdminGate
 from app.service.admission import Admission
+from app.service.audit_access import AuditAccess
+from app.service.audit_service import AuditService
 from app.service.counter import CounterRules, CounterService
 from app.service.credential_vault import SecretBox
+from app.service.insured_admin import InsuredAdmin
 from app.service.nonce_cache import NonceCache
+from app.service.principal_admin import PrincipalAdmin
 from app.service.rate_book import RateBook
 from app.service.rate_limiter import RateLimiter
+from app.service.rates_admin import RatesAdmin
 from app.service.recent_writes import RecentWrites
 from app.service.registry import Registry
+from app.service.stats import PaymentStats
 from app.settings import Settings
 from app.soap.router import soap_router
+from app.store.audit_queries import AuditQueries
 from app.store.audit_writer import AuditWriter
 from app.store.database import Database, DatabaseConfig
+from app.store.insured_repository import InsuredRepository
 from app.store.ledger import PgLedger
 from app.store.pools import PoolConfig, resolve_dsns
 from app.store.principal_repository import PrincipalRepository
+from app.store.rates_repository import RatesRepository
+from app.store.stats_repository import StatsRepository
 
 
 def database_config(settings: Settings) -> DatabaseConfig:
@@ -91,6 +103,7 @@ class Gateway:
     counter: CounterService
     registry: Registry
     rates: RateBook
+    api: ApiServices  # the use cases of the REST API under /api/v1
 
 
 def build_gateway(settings: Settings, *, registry: CollectorRegistry | None = None) -> Gateway:
@@ -116,15 +129,34 @@ def build_gateway(settings: Settings, *, registry: CollectorRegistry | None = No
     )
     ledger = PgLedger(primary=lambda: db.primary, router=lambda: db.router)
     rates = RateBook(ledger)
+    recent = RecentWrites()  # shared: a record read after a payment or an admin change sees it
     counter = CounterService(
         admission=admission,
         audit=audit,
         reader=ledger,
         ledger=ledger,
         rates=rates,
-        recent=RecentWrites(),
+        recent=recent,
         rules=counter_rules(settings),
         events=metrics,
+    )
+    principal_registry = Registry(store=principals, box=box)
+    gate = AdminGate(admission=admission, audit=audit, prefixes=settings.prefixes(), events=metrics)
+    api = ApiServices(
+        counter=counter,
+        insured=InsuredAdmin(
+            gate=gate,
+            store=InsuredRepository(primary=lambda: db.primary, router=lambda: db.router),
+            recent=recent,
+            s40=counter_rules(settings).s40,
+        ),
+        rates=RatesAdmin(gate=gate, store=RatesRepository(primary=lambda: db.primary), rates=rates),
+        principals=PrincipalAdmin(gate=gate, registry=principal_registry),
+        audit=AuditAccess(
+            gate=gate,
+            service=AuditService(queries=AuditQueries(pool_provider=lambda: db.primary)),
+        ),
+        stats=PaymentStats(gate=gate, store=StatsRepository(router=lambda: db.router)),
     )
     return Gateway(
         settings=settings,
@@ -133,8 +165,9 @@ def build_gateway(settings: Settings, *, registry: CollectorRegistry | None = No
         audit=audit,
         admission=admission,
         counter=counter,
-        registry=Registry(store=principals, box=box),
+        registry=principal_registry,
         rates=rates,
+        api=api,
     )
 
 
@@ -188,7 +221,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.begin_drain = lambda: state.update(draining=True)
     app.add_middleware(HttpMetricsMiddleware, metrics=gw.metrics)
     app.include_router(health_router(readiness))
-    app.include_router(metrics_router(gw.metrics, gw.db.pool_sizes))
+    app.include_router(api_router(gw.api))
+    app.include_router(
+        metrics_router(
+            gw.metrics,
+            gw.db.pool_sizes,
+            # From the router's last probe: a scrape never waits on the database.
+            ready=lambda: not state["draining"]
+            and gw.db.router.primary_up
+            and gw.db.router.has_fresh_read_path(),
+        )
+    )
     app.include_router(
         soap_router(
             counter=gw.counter,

@@ -37,16 +37,17 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 
 async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply pending migrations; return the names applied (empty when up to date)."""
-    await conn.execute(
-        """CREATE TABLE IF NOT EXISTS schema_migrations (
-               version    integer     PRIMARY KEY,
-               name       text        NOT NULL,
-               checksum   text        NOT NULL,
-               applied_at timestamptz NOT NULL DEFAULT now())"""
-    )
     applied: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
     try:
+        # Inside the lock: instances migrating an empty database at once must not collide.
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   version    integer     PRIMARY KEY,
+                   name       text        NOT NULL,
+                   checksum   text        NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
         done = {
             row["version"]: row["checksum"]
             for row in await conn.fetch("SELECT version, checksum FROM schema_migrations")
