@@ -18,6 +18,7 @@ it: REST as ``application/problem+json`` with ``http_status``, SOAP as a Fault (
     │   │   ├── PersonNotFound        client.person_not_found            404
     │   │   ├── TransactionNotFound   client.transaction_not_found       404
     │   │   └── UnknownOperation      client.unknown_operation           404
+    │   ├── MethodNotAllowed          client.method_not_allowed          405
     │   ├── Conflict                  client.conflict                    409
     │   │   ├── AlreadyPaid           client.already_paid                409
     │   │   ├── DuplicateTransaction  client.duplicate_transaction       409
@@ -141,6 +142,12 @@ class PersonNotFound(NotFound):
 class TransactionNotFound(NotFound):
     code = "client.transaction_not_found"
     default_message = "No transaction with this id exists for this partner."
+
+
+class MethodNotAllowed(ClientError):
+    code = "client.method_not_allowed"
+    http_status = 405
+    default_message = "This method is not allowed on this resource."
 
 
 class UnknownOperation(NotFound):

@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.domain.section39 import S39Policy
 from app.domain.section40 import S40Policy
@@ -19,6 +20,7 @@ from app.observability.http_metrics import HttpMetricsMiddleware
 from app.observability.metrics import Metrics
 from app.observability.metrics_route import metrics_router
 from app.rest.api import ApiServices, api_router
+from app.rest.problem import unmatched_route
 from app.service.admin_gate import AdminGate
 from app.service.admission import Admission
 from app.service.audit_access import AuditAccess
@@ -220,6 +222,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gateway = gw
     app.state.begin_drain = lambda: state.update(draining=True)
     app.add_middleware(HttpMetricsMiddleware, metrics=gw.metrics)
+    app.add_exception_handler(StarletteHTTPException, unmatched_route)
     app.include_router(health_router(readiness))
     app.include_router(api_router(gw.api))
     app.include_router(
@@ -227,9 +230,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gw.metrics,
             gw.db.pool_sizes,
             # From the router's last probe: a scrape never waits on the database.
-            ready=lambda: not state["draining"]
-            and gw.db.router.primary_up
-            and gw.db.router.has_fresh_read_path(),
+            ready=lambda: (
+                not state["draining"]
+                and gw.db.router.primary_up
+                and gw.db.router.has_fresh_read_path()
+            ),
         )
     )
     app.include_router(

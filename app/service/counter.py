@@ -9,7 +9,7 @@ also waits for its audit record: if the record cannot be committed, the payment 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time
 from ipaddress import ip_address
 from typing import Protocol, TypeVar
@@ -42,6 +42,7 @@ from app.service.models import (
     CancelResult,
     ConfirmRequest,
     ConfirmResult,
+    CounterInfo,
     InquiryRequest,
     InquiryResult,
     Operation,
@@ -92,6 +93,25 @@ def _check_txn_id(value: str) -> str:
             f"partnerTxnId must be 1 to {MAX_TXN_ID} printable characters.", field="partnerTxnId"
         )
     return text
+
+
+def _check_text(value: str | None, *, field: str, limit: int) -> str | None:
+    """Optional free text: trimmed, printable (no control characters), at most ``limit``."""
+    if value is None:
+        return None
+    text = value.strip()
+    if len(text) > limit or not text.isprintable():
+        raise InvalidInput(f"{field} must be at most {limit} printable characters.", field=field)
+    return text or None
+
+
+def _check_counter(counter: CounterInfo) -> CounterInfo:
+    return CounterInfo(
+        store_id=_check_text(counter.store_id, field="storeId", limit=MAX_TXN_ID),
+        terminal_id=_check_text(counter.terminal_id, field="terminalId", limit=MAX_TXN_ID),
+        shift=_check_text(counter.shift, field="shift", limit=MAX_TXN_ID),
+        operator_id=_check_text(counter.operator_id, field="operatorId", limit=MAX_TXN_ID),
+    )
 
 
 def _valid_ip(text: str) -> str | None:
@@ -236,20 +256,19 @@ class CounterService:
         async def body(audit: CallAudit) -> ConfirmResult:
             nid = self._national_id(request.national_id, request.section)
             audit.national_id = nid
-            audit.operator = request.counter.operator_id or caller.operator
-            audit.terminal = request.counter.terminal_id or caller.terminal
+            req = replace(request, counter=_check_counter(request.counter))
+            audit.operator = req.counter.operator_id or caller.operator
+            audit.terminal = req.counter.terminal_id or caller.terminal
             principal = await self._admit(audit, caller, credentials, Operation.CONFIRM)
-            txn_id = _check_txn_id(request.partner_txn_id)
-            months = tuple(sorted({Month.parse(m) for m in request.months}))
-            if len(months) != len(request.months):
+            txn_id = _check_txn_id(req.partner_txn_id)
+            months = tuple(sorted({Month.parse(m) for m in req.months}))
+            if len(months) != len(req.months):
                 raise InvalidInput("Each month may be named once.", field="months")
-            if request.paid_at.tzinfo is None:
+            if req.paid_at.tzinfo is None:
                 raise InvalidInput("paidAt needs a time zone.", field="paidAt")
-            digest = confirm_request_hash(request, national_id=nid, txn_id=txn_id)
+            digest = confirm_request_hash(req, national_id=nid, txn_id=txn_id)
             try:
-                row, replayed = await self._post(
-                    principal, request, nid, txn_id, months, digest, audit
-                )
+                row, replayed = await self._post(principal, req, nid, txn_id, months, digest, audit)
             except TransactionIdTaken:
                 # A concurrent request with this id committed first: answer as a replay.
                 row, replayed = await self._replay(principal, txn_id, digest), True
@@ -358,7 +377,7 @@ class CounterService:
         async def body(audit: CallAudit) -> CancelResult:
             principal = await self._admit(audit, caller, credentials, Operation.CANCEL)
             txn_id = _check_txn_id(request.partner_txn_id)
-            reason = request.reason.strip()[:MAX_REASON]
+            reason = _check_text(request.reason, field="reason", limit=MAX_REASON)
             if not reason:
                 raise InvalidInput("A cancel needs a reason.", field="reason")
             now = self._clock()

@@ -145,6 +145,9 @@ class Registry:
         self, *, name: str, scopes: Iterable[str], token: str | None = None
     ) -> IssuedClient:
         """Register an internal client; its bearer token is returned once."""
+        name = name.strip()
+        if not name or len(name) > 64 or not name.isprintable():
+            raise InvalidInput("A client name is 1 to 64 printable characters.", field="name")
         wanted = frozenset(s.strip() for s in scopes if s.strip())
         if not wanted or wanted - SCOPES:
             raise InvalidInput(
@@ -154,7 +157,7 @@ class Registry:
             )
         token_id, secret = self._split_or_new(token)
         client = await self._store.insert_client(
-            name=name.strip(), scopes=wanted, token_id=token_id, token_hash=hash_secret(secret)
+            name=name, scopes=wanted, token_id=token_id, token_hash=hash_secret(secret)
         )
         return IssuedClient(client_view(client), _token(token_id, secret))
 

@@ -140,10 +140,22 @@ class LedgerTx:
                     " business_date, paid_at, store_id, terminal_id, shift, operator_id)"
                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
                     f" $16) RETURNING {_PAYMENT_COLUMNS}",
-                    owner, new.partner_txn_id, new.receipt_no, new.national_id, new.section,
-                    new.option, [m.first_day for m in new.months], new.amount_satang,
-                    new.savings_satang, new.request_hash, new.business_date, new.paid_at,
-                    new.store_id, new.terminal_id, new.shift, new.operator_id,
+                    owner,
+                    new.partner_txn_id,
+                    new.receipt_no,
+                    new.national_id,
+                    new.section,
+                    new.option,
+                    [m.first_day for m in new.months],
+                    new.amount_satang,
+                    new.savings_satang,
+                    new.request_hash,
+                    new.business_date,
+                    new.paid_at,
+                    new.store_id,
+                    new.terminal_id,
+                    new.shift,
+                    new.operator_id,
                 )
                 payment = _payment(row)
                 assert payment is not None
@@ -152,8 +164,13 @@ class LedgerTx:
                     " s40_option, payment_id, paid_on)"
                     " SELECT $1, $2, m, a, $3, $4, $5"
                     " FROM unnest($6::date[], $7::int[]) AS t(m, a)",
-                    new.national_id, new.section, new.option, payment.id, new.business_date,
-                    [m.first_day for m in new.months], list(new.month_amounts),
+                    new.national_id,
+                    new.section,
+                    new.option,
+                    payment.id,
+                    new.business_date,
+                    [m.first_day for m in new.months],
+                    list(new.month_amounts),
                 )
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name in ("payments_partner_txn", "payments_client_txn"):
@@ -171,7 +188,9 @@ class LedgerTx:
         row = await self._conn.fetchrow(
             "UPDATE payments SET state = 'cancelled', cancelled_at = $2, cancel_reason = $3"
             f" WHERE id = $1 RETURNING {_PAYMENT_COLUMNS}",
-            payment_id, at, reason,
+            payment_id,
+            at,
+            reason,
         )
         payment = _payment(row)
         assert payment is not None

@@ -27,13 +27,19 @@ pytestmark = pytest.mark.db
 KNOWN_ID = "3100600445635"
 
 
-async def inquire(gw: Gateway, credentials, *, ip: str = "127.0.0.1",  # type: ignore[no-untyped-def]
-                  forwarded: str | None = None) -> str:
+async def inquire(
+    gw: Gateway,
+    credentials,
+    *,
+    ip: str = "127.0.0.1",  # type: ignore[no-untyped-def]
+    forwarded: str | None = None,
+) -> str:
     rid = uuid.uuid4().hex
     try:
         await gw.counter.inquire(
             caller=Caller(Protocol.SOAP, ip, rid, forwarded_for=forwarded),
-            credentials=credentials, request=InquiryRequest(KNOWN_ID),
+            credentials=credentials,
+            request=InquiryRequest(KNOWN_ID),
         )
     except ServiceError as exc:
         outcome = exc.code
@@ -44,10 +50,10 @@ async def inquire(gw: Gateway, credentials, *, ip: str = "127.0.0.1",  # type: i
     return outcome
 
 
-async def test_wrong_password_is_unauthenticated(gateway: Gateway,
-                                                 partner: PartnerCredentials) -> None:
-    assert await inquire(gateway, digest_token(partner.username, "wrong")) == \
-        Unauthenticated.code
+async def test_wrong_password_is_unauthenticated(
+    gateway: Gateway, partner: PartnerCredentials
+) -> None:
+    assert await inquire(gateway, digest_token(partner.username, "wrong")) == Unauthenticated.code
 
 
 async def test_unknown_user_and_missing_credentials(gateway: Gateway) -> None:
@@ -70,8 +76,9 @@ async def test_a_stale_or_future_created_is_refused(
     assert await inquire(gateway, token) == Unauthenticated.code
 
 
-async def test_a_wrong_source_address_is_refused(gateway: Gateway,
-                                                 partner: PartnerCredentials) -> None:
+async def test_a_wrong_source_address_is_refused(
+    gateway: Gateway, partner: PartnerCredentials
+) -> None:
     token = digest_token(partner.username, partner.password)
     assert await inquire(gateway, token, ip="192.0.2.10") == IpNotAllowed.code
 
@@ -80,50 +87,60 @@ async def test_a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(
     gateway: Gateway,
 ) -> None:
     # A partner allowed only from 192.0.2.0/24 calls from loopback claiming to be 192.0.2.7.
-    issued = await gateway.registry.add_partner(name=f"x-{uuid.uuid4().hex[:8]}",
-                                                cidrs=["192.0.2.0/24"])
+    issued = await gateway.registry.add_partner(
+        name=f"x-{uuid.uuid4().hex[:8]}", cidrs=["192.0.2.0/24"]
+    )
     token = digest_token(issued.username, issued.password)
     assert await inquire(gateway, token, forwarded="192.0.2.7") == IpNotAllowed.code
 
 
 async def test_a_disabled_partner_is_refused(gateway: Gateway) -> None:
-    issued = await gateway.registry.add_partner(name=f"d-{uuid.uuid4().hex[:8]}",
-                                                cidrs=["127.0.0.0/8"])
+    issued = await gateway.registry.add_partner(
+        name=f"d-{uuid.uuid4().hex[:8]}", cidrs=["127.0.0.0/8"]
+    )
     await gateway.registry.set_partner_status(issued.partner["name"], active=False)
     gateway.admission.forget()
-    assert await inquire(gateway, digest_token(issued.username, issued.password)) == \
-        PartnerDisabled.code
+    assert (
+        await inquire(gateway, digest_token(issued.username, issued.password))
+        == PartnerDisabled.code
+    )
 
 
 async def test_an_operation_not_allowed_is_refused(gateway: Gateway) -> None:
     issued = await gateway.registry.add_partner(
-        name=f"s-{uuid.uuid4().hex[:8]}", cidrs=["127.0.0.0/8"], operations=["GetPaymentStatus"])
-    assert await inquire(gateway, digest_token(issued.username, issued.password)) == \
-        OperationNotAllowed.code
+        name=f"s-{uuid.uuid4().hex[:8]}", cidrs=["127.0.0.0/8"], operations=["GetPaymentStatus"]
+    )
+    assert (
+        await inquire(gateway, digest_token(issued.username, issued.password))
+        == OperationNotAllowed.code
+    )
 
 
 async def test_password_text_only_when_configured(gateway: Gateway) -> None:
-    plain = await gateway.registry.add_partner(name=f"t-{uuid.uuid4().hex[:8]}",
-                                               cidrs=["127.0.0.0/8"])
+    plain = await gateway.registry.add_partner(
+        name=f"t-{uuid.uuid4().hex[:8]}", cidrs=["127.0.0.0/8"]
+    )
     text = UsernameToken(plain.username, plain.password, PasswordType.TEXT)
     assert await inquire(gateway, text) == Unauthenticated.code
-    allowed = await gateway.registry.add_partner(name=f"u-{uuid.uuid4().hex[:8]}",
-                                                 cidrs=["127.0.0.0/8"], password_text_ok=True)
+    allowed = await gateway.registry.add_partner(
+        name=f"u-{uuid.uuid4().hex[:8]}", cidrs=["127.0.0.0/8"], password_text_ok=True
+    )
     text = UsernameToken(allowed.username, allowed.password, PasswordType.TEXT)
     assert await inquire(gateway, text) != Unauthenticated.code
 
 
 async def test_the_rate_limit_refuses_the_excess(gateway: Gateway) -> None:
-    issued = await gateway.registry.add_partner(name=f"r-{uuid.uuid4().hex[:8]}",
-                                                cidrs=["127.0.0.0/8"], rate_limit=2)
-    outcomes = [await inquire(gateway, digest_token(issued.username, issued.password))
-                for _ in range(4)]
+    issued = await gateway.registry.add_partner(
+        name=f"r-{uuid.uuid4().hex[:8]}", cidrs=["127.0.0.0/8"], rate_limit=2
+    )
+    outcomes = [
+        await inquire(gateway, digest_token(issued.username, issued.password)) for _ in range(4)
+    ]
     assert outcomes.count(RateLimited.code) >= 1
 
 
 async def test_a_bearer_token_needs_the_counter_scope(gateway: Gateway) -> None:
-    auditor = await gateway.registry.add_client(name=f"a-{uuid.uuid4().hex[:8]}",
-                                                scopes=["audit"])
+    auditor = await gateway.registry.add_client(name=f"a-{uuid.uuid4().hex[:8]}", scopes=["audit"])
     assert await inquire(gateway, BearerToken(auditor.token)) == "client.scope_not_allowed"
     assert await inquire(gateway, BearerToken("ssogw_nope_nope")) == Unauthenticated.code
 

@@ -28,8 +28,12 @@ def test_a_server_subprocess_becomes_ready(settings: Settings) -> None:
         "SSOGW_HTTP_PORT": str(port),
         "SSOGW_LOG_LEVEL": "warning",
     }
-    proc = subprocess.Popen([sys.executable, "-c", "from app.cli import main; main(['serve'])"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from app.cli import main; main(['serve'])"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         status = None

@@ -27,12 +27,14 @@ SSO = "urn:sso:contribution:v1"
 
 
 @contextmanager
-def soap_service(live_url: str, port: str, partner: PartnerCredentials,
-                 password: str | None = None) -> Iterator[Any]:
+def soap_service(
+    live_url: str, port: str, partner: PartnerCredentials, password: str | None = None
+) -> Iterator[Any]:
     transport = zeep.transports.Transport(timeout=10, operation_timeout=10)
     try:
         client = zeep.Client(
-            f"{live_url}/soap/v1?wsdl", transport=transport,
+            f"{live_url}/soap/v1?wsdl",
+            transport=transport,
             wsse=UsernameToken(partner.username, password or partner.password, use_digest=True),
         )
         yield client.bind("ContributionService", port)
@@ -61,10 +63,17 @@ async def test_inquiry_confirm_status_cancel_on_the_real_gateway(
         assert inquiry.section == 40 and inquiry.option == 3
         assert list(inquiry.defaultMonths.month) == [str(current)]
         receipt = service.ConfirmPayment(
-            partnerTxnId=txn, nationalId=nid, section=40,
-            months={"month": list(inquiry.defaultMonths.month)}, amount=inquiry.defaultTotal,
-            storeId="S-1", terminalId="T-1", shift="1", operatorId="op",
-            businessDate=business_date(now), paidAt=now,
+            partnerTxnId=txn,
+            nationalId=nid,
+            section=40,
+            months={"month": list(inquiry.defaultMonths.month)},
+            amount=inquiry.defaultTotal,
+            storeId="S-1",
+            terminalId="T-1",
+            shift="1",
+            operatorId="op",
+            businessDate=business_date(now),
+            paidAt=now,
         )
         assert receipt.receiptNo.startswith("R") and receipt.replayed is False
         status = service.GetPaymentStatus(partnerTxnId=txn)
@@ -75,9 +84,13 @@ async def test_inquiry_confirm_status_cancel_on_the_real_gateway(
         assert cancelled.state == "cancelled"
         with pytest.raises(zeep.exceptions.Fault) as refused:
             service.ConfirmPayment(
-                partnerTxnId=f"{txn}-x", nationalId=nid, section=40,
-                months={"month": [str(current)]}, amount="1.00",
-                businessDate=business_date(now), paidAt=now,
+                partnerTxnId=f"{txn}-x",
+                nationalId=nid,
+                section=40,
+                months={"month": [str(current)]},
+                amount="1.00",
+                businessDate=business_date(now),
+                paidAt=now,
             )
         assert fault_code(refused.value) == "client.amount_mismatch"
 
@@ -86,8 +99,10 @@ async def test_inquiry_confirm_status_cancel_on_the_real_gateway(
 def test_a_wrong_password_is_a_client_fault(
     live_url: str, partner: PartnerCredentials, port: str
 ) -> None:
-    with soap_service(live_url, port, partner, password="wrong") as service, \
-            pytest.raises(zeep.exceptions.Fault) as refused:
+    with (
+        soap_service(live_url, port, partner, password="wrong") as service,
+        pytest.raises(zeep.exceptions.Fault) as refused,
+    ):
         service.InquireContribution(nationalId="3100600445635")
     assert fault_code(refused.value) == "client.unauthenticated"
 

@@ -40,18 +40,31 @@ async def add_person(
     await conn.execute(
         "INSERT INTO insured_persons (national_id, title, first_name, last_name, section,"
         " status, effective_date, s40_option) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        nid, title, first_name, last_name, section, status, coverage_start.first_day,
+        nid,
+        title,
+        first_name,
+        last_name,
+        section,
+        status,
+        coverage_start.first_day,
         option if section == 40 else None,
     )
     default = 43200 if section == 39 else {1: 7000, 2: 10000, 3: 30000}[option or 1]
     rows = [
-        (nid, section, m.first_day, paid_amount_satang or default,
-         option if section == 40 else None, date(m.year, m.month, 1))
+        (
+            nid,
+            section,
+            m.first_day,
+            paid_amount_satang or default,
+            option if section == 40 else None,
+            date(m.year, m.month, 1),
+        )
         for m in paid
     ]
     if rows:
         await conn.copy_records_to_table(
-            "paid_months", records=rows,
+            "paid_months",
+            records=rows,
             columns=("national_id", "section", "month", "amount_satang", "s40_option", "paid_on"),
         )
     return nid

@@ -27,8 +27,11 @@ class Clock:
 def admission(proxies: list[str]) -> Admission:
     return Admission(
         store=None,  # type: ignore[arg-type]  (address logic never touches the store)
-        box=SecretBox("k"), nonces=NonceCache(window_s=1), limiter=RateLimiter(),
-        trusted_proxies=tuple(ip_network(p) for p in proxies), wsse_window_s=300,
+        box=SecretBox("k"),
+        nonces=NonceCache(window_s=1),
+        limiter=RateLimiter(),
+        trusted_proxies=tuple(ip_network(p) for p in proxies),
+        wsse_window_s=300,
         cache_ttl_s=1,
     )
 
@@ -75,7 +78,7 @@ def test_a_nonce_is_accepted_once_within_the_window() -> None:
 def test_password_digest_matches_the_oasis_definition() -> None:
     nonce, created, password = b"0123456789abcdef", "2026-11-26T01:02:03Z", "secret"
     expected = base64.b64encode(
-        hashlib.sha1(nonce + created.encode() + password.encode()).digest()  # noqa: S324
+        hashlib.sha1(nonce + created.encode() + password.encode()).digest()
     ).decode()
     assert password_digest(nonce=nonce, created=created, password=password) == expected
 

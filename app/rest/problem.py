@@ -1,0 +1,298 @@
+"""Errors as ``application/problem+json`` (RFC 9457), for every failure of an ``/api/v1`` route.
+
+Every ``ServiceError`` keeps its stable code and HTTP status; FastAPI's request validation
+becomes ``client.invalid_input`` naming the fields; anything unexpected becomes a 500
+``server.internal``, logged with the request id (national IDs masked), never a stack trace
+in the answer. ``ProblemRoute`` does this for each route, so the REST adapter needs nothing
+from the app around it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import traceback
+import uuid
+from collections.abc import Callable, Coroutine, Iterable
+from decimal import Decimal
+from typing import Any, Final
+
+from fastapi import Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from fastapi.utils import create_model_field
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+from starlette.exceptions import HTTPException
+from starlette.types import Message, Receive
+
+from app.errors import (
+    ClientError,
+    InvalidInput,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ServerError,
+    ServiceError,
+)
+from app.service.call_context import note_call
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON: Final = "application/problem+json"
+REQUEST_ID_HEADER: Final = "X-Request-ID"
+TYPE_PREFIX: Final = "urn:sso:contribution:error:"
+_RESERVED: Final = frozenset({"type", "title", "status", "detail", "code", "instance", "requestId"})
+_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:\-]{1,128}", re.ASCII)
+_NATIONAL_ID: Final = re.compile(r"(?<!\d)\d{13}(?!\d)")
+MAX_BODY_BYTES: Final = 256 * 1024  # far above any real request of this API
+
+
+class Problem(BaseModel):
+    """An error: the stable ``code`` of the gateway's vocabulary, the HTTP status, a message for
+    people in ``detail``, and further fields that depend on the code (``field``, ``reason``,
+    ``retryAfterS``, ...)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "urn:sso:contribution:error:client.amount_mismatch",
+                    "title": "The amount differs from the amount due for these months.",
+                    "status": 422,
+                    "detail": "The amount due is 432.00 baht, not 400.00.",
+                    "code": "client.amount_mismatch",
+                    "requestId": "6f1c2e0a9b8d4c3e",
+                    "expectedSatang": 43200,
+                    "givenSatang": 40000,
+                }
+            ]
+        },
+    )
+
+    type: str = Field(description="A URN naming the error: the prefix and the code.")
+    title: str = Field(description="The error's general meaning.")
+    status: int = Field(description="The HTTP status code.")
+    detail: str = Field(description="What went wrong with this request, for people.")
+    code: str = Field(description="The stable dotted error code (see app/errors.py).")
+    request_id: str = Field(alias="requestId", description="The request id, for support.")
+
+
+class DecimalJsonRequest(Request):
+    """A request whose JSON numbers are read as ``Decimal``: baht are never floats."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = json.loads(await self.body(), parse_float=Decimal)
+        return self._json
+
+
+def request_id(request: Request) -> str:
+    """The request's id: its X-Request-ID when sensible, else a fresh one (kept for the request).
+
+    The app's HTTP middleware normally settles the id first and echoes it in the answer.
+    """
+    known = getattr(request.state, "request_id", None)
+    if isinstance(known, str):
+        return known
+    given = request.headers.get(REQUEST_ID_HEADER)
+    rid = given if given is not None and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    request.state.request_id = rid
+    return rid
+
+
+def mask(text: str) -> str:
+    """``text`` with anything shaped like a national ID masked, for log lines."""
+    return _NATIONAL_ID.sub("*************", text)
+
+
+def _detail_fields(details: dict[str, Any]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for key, value in details.items():
+        name = to_camel(key) if "_" in key else key
+        if name in _RESERVED:
+            name = f"{name}Detail"
+        fields[name] = value
+    encoded: dict[str, Any] = jsonable_encoder(fields)
+    return encoded
+
+
+def problem_response(
+    error: ServiceError,
+    rid: str,
+    *,
+    status: int | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """The problem+json answer for ``error`` (with the class's status unless told otherwise)."""
+    status = status or error.http_status
+    body = {
+        **_detail_fields(error.details),
+        "type": TYPE_PREFIX + error.code,
+        "title": error.default_message,
+        "status": status,
+        "detail": error.message,
+        "code": error.code,
+        "requestId": rid,
+    }
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="ssogw"'
+    retry_after = error.details.get("retry_after_s")
+    if isinstance(retry_after, int | float) and not isinstance(retry_after, bool):
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    elif error.retryable:
+        headers["Retry-After"] = "1"
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def _field(loc: Iterable[int | str]) -> str:
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie") and len(parts) > 1:
+        parts = parts[1:]
+    name = ""
+    for part in parts:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "body"
+
+
+def validation_error(exc: RequestValidationError) -> InvalidInput:
+    """FastAPI's validation failure as ``client.invalid_input`` naming each field."""
+    problems = [
+        {
+            "field": "body" if err.get("type") == "json_invalid" else _field(err.get("loc", ())),
+            "message": str(err.get("msg", "not valid")),
+        }
+        for err in exc.errors()
+    ]
+    fields = list(dict.fromkeys(p["field"] for p in problems))
+    summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
+    return InvalidInput(
+        f"The request is not valid: {summary}.",
+        field=fields[0] if fields else "body",
+        fields=fields,
+        errors=problems,
+    )
+
+
+def http_error(exc: HTTPException) -> ServiceError:
+    """A Starlette HTTP error (body too large, unreadable body, ...) in the vocabulary."""
+    if exc.status_code == 413:
+        return PayloadTooLarge()
+    if exc.status_code == 404:
+        return NotFound()
+    if exc.status_code == 405:
+        return MethodNotAllowed()
+    if exc.status_code < 500:
+        error: ServiceError = ClientError(str(exc.detail))
+    else:
+        error = ServerError()
+    error.details["http_status"] = exc.status_code
+    return error
+
+
+def _translate(exc: Exception, request: Request, rid: str) -> ServiceError:
+    if isinstance(exc, ServiceError):
+        return exc
+    if isinstance(exc, RequestValidationError):
+        return validation_error(exc)
+    if isinstance(exc, HTTPException):
+        # FastAPI wraps a failure while reading the body (e.g. our size limit) in a 400.
+        cause = exc.__cause__
+        return cause if isinstance(cause, ServiceError) else http_error(exc)
+    route = getattr(request.scope.get("route"), "path", "?")
+    text = mask("".join(traceback.format_exception(exc)))
+    log.error("unhandled error in %s %s (request %s)\n%s", request.method, route, rid, text)
+    return ServerError()
+
+
+def _limited(request: Request, limit: int) -> Receive:
+    """The request's receive channel, refusing a body over ``limit`` bytes as it arrives."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The body is over {limit} bytes.", limit=limit)
+    received = 0
+    receive = request.receive
+
+    async def limited() -> Message:
+        nonlocal received
+        message = await receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise PayloadTooLarge(f"The body is over {limit} bytes.", limit=limit)
+        return message
+
+    return limited
+
+
+class ProblemRoute(APIRoute):
+    """An API route whose every failure is answered as problem+json carrying the request id."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        # Register the Problem schema with the OpenAPI components; the error answers refer to
+        # it under application/problem+json (a response "model" would file it under JSON).
+        self.response_fields["problem"] = create_model_field(
+            name="Problem", type_=Problem, mode="serialization"
+        )
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def problem_handler(request: Request) -> Response:
+            rid = request_id(request)
+            try:
+                limited = _limited(request, MAX_BODY_BYTES)
+                return await handler(DecimalJsonRequest(request.scope, limited))
+            except Exception as exc:
+                error = _translate(exc, request, rid)
+                note_call(outcome=error.code)  # the metrics' outcome label
+                return problem_response(error, rid)
+
+        return problem_handler
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the problem answers a route can give."""
+    meaning = {
+        400: "The request cannot be read (client.bad_request).",
+        401: "No valid bearer token (client.unauthenticated).",
+        403: "Token disabled, address not allowed or scope missing (client.scope_not_allowed).",
+        404: "Not found (client.not_found, client.person_not_found, ...).",
+        409: "Conflict with the current state (client.already_paid, ...).",
+        413: "The body is too large (client.payload_too_large).",
+        422: "Invalid input or refused by the contribution rules (client.invalid_input, ...).",
+        429: "Rate limit exceeded; retry after the Retry-After header (client.rate_limited).",
+        500: "The gateway failed (server.internal).",
+        503: "A store is unavailable; retry the same request (server.store_unavailable).",
+    }
+    headers = {
+        401: {"WWW-Authenticate": "Bearer (RFC 6750)."},
+        429: {"Retry-After": "Seconds to wait before retrying."},
+        503: {"Retry-After": "Seconds to wait before retrying."},
+    }
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        entry: dict[str, Any] = {
+            "description": meaning[status],
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        if status in headers:
+            entry["headers"] = {
+                name: {"description": text, "schema": {"type": "string"}}
+                for name, text in headers[status].items()
+            }
+        responses[status] = entry
+    return responses
+
+
+async def unmatched_route(request: Request, exc: Exception) -> JSONResponse:
+    """App-wide handler: routing errors outside the routers (unknown paths) as problem+json."""
+    assert isinstance(exc, HTTPException)
+    error = http_error(exc)
+    return problem_response(error, request_id(request), status=exc.status_code)
