@@ -16,10 +16,12 @@ import zeep.transports
 from zeep.wsse.username import UsernameToken
 
 from app.domain.calendar import business_date
+from app.domain.money import to_satang
 from app.domain.months import Month
 from app.main import Gateway
 from tests.conftest import PartnerCredentials
 from tests.support.people import add_person
+from tests.support.scenarios import SCENARIOS, Outcome, Scenario, arrange, check
 
 pytestmark = pytest.mark.db
 PORTS = ["ContributionSoap11", "ContributionSoap12"]
@@ -110,3 +112,64 @@ def test_a_wrong_password_is_a_client_fault(
 def test_the_wsdl_names_this_instance(live_url: str) -> None:
     wsdl = httpx.get(f"{live_url}/soap/v1?wsdl").text
     assert f'location="{live_url}/soap/v1"' in wsdl
+
+
+def soap_outcome(call: Any) -> Outcome:
+    """A zeep answer (or Fault) in the scenarios' neutral terms."""
+    try:
+        answer = call()
+    except zeep.exceptions.Fault as fault:
+        return Outcome(fault_code(fault), {})
+    if hasattr(answer, "defaultTotal"):  # an inquiry
+        months = answer.payableMonths.payableMonth if answer.payableMonths else []
+        return Outcome(
+            "ok",
+            {
+                "section": answer.section,
+                "status": answer.status,
+                "option": answer.option,
+                "months": [m.month for m in months],
+                "default_months": list(answer.defaultMonths.month or [])
+                if answer.defaultMonths
+                else [],
+                "default_total_satang": to_satang(answer.defaultTotal),
+            },
+        )
+    return Outcome(
+        "ok",
+        {
+            "section": answer.section,
+            "months": list(answer.months.month),
+            "amount_satang": to_satang(answer.amount),
+        },
+    )
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+async def test_shared_counter_scenarios_over_soap(
+    scenario: Scenario, gateway: Gateway, live_url: str, partner: PartnerCredentials
+) -> None:
+    replicas = [state.pool for state in gateway.db.router.replicas]
+    async with gateway.db.primary.acquire() as conn:
+        arranged = await arrange(conn, scenario, replicas=replicas)
+    now = datetime.now(UTC)
+    with soap_service(live_url, "ContributionSoap11", partner) as service:
+        if scenario.operation == "inquire":
+            extra = {"section": scenario.section} if scenario.section else {}
+            result = soap_outcome(
+                lambda: service.InquireContribution(nationalId=arranged.national_id, **extra)
+            )
+        else:
+            amount = f"{scenario.amount_satang // 100}.{scenario.amount_satang % 100:02d}"
+            result = soap_outcome(
+                lambda: service.ConfirmPayment(
+                    partnerTxnId=uuid.uuid4().hex[:20],
+                    nationalId=arranged.national_id,
+                    section=scenario.section or 40,
+                    months={"month": list(arranged.months)},
+                    amount=amount,
+                    businessDate=business_date(now),
+                    paidAt=now,
+                )
+            )
+    check(arranged, result)
