@@ -21,6 +21,7 @@ from app.observability.metrics import Metrics
 from app.observability.metrics_route import metrics_router
 from app.rest.api import ApiServices, api_router
 from app.rest.problem import unmatched_route
+from app.rest.settlements import settlements_router
 from app.service.admin_gate import AdminGate
 from app.service.admission import Admission
 from app.service.audit_access import AuditAccess
@@ -29,12 +30,15 @@ from app.service.counter import CounterRules, CounterService
 from app.service.credential_vault import SecretBox
 from app.service.insured_admin import InsuredAdmin
 from app.service.nonce_cache import NonceCache
+from app.service.person_import import PersonImportService
 from app.service.principal_admin import PrincipalAdmin
 from app.service.rate_book import RateBook
 from app.service.rate_limiter import RateLimiter
 from app.service.rates_admin import RatesAdmin
 from app.service.recent_writes import RecentWrites
+from app.service.refunds import RefundsService
 from app.service.registry import Registry
+from app.service.settlement import SettlementAccess, SettlementService
 from app.service.stats import PaymentStats
 from app.settings import Settings
 from app.soap.router import soap_router
@@ -43,9 +47,12 @@ from app.store.audit_writer import AuditWriter
 from app.store.database import Database, DatabaseConfig
 from app.store.insured_repository import InsuredRepository
 from app.store.ledger import PgLedger
+from app.store.person_import_repository import PersonImportRepository
 from app.store.pools import PoolConfig, resolve_dsns
 from app.store.principal_repository import PrincipalRepository
 from app.store.rates_repository import RatesRepository
+from app.store.refunds_repository import RefundsRepository
+from app.store.settlement_repository import SettlementRepository
 from app.store.stats_repository import StatsRepository
 
 
@@ -106,6 +113,9 @@ class Gateway:
     registry: Registry
     rates: RateBook
     api: ApiServices  # the use cases of the REST API under /api/v1
+    settlements: SettlementAccess
+    person_import: PersonImportService
+    refunds: RefundsService
 
 
 def build_gateway(settings: Settings, *, registry: CollectorRegistry | None = None) -> Gateway:
@@ -160,6 +170,10 @@ def build_gateway(settings: Settings, *, registry: CollectorRegistry | None = No
         ),
         stats=PaymentStats(gate=gate, store=StatsRepository(router=lambda: db.router)),
     )
+    settlements = SettlementAccess(
+        gate=gate,
+        service=SettlementService(store=SettlementRepository(lambda: db.primary), events=metrics),
+    )
     return Gateway(
         settings=settings,
         metrics=metrics,
@@ -170,6 +184,11 @@ def build_gateway(settings: Settings, *, registry: CollectorRegistry | None = No
         registry=principal_registry,
         rates=rates,
         api=api,
+        settlements=settlements,
+        person_import=PersonImportService(
+            store=PersonImportRepository(lambda: db.primary), prefixes=settings.prefixes()
+        ),
+        refunds=RefundsService(source=RefundsRepository(lambda: db.primary), rates=ledger),
     )
 
 
@@ -224,6 +243,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(HttpMetricsMiddleware, metrics=gw.metrics)
     app.add_exception_handler(StarletteHTTPException, unmatched_route)
     app.include_router(health_router(readiness))
+    # Before the API router: its catch-all answers 404/405 for anything under /api/v1.
+    app.include_router(settlements_router(gw.settlements))
     app.include_router(api_router(gw.api))
     app.include_router(
         metrics_router(

@@ -134,6 +134,10 @@ class Metrics:
     def admission_refused(self, reason: str, protocol: str) -> None:
         self.admission_refusals.labels(reason, protocol).inc()
 
+    # --- SettlementEvents (service.settlement) ---------------------------------------------------
+    def settlement_mismatched(self, *, kind: str, partner: str, count: int) -> None:
+        self.settlement_mismatches.labels(kind, partner).inc(count)
+
     # --- ReadObserver (store.replica_router) ------------------------------------------------
     def read_served(self, path: str) -> None:
         self.reads.labels(path).inc()

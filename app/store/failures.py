@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from app.errors import ReadOnlyStore, ServiceError, StoreUnavailable
+from app.errors import InvalidInput, ReadOnlyStore, ServiceError, StoreUnavailable
 
 # Failures that mean "the server is not there or went away": the request may be retried.
 UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -27,6 +27,13 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 
 def translate(exc: BaseException, *, store: str) -> ServiceError | None:
     """The vocabulary's error for an asyncpg/OS failure, or None if it is not a store failure."""
+    if isinstance(
+        exc, asyncpg.CharacterNotInRepertoireError | asyncpg.UntranslatableCharacterError
+    ):
+        return InvalidInput(
+            "The request holds characters that cannot be stored (such as NUL).",
+            reason="unstorable_character",
+        )
     if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
         return ReadOnlyStore(f"the {store} is read-only; a write was sent to it", store=store)
     if isinstance(exc, UNAVAILABLE):

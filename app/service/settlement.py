@@ -1,0 +1,453 @@
+"""Partner settlement: take a day's file, match it against the ledger, keep the result, export.
+
+An import runs in one primary transaction, serialised per partner and day: a file already taken
+(same SHA-256) is answered with its stored result and nothing changes; otherwise the day's
+ledger rows are loaded once, the file is parsed and matched as it streams (in a worker thread,
+a batch at a time) and every result line is stored. A file refused at any line — the trailer
+included — leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from functools import partial
+from itertools import islice
+from typing import Any, BinaryIO, Final, Protocol
+
+from app.domain.money import to_baht
+from app.domain.months import Month
+from app.domain.reconciliation import LedgerEntry, MatchLine, Outcome, Reconciler, Summary
+from app.domain.settlement_file import (
+    BankFileWriter,
+    BankHeader,
+    SettlementLine,
+    check_header,
+    csv_header,
+    csv_record,
+    detect_format,
+    read_bank_file,
+    read_csv_file,
+)
+from app.errors import InvalidInput, NotFound
+from app.service.admin_gate import ADMIN_SCOPE, AdminGate, Admitted
+from app.service.credentials import Credentials
+from app.service.models import Caller
+
+FORMATS: Final = ("bank", "csv")
+DEFAULT_LINES: Final = 100
+MAX_LINES: Final = 10_000
+MAX_LINE_BYTES: Final = 64 * 1024
+_BATCH: Final = 5_000
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class NewImport:
+    """An import about to be stored."""
+
+    partner_id: int
+    business_date: date
+    sha256: bytes
+    file_format: str
+    file_name: str | None
+    file_bytes: int
+    header: dict[str, str]
+    imported_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRecord:
+    """A stored import and its summary."""
+
+    id: int
+    partner: str
+    business_date: date
+    sha256: bytes
+    file_format: str
+    file_name: str | None
+    file_bytes: int
+    header: dict[str, str]
+    imported_by: str | None
+    imported_at: datetime
+    summary: Summary
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLine:
+    """A result line with its place in the report (rank, then discovery order)."""
+
+    rank: int
+    seq: int
+    line: MatchLine
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementReport:
+    """An import's summary and one page of its lines, mismatches first."""
+
+    record: ImportRecord
+    lines: tuple[MatchLine, ...]
+    next_cursor: str | None
+    replayed: bool = False
+
+    def document(self) -> dict[str, Any]:
+        """The report as one JSON-ready document (camelCase, amounts in baht as strings)."""
+        return report_document(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSummary:
+    """What an export wrote."""
+
+    lines: int
+    total_satang: int
+    file_format: str
+
+
+class SettlementSession(Protocol):
+    """One primary transaction holding the partner-day's settlement lock."""
+
+    async def find_import(self, sha256: bytes) -> int | None: ...
+
+    def ledger(self) -> AsyncIterator[LedgerEntry]: ...
+
+    async def create_import(self, new: NewImport) -> int: ...
+
+    async def add_lines(self, import_id: int, lines: Sequence[StoredLine]) -> None: ...
+
+    async def finish_import(self, import_id: int, summary: Summary) -> None: ...
+
+
+class SettlementStore(Protocol):
+    """Settlement imports, their lines and the ledger rows they are matched with."""
+
+    async def partner_id(self, name: str) -> int | None: ...
+
+    def session(
+        self, partner_id: int, business_date: date
+    ) -> AbstractAsyncContextManager[SettlementSession]: ...
+
+    async def load_import(self, import_id: int) -> ImportRecord | None: ...
+
+    async def latest_import(self, partner_id: int, business_date: date) -> int | None: ...
+
+    async def import_lines(
+        self, import_id: int, *, after: tuple[int, int] | None, limit: int
+    ) -> list[StoredLine]: ...
+
+    def payments_of_day(
+        self, partner_id: int, business_date: date
+    ) -> AsyncIterator[SettlementLine]: ...
+
+
+def _digest(source: BinaryIO) -> tuple[bytes, int, bytes]:
+    """SHA-256, size and first line of a seekable file, left rewound."""
+    source.seek(0)
+    first = source.readline(MAX_LINE_BYTES)
+    sha, size = hashlib.sha256(first), len(first)
+    while chunk := source.read(1 << 20):
+        sha.update(chunk)
+        size += len(chunk)
+    source.seek(0)
+    return sha.digest(), size, first
+
+
+def _raw_lines(source: BinaryIO, progress: Progress | None) -> Iterator[bytes]:
+    # Bounded reads: a file without line ends is refused at its first piece, not held whole.
+    for raw in iter(partial(source.readline, MAX_LINE_BYTES), b""):
+        if progress is not None:
+            progress(len(raw))
+        yield raw
+
+
+def _cursor(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    rank, dot, seq = text.partition(".")
+    if not dot or not rank.isdigit() or not seq.isdigit():
+        raise InvalidInput("The cursor is not one this report gave.", field="cursor")
+    return int(rank), int(seq)
+
+
+def _limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LINES:
+        raise InvalidInput(f"limit must be 1-{MAX_LINES}.", field="limit")
+    return limit
+
+
+class SettlementEvents(Protocol):
+    def settlement_mismatched(self, *, kind: str, partner: str, count: int) -> None: ...
+
+
+class SettlementService:
+    """Imports, reports and exports partner settlement files."""
+
+    def __init__(self, *, store: SettlementStore, events: SettlementEvents | None = None) -> None:
+        self._store = store
+        self._events = events
+
+    async def _partner(self, name: str) -> int:
+        if not name or len(name) > 64 or not name.isprintable():
+            raise InvalidInput("partner must be 1 to 64 printable characters.", field="partner")
+        partner_id = await self._store.partner_id(name)
+        if partner_id is None:
+            raise NotFound(f"No partner is named {name!r}.", partner=name)
+        return partner_id
+
+    async def import_file(
+        self,
+        source: BinaryIO,
+        *,
+        partner: str,
+        business_date: date,
+        file_format: str | None = None,
+        file_name: str | None = None,
+        imported_by: str | None = None,
+        progress: Progress | None = None,
+        limit: int = DEFAULT_LINES,
+    ) -> SettlementReport:
+        """Import and match a settlement file (``bank`` or ``csv``; detected when None)."""
+        if file_format is not None and file_format not in FORMATS:
+            raise InvalidInput("format must be bank or csv.", field="format")
+        partner_id = await self._partner(partner)
+        sha, size, first = await asyncio.to_thread(_digest, source)
+        fmt = file_format or detect_format(first)
+        async with self._store.session(partner_id, business_date) as session:
+            existing = await session.find_import(sha)
+            if existing is not None:
+                return await self.report(existing, limit=limit, replayed=True)
+            if fmt == "bank":
+                header, details = read_bank_file(_raw_lines(source, progress))
+                check_header(header, business_date=business_date, partner=partner)
+                said = {k: str(v) for k, v in asdict(header).items() if k != "business_date"}
+            else:
+                details, said = read_csv_file(_raw_lines(source, progress)), {}
+            reconciler = Reconciler()
+            async for entry in session.ledger():
+                reconciler.expect(entry)
+            new = NewImport(partner_id, business_date, sha, fmt, file_name, size, said,
+                            imported_by)  # fmt: skip
+            import_id = await session.create_import(new)
+            seq = await _match_and_store(details, reconciler, session, import_id)
+            await session.add_lines(import_id, _stored(list(reconciler.leftovers()), seq))
+            await session.finish_import(import_id, reconciler.summary)
+        if self._events is not None:
+            for outcome, count in reconciler.summary.counts.items():
+                if outcome is not Outcome.MATCHED and count:
+                    self._events.settlement_mismatched(
+                        kind=outcome.value, partner=partner, count=count
+                    )
+        return await self.report(import_id, limit=limit)
+
+    async def report(
+        self,
+        import_id: int,
+        *,
+        limit: int = DEFAULT_LINES,
+        cursor: str | None = None,
+        replayed: bool = False,
+    ) -> SettlementReport:
+        """A stored import: its summary and a page of lines, mismatches first."""
+        record = await self._store.load_import(import_id)
+        if record is None:
+            raise NotFound(f"No settlement import has id {import_id}.", id=import_id)
+        rows = await self._store.import_lines(
+            import_id, after=_cursor(cursor), limit=_limit(limit) + 1
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = f"{rows[-1].rank}.{rows[-1].seq}" if more and rows else None
+        return SettlementReport(record, tuple(r.line for r in rows), next_cursor, replayed)
+
+    async def report_for(
+        self, *, partner: str, business_date: date, limit: int = DEFAULT_LINES,
+        cursor: str | None = None,
+    ) -> SettlementReport:  # fmt: skip
+        """The latest import of a partner's business day."""
+        import_id = await self._store.latest_import(await self._partner(partner), business_date)
+        if import_id is None:
+            raise NotFound(f"No settlement of {partner} for {business_date} was imported.",
+                           partner=partner, business_date=str(business_date))  # fmt: skip
+        return await self.report(import_id, limit=limit, cursor=cursor)
+
+    async def export(
+        self, write: Callable[[bytes], object], *, partner: str, business_date: date,
+        file_format: str = "bank",
+    ) -> ExportSummary:  # fmt: skip
+        """Write the gateway's own file of the partner's day (confirmed, not cancelled)."""
+        if file_format not in FORMATS:
+            raise InvalidInput("format must be bank or csv.", field="format")
+        partner_id = await self._partner(partner)
+        bank = BankFileWriter(BankHeader(business_date, partner_code=partner[:20]))
+        write(bank.header() if file_format == "bank" else csv_header())
+        lines = total = 0
+        async for line in self._store.payments_of_day(partner_id, business_date):
+            write(bank.detail(line) if file_format == "bank" else csv_record(line))
+            lines += 1
+            total += line.amount_satang
+        if file_format == "bank":
+            write(bank.trailer())
+        return ExportSummary(lines, total, file_format)
+
+
+def _match_batch(details: Iterator[SettlementLine], reconciler: Reconciler) -> list[MatchLine]:
+    return [reconciler.match(line) for line in islice(details, _BATCH)]
+
+
+async def _match_and_store(
+    details: Iterator[SettlementLine],
+    reconciler: Reconciler,
+    session: SettlementSession,
+    import_id: int,
+) -> int:
+    """Match batch after batch in a thread while the previous batch is stored; lines stored."""
+    seq = 0
+    following = asyncio.ensure_future(asyncio.to_thread(_match_batch, details, reconciler))
+    try:
+        while batch := await following:
+            following = asyncio.ensure_future(asyncio.to_thread(_match_batch, details, reconciler))
+            await session.add_lines(import_id, _stored(batch, seq))
+            seq += len(batch)
+    finally:
+        if not following.done():  # the store failed: let the thread finish, forget its result
+            await asyncio.wait([following])
+            following.exception()
+    return seq
+
+
+def _stored(lines: list[MatchLine], start: int) -> list[StoredLine]:
+    return [StoredLine(m.outcome.rank, start + i, m) for i, m in enumerate(lines, start=1)]
+
+
+# --- the report as a document ----------------------------------------------------------------
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _months(months: tuple[Month, ...] | None) -> list[str] | None:
+    return None if months is None else [str(month) for month in months]
+
+
+def _baht(satang: int | None) -> str | None:
+    return None if satang is None else str(to_baht(satang))
+
+
+def line_document(line: MatchLine) -> dict[str, Any]:
+    """One result line as a JSON-ready dict."""
+    return {
+        "outcome": line.outcome.value,
+        "lineNo": line.line_no,
+        "partnerTxnId": line.partner_txn_id,
+        "nationalId": line.national_id,
+        "section": line.section,
+        "fileMonths": _months(line.file_months),
+        "fileAmount": _baht(line.file_amount_satang),
+        "gatewayMonths": _months(line.gateway_months),
+        "gatewayAmount": _baht(line.gateway_amount_satang),
+        "paymentId": line.payment_id,
+        "note": line.note,
+    }
+
+
+def report_document(report: SettlementReport) -> dict[str, Any]:
+    """The report as one JSON-ready document (camelCase, amounts in baht as strings)."""
+    record, summary = report.record, report.record.summary
+    totals = [
+        {"section": section}
+        | {
+            _camel(k.replace("satang", "amount")): _baht(v) if k.endswith("satang") else v
+            for k, v in asdict(t).items()
+        }
+        | {"differenceAmount": _baht(t.difference_satang)}
+        for section, t in sorted(summary.totals.items())
+    ]
+    return {
+        "id": record.id,
+        "partner": record.partner,
+        "businessDate": str(record.business_date),
+        "format": record.file_format,
+        "fileName": record.file_name,
+        "fileSha256": record.sha256.hex(),
+        "fileBytes": record.file_bytes,
+        "header": {_camel(k): v for k, v in record.header.items()},
+        "importedBy": record.imported_by,
+        "importedAt": record.imported_at.isoformat(),
+        "replayed": report.replayed,
+        "mismatches": summary.mismatches,
+        "counts": {_camel(o.value): summary.counts.get(o, 0) for o in Outcome},
+        "totals": totals,
+        "lines": [line_document(line) for line in report.lines],
+        "nextCursor": report.next_cursor,
+    }
+
+
+# --- admitted access for internal clients ----------------------------------------------------
+class SettlementAccess:
+    """Settlement for SSO's internal applications: scope ``admin``, one audit record a call."""
+
+    def __init__(self, *, gate: AdminGate, service: SettlementService) -> None:
+        self._gate = gate
+        self._service = service
+
+    async def import_file(
+        self,
+        *,
+        caller: Caller,
+        credentials: Credentials,
+        receive: Callable[[], Awaitable[tuple[BinaryIO, str | None]]],
+        partner: str,
+        business_date: date,
+        file_format: str | None = None,
+    ) -> SettlementReport:
+        """Import a partner's file; ``receive`` reads it (and its name) once the caller is in."""
+
+        async def body(call: Admitted) -> SettlementReport:
+            source, file_name = await receive()
+            report = await self._service.import_file(
+                source,
+                partner=partner,
+                business_date=business_date,
+                file_format=file_format,
+                file_name=file_name,
+                imported_by=f"{call.principal.kind}:{call.principal.name}",
+            )
+            await call.audit.ok(settlement=report.record.id, replayed=report.replayed)
+            return report
+
+        return await self._gate.audited(
+            caller=caller,
+            credentials=credentials,
+            operation="ImportSettlement",
+            scope=ADMIN_SCOPE,
+            body=body,
+        )
+
+    async def report(
+        self,
+        *,
+        caller: Caller,
+        credentials: Credentials,
+        import_id: int,
+        limit: int = DEFAULT_LINES,
+        cursor: str | None = None,
+    ) -> SettlementReport:
+        """A stored import's summary and a page of its lines, mismatches first."""
+
+        async def body(call: Admitted) -> SettlementReport:
+            report = await self._service.report(import_id, limit=limit, cursor=cursor)
+            await call.audit.ok(settlement=import_id, lines=len(report.lines))
+            return report
+
+        return await self._gate.audited(
+            caller=caller,
+            credentials=credentials,
+            operation="GetSettlement",
+            scope=ADMIN_SCOPE,
+            body=body,
+        )
