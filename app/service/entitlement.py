@@ -75,4 +75,18 @@ def entitlement(
         policy=s40,
         coverage_start=member.coverage_start,
     )
+    before = member.previous_option
+    if before is not None and member.option_effective is not None:
+        # Months before a pending option change are still priced at the option held then.
+        earlier = s40_payable_months(
+            option=before,
+            paid=member.paid.keys(),
+            today=today,
+            rates=rates,
+            policy=s40,
+            coverage_start=member.coverage_start,
+        )
+        months = [m for m in earlier if m.month < member.option_effective] + [
+            m for m in months if m.month >= member.option_effective
+        ]
     return Entitlement("active", None, None, months)

@@ -33,6 +33,18 @@ class MemberSnapshot:
     option: int | None
     option_changed_on: date | None
     paid: Mapping[Month, date]  # month -> the date it was paid
+    previous_option: int | None = None  # S40: the option held before the latest change
+    option_effective: Month | None = None  # S40: the first month of the current option
+
+    def option_for(self, month: Month) -> int | None:
+        """The Section 40 option in force for ``month`` (a change applies from the next month)."""
+        if (
+            self.previous_option is not None
+            and self.option_effective is not None
+            and month < self.option_effective
+        ):
+            return self.previous_option
+        return self.option
 
     @property
     def display_name(self) -> str:

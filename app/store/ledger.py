@@ -36,8 +36,13 @@ SELECT p.national_id, p.title, p.first_name, p.last_name, p.section, p.status,
                     AND m.month >= $2), '{}') AS months,
        COALESCE((SELECT array_agg(m.paid_on ORDER BY m.month) FROM paid_months m
                   WHERE m.national_id = p.national_id AND m.section = p.section
-                    AND m.month >= $2), '{}') AS paid_on
+                    AND m.month >= $2), '{}') AS paid_on,
+       oc.previous_option, oc.effective_month AS option_effective
   FROM insured_persons p
+  LEFT JOIN LATERAL (
+        SELECT c.previous_option, c.effective_month FROM s40_option_changes c
+         WHERE c.national_id = p.national_id AND p.option_changed_on IS NOT NULL
+         ORDER BY c.changed_on DESC, c.id DESC LIMIT 1) oc ON true
  WHERE p.national_id = $1
 """
 
@@ -66,6 +71,8 @@ def _member(row: asyncpg.Record | None) -> MemberSnapshot | None:
         coverage_start=_month(row["effective_date"]),
         option=row["s40_option"],
         option_changed_on=row["option_changed_on"],
+        previous_option=row["previous_option"],
+        option_effective=_month(row["option_effective"]) if row["option_effective"] else None,
         paid={_month(m): d for m, d in zip(row["months"], row["paid_on"], strict=True)},
     )
 

@@ -485,3 +485,31 @@ async def test_when_the_audit_record_cannot_be_committed_no_payment_exists(
         request=confirm_request(nid, [str(today())], 7000),
     )
     assert ok.receipt_no
+
+
+async def test_months_before_an_option_change_keep_the_old_option_price(
+    gateway: Gateway, partner: PartnerCredentials
+) -> None:
+    nid = await s40_person(gateway, option=1)
+    changed_on = business_date(datetime.now(UTC))
+    await gateway.db.primary.execute(
+        "INSERT INTO s40_option_changes (national_id, changed_on, previous_option,"
+        " new_option, effective_month) VALUES ($1, $2, 1, 3, $3)",
+        nid,
+        changed_on,
+        today().plus(1).first_day,
+    )
+    await gateway.db.primary.execute(
+        "UPDATE insured_persons SET s40_option = 3, option_changed_on = $2 WHERE national_id = $1",
+        nid,
+        changed_on,
+    )
+    result = await gateway.counter.inquire(
+        caller=caller(),
+        credentials=digest_token(partner.username, partner.password),
+        request=InquiryRequest(nid),
+    )
+    amounts = {m.month: m.amount_satang for m in result.months}
+    assert amounts[str(today())] == 7000  # still option 1 this month
+    assert amounts[str(today().plus(1))] == 30000  # option 3 from next month
+    assert result.option == 3
