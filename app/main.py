@@ -38,7 +38,8 @@ from app.service.rates_admin import RatesAdmin
 from app.service.recent_writes import RecentWrites
 from app.service.refunds import RefundsService
 from app.service.registry import Registry
-from app.service.settlement import SettlementAccess, SettlementService
+from app.service.settlement import SettlementService
+from app.service.settlement_access import SettlementAccess
 from app.service.stats import PaymentStats
 from app.settings import Settings
 from app.soap.router import soap_router

@@ -7,13 +7,11 @@ and space-padded; numbers right-aligned and zero-padded; amounts are satang (11+
 detail, 15+2 in the trailer, no decimal point); dates ``DDMMYYYY`` (a year of 2400 or more is
 Buddhist Era). Ref1 is the national ID, Ref2 the partner's transaction id, Ref3 the section and
 months: ``40:202406-202408`` (comma-separated ``YYYYMM`` or inclusive ``YYYYMM-YYYYMM`` runs).
-The CSV layout is a header row naming ``CSV_COLUMNS``; both are described in ``docs/formats.md``.
+The CSV layout is in ``settlement_csv``; both are described in ``docs/formats.md``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -23,9 +21,9 @@ from operator import itemgetter
 from typing import Final
 
 from app.domain.calendar import BANGKOK
-from app.domain.money import format_baht, to_baht, to_satang
+from app.domain.money import format_baht
 from app.domain.months import Month
-from app.errors import InvalidAmount, InvalidMonth, InvalidSettlementFile
+from app.errors import InvalidMonth, InvalidSettlementFile
 
 RECORD_LENGTH: Final = 256
 SSO_NAME: Final = "สำนักงานประกันสังคม"
@@ -40,9 +38,6 @@ DETAIL: Final[Layout] = (
     ("terminal_id", 157, 10), ("kind", 167, 1), ("amount", 168, 13),
 )  # fmt: skip
 TRAILER: Final[Layout] = (*_LEAD, ("count", 23, 9), ("total", 32, 17))
-CSV_COLUMNS: Final = ("partner_txn_id", "national_id", "section", "months", "amount",
-                      "paid_at", "store_id", "terminal_id", "name")  # fmt: skip
-_CSV_REQUIRED: Final = CSV_COLUMNS[:5]
 _CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f\ufffd]")
 _REF3_ITEM: Final = re.compile(r"(\d{6})(?:-(\d{6}))?", re.ASCII)
 _GETTERS: dict[Layout, tuple[tuple[str, ...], Callable[[str], tuple[str, ...]]]] = {}
@@ -119,7 +114,7 @@ def _date(text: str, line: int, field: str) -> date:
         raise refuse(line, f"{field} {text!r} is not a DDMMYYYY date.", field=field) from None
 
 
-def _national_id(text: str, line: int, field: str) -> str:
+def national_id_field(text: str, line: int, field: str) -> str:
     if len(text) != 13 or not text.isdigit() or not text.isascii():
         raise refuse(line, f"{field} must be a 13-digit national ID.", field=field)
     return text
@@ -212,7 +207,7 @@ def parse_detail(text: str, line: int, position: int) -> SettlementLine:
     return SettlementLine(
         line_no=line,
         partner_txn_id=fields["ref2"],
-        national_id=_national_id(fields["ref1"], line, "Ref1"),
+        national_id=national_id_field(fields["ref1"], line, "Ref1"),
         section=section,
         months=months,
         amount_satang=_number(fields["amount"], line, "amount"),
@@ -356,84 +351,3 @@ def write_bank_file(header: BankHeader, lines: Iterable[SettlementLine]) -> Iter
     yield writer.header()
     yield from (writer.detail(line) for line in lines)
     yield writer.trailer()
-
-
-# --- CSV -------------------------------------------------------------------------------------
-def _utf8(lines: Iterable[bytes]) -> Iterator[str]:
-    for number, raw in enumerate(lines, start=1):
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise refuse(number, f"byte 0x{raw[exc.start]:02X} is not UTF-8.",
-                         reason="encoding") from None  # fmt: skip
-        yield text.removeprefix("\ufeff") if number == 1 else text
-
-
-def _csv_line(cells: dict[str, str], line: int) -> SettlementLine:
-    if cells["section"] not in ("39", "40"):
-        raise refuse(line, "section must be 39 or 40.", field="section")
-    if not cells["partner_txn_id"]:
-        raise refuse(line, "partner_txn_id is empty.", field="partner_txn_id")
-    try:
-        months = tuple(sorted(Month.parse(m.strip()) for m in cells["months"].split(";")))
-        amount = to_satang(cells["amount"])
-        paid_at = datetime.fromisoformat(cells["paid_at"]) if cells["paid_at"] else None
-    except (InvalidMonth, InvalidAmount) as exc:
-        raise refuse(line, exc.message, field=exc.code.rpartition("_")[2]) from None
-    except ValueError:
-        raise refuse(line, "paid_at is not an ISO 8601 date-time.", field="paid_at") from None
-    if len(set(months)) != len(months):
-        raise refuse(line, "months names a month twice.", field="months")
-    if paid_at is not None and paid_at.tzinfo is None:
-        paid_at = paid_at.replace(tzinfo=BANGKOK)
-    return SettlementLine(
-        line_no=line,
-        partner_txn_id=cells["partner_txn_id"],
-        national_id=_national_id(cells["national_id"], line, "national_id"),
-        section=int(cells["section"]),
-        months=months,
-        amount_satang=amount,
-        paid_at=paid_at,
-        name=cells["name"],
-        store_id=cells["store_id"],
-        terminal_id=cells["terminal_id"],
-    )
-
-
-def read_csv_file(lines: Iterable[bytes]) -> Iterator[SettlementLine]:
-    """The rows of a UTF-8 CSV settlement file whose header row names the columns."""
-    reader = csv.reader(_utf8(lines))
-    names = [name.strip().lower() for name in next(reader, [])]
-    missing = [name for name in _CSV_REQUIRED if name not in names]
-    if missing:
-        raise refuse(1, f"the header row lacks {', '.join(missing)}.", reason="header")
-    for row in reader:
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(names):
-            raise refuse(reader.line_num, f"{len(row)} fields where the header has "
-                         f"{len(names)}.", reason="fields")  # fmt: skip
-        cells = dict(zip(names, (cell.strip() for cell in row), strict=True))
-        yield _csv_line({name: cells.get(name, "") for name in CSV_COLUMNS}, reader.line_num)
-
-
-def csv_header() -> bytes:
-    """The header row of the gateway's CSV files."""
-    return (",".join(CSV_COLUMNS) + "\r\n").encode()
-
-
-def csv_record(line: SettlementLine) -> bytes:
-    """One CSV row: months ``YYYY-MM`` joined by ``;``, the amount in baht with 2 decimals."""
-    out = io.StringIO()
-    paid_at = line.paid_at.isoformat() if line.paid_at else ""
-    months = ";".join(str(month) for month in line.months)
-    csv.writer(out).writerow([line.partner_txn_id, line.national_id, line.section, months,
-                              to_baht(line.amount_satang), paid_at, line.store_id,
-                              line.terminal_id, line.name])  # fmt: skip
-    return out.getvalue().encode()
-
-
-def detect_format(first_line: bytes) -> str:
-    """``bank`` when the first record is a 256-byte H record, else ``csv``."""
-    record = first_line.rstrip(b"\r\n")
-    return "bank" if len(record) == RECORD_LENGTH and record[:1] == b"H" else "csv"

@@ -21,7 +21,8 @@ from app.errors import InvalidInput
 from app.rest.caller import CallerDep, TokenDep
 from app.rest.problem import ProblemRoute, problem_responses
 from app.rest.wire import Baht, MonthText, OutModel
-from app.service.settlement import DEFAULT_LINES, MAX_LINES, SettlementAccess
+from app.service.settlement import DEFAULT_LINES, MAX_LINES
+from app.service.settlement_access import SettlementAccess
 
 TAG = "settlement"
 MAX_UPLOAD: Final = 512 * 1024 * 1024  # a million bank lines is about 258 MB

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
@@ -19,24 +19,16 @@ from functools import partial
 from itertools import islice
 from typing import Any, BinaryIO, Final, Protocol
 
-from app.domain.money import to_baht
-from app.domain.months import Month
 from app.domain.reconciliation import LedgerEntry, MatchLine, Outcome, Reconciler, Summary
+from app.domain.settlement_csv import csv_header, csv_record, detect_format, read_csv_file
 from app.domain.settlement_file import (
     BankFileWriter,
     BankHeader,
     SettlementLine,
     check_header,
-    csv_header,
-    csv_record,
-    detect_format,
     read_bank_file,
-    read_csv_file,
 )
 from app.errors import InvalidInput, NotFound
-from app.service.admin_gate import ADMIN_SCOPE, AdminGate, Admitted
-from app.service.credentials import Credentials
-from app.service.models import Caller
 
 FORMATS: Final = ("bank", "csv")
 DEFAULT_LINES: Final = 100
@@ -97,6 +89,8 @@ class SettlementReport:
 
     def document(self) -> dict[str, Any]:
         """The report as one JSON-ready document (camelCase, amounts in baht as strings)."""
+        from app.service.settlement_document import report_document
+
         return report_document(self)
 
 
@@ -325,129 +319,3 @@ def _stored(lines: list[MatchLine], start: int) -> list[StoredLine]:
 
 
 # --- the report as a document ----------------------------------------------------------------
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def _months(months: tuple[Month, ...] | None) -> list[str] | None:
-    return None if months is None else [str(month) for month in months]
-
-
-def _baht(satang: int | None) -> str | None:
-    return None if satang is None else str(to_baht(satang))
-
-
-def line_document(line: MatchLine) -> dict[str, Any]:
-    """One result line as a JSON-ready dict."""
-    return {
-        "outcome": line.outcome.value,
-        "lineNo": line.line_no,
-        "partnerTxnId": line.partner_txn_id,
-        "nationalId": line.national_id,
-        "section": line.section,
-        "fileMonths": _months(line.file_months),
-        "fileAmount": _baht(line.file_amount_satang),
-        "gatewayMonths": _months(line.gateway_months),
-        "gatewayAmount": _baht(line.gateway_amount_satang),
-        "paymentId": line.payment_id,
-        "note": line.note,
-    }
-
-
-def report_document(report: SettlementReport) -> dict[str, Any]:
-    """The report as one JSON-ready document (camelCase, amounts in baht as strings)."""
-    record, summary = report.record, report.record.summary
-    totals = [
-        {"section": section}
-        | {
-            _camel(k.replace("satang", "amount")): _baht(v) if k.endswith("satang") else v
-            for k, v in asdict(t).items()
-        }
-        | {"differenceAmount": _baht(t.difference_satang)}
-        for section, t in sorted(summary.totals.items())
-    ]
-    return {
-        "id": record.id,
-        "partner": record.partner,
-        "businessDate": str(record.business_date),
-        "format": record.file_format,
-        "fileName": record.file_name,
-        "fileSha256": record.sha256.hex(),
-        "fileBytes": record.file_bytes,
-        "header": {_camel(k): v for k, v in record.header.items()},
-        "importedBy": record.imported_by,
-        "importedAt": record.imported_at.isoformat(),
-        "replayed": report.replayed,
-        "mismatches": summary.mismatches,
-        "counts": {_camel(o.value): summary.counts.get(o, 0) for o in Outcome},
-        "totals": totals,
-        "lines": [line_document(line) for line in report.lines],
-        "nextCursor": report.next_cursor,
-    }
-
-
-# --- admitted access for internal clients ----------------------------------------------------
-class SettlementAccess:
-    """Settlement for SSO's internal applications: scope ``admin``, one audit record a call."""
-
-    def __init__(self, *, gate: AdminGate, service: SettlementService) -> None:
-        self._gate = gate
-        self._service = service
-
-    async def import_file(
-        self,
-        *,
-        caller: Caller,
-        credentials: Credentials,
-        receive: Callable[[], Awaitable[tuple[BinaryIO, str | None]]],
-        partner: str,
-        business_date: date,
-        file_format: str | None = None,
-    ) -> SettlementReport:
-        """Import a partner's file; ``receive`` reads it (and its name) once the caller is in."""
-
-        async def body(call: Admitted) -> SettlementReport:
-            source, file_name = await receive()
-            report = await self._service.import_file(
-                source,
-                partner=partner,
-                business_date=business_date,
-                file_format=file_format,
-                file_name=file_name,
-                imported_by=f"{call.principal.kind}:{call.principal.name}",
-            )
-            await call.audit.ok(settlement=report.record.id, replayed=report.replayed)
-            return report
-
-        return await self._gate.audited(
-            caller=caller,
-            credentials=credentials,
-            operation="ImportSettlement",
-            scope=ADMIN_SCOPE,
-            body=body,
-        )
-
-    async def report(
-        self,
-        *,
-        caller: Caller,
-        credentials: Credentials,
-        import_id: int,
-        limit: int = DEFAULT_LINES,
-        cursor: str | None = None,
-    ) -> SettlementReport:
-        """A stored import's summary and a page of its lines, mismatches first."""
-
-        async def body(call: Admitted) -> SettlementReport:
-            report = await self._service.report(import_id, limit=limit, cursor=cursor)
-            await call.audit.ok(settlement=import_id, lines=len(report.lines))
-            return report
-
-        return await self._gate.audited(
-            caller=caller,
-            credentials=credentials,
-            operation="GetSettlement",
-            scope=ADMIN_SCOPE,
-            body=body,
-        )

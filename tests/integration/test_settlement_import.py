@@ -12,13 +12,8 @@ import pytest
 
 from app.domain.calendar import BANGKOK
 from app.domain.months import Month
-from app.domain.settlement_file import (
-    BankHeader,
-    SettlementLine,
-    csv_header,
-    csv_record,
-    write_bank_file,
-)
+from app.domain.settlement_csv import csv_header, csv_record
+from app.domain.settlement_file import BankHeader, SettlementLine, write_bank_file
 from app.errors import InvalidSettlementFile, NotFound
 from app.main import Gateway
 from app.service.settlement import SettlementService

@@ -13,7 +13,8 @@ from fastapi import FastAPI
 from app.main import Gateway
 from app.rest.settlements import settlements_router
 from app.service.admin_gate import AdminGate
-from app.service.settlement import SettlementAccess, SettlementService
+from app.service.settlement import SettlementService
+from app.service.settlement_access import SettlementAccess
 from app.settings import Settings
 from app.store.settlement_repository import SettlementRepository
 from tests.conftest import PartnerCredentials

@@ -10,17 +10,14 @@ from hypothesis import strategies as st
 
 from app.domain.calendar import BANGKOK
 from app.domain.months import Month
+from app.domain.settlement_csv import csv_header, csv_record, detect_format, read_csv_file
 from app.domain.settlement_file import (
     BankHeader,
     SettlementLine,
     check_header,
-    csv_header,
-    csv_record,
-    detect_format,
     format_ref3,
     parse_ref3,
     read_bank_file,
-    read_csv_file,
     write_bank_file,
 )
 from app.errors import InvalidSettlementFile
