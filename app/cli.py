@@ -272,7 +272,7 @@ def import_command_groups() -> None:
     """Import the modules whose command groups register themselves in EXTENSIONS."""
     import importlib
 
-    for name in ("app.cli_admin", "app.cli_audit", "app.cli_settlement"):
+    for name in ("app.cli_admin", "app.cli_audit", "app.cli_settlement", "app.cli_accountability"):
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
@@ -19,13 +20,16 @@ from app.observability.health import health_router
 from app.observability.http_metrics import HttpMetricsMiddleware
 from app.observability.metrics import Metrics
 from app.observability.metrics_route import metrics_router
+from app.rest.accountability_routes import accountability_router
 from app.rest.api import ApiServices, api_router
-from app.rest.problem import unmatched_route
+from app.rest.problem import add_problem_schema, unmatched_route
 from app.rest.settlements import settlements_router
+from app.service.access_report import AccessReportAccess, AccessReportService
 from app.service.admin_gate import AdminGate
 from app.service.admission import Admission
 from app.service.audit_access import AuditAccess
 from app.service.audit_service import AuditService
+from app.service.complaints import ComplaintsAccess, ComplaintService
 from app.service.counter import CounterRules, CounterService
 from app.service.credential_vault import SecretBox
 from app.service.insured_admin import InsuredAdmin
@@ -43,8 +47,10 @@ from app.service.settlement_access import SettlementAccess
 from app.service.stats import PaymentStats
 from app.settings import Settings
 from app.soap.router import soap_router
+from app.store.access_report_repository import AccessReportRepository
 from app.store.audit_queries import AuditQueries
 from app.store.audit_writer import AuditWriter
+from app.store.complaints_repository import ComplaintsRepository
 from app.store.database import Database, DatabaseConfig
 from app.store.insured_repository import InsuredRepository
 from app.store.ledger import PgLedger
@@ -117,6 +123,10 @@ class Gateway:
     settlements: SettlementAccess
     person_import: PersonImportService
     refunds: RefundsService
+    access_reports: AccessReportAccess
+    complaints: ComplaintsAccess
+    complaint_cases: ComplaintService
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 def build_gateway(settings: Settings, *, registry: CollectorRegistry | None = None) -> Gateway:
@@ -175,6 +185,11 @@ def build_gateway(settings: Settings, *, registry: CollectorRegistry | None = No
         gate=gate,
         service=SettlementService(store=SettlementRepository(lambda: db.primary), events=metrics),
     )
+    complaint_cases = ComplaintService(store=ComplaintsRepository(pool_provider=lambda: db.primary))
+    access_reports = AccessReportAccess(
+        gate=gate,
+        service=AccessReportService(store=AccessReportRepository(pool_provider=lambda: db.primary)),
+    )
     return Gateway(
         settings=settings,
         metrics=metrics,
@@ -190,6 +205,9 @@ def build_gateway(settings: Settings, *, registry: CollectorRegistry | None = No
             store=PersonImportRepository(lambda: db.primary), prefixes=settings.prefixes()
         ),
         refunds=RefundsService(source=RefundsRepository(lambda: db.primary), rates=ledger),
+        access_reports=access_reports,
+        complaints=ComplaintsAccess(gate=gate, service=complaint_cases),
+        complaint_cases=complaint_cases,
     )
 
 
@@ -197,10 +215,20 @@ async def start_gateway(gw: Gateway) -> None:
     """Open the pools and start the background tasks."""
     await gw.db.open()
     await gw.audit.start()
+    gw.background.append(
+        asyncio.create_task(
+            gw.complaint_cases.publish_open_counts(gw.metrics.open_complaints_counted),
+            name="open-complaints-gauge",
+        )
+    )
 
 
 async def stop_gateway(gw: Gateway) -> None:
     """Flush the audit queue, stop the tasks, close the pools."""
+    for task in gw.background:
+        task.cancel()
+    await asyncio.gather(*gw.background, return_exceptions=True)
+    gw.background.clear()
     try:
         await gw.audit.stop()
     finally:
@@ -243,9 +271,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.begin_drain = lambda: state.update(draining=True)
     app.add_middleware(HttpMetricsMiddleware, metrics=gw.metrics)
     app.add_exception_handler(StarletteHTTPException, unmatched_route)
+    add_problem_schema(app)
     app.include_router(health_router(readiness))
     # Before the API router: its catch-all answers 404/405 for anything under /api/v1.
     app.include_router(settlements_router(gw.settlements))
+    app.include_router(accountability_router(reports=gw.access_reports, complaints=gw.complaints))
     app.include_router(api_router(gw.api))
     app.include_router(
         metrics_router(

@@ -7,6 +7,8 @@ registry, never free text). Never a national ID, an address or free text.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -119,6 +121,12 @@ class Metrics:
             ["kind", "partner"],
             registry=registry,
         )
+        self.open_complaints = Gauge(
+            "ssogw_open_complaints",
+            "Complaint cases not closed (open or investigating), by category and age.",
+            ["category", "age"],
+            registry=registry,
+        )
         self.ready = Gauge(
             "ssogw_ready", "1 when the instance is ready to serve.", registry=registry
         )
@@ -137,6 +145,11 @@ class Metrics:
     # --- SettlementEvents (service.settlement) ---------------------------------------------------
     def settlement_mismatched(self, *, kind: str, partner: str, count: int) -> None:
         self.settlement_mismatches.labels(kind, partner).inc(count)
+
+    # --- complaints (service.complaints) --------------------------------------------------------
+    def open_complaints_counted(self, counts: Mapping[tuple[str, str], int]) -> None:
+        for (category, age), count in counts.items():
+            self.open_complaints.labels(category, age).set(count)
 
     # --- ReadObserver (store.replica_router) ------------------------------------------------
     def read_served(self, path: str) -> None:

@@ -19,12 +19,11 @@ from collections.abc import Callable, Coroutine, Iterable
 from decimal import Decimal
 from typing import Any, Final
 
-from fastapi import Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from fastapi.utils import create_model_field
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from starlette.exceptions import HTTPException
@@ -233,14 +232,6 @@ def _limited(request: Request, limit: int) -> Receive:
 class ProblemRoute(APIRoute):
     """An API route whose every failure is answered as problem+json carrying the request id."""
 
-    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        super().__init__(path, endpoint, **kwargs)
-        # Register the Problem schema with the OpenAPI components; the error answers refer to
-        # it under application/problem+json (a response "model" would file it under JSON).
-        self.response_fields["problem"] = create_model_field(
-            name="Problem", type_=Problem, mode="serialization"
-        )
-
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
@@ -296,3 +287,20 @@ async def unmatched_route(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     error = http_error(exc)
     return problem_response(error, request_id(request), status=exc.status_code)
+
+
+def add_problem_schema(app: FastAPI) -> None:
+    """Put the Problem schema into the app's OpenAPI components (the error answers refer to it
+    under application/problem+json, where a response ``model`` would not register it)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            schemas["Problem"] = Problem.model_json_schema(
+                by_alias=True, ref_template="#/components/schemas/{model}"
+            )
+        return app.openapi_schema or build()
+
+    app.openapi = openapi  # type: ignore[method-assign]

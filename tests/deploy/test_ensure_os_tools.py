@@ -10,12 +10,12 @@ from tests.deploy.deploy_files import REPO
 
 SCRIPT = REPO / "scripts" / "ensure-os-tools"
 BASH = shutil.which("bash") or "/bin/bash"
-TOOLS = ("promtool", "prometheus", "wrk")
+TOOLS = ("promtool", "prometheus", "wrk", "chromium")
 
 
 def fake_machine(tmp_path: Path, *, uid: int) -> tuple[Path, Path]:
     """A bin directory with only `id` (saying ``uid``) and an `apt-get` that logs its calls
-    and, on install, puts the three tools in place."""
+    and, on install, puts the tools in place."""
     bin_dir, log = tmp_path / "bin", tmp_path / "apt.log"
     bin_dir.mkdir()
     (bin_dir / "id").write_text(f"#!{BASH}\necho {uid}\n")
@@ -48,7 +48,8 @@ def test_as_root_installs_once_then_does_nothing(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stderr
     assert log.read_text().splitlines() == [
         "DEBIAN_FRONTEND=noninteractive update -qq",
-        "DEBIAN_FRONTEND=noninteractive install -y -qq --no-install-recommends prometheus wrk",
+        "DEBIAN_FRONTEND=noninteractive install -y -qq --no-install-recommends"
+        " prometheus wrk chromium fonts-thai-tlwg",
     ]
     again = ensure(bin_dir)
     assert again.returncode == 0 and again.stdout == again.stderr == ""

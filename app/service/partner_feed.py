@@ -1,0 +1,294 @@
+"""The partner feed: the part of the insured-person database a counter network needs, as a file.
+
+For each insured person (of one section, or both): national ID, title, names, section, status
+and the amount due per month at the current rate of the person's section and option — only the
+fields the partner's ``data_scope`` allows. Two layouts: 256-character fixed-width TIS-620
+records (``H`` header, ``D`` detail, ``T`` trailer; ``DETAIL`` below, ``docs/formats.md``) or
+UTF-8 CSV with a header row. The store streams the rows (``COPY … TO STDOUT``), the service
+writes them as they come, hashing and counting, so no export ever holds the set in memory.
+Each export leaves exactly one audit record: partner, scope, rows and the file's SHA-256.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol
+
+from app.domain.calendar import BANGKOK, business_date
+from app.domain.months import Month
+from app.domain.rates import Rate, RateTable
+from app.errors import InvalidInput, NoRate, NotFound, PartnerDisabled, ServiceError
+from app.service.audit_record import AuditRecord, AuditSink
+from app.service.audit_service import Requester
+
+OPERATION: Final = "PartnerFeedExport"
+LAYOUT_ID: Final = "SSOFEEDV01"
+RECORD_LENGTH: Final = 256
+FORMATS: Final = ("fixed", "csv")
+FIELDS: Final = ("national_id", "title", "first_name", "last_name", "section", "status",
+                 "amount_due")  # fmt: skip
+STATUS_CODES: Final = {"active": "A", "inactive": "I", "terminated": "T"}
+AMOUNT_KEYS: Final = ((39, None), (40, 1), (40, 2), (40, 3))
+Progress = Callable[[int], object]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedField:
+    """A field of the D record: its data-scope name, first column (from 1) and width."""
+
+    name: str
+    start: int
+    width: int
+    numeric: bool = False  # right-aligned, zero-padded; text is left-aligned, space-padded
+
+
+DETAIL: Final = (
+    FeedField("national_id", 2, 13),
+    FeedField("title", 15, 20),
+    FeedField("first_name", 35, 50),
+    FeedField("last_name", 85, 50),
+    FeedField("section", 135, 2, numeric=True),
+    FeedField("status", 137, 1),
+    FeedField("amount_due", 138, 9, numeric=True),  # satang per month, 7+2 digits
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPartner:
+    """The partner a feed is for."""
+
+    id: int
+    name: str
+    display_name: str
+    status: str
+    data_scope: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedQuery:
+    """What the store streams: the allowed fields of one section (or both) in one layout."""
+
+    section: int | None
+    fields: tuple[str, ...]  # allowed fields, in layout order
+    amounts: tuple[int | None, ...]  # satang per month for each of AMOUNT_KEYS (None: no rate)
+    fixed: bool  # D records of DETAIL (without line ends), else CSV with a header row
+
+
+class FeedStore(Protocol):
+    """What the feed needs from the store."""
+
+    async def partner(self, name: str) -> FeedPartner | None:
+        """The partner named ``name``, or None."""
+        ...
+
+    async def load_rates(self) -> list[Rate]:
+        """Every contribution rate, in the order they were decided."""
+        ...
+
+    async def copy_feed(self, query: FeedQuery, sink: Callable[[bytes], Awaitable[None]]) -> int:
+        """Stream the rows as UTF-8 lines ended by LF to ``sink``; return how many."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class FeedManifest:
+    """What a feed file holds, for the partner to check it by."""
+
+    file_format: str
+    partner: str
+    partner_display_name: str
+    section: int | None
+    scope: tuple[str, ...]
+    row_count: int
+    byte_count: int
+    sha256: str
+    generated_at: datetime  # Bangkok time
+    amount_month: Month
+
+    def document(self) -> dict[str, Any]:
+        """The manifest as a JSON document."""
+        return {
+            "layout": LAYOUT_ID,
+            "format": self.file_format,
+            "encoding": "TIS-620" if self.file_format == "fixed" else "UTF-8",
+            "partner": self.partner,
+            "partner_display_name": self.partner_display_name,
+            "section": self.section,
+            "scope": list(self.scope),
+            "row_count": self.row_count,
+            "bytes": self.byte_count,
+            "sha256": self.sha256,
+            "generated_at": self.generated_at.isoformat(),
+            "amount_month": str(self.amount_month),
+        }
+
+
+def header_record(
+    partner: FeedPartner, *, generated_at: datetime, month: Month, section: int | None,
+    scope: tuple[str, ...],
+) -> str:  # fmt: skip
+    """The H record: layout, partner, generation time, amount month, section, scope flags."""
+    flags = "".join("Y" if name in scope else "N" for name in FIELDS)
+    text = (
+        f"H{LAYOUT_ID}{partner.name[:20]:<20}{generated_at.astimezone(BANGKOK):%Y%m%d%H%M%S}"
+        f"{month.year:04d}{month.month:02d}{'' if section is None else section:<2}{flags}"
+    )
+    return text.ljust(RECORD_LENGTH)
+
+
+def trailer_record(rows: int) -> str:
+    """The T record: the number of D records."""
+    return f"T{rows:09d}".ljust(RECORD_LENGTH)
+
+
+class _Output:
+    """Writes, hashes and counts what goes into the file; transcodes fixed records to TIS-620."""
+
+    def __init__(self, write: Callable[[bytes], object], *, fixed: bool, progress: Progress | None):
+        self._write = write
+        self._fixed = fixed
+        self._progress = progress
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def put(self, data: bytes) -> None:
+        self.digest.update(data)
+        self.size += len(data)
+        self._write(data)
+        if self._progress is not None:
+            self._progress(len(data))
+
+    def record(self, text: str) -> None:
+        self.put(text.encode("tis-620", "replace") + b"\r\n")
+
+    async def rows(self, chunk: bytes) -> None:
+        if self._fixed:
+            # One character of TIS-620 is one byte, so the widths survive; a character it
+            # lacks becomes "?" (one for one).
+            chunk = self._decoder.decode(chunk).encode("tis-620", "replace")
+        self.put(chunk.replace(b"\n", b"\r\n"))
+
+
+class FeedService:
+    """Exports partner feeds; each export is one audit record."""
+
+    def __init__(
+        self,
+        *,
+        store: FeedStore,
+        sink: AuditSink,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._sink = sink
+        self._clock = clock
+
+    async def export(
+        self,
+        write: Callable[[bytes], object],
+        *,
+        partner: str,
+        requester: Requester,
+        section: int | None = None,
+        file_format: str = "fixed",
+        progress: Progress | None = None,
+    ) -> FeedManifest:
+        """Write the partner's feed with ``write``; the record is committed before returning."""
+        try:
+            manifest = await self._export(write, partner, section, file_format, progress)
+        except ServiceError as exc:
+            await self._record(
+                requester, exc.code, {"partner": partner[:64], "format": file_format}
+            )
+            raise
+        await self._record(
+            requester,
+            "ok",
+            {
+                "partner": manifest.partner,
+                "scope": list(manifest.scope),
+                "rows": manifest.row_count,
+                "sha256": manifest.sha256,
+                "format": manifest.file_format,
+                "section": manifest.section,
+            },
+        )
+        return manifest
+
+    async def _export(
+        self,
+        write: Callable[[bytes], object],
+        name: str,
+        section: int | None,
+        file_format: str,
+        progress: Progress | None,
+    ) -> FeedManifest:
+        if file_format not in FORMATS:
+            raise InvalidInput("format must be fixed or csv.", field="format")
+        if section not in (None, 39, 40):
+            raise InvalidInput("section must be 39 or 40.", field="section")
+        partner = await self._store.partner(name.strip())
+        if partner is None:
+            raise NotFound(f"No partner is named {name!r}.", partner=name)
+        if partner.status != "active":
+            raise PartnerDisabled(f"Partner {partner.name} is disabled; it is sent no feed.")
+        scope = tuple(f for f in FIELDS if f in partner.data_scope)
+        if not scope:
+            raise InvalidInput("The partner's data scope allows none of the feed's fields.",
+                               field="partner")  # fmt: skip
+        now = self._clock()
+        month = Month.of(business_date(now))
+        fixed = file_format == "fixed"
+        query = FeedQuery(section, scope, await self._amounts(month), fixed)
+        out = _Output(write, fixed=fixed, progress=progress)
+        if fixed:
+            out.record(header_record(partner, generated_at=now, month=month, section=section,
+                                     scope=scope))  # fmt: skip
+        rows = await self._store.copy_feed(query, out.rows)
+        if fixed:
+            out.record(trailer_record(rows))
+        return FeedManifest(
+            file_format=file_format,
+            partner=partner.name,
+            partner_display_name=partner.display_name,
+            section=section,
+            scope=scope,
+            row_count=rows,
+            byte_count=out.size,
+            sha256=out.digest.hexdigest(),
+            generated_at=now.astimezone(BANGKOK),
+            amount_month=month,
+        )
+
+    async def _amounts(self, month: Month) -> tuple[int | None, ...]:
+        table = RateTable(await self._store.load_rates())
+        amounts: list[int | None] = []
+        for section, option in AMOUNT_KEYS:
+            try:
+                amounts.append(table.amount(section, option, month))
+            except NoRate:
+                amounts.append(None)
+        return tuple(amounts)
+
+    async def _record(self, requester: Requester, outcome: str, detail: dict[str, Any]) -> None:
+        await self._sink.record(
+            AuditRecord(
+                at=self._clock(),
+                protocol=requester.protocol,
+                operation=OPERATION,
+                outcome=outcome,
+                request_id=requester.request_id,
+                principal_kind=requester.principal_kind,
+                principal_id=requester.principal_id,
+                principal_name=requester.principal_name,
+                operator=requester.operator,
+                terminal=requester.terminal,
+                source_ip=requester.source_ip,
+                detail=detail,
+            )
+        )
