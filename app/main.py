@@ -20,7 +20,7 @@ from app.observability.health import health_router
 from app.observability.http_metrics import HttpMetricsMiddleware
 from app.observability.metrics import Metrics
 from app.observability.metrics_route import metrics_router
-from app.rest.accountability_routes import accountability_router
+from app.rest.accountability_routes import accountability_router, feed_router
 from app.rest.api import ApiServices, api_router
 from app.rest.problem import add_problem_schema, unmatched_route
 from app.rest.settlements import settlements_router
@@ -34,6 +34,8 @@ from app.service.counter import CounterRules, CounterService
 from app.service.credential_vault import SecretBox
 from app.service.insured_admin import InsuredAdmin
 from app.service.nonce_cache import NonceCache
+from app.service.partner_feed import FeedService
+from app.service.partner_feed_access import FeedAccess
 from app.service.person_import import PersonImportService
 from app.service.principal_admin import PrincipalAdmin
 from app.service.rate_book import RateBook
@@ -52,6 +54,7 @@ from app.store.audit_queries import AuditQueries
 from app.store.audit_writer import AuditWriter
 from app.store.complaints_repository import ComplaintsRepository
 from app.store.database import Database, DatabaseConfig
+from app.store.feed_repository import FeedRepository
 from app.store.insured_repository import InsuredRepository
 from app.store.ledger import PgLedger
 from app.store.person_import_repository import PersonImportRepository
@@ -126,6 +129,7 @@ class Gateway:
     access_reports: AccessReportAccess
     complaints: ComplaintsAccess
     complaint_cases: ComplaintService
+    feeds: FeedAccess
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -208,6 +212,10 @@ def build_gateway(settings: Settings, *, registry: CollectorRegistry | None = No
         access_reports=access_reports,
         complaints=ComplaintsAccess(gate=gate, service=complaint_cases),
         complaint_cases=complaint_cases,
+        feeds=FeedAccess(
+            gate=gate,
+            service=FeedService(store=FeedRepository(pool_provider=lambda: db.primary), sink=audit),
+        ),
     )
 
 
@@ -276,6 +284,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Before the API router: its catch-all answers 404/405 for anything under /api/v1.
     app.include_router(settlements_router(gw.settlements))
     app.include_router(accountability_router(reports=gw.access_reports, complaints=gw.complaints))
+    app.include_router(feed_router(feeds=gw.feeds))
     app.include_router(api_router(gw.api))
     app.include_router(
         metrics_router(

@@ -6,26 +6,39 @@ fields the partner's ``data_scope`` allows. Two layouts: 256-character fixed-wid
 records (``H`` header, ``D`` detail, ``T`` trailer; ``DETAIL`` below, ``docs/formats.md``) or
 UTF-8 CSV with a header row. The store streams the rows (``COPY … TO STDOUT``), the service
 writes them as they come, hashing and counting, so no export ever holds the set in memory.
-Each export leaves exactly one audit record: partner, scope, rows and the file's SHA-256.
+Each export leaves exactly one audit record: partner, scope, rows, bytes, generation time and
+the file's SHA-256 — enough to give the manifest again (``FeedService.latest``).
+
+The command line writes a file (``FeedService.export``); the API streams the same bytes to
+its reader (``partner_feed_access.FeedAccess.download``).
 """
 
 from __future__ import annotations
 
 import codecs
 import hashlib
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
 
 from app.domain.calendar import BANGKOK, business_date
 from app.domain.months import Month
 from app.domain.rates import Rate, RateTable
-from app.errors import InvalidInput, NoRate, NotFound, PartnerDisabled, ServiceError
+from app.errors import (
+    InvalidInput,
+    NoRate,
+    NotFound,
+    PartnerDisabled,
+    ServiceError,
+)
 from app.service.audit_record import AuditRecord, AuditSink
 from app.service.audit_service import Requester
 
 OPERATION: Final = "PartnerFeedExport"
+MANIFEST_OPERATION: Final = "PartnerFeedManifest"
+MANIFEST_WINDOW: Final = timedelta(days=31)  # how far back the latest export is looked for
 LAYOUT_ID: Final = "SSOFEEDV01"
 RECORD_LENGTH: Final = 256
 FORMATS: Final = ("fixed", "csv")
@@ -78,6 +91,17 @@ class FeedQuery:
     fixed: bool  # D records of DETAIL (without line ends), else CSV with a header row
 
 
+@dataclass(frozen=True, slots=True)
+class ExportRecord:
+    """The audit record of a finished export, as the store reads it back."""
+
+    at: datetime
+    protocol: str
+    request_id: str
+    exported_by: str | None  # the client's name, or the operator at the command line
+    detail: dict[str, Any]
+
+
 class FeedStore(Protocol):
     """What the feed needs from the store."""
 
@@ -91,6 +115,10 @@ class FeedStore(Protocol):
 
     async def copy_feed(self, query: FeedQuery, sink: Callable[[bytes], Awaitable[None]]) -> int:
         """Stream the rows as UTF-8 lines ended by LF to ``sink``; return how many."""
+        ...
+
+    async def latest_export(self, partner: str, *, since: datetime) -> ExportRecord | None:
+        """The newest successful export of ``partner`` recorded since ``since``, or None."""
         ...
 
 
@@ -126,6 +154,58 @@ class FeedManifest:
             "amount_month": str(self.amount_month),
         }
 
+    def audit_detail(self) -> dict[str, Any]:
+        """What the export's audit record keeps: enough to give this manifest again."""
+        return {
+            "partner": self.partner,
+            "scope": list(self.scope),
+            "rows": self.row_count,
+            "sha256": self.sha256,
+            "format": self.file_format,
+            "section": self.section,
+            "bytes": self.byte_count,
+            "generated_at": self.generated_at.isoformat(),
+        }
+
+    @classmethod
+    def recorded(cls, partner: FeedPartner, detail: dict[str, Any]) -> FeedManifest:
+        """The manifest an export's audit record (``audit_detail``) describes."""
+        generated_at = datetime.fromisoformat(detail["generated_at"]).astimezone(BANGKOK)
+        return cls(
+            file_format=detail["format"],
+            partner=partner.name,
+            partner_display_name=partner.display_name,
+            section=detail["section"],
+            scope=tuple(detail["scope"]),
+            row_count=detail["rows"],
+            byte_count=detail["bytes"],
+            sha256=detail["sha256"],
+            generated_at=generated_at,
+            amount_month=Month.of(business_date(generated_at)),  # as the export chose it
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPlan:
+    """An export checked and ready to run: for whom, what, and as of when."""
+
+    partner: FeedPartner
+    file_format: str
+    query: FeedQuery
+    generated_at: datetime  # Bangkok time
+    amount_month: Month
+
+
+@dataclass(frozen=True, slots=True)
+class FeedExport:
+    """A finished export as its audit record tells it: the manifest, and who made it when."""
+
+    manifest: FeedManifest
+    recorded_at: datetime
+    protocol: str
+    request_id: str
+    exported_by: str | None
+
 
 def header_record(
     partner: FeedPartner, *, generated_at: datetime, month: Month, section: int | None,
@@ -146,7 +226,11 @@ def trailer_record(rows: int) -> str:
 
 
 class _Output:
-    """Writes, hashes and counts what goes into the file; transcodes fixed records to TIS-620."""
+    """Writes, hashes and counts what goes into the file; transcodes fixed records to TIS-620.
+
+    ``write`` may be a plain function (a file's) or return an awaitable (a queue's ``put``),
+    which is awaited: a slow reader then slows the COPY instead of piling chunks up.
+    """
 
     def __init__(self, write: Callable[[bytes], object], *, fixed: bool, progress: Progress | None):
         self._write = write
@@ -156,22 +240,24 @@ class _Output:
         self.digest = hashlib.sha256()
         self.size = 0
 
-    def put(self, data: bytes) -> None:
+    async def put(self, data: bytes) -> None:
         self.digest.update(data)
         self.size += len(data)
-        self._write(data)
+        written = self._write(data)
+        if inspect.isawaitable(written):
+            await written
         if self._progress is not None:
             self._progress(len(data))
 
-    def record(self, text: str) -> None:
-        self.put(text.encode("tis-620", "replace") + b"\r\n")
+    async def record(self, text: str) -> None:
+        await self.put(text.encode("tis-620", "replace") + b"\r\n")
 
     async def rows(self, chunk: bytes) -> None:
         if self._fixed:
             # One character of TIS-620 is one byte, so the widths survive; a character it
             # lacks becomes "?" (one for one).
             chunk = self._decoder.decode(chunk).encode("tis-620", "replace")
-        self.put(chunk.replace(b"\n", b"\r\n"))
+        await self.put(chunk.replace(b"\n", b"\r\n"))
 
 
 class FeedService:
@@ -200,41 +286,25 @@ class FeedService:
     ) -> FeedManifest:
         """Write the partner's feed with ``write``; the record is committed before returning."""
         try:
-            manifest = await self._export(write, partner, section, file_format, progress)
+            plan = await self.plan(partner, section=section, file_format=file_format)
+            manifest = await self.write(plan, write, progress)
         except ServiceError as exc:
             await self._record(
                 requester, exc.code, {"partner": partner[:64], "format": file_format}
             )
             raise
-        await self._record(
-            requester,
-            "ok",
-            {
-                "partner": manifest.partner,
-                "scope": list(manifest.scope),
-                "rows": manifest.row_count,
-                "sha256": manifest.sha256,
-                "format": manifest.file_format,
-                "section": manifest.section,
-            },
-        )
+        await self._record(requester, "ok", manifest.audit_detail())
         return manifest
 
-    async def _export(
-        self,
-        write: Callable[[bytes], object],
-        name: str,
-        section: int | None,
-        file_format: str,
-        progress: Progress | None,
-    ) -> FeedManifest:
+    async def plan(
+        self, name: str, *, section: int | None = None, file_format: str = "fixed"
+    ) -> FeedPlan:
+        """Check the request and the partner; fix the time and the amounts of the export."""
         if file_format not in FORMATS:
             raise InvalidInput("format must be fixed or csv.", field="format")
         if section not in (None, 39, 40):
             raise InvalidInput("section must be 39 or 40.", field="section")
-        partner = await self._store.partner(name.strip())
-        if partner is None:
-            raise NotFound(f"No partner is named {name!r}.", partner=name)
+        partner = await self._partner(name)
         if partner.status != "active":
             raise PartnerDisabled(f"Partner {partner.name} is disabled; it is sent no feed.")
         scope = tuple(f for f in FIELDS if f in partner.data_scope)
@@ -245,25 +315,55 @@ class FeedService:
         month = Month.of(business_date(now))
         fixed = file_format == "fixed"
         query = FeedQuery(section, scope, await self._amounts(month), fixed)
-        out = _Output(write, fixed=fixed, progress=progress)
-        if fixed:
-            out.record(header_record(partner, generated_at=now, month=month, section=section,
-                                     scope=scope))  # fmt: skip
+        return FeedPlan(partner, file_format, query, now.astimezone(BANGKOK), month)
+
+    async def write(
+        self, plan: FeedPlan, write: Callable[[bytes], object], progress: Progress | None = None
+    ) -> FeedManifest:
+        """Write the planned feed with ``write`` (awaiting what it returns, if anything)."""
+        query = plan.query
+        out = _Output(write, fixed=query.fixed, progress=progress)
+        if query.fixed:
+            await out.record(header_record(plan.partner, generated_at=plan.generated_at,
+                                           month=plan.amount_month, section=query.section,
+                                           scope=query.fields))  # fmt: skip
         rows = await self._store.copy_feed(query, out.rows)
-        if fixed:
-            out.record(trailer_record(rows))
+        if query.fixed:
+            await out.record(trailer_record(rows))
         return FeedManifest(
-            file_format=file_format,
-            partner=partner.name,
-            partner_display_name=partner.display_name,
-            section=section,
-            scope=scope,
+            file_format=plan.file_format,
+            partner=plan.partner.name,
+            partner_display_name=plan.partner.display_name,
+            section=query.section,
+            scope=query.fields,
             row_count=rows,
             byte_count=out.size,
             sha256=out.digest.hexdigest(),
-            generated_at=now.astimezone(BANGKOK),
-            amount_month=month,
+            generated_at=plan.generated_at,
+            amount_month=plan.amount_month,
         )
+
+    async def latest(self, name: str) -> FeedExport:
+        """The manifest of the partner's newest export, from that export's audit record."""
+        partner = await self._partner(name)
+        since = self._clock() - MANIFEST_WINDOW
+        found = await self._store.latest_export(partner.name, since=since)
+        if found is None:
+            raise NotFound(f"Partner {partner.name} was sent no feed in the last"
+                           f" {MANIFEST_WINDOW.days} days.", partner=partner.name)  # fmt: skip
+        return FeedExport(
+            manifest=FeedManifest.recorded(partner, found.detail),
+            recorded_at=found.at,
+            protocol=found.protocol,
+            request_id=found.request_id,
+            exported_by=found.exported_by,
+        )
+
+    async def _partner(self, name: str) -> FeedPartner:
+        partner = await self._store.partner(name.strip())
+        if partner is None:
+            raise NotFound(f"No partner is named {name!r}.", partner=name)
+        return partner
 
     async def _amounts(self, month: Month) -> tuple[int | None, ...]:
         table = RateTable(await self._store.load_rates())

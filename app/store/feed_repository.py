@@ -9,12 +9,15 @@ always one line of its exact width.
 A fixed record is sent as a single CSV column whose quote and delimiter are control characters
 no value can hold any more: PostgreSQL then writes it exactly as built, backslashes included
 (the text format would double them).
+
+The manifest of a past export is read back from its audit record (``latest_export``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Final
 
 import asyncpg
@@ -23,8 +26,10 @@ from app.domain.months import Month
 from app.domain.rates import Rate
 from app.service.partner_feed import (
     DETAIL,
+    OPERATION,
     RECORD_LENGTH,
     STATUS_CODES,
+    ExportRecord,
     FeedPartner,
     FeedQuery,
 )
@@ -37,6 +42,17 @@ PARTNER: Final = "SELECT id, name, display_name, status, data_scope FROM partner
 RATES: Final = """
 SELECT section, s40_option, first_month, last_month, amount_satang, government_satang
 FROM contribution_rates ORDER BY id
+"""
+# Newest first by the chain's sequence (an index); ``at`` keeps to the recent partitions.
+# Records of exports made before the manifest was kept whole lack generated_at: skipped.
+LATEST_EXPORT: Final = """
+SELECT at, protocol, request_id, COALESCE(principal_name, operator) AS exported_by,
+       detail::text AS detail
+FROM audit_log
+WHERE operation = $1 AND outcome = 'ok' AND detail->>'partner' = $2 AND at >= $3
+  AND detail ? 'generated_at'
+ORDER BY seq DESC
+LIMIT 1
 """
 
 
@@ -159,3 +175,17 @@ class FeedRepository:
                     format="csv", header=True,
                 )  # fmt: skip
         return int(status.split()[-1])
+
+    async def latest_export(self, partner: str, *, since: datetime) -> ExportRecord | None:
+        """The newest successful export of ``partner`` recorded since ``since``, or None."""
+        async with translated("primary"):
+            row = await self._pool_provider().fetchrow(LATEST_EXPORT, OPERATION, partner, since)
+        if row is None:
+            return None
+        return ExportRecord(
+            at=row["at"],
+            protocol=row["protocol"],
+            request_id=row["request_id"],
+            exported_by=row["exported_by"],
+            detail=json.loads(row["detail"]),
+        )

@@ -3,25 +3,49 @@
 Each export writes every insured person of the section (the session's database holds other
 tests' persons too: counts are compared with the table), only the fields the partner's data
 scope allows, a manifest whose digest matches the file, and exactly one audit record.
+
+Over REST (scope admin) the same export is streamed as the response body, and its manifest is
+read back from its audit record at ``/feed-exports/latest``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import getpass
 import hashlib
 import io
 import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI
 
 from app.main import Gateway
-from app.service.partner_feed import DETAIL, FIELDS, LAYOUT_ID, RECORD_LENGTH
+from app.observability.http_metrics import HttpMetricsMiddleware
+from app.rest.accountability_routes import feed_router
+from app.service.admin_gate import AdminGate
+from app.service.credentials import BearerToken
+from app.service.models import Caller, Protocol
+from app.service.partner_feed import (
+    DETAIL,
+    FIELDS,
+    LAYOUT_ID,
+    RECORD_LENGTH,
+    FeedService,
+)
+from app.service.partner_feed_access import FeedAccess
 from app.settings import Settings
+from app.store.feed_repository import FeedRepository
 from tests.integration.test_settlement_cli import ssogw
 from tests.support.people import add_person
+from tests.support.rest_api import bearer, new_client, problem, rest
 from tests.support.scenarios import current_month
 
 pytestmark = pytest.mark.db
@@ -117,7 +141,8 @@ async def test_a_fixed_width_feed_with_its_manifest_and_one_audit_record(
     assert [(r["national_id"], r["outcome"], r["detail"]) for r in await feed_records(
         gateway, partner)] == [(None, "ok", {
             "partner": partner, "scope": list(FIELDS), "rows": expected_rows,
-            "sha256": manifest["sha256"], "format": "fixed", "section": 40})]  # fmt: skip
+            "sha256": manifest["sha256"], "format": "fixed", "section": 40,
+            "bytes": manifest["bytes"], "generated_at": manifest["generated_at"]})]  # fmt: skip
     assert not (tmp_path / "feed.txt.part").exists()
 
 
@@ -165,3 +190,201 @@ async def test_a_refused_export_leaves_no_file_and_says_why(
                        "--output", str(target), "--quiet")  # fmt: skip
     assert code == 2 and "client.partner_disabled" in capsys.readouterr().err
     assert not target.exists() and not target.with_name("feed.txt.part").exists()
+
+
+# --- over REST -------------------------------------------------------------------------------
+@asynccontextmanager
+async def feed_api(gateway: Gateway, token: str | None) -> AsyncIterator[httpx.AsyncClient]:
+    """The feed routes on the session's gateway, in process, with ``token`` (if any)."""
+    app = FastAPI()
+    app.add_middleware(HttpMetricsMiddleware, metrics=gateway.metrics)
+    app.include_router(feed_router(feeds=gateway.feeds))
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://gateway.test", timeout=30,
+        headers=bearer(token) if token else {},
+    ) as client:  # fmt: skip
+        yield client
+
+
+async def records_of(gateway: Gateway, request_id: str) -> list[dict[str, Any]]:
+    """The audit records of one request, oldest first."""
+    rows = await gateway.db.primary.fetch(
+        "SELECT operation, outcome, protocol, principal_name, national_id, detail"
+        " FROM audit_log WHERE request_id = $1 ORDER BY seq",
+        request_id,
+    )
+    return [dict(r) for r in rows]
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+HEADER_END = RECORD_LENGTH + 2  # the H record and its CRLF
+GENERATED = slice(31, 45)  # where the H record says when the file was made
+
+
+async def test_the_api_streams_the_file_the_command_line_writes(
+    gateway: Gateway, settings: Settings, live_url: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    partner = await new_partner(gateway)
+    async with gateway.db.primary.acquire() as conn:
+        for option in (1, 2, 3):
+            await add_person(conn, section=40, option=option, coverage_start=current_month(),
+                             first_name="ศรีสมร")  # fmt: skip
+    expected_rows = await gateway.db.primary.fetchval(
+        "SELECT count(*) FROM insured_persons WHERE section = 40"
+    )
+    client, token = await new_client(gateway, ["admin"])
+    where = ("--partner", partner, "--section", "40")
+    cli_csv, cli_fixed = tmp_path / "feed.csv", tmp_path / "feed.txt"
+    await export(monkeypatch, settings, capsys, *where, "--format", "csv", "--output", str(cli_csv))
+    await export(monkeypatch, settings, capsys, *where, "--output", str(cli_fixed))
+    async with rest(live_url, token) as api:
+        # The manifest of the command line's export, from its audit record.
+        by_cli = (await api.get(f"/api/v1/partners/{partner}/feed-exports/latest")).json()
+        as_csv = await api.get(
+            f"/api/v1/partners/{partner}/feed", params={"section": 40, "format": "csv"}
+        )
+        fixed = await api.get(f"/api/v1/partners/{partner}/feed", params={"section": 40})
+        latest = await api.get(f"/api/v1/partners/{partner}/feed-exports/latest")
+    assert (by_cli["protocol"], by_cli["exportedBy"]) == ("cli", getpass.getuser())
+    assert by_cli["sha256"] == sha256(cli_fixed.read_bytes())
+    assert (by_cli["rowCount"], by_cli["byteCount"]) == (expected_rows, cli_fixed.stat().st_size)
+
+    for response, media in ((as_csv, "text/csv; charset=utf-8"),
+                            (fixed, "text/plain; charset=tis-620")):  # fmt: skip
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == media
+        assert response.headers["transfer-encoding"] == "chunked", "streamed, not buffered"
+        assert response.headers["cache-control"] == "no-store"
+    assert sha256(as_csv.content) == sha256(cli_csv.read_bytes()), "the same CSV, byte for byte"
+    # A fixed file names the second it was made in its H record; all else is the same.
+    body, written = fixed.content, cli_fixed.read_bytes()
+    assert sha256(body[HEADER_END:]) == sha256(written[HEADER_END:])
+    assert body[: GENERATED.start] == written[: GENERATED.start]
+    assert body[GENERATED.stop : HEADER_END] == written[GENERATED.stop : HEADER_END]
+    disposition = fixed.headers["content-disposition"]
+    assert disposition.startswith(f'attachment; filename="ssofeed-{partner}-s40-')
+    assert disposition.endswith(".txt") and "filename*=UTF-8''ssofeed-" in disposition
+
+    assert latest.status_code == 200, latest.text
+    manifest = latest.json()
+    assert manifest["requestId"] == fixed.headers["x-request-id"]
+    assert manifest["sha256"] == sha256(body)
+    assert (manifest["rowCount"], manifest["byteCount"]) == (expected_rows, len(body))
+    assert (manifest["protocol"], manifest["exportedBy"]) == ("rest", client)
+    assert (manifest["format"], manifest["encoding"], manifest["section"]) == (
+        "fixed", "TIS-620", 40)  # fmt: skip
+    assert (manifest["partner"], manifest["partnerDisplayName"]) == (partner, "ร้านทดสอบ")
+    assert manifest["scope"] == list(FIELDS) and manifest["amountMonth"] == str(current_month())
+    generated = datetime.fromisoformat(manifest["generatedAt"])
+    assert f"{generated:%Y%m%d%H%M%S}".encode() == body[GENERATED]
+    assert manifest["generatedAt"].endswith("+07:00")
+
+    # Each export, by either route, is exactly one audit record.
+    for response, digest in ((as_csv, sha256(as_csv.content)), (fixed, sha256(body))):
+        records = await records_of(gateway, response.headers["x-request-id"])
+        assert [(r["operation"], r["outcome"], r["protocol"], r["principal_name"],
+                 r["national_id"], r["detail"]["sha256"]) for r in records] == [
+            ("PartnerFeedExport", "ok", "rest", client, None, digest)]  # fmt: skip
+    assert [r["outcome"] for r in await feed_records(gateway, partner)] == ["ok"] * 4
+
+
+async def test_the_feed_needs_the_admin_scope_and_an_active_partner(gateway: Gateway) -> None:
+    partner = await new_partner(gateway)
+    _, not_admin = await new_client(gateway, ["counter", "audit"])
+    feed, latest = (
+        f"/api/v1/partners/{partner}/feed",
+        f"/api/v1/partners/{partner}/feed-exports/latest",
+    )
+    async with feed_api(gateway, not_admin) as api:
+        wrong_scope = await api.get(feed)
+        problem(wrong_scope, 403, "client.scope_not_allowed")
+        problem(await api.get(latest), 403, "client.scope_not_allowed")
+    async with feed_api(gateway, None) as api:
+        no_token = await api.get(feed)
+        problem(no_token, 401, "client.unauthenticated")
+    _, admin = await new_client(gateway, ["admin"])
+    unknown = f"nobody-{uuid.uuid4().hex[:6]}"
+    async with feed_api(gateway, admin) as api:
+        problem(await api.get(latest), 404, "client.not_found")  # no export yet
+        problem(await api.get(f"/api/v1/partners/{unknown}/feed-exports/latest"), 404,
+                "client.not_found")  # fmt: skip
+        not_found = await api.get(f"/api/v1/partners/{unknown}/feed", params={"format": "csv"})
+        problem(not_found, 404, "client.not_found")
+        problem(await api.get(feed, params={"section": 41}), 422, "client.invalid_input")
+        await gateway.registry.set_partner_status(partner, active=False)
+        disabled = await api.get(feed)
+        problem(disabled, 403, "client.partner_disabled")
+    # Every refused export is on the record, once; nothing was exported.
+    for response, outcome in ((wrong_scope, "client.scope_not_allowed"),
+                              (no_token, "client.unauthenticated"),
+                              (not_found, "client.not_found"),
+                              (disabled, "client.partner_disabled")):  # fmt: skip
+        records = await records_of(gateway, response.headers["x-request-id"])
+        assert [(r["operation"], r["outcome"]) for r in records] == [
+            ("PartnerFeedExport", outcome)]  # fmt: skip
+    assert [r["outcome"] for r in await feed_records(gateway, partner)] == []
+
+
+async def test_a_csv_download_in_process_and_one_record_for_it(gateway: Gateway) -> None:
+    partner = await new_partner(gateway, scope=["national_id", "amount_due"])
+    async with gateway.db.primary.acquire() as conn:
+        nid = await add_person(conn, section=39, coverage_start=current_month().minus(3))
+    client, admin = await new_client(gateway, ["admin"])
+    async with feed_api(gateway, admin) as api:
+        response = await api.get(f"/api/v1/partners/{partner}/feed", params={"format": "csv"})
+        manifest = (await api.get(f"/api/v1/partners/{partner}/feed-exports/latest")).json()
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert response.headers["content-disposition"].startswith(
+        f'attachment; filename="ssofeed-{partner}-all-')  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8"))))
+    assert {"national_id": nid, "amount_due": "432.00"} in rows
+    assert (manifest["rowCount"], manifest["sha256"]) == (len(rows), sha256(response.content))
+    assert (manifest["section"], manifest["scope"]) == (None, ["national_id", "amount_due"])
+    [record] = await records_of(gateway, response.headers["x-request-id"])
+    assert (record["outcome"], record["principal_name"]) == ("ok", client)
+    assert record["detail"] == {
+        "partner": partner, "scope": ["national_id", "amount_due"], "rows": len(rows),
+        "sha256": manifest["sha256"], "format": "csv", "section": None,
+        "bytes": len(response.content), "generated_at": manifest["generatedAt"],
+    }  # fmt: skip
+
+
+async def test_a_reader_that_leaves_early_stops_the_export_and_is_on_the_record(
+    gateway: Gateway,
+) -> None:
+    partner = await new_partner(gateway)
+    async with gateway.db.primary.acquire() as conn:
+        for _ in range(3):
+            await add_person(conn, section=40, option=1, coverage_start=current_month())
+    _, admin = await new_client(gateway, ["admin"])
+    gate = AdminGate(admission=gateway.admission, audit=gateway.audit,
+                     prefixes=gateway.settings.prefixes(), events=gateway.metrics)  # fmt: skip
+    store = FeedRepository(pool_provider=lambda: gateway.db.primary)
+    # One chunk of buffer: the export cannot finish while the reader holds back.
+    feeds = FeedAccess(gate=gate, service=FeedService(store=store, sink=gateway.audit), buffer=1)
+    request_id = uuid.uuid4().hex
+    download = await feeds.download(
+        caller=Caller(protocol=Protocol.REST, source_ip="127.0.0.1", request_id=request_id),
+        credentials=BearerToken(admin), partner=partner,
+    )  # fmt: skip
+    chunks: Any = download.chunks
+    assert (await anext(chunks)).startswith(b"H" + LAYOUT_ID.encode())
+    await chunks.aclose()
+    for _ in range(100):
+        records = await records_of(gateway, request_id)
+        if records:
+            break
+        await asyncio.sleep(0.05)
+    assert [(r["outcome"], r["detail"]["reason"]) for r in records] == [
+        ("client.bad_request", "abandoned")]  # fmt: skip
+    # The COPY was stopped and its connection given back: the next export runs.
+    async with feed_api(gateway, admin) as api:
+        response = await api.get(f"/api/v1/partners/{partner}/feed")
+    assert response.status_code == 200 and response.content.endswith(b"\r\n")
+    assert len(await records_of(gateway, request_id)) == 1
