@@ -51,6 +51,7 @@ from app.settings import Settings
 from app.soap.router import soap_router
 from app.store.access_report_repository import AccessReportRepository
 from app.store.audit_queries import AuditQueries
+from app.store.audit_spool import AuditSpool
 from app.store.audit_writer import AuditWriter
 from app.store.complaints_repository import ComplaintsRepository
 from app.store.database import Database, DatabaseConfig
@@ -153,6 +154,7 @@ def build_gateway(settings: Settings, *, registry: CollectorRegistry | None = No
         max_batch=settings.audit_max_batch,
         max_wait_ms=settings.audit_max_wait_ms,
         metrics=metrics,
+        spool=AuditSpool(settings.audit_spool_dir or Path(settings.data_dir) / "audit-spool"),
     )
     ledger = PgLedger(primary=lambda: db.primary, router=lambda: db.router)
     rates = RateBook(ledger)

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # --- audit group commit ------------------------------------------------------------------
     audit_max_batch: int = 500
     audit_max_wait_ms: float = 2.0
+    audit_spool_dir: Path | None = Field(
+        default=None, description="Durable local spool while the primary is down (else data_dir)."
+    )
 
     # --- admission ---------------------------------------------------------------------------
     secret_key: str = Field(default=DEMO_SECRET_KEY, description="Encrypts partner secrets.")

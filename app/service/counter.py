@@ -27,6 +27,7 @@ from app.errors import (
     InvalidInput,
     PersonNotFound,
     SectionMismatch,
+    ServerError,
     ServiceError,
     TransactionNotFound,
 )
@@ -178,9 +179,13 @@ class CounterService:
             return await body(audit)
         except ServiceError as error:
             failure = await audit.refused(error)
-            note_call(outcome=(failure or error).code)
-            if failure is not None:
+            # A client refusal that cannot be audited becomes a failure of the gateway; a
+            # server failure keeps its own code (the store being down is what the caller
+            # needs to know, not that its refusal could not be recorded either).
+            if failure is not None and not isinstance(error, ServerError):
+                note_call(outcome=failure.code)
                 raise failure from error
+            note_call(outcome=error.code)
             raise
 
     async def _admit(
@@ -305,6 +310,9 @@ class CounterService:
     ) -> tuple[PaymentRow, bool]:
         now = self._clock()
         today = business_date(now)
+        # Before the transaction: loading the rates may need a connection of its own, and a
+        # pool full of open confirms waiting for one more would never drain.
+        rates = await self._rates.table()
         async with self._ledger.transaction() as tx:
             member = await tx.lock_member(nid, since=history_start(today))
             existing = await tx.find_payment(principal, txn_id)
@@ -327,7 +335,7 @@ class CounterService:
             ent = entitlement(
                 member,
                 today=today,
-                rates=await self._rates.table(),
+                rates=rates,
                 s39=self._rules.s39,
                 s40=self._rules.s40,
             )

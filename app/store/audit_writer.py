@@ -5,12 +5,15 @@ batch at a time, in one transaction: lock the chain head (``audit_chain``, so ev
 the service appends to the same single line), number and hash the records, insert them with
 one statement, move the head, commit, and only then wake every caller of the batch. If the
 batch cannot be committed every caller in it gets ``AuditUnavailable``; the writer goes on with
-the next batch.
+the next batch — except when the primary is unreachable and a spool is configured: the batch
+is then committed to the local spool (``audit_spool``) and moved onto the chain when the
+primary answers again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -20,9 +23,10 @@ from typing import Protocol
 
 import asyncpg
 
-from app.errors import AuditUnavailable
+from app.errors import AuditUnavailable, StoreUnavailable
 from app.service.audit_record import AuditRecord
 from app.store.audit_chain import AuditRow, chain_hash, prepare
+from app.store.audit_spool import AuditSpool
 from app.store.failures import translate
 
 log = logging.getLogger(__name__)
@@ -84,6 +88,7 @@ class AuditWriter:
         metrics: AuditMetrics | None = None,
         commit_timeout_s: float = 5.0,
         max_queued: int | None = None,
+        spool: AuditSpool | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
@@ -100,6 +105,7 @@ class AuditWriter:
         self._full = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._spool = spool
 
     async def start(self) -> None:
         """Start the background writer (once)."""
@@ -146,13 +152,21 @@ class AuditWriter:
                     if self._stopping:
                         return
                     self._arrived.clear()
+                    if self._spool is not None and self._spool.pending():
+                        # Idle with spooled records: try the primary again every second.
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(1.0):
+                                await self._arrived.wait()
+                        await self._replay_spool()
+                        continue
                     await self._arrived.wait()
                     await self._linger()
                 batch = [
                     self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))
                 ]
-                if batch:
-                    await self._commit(batch)
+                committed = bool(batch) and await self._commit(batch)
+                if committed and self._spool is not None and self._spool.pending():
+                    await self._replay_spool()  # the primary is back: catch up
         finally:
             leftover = list(self._queue)
             self._queue.clear()
@@ -170,22 +184,26 @@ class AuditWriter:
         except TimeoutError:
             pass
 
-    async def _commit(self, batch: list[_Pending]) -> None:
+    async def _commit(self, batch: list[_Pending]) -> bool:
+        """Commit ``batch``; True when it went onto the primary's chain."""
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._commit_timeout_s):
                 await self._write([p.row for p in batch])
         except BaseException as exc:  # every failure, cancellation included, fails the batch
+            if isinstance(exc, Exception) and await self._spooled(batch, exc):
+                return False
             self._batch_failed(batch, exc)
             if not isinstance(exc, Exception):
                 raise
-            return
+            return False
         if self._metrics is not None:
             self._metrics.audit_batch_size.observe(len(batch))
             self._metrics.audit_commit_seconds.observe(time.perf_counter() - started)
         for pending in batch:
             if not pending.done.done():
                 pending.done.set_result(None)
+        return True
 
     async def _write(self, rows: list[AuditRow]) -> None:
         pool = self._pool_provider()
@@ -210,6 +228,39 @@ class AuditWriter:
                 prev_hash = row_hash
             await conn.execute(INSERT_BATCH, *columns)
             await conn.execute(MOVE_HEAD, seq, prev_hash)
+
+    async def _spooled(self, batch: list[_Pending], exc: Exception) -> bool:
+        """Commit ``batch`` to the local spool if the primary is unreachable; True if done."""
+        if self._spool is None or not isinstance(translate(exc, store="audit"), StoreUnavailable):
+            return False
+        try:
+            await asyncio.to_thread(self._spool.append, [p.row for p in batch])
+        except OSError:
+            log.exception("audit spool not writable")
+            return False
+        log.warning("primary unreachable: %d audit records committed to the spool", len(batch))
+        for pending in batch:
+            if not pending.done.done():
+                pending.done.set_result(None)
+        return True
+
+    async def _replay_spool(self) -> None:
+        """Move spooled records onto the primary's chain (all of them, or none this time)."""
+        assert self._spool is not None
+        rows = list(
+            await asyncio.to_thread(lambda: list(self._spool.take()) if self._spool else [])
+        )
+        try:
+            for start in range(0, len(rows), self._max_batch):
+                async with asyncio.timeout(self._commit_timeout_s):
+                    await self._write(rows[start : start + self._max_batch])
+        except Exception as exc:
+            if translate(exc, store="audit") is None:
+                log.exception("spooled audit records refused by the primary")
+            return
+        self._spool.taken()
+        if rows:
+            log.warning("%d spooled audit records moved to the primary", len(rows))
 
     def _batch_failed(self, batch: list[_Pending], exc: BaseException) -> None:
         if self._metrics is not None:

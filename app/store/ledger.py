@@ -46,6 +46,10 @@ SELECT p.national_id, p.title, p.first_name, p.last_name, p.section, p.status,
  WHERE p.national_id = $1
 """
 
+# A confirm waits at most this long for a primary connection, then answers the retryable
+# server.store_unavailable instead of queueing for ever behind a stuck pool.
+ACQUIRE_TIMEOUT_S = 5.0
+
 _PAYMENT_COLUMNS = (
     "id, partner_txn_id, receipt_no, national_id, section, s40_option, months, amount_satang,"
     " savings_satang, request_hash, state, business_date, paid_at, posted_at, cancelled_at"
@@ -139,46 +143,40 @@ class LedgerTx:
 
     async def insert_payment(self, new: NewPayment) -> PaymentRow:
         column, owner = _owner(new.principal)
+        # The payment and its months in one statement (one round trip, atomic by itself). A
+        # unique violation fails the statement and with it the transaction, which the caller
+        # then leaves: nothing after it runs on this transaction.
         try:
-            async with self._conn.transaction():  # a savepoint: a conflict leaves tx usable
-                row = await self._conn.fetchrow(
-                    f"INSERT INTO payments ({column}, partner_txn_id, receipt_no, national_id,"
-                    " section, s40_option, months, amount_satang, savings_satang, request_hash,"
-                    " business_date, paid_at, store_id, terminal_id, shift, operator_id)"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-                    f" $16) RETURNING {_PAYMENT_COLUMNS}",
-                    owner,
-                    new.partner_txn_id,
-                    new.receipt_no,
-                    new.national_id,
-                    new.section,
-                    new.option,
-                    [m.first_day for m in new.months],
-                    new.amount_satang,
-                    new.savings_satang,
-                    new.request_hash,
-                    new.business_date,
-                    new.paid_at,
-                    new.store_id,
-                    new.terminal_id,
-                    new.shift,
-                    new.operator_id,
-                )
-                payment = _payment(row)
-                assert payment is not None
-                await self._conn.execute(
-                    "INSERT INTO paid_months (national_id, section, month, amount_satang,"
-                    " s40_option, payment_id, paid_on)"
-                    " SELECT $1, $2, m, a, $3, $4, $5"
-                    " FROM unnest($6::date[], $7::int[]) AS t(m, a)",
-                    new.national_id,
-                    new.section,
-                    new.option,
-                    payment.id,
-                    new.business_date,
-                    [m.first_day for m in new.months],
-                    list(new.month_amounts),
-                )
+            row = await self._conn.fetchrow(
+                f"WITH payment AS (INSERT INTO payments ({column}, partner_txn_id, receipt_no,"
+                " national_id, section, s40_option, months, amount_satang, savings_satang,"
+                " request_hash, business_date, paid_at, store_id, terminal_id, shift,"
+                " operator_id)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                f" RETURNING {_PAYMENT_COLUMNS}),"
+                " paid AS (INSERT INTO paid_months (national_id, section, month, amount_satang,"
+                " s40_option, payment_id, paid_on)"
+                " SELECT $4, $5, m, a, $6, payment.id, $11"
+                " FROM payment, unnest($7::date[], $17::int[]) AS t(m, a))"
+                " SELECT * FROM payment",
+                owner,
+                new.partner_txn_id,
+                new.receipt_no,
+                new.national_id,
+                new.section,
+                new.option,
+                [m.first_day for m in new.months],
+                new.amount_satang,
+                new.savings_satang,
+                new.request_hash,
+                new.business_date,
+                new.paid_at,
+                new.store_id,
+                new.terminal_id,
+                new.shift,
+                new.operator_id,
+                list(new.month_amounts),
+            )
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name in ("payments_partner_txn", "payments_client_txn"):
                 raise TransactionIdTaken(new.partner_txn_id) from exc
@@ -188,6 +186,8 @@ class LedgerTx:
                     months=[str(m) for m in new.months],
                 ) from exc
             raise
+        payment = _payment(row)
+        assert payment is not None
         return payment
 
     async def cancel_payment(self, payment_id: int, *, reason: str, at: datetime) -> PaymentRow:
@@ -217,13 +217,16 @@ class PgLedger:
     async def transaction(self) -> AsyncIterator[LedgerTx]:
         async with (
             translated("primary"),
-            self._primary().acquire() as conn,
+            self._primary().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn,
             conn.transaction(),
         ):
             yield LedgerTx(conn)
 
     async def find_payment(self, principal: Principal, partner_txn_id: str) -> PaymentRow | None:
-        async with translated("primary"), self._primary().acquire() as conn:
+        async with (
+            translated("primary"),
+            self._primary().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn,
+        ):
             return await LedgerTx(conn).find_payment(principal, partner_txn_id)
 
     async def current_lsn(self) -> int:
