@@ -13,6 +13,7 @@ help:
 	@echo "make test   run the whole test suite against a PostgreSQL pair it starts itself"
 	@echo "make lint   ruff, mypy --strict, import-linter contracts"
 	@echo "make fmt    format the code"
+	@echo "make bench  the performance benchmark (bench/README.md); BENCH_ARGS=\"--persons 13000000\""
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +40,13 @@ lint: $(STAMP)
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix app tests bench
 	$(BIN)/ruff format app tests bench
+
+# Not part of `make test`: about 30 minutes on 2 cores, and it prints and records (bench/RESULTS.md)
+# figures, not pass/fail. Its PostgreSQL pair lives in bench/out/data, never in .data.
+BENCH_ARGS ?=
+bench: $(STAMP)
+	scripts/ensure-os-tools
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 openapi: $(STAMP)
 	$(BIN)/python -m app.openapi_export openapi/openapi.json

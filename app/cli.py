@@ -205,10 +205,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from app.main import create_app
     from app.observability.logs import configure_logging
-    from app.observability.serving import DrainingServer
+    from app.observability.serving import DrainingServer, tune_gc
 
     configure_logging(settings.log_level)
     app = create_app(settings)
+    tune_gc()
     config = uvicorn.Config(
         app,
         host=args.host or settings.http_host,

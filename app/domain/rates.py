@@ -63,6 +63,9 @@ class RateTable:
             key: tuple(rate for _, _, rate in sorted(entries, reverse=True, key=lambda e: e[:2]))
             for key, entries in ordered.items()
         }
+        # Answers already found: the table never changes, and every inquiry asks for the
+        # same dozen months. Bounded; cleared when full.
+        self._found: dict[tuple[int, int | None, Month], Rate] = {}
 
     @property
     def rates(self) -> tuple[Rate, ...]:
@@ -71,8 +74,14 @@ class RateTable:
 
     def rate(self, section: int, option: int | None, month: Month) -> Rate:
         """The rate in force for ``month``; NoRate when none covers it (never a zero amount)."""
+        found = self._found.get((section, option, month))
+        if found is not None:
+            return found
         for rate in self._by_key.get(_key(section, option), ()):
             if rate.covers(month):
+                if len(self._found) >= 4096:
+                    self._found.clear()
+                self._found[(section, option, month)] = rate
                 return rate
         line = f"section {section}" if option is None else f"section {section} option {option}"
         raise NoRate(

@@ -43,6 +43,21 @@ class HttpMetricsMiddleware:
     def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # The labelled children by label values: ``labels()`` validates and locks on every
+        # call; the label sets are few (bounded by design), so each is looked up once.
+        self._children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
+        self._in_flight: dict[str, Any] = {}
+
+    def _observed(self, labels: tuple[str, str, str, str]) -> tuple[Any, Any]:
+        children = self._children.get(labels)
+        if children is None:
+            if len(self._children) > 10_000:
+                self._children.clear()
+            children = self._children[labels] = (
+                self.metrics.requests.labels(*labels),
+                self.metrics.request_seconds.labels(*labels),
+            )
+        return children
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,7 +85,9 @@ class HttpMetricsMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        in_flight = self.metrics.in_flight.labels(protocol)
+        in_flight = self._in_flight.get(protocol)
+        if in_flight is None:
+            in_flight = self._in_flight[protocol] = self.metrics.in_flight.labels(protocol)
         in_flight.inc()
         try:
             await self.app(scope, receive, send_with_id)
@@ -87,8 +104,9 @@ class HttpMetricsMiddleware:
                 "partner": partner,
             }
             if protocol != "ops":
-                self.metrics.requests.labels(**labels).inc()
-                self.metrics.request_seconds.labels(**labels).observe(elapsed)
+                count, seconds = self._observed((protocol, operation, outcome, partner))
+                count.inc()
+                seconds.observe(elapsed)
             log.info(
                 "request",
                 extra={**labels, "status": status, "durationMs": round(elapsed * 1000, 2)},

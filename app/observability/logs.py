@@ -43,6 +43,11 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Process, thread and multiprocessing names are never written (they are LogRecord
+    # attributes, left out above); not collecting them saves system calls on every line.
+    logging.logProcesses = False
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

@@ -130,6 +130,7 @@ class Metrics:
         self.ready = Gauge(
             "ssogw_ready", "1 when the instance is ready to serve.", registry=registry
         )
+        self._reads: dict[str, Counter] = {}  # children of ``reads`` by path (two paths)
 
     # --- CounterEvents (service.counter) -------------------------------------------------------
     def payment_confirmed(self, *, section: int, partner: str, amount_satang: int) -> None:
@@ -153,7 +154,10 @@ class Metrics:
 
     # --- ReadObserver (store.replica_router) ------------------------------------------------
     def read_served(self, path: str) -> None:
-        self.reads.labels(path).inc()
+        child = self._reads.get(path)
+        if child is None:
+            child = self._reads[path] = self.reads.labels(path)
+        child.inc()
 
     def replica_lag(self, replica: str, *, seconds: float, lag_bytes: int, up: bool) -> None:
         self.replica_up.labels(replica).set(1 if up else 0)

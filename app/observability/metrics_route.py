@@ -12,9 +12,7 @@ from app.observability.metrics import Metrics
 PoolSizes = Callable[[], dict[str, tuple[int, int]]]  # pool name -> (open, in use)
 
 
-def metrics_router(
-    metrics: Metrics, pool_sizes: PoolSizes, ready: Callable[[], bool]
-) -> APIRouter:
+def metrics_router(metrics: Metrics, pool_sizes: PoolSizes, ready: Callable[[], bool]) -> APIRouter:
     """The /metrics route; pool and readiness gauges are read at scrape time."""
     router = APIRouter(tags=["operations"])
 

@@ -7,11 +7,30 @@ runs the app's shutdown, which flushes the audit queue.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
+
+#: Allocations (net of deallocations) between young-generation collections; Python's default
+#: is 700, which a few dozen concurrent requests pass many times a second.
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def tune_gc() -> None:
+    """Keep the cyclic garbage collector off the request path of a long-running server.
+
+    Everything built so far (modules, the app, its routes and schemas: hundreds of thousands
+    of objects that live as long as the process) moves to the permanent generation, so no
+    collection walks it again; and young collections run less often. Measured under load
+    (bench/RESULTS.md), the collector took 13% of the process's CPU before.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 class DrainingServer(uvicorn.Server):

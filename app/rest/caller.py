@@ -1,4 +1,8 @@
-"""Who is calling: the Caller and the bearer credentials of a REST request, as dependencies."""
+"""Who is calling: the Caller and the bearer credentials of a REST request, as dependencies.
+
+Both are ``async def`` though they never wait: FastAPI runs a plain ``def`` dependency in a
+worker thread, a thread round trip per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ bearer_scheme = HTTPBearer(
 )
 
 
-def rest_caller(
+async def rest_caller(
     request: Request,
     x_request_id: Annotated[
         str | None,
@@ -48,7 +52,7 @@ def rest_caller(
     )
 
 
-def bearer_token(
+async def bearer_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
 ) -> BearerToken | None:
     """The bearer token, or None (the service then refuses with client.unauthenticated)."""

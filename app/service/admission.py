@@ -13,6 +13,7 @@ import binascii
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from app.errors import (
@@ -84,6 +85,9 @@ class Admission:
         self._partners: dict[str, tuple[float, PartnerRecord | None]] = {}
         self._clients: dict[str, tuple[float, ClientRecord | None]] = {}
         self._verified: dict[tuple[str, int, bytes], float] = {}
+        # Partner secrets opened from their sealed form (AES-GCM), by sealed bytes: a rotated
+        # secret is sealed anew, so it never meets a stale entry.
+        self._opened: dict[bytes, str] = {}
 
     # --- addresses -----------------------------------------------------------------------------
     def source_address(self, caller: Caller) -> str:
@@ -163,7 +167,7 @@ class Admission:
         except (binascii.Error, ValueError) as exc:
             raise Unauthenticated("Nonce is not valid Base64.", reason="bad_nonce") from exc
         expected = password_digest(
-            nonce=nonce, created=token.created, password=self._box.open(partner.secret_enc)
+            nonce=nonce, created=token.created, password=self._secret(partner.secret_enc)
         )
         if not digests_equal(expected, token.password):
             raise Unauthenticated("Unknown username or wrong password.", reason="bad_password")
@@ -206,6 +210,15 @@ class Admission:
             )
 
     # --- caches --------------------------------------------------------------------------------
+    def _secret(self, sealed: bytes) -> str:
+        opened = self._opened.get(sealed)
+        if opened is None:
+            opened = self._box.open(sealed)
+            if len(self._opened) > 10_000:
+                self._opened.clear()
+            self._opened[sealed] = opened
+        return opened
+
     def _verified_secret(self, kind: str, ident: int, stored_hash: str, secret: str) -> bool:
         # argon2 is slow on purpose; remember a successful verification for the cache TTL.
         key = (kind, ident, fingerprint(stored_hash + "\0" + secret))
@@ -246,8 +259,10 @@ class Admission:
         self._partners.clear()
         self._clients.clear()
         self._verified.clear()
+        self._opened.clear()
 
 
+@lru_cache(maxsize=4096)  # a few addresses make every call: parse each once
 def _address(text: str) -> IPv4Address | IPv6Address | None:
     try:
         return ip_address(text.strip())

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time
+from functools import lru_cache
 from ipaddress import ip_address
 from typing import Protocol, TypeVar
 
@@ -115,6 +116,7 @@ def _check_counter(counter: CounterInfo) -> CounterInfo:
     )
 
 
+@lru_cache(maxsize=4096)  # a few addresses make every call: parse each once
 def _valid_ip(text: str) -> str | None:
     try:
         return str(ip_address(text))

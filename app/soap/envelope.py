@@ -1,10 +1,11 @@
 """A SOAP envelope read from a request body: size-capped, hardened, namespace-aware.
 
-Reading happens in two passes over at most ``max_body_bytes``: ``BodyGuard`` checks the
-stream as it arrives (size, DOCTYPE, entities, depth, element count, well-formedness), then
-xmltodict builds the tree under the fixed prefixes of ``namespaces.py``, so clients may use any
-prefixes they like. The envelope's namespace must match the version of the Content-Type; the
-Body must hold exactly one element, the operation's request (WS-I BP R2201).
+Reading happens in one pass over at most ``max_body_bytes``: ``BodyGuard`` checks the
+stream as it arrives (size, DOCTYPE, entities, depth, element count, well-formedness) and
+builds the tree (``xml_dict.py``, xmltodict's shape) under the fixed prefixes of
+``namespaces.py``, so clients may use any prefixes they like. The envelope's namespace must
+match the version of the Content-Type; the Body must hold exactly one element, the operation's
+request (WS-I BP R2201).
 """
 
 from __future__ import annotations
@@ -14,21 +15,12 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
-import xmltodict
-
 from app.errors import InvalidSoapEnvelope
 from app.soap.media_type import MediaType
-from app.soap.namespaces import READ_PREFIXES, WSSE, display_name, split_name
+from app.soap.namespaces import WSSE, display_name, split_name
 from app.soap.refusals import EnvelopeRefused, FaultKind
 from app.soap.versions import SoapVersion
-from app.soap.xml_guard import (
-    BodyGuard,
-    Document,
-    HardenedExpat,
-    XmlLimits,
-    body_too_large,
-    refusing_bad_xml,
-)
+from app.soap.xml_guard import BodyGuard, Document, XmlLimits, body_too_large, parse_document
 from app.soap.xml_tree import Shape, attribute, child_elements, repeated
 
 #: Header blocks the gateway processes; any other marked mustUnderstand is refused.
@@ -56,7 +48,7 @@ class Envelope:
     version: SoapVersion
     headers: Mapping[str, object]  # header blocks by parsed name, such as "wsse:Security"
     payload_name: str  # the Body's element by parsed name, such as "sso:ConfirmPayment"
-    payload: object  # that element as xmltodict gives it
+    payload: object  # that element as xml_dict builds it (xmltodict's shape)
 
     def blocks_for_us(self, name: str) -> list[object]:
         """The header blocks of a name addressed to the gateway (not to another actor/role)."""
@@ -188,14 +180,5 @@ def _structure(root: object, version: SoapVersion) -> Envelope:
 
 def parse_envelope(document: Document, *, expected: SoapVersion) -> Envelope:
     """Parse an accepted body as a SOAP envelope of the version its Content-Type names."""
-    with refusing_bad_xml():
-        tree = xmltodict.parse(
-            document.data,
-            encoding=document.encoding,
-            expat=HardenedExpat,
-            process_namespaces=True,
-            namespaces=dict(READ_PREFIXES),
-            disable_entities=True,
-        )
-    (root_name, root), *_ = tree.items()
+    (root_name, root), *_ = parse_document(document).items()
     return _structure(root, _version(root_name, expected))

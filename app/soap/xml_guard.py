@@ -3,8 +3,9 @@
 ``BodyGuard`` runs an expat parser over each chunk as it arrives, so a body that is too large,
 carries a DOCTYPE (and with it every entity trick: billion laughs, external entities) or a
 processing instruction, or nests or counts elements beyond the caps, is refused before it is
-whole, holding at most ``max_body_bytes`` of it. The accepted document is parsed again by
-xmltodict (``envelope.py``) through ``HardenedExpat``, under the same refusals.
+whole, holding at most ``max_body_bytes`` of it. The same pass builds the accepted document's
+dict tree (``xml_dict.py``), so the body is parsed once; ``parse_document`` does both for a
+body already in hand, under the same refusals.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import pyexpat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Final, NoReturn
+from typing import Any, Final, NoReturn
 
 from app.errors import InvalidSoapEnvelope, PayloadTooLarge
 from app.soap.refusals import EnvelopeRefused
+from app.soap.xml_dict import SEPARATOR, DictBuilder
 
 #: The oldest expat accepted: 2.4.1 added protection against entity amplification and 2.5.0
 #: carries the memory-safety fixes of the 2.4 series (CVE-2022-40674, CVE-2022-43680).
@@ -73,18 +75,6 @@ def harden(parser: pyexpat.XMLParserType) -> None:
     parser.ProcessingInstructionHandler = _refuse_processing_instruction
 
 
-class HardenedExpat:
-    """Stands in for ``xml.parsers.expat`` where xmltodict asks for a parser."""
-
-    @staticmethod
-    def ParserCreate(
-        encoding: str | None = None, namespace_separator: str | None = None
-    ) -> pyexpat.XMLParserType:
-        parser = pyexpat.ParserCreate(encoding, namespace_separator)
-        harden(parser)
-        return parser
-
-
 def invalid_xml(message: str, **details: object) -> InvalidSoapEnvelope:
     """The error of a body that is not acceptable XML."""
     return InvalidSoapEnvelope(message, **details)
@@ -113,6 +103,7 @@ class Document:
 
     data: bytes
     encoding: str | None  # "UTF-8" when transcoded from a declared charset, else detect
+    tree: dict[str, Any] | None = None  # the dict tree, when the guard has built it
 
 
 @dataclass(slots=True)
@@ -127,18 +118,23 @@ class BodyGuard:
     _chunks: list[bytes] = field(default_factory=list, init=False)
     _decoder: codecs.IncrementalDecoder | None = field(default=None, init=False)
     _parser: pyexpat.XMLParserType = field(init=False)
+    _builder: DictBuilder = field(init=False)
 
     def __post_init__(self) -> None:
         if self.charset is not None:
             # utf-8-sig drops a byte order mark; the utf-16 codec consumes its own.
             codec = "utf-8-sig" if self.charset == "utf-8" else self.charset
             self._decoder = codecs.getincrementaldecoder(codec)("strict")
-        self._parser = pyexpat.ParserCreate("UTF-8" if self.charset else None, " ")
+        self._parser = pyexpat.ParserCreate("UTF-8" if self.charset else None, SEPARATOR)
         harden(self._parser)
+        self._parser.buffer_text = True
+        self._builder = DictBuilder()
+        self._parser.StartNamespaceDeclHandler = self._builder.namespace_declared
         self._parser.StartElementHandler = self._start
         self._parser.EndElementHandler = self._end
+        self._parser.CharacterDataHandler = self._builder.characters
 
-    def _start(self, _name: str, _attributes: object) -> None:
+    def _start(self, name: str, attributes: dict[str, Any]) -> None:
         self._depth += 1
         self._elements += 1
         if self._depth > self.limits.max_depth:
@@ -149,9 +145,11 @@ class BodyGuard:
             raise _Refused(
                 "too_many_elements", f"The XML has more than {self.limits.max_elements} elements."
             )
+        self._builder.start(name, attributes)
 
-    def _end(self, _name: str) -> None:
+    def _end(self, name: str) -> None:
         self._depth -= 1
+        self._builder.end(name)
 
     def _parse(self, data: bytes, *, final: bool) -> None:
         with refusing_bad_xml():
@@ -182,7 +180,29 @@ class BodyGuard:
         tail = self._decode(b"", final=True)
         self._chunks.append(tail)
         self._parse(tail, final=True)
-        return Document(b"".join(self._chunks), "UTF-8" if self.charset else None)
+        return Document(
+            b"".join(self._chunks), "UTF-8" if self.charset else None, self._builder.tree
+        )
+
+
+def parse_document(document: Document) -> dict[str, Any]:
+    """The dict tree of a whole document: the guard's, or parsed now by a hardened parser."""
+    if document.tree is not None:
+        return document.tree
+    # ":" as xmltodict's parser had it (the guard's " " also refuses URIs with spaces).
+    parser = pyexpat.ParserCreate(document.encoding, ":")
+    harden(parser)
+    parser.buffer_text = True
+    builder = DictBuilder(":")
+    parser.StartNamespaceDeclHandler = builder.namespace_declared
+    parser.StartElementHandler = builder.start
+    parser.EndElementHandler = builder.end
+    parser.CharacterDataHandler = builder.characters
+    with refusing_bad_xml():
+        parser.Parse(document.data, True)
+    tree = builder.tree
+    assert tree is not None  # a well-formed document has a root element
+    return tree
 
 
 def body_too_large(limit: int) -> EnvelopeRefused:

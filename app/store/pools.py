@@ -42,6 +42,17 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """Release a connection as it is: no reset query.
+
+    asyncpg's default reset sends ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL`` on every release, a round trip per use of a pooled connection. Nothing here
+    leaves session state behind: settings are ``SET LOCAL``, advisory locks are transaction
+    locks, cursors live inside transactions, and nothing LISTENs; an open transaction is still
+    rolled back by the pool before this is called.
+    """
+
+
 async def open_pool(dsn: str, config: PoolConfig, *, read_only: bool, name: str) -> asyncpg.Pool:
     """A pool for ``dsn``; replica sessions are read-only so a stray write fails loudly.
 
@@ -57,6 +68,7 @@ async def open_pool(dsn: str, config: PoolConfig, *, read_only: bool, name: str)
         "command_timeout": config.command_timeout_s,
         "server_settings": settings,
         "init": _init_connection,
+        "reset": _keep_session,
         "max_inactive_connection_lifetime": 300.0,
     }
     try:

@@ -1,0 +1,341 @@
+"""The system under test: the bench's own PostgreSQL pair, its data, and `ssogw serve`.
+
+Everything runs through the real commands (``ssogw db up``, ``migrate``, ``seed``, ``serve``,
+``partner add``, ``client add``) with ``SSOGW_DATA_DIR`` pointing at the bench's pair, so the
+local pair under ``.data/`` is never touched.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from app.store.local_pair import free_port, read_record
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+OUT = ROOT / "bench" / "out"
+
+
+def ssogw_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of an ``ssogw`` command on the bench pair."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SSOGW_")}
+    env["SSOGW_DATA_DIR"] = str(data_dir)
+    env.update(extra)
+    return env
+
+
+def ssogw(data_dir: Path, *args: str, capture: bool = True) -> str:
+    """Run ``ssogw ARGS`` on the bench pair; its stdout."""
+    done = subprocess.run(
+        [str(BIN / "ssogw"), *args],
+        env=ssogw_env(data_dir),
+        capture_output=capture,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"ssogw {' '.join(args)} failed: {(done.stderr or '')[-2000:]}")
+    return done.stdout or ""
+
+
+def pair_dsns(data_dir: Path) -> tuple[str, str]:
+    record = read_record(data_dir)
+    if record is None:
+        raise RuntimeError(f"no pair under {data_dir}")
+    return record.primary_dsn, record.replica_dsn
+
+
+def admin_dsn(dsn: str) -> str:
+    return dsn.rsplit("/", 1)[0] + "/postgres"
+
+
+async def recreate_database(data_dir: Path) -> None:
+    """Drop and create the bench pair's database, so every run seeds into empty tables."""
+    primary, _ = pair_dsns(data_dir)
+    name = primary.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(admin_dsn(primary))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+@dataclass(frozen=True, slots=True)
+class SeedFigures:
+    persons: int
+    months: int
+    seconds: float
+    workers: int
+
+    @property
+    def persons_per_s(self) -> float:
+        return self.persons / self.seconds
+
+    @property
+    def rows_per_s(self) -> float:
+        return (self.persons + self.months) / self.seconds
+
+
+def seed(data_dir: Path, persons: int, seed_no: int, workers: int | None) -> SeedFigures:
+    """`ssogw seed` into the empty database, timed by the command itself."""
+    args = ["seed", "--persons", str(persons), "--seed", str(seed_no), "--json", "--quiet"]
+    if workers:
+        args += ["--workers", str(workers)]
+    report = json.loads(ssogw(data_dir, *args))
+    return SeedFigures(
+        persons=report["inserted"],
+        months=0,
+        seconds=report["seconds"],
+        workers=workers or min(4, os.cpu_count() or 1),
+    )
+
+
+async def count_months(data_dir: Path) -> int:
+    primary, _ = pair_dsns(data_dir)
+    conn = await asyncpg.connect(primary)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM paid_months"))
+    finally:
+        await conn.close()
+
+
+# --- the service
+class Process:
+    """A child process serving HTTP on a port of its own; its RSS from /proc."""
+
+    def __init__(self, args: list[str], *, env: dict[str, str], log: Path, port: int) -> None:
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        self._log = log.open("wb")
+        self.proc = subprocess.Popen(
+            args, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT
+        )
+
+    def wait_ready(self, path: str, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.base} exited with {self.proc.returncode}")
+            try:
+                if httpx.get(self.base + path, timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.base}{path} did not answer 200 in {timeout_s:.0f} s")
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+def start_gateway(data_dir: Path, log: Path, **settings: str) -> Process:
+    """`ssogw serve` (one uvicorn worker) on a free port, ready."""
+    port = free_port()
+    env = ssogw_env(data_dir, SSOGW_SHUTDOWN_DRAIN_S="0", **settings)
+    proc = Process([str(BIN / "ssogw"), "serve", "--port", str(port)], env=env, log=log, port=port)
+    proc.wait_ready("/readyz")
+    return proc
+
+
+def start_bare(log: Path) -> Process:
+    """bench/bare_app.py under uvicorn with the settings `ssogw serve` uses (one worker)."""
+    port = free_port()
+    args = [
+        str(BIN / "uvicorn"),
+        "bench.bare_app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--no-server-header",
+    ]
+    proc = Process(args, env=dict(os.environ), log=log, port=port)
+    proc.wait_ready("/const")
+    return proc
+
+
+# --- principals and candidates
+@dataclass(frozen=True, slots=True)
+class Principals:
+    username: str
+    password: str
+    token: str
+
+
+async def register(data_dir: Path, run_id: str) -> Principals:
+    """A bench partner (rate limit far above any load) and a bench client with scope counter."""
+    partner = json.loads(
+        ssogw(
+            data_dir,
+            "partner",
+            "add",
+            f"bench-{run_id}",
+            "--cidr",
+            "127.0.0.1/32",
+            "--rate-limit",
+            "1000000",
+            "--json",
+        )
+    )
+    client = json.loads(
+        ssogw(data_dir, "client", "add", f"bench-{run_id}", "--scopes", "counter", "--json")
+    )
+    # `ssogw client add` has no --rate-limit; the column default (200/s) would throttle the run.
+    primary, _ = pair_dsns(data_dir)
+    conn = await asyncpg.connect(primary)
+    try:
+        await conn.execute(
+            "UPDATE api_clients SET rate_limit = 1000000 WHERE name = $1", f"bench-{run_id}"
+        )
+    finally:
+        await conn.close()
+    return Principals(partner["username"], partner["password"], client["token"])
+
+
+CANDIDATES = """
+WITH cur AS (SELECT date_trunc('month', now() AT TIME ZONE 'Asia/Bangkok')::date AS m)
+SELECT p.national_id, r.amount_satang, to_char(cur.m, 'YYYY-MM') AS month
+  FROM insured_persons p CROSS JOIN cur
+ CROSS JOIN LATERAL (
+       SELECT amount_satang FROM contribution_rates r
+        WHERE r.section = 40 AND r.s40_option = p.s40_option AND r.first_month <= cur.m
+          AND (r.last_month IS NULL OR r.last_month >= cur.m)
+        ORDER BY r.first_month DESC, r.id DESC LIMIT 1) r
+ WHERE p.section = 40 AND p.status = 'active' AND p.option_changed_on IS NULL
+   AND p.effective_date <= cur.m
+   AND NOT EXISTS (SELECT 1 FROM paid_months m
+                    WHERE m.national_id = p.national_id AND m.section = 40 AND m.month >= cur.m)
+ ORDER BY random()
+ LIMIT $1
+"""
+
+
+async def confirm_candidates(data_dir: Path, count: int) -> list[str]:
+    """Section 40 members whose current month is payable now, as "nationalId amount month"."""
+    primary, _ = pair_dsns(data_dir)
+    conn = await asyncpg.connect(primary)
+    try:
+        rows = await conn.fetch(CANDIDATES, count, timeout=600)
+    finally:
+        await conn.close()
+    return [
+        f"{r['national_id']} {r['amount_satang'] // 100}.{r['amount_satang'] % 100:02d}"
+        f" {r['month']}"
+        for r in rows
+    ]
+
+
+# --- one request from Python, to check the path works before load is put on it
+WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+PROFILE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
+
+
+def soap_envelope(p: Principals, body: str) -> bytes:
+    nonce = os.urandom(16)
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    digest = base64.b64encode(
+        hashlib.sha1(nonce + created.encode() + p.password.encode()).digest()
+    ).decode()
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><soapenv:Envelope'
+        ' xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"'
+        ' xmlns:sso="urn:sso:contribution:v1"><soapenv:Header>'
+        f'<wsse:Security xmlns:wsse="{WSSE}" xmlns:wsu="{WSU}"><wsse:UsernameToken>'
+        f"<wsse:Username>{p.username}</wsse:Username>"
+        f'<wsse:Password Type="{PROFILE}#PasswordDigest">{digest}</wsse:Password>'
+        f"<wsse:Nonce>{base64.b64encode(nonce).decode()}</wsse:Nonce>"
+        f"<wsu:Created>{created}</wsu:Created></wsse:UsernameToken></wsse:Security>"
+        f"</soapenv:Header><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"
+    ).encode()
+
+
+def check_soap_inquiry(base: str, p: Principals, national_id: str) -> None:
+    body = (
+        "<sso:InquireContribution><sso:nationalId>"
+        f"{national_id}</sso:nationalId></sso:InquireContribution>"
+    )
+    answer = httpx.post(
+        f"{base}/soap/v1",
+        content=soap_envelope(p, body),
+        headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
+        timeout=10,
+    )
+    if answer.status_code != 200 or b"InquireContributionResponse" not in answer.content:
+        raise RuntimeError(f"SOAP inquiry check failed: {answer.status_code} {answer.text[:600]}")
+
+
+def check_rest_inquiry(base: str, p: Principals, national_id: str) -> dict[str, Any]:
+    answer = httpx.get(
+        f"{base}/api/v1/insured/{national_id}/contributions",
+        headers={"Authorization": f"Bearer {p.token}"},
+        timeout=10,
+    )
+    if answer.status_code != 200:
+        raise RuntimeError(f"REST inquiry check failed: {answer.status_code} {answer.text[:600]}")
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+def check_soap_confirm(base: str, p: Principals, candidate: str, txn_id: str) -> None:
+    nid, amount, month = candidate.split()
+    bangkok = datetime.now(UTC) + timedelta(hours=7)
+    day, paid_at = bangkok.strftime("%Y-%m-%d"), bangkok.strftime("%Y-%m-%dT%H:%M:%S+07:00")
+    body = (
+        f"<sso:ConfirmPayment><sso:partnerTxnId>{txn_id}</sso:partnerTxnId>"
+        f"<sso:nationalId>{nid}</sso:nationalId><sso:section>40</sso:section>"
+        f"<sso:months><sso:month>{month}</sso:month></sso:months><sso:amount>{amount}</sso:amount>"
+        f"<sso:businessDate>{day}</sso:businessDate><sso:paidAt>{paid_at}</sso:paidAt>"
+        "</sso:ConfirmPayment>"
+    )
+    answer = httpx.post(
+        f"{base}/soap/v1",
+        content=soap_envelope(p, body),
+        headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
+        timeout=10,
+    )
+    if answer.status_code != 200 or b"ConfirmPaymentResponse" not in answer.content:
+        raise RuntimeError(f"SOAP confirm check failed: {answer.status_code} {answer.text[:600]}")
+
+
+def metrics_text(base: str) -> str:
+    return httpx.get(f"{base}/metrics", timeout=10).text

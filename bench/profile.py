@@ -1,0 +1,174 @@
+"""Profile the gateway under load: py-spy samples `ssogw serve` while wrk drives one operation.
+
+Starts the service on the bench pair (seeded by ``bench/run.py``; ``--persons`` must match),
+registers a bench partner and client, warms up, then records ``--seconds`` of closed-loop load
+with ``py-spy record --format raw`` and prints the top entries: where the samples' innermost
+frame was (self) and which functions were on the stack (inclusive), as shares of all samples.
+
+    .venv/bin/python -m bench.profile soap_inquiry|rest_inquiry|soap_confirm [--seconds 20]
+                     [--native] [--top 25]
+
+py-spy is not a project dependency: ``.venv/bin/pip install py-spy`` first. As root it needs
+nothing else; otherwise ``ptrace`` must be allowed (``kernel.yama.ptrace_scope=0``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import re
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from bench import gateway
+from bench.gateway import BIN, OUT
+from bench.wrk import run_wrk
+
+_FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
+
+
+def _short(frame: str) -> str:
+    """``func (path/to/module.py:123)`` as ``module.py:func``; native frames as they come."""
+    match = _FRAME.match(frame)
+    if not match:
+        return frame
+    path = match["file"]
+    for marker in ("site-packages/", "/work/main/", "lib/python3.11/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{path}:{match['func']}"
+
+
+def top_entries(
+    raw: Path, top: int
+) -> tuple[int, list[tuple[str, float]], list[tuple[str, float]]]:
+    """(samples, self shares, inclusive shares) from py-spy's collapsed stacks."""
+    own: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [_short(f) for f in stack.split(";") if f]
+        # Skip the thread-name root frame py-spy adds (e.g. "process 123:\"...\"").
+        frames = [f for f in frames if not f.startswith(("process ", "thread "))]
+        if not frames:
+            continue
+        total += count
+        own[frames[-1]] += count
+        for name in set(frames):
+            inclusive[name] += count
+    share = lambda c: [(name, n / total) for name, n in c.most_common(top)]  # noqa: E731
+    return total, share(own), share(inclusive)
+
+
+def render(
+    operation: str, total: int, own: list[tuple[str, float]], inclusive: list[tuple[str, float]]
+) -> str:
+    lines = [
+        f"### {operation}: {total:,} samples",
+        "",
+        "| self | function | | inclusive | function |",
+        "|---:|---|---|---:|---|",
+    ]
+    for (a, x), (b, y) in zip(own, inclusive, strict=False):
+        lines.append(f"| {x:.1%} | `{a}` | | {y:.1%} | `{b}` |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("operation", choices=("soap_inquiry", "rest_inquiry", "soap_confirm"))
+    parser.add_argument("--persons", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--native", action="store_true", help="py-spy --native (C frames)")
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--data-dir", type=Path, default=OUT / "data")
+    args = parser.parse_args()
+    data_dir = args.data_dir.resolve()
+    run_id = "p" + datetime.now().strftime("%Y%m%d%H%M%S")
+    gateway.ssogw(data_dir, "db", "up")
+    gw = gateway.start_gateway(data_dir, OUT / "profile-serve.log")
+    try:
+        p = asyncio.run(gateway.register(data_dir, run_id))
+        env = {
+            "BENCH_USERNAME": p.username,
+            "BENCH_PASSWORD": p.password,
+            "BENCH_TOKEN": p.token,
+            "BENCH_PERSONS": str(args.persons),
+            "BENCH_SEED": str(args.seed),
+        }
+        if args.operation == "soap_confirm":
+            needed = int(4000 * (args.seconds + 10))
+            rows = asyncio.run(gateway.confirm_candidates(data_dir, needed))
+            path = OUT / "profile-candidates.txt"
+            path.write_text("\n".join(rows) + "\n")
+            env["BENCH_CANDIDATES"] = str(path)
+
+        def load(seconds: float, tag: str) -> None:
+            cpu = gw.cpu_seconds()
+            result = run_wrk(
+                args.operation,
+                gw.base,
+                threads=2,
+                connections=args.connections,
+                duration_s=seconds,
+                env=env | {"BENCH_RUN": f"{run_id}{tag}"},
+            )
+            busy = (gw.cpu_seconds() - cpu) / result.seconds
+            print(
+                f"{tag}: {result.rps:,.0f} requests/s, p99 {result.latency_ms['p99']:.1f} ms,"
+                f" errors {result.errors}, service CPU {busy:.0%},"
+                f" {busy / result.rps * 1e6:.0f} µs CPU per request",
+                file=sys.stderr,
+            )
+
+        if args.operation == "soap_confirm":
+            # The warm-up uses the first persons; the recorded run must not pay them again.
+            load(3, "w")
+            rows = rows[(4000 * 4) :]
+            Path(env["BENCH_CANDIDATES"]).write_text("\n".join(rows) + "\n")
+        else:
+            load(3, "w")
+        raw = OUT / f"profile-{args.operation}.txt"
+        raw.unlink(missing_ok=True)
+        spy = subprocess.Popen(
+            [
+                str(BIN / "py-spy"),
+                "record",
+                "--pid",
+                str(gw.proc.pid),
+                "--format",
+                "raw",
+                "--rate",
+                "250",
+                "--duration",
+                str(int(args.seconds)),
+                "--output",
+                str(raw),
+                *(["--native"] if args.native else ["--nonblocking"]),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        load(args.seconds, "r")
+        _, spy_err = spy.communicate(timeout=60)
+        if spy.returncode != 0:
+            raise SystemExit(f"py-spy failed: {spy_err.decode()[-2000:]}")
+    finally:
+        gw.stop()
+    total, own, inclusive = top_entries(raw, args.top)
+    print(render(args.operation, total, own, inclusive))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
