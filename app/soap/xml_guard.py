@@ -95,6 +95,14 @@ def refusing_bad_xml() -> Iterator[None]:
             line=error.lineno,
             column=error.offset,
         ) from None
+    except (LookupError, ValueError):
+        # pyexpat's answer to an XML declaration naming an encoding it does not know
+        # (LookupError) or will not take, such as UTF-7 (ValueError).
+        raise invalid_xml(
+            "The XML declaration names an encoding this endpoint does not accept;"
+            " send UTF-8 (or name the charset in the Content-Type).",
+            reason="encoding",
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +168,7 @@ class BodyGuard:
             return chunk
         try:
             return self._decoder.decode(chunk, final).encode("utf-8")
-        except UnicodeDecodeError:
+        except UnicodeError:  # UnicodeDecodeError, or utf-16 without a byte order mark
             raise invalid_xml(
                 f"The body is not valid {self.charset}, the charset of its Content-Type.",
                 reason="charset",
