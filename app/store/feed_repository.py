@@ -34,15 +34,12 @@ from app.service.partner_feed import (
     FeedQuery,
 )
 from app.store.failures import translated
+from app.store.ledger import fetch_rates
 
 _CONTROL: Final = "\\x01-\\x1f\\x7f"  # a regex class, in an E'' string
 _QUOTE: Final = "\x01"
 _DELIMITER: Final = "\x02"
 PARTNER: Final = "SELECT id, name, display_name, status, data_scope FROM partners WHERE name = $1"
-RATES: Final = """
-SELECT section, s40_option, first_month, last_month, amount_satang, government_satang
-FROM contribution_rates ORDER BY id
-"""
 # Newest first by the chain's sequence (an index); ``at`` keeps to the recent partitions.
 # Records of exports made before the manifest was kept whole lack generated_at: skipped.
 LATEST_EXPORT: Final = """
@@ -145,19 +142,7 @@ class FeedRepository:
 
     async def load_rates(self) -> list[Rate]:
         """Every contribution rate, in the order they were decided."""
-        async with translated("primary"):
-            rows = await self._pool_provider().fetch(RATES)
-        return [
-            Rate(
-                section=r["section"],
-                option=r["s40_option"],
-                first_month=_month(r["first_month"]),
-                last_month=_month(r["last_month"]) if r["last_month"] else None,
-                amount_satang=r["amount_satang"],
-                government_satang=r["government_satang"],
-            )
-            for r in rows
-        ]
+        return await fetch_rates(self._pool_provider())
 
     async def copy_feed(self, query: FeedQuery, sink: Callable[[bytes], Awaitable[None]]) -> int:
         """Stream the rows as UTF-8 lines ended by LF to ``sink``; return how many."""

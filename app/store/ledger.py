@@ -247,19 +247,24 @@ class PgLedger:
         return _member(row), ReadMeta(info.path, info.as_of)
 
     async def load_rates(self) -> list[Rate]:
-        async with translated("primary"):
-            rows = await self._primary().fetch(
-                "SELECT section, s40_option, first_month, last_month, amount_satang,"
-                " government_satang FROM contribution_rates ORDER BY id"
-            )
-        return [
-            Rate(
-                section=r["section"],
-                option=r["s40_option"],
-                first_month=_month(r["first_month"]),
-                last_month=_month(r["last_month"]) if r["last_month"] else None,
-                amount_satang=r["amount_satang"],
-                government_satang=r["government_satang"],
-            )
-            for r in rows
-        ]
+        return await fetch_rates(self._primary())
+
+
+async def fetch_rates(pool: asyncpg.Pool) -> list[Rate]:
+    """Every contribution rate, in the order they were decided (later ones win ties)."""
+    async with translated("primary"):
+        rows = await pool.fetch(
+            "SELECT section, s40_option, first_month, last_month, amount_satang,"
+            " government_satang FROM contribution_rates ORDER BY id"
+        )
+    return [
+        Rate(
+            section=r["section"],
+            option=r["s40_option"],
+            first_month=_month(r["first_month"]),
+            last_month=_month(r["last_month"]) if r["last_month"] else None,
+            amount_satang=r["amount_satang"],
+            government_satang=r["government_satang"],
+        )
+        for r in rows
+    ]
