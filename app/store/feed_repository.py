@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
+from datetime import datetime
 from typing import Final
 
 import asyncpg
 
-from app.domain.months import Month
 from app.domain.rates import Rate
 from app.service.partner_feed import (
     DETAIL,
@@ -113,10 +112,6 @@ def fixed_sql(fields: tuple[str, ...]) -> str:
 def csv_sql(fields: tuple[str, ...]) -> str:
     """The query of CSV rows: one column per allowed field, named as in the data scope."""
     return "SELECT " + ", ".join(f"{_CSV[name]} AS {name}" for name in fields) + _WHERE
-
-
-def _month(day: date) -> Month:
-    return Month(day.year, day.month)
 
 
 class FeedRepository:
