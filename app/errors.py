@@ -43,6 +43,7 @@ it: REST as ``application/problem+json`` with ``http_status``, SOAP as a Fault (
     │       ├── PartnerDisabled       client.partner_disabled            403
     │       ├── ScopeNotAllowed       client.scope_not_allowed           403
     │       ├── RateLimited           client.rate_limited                429
+    │       ├── HeadersTooLarge       client.headers_too_large           431
     │       └── PayloadTooLarge       client.payload_too_large           413
     └── ServerError                   the gateway or its stores failed (REST 5xx, SOAP Server)
         ├── StoreUnavailable          server.store_unavailable           503 (retryable)
@@ -283,6 +284,12 @@ class RateLimited(AccessRefused):
     http_status = 429
     retryable = True
     default_message = "Too many requests; slow down and retry later."
+
+
+class HeadersTooLarge(AccessRefused):
+    code = "client.headers_too_large"
+    http_status = 431
+    default_message = "The request headers are too many or too large."
 
 
 class PayloadTooLarge(AccessRefused):

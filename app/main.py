@@ -16,13 +16,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.domain.section39 import S39Policy
 from app.domain.section40 import S40Policy
+from app.errors import ServiceError
+from app.observability.header_limits import HeaderLimitsMiddleware
 from app.observability.health import health_router
 from app.observability.http_metrics import HttpMetricsMiddleware
 from app.observability.metrics import Metrics
 from app.observability.metrics_route import metrics_router
 from app.rest.accountability_routes import accountability_router, feed_router
 from app.rest.api import ApiServices, api_router
-from app.rest.problem import add_problem_schema, unmatched_route
+from app.rest.problem import (
+    PROBLEM_JSON,
+    add_problem_schema,
+    problem_response,
+    unmatched_route,
+)
 from app.rest.settlements import settlements_router
 from app.service.access_report import AccessReportAccess, AccessReportService
 from app.service.admin_gate import AdminGate
@@ -48,7 +55,9 @@ from app.service.settlement import SettlementService
 from app.service.settlement_access import SettlementAccess
 from app.service.stats import PaymentStats
 from app.settings import Settings
+from app.soap.faults import render_fault
 from app.soap.router import soap_router
+from app.soap.versions import SoapVersion
 from app.store.access_report_repository import AccessReportRepository
 from app.store.audit_queries import AuditQueries
 from app.store.audit_spool import AuditSpool
@@ -245,6 +254,24 @@ async def stop_gateway(gw: Gateway) -> None:
         await gw.db.close()
 
 
+def render_edge_refusal(
+    path: str, content_type: str, error: ServiceError, request_id: str
+) -> tuple[int, str, bytes]:
+    """A refusal made before routing, in the caller's protocol: a SOAP Fault on /soap, else
+    problem+json."""
+    if path.startswith("/soap/"):
+        soap12 = "application/soap+xml" in content_type.lower()
+        fault = render_fault(
+            error,
+            version=SoapVersion.V12 if soap12 else SoapVersion.V11,
+            request_id=request_id,
+            http_status=error.http_status,
+        )
+        return fault.status_code, fault.content_type, fault.body
+    problem = problem_response(error, request_id)
+    return problem.status_code, PROBLEM_JSON, bytes(problem.body)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The gateway as an ASGI app; settings default to the environment and the local pair."""
     settings = settings or Settings()
@@ -280,6 +307,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gateway = gw
     app.state.begin_drain = lambda: state.update(draining=True)
     app.add_middleware(HttpMetricsMiddleware, metrics=gw.metrics)
+    app.add_middleware(
+        HeaderLimitsMiddleware,
+        max_bytes=settings.max_header_bytes,
+        max_count=settings.max_header_count,
+        render=render_edge_refusal,
+    )
     app.add_exception_handler(StarletteHTTPException, unmatched_route)
     add_problem_schema(app)
     # Routes are matched in order and partners' calls are most of the traffic, so the SOAP

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     soap_max_body_bytes: int = 64 * 1024
     soap_max_depth: int = 32
     soap_max_elements: int = 2_000
+    max_header_bytes: int = 16 * 1024  # all request headers together
+    max_header_count: int = 100
 
     # --- logging -----------------------------------------------------------------------------
     log_level: str = "INFO"
