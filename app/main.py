@@ -323,6 +323,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_body_bytes=settings.soap_max_body_bytes,
             max_depth=settings.soap_max_depth,
             max_elements=settings.soap_max_elements,
+            read_timeout_s=settings.soap_read_timeout_s,
         )
     )
     app.include_router(health_router(readiness))

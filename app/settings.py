@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     soap_max_body_bytes: int = 64 * 1024
     soap_max_depth: int = 32
     soap_max_elements: int = 2_000
+    soap_read_timeout_s: float = 10.0  # a request body must arrive whole within this
     max_header_bytes: int = 16 * 1024  # all request headers together
     max_header_count: int = 100
 

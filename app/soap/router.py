@@ -8,6 +8,7 @@ its own request id.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ class _SoapEndpoint:
     service: CounterOperations
     limits: XmlLimits
     contract: Contract
+    read_timeout_s: float
 
     @staticmethod
     def _send(fault: FaultResponse, request_id: str, code: str) -> Response:
@@ -84,12 +86,20 @@ class _SoapEndpoint:
         version = version_of(content_type)
         try:
             media = read_media_type(content_type)
-            envelope = await read_envelope(
-                request.stream(),
-                media=media,
-                limits=self.limits,
-                declared_length=_declared_length(request),
-            )
+            try:
+                # A client that stops sending half-way must not hold its connection for ever.
+                async with asyncio.timeout(self.read_timeout_s):
+                    envelope = await read_envelope(
+                        request.stream(),
+                        media=media,
+                        limits=self.limits,
+                        declared_length=_declared_length(request),
+                    )
+            except TimeoutError:
+                raise InvalidSoapEnvelope(
+                    f"The request body did not arrive within {self.read_timeout_s:g} s.",
+                    reason="timeout",
+                ) from None
             version = envelope.version
             operation = operation_of(envelope)
             note_call(operation=operation.value)
@@ -145,6 +155,7 @@ def soap_router(
     max_elements: int = 2_000,
     path: str = "/soap/v1",
     contract_dir: Path = DEFAULT_CONTRACT_DIR,
+    read_timeout_s: float = 10.0,
 ) -> APIRouter:
     """The SOAP endpoint over ``counter``; checks expat and loads the contract at once."""
     check_expat()
@@ -154,6 +165,7 @@ def soap_router(
             max_body_bytes=max_body_bytes, max_depth=max_depth, max_elements=max_elements
         ),
         contract=load_contract(contract_dir),
+        read_timeout_s=read_timeout_s,
     )
     router = APIRouter()
     router.add_api_route(path, endpoint.call, methods=["POST"], include_in_schema=False)

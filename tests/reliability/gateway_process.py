@@ -30,6 +30,8 @@ BASE_SETTINGS: Mapping[str, str] = {
     "SSOGW_CONNECT_TIMEOUT_S": "2",
     "SSOGW_COMMAND_TIMEOUT_S": "3",
     "SSOGW_SHUTDOWN_DRAIN_S": "1",
+    # Above the slowloris clients' 3 s of trickling, below the stalled-request test's wait.
+    "SSOGW_SOAP_READ_TIMEOUT_S": "4.5",
     "SSOGW_SHUTDOWN_GRACE_S": "10",
     "SSOGW_LOG_LEVEL": "WARNING",
     "SSOGW_PRIMARY_POOL_MIN": "1",

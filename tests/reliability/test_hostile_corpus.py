@@ -43,7 +43,7 @@ HTTP_CASES = load_cases("http")
 RSS_GROWTH_LIMIT = 50 * 2**20
 SLOW_CLIENTS = 40
 SLOW_SECONDS = 3.0
-STALL_WAIT_S = 5.0
+STALL_WAIT_S = 8.0
 
 
 @pytest.fixture(scope="module")
@@ -206,12 +206,6 @@ async def test_slow_clients_do_not_stall_the_server(
         assert answer.status == 200 and b"InquireContributionResponse" in answer.body, answer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nothing bounds the time to receive a request: uvicorn has no read timeout and"
-    " read_envelope waits for the body forever, so a stalled half-sent request holds its"
-    " connection and task until the client leaves",
-)
 async def test_a_stalled_request_is_cut_off(
     gateway: GatewayProcess, corpus_partner: Partner, corpus_people: Iterator[str]
 ) -> None:
