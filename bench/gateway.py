@@ -64,6 +64,30 @@ def admin_dsn(dsn: str) -> str:
     return dsn.rsplit("/", 1)[0] + "/postgres"
 
 
+#: The database parameters of production (deploy/k8s/postgres-cluster.yaml) that the local
+#: pair's defaults differ in, so the figures are those of the database the service will meet.
+PRODUCTION_PARAMETERS = {
+    "shared_buffers": "2GB",
+    "effective_cache_size": "6GB",
+    "wal_compression": "on",
+}
+_MARK = "# ssogw bench: the production parameters of deploy/k8s/postgres-cluster.yaml"
+
+
+def production_parameters(data_dir: Path) -> bool:
+    """Give both servers of the bench pair the production parameters; True if it changed."""
+    changed = False
+    for role in ("primary", "replica"):
+        conf = data_dir / role / "postgresql.conf"
+        text = conf.read_text()
+        if _MARK in text:
+            continue
+        lines = [f"{key} = '{value}'" for key, value in PRODUCTION_PARAMETERS.items()]
+        conf.write_text(text.rstrip("\n") + "\n\n" + _MARK + "\n" + "\n".join(lines) + "\n")
+        changed = True
+    return changed
+
+
 async def recreate_database(data_dir: Path) -> None:
     """Drop and create the bench pair's database, so every run seeds into empty tables."""
     primary, _ = pair_dsns(data_dir)

@@ -170,6 +170,10 @@ class Bench:
         a = self.args
         say(f"bench pair under {self.data_dir}")
         gateway.ssogw(self.data_dir, "db", "up")
+        if gateway.production_parameters(self.data_dir):
+            say("bench pair: production database parameters (shared_buffers 2GB, ...); restart")
+            gateway.ssogw(self.data_dir, "db", "down")
+            gateway.ssogw(self.data_dir, "db", "up")
         if a.reuse and (self.data_dir / "seeded.json").exists():
             marker = json.loads((self.data_dir / "seeded.json").read_text())
             if marker.get("persons") == a.persons and marker.get("seed") == a.seed:
