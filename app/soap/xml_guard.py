@@ -114,6 +114,41 @@ class Document:
     tree: dict[str, Any] | None = None  # the dict tree, when the guard has built it
 
 
+class _Counter:
+    """The element handlers of a guarding parser: depth and count caps, then the tree.
+
+    Kept apart from ``BodyGuard`` so that the parser's handlers do not refer back to the
+    object holding the parser: with no reference cycle, a guard and its expat parser (about
+    20 KB with its text buffer) are freed as soon as the request is done, not at the next
+    run of the cyclic garbage collector.
+    """
+
+    __slots__ = ("_builder", "_depth", "_elements", "_limits")
+
+    def __init__(self, limits: XmlLimits, builder: DictBuilder) -> None:
+        self._limits = limits
+        self._builder = builder
+        self._depth = 0
+        self._elements = 0
+
+    def start(self, name: str, attributes: dict[str, Any]) -> None:
+        self._depth += 1
+        self._elements += 1
+        if self._depth > self._limits.max_depth:
+            raise _Refused(
+                "too_deep", f"The XML nests deeper than {self._limits.max_depth} elements."
+            )
+        if self._elements > self._limits.max_elements:
+            raise _Refused(
+                "too_many_elements", f"The XML has more than {self._limits.max_elements} elements."
+            )
+        self._builder.start(name, attributes)
+
+    def end(self, name: str) -> None:
+        self._depth -= 1
+        self._builder.end(name)
+
+
 @dataclass(slots=True)
 class BodyGuard:
     """Receives a body chunk by chunk and refuses it as soon as it breaks a limit."""
@@ -121,8 +156,6 @@ class BodyGuard:
     limits: XmlLimits
     charset: str | None = None  # a Python codec name from the Content-Type, if declared
     _received: int = field(default=0, init=False)
-    _depth: int = field(default=0, init=False)
-    _elements: int = field(default=0, init=False)
     _chunks: list[bytes] = field(default_factory=list, init=False)
     _decoder: codecs.IncrementalDecoder | None = field(default=None, init=False)
     _parser: pyexpat.XMLParserType = field(init=False)
@@ -137,27 +170,11 @@ class BodyGuard:
         harden(self._parser)
         self._parser.buffer_text = True
         self._builder = DictBuilder()
+        counter = _Counter(self.limits, self._builder)
         self._parser.StartNamespaceDeclHandler = self._builder.namespace_declared
-        self._parser.StartElementHandler = self._start
-        self._parser.EndElementHandler = self._end
+        self._parser.StartElementHandler = counter.start
+        self._parser.EndElementHandler = counter.end
         self._parser.CharacterDataHandler = self._builder.characters
-
-    def _start(self, name: str, attributes: dict[str, Any]) -> None:
-        self._depth += 1
-        self._elements += 1
-        if self._depth > self.limits.max_depth:
-            raise _Refused(
-                "too_deep", f"The XML nests deeper than {self.limits.max_depth} elements."
-            )
-        if self._elements > self.limits.max_elements:
-            raise _Refused(
-                "too_many_elements", f"The XML has more than {self.limits.max_elements} elements."
-            )
-        self._builder.start(name, attributes)
-
-    def _end(self, name: str) -> None:
-        self._depth -= 1
-        self._builder.end(name)
 
     def _parse(self, data: bytes, *, final: bool) -> None:
         with refusing_bad_xml():

@@ -251,7 +251,7 @@ def generate(
         index = end
 
 
-TASK_PERSONS = 100_000  # persons per worker task
+TASK_PERSONS = 250_000  # persons per worker task
 
 
 async def load(
@@ -307,9 +307,12 @@ def _load_range_sync(
 
 
 async def _load_range(dsn: str, plan: SeedPlan, start: int, stop: int, *, direct: bool) -> int:
+    # In key order: the rows of one COPY then go into the primary-key indexes left to right,
+    # each index page visited once, instead of at random (the IDs scramble the row order).
+    generated = sorted(generate(plan, start=start, stop=stop), key=lambda row: str(row[0][0]))
     people: list[tuple[object, ...]] = []
     months: list[tuple[object, ...]] = []
-    for person, paid in generate(plan, start=start, stop=stop):
+    for person, paid in generated:
         people.append(person)
         months.extend(paid)
     conn = await asyncpg.connect(dsn)
