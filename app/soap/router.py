@@ -167,10 +167,10 @@ def soap_router(
         contract=load_contract(contract_dir),
         read_timeout_s=read_timeout_s,
     )
+    # Plain Starlette routes: the endpoint reads the raw request and writes raw bytes, so
+    # FastAPI's dependency solving and response validation would only cost time per call.
     router = APIRouter()
-    router.add_api_route(path, endpoint.call, methods=["POST"], include_in_schema=False)
-    router.add_api_route(path, endpoint.describe, methods=["GET", "HEAD"], include_in_schema=False)
-    router.add_api_route(
-        path, endpoint.not_allowed, methods=_OTHER_METHODS, include_in_schema=False
-    )
+    router.add_route(path, endpoint.call, methods=["POST"], include_in_schema=False)
+    router.add_route(path, endpoint.describe, methods=["GET", "HEAD"], include_in_schema=False)
+    router.add_route(path, endpoint.not_allowed, methods=_OTHER_METHODS, include_in_schema=False)
     return router

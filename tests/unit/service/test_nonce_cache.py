@@ -1,0 +1,93 @@
+"""The nonce cache against a plain model: same answers, whatever the collisions and expiry."""
+
+from __future__ import annotations
+
+import random
+import tracemalloc
+
+import pytest
+
+from app.service.nonce_cache import NonceCache
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Model:
+    """What the cache must answer: a dict of pair -> time, expired in arrival order."""
+
+    def __init__(self, window_s: float, max_entries: int) -> None:
+        self.window, self.max = window_s, max_entries
+        self.seen: dict[tuple[str, str], float] = {}
+
+    def first_use(self, now: float, pair: tuple[str, str]) -> bool:
+        for old, at in list(self.seen.items()):  # insertion order is arrival order
+            if now - at > self.window or len(self.seen) >= self.max:
+                del self.seen[old]
+            else:
+                break
+        if pair in self.seen:
+            return False
+        self.seen[pair] = now
+        return True
+
+
+def crowded(username: str, nonce: str) -> int:
+    """Fingerprints that pile onto a few home slots (and wrap past the table's end)."""
+    n = int(nonce)
+    return (n * 1024 + (1023 if n % 3 else 5)) * (1 if username == "u" else -1)
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("max_entries", [10_000, 40])
+def test_the_cache_answers_as_the_model_does(seed: int, max_entries: int) -> None:
+    rng = random.Random(seed)
+    clock = Clock()
+    cache = NonceCache(window_s=5.0, max_entries=max_entries, clock=clock, fingerprint=crowded)
+    model = Model(5.0, max_entries)
+    for _ in range(6_000):
+        clock.now += rng.choice([0.0, 0.0, 0.01, 0.5, 3.0])
+        pair = (rng.choice("uv"), str(rng.randrange(400)))
+        assert cache.first_use(*pair) == model.first_use(clock.now, pair), pair
+        assert len(cache) == len(model.seen)
+
+
+def test_a_replay_is_refused_until_the_window_has_passed() -> None:
+    clock = Clock()
+    cache = NonceCache(window_s=600, clock=clock)
+    assert cache.first_use("partner", "bm9uY2U=")
+    clock.now += 599
+    assert not cache.first_use("partner", "bm9uY2U=")
+    assert cache.first_use("other-partner", "bm9uY2U=")
+    clock.now += 2
+    assert cache.first_use("partner", "bm9uY2U=")
+
+
+def test_the_table_is_at_most_half_full_when_the_cache_is() -> None:
+    cache = NonceCache(window_s=1e9, max_entries=50_000, clock=Clock())
+    for n in range(60_000):
+        assert cache.first_use("u", str(n))
+    assert len(cache) == 50_000  # the oldest 10,000 made room
+    assert cache.capacity >= 2 * len(cache)
+    assert all(cache.first_use("u", str(n)) for n in range(0, 10_000, 7))
+    assert all(not cache.first_use("u", str(n)) for n in range(20_000, 60_000, 7))
+
+
+def test_a_nonce_allocates_no_python_object() -> None:
+    nonces = [f"{n:024d}" for n in range(200_000)]
+    cache = NonceCache(window_s=1e9, max_entries=100_000, clock=Clock())
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for nonce in nonces:
+            cache.first_use("partner", nonce)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(cache) == 100_000
+    assert grown < 4096  # the table and the ring are sized once, outside the Python heap
