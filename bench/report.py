@@ -233,6 +233,13 @@ def table(f: dict[str, Any]) -> str:
             "",
             "enquiry reads served by: " + ", ".join(f"{k} {v:,.0f}" for k, v in reads.items()),
         ]
+    commits = f.get("audit_commits")
+    if commits:
+        out.append(
+            f"audit group commits during the HTTP runs: {commits['commits']:,.0f},"
+            f" {commits['records_per_commit']:.1f} records each on average,"
+            f" {commits['mean_ms']:.1f} ms mean, 99 % within {commits['p99_le_ms']:g} ms"
+        )
     return "\n".join(out)
 
 

@@ -315,7 +315,9 @@ class Bench:
         )
         self.figures["closed"] = {k: summary(v) for k, v in closed.items()}
         self.figures["open"] = {k: summary(v) for k, v in opened.items()}
-        self.figures["reads"] = read_paths(gateway.metrics_text(gw))
+        metrics = gateway.metrics_text(gw)
+        self.figures["reads"] = read_paths(metrics)
+        self.figures["audit_commits"] = audit_commits(metrics)
 
     def soak(self) -> None:
         """Inquiries until the service has answered ``--soak-requests`` in all and the soak
@@ -396,6 +398,34 @@ def read_paths(metrics: str) -> dict[str, float]:
             label = line.split('path="', 1)[1].split('"', 1)[0]
             paths[label] = float(line.rsplit(" ", 1)[1])
     return paths
+
+
+def _sample(line: str) -> float:
+    return float(line.rsplit(" ", 1)[1])
+
+
+def audit_commits(metrics: str) -> dict[str, float]:
+    """The audit group commits of the HTTP runs: how many, records per batch, commit time
+    (mean, and the bucket bound under which 99 % of commits finished)."""
+    buckets: list[tuple[float, float]] = []
+    found: dict[str, float] = {}
+    for line in metrics.splitlines():
+        if line.startswith("ssogw_audit_commit_seconds_bucket{"):
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float(bound), _sample(line)))
+        for name in ("commit_seconds_count", "commit_seconds_sum", "batch_size_sum"):
+            if line.startswith(f"ssogw_audit_{name} "):
+                found[name] = _sample(line)
+    commits = found.get("commit_seconds_count", 0.0)
+    if not commits:
+        return {}
+    p99 = next((bound for bound, below in sorted(buckets) if below >= 0.99 * commits), 0.0)
+    return {
+        "commits": commits,
+        "records_per_commit": found.get("batch_size_sum", 0.0) / commits,
+        "mean_ms": 1000 * found.get("commit_seconds_sum", 0.0) / commits,
+        "p99_le_ms": 1000 * p99,
+    }
 
 
 def settlement(data_dir: Path, lines: int) -> dict[str, Any]:
