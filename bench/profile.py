@@ -27,6 +27,8 @@ from bench import gateway
 from bench.gateway import BIN, OUT
 from bench.wrk import run_wrk
 
+ROOT = Path(__file__).resolve().parents[1]
+
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
@@ -36,7 +38,7 @@ def _short(frame: str) -> str:
     if not match:
         return frame
     path = match["file"]
-    for marker in ("site-packages/", "/work/main/", "lib/python3.11/"):
+    for marker in ("site-packages/", f"{ROOT}/", "lib/python3.11/"):
         if marker in path:
             path = path.split(marker, 1)[1]
             break
@@ -66,6 +68,46 @@ def top_entries(
             inclusive[name] += count
     share = lambda c: [(name, n / total) for name, n in c.most_common(top)]  # noqa: E731
     return total, share(own), share(inclusive)
+
+
+#: Where a sample's innermost frame was, by layer (the first prefix that matches).
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("HTTP server: uvicorn, httptools, the event loop", ("uvicorn/", "httptools", "asyncio/")),
+    (
+        "web framework: FastAPI, Starlette, pydantic",
+        ("fastapi/", "starlette/", "pydantic", "anyio/"),
+    ),
+    ("SOAP adapter: XML in and out, WS-Security", ("app/soap/",)),
+    ("REST adapter", ("app/rest/",)),
+    ("service and business rules", ("app/service/", "app/domain/", "app/errors")),
+    ("store: asyncpg, queries, audit chain", ("asyncpg/", "app/store/")),
+    (
+        "middleware, metrics and logs",
+        ("app/observability/", "prometheus_client/", "logging/", "json/", "app/logs"),
+    ),
+)
+
+
+def layers(raw: Path) -> list[tuple[str, float]]:
+    """The share of samples whose innermost frame was in each layer (and "other")."""
+    counts: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit() or not stack:
+            continue
+        leaf = _short(stack.split(";")[-1])
+        layer = next((name for name, prefixes in LAYERS if leaf.startswith(prefixes)), "other")
+        counts[layer] += int(count_text)
+        total += int(count_text)
+    names = [name for name, _ in LAYERS] + ["other"]
+    return [(name, counts[name] / total) for name in names if counts[name]] if total else []
+
+
+def render_layers(shares: list[tuple[str, float]], cpu_us: float) -> str:
+    lines = ["| layer | share of samples | ≈ µs CPU per request |", "|---|---:|---:|"]
+    lines += [f"| {name} | {share:.1%} | {share * cpu_us:.0f} |" for name, share in shares]
+    return "\n".join(lines)
 
 
 def render(
@@ -113,6 +155,8 @@ def main() -> int:
             path.write_text("\n".join(rows) + "\n")
             env["BENCH_CANDIDATES"] = str(path)
 
+        cpu_per_request: list[float] = []
+
         def load(seconds: float, tag: str) -> None:
             cpu = gw.cpu_seconds()
             result = run_wrk(
@@ -124,6 +168,7 @@ def main() -> int:
                 env=env | {"BENCH_RUN": f"{run_id}{tag}"},
             )
             busy = (gw.cpu_seconds() - cpu) / result.seconds
+            cpu_per_request.append(busy / result.rps * 1e6)
             print(
                 f"{tag}: {result.rps:,.0f} requests/s, p99 {result.latency_ms['p99']:.1f} ms,"
                 f" errors {result.errors}, service CPU {busy:.0%},"
@@ -167,6 +212,8 @@ def main() -> int:
         gw.stop()
     total, own, inclusive = top_entries(raw, args.top)
     print(render(args.operation, total, own, inclusive))
+    print()
+    print(render_layers(layers(raw), cpu_per_request[-1]))
     return 0
 
 
