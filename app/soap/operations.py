@@ -15,14 +15,9 @@ from app.service.credentials import Credentials
 from app.service.models import Caller, CounterInfo, Operation, Protocol
 from app.soap.deserialise import read_cancel, read_confirm, read_inquiry, read_status
 from app.soap.envelope import Envelope
+from app.soap.inquiry_xml import inquiry_xml
 from app.soap.namespaces import CONTRIBUTION, display_name, sso
-from app.soap.serialise import (
-    Element,
-    cancel_response,
-    confirm_response,
-    inquiry_response,
-    status_response,
-)
+from app.soap.serialise import cancel_response, confirm_response, element_xml, status_response
 from app.soap.wsse import read_username_token
 
 
@@ -47,39 +42,40 @@ class Call:
         )
 
 
-Handler = Callable[[CounterOperations, object, Call], Awaitable[Element]]
+#: An operation: reads its payload, makes its call, and writes the response element (XML text).
+Handler = Callable[[CounterOperations, object, Call], Awaitable[str]]
 
 
-async def _inquire(service: CounterOperations, payload: object, call: Call) -> Element:
+async def _inquire(service: CounterOperations, payload: object, call: Call) -> str:
     request, counter = read_inquiry(payload)
     result = await service.inquire(
         caller=call.caller(counter), credentials=call.credentials, request=request
     )
-    return inquiry_response(result)
+    return inquiry_xml(result)
 
 
-async def _confirm(service: CounterOperations, payload: object, call: Call) -> Element:
+async def _confirm(service: CounterOperations, payload: object, call: Call) -> str:
     request = read_confirm(payload)
     result = await service.confirm(
         caller=call.caller(request.counter), credentials=call.credentials, request=request
     )
-    return confirm_response(result)
+    return element_xml(confirm_response(result))
 
 
-async def _cancel(service: CounterOperations, payload: object, call: Call) -> Element:
+async def _cancel(service: CounterOperations, payload: object, call: Call) -> str:
     request, counter = read_cancel(payload)
     result = await service.cancel(
         caller=call.caller(counter), credentials=call.credentials, request=request
     )
-    return cancel_response(result)
+    return element_xml(cancel_response(result))
 
 
-async def _status(service: CounterOperations, payload: object, call: Call) -> Element:
+async def _status(service: CounterOperations, payload: object, call: Call) -> str:
     partner_txn_id, counter = read_status(payload)
     result = await service.status(
         caller=call.caller(counter), credentials=call.credentials, partner_txn_id=partner_txn_id
     )
-    return status_response(result)
+    return element_xml(status_response(result))
 
 
 _HANDLERS: Final[Mapping[Operation, Handler]] = MappingProxyType(
@@ -117,7 +113,7 @@ async def perform(
     source_ip: str,
     forwarded_for: str | None,
     request_id: str,
-) -> Element:
-    """Carry out one operation of a parsed envelope; its response element."""
+) -> str:
+    """Carry out one operation of a parsed envelope; its response element, as XML text."""
     call = Call(source_ip, forwarded_for, request_id, read_username_token(envelope))
     return await _HANDLERS[operation](service, envelope.payload, call)

@@ -159,11 +159,11 @@ def xml_safe(node: Node) -> Node:
 
 _NIL_ATTRIBUTES: Final = {"@xsi:nil": "true"}
 
-# Anything _text() must change: a character XML cannot carry, or one it escapes.
+# Anything escape_text() must change: a character XML cannot carry, or one it escapes.
 _NOT_PLAIN: Final = re.compile("[&<>]|" + _NOT_XML.pattern)
 
 
-def _text(value: str) -> str:
+def escape_text(value: str) -> str:
     """Character data: made XML-safe, then ``&``, ``>`` and ``<`` escaped (as saxutils)."""
     if _NOT_PLAIN.search(value) is None:
         return value
@@ -173,7 +173,7 @@ def _text(value: str) -> str:
 
 def _attribute(value: str) -> str:
     """An attribute value, quoted as ``xml.sax.saxutils.quoteattr`` quotes it."""
-    value = _text(value).replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
+    value = escape_text(value).replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
     if '"' in value:
         if "'" in value:
             return '"' + value.replace('"', "&quot;") + '"'
@@ -203,7 +203,7 @@ def _emit(name: str, node: Node, out: list[str]) -> None:
         out.append(f"<{name}/>")
         return
     if isinstance(node, str):
-        out.append(f"<{name}>{_text(node)}</{name}>" if node else f"<{name}/>")
+        out.append(f"<{name}>{escape_text(node)}</{name}>" if node else f"<{name}/>")
         return
     head = "<" + name
     text: str | None = None
@@ -215,7 +215,7 @@ def _emit(name: str, node: Node, out: list[str]) -> None:
             head += f" {_check_name(key[1:])}={_attribute(value if isinstance(value, str) else '')}"
         elif isinstance(value, str):  # the common child: text only, written here
             _check_name(key)
-            body.append(f"<{key}>{_text(value)}</{key}>" if value else f"<{key}/>")
+            body.append(f"<{key}>{escape_text(value)}</{key}>" if value else f"<{key}/>")
         elif type(value) is _Nil and value == _NIL_ATTRIBUTES:  # the next most common
             body.append(f'<{_check_name(key)} xsi:nil="true"/>')
         elif not (isinstance(value, list) and not value):
@@ -226,8 +226,29 @@ def _emit(name: str, node: Node, out: list[str]) -> None:
     out.append(head + ">")
     out.extend(body)
     if text:
-        out.append(_text(text))
+        out.append(escape_text(text))
     out.append(f"</{name}>")
+
+
+def element_xml(element: Element) -> str:
+    """``element`` (one name and its content) as XML text, as ``write_envelope`` writes it."""
+    out: list[str] = []
+    for name, node in element.items():
+        _emit(name, node, out)
+    return "".join(out)
+
+
+@lru_cache(maxsize=len(SoapVersion))
+def _envelope_ends(version: SoapVersion) -> tuple[str, str]:
+    start = write_envelope(version, {"sso:x": ""}).decode("utf-8")
+    opening, _, closing = start.partition("<sso:x/>")
+    return opening, closing
+
+
+def envelope_around(version: SoapVersion, body_xml: str) -> bytes:
+    """A whole SOAP message of ``version`` with ``body_xml`` (written already) as its Body."""
+    opening, closing = _envelope_ends(version)
+    return (opening + body_xml + closing).encode("utf-8")
 
 
 def write_envelope(version: SoapVersion, body: Element, *, header: Element | None = None) -> bytes:
