@@ -172,10 +172,17 @@ def table(f: dict[str, Any]) -> str:
                 [
                     f"ssogw seed {seed['persons']:,} persons (+{months:,} paid months),"
                     f" {seed['workers']} workers",
-                    f"{seed['seconds']:.1f} s: {per_s:,} persons/s ({seed['rows_per_s']:,} rows/s);"
-                    f" 13,000,000 at this rate: {full / 60:.1f} min",
+                    f"{seed['seconds']:.1f} s: {per_s:,} persons/s ({seed['rows_per_s']:,} rows/s)"
+                    + (
+                        f"; 13,000,000 at this rate: {full / 60:.1f} min (a lower bound: the"
+                        " rate falls as the indexes outgrow memory)"
+                        if seed["persons"] < 13_000_000
+                        else ""
+                    ),
                     "13,000,000 in ≤ 5 min",
-                    _verdict(full <= 300)
+                    # Only a full-size seed decides: 1,000,000 persons at 5.0 min extrapolated
+                    # became 13.1 min measured (RESULTS.md, 2026-11-26).
+                    _verdict(False if full > 300 else None)
                     if seed["persons"] < 13_000_000
                     else _verdict(seed["seconds"] <= 300),
                 ]
@@ -187,7 +194,7 @@ def table(f: dict[str, Any]) -> str:
                 f"settlement import + match, {st['lines']:,} lines",
                 f"{st['seconds']:.1f} s ({st['lines'] / st['seconds']:,.0f} lines/s)",
                 "≤ 60 s",
-                _verdict(st["seconds"] <= 60),
+                _verdict(st["seconds"] <= 60 if st["lines"] >= 1_000_000 else None),
             ]
         )
     au = f.get("audit")
@@ -202,7 +209,7 @@ def table(f: dict[str, Any]) -> str:
                 f" {au['cli_seconds']:.2f} s wall with start-up; generated in"
                 f" {au['generate_text']}",
                 "≤ 50 ms",
-                _verdict(au["p99_ms"] <= 50),
+                _verdict(au["p99_ms"] <= 50 if au["rows"] >= 100_000_000 else None),
             ]
         )
     rss = f.get("rss")
@@ -221,6 +228,8 @@ def table(f: dict[str, Any]) -> str:
                 "≤ 250 MB after 1,000,000, not growing",
                 _verdict(
                     at["rss_mb"] <= 250 and peak <= 250 and growth <= max(5.0, 0.03 * end["rss_mb"])
+                    if at["requests"] >= 1_000_000
+                    else None  # a shorter soak says nothing about the target
                 ),
             ]
         )
