@@ -32,8 +32,10 @@ from app.store.failures import translate
 log = logging.getLogger(__name__)
 
 LOCK_HEAD = "SELECT last_seq, last_hash FROM audit_chain WHERE id FOR UPDATE"
-MOVE_HEAD = "UPDATE audit_chain SET last_seq = $1, last_hash = $2 WHERE id"
-INSERT_BATCH = """
+# The batch and the moved chain head in one statement (one round trip): a data-modifying WITH
+# runs whether or not the outer statement reads it.
+APPEND_BATCH = """
+WITH appended AS (
 INSERT INTO audit_log (seq, at, principal_kind, principal_id, principal_name, operator,
                        terminal, source_ip, protocol, operation, national_id, name_returned,
                        outcome, request_id, detail, prev_hash, hash)
@@ -46,6 +48,8 @@ FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::integer[], $5::text
      AS batch(seq, at, principal_kind, principal_id, principal_name, operator,
               terminal, source_ip, protocol, operation, national_id, name_returned,
               outcome, request_id, detail, prev_hash, hash)
+)
+UPDATE audit_chain SET last_seq = $18, last_hash = $19 WHERE id
 """
 
 
@@ -226,8 +230,7 @@ class AuditWriter:
                 for column, value in zip(columns, values, strict=True):
                     column.append(value)
                 prev_hash = row_hash
-            await conn.execute(INSERT_BATCH, *columns)
-            await conn.execute(MOVE_HEAD, seq, prev_hash)
+            await conn.execute(APPEND_BATCH, *columns, seq, prev_hash)
 
     async def _spooled(self, batch: list[_Pending], exc: Exception) -> bool:
         """Commit ``batch`` to the local spool if the primary is unreachable; True if done."""
