@@ -44,7 +44,7 @@ import asyncpg
 
 from app.store.audit_queries import AuditQueries
 from app.store.demo_data import national_id_for
-from app.store.local_pair import free_port
+from app.store.local_pair import free_port, run_as
 from app.store.migrator import migrate
 from app.store.pg_binaries import OsUser, find_pg_bin, server_user
 
@@ -145,22 +145,7 @@ class AuditStore:
         self.record = self.root / "server.json"
 
     def _run(self, args: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "LC_ALL": "C"}
-        user = self.user
-        done = subprocess.run(
-            args,
-            capture_output=True,
-            text=True,
-            env=env,
-            user=user.uid,
-            group=user.gid,
-            extra_groups=[] if user.uid is not None else None,
-            check=False,
-            cwd=self.root,
-        )
-        if check and done.returncode != 0:
-            raise RuntimeError(f"{args[0]} failed: {(done.stderr or done.stdout)[-2000:]}")
-        return done
+        return run_as(self.user, args, home=self.root, check=check)
 
     @property
     def dsn(self) -> str:

@@ -4,7 +4,8 @@ One process, one event loop (uvloop, as uvicorn runs the gateway), a pool the si
 gateway's replica pool, ``--concurrency`` tasks each looking up random seeded persons on the
 replica, as fast as they can for ``--duration`` seconds. Prints one JSON document: queries/s
 and latency percentiles; with ``--member-query`` it runs the gateway's own inquiry read
-(the person with their paid months) instead of the bare primary-key lookup.
+(``app.store.ledger.MEMBER_SQL``: the person, their paid months since the gateway's history
+start and their pending option change) instead of the bare primary-key lookup.
 
     .venv/bin/python -m bench.pk_lookup --dsn DSN --persons 1000000 [--seed 1] [--json]
 """
@@ -16,28 +17,20 @@ import asyncio
 import json
 import random
 import time
+from datetime import UTC, datetime
 
 import asyncpg
 import uvloop
 
+from app.domain.calendar import business_date
+from app.service.entitlement import history_start
 from app.store.demo_data import national_id_for
+from app.store.ledger import MEMBER_SQL
 
 PK_LOOKUP = """
 SELECT national_id, title, first_name, last_name, section, status, status_reason, ended_month,
        effective_date, s40_option, option_changed_on
   FROM insured_persons WHERE national_id = $1
-"""
-MEMBER_QUERY = """
-SELECT p.national_id, p.title, p.first_name, p.last_name, p.section, p.status,
-       p.status_reason, p.ended_month, p.effective_date, p.s40_option, p.option_changed_on,
-       COALESCE((SELECT array_agg(m.month ORDER BY m.month) FROM paid_months m
-                  WHERE m.national_id = p.national_id AND m.section = p.section
-                    AND m.month >= $2), '{}') AS months,
-       COALESCE((SELECT array_agg(m.paid_on ORDER BY m.month) FROM paid_months m
-                  WHERE m.national_id = p.national_id AND m.section = p.section
-                    AND m.month >= $2), '{}') AS paid_on
-  FROM insured_persons p
- WHERE p.national_id = $1
 """
 
 
@@ -49,8 +42,8 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
         max_size=args.pool,
         server_settings={"default_transaction_read_only": "on"},
     )
-    since = await pool.fetchval("SELECT (date_trunc('month', now()) - interval '13 months')::date")
-    sql, extra = (MEMBER_QUERY, (since,)) if args.member_query else (PK_LOOKUP, ())
+    since = history_start(business_date(datetime.now(UTC))).first_day
+    sql, extra = (MEMBER_SQL, (since,)) if args.member_query else (PK_LOOKUP, ())
     latencies: list[float] = []
     found = 0
     stop_at = 0.0

@@ -15,6 +15,12 @@ from bench.gateway import OUT, ROOT
 RESULTS = ROOT / "bench" / "RESULTS.md"
 
 
+def _output(args: list[str]) -> str:
+    """What a command printed, stripped ('' if it printed nothing or failed)."""
+    done = subprocess.run(args, capture_output=True, text=True, check=False, cwd=ROOT)
+    return done.stdout.strip()
+
+
 def machine() -> dict[str, str]:
     """nproc, memory, CPU model, PostgreSQL and Python versions, the commit, the load."""
     cpu = "unknown"
@@ -30,26 +36,9 @@ def machine() -> dict[str, str]:
     pg = "PostgreSQL (version unknown)"
     record = read_record(OUT / "data")
     if record is not None:
-        pg = subprocess.run(
-            [str(Path(record.bin_dir) / "postgres"), "--version"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-    ).stdout.strip()
+        pg = _output([str(Path(record.bin_dir) / "postgres"), "--version"])
+    commit = _output(["git", "rev-parse", "--short", "HEAD"])
+    dirty = _output(["git", "status", "--porcelain", "--untracked-files=no"])
     return {
         "nproc": str(os.cpu_count()),
         "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",

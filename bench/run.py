@@ -391,17 +391,17 @@ def summary(result: WrkResult) -> dict[str, Any]:
     return doc
 
 
+def _sample(line: str) -> float:
+    return float(line.rsplit(" ", 1)[1])
+
+
 def read_paths(metrics: str) -> dict[str, float]:
     paths: dict[str, float] = {}
     for line in metrics.splitlines():
         if line.startswith("ssogw_reads_total{"):
             label = line.split('path="', 1)[1].split('"', 1)[0]
-            paths[label] = float(line.rsplit(" ", 1)[1])
+            paths[label] = _sample(line)
     return paths
-
-
-def _sample(line: str) -> float:
-    return float(line.rsplit(" ", 1)[1])
 
 
 def audit_commits(metrics: str) -> dict[str, float]:

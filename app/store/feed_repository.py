@@ -33,7 +33,7 @@ from app.service.partner_feed import (
     FeedQuery,
 )
 from app.store.failures import translated
-from app.store.ledger import fetch_rates
+from app.store.rates_repository import fetch_rates
 
 _CONTROL: Final = "\\x01-\\x1f\\x7f"  # a regex class, in an E'' string
 _QUOTE: Final = "\x01"

@@ -26,9 +26,11 @@ from app.service.ports import (
     TransactionIdTaken,
 )
 from app.store.failures import translated
+from app.store.rates_repository import fetch_rates
 from app.store.replica_router import ReplicaRouter, parse_lsn
 
-_MEMBER_SQL = """
+#: The inquiry's one read: the person, their paid months since $2, their pending option change.
+MEMBER_SQL = """
 SELECT p.national_id, p.title, p.first_name, p.last_name, p.section, p.status,
        p.status_reason, p.ended_month, p.effective_date, p.s40_option, p.option_changed_on,
        COALESCE((SELECT array_agg(m.month ORDER BY m.month) FROM paid_months m
@@ -121,7 +123,7 @@ class LedgerTx:
         )
         if exists is None:
             return None
-        return _member(await self._conn.fetchrow(_MEMBER_SQL, national_id, since.first_day))
+        return _member(await self._conn.fetchrow(MEMBER_SQL, national_id, since.first_day))
 
     async def find_payment(
         self, principal: Principal, partner_txn_id: str, *, for_update: bool = False
@@ -239,7 +241,7 @@ class PgLedger:
     ) -> tuple[MemberSnapshot | None, ReadMeta]:
         async def read(conn: asyncpg.Connection) -> asyncpg.Record | None:
             row: asyncpg.Record | None = await conn.fetchrow(
-                _MEMBER_SQL, national_id, since.first_day
+                MEMBER_SQL, national_id, since.first_day
             )
             return row
 
@@ -248,23 +250,3 @@ class PgLedger:
 
     async def load_rates(self) -> list[Rate]:
         return await fetch_rates(self._primary())
-
-
-async def fetch_rates(pool: asyncpg.Pool) -> list[Rate]:
-    """Every contribution rate, in the order they were decided (later ones win ties)."""
-    async with translated("primary"):
-        rows = await pool.fetch(
-            "SELECT section, s40_option, first_month, last_month, amount_satang,"
-            " government_satang FROM contribution_rates ORDER BY id"
-        )
-    return [
-        Rate(
-            section=r["section"],
-            option=r["s40_option"],
-            first_month=_month(r["first_month"]),
-            last_month=_month(r["last_month"]) if r["last_month"] else None,
-            amount_satang=r["amount_satang"],
-            government_satang=r["government_satang"],
-        )
-        for r in rows
-    ]

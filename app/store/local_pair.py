@@ -38,6 +38,33 @@ def free_port() -> int:
         return port
 
 
+def run_as(
+    user: OsUser, args: list[str], *, home: Path, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run a PostgreSQL program as ``user`` in ``home``; RuntimeError naming it if it fails."""
+    env = {**os.environ, "LC_ALL": "C", "PGCONNECT_TIMEOUT": "5"}
+    if user.name is not None:
+        env["HOME"] = str(home)
+        env["USER"] = env["LOGNAME"] = user.name
+    result = subprocess.run(
+        args,
+        capture_output=True,
+        text=True,
+        env=env,
+        user=user.uid,
+        group=user.gid,
+        extra_groups=[] if user.uid is not None else None,
+        check=False,
+        cwd=home,
+    )
+    if check and result.returncode != 0:
+        raise RuntimeError(
+            f"{Path(args[0]).name} failed ({result.returncode}): "
+            f"{(result.stderr or result.stdout).strip()[-2000:]}"
+        )
+    return result
+
+
 @dataclass(frozen=True, slots=True)
 class PairRecord:
     """What ``up()`` recorded in ``pair.json``."""
@@ -109,28 +136,7 @@ class LocalPair:
         return self._user
 
     def _run(self, args: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
-        user = self.user
-        env = {**os.environ, "LC_ALL": "C", "PGCONNECT_TIMEOUT": "5"}
-        if user.name is not None:
-            env["HOME"] = str(self.root)
-            env["USER"] = env["LOGNAME"] = user.name
-        result = subprocess.run(
-            args,
-            capture_output=True,
-            text=True,
-            env=env,
-            user=user.uid,
-            group=user.gid,
-            extra_groups=[] if user.uid is not None else None,
-            check=False,
-            cwd=self.root,
-        )
-        if check and result.returncode != 0:
-            raise RuntimeError(
-                f"{Path(args[0]).name} failed ({result.returncode}): "
-                f"{(result.stderr or result.stdout).strip()[-2000:]}"
-            )
-        return result
+        return run_as(self.user, args, home=self.root, check=check)
 
     # --- lifecycle -----------------------------------------------------------------------------
     def up(self) -> PairRecord:

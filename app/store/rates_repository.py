@@ -8,7 +8,6 @@ stream the overpayments of a cut over millions of months.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable
-from datetime import date
 
 import asyncpg
 
@@ -32,24 +31,29 @@ SELECT national_id, month, amount_satang
 """
 
 
-def _month(day: date) -> Month:
-    return Month(day.year, day.month)
+def _rate(row: asyncpg.Record) -> Rate:
+    return Rate(
+        section=row["section"],
+        option=row["s40_option"],
+        first_month=Month.of(row["first_month"]),
+        last_month=Month.of(row["last_month"]) if row["last_month"] else None,
+        amount_satang=row["amount_satang"],
+        government_satang=row["government_satang"],
+    )
 
 
 def _record(row: asyncpg.Record) -> RateRecord:
-    return RateRecord(
-        id=row["id"],
-        rate=Rate(
-            section=row["section"],
-            option=row["s40_option"],
-            first_month=_month(row["first_month"]),
-            last_month=_month(row["last_month"]) if row["last_month"] else None,
-            amount_satang=row["amount_satang"],
-            government_satang=row["government_satang"],
-        ),
-        note=row["note"],
-        created_at=row["created_at"],
-    )
+    return RateRecord(id=row["id"], rate=_rate(row), note=row["note"], created_at=row["created_at"])
+
+
+async def fetch_rates(pool: asyncpg.Pool) -> list[Rate]:
+    """Every contribution rate, in the order they were decided (later ones win ties)."""
+    async with translated("primary"):
+        rows = await pool.fetch(
+            "SELECT section, s40_option, first_month, last_month, amount_satang,"
+            " government_satang FROM contribution_rates ORDER BY id"
+        )
+    return [_rate(row) for row in rows]
 
 
 class RatesRepository:
@@ -113,7 +117,7 @@ class RatesRepository:
                         national_id=row["national_id"],
                         section=section,
                         option=option if section == 40 else None,
-                        month=_month(row["month"]),
+                        month=Month.of(row["month"]),
                         amount_satang=row["amount_satang"],
                     )
                     for row in rows
