@@ -14,15 +14,49 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.access_report.repository import AccessReportRepository
+from app.access_report.routes import accountability_router, feed_router
+from app.access_report.service import AccessReportAccess, AccessReportService
+from app.admission.credential_vault import SecretBox
+from app.admission.nonce_cache import NonceCache
+from app.admission.rate_limiter import RateLimiter
+from app.admission.service import Admission
+from app.audit.access import AuditAccess
+from app.audit.admin_gate import AdminGate
+from app.audit.queries import AuditQueries
+from app.audit.service import AuditService
+from app.audit.spool import AuditSpool
+from app.audit.writer import AuditWriter
+from app.complaints.repository import ComplaintsRepository
+from app.complaints.service import ComplaintsAccess, ComplaintService
+from app.counter.ledger import PgLedger
+from app.counter.service import CounterRules, CounterService
+from app.db.database import Database, DatabaseConfig
+from app.db.pools import PoolConfig, resolve_dsns
+from app.db.recent_writes import RecentWrites
 from app.domain.section39 import S39Policy
 from app.domain.section40 import S40Policy
 from app.errors import ServiceError
+from app.feed.access import FeedAccess
+from app.feed.repository import FeedRepository
+from app.feed.service import FeedService
+from app.insured.import_repository import PersonImportRepository
+from app.insured.person_import import PersonImportService
+from app.insured.repository import InsuredRepository
+from app.insured.service import InsuredAdmin
 from app.observability.header_limits import HeaderLimitsMiddleware
 from app.observability.health import health_router
 from app.observability.http_metrics import HttpMetricsMiddleware
 from app.observability.metrics import Metrics
 from app.observability.metrics_route import metrics_router
-from app.rest.accountability_routes import accountability_router, feed_router
+from app.principals.registry import Registry
+from app.principals.repository import PrincipalRepository
+from app.principals.service import PrincipalAdmin
+from app.rates.book import RateBook
+from app.rates.repository import RatesRepository
+from app.rates.service import RatesAdmin
+from app.refunds.repository import RefundsRepository
+from app.refunds.service import RefundsService
 from app.rest.api import ApiServices, api_router
 from app.rest.problem import (
     PROBLEM_JSON,
@@ -30,50 +64,16 @@ from app.rest.problem import (
     problem_response,
     unmatched_route,
 )
-from app.rest.settlements import settlements_router
-from app.service.access_report import AccessReportAccess, AccessReportService
-from app.service.admin_gate import AdminGate
-from app.service.admission import Admission
-from app.service.audit_access import AuditAccess
-from app.service.audit_service import AuditService
-from app.service.complaints import ComplaintsAccess, ComplaintService
-from app.service.counter import CounterRules, CounterService
-from app.service.credential_vault import SecretBox
-from app.service.insured_admin import InsuredAdmin
-from app.service.nonce_cache import NonceCache
-from app.service.partner_feed import FeedService
-from app.service.partner_feed_access import FeedAccess
-from app.service.person_import import PersonImportService
-from app.service.principal_admin import PrincipalAdmin
-from app.service.rate_book import RateBook
-from app.service.rate_limiter import RateLimiter
-from app.service.rates_admin import RatesAdmin
-from app.service.recent_writes import RecentWrites
-from app.service.refunds import RefundsService
-from app.service.registry import Registry
-from app.service.settlement import SettlementService
-from app.service.settlement_access import SettlementAccess
-from app.service.stats import PaymentStats
 from app.settings import Settings
+from app.settlement.access import SettlementAccess
+from app.settlement.repository import SettlementRepository
+from app.settlement.routes import settlements_router
+from app.settlement.service import SettlementService
 from app.soap.faults import render_fault
 from app.soap.router import soap_router
 from app.soap.versions import SoapVersion
-from app.store.access_report_repository import AccessReportRepository
-from app.store.audit_queries import AuditQueries
-from app.store.audit_spool import AuditSpool
-from app.store.audit_writer import AuditWriter
-from app.store.complaints_repository import ComplaintsRepository
-from app.store.database import Database, DatabaseConfig
-from app.store.feed_repository import FeedRepository
-from app.store.insured_repository import InsuredRepository
-from app.store.ledger import PgLedger
-from app.store.person_import_repository import PersonImportRepository
-from app.store.pools import PoolConfig, resolve_dsns
-from app.store.principal_repository import PrincipalRepository
-from app.store.rates_repository import RatesRepository
-from app.store.refunds_repository import RefundsRepository
-from app.store.settlement_repository import SettlementRepository
-from app.store.stats_repository import StatsRepository
+from app.stats.repository import StatsRepository
+from app.stats.service import PaymentStats
 
 
 def database_config(settings: Settings) -> DatabaseConfig:

@@ -42,11 +42,11 @@ from typing import Any
 
 import asyncpg
 
-from app.store.audit_queries import AuditQueries
-from app.store.demo_data import national_id_for
-from app.store.local_pair import free_port, run_as
-from app.store.migrator import migrate
-from app.store.pg_binaries import OsUser, find_pg_bin, server_user
+from app.audit.queries import AuditQueries
+from app.db.local_pair import free_port, run_as
+from app.db.migrator import migrate
+from app.db.pg_binaries import OsUser, find_pg_bin, server_user
+from app.insured.demo_data import national_id_for
 
 ROOT = Path(__file__).resolve().parent.parent
 PERSONS = 13_000_000
@@ -55,7 +55,7 @@ MONTHS_BACK = 24  # and the current month
 HOT_SHARE = 0.2  # of records, on
 HOT_PERSONS = 130_000  # 1% of persons
 
-# national_id_for(index, seed=1) in SQL (app/store/demo_data.py and app/domain/national_id.py),
+# national_id_for(index, seed=1) in SQL (app/insured/demo_data.py and app/domain/national_id.py),
 # in integer arithmetic: the first digit d0, the 11-digit body b, the check digit.
 NID_FUNCTION = """
 CREATE OR REPLACE FUNCTION bench_nid(idx bigint) RETURNS text
@@ -181,7 +181,7 @@ class AuditStore:
                 "unix_socket_directories": "''",
                 "max_connections": "50",
                 "timezone": "'UTC'",
-                # As the bench pair, for the lookups (app/store/local_pair.py):
+                # As the bench pair, for the lookups (app/db/local_pair.py):
                 "shared_buffers": "256MB",
                 "fsync": "on",
                 "checkpoint_timeout": "15min",
@@ -388,7 +388,7 @@ async def time_lookups(dsn: str, count: int) -> dict[str, Any]:
 
 
 def _explainable() -> str:
-    from app.store.audit_queries import LOOKUPS
+    from app.audit.queries import LOOKUPS
 
     return (
         LOOKUPS.replace("$2", "'-infinity'")

@@ -30,14 +30,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from app.service.audit_service import Requester
-from app.service.partner_feed import FeedService
+from app.audit.service import Requester
+from app.audit.writer import AuditWriter
+from app.db.migrator import migrate
+from app.db.pools import PoolConfig, open_pool, resolve_dsns
+from app.feed.repository import FeedRepository
+from app.feed.service import FeedService
+from app.insured.demo_data import FIRST_FEMALE, FIRST_MALE, LAST_NAMES
 from app.settings import Settings
-from app.store.audit_writer import AuditWriter
-from app.store.demo_data import FIRST_FEMALE, FIRST_MALE, LAST_NAMES
-from app.store.feed_repository import FeedRepository
-from app.store.migrator import migrate
-from app.store.pools import PoolConfig, open_pool, resolve_dsns
 
 CHUNK = 1_000_000
 # A 12-digit body 1 + 11 digits of the row number, and its check digit (DOMAIN.md).

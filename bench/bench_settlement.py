@@ -32,19 +32,19 @@ from pathlib import Path
 
 import asyncpg
 
+from app.db.migrator import migrate
+from app.db.pools import PoolConfig, open_pool, resolve_dsns
 from app.domain.calendar import BANGKOK
 from app.domain.months import Month
 from app.domain.national_id import check_digit
-from app.domain.person_extract import ExtractHeader, PersonRecord, write_extract
-from app.domain.settlement_file import BankHeader, SettlementLine, write_bank_file
-from app.service.person_import import PersonImportService
-from app.service.settlement import SettlementService
+from app.insured.demo_data import FIRST_FEMALE, FIRST_MALE, LAST_NAMES
+from app.insured.extract_file import ExtractHeader, PersonRecord, write_extract
+from app.insured.import_repository import PersonImportRepository
+from app.insured.person_import import PersonImportService
 from app.settings import Settings
-from app.store.demo_data import FIRST_FEMALE, FIRST_MALE, LAST_NAMES
-from app.store.migrator import migrate
-from app.store.person_import_repository import PersonImportRepository
-from app.store.pools import PoolConfig, open_pool, resolve_dsns
-from app.store.settlement_repository import SettlementRepository
+from app.settlement.bank_file import BankHeader, SettlementLine, write_bank_file
+from app.settlement.repository import SettlementRepository
+from app.settlement.service import SettlementService
 
 DAY = date(2030, 1, 15)
 MONTH = Month(2030, 1)

@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from app.store.local_pair import free_port, read_record
+from app.db.local_pair import free_port, read_record
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

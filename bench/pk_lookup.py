@@ -4,7 +4,7 @@ One process, one event loop (uvloop, as uvicorn runs the gateway), a pool the si
 gateway's replica pool, ``--concurrency`` tasks each looking up random seeded persons on the
 replica, as fast as they can for ``--duration`` seconds. Prints one JSON document: queries/s
 and latency percentiles; with ``--member-query`` it runs the gateway's own inquiry read
-(``app.store.ledger.MEMBER_SQL``: the person, their paid months since the gateway's history
+(``app.counter.ledger.MEMBER_SQL``: the person, their paid months since the gateway's history
 start and their pending option change) instead of the bare primary-key lookup.
 
     .venv/bin/python -m bench.pk_lookup --dsn DSN --persons 1000000 [--seed 1] [--json]
@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 import asyncpg
 import uvloop
 
+from app.counter.entitlement import history_start
+from app.counter.ledger import MEMBER_SQL
 from app.domain.calendar import business_date
-from app.service.entitlement import history_start
-from app.store.demo_data import national_id_for
-from app.store.ledger import MEMBER_SQL
+from app.insured.demo_data import national_id_for
 
 PK_LOOKUP = """
 SELECT national_id, title, first_name, last_name, section, status, status_reason, ended_month,

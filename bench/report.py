@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from app.store.local_pair import read_record
+from app.db.local_pair import read_record
 from bench.gateway import OUT, ROOT
 
 RESULTS = ROOT / "bench" / "RESULTS.md"

@@ -60,8 +60,8 @@ def ensure_tools() -> None:
 
 def selfcheck() -> int:
     """Compare the Lua digest and national-ID code with Python's on random inputs."""
-    from app.service.credential_vault import password_digest
-    from app.store.demo_data import national_id_for
+    from app.admission.credential_vault import password_digest
+    from app.insured.demo_data import national_id_for
 
     rng = random.Random()
     cases: list[str] = []
@@ -216,7 +216,7 @@ class Bench:
                 proc.stop()
 
     def checks(self) -> None:
-        from app.store.demo_data import national_id_for
+        from app.insured.demo_data import national_id_for
 
         assert self.gw is not None and self.principals is not None
         nid = national_id_for(random.randrange(self.args.persons), seed=self.args.seed)

@@ -17,8 +17,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import date, datetime
 
+from app.counter.records import InquiryResult, PayableMonth
+from app.db.read_meta import ReadPath
 from app.domain.calendar import BANGKOK
-from app.service.models import InquiryResult, PayableMonth, ReadPath
 from app.soap.deserialise import read_inquiry
 from app.soap.envelope import read_envelope
 from app.soap.inquiry_xml import inquiry_xml

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from app.db.local_pair import LocalPair, PairRecord
 from app.main import Gateway, build_gateway, create_app, start_gateway, stop_gateway
 from app.settings import Settings
-from app.store.local_pair import LocalPair, PairRecord
 from tests.support.live_server import serve
 from tests.support.pair import session_pair
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.observability.call_context import begin_call
 from app.observability.metrics import Metrics
-from app.service.call_context import begin_call
 
 log = logging.getLogger("ssogw.access")
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")

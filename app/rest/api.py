@@ -12,20 +12,20 @@ from typing import Final
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
+from app.audit.access import AuditAccess
+from app.audit.routes import add_audit_routes
+from app.counter.operations import CounterOperations
+from app.counter.routes import add_counter_routes
 from app.errors import MethodNotAllowed, NotFound
-from app.rest.audit_routes import add_audit_routes
-from app.rest.counter_routes import add_counter_routes
-from app.rest.insured_routes import add_insured_routes
-from app.rest.principal_routes import add_principal_routes
+from app.insured.routes import add_insured_routes
+from app.insured.service import InsuredAdmin
+from app.principals.routes import add_principal_routes
+from app.principals.service import PrincipalAdmin
+from app.rates.routes import add_rates_routes
+from app.rates.service import RatesAdmin
 from app.rest.problem import ProblemRoute, problem_response, request_id
-from app.rest.rates_routes import add_rates_routes
-from app.rest.stats_routes import add_stats_routes
-from app.service.audit_access import AuditAccess
-from app.service.counter_api import CounterOperations
-from app.service.insured_admin import InsuredAdmin
-from app.service.principal_admin import PrincipalAdmin
-from app.service.rates_admin import RatesAdmin
-from app.service.stats import PaymentStats
+from app.stats.routes import add_stats_routes
+from app.stats.service import PaymentStats
 
 PREFIX: Final = "/api/v1"
 _METHODS: Final = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

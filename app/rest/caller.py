@@ -11,9 +11,9 @@ from typing import Annotated
 from fastapi import Depends, Header, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.admission.credentials import BearerToken
+from app.admission.records import Caller, Protocol
 from app.rest.problem import request_id
-from app.service.credentials import BearerToken
-from app.service.models import Caller, Protocol
 
 bearer_scheme = HTTPBearer(
     auto_error=False,

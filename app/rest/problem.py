@@ -38,7 +38,7 @@ from app.errors import (
     ServerError,
     ServiceError,
 )
-from app.service.call_context import note_call
+from app.observability.call_context import note_call
 
 log = logging.getLogger(__name__)
 

@@ -13,13 +13,8 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Final, TypeVar
 
+from app.counter.records import CancelRequest, ConfirmRequest, CounterInfo, InquiryRequest
 from app.errors import InvalidAmount, InvalidInput
-from app.service.models import (
-    CancelRequest,
-    ConfirmRequest,
-    CounterInfo,
-    InquiryRequest,
-)
 from app.soap.namespaces import display_name, sso
 from app.soap.xml_tree import Shape, child_elements, repeated, simple_text
 from app.soap.xsd_values import parse_baht, parse_date, parse_datetime, parse_int

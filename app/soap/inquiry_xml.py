@@ -9,7 +9,7 @@ store is escaped as ever; numbers, dates and booleans are formatted here and nee
 
 from __future__ import annotations
 
-from app.service.models import InquiryResult, PayableMonth
+from app.counter.records import InquiryResult, PayableMonth
 from app.soap.serialise import escape_text
 from app.soap.xsd_values import format_baht, format_boolean, format_date, format_datetime
 

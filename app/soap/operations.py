@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
+from app.admission.credentials import Credentials
+from app.admission.records import Caller, Protocol
+from app.counter.operations import CounterOperations
+from app.counter.records import CounterInfo, Operation
 from app.errors import UnknownOperation
-from app.service.counter_api import CounterOperations
-from app.service.credentials import Credentials
-from app.service.models import Caller, CounterInfo, Operation, Protocol
 from app.soap.deserialise import read_cancel, read_confirm, read_inquiry, read_status
 from app.soap.envelope import Envelope
 from app.soap.inquiry_xml import inquiry_xml

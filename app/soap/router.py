@@ -19,9 +19,9 @@ from uuid import uuid4
 from fastapi import APIRouter, Request, Response
 from starlette.requests import ClientDisconnect
 
+from app.counter.operations import CounterOperations
 from app.errors import InvalidSoapEnvelope, ServerError, ServiceError
-from app.service.call_context import current_call, note_call
-from app.service.counter_api import CounterOperations
+from app.observability.call_context import current_call, note_call
 from app.soap.contract import DEFAULT_CONTRACT_DIR, Contract, load_contract
 from app.soap.envelope import read_envelope
 from app.soap.faults import FaultResponse, render_fault, render_refusal

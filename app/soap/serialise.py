@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Final, TypeAlias
 
-from app.service.models import (
+from app.counter.records import (
     CancelResult,
     ConfirmResult,
     InquiryResult,

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from app.admission.credentials import PasswordType, UsernameToken
 from app.errors import Unauthenticated
-from app.service.credentials import PasswordType, UsernameToken
 from app.soap.envelope import Envelope
 from app.soap.xml_tree import Shape, attribute, child_elements, simple_text, single
 

@@ -154,7 +154,7 @@ end
 
 M.SOAP_HEADERS = { ["Content-Type"] = "text/xml; charset=utf-8", ["SOAPAction"] = '""' }
 
--- --- national IDs: app.store.demo_data.national_id_for, in 64-bit integer arithmetic -----------
+-- --- national IDs: app.insured.demo_data.national_id_for, in 64-bit integer arithmetic -----------
 local MODULUS = 100000000000ULL -- 10^11
 local MULTIPLIER = 7368787397ULL
 

@@ -16,10 +16,10 @@ import zeep.xsd
 from lxml import etree
 from zeep.wsse.username import UsernameToken
 
+from app.admission.credentials import PasswordType
+from app.admission.credentials import UsernameToken as UsernameTokenCredentials
+from app.counter.records import ConfirmRequest
 from app.errors import Overloaded
-from app.service.credentials import PasswordType
-from app.service.credentials import UsernameToken as UsernameTokenCredentials
-from app.service.models import ConfirmRequest
 from tests.contract.conftest import LiveServer
 from tests.unit.soap.envelopes import SSO
 from tests.unit.soap.fake_counter import PASSWORD, S39_ID, S40_ID, USERNAME

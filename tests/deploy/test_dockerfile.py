@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import build_parser, cmd_serve, import_command_groups
+from app.cli.main import build_parser, cmd_serve, import_command_groups
+from app.db.local_pair import free_port
 from app.soap import contract
-from app.store.local_pair import free_port
 from tests.deploy.deploy_files import (
     COMPOSE_FILE,
     REPO,

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import yaml
 
-from app.store.local_pair import free_port
+from app.db.local_pair import free_port
 from tests.deploy.deploy_files import PROMETHEUS, load_yaml
 
 pytestmark = pytest.mark.db

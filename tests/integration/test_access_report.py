@@ -28,15 +28,15 @@ import pytest
 import zeep.exceptions
 from fastapi import FastAPI
 
+from app.access_report.repository import AccessReportRepository
+from app.access_report.routes import accountability_router
+from app.access_report.service import AccessReportAccess, AccessReportService
+from app.audit.admin_gate import AdminGate
+from app.complaints.repository import ComplaintsRepository
+from app.complaints.service import ComplaintsAccess, ComplaintService
 from app.main import Gateway
 from app.observability.http_metrics import HttpMetricsMiddleware
-from app.rest.accountability_routes import accountability_router
-from app.service.access_report import AccessReportAccess, AccessReportService
-from app.service.admin_gate import AdminGate
-from app.service.complaints import ComplaintsAccess, ComplaintService
 from app.settings import Settings
-from app.store.access_report_repository import AccessReportRepository
-from app.store.complaints_repository import ComplaintsRepository
 from tests.conftest import PartnerCredentials
 from tests.integration.test_settlement_cli import ssogw
 from tests.integration.test_soap_end_to_end import fault_code, soap_service

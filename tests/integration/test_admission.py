@@ -9,6 +9,9 @@ from datetime import timedelta
 
 import pytest
 
+from app.admission.credentials import BearerToken, PasswordType, UsernameToken
+from app.admission.records import Caller, Protocol
+from app.counter.records import InquiryRequest
 from app.errors import (
     IpNotAllowed,
     OperationNotAllowed,
@@ -18,8 +21,6 @@ from app.errors import (
     Unauthenticated,
 )
 from app.main import Gateway
-from app.service.credentials import BearerToken, PasswordType, UsernameToken
-from app.service.models import Caller, InquiryRequest, Protocol
 from tests.conftest import PartnerCredentials
 from tests.support.wsse import digest_token
 

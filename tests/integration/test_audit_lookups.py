@@ -15,16 +15,16 @@ from typing import Any
 import asyncpg
 import pytest
 
-import app.cli_audit  # registers `ssogw audit`
+import app.cli.audit  # registers `ssogw audit`
 from app import cli
+from app.audit.queries import LOOKUPS, AuditQueries
+from app.audit.records import AuditRecord, LookupRecord
+from app.audit.service import AuditService, Requester
+from app.audit.writer import AuditWriter
+from app.db.pools import PoolConfig, open_pool
 from app.domain.national_id import generate_national_id
 from app.errors import InvalidNationalId
-from app.service.audit_record import AuditRecord
-from app.service.audit_service import AuditService, LookupRecord, Requester
 from app.settings import Settings
-from app.store.audit_queries import LOOKUPS, AuditQueries
-from app.store.audit_writer import AuditWriter
-from app.store.pools import PoolConfig, open_pool
 
 pytestmark = pytest.mark.db
 
@@ -266,7 +266,7 @@ async def test_cli_verify_names_the_broken_record_and_exits_non_zero(
         report = json.loads(capsys.readouterr().out)
     finally:
         await pool.execute("UPDATE audit_log SET outcome = 'ok' WHERE seq = $1", seqs[3])
-    assert code == app.cli_audit.EXIT_BROKEN
+    assert code == app.cli.audit.EXIT_BROKEN
     assert report["ok"] is False and report["checked"] == 5
     assert report["first_broken"]["seq"] == seqs[3]
     assert "edited" in report["first_broken"]["reason"]

@@ -15,15 +15,15 @@ import asyncpg
 import pytest
 from prometheus_client import CollectorRegistry
 
+from app.audit.chain import AuditRow, canonical_bytes, chain_hash, prepare
+from app.audit.queries import AuditQueries
+from app.audit.records import AuditRecord
+from app.audit.writer import AuditWriter
+from app.db.pools import PoolConfig, open_pool
 from app.domain.national_id import generate_national_id
 from app.errors import AuditUnavailable
 from app.observability.metrics import Metrics
-from app.service.audit_record import AuditRecord
 from app.settings import Settings
-from app.store.audit_chain import AuditRow, canonical_bytes, chain_hash, prepare
-from app.store.audit_queries import AuditQueries
-from app.store.audit_writer import AuditWriter
-from app.store.pools import PoolConfig, open_pool
 
 pytestmark = pytest.mark.db
 

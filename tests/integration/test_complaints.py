@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
+from app.complaints.repository import ComplaintsRepository
+from app.complaints.service import ComplaintService
 from app.main import Gateway
-from app.service.complaints import ComplaintService
 from app.settings import Settings
-from app.store.complaints_repository import ComplaintsRepository
 from tests.conftest import PartnerCredentials
 from tests.integration.test_access_report import accountability_api
 from tests.integration.test_counter_service import caller, confirm_request, s40_person, today

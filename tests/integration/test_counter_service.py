@@ -9,6 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.admission.records import Caller, Protocol
+from app.counter.ledger import PgLedger
+from app.counter.records import CancelRequest, ConfirmRequest, CounterInfo, InquiryRequest, TxnState
+from app.counter.service import CounterService
+from app.db.read_meta import ReadPath
+from app.db.recent_writes import RecentWrites
 from app.domain.calendar import BANGKOK, business_date
 from app.domain.months import Month
 from app.errors import (
@@ -24,20 +30,7 @@ from app.errors import (
     PersonNotFound,
 )
 from app.main import Gateway, counter_rules
-from app.service.counter import CounterService
-from app.service.models import (
-    Caller,
-    CancelRequest,
-    ConfirmRequest,
-    CounterInfo,
-    InquiryRequest,
-    Protocol,
-    ReadPath,
-    TxnState,
-)
-from app.service.recent_writes import RecentWrites
 from app.settings import Settings
-from app.store.ledger import PgLedger
 from tests.conftest import PartnerCredentials
 from tests.support.people import add_person
 from tests.support.wsse import digest_token

@@ -27,22 +27,17 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from app.access_report.routes import feed_router
+from app.admission.credentials import BearerToken
+from app.admission.records import Caller, Protocol
+from app.audit.admin_gate import AdminGate
+from app.feed.access import FeedAccess
+from app.feed.records import DETAIL, RECORD_LENGTH
+from app.feed.repository import FeedRepository
+from app.feed.service import FIELDS, LAYOUT_ID, FeedService
 from app.main import Gateway
 from app.observability.http_metrics import HttpMetricsMiddleware
-from app.rest.accountability_routes import feed_router
-from app.service.admin_gate import AdminGate
-from app.service.credentials import BearerToken
-from app.service.models import Caller, Protocol
-from app.service.partner_feed import (
-    DETAIL,
-    FIELDS,
-    LAYOUT_ID,
-    RECORD_LENGTH,
-    FeedService,
-)
-from app.service.partner_feed_access import FeedAccess
 from app.settings import Settings
-from app.store.feed_repository import FeedRepository
 from tests.integration.test_settlement_cli import ssogw
 from tests.support.people import add_person
 from tests.support.rest_api import bearer, new_client, problem, rest

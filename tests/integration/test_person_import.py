@@ -13,12 +13,12 @@ import pytest
 
 from app import cli
 from app.domain.months import Month
-from app.domain.person_extract import ExtractHeader, PersonRecord, write_extract
 from app.errors import InvalidExtract
+from app.insured.extract_file import ExtractHeader, PersonRecord, write_extract
+from app.insured.import_repository import PersonImportRepository
+from app.insured.person_import import PersonImportService
 from app.main import Gateway
-from app.service.person_import import PersonImportService
 from app.settings import Settings
-from app.store.person_import_repository import PersonImportRepository
 from tests.support.people import add_person, new_national_id
 
 pytestmark = pytest.mark.db

@@ -11,13 +11,13 @@ from collections.abc import AsyncIterator
 import pytest
 
 from app import cli
+from app.counter.ledger import PgLedger
 from app.domain.months import Month
 from app.errors import InvalidInput
 from app.main import Gateway
-from app.service.refunds import PersonRefund, RefundsService
+from app.refunds.repository import RefundsRepository
+from app.refunds.service import PersonRefund, RefundsService
 from app.settings import Settings
-from app.store.ledger import PgLedger
-from app.store.refunds_repository import RefundsRepository
 from tests.support.people import add_person
 
 pytestmark = pytest.mark.db

@@ -11,8 +11,8 @@ import pytest
 
 from app.domain.calendar import business_date
 from app.domain.months import Month
+from app.insured.service import encode_cursor
 from app.main import Gateway
-from app.service.insured_admin import encode_cursor
 from tests.support.people import new_national_id
 from tests.support.rest_api import audit_rows, new_token, problem, replicas, rest
 from tests.support.scenarios import current_month, wait_replayed

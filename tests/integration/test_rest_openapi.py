@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app.main import Gateway
-from app.openapi_export import openapi_document, render
+from app.rest.openapi_export import openapi_document, render
 from tests.support.rest_api import bearer, new_token
 
 pytestmark = pytest.mark.db

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from app import cli
-from app.domain.settlement_file import read_bank_file
 from app.main import Gateway
 from app.settings import Settings
+from app.settlement.bank_file import read_bank_file
 from tests.conftest import PartnerCredentials
 from tests.integration.test_settlement_import import DAY, bank_bytes, business_day
 

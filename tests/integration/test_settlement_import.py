@@ -12,12 +12,12 @@ import pytest
 
 from app.domain.calendar import BANGKOK
 from app.domain.months import Month
-from app.domain.settlement_csv import csv_header, csv_record
-from app.domain.settlement_file import BankHeader, SettlementLine, write_bank_file
 from app.errors import InvalidSettlementFile, NotFound
 from app.main import Gateway
-from app.service.settlement import SettlementService
-from app.store.settlement_repository import SettlementRepository
+from app.settlement.bank_file import BankHeader, SettlementLine, write_bank_file
+from app.settlement.csv_file import csv_header, csv_record
+from app.settlement.repository import SettlementRepository
+from app.settlement.service import SettlementService
 from tests.conftest import PartnerCredentials
 from tests.support.people import add_person
 

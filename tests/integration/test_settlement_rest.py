@@ -10,13 +10,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from app.audit.admin_gate import AdminGate
 from app.main import Gateway
-from app.rest.settlements import settlements_router
-from app.service.admin_gate import AdminGate
-from app.service.settlement import SettlementService
-from app.service.settlement_access import SettlementAccess
 from app.settings import Settings
-from app.store.settlement_repository import SettlementRepository
+from app.settlement.access import SettlementAccess
+from app.settlement.repository import SettlementRepository
+from app.settlement.routes import settlements_router
+from app.settlement.service import SettlementService
 from tests.conftest import PartnerCredentials
 from tests.integration.test_settlement_import import DAY, bank_bytes, business_day
 

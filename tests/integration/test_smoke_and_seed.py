@@ -11,10 +11,10 @@ from datetime import date
 import httpx
 import pytest
 
+from app.db.local_pair import free_port
 from app.domain.national_id import validate_national_id
+from app.insured.demo_data import SeedPlan, generate, national_id_for
 from app.settings import Settings
-from app.store.demo_data import SeedPlan, generate, national_id_for
-from app.store.local_pair import free_port
 
 pytestmark = pytest.mark.db
 
@@ -29,7 +29,7 @@ def test_a_server_subprocess_becomes_ready(settings: Settings) -> None:
         "SSOGW_LOG_LEVEL": "warning",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from app.cli import main; main(['serve'])"],
+        [sys.executable, "-c", "from app.cli.main import main; main(['serve'])"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

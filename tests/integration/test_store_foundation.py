@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from app.db.database import Database
+from app.db.failures import translated
+from app.db.local_pair import LocalPair, PairRecord
+from app.db.migrator import migrate
 from app.errors import ReadOnlyStore
 from app.main import database_config
 from app.settings import Settings
-from app.store.database import Database
-from app.store.failures import translated
-from app.store.local_pair import LocalPair, PairRecord
-from app.store.migrator import migrate
 
 pytestmark = pytest.mark.db
 

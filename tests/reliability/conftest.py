@@ -18,12 +18,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from app.admission.credential_vault import SecretBox
+from app.db.local_pair import LocalPair, PairRecord
 from app.domain.calendar import business_date
 from app.domain.months import Month
-from app.service.credential_vault import SecretBox
-from app.service.registry import Registry
-from app.store.local_pair import LocalPair, PairRecord
-from app.store.principal_repository import PrincipalRepository
+from app.principals.registry import Registry
+from app.principals.repository import PrincipalRepository
 from tests.reliability.figures import FIGURES
 from tests.reliability.gateway_process import GatewayProcess, gateway_env
 from tests.reliability.soap_wire import Partner

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import httpx
 
-from app.store.local_pair import PairRecord, free_port
+from app.db.local_pair import PairRecord, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 30.0
-SERVE = "from app.cli import main; main(['serve'])"
+SERVE = "from app.cli.main import main; main(['serve'])"
 
 #: Settings of every test gateway: quick probes and timeouts, a short drain (see the issue).
 BASE_SETTINGS: Mapping[str, str] = {

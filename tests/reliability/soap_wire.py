@@ -13,7 +13,7 @@ from xml.sax.saxutils import escape
 
 import httpx
 
-from app.service.credential_vault import password_digest
+from app.admission.credential_vault import password_digest
 from tests.unit.soap.envelopes import (
     CT11,
     CT12,

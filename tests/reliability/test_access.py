@@ -15,9 +15,9 @@ import asyncpg
 import httpx
 import pytest
 
+from app.db.local_pair import PairRecord
 from app.domain.calendar import business_date
-from app.service.registry import Registry
-from app.store.local_pair import PairRecord
+from app.principals.registry import Registry
 from tests.reliability.conftest import NewPartner, NewPeople, replica_caught_up
 from tests.reliability.figures import FIGURES
 from tests.reliability.gateway_process import GatewayProcess

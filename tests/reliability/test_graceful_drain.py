@@ -17,7 +17,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.store.local_pair import PairRecord
+from app.db.local_pair import PairRecord
 from tests.reliability.conftest import Launcher, NewPeople, replica_caught_up
 from tests.reliability.figures import FIGURES
 from tests.reliability.gateway_process import GatewayProcess

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from app.store.local_pair import PairRecord
+from app.db.local_pair import PairRecord
 from tests.reliability.conftest import Launcher, NewPartner, NewPeople, replica_caught_up
 from tests.reliability.figures import FIGURES
 from tests.reliability.gateway_process import GatewayProcess

@@ -16,7 +16,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.store.local_pair import PairRecord
+from app.db.local_pair import PairRecord
 from tests.reliability.conftest import Launcher, NewPartner, NewPeople
 from tests.reliability.figures import FIGURES
 from tests.reliability.gateway_process import GatewayProcess

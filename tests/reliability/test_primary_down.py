@@ -14,7 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.store.local_pair import LocalPair, PairRecord
+from app.db.local_pair import LocalPair, PairRecord
 from tests.reliability.conftest import Launcher, NewPeople, ensure_pair_up, replica_caught_up
 from tests.reliability.figures import FIGURES
 from tests.reliability.gateway_process import GatewayProcess

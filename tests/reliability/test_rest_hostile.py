@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from app.service.registry import Registry
+from app.principals.registry import Registry
 from tests.reliability.conftest import NewPeople
 from tests.reliability.figures import FIGURES
 from tests.reliability.gateway_process import GatewayProcess

@@ -11,7 +11,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from app.store.local_pair import free_port
+from app.db.local_pair import free_port
 
 
 @contextmanager

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import asyncpg
 
-from app.store.local_pair import LocalPair, PairRecord
-from app.store.migrator import migrate
+from app.db.local_pair import LocalPair, PairRecord
+from app.db.migrator import migrate
 
 
 @contextmanager

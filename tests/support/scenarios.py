@@ -2,7 +2,7 @@
 
 Each scenario says who the person is (relative to the current month), what is asked (an
 inquiry or a confirm) and what must come back: ``ok`` or an error code, and fields under
-protocol-neutral names (those of ``app.service.models``; months as YYYY-MM, money in satang).
+protocol-neutral names (those of ``app.counter.records``; months as YYYY-MM, money in satang).
 A protocol test arranges the person with ``arrange``, sends the request its own way, turns the
 answer into an ``Outcome`` and calls ``check``; REST and SOAP run the same list, so both
 protocols must give the same results.

@@ -6,8 +6,8 @@ import base64
 import os
 from datetime import UTC, datetime, timedelta
 
-from app.service.credential_vault import password_digest
-from app.service.credentials import PasswordType, UsernameToken
+from app.admission.credential_vault import password_digest
+from app.admission.credentials import PasswordType, UsernameToken
 
 
 def digest_token(

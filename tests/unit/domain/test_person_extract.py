@@ -7,7 +7,8 @@ from datetime import date
 
 import pytest
 
-from app.domain.person_extract import (
+from app.errors import InvalidExtract
+from app.insured.extract_file import (
     ExtractHeader,
     PersonRecord,
     Rejection,
@@ -15,7 +16,6 @@ from app.domain.person_extract import (
     read_extract,
     write_extract,
 )
-from app.errors import InvalidExtract
 
 S39 = PersonRecord(0, "3100600445635", "น.ส.", "กาญจนา", "ศรีสุข", 39, "active",
                    date(2019, 4, 1), period_of_payment="monthly", return_code="00")  # fmt: skip

@@ -67,7 +67,7 @@ def test_no_clock_no_float_money_no_async(path: Path) -> None:
         ("app.domain.months", True),
         ("app.store", False),
         ("app.settings", False),
-        ("app.service.models", False),
+        ("app.counter.records", False),
         ("pydantic", False),
         ("asyncpg", False),
     ],

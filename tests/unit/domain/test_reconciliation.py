@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from app.domain.months import Month
-from app.domain.reconciliation import LedgerEntry, Outcome, Reconciler, reconcile
-from app.domain.settlement_file import SettlementLine
+from app.settlement.bank_file import SettlementLine
+from app.settlement.reconciliation import LedgerEntry, Outcome, Reconciler, reconcile
 
 JUNE, JULY = Month(2024, 6), Month(2024, 7)
 A, B, C = "3100600445635", "1112034563562", "1234545678781"

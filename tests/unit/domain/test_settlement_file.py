@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from app.domain.calendar import BANGKOK
 from app.domain.months import Month
-from app.domain.settlement_csv import csv_header, csv_record, detect_format, read_csv_file
-from app.domain.settlement_file import (
+from app.errors import InvalidSettlementFile
+from app.settlement.bank_file import (
     BankHeader,
     SettlementLine,
     check_header,
@@ -20,7 +20,7 @@ from app.domain.settlement_file import (
     read_bank_file,
     write_bank_file,
 )
-from app.errors import InvalidSettlementFile
+from app.settlement.csv_file import csv_header, csv_record, detect_format, read_csv_file
 
 DAY = date(2024, 6, 3)
 HEADER = BankHeader(DAY, partner_code="cvs-th")

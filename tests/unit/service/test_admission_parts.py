@@ -8,12 +8,12 @@ from ipaddress import ip_network
 
 import pytest
 
-from app.service.admission import Admission, split_token
-from app.service.credential_vault import SecretBox, password_digest
-from app.service.models import Caller, Protocol
-from app.service.nonce_cache import NonceCache
-from app.service.rate_limiter import RateLimiter
-from app.service.recent_writes import RecentWrites
+from app.admission.credential_vault import SecretBox, password_digest
+from app.admission.nonce_cache import NonceCache
+from app.admission.rate_limiter import RateLimiter
+from app.admission.records import Caller, Protocol
+from app.admission.service import Admission, split_token
+from app.db.recent_writes import RecentWrites
 
 
 class Clock:

@@ -7,7 +7,7 @@ import tracemalloc
 
 import pytest
 
-from app.service.nonce_cache import NonceCache
+from app.admission.nonce_cache import NonceCache
 
 
 class Clock:

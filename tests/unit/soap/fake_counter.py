@@ -13,6 +13,20 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
+from app.admission.credentials import Credentials, PasswordType, UsernameToken
+from app.admission.records import Caller
+from app.counter.records import (
+    CancelRequest,
+    CancelResult,
+    ConfirmRequest,
+    ConfirmResult,
+    InquiryRequest,
+    InquiryResult,
+    PayableMonth,
+    StatusResult,
+    TxnState,
+)
+from app.db.read_meta import ReadPath
 from app.errors import (
     AlreadyPaid,
     AmountMismatch,
@@ -23,20 +37,6 @@ from app.errors import (
     TransactionCancelled,
     TransactionNotFound,
     Unauthenticated,
-)
-from app.service.credentials import Credentials, PasswordType, UsernameToken
-from app.service.models import (
-    Caller,
-    CancelRequest,
-    CancelResult,
-    ConfirmRequest,
-    ConfirmResult,
-    InquiryRequest,
-    InquiryResult,
-    PayableMonth,
-    ReadPath,
-    StatusResult,
-    TxnState,
 )
 
 USERNAME = "counter-1"

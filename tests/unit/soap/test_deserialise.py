@@ -6,8 +6,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from app.counter.records import CancelRequest, ConfirmRequest, CounterInfo, InquiryRequest
 from app.errors import InvalidAmount, InvalidInput
-from app.service.models import CancelRequest, ConfirmRequest, CounterInfo, InquiryRequest
 from app.soap.deserialise import read_cancel, read_confirm, read_inquiry, read_status
 from app.soap.envelope import parse_envelope
 from app.soap.versions import SoapVersion

@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.service.models import InquiryResult, PayableMonth, ReadPath
+from app.counter.records import InquiryResult, PayableMonth
+from app.db.read_meta import ReadPath
 from app.soap.inquiry_xml import inquiry_xml
 from app.soap.serialise import element_xml, envelope_around, inquiry_response, write_envelope
 from app.soap.versions import SoapVersion

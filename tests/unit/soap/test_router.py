@@ -9,10 +9,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from app.admission.credentials import UsernameToken
+from app.admission.records import Caller, Protocol
 from app.errors import Overloaded, RateLimited
-from app.service.call_context import begin_call
-from app.service.credentials import UsernameToken
-from app.service.models import Caller, Protocol
+from app.observability.call_context import begin_call
 from app.soap.contract import DEFAULT_CONTRACT_DIR
 from tests.unit.soap.envelopes import (
     CT11,

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 import xmlschema
 
-from app.service.models import CancelResult, ConfirmResult, StatusResult, TxnState
+from app.counter.records import CancelResult, ConfirmResult, StatusResult, TxnState
 from app.soap.serialise import (
     Element,
     cancel_response,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from app.admission.credentials import PasswordType, UsernameToken
 from app.errors import Unauthenticated
-from app.service.credentials import PasswordType, UsernameToken
 from app.soap.envelope import parse_envelope
 from app.soap.versions import SoapVersion
 from app.soap.wsse import read_username_token

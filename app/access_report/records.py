@@ -1,0 +1,23 @@
+"""What the access report reads from the audit trail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRow:
+    """One audit record of the person, with the caller's display name where one is known."""
+
+    seq: int
+    at: datetime
+    principal_kind: str
+    principal_name: str | None
+    partner_display_name: str | None  # the partner, or the partner a refused caller claimed
+    operator: str | None
+    terminal: str | None
+    protocol: str
+    operation: str
+    outcome: str
+    request_id: str

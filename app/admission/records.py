@@ -1,0 +1,24 @@
+"""Who is calling, as an adapter saw it, before admission."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Protocol(StrEnum):
+    SOAP = "soap"
+    REST = "rest"
+    CLI = "cli"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling, as the adapter saw it, before admission."""
+
+    protocol: Protocol
+    source_ip: str  # the TCP peer
+    request_id: str
+    operator: str | None = None
+    terminal: str | None = None
+    forwarded_for: str | None = None  # X-Forwarded-For as received; believed only from a proxy

@@ -1,0 +1,106 @@
+"""One audit record: who touched which national ID, when, how, what they saw, and the outcome."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from app.errors import InvalidInput
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """A call that touched a national ID (or was refused before it could)."""
+
+    at: datetime  # aware (UTC)
+    protocol: str  # soap | rest | cli
+    operation: str  # SOAP operation name or REST operation id
+    outcome: str  # "ok" or the error code
+    request_id: str
+    principal_kind: str  # partner | client | operator | anonymous
+    principal_id: int | None = None
+    principal_name: str | None = None
+    operator: str | None = None
+    terminal: str | None = None
+    source_ip: str | None = None
+    national_id: str | None = None
+    name_returned: str | None = None  # the insured person's name as the caller saw it
+    detail: dict[str, Any] | None = None
+
+
+class AuditSink(Protocol):
+    """Where use cases put their records; ``record`` returns once the record is committed."""
+
+    async def record(self, record: AuditRecord) -> None:
+        """Commit ``record`` (batched with others); raise AuditUnavailable if it cannot be."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LookupCursor:
+    """Position after the last record of a page (records are ordered by ``at``, then ``seq``)."""
+
+    at: datetime
+    seq: int
+
+    def encode(self) -> str:
+        """An opaque token for the next page."""
+        text = f"{self.at.astimezone(UTC).isoformat(timespec='microseconds')}|{self.seq}"
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str) -> LookupCursor:
+        """The cursor a token stands for; InvalidInput if it is not one of ours."""
+        try:
+            text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+            at_text, seq_text = text.split("|")
+            at = datetime.fromisoformat(at_text)
+            if at.tzinfo is None:
+                raise ValueError("naive cursor time")
+            return cls(at, int(seq_text))
+        except (ValueError, UnicodeDecodeError, binascii.Error):
+            raise InvalidInput("The cursor is not valid.", field="cursor") from None
+
+
+@dataclass(frozen=True, slots=True)
+class LookupRecord:
+    """One call that touched the ID: who, from where, how, what name they saw, the outcome."""
+
+    seq: int
+    at: datetime
+    national_id: str
+    principal_kind: str
+    principal_id: int | None
+    principal_name: str | None
+    operator: str | None
+    terminal: str | None
+    source_ip: str | None
+    protocol: str
+    operation: str
+    name_returned: str | None
+    outcome: str
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenRecord:
+    """The first record where the chain does not hold (``at`` is None if it is missing)."""
+
+    seq: int
+    at: datetime | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """How many records were checked, and where the chain first breaks, if it does."""
+
+    checked: int
+    ok: bool
+    first_broken: BrokenRecord | None
+    broken: int = 0  # how many faults were found in all
+    first_seq: int | None = None
+    last_seq: int | None = None

@@ -1,0 +1,165 @@
+"""Answer bodies of the audit endpoints, as JSON and (lookups) as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Any, Final
+
+from pydantic import ConfigDict, Field
+
+from app.audit.records import LookupRecord, VerifyResult
+from app.audit.service import LookupPage
+from app.rest.wire import NationalIdText, OutModel
+
+_RECORD_EXAMPLE: dict[str, Any] = {
+    "seq": 1024,
+    "at": "2024-06-12T02:31:05.412000Z",
+    "nationalId": "3100600445635",
+    "principalKind": "partner",
+    "principalId": 3,
+    "principalName": "cvs-demo",
+    "operator": "op7",
+    "terminal": "T-01",
+    "sourceIp": "203.0.113.10",
+    "protocol": "soap",
+    "operation": "InquireContribution",
+    "nameReturned": "นางสมหญิง ใจดี",
+    "outcome": "ok",
+    "requestId": "6f1c2e0a9b8d4c3e",
+}
+CSV_COLUMNS: Final = tuple(_RECORD_EXAMPLE)
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+class LookupRecordOut(OutModel):
+    """One call that touched the ID: when, who, from where, how, what name they saw, outcome."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_RECORD_EXAMPLE]})
+
+    seq: int = Field(description="Position in the hash chain.")
+    at: datetime
+    national_id: NationalIdText
+    principal_kind: str = Field(description="partner, client, operator or anonymous.")
+    principal_id: int | None
+    principal_name: str | None
+    operator: str | None
+    terminal: str | None
+    source_ip: str | None
+    protocol: str = Field(description="soap, rest or cli.")
+    operation: str
+    name_returned: str | None = Field(description="The insured person's name as the caller saw it.")
+    outcome: str = Field(description="ok, or the error code of a refused call.")
+    request_id: str
+
+    @classmethod
+    def of(cls, r: LookupRecord) -> LookupRecordOut:
+        return cls(
+            seq=r.seq,
+            at=r.at,
+            national_id=r.national_id,
+            principal_kind=r.principal_kind,
+            principal_id=r.principal_id,
+            principal_name=r.principal_name,
+            operator=r.operator,
+            terminal=r.terminal,
+            source_ip=r.source_ip,
+            protocol=r.protocol,
+            operation=r.operation,
+            name_returned=r.name_returned,
+            outcome=r.outcome,
+            request_id=r.request_id,
+        )
+
+
+class LookupPageOut(OutModel):
+    """Records newest first; pass ``nextCursor`` as ``cursor`` for the next page."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"records": [_RECORD_EXAMPLE], "nextCursor": "MjAyNC0wNi0xMlQwMjo"}]
+        }
+    )
+
+    records: list[LookupRecordOut]
+    next_cursor: str | None = Field(description="None on the last page.")
+
+    @classmethod
+    def of(cls, page: LookupPage) -> LookupPageOut:
+        return cls(
+            records=[LookupRecordOut.of(r) for r in page.records], next_cursor=page.next_cursor
+        )
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    # A spreadsheet would run a cell that starts like a formula; names come from outside.
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def lookup_csv(page: LookupPage) -> str:
+    """A page of lookups as CSV with a header row (the JSON field names)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for record in page.records:
+        row = LookupRecordOut.of(record).model_dump(by_alias=True, mode="json")
+        writer.writerow([_cell(row[column]) for column in CSV_COLUMNS])
+    return out.getvalue()
+
+
+class BrokenRecordOut(OutModel):
+    """The first record where the chain does not hold (``at`` is null when it is missing)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"seq": 2048, "at": "2024-06-12T02:31:05Z", "reason": "hash mismatch"}]
+        }
+    )
+
+    seq: int
+    at: datetime | None
+    reason: str
+
+
+class VerifyOut(OutModel):
+    """How many records were checked, and where the hash chain first breaks, if it does."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "checked": 15000,
+                    "ok": True,
+                    "firstBroken": None,
+                    "broken": 0,
+                    "firstSeq": 1,
+                    "lastSeq": 15000,
+                }
+            ]
+        }
+    )
+
+    checked: int
+    ok: bool
+    first_broken: BrokenRecordOut | None
+    broken: int = Field(description="How many faults were found in all.")
+    first_seq: int | None
+    last_seq: int | None
+
+    @classmethod
+    def of(cls, r: VerifyResult) -> VerifyOut:
+        broken = r.first_broken
+        return cls(
+            checked=r.checked,
+            ok=r.ok,
+            first_broken=(
+                BrokenRecordOut(seq=broken.seq, at=broken.at, reason=broken.reason)
+                if broken is not None
+                else None
+            ),
+            broken=r.broken,
+            first_seq=r.first_seq,
+            last_seq=r.last_seq,
+        )

@@ -1,0 +1,288 @@
+"""The audit writer: group commit of audit records onto one hash chain on the primary.
+
+Callers ``await record(rec)``; their records queue up and one background task writes them, a
+batch at a time, in one transaction: lock the chain head (``audit_chain``, so every instance of
+the service appends to the same single line), number and hash the records, insert them with
+one statement, move the head, commit, and only then wake every caller of the batch. If the
+batch cannot be committed every caller in it gets ``AuditUnavailable``; the writer goes on with
+the next batch — except when the primary is unreachable and a spool is configured: the batch
+is then committed to the local spool (``audit_spool``) and moved onto the chain when the
+primary answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import asyncpg
+
+from app.audit.chain import AuditRow, chain_hash, prepare
+from app.audit.records import AuditRecord
+from app.audit.spool import AuditSpool
+from app.db.failures import translate
+from app.errors import AuditUnavailable, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+LOCK_HEAD = "SELECT last_seq, last_hash FROM audit_chain WHERE id FOR UPDATE"
+# The batch and the moved chain head in one statement (one round trip): a data-modifying WITH
+# runs whether or not the outer statement reads it.
+APPEND_BATCH = """
+WITH appended AS (
+INSERT INTO audit_log (seq, at, principal_kind, principal_id, principal_name, operator,
+                       terminal, source_ip, protocol, operation, national_id, name_returned,
+                       outcome, request_id, detail, prev_hash, hash)
+SELECT seq, at, principal_kind, principal_id, principal_name, operator,
+       terminal, source_ip::inet, protocol, operation, national_id, name_returned,
+       outcome, request_id, detail::jsonb, prev_hash, hash
+FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::integer[], $5::text[], $6::text[],
+            $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+            $13::text[], $14::text[], $15::text[], $16::bytea[], $17::bytea[])
+     AS batch(seq, at, principal_kind, principal_id, principal_name, operator,
+              terminal, source_ip, protocol, operation, national_id, name_returned,
+              outcome, request_id, detail, prev_hash, hash)
+)
+UPDATE audit_chain SET last_seq = $18, last_hash = $19 WHERE id
+"""
+
+
+class _Observes(Protocol):
+    def observe(self, amount: float) -> None: ...
+
+
+class _Counts(Protocol):
+    def inc(self, amount: float = 1) -> None: ...
+
+
+class AuditMetrics(Protocol):
+    """The three audit metrics of ``app.observability.metrics.Metrics``."""
+
+    @property
+    def audit_batch_size(self) -> _Observes: ...
+
+    @property
+    def audit_commit_seconds(self) -> _Observes: ...
+
+    @property
+    def audit_failures(self) -> _Counts: ...
+
+
+@dataclass(slots=True)
+class _Pending:
+    row: AuditRow
+    done: asyncio.Future[None]
+
+
+class AuditWriter:
+    """An ``AuditSink`` that commits records in batches (group commit) on ``pool_provider()``."""
+
+    def __init__(
+        self,
+        *,
+        pool_provider: Callable[[], asyncpg.Pool],
+        max_batch: int,
+        max_wait_ms: float,
+        metrics: AuditMetrics | None = None,
+        commit_timeout_s: float = 5.0,
+        max_queued: int | None = None,
+        spool: AuditSpool | None = None,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._pool_provider = pool_provider
+        self._max_batch = max_batch
+        self._max_wait_s = max(0.0, max_wait_ms) / 1000.0
+        self._metrics = metrics
+        self._commit_timeout_s = commit_timeout_s
+        # While the database is slow or gone, callers beyond this many fail at once instead of
+        # piling up behind batches that will time out.
+        self._max_queued = max_queued if max_queued is not None else 20 * max_batch
+        self._queue: deque[_Pending] = deque()
+        self._arrived = asyncio.Event()
+        self._full = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._spool = spool
+
+    async def start(self) -> None:
+        """Start the background writer (once)."""
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name="audit-writer")
+
+    async def stop(self) -> None:
+        """Refuse new records, commit everything queued, and stop the writer."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._arrived.set()
+        self._full.set()
+        try:
+            await self._task
+        finally:
+            self._task = None
+
+    async def record(self, record: AuditRecord) -> None:
+        """Commit ``record`` with whatever else is queued; AuditUnavailable if it cannot be.
+
+        A record that can never be stored (naive time, malformed address, non-JSON detail)
+        raises ValueError or TypeError here, before it could fail anyone else's batch.
+        """
+        if self._task is None or self._stopping:
+            raise AuditUnavailable("the audit writer is not running", reason="not_running")
+        if len(self._queue) >= self._max_queued:
+            raise AuditUnavailable("the audit writer is falling behind", reason="queue_full")
+        row = prepare(record)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(row, done))
+        self._arrived.set()
+        if len(self._queue) >= self._max_batch:
+            self._full.set()
+        # A cancelled caller's record is still written: the call it describes may have happened.
+        await done
+
+    # --- the background task -----------------------------------------------------------------
+    async def _run(self) -> None:
+        try:
+            while True:
+                if not self._queue:
+                    if self._stopping:
+                        return
+                    self._arrived.clear()
+                    if self._spool is not None and self._spool.pending():
+                        # Idle with spooled records: try the primary again every second.
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(1.0):
+                                await self._arrived.wait()
+                        await self._replay_spool()
+                        continue
+                    await self._arrived.wait()
+                    await self._linger()
+                batch = [
+                    self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))
+                ]
+                committed = bool(batch) and await self._commit(batch)
+                if committed and self._spool is not None and self._spool.pending():
+                    await self._replay_spool()  # the primary is back: catch up
+        finally:
+            leftover = list(self._queue)
+            self._queue.clear()
+            self._fail(leftover, AuditUnavailable("the audit writer stopped", reason="stopped"))
+
+    async def _linger(self) -> None:
+        # The writer was idle: wait a moment so callers arriving together share one commit.
+        # Records that queued up during a commit go out at once; they have waited already.
+        if self._max_wait_s <= 0 or self._stopping or len(self._queue) >= self._max_batch:
+            return
+        self._full.clear()
+        try:
+            async with asyncio.timeout(self._max_wait_s):
+                await self._full.wait()
+        except TimeoutError:
+            pass
+
+    async def _commit(self, batch: list[_Pending]) -> bool:
+        """Commit ``batch``; True when it went onto the primary's chain."""
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self._commit_timeout_s):
+                await self._write([p.row for p in batch])
+        except BaseException as exc:  # every failure, cancellation included, fails the batch
+            if isinstance(exc, Exception) and await self._spooled(batch, exc):
+                return False
+            self._batch_failed(batch, exc)
+            if not isinstance(exc, Exception):
+                raise
+            return False
+        if self._metrics is not None:
+            self._metrics.audit_batch_size.observe(len(batch))
+            self._metrics.audit_commit_seconds.observe(time.perf_counter() - started)
+        for pending in batch:
+            if not pending.done.done():
+                pending.done.set_result(None)
+        return True
+
+    async def _write(self, rows: list[AuditRow]) -> None:
+        pool = self._pool_provider()
+        async with pool.acquire(timeout=self._commit_timeout_s) as conn, conn.transaction():
+            head = await conn.fetchrow(LOCK_HEAD)
+            if head is None:
+                raise RuntimeError("the audit_chain head row is missing")
+            seq: int = head["last_seq"]
+            prev_hash = bytes(head["last_hash"])
+            columns: list[list[object]] = [[] for _ in range(17)]
+            for row in rows:
+                seq += 1
+                row_hash = chain_hash(prev_hash, seq, row)
+                values = (
+                    seq, row.at, row.principal_kind, row.principal_id, row.principal_name,
+                    row.operator, row.terminal, row.source_ip, row.protocol, row.operation,
+                    row.national_id, row.name_returned, row.outcome, row.request_id,
+                    row.detail_json(), prev_hash, row_hash,
+                )  # fmt: skip
+                for column, value in zip(columns, values, strict=True):
+                    column.append(value)
+                prev_hash = row_hash
+            await conn.execute(APPEND_BATCH, *columns, seq, prev_hash)
+
+    async def _spooled(self, batch: list[_Pending], exc: Exception) -> bool:
+        """Commit ``batch`` to the local spool if the primary is unreachable; True if done."""
+        if self._spool is None or not isinstance(translate(exc, store="audit"), StoreUnavailable):
+            return False
+        try:
+            await asyncio.to_thread(self._spool.append, [p.row for p in batch])
+        except OSError:
+            log.exception("audit spool not writable")
+            return False
+        log.warning("primary unreachable: %d audit records committed to the spool", len(batch))
+        for pending in batch:
+            if not pending.done.done():
+                pending.done.set_result(None)
+        return True
+
+    async def _replay_spool(self) -> None:
+        """Move spooled records onto the primary's chain (all of them, or none this time)."""
+        assert self._spool is not None
+        rows = list(
+            await asyncio.to_thread(lambda: list(self._spool.take()) if self._spool else [])
+        )
+        try:
+            for start in range(0, len(rows), self._max_batch):
+                async with asyncio.timeout(self._commit_timeout_s):
+                    await self._write(rows[start : start + self._max_batch])
+        except Exception as exc:
+            if translate(exc, store="audit") is None:
+                log.exception("spooled audit records refused by the primary")
+            return
+        self._spool.taken()
+        if rows:
+            log.warning("%d spooled audit records moved to the primary", len(rows))
+
+    def _batch_failed(self, batch: list[_Pending], exc: BaseException) -> None:
+        if self._metrics is not None:
+            self._metrics.audit_failures.inc()
+        mapped = translate(exc, store="audit") if isinstance(exc, Exception) else None
+        cause = mapped.code if mapped is not None else type(exc).__name__
+        # Only the class and SQLSTATE: a message may quote values, and values may be IDs.
+        log.warning(
+            "audit batch of %d records not committed: %s (sqlstate %s)",
+            len(batch), type(exc).__name__, getattr(exc, "sqlstate", None),
+        )  # fmt: skip
+        self._fail(batch, AuditUnavailable(cause=cause, batch_size=len(batch)), cause=exc)
+
+    @staticmethod
+    def _fail(
+        batch: list[_Pending], error: AuditUnavailable, *, cause: BaseException | None = None
+    ) -> None:
+        for pending in batch:
+            if not pending.done.done():
+                failure = AuditUnavailable(error.message, **error.details)
+                failure.__cause__ = cause
+                pending.done.set_exception(failure)

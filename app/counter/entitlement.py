@@ -1,0 +1,92 @@
+"""A member's standing and payable months today: the domain rules applied to a snapshot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from app.counter.ports import HISTORY_MONTHS, MemberSnapshot
+from app.domain.months import Month
+from app.domain.payable import MonthDue
+from app.domain.rates import RateTable
+from app.domain.section39 import S39Policy, s39_payable_months, s39_status
+from app.domain.section40 import S40Policy, s40_payable_months
+from app.errors import MemberInactive, MemberTerminated
+
+
+@dataclass(frozen=True, slots=True)
+class Entitlement:
+    status: str  # active | terminated | inactive
+    reason: str | None
+    ended_month: Month | None
+    months: list[MonthDue]
+
+    def ensure_may_pay(self) -> None:
+        """Refuse a payment from a member who may not pay (distinct codes)."""
+        if self.status == "terminated":
+            raise MemberTerminated(
+                f"The membership ended from {self.ended_month}; payments are refused.",
+                ended_month=str(self.ended_month) if self.ended_month else None,
+                reason=self.reason,
+            )
+        if self.status != "active":
+            raise MemberInactive(
+                f"The membership is {self.status}; payments are refused.", status=self.status
+            )
+
+
+def history_start(today: date) -> Month:
+    """The first month of payment history read for a standing on ``today``."""
+    return Month.of(today).minus(HISTORY_MONTHS)
+
+
+def entitlement(
+    member: MemberSnapshot, *, today: date, rates: RateTable, s39: S39Policy, s40: S40Policy
+) -> Entitlement:
+    """Standing and payable months of ``member`` on ``today``."""
+    if member.status != "active":
+        return Entitlement(member.status, member.status_reason, member.ended_month, [])
+    if member.section == 39:
+        start = max(member.coverage_start, history_start(today))
+        standing = s39_status(
+            coverage_start=start,
+            paid=member.paid.keys(),
+            today=today,
+            policy=s39,
+            paid_on=member.paid,
+        )
+        if not standing.active:
+            return Entitlement("terminated", standing.reason, standing.ended_month, [])
+        months = s39_payable_months(
+            coverage_start=start,
+            paid=member.paid.keys(),
+            today=today,
+            rates=rates,
+            policy=s39,
+            paid_on=member.paid,
+        )
+        return Entitlement("active", None, None, months)
+    assert member.option is not None
+    months = s40_payable_months(
+        option=member.option,
+        paid=member.paid.keys(),
+        today=today,
+        rates=rates,
+        policy=s40,
+        coverage_start=member.coverage_start,
+    )
+    before = member.previous_option
+    if before is not None and member.option_effective is not None:
+        # Months before a pending option change are still priced at the option held then.
+        earlier = s40_payable_months(
+            option=before,
+            paid=member.paid.keys(),
+            today=today,
+            rates=rates,
+            policy=s40,
+            coverage_start=member.coverage_start,
+        )
+        months = [m for m in earlier if m.month < member.option_effective] + [
+            m for m in months if m.month >= member.option_effective
+        ]
+    return Entitlement("active", None, None, months)

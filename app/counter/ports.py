@@ -1,0 +1,133 @@
+"""What the counter use cases need from the store, as Protocols and plain values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol
+
+from app.db.read_meta import ReadMeta
+from app.domain.months import Month
+from app.principals.records import Principal
+
+# Months of payment history read for a Section 39 standing: a full 12-month window before the
+# latest past-due month, and that month. Older terminations are recorded in the person's status.
+HISTORY_MONTHS = 13
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSnapshot:
+    """An insured person with the recent paid months of their section."""
+
+    national_id: str
+    title: str
+    first_name: str
+    last_name: str
+    section: int
+    status: str
+    status_reason: str | None
+    ended_month: Month | None
+    coverage_start: Month
+    option: int | None
+    option_changed_on: date | None
+    paid: Mapping[Month, date]  # month -> the date it was paid
+    previous_option: int | None = None  # S40: the option held before the latest change
+    option_effective: Month | None = None  # S40: the first month of the current option
+
+    def option_for(self, month: Month) -> int | None:
+        """The Section 40 option in force for ``month`` (a change applies from the next month)."""
+        if (
+            self.previous_option is not None
+            and self.option_effective is not None
+            and month < self.option_effective
+        ):
+            return self.previous_option
+        return self.option
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.title}{self.first_name} {self.last_name}"
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRow:
+    """A payment as the ledger holds it."""
+
+    id: int
+    partner_txn_id: str
+    receipt_no: str
+    national_id: str
+    section: int
+    option: int | None
+    months: tuple[Month, ...]
+    amount_satang: int
+    savings_satang: int
+    request_hash: bytes
+    state: str
+    business_date: date
+    paid_at: datetime
+    posted_at: datetime
+    cancelled_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewPayment:
+    principal: Principal
+    partner_txn_id: str
+    receipt_no: str
+    national_id: str
+    section: int
+    option: int | None
+    months: tuple[Month, ...]
+    month_amounts: tuple[int, ...]  # satang, one per month, as charged
+    amount_satang: int
+    savings_satang: int
+    request_hash: bytes
+    business_date: date
+    paid_at: datetime
+    store_id: str | None
+    terminal_id: str | None
+    shift: str | None
+    operator_id: str | None
+
+
+class TransactionIdTaken(Exception):
+    """Another request with the same transaction id committed first (a race); look it up."""
+
+
+class MemberReader(Protocol):
+    """Reads an insured person for an inquiry, through the replica router."""
+
+    async def read_member(
+        self, national_id: str, *, since: Month, min_lsn: int | None
+    ) -> tuple[MemberSnapshot | None, ReadMeta]: ...
+
+
+class LedgerTransaction(Protocol):
+    """One primary transaction of the ledger; committed when its context exits cleanly."""
+
+    async def lock_member(self, national_id: str, *, since: Month) -> MemberSnapshot | None: ...
+
+    async def find_payment(
+        self, principal: Principal, partner_txn_id: str, *, for_update: bool = False
+    ) -> PaymentRow | None: ...
+
+    async def next_receipt_sequence(self) -> int: ...
+
+    async def insert_payment(self, new: NewPayment) -> PaymentRow: ...
+
+    async def cancel_payment(self, payment_id: int, *, reason: str, at: datetime) -> PaymentRow: ...
+
+
+class Ledger(Protocol):
+    """The payments ledger on the primary."""
+
+    def transaction(self) -> AbstractAsyncContextManager[LedgerTransaction]: ...
+
+    async def find_payment(
+        self, principal: Principal, partner_txn_id: str
+    ) -> PaymentRow | None: ...
+
+    async def current_lsn(self) -> int: ...

@@ -1,0 +1,117 @@
+"""The gateway's connection to its stores: primary pool, replica pools and the read router.
+
+Built synchronously (so the whole object graph can be wired in ``create_app``), opened and
+closed by the app's lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import asyncpg
+
+from app.db.pools import PoolConfig, open_pool
+from app.db.replica_router import ReadObserver, ReplicaRouter
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    primary_dsn: str
+    replica_dsns: tuple[str, ...]
+    primary_pool: PoolConfig
+    replica_pool: PoolConfig
+    audit_pool: PoolConfig
+    replica_max_lag_s: float
+    replica_probe_interval_s: float
+
+
+class Database:
+    """Pools and router; ``primary``/``router`` are valid between ``open()`` and ``close()``."""
+
+    def __init__(self, config: DatabaseConfig, *, observer: ReadObserver | None = None) -> None:
+        self.config = config
+        self._observer = observer
+        self._primary: asyncpg.Pool | None = None
+        self._audit: asyncpg.Pool | None = None
+        self._replicas: list[asyncpg.Pool] = []
+        self._router: ReplicaRouter | None = None
+
+    async def open(self) -> None:
+        """Open every pool and start measuring replica lag."""
+        cfg = self.config
+        self._primary = await open_pool(
+            cfg.primary_dsn, cfg.primary_pool, read_only=False, name="primary"
+        )
+        # The audit writer has its own small pool, so a burst of confirms holding primary
+        # connections can never starve the group commit they are waiting for.
+        self._audit = await open_pool(
+            cfg.primary_dsn, cfg.audit_pool, read_only=False, name="audit"
+        )
+        self._replicas = list(
+            await asyncio.gather(
+                *(
+                    open_pool(dsn, cfg.replica_pool, read_only=True, name=f"replica-{i}")
+                    for i, dsn in enumerate(cfg.replica_dsns)
+                )
+            )
+        )
+        self._router = ReplicaRouter(
+            primary=self._primary,
+            replicas=[(f"replica-{i}", pool) for i, pool in enumerate(self._replicas)],
+            max_lag_s=cfg.replica_max_lag_s,
+            probe_interval_s=cfg.replica_probe_interval_s,
+            observer=self._observer,
+        )
+        await self._router.start()
+
+    async def close(self) -> None:
+        """Stop the probe and close every pool."""
+        if self._router is not None:
+            await self._router.stop()
+        pools = [p for p in (self._primary, self._audit, *self._replicas) if p is not None]
+        await asyncio.gather(
+            *(asyncio.wait_for(p.close(), 5.0) for p in pools), return_exceptions=True
+        )
+        for pool in pools:
+            pool.terminate()
+
+    @property
+    def primary(self) -> asyncpg.Pool:
+        assert self._primary is not None, "Database.open() was not awaited"
+        return self._primary
+
+    @property
+    def audit_pool(self) -> asyncpg.Pool:
+        assert self._audit is not None, "Database.open() was not awaited"
+        return self._audit
+
+    @property
+    def router(self) -> ReplicaRouter:
+        assert self._router is not None, "Database.open() was not awaited"
+        return self._router
+
+    def pools(self) -> dict[str, asyncpg.Pool]:
+        """Every open pool by name (for metrics)."""
+        named: dict[str, asyncpg.Pool] = {}
+        if self._primary is not None:
+            named["primary"] = self._primary
+        if self._audit is not None:
+            named["audit"] = self._audit
+        named.update({f"replica-{i}": p for i, p in enumerate(self._replicas)})
+        return named
+
+    def pool_sizes(self) -> dict[str, tuple[int, int]]:
+        """Open and in-use connections of every pool."""
+        return {
+            name: (pool.get_size(), pool.get_size() - pool.get_idle_size())
+            for name, pool in self.pools().items()
+        }
+
+    async def primary_reachable(self) -> bool:
+        """Whether the primary answers a trivial query now."""
+        try:
+            await self.primary.fetchval("SELECT 1", timeout=1.0)
+        except Exception:
+            return False
+        return True

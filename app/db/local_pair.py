@@ -1,0 +1,375 @@
+"""A local PostgreSQL primary and streaming hot standby, for `make run`, `ssogw db` and tests.
+
+Layout under ``root`` (``.data/`` by default)::
+
+    pair.json        where the servers are: ports, data directories, binaries, OS user
+    primary/         the primary's data directory
+    replica/         the standby's (pg_basebackup -R, physical slot ``ssogw_replica``)
+    logs/            server logs
+
+A second ``up()`` reuses what exists. As root, the servers run as an unprivileged OS user.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from app.db.pg_binaries import OsUser, find_pg_bin, server_user
+
+RECORD_FILE = "pair.json"
+DATABASE = "ssogw"
+SUPERUSER = "postgres"
+SLOT = "ssogw_replica"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def run_as(
+    user: OsUser, args: list[str], *, home: Path, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run a PostgreSQL program as ``user`` in ``home``; RuntimeError naming it if it fails."""
+    env = {**os.environ, "LC_ALL": "C", "PGCONNECT_TIMEOUT": "5"}
+    if user.name is not None:
+        env["HOME"] = str(home)
+        env["USER"] = env["LOGNAME"] = user.name
+    result = subprocess.run(
+        args,
+        capture_output=True,
+        text=True,
+        env=env,
+        user=user.uid,
+        group=user.gid,
+        extra_groups=[] if user.uid is not None else None,
+        check=False,
+        cwd=home,
+    )
+    if check and result.returncode != 0:
+        raise RuntimeError(
+            f"{Path(args[0]).name} failed ({result.returncode}): "
+            f"{(result.stderr or result.stdout).strip()[-2000:]}"
+        )
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class PairRecord:
+    """What ``up()`` recorded in ``pair.json``."""
+
+    bin_dir: str
+    bin_source: str
+    os_user: str | None
+    primary_port: int
+    replica_port: int
+    database: str = DATABASE
+
+    def dsn(self, port: int) -> str:
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{port}/{self.database}"
+
+    @property
+    def primary_dsn(self) -> str:
+        return self.dsn(self.primary_port)
+
+    @property
+    def replica_dsn(self) -> str:
+        return self.dsn(self.replica_port)
+
+
+def read_record(root: Path) -> PairRecord | None:
+    """The recorded pair under ``root``, or None when there is none."""
+    path = root / RECORD_FILE
+    if not path.exists():
+        return None
+    return PairRecord(**json.loads(path.read_text()))
+
+
+class LocalPair:
+    """Initialises, starts, inspects and stops the local primary and standby."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        pg_bin: Path | None = None,
+        durable: bool = True,
+        say: Callable[[str], None] = lambda _msg: None,
+    ) -> None:
+        self.root = root.resolve()
+        self._pg_bin = pg_bin
+        self._durable = durable
+        self._say = say
+        self._user: OsUser | None = None
+
+    # --- paths -------------------------------------------------------------------------------
+    @property
+    def primary_dir(self) -> Path:
+        return self.root / "primary"
+
+    @property
+    def replica_dir(self) -> Path:
+        return self.root / "replica"
+
+    def _log(self, role: str) -> Path:
+        return self.root / "logs" / f"{role}.log"
+
+    def _dir(self, role: str) -> Path:
+        return self.primary_dir if role == "primary" else self.replica_dir
+
+    # --- running commands as the server user ---------------------------------------------------
+    @property
+    def user(self) -> OsUser:
+        if self._user is None:
+            self._user = server_user()
+        return self._user
+
+    def _run(self, args: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run_as(self.user, args, home=self.root, check=check)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def up(self) -> PairRecord:
+        """Initialise what is missing, start what is stopped, and record where both are."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o755)
+        record = read_record(self.root)
+        if record is None or not (self.primary_dir / "PG_VERSION").exists():
+            record = self._initialise()
+        bin_dir = Path(record.bin_dir)
+        self._start(bin_dir, "primary", record.primary_port)
+        if not (self.replica_dir / "standby.signal").exists():
+            self._base_backup(bin_dir, record.primary_port)
+        self._start(bin_dir, "replica", record.replica_port)
+        return record
+
+    def _initialise(self) -> PairRecord:
+        bin_dir, source = find_pg_bin(self._pg_bin)
+        self._say(f"PostgreSQL binaries: {bin_dir} (from {source})")
+        for path in (self.primary_dir, self.replica_dir):
+            if path.exists():
+                shutil.rmtree(path)
+        (self.root / "logs").mkdir(exist_ok=True)
+        self.user.chown(self.root / "logs")
+        self.primary_dir.mkdir(mode=0o700)
+        self.user.chown(self.primary_dir)
+        self._say(f"initialising the primary in {self.primary_dir}")
+        self._run(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(self.primary_dir),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-instructions",
+            ]
+        )
+        self._write_config(self.primary_dir)
+        with (self.primary_dir / "pg_hba.conf").open("a") as hba:
+            hba.write("\n# ssogw: loopback only, trust (local development pair)\n")
+            hba.write("host all all 127.0.0.1/32 trust\n")
+            hba.write("host replication all 127.0.0.1/32 trust\n")
+        record = PairRecord(
+            bin_dir=str(bin_dir),
+            bin_source=source,
+            os_user=self.user.name,
+            primary_port=free_port(),
+            replica_port=free_port(),
+        )
+        (self.root / RECORD_FILE).write_text(json.dumps(asdict(record), indent=2) + "\n")
+        self._start(bin_dir, "primary", record.primary_port)
+        self._run(
+            [
+                str(bin_dir / "psql") if (bin_dir / "psql").exists() else "psql",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(record.primary_port),
+                "-U",
+                SUPERUSER,
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                f"CREATE DATABASE {DATABASE}",
+            ]
+        )
+        return record
+
+    def _write_config(self, data_dir: Path) -> None:
+        settings = {
+            "listen_addresses": "'127.0.0.1'",
+            "unix_socket_directories": "''",
+            "max_connections": "200",
+            "shared_buffers": "256MB" if self._durable else "128MB",
+            "wal_level": "replica",
+            "max_wal_senders": "10",
+            "max_replication_slots": "10",
+            "hot_standby": "on",
+            "hot_standby_feedback": "on",
+            "wal_receiver_status_interval": "1s",
+            "max_standby_streaming_delay": "5s",
+            "fsync": "on" if self._durable else "off",
+            "synchronous_commit": "on",
+            "full_page_writes": "on" if self._durable else "off",
+            "checkpoint_timeout": "15min",
+            "max_wal_size": "4GB",
+            "timezone": "'UTC'",
+            "log_min_messages": "warning",
+            "log_line_prefix": "'%m [%p] '",
+        }
+        with (data_dir / "postgresql.conf").open("a") as conf:
+            conf.write("\n# ssogw local pair\n")
+            conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
+
+    def _base_backup(self, bin_dir: Path, primary_port: int) -> None:
+        self._say(f"creating the streaming standby in {self.replica_dir}")
+        if self.replica_dir.exists():
+            shutil.rmtree(self.replica_dir)
+        self.replica_dir.mkdir(mode=0o700)
+        self.user.chown(self.replica_dir)
+        slot_exists = self._slot_exists(bin_dir, primary_port)
+        args = [
+            str(bin_dir / "pg_basebackup"),
+            "-D",
+            str(self.replica_dir),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(primary_port),
+            "-U",
+            SUPERUSER,
+            "-R",
+            "-X",
+            "stream",
+            "-S",
+            SLOT,
+            "--checkpoint=fast",
+        ]
+        if not slot_exists:
+            args.append("-C")
+        self._run(args)
+
+    def _slot_exists(self, bin_dir: Path, primary_port: int) -> bool:
+        psql = str(bin_dir / "psql") if (bin_dir / "psql").exists() else "psql"
+        out = self._run(
+            [
+                psql,
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(primary_port),
+                "-U",
+                SUPERUSER,
+                "-d",
+                "postgres",
+                "-Atc",
+                f"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{SLOT}'",
+            ],
+        )
+        return out.stdout.strip() == "1"
+
+    def is_running(self, role: str) -> bool:
+        """Whether the server of ``role`` ('primary' or 'replica') is running."""
+        record = read_record(self.root)
+        if record is None or not (self._dir(role) / "PG_VERSION").exists():
+            return False
+        result = self._run(
+            [str(Path(record.bin_dir) / "pg_ctl"), "status", "-D", str(self._dir(role))],
+            check=False,
+        )
+        return result.returncode == 0
+
+    def _start(self, bin_dir: Path, role: str, port: int) -> None:
+        data_dir = self._dir(role)
+        status = self._run([str(bin_dir / "pg_ctl"), "status", "-D", str(data_dir)], check=False)
+        if status.returncode == 0:
+            return
+        self._say(f"starting the {role} on 127.0.0.1:{port}")
+        log = self._log(role)
+        log.parent.mkdir(exist_ok=True)
+        self.user.chown(log.parent)
+        self._run(
+            [
+                str(bin_dir / "pg_ctl"),
+                "start",
+                "-D",
+                str(data_dir),
+                "-l",
+                str(log),
+                "-o",
+                f"-p {port}",
+                "-w",
+                "-t",
+                "60",
+            ]
+        )
+
+    def start(self, role: str) -> None:
+        """Start one server of an initialised pair."""
+        record = self._require_record()
+        port = record.primary_port if role == "primary" else record.replica_port
+        self._start(Path(record.bin_dir), role, port)
+
+    def stop(self, role: str, *, mode: str = "fast") -> None:
+        """Stop one server ('primary' or 'replica'); ``mode`` is pg_ctl's shutdown mode."""
+        record = read_record(self.root)
+        if record is None or not (self._dir(role) / "PG_VERSION").exists():
+            return
+        pg_ctl = str(Path(record.bin_dir) / "pg_ctl")
+        if self._run([pg_ctl, "status", "-D", str(self._dir(role))], check=False).returncode == 0:
+            self._say(f"stopping the {role}")
+            self._run([pg_ctl, "stop", "-D", str(self._dir(role)), "-m", mode, "-w", "-t", "60"])
+
+    def down(self) -> None:
+        """Stop the standby, then the primary."""
+        self.stop("replica")
+        self.stop("primary")
+
+    def _require_record(self) -> PairRecord:
+        record = read_record(self.root)
+        if record is None:
+            raise RuntimeError(f"no local pair under {self.root}; run `ssogw db up` first")
+        return record
+
+    def wait_streaming(self, timeout_s: float = 30.0) -> None:
+        """Block until the primary reports the standby as streaming."""
+        record = self._require_record()
+        bin_dir = Path(record.bin_dir)
+        psql = str(bin_dir / "psql") if (bin_dir / "psql").exists() else "psql"
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            out = self._run(
+                [
+                    psql,
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(record.primary_port),
+                    "-U",
+                    SUPERUSER,
+                    "-d",
+                    "postgres",
+                    "-Atc",
+                    "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'",
+                ],
+                check=False,
+            )
+            if out.stdout.strip() not in ("", "0"):
+                return
+            time.sleep(0.2)
+        raise RuntimeError("the standby did not start streaming in time")

@@ -1,0 +1,171 @@
+"""The partner feed in SQL: one ``COPY (SELECT …) TO STDOUT`` over ``insured_persons``.
+
+Implements ``app.feed.service.FeedStore``. PostgreSQL lays out each row (the fixed
+record of the service's ``DETAIL``, or CSV columns) and streams it in one statement and one
+snapshot; the caller gets the bytes as they arrive. Rows come in storage order (a sequential
+scan: no sort of 13 million rows). Control characters in names become spaces, so a record is
+always one line of its exact width.
+
+A fixed record is sent as a single CSV column whose quote and delimiter are control characters
+no value can hold any more: PostgreSQL then writes it exactly as built, backslashes included
+(the text format would double them).
+
+The manifest of a past export is read back from its audit record (``latest_export``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Final
+
+import asyncpg
+
+from app.db.failures import translated
+from app.domain.rates import Rate
+from app.feed.records import (
+    DETAIL,
+    OPERATION,
+    RECORD_LENGTH,
+    STATUS_CODES,
+    ExportRecord,
+    FeedPartner,
+    FeedQuery,
+)
+from app.rates.repository import fetch_rates
+
+_CONTROL: Final = "\\x01-\\x1f\\x7f"  # a regex class, in an E'' string
+_QUOTE: Final = "\x01"
+_DELIMITER: Final = "\x02"
+PARTNER: Final = "SELECT id, name, display_name, status, data_scope FROM partners WHERE name = $1"
+# Newest first by the chain's sequence (an index); ``at`` keeps to the recent partitions.
+# Records of exports made before the manifest was kept whole lack generated_at: skipped.
+LATEST_EXPORT: Final = """
+SELECT at, protocol, request_id, COALESCE(principal_name, operator) AS exported_by,
+       detail::text AS detail
+FROM audit_log
+WHERE operation = $1 AND outcome = 'ok' AND detail->>'partner' = $2 AND at >= $3
+  AND detail ? 'generated_at'
+ORDER BY seq DESC
+LIMIT 1
+"""
+
+
+def _clean(column: str) -> str:
+    return f"regexp_replace({column}, E'[{_CONTROL}]', ' ', 'g')"
+
+
+_AMOUNT: Final = (
+    "CASE WHEN section = 39 THEN $2::bigint WHEN s40_option = 1 THEN $3::bigint"
+    " WHEN s40_option = 2 THEN $4::bigint WHEN s40_option = 3 THEN $5::bigint END"
+)
+_STATUS: Final = (
+    "CASE status "
+    + " ".join(f"WHEN '{word}' THEN '{code}'" for word, code in STATUS_CODES.items())
+    + " ELSE '?' END"
+)
+# Each field as text, for the fixed layout.
+_FIXED: Final = {
+    "national_id": "national_id",
+    "title": _clean("title"),
+    "first_name": _clean("first_name"),
+    "last_name": _clean("last_name"),
+    "section": "section::text",
+    "status": _STATUS,
+    "amount_due": f"({_AMOUNT})::text",
+}
+# Each field as a CSV column: amounts in baht with two decimals.
+_CSV: Final = {
+    **_FIXED,
+    "section": "section",
+    "status": "status",
+    "amount_due": f"to_char(({_AMOUNT}) / 100.0, 'FM9999999990.00')",
+}
+_EXACT: Final = frozenset({"national_id", "section", "status"})  # always exactly their width
+_WHERE: Final = " FROM insured_persons WHERE ($1::smallint IS NULL OR section = $1)"
+
+
+def fixed_sql(fields: tuple[str, ...]) -> str:
+    """The query of D records: allowed fields padded to their widths, the others blank.
+
+    Fields whose values always have their width (the ID, section, status) are not padded, and
+    the filler is a constant: padding multibyte text is the costly part of the query.
+    """
+    parts = ["'D'"]
+    end = 1
+    for field in DETAIL:
+        value, blank = _FIXED[field.name], f"'{' ' * field.width}'"
+        if field.name not in fields:
+            parts.append(blank)
+        elif field.name in _EXACT:
+            parts.append(value)
+        elif field.numeric:  # no rate: blank, never a zero amount
+            parts.append(f"COALESCE(lpad({value}, {field.width}, '0'), {blank})")
+        else:
+            parts.append(f"rpad({value}, {field.width})")
+        end = field.start + field.width - 1
+    parts.append(f"'{' ' * (RECORD_LENGTH - end)}'")
+    return f"SELECT {' || '.join(parts)} AS record" + _WHERE
+
+
+def csv_sql(fields: tuple[str, ...]) -> str:
+    """The query of CSV rows: one column per allowed field, named as in the data scope."""
+    return "SELECT " + ", ".join(f"{_CSV[name]} AS {name}" for name in fields) + _WHERE
+
+
+class FeedRepository:
+    """Partners, rates and the streamed feed, on one pool (the primary or a replica)."""
+
+    def __init__(self, *, pool_provider: Callable[[], asyncpg.Pool], timeout_s: float = 3600):
+        self._pool_provider = pool_provider
+        self._timeout = timeout_s
+
+    async def partner(self, name: str) -> FeedPartner | None:
+        """The partner named ``name``, or None."""
+        async with translated("primary"):
+            row = await self._pool_provider().fetchrow(PARTNER, name)
+        if row is None:
+            return None
+        return FeedPartner(
+            id=row["id"],
+            name=row["name"],
+            display_name=row["display_name"],
+            status=row["status"],
+            data_scope=tuple(row["data_scope"]),
+        )
+
+    async def load_rates(self) -> list[Rate]:
+        """Every contribution rate, in the order they were decided."""
+        return await fetch_rates(self._pool_provider())
+
+    async def copy_feed(self, query: FeedQuery, sink: Callable[[bytes], Awaitable[None]]) -> int:
+        """Stream the rows as UTF-8 lines ended by LF to ``sink``; return how many."""
+        # The amounts are parameters only of a query that shows them.
+        args = (query.section, *(query.amounts if "amount_due" in query.fields else ()))
+        async with translated("primary"), self._pool_provider().acquire() as conn:
+            if query.fixed:
+                status = await conn.copy_from_query(
+                    fixed_sql(query.fields), *args, output=sink, timeout=self._timeout,
+                    format="csv", quote=_QUOTE, delimiter=_DELIMITER,
+                )  # fmt: skip
+            else:
+                status = await conn.copy_from_query(
+                    csv_sql(query.fields), *args, output=sink, timeout=self._timeout,
+                    format="csv", header=True,
+                )  # fmt: skip
+        return int(status.split()[-1])
+
+    async def latest_export(self, partner: str, *, since: datetime) -> ExportRecord | None:
+        """The newest successful export of ``partner`` recorded since ``since``, or None."""
+        async with translated("primary"):
+            row = await self._pool_provider().fetchrow(LATEST_EXPORT, OPERATION, partner, since)
+        if row is None:
+            return None
+        return ExportRecord(
+            at=row["at"],
+            protocol=row["protocol"],
+            request_id=row["request_id"],
+            exported_by=row["exported_by"],
+            detail=json.loads(row["detail"]),
+        )

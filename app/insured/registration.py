@@ -1,0 +1,102 @@
+"""Registering an insured person: the checks a registration must pass before it is stored.
+
+Section 40 needs an option (1-3) and, when a birth date is given, a registration age of 15 to
+65; Section 39 has no option. Names are trimmed, printable and bounded; the coverage start
+lies between the first rate of the table and a year ahead. (The national ID is checked against
+the section's accepted first digits before this, by the admin gate.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Final
+
+from app.domain.months import Month
+from app.domain.rates import S40_OPTIONS
+from app.errors import BusinessRefusal, InvalidInput
+from app.insured.records import NewInsured
+
+S40_AGE: Final = (15, 65)  # registration age, completed years, both included
+EARLIEST_EFFECTIVE: Final = date(1990, 1, 1)
+MAX_NAME: Final = 100
+MAX_TITLE: Final = 40
+MAX_CODE: Final = 40
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A registration as the caller sent it (checked by ``InsuredAdmin.register``)."""
+
+    national_id: str
+    title: str
+    first_name: str
+    last_name: str
+    section: int
+    option: int | None = None
+    effective_date: date | None = None  # default: today
+    birth_date: date | None = None
+    payment_method: str | None = None
+    period_of_payment: str | None = None
+    return_code: str | None = None
+
+
+def _text(value: str, *, field: str, limit: int) -> str:
+    text = value.strip()
+    if not 1 <= len(text) <= limit or not text.isprintable():
+        raise InvalidInput(f"{field} must be 1 to {limit} printable characters.", field=field)
+    return text
+
+
+def optional_text(value: str | None, *, field: str, limit: int) -> str | None:
+    """``value`` trimmed (None when blank), or InvalidInput naming ``field``."""
+    if value is None or not value.strip():
+        return None
+    return _text(value, field=field, limit=limit)
+
+
+def age_on(birth: date, day: date) -> int:
+    """Completed years of age on ``day``."""
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def checked_registration(reg: Registration, *, national_id: str, today: date) -> NewInsured:
+    """The registration as it will be stored, or the rule it breaks (as a ClientError)."""
+    if reg.section == 40 and reg.option not in S40_OPTIONS:
+        raise InvalidInput("A Section 40 member needs option 1, 2 or 3.", field="option")
+    if reg.section == 39 and reg.option is not None:
+        raise InvalidInput("Section 39 has no option.", field="option")
+    effective = reg.effective_date or today
+    latest = Month.of(today).plus(12).last_day
+    if not EARLIEST_EFFECTIVE <= effective <= latest:
+        raise InvalidInput(
+            f"effectiveDate must be between {EARLIEST_EFFECTIVE} and {latest}.",
+            field="effectiveDate",
+        )
+    if reg.birth_date is not None:
+        if reg.birth_date > today:
+            raise InvalidInput("birthDate is in the future.", field="birthDate")
+        age = age_on(reg.birth_date, today)
+        if reg.section == 40 and not S40_AGE[0] <= age <= S40_AGE[1]:
+            raise BusinessRefusal(
+                f"Section 40 registration is for ages {S40_AGE[0]} to {S40_AGE[1]};"
+                f" the person is {age}.",
+                reason="registration_age",
+                field="birthDate",
+                age=age,
+            )
+    return NewInsured(
+        national_id=national_id,
+        title=_text(reg.title, field="title", limit=MAX_TITLE),
+        first_name=_text(reg.first_name, field="firstName", limit=MAX_NAME),
+        last_name=_text(reg.last_name, field="lastName", limit=MAX_NAME),
+        section=reg.section,
+        option=reg.option,
+        effective_date=effective,
+        birth_date=reg.birth_date,
+        payment_method=optional_text(reg.payment_method, field="paymentMethod", limit=MAX_CODE),
+        period_of_payment=optional_text(
+            reg.period_of_payment, field="periodOfPayment", limit=MAX_CODE
+        ),
+        return_code=optional_text(reg.return_code, field="returnCode", limit=MAX_CODE),
+    )

@@ -1,0 +1,190 @@
+"""Managing partners and internal clients: create, list, disable, rotate. Secrets shown once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from ipaddress import ip_network
+from typing import Any
+
+from app.admission.credential_vault import SecretBox, hash_secret, new_secret
+from app.admission.service import TOKEN_PREFIX
+from app.counter.records import Operation
+from app.errors import InvalidInput, NotFound
+from app.principals.records import ClientRecord, NewPartner, PartnerRecord, PrincipalStore
+
+SCOPES = frozenset({"counter", "admin", "audit"})
+ALL_OPERATIONS = frozenset(op.value for op in Operation)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedPartner:
+    partner: dict[str, Any]
+    username: str
+    password: str  # shown once
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedClient:
+    client: dict[str, Any]
+    token: str  # shown once
+
+
+def partner_view(p: PartnerRecord) -> dict[str, Any]:
+    """What may be shown about a partner: never its secret."""
+    return {
+        "id": p.id,
+        "name": p.name,
+        "displayName": p.display_name,
+        "status": p.status,
+        "cidrs": [str(c) for c in p.cidrs],
+        "operations": sorted(p.operations),
+        "rateLimit": p.rate_limit,
+        "username": p.username,
+        "passwordTextAllowed": p.password_text_ok,
+        "dataScope": list(p.data_scope),
+        "createdAt": p.created_at.isoformat(),
+        "rotatedAt": p.rotated_at.isoformat() if p.rotated_at else None,
+    }
+
+
+def client_view(c: ClientRecord) -> dict[str, Any]:
+    """What may be shown about a client: never its token."""
+    return {
+        "id": c.id,
+        "name": c.name,
+        "status": c.status,
+        "scopes": sorted(c.scopes),
+        "tokenId": c.token_id,
+        "createdAt": c.created_at.isoformat(),
+        "rotatedAt": c.rotated_at.isoformat() if c.rotated_at else None,
+    }
+
+
+def _token(token_id: str, secret: str) -> str:
+    return f"{TOKEN_PREFIX}_{token_id}_{secret}"
+
+
+class Registry:
+    """Partner and client management for the CLI and the REST admin endpoints."""
+
+    def __init__(self, *, store: PrincipalStore, box: SecretBox) -> None:
+        self._store = store
+        self._box = box
+
+    async def add_partner(
+        self,
+        *,
+        name: str,
+        cidrs: Iterable[str],
+        operations: Iterable[str] | None = None,
+        rate_limit: float = 50.0,
+        display_name: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        password_text_ok: bool = False,
+    ) -> IssuedPartner:
+        """Register a partner; the generated (or given) password is returned once."""
+        name = name.strip()
+        if not name or len(name) > 64:
+            raise InvalidInput("A partner name is 1 to 64 characters.", field="name")
+        networks = []
+        for text in cidrs:
+            try:
+                networks.append(ip_network(text.strip(), strict=False))
+            except ValueError as exc:
+                raise InvalidInput(f"{text!r} is not a CIDR block.", field="cidr") from exc
+        if not networks:
+            raise InvalidInput("A partner needs at least one allowed CIDR block.", field="cidr")
+        ops = frozenset(operations) if operations is not None else ALL_OPERATIONS
+        unknown = ops - ALL_OPERATIONS
+        if unknown:
+            raise InvalidInput(
+                f"Unknown operations: {', '.join(sorted(unknown))}.",
+                field="operations",
+                allowed=sorted(ALL_OPERATIONS),
+            )
+        if rate_limit <= 0:
+            raise InvalidInput("The rate limit must be positive.", field="rateLimit")
+        secret = password or new_secret()
+        partner = await self._store.insert_partner(
+            NewPartner(
+                name=name,
+                display_name=display_name or name,
+                cidrs=tuple(networks),
+                operations=ops,
+                rate_limit=rate_limit,
+                username=username or name,
+                password_hash=hash_secret(secret),
+                secret_enc=self._box.seal(secret),
+                password_text_ok=password_text_ok,
+            )
+        )
+        return IssuedPartner(partner_view(partner), partner.username, secret)
+
+    async def list_partners(self) -> list[dict[str, Any]]:
+        return [partner_view(p) for p in await self._store.list_partners()]
+
+    async def set_partner_status(self, name: str, *, active: bool) -> dict[str, Any]:
+        partner = await self._store.set_partner_status(name, "active" if active else "disabled")
+        if partner is None:
+            raise NotFound(f"No partner named {name!r}.", name=name)
+        return partner_view(partner)
+
+    async def rotate_partner(self, name: str, *, password: str | None = None) -> IssuedPartner:
+        """A new password for the partner; the old one stops working at once."""
+        secret = password or new_secret()
+        partner = await self._store.set_partner_secret(
+            name, password_hash=hash_secret(secret), secret_enc=self._box.seal(secret)
+        )
+        if partner is None:
+            raise NotFound(f"No partner named {name!r}.", name=name)
+        return IssuedPartner(partner_view(partner), partner.username, secret)
+
+    async def add_client(
+        self, *, name: str, scopes: Iterable[str], token: str | None = None
+    ) -> IssuedClient:
+        """Register an internal client; its bearer token is returned once."""
+        name = name.strip()
+        if not name or len(name) > 64 or not name.isprintable():
+            raise InvalidInput("A client name is 1 to 64 printable characters.", field="name")
+        wanted = frozenset(s.strip() for s in scopes if s.strip())
+        if not wanted or wanted - SCOPES:
+            raise InvalidInput(
+                f"Scopes must be among {', '.join(sorted(SCOPES))}.",
+                field="scopes",
+                allowed=sorted(SCOPES),
+            )
+        token_id, secret = self._split_or_new(token)
+        client = await self._store.insert_client(
+            name=name, scopes=wanted, token_id=token_id, token_hash=hash_secret(secret)
+        )
+        return IssuedClient(client_view(client), _token(token_id, secret))
+
+    async def list_clients(self) -> list[dict[str, Any]]:
+        return [client_view(c) for c in await self._store.list_clients()]
+
+    async def set_client_status(self, name: str, *, active: bool) -> dict[str, Any]:
+        client = await self._store.set_client_status(name, "active" if active else "disabled")
+        if client is None:
+            raise NotFound(f"No client named {name!r}.", name=name)
+        return client_view(client)
+
+    async def rotate_client(self, name: str) -> IssuedClient:
+        token_id, secret = self._split_or_new(None)
+        client = await self._store.set_client_token(
+            name, token_id=token_id, token_hash=hash_secret(secret)
+        )
+        if client is None:
+            raise NotFound(f"No client named {name!r}.", name=name)
+        return IssuedClient(client_view(client), _token(token_id, secret))
+
+    @staticmethod
+    def _split_or_new(token: str | None) -> tuple[str, str]:
+        if token is None:
+            return new_secret(6).replace("_", "x").replace("-", "y"), new_secret(24)
+        prefix, _, rest = token.partition("_")
+        token_id, _, secret = rest.partition("_")
+        if prefix != TOKEN_PREFIX or not token_id or not secret:
+            raise InvalidInput("A token is ssogw_<id>_<secret>.", field="token")
+        return token_id, secret

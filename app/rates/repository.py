@@ -1,0 +1,124 @@
+"""The rate table and the paid-month rows a rate covers, in SQL.
+
+Implements ``app.rates.service.RatesStore``. The paid months under a new rate are read
+with a server-side cursor in one read-only snapshot, a chunk at a time, so the caller can
+stream the overpayments of a cut over millions of months.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable
+
+import asyncpg
+
+from app.db.failures import translated
+from app.domain.months import Month
+from app.domain.overpayment import PaidMonth
+from app.domain.rates import Rate
+from app.rates.records import RateRecord
+
+_COLUMNS = (
+    "id, section, s40_option, first_month, last_month, amount_satang, government_satang, note,"
+    " created_at"
+)
+_PAID_SQL = """
+SELECT national_id, month, amount_satang
+  FROM paid_months
+ WHERE section = $1 AND s40_option IS NOT DISTINCT FROM $2
+   AND month >= $3 AND ($4::date IS NULL OR month <= $4)
+   AND amount_satang > $5
+ ORDER BY month, national_id
+"""
+
+
+def _rate(row: asyncpg.Record) -> Rate:
+    return Rate(
+        section=row["section"],
+        option=row["s40_option"],
+        first_month=Month.of(row["first_month"]),
+        last_month=Month.of(row["last_month"]) if row["last_month"] else None,
+        amount_satang=row["amount_satang"],
+        government_satang=row["government_satang"],
+    )
+
+
+def _record(row: asyncpg.Record) -> RateRecord:
+    return RateRecord(id=row["id"], rate=_rate(row), note=row["note"], created_at=row["created_at"])
+
+
+async def fetch_rates(pool: asyncpg.Pool) -> list[Rate]:
+    """Every contribution rate, in the order they were decided (later ones win ties)."""
+    async with translated("primary"):
+        rows = await pool.fetch(
+            "SELECT section, s40_option, first_month, last_month, amount_satang,"
+            " government_satang FROM contribution_rates ORDER BY id"
+        )
+    return [_rate(row) for row in rows]
+
+
+class RatesRepository:
+    """The RatesStore of the service layer, on the primary."""
+
+    def __init__(self, *, primary: Callable[[], asyncpg.Pool]) -> None:
+        self._primary = primary
+
+    async def list_rates(self, *, section: int | None) -> list[RateRecord]:
+        async with translated("primary"):
+            rows = await self._primary().fetch(
+                f"SELECT {_COLUMNS} FROM contribution_rates"
+                " WHERE $1::smallint IS NULL OR section = $1 ORDER BY id",
+                section,
+            )
+        return [_record(row) for row in rows]
+
+    async def insert_rate(self, rate: Rate, *, note: str | None) -> RateRecord:
+        async with translated("primary"):
+            row = await self._primary().fetchrow(
+                "INSERT INTO contribution_rates (section, s40_option, first_month, last_month,"
+                " amount_satang, government_satang, note) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                f" RETURNING {_COLUMNS}",
+                rate.section,
+                rate.option,
+                rate.first_month.first_day,
+                rate.last_month.first_day if rate.last_month else None,
+                rate.amount_satang,
+                rate.government_satang,
+                note,
+            )
+        assert row is not None
+        return _record(row)
+
+    async def paid_months(
+        self,
+        *,
+        section: int,
+        option: int | None,
+        first: Month,
+        last: Month | None,
+        above_satang: int,
+        chunk: int,
+    ) -> AsyncGenerator[list[PaidMonth], None]:
+        async with (
+            translated("primary"),
+            self._primary().acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            cursor = await conn.cursor(
+                _PAID_SQL,
+                section,
+                option if section == 40 else None,
+                first.first_day,
+                last.first_day if last else None,
+                above_satang,
+            )
+            while rows := await cursor.fetch(chunk):
+                yield [
+                    PaidMonth(
+                        national_id=row["national_id"],
+                        section=section,
+                        option=option if section == 40 else None,
+                        month=Month.of(row["month"]),
+                        amount_satang=row["amount_satang"],
+                    )
+                    for row in rows
+                ]

@@ -1,0 +1,119 @@
+"""The rate table over REST (scope ``admin``): list, add a future rate, add a retroactive rate.
+
+Adding a rate answers with the overpayments it creates, streamed as they are computed: the
+JSON document is written in pieces, so a cut over millions of paid months is never held whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import AsyncIterator
+from typing import Final
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from app.rates.schemas import (
+    OverpaymentOut,
+    RateChangeOut,
+    RateChangeTail,
+    RateIn,
+    RateListOut,
+    RateOut,
+)
+from app.rates.service import RateChange, RatesAdmin
+from app.rest.caller import CallerDep, TokenDep
+from app.rest.problem import mask, problem_responses
+from app.rest.wire import SectionQuery
+
+log = logging.getLogger(__name__)
+TAG = "rates"
+FLUSH_BYTES: Final = 64 * 1024
+_ADD_ERRORS = problem_responses(400, 401, 403, 413, 422, 429, 500, 503)
+
+
+async def stream_change(change: RateChange) -> AsyncIterator[bytes]:
+    """``change`` as one RateChangeOut JSON document, written piece by piece."""
+    rate = RateOut.of(change.record).model_dump_json(by_alias=True)
+    retro = "true" if change.retroactive else "false"
+    buffer = [f'{{"rate":{rate},"retroactive":{retro},"overpayments":['.encode()]
+    size, separator = 0, b""
+    try:
+        async for overpayment in change.overpayments:
+            piece = (
+                separator + OverpaymentOut.of(overpayment).model_dump_json(by_alias=True).encode()
+            )
+            buffer.append(piece)
+            size, separator = size + len(piece), b","
+            if size >= FLUSH_BYTES:
+                yield b"".join(buffer)
+                buffer, size = [], 0
+    except Exception as exc:
+        # The status line has gone: cut the document short (a client sees it is not whole
+        # JSON) and say why in the log.
+        log.error("overpayment stream failed\n%s", mask("".join(traceback.format_exception(exc))))
+        yield b"".join(buffer)
+        return
+    finally:
+        await change.overpayments.aclose()
+    tail = RateChangeTail.of(change.tally).model_dump_json(by_alias=True)
+    buffer.append(b"]," + tail[1:].encode())
+    yield b"".join(buffer)
+
+
+def add_rates_routes(router: APIRouter, rates: RatesAdmin) -> None:
+    """Register the rate-table routes on ``router``."""
+
+    @router.get(
+        "/rates",
+        tags=[TAG],
+        operation_id="listRates",
+        summary="The rate table",
+        response_model=RateListOut,
+        responses=problem_responses(401, 403, 422, 429, 500, 503),
+    )
+    async def list_rates(
+        caller: CallerDep, token: TokenDep, section: SectionQuery = None
+    ) -> RateListOut:
+        """Every rate line in the order added; for a month, the covering rate that starts latest
+        applies (ties: the later line)."""
+        records = await rates.list_rates(caller=caller, credentials=token, section=section)
+        return RateListOut(rates=[RateOut.of(r) for r in records])
+
+    @router.post(
+        "/rates",
+        tags=[TAG],
+        operation_id="addRate",
+        summary="Add a rate that starts after the current month",
+        status_code=201,
+        response_model=None,
+        responses={201: {"model": RateChangeOut, "description": "The rate added."}, **_ADD_ERRORS},
+    )
+    async def add_rate(body: RateIn, caller: CallerDep, token: TokenDep) -> StreamingResponse:
+        """A future cut can still create overpayments: Section 40 months already paid ahead."""
+        change = await rates.add_rate(
+            caller=caller, credentials=token, request=body.to_request(), retroactive=False
+        )
+        return StreamingResponse(stream_change(change), 201, media_type="application/json")
+
+    @router.post(
+        "/rates/retroactive",
+        tags=[TAG],
+        operation_id="addRetroactiveRate",
+        summary="Add a rate that starts this month or earlier, and list the refunds it creates",
+        status_code=201,
+        response_model=None,
+        responses={
+            201: {"model": RateChangeOut, "description": "The rate and its overpayments."},
+            **_ADD_ERRORS,
+        },
+    )
+    async def add_retroactive_rate(
+        body: RateIn, caller: CallerDep, token: TokenDep
+    ) -> StreamingResponse:
+        """Every month already paid above the amount now due is an overpayment to refund."""
+        change = await rates.add_rate(
+            caller=caller, credentials=token, request=body.to_request(), retroactive=True
+        )
+        return StreamingResponse(stream_change(change), 201, media_type="application/json")

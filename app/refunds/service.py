@@ -1,0 +1,126 @@
+"""Refunds owed after a retroactive rate cut: who, for which months, how much.
+
+Today's rate table gives the amount due for every section, option and month of the period;
+the store returns only the paid months above it, person by person, and ``compute_overpayments``
+decides each month. Rates are read fresh for every listing, so a cut just entered counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from app.domain.money import to_baht
+from app.domain.months import Month
+from app.domain.overpayment import Overpayment, compute_overpayments
+from app.domain.rates import RateTable
+from app.errors import InvalidInput, NoRate
+from app.rates.records import RateSource
+from app.refunds.records import DueAmount, PaidRow
+
+MAX_MONTHS: Final = 240  # one listing covers at most 20 years of contribution months
+_LINES: Final = ((39, None), (40, 1), (40, 2), (40, 3))
+
+
+class PaidMonthSource(Protocol):
+    """Paid months above the amounts due, ordered by national ID, section and month."""
+
+    def paid_above(
+        self, first: Month, last: Month, due: Sequence[DueAmount]
+    ) -> AsyncIterator[PaidRow]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRefund:
+    """What one person is owed for one section."""
+
+    national_id: str
+    title: str
+    first_name: str
+    last_name: str
+    section: int
+    months: tuple[Overpayment, ...]
+
+    @property
+    def refund_satang(self) -> int:
+        """The sum to refund."""
+        return sum(month.refund_satang for month in self.months)
+
+    def document(self) -> dict[str, Any]:
+        """JSON-ready (camelCase, amounts in baht as strings)."""
+        return {
+            "nationalId": self.national_id,
+            "name": f"{self.title}{self.first_name} {self.last_name}",
+            "section": self.section,
+            "months": [
+                {
+                    "month": str(m.month),
+                    "option": m.option,
+                    "paid": str(to_baht(m.paid_satang)),
+                    "due": str(to_baht(m.due_satang)),
+                    "refund": str(to_baht(m.refund_satang)),
+                }
+                for m in self.months
+            ],
+            "refund": str(to_baht(self.refund_satang)),
+        }
+
+
+def due_amounts(rates: RateTable, first: Month, last: Month) -> list[DueAmount]:
+    """The amount due for every section, option and month of the period that has a rate."""
+    found = []
+    for month in Month.range(first, last):
+        for section, option in _LINES:
+            try:
+                found.append(
+                    DueAmount(section, option, month, rates.amount(section, option, month))
+                )
+            except NoRate:
+                continue  # nothing can be owed for a month without a rate
+    return found
+
+
+class RefundsService:
+    """Lists the overpayments of a period, person by person."""
+
+    def __init__(self, *, source: PaidMonthSource, rates: RateSource) -> None:
+        self._source = source
+        self._rates = rates
+
+    async def refunds(self, first: Month, last: Month) -> AsyncIterator[PersonRefund]:
+        """Every person owed a refund for months ``first``..``last``, by national ID."""
+        if last < first or last.index - first.index >= MAX_MONTHS:
+            raise InvalidInput(
+                f"The period must run forward and span at most {MAX_MONTHS} months.",
+                field="to",
+            )
+        rates = RateTable(await self._rates.load_rates())
+        group: list[PaidRow] = []
+        async for row in self._source.paid_above(first, last, due_amounts(rates, first, last)):
+            if group and (row.paid.national_id, row.paid.section) != (
+                group[0].paid.national_id,
+                group[0].paid.section,
+            ):
+                refund = _person(group, rates)
+                if refund is not None:
+                    yield refund
+                group = []
+            group.append(row)
+        if group and (refund := _person(group, rates)) is not None:
+            yield refund
+
+
+def _person(rows: list[PaidRow], rates: RateTable) -> PersonRefund | None:
+    months = compute_overpayments((row.paid for row in rows), rates)
+    if not months:
+        return None
+    head = rows[0]
+    return PersonRefund(
+        national_id=head.paid.national_id,
+        title=head.title,
+        first_name=head.first_name,
+        last_name=head.last_name,
+        section=head.paid.section,
+        months=tuple(months),
+    )
