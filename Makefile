@@ -49,7 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 openapi: $(STAMP)
-	$(BIN)/python -m app.rest.openapi_export openapi/openapi.json
+	$(BIN)/python -m app.cli.openapi_export openapi/openapi.json
 
 clean-data:
 	-$(BIN)/ssogw db down

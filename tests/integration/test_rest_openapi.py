@@ -24,8 +24,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from app.cli.openapi_export import openapi_document, render
 from app.main import Gateway
-from app.rest.openapi_export import openapi_document, render
 from tests.support.rest_api import bearer, new_token
 
 pytestmark = pytest.mark.db
