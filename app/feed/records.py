@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from app.domain.fixed_width import Field, RecordFamily
+from app.errors import ServerError
+
 
 @dataclass(frozen=True, slots=True)
 class FeedPartner:
@@ -47,23 +50,27 @@ RECORD_LENGTH: Final = 256
 
 STATUS_CODES: Final = {"active": "A", "inactive": "I", "terminated": "T"}
 
-
-@dataclass(frozen=True, slots=True)
-class FeedField:
-    """A field of the D record: its data-scope name, first column (from 1) and width."""
-
-    name: str
-    start: int
-    width: int
-    numeric: bool = False  # right-aligned, zero-padded; text is left-aligned, space-padded
-
-
-DETAIL: Final = (
-    FeedField("national_id", 2, 13),
-    FeedField("title", 15, 20),
-    FeedField("first_name", 35, 50),
-    FeedField("last_name", 85, 50),
-    FeedField("section", 135, 2, numeric=True),
-    FeedField("status", 137, 1),
-    FeedField("amount_due", 138, 9, numeric=True),  # satang per month, 7+2 digits
+# The fixed layout's records. The gateway only writes them: a field that cannot be written is
+# the gateway's failure, not the caller's.
+FEED_RECORDS: Final = RecordFamily(RECORD_LENGTH, ServerError)
+HEADER: Final = FEED_RECORDS.layout(
+    Field("type", 1, 1),
+    Field("layout", 2, 10),
+    Field("partner", 12, 20),
+    Field("generated_at", 32, 14),  # Bangkok time, YYYYMMDDHHMMSS
+    Field("amount_month", 46, 6),  # YYYYMM
+    Field("section", 52, 2),  # blank: both sections
+    Field("scope", 54, 7),  # Y or N for each of the feed's fields
 )
+# A D record's fields past the type are named as in the data scope; the store lays them out.
+DETAIL: Final = FEED_RECORDS.layout(
+    Field("type", 1, 1),
+    Field("national_id", 2, 13),
+    Field("title", 15, 20),
+    Field("first_name", 35, 50),
+    Field("last_name", 85, 50),
+    Field("section", 135, 2, numeric=True),
+    Field("status", 137, 1),
+    Field("amount_due", 138, 9, numeric=True),  # satang per month, 7+2 digits
+)
+TRAILER: Final = FEED_RECORDS.layout(Field("type", 1, 1), Field("rows", 2, 9, numeric=True))

@@ -1,7 +1,7 @@
 """The partner feed in SQL: one ``COPY (SELECT …) TO STDOUT`` over ``insured_persons``.
 
 Implements ``app.feed.service.FeedStore``. PostgreSQL lays out each row (the fixed
-record of the service's ``DETAIL``, or CSV columns) and streams it in one statement and one
+record of ``app.feed.records.DETAIL``, or CSV columns) and streams it in one statement and one
 snapshot; the caller gets the bytes as they arrive. Rows come in storage order (a sequential
 scan: no sort of 13 million rows). Control characters in names become spaces, so a record is
 always one line of its exact width.
@@ -67,6 +67,7 @@ _STATUS: Final = (
 )
 # Each field as text, for the fixed layout.
 _FIXED: Final = {
+    "type": "'D'",
     "national_id": "national_id",
     "title": _clean("title"),
     "first_name": _clean("first_name"),
@@ -82,7 +83,7 @@ _CSV: Final = {
     "status": "status",
     "amount_due": f"to_char(({_AMOUNT}) / 100.0, 'FM9999999990.00')",
 }
-_EXACT: Final = frozenset({"national_id", "section", "status"})  # always exactly their width
+_EXACT: Final = frozenset({"type", "national_id", "section", "status"})  # always their width
 _WHERE: Final = " FROM insured_persons WHERE ($1::smallint IS NULL OR section = $1)"
 
 
@@ -92,11 +93,11 @@ def fixed_sql(fields: tuple[str, ...]) -> str:
     Fields whose values always have their width (the ID, section, status) are not padded, and
     the filler is a constant: padding multibyte text is the costly part of the query.
     """
-    parts = ["'D'"]
-    end = 1
+    shown = {"type", *fields}  # every record has its type
+    parts = []
     for field in DETAIL:
         value, blank = _FIXED[field.name], f"'{' ' * field.width}'"
-        if field.name not in fields:
+        if field.name not in shown:
             parts.append(blank)
         elif field.name in _EXACT:
             parts.append(value)
@@ -104,8 +105,7 @@ def fixed_sql(fields: tuple[str, ...]) -> str:
             parts.append(f"COALESCE(lpad({value}, {field.width}, '0'), {blank})")
         else:
             parts.append(f"rpad({value}, {field.width})")
-        end = field.start + field.width - 1
-    parts.append(f"'{' ' * (RECORD_LENGTH - end)}'")
+    parts.append(f"'{' ' * (RECORD_LENGTH - DETAIL.fields[-1].end)}'")
     return f"SELECT {' || '.join(parts)} AS record" + _WHERE
 
 

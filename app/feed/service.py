@@ -36,8 +36,10 @@ from app.errors import (
     ServiceError,
 )
 from app.feed.records import (
+    FEED_RECORDS,
+    HEADER,
     OPERATION,
-    RECORD_LENGTH,
+    TRAILER,
     ExportRecord,
     FeedPartner,
     FeedQuery,
@@ -163,17 +165,18 @@ def header_record(
     scope: tuple[str, ...],
 ) -> str:  # fmt: skip
     """The H record: layout, partner, generation time, amount month, section, scope flags."""
-    flags = "".join("Y" if name in scope else "N" for name in FIELDS)
-    text = (
-        f"H{LAYOUT_ID}{partner.name[:20]:<20}{generated_at.astimezone(BANGKOK):%Y%m%d%H%M%S}"
-        f"{month.year:04d}{month.month:02d}{'' if section is None else section:<2}{flags}"
-    )
-    return text.ljust(RECORD_LENGTH)
+    return HEADER.format({
+        "type": "H", "layout": LAYOUT_ID, "partner": partner.name,
+        "generated_at": f"{generated_at.astimezone(BANGKOK):%Y%m%d%H%M%S}",
+        "amount_month": f"{month.year:04d}{month.month:02d}",
+        "section": None if section is None else str(section),
+        "scope": "".join("Y" if name in scope else "N" for name in FIELDS),
+    })  # fmt: skip
 
 
 def trailer_record(rows: int) -> str:
     """The T record: the number of D records."""
-    return f"T{rows:09d}".ljust(RECORD_LENGTH)
+    return TRAILER.format({"type": "T", "rows": rows})
 
 
 class _Output:
@@ -201,7 +204,7 @@ class _Output:
             self._progress(len(data))
 
     async def record(self, text: str) -> None:
-        await self.put(text.encode("tis-620", "replace") + b"\r\n")
+        await self.put(FEED_RECORDS.encode(text))
 
     async def rows(self, chunk: bytes) -> None:
         if self._fixed:

@@ -1,8 +1,9 @@
 """The source system's fixed-width TIS-620 extracts of insured persons, Section 39 and 40.
 
 Each record is exactly 200 bytes of TIS-620, records ended by CRLF (LF accepted): one ``H``
-header, a ``D`` detail per person and a ``T`` trailer. Fields are (name, first column counted
-from 1, width); text is left-aligned and space-padded, numbers right-aligned and zero-padded.
+header, a ``D`` detail per person and a ``T`` trailer, layouts of ``app.domain.fixed_width``
+(name, first column counted from 1, width); text is left-aligned and space-padded, numbers
+right-aligned and zero-padded.
 Dates are ``YYYYMMDD`` in the Buddhist Era (2567 = 2024 CE; a year below 2400 is read as CE);
 amounts are satang. Status is ``A`` active, ``I`` inactive, ``T`` terminated.
 
@@ -23,36 +24,38 @@ record length, header or trailer is fatal (``InvalidExtract``) and nothing is lo
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
-from operator import itemgetter
 from typing import Final
 
+from app.domain.fixed_width import Field, Layout, RecordFamily, Value, digits
 from app.domain.national_id import validate_national_id
 from app.errors import InvalidExtract, InvalidNationalId
 
 RECORD_LENGTH: Final = 200
 STATUS_CODES: Final = {"A": "active", "I": "inactive", "T": "terminated"}
-Layout = tuple[tuple[str, int, int], ...]
 Prefixes = Mapping[int, frozenset[str]] | None
-HEADER: Final[Layout] = (("type", 1, 1), ("format", 2, 3), ("extract_date", 5, 8),
-                         ("source", 13, 40))  # fmt: skip
-TRAILER: Final[Layout] = (("type", 1, 1), ("count", 2, 9))
-_PERSON: Final[Layout] = (
-    ("type", 1, 1), ("national_id", 2, 13), ("effective_date", 15, 8), ("title", 23, 20),
-    ("first_name", 43, 50), ("last_name", 93, 50),
+EXTRACT_RECORDS: Final = RecordFamily(RECORD_LENGTH, InvalidExtract)
+HEADER: Final = EXTRACT_RECORDS.layout(
+    Field("type", 1, 1), Field("format", 2, 3), Field("extract_date", 5, 8),
+    Field("source", 13, 40),
+)  # fmt: skip
+TRAILER: Final = EXTRACT_RECORDS.layout(Field("type", 1, 1), Field("count", 2, 9, numeric=True))
+_PERSON: Final = EXTRACT_RECORDS.layout(
+    Field("type", 1, 1), Field("national_id", 2, 13), Field("effective_date", 15, 8),
+    Field("title", 23, 20), Field("first_name", 43, 50), Field("last_name", 93, 50),
 )  # fmt: skip
 DETAIL: Final[Mapping[int, Layout]] = {
-    39: (*_PERSON, ("period_of_payment", 143, 10), ("return_code", 153, 2), ("status", 155, 1)),
-    40: (*_PERSON, ("status", 143, 1), ("option", 144, 1), ("payment_method", 145, 10),
-         ("last_paid_on", 155, 8), ("period_of_payment", 163, 10),
-         ("last_paid_satang", 173, 11), ("birth_date", 184, 8)),
+    39: _PERSON.extend(Field("period_of_payment", 143, 10), Field("return_code", 153, 2),
+                       Field("status", 155, 1)),
+    40: _PERSON.extend(Field("status", 143, 1), Field("option", 144, 1),
+                       Field("payment_method", 145, 10), Field("last_paid_on", 155, 8),
+                       Field("period_of_payment", 163, 10),
+                       Field("last_paid_satang", 173, 11, numeric=True),  # satang, 9+2 digits
+                       Field("birth_date", 184, 8)),
 }  # fmt: skip
-_CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f\ufffd]")
-_GETTERS: dict[Layout, tuple[tuple[str, ...], Callable[[str], tuple[str, ...]]]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,29 +108,6 @@ def _fatal(line: int, message: str, reason: str, **details: object) -> InvalidEx
     return InvalidExtract(f"Line {line}: {message}", line=line, reason=reason, **details)
 
 
-def _cut(text: str, layout: Layout) -> dict[str, str]:
-    known = _GETTERS.get(layout)
-    if known is None:
-        slices = (slice(start - 1, start - 1 + width) for _, start, width in layout)
-        known = _GETTERS[layout] = (tuple(f[0] for f in layout), itemgetter(*slices))
-    names, getter = known
-    return dict(zip(names, map(str.strip, getter(text)), strict=True))
-
-
-def decode_record(raw: bytes, line: int) -> str:
-    """One record's text: exactly 200 TIS-620 bytes, no control characters."""
-    record = raw.rstrip(b"\r\n")
-    if len(record) != RECORD_LENGTH:
-        raise _fatal(line, f"a record must be {RECORD_LENGTH} bytes, this one has {len(record)}.",
-                     "length", length=len(record))  # fmt: skip
-    text = record.decode("cp874", errors="replace")
-    bad = _CONTROL.search(text)
-    if bad is not None:
-        raise _fatal(line, f"byte 0x{record[bad.start()]:02X} at column {bad.start() + 1} is not "
-                     "TIS-620 text.", "encoding", column=bad.start() + 1)  # fmt: skip
-    return text
-
-
 @lru_cache(maxsize=65536)  # extracts repeat dates a great deal
 def parse_date(text: str, field: str) -> date:
     """A ``YYYYMMDD`` date, Buddhist Era when the year is 2400 or more."""
@@ -162,9 +142,9 @@ def _person(fields: dict[str, str], line: int, section: int, prefixes: Prefixes)
             raise _Reject("option", f"option {fields['option']!r} is not 1, 2 or 3")
         option = int(fields["option"])
         if fields["last_paid_satang"]:
-            if not fields["last_paid_satang"].isdigit() or not fields["last_paid_satang"].isascii():
+            amount = digits(fields["last_paid_satang"])
+            if amount is None:
                 raise _Reject("last_paid_satang", "amount of payment is not digits")
-            amount = int(fields["last_paid_satang"])
     return PersonRecord(
         line_no=line,
         national_id=national_id,
@@ -186,7 +166,7 @@ def _person(fields: dict[str, str], line: int, section: int, prefixes: Prefixes)
 
 def parse_header(text: str, *, section: int) -> ExtractHeader:
     """The H record; fatal when it is missing or for the other section."""
-    fields = _cut(text, HEADER)
+    fields = HEADER.parse(text)
     if fields["type"] != "H":
         raise _fatal(1, "the extract must start with an H record.", "header")
     if fields["format"] != f"S{section}":
@@ -208,7 +188,7 @@ def read_extract(
     first = next(numbered, None)
     if first is None:
         raise _fatal(1, "the extract is empty.", "empty")
-    header = parse_header(decode_record(first[1], 1), section=section)
+    header = parse_header(EXTRACT_RECORDS.decode(first[1], 1), section=section)
     return header, _details(numbered, section, prefixes)
 
 
@@ -218,15 +198,15 @@ def _details(
     count = 0
     line = 1
     for line, raw in numbered:
-        text = decode_record(raw, line)
+        text = EXTRACT_RECORDS.decode(raw, line)
         if text[0] == "D":
             count += 1
             try:
-                yield _person(_cut(text, DETAIL[section]), line, section, prefixes)
+                yield _person(DETAIL[section].parse(text), line, section, prefixes)
             except _Reject as exc:
                 yield Rejection(line, exc.field, exc.reason)
         elif text[0] == "T":
-            said = _cut(text, TRAILER)["count"]
+            said = TRAILER.parse(text)["count"]
             if not said.isdigit() or int(said) != count:
                 raise _fatal(line, f"the trailer says {said!r} records; the extract has {count}.",
                              "trailer", trailer_count=said, detail_count=count)  # fmt: skip
@@ -243,36 +223,28 @@ def _be(day: date | None) -> str:
     return "" if day is None else f"{day.year + 543:04d}{day.month:02d}{day.day:02d}"
 
 
-def _lay(values: Mapping[str, str], layout: Layout) -> bytes:
-    record = [" "] * RECORD_LENGTH
-    for name, start, width in layout:
-        record[start - 1 : start - 1 + width] = values.get(name, "")[:width].ljust(width)
-    return "".join(record).encode("tis_620", errors="replace") + b"\r\n"
-
-
 def format_person(person: PersonRecord) -> bytes:
     """One D record for ``person``."""
     codes = {name: code for code, name in STATUS_CODES.items()}
-    amount = person.last_paid_satang
-    values = {
+    values: dict[str, Value] = {
         "type": "D", "national_id": person.national_id, "title": person.title,
         "effective_date": _be(person.effective_date), "first_name": person.first_name,
         "last_name": person.last_name, "status": codes[person.status],
         "period_of_payment": person.period_of_payment or "",
         "return_code": person.return_code or "", "option": str(person.s40_option or ""),
         "payment_method": person.payment_method or "", "last_paid_on": _be(person.last_paid_on),
-        "last_paid_satang": "" if amount is None else f"{amount:011d}",
+        "last_paid_satang": person.last_paid_satang,
         "birth_date": _be(person.birth_date),
     }  # fmt: skip
-    return _lay(values, DETAIL[person.section])
+    return DETAIL[person.section].encode(values)
 
 
 def write_extract(header: ExtractHeader, persons: Iterable[PersonRecord]) -> Iterator[bytes]:
     """Every record of an extract, header to trailer."""
-    yield _lay({"type": "H", "format": f"S{header.section}", "source": header.source,
-                "extract_date": _be(header.extract_date)}, HEADER)  # fmt: skip
+    yield HEADER.encode({"type": "H", "format": f"S{header.section}", "source": header.source,
+                         "extract_date": _be(header.extract_date)})  # fmt: skip
     count = 0
     for person in persons:
         count += 1
         yield format_person(person)
-    yield _lay({"type": "T", "count": f"{count:09d}"}, TRAILER)
+    yield TRAILER.encode({"type": "T", "count": count})

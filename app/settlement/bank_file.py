@@ -2,7 +2,7 @@
 
 A bank file is one ``H`` header, a ``D`` detail per transaction and a ``T`` trailer, each exactly
 256 bytes of TIS-620, records ended by CRLF (LF accepted). The fields are in ``HEADER``,
-``DETAIL`` and ``TRAILER`` below (name, first column counted from 1, width). Text is left-aligned
+``DETAIL`` and ``TRAILER`` below, layouts of ``app.domain.fixed_width``. Text is left-aligned
 and space-padded; numbers right-aligned and zero-padded; amounts are satang (11+2 digits in a
 detail, 15+2 in the trailer, no decimal point); dates ``DDMMYYYY`` (a year of 2400 or more is
 Buddhist Era). Ref1 is the national ID, Ref2 the partner's transaction id, Ref3 the section and
@@ -13,34 +13,36 @@ The CSV layout is in ``settlement_csv``; both are described in ``docs/formats.md
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from functools import lru_cache
-from operator import itemgetter
 from typing import Final
 
 from app.domain.calendar import BANGKOK
+from app.domain.fixed_width import Field, Layout, RecordFamily, Value, digits
 from app.domain.money import format_baht
 from app.domain.months import Month
 from app.errors import InvalidMonth, InvalidSettlementFile
 
 RECORD_LENGTH: Final = 256
 SSO_NAME: Final = "สำนักงานประกันสังคม"
-Layout = tuple[tuple[str, int, int], ...]
-_LEAD: Final[Layout] = (("type", 1, 1), ("sequence", 2, 8), ("bank_code", 10, 3),
-                        ("company_account", 13, 10))  # fmt: skip
-HEADER: Final[Layout] = (*_LEAD, ("company_name", 23, 40), ("business_date", 63, 8),
-                         ("partner_code", 71, 20))  # fmt: skip
-DETAIL: Final[Layout] = (
-    *_LEAD, ("payment_date", 23, 8), ("payment_time", 31, 6), ("name", 37, 50),
-    ("ref1", 87, 20), ("ref2", 107, 20), ("ref3", 127, 20), ("store_id", 147, 10),
-    ("terminal_id", 157, 10), ("kind", 167, 1), ("amount", 168, 13),
+BANK_RECORDS: Final = RecordFamily(RECORD_LENGTH, InvalidSettlementFile, blank_controls=True)
+_LEAD: Final = BANK_RECORDS.layout(
+    Field("type", 1, 1), Field("sequence", 2, 8, numeric=True), Field("bank_code", 10, 3),
+    Field("company_account", 13, 10),
 )  # fmt: skip
-TRAILER: Final[Layout] = (*_LEAD, ("count", 23, 9), ("total", 32, 17))
-_CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f\ufffd]")
+HEADER: Final = _LEAD.extend(Field("company_name", 23, 40), Field("business_date", 63, 8),
+                             Field("partner_code", 71, 20))  # fmt: skip
+DETAIL: Final = _LEAD.extend(
+    Field("payment_date", 23, 8), Field("payment_time", 31, 6), Field("name", 37, 50),
+    Field("ref1", 87, 20), Field("ref2", 107, 20), Field("ref3", 127, 20),
+    Field("store_id", 147, 10), Field("terminal_id", 157, 10), Field("kind", 167, 1),
+    Field("amount", 168, 13, numeric=True),  # satang, 11+2 digits
+)  # fmt: skip
+TRAILER: Final = _LEAD.extend(Field("count", 23, 9, numeric=True),
+                              Field("total", 32, 17, numeric=True))  # fmt: skip
 _REF3_ITEM: Final = re.compile(r"(\d{6})(?:-(\d{6}))?", re.ASCII)
-_GETTERS: dict[Layout, tuple[tuple[str, ...], Callable[[str], tuple[str, ...]]]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,34 +78,11 @@ def refuse(line: int, message: str, **details: object) -> InvalidSettlementFile:
 
 
 # --- fields ----------------------------------------------------------------------------------
-def _cut(text: str, layout: Layout) -> dict[str, str]:
-    known = _GETTERS.get(layout)
-    if known is None:
-        slices = (slice(start - 1, start - 1 + width) for _, start, width in layout)
-        known = _GETTERS[layout] = (tuple(f[0] for f in layout), itemgetter(*slices))
-    names, getter = known
-    return dict(zip(names, map(str.strip, getter(text)), strict=True))
-
-
-def _lay(values: dict[str, str], layout: Layout) -> str:
-    record = [" "] * RECORD_LENGTH
-    for name, start, width in layout:
-        value = _CONTROL.sub(" ", values.get(name, ""))[:width].ljust(width)
-        record[start - 1 : start - 1 + width] = value
-    return "".join(record)
-
-
-def _digits(value: int, width: int, field: str) -> str:
-    text = f"{value:0{width}d}"
-    if value < 0 or len(text) > width:
-        raise InvalidSettlementFile(f"{field} {value} does not fit {width} digits.", field=field)
-    return text
-
-
 def _number(text: str, line: int, field: str) -> int:
-    if not text.isdigit() or not text.isascii():
+    value = digits(text)
+    if value is None:
         raise refuse(line, f"{field} must be digits (got {text!r}).", field=field)
-    return int(text)
+    return value
 
 
 def _date(text: str, line: int, field: str) -> date:
@@ -156,21 +135,6 @@ def format_ref3(section: int, months: Iterable[Month]) -> str:
 
 
 # --- reading a bank file ---------------------------------------------------------------------
-def decode_record(raw: bytes, line: int) -> str:
-    """One record's text: exactly 256 TIS-620 bytes, no control characters."""
-    record = raw.rstrip(b"\r\n")
-    if len(record) != RECORD_LENGTH:
-        raise refuse(line, f"a record must be {RECORD_LENGTH} bytes, this one has "
-                     f"{len(record)}.", reason="length", length=len(record))  # fmt: skip
-    # cp874 is TIS-620 plus a few Windows marks; C0/C1 control characters are refused below.
-    text = record.decode("cp874", errors="replace")
-    bad = _CONTROL.search(text)
-    if bad is not None:
-        raise refuse(line, f"byte 0x{record[bad.start()]:02X} at column {bad.start() + 1} is "
-                     "not TIS-620 text.", reason="encoding", column=bad.start() + 1)  # fmt: skip
-    return text
-
-
 def _check_sequence(fields: dict[str, str], line: int, position: int) -> None:
     if fields["sequence"] and fields["sequence"] != f"{position:08d}":
         raise refuse(line, f"sequence number {fields['sequence']!r} should be {position}.",
@@ -179,7 +143,7 @@ def _check_sequence(fields: dict[str, str], line: int, position: int) -> None:
 
 def parse_header(text: str, line: int = 1) -> BankHeader:
     """The H record."""
-    fields = _cut(text, HEADER)
+    fields = HEADER.parse(text)
     if fields["type"] != "H":
         raise refuse(line, "the file must start with an H record.", reason="header")
     _check_sequence(fields, line, 1)
@@ -194,7 +158,7 @@ def parse_header(text: str, line: int = 1) -> BankHeader:
 
 def parse_detail(text: str, line: int, position: int) -> SettlementLine:
     """A D record, the ``position``-th record of its file."""
-    fields = _cut(text, DETAIL)
+    fields = DETAIL.parse(text)
     _check_sequence(fields, line, position)
     if not fields["ref2"]:
         raise refuse(line, "Ref2 (the partner transaction id) is empty.", field="ref2")
@@ -238,7 +202,7 @@ def _known_instant(day: str, clock: str) -> datetime:
 
 def check_trailer(text: str, line: int, *, count: int, total_satang: int) -> None:
     """Refuse a T record whose count or total differs from the details read."""
-    fields = _cut(text, TRAILER)
+    fields = TRAILER.parse(text)
     said_count = _number(fields["count"], line, "trailer count")
     said_total = _number(fields["total"], line, "trailer total")
     if (said_count, said_total) != (count, total_satang):
@@ -260,21 +224,21 @@ def read_bank_file(lines: Iterable[bytes]) -> tuple[BankHeader, Iterator[Settlem
     first = next(numbered, None)
     if first is None:
         raise refuse(1, "the file is empty.", reason="empty")
-    return parse_header(decode_record(first[1], 1)), _details(numbered)
+    return parse_header(BANK_RECORDS.decode(first[1], 1)), _details(numbered)
 
 
 def _details(numbered: Iterator[tuple[int, bytes]]) -> Iterator[SettlementLine]:
     count = total = 0
     line = 1
     for line, raw in numbered:
-        text = decode_record(raw, line)
+        text = BANK_RECORDS.decode(raw, line)
         if text[0] == "D":
             detail = parse_detail(text, line, count + 2)
             count += 1
             total += detail.amount_satang
             yield detail
         elif text[0] == "T":
-            _check_sequence(_cut(text, TRAILER), line, count + 2)
+            _check_sequence(TRAILER.parse(text), line, count + 2)
             check_trailer(text, line, count=count, total_satang=total)
             for extra, rest in numbered:
                 if rest.strip():
@@ -304,17 +268,17 @@ class BankFileWriter:
         self.count = 0
         self.total_satang = 0
 
-    def _record(self, kind: str, sequence: int, values: dict[str, str], layout: Layout) -> bytes:
+    def _record(self, kind: str, sequence: int, values: dict[str, Value], layout: Layout) -> bytes:
         h = self._header
-        lead = {"type": kind, "sequence": _digits(sequence, 8, "sequence"),
-                "bank_code": h.bank_code, "company_account": h.company_account}  # fmt: skip
-        return _lay(lead | values, layout).encode("tis_620", errors="replace") + b"\r\n"
+        lead: dict[str, Value] = {"type": kind, "sequence": sequence, "bank_code": h.bank_code,
+                                  "company_account": h.company_account}  # fmt: skip
+        return layout.encode(lead | values)
 
     def header(self) -> bytes:
         """The H record."""
         h = self._header
         day = h.business_date
-        values = {"company_name": h.company_name, "partner_code": h.partner_code,
+        values: dict[str, Value] = {"company_name": h.company_name, "partner_code": h.partner_code,
                   "business_date": f"{day.day:02d}{day.month:02d}{day.year:04d}"}  # fmt: skip
         return self._record("H", 1, values, HEADER)
 
@@ -327,21 +291,21 @@ class BankFileWriter:
                                             "use the CSV layout.", field=field.lower())  # fmt: skip
         midnight = datetime.combine(self._header.business_date, time(0), tzinfo=BANGKOK)
         at = (line.paid_at or midnight).astimezone(BANGKOK)
-        values = {
+        values: dict[str, Value] = {
             "payment_date": at.strftime("%d%m") + f"{at.year:04d}",
             "payment_time": at.strftime("%H%M%S"), "name": line.name,
             "ref1": line.national_id, "ref2": line.partner_txn_id, "ref3": ref3,
             "store_id": line.store_id, "terminal_id": line.terminal_id, "kind": "C",
-            "amount": _digits(line.amount_satang, 13, "amount"),
+            "amount": line.amount_satang,
         }  # fmt: skip
+        record = self._record("D", self.count + 2, values, DETAIL)  # counted once it is written
         self.count += 1
         self.total_satang += line.amount_satang
-        return self._record("D", self.count + 1, values, DETAIL)
+        return record
 
     def trailer(self) -> bytes:
         """The T record with the count and total of the details written."""
-        values = {"count": _digits(self.count, 9, "count"),
-                  "total": _digits(self.total_satang, 17, "total")}  # fmt: skip
+        values: dict[str, Value] = {"count": self.count, "total": self.total_satang}
         return self._record("T", self.count + 2, values, TRAILER)
 
 
