@@ -30,7 +30,8 @@ from app.audit.writer import AuditWriter
 from app.complaints.repository import ComplaintsRepository
 from app.complaints.service import ComplaintsAccess, ComplaintService
 from app.counter.ledger import PgLedger
-from app.counter.service import CounterRules, CounterService
+from app.counter.rules import CounterRules
+from app.counter.service import CounterService
 from app.db.database import Database, DatabaseConfig
 from app.db.pools import PoolConfig, resolve_dsns
 from app.db.recent_writes import RecentWrites

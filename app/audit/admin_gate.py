@@ -1,27 +1,27 @@
-"""The frame every non-counter use case runs in: admitted by scope, audited when it touches an ID.
+"""The gate every non-counter use case passes: admitted by scope, audited when it touches an ID.
 
 Internal applications call the insured-person, rate, partner, audit and statistics use cases
 with a bearer token; each use case names the scope it needs (``admin`` or ``audit``). A call
-that touches a national ID, or changes who may call the gateway, leaves exactly one audit
-record, refused calls included, committed before the answer leaves (as the counter does).
+that touches a national ID, or changes who may call the gateway, runs as an audited call
+(``app.audit.audited_call``, the counter's frame too): exactly one audit record, refused calls
+included, committed before the answer leaves.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from ipaddress import ip_address
 from typing import TypeVar
 
 from app.admission.credentials import Credentials
 from app.admission.records import Caller
 from app.admission.service import Admission
+from app.audit.audited_call import AuditedCalls
 from app.audit.call_audit import AdmissionEvents, CallAudit
-from app.audit.records import AuditRecord, AuditSink
+from app.audit.records import AuditSink
 from app.domain.national_id import validate_national_id
-from app.errors import AccessRefused, ServiceError
+from app.errors import AccessRefused
 from app.observability.call_context import note_call
 from app.principals.records import Principal
 
@@ -38,15 +38,6 @@ class Admitted:
     principal: Principal
     audit: CallAudit
     national_id: str | None
-    caller: Caller
-    source_ip: str | None
-
-
-def _valid_ip(text: str) -> str | None:
-    try:
-        return str(ip_address(text))
-    except ValueError:
-        return None
 
 
 class AdminGate:
@@ -62,10 +53,9 @@ class AdminGate:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._admission = admission
-        self._audit = audit
         self._prefixes = prefixes
         self._events = events
-        self._clock = clock
+        self._calls = AuditedCalls(admission=admission, sink=audit, events=events, clock=clock)
 
     def forget_principals(self) -> None:
         """Drop this instance's cached partners and clients (after one of them changed)."""
@@ -102,59 +92,22 @@ class AdminGate:
         """Validate ``national_id`` (if given), admit, run ``body``; one audit record in all.
 
         ``body`` commits the success record itself (``admitted.audit.ok(...)``) before it
-        returns; any ``ServiceError`` is recorded as a refusal here.
+        returns; any ``ServiceError`` is recorded as a refusal by the audited-call frame.
         """
-        source_ip = _valid_ip(self._admission.source_address(caller))
-        audit = CallAudit(
-            sink=self._audit,
-            caller=caller,
-            operation=operation,
-            source_ip=source_ip,
-            clock=self._clock,
-            events=self._events,
-        )
-        try:
+
+        async def admitted(audit: CallAudit) -> T:
             nid = None
             if national_id is not None:
                 # Validated before admission, so a refused probe of a real ID is recorded with it.
                 nid = validate_national_id(national_id, section=section, prefixes=self._prefixes)
                 audit.national_id = nid
-            principal = await self._admission.admit(
-                caller=caller, credentials=credentials, operation=operation, scope=scope
-            )
-            audit.principal = principal
-            return await body(Admitted(principal, audit, nid, caller, source_ip))
-        except ServiceError as error:
-            failure = await audit.refused(error)
-            note_call(outcome=(failure or error).code)
-            if failure is not None:
-                raise failure from error
-            raise
+            principal = await audit.admit(credentials, scope=scope)
+            return await body(Admitted(principal, audit, nid))
+
+        return await self._calls.run(caller, operation, admitted)
 
     async def people_seen(
         self, admitted: Admitted, *, operation: str, people: Iterable[tuple[str, str]]
     ) -> None:
-        """One record per person a listing showed (national ID, name as shown), committed now.
-
-        A listing touches every ID on its page, so "who saw this ID?" must find it too; the
-        records go through the group commit together.
-        """
-        principal = admitted.principal
-        records = [
-            AuditRecord(
-                at=self._clock(),
-                protocol=admitted.caller.protocol.value,
-                operation=operation,
-                outcome="ok",
-                request_id=admitted.caller.request_id,
-                principal_kind=principal.kind,
-                principal_id=principal.id,
-                principal_name=principal.name,
-                source_ip=admitted.source_ip,
-                national_id=national_id,
-                name_returned=name,
-                detail={"listed": True},
-            )
-            for national_id, name in people
-        ]
-        await asyncio.gather(*(self._audit.record(record) for record in records))
+        """One record per person a listing showed (national ID, name as shown), committed now."""
+        await admitted.audit.people_seen(people, operation=operation)

@@ -1,12 +1,20 @@
-"""Builds the one audit record of a call as the call learns who and what it touches."""
+"""Builds the one audit record of a call as the call learns who and what it touches.
+
+Every record a use case leaves is built here, from the caller, the principal, the national
+ID(s), the name the caller saw and the outcome; and here a record that cannot be committed
+becomes the call's failure (``AuditUnavailable``), whatever the call was about to answer.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
+from app.admission.credentials import Credentials, UsernameToken
 from app.admission.records import Caller
+from app.admission.service import Admission
 from app.audit.records import AuditRecord, AuditSink
 from app.errors import AccessRefused, AuditUnavailable, ServiceError
 from app.observability.call_context import note_call
@@ -24,6 +32,7 @@ class CallAudit:
         self,
         *,
         sink: AuditSink,
+        admission: Admission,
         caller: Caller,
         operation: str,
         source_ip: str | None,
@@ -31,26 +40,39 @@ class CallAudit:
         events: AdmissionEvents | None = None,
     ) -> None:
         self._sink = sink
+        self._admission = admission
         self._caller = caller
         self._operation = operation
-        self._source_ip = source_ip
         self._clock = clock
         self._events = events
         self._written = False
+        self.source_ip = source_ip
         self.principal: Principal | None = None
         self.principal_hint: str | None = None  # e.g. the username a refused partner gave
         self.national_id: str | None = None
         self.operator: str | None = caller.operator
         self.terminal: str | None = caller.terminal
 
+    async def admit(self, credentials: Credentials, *, scope: str) -> Principal:
+        """Admit the caller to this operation; the record names who it is (or claimed to be)."""
+        if isinstance(credentials, UsernameToken):
+            self.principal_hint = credentials.username[:64]
+        principal = await self._admission.admit(
+            caller=self._caller, credentials=credentials, operation=self._operation, scope=scope
+        )
+        self.principal = principal
+        return principal
+
     async def ok(self, *, name_returned: str | None = None, **detail: Any) -> None:
         """Commit the record of a call that succeeded (before its answer leaves)."""
         await self._write("ok", name_returned, detail or None)
 
-    async def refused(self, error: ServiceError) -> AuditUnavailable | None:
-        """Commit the record of a failed call; returns AuditUnavailable if that failed too."""
+    async def refused(self, error: ServiceError) -> ServiceError:
+        """Commit the record of a failed call; the error it fails with (AuditUnavailable if
+        that record cannot be committed, whatever ``error`` was)."""
         if self._written or isinstance(error, AuditUnavailable):
-            return None
+            note_call(outcome=error.code)
+            return error
         if isinstance(error, AccessRefused) and self._events is not None:
             self._events.admission_refused(error.code, self._caller.protocol.value)
         detail: dict[str, Any] = {"message": error.message[:300]}
@@ -60,15 +82,42 @@ class CallAudit:
         try:
             await self._write(error.code, None, detail)
         except AuditUnavailable as failure:
+            note_call(outcome=failure.code)
             return failure
-        return None
+        return error
+
+    async def people_seen(self, people: Iterable[tuple[str, str]], *, operation: str) -> None:
+        """One record per person a listing showed (national ID, name as shown), committed now.
+
+        A listing touches every ID on its page, so "who saw this ID?" must find it too; the
+        records go through the group commit together.
+        """
+        records = [
+            self._record(operation, "ok", national_id, name, {"listed": True})
+            for national_id, name in people
+        ]
+        await asyncio.gather(*(self._sink.record(record) for record in records))
 
     async def _write(self, outcome: str, name: str | None, detail: dict[str, Any] | None) -> None:
+        record = self._record(self._operation, outcome, self.national_id, name, detail)
+        self._written = True
+        partner = self.principal.name if self.principal else None  # never the unchecked hint
+        note_call(operation=self._operation, outcome=outcome, partner=partner)
+        await self._sink.record(record)
+
+    def _record(
+        self,
+        operation: str,
+        outcome: str,
+        national_id: str | None,
+        name: str | None,
+        detail: dict[str, Any] | None,
+    ) -> AuditRecord:
         principal = self.principal
-        record = AuditRecord(
+        return AuditRecord(
             at=self._clock(),
             protocol=self._caller.protocol.value,
-            operation=self._operation,
+            operation=operation,
             outcome=outcome,
             request_id=self._caller.request_id,
             principal_kind=principal.kind if principal else "anonymous",
@@ -76,15 +125,8 @@ class CallAudit:
             principal_name=principal.name if principal else self.principal_hint,
             operator=self.operator,
             terminal=self.terminal,
-            source_ip=self._source_ip,
-            national_id=self.national_id,
+            source_ip=self.source_ip,
+            national_id=national_id,
             name_returned=name,
             detail=detail,
         )
-        self._written = True
-        note_call(
-            operation=self._operation,
-            outcome=outcome,
-            partner=principal.name if principal else None,
-        )
-        await self._sink.record(record)

@@ -93,8 +93,11 @@ class FeedAccess:
                                             reason="abandoned"))  # fmt: skip
             raise
         except Exception as error:
-            await audit.refused(error if isinstance(error, ServiceError) else ServerError())
+            known = error if isinstance(error, ServiceError) else ServerError()
+            failure = await audit.refused(known)
             await pipe.put(None)
+            if failure is not known:  # AuditUnavailable: the record of the failure is not kept
+                raise failure from error
             raise
         await pipe.put(None)
 

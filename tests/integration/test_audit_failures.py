@@ -1,4 +1,5 @@
-"""The audit writer under real failures: callers get AuditUnavailable, later batches succeed."""
+"""The audit trail under real failures: callers get AuditUnavailable, later batches succeed, and
+a call whose record cannot be committed fails with it, the counter's and an admin's alike."""
 
 from __future__ import annotations
 
@@ -7,20 +8,34 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 from prometheus_client import CollectorRegistry
 
+from app.admission.credentials import BearerToken
+from app.admission.records import Caller, Protocol
+from app.audit.admin_gate import AdminGate
 from app.audit.records import AuditRecord
 from app.audit.writer import AuditWriter
+from app.counter.ledger import PgLedger
+from app.counter.records import InquiryRequest
+from app.counter.service import CounterService
 from app.db.pools import PoolConfig, open_pool
+from app.db.recent_writes import RecentWrites
+from app.domain.months import Month
 from app.domain.national_id import generate_national_id
-from app.errors import AuditUnavailable
+from app.errors import AuditUnavailable, PersonNotFound, ServiceError, StoreUnavailable
+from app.insured.service import InsuredAdmin
+from app.main import Gateway, counter_rules
 from app.observability.metrics import Metrics
 from app.settings import Settings
+from tests.conftest import PartnerCredentials
+from tests.support.people import new_national_id
+from tests.support.wsse import digest_token
 
 pytestmark = pytest.mark.db
 
@@ -150,3 +165,126 @@ async def test_callers_beyond_the_queue_bound_fail_at_once(pool: asyncpg.Pool) -
     refused = [o for o in outcomes if isinstance(o, AuditUnavailable)]
     assert [o.details["reason"] for o in refused] == ["queue_full", "queue_full"]
     assert await count(pool, nid) == 3
+
+
+# --- a call whose record cannot be committed fails, whatever it was about to answer -------------
+FAILURES = [
+    pytest.param(lambda: StoreUnavailable("the replica is gone", store="replica"), id="server"),
+    pytest.param(PersonNotFound, id="client"),
+]
+
+
+class FailingReads:
+    """A store whose reads raise ``failure()`` (the counter's reader, the insured store)."""
+
+    def __init__(self, failure: Callable[[], ServiceError]) -> None:
+        self._failure = failure
+
+    def _raise(self) -> None:
+        raise self._failure()
+
+    async def read_member(self, national_id: str, *, since: Month, min_lsn: int | None) -> None:
+        self._raise()
+
+    async def read_person(
+        self, national_id: str, *, min_lsn: int | None, history_limit: int
+    ) -> None:
+        self._raise()
+
+
+@asynccontextmanager
+async def records_refused(gw: Gateway, request_id: str) -> AsyncIterator[None]:
+    """The primary refuses every audit record of ``request_id`` (a real commit failure)."""
+    constraint = f"refuse_{uuid.uuid4().hex[:8]}"
+    await gw.db.primary.execute(
+        f"ALTER TABLE audit_log ADD CONSTRAINT {constraint}"
+        f" CHECK (request_id <> '{request_id}') NOT VALID"
+    )
+    try:
+        yield
+    finally:
+        await gw.db.primary.execute(f"ALTER TABLE audit_log DROP CONSTRAINT {constraint}")
+
+
+async def outcomes(gw: Gateway, request_id: str) -> list[str]:
+    rows = await gw.db.primary.fetch(
+        "SELECT outcome FROM audit_log WHERE request_id = $1", request_id
+    )
+    return [row["outcome"] for row in rows]
+
+
+def counter_with(gw: Gateway, reads: FailingReads) -> CounterService:
+    ledger = PgLedger(primary=lambda: gw.db.primary, router=lambda: gw.db.router)
+    return CounterService(
+        admission=gw.admission,
+        audit=gw.audit,
+        reader=reads,  # type: ignore[arg-type]
+        ledger=ledger,
+        rates=gw.rates,
+        recent=RecentWrites(),
+        rules=counter_rules(gw.settings),
+    )
+
+
+def insured_with(gw: Gateway, reads: FailingReads) -> InsuredAdmin:
+    gate = AdminGate(admission=gw.admission, audit=gw.audit, prefixes=gw.settings.prefixes())
+    return InsuredAdmin(
+        gate=gate,
+        store=reads,  # type: ignore[arg-type]
+        recent=RecentWrites(),
+        s40=counter_rules(gw.settings).s40,
+    )
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+async def test_a_counter_refusal_whose_record_cannot_be_kept_fails_as_audit_unavailable(
+    gateway: Gateway, partner: PartnerCredentials, failure: Callable[[], ServiceError]
+) -> None:
+    counter = counter_with(gateway, FailingReads(failure))
+    expected = type(failure())
+
+    async def inquire(request_id: str) -> None:
+        await counter.inquire(
+            caller=Caller(Protocol.SOAP, "127.0.0.1", request_id),
+            credentials=digest_token(partner.username, partner.password),
+            request=InquiryRequest(new_national_id()),
+        )
+
+    recorded = uuid.uuid4().hex
+    with pytest.raises(expected) as answered:
+        await inquire(recorded)
+    assert await outcomes(gateway, recorded) == [answered.value.code], "refusals are audited"
+
+    lost = uuid.uuid4().hex
+    async with records_refused(gateway, lost):
+        with pytest.raises(AuditUnavailable) as failed:
+            await inquire(lost)
+    assert isinstance(failed.value.__cause__, expected), "the refusal it could not record"
+    assert failed.value.retryable and await outcomes(gateway, lost) == []
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+async def test_an_admin_refusal_whose_record_cannot_be_kept_fails_as_audit_unavailable(
+    gateway: Gateway, client_token: str, failure: Callable[[], ServiceError]
+) -> None:
+    insured = insured_with(gateway, FailingReads(failure))
+    expected = type(failure())
+
+    async def read(request_id: str) -> None:
+        await insured.read(
+            caller=Caller(Protocol.REST, "127.0.0.1", request_id),
+            credentials=BearerToken(client_token),
+            national_id=new_national_id(),
+        )
+
+    recorded = uuid.uuid4().hex
+    with pytest.raises(expected) as answered:
+        await read(recorded)
+    assert await outcomes(gateway, recorded) == [answered.value.code], "refusals are audited"
+
+    lost = uuid.uuid4().hex
+    async with records_refused(gateway, lost):
+        with pytest.raises(AuditUnavailable) as failed:
+            await read(lost)
+    assert isinstance(failed.value.__cause__, expected), "the refusal it could not record"
+    assert failed.value.retryable and await outcomes(gateway, lost) == []

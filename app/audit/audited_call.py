@@ -1,0 +1,72 @@
+"""The audited call: the one frame every use case that touches a national ID runs in.
+
+The counter's operations and the internal applications' (through ``AdminGate``) both run
+here. The use case admits its caller through its ``CallAudit``, names the IDs it touches and
+commits its record with ``ok()`` before it answers; a ``ServiceError`` it raises is recorded
+here as a refusal. A record that cannot be committed fails the call with
+``server.audit_unavailable`` — a refusal's record included, whatever the refusal was — so a
+call never answers without its record on the trail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from functools import lru_cache
+from ipaddress import ip_address
+from typing import TypeVar
+
+from app.admission.records import Caller
+from app.admission.service import Admission
+from app.audit.call_audit import AdmissionEvents, CallAudit
+from app.audit.records import AuditSink
+from app.errors import ServiceError
+
+T = TypeVar("T")
+
+
+@lru_cache(maxsize=4096)  # a few addresses make every call: parse each once
+def valid_ip(text: str) -> str | None:
+    """``text`` as a normalised IP address, or None if it is not one."""
+    try:
+        return str(ip_address(text))
+    except ValueError:
+        return None
+
+
+class AuditedCalls:
+    """Runs use cases as audited calls: one record each, committed before the answer leaves."""
+
+    def __init__(
+        self,
+        *,
+        admission: Admission,
+        sink: AuditSink,
+        events: AdmissionEvents | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._admission = admission
+        self._sink = sink
+        self._events = events
+        self._clock = clock
+
+    async def run(
+        self, caller: Caller, operation: str, body: Callable[[CallAudit], Awaitable[T]]
+    ) -> T:
+        """Run ``body`` with the call's record in the making; record a ServiceError it raises."""
+        audit = CallAudit(
+            sink=self._sink,
+            admission=self._admission,
+            caller=caller,
+            operation=operation,
+            source_ip=valid_ip(self._admission.source_address(caller)),
+            clock=self._clock,
+            events=self._events,
+        )
+        try:
+            return await body(audit)
+        except ServiceError as error:
+            failure = await audit.refused(error)
+            if failure is error:
+                raise
+            raise failure from error

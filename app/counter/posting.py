@@ -1,0 +1,155 @@
+"""Posting a confirm: decided on the primary in one transaction that also waits for its record.
+
+The member is locked, the transaction id looked up (a replay answers with the payment it
+names), the payment checked against the member's entitlement and inserted, and the audit
+record committed, all before the transaction commits: if the audit trail cannot take the
+record, there is no payment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from app.audit.call_audit import CallAudit
+from app.counter.entitlement import entitlement, history_start
+from app.counter.ports import Ledger, NewPayment, PaymentRow
+from app.counter.records import ConfirmRequest, ConfirmResult
+from app.counter.rules import CounterRules
+from app.db.recent_writes import RecentWrites
+from app.domain.calendar import business_date
+from app.domain.months import Month
+from app.domain.payment_rules import validate_payment
+from app.domain.receipt import receipt_number
+from app.errors import DuplicateTransaction, PersonNotFound, SectionMismatch, TransactionNotFound
+from app.principals.records import Principal
+from app.rates.book import RateBook
+
+
+def confirm_result(row: PaymentRow, *, replayed: bool) -> ConfirmResult:
+    """The answer to a confirm, from the payment it posted or replayed."""
+    return ConfirmResult(
+        partner_txn_id=row.partner_txn_id,
+        receipt_no=row.receipt_no,
+        national_id=row.national_id,
+        section=row.section,
+        months=tuple(str(m) for m in row.months),
+        amount_satang=row.amount_satang,
+        savings_satang=row.savings_satang,
+        posted_at=row.posted_at,
+        business_date=row.business_date,
+        replayed=replayed,
+    )
+
+
+def _reused(txn_id: str, row: PaymentRow) -> DuplicateTransaction:
+    return DuplicateTransaction(
+        "This transaction id was already used with a different request.",
+        partnerTxnId=txn_id,
+        receiptNo=row.receipt_no,
+    )
+
+
+class PaymentPosting:
+    """Posts a partner's payment on the primary, or finds the one its transaction id names."""
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        rates: RateBook,
+        recent: RecentWrites,
+        rules: CounterRules,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._ledger = ledger
+        self._rates = rates
+        self._recent = recent
+        self._rules = rules
+        self._clock = clock
+
+    async def replay(self, principal: Principal, txn_id: str, digest: bytes) -> PaymentRow:
+        """The payment ``txn_id`` names, if it was made by the same request."""
+        row = await self._ledger.find_payment(principal, txn_id)
+        if row is None:
+            raise TransactionNotFound()
+        if row.request_hash != digest:
+            raise _reused(txn_id, row)
+        return row
+
+    async def post(
+        self,
+        principal: Principal,
+        request: ConfirmRequest,
+        nid: str,
+        txn_id: str,
+        months: tuple[Month, ...],
+        digest: bytes,
+        audit: CallAudit,
+    ) -> tuple[PaymentRow, bool]:
+        """Post the payment (or find its replay) and commit its audit record; True if replayed."""
+        now = self._clock()
+        today = business_date(now)
+        # Before the transaction: loading the rates may need a connection of its own, and a
+        # pool full of open confirms waiting for one more would never drain.
+        rates = await self._rates.table()
+        async with self._ledger.transaction() as tx:
+            member = await tx.lock_member(nid, since=history_start(today))
+            existing = await tx.find_payment(principal, txn_id)
+            if existing is not None:
+                if existing.request_hash != digest:
+                    raise _reused(txn_id, existing)
+                await audit.ok(receiptNo=existing.receipt_no, replayed=True)
+                return existing, True
+            if member is None:
+                raise PersonNotFound()
+            if member.section != request.section:
+                raise SectionMismatch(
+                    f"The person is insured under Section {member.section}, not {request.section}.",
+                    section=member.section,
+                )
+            ent = entitlement(
+                member,
+                today=today,
+                rates=rates,
+                s39=self._rules.s39,
+                s40=self._rules.s40,
+            )
+            ent.ensure_may_pay()
+            valid = validate_payment(
+                section=member.section,
+                option=member.option,
+                requested=months,
+                amount_satang=request.amount_satang,
+                savings_satang=request.savings_satang,
+                payable=ent.months,
+                paid=member.paid.keys(),
+                ceiling_satang=self._rules.ceiling_satang,
+                s40_policy=self._rules.s40,
+            )
+            receipt = receipt_number(await tx.next_receipt_sequence(), business_date=today)
+            row = await tx.insert_payment(
+                NewPayment(
+                    principal=principal,
+                    partner_txn_id=txn_id,
+                    receipt_no=receipt,
+                    national_id=nid,
+                    section=member.section,
+                    option=member.option,
+                    months=valid.months,
+                    month_amounts=tuple(line.amount_satang for line in valid.lines),
+                    amount_satang=valid.total_satang,
+                    savings_satang=valid.savings_satang,
+                    request_hash=digest,
+                    business_date=request.business_date,
+                    paid_at=request.paid_at,
+                    store_id=request.counter.store_id,
+                    terminal_id=request.counter.terminal_id,
+                    shift=request.counter.shift,
+                    operator_id=request.counter.operator_id,
+                )
+            )
+            # Committed before the payment: if the audit trail cannot take it, no payment.
+            await audit.ok(receiptNo=receipt, amountSatang=valid.total_satang)
+        self._recent.note(nid, await self._ledger.current_lsn())
+        return row, False

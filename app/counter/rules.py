@@ -1,0 +1,20 @@
+"""The settings the counter's use cases apply: section policies, ceiling, cut-off, ID prefixes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import time
+
+from app.domain.section39 import S39Policy
+from app.domain.section40 import S40Policy
+
+
+@dataclass(frozen=True, slots=True)
+class CounterRules:
+    """The settings the counter use cases apply."""
+
+    s39: S39Policy
+    s40: S40Policy
+    ceiling_satang: int
+    cutoff: time
+    prefixes: dict[int, frozenset[str]]
