@@ -15,8 +15,8 @@ from typing import Final, TypeVar
 
 from app.counter.records import CancelRequest, ConfirmRequest, CounterInfo, InquiryRequest
 from app.errors import InvalidAmount, InvalidInput
+from app.soap.envelope import Shape, child_elements, repeated, simple_text
 from app.soap.namespaces import display_name, sso
-from app.soap.xml_tree import Shape, child_elements, repeated, simple_text
 from app.soap.xsd_values import parse_baht, parse_date, parse_datetime, parse_int
 
 T = TypeVar("T")

@@ -2,10 +2,16 @@
 
 Reading happens in one pass over at most ``max_body_bytes``: ``BodyGuard`` checks the
 stream as it arrives (size, DOCTYPE, entities, depth, element count, well-formedness) and
-builds the tree (``xml_dict.py``, xmltodict's shape) under the fixed prefixes of
+builds the tree (``xml_reader.py``, xmltodict's shape) under the fixed prefixes of
 ``namespaces.py``, so clients may use any prefixes they like. The envelope's namespace must
 match the version of the Content-Type; the Body must hold exactly one element, the operation's
 request (WS-I BP R2201).
+
+The tree's elements are read strictly by the helpers below (``single``, ``repeated``,
+``child_elements``, ``simple_text``, ``attribute``): an element is ``None`` (empty), a ``str``
+(text only), a ``dict`` (attributes as ``@name``, text as ``#text``, children by name) or, for
+a name that repeats, a ``list``; a shape the schema does not want raises ``Shape``, which each
+caller turns into its own error (envelope, payload or credential).
 """
 
 from __future__ import annotations
@@ -20,8 +26,76 @@ from app.soap.media_type import MediaType
 from app.soap.namespaces import WSSE, display_name, split_name
 from app.soap.refusals import EnvelopeRefused, FaultKind
 from app.soap.versions import SoapVersion
-from app.soap.xml_guard import BodyGuard, Document, XmlLimits, body_too_large, parse_document
-from app.soap.xml_tree import Shape, attribute, child_elements, repeated
+from app.soap.xml_reader import BodyGuard, Document, XmlLimits, body_too_large, parse_document
+
+_TEXT: Final = "#text"
+_NIL: Final = "@xsi:nil"
+
+
+class Shape(Exception):
+    """A parsed element is not shaped as expected; ``problem`` is a stable word for it."""
+
+    def __init__(self, problem: str, message: str) -> None:
+        super().__init__(message)
+        self.problem = problem
+        self.message = message
+
+
+def single(value: object) -> object:
+    """An element that may appear once."""
+    if isinstance(value, list):
+        raise Shape("repeated", "appears more than once")
+    return value
+
+
+def repeated(value: object) -> list[object]:
+    """The occurrences of an element that may repeat."""
+    return list(value) if isinstance(value, list) else [value]
+
+
+def child_elements(value: object) -> dict[str, object]:
+    """The child elements of an element by parsed name, attributes left out."""
+    value = single(value)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Shape("text", "holds text where elements are expected")
+    children: dict[str, object] = {}
+    for key, child in value.items():
+        if key == _TEXT:
+            raise Shape("text", "holds text where elements are expected")
+        if not key.startswith("@"):
+            children[key] = child
+    return children
+
+
+def simple_text(value: object) -> str | None:
+    """The text of a simple-typed element: "" when empty, None when it is xsi:nil."""
+    value = single(value)
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, dict):
+        raise Shape("invalid", "is not a simple value")
+    if any(not key.startswith("@") and key != _TEXT for key in value):
+        raise Shape("invalid", "holds elements where a simple value is expected")
+    text = value.get(_TEXT, "")
+    if value.get(_NIL) in ("true", "1"):
+        if text:
+            raise Shape("invalid", "is xsi:nil but not empty")
+        return None
+    return str(text)
+
+
+def attribute(value: object, name: str) -> str | None:
+    """An attribute of an element by parsed name (such as ``s11:mustUnderstand``)."""
+    if isinstance(value, dict):
+        found = value.get(f"@{name}")
+        if isinstance(found, str):
+            return found
+    return None
+
 
 #: Header blocks the gateway processes; any other marked mustUnderstand is refused.
 UNDERSTOOD_HEADERS: Final = frozenset({(WSSE, "Security")})
@@ -48,7 +122,7 @@ class Envelope:
     version: SoapVersion
     headers: Mapping[str, object]  # header blocks by parsed name, such as "wsse:Security"
     payload_name: str  # the Body's element by parsed name, such as "sso:ConfirmPayment"
-    payload: object  # that element as xml_dict builds it (xmltodict's shape)
+    payload: object  # that element as xml_reader builds it (xmltodict's shape)
 
     def blocks_for_us(self, name: str) -> list[object]:
         """The header blocks of a name addressed to the gateway (not to another actor/role)."""

@@ -19,7 +19,7 @@ from typing import Final
 from app.errors import ServiceError
 from app.soap.namespaces import SOAP11_ENVELOPE
 from app.soap.refusals import EnvelopeRefused, FaultKind
-from app.soap.serialise import Element, Node, write_envelope
+from app.soap.serialise import element, quote_attribute, text_element, write_envelope
 from app.soap.versions import SoapVersion
 from app.soap.xsd_values import format_boolean, format_date, format_datetime
 
@@ -57,61 +57,67 @@ def _detail_value(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
-def gateway_fault(error: ServiceError, *, request_id: str) -> Element:
-    """The sso:GatewayFault detail element of an error."""
-    entries: list[Node] = [
-        {"sso:key": str(key), "sso:value": _detail_value(value)}
+def gateway_fault(error: ServiceError, *, request_id: str) -> str:
+    """The sso:GatewayFault detail element of an error, as XML text."""
+    entries = "".join(
+        element(
+            "sso:entry",
+            text_element("sso:key", str(key)) + text_element("sso:value", _detail_value(value)),
+        )
         for key, value in error.details.items()
-    ]
-    return {
-        "sso:GatewayFault": {
-            "sso:code": error.code,
-            "sso:message": error.message,
-            "sso:retryable": format_boolean(error.retryable),
-            "sso:requestId": request_id,
-            "sso:entry": entries,
-        }
-    }
+    )
+    return element(
+        "sso:GatewayFault",
+        text_element("sso:code", error.code)
+        + text_element("sso:message", error.message)
+        + text_element("sso:retryable", format_boolean(error.retryable))
+        + text_element("sso:requestId", request_id)
+        + entries,
+    )
 
 
-def _soap11(error: ServiceError, kind: FaultKind, request_id: str) -> Element:
-    return {
-        "soap:Fault": {
-            "faultcode": f"soap:{_SOAP11_CODES[kind]}",
-            "faultstring": error.message,
-            "detail": gateway_fault(error, request_id=request_id),
-        }
-    }
+def _soap11(error: ServiceError, kind: FaultKind, request_id: str) -> str:
+    return element(
+        "soap:Fault",
+        text_element("faultcode", f"soap:{_SOAP11_CODES[kind]}")
+        + text_element("faultstring", error.message)
+        + element("detail", gateway_fault(error, request_id=request_id)),
+    )
 
 
-def _soap12(error: ServiceError, kind: FaultKind, request_id: str) -> Element:
-    code: Element = {"env:Value": f"env:{kind.value}"}
+def _soap12(error: ServiceError, kind: FaultKind, request_id: str) -> str:
+    code = text_element("env:Value", f"env:{kind.value}")
     if kind in (FaultKind.SENDER, FaultKind.RECEIVER) and _NCNAME.fullmatch(error.code):
-        code["env:Subcode"] = {"env:Value": f"sso:{error.code}"}
-    return {
-        "env:Fault": {
-            "env:Code": code,
-            "env:Reason": {"env:Text": {"@xml:lang": "en", "#text": error.message}},
-            "env:Detail": gateway_fault(error, request_id=request_id),
-        }
-    }
+        code += element("env:Subcode", text_element("env:Value", f"sso:{error.code}"))
+    return element(
+        "env:Fault",
+        element("env:Code", code)
+        + element("env:Reason", text_element("env:Text", error.message, ' xml:lang="en"'))
+        + element("env:Detail", gateway_fault(error, request_id=request_id)),
+    )
 
 
-def _soap12_header(kind: FaultKind, not_understood: tuple[tuple[str, str], ...]) -> Element | None:
+def _soap12_header(kind: FaultKind, not_understood: tuple[tuple[str, str], ...]) -> str | None:
     if kind is FaultKind.VERSION_MISMATCH:
-        supported: list[Node] = [
-            {"@qname": "env:Envelope"},
-            {"@qname": "soap11:Envelope", "@xmlns:soap11": SOAP11_ENVELOPE},
-        ]
-        return {"env:Upgrade": {"env:SupportedEnvelope": supported}}
+        soap11 = f" xmlns:soap11={quote_attribute(SOAP11_ENVELOPE)}"
+        return element(
+            "env:Upgrade",
+            element("env:SupportedEnvelope", attributes=' qname="env:Envelope"')
+            + element("env:SupportedEnvelope", attributes=f' qname="soap11:Envelope"{soap11}'),
+        )
     if kind is FaultKind.MUST_UNDERSTAND and not_understood:
-        blocks: list[Node] = [
-            {"@qname": f"h{i}:{local}", f"@xmlns:h{i}": namespace}
-            if namespace
-            else {"@qname": local}
+        return "".join(
+            element(
+                "env:NotUnderstood",
+                attributes=(
+                    f" qname={quote_attribute(f'h{i}:{local}')}"
+                    f" xmlns:h{i}={quote_attribute(namespace)}"
+                    if namespace
+                    else f" qname={quote_attribute(local)}"
+                ),
+            )
             for i, (namespace, local) in enumerate(not_understood)
-        ]
-        return {"env:NotUnderstood": blocks}
+        )
     return None
 
 

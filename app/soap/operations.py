@@ -16,9 +16,13 @@ from app.counter.records import CounterInfo, Operation
 from app.errors import UnknownOperation
 from app.soap.deserialise import read_cancel, read_confirm, read_inquiry, read_status
 from app.soap.envelope import Envelope
-from app.soap.inquiry_xml import inquiry_xml
 from app.soap.namespaces import CONTRIBUTION, display_name, sso
-from app.soap.serialise import cancel_response, confirm_response, element_xml, status_response
+from app.soap.serialise import (
+    cancel_response,
+    confirm_response,
+    inquiry_response,
+    status_response,
+)
 from app.soap.wsse import read_username_token
 
 
@@ -52,7 +56,7 @@ async def _inquire(service: CounterOperations, payload: object, call: Call) -> s
     result = await service.inquire(
         caller=call.caller(counter), credentials=call.credentials, request=request
     )
-    return inquiry_xml(result)
+    return inquiry_response(result)
 
 
 async def _confirm(service: CounterOperations, payload: object, call: Call) -> str:
@@ -60,7 +64,7 @@ async def _confirm(service: CounterOperations, payload: object, call: Call) -> s
     result = await service.confirm(
         caller=call.caller(request.counter), credentials=call.credentials, request=request
     )
-    return element_xml(confirm_response(result))
+    return confirm_response(result)
 
 
 async def _cancel(service: CounterOperations, payload: object, call: Call) -> str:
@@ -68,7 +72,7 @@ async def _cancel(service: CounterOperations, payload: object, call: Call) -> st
     result = await service.cancel(
         caller=call.caller(counter), credentials=call.credentials, request=request
     )
-    return element_xml(cancel_response(result))
+    return cancel_response(result)
 
 
 async def _status(service: CounterOperations, payload: object, call: Call) -> str:
@@ -76,7 +80,7 @@ async def _status(service: CounterOperations, payload: object, call: Call) -> st
     result = await service.status(
         caller=call.caller(counter), credentials=call.credentials, partner_txn_id=partner_txn_id
     )
-    return element_xml(status_response(result))
+    return status_response(result)
 
 
 _HANDLERS: Final[Mapping[Operation, Handler]] = MappingProxyType(

@@ -28,9 +28,9 @@ from app.soap.faults import FaultResponse, render_fault, render_refusal
 from app.soap.media_type import read_media_type, version_of
 from app.soap.operations import operation_of, perform
 from app.soap.refusals import EnvelopeRefused
-from app.soap.serialise import envelope_around
+from app.soap.serialise import write_envelope
 from app.soap.versions import SoapVersion
-from app.soap.xml_guard import XmlLimits, check_expat
+from app.soap.xml_reader import XmlLimits, check_expat
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class _SoapEndpoint:
                 forwarded_for=", ".join(request.headers.getlist("x-forwarded-for")) or None,
                 request_id=request_id,
             )
-            content = envelope_around(version, body)
+            content = write_envelope(version, body)
         except EnvelopeRefused as refused:
             fault = render_refusal(refused, version=version, request_id=request_id)
             return self._send(fault, request_id, refused.error.code)

@@ -13,8 +13,7 @@ from typing import Final
 
 from app.admission.credentials import PasswordType, UsernameToken
 from app.errors import Unauthenticated
-from app.soap.envelope import Envelope
-from app.soap.xml_tree import Shape, attribute, child_elements, simple_text, single
+from app.soap.envelope import Envelope, Shape, attribute, child_elements, simple_text, single
 
 _PROFILE: Final = (
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"

@@ -11,7 +11,7 @@ from app.errors import InvalidAmount, InvalidInput
 from app.soap.deserialise import read_cancel, read_confirm, read_inquiry, read_status
 from app.soap.envelope import parse_envelope
 from app.soap.versions import SoapVersion
-from app.soap.xml_guard import Document
+from app.soap.xml_reader import Document
 from tests.unit.soap.envelopes import confirm, envelope, inquire, operation
 from tests.unit.soap.fake_counter import S39_ID
 

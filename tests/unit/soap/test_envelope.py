@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from app.errors import InvalidSoapEnvelope
-from app.soap.envelope import Envelope, parse_envelope, read_envelope
+from app.soap.envelope import Envelope, child_elements, parse_envelope, read_envelope
 from app.soap.media_type import MediaType
 from app.soap.refusals import EnvelopeRefused, FaultKind
 from app.soap.versions import SoapVersion
-from app.soap.xml_guard import Document, XmlLimits
-from app.soap.xml_tree import child_elements
+from app.soap.xml_reader import Document, XmlLimits
 from tests.unit.soap.envelopes import SOAP11, SOAP12, SSO, WSSE, envelope, inquire
 
 

@@ -10,11 +10,12 @@ import xmlschema
 
 from app.counter.records import CancelResult, ConfirmResult, StatusResult, TxnState
 from app.soap.serialise import (
-    Element,
     cancel_response,
     confirm_response,
+    element,
     inquiry_response,
     status_response,
+    text_element,
     write_envelope,
 )
 from app.soap.versions import SoapVersion
@@ -26,7 +27,7 @@ XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 CONFIRMED = ConfirmResult(
     "POS-1", "R00000001", S40_ID, 40, ("2024-06", "2024-07"), 22_000, 2_000, NOW, date(2024, 6, 10)
 )
-RESPONSES: dict[str, Element] = {
+RESPONSES: dict[str, str] = {
     "inquiry s39": inquiry_response(person(S39_ID)),
     "inquiry s40": inquiry_response(person(S40_ID)),
     "inquiry ended": inquiry_response(person(ENDED_ID)),
@@ -98,6 +99,6 @@ def test_text_xml_cannot_carry_is_replaced_not_sent() -> None:
 
 
 def test_markup_in_text_is_escaped() -> None:
-    body: Element = {"sso:GatewayFault": {"sso:message": "</sso:message><x/>&amp;"}}
+    body = element("sso:GatewayFault", text_element("sso:message", "</sso:message><x/>&amp;"))
     root = parse(write_envelope(SoapVersion.V11, body))
     assert root.findtext(f".//{{{SSO}}}message") == "</sso:message><x/>&amp;"

@@ -9,7 +9,7 @@ from app.errors import Unauthenticated
 from app.soap.envelope import parse_envelope
 from app.soap.versions import SoapVersion
 from app.soap.wsse import read_username_token
-from app.soap.xml_guard import Document
+from app.soap.xml_reader import Document
 from tests.unit.soap.envelopes import (
     CREATED,
     NONCE,

@@ -6,7 +6,7 @@ import pytest
 
 from app.errors import InvalidSoapEnvelope
 from app.soap.refusals import EnvelopeRefused
-from app.soap.xml_guard import BodyGuard, XmlLimits, check_expat
+from app.soap.xml_reader import BodyGuard, XmlLimits, check_expat
 
 SMALL = XmlLimits(max_body_bytes=1_000, max_depth=5, max_elements=20)
 

@@ -1,0 +1,109 @@
+"""The inquiry answer, written straight from the result, reads back as the result said."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.counter.records import InquiryResult, PayableMonth
+from app.db.read_meta import ReadPath
+from app.soap.serialise import inquiry_response, write_envelope
+from app.soap.versions import SoapVersion
+from tests.unit.soap.envelopes import SSO, payload
+
+XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+
+# Markup, characters XML cannot carry, Thai, and the empty string.
+texts = st.one_of(
+    st.just(""),
+    st.text(alphabet=st.sampled_from("aก<>&\"'\x00\x1f\ufffe \t\n\r;]]>"), max_size=12),
+    st.text(max_size=12),
+)
+months = st.builds(
+    PayableMonth,
+    month=texts,
+    amount_satang=st.integers(-(10**9), 10**9),
+    due_date=st.none() | st.dates(date(1990, 1, 1), date(2100, 12, 31)),
+    overdue=st.booleans(),
+    government_satang=st.integers(0, 10**7),
+)
+results = st.builds(
+    InquiryResult,
+    national_id=texts,
+    title=texts,
+    first_name=texts,
+    last_name=texts,
+    section=st.sampled_from([39, 40]),
+    status=texts,
+    status_reason=st.none() | texts,
+    ended_month=st.none() | texts,
+    option=st.none() | st.integers(1, 3),
+    months=st.lists(months, max_size=14).map(tuple),
+    default_months=st.lists(texts, max_size=4).map(tuple),
+    default_total_satang=st.integers(0, 10**8),
+    savings_allowed=st.booleans(),
+    max_savings_per_month_satang=st.integers(0, 10**6),
+    as_of=st.datetimes(
+        min_value=datetime(2000, 1, 1),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=7)), timezone(-timedelta(hours=5))]
+        ),
+    ),
+    served_by=st.sampled_from(list(ReadPath)),
+)
+
+
+def _as_read(text: str) -> str:
+    """What a parser gives back for ``text`` sent by a careful writer: characters XML 1.0
+    cannot carry replaced by U+FFFD, line ends normalised (XML 1.0 section 2.11)."""
+
+    def carried(char: str) -> bool:
+        code = ord(char)
+        return (
+            char in "\t\n\r"
+            or 0x20 <= code <= 0xD7FF
+            or 0xE000 <= code <= 0xFFFD
+            or 0x10000 <= code <= 0x10FFFF
+        )
+
+    safe = "".join(char if carried(char) else "\ufffd" for char in text)
+    return safe.replace("\r\n", "\n").replace("\r", "\n")
+
+
+@settings(max_examples=400, deadline=None)
+@given(results, st.sampled_from(list(SoapVersion)))
+def test_the_answer_reads_back_as_the_result(result: InquiryResult, version: SoapVersion) -> None:
+    answer = payload(write_envelope(version, inquiry_response(result)))
+    assert answer.tag == f"{{{SSO}}}InquireContributionResponse"
+
+    def text(name: str) -> str | None:
+        found = answer.find(f"{{{SSO}}}{name}")
+        assert found is not None, name
+        if found.get(XSI_NIL) == "true":
+            assert len(found) == 0 and not found.text
+            return None
+        return found.text or ""
+
+    for name, value in [
+        ("nationalId", result.national_id),
+        ("title", result.title),
+        ("firstName", result.first_name),
+        ("lastName", result.last_name),
+        ("status", result.status),
+        ("statusReason", result.status_reason),
+        ("endedMonth", result.ended_month),
+        ("option", None if result.option is None else str(result.option)),
+        ("servedBy", result.served_by.value),
+    ]:
+        assert text(name) == (None if value is None else _as_read(value)), name
+    months = answer.findall(f"{{{SSO}}}payableMonths/{{{SSO}}}payableMonth")
+    assert [m.findtext(f"{{{SSO}}}month") for m in months] == [
+        _as_read(m.month) for m in result.months
+    ]
+    assert [
+        m.get(XSI_NIL) for m in (m.find(f"{{{SSO}}}dueDate") for m in months) if m is not None
+    ] == [None if m.due_date else "true" for m in result.months]
+    defaults = answer.findall(f"{{{SSO}}}defaultMonths/{{{SSO}}}month")
+    assert [m.text or "" for m in defaults] == [_as_read(m) for m in result.default_months]
