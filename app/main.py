@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.access_report.repository import AccessReportRepository
-from app.access_report.routes import accountability_router, feed_router
+from app.access_report.routes import access_report_router
 from app.access_report.service import AccessReportAccess, AccessReportService
 from app.admission.credential_vault import SecretBox
 from app.admission.nonce_cache import NonceCache
@@ -28,6 +28,7 @@ from app.audit.service import AuditService
 from app.audit.spool import AuditSpool
 from app.audit.writer import AuditWriter
 from app.complaints.repository import ComplaintsRepository
+from app.complaints.routes import complaints_router
 from app.complaints.service import ComplaintsAccess, ComplaintService
 from app.counter.ledger import PgLedger
 from app.counter.service import CounterRules, CounterService
@@ -39,6 +40,7 @@ from app.domain.section40 import S40Policy
 from app.errors import ServiceError
 from app.feed.access import FeedAccess
 from app.feed.repository import FeedRepository
+from app.feed.routes import feed_router
 from app.feed.service import FeedService
 from app.insured.import_repository import PersonImportRepository
 from app.insured.person_import import PersonImportService
@@ -329,7 +331,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router(readiness))
     # Before the API router: its catch-all answers 404/405 for anything under /api/v1.
     app.include_router(settlements_router(gw.settlements))
-    app.include_router(accountability_router(reports=gw.access_reports, complaints=gw.complaints))
+    app.include_router(access_report_router(reports=gw.access_reports))
+    app.include_router(complaints_router(complaints=gw.complaints))
     app.include_router(feed_router(feeds=gw.feeds))
     app.include_router(api_router(gw.api))
     app.include_router(

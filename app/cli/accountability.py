@@ -22,13 +22,9 @@ from typing import Any
 
 import asyncpg
 
+from app.access_report.html import access_report_html
 from app.access_report.repository import AccessReportRepository
-from app.access_report.schemas import (
-    AccessReportOut,
-    ComplaintPageOut,
-    access_report_csv,
-    access_report_html,
-)
+from app.access_report.schemas import AccessReportOut, access_report_csv
 from app.access_report.service import FORMATS, AccessReportService
 from app.audit.service import Requester
 from app.audit.writer import AuditWriter
@@ -36,6 +32,7 @@ from app.cli.audit import AUDIT_SUBCOMMANDS
 from app.cli.main import EXTENSIONS, emit, primary_dsn, run_async, say
 from app.complaints.records import STATES
 from app.complaints.repository import ComplaintsRepository
+from app.complaints.schemas import ComplaintPageOut
 from app.complaints.service import MAX_PAGE, ComplaintService
 from app.db.pools import PoolConfig, open_pool
 from app.domain.calendar import BANGKOK
