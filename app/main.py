@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.access_report.repository import AccessReportRepository
-from app.access_report.routes import accountability_router, feed_router
+from app.access_report.routes import access_report_router
 from app.access_report.service import AccessReportAccess, AccessReportService
 from app.admission.credential_vault import SecretBox
 from app.admission.nonce_cache import NonceCache
@@ -28,6 +28,7 @@ from app.audit.service import AuditService
 from app.audit.spool import AuditSpool
 from app.audit.writer import AuditWriter
 from app.complaints.repository import ComplaintsRepository
+from app.complaints.routes import complaints_router
 from app.complaints.service import ComplaintsAccess, ComplaintService
 from app.counter.ledger import PgLedger
 from app.counter.rules import CounterRules
@@ -40,6 +41,7 @@ from app.domain.section40 import S40Policy
 from app.errors import ServiceError
 from app.feed.access import FeedAccess
 from app.feed.repository import FeedRepository
+from app.feed.routes import feed_router
 from app.feed.service import FeedService
 from app.insured.import_repository import PersonImportRepository
 from app.insured.person_import import PersonImportService
@@ -77,23 +79,25 @@ from app.stats.repository import StatsRepository
 from app.stats.service import PaymentStats
 
 
-def database_config(settings: Settings) -> DatabaseConfig:
+def database_config(settings: Settings, *, command: bool = False) -> DatabaseConfig:
     """Pool and routing configuration from settings (DSNs from settings or the local pair)."""
     primary, replicas = resolve_dsns(
         primary_dsn=settings.primary_dsn,
         replica_dsns=settings.replica_dsns,
         data_dir=Path(settings.data_dir),
     )
+    timeout = max(settings.command_timeout_s, 300.0) if command else settings.command_timeout_s
 
     def pool(min_size: int, max_size: int) -> PoolConfig:
-        return PoolConfig(
-            min_size, max_size, settings.connect_timeout_s, settings.command_timeout_s
-        )
+        return PoolConfig(min_size, max_size, settings.connect_timeout_s, timeout)
 
+    # One operator command (``command``): the primary only, small pools, long statements.
     return DatabaseConfig(
         primary_dsn=primary,
-        replica_dsns=tuple(replicas),
-        primary_pool=pool(settings.primary_pool_min, settings.primary_pool_max),
+        replica_dsns=() if command else tuple(replicas),
+        primary_pool=pool(1, 2)
+        if command
+        else pool(settings.primary_pool_min, settings.primary_pool_max),
         replica_pool=pool(settings.replica_pool_min, settings.replica_pool_max),
         audit_pool=pool(1, 2),
         replica_max_lag_s=settings.replica_max_lag_s,
@@ -141,13 +145,24 @@ class Gateway:
     complaints: ComplaintsAccess
     complaint_cases: ComplaintService
     feeds: FeedAccess
+    # The use cases an operator's command calls directly, naming the operator (protocol cli).
+    audit_trail: AuditService
+    access_report_builder: AccessReportService
+    settlement_files: SettlementService
+    feed_exports: FeedService
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
-def build_gateway(settings: Settings, *, registry: CollectorRegistry | None = None) -> Gateway:
-    """Wire the object graph (no I/O: pools open in ``start_gateway``)."""
+def build_gateway(
+    settings: Settings, *, registry: CollectorRegistry | None = None, command: bool = False
+) -> Gateway:
+    """Wire the object graph (no I/O: pools open in ``start_gateway``).
+
+    ``command``: for one operator command (``open_gateway``): the primary only, and audit
+    records committed at once, never to the serving instance's spool.
+    """
     metrics = Metrics(registry or CollectorRegistry())
-    db = Database(database_config(settings), observer=metrics)
+    db = Database(database_config(settings, command=command), observer=metrics)
     box = SecretBox(settings.secret_key)
     principals = PrincipalRepository(lambda: db.primary)
     admission = Admission(
@@ -162,9 +177,11 @@ def build_gateway(settings: Settings, *, registry: CollectorRegistry | None = No
     audit = AuditWriter(
         pool_provider=lambda: db.audit_pool,
         max_batch=settings.audit_max_batch,
-        max_wait_ms=settings.audit_max_wait_ms,
+        max_wait_ms=0 if command else settings.audit_max_wait_ms,
         metrics=metrics,
-        spool=AuditSpool(settings.audit_spool_dir or Path(settings.data_dir) / "audit-spool"),
+        spool=None
+        if command
+        else AuditSpool(settings.audit_spool_dir or Path(settings.data_dir) / "audit-spool"),
     )
     ledger = PgLedger(primary=lambda: db.primary, router=lambda: db.router)
     rates = RateBook(ledger)
@@ -181,6 +198,9 @@ def build_gateway(settings: Settings, *, registry: CollectorRegistry | None = No
     )
     principal_registry = Registry(store=principals, box=box)
     gate = AdminGate(admission=admission, audit=audit, prefixes=settings.prefixes(), events=metrics)
+    # With a sink, a service records the calls of a command's operator itself (the API's calls
+    # are recorded by the gate, never twice).
+    audit_trail = AuditService(queries=AuditQueries(pool_provider=lambda: db.primary), sink=audit)
     api = ApiServices(
         counter=counter,
         insured=InsuredAdmin(
@@ -191,21 +211,19 @@ def build_gateway(settings: Settings, *, registry: CollectorRegistry | None = No
         ),
         rates=RatesAdmin(gate=gate, store=RatesRepository(primary=lambda: db.primary), rates=rates),
         principals=PrincipalAdmin(gate=gate, registry=principal_registry),
-        audit=AuditAccess(
-            gate=gate,
-            service=AuditService(queries=AuditQueries(pool_provider=lambda: db.primary)),
-        ),
+        audit=AuditAccess(gate=gate, service=audit_trail),
         stats=PaymentStats(gate=gate, store=StatsRepository(router=lambda: db.router)),
     )
-    settlements = SettlementAccess(
-        gate=gate,
-        service=SettlementService(store=SettlementRepository(lambda: db.primary), events=metrics),
+    settlement_files = SettlementService(
+        store=SettlementRepository(lambda: db.primary), events=metrics
     )
-    complaint_cases = ComplaintService(store=ComplaintsRepository(pool_provider=lambda: db.primary))
-    access_reports = AccessReportAccess(
-        gate=gate,
-        service=AccessReportService(store=AccessReportRepository(pool_provider=lambda: db.primary)),
+    complaint_cases = ComplaintService(
+        store=ComplaintsRepository(pool_provider=lambda: db.primary), sink=audit
     )
+    access_report_builder = AccessReportService(
+        store=AccessReportRepository(pool_provider=lambda: db.primary), sink=audit
+    )
+    feed_exports = FeedService(store=FeedRepository(pool_provider=lambda: db.primary), sink=audit)
     return Gateway(
         settings=settings,
         metrics=metrics,
@@ -216,25 +234,28 @@ def build_gateway(settings: Settings, *, registry: CollectorRegistry | None = No
         registry=principal_registry,
         rates=rates,
         api=api,
-        settlements=settlements,
+        settlements=SettlementAccess(gate=gate, service=settlement_files),
         person_import=PersonImportService(
             store=PersonImportRepository(lambda: db.primary), prefixes=settings.prefixes()
         ),
         refunds=RefundsService(source=RefundsRepository(lambda: db.primary), rates=ledger),
-        access_reports=access_reports,
+        access_reports=AccessReportAccess(gate=gate, service=access_report_builder),
         complaints=ComplaintsAccess(gate=gate, service=complaint_cases),
         complaint_cases=complaint_cases,
-        feeds=FeedAccess(
-            gate=gate,
-            service=FeedService(store=FeedRepository(pool_provider=lambda: db.primary), sink=audit),
-        ),
+        feeds=FeedAccess(gate=gate, service=feed_exports),
+        audit_trail=audit_trail,
+        access_report_builder=access_report_builder,
+        settlement_files=settlement_files,
+        feed_exports=feed_exports,
     )
 
 
-async def start_gateway(gw: Gateway) -> None:
-    """Open the pools and start the background tasks."""
+async def start_gateway(gw: Gateway, *, background: bool = True) -> None:
+    """Open the pools and start the background tasks (none when ``background`` is false)."""
     await gw.db.open()
     await gw.audit.start()
+    if not background:
+        return
     gw.background.append(
         asyncio.create_task(
             gw.complaint_cases.publish_open_counts(gw.metrics.open_complaints_counted),
@@ -253,6 +274,17 @@ async def stop_gateway(gw: Gateway) -> None:
         await gw.audit.stop()
     finally:
         await gw.db.close()
+
+
+@asynccontextmanager
+async def open_gateway(settings: Settings) -> AsyncIterator[Gateway]:
+    """The gateway opened for one operator command: no HTTP, no background tasks."""
+    gw = build_gateway(settings, command=True)
+    try:  # a pool that did open is closed even if the next one fails
+        await start_gateway(gw, background=False)
+        yield gw
+    finally:
+        await stop_gateway(gw)
 
 
 def render_edge_refusal(
@@ -330,7 +362,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router(readiness))
     # Before the API router: its catch-all answers 404/405 for anything under /api/v1.
     app.include_router(settlements_router(gw.settlements))
-    app.include_router(accountability_router(reports=gw.access_reports, complaints=gw.complaints))
+    app.include_router(access_report_router(reports=gw.access_reports))
+    app.include_router(complaints_router(complaints=gw.complaints))
     app.include_router(feed_router(feeds=gw.feeds))
     app.include_router(api_router(gw.api))
     app.include_router(

@@ -1,35 +1,31 @@
-"""`ssogw audit`: who looked up a national ID (``lookups``); is the hash chain whole (``verify``).
+"""`ssogw audit`: who looked up a national ID (``lookups``); is the hash chain whole (``verify``);
+the insured person's access report (``report``).
 
-Importing this module adds the ``audit`` command to ``app.cli.main`` (via ``EXTENSIONS``). Other
-modules add ``audit`` subcommands by appending an ``add(subparsers)`` function to
-``AUDIT_SUBCOMMANDS`` before the parser is built. Times given without a zone are Bangkok time;
-a bare ``--to`` date includes that whole day. Times are printed in Bangkok time.
+Times given without a zone are Bangkok time; a bare ``--to`` date includes that whole day.
+Times are printed in Bangkok time. A lookup and a report touch the ID, so each leaves an audit
+record naming the operator, like the same call over the API.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import getpass
-import socket
+import json
 import sys
-import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from app.audit.queries import AuditQueries
+from app.access_report.html import access_report_html
+from app.access_report.schemas import AccessReportOut, access_report_csv
+from app.access_report.service import FORMATS
 from app.audit.records import LookupRecord, VerifyResult
-from app.audit.service import MAX_PAGE, AuditService, LookupPage, Requester
-from app.audit.writer import AuditWriter
-from app.cli.main import EXTENSIONS, emit, primary_dsn, run_async, say
-from app.db.pools import PoolConfig, open_pool
+from app.audit.service import MAX_PAGE, LookupPage
+from app.cli.output import emit, say, write_text
+from app.cli.session import gateway, operator, run_async
 from app.domain.calendar import BANGKOK
 from app.domain.national_id import validate_national_id
 from app.settings import Settings
 
-AddSubcommand = Callable[[Any], None]
 EXIT_BROKEN = 3  # `audit verify` found the chain broken (1 and 2 mean it could not check)
 COLUMNS = (
     "time", "principal_kind", "principal_name", "operator", "terminal", "source_ip",
@@ -60,25 +56,6 @@ def _to(text: str) -> datetime:
 
 def _local(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(BANGKOK).isoformat()
-
-
-# --- the service, wired for one command ------------------------------------------------------
-@asynccontextmanager
-async def audit_service(settings: Settings) -> AsyncIterator[AuditService]:
-    """An AuditService on a small primary pool; its own lookups are recorded too."""
-    config = PoolConfig(1, 2, settings.connect_timeout_s, max(settings.command_timeout_s, 300.0))
-    pool = await open_pool(primary_dsn(settings), config, read_only=False, name="cli-audit")
-    writer = AuditWriter(
-        pool_provider=lambda: pool, max_batch=settings.audit_max_batch, max_wait_ms=0
-    )
-    await writer.start()
-    try:
-        yield AuditService(queries=AuditQueries(pool_provider=lambda: pool), sink=writer)
-    finally:
-        try:
-            await writer.stop()
-        finally:
-            await pool.close()
 
 
 # --- lookups ---------------------------------------------------------------------------------
@@ -112,17 +89,11 @@ def _print_lookups(args: argparse.Namespace, national_id: str, page: LookupPage)
 def cmd_lookups(args: argparse.Namespace, settings: Settings) -> int:
     """Who looked up the ID, when, and what name they saw."""
     national_id = validate_national_id(args.national_id.strip())  # before any connection
-    requester = Requester(
-        protocol="cli",
-        principal_kind="operator",
-        request_id=uuid.uuid4().hex,
-        operator=getpass.getuser(),
-        terminal=socket.gethostname(),
-    )
+    requester = operator()
 
     async def work() -> int:
-        async with audit_service(settings) as service:
-            page = await service.lookups(
+        async with gateway(settings) as gw:
+            page = await gw.audit_trail.lookups(
                 national_id, args.from_, args.to, args.limit, args.cursor, requester=requester
             )
         _print_lookups(args, national_id, page)
@@ -165,8 +136,8 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     """Recompute the chain; name the first broken record; exit 3 when broken."""
 
     async def work() -> int:
-        async with audit_service(settings) as service:
-            result = await service.verify(args.from_, args.to)
+        async with gateway(settings) as gw:
+            result = await gw.audit_trail.verify(args.from_, args.to)
         span = f" (seq {result.first_seq}..{result.last_seq})" if result.checked else ""
         if result.first_broken is None:
             text = f"chain intact: {result.checked} record(s) checked{span}"
@@ -198,18 +169,48 @@ def add_verify(sub: Any) -> None:
     cmd.set_defaults(handler=cmd_verify)
 
 
+# --- audit report ----------------------------------------------------------------------------
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    """Every access to a person's record in the period, as HTML, CSV or JSON."""
+
+    async def work() -> int:
+        async with gateway(settings) as gw:
+            report = await gw.access_report_builder.build(
+                args.national_id, args.from_, args.to, requester=operator(),
+                rendered_as=args.format,
+            )  # fmt: skip
+        if args.format == "html":
+            write_text(args, access_report_html(report))
+        elif args.format == "csv":
+            write_text(args, access_report_csv(report))
+        else:
+            document = AccessReportOut.of(report).model_dump(by_alias=True, mode="json")
+            write_text(args, json.dumps(document, ensure_ascii=False, indent=2))
+        say(f"{len(report.entries)} access(es) to {report.masked_id}")
+        return 0
+
+    return run_async(work)
+
+
+def add_report(sub: Any) -> None:
+    """`ssogw audit report`."""
+    cmd = sub.add_parser(
+        "report", help="the insured person's access report: who saw their record, why, what"
+    )
+    cmd.add_argument("--national-id", required=True, help="the 13-digit national ID")
+    cmd.add_argument(
+        "--from", dest="from_", metavar="FROM", help="from this date or date-time (Bangkok)"
+    )
+    cmd.add_argument("--to", help="to this date (inclusive) or date-time (exclusive)")
+    cmd.add_argument("--format", choices=FORMATS, default="html", help="html (default), csv, json")
+    cmd.add_argument("--output", help="write to this file (default: stdout)")
+    cmd.set_defaults(handler=cmd_report)
+
+
 # --- registration ----------------------------------------------------------------------------
-#: Subcommands of `ssogw audit`; append ``add(subparsers)`` here to add one (e.g. ``report``).
-AUDIT_SUBCOMMANDS: list[AddSubcommand] = [add_lookups, add_verify]
-
-
 def register(subparsers: Any) -> None:
-    """Add `ssogw audit` and every subcommand in ``AUDIT_SUBCOMMANDS`` to the `ssogw` parser."""
+    """Add `ssogw audit` and its subcommands to the `ssogw` parser."""
     audit = subparsers.add_parser("audit", help="query and verify the audit trail")
     sub = audit.add_subparsers(dest="audit_command", required=True, metavar="SUBCOMMAND")
-    for add in AUDIT_SUBCOMMANDS:
+    for add in (add_lookups, add_verify, add_report):
         add(sub)
-
-
-if register not in EXTENSIONS:
-    EXTENSIONS.append(register)

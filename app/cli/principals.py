@@ -1,20 +1,23 @@
-"""`ssogw partner …`, `ssogw client …` and `ssogw demo`: managing who may call the gateway."""
+"""`ssogw partner …`, `ssogw client …` and `ssogw demo`: managing who may call the gateway.
+
+The commands work on the gateway's own ``Registry`` (from ``app.main``), opened for the command.
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Callable, Coroutine
+from contextlib import suppress
 from datetime import date
 from typing import Any
 
 import asyncpg
 
-from app.admission.credential_vault import SecretBox
-from app.cli.main import EXTENSIONS, cmd_seed, emit, primary_dsn, run_async, say
+from app.cli.output import emit, say
+from app.cli.seed import cmd_seed
+from app.cli.session import gateway, primary_dsn, run_async
 from app.errors import AlreadyExists
 from app.principals.registry import ALL_OPERATIONS, Registry
-from app.principals.repository import PrincipalRepository
 from app.settings import Settings
 
 # Clearly marked demo credentials, used only by `make run` on a local pair.
@@ -24,27 +27,17 @@ DEMO_CLIENT = "demo-backoffice"
 DEMO_TOKEN = "ssogw_demo_demo-token-not-a-secret"  # noqa: S105
 
 
-@asynccontextmanager
-async def registry(settings: Settings) -> AsyncIterator[Registry]:
-    """A Registry on a small pool to the primary, for one command."""
-    pool = await asyncpg.create_pool(
-        primary_dsn(settings), min_size=1, max_size=2, timeout=settings.connect_timeout_s
-    )
-    try:
-        yield Registry(store=PrincipalRepository(lambda: pool), box=SecretBox(settings.secret_key))
-    finally:
-        await pool.close()
-
-
 def _run(settings: Settings, work: Callable[[Registry], Coroutine[Any, Any, int]]) -> int:
     async def main() -> int:
-        async with registry(settings) as reg:
-            return await work(reg)
+        async with gateway(settings) as gw:
+            return await work(gw.registry)
 
     return run_async(main)
 
 
 def cmd_partner(args: argparse.Namespace, settings: Settings) -> int:
+    """Add, list, disable, enable or rotate a partner."""
+
     async def work(reg: Registry) -> int:
         if args.action == "add":
             ops = [o.strip() for o in args.operations.split(",")] if args.operations else None
@@ -99,6 +92,8 @@ def cmd_partner(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_client(args: argparse.Namespace, settings: Settings) -> int:
+    """Add, list, disable, enable or rotate an internal client."""
+
     async def work(reg: Registry) -> int:
         if args.action == "add":
             issued = await reg.add_client(name=args.name, scopes=args.scopes.split(","))
@@ -238,6 +233,3 @@ def register(sub: Any) -> None:
     demo = sub.add_parser("demo", help="demo data and the demo partner, if missing (make run)")
     demo.add_argument("--persons", type=int, default=200_000)
     demo.set_defaults(handler=cmd_demo)
-
-
-EXTENSIONS.append(register)

@@ -1,55 +1,25 @@
-"""`ssogw settlement …`, `ssogw import persons` and `ssogw refunds list`: bulk exchange.
+"""`ssogw settlement import|report|export`: a partner's settlement file of one business day.
 
-Importing this module adds the three command groups to ``app.cli.main`` (via ``EXTENSIONS``). They
-work on the primary only (a small pool of their own); long jobs show a progress bar on stderr.
+Import matches the file against the ledger and stores the result; report shows a stored result,
+mismatches first; export writes the gateway's own file. Long jobs show a progress bar on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import csv
 import getpass
 import os
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import asyncpg
-
-from app.cli.main import EXTENSIONS, emit, primary_dsn, run_async, say
-from app.counter.ledger import PgLedger
-from app.db.pools import PoolConfig, open_pool
+from app.cli.output import emit, progress_bar, say
+from app.cli.session import gateway, run_async
 from app.domain.calendar import BANGKOK
 from app.domain.money import format_baht, to_baht
 from app.domain.months import Month
-from app.insured.import_repository import PersonImportRepository
-from app.insured.person_import import PersonImportService
-from app.refunds.repository import RefundsRepository
-from app.refunds.service import PersonRefund, RefundsService
 from app.settings import Settings
-from app.settlement.repository import SettlementRepository
-from app.settlement.service import DEFAULT_LINES, ExportSummary, SettlementReport, SettlementService
-
-
-@asynccontextmanager
-async def primary_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    """A small pool to the primary for one command."""
-    config = PoolConfig(1, 2, settings.connect_timeout_s, settings.command_timeout_s)
-    pool = await open_pool(primary_dsn(settings), config, read_only=False, name="cli-bulk")
-    try:
-        yield pool
-    finally:
-        await pool.close()
-
-
-def _bar(args: argparse.Namespace, total: int) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="B", unit_scale=True, file=sys.stderr, disable=args.quiet)
+from app.settlement.service import DEFAULT_LINES, ExportSummary, SettlementReport
 
 
 # --- settlement ------------------------------------------------------------------------------
@@ -93,10 +63,9 @@ def _report_text(report: SettlementReport) -> str:
 
 async def _import(args: argparse.Namespace, settings: Settings, source: BinaryIO, name: str) -> int:
     size = os.fstat(source.fileno()).st_size
-    async with primary_pool(settings) as pool:
-        service = SettlementService(store=SettlementRepository(lambda: pool))
-        with _bar(args, size) as bar:
-            report = await service.import_file(
+    async with gateway(settings) as gw:
+        with progress_bar(args, total=size) as bar:
+            report = await gw.settlement_files.import_file(
                 source,
                 partner=args.partner,
                 business_date=args.business_date,
@@ -111,12 +80,11 @@ async def _import(args: argparse.Namespace, settings: Settings, source: BinaryIO
 
 
 async def _report(args: argparse.Namespace, settings: Settings) -> int:
-    async with primary_pool(settings) as pool:
-        service = SettlementService(store=SettlementRepository(lambda: pool))
+    async with gateway(settings) as gw:
         if args.id is not None:
-            report = await service.report(args.id, limit=args.limit, cursor=args.cursor)
+            report = await gw.settlement_files.report(args.id, limit=args.limit, cursor=args.cursor)
         else:
-            report = await service.report_for(
+            report = await gw.settlement_files.report_for(
                 partner=args.partner,
                 business_date=args.business_date,
                 limit=args.limit,
@@ -127,9 +95,8 @@ async def _report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _export(args: argparse.Namespace, settings: Settings, out: BinaryIO) -> ExportSummary:
-    async with primary_pool(settings) as pool:
-        service = SettlementService(store=SettlementRepository(lambda: pool))
-        return await service.export(
+    async with gateway(settings) as gw:
+        return await gw.settlement_files.export(
             out.write,
             partner=args.partner,
             business_date=args.business_date,
@@ -152,7 +119,7 @@ def cmd_settlement(args: argparse.Namespace, settings: Settings) -> int:
     partial = target.with_name(f".{target.name}.partial")  # renamed only once complete
     try:
         with partial.open("wb") as out:
-            done = asyncio.run(_export(args, settings, out))
+            done = run_async(lambda: _export(args, settings, out))
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
@@ -163,109 +130,6 @@ def cmd_settlement(args: argparse.Namespace, settings: Settings) -> int:
         f"wrote {done.lines} transactions ({format_baht(done.total_satang)} baht) to {target}",
     )  # fmt: skip
     return 0
-
-
-# --- persons ---------------------------------------------------------------------------------
-def cmd_import_persons(args: argparse.Namespace, settings: Settings) -> int:
-    """Load a source-system extract of insured persons."""
-    path = Path(args.file)
-    size = path.stat().st_size
-
-    async def work(source: BinaryIO) -> int:
-        async with primary_pool(settings) as pool:
-            service = PersonImportService(
-                store=PersonImportRepository(lambda: pool), prefixes=settings.prefixes()
-            )
-            with _bar(args, size) as bar:
-                result = await service.import_extract(
-                    source, section=int(args.format[1:]), progress=bar.update
-                )
-        text = [
-            f"{path.name}: S{result.section} extract of {result.extract_date} from"
-            f" {result.source or '?'}: {result.lines} lines in {result.seconds:.1f} s",
-            f"inserted {result.inserted}, updated {result.updated}, unchanged {result.unchanged},"
-            f" rejected {result.rejected}",
-            *(f"  line {r.line_no}: {r.field}: {r.reason}" for r in result.rejections[:50]),
-        ]
-        if result.rejected > 50:
-            text.append(f"  … {result.rejected - 50} more rejected lines (see --json)")
-        emit(args, result.document(), "\n".join(text))
-        return 0
-
-    with path.open("rb") as source:
-        return run_async(lambda: work(source))
-
-
-# --- refunds ---------------------------------------------------------------------------------
-REFUND_COLUMNS = (
-    "national_id",
-    "title",
-    "first_name",
-    "last_name",
-    "section",
-    "option",
-    "month",
-    "paid",
-    "due",
-    "refund",
-)
-
-
-def cmd_refunds(args: argparse.Namespace, settings: Settings) -> int:
-    """List who is owed what after a retroactive rate cut."""
-    first, last = Month.parse(args.from_), Month.parse(args.to)
-
-    async def work() -> int:
-        persons: list[PersonRefund] = []
-        out = csv.writer(sys.stdout, lineterminator="\n")
-        if args.csv:
-            out.writerow(REFUND_COLUMNS)
-        async with primary_pool(settings) as pool:
-            ledger = PgLedger(primary=lambda: pool, router=_no_router)
-            service = RefundsService(source=RefundsRepository(lambda: pool), rates=ledger)
-            async for person in service.refunds(first, last):
-                if args.csv:
-                    out.writerows(
-                        [
-                            person.national_id,
-                            person.title,
-                            person.first_name,
-                            person.last_name,
-                            person.section,
-                            m.option or "",
-                            m.month,
-                            to_baht(m.paid_satang),
-                            to_baht(m.due_satang),
-                            to_baht(m.refund_satang),
-                        ]
-                        for m in person.months
-                    )
-                else:
-                    persons.append(person)
-        if not args.csv:
-            total = sum(p.refund_satang for p in persons)
-            document = {
-                "from": str(first),
-                "to": str(last),
-                "persons": len(persons),
-                "months": sum(len(p.months) for p in persons),
-                "total": str(to_baht(total)),
-                "refunds": [p.document() for p in persons],
-            }
-            text = [
-                f"{p.national_id}  {p.title}{p.first_name} {p.last_name}  S{p.section}  "
-                f"{', '.join(str(m.month) for m in p.months)}  {format_baht(p.refund_satang)}"
-                for p in persons
-            ]
-            text.append(f"{len(persons)} persons, {format_baht(total)} baht to refund")
-            emit(args, document, "\n".join(text))
-        return 0
-
-    return run_async(work)
-
-
-def _no_router() -> Any:
-    raise RuntimeError("this command reads the primary only")
 
 
 # --- registration ----------------------------------------------------------------------------
@@ -279,9 +143,9 @@ def _day(parser: argparse.ArgumentParser, *, required: bool) -> None:
     )
 
 
-def register(sub: Any) -> None:
-    """Add `settlement`, `import` and `refunds` to the `ssogw` parser."""
-    settlement = sub.add_parser(
+def register(subparsers: Any) -> None:
+    """Add `settlement` to the `ssogw` parser."""
+    settlement = subparsers.add_parser(
         "settlement", help="partner settlement files: import, report, export"
     )
     sa = settlement.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -312,28 +176,3 @@ def register(sub: Any) -> None:
     for parser in (imp, rep, exp):
         parser.add_argument("--json", action="store_true", help="print one JSON document")
     settlement.set_defaults(handler=cmd_settlement)
-
-    group = sub.add_parser("import", help="bulk imports from the source system")
-    ia = group.add_subparsers(dest="what", required=True, metavar="WHAT")
-    persons = ia.add_parser("persons", help="load a fixed-width TIS-620 extract of insured persons")
-    persons.add_argument("file", help="the extract (layout: docs/formats.md)")
-    persons.add_argument("--format", required=True, choices=("s39", "s40"), help="which extract")
-    persons.add_argument("--quiet", action="store_true", help="no progress bar")
-    persons.add_argument("--json", action="store_true", help="print one JSON document")
-    persons.set_defaults(handler=cmd_import_persons)
-
-    refunds = sub.add_parser("refunds", help="overpayments to refund after a retroactive rate cut")
-    ra = refunds.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = ra.add_parser("list", help="person, months and amount to refund")
-    listing.add_argument(
-        "--from", dest="from_", metavar="YYYY-MM", required=True, help="first month"
-    )
-    listing.add_argument("--to", metavar="YYYY-MM", required=True, help="last month")
-    fmt = listing.add_mutually_exclusive_group()
-    fmt.add_argument("--csv", action="store_true", help="CSV, one row per person and month")
-    fmt.add_argument("--json", action="store_true", help="print one JSON document")
-    listing.set_defaults(handler=cmd_refunds)
-
-
-if register not in EXTENSIONS:
-    EXTENSIONS.append(register)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from app.cli.main import build_parser, cmd_serve, import_command_groups
+from app.cli.main import build_parser
+from app.cli.serve import cmd_serve
 from app.db.local_pair import free_port
 from app.soap import contract
 from tests.deploy.deploy_files import (
@@ -102,7 +103,6 @@ def test_serves_one_worker_on_every_interface_with_known_settings() -> None:
     argv = exec_form(entrypoint) + exec_form(cmd)
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
     assert argv[0] in scripts, "the console script of the project"
-    import_command_groups()
     args = build_parser().parse_args(argv[1:])
     assert args.handler is cmd_serve
     assert "0.0.0.0" in {args.host, env_of(final("ENV")).get("SSOGW_HTTP_HOST")}

@@ -29,10 +29,11 @@ import zeep.exceptions
 from fastapi import FastAPI
 
 from app.access_report.repository import AccessReportRepository
-from app.access_report.routes import accountability_router
+from app.access_report.routes import access_report_router
 from app.access_report.service import AccessReportAccess, AccessReportService
 from app.audit.admin_gate import AdminGate
 from app.complaints.repository import ComplaintsRepository
+from app.complaints.routes import complaints_router
 from app.complaints.service import ComplaintsAccess, ComplaintService
 from app.main import Gateway
 from app.observability.http_metrics import HttpMetricsMiddleware
@@ -64,12 +65,8 @@ async def accountability_api(gateway: Gateway, token: str) -> AsyncIterator[http
     cases = ComplaintService(store=ComplaintsRepository(pool_provider=lambda: db.primary))
     app = FastAPI()
     app.add_middleware(HttpMetricsMiddleware, metrics=gateway.metrics)
-    app.include_router(
-        accountability_router(
-            reports=AccessReportAccess(gate=gate, service=reports),
-            complaints=ComplaintsAccess(gate=gate, service=cases),
-        )
-    )
+    app.include_router(access_report_router(reports=AccessReportAccess(gate=gate, service=reports)))
+    app.include_router(complaints_router(complaints=ComplaintsAccess(gate=gate, service=cases)))
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     async with httpx.AsyncClient(
         transport=transport, base_url="http://gateway.test", headers=bearer(token), timeout=30

@@ -15,12 +15,12 @@ from typing import Any
 import asyncpg
 import pytest
 
-import app.cli.audit  # registers `ssogw audit`
-from app import cli
 from app.audit.queries import LOOKUPS, AuditQueries
 from app.audit.records import AuditRecord, LookupRecord
 from app.audit.service import AuditService, Requester
 from app.audit.writer import AuditWriter
+from app.cli import main as cli
+from app.cli.audit import EXIT_BROKEN
 from app.db.pools import PoolConfig, open_pool
 from app.domain.national_id import generate_national_id
 from app.errors import InvalidNationalId
@@ -266,7 +266,7 @@ async def test_cli_verify_names_the_broken_record_and_exits_non_zero(
         report = json.loads(capsys.readouterr().out)
     finally:
         await pool.execute("UPDATE audit_log SET outcome = 'ok' WHERE seq = $1", seqs[3])
-    assert code == app.cli.audit.EXIT_BROKEN
+    assert code == EXIT_BROKEN
     assert report["ok"] is False and report["checked"] == 5
     assert report["first_broken"]["seq"] == seqs[3]
     assert "edited" in report["first_broken"]["reason"]

@@ -27,13 +27,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.access_report.routes import feed_router
 from app.admission.credentials import BearerToken
 from app.admission.records import Caller, Protocol
 from app.audit.admin_gate import AdminGate
 from app.feed.access import FeedAccess
 from app.feed.records import DETAIL, RECORD_LENGTH
 from app.feed.repository import FeedRepository
+from app.feed.routes import feed_router
 from app.feed.service import FIELDS, LAYOUT_ID, FeedService
 from app.main import Gateway
 from app.observability.http_metrics import HttpMetricsMiddleware

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app import cli
+from app.cli import main as cli
 from app.domain.months import Month
 from app.errors import InvalidExtract
 from app.insured.extract_file import ExtractHeader, PersonRecord, write_extract

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from app import cli
+from app.cli import main as cli
 from app.counter.ledger import PgLedger
 from app.domain.months import Month
 from app.errors import InvalidInput

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app import cli
+from app.cli import main as cli
 from app.main import Gateway
 from app.settings import Settings
 from app.settlement.bank_file import read_bank_file
