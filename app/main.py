@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
@@ -143,8 +144,24 @@ class Gateway:
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
-def build_gateway(settings: Settings, *, registry: CollectorRegistry | None = None) -> Gateway:
-    """Wire the object graph (no I/O: pools open in ``start_gateway``)."""
+def wall_clock() -> datetime:
+    """The real time, aware UTC: the business clock of a running gateway."""
+    return datetime.now(UTC)
+
+
+def build_gateway(
+    settings: Settings,
+    *,
+    registry: CollectorRegistry | None = None,
+    clock: Callable[[], datetime] = wall_clock,
+) -> Gateway:
+    """Wire the object graph (no I/O: pools open in ``start_gateway``).
+
+    ``clock`` (aware UTC instants) is the business clock every service reads for "now":
+    business dates, the cut-off, audit and complaint times, feed and report windows. The
+    WSSE freshness check (``Admission``) keeps the wall clock, since partners' tokens carry
+    theirs.
+    """
     metrics = Metrics(registry or CollectorRegistry())
     db = Database(database_config(settings), observer=metrics)
     box = SecretBox(settings.secret_key)
@@ -177,9 +194,16 @@ def build_gateway(settings: Settings, *, registry: CollectorRegistry | None = No
         recent=recent,
         rules=counter_rules(settings),
         events=metrics,
+        clock=clock,
     )
     principal_registry = Registry(store=principals, box=box)
-    gate = AdminGate(admission=admission, audit=audit, prefixes=settings.prefixes(), events=metrics)
+    gate = AdminGate(
+        admission=admission,
+        audit=audit,
+        prefixes=settings.prefixes(),
+        events=metrics,
+        clock=clock,
+    )
     api = ApiServices(
         counter=counter,
         insured=InsuredAdmin(
@@ -187,12 +211,20 @@ def build_gateway(settings: Settings, *, registry: CollectorRegistry | None = No
             store=InsuredRepository(primary=lambda: db.primary, router=lambda: db.router),
             recent=recent,
             s40=counter_rules(settings).s40,
+            clock=clock,
         ),
-        rates=RatesAdmin(gate=gate, store=RatesRepository(primary=lambda: db.primary), rates=rates),
+        rates=RatesAdmin(
+            gate=gate,
+            store=RatesRepository(primary=lambda: db.primary),
+            rates=rates,
+            clock=clock,
+        ),
         principals=PrincipalAdmin(gate=gate, registry=principal_registry),
         audit=AuditAccess(
             gate=gate,
-            service=AuditService(queries=AuditQueries(pool_provider=lambda: db.primary)),
+            service=AuditService(
+                queries=AuditQueries(pool_provider=lambda: db.primary), clock=clock
+            ),
         ),
         stats=PaymentStats(gate=gate, store=StatsRepository(router=lambda: db.router)),
     )
@@ -200,10 +232,14 @@ def build_gateway(settings: Settings, *, registry: CollectorRegistry | None = No
         gate=gate,
         service=SettlementService(store=SettlementRepository(lambda: db.primary), events=metrics),
     )
-    complaint_cases = ComplaintService(store=ComplaintsRepository(pool_provider=lambda: db.primary))
+    complaint_cases = ComplaintService(
+        store=ComplaintsRepository(pool_provider=lambda: db.primary), clock=clock
+    )
     access_reports = AccessReportAccess(
         gate=gate,
-        service=AccessReportService(store=AccessReportRepository(pool_provider=lambda: db.primary)),
+        service=AccessReportService(
+            store=AccessReportRepository(pool_provider=lambda: db.primary), clock=clock
+        ),
     )
     return Gateway(
         settings=settings,
@@ -225,7 +261,9 @@ def build_gateway(settings: Settings, *, registry: CollectorRegistry | None = No
         complaint_cases=complaint_cases,
         feeds=FeedAccess(
             gate=gate,
-            service=FeedService(store=FeedRepository(pool_provider=lambda: db.primary), sink=audit),
+            service=FeedService(
+                store=FeedRepository(pool_provider=lambda: db.primary), sink=audit, clock=clock
+            ),
         ),
     )
 
@@ -272,10 +310,13 @@ def render_edge_refusal(
     return problem.status_code, PROBLEM_JSON, bytes(problem.body)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The gateway as an ASGI app; settings default to the environment and the local pair."""
+def create_app(
+    settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None
+) -> FastAPI:
+    """The gateway as an ASGI app; settings default to the environment and the local pair,
+    the business clock to the wall clock (``build_gateway``)."""
     settings = settings or Settings()
-    gw = build_gateway(settings)
+    gw = build_gateway(settings, clock=clock or wall_clock)
     state: dict[str, Any] = {"draining": False}
 
     @asynccontextmanager
