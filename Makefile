@@ -6,11 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_PERSONS ?= 200000
 
-.PHONY: run test lint contracts-bite fmt openapi bench clean-data help
+.PHONY: run test test-fast lint contracts-bite fmt openapi bench clean-data help
 
 help:
 	@echo "make run    set everything up (venv, PostgreSQL pair, migrations, demo data) and serve"
 	@echo "make test   run the whole test suite against a PostgreSQL pair it starts itself"
+	@echo "            (business time pinned: SSOGW_TEST_BUSINESS_TIME=23:30 make test, see tests/support/clock.py)"
+	@echo "make test-fast  unit and contract tests only: no PostgreSQL, under a minute"
 	@echo "make lint   ruff, mypy --strict, import-linter contracts"
 	@echo "make fmt    format the code"
 	@echo "make bench  the performance benchmark (bench/README.md); BENCH_ARGS=\"--persons 13000000\""
@@ -30,6 +32,12 @@ run: $(STAMP)
 test: $(STAMP)
 	scripts/ensure-os-tools
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# Unit and contract tests: pure functions, the SOAP layer over a fake service, the XSD/WSDL and
+# golden files. None of them asks for the session's PostgreSQL pair, so none is started.
+FAST_TESTS := tests/unit tests/contract
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(FAST_TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests bench

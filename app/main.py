@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,8 @@ from app.complaints.service import ComplaintsAccess, ComplaintService
 from app.counter.ledger import PgLedger
 from app.counter.rules import CounterRules
 from app.counter.service import CounterService
-from app.db.database import Database, DatabaseConfig
-from app.db.pools import PoolConfig, resolve_dsns
+from app.db.config import database_config
+from app.db.database import Database
 from app.db.recent_writes import RecentWrites
 from app.domain.section39 import S39Policy
 from app.domain.section40 import S40Policy
@@ -77,32 +78,6 @@ from app.soap.router import soap_router
 from app.soap.versions import SoapVersion
 from app.stats.repository import StatsRepository
 from app.stats.service import PaymentStats
-
-
-def database_config(settings: Settings, *, command: bool = False) -> DatabaseConfig:
-    """Pool and routing configuration from settings (DSNs from settings or the local pair)."""
-    primary, replicas = resolve_dsns(
-        primary_dsn=settings.primary_dsn,
-        replica_dsns=settings.replica_dsns,
-        data_dir=Path(settings.data_dir),
-    )
-    timeout = max(settings.command_timeout_s, 300.0) if command else settings.command_timeout_s
-
-    def pool(min_size: int, max_size: int) -> PoolConfig:
-        return PoolConfig(min_size, max_size, settings.connect_timeout_s, timeout)
-
-    # One operator command (``command``): the primary only, small pools, long statements.
-    return DatabaseConfig(
-        primary_dsn=primary,
-        replica_dsns=() if command else tuple(replicas),
-        primary_pool=pool(1, 2)
-        if command
-        else pool(settings.primary_pool_min, settings.primary_pool_max),
-        replica_pool=pool(settings.replica_pool_min, settings.replica_pool_max),
-        audit_pool=pool(1, 2),
-        replica_max_lag_s=settings.replica_max_lag_s,
-        replica_probe_interval_s=settings.replica_probe_interval_s,
-    )
 
 
 def counter_rules(settings: Settings) -> CounterRules:
@@ -153,13 +128,25 @@ class Gateway:
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
+def wall_clock() -> datetime:
+    """The real time, aware UTC: the business clock of a running gateway."""
+    return datetime.now(UTC)
+
+
 def build_gateway(
-    settings: Settings, *, registry: CollectorRegistry | None = None, command: bool = False
+    settings: Settings,
+    *,
+    registry: CollectorRegistry | None = None,
+    clock: Callable[[], datetime] = wall_clock,
+    command: bool = False,
 ) -> Gateway:
     """Wire the object graph (no I/O: pools open in ``start_gateway``).
 
-    ``command``: for one operator command (``open_gateway``): the primary only, and audit
-    records committed at once, never to the serving instance's spool.
+    ``clock`` (aware UTC instants) is the business clock every service reads for "now":
+    business dates, the cut-off, audit and complaint times, feed and report windows. The
+    WSSE freshness check (``Admission``) keeps the wall clock, since partners' tokens carry
+    theirs. ``command``: for one operator command (``open_gateway``): the primary only, and
+    audit records committed at once, never to the serving instance's spool.
     """
     metrics = Metrics(registry or CollectorRegistry())
     db = Database(database_config(settings, command=command), observer=metrics)
@@ -195,12 +182,21 @@ def build_gateway(
         recent=recent,
         rules=counter_rules(settings),
         events=metrics,
+        clock=clock,
     )
     principal_registry = Registry(store=principals, box=box)
-    gate = AdminGate(admission=admission, audit=audit, prefixes=settings.prefixes(), events=metrics)
+    gate = AdminGate(
+        admission=admission,
+        audit=audit,
+        prefixes=settings.prefixes(),
+        events=metrics,
+        clock=clock,
+    )
     # With a sink, a service records the calls of a command's operator itself (the API's calls
     # are recorded by the gate, never twice).
-    audit_trail = AuditService(queries=AuditQueries(pool_provider=lambda: db.primary), sink=audit)
+    audit_trail = AuditService(
+        queries=AuditQueries(pool_provider=lambda: db.primary), sink=audit, clock=clock
+    )
     api = ApiServices(
         counter=counter,
         insured=InsuredAdmin(
@@ -208,8 +204,14 @@ def build_gateway(
             store=InsuredRepository(primary=lambda: db.primary, router=lambda: db.router),
             recent=recent,
             s40=counter_rules(settings).s40,
+            clock=clock,
         ),
-        rates=RatesAdmin(gate=gate, store=RatesRepository(primary=lambda: db.primary), rates=rates),
+        rates=RatesAdmin(
+            gate=gate,
+            store=RatesRepository(primary=lambda: db.primary),
+            rates=rates,
+            clock=clock,
+        ),
         principals=PrincipalAdmin(gate=gate, registry=principal_registry),
         audit=AuditAccess(gate=gate, service=audit_trail),
         stats=PaymentStats(gate=gate, store=StatsRepository(router=lambda: db.router)),
@@ -218,12 +220,14 @@ def build_gateway(
         store=SettlementRepository(lambda: db.primary), events=metrics
     )
     complaint_cases = ComplaintService(
-        store=ComplaintsRepository(pool_provider=lambda: db.primary), sink=audit
+        store=ComplaintsRepository(pool_provider=lambda: db.primary), sink=audit, clock=clock
     )
     access_report_builder = AccessReportService(
-        store=AccessReportRepository(pool_provider=lambda: db.primary), sink=audit
+        store=AccessReportRepository(pool_provider=lambda: db.primary), sink=audit, clock=clock
     )
-    feed_exports = FeedService(store=FeedRepository(pool_provider=lambda: db.primary), sink=audit)
+    feed_exports = FeedService(
+        store=FeedRepository(pool_provider=lambda: db.primary), sink=audit, clock=clock
+    )
     return Gateway(
         settings=settings,
         metrics=metrics,
@@ -305,10 +309,13 @@ def render_edge_refusal(
     return problem.status_code, PROBLEM_JSON, bytes(problem.body)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The gateway as an ASGI app; settings default to the environment and the local pair."""
+def create_app(
+    settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None
+) -> FastAPI:
+    """The gateway as an ASGI app; settings default to the environment and the local pair,
+    the business clock to the wall clock (``build_gateway``)."""
     settings = settings or Settings()
-    gw = build_gateway(settings)
+    gw = build_gateway(settings, clock=clock or wall_clock)
     state: dict[str, Any] = {"draining": False}
 
     @asynccontextmanager

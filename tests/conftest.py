@@ -1,7 +1,9 @@
 """Session-wide fixtures: one real PostgreSQL pair, settings pointing at it, the wired gateway.
 
 Tests share the session's database and stay isolated by using their own national IDs,
-partners and clients (tests/support/people.py makes fresh ones).
+partners and clients (tests/support/people.py makes fresh ones). Every gateway built here reads
+the session's pinned business clock (tests/support/clock.py, ``SSOGW_TEST_BUSINESS_TIME``), never
+the wall clock.
 """
 
 from __future__ import annotations
@@ -16,8 +18,27 @@ import pytest
 from app.db.local_pair import LocalPair, PairRecord
 from app.main import Gateway, build_gateway, create_app, start_gateway, stop_gateway
 from app.settings import Settings
+from tests.support.clock import PinnedClock, business_clock
 from tests.support.live_server import serve
 from tests.support.pair import session_pair
+
+
+def pytest_report_header() -> str:
+    return f"business clock pinned at {business_clock()().isoformat()} (SSOGW_TEST_BUSINESS_TIME)"
+
+
+@pytest.fixture(scope="session")
+def clock() -> PinnedClock:
+    """The session's business clock: what "now" is for every in-process gateway."""
+    return business_clock()
+
+
+@pytest.fixture
+def cli_time(clock: PinnedClock) -> Iterator[PinnedClock]:
+    """For a test that drives ``ssogw`` in process: the command line builds its services on
+    the wall clock, so during the test the business clock follows the wall clock too."""
+    with clock.following_wall():
+        yield clock
 
 
 @pytest.fixture(scope="session")
@@ -45,9 +66,9 @@ def settings(
 
 
 @pytest.fixture(scope="session")
-async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
+async def gateway(settings: Settings, clock: PinnedClock) -> AsyncIterator[Gateway]:
     """The wired service layer on the session's pair (no HTTP)."""
-    gw = build_gateway(settings)
+    gw = build_gateway(settings, clock=clock)
     await start_gateway(gw)
     try:
         yield gw
@@ -56,9 +77,9 @@ async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
 
 
 @pytest.fixture(scope="session")
-def live_url(settings: Settings) -> Iterator[str]:
+def live_url(settings: Settings, clock: PinnedClock) -> Iterator[str]:
     """Base URL of the whole app served over real HTTP on loopback."""
-    with serve(create_app(settings)) as base:
+    with serve(create_app(settings, clock=clock)) as base:
         yield base
 
 

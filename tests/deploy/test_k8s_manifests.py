@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from app.main import database_config
+from app.db.config import database_config
 from app.settings import Settings
 from tests.deploy.deploy_files import (
     K8S,

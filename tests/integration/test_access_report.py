@@ -18,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from app.settings import Settings
 from tests.conftest import PartnerCredentials
 from tests.integration.test_settlement_cli import ssogw
 from tests.integration.test_soap_end_to_end import fault_code, soap_service
+from tests.support.clock import business_clock
 from tests.support.people import add_person
 from tests.support.rest_api import audit_rows, bearer, new_client, problem, replicas, rest
 from tests.support.scenarios import current_month, wait_replayed
@@ -60,9 +61,14 @@ async def accountability_api(gateway: Gateway, token: str) -> AsyncIterator[http
         audit=gateway.audit,
         prefixes=gateway.settings.prefixes(),
         events=gateway.metrics,
+        clock=business_clock(),
     )
-    reports = AccessReportService(store=AccessReportRepository(pool_provider=lambda: db.primary))
-    cases = ComplaintService(store=ComplaintsRepository(pool_provider=lambda: db.primary))
+    reports = AccessReportService(
+        store=AccessReportRepository(pool_provider=lambda: db.primary), clock=business_clock()
+    )
+    cases = ComplaintService(
+        store=ComplaintsRepository(pool_provider=lambda: db.primary), clock=business_clock()
+    )
     app = FastAPI()
     app.add_middleware(HttpMetricsMiddleware, metrics=gateway.metrics)
     app.include_router(access_report_router(reports=AccessReportAccess(gate=gate, service=reports)))
@@ -99,14 +105,15 @@ async def scenario(gateway: Gateway, live_url: str) -> Scenario:
         person = await add_person(conn, section=40, option=1, coverage_start=current_month())
         other = await add_person(conn, section=40, option=2, coverage_start=current_month())
         await wait_replayed(conn, replicas(gateway))
-    start = datetime.now(UTC)
+    clock = business_clock()
+    start = clock()
     with soap_service(live_url, "ContributionSoap11", partner) as soap:
         inquiry = soap.InquireContribution(nationalId=person)
-        now = datetime.now(UTC)
+        now = clock()
         soap.ConfirmPayment(
             partnerTxnId=f"T-{uuid.uuid4().hex[:12]}", nationalId=person, section=40,
             months={"month": list(inquiry.defaultMonths.month)}, amount=inquiry.defaultTotal,
-            businessDate=now.date(), paidAt=now,
+            businessDate=clock.today(), paidAt=now,
         )  # fmt: skip
         soap.InquireContribution(nationalId=other)
     with soap_service(live_url, "ContributionSoap11", partner, password="wrong") as soap:
@@ -119,7 +126,7 @@ async def scenario(gateway: Gateway, live_url: str) -> Scenario:
     async with rest(live_url, admin_only) as api:
         wrong_scope = await api.get(f"/api/v1/insured/{person}/contributions")
         problem(wrong_scope, 403, "client.scope_not_allowed")
-    return Scenario(person, other, client, auditor, start, datetime.now(UTC))
+    return Scenario(person, other, client, auditor, start, clock())
 
 
 def period(s: Scenario) -> dict[str, str]:

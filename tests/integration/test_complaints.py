@@ -12,6 +12,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -23,8 +24,9 @@ from app.main import Gateway
 from app.settings import Settings
 from tests.conftest import PartnerCredentials
 from tests.integration.test_access_report import accountability_api
-from tests.integration.test_counter_service import caller, confirm_request, s40_person, today
 from tests.integration.test_settlement_cli import ssogw
+from tests.support.clock import business_clock
+from tests.support.counter_calls import caller, confirm_request, s40_person, today
 from tests.support.rest_api import audit_rows, new_client, problem
 from tests.support.wsse import digest_token
 
@@ -225,7 +227,9 @@ async def test_open_cases_are_counted_by_category_and_age(
     gateway: Gateway, back_office: tuple[str, httpx.AsyncClient]
 ) -> None:
     _, api = back_office
-    service = ComplaintService(store=ComplaintsRepository(pool_provider=lambda: gateway.db.primary))
+    service = ComplaintService(
+        store=ComplaintsRepository(pool_provider=lambda: gateway.db.primary), clock=business_clock()
+    )
     before = await service.open_complaints_by_category_and_age()
     assert len(before) == 4 * 5 and set(before.values()) >= {0}
     nid = await s40_person(gateway)
@@ -235,8 +239,9 @@ async def test_open_cases_are_counted_by_category_and_age(
         "nationalId": nid, "category": "wrong-amount", "receiptNo": "R-UNKNOWN",
         "description": "Wrong amount."})  # fmt: skip
     await gateway.db.primary.execute(
-        "UPDATE complaints SET created_at = now() - interval '4 days' WHERE id = $1",
+        "UPDATE complaints SET created_at = $2 WHERE id = $1",
         aged.json()["id"],
+        business_clock()() - timedelta(days=4),
     )
     closed = await api.post("/api/v1/complaints", json={
         "nationalId": nid, "category": "other", "description": "Closed one."})  # fmt: skip
@@ -259,6 +264,7 @@ async def test_open_cases_are_counted_by_category_and_age(
             await task
 
 
+@pytest.mark.usefixtures("cli_time")  # drives ssogw: wall-clock business time
 async def test_the_command_line_lists_cases_and_records_who_it_showed(
     gateway: Gateway, partner: PartnerCredentials, back_office: tuple[str, httpx.AsyncClient],
     settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],

@@ -39,6 +39,7 @@ from app.main import Gateway
 from app.observability.http_metrics import HttpMetricsMiddleware
 from app.settings import Settings
 from tests.integration.test_settlement_cli import ssogw
+from tests.support.clock import business_clock
 from tests.support.people import add_person
 from tests.support.rest_api import bearer, new_client, problem, rest
 from tests.support.scenarios import current_month
@@ -79,6 +80,7 @@ async def feed_records(gateway: Gateway, partner: str) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+@pytest.mark.usefixtures("cli_time")  # drives ssogw: wall-clock business time
 async def test_a_fixed_width_feed_with_its_manifest_and_one_audit_record(
     gateway: Gateway, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -141,6 +143,7 @@ async def test_a_fixed_width_feed_with_its_manifest_and_one_audit_record(
     assert not (tmp_path / "feed.txt.part").exists()
 
 
+@pytest.mark.usefixtures("cli_time")  # drives ssogw: wall-clock business time
 async def test_the_data_scope_limits_the_fields_in_both_layouts(
     gateway: Gateway, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -169,6 +172,7 @@ async def test_the_data_scope_limits_the_fields_in_both_layouts(
     assert len(await feed_records(gateway, partner)) == 2
 
 
+@pytest.mark.usefixtures("cli_time")  # drives ssogw: wall-clock business time
 async def test_a_refused_export_leaves_no_file_and_says_why(
     gateway: Gateway, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -220,6 +224,7 @@ HEADER_END = RECORD_LENGTH + 2  # the H record and its CRLF
 GENERATED = slice(31, 45)  # where the H record says when the file was made
 
 
+@pytest.mark.usefixtures("cli_time")  # drives ssogw: wall-clock business time
 async def test_the_api_streams_the_file_the_command_line_writes(
     gateway: Gateway, settings: Settings, live_url: str, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
@@ -359,10 +364,12 @@ async def test_a_reader_that_leaves_early_stops_the_export_and_is_on_the_record(
             await add_person(conn, section=40, option=1, coverage_start=current_month())
     _, admin = await new_client(gateway, ["admin"])
     gate = AdminGate(admission=gateway.admission, audit=gateway.audit,
-                     prefixes=gateway.settings.prefixes(), events=gateway.metrics)  # fmt: skip
+                     prefixes=gateway.settings.prefixes(), events=gateway.metrics,
+                     clock=business_clock())  # fmt: skip
     store = FeedRepository(pool_provider=lambda: gateway.db.primary)
     # One chunk of buffer: the export cannot finish while the reader holds back.
-    feeds = FeedAccess(gate=gate, service=FeedService(store=store, sink=gateway.audit), buffer=1)
+    service = FeedService(store=store, sink=gateway.audit, clock=business_clock())
+    feeds = FeedAccess(gate=gate, service=service, buffer=1)
     request_id = uuid.uuid4().hex
     download = await feeds.download(
         caller=Caller(protocol=Protocol.REST, source_ip="127.0.0.1", request_id=request_id),

@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from app.main import Gateway
+from tests.support.clock import business_clock
 from tests.support.people import add_person
 from tests.support.rest_api import audit_rows, new_token, problem, replicas, rest
 from tests.support.scenarios import current_month, wait_replayed
@@ -56,7 +56,7 @@ async def test_lookups_page_with_a_cursor_as_json_and_csv(
 ) -> None:
     nid = await looked_up(gateway, api, 3)
     # Only the inquiries: each lookup below is recorded too, after this instant.
-    before = datetime.now(UTC).isoformat()
+    before = business_clock()().isoformat()
     params: dict[str, str | int] = {"nationalId": nid, "limit": 2, "to": before}
     first = (await api.get("/api/v1/audit/lookups", params=params)).json()
     assert len(first["records"]) == 2 and first["nextCursor"]

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, time
+from datetime import time
 from typing import Any
 
 import httpx
 import pytest
 
-from app.domain.calendar import BANGKOK, business_date
+from app.domain.calendar import business_date
 from app.domain.money import to_satang
 from app.main import Gateway
-from tests.support.people import add_person
+from tests.support.clock import PinnedClock, business_clock
+from tests.support.people import add_person, posting_date
 from tests.support.rest_api import audit_rows, bearer, new_token, problem, replicas
 from tests.support.scenarios import (
     SCENARIOS,
@@ -39,7 +40,7 @@ async def api(live_url: str, client_token: str) -> AsyncIterator[httpx.AsyncClie
 def payment(
     nid: str, months: list[str], amount: Any, *, section: int = 40, **extra: Any
 ) -> dict[str, Any]:
-    now = datetime.now(UTC)
+    now = business_clock()()
     return {
         "partnerTxnId": extra.pop("txn", None) or uuid.uuid4().hex[:20],
         "nationalId": nid,
@@ -119,7 +120,7 @@ async def test_inquiry_answers_amounts_in_baht_and_the_freshness(
 
 
 async def test_confirm_then_replay_then_status_then_cancel(
-    api: httpx.AsyncClient, gateway: Gateway
+    api: httpx.AsyncClient, gateway: Gateway, clock: PinnedClock
 ) -> None:
     nid = await s40_person(gateway)
     month = str(current_month())
@@ -141,16 +142,31 @@ async def test_confirm_then_replay_then_status_then_cancel(
     assert status.status_code == 200
     assert status.json()["state"] == "confirmed" and status.json()["receiptNo"] == receipt
 
-    cancel = await api.post(
-        f"/api/v1/payments/{body['partnerTxnId']}/cancel", json={"reason": "test"}
-    )
-    if datetime.now(BANGKOK).time() < time(23, 0):
-        assert cancel.status_code == 200, cancel.text
-        assert cancel.json()["state"] == "cancelled" and cancel.json()["months"] == [month]
-        status = await api.get(f"/api/v1/payments/{body['partnerTxnId']}")
-        assert status.json()["state"] == "cancelled"
-    else:  # after the settlement cut-off only a refund remains
-        problem(cancel, 422, "client.cancel_not_allowed")
+    posted = await posting_date(gateway.db.primary, body["partnerTxnId"])
+    with clock.at(time(10, 0), on=posted):  # before that day's settlement cut-off
+        cancel = await api.post(
+            f"/api/v1/payments/{body['partnerTxnId']}/cancel", json={"reason": "test"}
+        )
+    assert cancel.status_code == 200, cancel.text
+    assert cancel.json()["state"] == "cancelled" and cancel.json()["months"] == [month]
+    status = await api.get(f"/api/v1/payments/{body['partnerTxnId']}")
+    assert status.json()["state"] == "cancelled"
+
+
+async def test_after_the_cut_off_a_cancel_is_refused_and_the_payment_stands(
+    api: httpx.AsyncClient, gateway: Gateway, clock: PinnedClock
+) -> None:
+    nid = await s40_person(gateway)
+    body = payment(nid, [str(current_month())], "70.00")
+    assert (await api.post("/api/v1/payments", json=body)).status_code == 201
+    posted = await posting_date(gateway.db.primary, body["partnerTxnId"])
+    with clock.at(time(23, 30), on=posted):  # after the 23:00 settlement cut-off
+        cancel = await api.post(
+            f"/api/v1/payments/{body['partnerTxnId']}/cancel", json={"reason": "test"}
+        )
+    problem(cancel, 422, "client.cancel_not_allowed")  # only a refund remains
+    status = await api.get(f"/api/v1/payments/{body['partnerTxnId']}")
+    assert status.json()["state"] == "confirmed"
 
 
 async def test_status_of_an_unknown_transaction_is_unknown(api: httpx.AsyncClient) -> None:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import httpx
 import pytest
 
-from app.domain.calendar import business_date
 from app.domain.months import Month
 from app.insured.service import encode_cursor
 from app.main import Gateway
+from tests.support.clock import business_clock
 from tests.support.people import new_national_id
 from tests.support.rest_api import audit_rows, new_token, problem, replicas, rest
 from tests.support.scenarios import current_month, wait_replayed
@@ -39,7 +39,7 @@ def person(**extra: Any) -> dict[str, Any]:
 
 
 def today() -> date:
-    return business_date(datetime.now(UTC))
+    return business_clock().today()
 
 
 async def replayed(gateway: Gateway) -> None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import httpx
 import pytest
 
-from app.domain.calendar import business_date
 from app.main import Gateway
+from tests.support.clock import business_clock
 from tests.support.people import add_person
 from tests.support.rest_api import new_client, new_token, problem, replicas, rest
 from tests.support.scenarios import current_month, wait_replayed
@@ -22,7 +22,7 @@ async def pay(api: httpx.AsyncClient, gateway: Gateway, *, option: int, amount: 
     async with gateway.db.primary.acquire() as conn:
         nid = await add_person(conn, section=40, option=option, coverage_start=current_month())
         await wait_replayed(conn, replicas(gateway))
-    now = datetime.now(UTC)
+    now = business_clock()()
     response = await api.post(
         "/api/v1/payments",
         json={
@@ -31,7 +31,7 @@ async def pay(api: httpx.AsyncClient, gateway: Gateway, *, option: int, amount: 
             "section": 40,
             "months": [str(current_month())],
             "amount": amount,
-            "businessDate": business_date(now).isoformat(),
+            "businessDate": business_clock().today().isoformat(),
             "paidAt": now.isoformat(),
         },
     )
@@ -40,7 +40,7 @@ async def pay(api: httpx.AsyncClient, gateway: Gateway, *, option: int, amount: 
 
 async def test_stats_count_and_sum_confirmed_payments(live_url: str, gateway: Gateway) -> None:
     name, token = await new_client(gateway, ["counter", "admin"])
-    today = business_date(datetime.now(UTC)).isoformat()
+    today = business_clock().today().isoformat()
     params = {"from": today, "to": today}
     async with rest(live_url, token) as api:
         await pay(api, gateway, option=1, amount="70.00")
@@ -68,7 +68,7 @@ async def test_stats_count_and_sum_confirmed_payments(live_url: str, gateway: Ga
 
 
 async def test_stats_input_is_checked(live_url: str, gateway: Gateway) -> None:
-    today = business_date(datetime.now(UTC))
+    today = business_clock().today()
     async with rest(live_url, await new_token(gateway, ["admin"])) as api:
         backwards = {"from": today.isoformat(), "to": (today - timedelta(days=1)).isoformat()}
         problem(

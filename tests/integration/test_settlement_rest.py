@@ -19,6 +19,7 @@ from app.settlement.routes import settlements_router
 from app.settlement.service import SettlementService
 from tests.conftest import PartnerCredentials
 from tests.integration.test_settlement_import import DAY, bank_bytes, business_day
+from tests.support.clock import business_clock
 
 pytestmark = pytest.mark.db
 
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.db
 async def api(gateway: Gateway, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The settlement routes on the session's gateway, over ASGI from a loopback address."""
     gate = AdminGate(admission=gateway.admission, audit=gateway.audit,
-                     prefixes=settings.prefixes())  # fmt: skip
+                     prefixes=settings.prefixes(), clock=business_clock())  # fmt: skip
     service = SettlementService(store=SettlementRepository(lambda: gateway.db.primary))
     app = FastAPI()
     app.include_router(settlements_router(SettlementAccess(gate=gate, service=service)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import time
 from typing import Any
 
 import httpx
@@ -15,12 +15,12 @@ import zeep.exceptions
 import zeep.transports
 from zeep.wsse.username import UsernameToken
 
-from app.domain.calendar import business_date
 from app.domain.money import to_satang
-from app.domain.months import Month
 from app.main import Gateway
 from tests.conftest import PartnerCredentials
-from tests.support.people import add_person
+from tests.support.clock import PinnedClock
+from tests.support.people import add_person, posting_date
+from tests.support.rest_api import replicas
 from tests.support.scenarios import SCENARIOS, Outcome, Scenario, arrange, check
 
 pytestmark = pytest.mark.db
@@ -53,12 +53,18 @@ def fault_code(fault: zeep.exceptions.Fault) -> str:
 
 @pytest.mark.parametrize("port", PORTS)
 async def test_inquiry_confirm_status_cancel_on_the_real_gateway(
-    gateway: Gateway, live_url: str, partner: PartnerCredentials, port: str
+    gateway: Gateway, live_url: str, partner: PartnerCredentials, port: str, clock: PinnedClock
 ) -> None:
-    now = datetime.now(UTC)
-    current = Month.of(business_date(now))
+    now = clock()
+    current = clock.month()
     async with gateway.db.primary.acquire() as conn:
-        nid = await add_person(conn, section=40, option=3, coverage_start=current.minus(5))
+        nid = await add_person(
+            conn,
+            section=40,
+            option=3,
+            coverage_start=current.minus(5),
+            replicas=replicas(gateway),
+        )
     txn = f"POS-{uuid.uuid4().hex[:12]}"
     with soap_service(live_url, port, partner) as service:
         inquiry = service.InquireContribution(nationalId=nid, terminalId="T-1")
@@ -74,7 +80,7 @@ async def test_inquiry_confirm_status_cancel_on_the_real_gateway(
             terminalId="T-1",
             shift="1",
             operatorId="op",
-            businessDate=business_date(now),
+            businessDate=clock.today(),
             paidAt=now,
         )
         assert receipt.receiptNo.startswith("R") and receipt.replayed is False
@@ -82,7 +88,9 @@ async def test_inquiry_confirm_status_cancel_on_the_real_gateway(
         assert status.state == "confirmed" and status.receiptNo == receipt.receiptNo
         again = service.InquireContribution(nationalId=nid)
         assert str(current) not in list(again.defaultMonths.month)
-        cancelled = service.CancelPayment(partnerTxnId=txn, reason="customer asked")
+        posted = await posting_date(gateway.db.primary, txn)
+        with clock.at(time(10, 0), on=posted):  # before that day's settlement cut-off
+            cancelled = service.CancelPayment(partnerTxnId=txn, reason="customer asked")
         assert cancelled.state == "cancelled"
         with pytest.raises(zeep.exceptions.Fault) as refused:
             service.ConfirmPayment(
@@ -91,7 +99,7 @@ async def test_inquiry_confirm_status_cancel_on_the_real_gateway(
                 section=40,
                 months={"month": [str(current)]},
                 amount="1.00",
-                businessDate=business_date(now),
+                businessDate=clock.today(),
                 paidAt=now,
             )
         assert fault_code(refused.value) == "client.amount_mismatch"
@@ -147,12 +155,15 @@ def soap_outcome(call: Any) -> Outcome:
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 async def test_shared_counter_scenarios_over_soap(
-    scenario: Scenario, gateway: Gateway, live_url: str, partner: PartnerCredentials
+    scenario: Scenario,
+    gateway: Gateway,
+    live_url: str,
+    partner: PartnerCredentials,
+    clock: PinnedClock,
 ) -> None:
-    replicas = [state.pool for state in gateway.db.router.replicas]
     async with gateway.db.primary.acquire() as conn:
-        arranged = await arrange(conn, scenario, replicas=replicas)
-    now = datetime.now(UTC)
+        arranged = await arrange(conn, scenario, replicas=replicas(gateway))
+    now = clock()
     with soap_service(live_url, "ContributionSoap11", partner) as service:
         if scenario.operation == "inquire":
             extra = {"section": scenario.section} if scenario.section else {}
@@ -168,7 +179,7 @@ async def test_shared_counter_scenarios_over_soap(
                     section=scenario.section or 40,
                     months={"month": list(arranged.months)},
                     amount=amount,
-                    businessDate=business_date(now),
+                    businessDate=clock.today(),
                     paidAt=now,
                 )
             )

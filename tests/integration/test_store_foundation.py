@@ -1,20 +1,21 @@
-"""The foundation on real PostgreSQL: replication, read routing, migrations, constraints."""
+"""The foundation on real PostgreSQL: migrations, constraints, a read-only replica.
+
+Replication and read-routing faults (a table of their own, the replica stopped) run on the
+fault-injection pair: tests/reliability/test_read_routing.py.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
+from app.db.config import database_config
 from app.db.database import Database
 from app.db.failures import translated
-from app.db.local_pair import LocalPair, PairRecord
 from app.db.migrator import migrate
 from app.errors import ReadOnlyStore
-from app.main import database_config
 from app.settings import Settings
 
 pytestmark = pytest.mark.db
@@ -30,72 +31,12 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
         await database.close()
 
 
-async def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
-async def test_a_row_written_on_the_primary_is_read_back_from_the_replica(db: Database) -> None:
-    await db.primary.execute("CREATE TABLE IF NOT EXISTS probe_rows (key text PRIMARY KEY)")
-    key = uuid.uuid4().hex
-    await db.primary.execute("INSERT INTO probe_rows VALUES ($1)", key)
-
-    async def replica_has_it() -> bool:
-        await db.router.probe()
-
-        async def read(conn: asyncpg.Connection) -> object:
-            return await conn.fetchval("SELECT key FROM probe_rows WHERE key = $1", key)
-
-        try:
-            value, info = await db.router.run_read(read)
-        except asyncpg.UndefinedTableError:  # the table itself has not been replayed yet
-            return False
-        return value == key and info.path == "replica"
-
-    await wait_for(replica_has_it)
-
-
 async def test_a_write_sent_to_the_replica_fails_with_the_projects_own_code(db: Database) -> None:
     replica_pool = db.router.replicas[0].pool
     with pytest.raises(ReadOnlyStore) as refused:
         async with translated("replica"):
             await replica_pool.execute("CREATE TABLE must_not_exist (x int)")
     assert refused.value.code == "server.read_only_store"
-
-
-async def test_with_the_replica_stopped_reads_fall_back_and_return(
-    db: Database, pg_pair: tuple[LocalPair, PairRecord]
-) -> None:
-    pair, _ = pg_pair
-
-    async def one() -> str:
-        async def read(conn: asyncpg.Connection) -> object:
-            return await conn.fetchval("SELECT 1")
-
-        _, info = await db.router.run_read(read)
-        return info.path
-
-    await wait_for(lambda: _eq(one(), "replica"))
-    await asyncio.to_thread(pair.stop, "replica")
-    try:
-        await db.router.probe()
-        assert await one() == "primary"
-        assert db.router.status()[0]["up"] is False
-    finally:
-        await asyncio.to_thread(pair.start, "replica")
-    await wait_for(lambda: _probe_and_eq(db, one, "replica"), timeout=30)
-
-
-async def _eq(awaitable, expected) -> bool:  # type: ignore[no-untyped-def]
-    return bool(await awaitable == expected)
-
-
-async def _probe_and_eq(db: Database, one, expected) -> bool:  # type: ignore[no-untyped-def]
-    await db.router.probe()
-    return bool(await one() == expected)
 
 
 async def test_migrations_run_twice_change_nothing(db: Database) -> None:

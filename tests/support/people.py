@@ -1,13 +1,20 @@
-"""Test data written straight to the primary: insured persons with a chosen payment history."""
+"""Test data written straight to the primary: insured persons with a chosen payment history.
+
+The gateway reads through the replica, so a test that writes here and then reads through the
+gateway passes ``replicas``: the helper returns once every replica has replayed the write.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import random
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Sequence
 from datetime import date
 
 import asyncpg
 
+from app.domain.calendar import business_date
 from app.domain.months import Month
 from app.domain.national_id import generate_national_id
 
@@ -32,8 +39,10 @@ async def add_person(
     first_name: str = "สมหญิง",
     last_name: str = "ใจดี",
     paid_amount_satang: int | None = None,
+    replicas: Sequence[asyncpg.Pool] = (),
 ) -> str:
-    """Insert one insured person with ``paid`` months already paid; returns the ID."""
+    """Insert one insured person with ``paid`` months already paid; returns the ID. With
+    ``replicas`` (``conn`` outside a transaction), wait until they have replayed it."""
     nid = national_id or new_national_id()
     if section == 40 and option is None:
         option = 1
@@ -67,4 +76,32 @@ async def add_person(
             records=rows,
             columns=("national_id", "section", "month", "amount_satang", "s40_option", "paid_on"),
         )
+    if replicas:
+        await wait_replayed(conn, replicas)
     return nid
+
+
+async def wait_replayed(
+    conn: asyncpg.Connection, replicas: Sequence[asyncpg.Pool], *, timeout_s: float = 10.0
+) -> None:
+    """Wait until every replica has replayed what the primary (``conn``) has written so far."""
+    if conn.is_in_transaction():
+        raise RuntimeError("a replica never sees an open transaction: commit before waiting")
+    lsn = await conn.fetchval("SELECT pg_current_wal_lsn()::text")
+    deadline = time.monotonic() + timeout_s
+    for replica in replicas:
+        while not await replica.fetchval(
+            "SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn", lsn
+        ):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the replica did not replay the test data in time")
+            await asyncio.sleep(0.01)
+
+
+async def posting_date(conn: asyncpg.Connection | asyncpg.Pool, partner_txn_id: str) -> date:
+    """The Bangkok date the database posted a payment on (what the cancel cut-off is of)."""
+    posted = await conn.fetchval(
+        "SELECT posted_at FROM payments WHERE partner_txn_id = $1", partner_txn_id
+    )
+    assert posted is not None, f"no payment {partner_txn_id!r}"
+    return business_date(posted)

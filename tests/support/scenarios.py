@@ -3,25 +3,24 @@
 Each scenario says who the person is (relative to the current month), what is asked (an
 inquiry or a confirm) and what must come back: ``ok`` or an error code, and fields under
 protocol-neutral names (those of ``app.counter.records``; months as YYYY-MM, money in satang).
-A protocol test arranges the person with ``arrange``, sends the request its own way, turns the
+Months are relative to the session's business clock (tests/support/clock.py). A protocol test
+arranges the person with ``arrange``, sends the request its own way, turns the
 answer into an ``Outcome`` and calls ``check``; REST and SOAP run the same list, so both
 protocols must give the same results.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import asyncpg
 
-from app.domain.calendar import business_date
 from app.domain.months import Month
+from tests.support.clock import current_month as current_month  # re-exported
 from tests.support.people import add_person, new_national_id
+from tests.support.people import wait_replayed as wait_replayed  # re-exported
 
 INVALID_CHECKSUM_ID = "3100600445636"  # 3100600445635 with its check digit changed
 
@@ -206,28 +205,8 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 
-def current_month() -> Month:
-    """The current contribution month in Bangkok."""
-    return Month.of(business_date(datetime.now(UTC)))
-
-
 def _months(offsets: tuple[int, ...], current: Month) -> tuple[str, ...]:
     return tuple(str(current.plus(offset)) for offset in offsets)
-
-
-async def wait_replayed(
-    conn: asyncpg.Connection, replicas: Sequence[asyncpg.Pool], *, timeout_s: float = 10.0
-) -> None:
-    """Wait until every replica has replayed what the primary (``conn``) has written so far."""
-    lsn = await conn.fetchval("SELECT pg_current_wal_lsn()::text")
-    deadline = time.monotonic() + timeout_s
-    for replica in replicas:
-        while not await replica.fetchval(
-            "SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn", lsn
-        ):
-            if time.monotonic() > deadline:
-                raise TimeoutError("the replica did not replay the test data in time")
-            await asyncio.sleep(0.01)
 
 
 async def arrange(

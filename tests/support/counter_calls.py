@@ -1,0 +1,66 @@
+"""The counter service called directly, as the SOAP and REST adapters call it: callers,
+confirm requests at the session's business time, fresh Section 40 members, audit rows."""
+
+from __future__ import annotations
+
+import uuid
+
+from app.admission.records import Caller, Protocol
+from app.counter.records import ConfirmRequest, CounterInfo
+from app.domain.calendar import business_date
+from app.domain.months import Month
+from app.main import Gateway
+from tests.support.clock import business_clock
+from tests.support.people import add_person
+from tests.support.rest_api import replicas
+
+
+def today() -> Month:
+    return business_clock().month()
+
+
+def caller(request_id: str | None = None, ip: str = "127.0.0.1") -> Caller:
+    return Caller(Protocol.SOAP, ip, request_id or uuid.uuid4().hex, terminal="T-01")
+
+
+def confirm_request(
+    nid: str,
+    months: list[str],
+    amount: int,
+    *,
+    section: int = 40,
+    txn: str | None = None,
+    savings: int = 0,
+) -> ConfirmRequest:
+    now = business_clock()()
+    return ConfirmRequest(
+        partner_txn_id=txn or uuid.uuid4().hex[:20],
+        national_id=nid,
+        section=section,
+        months=tuple(months),
+        amount_satang=amount,
+        savings_satang=savings,
+        business_date=business_date(now),
+        paid_at=now,
+        counter=CounterInfo(store_id="S-0001", terminal_id="T-01", shift="1", operator_id="op7"),
+    )
+
+
+async def s40_person(gw: Gateway, option: int = 1) -> str:
+    async with gw.db.primary.acquire() as conn:
+        return await add_person(
+            conn,
+            section=40,
+            option=option,
+            coverage_start=today().minus(24),
+            replicas=replicas(gw),
+        )
+
+
+async def audit_rows(gw: Gateway, request_id: str) -> list[dict[str, object]]:
+    rows = await gw.db.primary.fetch(
+        "SELECT operation, outcome, national_id, name_returned, principal_name"
+        " FROM audit_log WHERE request_id = $1",
+        request_id,
+    )
+    return [dict(r) for r in rows]
