@@ -1,1 +1,1 @@
-"""access_report"""
+"""An insured person's access report (who saw their record, when, what), in Thai and English."""

@@ -1,1 +1,3 @@
-"""admission"""
+"""Who may call: source address, WS-Security or bearer credential, nonces, per-partner rate limits,
+secrets at rest.
+"""

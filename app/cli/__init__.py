@@ -1,1 +1,1 @@
-"""cli"""
+"""The ``ssogw`` command, by command group."""

@@ -1,1 +1,3 @@
-"""counter"""
+"""The counter transaction — inquiry, confirm, cancel, status — with the payments ledger and its
+REST routes.
+"""

@@ -1,1 +1,3 @@
-"""db"""
+"""Database plumbing: pools, the replica router and read-your-writes, migrations
+(``app/db/migrations/``), the local PostgreSQL pair.
+"""

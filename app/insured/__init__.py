@@ -1,1 +1,3 @@
-"""insured"""
+"""Insured persons: administration over REST, the source system's extracts and their bulk import,
+demo data.
+"""

@@ -1,0 +1,1 @@
+"""Metrics, structured JSON logs, health endpoints, graceful drain."""

@@ -1,1 +1,1 @@
-"""principals"""
+"""Partners (counter networks) and SSO's internal REST clients: register, list, disable, rotate."""

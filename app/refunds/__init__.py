@@ -1,1 +1,1 @@
-"""refunds"""
+"""Overpayments to refund after a retroactive rate cut."""

@@ -1,1 +1,3 @@
-"""settlement"""
+"""Partners' daily settlement files (bank fixed-width and CSV): import, match against the ledger,
+report, export.
+"""

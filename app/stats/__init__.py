@@ -1,1 +1,1 @@
-"""stats"""
+"""Statistics of confirmed payments, read from the enquiry store."""
