@@ -11,8 +11,8 @@ import httpx
 import pytest
 import xmlschema
 import zeep
-from app.service import models
 
+from app.counter import records as models
 from app.soap import deserialise
 from app.soap.contract import DEFAULT_CONTRACT_DIR, PLACEHOLDER_ADDRESS
 from tests.contract.conftest import LiveServer

@@ -65,7 +65,7 @@ def test_no_clock_no_float_money_no_async(path: Path) -> None:
         ("zoneinfo", True),
         ("app.errors", True),
         ("app.domain.months", True),
-        ("app.store", False),
+        ("app.db.pools", False),
         ("app.settings", False),
         ("app.counter.records", False),
         ("pydantic", False),
