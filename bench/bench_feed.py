@@ -37,6 +37,7 @@ from app.db.pools import PoolConfig, open_pool, resolve_dsns
 from app.feed.repository import FeedRepository
 from app.feed.service import FeedService
 from app.insured.demo_data import FIRST_FEMALE, FIRST_MALE, LAST_NAMES
+from app.main import wall_clock
 from app.settings import Settings
 
 CHUNK = 1_000_000
@@ -98,7 +99,9 @@ async def export(dsn: str, formats: list[str], workdir: Path) -> None:
     name = f"bench-feed-{uuid.uuid4().hex[:6]}"
     try:
         await pool.execute(PARTNER, name)
-        service = FeedService(store=FeedRepository(pool_provider=lambda: pool), sink=writer)
+        service = FeedService(
+            store=FeedRepository(pool_provider=lambda: pool), sink=writer, clock=wall_clock
+        )
         requester = Requester("cli", "operator", uuid.uuid4().hex, operator="bench")
         for file_format in formats:
             target = workdir / f"feed.{'txt' if file_format == 'fixed' else 'csv'}"

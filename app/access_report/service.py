@@ -181,7 +181,7 @@ class AccessReportService:
         *,
         store: AccessReportStore,
         sink: AuditSink | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime],  # the business clock (app.main)
     ) -> None:
         self._store = store
         self._sink = sink

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TypeVar
 
 from app.admission.credentials import Credentials
@@ -50,7 +50,7 @@ class AdminGate:
         audit: AuditSink,
         prefixes: Mapping[int, frozenset[str]],
         events: AdmissionEvents | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime],  # the business clock (app.main)
     ) -> None:
         self._admission = admission
         self._prefixes = prefixes

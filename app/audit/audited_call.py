@@ -11,7 +11,7 @@ call never answers without its record on the trail.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from ipaddress import ip_address
 from typing import TypeVar
@@ -43,7 +43,7 @@ class AuditedCalls:
         admission: Admission,
         sink: AuditSink,
         events: AdmissionEvents | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime],  # the business clock (app.main)
     ) -> None:
         self._admission = admission
         self._sink = sink

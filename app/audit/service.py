@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from app.audit.records import (
@@ -82,7 +82,7 @@ class AuditService:
         *,
         queries: AuditQueries,
         sink: AuditSink | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime],  # the business clock (app.main)
     ) -> None:
         self._queries = queries
         self._sink = sink

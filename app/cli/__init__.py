@@ -1,1 +1,1 @@
-"""The ``ssogw`` command, by command group."""
+"""The ``ssogw`` command, one module per command group; the OpenAPI export (``make openapi``)."""

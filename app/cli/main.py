@@ -27,7 +27,7 @@ from app.cli import (
     settlement,
 )
 from app.cli.output import say
-from app.errors import ServiceError
+from app.errors import ClientError, ServiceError
 from app.settings import Settings
 
 
@@ -72,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"error: {exc.code}: {exc.message}")
         if exc.details:
             say(json.dumps(exc.details, ensure_ascii=False, default=str))
-        return 2
+        # 2: the request itself was refused (client.*); 1: it could not be carried out now.
+        return 2 if isinstance(exc, ClientError) else 1
     except (RuntimeError, OSError, asyncpg.PostgresError) as exc:
         say(f"error: {exc}")
         return 1

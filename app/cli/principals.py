@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Coroutine
 from contextlib import suppress
-from datetime import date
 from typing import Any
 
 import asyncpg
@@ -141,7 +140,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
     if run_async(persons) == 0:
         seed_args = argparse.Namespace(
-            persons=args.persons, seed=1, as_of=date.today(), quiet=False, json=False, workers=2
+            persons=args.persons, seed=1, as_of=None, quiet=False, json=False, workers=2
         )
         cmd_seed(seed_args, settings)
 

@@ -5,18 +5,21 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from app.cli.output import emit, progress_bar
 from app.cli.session import primary_dsn, run_async
+from app.domain.calendar import business_date
 from app.insured.demo_data import SeedPlan, load
 from app.settings import Settings
 
 
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     """Load ``--persons`` synthetic persons with the loader processes."""
-    plan = SeedPlan(persons=args.persons, seed=args.seed, as_of=args.as_of or date.today())
+    plan = SeedPlan(
+        persons=args.persons, seed=args.seed, as_of=args.as_of or business_date(datetime.now(UTC))
+    )
 
     async def work() -> int:
         started = time.monotonic()
@@ -45,7 +48,9 @@ def register(subparsers: Any) -> None:
     seed = subparsers.add_parser("seed", help="load deterministic synthetic insured persons")
     seed.add_argument("--persons", type=int, default=200_000, help="how many (default 200000)")
     seed.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    seed.add_argument("--as-of", type=date.fromisoformat, help="business date (default today)")
+    seed.add_argument(
+        "--as-of", type=date.fromisoformat, help="business date (default: today in Bangkok)"
+    )
     seed.add_argument("--quiet", action="store_true", help="no progress bar")
     seed.add_argument(
         "--workers",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from app.admission.credentials import Credentials
@@ -76,7 +76,7 @@ class CounterService:
         recent: RecentWrites,
         rules: CounterRules,
         events: CounterEvents | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime],  # the business clock (app.main)
     ) -> None:
         self._reader = reader
         self._ledger = ledger

@@ -32,4 +32,5 @@ def database_config(settings: Settings, *, command: bool = False) -> DatabaseCon
         audit_pool=pool(1, 2),
         replica_max_lag_s=settings.replica_max_lag_s,
         replica_probe_interval_s=settings.replica_probe_interval_s,
+        pool_prefix="cli-" if command else "",
     )

@@ -24,6 +24,9 @@ class DatabaseConfig:
     audit_pool: PoolConfig
     replica_max_lag_s: float
     replica_probe_interval_s: float
+    # Before each pool's name (and so its connections' application_name, ssogw-<prefix><pool>):
+    # "cli-" marks an operator command's connections apart from a serving instance's.
+    pool_prefix: str = ""
 
 
 class Database:
@@ -41,17 +44,19 @@ class Database:
         """Open every pool and start measuring replica lag."""
         cfg = self.config
         self._primary = await open_pool(
-            cfg.primary_dsn, cfg.primary_pool, read_only=False, name="primary"
+            cfg.primary_dsn, cfg.primary_pool, read_only=False, name=f"{cfg.pool_prefix}primary"
         )
         # The audit writer has its own small pool, so a burst of confirms holding primary
         # connections can never starve the group commit they are waiting for.
         self._audit = await open_pool(
-            cfg.primary_dsn, cfg.audit_pool, read_only=False, name="audit"
+            cfg.primary_dsn, cfg.audit_pool, read_only=False, name=f"{cfg.pool_prefix}audit"
         )
         self._replicas = list(
             await asyncio.gather(
                 *(
-                    open_pool(dsn, cfg.replica_pool, read_only=True, name=f"replica-{i}")
+                    open_pool(
+                        dsn, cfg.replica_pool, read_only=True, name=f"{cfg.pool_prefix}replica-{i}"
+                    )
                     for i, dsn in enumerate(cfg.replica_dsns)
                 )
             )

@@ -20,7 +20,7 @@ import hashlib
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
 from app.audit.records import AuditRecord, AuditSink
@@ -222,7 +222,7 @@ class FeedService:
         *,
         store: FeedStore,
         sink: AuditSink,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime],  # the business clock (app.main)
     ) -> None:
         self._store = store
         self._sink = sink

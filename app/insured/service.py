@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Final
 
 from app.admission.credentials import Credentials
@@ -71,7 +71,7 @@ class InsuredAdmin:
         store: InsuredStore,
         recent: RecentWrites,
         s40: S40Policy,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime],  # the business clock (app.main)
     ) -> None:
         self._gate = gate
         self._store = store

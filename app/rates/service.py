@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Final, Protocol
 
 from app.admission.credentials import Credentials
@@ -94,7 +94,7 @@ class RatesAdmin:
         gate: AdminGate,
         store: RatesStore,
         rates: RateBook,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime],  # the business clock (app.main)
     ) -> None:
         self._gate = gate
         self._store = store

@@ -34,6 +34,7 @@ from app.main import Gateway, counter_rules
 from app.observability.metrics import Metrics
 from app.settings import Settings
 from tests.conftest import PartnerCredentials
+from tests.support.clock import business_clock
 from tests.support.people import new_national_id
 from tests.support.wsse import digest_token
 
@@ -223,16 +224,23 @@ def counter_with(gw: Gateway, reads: FailingReads) -> CounterService:
         rates=gw.rates,
         recent=RecentWrites(),
         rules=counter_rules(gw.settings),
+        clock=business_clock(),
     )
 
 
 def insured_with(gw: Gateway, reads: FailingReads) -> InsuredAdmin:
-    gate = AdminGate(admission=gw.admission, audit=gw.audit, prefixes=gw.settings.prefixes())
+    gate = AdminGate(
+        admission=gw.admission,
+        audit=gw.audit,
+        prefixes=gw.settings.prefixes(),
+        clock=business_clock(),
+    )
     return InsuredAdmin(
         gate=gate,
         store=reads,  # type: ignore[arg-type]
         recent=RecentWrites(),
         s40=counter_rules(gw.settings).s40,
+        clock=business_clock(),
     )
 
 

@@ -25,6 +25,7 @@ from app.db.pools import PoolConfig, open_pool
 from app.domain.national_id import generate_national_id
 from app.errors import InvalidNationalId
 from app.settings import Settings
+from tests.support.clock import business_clock
 
 pytestmark = pytest.mark.db
 
@@ -53,7 +54,9 @@ async def writer(pool: asyncpg.Pool) -> AsyncIterator[AuditWriter]:
 
 @pytest.fixture
 def service(pool: asyncpg.Pool, writer: AuditWriter) -> AuditService:
-    return AuditService(queries=AuditQueries(pool_provider=lambda: pool), sink=writer)
+    return AuditService(
+        queries=AuditQueries(pool_provider=lambda: pool), sink=writer, clock=business_clock()
+    )
 
 
 @pytest.fixture

@@ -95,3 +95,30 @@ def test_each_command_answers_help(command: str, capsys: pytest.CaptureFixture[s
         assert name in out
     for name in nested:
         help_of([command, name], capsys)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["partner", "list", "--json"],
+        ["client", "list", "--json"],
+        ["audit", "lookups", "--national-id", "6260181590830"],
+    ],
+)
+def test_a_command_that_cannot_reach_the_primary_exits_1_and_names_the_store(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Nothing listens on port 1: the refusal comes at once, with no database in the test.
+    monkeypatch.setenv("SSOGW_PRIMARY_DSN", "postgresql://nobody@127.0.0.1:1/none")
+    monkeypatch.setenv("SSOGW_REPLICA_DSNS", "")
+    monkeypatch.setenv("SSOGW_CONNECT_TIMEOUT_S", "1")
+    assert main(argv) == 1
+    assert "server.store_unavailable" in capsys.readouterr().err
+
+
+def test_a_refused_request_exits_2_with_its_client_code(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SSOGW_PRIMARY_DSN", "postgresql://nobody@127.0.0.1:1/none")
+    assert main(["audit", "lookups", "--national-id", "1234567890123"]) == 2
+    assert "client.invalid_national_id" in capsys.readouterr().err
