@@ -132,7 +132,7 @@ async def test_an_audit_lookup_is_itself_recorded(
     service: AuditService, writer: AuditWriter, rng: random.Random
 ) -> None:
     nid = generate_national_id(rng)
-    await writer.record(record(nid, datetime.now(UTC) - timedelta(minutes=1)))
+    await writer.record(record(nid, business_clock()() - timedelta(minutes=1)))
     asker = Requester(
         protocol="cli", principal_kind="operator", request_id="r-1", operator="auditor"
     )
