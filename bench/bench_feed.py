@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from app.audit.service import Requester
+from app.audit.records import Requester
 from app.audit.writer import AuditWriter
 from app.db.migrator import migrate
 from app.db.pools import PoolConfig, open_pool, resolve_dsns

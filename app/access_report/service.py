@@ -31,8 +31,7 @@ from app.access_report.wording import (
 from app.admission.credentials import Credentials
 from app.admission.records import Caller
 from app.audit.admin_gate import AUDIT_SCOPE, AdminGate, Admitted
-from app.audit.records import AuditRecord, AuditSink
-from app.audit.service import Requester
+from app.audit.records import AuditSink, Requester
 from app.domain.calendar import BANGKOK
 from app.domain.national_id import validate_national_id
 from app.errors import InvalidInput, ServiceError
@@ -240,18 +239,10 @@ class AccessReportService:
         if self._sink is None or requester is None:
             return
         await self._sink.record(
-            AuditRecord(
+            requester.record(
                 at=self._clock(),
-                protocol=requester.protocol,
                 operation=OPERATION,
                 outcome=outcome,
-                request_id=requester.request_id,
-                principal_kind=requester.principal_kind,
-                principal_id=requester.principal_id,
-                principal_name=requester.principal_name,
-                operator=requester.operator,
-                terminal=requester.terminal,
-                source_ip=requester.source_ip,
                 national_id=national_id,
                 name_returned=name,
                 detail=detail,

@@ -104,3 +104,45 @@ class VerifyResult:
     broken: int = 0  # how many faults were found in all
     first_seq: int | None = None
     last_seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Requester:
+    """Who asks the audit trail, as an audit record will name them."""
+
+    protocol: str  # cli | rest
+    principal_kind: str  # operator | client
+    request_id: str
+    principal_id: int | None = None
+    principal_name: str | None = None
+    operator: str | None = None
+    terminal: str | None = None
+    source_ip: str | None = None
+
+    def record(
+        self,
+        *,
+        at: datetime,
+        operation: str,
+        outcome: str,
+        national_id: str | None = None,
+        name_returned: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> AuditRecord:
+        """The audit record of this requester's call (an operator's command, in practice)."""
+        return AuditRecord(
+            at=at,
+            protocol=self.protocol,
+            operation=operation,
+            outcome=outcome,
+            request_id=self.request_id,
+            principal_kind=self.principal_kind,
+            principal_id=self.principal_id,
+            principal_name=self.principal_name,
+            operator=self.operator,
+            terminal=self.terminal,
+            source_ip=self.source_ip,
+            national_id=national_id,
+            name_returned=name_returned,
+            detail=detail,
+        )

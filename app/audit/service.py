@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Protocol
 
 from app.audit.records import (
-    AuditRecord,
     AuditSink,
     LookupCursor,
     LookupRecord,
+    Requester,
     VerifyResult,
 )
 from app.domain.national_id import validate_national_id
@@ -32,20 +32,6 @@ class LookupPage:
 
     records: list[LookupRecord]
     next_cursor: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Requester:
-    """Who asks the audit trail, as an audit record will name them."""
-
-    protocol: str  # cli | rest
-    principal_kind: str  # operator | client
-    request_id: str
-    principal_id: int | None = None
-    principal_name: str | None = None
-    operator: str | None = None
-    terminal: str | None = None
-    source_ip: str | None = None
 
 
 class AuditQueries(Protocol):
@@ -136,18 +122,10 @@ class AuditService:
         if self._sink is None or requester is None:
             return
         await self._sink.record(
-            AuditRecord(
+            requester.record(
                 at=self._clock(),
-                protocol=requester.protocol,
                 operation="AuditLookups",
                 outcome=outcome,
-                request_id=requester.request_id,
-                principal_kind=requester.principal_kind,
-                principal_id=requester.principal_id,
-                principal_name=requester.principal_name,
-                operator=requester.operator,
-                terminal=requester.terminal,
-                source_ip=requester.source_ip,
                 national_id=national_id,
                 detail={"records_returned": found},
             )

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.admission.records import Protocol
-from app.audit.service import Requester
+from app.audit.records import Requester
 from app.db.pools import resolve_dsns
 from app.settings import Settings
 

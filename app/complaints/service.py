@@ -20,8 +20,7 @@ from typing import Final
 from app.admission.credentials import Credentials
 from app.admission.records import Caller
 from app.audit.admin_gate import ADMIN_SCOPE, AdminGate, Admitted
-from app.audit.records import AuditRecord, AuditSink
-from app.audit.service import Requester
+from app.audit.records import AuditSink, Requester
 from app.complaints.records import (
     AGE_BUCKETS,
     CATEGORIES,
@@ -204,15 +203,15 @@ class ComplaintService:
             return
         for national_id, name in _people(page):
             await self._sink.record(
-                AuditRecord(
-                    at=self._clock(), protocol=requester.protocol, operation="ListComplaints",
-                    outcome="ok", request_id=requester.request_id,
-                    principal_kind=requester.principal_kind,
-                    principal_name=requester.principal_name, operator=requester.operator,
-                    terminal=requester.terminal, national_id=national_id, name_returned=name,
+                requester.record(
+                    at=self._clock(),
+                    operation="ListComplaints",
+                    outcome="ok",
+                    national_id=national_id,
+                    name_returned=name,
                     detail={"listed": True},
                 )
-            )  # fmt: skip
+            )
 
 
 def _people(page: Iterable[Complaint]) -> list[tuple[str, str]]:

@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
-from app.audit.records import AuditRecord, AuditSink
-from app.audit.service import Requester
+from app.audit.records import AuditSink, Requester
 from app.domain.calendar import BANGKOK, business_date
 from app.domain.months import Month
 from app.domain.rates import Rate, RateTable
@@ -331,18 +330,5 @@ class FeedService:
 
     async def _record(self, requester: Requester, outcome: str, detail: dict[str, Any]) -> None:
         await self._sink.record(
-            AuditRecord(
-                at=self._clock(),
-                protocol=requester.protocol,
-                operation=OPERATION,
-                outcome=outcome,
-                request_id=requester.request_id,
-                principal_kind=requester.principal_kind,
-                principal_id=requester.principal_id,
-                principal_name=requester.principal_name,
-                operator=requester.operator,
-                terminal=requester.terminal,
-                source_ip=requester.source_ip,
-                detail=detail,
-            )
+            requester.record(at=self._clock(), operation=OPERATION, outcome=outcome, detail=detail)
         )

@@ -16,8 +16,8 @@ import asyncpg
 import pytest
 
 from app.audit.queries import LOOKUPS, AuditQueries
-from app.audit.records import AuditRecord, LookupRecord
-from app.audit.service import AuditService, Requester
+from app.audit.records import AuditRecord, LookupRecord, Requester
+from app.audit.service import AuditService
 from app.audit.writer import AuditWriter
 from app.cli import main as cli
 from app.cli.audit import EXIT_BROKEN
