@@ -13,6 +13,8 @@ it: REST as ``application/problem+json`` with ``http_status``, SOAP as a Fault (
     │   │   ├── InvalidAmount         client.invalid_amount              422
     │   │   ├── InvalidSoapEnvelope   client.invalid_envelope            400
     │   │   ├── InvalidSettlementFile client.invalid_settlement_file     422
+    │   │   ├── BusinessDateMismatch  client.business_date_mismatch      422
+    │   │   ├── PaidAtOutOfWindow     client.paid_at_out_of_window       422
     │   │   └── InvalidExtract        client.invalid_extract             422
     │   ├── NotFound                  client.not_found                   404
     │   │   ├── PersonNotFound        client.person_not_found            404
@@ -121,6 +123,16 @@ class InvalidSoapEnvelope(InvalidInput):
 class InvalidSettlementFile(InvalidInput):
     code = "client.invalid_settlement_file"
     default_message = "The settlement file is not valid."
+
+
+class BusinessDateMismatch(InvalidInput):
+    code = "client.business_date_mismatch"
+    default_message = "The business date is not the gateway's business day for this payment."
+
+
+class PaidAtOutOfWindow(InvalidInput):
+    code = "client.paid_at_out_of_window"
+    default_message = "The time the cash was taken is too far from the gateway's clock."
 
 
 class InvalidExtract(InvalidInput):

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from app.counter.service import CounterService
 from app.db.config import database_config
 from app.db.database import Database
 from app.db.recent_writes import RecentWrites
+from app.domain.calendar import PaidAtWindow
 from app.domain.section39 import S39Policy
 from app.domain.section40 import S40Policy
 from app.errors import ServiceError
@@ -96,6 +97,10 @@ def counter_rules(settings: Settings) -> CounterRules:
         ),
         ceiling_satang=settings.counter_ceiling_satang,
         cutoff=settings.settlement_cutoff,
+        paid_at_window=PaidAtWindow(
+            back=timedelta(seconds=settings.paid_at_max_behind_s),
+            ahead=timedelta(seconds=settings.paid_at_max_ahead_s),
+        ),
         prefixes=settings.prefixes(),
     )
 

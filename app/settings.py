@@ -70,6 +70,12 @@ class Settings(BaseSettings):
 
     # --- business rules that DOMAIN.md marks unconfirmed ---------------------------------------
     settlement_cutoff: time = time(23, 0)
+    paid_at_max_behind_s: int = Field(
+        default=300, ge=0, le=3600, description="How long before the gateway's clock paidAt may be."
+    )
+    paid_at_max_ahead_s: int = Field(
+        default=60, ge=0, le=600, description="How far after the gateway's clock paidAt may be."
+    )
     counter_ceiling_satang: int = 3_000_000
     s39_max_overdue_months: int = 1
     s39_late_counts_as_paid: bool = True

@@ -24,7 +24,7 @@ import uvloop
 
 from app.counter.entitlement import history_start
 from app.counter.ledger import MEMBER_SQL
-from app.domain.calendar import business_date
+from app.domain.calendar import bangkok_date
 from app.insured.demo_data import national_id_for
 
 PK_LOOKUP = """
@@ -42,7 +42,7 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
         max_size=args.pool,
         server_settings={"default_transaction_read_only": "on"},
     )
-    since = history_start(business_date(datetime.now(UTC))).first_day
+    since = history_start(bangkok_date(datetime.now(UTC))).first_day
     sql, extra = (MEMBER_SQL, (since,)) if args.member_query else (PK_LOOKUP, ())
     latencies: list[float] = []
     found = 0

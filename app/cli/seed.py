@@ -10,7 +10,7 @@ from typing import Any
 
 from app.cli.output import emit, progress_bar
 from app.cli.session import primary_dsn, run_async
-from app.domain.calendar import business_date
+from app.domain.calendar import bangkok_date
 from app.insured.demo_data import SeedPlan, load
 from app.settings import Settings
 
@@ -18,7 +18,7 @@ from app.settings import Settings
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     """Load ``--persons`` synthetic persons with the loader processes."""
     plan = SeedPlan(
-        persons=args.persons, seed=args.seed, as_of=args.as_of or business_date(datetime.now(UTC))
+        persons=args.persons, seed=args.seed, as_of=args.as_of or bangkok_date(datetime.now(UTC))
     )
 
     async def work() -> int:

@@ -40,7 +40,7 @@ from app.complaints.records import (
     opening_note,
     parse_age,
 )
-from app.domain.calendar import BANGKOK, business_date
+from app.domain.calendar import BANGKOK, bangkok_date
 from app.domain.national_id import validate_national_id
 from app.errors import Conflict, InvalidInput, NotFound, ServiceError
 
@@ -86,7 +86,7 @@ class ComplaintService:
             raise InvalidInput("A payment complaint names the receipt number or the partner's"
                                " transaction id.", field="receiptNo")  # fmt: skip
         now = self._clock()
-        if new.paid_on is not None and not EARLIEST_PAYMENT <= new.paid_on <= business_date(now):
+        if new.paid_on is not None and not EARLIEST_PAYMENT <= new.paid_on <= bangkok_date(now):
             raise InvalidInput("paidOn must be a day from 1990 to today.", field="paidOn")
         partner_id = await self._partner_id(partner)
         payment = await self._store.find_payment(

@@ -153,7 +153,7 @@ class LedgerTx:
                 f" RETURNING {_PAYMENT_COLUMNS}),"
                 " paid AS (INSERT INTO paid_months (national_id, section, month, amount_satang,"
                 " s40_option, payment_id, paid_on)"
-                " SELECT $4, $5, m, a, $6, payment.id, $11"
+                " SELECT $4, $5, m, a, $6, payment.id, $18"
                 " FROM payment, unnest($7::date[], $17::int[]) AS t(m, a))"
                 " SELECT * FROM payment",
                 owner,
@@ -173,6 +173,7 @@ class LedgerTx:
                 new.shift,
                 new.operator_id,
                 list(new.month_amounts),
+                new.paid_on,
             )
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name in ("payments_partner_txn", "payments_client_txn"):

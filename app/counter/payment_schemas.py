@@ -88,8 +88,17 @@ class ConfirmIn(InModel):
     savings: BahtIn = Field(
         default=Decimal(0), description="Additional savings (S40 options 2, 3)."
     )
-    business_date: date
-    paid_at: AwareDatetime = Field(description="When the customer paid, with a time zone.")
+    business_date: date | None = Field(
+        default=None,
+        description="Optional. If sent, it must be the business day the gateway decides for this "
+        "payment: the Bangkok date it arrives on, or the next day once the cut-off (23:00 "
+        "Asia/Bangkok) has passed; otherwise client.business_date_mismatch.",
+    )
+    paid_at: AwareDatetime = Field(
+        description="When the cash was taken, with a time zone. It must lie within 5 minutes "
+        "before and 1 minute after the gateway's clock (settings), else "
+        "client.paid_at_out_of_window; the payable months are judged at this moment."
+    )
     counter: CounterIn | None = None
 
     def to_request(self) -> ConfirmRequest:

@@ -85,8 +85,9 @@ class NewPayment:
     amount_satang: int
     savings_satang: int
     request_hash: bytes
-    business_date: date
+    business_date: date  # the business day it settles in (the gateway's, after the cut-off)
     paid_at: datetime
+    paid_on: date  # the Bangkok date the cash was taken: what its months' due dates are held to
     store_id: str | None
     terminal_id: str | None
     shift: str | None

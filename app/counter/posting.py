@@ -1,9 +1,11 @@
 """Posting a confirm: decided on the primary in one transaction that also waits for its record.
 
 The member is locked, the transaction id looked up (a replay answers with the payment it
-names), the payment checked against the member's entitlement and inserted, and the audit
-record committed, all before the transaction commits: if the audit trail cannot take the
-record, there is no payment.
+names, whenever it is repeated), the payment's business day decided from the gateway's clock
+and the cut-off, its ``paidAt`` checked against the gateway's clock, the payment checked against
+the member's entitlement *at the moment the cash was taken* and inserted, and the audit record
+committed, all before the transaction commits: if the audit trail cannot take the record, there
+is no payment.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from app.counter.ports import Ledger, NewPayment, PaymentRow
 from app.counter.records import ConfirmRequest, ConfirmResult
 from app.counter.rules import CounterRules
 from app.db.recent_writes import RecentWrites
-from app.domain.calendar import business_date
+from app.domain.calendar import bangkok_date, ensure_same_business_day, settlement_day
 from app.domain.months import Month
 from app.domain.payment_rules import validate_payment
 from app.domain.receipt import receipt_number
@@ -89,7 +91,12 @@ class PaymentPosting:
     ) -> tuple[PaymentRow, bool]:
         """Post the payment (or find its replay) and commit its audit record; True if replayed."""
         now = self._clock()
-        today = business_date(now)
+        # The business day is the gateway's: after the cut-off, cash belongs to the next day.
+        day = settlement_day(now, self._rules.cutoff)
+        # Payable months are judged when the cash was taken (within the drift the rules allow),
+        # so 23:59:50 on the last day of a month still pays that month when it arrives at 00:00:05.
+        paid_at = request.paid_at
+        today = bangkok_date(paid_at)
         # Before the transaction: loading the rates may need a connection of its own, and a
         # pool full of open confirms waiting for one more would never drain.
         rates = await self._rates.table()
@@ -101,6 +108,8 @@ class PaymentPosting:
                     raise _reused(txn_id, existing)
                 await audit.ok(receiptNo=existing.receipt_no, replayed=True)
                 return existing, True
+            ensure_same_business_day(request.business_date, day)
+            self._rules.paid_at_window.check(paid_at, now=now)
             if member is None:
                 raise PersonNotFound()
             if member.section != request.section:
@@ -127,7 +136,7 @@ class PaymentPosting:
                 ceiling_satang=self._rules.ceiling_satang,
                 s40_policy=self._rules.s40,
             )
-            receipt = receipt_number(await tx.next_receipt_sequence(), business_date=today)
+            receipt = receipt_number(await tx.next_receipt_sequence(), business_date=day)
             row = await tx.insert_payment(
                 NewPayment(
                     principal=principal,
@@ -141,8 +150,9 @@ class PaymentPosting:
                     amount_satang=valid.total_satang,
                     savings_satang=valid.savings_satang,
                     request_hash=digest,
-                    business_date=request.business_date,
-                    paid_at=request.paid_at,
+                    business_date=day,
+                    paid_at=paid_at,
+                    paid_on=today,
                     store_id=request.counter.store_id,
                     terminal_id=request.counter.terminal_id,
                     shift=request.counter.shift,

@@ -75,8 +75,8 @@ class ConfirmRequest:
     months: tuple[str, ...]
     amount_satang: int  # the whole cash amount taken, additional savings included
     savings_satang: int
-    business_date: date
-    paid_at: datetime
+    business_date: date | None  # the partner's idea of the business day: checked, never trusted
+    paid_at: datetime  # when the cash was taken; judged at this moment (within a drift)
     counter: CounterInfo = field(default_factory=CounterInfo)
 
 

@@ -21,7 +21,7 @@ def confirm_request_hash(request: ConfirmRequest, *, national_id: str, txn_id: s
         "months": sorted(request.months),
         "amount": request.amount_satang,
         "savings": request.savings_satang,
-        "businessDate": request.business_date.isoformat(),
+        "businessDate": request.business_date and request.business_date.isoformat(),
         "paidAt": request.paid_at.astimezone(UTC).isoformat(timespec="microseconds"),
         "store": request.counter.store_id,
         "terminal": request.counter.terminal_id,

@@ -40,7 +40,7 @@ from app.counter.request_hash import confirm_request_hash
 from app.counter.rules import CounterRules
 from app.db.read_meta import ReadPath
 from app.db.recent_writes import RecentWrites
-from app.domain.calendar import business_date, ensure_cancellable
+from app.domain.calendar import bangkok_date, ensure_cancellable
 from app.domain.months import Month
 from app.domain.national_id import validate_national_id
 from app.domain.payable import MonthDue, default_selection, total_satang
@@ -101,7 +101,7 @@ class CounterService:
             nid = self._national_id(request.national_id, request.section)
             audit.national_id = nid
             await audit.admit(credentials, scope=COUNTER_SCOPE)
-            today = business_date(self._clock())
+            today = bangkok_date(self._clock())
             member, meta = await self._reader.read_member(
                 nid, since=history_start(today), min_lsn=self._recent.min_lsn(nid)
             )
@@ -195,7 +195,7 @@ class CounterService:
                 changed = row.state != TxnState.CANCELLED.value
                 if changed:
                     ensure_cancellable(
-                        business_date=business_date(row.posted_at),
+                        business_date=row.business_date,
                         instant=now,
                         cutoff=self._rules.cutoff,
                     )

@@ -1,13 +1,23 @@
-"""Business dates and deadlines in Asia/Bangkok, from instants the caller passes in."""
+"""Business dates and deadlines in Asia/Bangkok, from instants the caller passes in.
+
+Two notions of a day, kept apart on purpose:
+
+- the **calendar date** in Bangkok (``business_date``): what a contribution month, a due date
+  and "today" for payable months are judged by;
+- the **business day** of a payment (``settlement_day``): the day it settles in and may be
+  cancelled on. Cash taken at or after the cut-off (23:00 by default) belongs to the next
+  business day, which closes at its own cut-off. The gateway decides it from its own clock.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.domain.months import Month
-from app.errors import CancelNotAllowed
+from app.errors import BusinessDateMismatch, CancelNotAllowed, PaidAtOutOfWindow
 
 #: Due day of a Section 39 contribution month, in the following month (DOMAIN.md, M).
 S39_DUE_DAY: Final = 15
@@ -27,11 +37,60 @@ def _bangkok() -> tzinfo:
 BANGKOK: Final[tzinfo] = _bangkok()
 
 
-def business_date(instant: datetime) -> date:
+def bangkok_date(instant: datetime) -> date:
     """The calendar date in Bangkok at an aware instant."""
     if instant.tzinfo is None or instant.utcoffset() is None:
-        raise ValueError("business_date() needs an aware datetime (with a time zone)")
+        raise ValueError("bangkok_date() needs an aware datetime (with a time zone)")
     return instant.astimezone(BANGKOK).date()
+
+
+def settlement_day(instant: datetime, cutoff: time = DEFAULT_CUTOFF) -> date:
+    """The business day a payment made at ``instant`` settles in: after the cut-off, the next."""
+    day = bangkok_date(instant)
+    local = instant.astimezone(BANGKOK).time().replace(tzinfo=None)
+    return day + timedelta(days=1) if local >= cutoff.replace(tzinfo=None) else day
+
+
+def ensure_same_business_day(claimed: date | None, decided: date) -> None:
+    """Refuse a partner's ``businessDate`` that is not the business day the gateway decided."""
+    if claimed is not None and claimed != decided:
+        raise BusinessDateMismatch(
+            f"businessDate {claimed.isoformat()} is not the business day of this payment, "
+            f"{decided.isoformat()} (the gateway decides it: after the cut-off, the next day).",
+            field="businessDate",
+            business_date=decided.isoformat(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PaidAtWindow:
+    """How far a counter's ``paidAt`` may lie from the gateway's clock: ``back`` before, ``ahead``
+    after. Within it, a payment is judged at ``paidAt``; outside it, it is refused."""
+
+    back: timedelta = timedelta(minutes=5)
+    ahead: timedelta = timedelta(minutes=1)
+
+    def check(self, paid_at: datetime, *, now: datetime) -> datetime:
+        """``paid_at`` if it lies within the window around ``now``; else PaidAtOutOfWindow."""
+        if paid_at.tzinfo is None or paid_at.utcoffset() is None:
+            raise ValueError("PaidAtWindow.check() needs an aware paid_at")
+        if not now - self.back <= paid_at <= now + self.ahead:
+            gateway_time = now.astimezone(BANGKOK).isoformat(timespec="seconds")
+            raise PaidAtOutOfWindow(
+                f"paidAt {paid_at.isoformat()} is more than {_span(self.back)} before or "
+                f"{_span(self.ahead)} after the gateway's time {gateway_time}; check the "
+                "terminal's clock.",
+                field="paidAt",
+                gateway_time=gateway_time,
+                max_behind_s=int(self.back.total_seconds()),
+                max_ahead_s=int(self.ahead.total_seconds()),
+            )
+        return paid_at
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
 
 
 def s39_due_date(month: Month) -> date:

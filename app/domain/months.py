@@ -42,8 +42,8 @@ class Month:
     def of(cls, day: date) -> Month:
         """The month a calendar date falls in (a business date, never an instant)."""
         if isinstance(day, datetime):
-            # An instant's month depends on the time zone: convert with business_date() first.
-            raise TypeError("Month.of() takes a date; convert an instant with business_date()")
+            # An instant's month depends on the time zone: convert with bangkok_date() first.
+            raise TypeError("Month.of() takes a date; convert an instant with bangkok_date()")
         return cls(day.year, day.month)
 
     @classmethod

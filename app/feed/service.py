@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
 from app.audit.records import AuditSink, Requester
-from app.domain.calendar import BANGKOK, business_date
+from app.domain.calendar import BANGKOK, bangkok_date
 from app.domain.months import Month
 from app.domain.rates import Rate, RateTable
 from app.errors import (
@@ -133,7 +133,7 @@ class FeedManifest:
             byte_count=detail["bytes"],
             sha256=detail["sha256"],
             generated_at=generated_at,
-            amount_month=Month.of(business_date(generated_at)),  # as the export chose it
+            amount_month=Month.of(bangkok_date(generated_at)),  # as the export chose it
         )
 
 
@@ -265,7 +265,7 @@ class FeedService:
             raise InvalidInput("The partner's data scope allows none of the feed's fields.",
                                field="partner")  # fmt: skip
         now = self._clock()
-        month = Month.of(business_date(now))
+        month = Month.of(bangkok_date(now))
         fixed = file_format == "fixed"
         query = FeedQuery(section, scope, await self._amounts(month), fixed)
         return FeedPlan(partner, file_format, query, now.astimezone(BANGKOK), month)

@@ -18,7 +18,7 @@ from app.admission.credentials import Credentials
 from app.admission.records import Caller
 from app.audit.admin_gate import ADMIN_SCOPE, AdminGate, Admitted
 from app.db.recent_writes import RecentWrites
-from app.domain.calendar import business_date
+from app.domain.calendar import bangkok_date
 from app.domain.months import Month
 from app.domain.national_id import LENGTH
 from app.domain.rates import SECTIONS
@@ -80,7 +80,7 @@ class InsuredAdmin:
         self._clock = clock
 
     def _today(self) -> date:
-        return business_date(self._clock())
+        return bangkok_date(self._clock())
 
     async def _noted(self, national_id: str) -> None:
         self._recent.note(national_id, await self._store.current_lsn())

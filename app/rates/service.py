@@ -18,7 +18,7 @@ from typing import Final, Protocol
 from app.admission.credentials import Credentials
 from app.admission.records import Caller
 from app.audit.admin_gate import ADMIN_SCOPE, AdminGate, Admitted
-from app.domain.calendar import business_date
+from app.domain.calendar import bangkok_date
 from app.domain.months import Month
 from app.domain.overpayment import Overpayment, PaidMonth, compute_overpayments
 from app.domain.rates import Rate
@@ -180,7 +180,7 @@ class RatesAdmin:
         return rate
 
     def _today(self) -> date:
-        return business_date(self._clock())
+        return bangkok_date(self._clock())
 
     async def _overpayments(
         self, rate: Rate, tally: OverpaymentTally

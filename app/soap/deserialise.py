@@ -121,10 +121,8 @@ class _Fields:
         except InvalidAmount as error:
             raise InvalidAmount(error.message, element=name, **error.details) from None
 
-    def date(self, name: str) -> date:
-        value = self._typed(name, parse_date, required=True)
-        assert value is not None  # required
-        return value
+    def optional_date(self, name: str) -> date | None:
+        return self._typed(name, parse_date, required=False)
 
     def datetime(self, name: str) -> datetime:
         value = self._typed(name, parse_datetime, required=True)
@@ -192,7 +190,7 @@ def read_confirm(payload: object) -> ConfirmRequest:
         months=months,
         amount_satang=amount,
         savings_satang=savings or 0,
-        business_date=fields.date("businessDate"),
+        business_date=fields.optional_date("businessDate"),
         paid_at=fields.datetime("paidAt"),
         counter=counter,
     )

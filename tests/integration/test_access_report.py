@@ -113,7 +113,7 @@ async def scenario(gateway: Gateway, live_url: str) -> Scenario:
         soap.ConfirmPayment(
             partnerTxnId=f"T-{uuid.uuid4().hex[:12]}", nationalId=person, section=40,
             months={"month": list(inquiry.defaultMonths.month)}, amount=inquiry.defaultTotal,
-            businessDate=clock.today(), paidAt=now,
+            businessDate=clock.business_day(), paidAt=now,
         )  # fmt: skip
         soap.InquireContribution(nationalId=other)
     with soap_service(live_url, "ContributionSoap11", partner, password="wrong") as soap:

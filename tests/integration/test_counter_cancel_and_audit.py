@@ -21,7 +21,7 @@ from app.settings import Settings
 from tests.conftest import PartnerCredentials
 from tests.support.clock import PinnedClock, business_clock
 from tests.support.counter_calls import caller, confirm_request, s40_person, today
-from tests.support.people import posting_date, wait_replayed
+from tests.support.people import payment_business_day, wait_replayed
 from tests.support.rest_api import replicas
 from tests.support.wsse import digest_token
 
@@ -40,7 +40,7 @@ async def test_status_and_cancel_free_the_months_and_are_idempotent(
         caller=caller(), credentials=token(), partner_txn_id=request.partner_txn_id
     )
     assert status.state is TxnState.CONFIRMED and status.receipt_no == confirmed.receipt_no
-    posted = await posting_date(gateway.db.primary, request.partner_txn_id)
+    posted = await payment_business_day(gateway.db.primary, request.partner_txn_id)
     with clock.at(time(10, 0), on=posted):  # before that day's settlement cut-off
         first = await gateway.counter.cancel(
             caller=caller(),
@@ -107,8 +107,8 @@ async def test_a_cancel_after_the_cut_off_is_refused(
         credentials=digest_token(partner.username, partner.password),
         request=request,
     )
-    posted = await posting_date(gateway.db.primary, request.partner_txn_id)
-    after_cutoff = datetime.combine(posted, settings.settlement_cutoff, tzinfo=BANGKOK)
+    day = await payment_business_day(gateway.db.primary, request.partner_txn_id)
+    after_cutoff = datetime.combine(day, settings.settlement_cutoff, tzinfo=BANGKOK)
     ledger = PgLedger(primary=lambda: gateway.db.primary, router=lambda: gateway.db.router)
     late = CounterService(
         admission=gateway.admission,

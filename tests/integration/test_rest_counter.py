@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import time
+from datetime import time, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from app.domain.calendar import business_date
+from app.domain.calendar import settlement_day
 from app.domain.money import to_satang
 from app.main import Gateway
 from tests.support.clock import PinnedClock, business_clock
-from tests.support.people import add_person, posting_date
+from tests.support.people import add_person, payment_business_day
 from tests.support.rest_api import audit_rows, bearer, new_token, problem, replicas
 from tests.support.scenarios import (
     SCENARIOS,
@@ -47,7 +47,7 @@ def payment(
         "section": section,
         "months": months,
         "amount": amount,
-        "businessDate": business_date(now).isoformat(),
+        "businessDate": settlement_day(now).isoformat(),
         "paidAt": now.isoformat(),
         "counter": {"storeId": "S-0001", "terminalId": "T-01"},
         **extra,
@@ -142,7 +142,7 @@ async def test_confirm_then_replay_then_status_then_cancel(
     assert status.status_code == 200
     assert status.json()["state"] == "confirmed" and status.json()["receiptNo"] == receipt
 
-    posted = await posting_date(gateway.db.primary, body["partnerTxnId"])
+    posted = await payment_business_day(gateway.db.primary, body["partnerTxnId"])
     with clock.at(time(10, 0), on=posted):  # before that day's settlement cut-off
         cancel = await api.post(
             f"/api/v1/payments/{body['partnerTxnId']}/cancel", json={"reason": "test"}
@@ -159,7 +159,7 @@ async def test_after_the_cut_off_a_cancel_is_refused_and_the_payment_stands(
     nid = await s40_person(gateway)
     body = payment(nid, [str(current_month())], "70.00")
     assert (await api.post("/api/v1/payments", json=body)).status_code == 201
-    posted = await posting_date(gateway.db.primary, body["partnerTxnId"])
+    posted = await payment_business_day(gateway.db.primary, body["partnerTxnId"])
     with clock.at(time(23, 30), on=posted):  # after the 23:00 settlement cut-off
         cancel = await api.post(
             f"/api/v1/payments/{body['partnerTxnId']}/cancel", json={"reason": "test"}
@@ -210,6 +210,29 @@ async def test_a_bad_month_and_a_naive_paid_at_are_refused(
     naive = payment(nid, [str(current_month())], "70.00", paidAt="2024-06-12T09:00:00")
     body = problem(await api.post("/api/v1/payments", json=naive), 422, "client.invalid_input")
     assert body["fields"] == ["paidAt"]
+
+
+async def test_the_business_day_is_the_gateways_and_paid_at_keeps_to_its_clock(
+    api: httpx.AsyncClient, gateway: Gateway, clock: PinnedClock
+) -> None:
+    nid = await s40_person(gateway)
+    with clock.at(time(23, 10)) as now:
+        late_evening = payment(nid, [str(current_month())], "70.00")
+        del late_evening["businessDate"]  # optional: the gateway decides it
+        wrong = {**late_evening, "businessDate": clock.today().isoformat()}
+        body = problem(
+            await api.post("/api/v1/payments", json=wrong), 422, "client.business_date_mismatch"
+        )
+        assert body["businessDate"] == clock.business_day().isoformat(), body
+        stale = {**late_evening, "paidAt": (now - timedelta(minutes=10)).isoformat()}
+        body = problem(
+            await api.post("/api/v1/payments", json=stale), 422, "client.paid_at_out_of_window"
+        )
+        assert body["field"] == "paidAt" and body["maxBehindS"] == 300, body
+        confirmed = await api.post("/api/v1/payments", json=late_evening)
+        assert confirmed.status_code == 201, confirmed.text
+        assert confirmed.json()["businessDate"] == clock.business_day().isoformat()
+        assert clock.business_day() == clock.today() + timedelta(days=1)
 
 
 async def test_the_counter_needs_a_token_with_the_counter_scope(

@@ -84,8 +84,8 @@ async def test_the_record_shows_payments_made_at_the_counter(
             "section": 40,
             "months": [month],
             "amount": "70.00",
-            "businessDate": today().isoformat(),
-            "paidAt": "2024-06-12T09:00:00+07:00",
+            "businessDate": business_clock().business_day().isoformat(),
+            "paidAt": business_clock()().isoformat(),
         },
     )
     assert paid.status_code == 201, paid.text

@@ -31,7 +31,7 @@ async def pay(api: httpx.AsyncClient, gateway: Gateway, *, option: int, amount: 
             "section": 40,
             "months": [str(current_month())],
             "amount": amount,
-            "businessDate": business_clock().today().isoformat(),
+            "businessDate": business_clock().business_day().isoformat(),
             "paidAt": now.isoformat(),
         },
     )
@@ -40,7 +40,7 @@ async def pay(api: httpx.AsyncClient, gateway: Gateway, *, option: int, amount: 
 
 async def test_stats_count_and_sum_confirmed_payments(live_url: str, gateway: Gateway) -> None:
     name, token = await new_client(gateway, ["counter", "admin"])
-    today = business_clock().today().isoformat()
+    today = business_clock().business_day().isoformat()
     params = {"from": today, "to": today}
     async with rest(live_url, token) as api:
         await pay(api, gateway, option=1, amount="70.00")

@@ -19,7 +19,7 @@ from app.domain.money import to_satang
 from app.main import Gateway
 from tests.conftest import PartnerCredentials
 from tests.support.clock import PinnedClock
-from tests.support.people import add_person, posting_date
+from tests.support.people import add_person, payment_business_day
 from tests.support.rest_api import replicas
 from tests.support.scenarios import SCENARIOS, Outcome, Scenario, arrange, check
 
@@ -80,7 +80,7 @@ async def test_inquiry_confirm_status_cancel_on_the_real_gateway(
             terminalId="T-1",
             shift="1",
             operatorId="op",
-            businessDate=clock.today(),
+            businessDate=clock.business_day(),
             paidAt=now,
         )
         assert receipt.receiptNo.startswith("R") and receipt.replayed is False
@@ -88,7 +88,7 @@ async def test_inquiry_confirm_status_cancel_on_the_real_gateway(
         assert status.state == "confirmed" and status.receiptNo == receipt.receiptNo
         again = service.InquireContribution(nationalId=nid)
         assert str(current) not in list(again.defaultMonths.month)
-        posted = await posting_date(gateway.db.primary, txn)
+        posted = await payment_business_day(gateway.db.primary, txn)
         with clock.at(time(10, 0), on=posted):  # before that day's settlement cut-off
             cancelled = service.CancelPayment(partnerTxnId=txn, reason="customer asked")
         assert cancelled.state == "cancelled"
@@ -99,7 +99,7 @@ async def test_inquiry_confirm_status_cancel_on_the_real_gateway(
                 section=40,
                 months={"month": [str(current)]},
                 amount="1.00",
-                businessDate=clock.today(),
+                businessDate=clock.business_day(),
                 paidAt=now,
             )
         assert fault_code(refused.value) == "client.amount_mismatch"
@@ -179,7 +179,7 @@ async def test_shared_counter_scenarios_over_soap(
                     section=scenario.section or 40,
                     months={"month": list(arranged.months)},
                     amount=amount,
-                    businessDate=clock.today(),
+                    businessDate=clock.business_day(),
                     paidAt=now,
                 )
             )

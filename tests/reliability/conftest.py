@@ -20,7 +20,7 @@ import pytest
 
 from app.admission.credential_vault import SecretBox
 from app.db.local_pair import LocalPair, PairRecord
-from app.domain.calendar import business_date
+from app.domain.calendar import bangkok_date
 from app.domain.months import Month
 from app.principals.registry import Registry
 from app.principals.repository import PrincipalRepository
@@ -193,7 +193,7 @@ def new_people(admin_pool: asyncpg.Pool) -> NewPeople:
     """Create ``count`` Section 40 option 1 members with nothing paid (70.00 baht a month)."""
 
     async def make(count: int) -> list[str]:
-        start = Month.of(business_date(datetime.now(UTC))).minus(5)
+        start = Month.of(bangkok_date(datetime.now(UTC))).minus(5)
         async with admin_pool.acquire() as conn, conn.transaction():
             return [await add_person(conn, section=40, coverage_start=start) for _ in range(count)]
 

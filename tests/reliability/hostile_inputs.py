@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from app.domain.calendar import business_date
+from app.domain.calendar import settlement_day
 from tests.reliability.soap_wire import Partner, security
 from tests.reliability.workload import current_month
 
@@ -146,7 +146,7 @@ def placeholder_values(partner: Partner, people: Iterator[str]) -> Mapping[str, 
         "SECURITY": lambda: security(partner.username, partner.password),
         "NID": lambda: nid,
         "MONTH": current_month,
-        "TODAY": lambda: business_date(now).isoformat(),
+        "TODAY": lambda: settlement_day(now).isoformat(),
         "NOW": lambda: now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "TXN": new_txn,
     }

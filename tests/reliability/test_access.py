@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from app.db.local_pair import PairRecord
-from app.domain.calendar import business_date
+from app.domain.calendar import settlement_day
 from app.principals.registry import Registry
 from tests.reliability.conftest import NewPartner, NewPeople, replica_caught_up
 from tests.reliability.figures import FIGURES
@@ -239,7 +239,7 @@ async def test_operation_not_allowed(
         section=40,
         months=[current_month()],
         amount="70.00",
-        business_date=business_date(now),
+        business_date=settlement_day(now),
         paid_at=now,
     )
     answer = await post_soap(http, signed(enquirer, body))
@@ -292,7 +292,7 @@ async def test_one_partner_cannot_reach_another_partners_transaction(
         section=40,
         months=[current_month()],
         amount="70.00",
-        business_date=business_date(now),
+        business_date=settlement_day(now),
         paid_at=now,
     )
     confirmed = await post_soap(http, signed(partner, body))

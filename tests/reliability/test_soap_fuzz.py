@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.domain.calendar import business_date
+from app.domain.calendar import settlement_day
 from tests.reliability.conftest import NewPartner, NewPeople
 from tests.reliability.figures import FIGURES
 from tests.reliability.gateway_process import GatewayProcess
@@ -140,7 +140,7 @@ def fresh_envelope(partner: Partner, people: list[str], kind: int, version: str)
             section=40,
             months=[current_month()],
             amount="70.00",
-            business_date=business_date(now),
+            business_date=settlement_day(now),
             paid_at=now,
         ),
         status_body(f"FZ-{uuid.uuid4().hex[:12]}"),

@@ -18,7 +18,7 @@ from types import TracebackType
 
 import httpx
 
-from app.domain.calendar import business_date
+from app.domain.calendar import bangkok_date, settlement_day
 from app.domain.months import Month
 from tests.reliability.soap_wire import (
     CT11,
@@ -36,7 +36,7 @@ NOT_SOAP = "not a SOAP answer"
 
 def current_month() -> str:
     """The current contribution month in Bangkok, YYYY-MM."""
-    return str(Month.of(business_date(datetime.now(UTC))))
+    return str(Month.of(bangkok_date(datetime.now(UTC))))
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class ConfirmSpec:
     def new(cls, national_id: str, month: str) -> ConfirmSpec:
         now = datetime.now(UTC).replace(microsecond=0)
         txn = f"REL-{uuid.uuid4().hex[:20]}"
-        return cls(txn, national_id, month, business_date(now), now)
+        return cls(txn, national_id, month, settlement_day(now), now)
 
     def body(self) -> str:
         return confirm_body(

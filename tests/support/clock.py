@@ -30,7 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as time_of_day
 from functools import cache
 
-from app.domain.calendar import BANGKOK, business_date
+from app.domain.calendar import BANGKOK, bangkok_date, settlement_day
 from app.domain.months import Month
 
 ENV = "SSOGW_TEST_BUSINESS_TIME"
@@ -76,7 +76,11 @@ class PinnedClock:
 
     def today(self) -> date:
         """The business date (in Bangkok) the clock reads."""
-        return business_date(self())
+        return bangkok_date(self())
+
+    def business_day(self) -> date:
+        """The business day a payment made now settles in (after the 23:00 cut-off, the next)."""
+        return settlement_day(self())
 
     def month(self) -> Month:
         """The contribution month the clock reads."""
@@ -86,7 +90,7 @@ class PinnedClock:
 def pinned_instant(setting: str | None, *, wall: datetime | None = None) -> datetime:
     """The instant ``SSOGW_TEST_BUSINESS_TIME`` names: ``HH:MM[:SS]`` in Bangkok on the wall
     clock's Bangkok date, or an ISO timestamp; unset means 10:00 Bangkok on that date."""
-    today = business_date(wall or datetime.now(UTC))
+    today = bangkok_date(wall or datetime.now(UTC))
     text = (setting or "").strip()
     if not text:
         return datetime.combine(today, DEFAULT_TIME_OF_DAY, tzinfo=BANGKOK).astimezone(UTC)

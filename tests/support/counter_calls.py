@@ -7,7 +7,7 @@ import uuid
 
 from app.admission.records import Caller, Protocol
 from app.counter.records import ConfirmRequest, CounterInfo
-from app.domain.calendar import business_date
+from app.domain.calendar import settlement_day
 from app.domain.months import Month
 from app.main import Gateway
 from tests.support.clock import business_clock
@@ -40,7 +40,7 @@ def confirm_request(
         months=tuple(months),
         amount_satang=amount,
         savings_satang=savings,
-        business_date=business_date(now),
+        business_date=settlement_day(now),
         paid_at=now,
         counter=CounterInfo(store_id="S-0001", terminal_id="T-01", shift="1", operator_id="op7"),
     )

@@ -14,7 +14,6 @@ from datetime import date
 
 import asyncpg
 
-from app.domain.calendar import business_date
 from app.domain.months import Month
 from app.domain.national_id import generate_national_id
 
@@ -98,10 +97,13 @@ async def wait_replayed(
             await asyncio.sleep(0.01)
 
 
-async def posting_date(conn: asyncpg.Connection | asyncpg.Pool, partner_txn_id: str) -> date:
-    """The Bangkok date the database posted a payment on (what the cancel cut-off is of)."""
-    posted = await conn.fetchval(
-        "SELECT posted_at FROM payments WHERE partner_txn_id = $1", partner_txn_id
+async def payment_business_day(
+    conn: asyncpg.Connection | asyncpg.Pool, partner_txn_id: str
+) -> date:
+    """The business day a payment settles in (the gateway decided it; its cancel cut-off's day)."""
+    day = await conn.fetchval(
+        "SELECT business_date FROM payments WHERE partner_txn_id = $1", partner_txn_id
     )
-    assert posted is not None, f"no payment {partner_txn_id!r}"
-    return business_date(posted)
+    assert day is not None, f"no payment {partner_txn_id!r}"
+    assert isinstance(day, date)
+    return day
