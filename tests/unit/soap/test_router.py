@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from app.admission.credentials import UsernameToken
 from app.admission.records import Caller, Protocol
+from app.counter.records import CancelRequest
 from app.errors import Overloaded, RateLimited
 from app.observability.call_context import begin_call
 from app.soap.contract import DEFAULT_CONTRACT_DIR
@@ -94,6 +95,43 @@ async def test_the_content_type_charset_is_honoured(client: httpx.AsyncClient) -
     body = envelope(inquire(extra="<c:operatorId>José</c:operatorId>")).decode()
     response = await _post(client, body.encode("iso-8859-1"), "text/xml; charset=ISO-8859-1")
     assert response.status_code == 200
+
+
+# A Windows POS terminal's Thai: TIS-620 letters and the marks only windows-874 has.
+OPERATOR_874 = "สมศรี “กะดึก”"
+REASON_874 = "ลูกค้าขอยกเลิก… ชำระซ้ำ – ยอด ๔๓๒ บาท"
+
+
+def _windows_874(body: str, *, declared: bool) -> bytes:
+    declaration = '<?xml version="1.0" encoding="windows-874"?>' if declared else ""
+    text = body.replace('<?xml version="1.0" encoding="utf-8"?>', declaration)
+    return text.encode("cp874")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "declared"),
+    [
+        ("text/xml; charset=windows-874", False),  # the Content-Type names it
+        ("text/xml", True),  # the XML declaration names it
+        ("text/xml; charset=Windows-874", True),  # both
+    ],
+)
+async def test_windows_874_thai_arrives_intact(
+    client: httpx.AsyncClient, fake: FakeCounter, content_type: str, declared: bool
+) -> None:
+    inquiry = envelope(inquire(extra=f"<c:operatorId>{OPERATOR_874}</c:operatorId>")).decode()
+    response = await _post(client, _windows_874(inquiry, declared=declared), content_type)
+    assert response.status_code == 200, response.text
+    cancel = operation(
+        "CancelPayment", f"<c:partnerTxnId>POS-1</c:partnerTxnId><c:reason>{REASON_874}</c:reason>"
+    )
+    body = _windows_874(envelope(cancel).decode(), declared=declared)
+    assert fault_code((await _post(client, body, content_type)).content) == (
+        "client.transaction_not_found"  # the fake knows no POS-1; the reason reached it
+    )
+    [(_, caller, _, _), (_, _, _, request)] = fake.calls
+    assert caller.operator == OPERATOR_874
+    assert request == CancelRequest("POS-1", REASON_874)
 
 
 @pytest.mark.parametrize(
