@@ -27,6 +27,7 @@ from app.admission.credentials import BearerToken, Credentials, PasswordType, Us
 from app.admission.nonce_cache import NonceCache
 from app.admission.rate_limiter import RateLimiter
 from app.admission.records import Caller
+from app.domain.calendar import BANGKOK
 from app.errors import (
     IpNotAllowed,
     OperationNotAllowed,
@@ -54,7 +55,9 @@ def _parse_created(text: str) -> datetime | None:
         created = datetime.fromisoformat(text.strip())
     except ValueError:
         return None
-    return created if created.tzinfo is not None else created.replace(tzinfo=UTC)
+    # The contract's one rule for a dateTime without an offset, header and body alike: it is
+    # Asia/Bangkok time (the counters' wall clocks), never UTC.
+    return created if created.tzinfo is not None else created.replace(tzinfo=BANGKOK)
 
 
 class Admission:

@@ -1,15 +1,18 @@
-"""Raw SOAP against the real gateway: a Windows POS terminal's Thai (windows-874), the way
-partners' own stacks send it."""
+"""Raw SOAP against the real gateway: a Windows POS terminal's Thai (windows-874) and Created
+times written without an offset, the way partners' own stacks send them."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, tzinfo
 
 import httpx
 import pytest
 
+from app.domain.calendar import BANGKOK
 from app.domain.months import Month
 from app.main import Gateway
 from tests.conftest import PartnerCredentials
-from tests.reliability.soap_wire import new_request_id, read_answer, security
+from tests.reliability.soap_wire import inquire_body, new_request_id, read_answer, security
 from tests.support.people import add_person
 from tests.support.rest_api import replicas
 from tests.unit.soap.envelopes import envelope, operation
@@ -63,3 +66,26 @@ async def test_a_windows_874_request_keeps_its_thai(
         "SELECT operator FROM audit_log WHERE request_id = $1", request_id
     )
     assert [r["operator"] for r in operators] == [OPERATOR_874]
+
+
+@pytest.mark.parametrize(
+    ("zone", "code"),
+    [
+        (BANGKOK, "ok"),  # the counter's wall clock, without an offset: Bangkok time
+        (UTC, "client.unauthenticated"),  # UTC without an offset is 7 hours off
+    ],
+)
+async def test_a_created_without_an_offset_is_read_as_bangkok_time(
+    gateway: Gateway, live_url: str, partner: PartnerCredentials, zone: tzinfo, code: str
+) -> None:
+    nid = await s39_person(gateway)
+    created = datetime.now(zone).strftime("%Y-%m-%dT%H:%M:%S")
+    raw = envelope(
+        inquire_body(nid), header=security(partner.username, partner.password, created=created)
+    )
+    async with httpx.AsyncClient(base_url=live_url, timeout=10) as http:
+        response = await http.post("/soap/v1", content=raw, headers={"content-type": "text/xml"})
+    answer = read_answer(response)
+    assert answer.code == code, answer
+    if not answer.ok:
+        assert answer.reason == "stale_created"  # the refusal of any Created too far off
