@@ -108,6 +108,12 @@ class Admission:
                 return str(address)
         return caller.source_ip
 
+    def is_trusted_proxy(self, peer: str) -> bool:
+        """Whether the TCP peer ``peer`` is a configured trusted proxy, whose forwarded
+        headers are believed (the one rule for X-Forwarded-For and the served WSDL alike)."""
+        address = _address(peer)
+        return address is not None and self._from_proxy(address)
+
     def _from_proxy(self, address: IPv4Address | IPv6Address) -> bool:
         return any(address in net for net in self._proxies)
 
