@@ -369,6 +369,8 @@ def create_app(
             max_depth=settings.soap_max_depth,
             max_elements=settings.soap_max_elements,
             read_timeout_s=settings.soap_read_timeout_s,
+            public_base_url=settings.public_base_url,
+            trusts_proxy=gw.admission.is_trusted_proxy,
         )
     )
     app.include_router(health_router(readiness))

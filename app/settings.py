@@ -6,15 +6,21 @@ secret with a default (``SSOGW_SECRET_KEY``) is a clearly marked demo key; produ
 
 from __future__ import annotations
 
+import re
 from datetime import time
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # A clearly marked demo key for `make run`; any real deployment sets SSOGW_SECRET_KEY.
 DEMO_SECRET_KEY = "demo-only-key-do-not-use-in-production-0123456789"  # noqa: S105
+
+
+# The characters RFC 3986 allows in a URL (percent-encoded ones included).
+_URL_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 
 
 def _split(value: object) -> object:
@@ -41,6 +47,12 @@ class Settings(BaseSettings):
     http_port: int = 8000
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Peers (CIDRs) whose X-Forwarded-For is believed."
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        description="The gateway's address as partners reach it, e.g. https://gateway.sso.go.th;"
+        " the served WSDL names it. Unset: from a trusted proxy's forwarded headers, else the"
+        " request.",
     )
     shutdown_grace_s: float = 10.0  # in-flight requests may finish within this
     shutdown_drain_s: float = 3.0  # /readyz says 503 this long before the listener closes
@@ -102,6 +114,24 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split(value)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None  # empty, as an unset variable in a manifest
+        text = value.strip()
+        if not _URL_CHARACTERS.fullmatch(text):
+            raise ValueError("may hold only the characters of a URL (RFC 3986), no spaces")
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http:// or https:// URL with a host")
+        if parts.query or parts.fragment or "?" in text or "#" in text:
+            raise ValueError("must have no query and no fragment")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("must not carry credentials")
+        _ = parts.port  # raises ValueError unless the port is a number in 0-65535
+        return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
 
     def prefixes(self) -> dict[int, frozenset[str]]:
         """Accepted first digits of a national ID, per section."""

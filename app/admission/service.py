@@ -27,6 +27,7 @@ from app.admission.credentials import BearerToken, Credentials, PasswordType, Us
 from app.admission.nonce_cache import NonceCache
 from app.admission.rate_limiter import RateLimiter
 from app.admission.records import Caller
+from app.domain.calendar import BANGKOK
 from app.errors import (
     IpNotAllowed,
     OperationNotAllowed,
@@ -54,7 +55,9 @@ def _parse_created(text: str) -> datetime | None:
         created = datetime.fromisoformat(text.strip())
     except ValueError:
         return None
-    return created if created.tzinfo is not None else created.replace(tzinfo=UTC)
+    # The contract's one rule for a dateTime without an offset, header and body alike: it is
+    # Asia/Bangkok time (the counters' wall clocks), never UTC.
+    return created if created.tzinfo is not None else created.replace(tzinfo=BANGKOK)
 
 
 class Admission:
@@ -104,6 +107,12 @@ class Admission:
             if not self._from_proxy(address):
                 return str(address)
         return caller.source_ip
+
+    def is_trusted_proxy(self, peer: str) -> bool:
+        """Whether the TCP peer ``peer`` is a configured trusted proxy, whose forwarded
+        headers are believed (the one rule for X-Forwarded-For and the served WSDL alike)."""
+        address = _address(peer)
+        return address is not None and self._from_proxy(address)
 
     def _from_proxy(self, address: IPv4Address | IPv6Address) -> bool:
         return any(address in net for net in self._proxies)

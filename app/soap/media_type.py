@@ -3,11 +3,16 @@
 The ``charset`` parameter, when given, decides how the body is decoded and overrides the XML
 declaration (RFC 7303); without it the parser detects the encoding from a BOM or the XML
 declaration. A Content-Type that is not SOAP is refused with HTTP 415 (WS-I BP R1115).
+
+``windows-874``, the Thai code page of Windows POS terminals, is accepted in both places and
+read with Python's ``cp874`` codec: TIS-620 with the euro sign, the ellipsis, curly quotes, a
+bullet, dashes and a no-break space in 0x80-0xA0. Python does not know the name itself.
 """
 
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -29,6 +34,15 @@ _CHARSETS: Final = frozenset(
         "tis-620",
         "cp874",
     )
+)
+
+# Charset names in use that Python's codec registry does not know, and the codec that reads
+# them: windows-874 (IANA; .NET's name) and x-windows-874 (Java's).
+_ALIASES: Final = {"windows-874": "cp874", "x-windows-874": "cp874"}
+
+# The encoding named by an XML declaration at the very start of a body.
+_DECLARED: Final = re.compile(
+    rb"<\?xml\s[^>]*?\bencoding\s*=\s*[\"']([A-Za-z][A-Za-z0-9._-]{0,39})[\"']"
 )
 
 _EXPECTED: Final = "send text/xml (SOAP 1.1) or application/soap+xml (SOAP 1.2)"
@@ -53,6 +67,25 @@ def _parameters(content_type: str) -> dict[str, str]:
         if sep:
             params[name.strip().lower()] = value.strip().strip('"').strip()
     return params
+
+
+def codec_of(charset: str) -> str | None:
+    """The Python codec for a charset name a partner may send, or None when it is refused."""
+    name = charset.strip().lower()
+    try:
+        codec = codecs.lookup(_ALIASES.get(name, name)).name
+    except LookupError:
+        return None
+    return codec if codec in _CHARSETS else None
+
+
+def declared_alias(head: bytes) -> str | None:
+    """The codec of the encoding an XML declaration at the start of ``head`` names, when only
+    the alias table above knows that name (windows-874); None leaves it to the XML parser."""
+    match = _DECLARED.match(head)
+    if match is None:
+        return None
+    return _ALIASES.get(match[1].decode("ascii").lower())
 
 
 def _unsupported(message: str, **details: str) -> EnvelopeRefused:
@@ -80,11 +113,8 @@ def read_media_type(content_type: str | None) -> MediaType:
     charset = _parameters(content_type).get("charset")
     if charset is None:
         return MediaType(versions[essence])
-    try:
-        codec = codecs.lookup(charset).name
-    except LookupError:
-        codec = ""
-    if codec not in _CHARSETS:
+    codec = codec_of(charset)
+    if codec is None:
         raise _unsupported(
             f"The charset {charset[:40]!r} is not supported; send UTF-8.", charset=charset[:40]
         )

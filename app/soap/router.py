@@ -4,6 +4,12 @@ contract. Whatever goes wrong on this path, the answer is a SOAP fault, never HT
 When the HTTP middleware has opened a call context, the endpoint takes its request id and
 notes the operation and outcome there (for metrics and logs); without one it makes and echoes
 its own request id.
+
+The served WSDL names the address partners reach: the configured public base URL
+(``SSOGW_PUBLIC_BASE_URL``) when set; else, when the TCP peer is a trusted proxy (the rule that
+decides whether its X-Forwarded-For is believed), the scheme and host it forwards
+(X-Forwarded-Proto, X-Forwarded-Host: the last value, the one that proxy wrote); else the
+request's own scheme and Host. Forwarded headers from any other peer are ignored.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -37,6 +44,10 @@ logger = logging.getLogger(__name__)
 _SANE_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:\-]{1,64}", re.ASCII)  # as the middleware
 _CONTRACT_TYPE: Final = "text/xml; charset=utf-8"
 _OTHER_METHODS: Final = ["PUT", "PATCH", "DELETE", "OPTIONS"]
+# A forwarded host: a DNS name or an IPv4 address, or a bracketed IPv6 one; an optional port.
+_HOST: Final = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?"
+)
 
 
 def request_id_of(request: Request) -> str:
@@ -58,12 +69,39 @@ def _declared_length(request: Request) -> int | None:
     return int(length) if length.isdigit() else None
 
 
+def _last_forwarded(request: Request, name: str) -> str:
+    """The last value of a forwarded header: the one the nearest proxy wrote."""
+    values = ",".join(request.headers.getlist(name)).split(",")
+    return values[-1].strip()
+
+
+def _never_trusted(_peer: str) -> bool:
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class _SoapEndpoint:
     service: CounterOperations
     limits: XmlLimits
     contract: Contract
     read_timeout_s: float
+    public_base_url: str | None = None
+    trusts_proxy: Callable[[str], bool] = _never_trusted
+
+    def address(self, request: Request) -> str:
+        """This endpoint's address as partners reach it (see the module docstring)."""
+        if self.public_base_url is not None:
+            return self.public_base_url + request.url.path
+        url = request.url.replace(query="", fragment="")
+        peer = request.client.host if request.client else ""
+        if peer and self.trusts_proxy(peer):
+            scheme = _last_forwarded(request, "x-forwarded-proto").lower()
+            host = _last_forwarded(request, "x-forwarded-host")
+            if scheme in ("http", "https"):
+                url = url.replace(scheme=scheme)
+            if _HOST.fullmatch(host):
+                url = url.replace(netloc=host)
+        return str(url)
 
     @staticmethod
     def _send(fault: FaultResponse, request_id: str, code: str) -> Response:
@@ -130,8 +168,8 @@ class _SoapEndpoint:
         """The WSDL (``?wsdl``) or the XSD (``?xsd``), naming this instance's address."""
         asked = {key.lower() for key in request.query_params}
         if "wsdl" in asked:
-            endpoint = str(request.url.replace(query="", fragment=""))
-            return Response(self.contract.wsdl_for(endpoint), media_type=_CONTRACT_TYPE)
+            wsdl = self.contract.wsdl_for(self.address(request))
+            return Response(wsdl, media_type=_CONTRACT_TYPE)
         if "xsd" in asked:
             return Response(self.contract.xsd, media_type=_CONTRACT_TYPE)
         return await self.not_allowed(request)
@@ -156,8 +194,14 @@ def soap_router(
     path: str = "/soap/v1",
     contract_dir: Path = DEFAULT_CONTRACT_DIR,
     read_timeout_s: float = 10.0,
+    public_base_url: str | None = None,
+    trusts_proxy: Callable[[str], bool] = _never_trusted,
 ) -> APIRouter:
-    """The SOAP endpoint over ``counter``; checks expat and loads the contract at once."""
+    """The SOAP endpoint over ``counter``; checks expat and loads the contract at once.
+
+    ``public_base_url`` (a checked setting) and ``trusts_proxy`` (whether a TCP peer is a
+    trusted proxy) decide the address the served WSDL names.
+    """
     check_expat()
     endpoint = _SoapEndpoint(
         service=counter,
@@ -166,6 +210,8 @@ def soap_router(
         ),
         contract=load_contract(contract_dir),
         read_timeout_s=read_timeout_s,
+        public_base_url=public_base_url,
+        trusts_proxy=trusts_proxy,
     )
     # Plain Starlette routes: the endpoint reads the raw request and writes raw bytes, so
     # FastAPI's dependency solving and response validation would only cost time per call.

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, NoReturn
 
 from app.errors import InvalidSoapEnvelope, PayloadTooLarge
+from app.soap.media_type import declared_alias
 from app.soap.namespaces import READ_PREFIXES
 from app.soap.refusals import EnvelopeRefused
 
@@ -56,6 +57,9 @@ def check_expat(version: tuple[int, int, int] = pyexpat.version_info) -> None:
             f"expat {found} is too old to parse partner XML safely; {wanted} or newer is needed"
         )
 
+
+#: How much of a body without a charset is held back to read its XML declaration.
+_HEAD_BYTES: Final = 256
 
 #: The separator the guarding parser puts between a namespace URI and a local name.
 SEPARATOR: Final = " "
@@ -255,14 +259,20 @@ class BodyGuard:
     """Receives a body chunk by chunk and refuses it as soon as it breaks a limit."""
 
     limits: XmlLimits
-    charset: str | None = None  # a Python codec name from the Content-Type, if declared
+    charset: str | None = None  # a Python codec: the Content-Type's, or one its declaration names
     _received: int = field(default=0, init=False)
     _chunks: list[bytes] = field(default_factory=list, init=False)
     _decoder: codecs.IncrementalDecoder | None = field(default=None, init=False)
     _parser: pyexpat.XMLParserType = field(init=False)
     _builder: DictBuilder = field(init=False)
+    _head: bytearray | None = field(init=False)
 
     def __post_init__(self) -> None:
+        self._start()
+        # Without a charset, the start of the body waits until its XML declaration is read.
+        self._head = None if self.charset is not None else bytearray()
+
+    def _start(self) -> None:
         if self.charset is not None:
             # utf-8-sig drops a byte order mark; the utf-16 codec consumes its own.
             codec = "utf-8-sig" if self.charset == "utf-8" else self.charset
@@ -277,6 +287,26 @@ class BodyGuard:
         self._parser.EndElementHandler = counter.end
         self._parser.CharacterDataHandler = self._builder.characters
 
+    def _declared(self, chunk: bytes, *, final: bool) -> bytes:
+        """``chunk`` once the head is read (the whole head the first time), else nothing.
+
+        A declaration naming an encoding only the gateway's aliases know (windows-874) is
+        then decoded here, as a Content-Type charset would be; any other is the parser's.
+        """
+        if self._head is None:
+            return chunk
+        self._head += chunk
+        head = bytes(self._head)
+        declaring = head.startswith(b"<?xml") or b"<?xml".startswith(head)
+        if declaring and not final and len(head) < _HEAD_BYTES and b"?>" not in head:
+            return b""  # a declaration has begun and is not whole yet
+        self._head = None
+        charset = declared_alias(head)
+        if charset is not None:
+            self.charset = charset
+            self._start()
+        return head
+
     def _parse(self, data: bytes, *, final: bool) -> None:
         with refusing_bad_xml():
             self._parser.Parse(data, final)
@@ -288,7 +318,7 @@ class BodyGuard:
             return self._decoder.decode(chunk, final).encode("utf-8")
         except UnicodeError:  # UnicodeDecodeError, or utf-16 without a byte order mark
             raise invalid_xml(
-                f"The body is not valid {self.charset}, the charset of its Content-Type.",
+                f"The body is not valid {self.charset}, the charset it was sent in.",
                 reason="charset",
             ) from None
 
@@ -297,13 +327,13 @@ class BodyGuard:
         self._received += len(chunk)
         if self._received > self.limits.max_body_bytes:
             raise body_too_large(self.limits.max_body_bytes)
-        data = self._decode(chunk, final=False)
+        data = self._decode(self._declared(chunk, final=False), final=False)
         self._chunks.append(data)
         self._parse(data, final=False)
 
     def close(self) -> Document:
         """The whole body, once it has all arrived and is well-formed."""
-        tail = self._decode(b"", final=True)
+        tail = self._decode(self._declared(b"", final=True), final=True)
         self._chunks.append(tail)
         self._parse(tail, final=True)
         return Document(

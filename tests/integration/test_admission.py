@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import os
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import pytest
 
 from app.admission.credentials import BearerToken, PasswordType, UsernameToken
 from app.admission.records import Caller, Protocol
 from app.counter.records import InquiryRequest
+from app.domain.calendar import BANGKOK
 from app.errors import (
     IpNotAllowed,
     OperationNotAllowed,
@@ -75,6 +76,32 @@ async def test_a_stale_or_future_created_is_refused(
 ) -> None:
     token = digest_token(partner.username, partner.password, skew=skew)
     assert await inquire(gateway, token) == Unauthenticated.code
+
+
+@pytest.mark.parametrize(
+    ("zone", "admitted"),
+    [
+        (BANGKOK, True),  # a counter's wall clock, written without an offset
+        (UTC, False),  # UTC written without an offset: read as Bangkok, 7 hours off
+    ],
+)
+async def test_a_created_without_an_offset_is_bangkok_time(
+    gateway: Gateway, partner: PartnerCredentials, zone: tzinfo, admitted: bool
+) -> None:
+    created = datetime.now(zone).strftime("%Y-%m-%dT%H:%M:%S")
+    token = digest_token(partner.username, partner.password, created=created)
+    outcome = await inquire(gateway, token)
+    if admitted:
+        assert outcome in ("ok", "client.person_not_found")
+    else:
+        assert outcome == Unauthenticated.code
+        with pytest.raises(Unauthenticated) as refused:  # refused as stale, as any skew is
+            await gateway.counter.inquire(
+                caller=Caller(Protocol.SOAP, "127.0.0.1", uuid.uuid4().hex),
+                credentials=digest_token(partner.username, partner.password, created=created),
+                request=InquiryRequest(KNOWN_ID),
+            )
+        assert refused.value.details["reason"] == "stale_created"
 
 
 async def test_a_wrong_source_address_is_refused(

@@ -19,7 +19,15 @@ def serve(app: FastAPI, *, ready_path: str = "/livez") -> Iterator[str]:
     """Serve ``app`` until the block ends; yields its base URL."""
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        # As `ssogw serve`: the service decides which forwarded headers to believe (uvicorn's
+        # default would believe 127.0.0.1's X-Forwarded-Proto and -For itself).
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)

@@ -11,11 +11,17 @@ from app.admission.credentials import PasswordType, UsernameToken
 
 
 def digest_token(
-    username: str, password: str, *, skew: timedelta = timedelta(0), nonce: bytes | None = None
+    username: str,
+    password: str,
+    *,
+    skew: timedelta = timedelta(0),
+    nonce: bytes | None = None,
+    created: str | None = None,
 ) -> UsernameToken:
-    """A PasswordDigest token with a fresh nonce, created now (+ ``skew``)."""
+    """A PasswordDigest token with a fresh nonce, created now (+ ``skew``) unless ``created``
+    gives the Created text."""
     nonce = nonce if nonce is not None else os.urandom(16)
-    created = (datetime.now(UTC) + skew).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    created = created or (datetime.now(UTC) + skew).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return UsernameToken(
         username=username,
         password=password_digest(nonce=nonce, created=created, password=password),

@@ -21,17 +21,23 @@ def paid(nid: str, section: int, option: int | None, month: str, amount: int) ->
 
 def test_months_paid_before_a_retroactive_cut_are_refunded() -> None:
     rows = [
-        paid("3100600445635", 39, None, "2021-08", 43_200),  # before the cut: nothing owed
-        paid("3100600445635", 39, None, "2021-09", 43_200),
+        paid("3100600445635", 39, None, "2021-05", 43_200),  # before the cuts: nothing owed
+        paid("3100600445635", 39, None, "2021-08", 43_200),  # Jun-Aug 2021: 216
+        paid("3100600445635", 39, None, "2021-09", 43_200),  # Sep-Nov 2021: 235
         paid("3100600445635", 39, None, "2021-10", 43_200),
+        paid("3100600445635", 39, None, "2022-05", 43_200),  # May-Jul 2022: 91
         paid("1112034563562", 40, 1, "2022-01", 7_000),
-        paid("1112034563562", 40, 1, "2022-02", 7_000),  # after the cut ended
+        paid("1112034563562", 40, 1, "2022-02", 7_000),  # between the cuts
+        paid("1112034563562", 40, 1, "2022-07", 7_000),  # May-Jul 2022: 42
         paid("1234545678781", 40, 3, "2021-08", 18_000),  # already paid at the cut rate
     ]
     assert compute_overpayments(rows, AFTER_CUT) == [
+        Overpayment("3100600445635", 39, None, Month(2021, 8), 43_200, 21_600, 21_600),
         Overpayment("3100600445635", 39, None, Month(2021, 9), 43_200, 23_500, 19_700),
         Overpayment("3100600445635", 39, None, Month(2021, 10), 43_200, 23_500, 19_700),
+        Overpayment("3100600445635", 39, None, Month(2022, 5), 43_200, 9_100, 34_100),
         Overpayment("1112034563562", 40, 1, Month(2022, 1), 7_000, 4_200, 2_800),
+        Overpayment("1112034563562", 40, 1, Month(2022, 7), 7_000, 4_200, 2_800),
     ]
 
 

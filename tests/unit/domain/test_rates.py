@@ -19,24 +19,44 @@ TABLE = RateTable(DEFAULT_RATE_HISTORY)
         (39, None, Month(2020, 3), 8_600, 0),  # 2020 cut starts
         (39, None, Month(2020, 5), 8_600, 0),  # 2020 cut ends
         (39, None, Month(2020, 6), 43_200, 0),
-        (39, None, Month(2021, 8), 43_200, 0),
-        (39, None, Month(2021, 9), 23_500, 0),  # 2021 cut starts
+        (39, None, Month(2021, 5), 43_200, 0),
+        (39, None, Month(2021, 6), 21_600, 0),  # Jun-Aug 2021 cut: 4.5% of 4,800
+        (39, None, Month(2021, 7), 21_600, 0),
+        (39, None, Month(2021, 8), 21_600, 0),
+        (39, None, Month(2021, 9), 23_500, 0),  # Sep-Nov 2021 cut follows at once
         (39, None, Month(2021, 11), 23_500, 0),
         (39, None, Month(2021, 12), 43_200, 0),
+        (39, None, Month(2022, 4), 43_200, 0),
+        (39, None, Month(2022, 5), 9_100, 0),  # May-Jul 2022 cut: 1.9% of 4,800 as 91.00
+        (39, None, Month(2022, 6), 9_100, 0),
+        (39, None, Month(2022, 7), 9_100, 0),
+        (39, None, Month(2022, 8), 43_200, 0),
         (39, None, Month(2030, 1), 43_200, 0),  # open-ended base
         (40, 1, Month(2021, 7), 7_000, 3_000),
         (40, 1, Month(2021, 8), 4_200, 3_000),  # cut: government share unchanged
         (40, 1, Month(2021, 12), 4_200, 3_000),  # across the year end
         (40, 1, Month(2022, 1), 4_200, 3_000),
         (40, 1, Month(2022, 2), 7_000, 3_000),
+        (40, 1, Month(2022, 4), 7_000, 3_000),
+        (40, 1, Month(2022, 5), 4_200, 3_000),  # May-Jul 2022 cut
+        (40, 1, Month(2022, 7), 4_200, 3_000),
+        (40, 1, Month(2022, 8), 7_000, 3_000),
         (40, 2, Month(2021, 7), 10_000, 5_000),
         (40, 2, Month(2021, 8), 6_000, 5_000),
         (40, 2, Month(2022, 1), 6_000, 5_000),
         (40, 2, Month(2022, 2), 10_000, 5_000),
+        (40, 2, Month(2022, 4), 10_000, 5_000),
+        (40, 2, Month(2022, 5), 6_000, 5_000),
+        (40, 2, Month(2022, 7), 6_000, 5_000),
+        (40, 2, Month(2022, 8), 10_000, 5_000),
         (40, 3, Month(2012, 1), 30_000, 15_000),
         (40, 3, Month(2021, 8), 18_000, 15_000),
         (40, 3, Month(2022, 1), 18_000, 15_000),
         (40, 3, Month(2022, 2), 30_000, 15_000),
+        (40, 3, Month(2022, 4), 30_000, 15_000),
+        (40, 3, Month(2022, 5), 18_000, 15_000),
+        (40, 3, Month(2022, 7), 18_000, 15_000),
+        (40, 3, Month(2022, 8), 30_000, 15_000),
     ],
 )
 def test_default_history(
@@ -106,7 +126,7 @@ def test_same_start_tie_goes_to_the_rate_added_later() -> None:
 
 def test_rates_keep_the_order_given() -> None:
     assert TABLE.rates == DEFAULT_RATE_HISTORY
-    assert len(DEFAULT_RATE_HISTORY) == 9
+    assert len(DEFAULT_RATE_HISTORY) == 14
 
 
 @pytest.mark.parametrize(

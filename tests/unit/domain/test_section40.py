@@ -61,14 +61,16 @@ def test_coverage_start_in_the_future_limits_the_months() -> None:
 @pytest.mark.parametrize(
     ("option", "today", "amounts"),
     [
-        # Cut Aug 2021 - Jan 2022: from July 2021, the first month is full and the rest cut.
-        (1, date(2021, 7, 31), [7_000] + [4_200] * 6 + [7_000] * 6),
-        (2, date(2021, 7, 1), [10_000] + [6_000] * 6 + [10_000] * 6),
-        (3, date(2022, 1, 31), [18_000] + [30_000] * 12),
-        (3, date(2022, 2, 1), [30_000] * 13),
+        # Cuts Aug 2021 - Jan 2022 and May - Jul 2022: from July 2021, the first month is
+        # full, the next six cut, three full, three cut again.
+        (1, date(2021, 7, 31), [7_000] + [4_200] * 6 + [7_000] * 3 + [4_200] * 3),
+        (2, date(2021, 7, 1), [10_000] + [6_000] * 6 + [10_000] * 3 + [6_000] * 3),
+        (3, date(2022, 1, 31), [18_000] + [30_000] * 3 + [18_000] * 3 + [30_000] * 6),
+        (3, date(2022, 2, 1), [30_000] * 3 + [18_000] * 3 + [30_000] * 7),
+        (2, date(2022, 8, 1), [10_000] * 13),  # both cuts over
     ],
 )
-def test_rates_follow_the_2021_cut(option: int, today: date, amounts: list[int]) -> None:
+def test_rates_follow_the_2021_and_2022_cuts(option: int, today: date, amounts: list[int]) -> None:
     dues = s40_payable_months(option=option, paid=(), today=today, rates=TABLE)
     assert [due.amount_satang for due in dues] == amounts
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.soap.media_type import MediaType, read_media_type, version_of
+from app.soap.media_type import MediaType, declared_alias, read_media_type, version_of
 from app.soap.refusals import EnvelopeRefused
 from app.soap.versions import SoapVersion
 
@@ -16,6 +16,10 @@ from app.soap.versions import SoapVersion
         ("text/xml; charset=utf-8", MediaType(SoapVersion.V11, "utf-8")),
         ('Text/XML;Charset="UTF-8"', MediaType(SoapVersion.V11, "utf-8")),
         ("text/xml; charset=TIS-620", MediaType(SoapVersion.V11, "tis-620")),
+        # The Thai code page of Windows POS terminals, by its IANA (.NET) and Java names.
+        ("text/xml; charset=windows-874", MediaType(SoapVersion.V11, "cp874")),
+        ('application/soap+xml; charset="Windows-874"', MediaType(SoapVersion.V12, "cp874")),
+        ("text/xml; charset=x-windows-874", MediaType(SoapVersion.V11, "cp874")),
         ("application/soap+xml", MediaType(SoapVersion.V12)),
         (
             'application/soap+xml; charset=utf-8; action="urn:sso:contribution:v1/CancelPayment"',
@@ -39,6 +43,7 @@ def test_soap_content_types(header: str, expected: MediaType) -> None:
         "text/xml; charset=klingon",
         "text/xml; charset=base64",  # a Python codec, but not a text encoding
         "text/xml; charset=utf-7",  # can hide markup
+        "text/xml; charset=windows-1252",  # a Python codec, but not on the allow-list
     ],
 )
 def test_other_content_types_are_refused_with_415(header: str | None) -> None:
@@ -52,3 +57,23 @@ def test_a_refused_request_is_answered_in_the_version_it_most_likely_speaks() ->
     assert version_of("application/soap+xml; charset=klingon") is SoapVersion.V12
     assert version_of("application/json") is SoapVersion.V11
     assert version_of(None) is SoapVersion.V11
+
+
+@pytest.mark.parametrize(
+    ("head", "codec"),
+    [
+        (b'<?xml version="1.0" encoding="windows-874"?><e:Envelope', "cp874"),
+        (b"<?xml version='1.0' encoding='WINDOWS-874' standalone='yes'?>", "cp874"),
+        (b'<?xml version="1.0" encoding = "x-windows-874"?>', "cp874"),
+        # Names the XML parser resolves itself are left to it.
+        (b'<?xml version="1.0" encoding="TIS-620"?>', None),
+        (b'<?xml version="1.0" encoding="utf-8"?>', None),
+        (b'<?xml version="1.0"?>', None),
+        (b"<e:Envelope>", None),
+        # Only a declaration at the very start counts, never text further on.
+        (b' <?xml version="1.0" encoding="windows-874"?>', None),
+        (b'<a>encoding="windows-874"?></a>', None),
+    ],
+)
+def test_an_xml_declaration_naming_windows_874(head: bytes, codec: str | None) -> None:
+    assert declared_alias(head) == codec

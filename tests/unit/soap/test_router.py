@@ -11,8 +11,10 @@ from fastapi import FastAPI
 
 from app.admission.credentials import UsernameToken
 from app.admission.records import Caller, Protocol
+from app.counter.records import CancelRequest
 from app.errors import Overloaded, RateLimited
 from app.observability.call_context import begin_call
+from app.soap import soap_router
 from app.soap.contract import DEFAULT_CONTRACT_DIR
 from tests.unit.soap.envelopes import (
     CT11,
@@ -94,6 +96,43 @@ async def test_the_content_type_charset_is_honoured(client: httpx.AsyncClient) -
     body = envelope(inquire(extra="<c:operatorId>José</c:operatorId>")).decode()
     response = await _post(client, body.encode("iso-8859-1"), "text/xml; charset=ISO-8859-1")
     assert response.status_code == 200
+
+
+# A Windows POS terminal's Thai: TIS-620 letters and the marks only windows-874 has.
+OPERATOR_874 = "สมศรี “กะดึก”"
+REASON_874 = "ลูกค้าขอยกเลิก… ชำระซ้ำ – ยอด ๔๓๒ บาท"
+
+
+def _windows_874(body: str, *, declared: bool) -> bytes:
+    declaration = '<?xml version="1.0" encoding="windows-874"?>' if declared else ""
+    text = body.replace('<?xml version="1.0" encoding="utf-8"?>', declaration)
+    return text.encode("cp874")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "declared"),
+    [
+        ("text/xml; charset=windows-874", False),  # the Content-Type names it
+        ("text/xml", True),  # the XML declaration names it
+        ("text/xml; charset=Windows-874", True),  # both
+    ],
+)
+async def test_windows_874_thai_arrives_intact(
+    client: httpx.AsyncClient, fake: FakeCounter, content_type: str, declared: bool
+) -> None:
+    inquiry = envelope(inquire(extra=f"<c:operatorId>{OPERATOR_874}</c:operatorId>")).decode()
+    response = await _post(client, _windows_874(inquiry, declared=declared), content_type)
+    assert response.status_code == 200, response.text
+    cancel = operation(
+        "CancelPayment", f"<c:partnerTxnId>POS-1</c:partnerTxnId><c:reason>{REASON_874}</c:reason>"
+    )
+    body = _windows_874(envelope(cancel).decode(), declared=declared)
+    assert fault_code((await _post(client, body, content_type)).content) == (
+        "client.transaction_not_found"  # the fake knows no POS-1; the reason reached it
+    )
+    [(_, caller, _, _), (_, _, _, request)] = fake.calls
+    assert caller.operator == OPERATOR_874
+    assert request == CancelRequest("POS-1", REASON_874)
 
 
 @pytest.mark.parametrize(
@@ -220,6 +259,63 @@ async def test_the_wsdl_names_the_address_the_client_reached(client: httpx.Async
         assert text.count('location="http://gateway.test/soap/v1"') == 2
         assert 'schemaLocation="http://gateway.test/soap/v1?xsd"' in text
         assert 'location="http://localhost:8000' not in text
+
+
+def _addresses(wsdl: str) -> set[str]:
+    """Every address the WSDL names: the ports' locations and the schema's."""
+    return set(re.findall(r'(?:location|schemaLocation)="([^"]*)"', wsdl))
+
+
+async def _wsdl_from(app: FastAPI, peer: str, **headers: str) -> str:
+    transport = httpx.ASGITransport(app=app, client=(peer, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+        response = await client.get("/soap/v1?wsdl", headers=headers)
+    assert response.status_code == 200
+    return response.text
+
+
+PROXY = "10.0.0.2"
+FORWARDED = {"x-forwarded-proto": "https", "x-forwarded-host": "partners.sso.example"}
+
+
+def _app(fake: FakeCounter, public_base_url: str | None = None) -> FastAPI:
+    app = FastAPI()
+    app.include_router(
+        soap_router(
+            counter=fake, public_base_url=public_base_url, trusts_proxy=lambda p: p == PROXY
+        )
+    )
+    return app
+
+
+async def test_the_wsdl_names_the_public_base_url_when_one_is_set(fake: FakeCounter) -> None:
+    app = _app(fake, "https://gateway.sso.go.th")
+    for peer in (PROXY, "203.0.113.7"):  # whatever a proxy forwards
+        assert _addresses(await _wsdl_from(app, peer, **FORWARDED)) == {
+            "https://gateway.sso.go.th/soap/v1",
+            "https://gateway.sso.go.th/soap/v1?xsd",
+        }
+
+
+async def test_the_wsdl_names_what_a_trusted_proxy_forwards(fake: FakeCounter) -> None:
+    app = _app(fake)
+    assert _addresses(await _wsdl_from(app, PROXY, **FORWARDED)) == {
+        "https://partners.sso.example/soap/v1",
+        "https://partners.sso.example/soap/v1?xsd",
+    }
+    # Chained proxies: the last value is the one the trusted peer wrote.
+    chained = {"x-forwarded-proto": "http, https", "x-forwarded-host": "a.example, b.example:8443"}
+    assert "https://b.example:8443/soap/v1" in _addresses(await _wsdl_from(app, PROXY, **chained))
+    # Nothing forwarded, or nonsense: the request's own scheme and host.
+    assert "http://gateway.test/soap/v1" in _addresses(await _wsdl_from(app, PROXY))
+    junk = {"x-forwarded-proto": "javascript", "x-forwarded-host": 'x.example/"><evil'}
+    assert "http://gateway.test/soap/v1" in _addresses(await _wsdl_from(app, PROXY, **junk))
+
+
+async def test_an_untrusted_peer_cannot_choose_the_wsdls_addresses(fake: FakeCounter) -> None:
+    wsdl = await _wsdl_from(_app(fake), "203.0.113.7", **FORWARDED)
+    assert _addresses(wsdl) == {"http://gateway.test/soap/v1", "http://gateway.test/soap/v1?xsd"}
+    assert "partners.sso.example" not in wsdl
 
 
 async def test_head_answers_like_get(client: httpx.AsyncClient) -> None:

@@ -96,6 +96,37 @@ def test_the_content_type_charset_decides_the_decoding(charset: str) -> None:
     assert text.encode() in document.data
 
 
+# Thai with the marks windows-874 adds to TIS-620: curly quotes, an ellipsis, a dash.
+THAI_874 = "<a>“ลูกค้าขอยกเลิก”… – ครับ</a>"
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 500])
+def test_an_xml_declaration_of_windows_874_decides_the_decoding(size: int) -> None:
+    raw = ('<?xml version="1.0" encoding="windows-874"?>' + THAI_874).encode("cp874")
+    guard = BodyGuard(SMALL)
+    for i in range(0, len(raw), size):  # the declaration itself may straddle chunks
+        guard.feed(raw[i : i + size])
+    document = guard.close()
+    assert document.encoding == "UTF-8"
+    assert THAI_874.encode() in document.data
+    assert document.tree == {"a": "“ลูกค้าขอยกเลิก”… – ครับ"}
+
+
+def test_a_windows_874_body_that_is_not_windows_874_is_refused() -> None:
+    raw = b'<?xml version="1.0" encoding="windows-874"?><a>\xdb</a>'  # unassigned in cp874
+    assert _reason(raw) == "charset"
+
+
+def test_other_declarations_are_still_read_by_the_parser() -> None:
+    raw = '<?xml version="1.0" encoding="TIS-620"?><a>ก</a>'.encode("tis-620")
+    guard = BodyGuard(SMALL)
+    guard.feed(raw)
+    document = guard.close()
+    assert document.encoding is None and document.data == raw
+    assert document.tree == {"a": "ก"}
+    assert _reason(b'<?xml version="1.0" encoding="klingon"?><a/>') == "encoding"
+
+
 def test_bytes_that_are_not_in_the_declared_charset_are_refused() -> None:
     assert _reason(b"<a>\xff\xfe\xfd</a>", charset="utf-8") == "charset"
 
