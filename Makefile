@@ -34,10 +34,11 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # Unit and contract tests: pure functions, the SOAP layer over a fake service, the XSD/WSDL and
-# golden files. None of them asks for the session's PostgreSQL pair, so none is started.
+# golden files. None of them asks for the session's PostgreSQL pair, so none is started. The
+# partner toolkit tests (JAX-WS wsimport + javac, node-soap; marked `toolkit`) run in `make test`.
 FAST_TESTS := tests/unit tests/contract
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(FAST_TESTS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not toolkit" $(FAST_TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests bench

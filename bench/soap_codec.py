@@ -53,7 +53,7 @@ RESULT = InquiryResult(
     national_id="3100600445635",
     title="นาง",
     first_name="สมหญิง",
-    last_name="ใจดี",
+    family_name="ใจดี",
     section=40,
     status="active",
     status_reason=None,
@@ -69,6 +69,11 @@ RESULT = InquiryResult(
     max_savings_per_month_satang=100_000,
     as_of=datetime(2026, 11, 26, 13, 0, tzinfo=BANGKOK),
     served_by=ReadPath.REPLICA,
+    payment_period="202610",
+    payment_method="counter",
+    last_payment_date=date(2026, 10, 3),
+    last_payment_satang=10_000,
+    amount_due_satang=10_000,
 )
 LIMITS = XmlLimits(max_body_bytes=64 * 1024, max_depth=32, max_elements=2_000)
 MEDIA = read_media_type("text/xml; charset=utf-8")

@@ -10,8 +10,9 @@ from app.domain.months import Month
 from app.domain.payable import MonthDue
 from app.domain.rates import RateTable
 from app.domain.section39 import S39Policy, s39_payable_months, s39_status
+from app.domain.section40 import SECTION as S40
 from app.domain.section40 import S40Policy, s40_payable_months
-from app.errors import MemberInactive, MemberTerminated
+from app.errors import MemberInactive, MemberTerminated, NoRate
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,19 @@ class Entitlement:
 def history_start(today: date) -> Month:
     """The first month of payment history read for a standing on ``today``."""
     return Month.of(today).minus(HISTORY_MONTHS)
+
+
+def amount_due(member: MemberSnapshot, *, today: date, rates: RateTable) -> int | None:
+    """Section 40: the monthly contribution for the month of ``today`` at the option in force
+    then, in satang, whatever the standing; None for Section 39 or when no rate covers it."""
+    month = Month.of(today)
+    option = member.option_for(month)
+    if member.section != S40 or option is None:
+        return None
+    try:
+        return rates.rate(S40, option, month).amount_satang
+    except NoRate:
+        return None  # unknown, so absent: never a made-up zero
 
 
 def entitlement(

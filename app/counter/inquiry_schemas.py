@@ -1,10 +1,17 @@
-"""The inquiry answer of the counter: the person, their standing and the payable months."""
+"""The inquiry answer of the counter: the person, their standing and the payable months.
+
+A field that may be unknown, and each section's own fields from the source system, are left out
+of the answer when they have no value (as ``minOccurs="0"`` elements are in the SOAP answer):
+absent, never a zero or an empty string standing in for what is not known.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from pydantic import ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from app.counter.records import InquiryResult, PayableMonth
 from app.rest.wire import (
@@ -18,6 +25,33 @@ from app.rest.wire import (
     baht,
 )
 
+#: The None of a field that is absent when it has no value: the spec shows the field as
+#: optional, never as nullable.
+Absent = SkipJsonSchema[None]
+
+
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)  # not sent at all, rather than sent as null
+
+
+def _baht_or_none(satang: int | None) -> str | None:
+    return None if satang is None else baht(satang)
+
+
+def absent_when_none(description: str, example: object) -> Any:
+    """A field that is left out of the answer when it is None (not nullable: absent)."""
+    return Field(
+        default=None,
+        exclude_if=_is_none,
+        description=description,
+        examples=[example],
+        json_schema_extra=_no_default,
+    )
+
 
 class PayableMonthOut(OutModel):
     """A month the person may pay today, with its amount and (Section 39) due date."""
@@ -30,7 +64,6 @@ class PayableMonthOut(OutModel):
                     "amount": "432.00",
                     "dueDate": "2024-07-15",
                     "overdue": False,
-                    "governmentAmount": "0.00",
                 }
             ]
         }
@@ -40,7 +73,9 @@ class PayableMonthOut(OutModel):
     amount: Baht = Field(description="What the insured pays for this month.")
     due_date: date | None = Field(description="Section 39: the last day to pay on time.")
     overdue: bool = Field(description="Past its due date but still payable.")
-    government_amount: Baht = Field(description="The government's share (information only).")
+    government_amount: Baht | Absent = absent_when_none(
+        "The government's share (information only); absent when not known (Section 39).", "50.00"
+    )
 
     @classmethod
     def of(cls, m: PayableMonth) -> PayableMonthOut:
@@ -49,7 +84,7 @@ class PayableMonthOut(OutModel):
             amount=baht(m.amount_satang),
             due_date=m.due_date,
             overdue=m.overdue,
-            government_amount=baht(m.government_satang),
+            government_amount=_baht_or_none(m.government_satang),
         )
 
 
@@ -63,12 +98,17 @@ class InquiryOut(OutModel):
                     "nationalId": "3100600445635",
                     "title": "นาง",
                     "firstName": "สมหญิง",
-                    "lastName": "ใจดี",
+                    "familyName": "ใจดี",
                     "section": 40,
                     "status": "active",
                     "statusReason": None,
                     "endedMonth": None,
                     "option": 2,
+                    "paymentPeriod": "202405",
+                    "paymentMethod": "counter",
+                    "lastPaymentDate": "2024-05-20",
+                    "lastPaymentAmount": "100.00",
+                    "amountDue": "100.00",
                     "months": [
                         {
                             "month": "2024-06",
@@ -92,12 +132,38 @@ class InquiryOut(OutModel):
     national_id: NationalIdText
     title: str
     first_name: str
-    last_name: str
+    family_name: str
     section: SectionOut
     status: MemberStatus
     status_reason: str | None = Field(description="Why the membership ended, when it did.")
     ended_month: MonthText | None = Field(description="The first month no longer covered.")
     option: int | None = Field(description="Section 40 option 1, 2 or 3.")
+    effective_date: date | Absent = absent_when_none(
+        "Section 39 only: the effective date, when cover under Section 39 began.", "2019-03-01"
+    )
+    return_code: str | Absent = absent_when_none(
+        "Section 39 only: the source system's return code; absent when it has none.", "00"
+    )
+    payment_period: str | Absent = absent_when_none(
+        "As the source system gives it. Section 39: the period of payment (such as monthly);"
+        " Section 40: the payment period of the last payment (such as 202406).",
+        "202405",
+    )
+    payment_method: str | Absent = absent_when_none(
+        "Section 40 only: the method of payment (such as counter or bank).", "counter"
+    )
+    last_payment_date: date | Absent = absent_when_none(
+        "Section 40 only: the date of the last payment the source system recorded.", "2024-05-20"
+    )
+    last_payment_amount: Baht | Absent = absent_when_none(
+        "Section 40 only: the amount of that last payment.", "100.00"
+    )
+    amount_due: Baht | Absent = absent_when_none(
+        "Section 40 only: the monthly contribution for the current month at the option in"
+        " force, from the rate table, whether or not that month is paid (what may be paid"
+        " today is in `months`).",
+        "100.00",
+    )
     months: list[PayableMonthOut]
     default_months: list[MonthText] = Field(description="The months a counter offers first.")
     default_total: Baht
@@ -112,12 +178,19 @@ class InquiryOut(OutModel):
             national_id=r.national_id,
             title=r.title,
             first_name=r.first_name,
-            last_name=r.last_name,
+            family_name=r.family_name,
             section=r.section,
             status=r.status,
             status_reason=r.status_reason,
             ended_month=r.ended_month,
             option=r.option,
+            effective_date=r.effective_date,
+            return_code=r.return_code,
+            payment_period=r.payment_period,
+            payment_method=r.payment_method,
+            last_payment_date=r.last_payment_date,
+            last_payment_amount=_baht_or_none(r.last_payment_satang),
+            amount_due=_baht_or_none(r.amount_due_satang),
             months=[PayableMonthOut.of(m) for m in r.months],
             default_months=list(r.default_months),
             default_total=baht(r.default_total_satang),

@@ -24,10 +24,12 @@ from app.errors import AlreadyPaid
 from app.principals.records import Principal
 from app.rates.repository import fetch_rates
 
-#: The inquiry's one read: the person, their paid months since $2, their pending option change.
+#: The inquiry's one read: the person (with the source system's fields), their paid months since
+#: $2, their pending option change.
 MEMBER_SQL = """
 SELECT p.national_id, p.title, p.first_name, p.last_name, p.section, p.status,
        p.status_reason, p.ended_month, p.effective_date, p.s40_option, p.option_changed_on,
+       p.return_code, p.period_of_payment, p.payment_method, p.last_paid_on, p.last_paid_satang,
        COALESCE((SELECT array_agg(m.month ORDER BY m.month) FROM paid_months m
                   WHERE m.national_id = p.national_id AND m.section = p.section
                     AND m.month >= $2), '{}') AS months,
@@ -75,6 +77,12 @@ def _member(row: asyncpg.Record | None) -> MemberSnapshot | None:
         previous_option=row["previous_option"],
         option_effective=_month(row["option_effective"]) if row["option_effective"] else None,
         paid={_month(m): d for m, d in zip(row["months"], row["paid_on"], strict=True)},
+        effective_date=row["effective_date"],
+        return_code=row["return_code"],
+        period_of_payment=row["period_of_payment"],
+        payment_method=row["payment_method"],
+        last_paid_on=row["last_paid_on"],
+        last_paid_satang=row["last_paid_satang"],
     )
 
 

@@ -35,6 +35,13 @@ class MemberSnapshot:
     paid: Mapping[Month, date]  # month -> the date it was paid
     previous_option: int | None = None  # S40: the option held before the latest change
     option_effective: Month | None = None  # S40: the first month of the current option
+    # The source system's own fields, as its extracts give them (None: the source has none).
+    effective_date: date | None = None  # coverage start (S39 effective, S40 registration)
+    return_code: str | None = None  # S39
+    period_of_payment: str | None = None  # S39: e.g. monthly; S40: the period last paid
+    payment_method: str | None = None  # S40
+    last_paid_on: date | None = None  # S40
+    last_paid_satang: int | None = None  # S40
 
     def option_for(self, month: Month) -> int | None:
         """The Section 40 option in force for ``month`` (a change applies from the next month)."""

@@ -30,7 +30,7 @@ class PayableMonth:
     amount_satang: int
     due_date: date | None  # S39: the 15th of the next month; S40: None (no arrears)
     overdue: bool
-    government_satang: int
+    government_satang: int | None  # information only; None where not known (Section 39)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +41,13 @@ class InquiryRequest:
 
 @dataclass(frozen=True, slots=True)
 class InquiryResult:
+    """The inquiry answer. The source system's own fields come last: each is None when the
+    source has none or when it belongs to the other section."""
+
     national_id: str
     title: str
     first_name: str
-    last_name: str
+    family_name: str
     section: int
     status: str  # active | terminated | inactive
     status_reason: str | None
@@ -57,6 +60,13 @@ class InquiryResult:
     max_savings_per_month_satang: int
     as_of: datetime
     served_by: ReadPath
+    effective_date: date | None = None  # S39: coverage start
+    return_code: str | None = None  # S39: the source system's return code
+    payment_period: str | None = None  # S39: period of payment; S40: the period last paid
+    payment_method: str | None = None  # S40: method of payment (counter, bank, ...)
+    last_payment_date: date | None = None  # S40: date of the last payment
+    last_payment_satang: int | None = None  # S40: amount of the last payment
+    amount_due_satang: int | None = None  # S40: the current month's rate at the option in force
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from app.admission.service import Admission
 from app.audit.audited_call import AuditedCalls
 from app.audit.call_audit import AdmissionEvents, CallAudit
 from app.audit.records import AuditSink
-from app.counter.entitlement import entitlement, history_start
+from app.counter.entitlement import amount_due, entitlement, history_start
 from app.counter.ports import Ledger, MemberReader, TransactionIdTaken
 from app.counter.posting import PaymentPosting, confirm_result
 from app.counter.records import (
@@ -119,11 +119,12 @@ class CounterService:
             default = default_selection(member.section, ent.months)
             s40 = self._rules.s40
             savings = member.section == 40 and member.option in s40.savings_options
+            is_s39 = member.section == 39  # each section's own source fields, only for it
             result = InquiryResult(
                 national_id=nid,
                 title=member.title,
                 first_name=member.first_name,
-                last_name=member.last_name,
+                family_name=member.last_name,
                 section=member.section,
                 status=ent.status,
                 status_reason=ent.reason,
@@ -136,6 +137,13 @@ class CounterService:
                 max_savings_per_month_satang=s40.max_savings_per_month_satang if savings else 0,
                 as_of=meta.as_of,
                 served_by=ReadPath(meta.path),
+                effective_date=member.effective_date if is_s39 else None,
+                return_code=member.return_code if is_s39 else None,
+                payment_period=member.period_of_payment,
+                payment_method=None if is_s39 else member.payment_method,
+                last_payment_date=None if is_s39 else member.last_paid_on,
+                last_payment_satang=None if is_s39 else member.last_paid_satang,
+                amount_due_satang=amount_due(member, today=today, rates=rates),
             )
             await audit.ok(name_returned=member.display_name, servedBy=meta.path)
             return result

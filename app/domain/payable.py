@@ -17,7 +17,8 @@ class MonthDue:
     amount_satang: int  # what the insured pays, late surcharge included
     due_date: date | None  # Section 39: the 15th of the next month; Section 40: None
     overdue: bool
-    government_satang: int  # information only, never collected at the counter
+    # Information only, never collected at the counter; None where it is not known (Section 39).
+    government_satang: int | None
     advance: bool = False  # paid before its own month has begun
 
 

@@ -198,7 +198,7 @@ def s39_payable_months(
                 amount_satang=rate.amount_satang + (policy.late_surcharge_satang if overdue else 0),
                 due_date=s39_due_date(month),
                 overdue=overdue,
-                government_satang=rate.government_satang,
+                government_satang=None,  # not known for Section 39 (docs/domain.md)
                 advance=month > current,
             )
         )

@@ -2,11 +2,13 @@
 
 Each response is written straight from its result, in the order of its XSD sequence, with no
 element tree in between (the inquiry, the call counters make most, is the largest answer: five
-elements per payable month). An empty nillable element is written ``xsi:nil="true"``; money is
-baht with 2 decimals; dateTimes carry their +07:00 offset; an element with no content is
-``<x/>``. Every string is made safe for XML 1.0 and escaped on the way out (``escape_text``,
-``quote_attribute``), so text from the store or a client can never break the envelope;
-numbers, dates and booleans are formatted here and need no escaping.
+elements per payable month). A response element holds one ``result`` element, the return value
+of wrapper-style toolkits (JAX-WS, .NET), whose children are the result's fields. An empty
+nillable element is written ``xsi:nil="true"``; an optional one (``minOccurs="0"``) with no
+value is left out; money is baht with 2 decimals; dateTimes carry their +07:00 offset; an
+element with no content is ``<x/>``. Every string is made safe for XML 1.0 and escaped on the
+way out (``escape_text``, ``quote_attribute``), so text from the store or a client can never
+break the envelope; numbers, dates and booleans are formatted here and need no escaping.
 """
 
 from __future__ import annotations
@@ -79,6 +81,19 @@ def _nillable(name: str, text: str | None) -> str:
     return _nil(name) if text is None else _sso(name, text)
 
 
+def _optional(name: str, text: str | None) -> str:
+    return "" if text is None else _sso(name, text)
+
+
+def _optional_baht(name: str, satang: int | None) -> str:
+    return "" if satang is None else f"<sso:{name}>{format_baht(satang)}</sso:{name}>"
+
+
+def _response(name: str, *fields: str) -> str:
+    """Response element ``name`` around its one ``result`` holding ``fields`` (XML text)."""
+    return "".join((f"<sso:{name}><sso:result>", *fields, f"</sso:result></sso:{name}>"))
+
+
 def _months(name: str, months: Iterable[str]) -> str:
     return element(f"sso:{name}", "".join([_sso("month", month) for month in months]))
 
@@ -93,72 +108,70 @@ def _payable(month: PayableMonth) -> str:
         f"<sso:payableMonth>{_sso('month', month.month)}"
         f"<sso:amount>{format_baht(month.amount_satang)}</sso:amount>{due}"
         f"<sso:overdue>{format_boolean(month.overdue)}</sso:overdue>"
-        f"<sso:governmentShare>{format_baht(month.government_satang)}</sso:governmentShare>"
-        "</sso:payableMonth>"
+        f"{_optional_baht('governmentShare', month.government_satang)}</sso:payableMonth>"
     )
 
 
 def inquiry_response(result: InquiryResult) -> str:
     """The InquireContributionResponse element of ``result``, as XML text."""
     option = None if result.option is None else str(result.option)
-    return "".join(
-        (
-            "<sso:InquireContributionResponse>",
-            _sso("nationalId", result.national_id),
-            _sso("title", result.title),
-            _sso("firstName", result.first_name),
-            _sso("lastName", result.last_name),
-            f"<sso:section>{result.section}</sso:section>",
-            _sso("status", result.status),
-            _nillable("statusReason", result.status_reason),
-            _nillable("endedMonth", result.ended_month),
-            _nillable("option", option),
-            element("sso:payableMonths", "".join([_payable(m) for m in result.months])),
-            _months("defaultMonths", result.default_months),
-            f"<sso:defaultTotal>{format_baht(result.default_total_satang)}</sso:defaultTotal>",
-            f"<sso:savingsAllowed>{format_boolean(result.savings_allowed)}</sso:savingsAllowed>",
-            "<sso:maxSavingsPerMonth>"
-            f"{format_baht(result.max_savings_per_month_satang)}</sso:maxSavingsPerMonth>",
-            f"<sso:asOf>{format_datetime(result.as_of)}</sso:asOf>",
-            _sso("servedBy", result.served_by.value),
-            "</sso:InquireContributionResponse>",
-        )
+    effective, last_paid = result.effective_date, result.last_payment_date
+    return _response(
+        "InquireContributionResponse",
+        _sso("nationalId", result.national_id),
+        _sso("title", result.title),
+        _sso("firstName", result.first_name),
+        _sso("familyName", result.family_name),
+        f"<sso:section>{result.section}</sso:section>",
+        _sso("status", result.status),
+        _nillable("statusReason", result.status_reason),
+        _nillable("endedMonth", result.ended_month),
+        _nillable("option", option),
+        _optional("effectiveDate", None if effective is None else format_date(effective)),
+        _optional("returnCode", result.return_code),
+        _optional("paymentPeriod", result.payment_period),
+        _optional("paymentMethod", result.payment_method),
+        _optional("lastPaymentDate", None if last_paid is None else format_date(last_paid)),
+        _optional_baht("lastPaymentAmount", result.last_payment_satang),
+        _optional_baht("amountDue", result.amount_due_satang),
+        element("sso:payableMonths", "".join([_payable(m) for m in result.months])),
+        _months("defaultMonths", result.default_months),
+        f"<sso:defaultTotal>{format_baht(result.default_total_satang)}</sso:defaultTotal>",
+        f"<sso:savingsAllowed>{format_boolean(result.savings_allowed)}</sso:savingsAllowed>",
+        "<sso:maxSavingsPerMonth>"
+        f"{format_baht(result.max_savings_per_month_satang)}</sso:maxSavingsPerMonth>",
+        f"<sso:asOf>{format_datetime(result.as_of)}</sso:asOf>",
+        _sso("servedBy", result.served_by.value),
     )
 
 
 def confirm_response(result: ConfirmResult) -> str:
     """The ConfirmPaymentResponse element of ``result``, as XML text."""
-    return "".join(
-        (
-            "<sso:ConfirmPaymentResponse>",
-            _sso("partnerTxnId", result.partner_txn_id),
-            _sso("receiptNo", result.receipt_no),
-            _sso("nationalId", result.national_id),
-            f"<sso:section>{result.section}</sso:section>",
-            _months("months", result.months),
-            f"<sso:amount>{format_baht(result.amount_satang)}</sso:amount>",
-            f"<sso:additionalSavings>{format_baht(result.savings_satang)}</sso:additionalSavings>",
-            f"<sso:postedAt>{format_datetime(result.posted_at)}</sso:postedAt>",
-            f"<sso:businessDate>{format_date(result.business_date)}</sso:businessDate>",
-            f"<sso:replayed>{format_boolean(result.replayed)}</sso:replayed>",
-            "</sso:ConfirmPaymentResponse>",
-        )
+    return _response(
+        "ConfirmPaymentResponse",
+        _sso("partnerTxnId", result.partner_txn_id),
+        _sso("receiptNo", result.receipt_no),
+        _sso("nationalId", result.national_id),
+        f"<sso:section>{result.section}</sso:section>",
+        _months("months", result.months),
+        f"<sso:amount>{format_baht(result.amount_satang)}</sso:amount>",
+        f"<sso:additionalSavings>{format_baht(result.savings_satang)}</sso:additionalSavings>",
+        f"<sso:postedAt>{format_datetime(result.posted_at)}</sso:postedAt>",
+        f"<sso:businessDate>{format_date(result.business_date)}</sso:businessDate>",
+        f"<sso:replayed>{format_boolean(result.replayed)}</sso:replayed>",
     )
 
 
 def cancel_response(result: CancelResult) -> str:
     """The CancelPaymentResponse element of ``result``, as XML text."""
-    return "".join(
-        (
-            "<sso:CancelPaymentResponse>",
-            _sso("partnerTxnId", result.partner_txn_id),
-            _sso("receiptNo", result.receipt_no),
-            _sso("state", result.state.value),
-            f"<sso:cancelledAt>{format_datetime(result.cancelled_at)}</sso:cancelledAt>",
-            f"<sso:amount>{format_baht(result.amount_satang)}</sso:amount>",
-            _months("months", result.months),
-            "</sso:CancelPaymentResponse>",
-        )
+    return _response(
+        "CancelPaymentResponse",
+        _sso("partnerTxnId", result.partner_txn_id),
+        _sso("receiptNo", result.receipt_no),
+        _sso("state", result.state.value),
+        f"<sso:cancelledAt>{format_datetime(result.cancelled_at)}</sso:cancelledAt>",
+        f"<sso:amount>{format_baht(result.amount_satang)}</sso:amount>",
+        _months("months", result.months),
     )
 
 
@@ -170,22 +183,19 @@ def status_response(result: StatusResult) -> str:
 
     section = None if result.section is None else str(result.section)
     posted, cancelled, day = result.posted_at, result.cancelled_at, result.business_date
-    return "".join(
-        (
-            "<sso:GetPaymentStatusResponse>",
-            _sso("partnerTxnId", result.partner_txn_id),
-            _sso("state", result.state.value),
-            _nillable("receiptNo", result.receipt_no),
-            _nillable("nationalId", result.national_id),
-            _nillable("section", section),
-            _months("months", result.months),
-            baht("amount", result.amount_satang),
-            baht("additionalSavings", result.savings_satang),
-            _nillable("postedAt", None if posted is None else format_datetime(posted)),
-            _nillable("cancelledAt", None if cancelled is None else format_datetime(cancelled)),
-            _nillable("businessDate", None if day is None else format_date(day)),
-            "</sso:GetPaymentStatusResponse>",
-        )
+    return _response(
+        "GetPaymentStatusResponse",
+        _sso("partnerTxnId", result.partner_txn_id),
+        _sso("state", result.state.value),
+        _nillable("receiptNo", result.receipt_no),
+        _nillable("nationalId", result.national_id),
+        _nillable("section", section),
+        _months("months", result.months),
+        baht("amount", result.amount_satang),
+        baht("additionalSavings", result.savings_satang),
+        _nillable("postedAt", None if posted is None else format_datetime(posted)),
+        _nillable("cancelledAt", None if cancelled is None else format_datetime(cancelled)),
+        _nillable("businessDate", None if day is None else format_date(day)),
     )
 
 

@@ -112,18 +112,26 @@ RENAMED = {
     "government_satang": "governmentShare",
     "default_total_satang": "defaultTotal",
     "max_savings_per_month_satang": "maxSavingsPerMonth",
+    "last_payment_satang": "lastPaymentAmount",
+    "amount_due_satang": "amountDue",
 }
 MODELS = [
     (models.InquiryRequest, "InquireContribution", {}),
-    (models.InquiryResult, "InquireContributionResponse", {"months": "payableMonths"}),
+    (models.InquiryResult, "InquiryResult", {"months": "payableMonths"}),
     (models.PayableMonth, "PayableMonth", {}),
     (models.ConfirmRequest, "ConfirmPayment", {"counter": None}),
     (models.CounterInfo, "ConfirmPayment", {}),
-    (models.ConfirmResult, "ConfirmPaymentResponse", {}),
+    (models.ConfirmResult, "ConfirmResult", {}),
     (models.CancelRequest, "CancelPayment", {}),
-    (models.CancelResult, "CancelPaymentResponse", {}),
-    (models.StatusResult, "GetPaymentStatusResponse", {}),
+    (models.CancelResult, "CancelResult", {}),
+    (models.StatusResult, "StatusResult", {}),
 ]
+RESULTS = {
+    "InquireContributionResponse": "InquiryResult",
+    "ConfirmPaymentResponse": "ConfirmResult",
+    "CancelPaymentResponse": "CancelResult",
+    "GetPaymentStatusResponse": "StatusResult",
+}
 
 
 @pytest.mark.parametrize(
@@ -139,6 +147,44 @@ def test_every_field_of_the_service_models_is_in_the_xsd(
         wire = renamed.get(field.name, RENAMED.get(field.name, _camel(field.name)))
         if wire is not None:
             assert wire in elements, f"{model.__name__}.{field.name} has no element {wire}"
+
+
+@pytest.mark.parametrize(("element", "result_type"), RESULTS.items())
+def test_each_response_wraps_one_result_of_a_named_type(
+    schema: xmlschema.XMLSchema, element: str, result_type: str
+) -> None:
+    # What wrapper-style toolkits (JAX-WS wsimport with its defaults, .NET) need to make the
+    # result the return value: one child, required, not nillable, of a named complex type, so
+    # no response field can clash with a request parameter of the same name.
+    wrapper = schema.elements[element]
+    (child,) = wrapper.type.content.iter_elements()
+    assert (child.local_name, child.type.local_name) == ("result", result_type)
+    assert (child.min_occurs, child.max_occurs, child.nillable) == (1, 1, False)
+    assert not wrapper.nillable and not wrapper.type.attributes
+
+
+# Unknown figures and each section's own source fields are left out, never zero or empty.
+OPTIONAL = {
+    "InquiryResult": {
+        "effectiveDate", "returnCode", "paymentPeriod", "paymentMethod", "lastPaymentDate",
+        "lastPaymentAmount", "amountDue",
+    },
+    "PayableMonth": {"governmentShare"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("type_name", "names"), OPTIONAL.items())
+def test_fields_that_may_be_unknown_are_optional_and_documented(
+    schema: xmlschema.XMLSchema, type_name: str, names: set[str]
+) -> None:
+    elements = {
+        child.local_name: child for child in schema.types[type_name].content.iter_elements()
+    }
+    optional = {name for name, child in elements.items() if child.min_occurs == 0}
+    assert optional == names
+    for name in names:
+        documentation = elements[name].annotation
+        assert documentation is not None and len(str(documentation).split()) >= 5, name
 
 
 def _facets(schema: xmlschema.XMLSchema, type_name: str) -> tuple[int | None, int | None]:

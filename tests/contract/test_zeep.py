@@ -55,8 +55,18 @@ def test_inquiry_confirm_status_cancel(live_server: LiveServer, port: str) -> No
         inquiry = service.InquireContribution(
             nationalId=S39_ID, terminalId="T-07", operatorId="OP-9"
         )
-        assert (inquiry.firstName, inquiry.section, inquiry.option) == ("สมชาย", 39, None)
-        assert [m.amount for m in inquiry.payableMonths.payableMonth] == [Decimal("432.00")] * 2
+        # zeep unwraps the one result of the response: its fields are the answer's.
+        assert (inquiry.firstName, inquiry.familyName) == ("สมชาย", "ใจดี")
+        assert (inquiry.section, inquiry.option) == (39, None)
+        assert (inquiry.effectiveDate, inquiry.returnCode, inquiry.paymentPeriod) == (
+            date(2019, 3, 1),
+            "00",
+            "monthly",
+        )
+        assert (inquiry.paymentMethod, inquiry.amountDue) == (None, None)  # Section 40 only
+        months = inquiry.payableMonths.payableMonth
+        assert [m.amount for m in months] == [Decimal("432.00")] * 2
+        assert [m.governmentShare for m in months] == [None, None]  # not known: absent
         assert inquiry.asOf == datetime.fromisoformat("2024-06-10T09:29:58.5+07:00")
 
         receipt = service.ConfirmPayment(
@@ -159,6 +169,9 @@ async def test_async_zeep_calls_every_operation(live_server: LiveServer, port: s
         service = client.bind(SERVICE, port)
         inquiry = await service.InquireContribution(nationalId=S40_ID)
         assert inquiry.option == 2 and inquiry.savingsAllowed is True
+        assert (inquiry.paymentMethod, inquiry.lastPaymentDate) == ("counter", date(2024, 5, 20))
+        assert (inquiry.lastPaymentAmount, inquiry.amountDue) == (Decimal("100.00"),) * 2
+        assert inquiry.payableMonths.payableMonth[0].governmentShare == Decimal("50.00")
         receipt = await service.ConfirmPayment(
             partnerTxnId="POS-A",
             nationalId=S40_ID,

@@ -10,7 +10,7 @@ from tests.deploy.deploy_files import REPO
 
 SCRIPT = REPO / "scripts" / "ensure-os-tools"
 BASH = shutil.which("bash") or "/bin/bash"
-TOOLS = ("promtool", "prometheus", "wrk", "chromium")
+TOOLS = ("promtool", "prometheus", "wrk", "chromium", "wsimport", "javac")
 
 
 def fake_machine(tmp_path: Path, *, uid: int) -> tuple[Path, Path]:
@@ -49,7 +49,7 @@ def test_as_root_installs_once_then_does_nothing(tmp_path: Path) -> None:
     assert log.read_text().splitlines() == [
         "DEBIAN_FRONTEND=noninteractive update -qq",
         "DEBIAN_FRONTEND=noninteractive install -y -qq --no-install-recommends"
-        " prometheus wrk chromium fonts-thai-tlwg",
+        " prometheus wrk chromium fonts-thai-tlwg jaxws default-jdk-headless",
     ]
     again = ensure(bin_dir)
     assert again.returncode == 0 and again.stdout == again.stderr == ""

@@ -174,7 +174,10 @@ def read_answer(response: httpx.Response) -> SoapAnswer:
     request_id = response.headers.get("x-request-id", "")
     if element.tag != f"{{{ns}}}Fault":
         assert response.status_code == 200, (response.status_code, response.text[:300])
-        fields = {_local(child.tag): (child.text or "") for child in element}
+        # A response element holds one result; its children are the answer's fields.
+        result = element.find(f"{{{SSO}}}result")
+        assert result is not None and len(element) == 1, response.text[:300]
+        fields = {_local(child.tag): (child.text or "") for child in result}
         return SoapAnswer(
             response.status_code,
             version,

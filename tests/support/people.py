@@ -10,6 +10,7 @@ import asyncio
 import random
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
 
 import asyncpg
@@ -18,6 +19,18 @@ from app.domain.months import Month
 from app.domain.national_id import generate_national_id
 
 _rng = random.Random()
+
+
+@dataclass(frozen=True)
+class SourceFields:
+    """The source system's fields of a person beyond name, section, status and option (its
+    extracts give them; docs/formats.md). None: the source has none."""
+
+    return_code: str | None = None  # Section 39
+    period_of_payment: str | None = None  # Section 39 and 40
+    payment_method: str | None = None  # Section 40
+    last_paid_on: date | None = None  # Section 40
+    last_paid_satang: int | None = None  # Section 40
 
 
 def new_national_id(first_digit: str | None = None) -> str:
@@ -38,24 +51,36 @@ async def add_person(
     first_name: str = "สมหญิง",
     last_name: str = "ใจดี",
     paid_amount_satang: int | None = None,
+    effective_date: date | None = None,
+    source: SourceFields | None = None,
     replicas: Sequence[asyncpg.Pool] = (),
 ) -> str:
-    """Insert one insured person with ``paid`` months already paid; returns the ID. With
-    ``replicas`` (``conn`` outside a transaction), wait until they have replayed it."""
+    """Insert one insured person with ``paid`` months already paid; returns the ID. Cover
+    starts on ``effective_date`` (by default the first day of ``coverage_start``); ``source``
+    gives the source system's other fields. With ``replicas`` (``conn`` outside a transaction),
+    wait until they have replayed it."""
     nid = national_id or new_national_id()
     if section == 40 and option is None:
         option = 1
+    source = source or SourceFields()
     await conn.execute(
         "INSERT INTO insured_persons (national_id, title, first_name, last_name, section,"
-        " status, effective_date, s40_option) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        " status, effective_date, s40_option, return_code, period_of_payment, payment_method,"
+        " last_paid_on, last_paid_satang)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         nid,
         title,
         first_name,
         last_name,
         section,
         status,
-        coverage_start.first_day,
+        effective_date or coverage_start.first_day,
         option if section == 40 else None,
+        source.return_code,
+        source.period_of_payment,
+        source.payment_method,
+        source.last_paid_on,
+        source.last_paid_satang,
     )
     default = 43200 if section == 39 else {1: 7000, 2: 10000, 3: 30000}[option or 1]
     rows = [

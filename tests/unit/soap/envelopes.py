@@ -115,3 +115,10 @@ def payload(body: bytes) -> ET.Element:
     body_element = root.find(f"{{{ns}}}Body")
     assert body_element is not None and len(body_element) == 1
     return body_element[0]
+
+
+def result_of(body: bytes) -> ET.Element:
+    """The ``result`` a response element holds: its one child, where its fields are."""
+    response = payload(body)
+    assert [child.tag for child in response] == [f"{{{SSO}}}result"], response
+    return response[0]

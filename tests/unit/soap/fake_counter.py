@@ -52,18 +52,22 @@ ENDED_ID = "1234545678781"
 def person(national_id: str) -> InquiryResult:
     if national_id == S39_ID:
         months = tuple(
-            PayableMonth(m, 43_200, date(y, due, 15), overdue, 0)
+            PayableMonth(m, 43_200, date(y, due, 15), overdue, None)
             for m, y, due, overdue in (("2024-04", 2024, 5, True), ("2024-05", 2024, 6, False))
         )
         return InquiryResult(
             S39_ID, "นาย", "สมชาย", "ใจดี", 39, "active", None, None, None,
             months, ("2024-04", "2024-05"), 86_400, False, 0, AS_OF, ReadPath.REPLICA,
+            effective_date=date(2019, 3, 1), return_code="00", payment_period="monthly",
         )  # fmt: skip
     if national_id == S40_ID:
         months = tuple(PayableMonth(f"2024-{m:02d}", 10_000, None, False, 5_000) for m in (6, 7))
         return InquiryResult(
             S40_ID, "นางสาว", "มาลี", "ศรีสุข", 40, "active", None, None, 2,
             months, ("2024-06",), 10_000, True, 100_000, AS_OF, ReadPath.PRIMARY,
+            payment_period="202405", payment_method="counter",
+            last_payment_date=date(2024, 5, 20), last_payment_satang=10_000,
+            amount_due_satang=10_000,
         )  # fmt: skip
     if national_id == ENDED_ID:
         return InquiryResult(

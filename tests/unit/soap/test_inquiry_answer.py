@@ -11,7 +11,7 @@ from app.counter.records import InquiryResult, PayableMonth
 from app.db.read_meta import ReadPath
 from app.soap.serialise import inquiry_response, write_envelope
 from app.soap.versions import SoapVersion
-from tests.unit.soap.envelopes import SSO, payload
+from tests.unit.soap.envelopes import SSO, payload, result_of
 
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 
@@ -27,14 +27,14 @@ months = st.builds(
     amount_satang=st.integers(-(10**9), 10**9),
     due_date=st.none() | st.dates(date(1990, 1, 1), date(2100, 12, 31)),
     overdue=st.booleans(),
-    government_satang=st.integers(0, 10**7),
+    government_satang=st.none() | st.integers(0, 10**7),
 )
 results = st.builds(
     InquiryResult,
     national_id=texts,
     title=texts,
     first_name=texts,
-    last_name=texts,
+    family_name=texts,
     section=st.sampled_from([39, 40]),
     status=texts,
     status_reason=st.none() | texts,
@@ -52,7 +52,18 @@ results = st.builds(
         ),
     ),
     served_by=st.sampled_from(list(ReadPath)),
+    effective_date=st.none() | st.dates(date(1990, 1, 1), date(2100, 12, 31)),
+    return_code=st.none() | texts,
+    payment_period=st.none() | texts,
+    payment_method=st.none() | texts,
+    last_payment_date=st.none() | st.dates(date(1990, 1, 1), date(2100, 12, 31)),
+    last_payment_satang=st.none() | st.integers(0, 10**9),
+    amount_due_satang=st.none() | st.integers(0, 10**7),
 )
+
+
+def _baht(satang: int) -> str:
+    return f"{satang // 100}.{satang % 100:02d}"  # non-negative amounts only
 
 
 def _as_read(text: str) -> str:
@@ -75,8 +86,9 @@ def _as_read(text: str) -> str:
 @settings(max_examples=400, deadline=None)
 @given(results, st.sampled_from(list(SoapVersion)))
 def test_the_answer_reads_back_as_the_result(result: InquiryResult, version: SoapVersion) -> None:
-    answer = payload(write_envelope(version, inquiry_response(result)))
-    assert answer.tag == f"{{{SSO}}}InquireContributionResponse"
+    written = write_envelope(version, inquiry_response(result))
+    assert payload(written).tag == f"{{{SSO}}}InquireContributionResponse"
+    answer = result_of(written)
 
     def text(name: str) -> str | None:
         found = answer.find(f"{{{SSO}}}{name}")
@@ -86,11 +98,16 @@ def test_the_answer_reads_back_as_the_result(result: InquiryResult, version: Soa
             return None
         return found.text or ""
 
+    def optional(name: str) -> str | None:
+        found = answer.find(f"{{{SSO}}}{name}")
+        assert found is None or found.get(XSI_NIL) is None, name  # absent, never nil
+        return None if found is None else found.text or ""
+
     for name, value in [
         ("nationalId", result.national_id),
         ("title", result.title),
         ("firstName", result.first_name),
-        ("lastName", result.last_name),
+        ("familyName", result.family_name),
         ("status", result.status),
         ("statusReason", result.status_reason),
         ("endedMonth", result.ended_month),
@@ -98,6 +115,23 @@ def test_the_answer_reads_back_as_the_result(result: InquiryResult, version: Soa
         ("servedBy", result.served_by.value),
     ]:
         assert text(name) == (None if value is None else _as_read(value)), name
+    for name, optional_value in [
+        ("returnCode", result.return_code),
+        ("paymentPeriod", result.payment_period),
+        ("paymentMethod", result.payment_method),
+    ]:
+        expected = None if optional_value is None else _as_read(optional_value)
+        assert optional(name) == expected, name
+    for name, day in [
+        ("effectiveDate", result.effective_date),
+        ("lastPaymentDate", result.last_payment_date),
+    ]:
+        assert optional(name) == (None if day is None else day.isoformat()), name
+    for name, satang in [
+        ("lastPaymentAmount", result.last_payment_satang),
+        ("amountDue", result.amount_due_satang),
+    ]:
+        assert optional(name) == (None if satang is None else _baht(satang)), name
     months = answer.findall(f"{{{SSO}}}payableMonths/{{{SSO}}}payableMonth")
     assert [m.findtext(f"{{{SSO}}}month") for m in months] == [
         _as_read(m.month) for m in result.months
@@ -105,5 +139,8 @@ def test_the_answer_reads_back_as_the_result(result: InquiryResult, version: Soa
     assert [
         m.get(XSI_NIL) for m in (m.find(f"{{{SSO}}}dueDate") for m in months) if m is not None
     ] == [None if m.due_date else "true" for m in result.months]
+    assert [m.findtext(f"{{{SSO}}}governmentShare") for m in months] == [
+        None if m.government_satang is None else _baht(m.government_satang) for m in result.months
+    ]
     defaults = answer.findall(f"{{{SSO}}}defaultMonths/{{{SSO}}}month")
     assert [m.text or "" for m in defaults] == [_as_read(m) for m in result.default_months]

@@ -19,7 +19,7 @@ from app.soap.serialise import (
     write_envelope,
 )
 from app.soap.versions import SoapVersion
-from tests.unit.soap.envelopes import SSO, parse, payload
+from tests.unit.soap.envelopes import SSO, parse, payload, result_of
 from tests.unit.soap.fake_counter import ENDED_ID, NOW, S39_ID, S40_ID, person
 
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
@@ -64,7 +64,7 @@ def test_every_response_validates_against_the_xsd(
 
 
 def test_empty_nillable_elements_are_xsi_nil() -> None:
-    element = payload(write_envelope(SoapVersion.V11, RESPONSES["status unknown"]))
+    element = result_of(write_envelope(SoapVersion.V11, RESPONSES["status unknown"]))
     nil = {child.tag.split("}")[1] for child in element if child.get(XSI_NIL) == "true"}
     assert nil == {
         "receiptNo", "nationalId", "section", "amount", "additionalSavings", "postedAt",
@@ -75,7 +75,7 @@ def test_empty_nillable_elements_are_xsi_nil() -> None:
 
 
 def test_a_section_40_month_has_a_nil_due_date_and_money_in_baht() -> None:
-    element = payload(write_envelope(SoapVersion.V12, RESPONSES["inquiry s40"]))
+    element = result_of(write_envelope(SoapVersion.V12, RESPONSES["inquiry s40"]))
     month = element.find(f"{{{SSO}}}payableMonths/{{{SSO}}}payableMonth")
     assert month is not None
     due = month.find(f"{{{SSO}}}dueDate")
@@ -84,17 +84,30 @@ def test_a_section_40_month_has_a_nil_due_date_and_money_in_baht() -> None:
     assert month.findtext(f"{{{SSO}}}governmentShare") == "50.00"
     assert element.findtext(f"{{{SSO}}}option") == "2"
     assert element.findtext(f"{{{SSO}}}maxSavingsPerMonth") == "1000.00"
+    assert element.findtext(f"{{{SSO}}}lastPaymentAmount") == "100.00"
+    assert element.findtext(f"{{{SSO}}}amountDue") == "100.00"
+
+
+def test_what_is_not_known_or_of_the_other_section_is_left_out_not_zero() -> None:
+    s39 = result_of(write_envelope(SoapVersion.V11, RESPONSES["inquiry s39"]))
+    names = [child.tag.split("}")[1] for child in s39]
+    assert names[9:12] == ["effectiveDate", "returnCode", "paymentPeriod"]
+    assert not {"paymentMethod", "lastPaymentDate", "lastPaymentAmount", "amountDue"} & set(names)
+    months = s39.findall(f"{{{SSO}}}payableMonths/{{{SSO}}}payableMonth")
+    assert months and all(m.find(f"{{{SSO}}}governmentShare") is None for m in months)
+    s40 = result_of(write_envelope(SoapVersion.V11, RESPONSES["inquiry s40"]))
+    assert not {"effectiveDate", "returnCode"} & {child.tag.split("}")[1] for child in s40}
 
 
 def test_datetimes_go_out_in_bangkok_time_with_the_offset() -> None:
-    element = payload(write_envelope(SoapVersion.V11, RESPONSES["confirm"]))
+    element = result_of(write_envelope(SoapVersion.V11, RESPONSES["confirm"]))
     assert element.findtext(f"{{{SSO}}}postedAt") == "2024-06-10T09:30:00+07:00"
     assert datetime(2024, 6, 10, 2, 30, tzinfo=UTC) == NOW
 
 
 def test_text_xml_cannot_carry_is_replaced_not_sent() -> None:
     broken = inquiry_response(replace(person(S39_ID), first_name="A\x00B\x1bC"))
-    element = payload(write_envelope(SoapVersion.V11, broken))
+    element = result_of(write_envelope(SoapVersion.V11, broken))
     assert element.findtext(f"{{{SSO}}}firstName") == "A\ufffdB\ufffdC"
 
 
