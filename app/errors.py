@@ -3,7 +3,9 @@
 Every failure a caller can meet is a ``ServiceError`` with a stable dotted ``code``, a message
 for people and ``details`` (JSON-safe values a counter clerk or a script can use). Adapters render
 it: REST as ``application/problem+json`` with ``http_status``, SOAP as a Fault (Client/Sender for
-``ClientError``, Server/Receiver for ``ServerError``) carrying the code in its detail.
+``ClientError``, Server/Receiver for ``ServerError``) carrying the code in its detail. Each code's
+message in Thai and its published meaning are in ``app/error_catalogue.py``; the contracts
+(contribution.xsd's ErrorCode, the OpenAPI Problem's ``code``) list exactly these codes.
 
     ServiceError                      server.internal
     ├── ClientError                   the caller can fix it (REST 4xx, SOAP Client/Sender)
