@@ -18,7 +18,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Coroutine, Iterable
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, ClassVar, Final, Protocol
 
 from fastapi import FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
@@ -260,8 +260,23 @@ def _limited(request: Request, limit: int) -> Receive:
     return limited
 
 
+class UnreadableRequests(Protocol):
+    """What a route answers a request it could not read (its path, query or body did not
+    validate), given the error that says why: that error, or one that comes first."""
+
+    async def answer(
+        self, request: Request, route: APIRoute, exc: Exception, error: ServiceError
+    ) -> ServiceError:
+        """The error to answer; ``exc`` is the failure, ``error`` it in the vocabulary."""
+        ...
+
+
 class ProblemRoute(APIRoute):
     """An API route whose every failure is answered as problem+json carrying the request id."""
+
+    #: Where a request this route could not read goes before it is answered (None: answered
+    #: at once); ``app.rest.caller.admitting_first`` makes routes that admit its caller first.
+    unreadable: ClassVar[UnreadableRequests | None] = None
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -273,10 +288,23 @@ class ProblemRoute(APIRoute):
                 return await handler(DecimalJsonRequest(request.scope, limited))
             except Exception as exc:
                 error = _translate(exc, request, rid)
+                if self.unreadable is not None and _unreadable(exc):
+                    try:
+                        error = await self.unreadable.answer(request, self, exc, error)
+                    except Exception as failure:
+                        error = _translate(failure, request, rid)
                 note_call(outcome=error.code)  # the metrics' outcome label
                 return problem_response(error, rid)
 
         return problem_handler
+
+
+def _unreadable(exc: Exception) -> bool:
+    """Whether the request did not validate or parse (not: too large, nor the handler's own)."""
+    if isinstance(exc, RequestValidationError):
+        return True
+    unparsed = isinstance(exc, HTTPException) and exc.status_code == 400
+    return unparsed and not isinstance(exc.__cause__, ServiceError)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

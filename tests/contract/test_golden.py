@@ -60,6 +60,7 @@ CASES = [
     Case("already_paid.soap11", "fault_already_paid.soap11", 500, seeds=CONFIRMED),
     Case("wrong_password.soap12", "fault_wrong_password.soap12", 400),
     Case("missing_amount.soap11", "fault_missing_amount.soap11", 500),
+    Case("bad_body_wrong_password.soap11", "fault_bad_body_wrong_password.soap11", 500),
     Case(
         "clock_skew.soap12",
         "inquire_s40.soap12",
