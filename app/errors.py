@@ -3,7 +3,9 @@
 Every failure a caller can meet is a ``ServiceError`` with a stable dotted ``code``, a message
 for people and ``details`` (JSON-safe values a counter clerk or a script can use). Adapters render
 it: REST as ``application/problem+json`` with ``http_status``, SOAP as a Fault (Client/Sender for
-``ClientError``, Server/Receiver for ``ServerError``) carrying the code in its detail.
+``ClientError``, Server/Receiver for ``ServerError``) carrying the code in its detail. Each code's
+message in Thai and its published meaning are in ``app/error_catalogue.py``; the contracts
+(contribution.xsd's ErrorCode, the OpenAPI Problem's ``code``) list exactly these codes.
 
     ServiceError                      server.internal
     ├── ClientError                   the caller can fix it (REST 4xx, SOAP Client/Sender)
@@ -40,6 +42,7 @@ it: REST as ``application/problem+json`` with ``http_status``, SOAP as a Fault (
     │   │   └── TransactionCancelled  client.transaction_cancelled       409
     │   └── AccessRefused             client.access_refused              403
     │       ├── Unauthenticated       client.unauthenticated             401
+    │       │   └── ClockSkew         client.clock_skew                  401
     │       ├── IpNotAllowed          client.ip_not_allowed              403
     │       ├── OperationNotAllowed   client.operation_not_allowed       403
     │       ├── PartnerDisabled       client.partner_disabled            403
@@ -75,6 +78,12 @@ class ServiceError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+    @property
+    def reason(self) -> str | None:
+        """A stable word for why, for the audit trail and logs (the ``reason`` detail, if any)."""
+        reason = self.details.get("reason")
+        return reason if isinstance(reason, str) else None
 
 
 class ClientError(ServiceError):
@@ -266,9 +275,34 @@ class AccessRefused(ClientError):
 
 
 class Unauthenticated(AccessRefused):
+    """Every failure of a credential — unknown user, wrong password or digest, replayed nonce —
+    is told in the same words, so a caller cannot learn whether a username exists. ``reason``
+    says which it was for the audit trail and the logs only: it is not one of the details."""
+
     code = "client.unauthenticated"
     http_status = 401
     default_message = "The credentials are missing or not valid."
+
+    def __init__(
+        self, message: str | None = None, *, reason: str = "invalid_credentials", **details: Any
+    ) -> None:
+        super().__init__(message, **details)
+        self._reason = reason
+
+    @property
+    def reason(self) -> str:
+        return self._reason
+
+
+class ClockSkew(Unauthenticated):
+    """A WS-Security Created time outside the gateway's window: the terminal's clock is wrong.
+    Judged before the username is looked up, so it says nothing about the username."""
+
+    code = "client.clock_skew"
+    default_message = "The WS-Security Created time is too far from the gateway's clock."
+
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        super().__init__(message, reason="clock_skew", **details)
 
 
 class IpNotAllowed(AccessRefused):

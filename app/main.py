@@ -23,7 +23,7 @@ from app.admission.nonce_cache import NonceCache
 from app.admission.rate_limiter import RateLimiter
 from app.admission.service import Admission
 from app.audit.access import AuditAccess
-from app.audit.admin_gate import AdminGate
+from app.audit.admin_gate import ADMIN_SCOPE, AUDIT_SCOPE, AdminGate
 from app.audit.queries import AuditQueries
 from app.audit.service import AuditService
 from app.audit.spool import AuditSpool
@@ -62,7 +62,7 @@ from app.rates.repository import RatesRepository
 from app.rates.service import RatesAdmin
 from app.refunds.repository import RefundsRepository
 from app.refunds.service import RefundsService
-from app.rest.api import ApiServices, api_router
+from app.rest.api import ApiServices, api_router, gated_routes
 from app.rest.problem import (
     PROBLEM_JSON,
     add_problem_schema,
@@ -220,6 +220,7 @@ def build_gateway(
         principals=PrincipalAdmin(gate=gate, registry=principal_registry),
         audit=AuditAccess(gate=gate, service=audit_trail),
         stats=PaymentStats(gate=gate, store=StatsRepository(router=lambda: db.router)),
+        gate=gate,
     )
     settlement_files = SettlementService(
         store=SettlementRepository(lambda: db.primary), events=metrics
@@ -375,10 +376,16 @@ def create_app(
     )
     app.include_router(health_router(readiness))
     # Before the API router: its catch-all answers 404/405 for anything under /api/v1.
-    app.include_router(settlements_router(gw.settlements))
-    app.include_router(access_report_router(reports=gw.access_reports))
-    app.include_router(complaints_router(complaints=gw.complaints))
-    app.include_router(feed_router(feeds=gw.feeds))
+    # Each router's requests that do not validate are refused once the caller is admitted.
+    admin_routes = gated_routes(gw.api.gate, ADMIN_SCOPE)
+    app.include_router(settlements_router(gw.settlements, route_class=admin_routes))
+    app.include_router(
+        access_report_router(
+            reports=gw.access_reports, route_class=gated_routes(gw.api.gate, AUDIT_SCOPE)
+        )
+    )
+    app.include_router(complaints_router(complaints=gw.complaints, route_class=admin_routes))
+    app.include_router(feed_router(feeds=gw.feeds, route_class=admin_routes))
     app.include_router(api_router(gw.api))
     app.include_router(
         metrics_router(

@@ -103,8 +103,11 @@ def add_access_report_route(router: APIRouter, reports: AccessReportAccess) -> N
         return AccessReportOut.of(report)
 
 
-def access_report_router(*, reports: AccessReportAccess) -> APIRouter:
-    """The access-report route under ``/api/v1`` (before the catch-all)."""
-    router = APIRouter(prefix="/api/v1", route_class=ProblemRoute)
+def access_report_router(
+    *, reports: AccessReportAccess, route_class: type[ProblemRoute] = ProblemRoute
+) -> APIRouter:
+    """The access-report route under ``/api/v1`` (before the catch-all); ``route_class`` says
+    who refuses a request that does not validate (``app.rest.api``)."""
+    router = APIRouter(prefix="/api/v1", route_class=route_class)
     add_access_report_route(router, reports)
     return router

@@ -91,8 +91,10 @@ COMPLETED: Final = Words("ดำเนินการแล้ว", "Completed")
 REFUSED: Final = Words("ถูกปฏิเสธ", "Refused")
 FAILED: Final = Words("ไม่สำเร็จ (ระบบขัดข้อง)", "Failed (system error)")
 _ACCESS_REFUSED: Final = Words("ไม่มีสิทธิ์ดำเนินการ", "not permitted")
+_UNAUTHENTICATED: Final = Words("ยืนยันตัวตนไม่สำเร็จ", "authentication failed")
 REASONS: Final[dict[str, Words]] = {
-    "client.unauthenticated": Words("ยืนยันตัวตนไม่สำเร็จ", "authentication failed"),
+    "client.unauthenticated": _UNAUTHENTICATED,
+    "client.clock_skew": _UNAUTHENTICATED,
     "client.ip_not_allowed": Words("ที่อยู่เครือข่ายไม่ได้รับอนุญาต", "address not allowed"),
     "client.scope_not_allowed": _ACCESS_REFUSED,
     "client.operation_not_allowed": _ACCESS_REFUSED,

@@ -3,7 +3,13 @@
 A partner is admitted only when its source address is in its CIDR allowlist AND its credential
 is valid; then the operation must be one it may call and its rate limit not exceeded. The
 source address is the TCP peer, or the X-Forwarded-For address only when the peer is a
-configured trusted proxy. Each refusal is a distinct error of the vocabulary.
+configured trusted proxy. Each refusal is a distinct error of the vocabulary, with one
+exception: every failure of the credential itself (unknown username, wrong password or digest,
+PasswordText not allowed, replayed nonce, unknown or wrong bearer token) is the same
+``client.unauthenticated`` in the same words, its ``reason`` kept for the audit trail only, so
+that no answer tells whether a username exists. What can be judged from the token alone — its
+shape, and a WS-Security Created time outside the window (``client.clock_skew``, saying the
+gateway's time) — is judged before the username is looked up, for the same reason.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import base64
 import binascii
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from ipaddress import IPv4Address, IPv6Address, ip_address
@@ -29,6 +36,7 @@ from app.admission.rate_limiter import RateLimiter
 from app.admission.records import Caller
 from app.domain.calendar import BANGKOK
 from app.errors import (
+    ClockSkew,
     IpNotAllowed,
     OperationNotAllowed,
     PartnerDisabled,
@@ -58,6 +66,15 @@ def _parse_created(text: str) -> datetime | None:
     # The contract's one rule for a dateTime without an offset, header and body alike: it is
     # Asia/Bangkok time (the counters' wall clocks), never UTC.
     return created if created.tzinfo is not None else created.replace(tzinfo=BANGKOK)
+
+
+@dataclass(frozen=True, slots=True)
+class _DigestParts:
+    """What a PasswordDigest covers, as the token carried it (the nonce also decoded)."""
+
+    nonce: bytes
+    nonce_b64: str
+    created: str
 
 
 class Admission:
@@ -131,23 +148,21 @@ class Admission:
     async def _admit_partner(
         self, caller: Caller, token: UsernameToken, operation: str
     ) -> Principal:
+        digest = self._digest_parts(token) if token.password_type is PasswordType.DIGEST else None
         partner = await self._partner(token.username)
         if partner is None:
-            raise Unauthenticated("Unknown username or wrong password.", reason="unknown_user")
+            raise Unauthenticated(reason="unknown_user")
         if partner.status != "active":
             raise PartnerDisabled(f"Partner {partner.name} is disabled.", partner=partner.name)
         self._check_address(caller, partner.cidrs, partner.name)
-        if token.password_type is PasswordType.DIGEST:
-            self._check_digest(partner, token)
+        if digest is not None:
+            self._check_digest(partner, token.password, digest)
         elif not partner.password_text_ok:
-            raise Unauthenticated(
-                "PasswordText is not allowed for this partner; use PasswordDigest.",
-                reason="password_text_not_allowed",
-            )
+            raise Unauthenticated(reason="password_text_not_allowed")
         elif not self._verified_secret(
             "partner", partner.id, partner.password_hash, token.password
         ):
-            raise Unauthenticated("Unknown username or wrong password.", reason="bad_password")
+            raise Unauthenticated(reason="bad_password")
         if operation not in partner.operations:
             raise OperationNotAllowed(
                 f"Partner {partner.name} may not call {operation}.", operation=operation
@@ -155,7 +170,8 @@ class Admission:
         self._check_rate(("partner", partner.id), partner.rate_limit)
         return Principal(partner.id, partner.name, "partner", partner.operations)
 
-    def _check_digest(self, partner: PartnerRecord, token: UsernameToken) -> None:
+    def _digest_parts(self, token: UsernameToken) -> _DigestParts:
+        """A PasswordDigest token's nonce and Created, once their shape and the time are checked."""
         if not token.nonce_b64 or not token.created:
             raise Unauthenticated(
                 "PasswordDigest needs a Nonce and a Created time.",
@@ -164,25 +180,32 @@ class Admission:
         created = _parse_created(token.created)
         if created is None:
             raise Unauthenticated("Created is not a valid dateTime.", reason="bad_created")
-        skew = abs((self._clock() - created).total_seconds())
-        if skew > self._window:
-            raise Unauthenticated(
-                f"Created is {skew:.0f} s away from the gateway's clock"
-                f" (limit {self._window:.0f} s).",
-                reason="stale_created",
+        now = self._clock()
+        skew = (created - now).total_seconds()
+        if abs(skew) > self._window:
+            direction = "ahead of" if skew > 0 else "behind"
+            raise ClockSkew(
+                f"Created is {abs(skew):.0f} s {direction} the gateway's clock; at most"
+                f" {self._window:.0f} s either way is allowed: set the terminal's clock.",
+                gatewayTime=now,
+                allowedSkewS=round(self._window),
+                skewS=round(skew),
             )
         try:
             nonce = base64.b64decode(token.nonce_b64, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise Unauthenticated("Nonce is not valid Base64.", reason="bad_nonce") from exc
+        return _DigestParts(nonce, token.nonce_b64, token.created)
+
+    def _check_digest(self, partner: PartnerRecord, password: str, parts: _DigestParts) -> None:
         expected = password_digest(
-            nonce=nonce, created=token.created, password=self._secret(partner.secret_enc)
+            nonce=parts.nonce, created=parts.created, password=self._secret(partner.secret_enc)
         )
-        if not digests_equal(expected, token.password):
-            raise Unauthenticated("Unknown username or wrong password.", reason="bad_password")
+        if not digests_equal(expected, password):
+            raise Unauthenticated(reason="bad_password")
         # Only a correct digest consumes the nonce, so a forger cannot burn a partner's nonces.
-        if not self._nonces.first_use(partner.username, token.nonce_b64):
-            raise Unauthenticated("This nonce was already used.", reason="replayed_nonce")
+        if not self._nonces.first_use(partner.username, parts.nonce_b64):
+            raise Unauthenticated(reason="replayed_nonce")
 
     async def _admit_client(self, caller: Caller, token: BearerToken, scope: str) -> Principal:
         parts = split_token(token.token)
@@ -193,7 +216,7 @@ class Admission:
         if client is None or not self._verified_secret(
             "client", client.id, client.token_hash, secret
         ):
-            raise Unauthenticated("The bearer token is not valid.", reason="bad_token")
+            raise Unauthenticated(reason="bad_token")
         if client.status != "active":
             raise PartnerDisabled(f"Client {client.name} is disabled.", client=client.name)
         self._check_address(caller, client.cidrs, client.name)

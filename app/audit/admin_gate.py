@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from app.admission.credentials import Credentials
 from app.admission.records import Caller
@@ -20,8 +20,8 @@ from app.admission.service import Admission
 from app.audit.audited_call import AuditedCalls
 from app.audit.call_audit import AdmissionEvents, CallAudit
 from app.audit.records import AuditSink
-from app.domain.national_id import validate_national_id
-from app.errors import AccessRefused
+from app.domain.national_id import validate_national_id, well_formed_national_id
+from app.errors import AccessRefused, ServiceError
 from app.observability.call_context import note_call
 from app.principals.records import Principal
 
@@ -89,22 +89,50 @@ class AdminGate:
         national_id: str | None = None,
         section: int | None = None,
     ) -> T:
-        """Validate ``national_id`` (if given), admit, run ``body``; one audit record in all.
+        """Admit, validate ``national_id`` (if given), run ``body``; one audit record in all.
 
         ``body`` commits the success record itself (``admitted.audit.ok(...)``) before it
         returns; any ``ServiceError`` is recorded as a refusal by the audited-call frame.
         """
 
         async def admitted(audit: CallAudit) -> T:
+            # Named before admission, so a refused probe of a real ID is recorded with it; what
+            # is wrong with the ID is told only to an admitted caller.
+            audit.national_id = well_formed_national_id(national_id, prefixes=self._prefixes)
+            principal = await audit.admit(credentials, scope=scope)
             nid = None
             if national_id is not None:
-                # Validated before admission, so a refused probe of a real ID is recorded with it.
                 nid = validate_national_id(national_id, section=section, prefixes=self._prefixes)
-                audit.national_id = nid
-            principal = await audit.admit(credentials, scope=scope)
             return await body(Admitted(principal, audit, nid))
 
         return await self._calls.run(caller, operation, admitted)
+
+    async def refuse(
+        self,
+        *,
+        caller: Caller,
+        credentials: Credentials,
+        operation: str,
+        scope: str,
+        error: ServiceError,
+        national_id: str | None = None,
+    ) -> NoReturn:
+        """Refuse a request the adapter could not read with ``error``, once its caller is
+        admitted: a caller that is not learns only that. Audited when ``national_id`` (as sent)
+        is a valid ID, as every call touching one is."""
+        nid = well_formed_national_id(national_id, prefixes=self._prefixes)
+        if nid is None:
+            await self.admit(
+                caller=caller, credentials=credentials, operation=operation, scope=scope
+            )
+            raise error
+
+        async def refused(audit: CallAudit) -> NoReturn:
+            audit.national_id = nid
+            await audit.admit(credentials, scope=scope)
+            raise error
+
+        await self._calls.run(caller, operation, refused)
 
     async def people_seen(
         self, admitted: Admitted, *, operation: str, people: Iterable[tuple[str, str]]

@@ -76,9 +76,8 @@ class CallAudit:
         if isinstance(error, AccessRefused) and self._events is not None:
             self._events.admission_refused(error.code, self._caller.protocol.value)
         detail: dict[str, Any] = {"message": error.message[:300]}
-        reason = error.details.get("reason")
-        if isinstance(reason, str):
-            detail["reason"] = reason
+        if error.reason is not None:  # a credential's reason is kept here, never told the caller
+            detail["reason"] = error.reason
         try:
             await self._write(error.code, None, detail)
         except AuditUnavailable as failure:

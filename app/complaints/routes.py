@@ -109,8 +109,11 @@ def add_complaint_routes(router: APIRouter, complaints: ComplaintsAccess) -> Non
         return ComplaintOut.of(case)
 
 
-def complaints_router(*, complaints: ComplaintsAccess) -> APIRouter:
-    """The complaint routes under ``/api/v1`` (before the catch-all)."""
-    router = APIRouter(prefix="/api/v1", route_class=ProblemRoute)
+def complaints_router(
+    *, complaints: ComplaintsAccess, route_class: type[ProblemRoute] = ProblemRoute
+) -> APIRouter:
+    """The complaint routes under ``/api/v1`` (before the catch-all); ``route_class`` says who
+    refuses a request that does not validate (``app.rest.api``)."""
+    router = APIRouter(prefix="/api/v1", route_class=route_class)
     add_complaint_routes(router, complaints)
     return router

@@ -5,14 +5,19 @@ audited call (``app.audit.audited_call``): admitted first (address, credential, 
 rate), then its use case, then its audit record committed, and only then its answer. A confirm
 is decided on the primary in one transaction that also waits for its audit record
 (``app.counter.posting``): if the record cannot be committed, the payment is rolled back.
+
+Nothing of the request is judged before admission: a caller that is not admitted learns only
+that, whatever its request holds. A request an adapter could not read goes to ``refuse``, which
+admits its caller before it answers the reading error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import replace
 from datetime import datetime
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from app.admission.credentials import Credentials
 from app.admission.records import Caller
@@ -42,9 +47,15 @@ from app.db.read_meta import ReadPath
 from app.db.recent_writes import RecentWrites
 from app.domain.calendar import bangkok_date, ensure_cancellable
 from app.domain.months import Month
-from app.domain.national_id import validate_national_id
+from app.domain.national_id import validate_national_id, well_formed_national_id
 from app.domain.payable import MonthDue, default_selection, total_satang
-from app.errors import InvalidInput, PersonNotFound, SectionMismatch, TransactionNotFound
+from app.errors import (
+    InvalidInput,
+    PersonNotFound,
+    SectionMismatch,
+    ServiceError,
+    TransactionNotFound,
+)
 from app.rates.book import RateBook
 
 COUNTER_SCOPE = "counter"
@@ -93,14 +104,19 @@ class CounterService:
     def _national_id(self, raw: str, section: int | None) -> str:
         return validate_national_id(raw, section=section, prefixes=self._rules.prefixes)
 
+    def _well_formed(self, raw: str | None) -> str | None:
+        # Named in the record before admission, so a refused probe of a real ID is on the
+        # trail; what is wrong with the request is told only to an admitted caller.
+        return well_formed_national_id(raw, prefixes=self._rules.prefixes)
+
     # --- inquiry ---------------------------------------------------------------------------------
     async def inquire(
         self, *, caller: Caller, credentials: Credentials, request: InquiryRequest
     ) -> InquiryResult:
         async def body(audit: CallAudit) -> InquiryResult:
-            nid = self._national_id(request.national_id, request.section)
-            audit.national_id = nid
+            audit.national_id = self._well_formed(request.national_id)
             await audit.admit(credentials, scope=COUNTER_SCOPE)
+            nid = self._national_id(request.national_id, request.section)
             today = bangkok_date(self._clock())
             member, meta = await self._reader.read_member(
                 nid, since=history_start(today), min_lsn=self._recent.min_lsn(nid)
@@ -155,12 +171,14 @@ class CounterService:
         self, *, caller: Caller, credentials: Credentials, request: ConfirmRequest
     ) -> ConfirmResult:
         async def body(audit: CallAudit) -> ConfirmResult:
-            nid = self._national_id(request.national_id, request.section)
-            audit.national_id = nid
-            req = replace(request, counter=check_counter(request.counter))
-            audit.operator = req.counter.operator_id or caller.operator
-            audit.terminal = req.counter.terminal_id or caller.terminal
+            audit.national_id = self._well_formed(request.national_id)
+            with suppress(InvalidInput):  # the record names the counter when it is well-formed
+                counter = check_counter(request.counter)
+                audit.operator = counter.operator_id or caller.operator
+                audit.terminal = counter.terminal_id or caller.terminal
             principal = await audit.admit(credentials, scope=COUNTER_SCOPE)
+            nid = self._national_id(request.national_id, request.section)
+            req = replace(request, counter=check_counter(request.counter))
             txn_id = check_txn_id(req.partner_txn_id)
             months = tuple(sorted({Month.parse(m) for m in req.months}))
             if len(months) != len(req.months):
@@ -254,3 +272,20 @@ class CounterService:
             )
 
         return await self._calls.run(caller, Operation.STATUS.value, body)
+
+    # --- a request an adapter could not read -----------------------------------------------------
+    async def refuse(
+        self,
+        *,
+        caller: Caller,
+        credentials: Credentials,
+        operation: Operation,
+        error: ServiceError,
+        national_id: str | None = None,
+    ) -> NoReturn:
+        async def body(audit: CallAudit) -> NoReturn:
+            audit.national_id = self._well_formed(national_id)
+            await audit.admit(credentials, scope=COUNTER_SCOPE)
+            raise error
+
+        await self._calls.run(caller, operation.value, body)

@@ -86,6 +86,19 @@ def validate_national_id(
     return raw
 
 
+def well_formed_national_id(
+    raw: str | None, *, prefixes: Mapping[int, frozenset[str]] | None = None
+) -> str | None:
+    """``raw`` if it is a valid national ID of any section, else None: what a record may name
+    before the request that carried it is judged."""
+    if raw is None:
+        return None
+    try:
+        return validate_national_id(raw, prefixes=prefixes)
+    except InvalidInput:
+        return None
+
+
 def generate_national_id(rng: random.Random, *, first_digit: str | None = None) -> str:
     """A random national ID that passes ``validate_national_id`` (for tests and demo data)."""
     if first_digit is None:

@@ -90,8 +90,9 @@ def add_feed_routes(router: APIRouter, feeds: FeedAccess) -> None:
         return FeedExportOut.of(export)
 
 
-def feed_router(*, feeds: FeedAccess) -> APIRouter:
-    """The partner feed routes under ``/api/v1`` (before the catch-all)."""
-    router = APIRouter(prefix="/api/v1", route_class=ProblemRoute)
+def feed_router(*, feeds: FeedAccess, route_class: type[ProblemRoute] = ProblemRoute) -> APIRouter:
+    """The partner feed routes under ``/api/v1`` (before the catch-all); ``route_class`` says
+    who refuses a request that does not validate (``app.rest.api``)."""
+    router = APIRouter(prefix="/api/v1", route_class=route_class)
     add_feed_routes(router, feeds)
     return router

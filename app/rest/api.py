@@ -1,28 +1,37 @@
 """The REST API under ``/api/v1``: one router over the service layer, errors as problem+json.
 
 Every route parses its request, makes one service call and renders the answer; the services
-admit the caller (bearer token and scope), apply the rules and write the audit trail.
+admit the caller (bearer token and scope), apply the rules and write the audit trail. A request
+that does not validate goes to the service's ``refuse`` (the counter's, or the admin gate's with
+the routes' scope), which admits its caller before it is told what is wrong with it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from functools import partial
+from typing import Final, NoReturn
 
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
+from app.admission.credentials import Credentials
+from app.admission.records import Caller
 from app.audit.access import AuditAccess
+from app.audit.admin_gate import ADMIN_SCOPE, AUDIT_SCOPE, AdminGate
 from app.audit.routes import add_audit_routes
 from app.counter.operations import CounterOperations
+from app.counter.records import Operation
 from app.counter.routes import add_counter_routes
-from app.errors import MethodNotAllowed, NotFound
+from app.errors import MethodNotAllowed, NotFound, ServiceError
 from app.insured.routes import add_insured_routes
 from app.insured.service import InsuredAdmin
 from app.principals.routes import add_principal_routes
 from app.principals.service import PrincipalAdmin
 from app.rates.routes import add_rates_routes
 from app.rates.service import RatesAdmin
+from app.rest.caller import admitting_first
 from app.rest.problem import ProblemRoute, problem_response, request_id
 from app.stats.routes import add_stats_routes
 from app.stats.service import PaymentStats
@@ -41,18 +50,55 @@ class ApiServices:
     principals: PrincipalAdmin
     audit: AuditAccess
     stats: PaymentStats
+    gate: AdminGate  # admits the callers of the use cases above but the counter's
+
+
+def counter_routes(counter: CounterOperations) -> type[ProblemRoute]:
+    """The route class of the counter's routes: what does not validate, the counter refuses."""
+
+    async def refuse(
+        *,
+        caller: Caller,
+        credentials: Credentials,
+        operation: str,
+        error: ServiceError,
+        national_id: str | None,
+    ) -> NoReturn:
+        await counter.refuse(
+            caller=caller,
+            credentials=credentials,
+            operation=Operation(operation),
+            error=error,
+            national_id=national_id,
+        )
+
+    return admitting_first(refuse)
+
+
+def gated_routes(gate: AdminGate, scope: str) -> type[ProblemRoute]:
+    """The route class of routes needing ``scope``: what does not validate, the gate refuses."""
+    return admitting_first(partial(gate.refuse, scope=scope))
 
 
 def api_router(services: ApiServices) -> APIRouter:
     """Every ``/api/v1`` route; unknown paths and methods are answered as problem+json too."""
+    admin = gated_routes(services.gate, ADMIN_SCOPE)
+    parts: list[tuple[type[ProblemRoute], Callable[[APIRouter], None]]] = [
+        (counter_routes(services.counter), lambda r: add_counter_routes(r, services.counter)),
+        (admin, lambda r: add_insured_routes(r, services.insured)),
+        (admin, lambda r: add_rates_routes(r, services.rates)),
+        (admin, lambda r: add_principal_routes(r, services.principals)),
+        (gated_routes(services.gate, AUDIT_SCOPE), lambda r: add_audit_routes(r, services.audit)),
+        (admin, lambda r: add_stats_routes(r, services.stats)),
+    ]
+    api = APIRouter()
+    known: list[APIRoute] = []
+    for route_class, add_routes in parts:
+        part = APIRouter(prefix=PREFIX, route_class=route_class)
+        add_routes(part)
+        known += [route for route in part.routes if isinstance(route, APIRoute)]
+        api.include_router(part)
     router = APIRouter(prefix=PREFIX, route_class=ProblemRoute)
-    add_counter_routes(router, services.counter)
-    add_insured_routes(router, services.insured)
-    add_rates_routes(router, services.rates)
-    add_principal_routes(router, services.principals)
-    add_audit_routes(router, services.audit)
-    add_stats_routes(router, services.stats)
-    known = [route for route in router.routes if isinstance(route, APIRoute)]
 
     @router.api_route("/{path:path}", methods=_METHODS, include_in_schema=False)
     async def unknown(request: Request, path: str) -> Response:
@@ -72,4 +118,5 @@ def api_router(services: ApiServices) -> APIRouter:
         )
         return problem_response(error, rid, headers={"Allow": ", ".join(allowed)})
 
-    return router
+    api.include_router(router)
+    return api

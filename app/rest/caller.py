@@ -1,19 +1,30 @@
-"""Who is calling: the Caller and the bearer credentials of a REST request, as dependencies.
+"""Who is calling: the Caller and the bearer credentials of a REST request, as dependencies; and
+routes that admit them before telling them what is wrong with their request.
 
-Both are ``async def`` though they never wait: FastAPI runs a plain ``def`` dependency in a
-worker thread, a thread round trip per dependency per request.
+Both dependencies are ``async def`` though they never wait: FastAPI runs a plain ``def``
+dependency in a worker thread, a thread round trip per dependency per request.
+
+FastAPI validates a request's path, query and body before the route's handler (which calls the
+service that admits the caller) runs. So that a caller who is not admitted learns only that,
+whatever its request holds, routes made by ``admitting_first(refuse)`` send a request that did
+not validate to ``refuse``, a service's refusal that admits the caller first and raises either
+the admission's answer or the validation error.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any, NoReturn, Protocol
 
 from fastapi import Depends, Header, Request, Security
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.admission.credentials import BearerToken
-from app.admission.records import Caller, Protocol
-from app.rest.problem import request_id
+from app.admission.credentials import BearerToken, Credentials
+from app.admission.records import Caller
+from app.admission.records import Protocol as CallProtocol
+from app.errors import ServiceError
+from app.rest.problem import ProblemRoute, request_id
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -44,11 +55,15 @@ async def rest_caller(
     ] = None,
 ) -> Caller:
     """The caller as this adapter sees it, before admission."""
+    return _caller(request, x_forwarded_for)
+
+
+def _caller(request: Request, forwarded_for: str | None) -> Caller:
     return Caller(
-        protocol=Protocol.REST,
+        protocol=CallProtocol.REST,
         source_ip=request.client.host if request.client is not None else "",
         request_id=request_id(request),
-        forwarded_for=x_forwarded_for,
+        forwarded_for=forwarded_for,
     )
 
 
@@ -61,3 +76,63 @@ async def bearer_token(
 
 CallerDep = Annotated[Caller, Depends(rest_caller)]
 TokenDep = Annotated[BearerToken | None, Depends(bearer_token)]
+
+
+def bearer_of(request: Request) -> BearerToken | None:
+    """The request's bearer token read as ``bearer_scheme`` reads it, or None."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return BearerToken(token) if scheme.lower() == "bearer" and token else None
+
+
+class Refuse(Protocol):
+    """A service's refusal of a request its route could not read: admit the caller, then raise
+    ``error`` (or the admission's own refusal)."""
+
+    async def __call__(
+        self,
+        *,
+        caller: Caller,
+        credentials: Credentials,
+        operation: str,
+        error: ServiceError,
+        national_id: str | None,
+    ) -> NoReturn: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _AdmitFirst:
+    refuse: Refuse
+
+    async def answer(
+        self, request: Request, route: APIRoute, exc: Exception, error: ServiceError
+    ) -> ServiceError:
+        # The service names its operations as the routes' operation ids, capitalised.
+        operation = route.operation_id or route.name
+        try:
+            await self.refuse(
+                caller=_caller(request, request.headers.get("x-forwarded-for")),
+                credentials=bearer_of(request),
+                operation=operation[:1].upper() + operation[1:],
+                error=error,
+                national_id=_national_id(request, exc),
+            )
+        except ServiceError as answer:
+            return answer
+
+
+def _national_id(request: Request, exc: Exception) -> str | None:
+    """The national ID the request names: its path's, query's or JSON body's ``nationalId``."""
+    named: Any = request.path_params.get("nationalId") or request.query_params.get("nationalId")
+    body = getattr(exc, "body", None)  # a RequestValidationError's body, as parsed
+    if named is None and isinstance(body, dict):
+        named = body.get("nationalId")
+    return named if isinstance(named, str) else None
+
+
+def admitting_first(refuse: Refuse) -> type[ProblemRoute]:
+    """The route class of routes whose requests that do not validate go to ``refuse``."""
+
+    class AdmittingFirstRoute(ProblemRoute):
+        unreadable = _AdmitFirst(refuse)
+
+    return AdmittingFirstRoute

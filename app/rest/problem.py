@@ -1,10 +1,11 @@
 """Errors as ``application/problem+json`` (RFC 9457), for every failure of an ``/api/v1`` route.
 
-Every ``ServiceError`` keeps its stable code and HTTP status; FastAPI's request validation
-becomes ``client.invalid_input`` naming the fields; anything unexpected becomes a 500
-``server.internal``, logged with the request id (national IDs masked), never a stack trace
-in the answer. ``ProblemRoute`` does this for each route, so the REST adapter needs nothing
-from the app around it.
+Every ``ServiceError`` keeps its stable code and HTTP status, and the answer carries the code,
+the English message (``detail``), the code's Thai message (``messageTh``, for the person at the
+counter) and ``retryable``; FastAPI's request validation becomes ``client.invalid_input``
+naming the fields; anything unexpected becomes a 500 ``server.internal``, logged with the
+request id (national IDs masked), never a stack trace in the answer. ``ProblemRoute`` does this
+for each route, so the REST adapter needs nothing from the app around it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Coroutine, Iterable
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, ClassVar, Final, Protocol
 
 from fastapi import FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
@@ -29,6 +30,7 @@ from pydantic.alias_generators import to_camel
 from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive
 
+from app.error_catalogue import catalogue, codes, thai_message
 from app.errors import (
     ClientError,
     InvalidInput,
@@ -45,16 +47,36 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON: Final = "application/problem+json"
 REQUEST_ID_HEADER: Final = "X-Request-ID"
 TYPE_PREFIX: Final = "urn:sso:contribution:error:"
-_RESERVED: Final = frozenset({"type", "title", "status", "detail", "code", "instance", "requestId"})
+_RESERVED: Final = frozenset(
+    {"type", "title", "status", "detail", "code", "messageTh", "retryable", "instance", "requestId"}
+)
 _REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:\-]{1,128}", re.ASCII)
 _NATIONAL_ID: Final = re.compile(r"(?<!\d)\d{13}(?!\d)")
 MAX_BODY_BYTES: Final = 256 * 1024  # far above any real request of this API
 
 
+def _published_codes(schema: dict[str, Any]) -> None:
+    """The Problem's ``code`` in the OpenAPI document: every code, and a table of them."""
+    rows = "\n".join(
+        f"| `{entry.code}` | {entry.http_status} | {'yes' if entry.retryable else 'no'}"
+        f" | {entry.meaning} |"
+        for entry in catalogue()
+    )
+    schema["enum"] = codes()
+    schema["description"] = (
+        "The stable dotted error code; every code the gateway sends is listed (the same list as"
+        " the ErrorCode type of the SOAP contract, which also gives each code's Thai message)."
+        " Codes starting with `client.` need a changed request; `server.` codes are the"
+        " gateway's failures. A client should treat a code it does not know as a failure of"
+        " its prefix's kind.\n\n| code | HTTP | retryable | meaning |\n|---|---|---|---|\n" + rows
+    )
+
+
 class Problem(BaseModel):
-    """An error: the stable ``code`` of the gateway's vocabulary, the HTTP status, a message for
-    people in ``detail``, and further fields that depend on the code (``field``, ``reason``,
-    ``retryAfterS``, ...)."""
+    """An error: the stable ``code`` of the gateway's vocabulary, the HTTP status, what went wrong
+    for people in ``detail`` (English) and ``messageTh`` (the code's message in Thai), whether
+    the same request may succeed later, and further fields that depend on the code (``field``,
+    ``reason``, ``retryAfterS``, ...)."""
 
     model_config = ConfigDict(
         extra="allow",
@@ -66,6 +88,8 @@ class Problem(BaseModel):
                     "status": 422,
                     "detail": "The amount due is 432.00 baht, not 400.00.",
                     "code": "client.amount_mismatch",
+                    "messageTh": "จำนวนเงินไม่ตรงกับยอดที่ต้องชำระ กรุณาสอบถามยอดใหม่",
+                    "retryable": False,
                     "requestId": "6f1c2e0a9b8d4c3e",
                     "expectedSatang": 43200,
                     "givenSatang": 40000,
@@ -77,8 +101,13 @@ class Problem(BaseModel):
     type: str = Field(description="A URN naming the error: the prefix and the code.")
     title: str = Field(description="The error's general meaning.")
     status: int = Field(description="The HTTP status code.")
-    detail: str = Field(description="What went wrong with this request, for people.")
-    code: str = Field(description="The stable dotted error code (see app/errors.py).")
+    detail: str = Field(description="What went wrong with this request, for people (English).")
+    code: str = Field(json_schema_extra=_published_codes)
+    message_th: str = Field(
+        alias="messageTh",
+        description="The code's message in Thai (language th), for the person at the counter.",
+    )
+    retryable: bool = Field(description="Whether the same request may succeed later.")
     request_id: str = Field(alias="requestId", description="The request id, for support.")
 
 
@@ -137,6 +166,8 @@ def problem_response(
         "status": status,
         "detail": error.message,
         "code": error.code,
+        "messageTh": thai_message(error),
+        "retryable": error.retryable,
         "requestId": rid,
     }
     headers = dict(headers or {})
@@ -229,8 +260,23 @@ def _limited(request: Request, limit: int) -> Receive:
     return limited
 
 
+class UnreadableRequests(Protocol):
+    """What a route answers a request it could not read (its path, query or body did not
+    validate), given the error that says why: that error, or one that comes first."""
+
+    async def answer(
+        self, request: Request, route: APIRoute, exc: Exception, error: ServiceError
+    ) -> ServiceError:
+        """The error to answer; ``exc`` is the failure, ``error`` it in the vocabulary."""
+        ...
+
+
 class ProblemRoute(APIRoute):
     """An API route whose every failure is answered as problem+json carrying the request id."""
+
+    #: Where a request this route could not read goes before it is answered (None: answered
+    #: at once); ``app.rest.caller.admitting_first`` makes routes that admit its caller first.
+    unreadable: ClassVar[UnreadableRequests | None] = None
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -242,10 +288,23 @@ class ProblemRoute(APIRoute):
                 return await handler(DecimalJsonRequest(request.scope, limited))
             except Exception as exc:
                 error = _translate(exc, request, rid)
+                if self.unreadable is not None and _unreadable(exc):
+                    try:
+                        error = await self.unreadable.answer(request, self, exc, error)
+                    except Exception as failure:
+                        error = _translate(failure, request, rid)
                 note_call(outcome=error.code)  # the metrics' outcome label
                 return problem_response(error, rid)
 
         return problem_handler
+
+
+def _unreadable(exc: Exception) -> bool:
+    """Whether the request did not validate or parse (not: too large, nor the handler's own)."""
+    if isinstance(exc, RequestValidationError):
+        return True
+    unparsed = isinstance(exc, HTTPException) and exc.status_code == 400
+    return unparsed and not isinstance(exc.__cause__, ServiceError)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

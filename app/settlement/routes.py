@@ -165,9 +165,15 @@ class _Upload:
             file.close()
 
 
-def settlements_router(settlements: SettlementAccess, *, max_upload: int = MAX_UPLOAD) -> APIRouter:
-    """The ``/api/v1/settlements`` routes (include it before the API's catch-all route)."""
-    router = APIRouter(prefix="/api/v1", route_class=ProblemRoute, max_body_size=max_upload)
+def settlements_router(
+    settlements: SettlementAccess,
+    *,
+    max_upload: int = MAX_UPLOAD,
+    route_class: type[ProblemRoute] = ProblemRoute,
+) -> APIRouter:
+    """The ``/api/v1/settlements`` routes (include it before the API's catch-all route);
+    ``route_class`` says who refuses a request that does not validate (``app.rest.api``)."""
+    router = APIRouter(prefix="/api/v1", route_class=route_class, max_body_size=max_upload)
 
     @router.post(
         "/settlements",

@@ -210,3 +210,13 @@ def read_status(payload: object) -> tuple[str, CounterInfo]:
     """A GetPaymentStatus element: the partner transaction id asked about."""
     fields = _Fields(payload, element="GetPaymentStatus", names=STATUS_ELEMENTS)
     return fields.string("partnerTxnId", PARTNER_TXN_ID_LENGTH), fields.counter()
+
+
+def national_id_as_sent(payload: object) -> str | None:
+    """The text of a request element's nationalId, when it has one to read: what the audit
+    record of a request refused as unreadable may name (once it proves a valid ID)."""
+    try:
+        value = child_elements(payload).get(sso("nationalId"))
+        return simple_text(value) if value is not None else None
+    except Shape:
+        return None

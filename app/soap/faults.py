@@ -1,10 +1,12 @@
 """Every ``ServiceError`` rendered as a SOAP fault, with the stable code in its detail.
 
-SOAP 1.1: ``faultcode`` (unqualified) ``soap:Client`` or ``soap:Server``, ``faultstring`` and a
-``detail``; always HTTP 500 (WS-I BP R1126). SOAP 1.2: ``env:Sender`` (HTTP 400) or
-``env:Receiver`` (HTTP 500) with the code also as a Subcode, ``Reason/Text xml:lang="en"`` and
-``Detail``. In both the detail is a ``sso:GatewayFault`` (contribution.xsd). Transport problems
-keep their own status (413, 415, 405); a fault body still says what went wrong.
+SOAP 1.1: ``faultcode`` (unqualified) ``soap:Client`` or ``soap:Server``, ``faultstring`` (in
+English) and a ``detail``; always HTTP 500 (WS-I BP R1126). SOAP 1.2: ``env:Sender`` (HTTP 400)
+or ``env:Receiver`` (HTTP 500) with the code also as a Subcode, the Reason in English and in Thai
+(``env:Text xml:lang="en"`` and ``xml:lang="th"``) and ``Detail``. In both the detail is a
+``sso:GatewayFault`` (contribution.xsd): the code, the English message, the code's Thai message
+(``messageTh``, for the person at the counter), retryable, the request id and the details.
+Transport problems keep their own status (413, 415, 405); a fault body still says what went wrong.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Final
 
+from app.error_catalogue import thai_message
 from app.errors import ServiceError
 from app.soap.namespaces import SOAP11_ENVELOPE
 from app.soap.refusals import EnvelopeRefused, FaultKind
@@ -70,6 +73,7 @@ def gateway_fault(error: ServiceError, *, request_id: str) -> str:
         "sso:GatewayFault",
         text_element("sso:code", error.code)
         + text_element("sso:message", error.message)
+        + text_element("sso:messageTh", thai_message(error))
         + text_element("sso:retryable", format_boolean(error.retryable))
         + text_element("sso:requestId", request_id)
         + entries,
@@ -92,7 +96,11 @@ def _soap12(error: ServiceError, kind: FaultKind, request_id: str) -> str:
     return element(
         "env:Fault",
         element("env:Code", code)
-        + element("env:Reason", text_element("env:Text", error.message, ' xml:lang="en"'))
+        + element(
+            "env:Reason",
+            text_element("env:Text", error.message, ' xml:lang="en"')
+            + text_element("env:Text", thai_message(error), ' xml:lang="th"'),
+        )
         + element("env:Detail", gateway_fault(error, request_id=request_id)),
     )
 

@@ -1,5 +1,9 @@
 """The four operations: the Body's element names one, which reads its request, makes ONE call
 on ``CounterOperations`` and writes the result. No rule, no arithmetic: those live below.
+
+A request element that cannot be read (a missing, repeated or mistyped element) is not refused
+here: it goes to ``CounterOperations.refuse``, which admits the caller first, so a caller that
+is not admitted learns only that, whatever its request holds.
 """
 
 from __future__ import annotations
@@ -7,14 +11,20 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final
+from typing import Final, TypeVar
 
 from app.admission.credentials import Credentials
 from app.admission.records import Caller, Protocol
 from app.counter.operations import CounterOperations
 from app.counter.records import CounterInfo, Operation
-from app.errors import UnknownOperation
-from app.soap.deserialise import read_cancel, read_confirm, read_inquiry, read_status
+from app.errors import InvalidInput, UnknownOperation
+from app.soap.deserialise import (
+    national_id_as_sent,
+    read_cancel,
+    read_confirm,
+    read_inquiry,
+    read_status,
+)
 from app.soap.envelope import Envelope
 from app.soap.namespaces import CONTRIBUTION, display_name, sso
 from app.soap.serialise import (
@@ -49,10 +59,35 @@ class Call:
 
 #: An operation: reads its payload, makes its call, and writes the response element (XML text).
 Handler = Callable[[CounterOperations, object, Call], Awaitable[str]]
+T = TypeVar("T")
+
+
+async def _read(
+    read: Callable[[object], T],
+    payload: object,
+    *,
+    operation: Operation,
+    service: CounterOperations,
+    call: Call,
+) -> T:
+    """The request read from the payload; if it cannot be read, refused once the caller is
+    admitted."""
+    try:
+        return read(payload)
+    except InvalidInput as error:
+        await service.refuse(
+            caller=call.caller(CounterInfo()),
+            credentials=call.credentials,
+            operation=operation,
+            error=error,
+            national_id=national_id_as_sent(payload),
+        )
 
 
 async def _inquire(service: CounterOperations, payload: object, call: Call) -> str:
-    request, counter = read_inquiry(payload)
+    request, counter = await _read(
+        read_inquiry, payload, operation=Operation.INQUIRE, service=service, call=call
+    )
     result = await service.inquire(
         caller=call.caller(counter), credentials=call.credentials, request=request
     )
@@ -60,7 +95,9 @@ async def _inquire(service: CounterOperations, payload: object, call: Call) -> s
 
 
 async def _confirm(service: CounterOperations, payload: object, call: Call) -> str:
-    request = read_confirm(payload)
+    request = await _read(
+        read_confirm, payload, operation=Operation.CONFIRM, service=service, call=call
+    )
     result = await service.confirm(
         caller=call.caller(request.counter), credentials=call.credentials, request=request
     )
@@ -68,7 +105,9 @@ async def _confirm(service: CounterOperations, payload: object, call: Call) -> s
 
 
 async def _cancel(service: CounterOperations, payload: object, call: Call) -> str:
-    request, counter = read_cancel(payload)
+    request, counter = await _read(
+        read_cancel, payload, operation=Operation.CANCEL, service=service, call=call
+    )
     result = await service.cancel(
         caller=call.caller(counter), credentials=call.credentials, request=request
     )
@@ -76,7 +115,9 @@ async def _cancel(service: CounterOperations, payload: object, call: Call) -> st
 
 
 async def _status(service: CounterOperations, payload: object, call: Call) -> str:
-    partner_txn_id, counter = read_status(payload)
+    partner_txn_id, counter = await _read(
+        read_status, payload, operation=Operation.STATUS, service=service, call=call
+    )
     result = await service.status(
         caller=call.caller(counter), credentials=call.credentials, partner_txn_id=partner_txn_id
     )

@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 import xmlschema
 from fastapi import FastAPI
 
-from app.errors import Overloaded
+from app.errors import ClockSkew, Overloaded
 from app.soap import soap_router
 from tests.contract.conftest import GOLDEN, canonical, pretty
 from tests.unit.soap.envelopes import SSO
@@ -59,6 +60,19 @@ CASES = [
     Case("already_paid.soap11", "fault_already_paid.soap11", 500, seeds=CONFIRMED),
     Case("wrong_password.soap12", "fault_wrong_password.soap12", 400),
     Case("missing_amount.soap11", "fault_missing_amount.soap11", 500),
+    Case("bad_body_wrong_password.soap11", "fault_bad_body_wrong_password.soap11", 500),
+    Case(
+        "clock_skew.soap12",
+        "inquire_s40.soap12",
+        400,
+        fail_with=ClockSkew(
+            "Created is 3600 s behind the gateway's clock; at most 300 s either way is"
+            " allowed: set the terminal's clock.",
+            gatewayTime=datetime(2024, 6, 10, 2, 30, tzinfo=UTC),
+            allowedSkewS=300,
+            skewS=-3600,
+        ),
+    ),
     Case("unknown_operation.soap12", "fault_unknown_operation.soap12", 400),
     Case("transaction_not_found.soap12", "cancel.soap12", 400),
     Case(

@@ -14,6 +14,7 @@ from app.admission.records import Caller, Protocol
 from app.counter.records import InquiryRequest
 from app.domain.calendar import BANGKOK
 from app.errors import (
+    ClockSkew,
     IpNotAllowed,
     OperationNotAllowed,
     PartnerDisabled,
@@ -75,7 +76,9 @@ async def test_a_stale_or_future_created_is_refused(
     gateway: Gateway, partner: PartnerCredentials, skew: timedelta
 ) -> None:
     token = digest_token(partner.username, partner.password, skew=skew)
-    assert await inquire(gateway, token) == Unauthenticated.code
+    assert await inquire(gateway, token) == ClockSkew.code
+    # Judged before the username is looked up, so it tells nothing of who exists.
+    assert await inquire(gateway, digest_token("nobody", "x", skew=skew)) == ClockSkew.code
 
 
 @pytest.mark.parametrize(

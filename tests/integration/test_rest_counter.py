@@ -243,7 +243,7 @@ async def test_the_counter_needs_a_token_with_the_counter_scope(
     async with httpx.AsyncClient(base_url=live_url) as anonymous:
         missing = await anonymous.get(path)
         body = problem(missing, 401, "client.unauthenticated")
-        assert body["reason"] == "missing"
+        assert body["detail"] == "Credentials are required." and "reason" not in body
         problem(
             await anonymous.get(path, headers=bearer("ssogw_nope_nope")),
             401,

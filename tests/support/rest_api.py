@@ -9,9 +9,12 @@ from typing import Any
 import asyncpg
 import httpx
 
+from app.error_catalogue import THAI
 from app.main import Gateway
 
-PROBLEM_FIELDS = {"type", "title", "status", "detail", "code", "requestId"}
+PROBLEM_FIELDS = {
+    "type", "title", "status", "detail", "code", "messageTh", "retryable", "requestId"
+}  # fmt: skip
 
 
 async def new_client(
@@ -49,6 +52,7 @@ def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert body.keys() >= PROBLEM_FIELDS, body
     assert body["status"] == status and body["code"] == code, body
     assert body["type"].endswith(code)
+    assert body["messageTh"] == THAI[code], body  # for the person at the counter, in Thai
     assert body["requestId"] == response.headers["x-request-id"]
     assert "Traceback" not in response.text
     return body

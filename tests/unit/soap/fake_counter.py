@@ -12,6 +12,7 @@ import base64
 import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from typing import NoReturn
 
 from app.admission.credentials import Credentials, PasswordType, UsernameToken
 from app.admission.records import Caller
@@ -22,6 +23,7 @@ from app.counter.records import (
     ConfirmResult,
     InquiryRequest,
     InquiryResult,
+    Operation,
     PayableMonth,
     StatusResult,
     TxnState,
@@ -182,6 +184,18 @@ class FakeCounter:
             result.amount_satang, result.savings_satang, result.posted_at, cancelled_at,
             result.business_date,
         )  # fmt: skip
+
+    async def refuse(
+        self,
+        *,
+        caller: Caller,
+        credentials: Credentials,
+        operation: Operation,
+        error: ServiceError,
+        national_id: str | None = None,
+    ) -> NoReturn:
+        self._admit(f"refuse {operation.value}", caller, credentials, national_id)
+        raise error
 
 
 def raise_later(error: ServiceError | Exception) -> FakeCounter:

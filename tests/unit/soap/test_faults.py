@@ -8,6 +8,7 @@ import pytest
 import xmlschema
 from lxml import etree
 
+from app.error_catalogue import THAI
 from app.errors import (
     AlreadyPaid,
     ClientError,
@@ -51,6 +52,8 @@ def test_soap11_fault_of_every_error(
     assert detail is not None
     schema.validate(detail)
     assert fault_code(fault.body) == error.code
+    assert detail.findtext(f"{{{SSO}}}message") == error.message
+    assert detail.findtext(f"{{{SSO}}}messageTh") == THAI[error.code]
     assert detail.findtext(f"{{{SSO}}}retryable") == str(error.retryable).lower()
     assert detail.findtext(f"{{{SSO}}}requestId") == "req-1"
     assert fault_entries(fault.body) == {"month": "2024-05"}
@@ -73,13 +76,16 @@ def test_soap12_fault_of_every_error(
     subcode = root.find(f"{f}Code/{{{SOAP12}}}Subcode/{{{SOAP12}}}Value")
     assert subcode is not None and subcode.text is not None
     assert _qname(subcode, subcode.text) == (SSO, error.code)
-    text = root.find(f"{f}Reason/{{{SOAP12}}}Text")
-    assert text is not None and text.text == error.message
-    assert text.get("{http://www.w3.org/XML/1998/namespace}lang") == "en"
+    texts = {
+        text.get("{http://www.w3.org/XML/1998/namespace}lang"): text.text
+        for text in root.findall(f"{f}Reason/{{{SOAP12}}}Text")
+    }
+    assert texts == {"en": error.message, "th": THAI[error.code]}
     detail = root.find(f"{f}Detail/{{{SSO}}}GatewayFault")
     assert detail is not None
     schema.validate(detail)
     assert fault_code(fault.body) == error.code
+    assert detail.findtext(f"{{{SSO}}}messageTh") == THAI[error.code]
 
 
 def test_detail_values_are_written_for_people_and_scripts() -> None:
