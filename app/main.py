@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
@@ -32,14 +32,11 @@ from app.complaints.repository import ComplaintsRepository
 from app.complaints.routes import complaints_router
 from app.complaints.service import ComplaintsAccess, ComplaintService
 from app.counter.ledger import PgLedger
-from app.counter.rules import CounterRules
+from app.counter.rules import counter_rules
 from app.counter.service import CounterService
 from app.db.config import database_config
 from app.db.database import Database
 from app.db.recent_writes import RecentWrites
-from app.domain.calendar import PaidAtWindow
-from app.domain.section39 import S39Policy
-from app.domain.section40 import S40Policy
 from app.errors import ServiceError
 from app.feed.access import FeedAccess
 from app.feed.repository import FeedRepository
@@ -79,30 +76,6 @@ from app.soap.router import soap_router
 from app.soap.versions import SoapVersion
 from app.stats.repository import StatsRepository
 from app.stats.service import PaymentStats
-
-
-def counter_rules(settings: Settings) -> CounterRules:
-    """The business-rule settings the counter applies."""
-    return CounterRules(
-        s39=S39Policy(
-            max_overdue_months=settings.s39_max_overdue_months,
-            late_counts_as_paid=settings.s39_late_counts_as_paid,
-            late_surcharge_satang=settings.s39_late_surcharge_satang,
-            advance_months=settings.s39_advance_months,
-        ),
-        s40=S40Policy(
-            max_months_ahead=settings.s40_max_months_ahead,
-            max_savings_per_month_satang=settings.s40_max_savings_per_month_satang,
-            option_changes_per_year=settings.s40_option_changes_per_year,
-        ),
-        ceiling_satang=settings.counter_ceiling_satang,
-        cutoff=settings.settlement_cutoff,
-        paid_at_window=PaidAtWindow(
-            back=timedelta(seconds=settings.paid_at_max_behind_s),
-            ahead=timedelta(seconds=settings.paid_at_max_ahead_s),
-        ),
-        prefixes=settings.prefixes(),
-    )
 
 
 @dataclass(frozen=True, slots=True)
