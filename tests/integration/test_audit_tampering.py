@@ -330,6 +330,24 @@ async def test_a_serving_gateway_seals_what_it_wrote_when_it_stops(
     assert (checkpoint["checkpoint"], checkpoint["seq"]) == (1, 4)
 
 
+@pytest.mark.parametrize("content", [None, b"CHANGE-ME-placeholder-not-a-key"])
+async def test_a_gateway_without_its_configured_seal_key_does_not_start(
+    scratch: PairRecord, tmp_path: Path, clock: PinnedClock, content: bytes | None
+) -> None:
+    key_file = tmp_path / "secret" / "audit-seal-key"
+    if content is not None:
+        key_file.parent.mkdir()
+        key_file.write_bytes(content)
+    settings = settings_for(scratch, tmp_path).model_copy(update={"audit_seal_key_file": key_file})
+    gw = build_gateway(settings, clock=clock)
+    try:
+        with pytest.raises(RuntimeError, match="SSOGW_AUDIT_SEAL_KEY_FILE"):
+            await start_gateway(gw)
+    finally:
+        await stop_gateway(gw)
+    assert key_file.exists() == (content is not None), "a configured key is never made"
+
+
 # --- the command line -----------------------------------------------------------------------
 def ssogw(monkeypatch: pytest.MonkeyPatch, database: PairRecord, data_dir: Path, *argv: str) -> int:
     monkeypatch.setenv("SSOGW_PRIMARY_DSN", database.primary_dsn)

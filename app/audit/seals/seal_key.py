@@ -97,8 +97,8 @@ def signing_key(path: Path, *, generate: bool) -> SealKey:
     private = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(private, Ed25519PrivateKey):
         raise InvalidInput(f"{path} is not an Ed25519 private key.", field="seal_key")
-    if path.stat().st_mode & 0o077:
-        log.warning("the seal key %s can be read by others than its owner (chmod 600)", path)
+    if path.stat().st_mode & 0o007:
+        log.warning("the seal key %s can be read by any user (chmod 600)", path)
     return SealKey(private)
 
 

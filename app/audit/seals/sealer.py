@@ -20,6 +20,7 @@ from typing import Protocol
 
 from app.audit.seals.checkpoint import Checkpoint, CheckpointStore, digest_of, next_number
 from app.audit.seals.seal_key import SealKey
+from app.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 FINAL_SEAL_S = 5.0  # the seal when stopping waits no longer (the primary may be gone)
@@ -140,7 +141,12 @@ class Sealer:
 
     async def start(self) -> None:
         """Read the key (a missing or unreadable key stops the start) and seal at the cadence."""
-        self.key()
+        try:
+            self.key()
+        except (OSError, ValueError, InvalidInput) as exc:
+            raise RuntimeError(
+                f"the audit seal key cannot be read (SSOGW_AUDIT_SEAL_KEY_FILE): {exc}"
+            ) from exc
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="audit-sealer")
 
