@@ -28,7 +28,10 @@ RUN /opt/venv/bin/pip install --upgrade pip \
 FROM python:3.11-slim
 RUN groupadd --system --gid 10001 ssogw \
     && useradd --system --uid 10001 --gid ssogw --no-create-home --home-dir /nonexistent \
-        --shell /usr/sbin/nologin ssogw
+        --shell /usr/sbin/nologin ssogw \
+    && install -d -o 10001 -g 10001 -m 0700 /var/lib/ssogw
+# /var/lib/ssogw: the app's own files when SSOGW_DATA_DIR points there (compose mounts a volume
+# on it, which starts out owned by 10001 from this directory).
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /srv/ssogw /srv/ssogw
 WORKDIR /srv/ssogw

@@ -25,6 +25,9 @@ from app.admission.service import Admission
 from app.audit.access import AuditAccess
 from app.audit.admin_gate import ADMIN_SCOPE, AUDIT_SCOPE, AdminGate
 from app.audit.queries import AuditQueries
+from app.audit.seals.checkpoint_dir import CheckpointDir
+from app.audit.seals.seal_key import configured_keys, signing_key
+from app.audit.seals.sealer import Sealer
 from app.audit.service import AuditService
 from app.audit.spool import AuditSpool
 from app.audit.writer import AuditWriter
@@ -86,6 +89,7 @@ class Gateway:
     metrics: Metrics
     db: Database
     audit: AuditWriter
+    sealer: Sealer
     admission: Admission
     counter: CounterService
     registry: Registry
@@ -172,9 +176,18 @@ def build_gateway(
     )
     # With a sink, a service records the calls of a command's operator itself (the API's calls
     # are recorded by the gate, never twice).
+    checkpoints = CheckpointDir(settings.seal_dir())
+    sealer = Sealer(
+        ledger=AuditQueries(pool_provider=lambda: db.audit_pool),
+        store=checkpoints,  # the key is made on first use only where none is configured
+        key=lambda: signing_key(settings.seal_key_file(), generate=settings.seal_key_is_local()),
+        clock=clock, interval_s=settings.audit_seal_interval_s, events=metrics,
+    )  # fmt: skip
     audit_trail = AuditService(
-        queries=AuditQueries(pool_provider=lambda: db.primary), sink=audit, clock=clock
-    )
+        queries=AuditQueries(pool_provider=lambda: db.primary), checkpoints=checkpoints,
+        keys=lambda: configured_keys(settings.seal_key_file(), settings.audit_seal_public_keys),
+        sink=audit, clock=clock,
+    )  # fmt: skip
     api = ApiServices(
         counter=counter,
         insured=InsuredAdmin(
@@ -212,6 +225,7 @@ def build_gateway(
         metrics=metrics,
         db=db,
         audit=audit,
+        sealer=sealer,
         admission=admission,
         counter=counter,
         registry=principal_registry,
@@ -239,6 +253,7 @@ async def start_gateway(gw: Gateway, *, background: bool = True) -> None:
     await gw.audit.start()
     if not background:
         return
+    await gw.sealer.start()
     gw.background.append(
         asyncio.create_task(
             gw.complaint_cases.publish_open_counts(gw.metrics.open_complaints_counted),
@@ -248,7 +263,7 @@ async def start_gateway(gw: Gateway, *, background: bool = True) -> None:
 
 
 async def stop_gateway(gw: Gateway) -> None:
-    """Flush the audit queue, stop the tasks, close the pools."""
+    """Flush the audit queue and seal the chain head, stop the tasks, close the pools."""
     for task in gw.background:
         task.cancel()
     await asyncio.gather(*gw.background, return_exceptions=True)
@@ -256,7 +271,10 @@ async def stop_gateway(gw: Gateway) -> None:
     try:
         await gw.audit.stop()
     finally:
-        await gw.db.close()
+        try:
+            await gw.sealer.stop()  # after the flush, so the last records are sealed too
+        finally:
+            await gw.db.close()
 
 
 @asynccontextmanager

@@ -74,6 +74,21 @@ class Settings(BaseSettings):
         default=None, description="Durable local spool while the primary is down (else data_dir)."
     )
 
+    # --- audit seals: signed checkpoints of the chain head, kept outside the database ------------
+    audit_seal_interval_s: float = Field(
+        default=60.0, gt=0, description="How often the chain head is sealed (and at shutdown)."
+    )
+    audit_seal_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 signing key, PEM; unset: data_dir/audit-seal-key, made if missing.",
+    )
+    audit_seal_dir: Path | None = Field(
+        default=None, description="Checkpoint files, on append-only storage (else data_dir)."
+    )
+    audit_seal_public_keys: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, description="Comma-separated public keys of earlier seal keys."
+    )
+
     # --- admission ---------------------------------------------------------------------------
     secret_key: str = Field(default=DEMO_SECRET_KEY, description="Encrypts partner secrets.")
     wsse_window_s: int = 300
@@ -110,7 +125,7 @@ class Settings(BaseSettings):
     # --- logging -----------------------------------------------------------------------------
     log_level: str = "INFO"
 
-    @field_validator("replica_dsns", "trusted_proxies", mode="before")
+    @field_validator("replica_dsns", "trusted_proxies", "audit_seal_public_keys", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split(value)
@@ -136,3 +151,16 @@ class Settings(BaseSettings):
     def prefixes(self) -> dict[int, frozenset[str]]:
         """Accepted first digits of a national ID, per section."""
         return {39: frozenset(self.s39_prefixes), 40: frozenset(self.s40_prefixes)}
+
+    def seal_key_file(self) -> Path:
+        """The seal key's file."""
+        return self.audit_seal_key_file or Path(self.data_dir) / "audit-seal-key"
+
+    def seal_key_is_local(self) -> bool:
+        """Whether the seal key is the local default one, made on first use (a laptop's): a
+        configured key file must exist."""
+        return self.audit_seal_key_file is None
+
+    def seal_dir(self) -> Path:
+        """The checkpoint directory."""
+        return self.audit_seal_dir or Path(self.data_dir) / "audit-seals"

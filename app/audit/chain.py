@@ -1,4 +1,5 @@
-"""The audit hash chain: a record's canonical byte form, its hash, and the check of a run of rows.
+"""The audit hash chain: a record's canonical byte form, its hash, and the check of a run of rows
+(against the signed checkpoints of ``app.audit.seals`` too).
 
 Each record's hash is ``sha256(prev_hash || canonical(seq, record))``; the first record chains to
 ``GENESIS_HASH``. The canonical form (version ``ssogw-audit/1``) is a compact JSON array:
@@ -15,6 +16,7 @@ plain digits), so the form survives the trip through ``jsonb`` unchanged.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import ipaddress
 import json
@@ -24,7 +26,8 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Final
 
-from app.audit.records import AuditRecord
+from app.audit.records import AuditRecord, BrokenRecord, VerifyResult
+from app.audit.seals.checkpoint import SealCheck
 
 CANONICAL_VERSION: Final = "ssogw-audit/1"
 GENESIS_HASH: Final = bytes(32)
@@ -187,28 +190,34 @@ class ChainBreak:
     """Where the chain first stops holding, and why."""
 
     seq: int
-    at: datetime | None  # None for a record that is missing
+    at: datetime | None  # None for a record that is missing, or a fault over a range
     reason: str
 
 
 class ChainChecker:
-    """Checks stored rows fed in ``seq`` order, from ``first_seq`` on.
+    """Checks stored rows fed in ``seq`` order, from ``first_seq`` on, and against ``seals``.
 
     ``anchor`` is the hash the first row must chain to (None when it cannot be known because
-    the record before it is gone; that loss is reported with ``missing``).
+    the record before it is gone; that loss is reported with ``missing``). ``seals`` are the
+    checkpoints that verified: the row at each sealed seq must have the hash the checkpoint
+    signed, which a range rewritten with recomputed hashes no longer has.
     """
 
-    def __init__(self, *, first_seq: int, anchor: bytes | None) -> None:
+    def __init__(
+        self, *, first_seq: int, anchor: bytes | None, seals: SealCheck | None = None
+    ) -> None:
         self.expected_seq = first_seq
         self.prev_hash = anchor
         self.checked = 0
         self.broken = 0
         self.first_break: ChainBreak | None = None
+        self.seals = seals or SealCheck()
+        self._sealed = sorted(self.seals.anchors)
 
     def fail(self, seq: int, at: datetime | None, reason: str) -> None:
-        """Count a fault; the first one is kept."""
+        """Count a fault; the one at the lowest seq is kept (the first found among equals)."""
         self.broken += 1
-        if self.first_break is None:
+        if self.first_break is None or seq < self.first_break.seq:
             self.first_break = ChainBreak(seq, at, reason)
 
     def missing(self, first: int, last: int) -> None:
@@ -217,7 +226,7 @@ class ChainChecker:
         self.fail(first, None, f"record(s) {span} missing: removed from the chain")
 
     def feed(self, seq: int, row: AuditRow, *, prev_hash: bytes, stored_hash: bytes) -> None:
-        """Check one stored row against its position, its predecessor and its content."""
+        """Check one stored row against its position, its predecessor, its content and a seal."""
         self.checked += 1
         if seq < self.expected_seq:
             self.fail(seq, row.at, f"seq {seq} occurs more than once")
@@ -228,6 +237,13 @@ class ChainChecker:
             self.fail(seq, row.at, "prev_hash does not match the previous record's hash")
         if chain_hash(prev_hash, seq, row) != stored_hash:
             self.fail(seq, row.at, "content does not match its hash: the record was edited")
+        seal = self.seals.anchors.get(seq)
+        if seal is not None and stored_hash != seal.head_hash:
+            # Every hash from the previous seal on may have been recomputed: the range is what
+            # is known to be rewritten, not which record in it was changed first.
+            start = self._sealed_before(seq) + 1
+            self.fail(start, None, f"records {start}..{seq} were rewritten: the hash at seq "
+                      f"{seq} is not the one checkpoint {seal.number} signed")  # fmt: skip
         self.expected_seq = seq + 1
         # Chain on from what is stored, so one edit is reported once, not for every later row.
         self.prev_hash = stored_hash
@@ -237,3 +253,36 @@ class ChainChecker:
         if self.expected_seq <= last_seq:
             self.missing(self.expected_seq, last_seq)
             self.expected_seq = last_seq + 1
+
+    def expect_sealed(self, head_seq: int) -> None:
+        """Report what checkpoints sealed beyond the chain's head ``head_seq`` as removed."""
+        beyond = [seq for seq in self._sealed if seq > head_seq]
+        if not beyond:
+            return
+        seal = self.seals.anchors[beyond[-1]]
+        end = "was reset to genesis" if head_seq == 0 else f"ends at seq {head_seq}"
+        self.fail(head_seq + 1, None, f"records {head_seq + 1}..{seal.seq} missing: the chain "
+                  f"{end} but checkpoint {seal.number} sealed seq {seal.seq}")  # fmt: skip
+
+    def result(self, *, first_seq: int | None, last_seq: int | None, head_seq: int) -> VerifyResult:
+        """What the check found, the checkpoints' own faults included."""
+        for fault in self.seals.faults:
+            self.fail(fault.seq, None, fault.reason)
+        broken, last_seal = self.first_break, self.seals.last
+        return VerifyResult(
+            checked=self.checked,
+            ok=broken is None,
+            first_broken=None
+            if broken is None
+            else BrokenRecord(broken.seq, broken.at, broken.reason),
+            broken=self.broken,
+            first_seq=first_seq,
+            last_seq=last_seq,
+            checkpoints=len(self.seals.anchors),
+            sealed_seq=None if last_seal is None else last_seal.seq,
+            head_seq=head_seq,
+        )
+
+    def _sealed_before(self, seq: int) -> int:
+        index = bisect.bisect_left(self._sealed, seq)
+        return self._sealed[index - 1] if index else 0

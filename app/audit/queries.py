@@ -1,22 +1,28 @@
-"""The audit trail's queries on PostgreSQL: lookups by national ID, and the chain walk of verify.
+"""The audit trail's queries on PostgreSQL: lookups by national ID, the chain walk of verify and
+export, and the database side of sealing.
 
-Implements ``app.audit.service.AuditQueries``. Lookups read the ``(national_id, at)``
-index of each monthly partition backwards and page by keyset ``(at, seq)``. Verify walks
-``seq`` order in chunks of ``chunk`` rows (each its own short statement, so nothing holds a
-snapshot for the whole walk and only one chunk is ever in memory).
+Implements ``app.audit.service.AuditQueries`` and ``app.audit.seals.sealer.SealLedger``.
+Lookups read the ``(national_id, at)`` index of each monthly partition backwards and page by
+keyset ``(at, seq)``. Verify and export walk ``seq`` order in chunks of ``chunk`` rows (each
+its own short statement, so nothing holds a snapshot for the whole walk and only one chunk is
+ever in memory). Sealing takes a transaction-level advisory lock (every instance of the fleet
+tries the same one, and one that finds it taken skips its round) and only reads the head and
+appends to ``audit_seals``: the service's role needs no UPDATE or DELETE there.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import asyncpg
 
 from app.audit.chain import GENESIS_HASH, AuditRow, ChainChecker
-from app.audit.records import BrokenRecord, LookupCursor, LookupRecord, VerifyResult
+from app.audit.records import LookupCursor, LookupRecord, VerifyResult
+from app.audit.seals.checkpoint import Checkpoint, SealCheck
+from app.audit.seals.sealer import ChainHead, MakeCheckpoints
 from app.db.failures import translated
 
 EARLIEST: Final = datetime(1, 1, 1, tzinfo=UTC)
@@ -46,6 +52,17 @@ FROM audit_log
 WHERE seq >= $1 AND seq <= $3 AND (seq, at) > ($1, $2)
 ORDER BY seq, at
 LIMIT $4
+"""
+SEAL_LOCK: Final = 0x55_47_57_53  # one sealer at a time across the fleet (the migrator's is ...4D)
+TRY_SEAL_LOCK: Final = "SELECT pg_try_advisory_xact_lock($1)"
+CHECKPOINTS: Final = """
+SELECT checkpoint, seq, head_hash, sealed_at, prev_digest, key_id, signature
+FROM audit_seals ORDER BY checkpoint
+"""
+LAST_CHECKPOINT: Final = CHECKPOINTS + " DESC LIMIT 1"
+ADD_CHECKPOINT: Final = """
+INSERT INTO audit_seals (checkpoint, seq, head_hash, sealed_at, prev_digest, key_id, signature)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 """
 
 
@@ -93,52 +110,87 @@ class AuditQueries:
             )
         return [LookupRecord(**dict(row)) for row in rows]
 
-    async def verify(self, *, from_: datetime | None, to: datetime | None) -> VerifyResult:
-        """Recompute every hash and link of the records in the range, in ``seq`` order."""
+    async def verify(
+        self, *, from_: datetime | None, to: datetime | None, seals: SealCheck | None = None
+    ) -> VerifyResult:
+        """Recompute every hash and link of the records in the range, in ``seq`` order, and
+        hold them to the ``seals`` (checkpoints that verified) over the range and the head."""
         async with translated("audit"), self._pool_provider().acquire() as conn:
-            return await self._verify(conn, from_, to)
+            return await self._verify(conn, from_, to, seals)
 
     async def _verify(
-        self, conn: asyncpg.Connection, from_: datetime | None, to: datetime | None
+        self,
+        conn: asyncpg.Connection,
+        from_: datetime | None,
+        to: datetime | None,
+        seals: SealCheck | None,
     ) -> VerifyResult:
-        head = await conn.fetchrow(HEAD)
-        if head is None:
-            raise RuntimeError("the audit_chain head row is missing")
-        head_seq: int = head["last_seq"]
-        first, last = 1, head_seq
+        head = await _head(conn)
+        first, last = 1, head.seq
         if from_ is not None or to is not None:
-            span = await conn.fetchrow(SPAN, from_ or EARLIEST, to or LATEST, head_seq)
+            span = await conn.fetchrow(SPAN, from_ or EARLIEST, to or LATEST, head.seq)
             if span is None or span["first"] is None:
-                return VerifyResult(checked=0, ok=True, first_broken=None)
+                empty = ChainChecker(first_seq=1, anchor=None, seals=seals)
+                empty.expect_sealed(head.seq)
+                return empty.result(first_seq=None, last_seq=None, head_seq=head.seq)
             first = 1 if from_ is None else span["first"]
-            last = head_seq if to is None else span["last"]
-        checker = ChainChecker(first_seq=first, anchor=await self._anchor(conn, first))
+            last = head.seq if to is None else span["last"]
+        checker = ChainChecker(first_seq=first, anchor=await self._anchor(conn, first), seals=seals)
         if checker.prev_hash is None:
             checker.missing(first - 1, first - 1)
+        async for rows in self._chunks(conn, first, last):
+            for seq, row, prev_hash, stored_hash in rows:
+                checker.feed(seq, row, prev_hash=prev_hash, stored_hash=stored_hash)
+        checker.expect_end(last)
+        await self._check_successor(conn, checker, last, head.seq, head.hash)
+        checker.expect_sealed(head.seq)
+        return checker.result(first_seq=first, last_seq=last, head_seq=head.seq)
+
+    async def _chunks(
+        self, conn: asyncpg.Connection, first: int, last: int
+    ) -> AsyncIterator[list[tuple[int, AuditRow, bytes, bytes]]]:
         cursor: tuple[int, datetime] = (first - 1, LATEST)
         while True:
             rows = await conn.fetch(CHUNK, cursor[0], cursor[1], last, self._chunk)
-            for row in rows:
-                checker.feed(
-                    row["seq"], _row(row), prev_hash=bytes(row["prev_hash"]),
-                    stored_hash=bytes(row["hash"]),
-                )  # fmt: skip
+            yield [(r["seq"], _row(r), bytes(r["prev_hash"]), bytes(r["hash"])) for r in rows]
             if len(rows) < self._chunk:
-                break
+                return
             cursor = (rows[-1]["seq"], rows[-1]["at"])
-        checker.expect_end(last)
-        await self._check_successor(conn, checker, last, head_seq, bytes(head["last_hash"]))
-        broken = checker.first_break
-        return VerifyResult(
-            checked=checker.checked,
-            ok=broken is None,
-            first_broken=None
-            if broken is None
-            else BrokenRecord(broken.seq, broken.at, broken.reason),
-            broken=checker.broken,
-            first_seq=first,
-            last_seq=last,
-        )
+
+    async def head(self) -> ChainHead:
+        """The chain's head as the head row names it."""
+        async with translated("audit"), self._pool_provider().acquire() as conn:
+            return await _head(conn)
+
+    async def records(
+        self, *, last: int
+    ) -> AsyncIterator[list[tuple[int, AuditRow, bytes, bytes]]]:
+        """The stored rows up to seq ``last`` in ``seq`` order, a chunk at a time, each row as
+        ``(seq, row, prev_hash, hash)``."""
+        async with translated("audit"), self._pool_provider().acquire() as conn:
+            async for rows in self._chunks(conn, 1, last):
+                yield rows
+
+    async def checkpoint_copies(self) -> list[Checkpoint]:
+        """The database's copies of the checkpoints (``audit_seals``), by number."""
+        async with translated("audit"):
+            rows = await self._pool_provider().fetch(CHECKPOINTS)
+        return [_checkpoint(row) for row in rows]
+
+    async def seal(self, make: MakeCheckpoints) -> bool:
+        """Under the fleet's seal lock, in one transaction: ``make`` the checkpoints for the head
+        and the last copy, and copy them in; False when another instance holds the lock."""
+        async with self._pool_provider().acquire() as conn, conn.transaction():
+            if not await conn.fetchval(TRY_SEAL_LOCK, SEAL_LOCK):
+                return False
+            last = await conn.fetchrow(LAST_CHECKPOINT)
+            made = await make(await _head(conn), None if last is None else _checkpoint(last))
+            for cp in made:
+                await conn.execute(
+                    ADD_CHECKPOINT, cp.number, cp.seq, cp.head_hash, cp.sealed_at,
+                    cp.prev_digest, cp.key_id, cp.signature,
+                )  # fmt: skip
+        return True
 
     @staticmethod
     async def _anchor(conn: asyncpg.Connection, first: int) -> bytes | None:
@@ -163,3 +215,22 @@ class AuditQueries:
         elif bytes(after["prev_hash"]) != checker.prev_hash:
             reason = "prev_hash does not match the previous record's hash"
             checker.fail(last + 1, after["at"], reason)
+
+
+async def _head(conn: asyncpg.Connection) -> ChainHead:
+    head = await conn.fetchrow(HEAD)
+    if head is None:
+        raise RuntimeError("the audit_chain head row is missing")
+    return ChainHead(head["last_seq"], bytes(head["last_hash"]))
+
+
+def _checkpoint(row: asyncpg.Record) -> Checkpoint:
+    return Checkpoint(
+        number=row["checkpoint"],
+        seq=row["seq"],
+        head_hash=bytes(row["head_hash"]),
+        sealed_at=row["sealed_at"],
+        prev_digest=bytes(row["prev_digest"]),
+        key_id=row["key_id"],
+        signature=bytes(row["signature"]),
+    )

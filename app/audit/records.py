@@ -87,7 +87,8 @@ class LookupRecord:
 
 @dataclass(frozen=True, slots=True)
 class BrokenRecord:
-    """The first record where the chain does not hold (``at`` is None if it is missing)."""
+    """The first record where the chain does not hold (``at`` is None if it is missing, or the
+    fault is over a range: a rewritten range, or a seal lost)."""
 
     seq: int
     at: datetime | None
@@ -96,7 +97,8 @@ class BrokenRecord:
 
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
-    """How many records were checked, and where the chain first breaks, if it does."""
+    """How many records were checked, and where the chain first breaks, if it does, against the
+    hashes and links of the records and the signed checkpoints."""
 
     checked: int
     ok: bool
@@ -104,6 +106,9 @@ class VerifyResult:
     broken: int = 0  # how many faults were found in all
     first_seq: int | None = None
     last_seq: int | None = None
+    checkpoints: int = 0  # signed checkpoints that verified
+    sealed_seq: int | None = None  # the last record a verified checkpoint sealed
+    head_seq: int | None = None  # the chain's last record
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,7 +111,9 @@ def add_audit_routes(router: APIRouter, audit: AuditAccess) -> None:
         from_: Annotated[datetime | None, Query(alias="from", description=_TIME)] = None,
         to: Annotated[datetime | None, Query(description=_TIME + " Exclusive.")] = None,
     ) -> VerifyOut:
-        """Recomputes every hash and link in `[from, to)` (the whole chain when unbounded): a
-        removed or edited record is found."""
+        """Recomputes every hash and link in `[from, to)` (the whole chain when unbounded) and
+        holds the chain to the signed checkpoints kept outside the database: an edited, removed
+        or reordered record, a range rewritten with recomputed hashes, a tail cut off and a
+        missing or forged checkpoint are found."""
         result = await audit.verify(caller=caller, credentials=token, from_=from_, to=to)
         return VerifyOut.of(result)

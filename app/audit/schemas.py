@@ -124,7 +124,9 @@ class BrokenRecordOut(OutModel):
 
 
 class VerifyOut(OutModel):
-    """How many records were checked, and where the hash chain first breaks, if it does."""
+    """How many records were checked, and where the hash chain first breaks, if it does: a record
+    edited, removed or reordered, a range rewritten with recomputed hashes, a tail cut off, or a
+    signed checkpoint kept outside the database missing or forged."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -136,6 +138,9 @@ class VerifyOut(OutModel):
                     "broken": 0,
                     "firstSeq": 1,
                     "lastSeq": 15000,
+                    "checkpoints": 42,
+                    "sealedSeq": 14980,
+                    "headSeq": 15000,
                 }
             ]
         }
@@ -147,6 +152,9 @@ class VerifyOut(OutModel):
     broken: int = Field(description="How many faults were found in all.")
     first_seq: int | None
     last_seq: int | None
+    checkpoints: int = Field(description="Signed checkpoints that verified with the public keys.")
+    sealed_seq: int | None = Field(description="The last record a verified checkpoint sealed.")
+    head_seq: int | None = Field(description="The chain's last record.")
 
     @classmethod
     def of(cls, r: VerifyResult) -> VerifyOut:
@@ -162,4 +170,7 @@ class VerifyOut(OutModel):
             broken=r.broken,
             first_seq=r.first_seq,
             last_seq=r.last_seq,
+            checkpoints=r.checkpoints,
+            sealed_seq=r.sealed_seq,
+            head_seq=r.head_seq,
         )

@@ -1,16 +1,20 @@
-"""Questions to the audit trail: who looked up an ID (``lookups``); is the chain whole (``verify``).
+"""Questions to the audit trail: who looked up an ID (``lookups``); is the chain whole and as it
+was sealed (``verify``); the chain and its checkpoints in one file (``export``).
 
 The same service backs ``ssogw audit`` and the REST audit endpoints. It validates and pages;
 the store (``AuditQueries``, implemented in ``app.audit.queries``) runs the queries and
-recomputes the chain. An audit lookup touches a national ID too, so with a sink it is itself
-recorded before its answer is returned.
+recomputes the chain. Verify holds the chain to the signed checkpoints of the store outside the
+database (``app.audit.seals``), never to the database's copies alone. An audit lookup touches a
+national ID too, so with a sink it is itself recorded before its answer is returned.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 from app.audit.records import (
@@ -20,6 +24,15 @@ from app.audit.records import (
     Requester,
     VerifyResult,
 )
+from app.audit.seals.checkpoint import (
+    Checkpoint,
+    CheckpointStore,
+    SealCheck,
+    TrustedKeys,
+    check_checkpoints,
+)
+from app.audit.seals.export_file import ExportSummary, ExportWriter, StoredRow
+from app.audit.seals.sealer import ChainHead
 from app.domain.national_id import validate_national_id
 from app.errors import InvalidInput, ServiceError
 
@@ -49,8 +62,23 @@ class AuditQueries(Protocol):
         """Records of ``national_id`` with ``from_ <= at < to``, newest first, after ``after``."""
         ...
 
-    async def verify(self, *, from_: datetime | None, to: datetime | None) -> VerifyResult:
-        """Recompute the chain over the records in the range (the whole chain when unbounded)."""
+    async def verify(
+        self, *, from_: datetime | None, to: datetime | None, seals: SealCheck | None
+    ) -> VerifyResult:
+        """Recompute the chain over the records in the range (the whole chain when unbounded)
+        and hold it to the checkpoints that verified."""
+        ...
+
+    async def checkpoint_copies(self) -> list[Checkpoint]:
+        """The database's copies of the checkpoints, by number."""
+        ...
+
+    async def head(self) -> ChainHead:
+        """The chain's head."""
+        ...
+
+    def records(self, *, last: int) -> AsyncIterator[list[StoredRow]]:
+        """The stored records up to seq ``last``, in seq order, a chunk at a time."""
         ...
 
 
@@ -61,16 +89,20 @@ def _aware(value: datetime | None, name: str) -> datetime | None:
 
 
 class AuditService:
-    """Lookups by national ID and verification of the hash chain."""
+    """Lookups by national ID, verification of the hash chain and its seals, and the export."""
 
     def __init__(
         self,
         *,
         queries: AuditQueries,
+        checkpoints: CheckpointStore,  # the store outside the database
+        keys: Callable[[], TrustedKeys],  # the public keys trusted unless a call names others
         sink: AuditSink | None = None,
         clock: Callable[[], datetime],  # the business clock (app.main)
     ) -> None:
         self._queries = queries
+        self._checkpoints = checkpoints
+        self._keys = keys
         self._sink = sink
         self._clock = clock
 
@@ -107,14 +139,53 @@ class AuditService:
         return LookupPage(records=records, next_cursor=next_cursor)
 
     async def verify(
-        self, from_: datetime | None = None, to: datetime | None = None
+        self,
+        from_: datetime | None = None,
+        to: datetime | None = None,
+        *,
+        public_keys: TrustedKeys | None = None,
     ) -> VerifyResult:
-        """Recompute every hash and link of the chain in ``[from_, to)`` (all when unbounded)."""
+        """Recompute every hash and link of the chain in ``[from_, to)`` (all when unbounded),
+        check the checkpoints outside the database with the public keys (the configured ones
+        unless ``public_keys``), and hold the chain to them."""
         _aware(from_, "from")
         _aware(to, "to")
         if from_ is not None and to is not None and from_ >= to:
             raise InvalidInput("'from' must be before 'to'.", field="from")
-        return await self._queries.verify(from_=from_, to=to)
+        keys = self._keys() if public_keys is None else public_keys
+        # The copies first: one is committed only after its file is kept, so none read here can
+        # be newer than the store read next.
+        copies = await self._queries.checkpoint_copies()
+        stored = await asyncio.to_thread(self._checkpoints.all)
+        seals = check_checkpoints(stored, keys, copies=copies)
+        return await self._queries.verify(from_=from_, to=to, seals=seals)
+
+    async def export(self, out: Path, *, requester: Requester | None = None) -> ExportSummary:
+        """Write the whole chain, with every checkpoint of the store, to ``out`` (mode 0600);
+        with a sink, the requester's export is recorded first (it holds every ID)."""
+        # The store before the head: every checkpoint read then seals a record at or before it.
+        stored = await asyncio.to_thread(self._checkpoints.all)
+        head = await self._queries.head()
+        if self._sink is not None and requester is not None:
+            detail = {"head_seq": head.seq, "checkpoints": len(stored)}
+            await self._sink.record(
+                requester.record(
+                    at=self._clock(), operation="AuditExport", outcome="ok", detail=detail
+                )
+            )
+        writer = await asyncio.to_thread(ExportWriter, out)
+        try:
+            writer.header(head, exported_at=self._clock())
+            for entry in stored:
+                if entry.checkpoint is not None:  # an unreadable one shows as missing
+                    writer.checkpoint(entry.checkpoint)
+            async for rows in self._queries.records(last=head.seq):
+                await asyncio.to_thread(writer.write_records, rows)
+            await asyncio.to_thread(writer.finish)
+        except BaseException:
+            writer.close()
+            raise
+        return ExportSummary(out, writer.records, writer.checkpoints, head.seq)
 
     async def _record(
         self, requester: Requester | None, national_id: str, outcome: str, *, found: int

@@ -1,9 +1,11 @@
-"""`ssogw audit`: who looked up a national ID (``lookups``); is the hash chain whole (``verify``);
-the insured person's access report (``report``).
+"""`ssogw audit`: who looked up a national ID (``lookups``); is the hash chain whole and as it was
+sealed (``verify``, also of an export, without a database); the insured person's access report
+(``report``); the seal's public key (``seal-key``); seal the chain head now (``seal``); the
+chain and its checkpoints in one file (``export``).
 
 Times given without a zone are Bangkok time; a bare ``--to`` date includes that whole day.
-Times are printed in Bangkok time. A lookup and a report touch the ID, so each leaves an audit
-record naming the operator, like the same call over the API.
+Times are printed in Bangkok time. A lookup, a report and an export touch IDs, so each leaves an
+audit record naming the operator, like the same call over the API.
 """
 
 from __future__ import annotations
@@ -13,17 +15,30 @@ import csv
 import json
 import sys
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 from app.access_report.html import access_report_html
 from app.access_report.schemas import AccessReportOut, access_report_csv
 from app.access_report.service import FORMATS
 from app.audit.records import LookupRecord, VerifyResult
+from app.audit.seals.checkpoint_dir import CheckpointDir
+from app.audit.seals.export_file import verify_export
+from app.audit.seals.seal_key import (
+    key_id,
+    load_public_key,
+    new_key_file,
+    public_key_file,
+    public_pem,
+    signing_key,
+    trusted_keys,
+)
 from app.audit.service import MAX_PAGE, LookupPage
 from app.cli.output import emit, say, write_text
 from app.cli.session import gateway, operator, run_async
 from app.domain.calendar import BANGKOK
 from app.domain.national_id import validate_national_id
+from app.errors import InvalidInput
 from app.settings import Settings
 
 EXIT_BROKEN = 3  # `audit verify` found the chain broken (1 and 2 mean it could not check)
@@ -119,7 +134,7 @@ def add_lookups(sub: Any) -> None:
 
 
 # --- verify ----------------------------------------------------------------------------------
-def _verify_document(result: VerifyResult) -> dict[str, Any]:
+def _verify_document(result: VerifyResult, store: str) -> dict[str, Any]:
     broken = result.first_broken
     return {
         "checked": result.checked,
@@ -129,27 +144,56 @@ def _verify_document(result: VerifyResult) -> dict[str, Any]:
         "faults": result.broken,
         "first_seq": result.first_seq,
         "last_seq": result.last_seq,
+        "checkpoints": result.checkpoints,
+        "sealed_seq": result.sealed_seq,
+        "head_seq": result.head_seq,
+        "checkpoint_store": store,
     }  # fmt: skip
 
 
+def _print_verify(args: argparse.Namespace, result: VerifyResult, store: str) -> int:
+    span = f" (seq {result.first_seq}..{result.last_seq})" if result.checked else ""
+    if result.first_broken is None:
+        text = f"chain intact: {result.checked} record(s) checked{span}"
+    else:
+        b = result.first_broken
+        when = f" at {_local(b.at)}" if b.at else ""
+        text = (
+            f"chain BROKEN: first broken record seq {b.seq}{when}: {b.reason}\n"
+            f"{result.broken} fault(s) in {result.checked} record(s) checked{span}"
+        )
+    if result.sealed_seq is None:
+        text += f"\nnot sealed: no checkpoint in {store} verifies"
+    else:
+        after = max(0, (result.head_seq or 0) - result.sealed_seq)
+        text += (
+            f"\nsealed through seq {result.sealed_seq} by {result.checkpoints} verified "
+            f"checkpoint(s) from {store}; {after} record(s) after it not sealed yet"
+        )
+    emit(args, _verify_document(result, store), text)
+    return 0 if result.ok else EXIT_BROKEN
+
+
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
-    """Recompute the chain; name the first broken record; exit 3 when broken."""
+    """Recompute the chain and hold it to the signed checkpoints kept outside the database (or
+    verify an export, with no database); name the first broken record; exit 3 when broken."""
+    keys = trusted_keys(args.public_key) if args.public_key else None
+    store = CheckpointDir(args.seal_dir or settings.seal_dir())
+    if args.from_export is not None:
+        if keys is None:
+            raise InvalidInput("An export is verified with --public-key.", field="public_key")
+        if args.from_ or args.to:
+            raise InvalidInput("An export is verified whole: no --from or --to.", field="from")
+        stored = store.all() if args.seal_dir else None
+        result = verify_export(args.from_export, keys, checkpoints=stored)
+        return _print_verify(args, result, store.where if args.seal_dir else "the export")
+    if args.seal_dir:
+        settings = settings.model_copy(update={"audit_seal_dir": args.seal_dir})
 
     async def work() -> int:
         async with gateway(settings) as gw:
-            result = await gw.audit_trail.verify(args.from_, args.to)
-        span = f" (seq {result.first_seq}..{result.last_seq})" if result.checked else ""
-        if result.first_broken is None:
-            text = f"chain intact: {result.checked} record(s) checked{span}"
-        else:
-            b = result.first_broken
-            when = f" at {_local(b.at)}" if b.at else ""
-            text = (
-                f"chain BROKEN: first broken record seq {b.seq}{when}: {b.reason}\n"
-                f"{result.broken} fault(s) in {result.checked} record(s) checked{span}"
-            )
-        emit(args, _verify_document(result), text)
-        return 0 if result.ok else EXIT_BROKEN
+            result = await gw.audit_trail.verify(args.from_, args.to, public_keys=keys)
+        return _print_verify(args, result, store.where)
 
     return run_async(work)
 
@@ -158,15 +202,101 @@ def add_verify(sub: Any) -> None:
     """`ssogw audit verify`."""
     cmd = sub.add_parser(
         "verify",
-        help="recompute the hash chain and name the first broken record",
+        help="recompute the hash chain, hold it to the signed checkpoints, name the first fault",
         description=f"Exit status: 0 intact, {EXIT_BROKEN} broken, 1 or 2 could not check.",
     )
     cmd.add_argument("--from", dest="from_", type=_from, help="records from this date/time")
     cmd.add_argument(
         "--to", type=_to, help="records before this date/time (a bare date: through it)"
     )
+    cmd.add_argument(
+        "--public-key", type=Path, action="append", metavar="PUBFILE",
+        help="trust checkpoints signed by this public key (PEM; repeat for earlier keys); "
+        "default: SSOGW_AUDIT_SEAL_KEY_FILE's .pub and SSOGW_AUDIT_SEAL_PUBLIC_KEYS",
+    )  # fmt: skip
+    cmd.add_argument(
+        "--seal-dir", type=Path, metavar="DIR",
+        help="the checkpoint directory (default SSOGW_AUDIT_SEAL_DIR); with --from-export, "
+        "check the export against it instead of the checkpoints in the export",
+    )  # fmt: skip
+    cmd.add_argument(
+        "--from-export", type=Path, metavar="FILE",
+        help="verify this export (`ssogw audit export`) with no database; needs --public-key",
+    )  # fmt: skip
     cmd.add_argument("--json", action="store_true", help="print one JSON document")
     cmd.set_defaults(handler=cmd_verify)
+
+
+# --- seals and the export --------------------------------------------------------------------
+def cmd_seal_key(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the public key that verifies the checkpoints; --generate makes a new signing key."""
+    if args.generate is not None:
+        path, public = args.generate, new_key_file(args.generate).public
+    else:
+        path, made_here = settings.seal_key_file(), settings.seal_key_is_local()
+        if path.exists() or made_here:  # the default key is made on first use, as serve does
+            public = signing_key(path, generate=made_here).public
+        else:
+            public = load_public_key(public_key_file(path))
+    pem = public_pem(public)
+    if args.out is not None:
+        args.out.write_text(pem, encoding="ascii")
+        say(f"wrote {args.out}")
+    emit(args, {"key_id": key_id(public), "public_key": pem, "key_file": str(path)}, pem.rstrip())
+    return 0
+
+
+def cmd_seal(args: argparse.Namespace, settings: Settings) -> int:
+    """Seal the chain head now, as serving instances do at their cadence."""
+
+    async def work() -> int:
+        async with gateway(settings) as gw:
+            checkpoint = await gw.sealer.seal()
+            where = gw.sealer.store.where
+        if checkpoint is None:
+            emit(args, {"checkpoint": None}, "nothing to seal: no record since the last seal")
+        else:
+            text = f"checkpoint {checkpoint.number} seals seq {checkpoint.seq} (in {where})"
+            emit(args, {"checkpoint": checkpoint.document(), "store": where}, text)
+        return 0
+
+    return run_async(work)
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    """Write every record, with its hashes, and every checkpoint to one file (mode 0600)."""
+
+    async def work() -> int:
+        async with gateway(settings) as gw:
+            done = await gw.audit_trail.export(args.out, requester=operator())
+        document = {"path": str(done.path), "records": done.records,
+                    "checkpoints": done.checkpoints, "head_seq": done.head_seq}  # fmt: skip
+        text = f"wrote {done.records} record(s) and {done.checkpoints} checkpoint(s) to {done.path}"
+        emit(args, document, text)
+        return 0
+
+    return run_async(work)
+
+
+def add_seals(sub: Any) -> None:
+    """`ssogw audit seal-key`, `seal` and `export`."""
+    key = sub.add_parser("seal-key", help="the public key that verifies the audit checkpoints")
+    key.add_argument("--out", type=Path, help="also write the public key (PEM) to this file")
+    key.add_argument(
+        "--generate", type=Path, metavar="KEYFILE",
+        help="make a new signing key in KEYFILE (0600) and KEYFILE.pub, e.g. to rotate the key",
+    )  # fmt: skip
+    key.add_argument("--json", action="store_true", help="print one JSON document")
+    key.set_defaults(handler=cmd_seal_key)
+    seal = sub.add_parser("seal", help="seal the audit chain head now")
+    seal.add_argument("--json", action="store_true", help="print one JSON document")
+    seal.set_defaults(handler=cmd_seal)
+    export = sub.add_parser(
+        "export", help="every audit record with its hashes, and the checkpoints, in one file"
+    )
+    export.add_argument("--out", type=Path, required=True, help="the file to write (JSON lines)")
+    export.add_argument("--json", action="store_true", help="print one JSON document")
+    export.set_defaults(handler=cmd_export)
 
 
 # --- audit report ----------------------------------------------------------------------------
@@ -212,5 +342,5 @@ def register(subparsers: Any) -> None:
     """Add `ssogw audit` and its subcommands to the `ssogw` parser."""
     audit = subparsers.add_parser("audit", help="query and verify the audit trail")
     sub = audit.add_subparsers(dest="audit_command", required=True, metavar="SUBCOMMAND")
-    for add in (add_lookups, add_verify, add_report):
+    for add in (add_lookups, add_verify, add_report, add_seals):
         add(sub)

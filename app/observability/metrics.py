@@ -97,6 +97,13 @@ class Metrics:
             "Audit batches that could not be committed.",
             registry=registry,
         )
+        self.audit_seals = Counter(
+            "ssogw_audit_seals_total",
+            "Rounds of sealing the audit chain head: sealed, skipped (nothing new, or another"
+            " instance sealing), refused (the head went back) or failed.",
+            ["outcome"],
+            registry=registry,
+        )
         self.payments = Counter(
             "ssogw_payments_total",
             "Confirmed payments, by section and partner.",
@@ -146,6 +153,10 @@ class Metrics:
     # --- SettlementEvents (service.settlement) ---------------------------------------------------
     def settlement_mismatched(self, *, kind: str, partner: str, count: int) -> None:
         self.settlement_mismatches.labels(kind, partner).inc(count)
+
+    # --- SealEvents (audit.seals.sealer) ---------------------------------------------------------
+    def audit_sealed(self, outcome: str) -> None:
+        self.audit_seals.labels(outcome).inc()
 
     # --- complaints (service.complaints) --------------------------------------------------------
     def open_complaints_counted(self, counts: Mapping[tuple[str, str], int]) -> None:

@@ -43,6 +43,11 @@ def test_the_app_reads_the_primary_and_the_replica_of_the_stack() -> None:
     assert services()["migrate"]["command"] == ["migrate"]
 
 
+def test_the_app_keeps_its_own_files_on_a_volume() -> None:
+    data_dir = services()["app"]["environment"]["SSOGW_DATA_DIR"]
+    assert data_dir in volume_mounts(services()["app"]).values(), "seals and spool outlive it"
+
+
 def test_the_primary_streams_to_the_replica() -> None:
     command = " ".join(services()["primary"]["command"])
     assert "wal_level=replica" in command and "max_wal_senders=" in command

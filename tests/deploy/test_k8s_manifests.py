@@ -23,7 +23,8 @@ from tests.deploy.deploy_files import (
 )
 
 BUILT_IN = {"Namespace", "ConfigMap", "Secret", "Deployment", "Service",
-            "HorizontalPodAutoscaler", "PodDisruptionBudget", "CronJob"}  # fmt: skip
+            "HorizontalPodAutoscaler", "PodDisruptionBudget", "CronJob",
+            "PersistentVolumeClaim"}  # fmt: skip
 # The oldest Kubernetes the manifests are meant for, and the newest the validator knows.
 K8S_VERSIONS = ("1.28", "latest")
 
@@ -276,6 +277,25 @@ def test_settings_are_real_and_connections_fit_the_database() -> None:
     max_pods = obj("HorizontalPodAutoscaler", "ssogw")["spec"]["maxReplicas"]
     max_connections = int(cluster()["spec"]["postgresql"]["parameters"]["max_connections"])
     assert max_pods * per_pod < max_connections, "the primary runs out of connections"
+
+
+def test_the_seal_key_and_the_checkpoints_live_outside_the_image_and_the_database() -> None:
+    mounts = app_container()["volumeMounts"]
+    volumes = {volume["name"]: volume for volume in pod_spec()["volumes"]}
+
+    def volume_of(path: str) -> dict[str, Any]:
+        (name,) = [m["name"] for m in mounts if path.startswith(m["mountPath"].rstrip("/") + "/")
+                   or path == m["mountPath"]]  # fmt: skip
+        return volumes[name]
+
+    key_file = configmap()["SSOGW_AUDIT_SEAL_KEY_FILE"]
+    secret = obj("Secret", volume_of(key_file)["secret"]["secretName"])
+    assert "CHANGE-ME" in secret["stringData"][key_file.rsplit("/", 1)[1]], "a marked placeholder"
+    resources = obj("Kustomization", "kustomization.yaml")["resources"]
+    assert secret["__file__"] not in resources, "applying the directory never installs it"
+    seals = volume_of(configmap()["SSOGW_AUDIT_SEAL_DIR"])
+    claim = obj("PersistentVolumeClaim", seals["persistentVolumeClaim"]["claimName"])
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"], "the fleet shares one store"
 
 
 # --- kustomize -------------------------------------------------------------------------------

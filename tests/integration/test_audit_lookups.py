@@ -17,6 +17,8 @@ import pytest
 
 from app.audit.queries import LOOKUPS, AuditQueries
 from app.audit.records import AuditRecord, LookupRecord, Requester
+from app.audit.seals.checkpoint_dir import CheckpointDir
+from app.audit.seals.seal_key import configured_keys
 from app.audit.service import AuditService
 from app.audit.writer import AuditWriter
 from app.cli import main as cli
@@ -53,9 +55,13 @@ async def writer(pool: asyncpg.Pool) -> AsyncIterator[AuditWriter]:
 
 
 @pytest.fixture
-def service(pool: asyncpg.Pool, writer: AuditWriter) -> AuditService:
+def service(pool: asyncpg.Pool, writer: AuditWriter, settings: Settings) -> AuditService:
     return AuditService(
-        queries=AuditQueries(pool_provider=lambda: pool), sink=writer, clock=business_clock()
+        queries=AuditQueries(pool_provider=lambda: pool),
+        checkpoints=CheckpointDir(settings.seal_dir()),  # the session's, as its gateways'
+        keys=lambda: configured_keys(settings.seal_key_file(), []),
+        sink=writer,
+        clock=business_clock(),
     )
 
 
@@ -256,6 +262,8 @@ async def test_cli_verify_names_the_broken_record_and_exits_non_zero(
         "SELECT seq FROM audit_log WHERE national_id = $1 ORDER BY seq", nid)]  # fmt: skip
     window = ("--from", start.isoformat(), "--to", (start + timedelta(hours=1)).isoformat())
     dsn = settings.primary_dsn or ""
+    # The session's checkpoints and seal key are kept in its data directory.
+    monkeypatch.setenv("SSOGW_DATA_DIR", str(settings.data_dir))
     assert await asyncio.to_thread(run_cli, monkeypatch, dsn, "audit", "verify", *window) == 0
     assert "chain intact: 5 record(s)" in capsys.readouterr().out
 

@@ -25,6 +25,8 @@ def test_a_server_subprocess_becomes_ready(settings: Settings) -> None:
         **os.environ,
         "SSOGW_PRIMARY_DSN": settings.primary_dsn or "",
         "SSOGW_REPLICA_DSNS": ",".join(settings.replica_dsns),
+        # One of the session's instances: its seal key and checkpoints are the session's.
+        "SSOGW_DATA_DIR": str(settings.data_dir),
         "SSOGW_HTTP_PORT": str(port),
         "SSOGW_LOG_LEVEL": "warning",
     }
