@@ -135,7 +135,12 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
             say(f"warning: {name} is not in app/db/grants.py: {role} cannot use it")
         emit(
             args,
-            {"applied": run.applied, "serviceRole": role, "uncovered": run.uncovered},
+            {
+                "applied": run.applied,
+                "serviceRole": role,
+                "grantsChanged": run.grants_changed,
+                "uncovered": run.uncovered,
+            },
             "\n".join(f"applied {name}" for name in run.applied) or "database is up to date",
         )
         return 0

@@ -215,11 +215,43 @@ async def uncovered(conn: asyncpg.Connection) -> list[str]:
     return [rel.name for rel in await relations(conn) if not _covered(rel)]
 
 
-async def apply_grants(conn: asyncpg.Connection, *, service_role: str) -> list[str]:
-    """Give ``service_role`` exactly the privileges above; return the relations not covered.
+# Every privilege the statements below can change, to tell whether a run changed any.
+_ACLS = """
+SELECT 'relation' AS kind, c.relname::text AS name, c.relacl::text AS acl FROM pg_class c
+ WHERE c.relnamespace = current_schema()::regnamespace
+UNION ALL
+SELECT 'column', c.relname || '.' || a.attname, a.attacl::text
+  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+ WHERE c.relnamespace = current_schema()::regnamespace AND a.attacl IS NOT NULL
+UNION ALL
+SELECT 'routine', p.oid::regprocedure::text, p.proacl::text FROM pg_proc p
+ WHERE p.pronamespace = current_schema()::regnamespace
+UNION ALL
+SELECT 'schema', n.nspname::text, n.nspacl::text FROM pg_namespace n
+ WHERE n.oid = current_schema()::regnamespace
+UNION ALL
+SELECT 'database', d.datname::text, d.datacl::text FROM pg_database d
+ WHERE d.datname = current_database()
+ ORDER BY 1, 2
+"""
 
-    Run by the owner inside a transaction: the service never sees a moment without its
-    privileges. A relation not covered keeps no privilege at all, so the gateway cannot use it.
+
+@dataclass(frozen=True, slots=True)
+class Granted:
+    """What ``apply_grants`` did: the relations no grant covers, and whether any privilege
+    changed (when none did, nothing was committed)."""
+
+    uncovered: list[str]
+    changed: bool
+
+
+async def apply_grants(conn: asyncpg.Connection, *, service_role: str) -> Granted:
+    """Give ``service_role`` exactly the privileges above, in one transaction.
+
+    Run by the owner: the service never sees a moment without its privileges. A relation not
+    covered keeps no privilege at all, so the gateway cannot use it. When the privileges come
+    out as they were, the transaction is rolled back, so that a migration run with nothing to
+    do (every instance start, the monthly job) sends the running sessions no invalidation.
     """
     check_append_only()
     await _check_service_role(conn, service_role)
@@ -245,5 +277,14 @@ async def apply_grants(conn: asyncpg.Connection, *, service_role: str) -> list[s
     ]
     for rel in found:
         statements.extend(_statements(rel, role))
-    await conn.execute(";\n".join(statements))
-    return [rel.name for rel in found if not _covered(rel)]
+    before = await conn.fetch(_ACLS)
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        await conn.execute(";\n".join(statements))
+        changed = await conn.fetch(_ACLS) != before
+    except BaseException:
+        await tx.rollback()
+        raise
+    await (tx.commit() if changed else tx.rollback())
+    return Granted([rel.name for rel in found if not _covered(rel)], changed)

@@ -28,11 +28,12 @@ class Migration:
 
 @dataclass(frozen=True, slots=True)
 class MigrationRun:
-    """What one run did: the migrations applied, and tables no grant covers (the service
-    role cannot use them; add them to ``app/db/grants.py``)."""
+    """What one run did: the migrations applied, tables no grant covers (the service role
+    cannot use them; add them to ``app/db/grants.py``), whether any privilege changed."""
 
     applied: list[str]
     uncovered: list[str]
+    grants_changed: bool
 
 
 def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
@@ -90,8 +91,7 @@ async def migrate(
             "SELECT ssogw_ensure_audit_partitions(date_trunc('month', now())::date, 13)"
         )
         # After every run, so that a table a migration added (or a new partition) is covered.
-        async with conn.transaction():
-            uncovered = await apply_grants(conn, service_role=service_role)
+        granted = await apply_grants(conn, service_role=service_role)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
-    return MigrationRun(applied=applied, uncovered=uncovered)
+    return MigrationRun(applied, granted.uncovered, granted.changed)

@@ -235,8 +235,11 @@ async def test_migrate_as_the_owner_builds_a_fresh_database_the_service_can_use(
     report = json.loads(out)
     assert report["applied"] == [f"{m.version:04d}_{m.name}" for m in load_migrations()]
     assert report["serviceRole"] == SERVICE_ROLE and report["uncovered"] == []
+    assert report["grantsChanged"] is True
     code, out, err = await run(env, "migrate", "--json")
-    assert (code, json.loads(out)["applied"]) == (0, []), err
+    again = json.loads(out)
+    # Nothing to do, nothing committed: running instances see no change of privileges.
+    assert (code, again["applied"], again["grantsChanged"]) == (0, [], False), err
 
     # The demo data as the owner (a bulk load), the demo partner as the service.
     code, _, err = await run(env, "demo", "--persons", "300")
@@ -273,6 +276,7 @@ async def test_migrate_names_a_table_no_grant_covers_and_the_service_cannot_use_
         await conn.close()
     code, out, err = await asyncio.to_thread(ssogw, monkeypatch, capsys, env, "migrate", "--json")
     assert code == 0 and json.loads(out)["uncovered"] == ["audit_forgotten"]
+    assert json.loads(out)["grantsChanged"] is True, "its privileges were set, to none"
     assert "audit_forgotten is not in app/db/grants.py" in err
     conn = await asyncpg.connect(service)
     try:

@@ -51,7 +51,7 @@ async def test_migrations_run_twice_change_nothing(owner_pool: asyncpg.Pool) -> 
         before = await conn.fetch(state)
         run = await migrate(conn, service_role=SERVICE_ROLE)
         after = await conn.fetch(state)
-    assert (run.applied, run.uncovered) == ([], [])
+    assert (run.applied, run.uncovered, run.grants_changed) == ([], [], False)
     assert [tuple(r) for r in before] == [tuple(r) for r in after]
     assert sum(r["version"] is not None for r in after) >= 2
 
