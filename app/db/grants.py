@@ -10,8 +10,8 @@ a migration that adds a table only has to add a line here (a test fails until it
 The audit trail is append-only by construction: on ``audit_log`` and every ``audit_*`` table
 the service role may only SELECT and INSERT; it holds nothing on the partitions of
 ``audit_log`` (it writes and reads through the parent); only the chain head moves forward, by
-an UPDATE of its two columns (the signed seals catch a head moved back). ``check_append_only``
-refuses a table here that breaks this.
+an UPDATE of its two columns (a head moved back is for the signed seals of the head to catch).
+``check_append_only`` refuses a table here that breaks this.
 """
 
 from __future__ import annotations
