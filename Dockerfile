@@ -3,8 +3,11 @@
 #
 #   docker build -t ssogw .
 #   docker run --rm -p 8000:8000 -e SSOGW_PRIMARY_DSN=... -e SSOGW_REPLICA_DSNS=... \
-#       -e SSOGW_SECRET_KEY=... ssogw            # serve
-#   docker run --rm -e SSOGW_PRIMARY_DSN=... ssogw migrate   # any other `ssogw` command
+#       -e SSOGW_SECRET_KEY=... ssogw            # serve, as the service role
+#   docker run --rm -e SSOGW_OWNER_DSN=... -e SSOGW_SERVICE_ROLE=... ssogw migrate
+#                                                # migrations as the schema's owner
+# Every other `ssogw` command runs as the service role (SSOGW_PRIMARY_DSN), `seed` as the owner
+# (docs/operations.md, "Database roles").
 
 # --- builder: the project and its dependencies in a virtualenv ------------------------------
 FROM python:3.11-slim AS builder

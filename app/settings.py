@@ -37,9 +37,22 @@ class Settings(BaseSettings):
     # --- where things are ----------------------------------------------------------------
     data_dir: Path = Field(default=Path(".data"), description="Local PostgreSQL pair and records.")
     pg_bin: Path | None = Field(default=None, description="Directory with initdb, pg_ctl, ...")
-    primary_dsn: str | None = Field(default=None, description="Primary DSN; else the local pair.")
+    primary_dsn: str | None = Field(
+        default=None, description="The primary as the service role; else the local pair."
+    )
     replica_dsns: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Comma-separated replica DSNs; else the local pair."
+        default_factory=list,
+        description="Comma-separated replica DSNs, as the service role; else the local pair.",
+    )
+    owner_dsn: str | None = Field(
+        default=None,
+        description="The primary as the schema's owner, for `ssogw migrate` and `ssogw seed`;"
+        " else the local pair. Required with SSOGW_PRIMARY_DSN for those commands.",
+    )
+    service_role: str | None = Field(
+        default=None,
+        description="The role `ssogw migrate` grants the gateway's privileges to; else the user"
+        " of SSOGW_PRIMARY_DSN, else the local pair's.",
     )
 
     # --- HTTP ------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ from typing import Any
 import asyncpg
 
 from app.audit.queries import AuditQueries
-from app.db.local_pair import free_port, run_as
+from app.db.local_pair import SERVICE_ROLE, free_port, run_as
 from app.db.migrator import migrate
 from app.db.pg_binaries import OsUser, find_pg_bin, server_user
 from app.insured.demo_data import national_id_for
@@ -263,7 +263,13 @@ async def generate(dsn: str, rows: int, say: Callable[[str], None]) -> dict[str,
     """Fill the audit trail with ``rows`` records over the last 25 months; timings."""
     conn = await asyncpg.connect(dsn)
     try:
-        await migrate(conn)
+        # The migrator grants the service role its privileges, so the role must exist (this
+        # store is the superuser's own; nothing here connects as the service).
+        await conn.execute(
+            f"DO $$ BEGIN CREATE ROLE {SERVICE_ROLE} LOGIN;"
+            " EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        )
+        await migrate(conn, service_role=SERVICE_ROLE)
         await conn.execute(NID_FUNCTION)
         months = month_starts(datetime.now(UTC).date())
         now = datetime.now(UTC)

@@ -1,11 +1,12 @@
 """Partner-feed benchmark (not a test): export N insured persons; time and peak memory.
 
-Runs against the local pair under ``.data/`` or ``SSOGW_PRIMARY_DSN``. By default it creates a
-scratch database on that server, migrates it and fills it with N generated persons (server-side,
+Runs against the local pair under ``.data/`` (``--in-place`` also against ``SSOGW_PRIMARY_DSN``
+and ``SSOGW_OWNER_DSN``). By default it creates a scratch database on the local pair, migrates
+it as the owner and fills it with N generated persons (server-side,
 not timed: Thai names, 15% Section 39, valid check digits), then exports a benchmark partner's
 feed in each layout through the real ``FeedService`` and ``FeedRepository`` (``COPY … TO
-STDOUT``, one audit record per export), and prints the time, rows/s, file size and the
-process's peak RSS. The scratch database is dropped afterwards unless ``--keep``;
+STDOUT``, one audit record per export) as the service role, and prints the time, rows/s, file
+size and the process's peak RSS. The scratch database is dropped afterwards unless ``--keep``;
 ``--in-place`` exports the persons the database already holds instead.
 
     .venv/bin/python bench/bench_feed.py [--persons 13000000] [--format both|fixed|csv]
@@ -32,6 +33,8 @@ import asyncpg
 
 from app.audit.records import Requester
 from app.audit.writer import AuditWriter
+from app.db.config import owner_dsn, service_role
+from app.db.local_pair import LocalPair
 from app.db.migrator import migrate
 from app.db.pools import PoolConfig, open_pool, resolve_dsns
 from app.feed.repository import FeedRepository
@@ -74,11 +77,11 @@ def with_database(dsn: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-async def fill(dsn: str, persons: int) -> None:
+async def fill(owner: str, persons: int, *, service_role: str) -> None:
     """Migrate the scratch database and generate ``persons`` insured persons in it."""
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(owner)
     try:
-        await migrate(conn)
+        await migrate(conn, service_role=service_role)
         started = time.monotonic()
         for first in range(0, persons, CHUNK):
             last = min(first + CHUNK, persons) - 1
@@ -91,8 +94,9 @@ async def fill(dsn: str, persons: int) -> None:
         await conn.close()
 
 
-async def export(dsn: str, formats: list[str], workdir: Path) -> None:
-    """Export a benchmark partner's feed in each layout; print what it took."""
+async def export(dsn: str, owner: str, formats: list[str], workdir: Path) -> None:
+    """Export a benchmark partner's feed in each layout as the service role (``dsn``); print
+    what it took. The benchmark partner is removed as the owner."""
     pool = await open_pool(dsn, PoolConfig(1, 2, 10, 3600), read_only=False, name="bench-feed")
     writer = AuditWriter(pool_provider=lambda: pool, max_batch=10, max_wait_ms=0)
     await writer.start()
@@ -125,34 +129,39 @@ async def export(dsn: str, formats: list[str], workdir: Path) -> None:
             name,
         )
         print(f"audit records of the exports: {audited}")
-        await pool.execute("DELETE FROM partners WHERE name = $1", name)
     finally:
         await writer.stop()
         await pool.close()
+        conn = await asyncpg.connect(owner)
+        try:
+            await conn.execute("DELETE FROM partners WHERE name = $1", name)
+        finally:
+            await conn.close()
 
 
 async def run(args: argparse.Namespace, workdir: Path) -> None:
     settings = Settings()
     dsn = resolve_dsns(primary_dsn=settings.primary_dsn, replica_dsns=settings.replica_dsns,
                        data_dir=Path(settings.data_dir))[0]  # fmt: skip
+    owner = owner_dsn(settings)
     formats = ["fixed", "csv"] if args.format == "both" else [args.format]
     if args.in_place:
-        await export(dsn, formats, workdir)
+        await export(dsn, owner, formats, workdir)
         return
+    # Only the local pair's superuser may create a database; it is made the owner role's.
+    pair = LocalPair(Path(settings.data_dir))
     scratch = f"ssogw_bench_feed_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(dsn)
+    service = await asyncio.to_thread(pair.create_database, scratch)
     try:
-        await admin.execute(f'CREATE DATABASE "{scratch}"')
         print(f"scratch database {scratch}")
-        await fill(with_database(dsn, scratch), args.persons)
-        await export(with_database(dsn, scratch), formats, workdir)
+        await fill(with_database(owner, scratch), args.persons, service_role=service_role(settings))
+        await export(service, with_database(owner, scratch), formats, workdir)
     finally:
         if args.keep:
             print(f"kept the scratch database {scratch}")
         else:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+            await asyncio.to_thread(pair.drop_database, scratch)
             print(f"dropped the scratch database {scratch} (use --keep to keep it)")
-        await admin.close()
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import asyncpg
 
+from app.db.config import owner_dsn, service_role
 from app.db.migrator import migrate
 from app.db.pools import PoolConfig, open_pool, resolve_dsns
 from app.domain.calendar import BANGKOK
@@ -102,11 +103,13 @@ async def run(args: argparse.Namespace) -> None:
     settings = Settings()
     dsn = resolve_dsns(primary_dsn=settings.primary_dsn, replica_dsns=settings.replica_dsns,
                        data_dir=Path(settings.data_dir))[0]  # fmt: skip
-    conn = await asyncpg.connect(dsn)
+    # Migrated and cleaned up as the owner; measured as the service role, as the gateway runs.
+    owner = await asyncpg.connect(owner_dsn(settings))
     try:
-        await migrate(conn)
-    finally:
-        await conn.close()
+        await migrate(owner, service_role=service_role(settings))
+    except BaseException:
+        await owner.close()
+        raise
     pool = await open_pool(dsn, PoolConfig(1, 4, 10, 3600), read_only=False, name="bench")
     work = Path(tempfile.mkdtemp(prefix="ssogw-bench-", dir=args.workdir))
     partner_id = 0
@@ -141,7 +144,7 @@ async def run(args: argparse.Namespace) -> None:
                    "paid_at", "store_id", "terminal_id")  # fmt: skip
         while batch := [row for _, row in zip(range(100_000), rows, strict=False)]:
             await pool.copy_records_to_table("payments", records=batch, columns=columns)
-        await pool.execute("ANALYZE payments")
+        await owner.execute("ANALYZE payments")
         settlement = work / "settlement.txt"
         write(settlement, write_bank_file(BankHeader(DAY, partner_code=name), file_lines(lines)))
         print(f"set up {lines:,} ledger rows and a {settlement.stat().st_size:,}-byte bank file"
@@ -158,14 +161,16 @@ async def run(args: argparse.Namespace) -> None:
                   f"{report.replayed}, {counts}")  # fmt: skip
     finally:
         if not args.keep:
-            await cleanup(pool, partner_id, args.persons)
+            await cleanup(owner, partner_id, args.persons)
         await pool.close()
+        await owner.close()
         await asyncio.to_thread(shutil.rmtree, work, True)
 
 
-async def cleanup(pool: asyncpg.Pool, partner_id: int, count: int) -> None:
-    """Remove the benchmark's partner, payments, settlement and persons."""
-    async with pool.acquire() as conn, conn.transaction():
+async def cleanup(conn: asyncpg.Connection, partner_id: int, count: int) -> None:
+    """Remove the benchmark's partner, payments, settlement and persons (as the owner: the
+    service role never deletes them)."""
+    async with conn.transaction():
         if partner_id:
             await conn.execute("DELETE FROM settlement_imports WHERE partner_id = $1", partner_id)
             await conn.execute("DELETE FROM payments WHERE partner_id = $1", partner_id)

@@ -7,6 +7,7 @@ local pair under ``.data/`` is never touched.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -23,7 +24,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from app.db.local_pair import free_port, read_record
+from app.db.local_pair import LocalPair, free_port, read_record
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -60,10 +61,6 @@ def pair_dsns(data_dir: Path) -> tuple[str, str]:
     return record.primary_dsn, record.replica_dsn
 
 
-def admin_dsn(dsn: str) -> str:
-    return dsn.rsplit("/", 1)[0] + "/postgres"
-
-
 #: The database parameters of production (deploy/k8s/postgres-cluster.yaml) that the local
 #: pair's defaults differ in, so the figures are those of the database the service will meet.
 PRODUCTION_PARAMETERS = {
@@ -89,15 +86,14 @@ def production_parameters(data_dir: Path) -> bool:
 
 
 async def recreate_database(data_dir: Path) -> None:
-    """Drop and create the bench pair's database, so every run seeds into empty tables."""
-    primary, _ = pair_dsns(data_dir)
-    name = primary.rsplit("/", 1)[1]
-    conn = await asyncpg.connect(admin_dsn(primary))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
+    """Drop and create the bench pair's database (owned by the owner role, as `ssogw db up`
+    makes it), so every run seeds into empty tables."""
+    pair = LocalPair(data_dir)
+    record = read_record(data_dir)
+    if record is None:
+        raise RuntimeError(f"no pair under {data_dir}")
+    await asyncio.to_thread(pair.drop_database, record.database)
+    await asyncio.to_thread(pair.create_database, record.database)
 
 
 @dataclass(frozen=True, slots=True)

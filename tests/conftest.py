@@ -1,9 +1,11 @@
 """Session-wide fixtures: one real PostgreSQL pair, settings pointing at it, the wired gateway.
 
 Tests share the session's database and stay isolated by using their own national IDs,
-partners and clients (tests/support/people.py makes fresh ones). Every gateway built here reads
-the session's pinned business clock (tests/support/clock.py, ``SSOGW_TEST_BUSINESS_TIME``), never
-the wall clock.
+partners and clients (tests/support/people.py makes fresh ones). ``settings.primary_dsn`` is
+the service role, as the gateway connects; a test that needs the owner's rights on purpose
+(tampering, backdating, altering a table) says so by asking for ``owner_pool``. Every gateway
+built here reads the session's pinned business clock (tests/support/clock.py,
+``SSOGW_TEST_BUSINESS_TIME``), never the wall clock.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import pytest
 
-from app.db.local_pair import LocalPair, PairRecord
+from app.db.local_pair import SUPERUSER, LocalPair, PairRecord
 from app.main import Gateway, build_gateway, create_app, start_gateway, stop_gateway
 from app.settings import Settings
 from tests.support.clock import PinnedClock, business_clock
@@ -57,12 +60,38 @@ def settings(
         data_dir=Path(tmp_path_factory.mktemp("data")),
         primary_dsn=record.primary_dsn,
         replica_dsns=[record.replica_dsn],
+        owner_dsn=record.owner_dsn,
         replica_probe_interval_s=0.1,
         replica_max_lag_s=2.0,
         primary_pool_min=1,
         replica_pool_min=1,
         default_rate_limit=10_000,
     )
+
+
+@pytest.fixture(scope="session")
+async def owner_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    """The primary as the schema's owner: only for a test that needs the owner's rights on
+    purpose (tampering with the audit trail, backdating a row, altering a table)."""
+    assert settings.owner_dsn
+    pool = await asyncpg.create_pool(settings.owner_dsn, min_size=1, max_size=2)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+async def replica_superuser(
+    pg_pair: tuple[LocalPair, PairRecord],
+) -> AsyncIterator[asyncpg.Connection]:
+    """The standby as the superuser, which alone may pause and resume its replay."""
+    _, record = pg_pair
+    conn = await asyncpg.connect(record.dsn(record.replica_port, role=SUPERUSER))
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from app.cli.output import emit, say
-from app.cli.session import primary_dsn, run_async
+from app.cli.session import run_async
+from app.db.config import owner_dsn, service_role
 from app.db.local_pair import LocalPair, read_record
 from app.db.migrator import migrate
 from app.db.pools import resolve_dsns
@@ -29,8 +31,13 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
         pair.wait_streaming()
         emit(
             args,
-            {"primary": record.primary_dsn, "replica": record.replica_dsn},
-            f"primary  {record.primary_dsn}\nreplica  {record.replica_dsn} (streaming)",
+            {
+                "primary": record.primary_dsn,
+                "replica": record.replica_dsn,
+                "owner": record.owner_dsn,
+            },
+            f"primary  {record.primary_dsn}\nreplica  {record.replica_dsn} (streaming)\n"
+            f"owner    {record.owner_dsn} (migrations)",
         )
         return 0
     if args.action == "down":
@@ -47,6 +54,10 @@ async def db_status(args: argparse.Namespace, settings: Settings) -> int:
         replica_dsns=settings.replica_dsns,
         data_dir=Path(settings.data_dir),
     )
+    # The standbys' replication state is shown to a monitoring role: the local pair's owner
+    # is one. Without an owner DSN, the service role sees whether the primary is up.
+    with suppress(RuntimeError):
+        primary = owner_dsn(settings)
     report: dict[str, Any] = {"primary": {"dsn": primary}, "replicas": []}
     try:
         conn = await asyncpg.connect(primary, timeout=3)
@@ -110,18 +121,27 @@ async def db_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    """Apply the pending migrations on the primary."""
+    """Apply the pending migrations on the primary as the schema's owner, then grant the
+    service role its privileges."""
+    role = service_role(settings)
 
     async def work() -> int:
-        conn = await asyncpg.connect(primary_dsn(settings), timeout=settings.connect_timeout_s)
+        conn = await asyncpg.connect(owner_dsn(settings), timeout=settings.connect_timeout_s)
         try:
-            applied = await migrate(conn)
+            run = await migrate(conn, service_role=role)
         finally:
             await conn.close()
+        for name in run.uncovered:
+            say(f"warning: {name} is not in app/db/grants.py: {role} cannot use it")
         emit(
             args,
-            {"applied": applied},
-            "\n".join(f"applied {name}" for name in applied) or "database is up to date",
+            {
+                "applied": run.applied,
+                "serviceRole": role,
+                "grantsChanged": run.grants_changed,
+                "uncovered": run.uncovered,
+            },
+            "\n".join(f"applied {name}" for name in run.applied) or "database is up to date",
         )
         return 0
 
@@ -135,6 +155,9 @@ def register(subparsers: Any) -> None:
     db.add_argument("--json", action="store_true", help="print one JSON document")
     db.set_defaults(handler=cmd_db)
 
-    mig = subparsers.add_parser("migrate", help="apply pending database migrations")
+    mig = subparsers.add_parser(
+        "migrate",
+        help="apply pending database migrations and the service role's grants (as the owner)",
+    )
     mig.add_argument("--json", action="store_true", help="print one JSON document")
     mig.set_defaults(handler=cmd_migrate)

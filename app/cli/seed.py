@@ -1,4 +1,8 @@
-"""`ssogw seed`: deterministic synthetic insured persons and their histories, by COPY."""
+"""`ssogw seed`: deterministic synthetic insured persons and their histories, by COPY.
+
+A bulk load, run as the schema's owner (``SSOGW_OWNER_DSN``), like the migrations: it
+analyses the tables it filled, which only their owner may.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from app.cli.output import emit, progress_bar
-from app.cli.session import primary_dsn, run_async
+from app.cli.session import run_async
+from app.db.config import owner_dsn
 from app.domain.calendar import bangkok_date
 from app.insured.demo_data import SeedPlan, load
 from app.settings import Settings
@@ -25,7 +30,7 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
         started = time.monotonic()
         with progress_bar(args, total=plan.persons, unit="persons") as bar:
             inserted = await load(
-                primary_dsn(settings), plan, workers=args.workers, progress=bar.update
+                owner_dsn(settings), plan, workers=args.workers, progress=bar.update
             )
         seconds = time.monotonic() - started
         emit(

@@ -8,6 +8,11 @@ Layout under ``root`` (``.data/`` by default)::
     logs/            server logs
 
 A second ``up()`` reuses what exists. As root, the servers run as an unprivileged OS user.
+
+Three database roles: the superuser (``postgres``) of the servers themselves, used only here
+and by tests that pause replay or create databases; the owner of the schema (``ssogw_owner``,
+for `ssogw migrate`); the service role (``ssogw_service``) the gateway connects as
+(``local_roles.sql``, ``grants.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +32,14 @@ from app.db.pg_binaries import OsUser, find_pg_bin, server_user
 RECORD_FILE = "pair.json"
 DATABASE = "ssogw"
 SUPERUSER = "postgres"
+OWNER_ROLE = "ssogw_owner"
+SERVICE_ROLE = "ssogw_service"
 SLOT = "ssogw_replica"
+ROLES_SQL = Path(__file__).with_name("local_roles.sql")
+
+
+def _psql_bin(bin_dir: Path) -> str:
+    return str(bin_dir / "psql") if (bin_dir / "psql").exists() else "psql"
 
 
 def free_port() -> int:
@@ -39,7 +51,7 @@ def free_port() -> int:
 
 
 def run_as(
-    user: OsUser, args: list[str], *, home: Path, check: bool = True
+    user: OsUser, args: list[str], *, home: Path, check: bool = True, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run a PostgreSQL program as ``user`` in ``home``; RuntimeError naming it if it fails."""
     env = {**os.environ, "LC_ALL": "C", "PGCONNECT_TIMEOUT": "5"}
@@ -48,6 +60,7 @@ def run_as(
         env["USER"] = env["LOGNAME"] = user.name
     result = subprocess.run(
         args,
+        input=stdin,
         capture_output=True,
         text=True,
         env=env,
@@ -76,16 +89,24 @@ class PairRecord:
     replica_port: int
     database: str = DATABASE
 
-    def dsn(self, port: int) -> str:
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{port}/{self.database}"
+    def dsn(self, port: int, *, role: str = SERVICE_ROLE, database: str | None = None) -> str:
+        """A DSN of one of the servers, as ``role`` (the service role unless said)."""
+        return f"postgresql://{role}@127.0.0.1:{port}/{database or self.database}"
 
     @property
     def primary_dsn(self) -> str:
+        """The gateway's DSN of the primary (the service role)."""
         return self.dsn(self.primary_port)
 
     @property
     def replica_dsn(self) -> str:
+        """The gateway's DSN of the standby (the service role)."""
         return self.dsn(self.replica_port)
+
+    @property
+    def owner_dsn(self) -> str:
+        """The primary as the schema's owner, for `ssogw migrate`."""
+        return self.dsn(self.primary_port, role=OWNER_ROLE)
 
 
 def read_record(root: Path) -> PairRecord | None:
@@ -135,8 +156,10 @@ class LocalPair:
             self._user = server_user()
         return self._user
 
-    def _run(self, args: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return run_as(self.user, args, home=self.root, check=check)
+    def _run(
+        self, args: list[str], *, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return run_as(self.user, args, home=self.root, check=check, stdin=stdin)
 
     # --- lifecycle -----------------------------------------------------------------------------
     def up(self) -> PairRecord:
@@ -148,6 +171,10 @@ class LocalPair:
             record = self._initialise()
         bin_dir = Path(record.bin_dir)
         self._start(bin_dir, "primary", record.primary_port)
+        # Read here, not by the server's OS user, who may not reach the checkout.
+        self._psql(
+            record, record.database, *self._role_variables(record), sql=ROLES_SQL.read_text()
+        )
         if not (self.replica_dir / "standby.signal").exists():
             self._base_backup(bin_dir, record.primary_port)
         self._start(bin_dir, "replica", record.replica_port)
@@ -191,23 +218,7 @@ class LocalPair:
         )
         (self.root / RECORD_FILE).write_text(json.dumps(asdict(record), indent=2) + "\n")
         self._start(bin_dir, "primary", record.primary_port)
-        self._run(
-            [
-                str(bin_dir / "psql") if (bin_dir / "psql").exists() else "psql",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(record.primary_port),
-                "-U",
-                SUPERUSER,
-                "-d",
-                "postgres",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                f"CREATE DATABASE {DATABASE}",
-            ]
-        )
+        self._psql(record, "postgres", "-c", f"CREATE DATABASE {DATABASE}")
         return record
 
     def _write_config(self, data_dir: Path) -> None:
@@ -265,23 +276,37 @@ class LocalPair:
         self._run(args)
 
     def _slot_exists(self, bin_dir: Path, primary_port: int) -> bool:
-        psql = str(bin_dir / "psql") if (bin_dir / "psql").exists() else "psql"
+        query = f"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{SLOT}'"
         out = self._run(
-            [
-                psql,
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(primary_port),
-                "-U",
-                SUPERUSER,
-                "-d",
-                "postgres",
-                "-Atc",
-                f"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{SLOT}'",
-            ],
-        )
+            [_psql_bin(bin_dir), "-h", "127.0.0.1", "-p", str(primary_port), "-U", SUPERUSER,
+             "-d", "postgres", "-Atc", query]
+        )  # fmt: skip
         return out.stdout.strip() == "1"
+
+    def _psql(self, record: PairRecord, database: str, *args: str, sql: str | None = None) -> str:
+        """Run psql on the primary as the superuser (``sql`` on its stdin); its output."""
+        out = self._run(
+            [_psql_bin(Path(record.bin_dir)), "-h", "127.0.0.1", "-p", str(record.primary_port),
+             "-U", SUPERUSER, "-d", database, "-v", "ON_ERROR_STOP=1", "-q", "-At", *args],
+            stdin=sql,
+        )  # fmt: skip
+        return out.stdout
+
+    @staticmethod
+    def _role_variables(record: PairRecord) -> list[str]:
+        names = {"owner": OWNER_ROLE, "service": SERVICE_ROLE, "database": record.database}
+        return [arg for key, value in names.items() for arg in ("-v", f"{key}={value}")]
+
+    def create_database(self, name: str) -> str:
+        """A new, empty database owned by the owner role; its service-role DSN."""
+        record = self._require_record()
+        self._psql(record, "postgres", "-c", f'CREATE DATABASE "{name}" OWNER {OWNER_ROLE}')
+        return record.dsn(record.primary_port, database=name)
+
+    def drop_database(self, name: str) -> None:
+        """Drop a database made by ``create_database`` (its sessions are ended)."""
+        record = self._require_record()
+        self._psql(record, "postgres", "-c", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def is_running(self, role: str) -> bool:
         """Whether the server of ``role`` ('primary' or 'replica') is running."""
@@ -349,26 +374,14 @@ class LocalPair:
     def wait_streaming(self, timeout_s: float = 30.0) -> None:
         """Block until the primary reports the standby as streaming."""
         record = self._require_record()
-        bin_dir = Path(record.bin_dir)
-        psql = str(bin_dir / "psql") if (bin_dir / "psql").exists() else "psql"
+        query = "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             out = self._run(
-                [
-                    psql,
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(record.primary_port),
-                    "-U",
-                    SUPERUSER,
-                    "-d",
-                    "postgres",
-                    "-Atc",
-                    "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'",
-                ],
+                [_psql_bin(Path(record.bin_dir)), "-h", "127.0.0.1", "-p",
+                 str(record.primary_port), "-U", SUPERUSER, "-d", "postgres", "-Atc", query],
                 check=False,
-            )
+            )  # fmt: skip
             if out.stdout.strip() not in ("", "0"):
                 return
             time.sleep(0.2)

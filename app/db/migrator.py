@@ -1,4 +1,5 @@
-"""Applies the numbered SQL files under ``migrations/`` in order, each in its own transaction."""
+"""Applies the numbered SQL files under ``migrations/`` in order, each in its own transaction,
+then the service role's privileges (``grants.py``); run as the schema's owner."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+
+from app.db.grants import apply_grants
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 LOCK_KEY = 0x55_47_57_4D  # advisory lock: one migrator at a time, across instances
@@ -23,6 +26,16 @@ class Migration:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class MigrationRun:
+    """What one run did: the migrations applied, tables no grant covers (the service role
+    cannot use them; add them to ``app/db/grants.py``), whether any privilege changed."""
+
+    applied: list[str]
+    uncovered: list[str]
+    grants_changed: bool
+
+
 def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     """The migrations in version order; file names are ``NNNN_name.sql``."""
     found = []
@@ -35,8 +48,11 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return found
 
 
-async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
-    """Apply pending migrations; return the names applied (empty when up to date)."""
+async def migrate(
+    conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR, *, service_role: str
+) -> MigrationRun:
+    """Apply pending migrations, keep the audit partitions ahead and grant ``service_role``
+    its privileges again; ``conn`` is the schema owner's."""
     applied: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
     try:
@@ -69,10 +85,13 @@ async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
                     migration.checksum,
                 )
             applied.append(f"{migration.version:04d}_{migration.name}")
-        # Keep a year of audit partitions ahead of today, whatever the migrations said.
+        # Keep a year of audit partitions ahead of today, whatever the migrations said: the
+        # owner's job, so the running gateway never needs the right to create tables.
         await conn.execute(
             "SELECT ssogw_ensure_audit_partitions(date_trunc('month', now())::date, 13)"
         )
+        # After every run, so that a table a migration added (or a new partition) is covered.
+        granted = await apply_grants(conn, service_role=service_role)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
-    return applied
+    return MigrationRun(applied, granted.uncovered, granted.changed)

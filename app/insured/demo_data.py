@@ -332,7 +332,7 @@ async def _flush(
     async with conn.transaction():
         if direct:
             # Rows are consistent by construction; skip per-row foreign-key triggers when the
-            # role may (a superuser on the local pair). Primary keys are still enforced.
+            # role may (the local pair's owner may set it). Primary keys are still enforced.
             with contextlib.suppress(asyncpg.InsufficientPrivilegeError):
                 async with conn.transaction():
                     await conn.execute("SET LOCAL session_replication_role = replica")

@@ -27,7 +27,7 @@ def test_the_stack_has_every_piece() -> None:
     assert {"primary", "replica", "migrate", "app", "prometheus", "grafana"} <= set(services())
 
 
-def test_the_app_reads_the_primary_and_the_replica_of_the_stack() -> None:
+def test_the_app_reads_the_primary_and_the_replica_of_the_stack_as_the_service_role() -> None:
     env = services()["app"]["environment"]
     assert set(env) <= app_settings_env(), "every variable is a real setting"
     primary = urlsplit(env["SSOGW_PRIMARY_DSN"])
@@ -36,11 +36,34 @@ def test_the_app_reads_the_primary_and_the_replica_of_the_stack() -> None:
     assert [(r.hostname, r.port) for r in replicas] == [("replica", 5432)]
     db = services()["primary"]["environment"]
     for dsn in (primary, *replicas):
-        assert dsn.username == db["POSTGRES_USER"] and dsn.password == db["POSTGRES_PASSWORD"]
+        assert dsn.username == db["SERVICE_ROLE"] and dsn.password == db["SERVICE_PASSWORD"]
         assert dsn.path == "/" + db["POSTGRES_DB"]
+    assert "SSOGW_OWNER_DSN" not in env, "the app holds no owner credentials"
     assert "CHANGE-ME" in env["SSOGW_SECRET_KEY"], "the key is a marked placeholder"
-    assert services()["migrate"]["environment"] == env
-    assert services()["migrate"]["command"] == ["migrate"]
+
+
+def test_migrations_run_as_the_owner_and_grant_to_the_apps_role() -> None:
+    migrate = services()["migrate"]
+    assert migrate["command"] == ["migrate"]
+    env = migrate["environment"]
+    assert set(env) <= app_settings_env(), "every variable is a real setting"
+    db = services()["primary"]["environment"]
+    owner = urlsplit(env["SSOGW_OWNER_DSN"])
+    assert (owner.hostname, owner.port, owner.path) == ("primary", 5432, "/" + db["POSTGRES_DB"])
+    assert (owner.username, owner.password) == (db["OWNER_ROLE"], db["OWNER_PASSWORD"])
+    assert env["SSOGW_SERVICE_ROLE"] == db["SERVICE_ROLE"] != db["OWNER_ROLE"]
+    assert db["POSTGRES_USER"] not in (db["OWNER_ROLE"], db["SERVICE_ROLE"]), "no superuser"
+    assert not {"SSOGW_PRIMARY_DSN", "SSOGW_SECRET_KEY"} & set(env), "no service credentials"
+    # The init script makes both roles from that environment, neither privileged, and gives
+    # the owner the database and its schema.
+    init = (DEPLOY / "postgres" / "primary-init.sh").read_text()
+    for role in ("owner", "service"):
+        assert f'--set={role}="${role.upper()}_ROLE"' in init
+        created = re.search(rf'CREATE ROLE :"{role}" WITH ([^;]*);', init)
+        assert created, f"the {role} role is created"
+        assert {"LOGIN", "NOSUPERUSER", "NOCREATEDB", "NOCREATEROLE"} <= set(created[1].split())
+    assert 'ALTER DATABASE :"database" OWNER TO :"owner";' in init
+    assert 'ALTER SCHEMA public OWNER TO :"owner";' in init
 
 
 def test_the_app_keeps_its_own_files_on_a_volume() -> None:

@@ -219,9 +219,29 @@ def env_values(container: dict[str, Any]) -> dict[str, Any]:
     return defined
 
 
-def database_containers() -> list[dict[str, Any]]:
+def owner_containers() -> list[dict[str, Any]]:
+    """The containers that run `ssogw migrate`: the init container and the monthly job."""
     job = obj("CronJob", "ssogw-partitions")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    return [app_container(), *pod_spec()["initContainers"], *job["containers"]]
+    return [*pod_spec()["initContainers"], *job["containers"]]
+
+
+def database_containers() -> list[dict[str, Any]]:
+    return [app_container(), *owner_containers()]
+
+
+def secret_refs(env: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Each variable filled from a secret -> (secret, key)."""
+    return {
+        name: (value["secretKeyRef"]["name"], value["secretKeyRef"]["key"])
+        for name, value in env.items()
+        if isinstance(value, dict) and "secretKeyRef" in value
+    }
+
+
+def service_role() -> dict[str, Any]:
+    (role,) = cluster()["spec"]["managed"]["roles"]
+    assert isinstance(role, dict)
+    return role
 
 
 def test_the_cloudnativepg_cluster_has_a_primary_and_two_standbys() -> None:
@@ -230,28 +250,59 @@ def test_the_cloudnativepg_cluster_has_a_primary_and_two_standbys() -> None:
     assert spec["minSyncReplicas"] <= spec["maxSyncReplicas"] < spec["instances"]
 
 
-def test_dsns_point_at_the_clusters_rw_and_ro_services() -> None:
+def test_the_cluster_manages_an_unprivileged_service_role_apart_from_the_owner() -> None:
+    role = service_role()
+    assert role["ensure"] == "present" and role["login"] is True
+    for power in ("superuser", "createdb", "createrole", "replication", "bypassrls"):
+        assert role[power] is False, power
+    assert role["name"] != cluster()["spec"]["bootstrap"]["initdb"]["owner"]
+    # Its password comes from a secret template that names it and is never applied by itself.
+    secret = obj("Secret", role["passwordSecret"]["name"])
+    assert secret["type"] == "kubernetes.io/basic-auth"
+    assert secret["stringData"]["username"] == role["name"]
+    assert "CHANGE-ME" in secret["stringData"]["password"], "a marked placeholder"
+    assert secret["metadata"]["labels"]["cnpg.io/reload"] == "true", "rotation reaches the role"
+    resources = obj("Kustomization", "kustomization.yaml")["resources"]
+    assert secret["__file__"] not in resources
+
+
+def test_the_gateway_connects_to_the_rw_and_ro_services_as_the_service_role() -> None:
     name = cluster()["metadata"]["name"]
     database = cluster()["spec"]["bootstrap"]["initdb"]["database"]
-    for container in database_containers():
+    env = env_values(app_container())
+    primary = urlsplit(env["SSOGW_PRIMARY_DSN"])
+    assert (primary.hostname, primary.port, primary.path) == (f"{name}-rw", 5432, f"/{database}")
+    replicas = [urlsplit(dsn) for dsn in env["SSOGW_REPLICA_DSNS"].split(",")]
+    assert [(r.hostname, r.path) for r in replicas] == [(f"{name}-ro", f"/{database}")]
+    refs = secret_refs(env)
+    service_secret = service_role()["passwordSecret"]["name"]
+    by_key = {key: var for var, (secret, key) in refs.items() if secret == service_secret}
+    assert set(by_key) == {"username", "password"}
+    for dsn in (primary, *replicas):
+        assert dsn.username == f"$({by_key['username']})"
+        assert dsn.password == f"$({by_key['password']})"
+    assert f"{name}-app" not in {secret for secret, _ in refs.values()}, "no owner credentials"
+    assert "SSOGW_OWNER_DSN" not in env
+
+
+def test_migrations_run_as_the_owner_and_grant_to_the_service_role() -> None:
+    name = cluster()["metadata"]["name"]
+    database = cluster()["spec"]["bootstrap"]["initdb"]["database"]
+    service_secret = service_role()["passwordSecret"]["name"]
+    for container in owner_containers():
+        assert container["args"] == ["migrate"], container["name"]
         env = env_values(container)
-        primary = urlsplit(env["SSOGW_PRIMARY_DSN"])
-        assert (primary.hostname, primary.port, primary.path) == (
-            f"{name}-rw",
-            5432,
-            f"/{database}",
-        )
-        if container["name"] == app_container()["name"]:
-            replicas = [urlsplit(dsn) for dsn in env["SSOGW_REPLICA_DSNS"].split(",")]
-            assert [(r.hostname, r.path) for r in replicas] == [(f"{name}-ro", f"/{database}")]
-        from_secret = {
-            value["secretKeyRef"]["key"]: key
-            for key, value in env.items()
-            if isinstance(value, dict) and value["secretKeyRef"]["name"] == f"{name}-app"
-        }
-        assert set(from_secret) == {"username", "password"}, "the owner's secret by CNPG"
-        assert primary.username == f"$({from_secret['username']})"
-        assert primary.password == f"$({from_secret['password']})"
+        assert {var for var in env if var.startswith("SSOGW_")} <= app_settings_env()
+        owner = urlsplit(env["SSOGW_OWNER_DSN"])
+        assert (owner.hostname, owner.port, owner.path) == (f"{name}-rw", 5432, f"/{database}")
+        refs = secret_refs(env)
+        by_key = {key: var for var, (secret, key) in refs.items() if secret == f"{name}-app"}
+        assert set(by_key) == {"username", "password"}, "the owner's secret by CNPG"
+        assert owner.username == f"$({by_key['username']})"
+        assert owner.password == f"$({by_key['password']})"
+        assert refs["SSOGW_SERVICE_ROLE"] == (service_secret, "username")
+        assert (service_secret, "password") not in refs.values(), "no service password"
+        assert "SSOGW_PRIMARY_DSN" not in env
 
 
 def test_the_secret_key_comes_from_the_secret_template() -> None:

@@ -9,7 +9,6 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import asyncpg
@@ -35,6 +34,7 @@ from app.observability.metrics import Metrics
 from app.settings import Settings
 from tests.conftest import PartnerCredentials
 from tests.support.clock import business_clock
+from tests.support.owner_rights import audit_records_refused
 from tests.support.people import new_national_id
 from tests.support.wsse import digest_token
 
@@ -193,20 +193,6 @@ class FailingReads:
         self._raise()
 
 
-@asynccontextmanager
-async def records_refused(gw: Gateway, request_id: str) -> AsyncIterator[None]:
-    """The primary refuses every audit record of ``request_id`` (a real commit failure)."""
-    constraint = f"refuse_{uuid.uuid4().hex[:8]}"
-    await gw.db.primary.execute(
-        f"ALTER TABLE audit_log ADD CONSTRAINT {constraint}"
-        f" CHECK (request_id <> '{request_id}') NOT VALID"
-    )
-    try:
-        yield
-    finally:
-        await gw.db.primary.execute(f"ALTER TABLE audit_log DROP CONSTRAINT {constraint}")
-
-
 async def outcomes(gw: Gateway, request_id: str) -> list[str]:
     rows = await gw.db.primary.fetch(
         "SELECT outcome FROM audit_log WHERE request_id = $1", request_id
@@ -246,7 +232,10 @@ def insured_with(gw: Gateway, reads: FailingReads) -> InsuredAdmin:
 
 @pytest.mark.parametrize("failure", FAILURES)
 async def test_a_counter_refusal_whose_record_cannot_be_kept_fails_as_audit_unavailable(
-    gateway: Gateway, partner: PartnerCredentials, failure: Callable[[], ServiceError]
+    gateway: Gateway,
+    partner: PartnerCredentials,
+    owner_pool: asyncpg.Pool,
+    failure: Callable[[], ServiceError],
 ) -> None:
     counter = counter_with(gateway, FailingReads(failure))
     expected = type(failure())
@@ -264,7 +253,7 @@ async def test_a_counter_refusal_whose_record_cannot_be_kept_fails_as_audit_unav
     assert await outcomes(gateway, recorded) == [answered.value.code], "refusals are audited"
 
     lost = uuid.uuid4().hex
-    async with records_refused(gateway, lost):
+    async with audit_records_refused(owner_pool, lost):
         with pytest.raises(AuditUnavailable) as failed:
             await inquire(lost)
     assert isinstance(failed.value.__cause__, expected), "the refusal it could not record"
@@ -273,7 +262,10 @@ async def test_a_counter_refusal_whose_record_cannot_be_kept_fails_as_audit_unav
 
 @pytest.mark.parametrize("failure", FAILURES)
 async def test_an_admin_refusal_whose_record_cannot_be_kept_fails_as_audit_unavailable(
-    gateway: Gateway, client_token: str, failure: Callable[[], ServiceError]
+    gateway: Gateway,
+    client_token: str,
+    owner_pool: asyncpg.Pool,
+    failure: Callable[[], ServiceError],
 ) -> None:
     insured = insured_with(gateway, FailingReads(failure))
     expected = type(failure())
@@ -291,7 +283,7 @@ async def test_an_admin_refusal_whose_record_cannot_be_kept_fails_as_audit_unava
     assert await outcomes(gateway, recorded) == [answered.value.code], "refusals are audited"
 
     lost = uuid.uuid4().hex
-    async with records_refused(gateway, lost):
+    async with audit_records_refused(owner_pool, lost):
         with pytest.raises(AuditUnavailable) as failed:
             await read(lost)
     assert isinstance(failed.value.__cause__, expected), "the refusal it could not record"

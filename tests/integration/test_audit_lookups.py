@@ -250,8 +250,8 @@ def test_cli_refuses_a_bad_id_without_connecting(
 
 
 async def test_cli_verify_names_the_broken_record_and_exits_non_zero(
-    writer: AuditWriter, pool: asyncpg.Pool, settings: Settings, rng: random.Random,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    writer: AuditWriter, pool: asyncpg.Pool, owner_pool: asyncpg.Pool, settings: Settings,
+    rng: random.Random, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     start = datetime(1960, 1, 1, tzinfo=UTC) + timedelta(hours=rng.randrange(24 * 365 * 9))
     nid = generate_national_id(rng)
@@ -267,7 +267,8 @@ async def test_cli_verify_names_the_broken_record_and_exits_non_zero(
     assert await asyncio.to_thread(run_cli, monkeypatch, dsn, "audit", "verify", *window) == 0
     assert "chain intact: 5 record(s)" in capsys.readouterr().out
 
-    await pool.execute(
+    # Someone with the owner's rights edits a record; the service role could not.
+    await owner_pool.execute(
         "UPDATE audit_log SET outcome = 'client.already_paid' WHERE seq = $1", seqs[3]
     )
     try:
@@ -276,7 +277,7 @@ async def test_cli_verify_names_the_broken_record_and_exits_non_zero(
         )
         report = json.loads(capsys.readouterr().out)
     finally:
-        await pool.execute("UPDATE audit_log SET outcome = 'ok' WHERE seq = $1", seqs[3])
+        await owner_pool.execute("UPDATE audit_log SET outcome = 'ok' WHERE seq = $1", seqs[3])
     assert code == EXIT_BROKEN
     assert report["ok"] is False and report["checked"] == 5
     assert report["first_broken"]["seq"] == seqs[3]

@@ -232,7 +232,9 @@ async def test_details_addresses_and_odd_text_survive_the_round_trip(
     assert result.checked == len(odd)
 
 
-# --- tampering -------------------------------------------------------------------------------
+# --- tampering ---------------------------------------------------------------------------------
+# By someone with the owner's rights (a DBA, a stolen owner password): the service role may
+# only append (test_database_roles.py), so verify must catch what only they could do.
 async def _written_block(
     writer: AuditWriter, pool: asyncpg.Pool, n: int
 ) -> tuple[datetime, list[int]]:
@@ -246,14 +248,14 @@ async def _written_block(
 
 
 async def test_an_edited_record_is_found_and_named(
-    writer: AuditWriter, pool: asyncpg.Pool, queries: AuditQueries
+    writer: AuditWriter, pool: asyncpg.Pool, owner_pool: asyncpg.Pool, queries: AuditQueries
 ) -> None:
     start, seqs = await _written_block(writer, pool, 20)
     window = {"from_": start, "to": start + timedelta(hours=1)}
     assert (await queries.verify(**window)).ok
     target = seqs[11]
     original = await pool.fetchval("SELECT name_returned FROM audit_log WHERE seq = $1", target)
-    await pool.execute("UPDATE audit_log SET name_returned = 'นาง อื่น' WHERE seq = $1", target)
+    await owner_pool.execute("UPDATE audit_log SET name_returned = 'นาง อื่น' WHERE seq = $1", target)
     try:
         result = await queries.verify(**window)
         assert not result.ok
@@ -263,7 +265,7 @@ async def test_an_edited_record_is_found_and_named(
         assert result.broken == 1, "one edit is one fault, not a cascade"
         assert result.checked == 20
     finally:
-        await pool.execute(
+        await owner_pool.execute(
             "UPDATE audit_log SET name_returned = $2 WHERE seq = $1", target, original
         )
     assert (await queries.verify(**window)).ok
@@ -271,14 +273,18 @@ async def test_an_edited_record_is_found_and_named(
 
 @pytest.mark.parametrize("position", ["middle", "first", "last"])
 async def test_a_removed_record_is_found(
-    writer: AuditWriter, pool: asyncpg.Pool, queries: AuditQueries, position: str
+    writer: AuditWriter,
+    pool: asyncpg.Pool,
+    owner_pool: asyncpg.Pool,
+    queries: AuditQueries,
+    position: str,
 ) -> None:
     start, seqs = await _written_block(writer, pool, 12)
     window = {"from_": start, "to": start + timedelta(hours=1)}
     target = {"middle": seqs[5], "first": seqs[0], "last": seqs[-1]}[position]
     removed = await pool.fetchrow("SELECT * FROM audit_log WHERE seq = $1", target)
     assert removed is not None
-    await pool.execute("DELETE FROM audit_log WHERE seq = $1", target)
+    await owner_pool.execute("DELETE FROM audit_log WHERE seq = $1", target)
     try:
         result = await queries.verify(**window)
         assert not result.ok
@@ -288,7 +294,7 @@ async def test_a_removed_record_is_found(
     finally:
         columns = list(removed.keys())
         placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-        await pool.execute(
+        await owner_pool.execute(
             f"INSERT INTO audit_log ({', '.join(columns)}) VALUES ({placeholders})",
             *removed.values(),
         )
@@ -296,7 +302,7 @@ async def test_a_removed_record_is_found(
 
 
 async def test_a_rehashed_edit_still_breaks_the_link_to_the_next_record(
-    writer: AuditWriter, pool: asyncpg.Pool, queries: AuditQueries
+    writer: AuditWriter, pool: asyncpg.Pool, owner_pool: asyncpg.Pool, queries: AuditQueries
 ) -> None:
     start, seqs = await _written_block(writer, pool, 6)
     window = {"from_": start, "to": start + timedelta(hours=1)}
@@ -305,7 +311,7 @@ async def test_a_rehashed_edit_still_breaks_the_link_to_the_next_record(
     assert stored is not None
     forged = dataclasses.replace(_stored_row(stored), name_returned="forged")
     new_hash = chain_hash(bytes(stored["prev_hash"]), target, forged)
-    await pool.execute(
+    await owner_pool.execute(
         "UPDATE audit_log SET name_returned = 'forged', hash = $2 WHERE seq = $1", target, new_hash
     )
     try:
@@ -314,7 +320,7 @@ async def test_a_rehashed_edit_still_breaks_the_link_to_the_next_record(
         assert result.first_broken.seq == target + 1
         assert "prev_hash" in result.first_broken.reason
     finally:
-        await pool.execute(
+        await owner_pool.execute(
             "UPDATE audit_log SET name_returned = $2, hash = $3 WHERE seq = $1",
             target, stored["name_returned"], stored["hash"],
         )  # fmt: skip

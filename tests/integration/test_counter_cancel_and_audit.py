@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, time, timedelta
 
+import asyncpg
 import pytest
 
 from app.counter.ledger import PgLedger
@@ -21,6 +22,7 @@ from app.settings import Settings
 from tests.conftest import PartnerCredentials
 from tests.support.clock import PinnedClock, business_clock
 from tests.support.counter_calls import caller, confirm_request, s40_person, today
+from tests.support.owner_rights import audit_records_refused
 from tests.support.people import payment_business_day, wait_replayed
 from tests.support.rest_api import replicas
 from tests.support.wsse import digest_token
@@ -136,11 +138,11 @@ async def test_a_cancel_after_the_cut_off_is_refused(
 
 # --- read-your-writes and the audit trail ---------------------------------------------------------
 async def test_an_inquiry_right_after_a_confirm_never_offers_the_paid_month(
-    gateway: Gateway, partner: PartnerCredentials
+    gateway: Gateway, partner: PartnerCredentials, replica_superuser: asyncpg.Connection
 ) -> None:
     nid = await s40_person(gateway)
     bystander = await s40_person(gateway)
-    replica = gateway.db.router.replicas[0].pool
+    replica = replica_superuser  # only the superuser may pause replay
     token = lambda: digest_token(partner.username, partner.password)  # noqa: E731
     async with gateway.db.primary.acquire() as conn:
         await wait_replayed(conn, replicas(gateway))  # the replica has the new persons
@@ -166,23 +168,17 @@ async def test_an_inquiry_right_after_a_confirm_never_offers_the_paid_month(
 
 
 async def test_when_the_audit_record_cannot_be_committed_no_payment_exists(
-    gateway: Gateway, partner: PartnerCredentials
+    gateway: Gateway, partner: PartnerCredentials, owner_pool: asyncpg.Pool
 ) -> None:
     nid = await s40_person(gateway)
     rid = f"audit-fails-{uuid.uuid4().hex}"
-    constraint = f"refuse_{uuid.uuid4().hex[:8]}"
-    await gateway.db.primary.execute(
-        f"ALTER TABLE audit_log ADD CONSTRAINT {constraint} CHECK (request_id <> '{rid}') NOT VALID"
-    )
-    try:
+    async with audit_records_refused(owner_pool, rid):
         with pytest.raises(AuditUnavailable):
             await gateway.counter.confirm(
                 caller=caller(rid),
                 credentials=digest_token(partner.username, partner.password),
                 request=confirm_request(nid, [str(today())], 7000),
             )
-    finally:
-        await gateway.db.primary.execute(f"ALTER TABLE audit_log DROP CONSTRAINT {constraint}")
     assert (
         await gateway.db.primary.fetchval(
             "SELECT count(*) FROM payments WHERE national_id = $1", nid

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import asyncpg
 import httpx
 import pytest
 
@@ -129,12 +130,13 @@ async def test_full_amounts_paid_in_the_cut_months_are_listed_as_refunds(
         ]
 
 
-async def test_the_migration_keeps_a_line_already_entered(gateway: Gateway) -> None:
+async def test_the_migration_keeps_a_line_already_entered(owner_pool: asyncpg.Pool) -> None:
     # Before 0007 these lines were entered through the rate administration; where one is,
     # running 0007 over it adds nothing (so an operator's decision is never overridden).
+    # Migrations run as the owner, who alone may delete a rate.
     [migration] = [m for m in load_migrations() if m.version == 7]
     count = "SELECT count(*) FROM contribution_rates"
-    async with gateway.db.primary.acquire() as conn:
+    async with owner_pool.acquire() as conn:
         tx = conn.transaction()
         await tx.start()
         try:

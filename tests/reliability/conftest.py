@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 
 from app.admission.credential_vault import SecretBox
-from app.db.local_pair import LocalPair, PairRecord
+from app.db.local_pair import SUPERUSER, LocalPair, PairRecord
 from app.domain.calendar import bangkok_date
 from app.domain.months import Month
 from app.principals.registry import Registry
@@ -76,7 +76,8 @@ async def ensure_pair_up(pair: LocalPair, record: PairRecord) -> None:
     """Start whatever a fault test left stopped, resume replay, and wait until it streams."""
     await asyncio.to_thread(pair.start, "primary")
     await asyncio.to_thread(pair.start, "replica")
-    conn = await asyncpg.connect(record.replica_dsn, timeout=5)
+    # As the superuser: only it may resume replay.
+    conn = await asyncpg.connect(record.dsn(record.replica_port, role=SUPERUSER), timeout=5)
     try:
         if await conn.fetchval("SELECT pg_is_wal_replay_paused()"):
             await conn.execute("SELECT pg_wal_replay_resume()")

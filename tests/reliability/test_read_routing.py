@@ -1,14 +1,13 @@
 """Read routing on this package's own pair: a row written on the primary is read back from the
 replica, and with the replica stopped reads fall back to the primary and return afterwards.
 
-Moved here from tests/integration/test_store_foundation.py: these tests create a table of their
-own and stop the replica, which the session pair other tests share must never see.
+Moved here from tests/integration/test_store_foundation.py: these tests stop the replica, which
+the session pair other tests share must never see.
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -18,8 +17,10 @@ import pytest
 from app.db.config import database_config
 from app.db.database import Database
 from app.db.local_pair import LocalPair, PairRecord
+from app.domain.months import Month
 from app.settings import Settings
 from tests.reliability.conftest import ensure_pair_up
+from tests.support.people import add_person
 
 pytestmark = pytest.mark.reliability
 
@@ -54,20 +55,19 @@ async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 10
 
 
 async def test_a_row_written_on_the_primary_is_read_back_from_the_replica(db: Database) -> None:
-    await db.primary.execute("CREATE TABLE IF NOT EXISTS probe_rows (key text PRIMARY KEY)")
-    key = uuid.uuid4().hex
-    await db.primary.execute("INSERT INTO probe_rows VALUES ($1)", key)
+    # Written and read as the service role, as the gateway does.
+    async with db.primary.acquire() as conn:
+        key = await add_person(conn, section=40, coverage_start=Month(2020, 1))
 
     async def replica_has_it() -> bool:
         await db.router.probe()
 
         async def read(conn: asyncpg.Connection) -> object:
-            return await conn.fetchval("SELECT key FROM probe_rows WHERE key = $1", key)
+            return await conn.fetchval(
+                "SELECT national_id FROM insured_persons WHERE national_id = $1", key
+            )
 
-        try:
-            value, info = await db.router.run_read(read)
-        except asyncpg.UndefinedTableError:  # the table itself has not been replayed yet
-            return False
+        value, info = await db.router.run_read(read)
         return value == key and info.path == "replica"
 
     await wait_for(replica_has_it)

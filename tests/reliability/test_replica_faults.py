@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.db.local_pair import LocalPair, PairRecord
+from app.db.local_pair import SUPERUSER, LocalPair, PairRecord
 from tests.reliability.conftest import Launcher, NewPeople, ensure_pair_up, replica_caught_up
 from tests.reliability.figures import FIGURES
 from tests.reliability.gateway_process import GatewayProcess
@@ -130,7 +130,8 @@ async def test_replica_lagging_then_caught_up(
     pair_restored: LocalPair,
 ) -> None:
     assert await served_by(client, partner, members[0]) == "replica"
-    replica = await asyncpg.connect(rel_record.replica_dsn)
+    # Only the superuser may pause and resume replay.
+    replica = await asyncpg.connect(rel_record.dsn(rel_record.replica_port, role=SUPERUSER))
     try:
         async with Workload(client, partner, members, inquirers=4, max_seconds=60) as load:
             await replica.execute("SELECT pg_wal_replay_pause()")

@@ -1,4 +1,9 @@
-"""The test session's own PostgreSQL primary and streaming replica, in a temporary directory."""
+"""The test session's own PostgreSQL primary and streaming replica, in a temporary directory.
+
+Migrated as the owner role, as `ssogw migrate` does; the gateway and the tests connect as the
+service role (``record.primary_dsn``) unless a test needs the owner's rights on purpose
+(``record.owner_dsn``: tampering with the audit trail, backdating rows, altering a table).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from pathlib import Path
 
 import asyncpg
 
-from app.db.local_pair import LocalPair, PairRecord
+from app.db.local_pair import SERVICE_ROLE, LocalPair, PairRecord
 from app.db.migrator import migrate
 
 
@@ -26,7 +31,7 @@ def session_pair() -> Iterator[tuple[LocalPair, PairRecord]]:
     try:
         record = pair.up()
         pair.wait_streaming()
-        asyncio.run(_migrate(record.primary_dsn))
+        asyncio.run(_migrate(record.owner_dsn))
         yield pair, record
     finally:
         try:
@@ -38,6 +43,6 @@ def session_pair() -> Iterator[tuple[LocalPair, PairRecord]]:
 async def _migrate(dsn: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:
-        await migrate(conn)
+        await migrate(conn, service_role=SERVICE_ROLE)
     finally:
         await conn.close()
