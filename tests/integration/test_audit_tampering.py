@@ -127,7 +127,7 @@ async def sealed(scratch: PairRecord, tmp_path: Path, clock: PinnedClock) -> Asy
                 checkpoint = await gw.sealer.seal()
                 assert checkpoint is not None
                 made.append(checkpoint)
-        attacker = await asyncpg.connect(scratch.primary_dsn)
+        attacker = await asyncpg.connect(scratch.owner_dsn)  # someone with database access
         try:
             state = Sealed(gw, attacker, tmp_path, made)
             result = await state.verify()
