@@ -77,7 +77,7 @@ def test_order_is_by_time() -> None:
 
 def test_of_takes_a_date_not_an_instant() -> None:
     assert Month.of(date(2024, 2, 29)) == Month(2024, 2)
-    with pytest.raises(TypeError, match="business_date"):
+    with pytest.raises(TypeError, match="bangkok_date"):
         Month.of(datetime(2024, 5, 31, 17, 30, tzinfo=UTC))
 
 
