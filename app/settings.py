@@ -6,6 +6,8 @@ secret with a default (``SSOGW_SECRET_KEY``) is a clearly marked demo key; produ
 
 from __future__ import annotations
 
+import re
+import socket
 from datetime import time
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +17,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # A clearly marked demo key for `make run`; any real deployment sets SSOGW_SECRET_KEY.
 DEMO_SECRET_KEY = "demo-only-key-do-not-use-in-production-0123456789"  # noqa: S105
+# An instance id names a directory: letters, digits, '.', '_', '-', not starting with a dot.
+_INSTANCE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 
 
 def _split(value: object) -> object:
@@ -30,6 +34,10 @@ class Settings(BaseSettings):
 
     # --- where things are ----------------------------------------------------------------
     data_dir: Path = Field(default=Path(".data"), description="Local PostgreSQL pair and records.")
+    instance_id: str = Field(
+        default_factory=socket.gethostname,
+        description="Names this instance (its audit spool); unique and stable per instance.",
+    )
     pg_bin: Path | None = Field(default=None, description="Directory with initdb, pg_ctl, ...")
     primary_dsn: str | None = Field(default=None, description="Primary DSN; else the local pair.")
     replica_dsns: Annotated[list[str], NoDecode] = Field(
@@ -97,6 +105,15 @@ class Settings(BaseSettings):
 
     # --- logging -----------------------------------------------------------------------------
     log_level: str = "INFO"
+
+    @field_validator("instance_id")
+    @classmethod
+    def _directory_name(cls, value: str) -> str:
+        if not _INSTANCE_ID.fullmatch(value):
+            raise ValueError(
+                "an instance id is 1-128 letters, digits, '.', '_' or '-', not starting with '.'"
+            )
+        return value
 
     @field_validator("replica_dsns", "trusted_proxies", mode="before")
     @classmethod

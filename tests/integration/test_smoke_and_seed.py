@@ -27,6 +27,9 @@ def test_a_server_subprocess_becomes_ready(settings: Settings) -> None:
         "SSOGW_REPLICA_DSNS": ",".join(settings.replica_dsns),
         "SSOGW_HTTP_PORT": str(port),
         "SSOGW_LOG_LEVEL": "warning",
+        # Beside the in-process gateways, in the session's data directory: a spool of its own.
+        "SSOGW_DATA_DIR": str(settings.data_dir),
+        "SSOGW_INSTANCE_ID": "smoke",
     }
     proc = subprocess.Popen(
         [sys.executable, "-c", "from app.cli.main import main; main(['serve'])"],
