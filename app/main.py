@@ -172,8 +172,10 @@ def build_gateway(
         max_batch=settings.audit_max_batch,
         max_wait_ms=0 if command else settings.audit_max_wait_ms,
         metrics=metrics,
-        # A serving instance has a spool of its own; a command commits at once, or fails.
+        # A serving instance has a spool of its own, and links the records business
+        # transactions commit (a command leaves those to the serving instances).
         spool=None if command else AuditSpool(spool_base, instance_id=settings.instance_id),
+        link_interval_s=None if command else settings.audit_link_interval_s,
     )
     ledger = PgLedger(primary=lambda: db.primary, router=lambda: db.router)
     rates = RateBook(ledger)

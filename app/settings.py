@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     audit_spool_dir: Path | None = Field(
         default=None, description="Durable local spool while the primary is down (else data_dir)."
     )
+    audit_link_interval_s: float = Field(
+        default=1.0, gt=0, description="How often to look for records left waiting for a link."
+    )
 
     # --- admission ---------------------------------------------------------------------------
     secret_key: str = Field(default=DEMO_SECRET_KEY, description="Encrypts partner secrets.")

@@ -1,9 +1,12 @@
 """The audit trail's queries on PostgreSQL: lookups by national ID, and the chain walk of verify.
 
 Implements ``app.audit.service.AuditQueries``. Lookups read the ``(national_id, at)``
-index of each monthly partition backwards and page by keyset ``(at, seq)``. Verify walks
-``seq`` order in chunks of ``chunk`` rows (each its own short statement, so nothing holds a
-snapshot for the whole walk and only one chunk is ever in memory).
+index of each monthly partition backwards and page by keyset ``(at, seq)``; they also see the
+records committed by business transactions that are still waiting for their chain link
+(``audit_unlinked``, seq NULL, sorted as ``UNLINKED_SEQ``): a record is a record once
+committed. Verify walks ``seq`` order in chunks of ``chunk`` rows (each its own short
+statement, so nothing holds a snapshot for the whole walk and only one chunk is ever in
+memory), and counts the records still waiting for their link.
 """
 
 from __future__ import annotations
@@ -16,22 +19,34 @@ from typing import Any, Final
 import asyncpg
 
 from app.audit.chain import GENESIS_HASH, AuditRow, ChainChecker
-from app.audit.records import BrokenRecord, LookupCursor, LookupRecord, VerifyResult
+from app.audit.records import (
+    UNLINKED_SEQ,
+    BrokenRecord,
+    LookupCursor,
+    LookupRecord,
+    VerifyResult,
+)
 from app.db.failures import translated
 
 EARLIEST: Final = datetime(1, 1, 1, tzinfo=UTC)
 LATEST: Final = datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
-_MAX_SEQ: Final = 2**63 - 1
-
-LOOKUPS: Final = """
-SELECT seq, at, national_id, principal_kind, principal_id, principal_name, operator, terminal,
-       host(source_ip) AS source_ip, protocol, operation, name_returned, outcome, request_id
-FROM audit_log
-WHERE national_id = $1 AND at >= $2 AND at < $3
-  AND (at, seq) < ($4, $5)
-ORDER BY at DESC, seq DESC
+_COLUMNS: Final = """at, national_id, principal_kind, principal_id, principal_name, operator,
+       terminal, host(source_ip) AS source_ip, protocol, operation, name_returned, outcome,
+       request_id"""
+# A waiting record sorts as seq UNLINKED_SEQ ($7), so it is on the page before a cursor at the
+# same instant, and on the next page when the cursor is at a later one.
+LOOKUPS: Final = f"""
+(SELECT seq, {_COLUMNS} FROM audit_log
+  WHERE national_id = $1 AND at >= $2 AND at < $3 AND (at, seq) < ($4, $5)
+  ORDER BY at DESC, seq DESC LIMIT $6)
+UNION ALL
+(SELECT NULL::bigint, {_COLUMNS} FROM audit_unlinked
+  WHERE national_id = $1 AND at >= $2 AND at < $3 AND (at, $7::bigint) < ($4, $5)
+  ORDER BY at DESC LIMIT $6)
+ORDER BY at DESC, seq DESC NULLS FIRST
 LIMIT $6
 """
+UNLINKED: Final = "SELECT count(*) FROM audit_unlinked WHERE at >= $1 AND at < $2"
 HEAD: Final = "SELECT last_seq, last_hash FROM audit_chain WHERE id"
 SPAN: Final = """
 SELECT min(seq) AS first, max(seq) AS last FROM audit_log
@@ -49,7 +64,8 @@ LIMIT $4
 """
 
 
-def _row(record: asyncpg.Record) -> AuditRow:
+def stored_row(record: asyncpg.Record) -> AuditRow:
+    """A row as read back from the database (``host(source_ip)``, ``detail::text``)."""
     detail: Any = None if record["detail"] is None else json.loads(record["detail"])
     return AuditRow(
         at=record["at"],
@@ -86,11 +102,12 @@ class AuditQueries:
         after: LookupCursor | None,
     ) -> list[LookupRecord]:
         """Records of ``national_id`` with ``from_ <= at < to``, newest first, after ``after``."""
-        cursor_at, cursor_seq = (after.at, after.seq) if after else (LATEST, _MAX_SEQ)
+        cursor_at, cursor_seq = (after.at, after.seq) if after else (LATEST, UNLINKED_SEQ)
         async with translated("audit"):
             rows = await self._pool_provider().fetch(
-                LOOKUPS, national_id, from_ or EARLIEST, to or LATEST, cursor_at, cursor_seq, limit
-            )
+                LOOKUPS, national_id, from_ or EARLIEST, to or LATEST, cursor_at, cursor_seq,
+                limit, UNLINKED_SEQ,
+            )  # fmt: skip
         return [LookupRecord(**dict(row)) for row in rows]
 
     async def verify(self, *, from_: datetime | None, to: datetime | None) -> VerifyResult:
@@ -104,12 +121,13 @@ class AuditQueries:
         head = await conn.fetchrow(HEAD)
         if head is None:
             raise RuntimeError("the audit_chain head row is missing")
+        unlinked: int = await conn.fetchval(UNLINKED, from_ or EARLIEST, to or LATEST)
         head_seq: int = head["last_seq"]
         first, last = 1, head_seq
         if from_ is not None or to is not None:
             span = await conn.fetchrow(SPAN, from_ or EARLIEST, to or LATEST, head_seq)
             if span is None or span["first"] is None:
-                return VerifyResult(checked=0, ok=True, first_broken=None)
+                return VerifyResult(checked=0, ok=True, first_broken=None, unlinked=unlinked)
             first = 1 if from_ is None else span["first"]
             last = head_seq if to is None else span["last"]
         checker = ChainChecker(first_seq=first, anchor=await self._anchor(conn, first))
@@ -120,7 +138,7 @@ class AuditQueries:
             rows = await conn.fetch(CHUNK, cursor[0], cursor[1], last, self._chunk)
             for row in rows:
                 checker.feed(
-                    row["seq"], _row(row), prev_hash=bytes(row["prev_hash"]),
+                    row["seq"], stored_row(row), prev_hash=bytes(row["prev_hash"]),
                     stored_hash=bytes(row["hash"]),
                 )  # fmt: skip
             if len(rows) < self._chunk:
@@ -138,6 +156,7 @@ class AuditQueries:
             broken=checker.broken,
             first_seq=first,
             last_seq=last,
+            unlinked=unlinked,
         )
 
     @staticmethod

@@ -38,7 +38,10 @@ class LookupRecordOut(OutModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [_RECORD_EXAMPLE]})
 
-    seq: int = Field(description="Position in the hash chain.")
+    seq: int | None = Field(
+        description="Position in the hash chain; null for a record committed a moment ago "
+        "with the payment it describes, whose chain link follows within a second."
+    )
     at: datetime
     national_id: NationalIdText
     principal_kind: str = Field(description="partner, client, operator or anonymous.")
@@ -136,6 +139,7 @@ class VerifyOut(OutModel):
                     "broken": 0,
                     "firstSeq": 1,
                     "lastSeq": 15000,
+                    "unlinked": 0,
                 }
             ]
         }
@@ -147,6 +151,10 @@ class VerifyOut(OutModel):
     broken: int = Field(description="How many faults were found in all.")
     first_seq: int | None
     last_seq: int | None
+    unlinked: int = Field(
+        description="Records in the range committed but still waiting for their chain link "
+        "(normally 0 after a second)."
+    )
 
     @classmethod
     def of(cls, r: VerifyResult) -> VerifyOut:
@@ -162,4 +170,5 @@ class VerifyOut(OutModel):
             broken=r.broken,
             first_seq=r.first_seq,
             last_seq=r.last_seq,
+            unlinked=r.unlinked,
         )

@@ -1,5 +1,9 @@
 """Questions to the audit trail: who looked up an ID (``lookups``); is the chain whole (``verify``).
 
+Lookups see every committed record, including one a business transaction committed a moment
+ago whose chain link is still to come (its ``seq`` is None); verify checks the chain and says
+how many records are still waiting for their link.
+
 The same service backs ``ssogw audit`` and the REST audit endpoints. It validates and pages;
 the store (``AuditQueries``, implemented in ``app.audit.queries``) runs the queries and
 recomputes the chain. An audit lookup touches a national ID too, so with a sink it is itself
@@ -14,6 +18,7 @@ from datetime import datetime
 from typing import Protocol
 
 from app.audit.records import (
+    UNLINKED_SEQ,
     AuditSink,
     LookupCursor,
     LookupRecord,
@@ -103,7 +108,10 @@ class AuditService:
         records, more = rows[:limit], len(rows) > limit
         await self._record(requester, national_id, "ok", found=len(records))
         last = records[-1] if records else None
-        next_cursor = LookupCursor(last.at, last.seq).encode() if more and last else None
+        next_cursor = None
+        if more and last is not None:
+            seq = UNLINKED_SEQ if last.seq is None else last.seq
+            next_cursor = LookupCursor(last.at, seq).encode()
         return LookupPage(records=records, next_cursor=next_cursor)
 
     async def verify(

@@ -8,6 +8,9 @@ batch cannot be committed every caller in it gets ``AuditUnavailable``; the writ
 the next batch — except when the primary is unreachable and a spool is configured: the batch
 is then committed to the local spool (``audit_spool``) and moved onto the chain when the
 primary answers again, each record once (by its id).
+
+Records that business transactions committed themselves (a confirm's, with its payment) are
+put on the same chain by the writer's linker (``app.audit.unlinked``): ``link_soon()`` wakes it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import asyncpg
 from app.audit.chain import AuditRow, chain_hash, prepare
 from app.audit.records import AuditRecord
 from app.audit.spool import AuditSpool
+from app.audit.unlinked import AuditLinker
 from app.db.failures import translate
 from app.errors import AuditUnavailable, StoreUnavailable
 
@@ -101,7 +105,10 @@ class AuditWriter:
         commit_timeout_s: float = 5.0,
         max_queued: int | None = None,
         spool: AuditSpool | None = None,
+        link_interval_s: float | None = None,
     ) -> None:
+        """``link_interval_s``: link records committed by business transactions (this often at
+        least, and whenever ``link_soon()`` is called); None: leave them to other instances."""
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._pool_provider = pool_provider
@@ -118,6 +125,17 @@ class AuditWriter:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._spool = spool
+        self._linker = (
+            None
+            if link_interval_s is None
+            else AuditLinker(
+                pool_provider=pool_provider,
+                max_batch=max_batch,
+                max_wait_ms=max_wait_ms,
+                sweep_interval_s=link_interval_s,
+                commit_timeout_s=commit_timeout_s,
+            )
+        )
 
     async def claim_spool(self) -> None:
         """Make the spool directory this instance's (SpoolUnusable if it cannot be written or
@@ -126,15 +144,17 @@ class AuditWriter:
             await asyncio.to_thread(self._spool.claim)
 
     async def start(self) -> None:
-        """Claim the spool and start the background writer (once)."""
+        """Claim the spool, start the background writer and the linker (once)."""
         if self._task is None:
             await self.claim_spool()
             self._stopping = False
             self._task = asyncio.create_task(self._run(), name="audit-writer")
+            if self._linker is not None:
+                await self._linker.start()
 
     async def stop(self) -> None:
-        """Refuse new records, commit everything queued, stop the writer and let go of the
-        spool."""
+        """Refuse new records, commit everything queued, stop the writer and the linker, and
+        let go of the spool."""
         try:
             if self._task is not None:
                 self._stopping = True
@@ -144,9 +164,16 @@ class AuditWriter:
                     await self._task
                 finally:
                     self._task = None
+            if self._linker is not None:
+                await self._linker.stop()
         finally:
             if self._spool is not None:
                 self._spool.release()
+
+    def link_soon(self) -> None:
+        """A record was committed inside a business transaction: wake the linker."""
+        if self._linker is not None:
+            self._linker.nudge()
 
     async def record(self, record: AuditRecord) -> None:
         """Commit ``record`` with whatever else is queued; AuditUnavailable if it cannot be.

@@ -129,6 +129,7 @@ def _verify_document(result: VerifyResult) -> dict[str, Any]:
         "faults": result.broken,
         "first_seq": result.first_seq,
         "last_seq": result.last_seq,
+        "unlinked": result.unlinked,
     }  # fmt: skip
 
 
@@ -148,6 +149,8 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
                 f"chain BROKEN: first broken record seq {b.seq}{when}: {b.reason}\n"
                 f"{result.broken} fault(s) in {result.checked} record(s) checked{span}"
             )
+        if result.unlinked:
+            text += f"\n{result.unlinked} record(s) committed, still waiting for their chain link"
         emit(args, _verify_document(result), text)
         return 0 if result.ok else EXIT_BROKEN
 

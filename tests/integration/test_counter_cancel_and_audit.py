@@ -171,8 +171,10 @@ async def test_when_the_audit_record_cannot_be_committed_no_payment_exists(
     nid = await s40_person(gateway)
     rid = f"audit-fails-{uuid.uuid4().hex}"
     constraint = f"refuse_{uuid.uuid4().hex[:8]}"
+    # The record is written in the payment's own transaction, into audit_unlinked.
     await gateway.db.primary.execute(
-        f"ALTER TABLE audit_log ADD CONSTRAINT {constraint} CHECK (request_id <> '{rid}') NOT VALID"
+        f"ALTER TABLE audit_unlinked ADD CONSTRAINT {constraint}"
+        f" CHECK (request_id <> '{rid}') NOT VALID"
     )
     try:
         with pytest.raises(AuditUnavailable):
@@ -182,7 +184,9 @@ async def test_when_the_audit_record_cannot_be_committed_no_payment_exists(
                 request=confirm_request(nid, [str(today())], 7000),
             )
     finally:
-        await gateway.db.primary.execute(f"ALTER TABLE audit_log DROP CONSTRAINT {constraint}")
+        await gateway.db.primary.execute(f"ALTER TABLE audit_unlinked DROP CONSTRAINT {constraint}")
+    records = "SELECT count(*) FROM audit_records WHERE request_id = $1"
+    assert await gateway.db.primary.fetchval(records, rid) == 0
     assert (
         await gateway.db.primary.fetchval(
             "SELECT count(*) FROM payments WHERE national_id = $1", nid
