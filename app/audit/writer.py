@@ -29,7 +29,7 @@ import asyncpg
 
 from app.audit.chain import AuditRow, chain_hash, prepare
 from app.audit.records import AuditRecord
-from app.audit.spool import AuditSpool
+from app.audit.spool import AuditSpool, SpoolUnusable
 from app.audit.unlinked import AuditLinker
 from app.db.failures import translate
 from app.errors import AuditUnavailable, StoreUnavailable
@@ -141,7 +141,11 @@ class AuditWriter:
         """Make the spool directory this instance's (SpoolUnusable if it cannot be written or
         another running instance holds it)."""
         if self._spool is not None:
-            await asyncio.to_thread(self._spool.claim)
+            try:
+                await asyncio.to_thread(self._spool.claim)
+            except SpoolUnusable as exc:
+                log.critical("%s: this instance does not start", exc)  # one line, before uvicorn's
+                raise
 
     async def start(self) -> None:
         """Claim the spool, start the background writer and the linker (once)."""
