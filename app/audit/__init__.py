@@ -1,3 +1,4 @@
-"""The audit trail: one record per call touching a national ID, group commit onto a hash chain, the
-local spool, lookups and verify.
+"""The audit trail: one record per call touching a national ID, group commit onto a hash chain
+(or, for a write, committed in the write's own transaction and linked onto the chain after),
+the local spool of each instance, lookups and verify.
 """
