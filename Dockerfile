@@ -29,12 +29,14 @@ RUN /opt/venv/bin/pip install --upgrade pip \
 
 # --- runtime ---------------------------------------------------------------------------------
 FROM python:3.11-slim
+# The audit spool (docs/operations.md) must be writable by the service's user, or it refuses
+# to start: it is /var/lib/ssogw/audit-spool, where compose and Kubernetes mount a volume.
 RUN groupadd --system --gid 10001 ssogw \
     && useradd --system --uid 10001 --gid ssogw --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin ssogw \
-    && install -d -o 10001 -g 10001 -m 0700 /var/lib/ssogw
-# /var/lib/ssogw: the app's own files when SSOGW_DATA_DIR points there (compose mounts a volume
-# on it, which starts out owned by 10001 from this directory).
+    && install -d -o 10001 -g 10001 -m 0700 /var/lib/ssogw /var/lib/ssogw/audit-spool
+# /var/lib/ssogw: the app's own files (the audit spool, and the seal key and checkpoints when
+# SSOGW_DATA_DIR points there); compose mounts a volume on it, owned by 10001 from this directory.
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /srv/ssogw /srv/ssogw
 WORKDIR /srv/ssogw
@@ -42,7 +44,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     SSOGW_HTTP_HOST=0.0.0.0 \
-    SSOGW_HTTP_PORT=8000
+    SSOGW_HTTP_PORT=8000 \
+    SSOGW_AUDIT_SPOOL_DIR=/var/lib/ssogw/audit-spool
 USER 10001:10001
 EXPOSE 8000
 # /livez: the process answers (no dependency is checked; /readyz is for load balancers).

@@ -143,14 +143,16 @@ def build_gateway(
         wsse_window_s=settings.wsse_window_s,
         cache_ttl_s=settings.token_cache_s,
     )
+    spool_base = settings.audit_spool_dir or Path(settings.data_dir) / "audit-spool"
     audit = AuditWriter(
         pool_provider=lambda: db.audit_pool,
         max_batch=settings.audit_max_batch,
         max_wait_ms=0 if command else settings.audit_max_wait_ms,
         metrics=metrics,
-        spool=None
-        if command
-        else AuditSpool(settings.audit_spool_dir or Path(settings.data_dir) / "audit-spool"),
+        # A serving instance has a spool of its own, and links the records business
+        # transactions commit (a command leaves those to the serving instances).
+        spool=None if command else AuditSpool(spool_base, instance_id=settings.instance_id),
+        link_interval_s=None if command else settings.audit_link_interval_s,
     )
     ledger = PgLedger(primary=lambda: db.primary, router=lambda: db.router)
     rates = RateBook(ledger)
@@ -248,7 +250,9 @@ def build_gateway(
 
 
 async def start_gateway(gw: Gateway, *, background: bool = True) -> None:
-    """Open the pools and start the background tasks (none when ``background`` is false)."""
+    """Claim the audit spool (SpoolUnusable: this instance must not serve), open the pools and
+    start the background tasks (none when ``background`` is false)."""
+    await gw.audit.claim_spool()
     await gw.db.open()
     await gw.audit.start()
     if not background:

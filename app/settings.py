@@ -7,6 +7,7 @@ secret with a default (``SSOGW_SECRET_KEY``) is a clearly marked demo key; produ
 from __future__ import annotations
 
 import re
+import socket
 from datetime import time
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +18,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # A clearly marked demo key for `make run`; any real deployment sets SSOGW_SECRET_KEY.
 DEMO_SECRET_KEY = "demo-only-key-do-not-use-in-production-0123456789"  # noqa: S105
+# An instance id names a directory: letters, digits, '.', '_', '-', not starting with a dot.
+_INSTANCE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 
 
 # The characters RFC 3986 allows in a URL (percent-encoded ones included).
@@ -36,6 +39,10 @@ class Settings(BaseSettings):
 
     # --- where things are ----------------------------------------------------------------
     data_dir: Path = Field(default=Path(".data"), description="Local PostgreSQL pair and records.")
+    instance_id: str = Field(
+        default_factory=socket.gethostname,
+        description="Names this instance (its audit spool); unique and stable per instance.",
+    )
     pg_bin: Path | None = Field(default=None, description="Directory with initdb, pg_ctl, ...")
     primary_dsn: str | None = Field(
         default=None, description="The primary as the service role; else the local pair."
@@ -85,6 +92,9 @@ class Settings(BaseSettings):
     audit_max_wait_ms: float = 2.0
     audit_spool_dir: Path | None = Field(
         default=None, description="Durable local spool while the primary is down (else data_dir)."
+    )
+    audit_link_interval_s: float = Field(
+        default=1.0, gt=0, description="How often to look for records left waiting for a link."
     )
 
     # --- audit seals: signed checkpoints of the chain head, kept outside the database ------------
@@ -137,6 +147,15 @@ class Settings(BaseSettings):
 
     # --- logging -----------------------------------------------------------------------------
     log_level: str = "INFO"
+
+    @field_validator("instance_id")
+    @classmethod
+    def _directory_name(cls, value: str) -> str:
+        if not _INSTANCE_ID.fullmatch(value):
+            raise ValueError(
+                "an instance id is 1-128 letters, digits, '.', '_' or '-', not starting with '.'"
+            )
+        return value
 
     @field_validator("replica_dsns", "trusted_proxies", "audit_seal_public_keys", mode="before")
     @classmethod

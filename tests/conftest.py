@@ -107,8 +107,10 @@ async def gateway(settings: Settings, clock: PinnedClock) -> AsyncIterator[Gatew
 
 @pytest.fixture(scope="session")
 def live_url(settings: Settings, clock: PinnedClock) -> Iterator[str]:
-    """Base URL of the whole app served over real HTTP on loopback."""
-    with serve(create_app(settings, clock=clock)) as base:
+    """Base URL of the whole app served over real HTTP on loopback (an instance of its own,
+    beside the ``gateway`` fixture's)."""
+    live = settings.model_copy(update={"instance_id": f"{settings.instance_id}-live"})
+    with serve(create_app(live, clock=clock)) as base:
         yield base
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 class AccessRow:
     """One audit record of the person, with the caller's display name where one is known."""
 
-    seq: int
+    seq: int | None  # None: committed, its chain link still to come
     at: datetime
     principal_kind: str
     principal_name: str | None

@@ -1,9 +1,11 @@
 """The access report's reads: a person's audit records with the callers' display names.
 
 Implements ``app.access_report.service.AccessReportStore``. The records come from the
-``(national_id, at, seq)`` index of each monthly partition, oldest first; the partner's display
-name is joined by id for partner calls, and by username for a refused caller that gave a
-partner's username. Read on the primary, where the audit trail is committed.
+``(national_id, at, seq)`` index of each monthly partition, oldest first, with the records a
+business transaction committed that still wait for their chain link (seq NULL, after the
+linked ones of the same instant); the partner's display name is joined by id for partner calls,
+and by username for a refused caller that gave a partner's username. Read on the primary, where
+the audit trail is committed.
 """
 
 from __future__ import annotations
@@ -18,15 +20,20 @@ from app.access_report.records import AccessRow
 from app.audit.queries import EARLIEST, LATEST
 from app.db.failures import translated
 
-ACCESSES: Final = """
+_COLUMNS: Final = """at, principal_kind, principal_id, principal_name, operator, terminal,
+               protocol, operation, outcome, request_id"""
+ACCESSES: Final = f"""
 SELECT a.seq, a.at, a.principal_kind, a.principal_name, a.operator, a.terminal, a.protocol,
        a.operation, a.outcome, a.request_id,
        COALESCE(p.display_name, claimed.display_name) AS partner_display_name
-FROM audit_log a
+FROM ((SELECT seq, {_COLUMNS} FROM audit_log
+        WHERE national_id = $1 AND at >= $2 AND at < $3 ORDER BY at, seq LIMIT $4)
+      UNION ALL
+      (SELECT NULL::bigint, {_COLUMNS} FROM audit_unlinked
+        WHERE national_id = $1 AND at >= $2 AND at < $3 ORDER BY at LIMIT $4)) a
 LEFT JOIN partners p ON a.principal_kind = 'partner' AND p.id = a.principal_id
 LEFT JOIN partners claimed ON a.principal_kind = 'anonymous' AND claimed.username = a.principal_name
-WHERE a.national_id = $1 AND a.at >= $2 AND a.at < $3
-ORDER BY a.at, a.seq
+ORDER BY a.at, a.seq NULLS LAST
 LIMIT $4
 """
 PERSON: Final = """

@@ -51,7 +51,10 @@ class AccessEntryOut(OutModel):
         }
     )
 
-    seq: int = Field(description="Position in the audit trail's hash chain.")
+    seq: int | None = Field(
+        description="Position in the audit trail's hash chain; null for a record committed a "
+        "moment ago, whose chain link follows within a second."
+    )
     at: datetime
     who: str = Field(description="The partner's display name, the client or the officer.")
     who_kind: str = Field(description="partner, client, operator or anonymous.")

@@ -48,7 +48,7 @@ LATEST_BOUND: Final = datetime(2200, 1, 1, tzinfo=UTC)
 class AccessEntry:
     """One access as the report shows it."""
 
-    seq: int
+    seq: int | None  # None: committed, its chain link still to come
     at: datetime  # Bangkok time
     when: Words
     who: str

@@ -2,10 +2,10 @@
 
 The counter's operations and the internal applications' (through ``AdminGate``) both run
 here. The use case admits its caller through its ``CallAudit``, names the IDs it touches and
-commits its record with ``ok()`` before it answers; a ``ServiceError`` it raises is recorded
-here as a refusal. A record that cannot be committed fails the call with
-``server.audit_unavailable`` — a refusal's record included, whatever the refusal was — so a
-call never answers without its record on the trail.
+commits its record with ``ok()`` before it answers (a write: with ``ok_within()``, in the
+write's own transaction); a ``ServiceError`` it raises is recorded here as a refusal. A record
+that cannot be committed fails the call with ``server.audit_unavailable`` — a refusal's record
+included, whatever the refusal was — so a call never answers without its record on the trail.
 """
 
 from __future__ import annotations
@@ -64,9 +64,13 @@ class AuditedCalls:
             events=self._events,
         )
         try:
-            return await body(audit)
+            result = await body(audit)
         except ServiceError as error:
             failure = await audit.refused(error)
             if failure is error:
                 raise
             raise failure from error
+        # The body returned, so a transaction holding its record has committed (the use case
+        # says so itself right after the commit; this covers one that did not).
+        audit.committed()
+        return result

@@ -3,6 +3,12 @@
 Every record a use case leaves is built here, from the caller, the principal, the national
 ID(s), the name the caller saw and the outcome; and here a record that cannot be committed
 becomes the call's failure (``AuditUnavailable``), whatever the call was about to answer.
+
+A call that writes (a confirm, a cancel, an option change) puts its success record into its own
+transaction (``ok_within``), so the record and the write commit together or not at all; once
+the transaction has committed, ``committed()`` makes the record the call's and asks the writer
+to link it onto the chain. Until then a failure of the call is recorded as a refusal, through
+the group commit, as for any other call.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any, Protocol
 from app.admission.credentials import Credentials, UsernameToken
 from app.admission.records import Caller
 from app.admission.service import Admission
-from app.audit.records import AuditRecord, AuditSink
+from app.audit.records import AuditRecord, AuditSink, AuditTransaction
 from app.errors import AccessRefused, AuditUnavailable, ServiceError
 from app.observability.call_context import note_call
 from app.principals.records import Principal
@@ -46,6 +52,7 @@ class CallAudit:
         self._clock = clock
         self._events = events
         self._written = False
+        self._in_transaction = False  # a success record waits in the call's transaction
         self.source_ip = source_ip
         self.principal: Principal | None = None
         self.principal_hint: str | None = None  # e.g. the username a refused partner gave
@@ -66,6 +73,27 @@ class CallAudit:
     async def ok(self, *, name_returned: str | None = None, **detail: Any) -> None:
         """Commit the record of a call that succeeded (before its answer leaves)."""
         await self._write("ok", name_returned, detail or None)
+
+    async def ok_within(
+        self, tx: AuditTransaction, *, name_returned: str | None = None, **detail: Any
+    ) -> None:
+        """Write the record of a call that succeeded into ``tx``, the transaction of the call's
+        own writes; call ``committed()`` once that transaction has committed."""
+        record = self._record(
+            self._operation, "ok", self.national_id, name_returned, detail or None
+        )
+        await tx.add_audit_record(record)
+        self._in_transaction = True
+
+    def committed(self) -> None:
+        """The transaction holding this call's record committed: the record is the call's (its
+        chain link follows); a later failure of the call leaves no second record."""
+        if not self._in_transaction or self._written:
+            return
+        self._written = True
+        partner = self.principal.name if self.principal else None
+        note_call(operation=self._operation, outcome="ok", partner=partner)
+        self._sink.link_soon()
 
     async def refused(self, error: ServiceError) -> ServiceError:
         """Commit the record of a failed call; the error it fails with (AuditUnavailable if

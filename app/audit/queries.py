@@ -8,36 +8,47 @@ its own short statement, so nothing holds a snapshot for the whole walk and only
 ever in memory). Sealing takes a transaction-level advisory lock (every instance of the fleet
 tries the same one, and one that finds it taken skips its round) and only reads the head and
 appends to ``audit_seals``: the service's role needs no UPDATE or DELETE there.
+
+Lookups also see the records committed by business transactions that are still waiting for
+their chain link (``audit_unlinked``, seq NULL, sorted as ``UNLINKED_SEQ``): a record is a
+record once committed; verify counts them.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import asyncpg
 
 from app.audit.chain import GENESIS_HASH, AuditRow, ChainChecker
-from app.audit.records import LookupCursor, LookupRecord, VerifyResult
+from app.audit.records import UNLINKED_SEQ, LookupCursor, LookupRecord, VerifyResult
 from app.audit.seals.checkpoint import Checkpoint, SealCheck
 from app.audit.seals.sealer import ChainHead, MakeCheckpoints
 from app.db.failures import translated
 
 EARLIEST: Final = datetime(1, 1, 1, tzinfo=UTC)
 LATEST: Final = datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
-_MAX_SEQ: Final = 2**63 - 1
-
-LOOKUPS: Final = """
-SELECT seq, at, national_id, principal_kind, principal_id, principal_name, operator, terminal,
-       host(source_ip) AS source_ip, protocol, operation, name_returned, outcome, request_id
-FROM audit_log
-WHERE national_id = $1 AND at >= $2 AND at < $3
-  AND (at, seq) < ($4, $5)
-ORDER BY at DESC, seq DESC
+_COLUMNS: Final = """at, national_id, principal_kind, principal_id, principal_name, operator,
+       terminal, host(source_ip) AS source_ip, protocol, operation, name_returned, outcome,
+       request_id"""
+# A waiting record sorts as seq UNLINKED_SEQ ($7), so it is on the page before a cursor at the
+# same instant, and on the next page when the cursor is at a later one.
+LOOKUPS: Final = f"""
+(SELECT seq, {_COLUMNS} FROM audit_log
+  WHERE national_id = $1 AND at >= $2 AND at < $3 AND (at, seq) < ($4, $5)
+  ORDER BY at DESC, seq DESC LIMIT $6)
+UNION ALL
+(SELECT NULL::bigint, {_COLUMNS} FROM audit_unlinked
+  WHERE national_id = $1 AND at >= $2 AND at < $3 AND (at, $7::bigint) < ($4, $5)
+  ORDER BY at DESC LIMIT $6)
+ORDER BY at DESC, seq DESC NULLS FIRST
 LIMIT $6
 """
+UNLINKED: Final = "SELECT count(*) FROM audit_unlinked WHERE at >= $1 AND at < $2"
 HEAD: Final = "SELECT last_seq, last_hash FROM audit_chain WHERE id"
 SPAN: Final = """
 SELECT min(seq) AS first, max(seq) AS last FROM audit_log
@@ -66,7 +77,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)
 """
 
 
-def _row(record: asyncpg.Record) -> AuditRow:
+def stored_row(record: asyncpg.Record) -> AuditRow:
+    """A row as read back from the database (``host(source_ip)``, ``detail::text``)."""
     detail: Any = None if record["detail"] is None else json.loads(record["detail"])
     return AuditRow(
         at=record["at"],
@@ -103,11 +115,12 @@ class AuditQueries:
         after: LookupCursor | None,
     ) -> list[LookupRecord]:
         """Records of ``national_id`` with ``from_ <= at < to``, newest first, after ``after``."""
-        cursor_at, cursor_seq = (after.at, after.seq) if after else (LATEST, _MAX_SEQ)
+        cursor_at, cursor_seq = (after.at, after.seq) if after else (LATEST, UNLINKED_SEQ)
         async with translated("audit"):
             rows = await self._pool_provider().fetch(
-                LOOKUPS, national_id, from_ or EARLIEST, to or LATEST, cursor_at, cursor_seq, limit
-            )
+                LOOKUPS, national_id, from_ or EARLIEST, to or LATEST, cursor_at, cursor_seq,
+                limit, UNLINKED_SEQ,
+            )  # fmt: skip
         return [LookupRecord(**dict(row)) for row in rows]
 
     async def verify(
@@ -126,13 +139,17 @@ class AuditQueries:
         seals: SealCheck | None,
     ) -> VerifyResult:
         head = await _head(conn)
+        unlinked: int = await conn.fetchval(UNLINKED, from_ or EARLIEST, to or LATEST)
         first, last = 1, head.seq
         if from_ is not None or to is not None:
             span = await conn.fetchrow(SPAN, from_ or EARLIEST, to or LATEST, head.seq)
             if span is None or span["first"] is None:
                 empty = ChainChecker(first_seq=1, anchor=None, seals=seals)
                 empty.expect_sealed(head.seq)
-                return empty.result(first_seq=None, last_seq=None, head_seq=head.seq)
+                return replace(
+                    empty.result(first_seq=None, last_seq=None, head_seq=head.seq),
+                    unlinked=unlinked,
+                )
             first = 1 if from_ is None else span["first"]
             last = head.seq if to is None else span["last"]
         checker = ChainChecker(first_seq=first, anchor=await self._anchor(conn, first), seals=seals)
@@ -144,7 +161,9 @@ class AuditQueries:
         checker.expect_end(last)
         await self._check_successor(conn, checker, last, head.seq, head.hash)
         checker.expect_sealed(head.seq)
-        return checker.result(first_seq=first, last_seq=last, head_seq=head.seq)
+        return replace(
+            checker.result(first_seq=first, last_seq=last, head_seq=head.seq), unlinked=unlinked
+        )
 
     async def _chunks(
         self, conn: asyncpg.Connection, first: int, last: int
@@ -152,7 +171,7 @@ class AuditQueries:
         cursor: tuple[int, datetime] = (first - 1, LATEST)
         while True:
             rows = await conn.fetch(CHUNK, cursor[0], cursor[1], last, self._chunk)
-            yield [(r["seq"], _row(r), bytes(r["prev_hash"]), bytes(r["hash"])) for r in rows]
+            yield [(r["seq"], stored_row(r), bytes(r["prev_hash"]), bytes(r["hash"])) for r in rows]
             if len(rows) < self._chunk:
                 return
             cursor = (rows[-1]["seq"], rows[-1]["at"])

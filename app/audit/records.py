@@ -38,10 +38,28 @@ class AuditSink(Protocol):
         """Commit ``record`` (batched with others); raise AuditUnavailable if it cannot be."""
         ...
 
+    def link_soon(self) -> None:
+        """A record was committed inside a business transaction: put it on the chain soon."""
+        ...
+
+
+class AuditTransaction(Protocol):
+    """A business transaction that can carry its call's audit record: the record commits with
+    the transaction's own writes, or not at all (and the chain link follows the commit)."""
+
+    async def add_audit_record(self, record: AuditRecord) -> None:
+        """Write ``record`` in this transaction; AuditUnavailable if the trail refuses it."""
+        ...
+
+
+#: Where a record still waiting for its chain link sorts among records of the same instant.
+UNLINKED_SEQ = 2**63 - 1
+
 
 @dataclass(frozen=True, slots=True)
 class LookupCursor:
-    """Position after the last record of a page (records are ordered by ``at``, then ``seq``)."""
+    """Position after the last record of a page (records are ordered by ``at``, then ``seq``;
+    a record waiting for its chain link counts as ``UNLINKED_SEQ``)."""
 
     at: datetime
     seq: int
@@ -69,7 +87,7 @@ class LookupCursor:
 class LookupRecord:
     """One call that touched the ID: who, from where, how, what name they saw, the outcome."""
 
-    seq: int
+    seq: int | None  # None: committed, its chain link follows within the writer's cadence
     at: datetime
     national_id: str
     principal_kind: str
@@ -109,6 +127,7 @@ class VerifyResult:
     checkpoints: int = 0  # signed checkpoints that verified
     sealed_seq: int | None = None  # the last record a verified checkpoint sealed
     head_seq: int | None = None  # the chain's last record
+    unlinked: int = 0  # records committed but still waiting for their chain link
 
 
 @dataclass(frozen=True, slots=True)

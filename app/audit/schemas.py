@@ -38,7 +38,10 @@ class LookupRecordOut(OutModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [_RECORD_EXAMPLE]})
 
-    seq: int = Field(description="Position in the hash chain.")
+    seq: int | None = Field(
+        description="Position in the hash chain; null for a record committed a moment ago "
+        "with the payment it describes, whose chain link follows within a second."
+    )
     at: datetime
     national_id: NationalIdText
     principal_kind: str = Field(description="partner, client, operator or anonymous.")
@@ -141,6 +144,7 @@ class VerifyOut(OutModel):
                     "checkpoints": 42,
                     "sealedSeq": 14980,
                     "headSeq": 15000,
+                    "unlinked": 0,
                 }
             ]
         }
@@ -155,6 +159,10 @@ class VerifyOut(OutModel):
     checkpoints: int = Field(description="Signed checkpoints that verified with the public keys.")
     sealed_seq: int | None = Field(description="The last record a verified checkpoint sealed.")
     head_seq: int | None = Field(description="The chain's last record.")
+    unlinked: int = Field(
+        description="Records in the range committed but still waiting for their chain link "
+        "(normally 0 after a second)."
+    )
 
     @classmethod
     def of(cls, r: VerifyResult) -> VerifyOut:
@@ -173,4 +181,5 @@ class VerifyOut(OutModel):
             checkpoints=r.checkpoints,
             sealed_seq=r.sealed_seq,
             head_seq=r.head_seq,
+            unlinked=r.unlinked,
         )

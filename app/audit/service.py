@@ -1,6 +1,10 @@
 """Questions to the audit trail: who looked up an ID (``lookups``); is the chain whole and as it
 was sealed (``verify``); the chain and its checkpoints in one file (``export``).
 
+Lookups see every committed record, including one a business transaction committed a moment
+ago whose chain link is still to come (its ``seq`` is None); verify checks the chain and says
+how many records are still waiting for their link.
+
 The same service backs ``ssogw audit`` and the REST audit endpoints. It validates and pages;
 the store (``AuditQueries``, implemented in ``app.audit.queries``) runs the queries and
 recomputes the chain. Verify holds the chain to the signed checkpoints of the store outside the
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from app.audit.records import (
+    UNLINKED_SEQ,
     AuditSink,
     LookupCursor,
     LookupRecord,
@@ -135,7 +140,10 @@ class AuditService:
         records, more = rows[:limit], len(rows) > limit
         await self._record(requester, national_id, "ok", found=len(records))
         last = records[-1] if records else None
-        next_cursor = LookupCursor(last.at, last.seq).encode() if more and last else None
+        next_cursor = None
+        if more and last is not None:
+            seq = UNLINKED_SEQ if last.seq is None else last.seq
+            next_cursor = LookupCursor(last.at, seq).encode()
         return LookupPage(records=records, next_cursor=next_cursor)
 
     async def verify(

@@ -7,51 +7,152 @@ chain as soon as it answers again (in the order they were spooled, with their or
 A record that the primary refuses for any other reason (a constraint, say) is never spooled:
 that is a real failure and the call fails.
 
-The spool belongs to one instance: give each instance persistent storage for it
-(``SSOGW_AUDIT_SPOOL_DIR``), or records spooled by an instance that is lost before the primary
-returns are lost with it.
+The spool belongs to one instance: its directory is ``<spool dir>/<instance id>``, and the
+instance holds a lock on it while it runs, so two instances never append to or replay one
+file, even when they are given the same spool directory. Each line carries the record's id:
+the writer skips a record the chain already holds, so a replay interrupted after its commit
+(and before the file was removed) is not doubled. Files are created 0600 and the directory
+0700 (they hold national IDs and names). Give each instance persistent storage for it, or
+records spooled by an instance that is lost before the primary returns are lost with it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
+from typing import IO
+from uuid import UUID, uuid5
 
 from app.audit.chain import AuditRow
 
 SPOOL_FILE = "audit-spool.jsonl"
 REPLAYING_FILE = "audit-spool.replaying.jsonl"
+LOCK_FILE = "instance.lock"
+ADOPTED = "adopted-*.jsonl"
+# Lines spooled before records had ids get one derived from the line itself, so a line
+# adopted twice (by two instances, or again after a crash) is still one record.
+_LEGACY_IDS = UUID("5a1f0c2e-8d4b-4f6a-9c3e-2b7d1e0f4a68")
+FILE_MODE = 0o600
+DIR_MODE = 0o700
 
 
-def _encode(row: AuditRow) -> str:
+class SpoolUnusable(RuntimeError):
+    """The spool directory cannot be written, or another running instance holds it."""
+
+
+def _encode(record_id: UUID, row: AuditRow) -> str:
     fields = asdict(row)
     fields["at"] = row.at.isoformat()
+    fields["record_id"] = str(record_id)
     return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
 
 
-def _decode(line: str) -> AuditRow:
+def _decode(line: str) -> tuple[UUID, AuditRow]:
     fields = json.loads(line)
     fields["at"] = datetime.fromisoformat(fields["at"])
-    return AuditRow(**fields)
+    record_id = fields.pop("record_id", None)
+    if record_id is None:
+        return uuid5(_LEGACY_IDS, line.strip()), AuditRow(**fields)
+    return UUID(record_id), AuditRow(**fields)
+
+
+def _private_dir(path: Path) -> None:
+    """Create ``path`` (and missing parents) readable by this user only."""
+    if not path.is_dir():
+        path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        path.mkdir(mode=DIR_MODE, exist_ok=True)
+    os.chmod(path, DIR_MODE)  # whatever the umask, or an older version, made it
 
 
 class AuditSpool:
-    """Append-only JSON-lines file of audit rows awaiting the primary."""
+    """Append-only JSON-lines file of audit rows awaiting the primary, in ``base/instance_id``."""
 
-    def __init__(self, directory: Path) -> None:
-        self._dir = directory
-        self._path = directory / SPOOL_FILE
-        self._replaying = directory / REPLAYING_FILE
+    def __init__(self, base: Path, *, instance_id: str) -> None:
+        self._dir = base / instance_id
+        self._path = self._dir / SPOOL_FILE
+        self._replaying = self._dir / REPLAYING_FILE
+        self._lock: IO[str] | None = None
 
-    def append(self, rows: list[AuditRow]) -> None:
-        """Write ``rows`` durably (fsync) before returning."""
-        self._dir.mkdir(parents=True, exist_ok=True)
-        text = "".join(_encode(row) + "\n" for row in rows)
-        with self._path.open("a", encoding="utf-8") as spool:
+    @property
+    def directory(self) -> Path:
+        """This instance's spool directory."""
+        return self._dir
+
+    def claim(self) -> None:
+        """Make sure the directory is this instance's and writable; SpoolUnusable if not.
+
+        Called when the instance starts: an instance that could not spool must not serve.
+        """
+        if self._lock is not None:
+            return
+        try:
+            _private_dir(self._dir)
+            fd = os.open(self._dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        except OSError as exc:
+            raise self._unwritable(exc) from exc
+        lock = os.fdopen(fd, "r+", encoding="utf-8")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = lock.read().strip() or "unknown"
+            lock.close()
+            raise SpoolUnusable(
+                f"the audit spool directory {self._dir} is in use by another running instance "
+                f"(pid {holder}); give each instance its own SSOGW_INSTANCE_ID"
+            ) from exc
+        try:
+            lock.truncate(0)
+            lock.write(f"{os.getpid()}\n")
+            lock.flush()
+            for existing in (self._path, self._replaying):
+                if existing.exists():
+                    os.chmod(existing, FILE_MODE)  # spooled by an older version, 0644
+            self._adopt_legacy()
+        except OSError as exc:
+            lock.close()
+            raise self._unwritable(exc) from exc
+        self._lock = lock
+
+    def _adopt_legacy(self) -> None:
+        """Take over a spool an older version left in the shared directory itself.
+
+        It is renamed into this instance's directory first (one instance wins the rename),
+        then its lines join this instance's spool and it is removed.
+        """
+        base, stamp = self._dir.parent, time.time_ns()
+        for n, legacy in enumerate((base / REPLAYING_FILE, base / SPOOL_FILE)):
+            try:  # oldest first: the file being replayed, then the one appended to
+                os.replace(legacy, self._dir / f"adopted-{stamp}-{n}.jsonl")
+            except FileNotFoundError:
+                continue
+        for adopted in sorted(self._dir.glob(ADOPTED)):
+            lines = adopted.read_text(encoding="utf-8").splitlines()
+            self.append([_decode(line) for line in lines if line.strip()])
+            adopted.unlink()
+
+    def _unwritable(self, exc: OSError) -> SpoolUnusable:
+        return SpoolUnusable(
+            f"the audit spool directory {self._dir} is not writable: {exc.strerror or exc}"
+        )
+
+    def release(self) -> None:
+        """Let another process claim the directory (the instance is stopping)."""
+        if self._lock is not None:
+            self._lock.close()  # closing the file drops the lock
+            self._lock = None
+
+    def append(self, rows: list[tuple[UUID, AuditRow]]) -> None:
+        """Write ``rows`` (record id, row) durably (fsync) before returning."""
+        self._dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        text = "".join(_encode(record_id, row) + "\n" for record_id, row in rows)
+        fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+        with os.fdopen(fd, "a", encoding="utf-8") as spool:
             spool.write(text)
             spool.flush()
             os.fsync(spool.fileno())
@@ -60,12 +161,12 @@ class AuditSpool:
         """Whether any spooled rows wait for the primary."""
         return any(p.exists() and p.stat().st_size > 0 for p in (self._replaying, self._path))
 
-    def take(self) -> Iterator[AuditRow]:
-        """The spooled rows, oldest first; call ``taken()`` once they are all committed.
+    def take(self) -> Iterator[tuple[UUID, AuditRow]]:
+        """The spooled rows (record id, row), oldest first; ``taken()`` once they are committed.
 
-        The spool is first renamed aside, so records spooled meanwhile start a new file and a
-        replay interrupted half-way is retried whole (the chain accepts a record twice rather
-        than losing one).
+        The spool is first renamed aside, so records spooled meanwhile start a new file. A
+        replay interrupted half-way is retried whole; the writer skips the records the chain
+        already holds (by record id).
         """
         if not self._replaying.exists() and self._path.exists():
             os.replace(self._path, self._replaying)

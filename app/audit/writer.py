@@ -7,7 +7,10 @@ one statement, move the head, commit, and only then wake every caller of the bat
 batch cannot be committed every caller in it gets ``AuditUnavailable``; the writer goes on with
 the next batch — except when the primary is unreachable and a spool is configured: the batch
 is then committed to the local spool (``audit_spool``) and moved onto the chain when the
-primary answers again.
+primary answers again, each record once (by its id).
+
+Records that business transactions committed themselves (a confirm's, with its payment) are
+put on the same chain by the writer's linker (``app.audit.unlinked``): ``link_soon()`` wakes it.
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+from uuid import UUID, uuid4
 
 import asyncpg
 
 from app.audit.chain import AuditRow, chain_hash, prepare
 from app.audit.records import AuditRecord
-from app.audit.spool import AuditSpool
+from app.audit.spool import AuditSpool, SpoolUnusable
+from app.audit.unlinked import AuditLinker
 from app.db.failures import translate
 from app.errors import AuditUnavailable, StoreUnavailable
 
@@ -38,18 +43,24 @@ APPEND_BATCH = """
 WITH appended AS (
 INSERT INTO audit_log (seq, at, principal_kind, principal_id, principal_name, operator,
                        terminal, source_ip, protocol, operation, national_id, name_returned,
-                       outcome, request_id, detail, prev_hash, hash)
+                       outcome, request_id, detail, prev_hash, hash, record_id)
 SELECT seq, at, principal_kind, principal_id, principal_name, operator,
        terminal, source_ip::inet, protocol, operation, national_id, name_returned,
-       outcome, request_id, detail::jsonb, prev_hash, hash
+       outcome, request_id, detail::jsonb, prev_hash, hash, record_id
 FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::integer[], $5::text[], $6::text[],
             $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
-            $13::text[], $14::text[], $15::text[], $16::bytea[], $17::bytea[])
+            $13::text[], $14::text[], $15::text[], $16::bytea[], $17::bytea[], $18::uuid[])
      AS batch(seq, at, principal_kind, principal_id, principal_name, operator,
               terminal, source_ip, protocol, operation, national_id, name_returned,
-              outcome, request_id, detail, prev_hash, hash)
+              outcome, request_id, detail, prev_hash, hash, record_id)
 )
-UPDATE audit_chain SET last_seq = $18, last_hash = $19 WHERE id
+UPDATE audit_chain SET last_seq = $19, last_hash = $20 WHERE id
+"""
+# Which of a replayed batch's records the chain already holds (under the head lock).
+ON_CHAIN = """
+SELECT l.record_id FROM audit_log l
+  JOIN unnest($1::timestamptz[], $2::uuid[]) AS r(at, record_id)
+    ON l.at = r.at AND l.record_id = r.record_id
 """
 
 
@@ -76,6 +87,7 @@ class AuditMetrics(Protocol):
 
 @dataclass(slots=True)
 class _Pending:
+    record_id: UUID
     row: AuditRow
     done: asyncio.Future[None]
 
@@ -93,7 +105,10 @@ class AuditWriter:
         commit_timeout_s: float = 5.0,
         max_queued: int | None = None,
         spool: AuditSpool | None = None,
+        link_interval_s: float | None = None,
     ) -> None:
+        """``link_interval_s``: link records committed by business transactions (this often at
+        least, and whenever ``link_soon()`` is called); None: leave them to other instances."""
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._pool_provider = pool_provider
@@ -110,24 +125,59 @@ class AuditWriter:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._spool = spool
+        self._linker = (
+            None
+            if link_interval_s is None
+            else AuditLinker(
+                pool_provider=pool_provider,
+                max_batch=max_batch,
+                max_wait_ms=max_wait_ms,
+                sweep_interval_s=link_interval_s,
+                commit_timeout_s=commit_timeout_s,
+            )
+        )
+
+    async def claim_spool(self) -> None:
+        """Make the spool directory this instance's (SpoolUnusable if it cannot be written or
+        another running instance holds it)."""
+        if self._spool is not None:
+            try:
+                await asyncio.to_thread(self._spool.claim)
+            except SpoolUnusable as exc:
+                log.critical("%s: this instance does not start", exc)  # one line, before uvicorn's
+                raise
 
     async def start(self) -> None:
-        """Start the background writer (once)."""
+        """Claim the spool, start the background writer and the linker (once)."""
         if self._task is None:
+            await self.claim_spool()
             self._stopping = False
             self._task = asyncio.create_task(self._run(), name="audit-writer")
+            if self._linker is not None:
+                await self._linker.start()
 
     async def stop(self) -> None:
-        """Refuse new records, commit everything queued, and stop the writer."""
-        if self._task is None:
-            return
-        self._stopping = True
-        self._arrived.set()
-        self._full.set()
+        """Refuse new records, commit everything queued, stop the writer and the linker, and
+        let go of the spool."""
         try:
-            await self._task
+            if self._task is not None:
+                self._stopping = True
+                self._arrived.set()
+                self._full.set()
+                try:
+                    await self._task
+                finally:
+                    self._task = None
+            if self._linker is not None:
+                await self._linker.stop()
         finally:
-            self._task = None
+            if self._spool is not None:
+                self._spool.release()
+
+    def link_soon(self) -> None:
+        """A record was committed inside a business transaction: wake the linker."""
+        if self._linker is not None:
+            self._linker.nudge()
 
     async def record(self, record: AuditRecord) -> None:
         """Commit ``record`` with whatever else is queued; AuditUnavailable if it cannot be.
@@ -141,7 +191,7 @@ class AuditWriter:
             raise AuditUnavailable("the audit writer is falling behind", reason="queue_full")
         row = prepare(record)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(row, done))
+        self._queue.append(_Pending(uuid4(), row, done))
         self._arrived.set()
         if len(self._queue) >= self._max_batch:
             self._full.set()
@@ -193,7 +243,7 @@ class AuditWriter:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._commit_timeout_s):
-                await self._write([p.row for p in batch])
+                await self._write([(p.record_id, p.row) for p in batch])
         except BaseException as exc:  # every failure, cancellation included, fails the batch
             if isinstance(exc, Exception) and await self._spooled(batch, exc):
                 return False
@@ -209,23 +259,34 @@ class AuditWriter:
                 pending.done.set_result(None)
         return True
 
-    async def _write(self, rows: list[AuditRow]) -> None:
+    async def _write(self, rows: list[tuple[UUID, AuditRow]], *, replay: bool = False) -> None:
+        """Append ``rows`` (record id, row) to the chain; ``replay``: skip those it holds."""
         pool = self._pool_provider()
         async with pool.acquire(timeout=self._commit_timeout_s) as conn, conn.transaction():
             head = await conn.fetchrow(LOCK_HEAD)
             if head is None:
                 raise RuntimeError("the audit_chain head row is missing")
+            if replay:
+                ats, ids = [row.at for _, row in rows], [record_id for record_id, _ in rows]
+                held = {r["record_id"] for r in await conn.fetch(ON_CHAIN, ats, ids)}
+                fresh: dict[UUID, AuditRow] = {}
+                for record_id, row in rows:
+                    if record_id not in held:
+                        fresh.setdefault(record_id, row)
+                rows = list(fresh.items())
+                if not rows:
+                    return
             seq: int = head["last_seq"]
             prev_hash = bytes(head["last_hash"])
-            columns: list[list[object]] = [[] for _ in range(17)]
-            for row in rows:
+            columns: list[list[object]] = [[] for _ in range(18)]
+            for record_id, row in rows:
                 seq += 1
                 row_hash = chain_hash(prev_hash, seq, row)
                 values = (
                     seq, row.at, row.principal_kind, row.principal_id, row.principal_name,
                     row.operator, row.terminal, row.source_ip, row.protocol, row.operation,
                     row.national_id, row.name_returned, row.outcome, row.request_id,
-                    row.detail_json(), prev_hash, row_hash,
+                    row.detail_json(), prev_hash, row_hash, record_id,
                 )  # fmt: skip
                 for column, value in zip(columns, values, strict=True):
                     column.append(value)
@@ -237,7 +298,7 @@ class AuditWriter:
         if self._spool is None or not isinstance(translate(exc, store="audit"), StoreUnavailable):
             return False
         try:
-            await asyncio.to_thread(self._spool.append, [p.row for p in batch])
+            await asyncio.to_thread(self._spool.append, [(p.record_id, p.row) for p in batch])
         except OSError:
             log.exception("audit spool not writable")
             return False
@@ -256,7 +317,7 @@ class AuditWriter:
         try:
             for start in range(0, len(rows), self._max_batch):
                 async with asyncio.timeout(self._commit_timeout_s):
-                    await self._write(rows[start : start + self._max_batch])
+                    await self._write(rows[start : start + self._max_batch], replay=True)
         except Exception as exc:
             if translate(exc, store="audit") is None:
                 log.exception("spooled audit records refused by the primary")

@@ -148,6 +148,7 @@ def _verify_document(result: VerifyResult, store: str) -> dict[str, Any]:
         "sealed_seq": result.sealed_seq,
         "head_seq": result.head_seq,
         "checkpoint_store": store,
+        "unlinked": result.unlinked,
     }  # fmt: skip
 
 
@@ -170,6 +171,8 @@ def _print_verify(args: argparse.Namespace, result: VerifyResult, store: str) ->
             f"\nsealed through seq {result.sealed_seq} by {result.checkpoints} verified "
             f"checkpoint(s) from {store}; {after} record(s) after it not sealed yet"
         )
+    if result.unlinked:
+        text += f"\n{result.unlinked} record(s) committed, still waiting for their chain link"
     emit(args, _verify_document(result, store), text)
     return 0 if result.ok else EXIT_BROKEN
 

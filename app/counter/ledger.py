@@ -3,7 +3,8 @@
 Inquiries read a person with their recent paid months in one round trip, through the replica
 router. Confirms and cancels run in one primary transaction: the person's row is locked first,
 so two counters paying for one person are serialised, and the paid-month primary key stays the
-last line of defence.
+last line of defence. The call's audit record is written in that transaction too
+(``app.audit.unlinked``), so it commits with the payment or not at all.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from datetime import date, datetime
 
 import asyncpg
 
+from app.audit.records import AuditRecord
+from app.audit.unlinked import add_unlinked
 from app.counter.ports import MemberSnapshot, NewPayment, PaymentRow, TransactionIdTaken
 from app.db.failures import translated
 from app.db.read_meta import ReadMeta
@@ -195,6 +198,9 @@ class LedgerTx:
         payment = _payment(row)
         assert payment is not None
         return payment
+
+    async def add_audit_record(self, record: AuditRecord) -> None:
+        await add_unlinked(self._conn, record)
 
     async def cancel_payment(self, payment_id: int, *, reason: str, at: datetime) -> PaymentRow:
         await self._conn.execute("DELETE FROM paid_months WHERE payment_id = $1", payment_id)

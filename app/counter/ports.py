@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
+from app.audit.records import AuditTransaction
 from app.db.read_meta import ReadMeta
 from app.domain.months import Month
 from app.principals.records import Principal
@@ -113,8 +114,9 @@ class MemberReader(Protocol):
     ) -> tuple[MemberSnapshot | None, ReadMeta]: ...
 
 
-class LedgerTransaction(Protocol):
-    """One primary transaction of the ledger; committed when its context exits cleanly."""
+class LedgerTransaction(AuditTransaction, Protocol):
+    """One primary transaction of the ledger; committed when its context exits cleanly. It
+    carries the call's audit record too, so the record commits with the payment or neither."""
 
     async def lock_member(self, national_id: str, *, since: Month) -> MemberSnapshot | None: ...
 

@@ -1,11 +1,12 @@
-"""Posting a confirm: decided on the primary in one transaction that also waits for its record.
+"""Posting a confirm: decided on the primary in one transaction that also holds its record.
 
 The member is locked, the transaction id looked up (a replay answers with the payment it
 names, whenever it is repeated), the payment's business day decided from the gateway's clock
 and the cut-off, its ``paidAt`` checked against the gateway's clock, the payment checked against
 the member's entitlement *at the moment the cash was taken* and inserted, and the audit record
-committed, all before the transaction commits: if the audit trail cannot take the record, there
-is no payment.
+written, all in one transaction: the record and the payment commit together or not at all (no
+record names a receipt that does not exist, no payment is without its record). The record's
+place on the hash chain follows the commit (``app.audit.unlinked``).
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from datetime import datetime
 
 from app.audit.call_audit import CallAudit
 from app.counter.entitlement import entitlement, history_start
-from app.counter.ports import Ledger, NewPayment, PaymentRow
+from app.counter.ports import Ledger, LedgerTransaction, MemberSnapshot, NewPayment, PaymentRow
 from app.counter.records import ConfirmRequest, ConfirmResult
 from app.counter.rules import CounterRules
 from app.db.recent_writes import RecentWrites
 from app.domain.calendar import bangkok_date, ensure_same_business_day, settlement_day
 from app.domain.months import Month
 from app.domain.payment_rules import validate_payment
+from app.domain.rates import RateTable
 from app.domain.receipt import receipt_number
 from app.errors import DuplicateTransaction, PersonNotFound, SectionMismatch, TransactionNotFound
 from app.principals.records import Principal
@@ -89,77 +91,95 @@ class PaymentPosting:
         digest: bytes,
         audit: CallAudit,
     ) -> tuple[PaymentRow, bool]:
-        """Post the payment (or find its replay) and commit its audit record; True if replayed."""
+        """Post the payment (or find its replay) with its audit record; True if replayed."""
         now = self._clock()
-        # The business day is the gateway's: after the cut-off, cash belongs to the next day.
-        day = settlement_day(now, self._rules.cutoff)
         # Payable months are judged when the cash was taken (within the drift the rules allow),
         # so 23:59:50 on the last day of a month still pays that month when it arrives at 00:00:05.
-        paid_at = request.paid_at
-        today = bangkok_date(paid_at)
+        today = bangkok_date(request.paid_at)
         # Before the transaction: loading the rates may need a connection of its own, and a
         # pool full of open confirms waiting for one more would never drain.
         rates = await self._rates.table()
         async with self._ledger.transaction() as tx:
             member = await tx.lock_member(nid, since=history_start(today))
-            existing = await tx.find_payment(principal, txn_id)
-            if existing is not None:
-                if existing.request_hash != digest:
-                    raise _reused(txn_id, existing)
-                await audit.ok(receiptNo=existing.receipt_no, replayed=True)
-                return existing, True
-            ensure_same_business_day(request.business_date, day)
-            self._rules.paid_at_window.check(paid_at, now=now)
-            if member is None:
-                raise PersonNotFound()
-            if member.section != request.section:
-                raise SectionMismatch(
-                    f"The person is insured under Section {member.section}, not {request.section}.",
-                    section=member.section,
-                )
-            ent = entitlement(
-                member,
-                today=today,
-                rates=rates,
-                s39=self._rules.s39,
-                s40=self._rules.s40,
+            row = await tx.find_payment(principal, txn_id)
+            replayed = row is not None
+            if row is not None:
+                if row.request_hash != digest:
+                    raise _reused(txn_id, row)
+                await audit.ok_within(tx, receiptNo=row.receipt_no, replayed=True)
+            else:
+                row = await self._pay(tx, member, principal, request, nid, txn_id, months,
+                                      digest, now=now, rates=rates)  # fmt: skip
+                # In the payment's transaction: if the audit trail cannot take it, no payment.
+                await audit.ok_within(tx, receiptNo=row.receipt_no, amountSatang=row.amount_satang)
+        audit.committed()
+        if not replayed:
+            self._recent.note(nid, await self._ledger.current_lsn())
+        return row, replayed
+
+    async def _pay(
+        self,
+        tx: LedgerTransaction,
+        member: MemberSnapshot | None,
+        principal: Principal,
+        request: ConfirmRequest,
+        nid: str,
+        txn_id: str,
+        months: tuple[Month, ...],
+        digest: bytes,
+        *,
+        now: datetime,
+        rates: RateTable,
+    ) -> PaymentRow:
+        """Check the payment against the member's entitlement and insert it."""
+        # The business day is the gateway's: after the cut-off, cash belongs to the next day.
+        day = settlement_day(now, self._rules.cutoff)
+        paid_at = request.paid_at
+        today = bangkok_date(paid_at)
+        ensure_same_business_day(request.business_date, day)
+        self._rules.paid_at_window.check(paid_at, now=now)
+        if member is None:
+            raise PersonNotFound()
+        if member.section != request.section:
+            raise SectionMismatch(
+                f"The person is insured under Section {member.section}, not {request.section}.",
+                section=member.section,
             )
-            ent.ensure_may_pay()
-            valid = validate_payment(
+        ent = entitlement(
+            member, today=today, rates=rates, s39=self._rules.s39, s40=self._rules.s40
+        )
+        ent.ensure_may_pay()
+        valid = validate_payment(
+            section=member.section,
+            option=member.option,
+            requested=months,
+            amount_satang=request.amount_satang,
+            savings_satang=request.savings_satang,
+            payable=ent.months,
+            paid=member.paid.keys(),
+            ceiling_satang=self._rules.ceiling_satang,
+            s40_policy=self._rules.s40,
+        )
+        receipt = receipt_number(await tx.next_receipt_sequence(), business_date=day)
+        return await tx.insert_payment(
+            NewPayment(
+                principal=principal,
+                partner_txn_id=txn_id,
+                receipt_no=receipt,
+                national_id=nid,
                 section=member.section,
                 option=member.option,
-                requested=months,
-                amount_satang=request.amount_satang,
-                savings_satang=request.savings_satang,
-                payable=ent.months,
-                paid=member.paid.keys(),
-                ceiling_satang=self._rules.ceiling_satang,
-                s40_policy=self._rules.s40,
+                months=valid.months,
+                month_amounts=tuple(line.amount_satang for line in valid.lines),
+                amount_satang=valid.total_satang,
+                savings_satang=valid.savings_satang,
+                request_hash=digest,
+                business_date=day,
+                paid_at=paid_at,
+                paid_on=today,
+                store_id=request.counter.store_id,
+                terminal_id=request.counter.terminal_id,
+                shift=request.counter.shift,
+                operator_id=request.counter.operator_id,
             )
-            receipt = receipt_number(await tx.next_receipt_sequence(), business_date=day)
-            row = await tx.insert_payment(
-                NewPayment(
-                    principal=principal,
-                    partner_txn_id=txn_id,
-                    receipt_no=receipt,
-                    national_id=nid,
-                    section=member.section,
-                    option=member.option,
-                    months=valid.months,
-                    month_amounts=tuple(line.amount_satang for line in valid.lines),
-                    amount_satang=valid.total_satang,
-                    savings_satang=valid.savings_satang,
-                    request_hash=digest,
-                    business_date=day,
-                    paid_at=paid_at,
-                    paid_on=today,
-                    store_id=request.counter.store_id,
-                    terminal_id=request.counter.terminal_id,
-                    shift=request.counter.shift,
-                    operator_id=request.counter.operator_id,
-                )
-            )
-            # Committed before the payment: if the audit trail cannot take it, no payment.
-            await audit.ok(receiptNo=receipt, amountSatang=valid.total_satang)
-        self._recent.note(nid, await self._ledger.current_lsn())
-        return row, False
+        )

@@ -3,8 +3,8 @@
 Both adapters call exactly these methods, so SOAP and REST cannot drift. Every call runs as an
 audited call (``app.audit.audited_call``): admitted first (address, credential, operation,
 rate), then its use case, then its audit record committed, and only then its answer. A confirm
-is decided on the primary in one transaction that also waits for its audit record
-(``app.counter.posting``): if the record cannot be committed, the payment is rolled back.
+or a cancel is decided on the primary in one transaction that also holds its audit record
+(``app.counter.posting``): the record and the payment commit together or not at all.
 
 Nothing of the request is judged before admission: a caller that is not admitted learns only
 that, whatever its request holds. A request an adapter could not read goes to ``refuse``, which
@@ -226,7 +226,9 @@ class CounterService:
                         cutoff=self._rules.cutoff,
                     )
                     row = await tx.cancel_payment(row.id, reason=reason, at=now)
-                await audit.ok(receiptNo=row.receipt_no, alreadyCancelled=not changed)
+                # In the cancel's transaction: the record and the cancel commit together.
+                await audit.ok_within(tx, receiptNo=row.receipt_no, alreadyCancelled=not changed)
+            audit.committed()
             if changed:
                 self._recent.note(row.national_id, await self._ledger.current_lsn())
                 if self._events is not None:

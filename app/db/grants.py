@@ -68,6 +68,11 @@ SERVICE_TABLES: Final[Mapping[str, TableGrant]] = MappingProxyType(
         "audit_log": grant(SELECT, INSERT),
         "audit_chain": grant(SELECT, update=("last_seq", "last_hash")),
         "audit_seals": grant(SELECT, INSERT),
+        # Records a payment's own transaction committed, waiting for their chain link: moved
+        # onto audit_log by the writer (INSERT there, DELETE here in one statement); the
+        # owner's trigger refuses a DELETE of a record that is not on the chain.
+        "audit_unlinked": grant(SELECT, INSERT, DELETE),
+        "audit_records": grant(SELECT),  # the view of both: every committed record
         # The migrator's own record: the owner's business only.
         "schema_migrations": grant(),
     }
@@ -80,6 +85,9 @@ SERVICE_SEQUENCES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
 
 #: Audit tables whose one row the writer moves forward: column UPDATE only, never DELETE.
 CHAIN_HEADS: Final = frozenset({"audit_chain"})
+#: Audit queues a record leaves only for the chain: DELETE allowed, guarded by the trigger
+#: ``audit_unlinked_leave_only_linked`` (migration 0009), which refuses a record not on it.
+LINK_QUEUES: Final = frozenset({"audit_unlinked"})
 
 
 def is_audit_table(name: str) -> bool:
@@ -95,7 +103,8 @@ def check_append_only(tables: Mapping[str, TableGrant] = SERVICE_TABLES) -> None
             raise ValueError(f"{name}: the service role is never given {sorted(unknown)}")
         if not is_audit_table(name):
             continue
-        if table.privileges - {SELECT, INSERT}:
+        allowed = {SELECT, INSERT, DELETE} if name in LINK_QUEUES else {SELECT, INSERT}
+        if table.privileges - allowed:
             raise ValueError(f"{name} is an audit table: the service role may SELECT and INSERT")
         if table.update_columns and name not in CHAIN_HEADS:
             raise ValueError(f"{name} is an audit table but not a chain head: no UPDATE")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
+from app.audit.records import AuditTransaction
 from app.db.read_meta import ReadMeta
 from app.domain.months import Month
 from app.insured.extract_file import Rejection
@@ -132,8 +133,9 @@ class OptionChangeResult:
     changed_on: date
 
 
-class OptionChangeTransaction(Protocol):
-    """One primary transaction around an option change; the person's row is locked first."""
+class OptionChangeTransaction(AuditTransaction, Protocol):
+    """One primary transaction around an option change; the person's row is locked first. It
+    carries the call's audit record too, so the record commits with the change or neither."""
 
     async def lock_person(self, national_id: str) -> InsuredPerson | None: ...
 

@@ -15,6 +15,8 @@ from datetime import date
 
 import asyncpg
 
+from app.audit.records import AuditRecord
+from app.audit.unlinked import add_unlinked
 from app.db.failures import translated
 from app.db.read_meta import ReadMeta
 from app.db.replica_router import ReplicaRouter, parse_lsn
@@ -150,6 +152,9 @@ class OptionChangeTx:
             national_id,
         )
         return _person(row) if row is not None else None
+
+    async def add_audit_record(self, record: AuditRecord) -> None:
+        await add_unlinked(self._conn, record)
 
     async def changes_in_year(self, national_id: str, year: int) -> int:
         count: int = await self._conn.fetchval(

@@ -261,12 +261,15 @@ class InsuredAdmin:
                     effective_month=effective,
                     changed_by=call.principal.name,
                 )
-                await call.audit.ok(
+                # In the change's transaction: the record and the change commit together.
+                await call.audit.ok_within(
+                    tx,
                     name_returned=updated.display_name,
                     previousOption=person.option,
                     option=option,
                     effectiveMonth=str(effective),
                 )
+            call.audit.committed()
             await self._noted(updated.national_id)
             return OptionChangeResult(updated, person.option, option, effective, today)
 

@@ -15,8 +15,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from app.audit.queries import LOOKUPS, AuditQueries
-from app.audit.records import AuditRecord, LookupRecord, Requester
+from app.audit.queries import EARLIEST, LATEST, LOOKUPS, AuditQueries
+from app.audit.records import UNLINKED_SEQ, AuditRecord, LookupRecord, Requester
 from app.audit.seals.checkpoint_dir import CheckpointDir
 from app.audit.seals.seal_key import configured_keys
 from app.audit.service import AuditService
@@ -160,18 +160,33 @@ async def test_the_lookup_reads_the_id_index_of_every_partition(
     # A test database is too small for the planner to prefer any index on its own; with
     # sequential scans priced out, the plan shows that the ID index fits the query's shape:
     # in every partition an index condition on the ID, the range and the page cursor, read
-    # backwards, and no sort of the result.
-    far = datetime(2100, 1, 1, tzinfo=UTC)
-    args = (generate_national_id(rng), datetime(2000, 1, 1, tzinfo=UTC), far, far, 2**62, 50)
+    # backwards, and no sort of the chain's rows (only the few records still waiting for their
+    # chain link, read by their own ID index, may be sorted in).
+    # Unbounded, as `audit lookups` without --from/--to asks: a bounded range that the
+    # statistics say holds none of a partition's rows would rightly be read by its primary key.
+    nid = generate_national_id(rng)
+    args = (nid, EARLIEST, LATEST, LATEST, UNLINKED_SEQ, 50, UNLINKED_SEQ)
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
         plan = json.loads(await conn.fetchval("EXPLAIN (FORMAT JSON) " + LOOKUPS, *args))
     scans: list[dict[str, Any]] = []
+    waiting: list[dict[str, Any]] = []
+
+    def relations(node: dict[str, Any]) -> set[str]:
+        found = {str(node.get("Relation Name", ""))}
+        for child in node.get("Plans", []):
+            found |= relations(child)
+        return found
 
     def walk(node: dict[str, Any]) -> None:
-        if str(node.get("Relation Name", "")).startswith("audit_log"):
+        name = str(node.get("Relation Name", ""))
+        if name.startswith("audit_log"):
             scans.append(node)
-        assert "Sort" not in node["Node Type"], "rows come in index order, unsorted"
+        if name == "audit_unlinked":
+            waiting.append(node)
+        if "Sort" in node["Node Type"]:
+            below = relations(node)
+            assert not any(r.startswith("audit_log") for r in below), "chain rows unsorted"
         for child in node.get("Plans", []):
             walk(child)
 
@@ -185,6 +200,7 @@ async def test_the_lookup_reads_the_id_index_of_every_partition(
         assert scan["Index Name"].endswith("_national_id_at_seq_idx"), scan["Index Name"]
         assert scan["Scan Direction"] == "Backward"
         assert "national_id =" in scan["Index Cond"] and "ROW(at, seq) <" in scan["Index Cond"]
+    assert [w["Index Name"] for w in waiting] == ["audit_unlinked_national_id_at"]
 
 
 # --- the command line ------------------------------------------------------------------------

@@ -62,10 +62,12 @@ async def scratch(template: PairRecord) -> AsyncIterator[PairRecord]:
 
 
 def settings_for(database: PairRecord, data_dir: Path) -> Settings:
-    """A gateway's settings on ``database``; its seal key and checkpoints under ``data_dir``."""
+    """A gateway's settings on ``database``; its seal key and checkpoints under ``data_dir``
+    (shared by the instances of one test, as a fleet's are), its spool its own."""
     return Settings(
         data_dir=data_dir, primary_dsn=database.primary_dsn, replica_dsns=[],
         primary_pool_min=1, replica_pool_min=1, audit_seal_interval_s=3600,
+        instance_id=f"tamper-{uuid.uuid4().hex[:8]}",
     )  # fmt: skip
 
 

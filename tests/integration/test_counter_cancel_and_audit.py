@@ -172,13 +172,16 @@ async def test_when_the_audit_record_cannot_be_committed_no_payment_exists(
 ) -> None:
     nid = await s40_person(gateway)
     rid = f"audit-fails-{uuid.uuid4().hex}"
-    async with audit_records_refused(owner_pool, rid):
+    # The record is written in the payment's own transaction, into audit_unlinked.
+    async with audit_records_refused(owner_pool, rid, table="audit_unlinked"):
         with pytest.raises(AuditUnavailable):
             await gateway.counter.confirm(
                 caller=caller(rid),
                 credentials=digest_token(partner.username, partner.password),
                 request=confirm_request(nid, [str(today())], 7000),
             )
+    records = "SELECT count(*) FROM audit_records WHERE request_id = $1"
+    assert await gateway.db.primary.fetchval(records, rid) == 0
     assert (
         await gateway.db.primary.fetchval(
             "SELECT count(*) FROM payments WHERE national_id = $1", nid

@@ -17,7 +17,7 @@ import pytest
 
 from app.audit.records import AuditRecord
 from app.cli import main as cli
-from app.db.grants import SERVICE_TABLES, is_audit_table, uncovered
+from app.db.grants import LINK_QUEUES, SERVICE_TABLES, is_audit_table, uncovered
 from app.db.local_pair import OWNER_ROLE, SERVICE_ROLE, LocalPair, PairRecord
 from app.db.migrator import load_migrations
 from app.domain.national_id import generate_national_id
@@ -138,7 +138,10 @@ async def test_no_audit_table_lets_the_service_role_update_delete_or_truncate(
     assert {"audit_log", "audit_log_default", "audit_chain"} <= names
     assert sum(name[-6:].isdigit() for name in names) >= 13, "a year of monthly partitions"
     for row in rows:
-        assert not (row["can_update"] or row["can_delete"] or row["can_truncate"]), row["name"]
+        # The queue of records waiting for their link: DELETE, guarded (the next test).
+        may_delete = row["name"] in LINK_QUEUES
+        assert not (row["can_update"] or row["can_truncate"]), row["name"]
+        assert row["can_delete"] == may_delete, row["name"]
         expected = ["last_hash", "last_seq"] if row["name"] == "audit_chain" else []
         assert row["updatable"] == expected, row["name"]
     granted = await owner_pool.fetch(
@@ -147,7 +150,33 @@ async def test_no_audit_table_lets_the_service_role_update_delete_or_truncate(
         "   AND privilege_type IN ('UPDATE', 'DELETE', 'TRUNCATE')",
         SERVICE_ROLE,
     )
-    assert granted == []
+    assert [(r["table_name"], r["privilege_type"]) for r in granted] == [
+        ("audit_unlinked", "DELETE")
+    ]
+
+
+async def test_a_record_waiting_for_its_link_cannot_be_deleted_by_the_service_role(
+    gateway: Gateway, owner_pool: asyncpg.Pool
+) -> None:
+    """The service may DELETE from audit_unlinked only what is already on the chain."""
+    rid = uuid.uuid4().hex
+    # The chain head held meanwhile, so no linker moves the record onto the chain.
+    async with owner_pool.acquire() as head, owner_pool.acquire() as writer, head.transaction():
+        await head.execute("SELECT 1 FROM audit_chain WHERE id FOR UPDATE")
+        await writer.execute(  # a committed record, waiting for its link
+            "INSERT INTO audit_unlinked (record_id, at, principal_kind, protocol, operation,"
+            " outcome, request_id) VALUES (gen_random_uuid(), now(), 'anon', 'rest',"
+            " 'forged', 'ok', $1)",
+            rid,
+        )
+        with pytest.raises(
+            asyncpg.InsufficientPrivilegeError, match="only once it is on the chain"
+        ):
+            await gateway.db.primary.execute(
+                "DELETE FROM audit_unlinked WHERE request_id = $1", rid
+            )
+    count = "SELECT count(*) FROM audit_records WHERE request_id = $1"
+    assert await gateway.db.primary.fetchval(count, rid) == 1
 
 
 async def test_the_service_role_holds_exactly_what_the_grants_say(
@@ -164,8 +193,8 @@ async def test_the_service_role_holds_exactly_what_the_grants_say(
             held.setdefault(row["relname"], set()).add(privilege)
     expected = {name: set(t.privileges) for name, t in SERVICE_TABLES.items() if t.privileges}
     assert held == expected
-    assert not any(is_audit_table(name) and privs - {"SELECT", "INSERT"} for name, privs in
-                   held.items())  # fmt: skip
+    assert not any(is_audit_table(name) and privs - {"SELECT", "INSERT"}
+                   for name, privs in held.items() if name not in LINK_QUEUES)  # fmt: skip
 
 
 async def test_the_gateway_connects_as_an_unprivileged_role_that_owns_nothing(

@@ -25,8 +25,10 @@ def test_a_server_subprocess_becomes_ready(settings: Settings) -> None:
         **os.environ,
         "SSOGW_PRIMARY_DSN": settings.primary_dsn or "",
         "SSOGW_REPLICA_DSNS": ",".join(settings.replica_dsns),
-        # One of the session's instances: its seal key and checkpoints are the session's.
+        # One of the session's instances: its seal key and checkpoints are the session's, and
+        # its spool is its own (beside the in-process gateways', by its instance id).
         "SSOGW_DATA_DIR": str(settings.data_dir),
+        "SSOGW_INSTANCE_ID": "smoke",
         "SSOGW_HTTP_PORT": str(port),
         "SSOGW_LOG_LEVEL": "warning",
     }

@@ -116,9 +116,16 @@ class Launcher:
         self._all: list[GatewayProcess] = []
 
     def start(self, name: str, **settings: str) -> GatewayProcess:
-        """A running gateway; ``settings`` override SSOGW_* (``command_timeout_s="10"``)."""
+        """A running gateway; ``settings`` override SSOGW_* (``command_timeout_s="10"``).
+
+        Gateways share one data directory, each its own audit spool in it: the instance id
+        is the gateway's name unless ``settings`` say otherwise.
+        """
         env = gateway_env(
-            self._record, secret_key=SECRET_KEY, data_dir=self._root / "data", **settings
+            self._record,
+            secret_key=SECRET_KEY,
+            data_dir=self._root / "data",
+            **({"instance_id": name} | settings),
         )
         process = GatewayProcess(env=env, logs=self._root / "logs", name=name)
         self._all.append(process)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tests.reliability.ledger_check import AuditTally
+
 
 @dataclass
 class CrashFigures:
@@ -29,6 +31,25 @@ class CrashFigures:
     audit_missing: int = 0  # acknowledged confirms without their audit record
     audit_without_payment: int = 0  # 'ok' confirm audit records whose payment is not there
     seconds: float = 0.0
+    left_unlinked: int = 0  # records committed but not yet linked when the process died
+    audit: AuditTally | None = None  # after the restart and the retries
+    chain_checked: int = 0  # records of the whole chain recomputed at the end
+    chain_ok: bool = False
+
+
+@dataclass
+class CancelFigures:
+    """The SIGKILL test's second half: the same payments cancelled, killed half-way."""
+
+    sent: int = 0
+    acknowledged: int = 0
+    cut_off: int = 0  # in flight when the server was killed, or refused while it was down
+    committed_unacknowledged: int = 0  # cancelled although the client never heard
+    left_unlinked: int = 0
+    at_restart: AuditTally | None = None  # before any retry
+    retried: int = 0
+    cancelled: int = 0  # payments cancelled after the retries
+    audit: AuditTally | None = None  # after the retries
 
 
 @dataclass
@@ -43,6 +64,7 @@ class HostileAnswer:
 @dataclass
 class RunFigures:
     crash: CrashFigures | None = None
+    cancels: CancelFigures | None = None
     hostile: list[HostileAnswer] = field(default_factory=list)
     fuzz_examples: int = 0
     fuzz_outcomes: dict[str, int] = field(default_factory=dict)
@@ -78,7 +100,31 @@ class RunFigures:
                 f"  {'payments after retries':<34}{crash.final_payments:>8}",
                 f"  {'acknowledged without audit':<34}{crash.audit_missing:>8}",
                 f"  {'ok audit without payment':<34}{crash.audit_without_payment:>8}",
+                f"  {'records unlinked at the kill':<34}{crash.left_unlinked:>8}",
             ]
+            if crash.audit is not None:
+                out += _tally("confirms' audit after retries", crash.audit)
+        cancels = self.cancels
+        if cancels is not None:
+            out += [
+                "SIGKILL during cancels of those payments:",
+                f"  {'sent':<34}{cancels.sent:>8}",
+                f"  {'acknowledged':<34}{cancels.acknowledged:>8}",
+                f"  {'cut off by the kill (or refused)':<34}{cancels.cut_off:>8}",
+                f"  {'cancelled but unacknowledged':<34}{cancels.committed_unacknowledged:>8}",
+                f"  {'records unlinked at the kill':<34}{cancels.left_unlinked:>8}",
+            ]
+            if cancels.at_restart is not None:
+                out += _tally("cancels' audit at the restart", cancels.at_restart)
+            out += [
+                f"  {'retried':<34}{cancels.retried:>8}",
+                f"  {'payments cancelled after retries':<34}{cancels.cancelled:>8}",
+            ]
+            if cancels.audit is not None:
+                out += _tally("cancels' audit after retries", cancels.audit)
+        if crash is not None and crash.chain_checked:
+            verdict = "verifies" if crash.chain_ok else "BROKEN"
+            out.append(f"  hash chain at the end: {crash.chain_checked} records, {verdict}")
         if self.hostile:
             out.append(f"hostile inputs tried: {len(self.hostile)}")
             width = max(len(h.name) for h in self.hostile) + 2
@@ -94,6 +140,18 @@ class RunFigures:
             out.append(f"SOAP fuzz: {self.fuzz_examples} requests; {outcomes}")
         out += [f"note: {text}" for text in self.notes]
         return out
+
+
+def _tally(title: str, tally: AuditTally) -> list[str]:
+    return [
+        f"  {title}:",
+        f"    {'ok records (of which claims)':<32}{tally.records:>8} ({tally.claims})",
+        f"    {'payments without a record':<32}{tally.without_record:>8}",
+        f"    {'records without their payment':<32}{tally.without_payment:>8}",
+        f"    {'lost (acknowledged, no record)':<32}{tally.lost:>8}",
+        f"    {'doubled':<32}{tally.doubled:>8}",
+        f"    {'waiting for their chain link':<32}{tally.unlinked:>8}",
+    ]
 
 
 FIGURES = RunFigures()

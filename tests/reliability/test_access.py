@@ -83,7 +83,7 @@ async def post_soap(
 async def audit_of(pool: asyncpg.Pool, request_id: str) -> list[dict[str, Any]]:
     rows = await pool.fetch(
         "SELECT protocol, operation, outcome, national_id, principal_name, host(source_ip) AS ip,"
-        " name_returned, detail FROM audit_log WHERE request_id = $1 ORDER BY seq",
+        " name_returned, detail FROM audit_records WHERE request_id = $1 ORDER BY seq NULLS LAST",
         request_id,
     )
     return [dict(row) for row in rows]

@@ -1,26 +1,46 @@
 """SIGKILL in the middle of 2,000 confirms from 50 concurrent counters: nothing a counter saw
 acknowledged is lost, nothing is paid twice or half-written, every acknowledged call has its
 audit record, and counters retrying what they never heard back about end with each payment
-exactly once."""
+exactly once. Then the audit trail: every payment has exactly one record that claims it, no
+record claims a receipt that does not exist, and the hash chain verifies. Then SIGKILL in the
+middle of cancelling those 2,000 payments: the same, for cancels."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from datetime import time as time_of_day
 
 import asyncpg
 import httpx
 import pytest
 
+from app.domain.calendar import BANGKOK
 from tests.reliability.conftest import Launcher, NewPartner, NewPeople
-from tests.reliability.figures import FIGURES, CrashFigures
+from tests.reliability.figures import FIGURES, CancelFigures, CrashFigures
 from tests.reliability.gateway_process import GatewayProcess
-from tests.reliability.ledger_check import LedgerState, audit_outcomes, ledger_state
+from tests.reliability.ledger_check import (
+    AuditTally,
+    LedgerState,
+    all_linked,
+    audit_outcomes,
+    audit_tally,
+    chain_verified,
+    ledger_state,
+)
 from tests.reliability.soap_wire import Partner
-from tests.reliability.workload import NOT_SOAP, Call, ConfirmSpec, confirm, current_month
+from tests.reliability.workload import (
+    NOT_SOAP,
+    Call,
+    ConfirmSpec,
+    cancel,
+    confirm,
+    current_month,
+)
 
 pytestmark = pytest.mark.reliability
 
@@ -28,6 +48,8 @@ CLIENTS = 50
 PER_CLIENT = 40  # 2,000 confirms, each a different person and transaction
 KILL_AFTER_ACKS = 1_000  # half-way
 RUN_LIMIT_S = 120.0
+UNLINKED = "SELECT count(*) FROM audit_unlinked"
+Send = Callable[[httpx.AsyncClient, Partner, ConfirmSpec], Awaitable[Call]]
 
 
 @dataclass
@@ -51,8 +73,15 @@ class Crash:
 
 
 @pytest.fixture(scope="module")
-def gateway(launcher: Launcher) -> Iterator[GatewayProcess]:
-    process = launcher.start("crash")
+def cutoff() -> time_of_day:
+    """The crash gateway's settlement cut-off: twelve hours from now, so that the cancels after
+    the confirms fall within the payments' business day at whatever hour the suite runs."""
+    return (datetime.now(BANGKOK) + timedelta(hours=12)).time().replace(second=0, microsecond=0)
+
+
+@pytest.fixture(scope="module")
+def gateway(launcher: Launcher, cutoff: time_of_day) -> Iterator[GatewayProcess]:
+    process = launcher.start("crash", settlement_cutoff=cutoff.strftime("%H:%M"))
     try:
         yield process
     finally:
@@ -69,13 +98,14 @@ async def counters(
     partner: Partner,
     work: list[list[ConfirmSpec]],
     on_ack: Callable[[], None] | None,
+    send: Send = confirm,
 ) -> list[Call]:
-    """Each counter sends its confirms one after the other; all counters at once."""
+    """Each counter sends its confirms (or cancels) one after the other; all counters at once."""
     calls: list[Call] = []
 
     async def counter(specs: list[ConfirmSpec]) -> None:
         for spec in specs:
-            call = await confirm(http, partner, spec)
+            call = await send(http, partner, spec)
             calls.append(call)
             if call.ok and on_ack is not None:
                 on_ack()
@@ -92,19 +122,8 @@ async def warm_up(http: httpx.AsyncClient, partner: Partner, spec: ConfirmSpec) 
     assert call.ok, call
 
 
-@pytest.fixture(scope="module")
-async def crash(
-    gateway: GatewayProcess,
-    new_partner: NewPartner,
-    new_people: NewPeople,
-    admin_pool: asyncpg.Pool,
-) -> AsyncIterator[Crash]:
-    partner = await new_partner()
-    people = await new_people(CLIENTS * PER_CLIENT)
-    spare = await new_people(2)
-    month = current_month()
-    specs = [ConfirmSpec.new(nid, month) for nid in people]
-    work = [specs[i::CLIENTS] for i in range(CLIENTS)]
+def killer(gateway: GatewayProcess) -> Callable[[], None]:
+    """Counts acknowledgements and SIGKILLs the gateway at the ``KILL_AFTER_ACKS``th."""
     acks = 0
 
     def count_and_kill() -> None:
@@ -113,15 +132,34 @@ async def crash(
         if acks == KILL_AFTER_ACKS:
             gateway.signal(signal.SIGKILL)
 
+    return count_and_kill
+
+
+@pytest.fixture(scope="module")
+async def crash(
+    gateway: GatewayProcess,
+    cutoff: time_of_day,
+    new_partner: NewPartner,
+    new_people: NewPeople,
+    admin_pool: asyncpg.Pool,
+) -> AsyncIterator[Crash]:
+    partner = await new_partner()
+    people = await new_people(CLIENTS * PER_CLIENT)
+    spare = await new_people(2)
+    month = current_month()
+    specs = [ConfirmSpec.new(nid, month, cutoff=cutoff) for nid in people]
+    work = [specs[i::CLIENTS] for i in range(CLIENTS)]
+
     async with http_client(gateway) as http:
-        await warm_up(http, partner, ConfirmSpec.new(spare[0], month))
+        await warm_up(http, partner, ConfirmSpec.new(spare[0], month, cutoff=cutoff))
         started = time.monotonic()
-        first = await counters(http, partner, work, count_and_kill)
+        first = await counters(http, partner, work, killer(gateway))
     assert gateway.wait(10) == -signal.SIGKILL, "the gateway was not killed"
     seconds = time.monotonic() - started
+    left_unlinked = await admin_pool.fetchval(UNLINKED)  # any instance may be linking them
     gateway.start()  # same port, same settings: a restart after the crash
     async with http_client(gateway) as http:
-        await warm_up(http, partner, ConfirmSpec.new(spare[1], month))
+        await warm_up(http, partner, ConfirmSpec.new(spare[1], month, cutoff=cutoff))
 
     state = await ledger_state(admin_pool, partner.name, people)
     acked = {c.spec.txn for c in first if c.ok and c.spec is not None}
@@ -144,9 +182,34 @@ async def crash(
         audit_missing=sum(1 for c in first if c.ok and audit.get(c.request_id) != ["ok"]),
         audit_without_payment=sum(1 for txn in ok_audit_txns if state.by_txn[txn] == 0),
         seconds=seconds,
+        left_unlinked=left_unlinked,
     )
     FIGURES.crash = figures
     yield Crash(partner, people, first, state, figures)
+
+
+@pytest.fixture(scope="module")
+async def retried(crash: Crash, gateway: GatewayProcess) -> list[Call]:
+    """Counters that never heard back send the very same request again (same transaction id)."""
+    todo = [c.spec for c in crash.unacknowledged if c.spec is not None]
+    work = [todo[i::CLIENTS] for i in range(CLIENTS)]
+    async with http_client(gateway) as http:
+        crash.retries = await counters(http, crash.partner, work, None)
+    return crash.retries
+
+
+@pytest.fixture(scope="module")
+async def confirms_audited(
+    crash: Crash, retried: list[Call], admin_pool: asyncpg.Pool
+) -> AuditTally:
+    """The partner's confirm records against its payments, once every record is linked."""
+    await all_linked(admin_pool)
+    acknowledged = [c.request_id for c in [*crash.first, *retried] if c.ok]
+    tally = await audit_tally(
+        admin_pool, crash.partner.name, "ConfirmPayment", acknowledged=acknowledged
+    )
+    crash.figures.audit = tally
+    return tally
 
 
 def test_the_kill_came_in_the_middle(crash: Crash) -> None:
@@ -177,26 +240,126 @@ def test_every_acknowledged_confirm_has_its_audit_record(crash: Crash) -> None:
 
 
 async def test_retrying_the_unacknowledged_pays_each_exactly_once(
-    crash: Crash, gateway: GatewayProcess, admin_pool: asyncpg.Pool
+    crash: Crash, retried: list[Call], admin_pool: asyncpg.Pool
 ) -> None:
-    """Counters that never heard back send the very same request again (same transaction id):
-    those the gateway had committed are answered as replays, the others are paid now."""
+    """Those the gateway had committed are answered as replays, the others are paid now."""
     todo = [c.spec for c in crash.unacknowledged if c.spec is not None]
     committed = {spec.txn for spec in todo if crash.after_restart.by_txn[spec.txn] >= 1}
-    work = [todo[i::CLIENTS] for i in range(CLIENTS)]
-    async with http_client(gateway) as http:
-        retries = await counters(http, crash.partner, work, None)
-    failed = [(c.error, c.answer) for c in retries if not c.ok]
+    failed = [(c.error, c.answer) for c in retried if not c.ok]
     assert not failed, failed[:3]
-    replayed = {c.spec.txn for c in retries if c.answer and c.answer.fields["replayed"] == "true"}
+    replayed = {c.spec.txn for c in retried if c.answer and c.answer.fields["replayed"] == "true"}
     assert replayed == committed, "a committed confirm was paid again, or a new one replayed"
     final = await ledger_state(admin_pool, crash.partner.name, crash.people)
-    crash.figures.retried = len(retries)
+    crash.figures.retried = len(retried)
     crash.figures.retried_replayed = len(replayed)
     crash.figures.final_payments = sum(final.by_txn.values())
     assert final.by_txn == {c.spec.txn: 1 for c in crash.first if c.spec is not None}
     assert final.doubled == 0 and final.half_written == [] and final.unowned_months == 0
     assert set(final.by_person) == set(crash.people)
     assert sum(final.months_by_person.values()) == len(crash.people)
-    audit = await audit_outcomes(admin_pool, [c.request_id for c in retries])
-    assert all(audit.get(c.request_id) == ["ok"] for c in retries)
+    audit = await audit_outcomes(admin_pool, [c.request_id for c in retried])
+    assert all(audit.get(c.request_id) == ["ok"] for c in retried)
+
+
+def test_every_payment_has_one_record_claiming_it_and_every_record_its_payment(
+    crash: Crash, confirms_audited: AuditTally
+) -> None:
+    """Each transaction's payment is claimed by exactly one 'ok' record (its replays' records
+    say they are replays), no 'ok' record names a receipt that does not exist, no call has two
+    records, and no acknowledged call is without its record."""
+    tally = confirms_audited
+    assert tally.without_record == 0, "payments without their audit record"
+    assert tally.without_payment == 0, "records claiming a receipt that does not exist"
+    assert tally.doubled == 0 and tally.lost == 0
+    assert tally.claims == len(crash.people) + 2  # and the two warm-up payments
+    assert tally.unlinked == 0
+
+
+# --- then the same payments cancelled, killed half-way ------------------------------------------
+@dataclass
+class CancelCrash:
+    first: list[Call]
+    at_restart: AuditTally
+    retries: list[Call]
+    after: AuditTally
+    figures: CancelFigures
+
+
+@pytest.fixture(scope="module")
+async def cancel_crash(
+    crash: Crash,
+    confirms_audited: AuditTally,
+    gateway: GatewayProcess,
+    admin_pool: asyncpg.Pool,
+) -> CancelCrash:
+    specs = [c.spec for c in crash.first if c.spec is not None]  # each paid exactly once by now
+    work = [specs[i::CLIENTS] for i in range(CLIENTS)]
+    async with http_client(gateway) as http:
+        first = await counters(http, crash.partner, work, killer(gateway), cancel)
+    assert gateway.wait(10) == -signal.SIGKILL, "the gateway was not killed"
+    figures = CancelFigures(
+        sent=len(first),
+        acknowledged=sum(1 for c in first if c.ok),
+        cut_off=sum(1 for c in first if c.answer is None),
+        left_unlinked=await admin_pool.fetchval(UNLINKED),
+    )
+    gateway.start()
+    await all_linked(admin_pool)
+    unacknowledged = [c for c in first if not c.ok]
+    cancelled = {
+        r["partner_txn_id"]
+        for r in await admin_pool.fetch(
+            "SELECT partner_txn_id FROM payments WHERE state = 'cancelled'"
+            " AND partner_txn_id = ANY($1)",
+            [c.spec.txn for c in unacknowledged if c.spec is not None],
+        )
+    }
+    figures.committed_unacknowledged = len(cancelled)
+    name = crash.partner.name
+    acknowledged = [c.request_id for c in first if c.ok]
+    figures.at_restart = await audit_tally(
+        admin_pool, name, "CancelPayment", acknowledged=acknowledged
+    )
+    todo = [c.spec for c in unacknowledged if c.spec is not None]
+    async with http_client(gateway) as http:
+        retries = await counters(http, crash.partner, [todo[i::CLIENTS] for i in range(CLIENTS)],
+                                 None, cancel)  # fmt: skip
+    await all_linked(admin_pool)
+    figures.retried = len(retries)
+    figures.cancelled = await admin_pool.fetchval(
+        "SELECT count(*) FROM payments WHERE state = 'cancelled' AND partner_txn_id = ANY($1)",
+        [spec.txn for spec in specs],
+    )
+    acknowledged += [c.request_id for c in retries if c.ok]
+    figures.audit = await audit_tally(admin_pool, name, "CancelPayment", acknowledged=acknowledged)
+    FIGURES.cancels = figures
+    verified = await chain_verified(admin_pool)
+    crash.figures.chain_checked, crash.figures.chain_ok = verified.checked, verified.ok
+    return CancelCrash(first, figures.at_restart, retries, figures.audit, figures)
+
+
+def test_the_cancels_were_killed_in_the_middle(cancel_crash: CancelCrash) -> None:
+    figures = cancel_crash.figures
+    assert KILL_AFTER_ACKS <= figures.acknowledged < figures.sent == CLIENTS * PER_CLIENT
+    refused = [c for c in cancel_crash.first if c.answer is not None and not c.ok]
+    assert not refused, f"cancels refused before the kill: {refused[:3]}"
+
+
+def test_at_the_restart_every_cancel_has_its_record_and_every_record_its_cancel(
+    cancel_crash: CancelCrash,
+) -> None:
+    """Whatever the kill cut short: a payment is cancelled exactly when one record says so."""
+    tally = cancel_crash.at_restart
+    assert tally.without_record == 0 and tally.without_payment == 0
+    assert tally.doubled == 0 and tally.lost == 0
+
+
+def test_retried_cancels_end_with_every_payment_cancelled_once_on_a_whole_chain(
+    crash: Crash, cancel_crash: CancelCrash
+) -> None:
+    failed = [(c.error, c.answer) for c in cancel_crash.retries if not c.ok]
+    assert not failed, failed[:3]
+    assert cancel_crash.figures.cancelled == len(crash.people)
+    tally = cancel_crash.after
+    assert tally.clean and tally.claims == len(crash.people) and tally.unlinked == 0
+    assert crash.figures.chain_ok, "the hash chain does not verify"

@@ -14,16 +14,18 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from datetime import time as time_of_day
 from types import TracebackType
 
 import httpx
 
-from app.domain.calendar import bangkok_date, settlement_day
+from app.domain.calendar import DEFAULT_CUTOFF, bangkok_date, settlement_day
 from app.domain.months import Month
 from tests.reliability.soap_wire import (
     CT11,
     Partner,
     SoapAnswer,
+    cancel_body,
     confirm_body,
     inquire_body,
     new_request_id,
@@ -50,10 +52,13 @@ class ConfirmSpec:
     paid_at: datetime
 
     @classmethod
-    def new(cls, national_id: str, month: str) -> ConfirmSpec:
+    def new(
+        cls, national_id: str, month: str, *, cutoff: time_of_day = DEFAULT_CUTOFF
+    ) -> ConfirmSpec:
+        """A new payment now, in the business day of a gateway with this ``cutoff``."""
         now = datetime.now(UTC).replace(microsecond=0)
         txn = f"REL-{uuid.uuid4().hex[:20]}"
-        return cls(txn, national_id, month, settlement_day(now), now)
+        return cls(txn, national_id, month, settlement_day(now, cutoff), now)
 
     def body(self) -> str:
         return confirm_body(
@@ -71,13 +76,13 @@ class ConfirmSpec:
 class Call:
     """One call and what became of it."""
 
-    kind: str  # "inquire" or "confirm"
+    kind: str  # "inquire", "confirm" or "cancel"
     request_id: str
     started: float  # time.monotonic()
     seconds: float = 0.0
     answer: SoapAnswer | None = None
     error: str | None = None  # the transport error, or NOT_SOAP, when there was no SOAP answer
-    spec: ConfirmSpec | None = None
+    spec: ConfirmSpec | None = None  # a confirm's, or the one a cancel takes back
 
     @property
     def ok(self) -> bool:
@@ -105,6 +110,13 @@ async def send(client: httpx.AsyncClient, partner: Partner, body: str, *, kind: 
 
 async def confirm(client: httpx.AsyncClient, partner: Partner, spec: ConfirmSpec) -> Call:
     call = await send(client, partner, spec.body(), kind="confirm")
+    call.spec = spec
+    return call
+
+
+async def cancel(client: httpx.AsyncClient, partner: Partner, spec: ConfirmSpec) -> Call:
+    """Cancel the payment ``spec`` made (sent again, the very same request)."""
+    call = await send(client, partner, cancel_body(spec.txn, "counter error"), kind="cancel")
     call.spec = spec
     return call
 

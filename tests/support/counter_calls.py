@@ -60,7 +60,7 @@ async def s40_person(gw: Gateway, option: int = 1) -> str:
 async def audit_rows(gw: Gateway, request_id: str) -> list[dict[str, object]]:
     rows = await gw.db.primary.fetch(
         "SELECT operation, outcome, national_id, name_returned, principal_name"
-        " FROM audit_log WHERE request_id = $1",
+        " FROM audit_records WHERE request_id = $1",
         request_id,
     )
     return [dict(r) for r in rows]

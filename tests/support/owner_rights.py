@@ -11,15 +11,18 @@ import asyncpg
 
 
 @asynccontextmanager
-async def audit_records_refused(owner_pool: asyncpg.Pool, request_id: str) -> AsyncIterator[None]:
+async def audit_records_refused(
+    owner_pool: asyncpg.Pool, request_id: str, *, table: str = "audit_log"
+) -> AsyncIterator[None]:
     """The primary refuses every audit record of ``request_id`` (a real commit failure): the
-    owner adds a CHECK constraint to audit_log for the while."""
+    owner adds a CHECK constraint to ``table`` for the while (``audit_unlinked`` for the records
+    a payment's own transaction writes)."""
     constraint = f"refuse_{uuid.uuid4().hex[:8]}"
     await owner_pool.execute(
-        f"ALTER TABLE audit_log ADD CONSTRAINT {constraint}"
+        f"ALTER TABLE {table} ADD CONSTRAINT {constraint}"
         f" CHECK (request_id <> '{request_id}') NOT VALID"
     )
     try:
         yield
     finally:
-        await owner_pool.execute(f"ALTER TABLE audit_log DROP CONSTRAINT {constraint}")
+        await owner_pool.execute(f"ALTER TABLE {table} DROP CONSTRAINT {constraint}")

@@ -59,10 +59,10 @@ def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
 
 
 async def audit_rows(gateway: Gateway, request_id: str) -> list[dict[str, Any]]:
-    """The audit records of one request, oldest first."""
+    """The audit records of one request, oldest first (committed ones: linked or not yet)."""
     rows = await gateway.db.primary.fetch(
         "SELECT operation, outcome, national_id, name_returned, principal_name, protocol"
-        " FROM audit_log WHERE request_id = $1 ORDER BY seq",
+        " FROM audit_records WHERE request_id = $1 ORDER BY seq NULLS LAST",
         request_id,
     )
     return [dict(row) for row in rows]

@@ -7,6 +7,7 @@ import pytest
 from app.db.grants import (
     DELETE,
     INSERT,
+    LINK_QUEUES,
     SELECT,
     SERVICE_TABLES,
     UPDATE,
@@ -21,7 +22,11 @@ def test_the_shipped_grants_keep_every_audit_table_append_only() -> None:
     check_append_only()
     audit = {name: t for name, t in SERVICE_TABLES.items() if is_audit_table(name)}
     assert {"audit_log", "audit_chain"} <= set(audit)
-    assert all(t.privileges <= {SELECT, INSERT} for t in audit.values())
+    assert all(t.privileges <= {SELECT, INSERT} for n, t in audit.items() if n not in LINK_QUEUES)
+    # The queue of records waiting for their link: DELETE, guarded by the owner's trigger.
+    assert {n: t.privileges for n, t in audit.items() if n in LINK_QUEUES} == {
+        "audit_unlinked": {SELECT, INSERT, DELETE}
+    }
 
 
 @pytest.mark.parametrize(

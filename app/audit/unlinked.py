@@ -1,0 +1,210 @@
+"""Records a business transaction commits itself, and the linker that puts them on the chain.
+
+A confirm's record must commit with its payment or not at all, so it is written in the
+payment's own transaction (``add_unlinked``, on that transaction's connection) into
+``audit_unlinked``: a record from the moment it commits, with its id, but without its place on
+the hash chain. The linker (``AuditLinker``, the writer's) then moves such rows onto the chain:
+under the chain-head lock it takes every row it can see — those committed so far, oldest
+first — numbers and hashes them exactly as ``ssogw audit verify`` will read them back, and in
+one statement inserts them into ``audit_log``, deletes them here and moves the head.
+
+Every instance links every instance's rows, so rows left behind by an instance that crashed
+are linked by the next linker that looks (each looks at start, whenever a record of its own
+was committed, and every ``sweep_interval_s``); the head lock keeps one line across instances.
+A row that cannot be linked stays where it is, committed and visible to lookups, and the
+linker tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Final
+from uuid import uuid4
+
+import asyncpg
+
+from app.audit.chain import chain_hash, prepare
+from app.audit.queries import stored_row
+from app.audit.records import AuditRecord
+from app.db.failures import translate
+from app.errors import AuditUnavailable
+
+log = logging.getLogger(__name__)
+
+ADD: Final = """
+INSERT INTO audit_unlinked (record_id, at, principal_kind, principal_id, principal_name,
+                            operator, terminal, source_ip, protocol, operation, national_id,
+                            name_returned, outcome, request_id, detail)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::inet, $9, $10, $11, $12, $13, $14,
+        $15::text::jsonb)
+"""
+ANY_WAITING: Final = "SELECT EXISTS (SELECT 1 FROM audit_unlinked)"
+LOCK_HEAD: Final = "SELECT last_seq, last_hash FROM audit_chain WHERE id FOR UPDATE"
+# In the form verify reads audit_log in (app.audit.queries), so the hash is the one it expects.
+WAITING: Final = """
+SELECT record_id, at, principal_kind, principal_id, principal_name, operator, terminal,
+       host(source_ip) AS source_ip, protocol, operation, national_id, name_returned,
+       outcome, request_id, detail::text AS detail
+FROM audit_unlinked
+ORDER BY at, record_id
+LIMIT $1
+"""
+# Move the rows (their values never leave the database) and the head, in one statement.
+LINK: Final = """
+WITH moved AS (
+    DELETE FROM audit_unlinked u
+     USING unnest($1::uuid[], $2::bigint[], $3::bytea[], $4::bytea[])
+           AS l(record_id, seq, prev_hash, hash)
+     WHERE u.record_id = l.record_id
+    RETURNING u.*, l.seq, l.prev_hash, l.hash
+), linked AS (
+    INSERT INTO audit_log (seq, at, principal_kind, principal_id, principal_name, operator,
+                           terminal, source_ip, protocol, operation, national_id,
+                           name_returned, outcome, request_id, detail, prev_hash, hash,
+                           record_id)
+    SELECT seq, at, principal_kind, principal_id, principal_name, operator, terminal,
+           source_ip, protocol, operation, national_id, name_returned, outcome, request_id,
+           detail, prev_hash, hash, record_id
+      FROM moved
+    RETURNING 1
+), head AS (
+    UPDATE audit_chain SET last_seq = $5, last_hash = $6 WHERE id RETURNING 1
+)
+SELECT count(*) FROM linked
+"""
+
+
+async def add_unlinked(conn: asyncpg.Connection, record: AuditRecord) -> None:
+    """Write ``record`` in the transaction open on ``conn`` (it commits with it).
+
+    AuditUnavailable if the database refuses the record itself (the transaction is then
+    failed, and with it the call's writes); an unreachable store is left to the caller.
+    """
+    row = prepare(record)
+    try:
+        await conn.execute(
+            ADD, uuid4(), row.at, row.principal_kind, row.principal_id, row.principal_name,
+            row.operator, row.terminal, row.source_ip, row.protocol, row.operation,
+            row.national_id, row.name_returned, row.outcome, row.request_id, row.detail_json(),
+        )  # fmt: skip
+    except asyncpg.PostgresError as exc:
+        if translate(exc, store="audit") is not None:
+            raise
+        # Only the class and SQLSTATE: a message may quote values, and values may be IDs.
+        log.warning("audit record refused in its transaction: %s (sqlstate %s)",
+                    type(exc).__name__, exc.sqlstate)  # fmt: skip
+        raise AuditUnavailable(cause=exc.sqlstate) from exc
+
+
+class AuditLinker:
+    """Links the records business transactions committed onto the hash chain, in the
+    background, in batches of at most ``max_batch``, on ``pool_provider()``."""
+
+    def __init__(
+        self,
+        *,
+        pool_provider: Callable[[], asyncpg.Pool],
+        max_batch: int,
+        max_wait_ms: float,
+        sweep_interval_s: float = 1.0,
+        commit_timeout_s: float = 5.0,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._pool_provider = pool_provider
+        self._max_batch = max_batch
+        self._max_wait_s = max(0.0, max_wait_ms) / 1000.0
+        self._sweep_s = sweep_interval_s
+        self._commit_timeout_s = commit_timeout_s
+        self._nudged = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start linking (once); the first look is at once (rows a crash left behind)."""
+        if self._task is None:
+            self._stopping = False
+            self._nudged.set()
+            self._task = asyncio.create_task(self._run(), name="audit-linker")
+
+    async def stop(self) -> None:
+        """Link what is committed by now (if the primary lets it), then stop."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._nudged.set()
+        try:
+            await self._task
+        finally:
+            self._task = None
+
+    def nudge(self) -> None:
+        """A record was committed in a business transaction: link soon."""
+        self._nudged.set()
+
+    async def link(self) -> int:
+        """Link every record committed so far; how many were linked."""
+        total = 0
+        while True:
+            linked = await self._link_batch()
+            total += linked
+            if linked < self._max_batch:
+                return total
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._sweep_s):
+                    await self._nudged.wait()
+            nudged = self._nudged.is_set()
+            if nudged and not self._stopping and self._max_wait_s > 0:
+                # Confirms committing together share one link transaction.
+                await asyncio.sleep(self._max_wait_s)
+            self._nudged.clear()
+            try:
+                if nudged or await self._any_waiting():
+                    await self.link()
+            except Exception as exc:  # the rows stay committed: try again later
+                log.warning("audit records not linked yet: %s (sqlstate %s)",
+                            type(exc).__name__, getattr(exc, "sqlstate", None))  # fmt: skip
+                if not self._stopping:
+                    await asyncio.sleep(self._sweep_s)
+            if self._stopping:
+                return
+
+    async def _any_waiting(self) -> bool:
+        async with asyncio.timeout(self._commit_timeout_s):
+            waiting: bool = await self._pool_provider().fetchval(ANY_WAITING)
+        return waiting
+
+    async def _link_batch(self) -> int:
+        pool = self._pool_provider()
+        async with (
+            asyncio.timeout(self._commit_timeout_s),
+            pool.acquire() as conn,
+            conn.transaction(),
+        ):
+            head = await conn.fetchrow(LOCK_HEAD)
+            if head is None:
+                raise RuntimeError("the audit_chain head row is missing")
+            rows = await conn.fetch(WAITING, self._max_batch)
+            if not rows:
+                return 0
+            seq: int = head["last_seq"]
+            prev_hash = bytes(head["last_hash"])
+            ids, seqs, prevs, hashes = [], [], [], []
+            for row in rows:
+                seq += 1
+                row_hash = chain_hash(prev_hash, seq, stored_row(row))
+                ids.append(row["record_id"])
+                seqs.append(seq)
+                prevs.append(prev_hash)
+                hashes.append(row_hash)
+                prev_hash = row_hash
+            linked = await conn.fetchval(LINK, ids, seqs, prevs, hashes, seq, prev_hash)
+            if linked != len(rows):  # rolled back: the chain never has a gap
+                raise RuntimeError(f"linked {linked} of {len(rows)} audit records")
+        return len(rows)
