@@ -5,6 +5,7 @@ the served WSDL names behind a proxy or a public base URL."""
 from __future__ import annotations
 
 import re
+import uuid
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, tzinfo
 
@@ -111,8 +112,12 @@ def wsdl_addresses(base_url: str, **headers: str) -> set[str]:
 def served(
     settings: Settings, clock: PinnedClock, **changes: object
 ) -> AbstractContextManager[str]:
-    """The whole app under ``settings`` with ``changes``, checked as the environment would be."""
-    return serve(create_app(Settings.model_validate(settings.model_dump() | changes), clock=clock))
+    """The whole app under ``settings`` with ``changes``, checked as the environment would be:
+    another instance beside the session's (its own audit spool, by its instance id)."""
+    own = {"instance_id": f"wsdl-{uuid.uuid4().hex[:8]}"}
+    return serve(
+        create_app(Settings.model_validate(settings.model_dump() | own | changes), clock=clock)
+    )
 
 
 def test_an_untrusted_peer_cannot_choose_the_wsdls_addresses(live_url: str) -> None:
