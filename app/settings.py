@@ -148,6 +148,17 @@ class Settings(BaseSettings):
     # --- logging -----------------------------------------------------------------------------
     log_level: str = "INFO"
 
+    @field_validator("settlement_cutoff")
+    @classmethod
+    def _bangkok_evening(cls, value: time) -> time:
+        # The cut-off is Bangkok wall time; a zone would be silently dropped. Before noon it
+        # would put the whole working day into the next business day.
+        if value.tzinfo is not None:
+            raise ValueError("the cut-off is a time of day in Asia/Bangkok, without an offset")
+        if value < time(12, 0):
+            raise ValueError("the cut-off closes a business day: a time from 12:00 to 23:59")
+        return value
+
     @field_validator("instance_id")
     @classmethod
     def _directory_name(cls, value: str) -> str:

@@ -3,7 +3,8 @@
 The counter's operations and the internal applications' (through ``AdminGate``) both run
 here. The use case admits its caller through its ``CallAudit``, names the IDs it touches and
 commits its record with ``ok()`` before it answers (a write: with ``ok_within()``, in the
-write's own transaction); a ``ServiceError`` it raises is recorded here as a refusal. A record
+write's own transaction); a ``ServiceError`` it raises is recorded here as a refusal, and any
+other exception (a defect) as ``server.internal`` before it propagates. A record
 that cannot be committed fails the call with ``server.audit_unavailable`` — a refusal's record
 included, whatever the refusal was — so a call never answers without its record on the trail.
 """
@@ -20,7 +21,7 @@ from app.admission.records import Caller
 from app.admission.service import Admission
 from app.audit.call_audit import AdmissionEvents, CallAudit
 from app.audit.records import AuditSink
-from app.errors import ServiceError
+from app.errors import AuditUnavailable, ServerError, ServiceError
 
 T = TypeVar("T")
 
@@ -70,6 +71,13 @@ class AuditedCalls:
             if failure is error:
                 raise
             raise failure from error
+        except Exception as error:
+            # A defect, not a refusal: still on the trail (as server.internal) before the
+            # adapter answers 500; the record names no more than the call had established.
+            failure = await audit.refused(ServerError())
+            if isinstance(failure, AuditUnavailable):
+                raise failure from error  # the record itself could not be committed
+            raise
         # The body returned, so a transaction holding its record has committed (the use case
         # says so itself right after the commit; this covers one that did not).
         audit.committed()

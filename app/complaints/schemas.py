@@ -86,7 +86,7 @@ class PaymentOut(OutModel):
             "examples": [
                 {
                     "id": 42,
-                    "receiptNo": "R261126-00000042-K",
+                    "receiptNo": "R261126-00000042-0",
                     "partner": "demo-counter",
                     "partnerTxnId": "POS-77",
                     "nationalId": "3100600445635",
@@ -259,7 +259,7 @@ class ComplaintOut(ComplaintSummaryOut):
                     "updatedAt": "2026-11-27T09:00:00+07:00",
                     "payment": {
                         "id": 42,
-                        "receiptNo": "R261126-00000042-K",
+                        "receiptNo": "R261126-00000042-0",
                         "partner": "demo-counter",
                         "partnerTxnId": "POS-77",
                         "nationalId": "3100600445635",

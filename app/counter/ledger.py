@@ -159,8 +159,9 @@ class LedgerTx:
                 f"WITH payment AS (INSERT INTO payments ({column}, partner_txn_id, receipt_no,"
                 " national_id, section, s40_option, months, amount_satang, savings_satang,"
                 " request_hash, business_date, paid_at, store_id, terminal_id, shift,"
-                " operator_id)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                " operator_id, posted_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,"
+                " $19)"
                 f" RETURNING {_PAYMENT_COLUMNS}),"
                 " paid AS (INSERT INTO paid_months (national_id, section, month, amount_satang,"
                 " s40_option, payment_id, paid_on)"
@@ -185,6 +186,7 @@ class LedgerTx:
                 new.operator_id,
                 list(new.month_amounts),
                 new.paid_on,
+                new.posted_at,
             )
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name in ("payments_partner_txn", "payments_client_txn"):

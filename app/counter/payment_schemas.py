@@ -124,7 +124,7 @@ class ConfirmOut(OutModel):
             "examples": [
                 {
                     "partnerTxnId": "POS-20240612-000123",
-                    "receiptNo": "R240612-00000123-W",
+                    "receiptNo": "R240612-00000123-D",
                     "nationalId": "3100600445635",
                     "section": 40,
                     "months": ["2024-06", "2024-07"],
@@ -184,7 +184,7 @@ class CancelOut(OutModel):
             "examples": [
                 {
                     "partnerTxnId": "POS-20240612-000123",
-                    "receiptNo": "R240612-00000123-W",
+                    "receiptNo": "R240612-00000123-D",
                     "state": "cancelled",
                     "cancelledAt": "2024-06-12T02:40:00Z",
                     "amount": "200.00",
@@ -222,7 +222,7 @@ class StatusOut(OutModel):
                 {
                     "partnerTxnId": "POS-20240612-000123",
                     "state": "confirmed",
-                    "receiptNo": "R240612-00000123-W",
+                    "receiptNo": "R240612-00000123-D",
                     "nationalId": "3100600445635",
                     "section": 40,
                     "months": ["2024-06", "2024-07"],

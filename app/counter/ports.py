@@ -96,6 +96,7 @@ class NewPayment:
     business_date: date  # the business day it settles in (the gateway's, after the cut-off)
     paid_at: datetime
     paid_on: date  # the Bangkok date the cash was taken: what its months' due dates are held to
+    posted_at: datetime  # the gateway's clock when it decided the payment (and its business day)
     store_id: str | None
     terminal_id: str | None
     shift: str | None

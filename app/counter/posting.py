@@ -17,7 +17,7 @@ from datetime import datetime
 from app.audit.call_audit import CallAudit
 from app.counter.entitlement import entitlement, history_start
 from app.counter.ports import Ledger, LedgerTransaction, MemberSnapshot, NewPayment, PaymentRow
-from app.counter.records import ConfirmRequest, ConfirmResult
+from app.counter.records import ConfirmRequest, ConfirmResult, TxnState
 from app.counter.rules import CounterRules
 from app.db.recent_writes import RecentWrites
 from app.domain.calendar import bangkok_date, ensure_same_business_day, settlement_day
@@ -25,7 +25,13 @@ from app.domain.months import Month
 from app.domain.payment_rules import validate_payment
 from app.domain.rates import RateTable
 from app.domain.receipt import receipt_number
-from app.errors import DuplicateTransaction, PersonNotFound, SectionMismatch, TransactionNotFound
+from app.errors import (
+    DuplicateTransaction,
+    PersonNotFound,
+    SectionMismatch,
+    TransactionCancelled,
+    TransactionNotFound,
+)
 from app.principals.records import Principal
 from app.rates.book import RateBook
 
@@ -54,6 +60,21 @@ def _reused(txn_id: str, row: PaymentRow) -> DuplicateTransaction:
     )
 
 
+def _replay_of(txn_id: str, row: PaymentRow, digest: bytes) -> PaymentRow:
+    """``row`` as the answer to a repeat of the request that made it: refused if the repeat is
+    a different request, or if the payment was cancelled since (its receipt is void)."""
+    if row.request_hash != digest:
+        raise _reused(txn_id, row)
+    if row.state == TxnState.CANCELLED.value:
+        raise TransactionCancelled(
+            "This payment was cancelled; its receipt is void. A new payment needs a new "
+            "transaction id.",
+            partnerTxnId=txn_id,
+            receiptNo=row.receipt_no,
+        )
+    return row
+
+
 class PaymentPosting:
     """Posts a partner's payment on the primary, or finds the one its transaction id names."""
 
@@ -77,9 +98,7 @@ class PaymentPosting:
         row = await self._ledger.find_payment(principal, txn_id)
         if row is None:
             raise TransactionNotFound()
-        if row.request_hash != digest:
-            raise _reused(txn_id, row)
-        return row
+        return _replay_of(txn_id, row, digest)
 
     async def post(
         self,
@@ -104,8 +123,7 @@ class PaymentPosting:
             row = await tx.find_payment(principal, txn_id)
             replayed = row is not None
             if row is not None:
-                if row.request_hash != digest:
-                    raise _reused(txn_id, row)
+                _replay_of(txn_id, row, digest)
                 await audit.ok_within(tx, receiptNo=row.receipt_no, replayed=True)
             else:
                 row = await self._pay(tx, member, principal, request, nid, txn_id, months,
@@ -177,6 +195,7 @@ class PaymentPosting:
                 business_date=day,
                 paid_at=paid_at,
                 paid_on=today,
+                posted_at=now,
                 store_id=request.counter.store_id,
                 terminal_id=request.counter.terminal_id,
                 shift=request.counter.shift,

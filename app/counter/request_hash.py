@@ -1,4 +1,8 @@
-"""The canonical form of a confirm request, hashed, to recognise a replay of the same request."""
+"""The canonical form of a confirm request, hashed, to recognise a replay of the same request.
+
+The partner's ``businessDate`` is not part of it (``confirm/2``): it is a claim the gateway
+checks, not content of the payment, so a resend that adds or drops it is still the same request.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from datetime import UTC
 
 from app.counter.records import ConfirmRequest
 
-VERSION = "confirm/1"
+VERSION = "confirm/2"
 
 
 def confirm_request_hash(request: ConfirmRequest, *, national_id: str, txn_id: str) -> bytes:
@@ -21,7 +25,6 @@ def confirm_request_hash(request: ConfirmRequest, *, national_id: str, txn_id: s
         "months": sorted(request.months),
         "amount": request.amount_satang,
         "savings": request.savings_satang,
-        "businessDate": request.business_date and request.business_date.isoformat(),
         "paidAt": request.paid_at.astimezone(UTC).isoformat(timespec="microseconds"),
         "store": request.counter.store_id,
         "terminal": request.counter.terminal_id,

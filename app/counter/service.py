@@ -45,7 +45,7 @@ from app.counter.request_hash import confirm_request_hash
 from app.counter.rules import CounterRules
 from app.db.read_meta import ReadPath
 from app.db.recent_writes import RecentWrites
-from app.domain.calendar import bangkok_date, ensure_cancellable
+from app.domain.calendar import bangkok_date, ensure_cancellable, ensure_representable
 from app.domain.months import Month
 from app.domain.national_id import validate_national_id, well_formed_national_id
 from app.domain.payable import MonthDue, default_selection, total_satang
@@ -185,6 +185,7 @@ class CounterService:
                 raise InvalidInput("Each month may be named once.", field="months")
             if req.paid_at.tzinfo is None:
                 raise InvalidInput("paidAt needs a time zone.", field="paidAt")
+            ensure_representable(req.paid_at)
             digest = confirm_request_hash(req, national_id=nid, txn_id=txn_id)
             try:
                 row, replayed = await self._posting.post(

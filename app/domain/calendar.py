@@ -12,7 +12,7 @@ Two notions of a day, kept apart on purpose:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -78,14 +78,27 @@ class PaidAtWindow:
             gateway_time = now.astimezone(BANGKOK).isoformat(timespec="seconds")
             raise PaidAtOutOfWindow(
                 f"paidAt {paid_at.isoformat()} is more than {_span(self.back)} before or "
-                f"{_span(self.ahead)} after the gateway's time {gateway_time}; check the "
-                "terminal's clock.",
+                f"{_span(self.ahead)} after the gateway's time {gateway_time}: check the "
+                "terminal's clock; cash taken longer ago is confirmed with paidAt now.",
                 field="paidAt",
                 gateway_time=gateway_time,
                 max_behind_s=int(self.back.total_seconds()),
                 max_ahead_s=int(self.ahead.total_seconds()),
             )
         return paid_at
+
+
+def ensure_representable(paid_at: datetime) -> datetime:
+    """``paid_at`` if it has a UTC instant (an xs:dateTime such as 9999-12-31T23:59:59-14:00
+    has none in Python); else PaidAtOutOfWindow, as any instant that far from now is."""
+    try:
+        paid_at.astimezone(UTC)
+    except OverflowError:
+        raise PaidAtOutOfWindow(
+            f"paidAt {paid_at.isoformat()} is not a time a payment can have been taken.",
+            field="paidAt",
+        ) from None
+    return paid_at
 
 
 def _span(delta: timedelta) -> str:

@@ -31,7 +31,7 @@ class PaymentEntryOut(OutModel):
         json_schema_extra={
             "examples": [
                 {
-                    "receiptNo": "R240612-00000123-W",
+                    "receiptNo": "R240612-00000123-D",
                     "partnerTxnId": "POS-20240612-000123",
                     "channelKind": "partner",
                     "channelName": "cvs-demo",
@@ -99,7 +99,7 @@ class PaidMonthOut(OutModel):
                     "option": 2,
                     "amount": "100.00",
                     "paidOn": "2024-06-12",
-                    "receiptNo": "R240612-00000123-W",
+                    "receiptNo": "R240612-00000123-D",
                 }
             ]
         }

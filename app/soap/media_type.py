@@ -37,8 +37,22 @@ _CHARSETS: Final = frozenset(
 )
 
 # Charset names in use that Python's codec registry does not know, and the codec that reads
-# them: windows-874 (IANA; .NET's name) and x-windows-874 (Java's).
-_ALIASES: Final = {"windows-874": "cp874", "x-windows-874": "cp874"}
+# them: windows-874 (IANA; .NET's name) and x-windows-874 (Java's). TIS-620 is read as
+# windows-874 too, as the WHATWG Encoding Standard and browsers do: POS terminals label their
+# Windows code page TIS-620, and Python's strict tis-620 would turn its ellipsis, dashes and
+# quotes (0x80-0x9F) into control characters.
+_ALIASES: Final = {
+    "windows-874": "cp874",
+    "x-windows-874": "cp874",
+    "tis-620": "cp874",
+    "tis620": "cp874",
+    "tis_620": "cp874",
+}
+
+# What expat reads by itself; any other declared encoding is decoded by the gateway.
+_EXPAT_NATIVE: Final = frozenset(
+    codecs.lookup(name).name for name in ("utf-8", "utf-16", "us-ascii", "iso-8859-1")
+)
 
 # The encoding named by an XML declaration at the very start of a body.
 _DECLARED: Final = re.compile(
@@ -79,13 +93,18 @@ def codec_of(charset: str) -> str | None:
     return codec if codec in _CHARSETS else None
 
 
-def declared_alias(head: bytes) -> str | None:
-    """The codec of the encoding an XML declaration at the start of ``head`` names, when only
-    the alias table above knows that name (windows-874); None leaves it to the XML parser."""
+def declared_codec(head: bytes) -> str | None:
+    """The codec the gateway decodes a body with when an XML declaration at the start of
+    ``head`` names an accepted encoding expat does not read itself (TIS-620, windows-874);
+    None when there is no declaration or expat reads it. LookupError when the declared
+    encoding is not one a partner may send: the same allow-list as the Content-Type's."""
     match = _DECLARED.match(head)
     if match is None:
         return None
-    return _ALIASES.get(match[1].decode("ascii").lower())
+    codec = codec_of(match[1].decode("ascii"))
+    if codec is None:
+        raise LookupError(match[1].decode("ascii"))
+    return None if codec in _EXPAT_NATIVE else codec
 
 
 def _unsupported(message: str, **details: str) -> EnvelopeRefused:

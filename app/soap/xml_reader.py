@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, NoReturn
 
 from app.errors import InvalidSoapEnvelope, PayloadTooLarge
-from app.soap.media_type import declared_alias
+from app.soap.media_type import declared_codec
 from app.soap.namespaces import READ_PREFIXES
 from app.soap.refusals import EnvelopeRefused
 
@@ -290,8 +290,9 @@ class BodyGuard:
     def _declared(self, chunk: bytes, *, final: bool) -> bytes:
         """``chunk`` once the head is read (the whole head the first time), else nothing.
 
-        A declaration naming an encoding only the gateway's aliases know (windows-874) is
-        then decoded here, as a Content-Type charset would be; any other is the parser's.
+        A declaration naming an accepted encoding expat does not read itself (TIS-620,
+        windows-874) is then decoded here, as a Content-Type charset would be; one naming an
+        encoding outside the allow-list is refused; UTF-8, UTF-16, ASCII, Latin-1 are expat's.
         """
         if self._head is None:
             return chunk
@@ -301,7 +302,8 @@ class BodyGuard:
         if declaring and not final and len(head) < _HEAD_BYTES and b"?>" not in head:
             return b""  # a declaration has begun and is not whole yet
         self._head = None
-        charset = declared_alias(head)
+        with refusing_bad_xml():  # a declared encoding outside the allow-list: LookupError
+            charset = declared_codec(head)
         if charset is not None:
             self.charset = charset
             self._start()

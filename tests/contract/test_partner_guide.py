@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from app.domain.receipt import validate_receipt_number
 from app.error_catalogue import catalogue
 from app.settings import Settings
 
@@ -31,3 +32,11 @@ def test_the_operations_the_guide_names_are_the_wsdls() -> None:
 def test_the_settings_the_guide_names_exist() -> None:
     for variable in set(re.findall(r"`(SSOGW_[A-Z0-9_]+)`", GUIDE)):
         assert variable.removeprefix("SSOGW_").lower() in Settings.model_fields, variable
+
+
+def test_every_receipt_number_the_documents_show_is_a_valid_one() -> None:
+    texts = [GUIDE, (ROOT / "openapi" / "openapi.json").read_text(encoding="utf-8")]
+    shown = {n for text in texts for n in re.findall(r"R\d{6}-\d{8,}-[0-9A-Z]", text)}
+    assert shown
+    for number in shown:
+        validate_receipt_number(number)

@@ -185,8 +185,19 @@ async def test_async_zeep_calls_every_operation(live_server: LiveServer, port: s
         assert receipt.additionalSavings == Decimal("10.00")
         assert (await service.GetPaymentStatus(partnerTxnId="POS-A")).state == "confirmed"
         assert (await service.CancelPayment(partnerTxnId="POS-A", reason="x")).state == "cancelled"
-        with pytest.raises(zeep.exceptions.Fault) as fault:
-            await service.CancelPayment(partnerTxnId="POS-A", reason="again")
+        again = await service.CancelPayment(partnerTxnId="POS-A", reason="again")
+        assert again.state == "cancelled"  # a cancel is idempotent
+        with pytest.raises(zeep.exceptions.Fault) as fault:  # a cancelled receipt is void
+            await service.ConfirmPayment(
+                partnerTxnId="POS-A",
+                nationalId=S40_ID,
+                section=40,
+                months={"month": ["2024-06", "2024-07"]},
+                amount=Decimal("210.00"),
+                additionalSavings=Decimal("10.00"),
+                businessDate=date(2024, 6, 10),
+                paidAt=datetime.fromisoformat("2024-06-10T02:00:00+00:00"),
+            )
         assert _gateway_code(fault.value) == "client.transaction_cancelled"
     finally:
         await transport.aclose()

@@ -18,6 +18,8 @@ from prometheus_client import CollectorRegistry
 from app.admission.credentials import BearerToken
 from app.admission.records import Caller, Protocol
 from app.audit.admin_gate import AdminGate
+from app.audit.audited_call import AuditedCalls
+from app.audit.call_audit import CallAudit
 from app.audit.records import AuditRecord
 from app.audit.writer import AuditWriter
 from app.counter.ledger import PgLedger
@@ -288,3 +290,24 @@ async def test_an_admin_refusal_whose_record_cannot_be_kept_fails_as_audit_unava
             await read(lost)
     assert isinstance(failed.value.__cause__, expected), "the refusal it could not record"
     assert failed.value.retryable and await outcomes(gateway, lost) == []
+
+
+async def test_a_defect_in_a_use_case_is_still_on_the_trail_as_server_internal(
+    gateway: Gateway, partner: PartnerCredentials
+) -> None:
+    """Not a refusal but a bug: the call still leaves its record before the 500 goes out."""
+    calls = AuditedCalls(admission=gateway.admission, sink=gateway.audit, clock=business_clock())
+    rid = uuid.uuid4().hex
+    nid = new_national_id()
+
+    async def defective(audit: CallAudit) -> None:
+        audit.national_id = nid
+        await audit.admit(digest_token(partner.username, partner.password), scope="counter")
+        raise ZeroDivisionError("a defect")
+
+    with pytest.raises(ZeroDivisionError):
+        await calls.run(Caller(Protocol.SOAP, "127.0.0.1", rid), "InquireContribution", defective)
+    row = await gateway.db.primary.fetchrow(
+        "SELECT outcome, national_id FROM audit_records WHERE request_id = $1", rid
+    )
+    assert row is not None and (row["outcome"], row["national_id"]) == ("server.internal", nid)

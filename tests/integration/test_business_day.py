@@ -8,6 +8,7 @@ export and the statistics all name the same day.
 from __future__ import annotations
 
 import io
+import uuid
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 
@@ -22,13 +23,14 @@ from app.counter.records import (
     StatusResult,
     TxnState,
 )
-from app.domain.calendar import BANGKOK
+from app.domain.calendar import BANGKOK, settlement_day
 from app.domain.months import Month
 from app.errors import (
     BusinessDateMismatch,
     CancelNotAllowed,
     MonthNotPayable,
     PaidAtOutOfWindow,
+    TransactionCancelled,
 )
 from app.main import Gateway
 from tests.conftest import PartnerCredentials
@@ -217,3 +219,63 @@ async def test_a_paid_at_out_of_the_drift_is_refused_and_a_replay_is_still_answe
         again = await counter.confirm(replace(request, paid_at=noon - timedelta(minutes=4)))
     assert again.replayed and again.receipt_no == original.receipt_no
     assert again.business_date == original.business_date == day
+
+
+async def test_posted_at_is_the_gateways_clock_that_decided_the_business_day(
+    gateway: Gateway, partner: PartnerCredentials, clock: PinnedClock
+) -> None:
+    counter = _Counter(gateway, partner)
+    day = clock.today() - timedelta(days=3)  # far from the database's own now()
+    nid = await _s40(gateway, since=Month.of(day))
+    with clock.at(time(23, 30), on=day) as at:
+        result = await counter.confirm(confirm_request(nid, [str(Month.of(day))], 70 * CENT))
+    assert result.business_date == day + timedelta(days=1)
+    assert abs(result.posted_at - at) < timedelta(seconds=5)
+    assert settlement_day(result.posted_at) == result.business_date  # the documented rule holds
+
+
+async def test_a_resend_that_adds_or_drops_the_business_date_is_the_same_request(
+    gateway: Gateway, partner: PartnerCredentials, clock: PinnedClock
+) -> None:
+    counter = _Counter(gateway, partner)
+    nid = await _s40(gateway, since=clock.month())
+    request = replace(confirm_request(nid, [str(clock.month())], 70 * CENT), business_date=None)
+    first = await counter.confirm(request)
+    again = await counter.confirm(replace(request, business_date=first.business_date))
+    assert again.replayed and again.receipt_no == first.receipt_no
+
+
+async def test_a_confirm_resent_after_its_cancel_is_refused_its_receipt_is_void(
+    gateway: Gateway, partner: PartnerCredentials, clock: PinnedClock
+) -> None:
+    counter = _Counter(gateway, partner)
+    nid = await _s40(gateway, since=clock.month())
+    request = confirm_request(nid, [str(clock.month())], 70 * CENT)
+    first = await counter.confirm(request)
+    with clock.at(time(12, 0), on=first.business_date):
+        await counter.cancel(request.partner_txn_id)
+        with pytest.raises(TransactionCancelled) as refused:
+            await counter.confirm(request)
+    assert refused.value.details["receiptNo"] == first.receipt_no
+
+
+@pytest.mark.parametrize("paid_at", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+async def test_a_paid_at_with_no_instant_is_refused_and_audited(
+    gateway: Gateway, partner: PartnerCredentials, clock: PinnedClock, paid_at: str
+) -> None:
+    counter = _Counter(gateway, partner)
+    nid = await _s40(gateway, since=clock.month())
+    request = replace(
+        confirm_request(nid, [str(clock.month())], 70 * CENT),
+        paid_at=datetime.fromisoformat(paid_at),
+        business_date=None,
+    )
+    rid = uuid.uuid4().hex
+    with pytest.raises(PaidAtOutOfWindow):
+        await gateway.counter.confirm(
+            caller=caller(rid), credentials=counter._token(), request=request
+        )
+    outcome = await gateway.db.primary.fetchval(
+        "SELECT outcome FROM audit_records WHERE request_id = $1", rid
+    )
+    assert outcome == "client.paid_at_out_of_window"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import time
+
 import pytest
 from pydantic import ValidationError
 
@@ -45,3 +47,13 @@ def test_a_public_base_url_is_kept_without_a_trailing_slash(
 def test_a_public_base_url_that_is_not_an_absolute_http_url_is_refused(given: str) -> None:
     with pytest.raises(ValidationError, match="public_base_url"):
         Settings(public_base_url=given)
+
+
+@pytest.mark.parametrize("value", ["00:00", "09:00", "23:00+00:00"])
+def test_a_cut_off_that_would_misplace_the_business_day_is_refused(value: str) -> None:
+    with pytest.raises(ValidationError, match="cut-off"):
+        Settings(settlement_cutoff=value)
+
+
+def test_a_cut_off_in_the_evening_is_taken() -> None:
+    assert Settings(settlement_cutoff="22:30").settlement_cutoff == time(22, 30)

@@ -36,25 +36,25 @@ async function main() {
   const s39 = (await call('InquireContribution', { nationalId: config.s39, terminalId: 'T-1' }))
     .result;
   const s40 = (await call('InquireContribution', { nationalId: config.s40 })).result;
-  const confirmed = (
-    await call('ConfirmPayment', {
-      partnerTxnId: config.txn,
-      nationalId: config.s39,
-      section: 39,
-      months: { month: s39.defaultMonths.month },
-      amount: s39.defaultTotal,
-      storeId: 'S-1',
-      terminalId: 'T-1',
-      businessDate: '2024-06-10',
-      paidAt: '2024-06-10T09:29:41+07:00',
-    })
-  ).result;
+  const payment = {
+    partnerTxnId: config.txn,
+    nationalId: config.s39,
+    section: 39,
+    months: { month: s39.defaultMonths.month },
+    amount: s39.defaultTotal,
+    storeId: 'S-1',
+    terminalId: 'T-1',
+    businessDate: '2024-06-10',
+    paidAt: '2024-06-10T09:29:41+07:00',
+  };
+  const confirmed = (await call('ConfirmPayment', payment)).result;
   const status = (await call('GetPaymentStatus', { partnerTxnId: config.txn })).result;
   const cancelled = (await call('CancelPayment', { partnerTxnId: config.txn, reason: 'mistake' }))
     .result;
   const after = (await call('GetPaymentStatus', { partnerTxnId: config.txn })).result;
   const faults = {
-    cancelAgain: await faultCode('CancelPayment', { partnerTxnId: config.txn, reason: 'again' }),
+    // The same confirm once its payment was cancelled: the receipt is void.
+    confirmAgain: await faultCode('ConfirmPayment', payment),
     unknownPerson: await faultCode('InquireContribution', { nationalId: '1111111111111' }),
   };
   process.stdout.write(

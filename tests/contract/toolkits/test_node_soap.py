@@ -110,12 +110,12 @@ def test_node_soap_runs_a_counter_flow(node: str, live_server: LiveServer, port:
     assert (cancelled["state"], cancelled["receiptNo"]) == ("cancelled", confirmed["receiptNo"])
     assert answers["after"]["state"] == "cancelled"
     assert answers["faults"] == {
-        "cancelAgain": "client.transaction_cancelled",
+        "confirmAgain": "client.transaction_cancelled",
         "unknownPerson": "client.person_not_found",
     }
 
     calls = live_server.fake.calls
     assert [name for name, *_ in calls] == [
-        "inquire", "inquire", "confirm", "status", "cancel", "status", "cancel", "inquire",
+        "inquire", "inquire", "confirm", "status", "cancel", "status", "confirm", "inquire",
     ]  # fmt: skip
     assert {token.password_type for _, _, token, _ in calls} == {PasswordType.DIGEST}

@@ -132,6 +132,8 @@ class FakeCounter:
             original, result = self.txns[request.partner_txn_id]
             if original != request:
                 raise DuplicateTransaction(partnerTxnId=request.partner_txn_id)
+            if request.partner_txn_id in self.cancelled:  # as the gateway: its receipt is void
+                raise TransactionCancelled(partnerTxnId=request.partner_txn_id)
             return replace(result, replayed=True)
         due = {m.month: m.amount_satang for m in person(request.national_id).months}
         for month in request.months:
@@ -158,10 +160,8 @@ class FakeCounter:
         self._admit("cancel", caller, credentials, request)
         if request.partner_txn_id not in self.txns:
             raise TransactionNotFound(partnerTxnId=request.partner_txn_id)
-        if request.partner_txn_id in self.cancelled:
-            raise TransactionCancelled(partnerTxnId=request.partner_txn_id)
         _, result = self.txns[request.partner_txn_id]
-        self.cancelled[request.partner_txn_id] = NOW
+        self.cancelled[request.partner_txn_id] = NOW  # a second cancel answers the same
         for month in result.months:
             self.paid.pop((result.national_id, month), None)
         return CancelResult(

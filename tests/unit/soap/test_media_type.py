@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from app.soap.media_type import MediaType, declared_alias, read_media_type, version_of
+from app.soap.media_type import (
+    MediaType,
+    codec_of,
+    declared_codec,
+    read_media_type,
+    version_of,
+)
 from app.soap.refusals import EnvelopeRefused
 from app.soap.versions import SoapVersion
 
@@ -15,7 +21,7 @@ from app.soap.versions import SoapVersion
         ("text/xml", MediaType(SoapVersion.V11)),
         ("text/xml; charset=utf-8", MediaType(SoapVersion.V11, "utf-8")),
         ('Text/XML;Charset="UTF-8"', MediaType(SoapVersion.V11, "utf-8")),
-        ("text/xml; charset=TIS-620", MediaType(SoapVersion.V11, "tis-620")),
+        ("text/xml; charset=TIS-620", MediaType(SoapVersion.V11, "cp874")),  # its superset
         # The Thai code page of Windows POS terminals, by its IANA (.NET) and Java names.
         ("text/xml; charset=windows-874", MediaType(SoapVersion.V11, "cp874")),
         ('application/soap+xml; charset="Windows-874"', MediaType(SoapVersion.V12, "cp874")),
@@ -65,8 +71,9 @@ def test_a_refused_request_is_answered_in_the_version_it_most_likely_speaks() ->
         (b'<?xml version="1.0" encoding="windows-874"?><e:Envelope', "cp874"),
         (b"<?xml version='1.0' encoding='WINDOWS-874' standalone='yes'?>", "cp874"),
         (b'<?xml version="1.0" encoding = "x-windows-874"?>', "cp874"),
-        # Names the XML parser resolves itself are left to it.
-        (b'<?xml version="1.0" encoding="TIS-620"?>', None),
+        # TIS-620 is read as windows-874, its superset (as the Encoding Standard does).
+        (b'<?xml version="1.0" encoding="TIS-620"?>', "cp874"),
+        # Names the XML parser reads itself are left to it.
         (b'<?xml version="1.0" encoding="utf-8"?>', None),
         (b'<?xml version="1.0"?>', None),
         (b"<e:Envelope>", None),
@@ -76,4 +83,15 @@ def test_a_refused_request_is_answered_in_the_version_it_most_likely_speaks() ->
     ],
 )
 def test_an_xml_declaration_naming_windows_874(head: bytes, codec: str | None) -> None:
-    assert declared_alias(head) == codec
+    assert declared_codec(head) == codec
+
+
+@pytest.mark.parametrize("name", ["koi8-r", "windows-1252", "iso-8859-11", "utf-7", "base64"])
+def test_an_xml_declaration_outside_the_allow_list_is_refused(name: str) -> None:
+    with pytest.raises(LookupError):
+        declared_codec(f'<?xml version="1.0" encoding="{name}"?>'.encode())
+
+
+def test_tis_620_is_read_as_its_windows_superset() -> None:
+    assert codec_of("TIS-620") == codec_of("windows-874") == "cp874"
+    assert "สมชาย…–1".encode("cp874").decode(codec_of("tis-620") or "") == "สมชาย…–1"

@@ -117,14 +117,20 @@ def test_a_windows_874_body_that_is_not_windows_874_is_refused() -> None:
     assert _reason(raw) == "charset"
 
 
-def test_other_declarations_are_still_read_by_the_parser() -> None:
-    raw = '<?xml version="1.0" encoding="TIS-620"?><a>ก</a>'.encode("tis-620")
+def test_a_tis_620_declaration_is_read_as_windows_874_and_others_are_refused() -> None:
+    raw = '<?xml version="1.0" encoding="TIS-620"?><a>สมชาย…–1</a>'.encode("cp874")
     guard = BodyGuard(SMALL)
     guard.feed(raw)
     document = guard.close()
-    assert document.encoding is None and document.data == raw
-    assert document.tree == {"a": "ก"}
-    assert _reason(b'<?xml version="1.0" encoding="klingon"?><a/>') == "encoding"
+    assert document.tree == {"a": "สมชาย…–1"}  # the ellipsis and dash of the Windows code page
+    latin = '<?xml version="1.0" encoding="ISO-8859-1"?><a>é</a>'.encode("latin-1")
+    guard = BodyGuard(SMALL)
+    guard.feed(latin)
+    document = guard.close()
+    assert document.encoding is None and document.data == latin  # expat reads it itself
+    assert document.tree == {"a": "é"}
+    for name in (b"klingon", b"koi8-r", b"windows-1252"):
+        assert _reason(b'<?xml version="1.0" encoding="' + name + b'"?><a/>') == "encoding"
 
 
 def test_bytes_that_are_not_in_the_declared_charset_are_refused() -> None:
