@@ -25,6 +25,7 @@ from app.admission.service import Admission
 from app.audit.access import AuditAccess
 from app.audit.admin_gate import ADMIN_SCOPE, AUDIT_SCOPE, AdminGate
 from app.audit.queries import AuditQueries
+from app.audit.refusals.tally import RefusalTally
 from app.audit.seals.checkpoint_dir import CheckpointDir
 from app.audit.seals.seal_key import configured_keys, signing_key
 from app.audit.seals.sealer import Sealer
@@ -89,6 +90,7 @@ class Gateway:
     metrics: Metrics
     db: Database
     audit: AuditWriter
+    refusals: RefusalTally  # in front of ``audit`` for the calls of callers not yet admitted
     sealer: Sealer
     admission: Admission
     counter: CounterService
@@ -152,12 +154,16 @@ def build_gateway(
         if command
         else AuditSpool(settings.audit_spool_dir or Path(settings.data_dir) / "audit-spool"),
     )
+    refusals = RefusalTally(
+        sink=audit, clock=clock, window_s=settings.audit_refusal_window_s,
+        per_source=settings.audit_refusals_per_source, sources=settings.audit_refusal_sources,
+    )  # fmt: skip
     ledger = PgLedger(primary=lambda: db.primary, router=lambda: db.router)
     rates = RateBook(ledger)
     recent = RecentWrites()  # shared: a record read after a payment or an admin change sees it
     counter = CounterService(
         admission=admission,
-        audit=audit,
+        audit=refusals,
         reader=ledger,
         ledger=ledger,
         rates=rates,
@@ -168,12 +174,9 @@ def build_gateway(
     )
     principal_registry = Registry(store=principals, box=box)
     gate = AdminGate(
-        admission=admission,
-        audit=audit,
-        prefixes=settings.prefixes(),
-        events=metrics,
+        admission=admission, audit=refusals, prefixes=settings.prefixes(), events=metrics,
         clock=clock,
-    )
+    )  # fmt: skip
     # With a sink, a service records the calls of a command's operator itself (the API's calls
     # are recorded by the gate, never twice).
     checkpoints = CheckpointDir(settings.seal_dir())
@@ -225,6 +228,7 @@ def build_gateway(
         metrics=metrics,
         db=db,
         audit=audit,
+        refusals=refusals,
         sealer=sealer,
         admission=admission,
         counter=counter,
@@ -254,6 +258,7 @@ async def start_gateway(gw: Gateway, *, background: bool = True) -> None:
     if not background:
         return
     await gw.sealer.start()
+    await gw.refusals.start()
     gw.background.append(
         asyncio.create_task(
             gw.complaint_cases.publish_open_counts(gw.metrics.open_complaints_counted),
@@ -269,6 +274,7 @@ async def stop_gateway(gw: Gateway) -> None:
     await asyncio.gather(*gw.background, return_exceptions=True)
     gw.background.clear()
     try:
+        await gw.refusals.stop()  # its counts go through the writer: before it stops
         await gw.audit.stop()
     finally:
         try:

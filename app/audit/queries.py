@@ -24,6 +24,7 @@ from app.audit.records import LookupCursor, LookupRecord, VerifyResult
 from app.audit.seals.checkpoint import Checkpoint, SealCheck
 from app.audit.seals.sealer import ChainHead, MakeCheckpoints
 from app.db.failures import translated
+from app.feed.records import START_OPERATION as FEED_START
 
 EARLIEST: Final = datetime(1, 1, 1, tzinfo=UTC)
 LATEST: Final = datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
@@ -31,11 +32,28 @@ _MAX_SEQ: Final = 2**63 - 1
 
 LOOKUPS: Final = """
 SELECT seq, at, national_id, principal_kind, principal_id, principal_name, operator, terminal,
-       host(source_ip) AS source_ip, protocol, operation, name_returned, outcome, request_id
+       host(source_ip) AS source_ip, protocol, operation, name_returned, outcome, request_id,
+       CASE WHEN detail->>'aggregated' = 'true' THEN (detail->>'calls')::int ELSE 1 END AS calls,
+       CASE WHEN detail->>'aggregated' = 'true' THEN (detail->>'last_at')::timestamptz END
+         AS last_at
 FROM audit_log
 WHERE national_id = $1 AND at >= $2 AND at < $3
   AND (at, seq) < ($4, $5)
 ORDER BY at DESC, seq DESC
+LIMIT $6
+"""
+# The feed exports whose manifest holds the ID ($7, as a number), each as its start record.
+FEED_LOOKUPS: Final = """
+SELECT a.seq, a.at, $1::text AS national_id, a.principal_kind, a.principal_id, a.principal_name,
+       a.operator, a.terminal, host(a.source_ip) AS source_ip, a.protocol, a.operation,
+       NULL::text AS name_returned, a.outcome, a.request_id,
+       a.detail->>'partner' AS feed_partner, a.detail->>'export_id' AS feed_export_id
+FROM audit_feed_manifest m
+JOIN audit_log a ON a.at = m.at AND a.operation = $8
+                AND a.detail->>'export_id' = m.export_id::text
+WHERE m.national_ids @> ARRAY[$7::bigint] AND m.at >= $2 AND m.at < $3
+  AND (a.at, a.seq) < ($4, $5)
+ORDER BY a.at DESC, a.seq DESC
 LIMIT $6
 """
 HEAD: Final = "SELECT last_seq, last_hash FROM audit_chain WHERE id"
@@ -104,11 +122,15 @@ class AuditQueries:
     ) -> list[LookupRecord]:
         """Records of ``national_id`` with ``from_ <= at < to``, newest first, after ``after``."""
         cursor_at, cursor_seq = (after.at, after.seq) if after else (LATEST, _MAX_SEQ)
+        span = (national_id, from_ or EARLIEST, to or LATEST, cursor_at, cursor_seq, limit)
         async with translated("audit"):
-            rows = await self._pool_provider().fetch(
-                LOOKUPS, national_id, from_ or EARLIEST, to or LATEST, cursor_at, cursor_seq, limit
+            rows = await self._pool_provider().fetch(LOOKUPS, *span)
+            feeds = await self._pool_provider().fetch(
+                FEED_LOOKUPS, *span, int(national_id), FEED_START
             )
-        return [LookupRecord(**dict(row)) for row in rows]
+        found = [LookupRecord(**dict(row)) for row in (*rows, *feeds)]
+        found.sort(key=lambda r: (r.at, r.seq), reverse=True)
+        return found[:limit]
 
     async def verify(
         self, *, from_: datetime | None, to: datetime | None, seals: SealCheck | None = None
