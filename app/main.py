@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from ipaddress import ip_network
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -25,6 +24,7 @@ from app.admission.service import Admission
 from app.audit.access import AuditAccess
 from app.audit.admin_gate import ADMIN_SCOPE, AUDIT_SCOPE, AdminGate
 from app.audit.queries import AuditQueries
+from app.audit.refusals.tally import RefusalTally
 from app.audit.seals.checkpoint_dir import CheckpointDir
 from app.audit.seals.seal_key import configured_keys, signing_key
 from app.audit.seals.sealer import Sealer
@@ -89,6 +89,7 @@ class Gateway:
     metrics: Metrics
     db: Database
     audit: AuditWriter
+    refusals: RefusalTally  # in front of ``audit`` for the calls of callers not yet admitted
     sealer: Sealer
     admission: Admission
     counter: CounterService
@@ -135,31 +136,30 @@ def build_gateway(
     box = SecretBox(settings.secret_key)
     principals = PrincipalRepository(lambda: db.primary)
     admission = Admission(
-        store=principals,
-        box=box,
-        nonces=NonceCache(window_s=2 * settings.wsse_window_s),
+        store=principals, box=box, nonces=NonceCache(window_s=2 * settings.wsse_window_s),
         limiter=RateLimiter(),
         trusted_proxies=tuple(ip_network(p, strict=False) for p in settings.trusted_proxies),
-        wsse_window_s=settings.wsse_window_s,
-        cache_ttl_s=settings.token_cache_s,
-    )
-    spool_base = settings.audit_spool_dir or Path(settings.data_dir) / "audit-spool"
+        wsse_window_s=settings.wsse_window_s, cache_ttl_s=settings.token_cache_s,
+    )  # fmt: skip
+    # A serving instance has a spool of its own, and links the records business transactions
+    # commit (a command leaves both to the serving instances).
+    spool = AuditSpool(settings.spool_dir(), instance_id=settings.instance_id)
     audit = AuditWriter(
-        pool_provider=lambda: db.audit_pool,
-        max_batch=settings.audit_max_batch,
-        max_wait_ms=0 if command else settings.audit_max_wait_ms,
-        metrics=metrics,
-        # A serving instance has a spool of its own, and links the records business
-        # transactions commit (a command leaves those to the serving instances).
-        spool=None if command else AuditSpool(spool_base, instance_id=settings.instance_id),
+        pool_provider=lambda: db.audit_pool, max_batch=settings.audit_max_batch,
+        max_wait_ms=0 if command else settings.audit_max_wait_ms, metrics=metrics,
+        spool=None if command else spool,
         link_interval_s=None if command else settings.audit_link_interval_s,
-    )
+    )  # fmt: skip
+    refusals = RefusalTally(
+        sink=audit, clock=clock, window_s=settings.audit_refusal_window_s,
+        per_source=settings.audit_refusals_per_source, sources=settings.audit_refusal_sources,
+    )  # fmt: skip
     ledger = PgLedger(primary=lambda: db.primary, router=lambda: db.router)
     rates = RateBook(ledger)
     recent = RecentWrites()  # shared: a record read after a payment or an admin change sees it
     counter = CounterService(
         admission=admission,
-        audit=audit,
+        audit=refusals,
         reader=ledger,
         ledger=ledger,
         rates=rates,
@@ -170,12 +170,9 @@ def build_gateway(
     )
     principal_registry = Registry(store=principals, box=box)
     gate = AdminGate(
-        admission=admission,
-        audit=audit,
-        prefixes=settings.prefixes(),
-        events=metrics,
+        admission=admission, audit=refusals, prefixes=settings.prefixes(), events=metrics,
         clock=clock,
-    )
+    )  # fmt: skip
     # With a sink, a service records the calls of a command's operator itself (the API's calls
     # are recorded by the gate, never twice).
     checkpoints = CheckpointDir(settings.seal_dir())
@@ -227,6 +224,7 @@ def build_gateway(
         metrics=metrics,
         db=db,
         audit=audit,
+        refusals=refusals,
         sealer=sealer,
         admission=admission,
         counter=counter,
@@ -258,6 +256,7 @@ async def start_gateway(gw: Gateway, *, background: bool = True) -> None:
     if not background:
         return
     await gw.sealer.start()
+    await gw.refusals.start()
     gw.background.append(
         asyncio.create_task(
             gw.complaint_cases.publish_open_counts(gw.metrics.open_complaints_counted),
@@ -273,6 +272,7 @@ async def stop_gateway(gw: Gateway) -> None:
     await asyncio.gather(*gw.background, return_exceptions=True)
     gw.background.clear()
     try:
+        await gw.refusals.stop()  # its counts go through the writer: before it stops
         await gw.audit.stop()
     finally:
         try:

@@ -97,6 +97,17 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="How often to look for records left waiting for a link."
     )
 
+    # --- refusals of callers never admitted: counted per source and window (app/audit/refusals)
+    audit_refusal_window_s: float = Field(
+        default=60.0, gt=0, description="The window refused calls are counted in (a minute)."
+    )
+    audit_refusals_per_source: int = Field(
+        default=50, ge=1, description="Counts (each one record) per source address and window."
+    )
+    audit_refusal_sources: int = Field(
+        default=200, ge=1, description="Source addresses counted per window; more overflow."
+    )
+
     # --- audit seals: signed checkpoints of the chain head, kept outside the database ------------
     audit_seal_interval_s: float = Field(
         default=60.0, gt=0, description="How often the chain head is sealed (and at shutdown)."
@@ -207,3 +218,7 @@ class Settings(BaseSettings):
     def seal_dir(self) -> Path:
         """The checkpoint directory."""
         return self.audit_seal_dir or Path(self.data_dir) / "audit-seals"
+
+    def spool_dir(self) -> Path:
+        """The directory the instances' audit spools are kept in, each in its own."""
+        return self.audit_spool_dir or Path(self.data_dir) / "audit-spool"

@@ -66,6 +66,9 @@ def settings(
         primary_pool_min=1,
         replica_pool_min=1,
         default_rate_limit=10_000,
+        # Refusals of callers never admitted are counted in windows: short ones here, so a
+        # live server writes them soon (tests/support/refusals.py waits for them).
+        audit_refusal_window_s=0.2,
     )
 
 

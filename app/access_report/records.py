@@ -21,3 +21,7 @@ class AccessRow:
     operation: str
     outcome: str
     request_id: str
+    source_ip: str | None = None  # only for refused calls counted together
+    calls: int = 1  # refused calls of callers never admitted, counted per source and minute
+    last_at: datetime | None = None  # the last of them
+    feed_scope: tuple[str, ...] | None = None  # a feed that included the person: its fields

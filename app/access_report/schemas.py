@@ -13,9 +13,8 @@ from typing import Final
 from pydantic import ConfigDict, Field
 
 from app.access_report.service import AccessEntry, AccessReport
+from app.domain.spreadsheet_cells import escape_cell
 from app.rest.wire import NationalIdText, OutModel
-
-_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 
 
 class AccessEntryOut(OutModel):
@@ -46,6 +45,11 @@ class AccessEntryOut(OutModel):
                     "operator": "OP-9",
                     "terminal": "T-07",
                     "requestId": "6f1c2e0a9b8d4c3e",
+                    "calls": 1,
+                    "lastAt": None,
+                    "sourceIp": None,
+                    "noteTh": None,
+                    "noteEn": None,
                 }
             ]
         }
@@ -75,6 +79,14 @@ class AccessEntryOut(OutModel):
     operator: str | None
     terminal: str | None
     request_id: str
+    calls: int = Field(
+        description="1, or how many refused calls of callers never admitted this line counts "
+        "(per source address and minute; the first at `at`)."
+    )
+    last_at: datetime | None = Field(description="The last of the calls this line counts.")
+    source_ip: str | None = Field(description="Where the calls this line counts came from.")
+    note_th: str | None = Field(description="What the line stands for, when not one call.")
+    note_en: str | None
 
     @classmethod
     def of(cls, e: AccessEntry) -> AccessEntryOut:
@@ -85,7 +97,8 @@ class AccessEntryOut(OutModel):
             disclosed_th=[w.th for w in e.disclosed], disclosed_en=[w.en for w in e.disclosed],
             outcome=e.outcome, refused=e.refused, result_th=e.result.th, result_en=e.result.en,
             protocol=e.protocol, operator=e.operator, terminal=e.terminal,
-            request_id=e.request_id,
+            request_id=e.request_id, calls=e.calls, last_at=e.last_at, source_ip=e.source_ip,
+            note_th=e.note.th if e.note else None, note_en=e.note.en if e.note else None,
         )  # fmt: skip
 
 
@@ -134,6 +147,11 @@ class AccessReportOut(OutModel):
                             "operator": "OP-9",
                             "terminal": "T-07",
                             "requestId": "6f1c2e0a9b8d4c3e",
+                            "calls": 1,
+                            "lastAt": None,
+                            "sourceIp": None,
+                            "noteTh": None,
+                            "noteEn": None,
                         }
                     ],
                 }
@@ -150,7 +168,9 @@ class AccessReportOut(OutModel):
     period_en: str
     generated_at: datetime
     count: int
-    truncated: bool = Field(description="True when only the first accesses are listed.")
+    truncated: bool = Field(
+        default=False, description="Always false: every access of the period is listed."
+    )
     accesses: list[AccessEntryOut]
 
     @classmethod
@@ -158,7 +178,7 @@ class AccessReportOut(OutModel):
         return cls(
             national_id=r.national_id, masked_national_id=r.masked_id, name=r.person_name,
             from_=r.from_, to=r.to, period_th=r.period.th, period_en=r.period.en,
-            generated_at=r.generated_at, count=len(r.entries), truncated=r.truncated,
+            generated_at=r.generated_at, count=len(r.entries),
             accesses=[AccessEntryOut.of(e) for e in r.entries],
         )  # fmt: skip
 
@@ -171,9 +191,7 @@ CSV_COLUMNS: Final = tuple(
 def _cell(value: object) -> str:
     if isinstance(value, list):
         value = "; ".join(map(str, value))
-    text = "" if value is None else str(value)
-    # A spreadsheet would run a cell that starts like a formula; names come from outside.
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return escape_cell(value)
 
 
 def access_report_csv(report: AccessReport) -> str:

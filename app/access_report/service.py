@@ -2,7 +2,11 @@
 
 Built on the audit trail: every call that touched the national ID in the period, refused calls
 included, oldest first, with the caller's display name, the operation and its purpose in plain
-words (Thai and English), the data the call disclosed and its outcome. Producing a report
+words (Thai and English), the data the call disclosed and its outcome. Every entry of the
+period is read, a page at a time: nothing is cut off. Refused calls of callers never admitted
+are counted per source and minute (``app.audit.refusals``) and show as one line each ("N
+refused calls from 203.0.113.9 naming this ID between ..."); a partner feed that included the
+person shows as one line for each export ("included in the feed sent to P"). Producing a report
 touches the ID too, so it leaves one ``AccessReport`` record of its own: through the admin gate
 for REST (scope ``audit``), or through the sink given here for the command line.
 """
@@ -20,11 +24,14 @@ from app.access_report.wording import (
     disclosed_words,
     english_date,
     english_datetime,
+    feed_disclosed,
+    feed_words,
     kind_words,
     mask_national_id,
     operation_words,
     outcome_words,
     purpose_words,
+    refused_calls_words,
     thai_date,
     thai_datetime,
 )
@@ -37,7 +44,7 @@ from app.domain.national_id import validate_national_id
 from app.errors import InvalidInput, ServiceError
 
 OPERATION: Final = "AccessReport"
-MAX_ENTRIES: Final = 5000  # far above a real person's accesses; a longer report says it is cut
+PAGE: Final = 1000  # entries read at a time; the report holds all of them
 FORMATS: Final = ("json", "csv", "html")
 Bound = datetime | str | None  # an instant, or text for ``parse_bound``
 EARLIEST_BOUND: Final = datetime(1900, 1, 1, tzinfo=UTC)
@@ -65,6 +72,10 @@ class AccessEntry:
     operator: str | None
     terminal: str | None
     request_id: str
+    calls: int = 1  # refused calls counted together on this line
+    last_at: datetime | None = None  # the last of them (Bangkok time)
+    source_ip: str | None = None  # where they came from
+    note: Words | None = None  # what the line stands for, when it is not one call
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +90,7 @@ class AccessReport:
     period: Words
     generated_at: datetime  # Bangkok time
     generated: Words
-    entries: tuple[AccessEntry, ...]
-    truncated: bool  # more than MAX_ENTRIES accesses: only the first are listed
+    entries: tuple[AccessEntry, ...]  # every access of the period
 
 
 class AccessReportStore(Protocol):
@@ -91,9 +101,16 @@ class AccessReportStore(Protocol):
         ...
 
     async def accesses(
-        self, *, national_id: str, from_: datetime | None, to: datetime | None, limit: int
+        self,
+        *,
+        national_id: str,
+        from_: datetime | None,
+        to: datetime | None,
+        after: tuple[datetime, int | None] | None,
+        limit: int,
     ) -> list[AccessRow]:
-        """Audit records of ``national_id`` with ``from_ <= at < to``, oldest first."""
+        """Up to ``limit`` audit records of ``national_id`` with ``from_ <= at < to`` after
+        ``after`` (at, seq), oldest first: its own, and the feed exports that included it."""
         ...
 
 
@@ -139,6 +156,8 @@ def _period(from_: datetime | None, to: datetime | None) -> Words:
 
 
 def _who(row: AccessRow) -> str:
+    if row.feed_scope is not None:  # the partner the feed went to
+        return row.partner_display_name or "-"
     if row.principal_kind == "partner":
         return row.partner_display_name or row.principal_name or "-"
     if row.principal_kind == "operator":
@@ -151,6 +170,11 @@ def _who(row: AccessRow) -> str:
 
 def entry(row: AccessRow) -> AccessEntry:
     """An audit record in the report's words."""
+    if row.feed_scope is not None:
+        return _feed_entry(row)
+    note = None
+    if row.last_at is not None:
+        note = refused_calls_words(row.calls, row.source_ip, row.at, row.last_at)
     return AccessEntry(
         seq=row.seq,
         at=row.at.astimezone(BANGKOK),
@@ -169,6 +193,35 @@ def entry(row: AccessRow) -> AccessEntry:
         operator=row.operator,
         terminal=row.terminal,
         request_id=row.request_id,
+        calls=row.calls,
+        last_at=None if row.last_at is None else row.last_at.astimezone(BANGKOK),
+        source_ip=row.source_ip,
+        note=note,
+    )
+
+
+def _feed_entry(row: AccessRow) -> AccessEntry:
+    """A feed export whose manifest held the person: sent to a partner, for its counters."""
+    partner = _who(row)
+    return AccessEntry(
+        seq=row.seq,
+        at=row.at.astimezone(BANGKOK),
+        when=Words(thai_datetime(row.at), english_datetime(row.at)),
+        who=partner,
+        who_kind=kind_words("partner"),
+        principal_kind=row.principal_kind,
+        operation=row.operation,
+        operation_words=operation_words(row.operation),
+        purpose=purpose_words("partner"),
+        disclosed=feed_disclosed(row.feed_scope or ()),
+        outcome=row.outcome,
+        refused=False,
+        result=outcome_words(row.outcome),
+        protocol=row.protocol,
+        operator=row.operator or row.principal_name,  # who made the export
+        terminal=None,
+        request_id=row.request_id,
+        note=feed_words(partner),
     )
 
 
@@ -211,9 +264,16 @@ class AccessReportService:
     async def _build(self, nid: str, from_: datetime | None, to: datetime | None) -> AccessReport:
         if from_ is not None and to is not None and from_ >= to:
             raise InvalidInput("'from' must be before 'to'.", field="from")
-        rows = await self._store.accesses(
-            national_id=nid, from_=from_, to=to, limit=MAX_ENTRIES + 1
-        )
+        rows: list[AccessRow] = []
+        after: tuple[datetime, int | None] | None = None
+        while True:
+            page = await self._store.accesses(
+                national_id=nid, from_=from_, to=to, after=after, limit=PAGE
+            )
+            rows += page
+            if len(page) < PAGE:
+                break
+            after = (page[-1].at, page[-1].seq)
         now = self._clock()
         return AccessReport(
             national_id=nid,
@@ -224,8 +284,7 @@ class AccessReportService:
             period=_period(from_, to),
             generated_at=now.astimezone(BANGKOK),
             generated=Words(thai_datetime(now), english_datetime(now) + " (Bangkok time)"),
-            entries=tuple(entry(row) for row in rows[:MAX_ENTRIES]),
-            truncated=len(rows) > MAX_ENTRIES,
+            entries=tuple(entry(row) for row in rows),
         )
 
     async def _record(

@@ -38,6 +38,13 @@ HISTORY: Final = Words("ประวัติการชำระเงิน",
 ACCESSES: Final = Words("ประวัติการเข้าถึงข้อมูล", "access records")
 COMPLAINT: Final = Words("ข้อมูลเรื่องร้องเรียน", "complaint case")
 NOTHING: Final = Words("ไม่มีการเปิดเผยข้อมูล", "nothing disclosed")
+NATIONAL_ID: Final = Words("เลขประจำตัวประชาชน", "national ID")
+AMOUNT_DUE: Final = Words("ยอดเงินสมทบต่อเดือน", "monthly contribution due")
+# The partner feed's fields (app/feed: FIELDS), as a feed that included the person showed them.
+FEED_FIELDS: Final[dict[str, Words]] = {
+    "national_id": NATIONAL_ID, "title": NAME, "first_name": NAME, "last_name": NAME,
+    "section": SECTION, "status": STATUS, "amount_due": AMOUNT_DUE,
+}  # fmt: skip
 
 OPERATIONS: Final[dict[str, Words]] = {
     "InquireContribution": Words("สอบถามยอดเงินสมทบ", "Contribution inquiry"),
@@ -55,6 +62,10 @@ OPERATIONS: Final[dict[str, Words]] = {
     "GetComplaint": Words("เรียกดูเรื่องร้องเรียน", "Complaint viewed"),
     "ListComplaints": Words("แสดงรายการเรื่องร้องเรียน", "Complaint listing"),
     "TransitionComplaint": Words("ปรับสถานะเรื่องร้องเรียน", "Complaint status change"),
+    "PartnerFeedExportStart": Words(
+        "ส่งรายชื่อในไฟล์ข้อมูลให้หน่วยรับชำระเงิน", "Included in the feed sent to a payment partner"
+    ),
+    "RefusedCallsOverflow": Words("คำขอที่ถูกปฏิเสธจำนวนมาก", "Many refused requests"),
 }
 
 DISCLOSED: Final[dict[str, tuple[Words, ...]]] = {
@@ -136,6 +147,33 @@ def disclosed_words(operation: str, outcome: str) -> tuple[Words, ...]:
     if outcome != "ok":
         return (NOTHING,)
     return DISCLOSED.get(operation, (Words("ข้อมูลตามรายการ", "data of this operation"),))
+
+
+def feed_disclosed(scope: tuple[str, ...]) -> tuple[Words, ...]:
+    """The data a feed export sent of each person: its fields, each once, in the feed's order."""
+    words: list[Words] = []
+    for field in scope:
+        word = FEED_FIELDS.get(field, Words(field, field))
+        if word not in words:
+            words.append(word)
+    return tuple(words)
+
+
+def feed_words(partner: str) -> Words:
+    """Where a feed export that included the person went."""
+    return Words(f"รวมอยู่ในไฟล์ข้อมูลที่ส่งให้ {partner}", f"included in the feed sent to {partner}")
+
+
+def refused_calls_words(calls: int, source: str | None, first: datetime, last: datetime) -> Words:
+    """``calls`` refused calls from ``source`` naming the person, counted together."""
+    source = source or "-"
+    first_local, last_local = first.astimezone(BANGKOK), last.astimezone(BANGKOK)
+    span_th = f"{first_local:%H:%M:%S}–{last_local:%H:%M:%S} น."
+    span_en = f"{first_local:%H:%M:%S}–{last_local:%H:%M:%S}"
+    return Words(
+        f"ถูกปฏิเสธ {calls} ครั้ง จากที่อยู่ {source} ระบุเลขประจำตัวนี้ ช่วงเวลา {span_th}",
+        f"{calls} refused calls from {source} naming this ID between {span_en}",
+    )
 
 
 def outcome_words(outcome: str) -> Words:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -112,6 +113,12 @@ class CallAudit:
             note_call(outcome=failure.code)
             return failure
         return error
+
+    async def step(self, operation: str, *, at: datetime, **detail: Any) -> None:
+        """Commit now a further record of this call: ``operation`` done at ``at`` (an export's
+        start, before its first byte leaves); the call's own record still follows."""
+        record = self._record(operation, "ok", None, None, detail or None)
+        await self._sink.record(replace(record, at=at))
 
     async def people_seen(self, people: Iterable[tuple[str, str]], *, operation: str) -> None:
         """One record per person a listing showed (national ID, name as shown), committed now.

@@ -29,12 +29,16 @@ from app.audit.records import UNLINKED_SEQ, LookupCursor, LookupRecord, VerifyRe
 from app.audit.seals.checkpoint import Checkpoint, SealCheck
 from app.audit.seals.sealer import ChainHead, MakeCheckpoints
 from app.db.failures import translated
+from app.feed.records import START_OPERATION as FEED_START
 
 EARLIEST: Final = datetime(1, 1, 1, tzinfo=UTC)
 LATEST: Final = datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
 _COLUMNS: Final = """at, national_id, principal_kind, principal_id, principal_name, operator,
        terminal, host(source_ip) AS source_ip, protocol, operation, name_returned, outcome,
-       request_id"""
+       request_id,
+       CASE WHEN detail->>'aggregated' = 'true' THEN (detail->>'calls')::int ELSE 1 END AS calls,
+       CASE WHEN detail->>'aggregated' = 'true' THEN (detail->>'last_at')::timestamptz END
+         AS last_at"""
 # A waiting record sorts as seq UNLINKED_SEQ ($7), so it is on the page before a cursor at the
 # same instant, and on the next page when the cursor is at a later one.
 LOOKUPS: Final = f"""
@@ -49,6 +53,20 @@ ORDER BY at DESC, seq DESC NULLS FIRST
 LIMIT $6
 """
 UNLINKED: Final = "SELECT count(*) FROM audit_unlinked WHERE at >= $1 AND at < $2"
+# The feed exports whose manifest holds the ID ($7, as a number), each as its start record.
+FEED_LOOKUPS: Final = """
+SELECT a.seq, a.at, $1::text AS national_id, a.principal_kind, a.principal_id, a.principal_name,
+       a.operator, a.terminal, host(a.source_ip) AS source_ip, a.protocol, a.operation,
+       NULL::text AS name_returned, a.outcome, a.request_id,
+       a.detail->>'partner' AS feed_partner, a.detail->>'export_id' AS feed_export_id
+FROM audit_feed_manifest m
+JOIN audit_log a ON a.at = m.at AND a.operation = $8
+                AND a.detail->>'export_id' = m.export_id::text
+WHERE m.national_ids @> ARRAY[$7::bigint] AND m.at >= $2 AND m.at < $3
+  AND (a.at, a.seq) < ($4, $5)
+ORDER BY a.at DESC, a.seq DESC
+LIMIT $6
+"""
 HEAD: Final = "SELECT last_seq, last_hash FROM audit_chain WHERE id"
 SPAN: Final = """
 SELECT min(seq) AS first, max(seq) AS last FROM audit_log
@@ -116,12 +134,15 @@ class AuditQueries:
     ) -> list[LookupRecord]:
         """Records of ``national_id`` with ``from_ <= at < to``, newest first, after ``after``."""
         cursor_at, cursor_seq = (after.at, after.seq) if after else (LATEST, UNLINKED_SEQ)
+        span = (national_id, from_ or EARLIEST, to or LATEST, cursor_at, cursor_seq, limit)
         async with translated("audit"):
-            rows = await self._pool_provider().fetch(
-                LOOKUPS, national_id, from_ or EARLIEST, to or LATEST, cursor_at, cursor_seq,
-                limit, UNLINKED_SEQ,
-            )  # fmt: skip
-        return [LookupRecord(**dict(row)) for row in rows]
+            rows = await self._pool_provider().fetch(LOOKUPS, *span, UNLINKED_SEQ)
+            feeds = await self._pool_provider().fetch(
+                FEED_LOOKUPS, *span, int(national_id), FEED_START
+            )
+        found = [LookupRecord(**dict(row)) for row in (*rows, *feeds)]
+        found.sort(key=lambda r: (r.at, UNLINKED_SEQ if r.seq is None else r.seq), reverse=True)
+        return found[:limit]
 
     async def verify(
         self, *, from_: datetime | None, to: datetime | None, seals: SealCheck | None = None

@@ -101,6 +101,10 @@ class LookupRecord:
     name_returned: str | None
     outcome: str
     request_id: str
+    calls: int = 1  # refused calls a record of refusals counts (the first at ``at``)
+    last_at: datetime | None = None  # the last of them
+    feed_partner: str | None = None  # a feed export that included the ID: to whom
+    feed_export_id: str | None = None  # and which (its start record is this record)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field
 
 from app.audit.records import LookupRecord, VerifyResult
 from app.audit.service import LookupPage
+from app.domain.spreadsheet_cells import escape_row
 from app.rest.wire import NationalIdText, OutModel
 
 _RECORD_EXAMPLE: dict[str, Any] = {
@@ -28,9 +29,12 @@ _RECORD_EXAMPLE: dict[str, Any] = {
     "nameReturned": "นางสมหญิง ใจดี",
     "outcome": "ok",
     "requestId": "6f1c2e0a9b8d4c3e",
+    "calls": 1,
+    "lastAt": None,
+    "feedPartner": None,
+    "feedExportId": None,
 }
 CSV_COLUMNS: Final = tuple(_RECORD_EXAMPLE)
-_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 
 
 class LookupRecordOut(OutModel):
@@ -55,6 +59,16 @@ class LookupRecordOut(OutModel):
     name_returned: str | None = Field(description="The insured person's name as the caller saw it.")
     outcome: str = Field(description="ok, or the error code of a refused call.")
     request_id: str
+    calls: int = Field(
+        description="1, or for refused calls of callers never admitted, counted per source "
+        "address and minute: how many (the first at `at`, its request id)."
+    )
+    last_at: datetime | None = Field(description="The last of the counted calls.")
+    feed_partner: str | None = Field(
+        description="The partner of a feed export whose manifest held the ID (this record is "
+        "the export's start: the ID was included in the feed sent to that partner)."
+    )
+    feed_export_id: str | None = Field(description="That export's id.")
 
     @classmethod
     def of(cls, r: LookupRecord) -> LookupRecordOut:
@@ -73,6 +87,10 @@ class LookupRecordOut(OutModel):
             name_returned=r.name_returned,
             outcome=r.outcome,
             request_id=r.request_id,
+            calls=r.calls,
+            last_at=r.last_at,
+            feed_partner=r.feed_partner,
+            feed_export_id=r.feed_export_id,
         )
 
 
@@ -95,12 +113,6 @@ class LookupPageOut(OutModel):
         )
 
 
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    # A spreadsheet would run a cell that starts like a formula; names come from outside.
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
 def lookup_csv(page: LookupPage) -> str:
     """A page of lookups as CSV with a header row (the JSON field names)."""
     out = io.StringIO()
@@ -108,7 +120,7 @@ def lookup_csv(page: LookupPage) -> str:
     writer.writerow(CSV_COLUMNS)
     for record in page.records:
         row = LookupRecordOut.of(record).model_dump(by_alias=True, mode="json")
-        writer.writerow([_cell(row[column]) for column in CSV_COLUMNS])
+        writer.writerow(escape_row(row[column] for column in CSV_COLUMNS))
     return out.getvalue()
 
 

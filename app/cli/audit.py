@@ -38,13 +38,15 @@ from app.cli.output import emit, say, write_text
 from app.cli.session import gateway, operator, run_async
 from app.domain.calendar import BANGKOK
 from app.domain.national_id import validate_national_id
+from app.domain.spreadsheet_cells import escape_row
 from app.errors import InvalidInput
 from app.settings import Settings
 
 EXIT_BROKEN = 3  # `audit verify` found the chain broken (1 and 2 mean it could not check)
 COLUMNS = (
     "time", "principal_kind", "principal_name", "operator", "terminal", "source_ip",
-    "protocol", "operation", "name_returned", "outcome", "request_id",
+    "protocol", "operation", "name_returned", "outcome", "request_id", "calls", "until",
+    "included_in",
 )  # fmt: skip
 
 
@@ -74,8 +76,21 @@ def _local(moment: datetime | None) -> str | None:
 
 
 # --- lookups ---------------------------------------------------------------------------------
+def _included_in(record: LookupRecord) -> str | None:
+    """ "feed F to partner P on D" for a feed export whose manifest held the ID."""
+    if record.feed_export_id is None:
+        return None
+    day = record.at.astimezone(BANGKOK).date().isoformat()
+    return f"feed {record.feed_export_id} to partner {record.feed_partner} on {day}"
+
+
 def _cells(record: LookupRecord) -> list[str]:
-    values = {**{name: getattr(record, name, None) for name in COLUMNS}, "time": _local(record.at)}
+    values = {
+        **{name: getattr(record, name, None) for name in COLUMNS},
+        "time": _local(record.at),
+        "until": _local(record.last_at),
+        "included_in": _included_in(record),
+    }
     return ["" if values[name] is None else str(values[name]) for name in COLUMNS]
 
 
@@ -83,7 +98,7 @@ def _print_lookups(args: argparse.Namespace, national_id: str, page: LookupPage)
     if args.csv:
         out = csv.writer(sys.stdout, lineterminator="\n")
         out.writerow(["national_id", *COLUMNS])
-        out.writerows([national_id, *_cells(r)] for r in page.records)
+        out.writerows(escape_row([national_id, *_cells(r)]) for r in page.records)
         return
     document = {
         "national_id": national_id,

@@ -11,6 +11,7 @@ from app.cli.output import emit
 from app.cli.session import gateway, run_async
 from app.domain.money import format_baht, to_baht
 from app.domain.months import Month
+from app.domain.spreadsheet_cells import escape_row
 from app.refunds.service import PersonRefund
 from app.settings import Settings
 
@@ -41,18 +42,20 @@ def cmd_refunds(args: argparse.Namespace, settings: Settings) -> int:
             async for person in gw.refunds.refunds(first, last):
                 if args.csv:
                     out.writerows(
-                        [
-                            person.national_id,
-                            person.title,
-                            person.first_name,
-                            person.last_name,
-                            person.section,
-                            m.option or "",
-                            m.month,
-                            to_baht(m.paid_satang),
-                            to_baht(m.due_satang),
-                            to_baht(m.refund_satang),
-                        ]
+                        escape_row(
+                            [
+                                person.national_id,
+                                person.title,
+                                person.first_name,
+                                person.last_name,
+                                person.section,
+                                m.option or "",
+                                m.month,
+                                to_baht(m.paid_satang),
+                                to_baht(m.due_satang),
+                                to_baht(m.refund_satang),
+                            ]
+                        )
                         for m in person.months
                     )
                 else:

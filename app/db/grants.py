@@ -68,6 +68,7 @@ SERVICE_TABLES: Final[Mapping[str, TableGrant]] = MappingProxyType(
         "audit_log": grant(SELECT, INSERT),
         "audit_chain": grant(SELECT, update=("last_seq", "last_hash")),
         "audit_seals": grant(SELECT, INSERT),
+        "audit_feed_manifest": grant(SELECT, INSERT),  # who went into which feed export
         # Records a payment's own transaction committed, waiting for their chain link: moved
         # onto audit_log by the writer (INSERT there, DELETE here in one statement); the
         # owner's trigger refuses a DELETE of a record that is not on the chain.

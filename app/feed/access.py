@@ -11,7 +11,7 @@ from app.admission.records import Caller
 from app.audit.admin_gate import ADMIN_SCOPE, AdminGate, Admitted
 from app.audit.call_audit import CallAudit
 from app.errors import ClientError, ServerError, ServiceError
-from app.feed.records import OPERATION
+from app.feed.records import OPERATION, START_OPERATION
 from app.feed.service import MANIFEST_OPERATION, FeedExport, FeedPlan, FeedService
 
 
@@ -47,9 +47,9 @@ class FeedAccess:
     ) -> FeedDownload:
         """Admit the caller and plan the export; refusals are recorded here, before any byte.
 
-        The export's own record (its manifest, or why it stopped) is committed before the
-        last chunk is handed over. A download nobody starts reading exports nothing and
-        leaves no record.
+        The export's start record (with its manifest of persons) is committed before the first
+        chunk is handed over, its end record (the file's manifest, or why it stopped) before
+        the last. A download nobody starts reading exports nothing and leaves no record.
         """
 
         async def body(call: Admitted) -> FeedDownload:
@@ -86,7 +86,11 @@ class FeedAccess:
     ) -> None:
         try:
             # CSV chunks come as asyncpg's bytearrays; a reader wants bytes (free for bytes).
-            manifest = await self._service.write(plan, lambda data: pipe.put(bytes(data)))
+            manifest = await self._service.write(
+                plan,
+                lambda data: pipe.put(bytes(data)),
+                lambda detail: audit.step(START_OPERATION, at=plan.generated_at, **detail),
+            )
             await audit.ok(**manifest.audit_detail())
         except asyncio.CancelledError:  # nobody reads the pipe any more
             await audit.refused(ClientError("The reader left before the feed's end.",

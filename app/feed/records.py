@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from app.domain.fixed_width import Field, RecordFamily
 from app.errors import ServerError
@@ -31,6 +32,19 @@ class FeedQuery:
     fixed: bool  # D records of DETAIL (without line ends), else CSV with a header row
 
 
+class FeedSelection(Protocol):
+    """The persons of one export, as one snapshot saw them, their manifest already committed."""
+
+    @property
+    def persons(self) -> int:
+        """How many national IDs the manifest holds (the rows ``copy`` will stream)."""
+        ...
+
+    async def copy(self, sink: Callable[[bytes], Awaitable[None]]) -> int:
+        """Stream the rows of the snapshot as UTF-8 lines ended by LF to ``sink``; how many."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ExportRecord:
     """The audit record of a finished export, as the store reads it back."""
@@ -42,7 +56,12 @@ class ExportRecord:
     detail: dict[str, Any]
 
 
-OPERATION: Final = "PartnerFeedExport"
+OPERATION: Final = "PartnerFeedExport"  # the record of an export's end: its manifest, or why not
+# The record of an export's start, committed with its manifest of national IDs (the table
+# audit_feed_manifest) before the first byte leaves; `audit lookups` and the access report show
+# every person in that manifest as "included in the feed" by this record.
+START_OPERATION: Final = "PartnerFeedExportStart"
+MANIFEST_PART: Final = 10_000  # national IDs per row of audit_feed_manifest
 
 
 RECORD_LENGTH: Final = 256

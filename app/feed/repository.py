@@ -10,13 +10,20 @@ A fixed record is sent as a single CSV column whose quote and delimiter are cont
 no value can hold any more: PostgreSQL then writes it exactly as built, backslashes included
 (the text format would double them).
 
+Before a byte is streamed, the export's national IDs are committed to ``audit_feed_manifest``
+(``selection``): the COPY runs in a repeatable-read, read-only transaction whose snapshot is
+exported, and the manifest is written by a second transaction that imports that snapshot, so it
+holds exactly the persons the COPY will send, persons added meanwhile included in neither.
+
 The manifest of a past export is read back from its audit record (``latest_export``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Final
 
@@ -24,14 +31,17 @@ import asyncpg
 
 from app.db.failures import translated
 from app.domain.rates import Rate
+from app.domain.spreadsheet_cells import FORMULA_SQL_CLASS
 from app.feed.records import (
     DETAIL,
+    MANIFEST_PART,
     OPERATION,
     RECORD_LENGTH,
     STATUS_CODES,
     ExportRecord,
     FeedPartner,
     FeedQuery,
+    FeedSelection,
 )
 from app.rates.repository import fetch_rates
 
@@ -52,8 +62,29 @@ LIMIT 1
 """
 
 
+# The export's national IDs in parts of MANIFEST_PART, in the order the COPY reads them.
+KEEP_MANIFEST: Final = """
+WITH kept AS (
+    INSERT INTO audit_feed_manifest (at, export_id, part, national_ids)
+    SELECT $1, $2::uuid, (n / $3)::integer, array_agg(national_id::bigint ORDER BY n)
+    FROM (SELECT national_id, row_number() OVER () - 1 AS n FROM insured_persons
+          WHERE ($4::smallint IS NULL OR section = $4)) AS selected
+    GROUP BY n / $3
+    RETURNING cardinality(national_ids) AS persons
+)
+SELECT COALESCE(sum(persons), 0)::bigint FROM kept
+"""
+_SNAPSHOT_ID: Final = re.compile(r"[0-9A-Fa-f-]+")
+
+
 def _clean(column: str) -> str:
     return f"regexp_replace({column}, E'[{_CONTROL}]', ' ', 'g')"
+
+
+def _cell(text: str) -> str:
+    """``text`` as a spreadsheet-safe CSV cell: ``escape_cell``'s rule in SQL (an apostrophe
+    before a value that starts like a formula, or like one escaped already)."""
+    return f"regexp_replace({text}, E'^(''?{FORMULA_SQL_CLASS})', E'''\\\\1')"
 
 
 _AMOUNT: Final = (
@@ -76,9 +107,12 @@ _FIXED: Final = {
     "status": _STATUS,
     "amount_due": f"({_AMOUNT})::text",
 }
-# Each field as a CSV column: amounts in baht with two decimals.
+# Each field as a CSV column: amounts in baht with two decimals, text a spreadsheet never runs.
 _CSV: Final = {
     **_FIXED,
+    "title": _cell(_FIXED["title"]),
+    "first_name": _cell(_FIXED["first_name"]),
+    "last_name": _cell(_FIXED["last_name"]),
     "section": "section",
     "status": "status",
     "amount_due": f"to_char(({_AMOUNT}) / 100.0, 'FM9999999990.00')",
@@ -135,26 +169,34 @@ class FeedRepository:
             data_scope=tuple(row["data_scope"]),
         )
 
+    @asynccontextmanager
+    async def selection(
+        self, query: FeedQuery, *, export_id: str, at: datetime
+    ) -> AsyncIterator[FeedSelection]:
+        """One snapshot of the persons ``query`` selects, their manifest committed (under
+        ``export_id`` at ``at``) before this yields; its ``copy`` streams exactly them."""
+        pool = self._pool_provider()
+        async with (
+            translated("primary"),
+            pool.acquire() as reader,
+            reader.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            snapshot = await reader.fetchval("SELECT pg_export_snapshot()")
+            if not isinstance(snapshot, str) or not _SNAPSHOT_ID.fullmatch(snapshot):
+                raise RuntimeError(f"unexpected snapshot id {snapshot!r}")
+            async with (
+                pool.acquire() as writer,
+                writer.transaction(isolation="repeatable_read"),
+            ):
+                await writer.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                persons = await writer.fetchval(
+                    KEEP_MANIFEST, at, export_id, MANIFEST_PART, query.section
+                )
+            yield _Selection(reader, query, int(persons), self._timeout)
+
     async def load_rates(self) -> list[Rate]:
         """Every contribution rate, in the order they were decided."""
         return await fetch_rates(self._pool_provider())
-
-    async def copy_feed(self, query: FeedQuery, sink: Callable[[bytes], Awaitable[None]]) -> int:
-        """Stream the rows as UTF-8 lines ended by LF to ``sink``; return how many."""
-        # The amounts are parameters only of a query that shows them.
-        args = (query.section, *(query.amounts if "amount_due" in query.fields else ()))
-        async with translated("primary"), self._pool_provider().acquire() as conn:
-            if query.fixed:
-                status = await conn.copy_from_query(
-                    fixed_sql(query.fields), *args, output=sink, timeout=self._timeout,
-                    format="csv", quote=_QUOTE, delimiter=_DELIMITER,
-                )  # fmt: skip
-            else:
-                status = await conn.copy_from_query(
-                    csv_sql(query.fields), *args, output=sink, timeout=self._timeout,
-                    format="csv", header=True,
-                )  # fmt: skip
-        return int(status.split()[-1])
 
     async def latest_export(self, partner: str, *, since: datetime) -> ExportRecord | None:
         """The newest successful export of ``partner`` recorded since ``since``, or None."""
@@ -169,3 +211,38 @@ class FeedRepository:
             exported_by=row["exported_by"],
             detail=json.loads(row["detail"]),
         )
+
+
+class _Selection:
+    """The COPY of one export, on the connection holding the snapshot its manifest was made of."""
+
+    def __init__(
+        self, conn: asyncpg.Connection, query: FeedQuery, persons: int, timeout: float
+    ) -> None:
+        self._conn = conn
+        self._query = query
+        self._persons = persons
+        self._timeout = timeout
+
+    @property
+    def persons(self) -> int:
+        """How many national IDs the manifest holds."""
+        return self._persons
+
+    async def copy(self, sink: Callable[[bytes], Awaitable[None]]) -> int:
+        """Stream the rows as UTF-8 lines ended by LF to ``sink``; return how many."""
+        query, conn = self._query, self._conn
+        # The amounts are parameters only of a query that shows them.
+        args = (query.section, *(query.amounts if "amount_due" in query.fields else ()))
+        async with translated("primary"):
+            if query.fixed:
+                status = await conn.copy_from_query(
+                    fixed_sql(query.fields), *args, output=sink, timeout=self._timeout,
+                    format="csv", quote=_QUOTE, delimiter=_DELIMITER,
+                )  # fmt: skip
+            else:
+                status = await conn.copy_from_query(
+                    csv_sql(query.fields), *args, output=sink, timeout=self._timeout,
+                    format="csv", header=True,
+                )  # fmt: skip
+        return int(status.split()[-1])

@@ -6,8 +6,14 @@ fields the partner's ``data_scope`` allows. Two layouts: 256-character fixed-wid
 records (``H`` header, ``D`` detail, ``T`` trailer; ``DETAIL`` below, ``docs/formats.md``) or
 UTF-8 CSV with a header row. The store streams the rows (``COPY … TO STDOUT``), the service
 writes them as they come, hashing and counting, so no export ever holds the set in memory.
-Each export leaves exactly one audit record: partner, scope, rows, bytes, generation time and
-the file's SHA-256 — enough to give the manifest again (``FeedService.latest``).
+
+An export is on the audit trail before its first byte leaves: the store commits the national
+IDs of its snapshot (the export's manifest of persons), then the export's start record
+(``PartnerFeedExportStart``: export id, partner, scope, persons) is committed, and only then
+are the rows written. So an export killed mid-stream still names everyone it sent or may have
+sent, and `audit lookups` and the access report show each of them "included in the feed". Its
+end record (``PartnerFeedExport``: partner, scope, rows, bytes, generation time and the file's
+SHA-256, or why it stopped) is enough to give the file's manifest again (``FeedService.latest``).
 
 The command line writes a file (``FeedService.export``); the API streams the same bytes to
 its reader (``partner_feed_access.FeedAccess.download``).
@@ -18,7 +24,9 @@ from __future__ import annotations
 import codecs
 import hashlib
 import inspect
+import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
@@ -38,10 +46,12 @@ from app.feed.records import (
     FEED_RECORDS,
     HEADER,
     OPERATION,
+    START_OPERATION,
     TRAILER,
     ExportRecord,
     FeedPartner,
     FeedQuery,
+    FeedSelection,
 )
 
 MANIFEST_OPERATION: Final = "PartnerFeedManifest"
@@ -52,6 +62,7 @@ FIELDS: Final = ("national_id", "title", "first_name", "last_name", "section", "
                  "amount_due")  # fmt: skip
 AMOUNT_KEYS: Final = ((39, None), (40, 1), (40, 2), (40, 3))
 Progress = Callable[[int], object]
+Started = Callable[[dict[str, Any]], Awaitable[None]]  # commits the export's start record
 
 
 class FeedStore(Protocol):
@@ -65,8 +76,11 @@ class FeedStore(Protocol):
         """Every contribution rate, in the order they were decided."""
         ...
 
-    async def copy_feed(self, query: FeedQuery, sink: Callable[[bytes], Awaitable[None]]) -> int:
-        """Stream the rows as UTF-8 lines ended by LF to ``sink``; return how many."""
+    def selection(
+        self, query: FeedQuery, *, export_id: str, at: datetime
+    ) -> AbstractAsyncContextManager[FeedSelection]:
+        """One snapshot of the persons ``query`` selects, their national IDs committed as the
+        manifest of ``export_id`` (at ``at``) on entry; its ``copy`` streams exactly them."""
         ...
 
     async def latest_export(self, partner: str, *, since: datetime) -> ExportRecord | None:
@@ -88,6 +102,7 @@ class FeedManifest:
     sha256: str
     generated_at: datetime  # Bangkok time
     amount_month: Month
+    export_id: str | None = None  # the export's start record and manifest of persons
 
     def document(self) -> dict[str, Any]:
         """The manifest as a JSON document."""
@@ -104,6 +119,7 @@ class FeedManifest:
             "sha256": self.sha256,
             "generated_at": self.generated_at.isoformat(),
             "amount_month": str(self.amount_month),
+            "export_id": self.export_id,
         }
 
     def audit_detail(self) -> dict[str, Any]:
@@ -117,6 +133,7 @@ class FeedManifest:
             "section": self.section,
             "bytes": self.byte_count,
             "generated_at": self.generated_at.isoformat(),
+            "export_id": self.export_id,
         }
 
     @classmethod
@@ -134,6 +151,7 @@ class FeedManifest:
             sha256=detail["sha256"],
             generated_at=generated_at,
             amount_month=Month.of(bangkok_date(generated_at)),  # as the export chose it
+            export_id=detail.get("export_id"),
         )
 
 
@@ -144,8 +162,20 @@ class FeedPlan:
     partner: FeedPartner
     file_format: str
     query: FeedQuery
-    generated_at: datetime  # Bangkok time
+    generated_at: datetime  # Bangkok time: also the time of the export's start record
     amount_month: Month
+    export_id: str  # names the start record and the manifest of persons
+
+    def start_detail(self, persons: int) -> dict[str, Any]:
+        """What the export's start record keeps: which export, to whom, what, how many."""
+        return {
+            "export_id": self.export_id,
+            "partner": self.partner.name,
+            "scope": list(self.query.fields),
+            "format": self.file_format,
+            "section": self.query.section,
+            "persons": persons,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,10 +267,18 @@ class FeedService:
         file_format: str = "fixed",
         progress: Progress | None = None,
     ) -> FeedManifest:
-        """Write the partner's feed with ``write``; the record is committed before returning."""
+        """Write the partner's feed with ``write``: its start record committed before the first
+        byte, its end record before returning."""
+
+        async def started(detail: dict[str, Any]) -> None:
+            record = requester.record(
+                at=plan.generated_at, operation=START_OPERATION, outcome="ok", detail=detail
+            )
+            await self._sink.record(record)
+
         try:
             plan = await self.plan(partner, section=section, file_format=file_format)
-            manifest = await self.write(plan, write, progress)
+            manifest = await self.write(plan, write, started, progress)
         except ServiceError as exc:
             await self._record(
                 requester, exc.code, {"partner": partner[:64], "format": file_format}
@@ -268,21 +306,30 @@ class FeedService:
         month = Month.of(bangkok_date(now))
         fixed = file_format == "fixed"
         query = FeedQuery(section, scope, await self._amounts(month), fixed)
-        return FeedPlan(partner, file_format, query, now.astimezone(BANGKOK), month)
+        export_id = str(uuid.uuid4())
+        return FeedPlan(partner, file_format, query, now.astimezone(BANGKOK), month, export_id)
 
     async def write(
-        self, plan: FeedPlan, write: Callable[[bytes], object], progress: Progress | None = None
+        self,
+        plan: FeedPlan,
+        write: Callable[[bytes], object],
+        started: Started,
+        progress: Progress | None = None,
     ) -> FeedManifest:
-        """Write the planned feed with ``write`` (awaiting what it returns, if anything)."""
+        """Write the planned feed with ``write`` (awaiting what it returns, if anything), once
+        its manifest of persons and then ``started`` (its start record) are committed."""
         query = plan.query
         out = _Output(write, fixed=query.fixed, progress=progress)
-        if query.fixed:
-            await out.record(header_record(plan.partner, generated_at=plan.generated_at,
-                                           month=plan.amount_month, section=query.section,
-                                           scope=query.fields))  # fmt: skip
-        rows = await self._store.copy_feed(query, out.rows)
-        if query.fixed:
-            await out.record(trailer_record(rows))
+        selection = self._store.selection(query, export_id=plan.export_id, at=plan.generated_at)
+        async with selection as chosen:
+            await started(plan.start_detail(chosen.persons))  # no byte leaves before this
+            if query.fixed:
+                await out.record(header_record(plan.partner, generated_at=plan.generated_at,
+                                               month=plan.amount_month, section=query.section,
+                                               scope=query.fields))  # fmt: skip
+            rows = await chosen.copy(out.rows)
+            if query.fixed:
+                await out.record(trailer_record(rows))
         return FeedManifest(
             file_format=plan.file_format,
             partner=plan.partner.name,
@@ -294,6 +341,7 @@ class FeedService:
             sha256=out.digest.hexdigest(),
             generated_at=plan.generated_at,
             amount_month=plan.amount_month,
+            export_id=plan.export_id,
         )
 
     async def latest(self, name: str) -> FeedExport:

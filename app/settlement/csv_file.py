@@ -15,6 +15,7 @@ from typing import Final
 from app.domain.calendar import BANGKOK
 from app.domain.money import to_baht, to_satang
 from app.domain.months import Month
+from app.domain.spreadsheet_cells import escape_row, unescape_cell
 from app.errors import InvalidAmount, InvalidMonth
 from app.settlement.bank_file import (
     RECORD_LENGTH,
@@ -82,7 +83,7 @@ def read_csv_file(lines: Iterable[bytes]) -> Iterator[SettlementLine]:
         if len(row) != len(names):
             raise refuse(reader.line_num, f"{len(row)} fields where the header has "
                          f"{len(names)}.", reason="fields")  # fmt: skip
-        cells = dict(zip(names, (cell.strip() for cell in row), strict=True))
+        cells = dict(zip(names, (unescape_cell(cell.strip()) for cell in row), strict=True))
         yield _csv_line({name: cells.get(name, "") for name in CSV_COLUMNS}, reader.line_num)
 
 
@@ -96,9 +97,9 @@ def csv_record(line: SettlementLine) -> bytes:
     out = io.StringIO()
     paid_at = line.paid_at.isoformat() if line.paid_at else ""
     months = ";".join(str(month) for month in line.months)
-    csv.writer(out).writerow([line.partner_txn_id, line.national_id, line.section, months,
-                              to_baht(line.amount_satang), paid_at, line.store_id,
-                              line.terminal_id, line.name])  # fmt: skip
+    csv.writer(out).writerow(escape_row([line.partner_txn_id, line.national_id, line.section,
+                                         months, to_baht(line.amount_satang), paid_at,
+                                         line.store_id, line.terminal_id, line.name]))  # fmt: skip
     return out.getvalue().encode()
 
 

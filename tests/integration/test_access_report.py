@@ -43,6 +43,7 @@ from tests.integration.test_settlement_cli import ssogw
 from tests.integration.test_soap_end_to_end import fault_code, soap_service
 from tests.support.clock import business_clock
 from tests.support.people import add_person
+from tests.support.refusals import recorded
 from tests.support.rest_api import audit_rows, bearer, new_client, problem, replicas, rest
 from tests.support.scenarios import current_month, wait_replayed
 
@@ -126,6 +127,14 @@ async def scenario(gateway: Gateway, live_url: str) -> Scenario:
     async with rest(live_url, admin_only) as api:
         wrong_scope = await api.get(f"/api/v1/insured/{person}/contributions")
         problem(wrong_scope, 403, "client.scope_not_allowed")
+
+    async def refusals() -> list[object]:  # counted by the live server, written per window
+        found = await gateway.db.primary.fetch(
+            "SELECT seq FROM audit_log WHERE national_id = $1 AND outcome LIKE 'client.%'", person
+        )
+        return list(found) if len(found) == 2 else []
+
+    assert len(await recorded(gateway, refusals)) == 2
     return Scenario(person, other, client, auditor, start, clock())
 
 

@@ -24,6 +24,7 @@ from app.errors import (
 )
 from app.main import Gateway
 from tests.conftest import PartnerCredentials
+from tests.support.refusals import recorded
 from tests.support.wsse import digest_token
 
 pytestmark = pytest.mark.db
@@ -48,7 +49,9 @@ async def inquire(
         outcome = exc.code
     else:
         outcome = "ok"
-    rows = await gw.db.primary.fetch("SELECT outcome FROM audit_log WHERE request_id = $1", rid)
+    rows = await recorded(
+        gw, lambda: gw.db.primary.fetch("SELECT outcome FROM audit_log WHERE request_id = $1", rid)
+    )
     assert [r["outcome"] for r in rows] == [outcome], "exactly one audit record per call"
     return outcome
 

@@ -2,7 +2,8 @@
 
 Each export writes every insured person of the section (the session's database holds other
 tests' persons too: counts are compared with the table), only the fields the partner's data
-scope allows, a manifest whose digest matches the file, and exactly one audit record.
+scope allows, a manifest whose digest matches the file, and two audit records: its start, with
+the manifest of the persons in it committed before the first byte leaves, and its end.
 
 Over REST (scope admin) the same export is streamed as the response body, and its manifest is
 read back from its audit record at ``/feed-exports/latest``.
@@ -41,6 +42,7 @@ from app.settings import Settings
 from tests.integration.test_settlement_cli import ssogw
 from tests.support.clock import business_clock
 from tests.support.people import add_person
+from tests.support.refusals import recorded
 from tests.support.rest_api import bearer, new_client, problem, rest
 from tests.support.scenarios import current_month
 
@@ -69,6 +71,26 @@ async def export(
     assert await ssogw(monkeypatch, settings, "feed", "export", *argv, "--quiet", "--json") == 0
     document: dict[str, Any] = json.loads(capsys.readouterr().out)
     return document
+
+
+async def start_records(gateway: Gateway, export_id: str) -> list[dict[str, Any]]:
+    """The start record of the export ``export_id``."""
+    rows = await gateway.db.primary.fetch(
+        "SELECT national_id, outcome, protocol, request_id, at, detail FROM audit_log"
+        " WHERE operation = 'PartnerFeedExportStart' AND detail->>'export_id' = $1",
+        export_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def manifest_ids(gateway: Gateway, export_id: str) -> set[str]:
+    """The national IDs the manifest of ``export_id`` holds."""
+    ids = await gateway.db.primary.fetchval(
+        "SELECT array_agg(i::text) FROM audit_feed_manifest, unnest(national_ids) AS i"
+        " WHERE export_id = $1::uuid",
+        export_id,
+    )
+    return set(ids or ())
 
 
 async def feed_records(gateway: Gateway, partner: str) -> list[dict[str, Any]]:
@@ -139,7 +161,15 @@ async def test_a_fixed_width_feed_with_its_manifest_and_one_audit_record(
         gateway, partner)] == [(None, "ok", {
             "partner": partner, "scope": list(FIELDS), "rows": expected_rows,
             "sha256": manifest["sha256"], "format": "fixed", "section": 40,
-            "bytes": manifest["bytes"], "generated_at": manifest["generated_at"]})]  # fmt: skip
+            "bytes": manifest["bytes"], "generated_at": manifest["generated_at"],
+            "export_id": manifest["export_id"]})]  # fmt: skip
+    [start] = await start_records(gateway, manifest["export_id"])
+    assert (start["national_id"], start["outcome"], start["protocol"]) == (None, "ok", "cli")
+    assert start["detail"] == {
+        "export_id": manifest["export_id"], "partner": partner, "scope": list(FIELDS),
+        "format": "fixed", "section": 40, "persons": expected_rows,
+    }  # fmt: skip
+    assert await manifest_ids(gateway, manifest["export_id"]) == set(by_id)
     assert not (tmp_path / "feed.txt.part").exists()
 
 
@@ -208,11 +238,11 @@ async def feed_api(gateway: Gateway, token: str | None) -> AsyncIterator[httpx.A
 
 async def records_of(gateway: Gateway, request_id: str) -> list[dict[str, Any]]:
     """The audit records of one request, oldest first."""
-    rows = await gateway.db.primary.fetch(
+    rows = await recorded(gateway, lambda: gateway.db.primary.fetch(
         "SELECT operation, outcome, protocol, principal_name, national_id, detail"
         " FROM audit_log WHERE request_id = $1 ORDER BY seq",
         request_id,
-    )
+    ))  # fmt: skip
     return [dict(r) for r in rows]
 
 
@@ -284,12 +314,16 @@ async def test_the_api_streams_the_file_the_command_line_writes(
     assert f"{generated:%Y%m%d%H%M%S}".encode() == body[GENERATED]
     assert manifest["generatedAt"].endswith("+07:00")
 
-    # Each export, by either route, is exactly one audit record.
+    # Each export, by either route, is two audit records: its start, and its end.
     for response, digest in ((as_csv, sha256(as_csv.content)), (fixed, sha256(body))):
         records = await records_of(gateway, response.headers["x-request-id"])
         assert [(r["operation"], r["outcome"], r["protocol"], r["principal_name"],
-                 r["national_id"], r["detail"]["sha256"]) for r in records] == [
+                 r["national_id"], r["detail"].get("sha256")) for r in records] == [
+            ("PartnerFeedExportStart", "ok", "rest", client, None, None),
             ("PartnerFeedExport", "ok", "rest", client, None, digest)]  # fmt: skip
+        start, end = records
+        assert start["detail"]["export_id"] == end["detail"]["export_id"]
+        assert start["detail"]["persons"] == expected_rows
     assert [r["outcome"] for r in await feed_records(gateway, partner)] == ["ok"] * 4
 
 
@@ -346,13 +380,16 @@ async def test_a_csv_download_in_process_and_one_record_for_it(gateway: Gateway)
     assert {"national_id": nid, "amount_due": "432.00"} in rows
     assert (manifest["rowCount"], manifest["sha256"]) == (len(rows), sha256(response.content))
     assert (manifest["section"], manifest["scope"]) == (None, ["national_id", "amount_due"])
-    [record] = await records_of(gateway, response.headers["x-request-id"])
+    start, record = await records_of(gateway, response.headers["x-request-id"])
     assert (record["outcome"], record["principal_name"]) == ("ok", client)
+    export_id = start["detail"]["export_id"]
     assert record["detail"] == {
         "partner": partner, "scope": ["national_id", "amount_due"], "rows": len(rows),
         "sha256": manifest["sha256"], "format": "csv", "section": None,
         "bytes": len(response.content), "generated_at": manifest["generatedAt"],
+        "export_id": export_id,
     }  # fmt: skip
+    assert await manifest_ids(gateway, export_id) == {row["national_id"] for row in rows}
 
 
 async def test_a_reader_that_leaves_early_stops_the_export_and_is_on_the_record(
@@ -380,13 +417,14 @@ async def test_a_reader_that_leaves_early_stops_the_export_and_is_on_the_record(
     await chunks.aclose()
     for _ in range(100):
         records = await records_of(gateway, request_id)
-        if records:
+        if len(records) == 2:  # the start, and the end the abandoned export leaves
             break
         await asyncio.sleep(0.05)
-    assert [(r["outcome"], r["detail"]["reason"]) for r in records] == [
-        ("client.bad_request", "abandoned")]  # fmt: skip
+    assert [(r["operation"], r["outcome"], r["detail"].get("reason")) for r in records] == [
+        ("PartnerFeedExportStart", "ok", None),
+        ("PartnerFeedExport", "client.bad_request", "abandoned")]  # fmt: skip
     # The COPY was stopped and its connection given back: the next export runs.
     async with feed_api(gateway, admin) as api:
         response = await api.get(f"/api/v1/partners/{partner}/feed")
     assert response.status_code == 200 and response.content.endswith(b"\r\n")
-    assert len(await records_of(gateway, request_id)) == 1
+    assert len(await records_of(gateway, request_id)) == 2

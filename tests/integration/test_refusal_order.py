@@ -22,6 +22,7 @@ from app.main import Gateway
 from app.settings import Settings
 from tests.conftest import PartnerCredentials
 from tests.reliability.soap_wire import created_now, security
+from tests.support.refusals import recorded
 from tests.support.rest_api import new_token, problem
 from tests.unit.soap.envelopes import CT11, CT12, SSO, envelope, operation
 
@@ -87,11 +88,11 @@ def confirm_without_amount(national_id: str) -> str:
 
 
 async def audit_of(gateway: Gateway, request_id: str) -> list[dict[str, Any]]:
-    rows = await gateway.db.primary.fetch(
+    rows = await recorded(gateway, lambda: gateway.db.primary.fetch(
         "SELECT protocol, operation, outcome, national_id, detail FROM audit_log"
         " WHERE request_id = $1 ORDER BY seq",
         request_id,
-    )
+    ))  # fmt: skip
     return [dict(row) for row in rows]
 
 

@@ -36,6 +36,8 @@ BASE_SETTINGS: Mapping[str, str] = {
     "SSOGW_LOG_LEVEL": "WARNING",
     "SSOGW_PRIMARY_POOL_MIN": "1",
     "SSOGW_REPLICA_POOL_MIN": "1",
+    # Refusals of callers never admitted are written per window: a short one, for the tests.
+    "SSOGW_AUDIT_REFUSAL_WINDOW_S": "0.2",
 }
 
 

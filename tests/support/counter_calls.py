@@ -12,6 +12,7 @@ from app.domain.months import Month
 from app.main import Gateway
 from tests.support.clock import business_clock
 from tests.support.people import add_person
+from tests.support.refusals import recorded
 from tests.support.rest_api import replicas
 
 
@@ -58,9 +59,9 @@ async def s40_person(gw: Gateway, option: int = 1) -> str:
 
 
 async def audit_rows(gw: Gateway, request_id: str) -> list[dict[str, object]]:
-    rows = await gw.db.primary.fetch(
+    rows = await recorded(gw, lambda: gw.db.primary.fetch(
         "SELECT operation, outcome, national_id, name_returned, principal_name"
         " FROM audit_records WHERE request_id = $1",
         request_id,
-    )
+    ))  # fmt: skip
     return [dict(r) for r in rows]

@@ -11,6 +11,7 @@ import httpx
 
 from app.error_catalogue import THAI
 from app.main import Gateway
+from tests.support.refusals import recorded
 
 PROBLEM_FIELDS = {
     "type", "title", "status", "detail", "code", "messageTh", "retryable", "requestId"
@@ -59,12 +60,13 @@ def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
 
 
 async def audit_rows(gateway: Gateway, request_id: str) -> list[dict[str, Any]]:
-    """The audit records of one request, oldest first (committed ones: linked or not yet)."""
-    rows = await gateway.db.primary.fetch(
+    """The audit records of one request, oldest first (committed ones: linked or not yet; a
+    refusal counted in memory once written)."""
+    rows = await recorded(gateway, lambda: gateway.db.primary.fetch(
         "SELECT operation, outcome, national_id, name_returned, principal_name, protocol"
         " FROM audit_records WHERE request_id = $1 ORDER BY seq NULLS LAST",
         request_id,
-    )
+    ))  # fmt: skip
     return [dict(row) for row in rows]
 
 
