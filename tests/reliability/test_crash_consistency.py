@@ -99,13 +99,21 @@ async def counters(
     work: list[list[ConfirmSpec]],
     on_ack: Callable[[], None] | None,
     send: Send = confirm,
+    *,
+    resend_lost: int = 0,
 ) -> list[Call]:
-    """Each counter sends its confirms (or cancels) one after the other; all counters at once."""
+    """Each counter sends its confirms (or cancels) one after the other; all counters at once.
+    With ``resend_lost``, a counter that heard nothing back (the connection dropped) sends the
+    very same request again, up to that many times, as a real counter does."""
     calls: list[Call] = []
 
     async def counter(specs: list[ConfirmSpec]) -> None:
         for spec in specs:
             call = await send(http, partner, spec)
+            for _ in range(resend_lost):
+                if call.answer is not None:
+                    break
+                call = await send(http, partner, spec)
             calls.append(call)
             if call.ok and on_ack is not None:
                 on_ack()
@@ -194,7 +202,7 @@ async def retried(crash: Crash, gateway: GatewayProcess) -> list[Call]:
     todo = [c.spec for c in crash.unacknowledged if c.spec is not None]
     work = [todo[i::CLIENTS] for i in range(CLIENTS)]
     async with http_client(gateway) as http:
-        crash.retries = await counters(http, crash.partner, work, None)
+        crash.retries = await counters(http, crash.partner, work, None, resend_lost=2)
     return crash.retries
 
 
@@ -323,7 +331,7 @@ async def cancel_crash(
     todo = [c.spec for c in unacknowledged if c.spec is not None]
     async with http_client(gateway) as http:
         retries = await counters(http, crash.partner, [todo[i::CLIENTS] for i in range(CLIENTS)],
-                                 None, cancel)  # fmt: skip
+                                 None, cancel, resend_lost=2)  # fmt: skip
     await all_linked(admin_pool)
     figures.retried = len(retries)
     figures.cancelled = await admin_pool.fetchval(
