@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.access_report.repository import AccessReportRepository
 from app.access_report.routes import access_report_router
 from app.access_report.service import AccessReportAccess, AccessReportService
+from app.admission.credential_checks import CredentialChecks
 from app.admission.credential_vault import SecretBox
 from app.admission.nonce_cache import NonceCache
 from app.admission.rate_limiter import RateLimiter
@@ -139,7 +139,8 @@ def build_gateway(
         box=box,
         nonces=NonceCache(window_s=2 * settings.wsse_window_s),
         limiter=RateLimiter(),
-        trusted_proxies=tuple(ip_network(p, strict=False) for p in settings.trusted_proxies),
+        trusted_proxies=settings.trusted_proxies,
+        checks=CredentialChecks.of(settings),  # argon2: remembered, throttled, off the loop
         wsse_window_s=settings.wsse_window_s,
         cache_ttl_s=settings.token_cache_s,
     )
@@ -168,7 +169,7 @@ def build_gateway(
         events=metrics,
         clock=clock,
     )
-    principal_registry = Registry(store=principals, box=box)
+    principal_registry = Registry(store=principals, box=box, hashing=admission.checks.hashing)
     gate = AdminGate(
         admission=admission,
         audit=audit,

@@ -118,6 +118,32 @@ class Settings(BaseSettings):
     default_rate_limit: float = 200.0
     token_cache_s: float = 60.0
 
+    # --- credential checks: argon2 off the event loop, bounded, remembered, throttled -----------
+    credential_check_workers: int = Field(
+        default=2, ge=1, le=64, description="Threads that run argon2, off the event loop."
+    )
+    credential_check_queue: int = Field(
+        default=4, ge=0, description="Checks that may wait for a thread; more: server.overloaded."
+    )
+    credential_cache_s: float = Field(
+        default=300.0, ge=0, description="A verified secret unused this long is checked again."
+    )
+    credential_failures_per_pair: int = Field(
+        default=5, ge=1, description="Failed checks per source address and name per window."
+    )
+    credential_failures_per_name: int = Field(
+        default=20, ge=1, description="Failed checks per username or token id per window."
+    )
+    credential_failures_per_address: int = Field(
+        default=30, ge=1, description="Failed checks per source address per window."
+    )
+    credential_failure_window_s: float = Field(
+        default=60.0, gt=0, description="The window over which failure budgets refill."
+    )
+    argon2_memory_kib: int = Field(default=65536, ge=1024, description="argon2id memory, KiB.")
+    argon2_time_cost: int = Field(default=3, ge=1, description="argon2id iterations.")
+    argon2_parallelism: int = Field(default=4, ge=1, le=64, description="argon2id lanes.")
+
     # --- business rules that DOMAIN.md marks unconfirmed ---------------------------------------
     settlement_cutoff: time = time(23, 0)
     paid_at_max_behind_s: int = Field(

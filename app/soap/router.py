@@ -26,6 +26,7 @@ from uuid import uuid4
 from fastapi import APIRouter, Request, Response
 from starlette.requests import ClientDisconnect
 
+from app.admission.source_address import forwarded_for
 from app.counter.operations import CounterOperations
 from app.errors import InvalidSoapEnvelope, ServerError, ServiceError
 from app.observability.call_context import current_call, note_call
@@ -146,7 +147,7 @@ class _SoapEndpoint:
                 envelope,
                 service=self.service,
                 source_ip=request.client.host if request.client else "",
-                forwarded_for=", ".join(request.headers.getlist("x-forwarded-for")) or None,
+                forwarded_for=forwarded_for(request.headers.getlist("x-forwarded-for")),
                 request_id=request_id,
             )
             content = write_envelope(version, body)

@@ -36,6 +36,8 @@ BASE_SETTINGS: Mapping[str, str] = {
     "SSOGW_LOG_LEVEL": "WARNING",
     "SSOGW_PRIMARY_POOL_MIN": "1",
     "SSOGW_REPLICA_POOL_MIN": "1",
+    # Every test calls from 127.0.0.1, many with wrong secrets on purpose.
+    "SSOGW_CREDENTIAL_FAILURES_PER_ADDRESS": "1000000",
 }
 
 
