@@ -33,8 +33,8 @@ from app.observability.call_context import current_call, note_call
 from app.soap.contract import DEFAULT_CONTRACT_DIR, Contract, load_contract
 from app.soap.envelope import read_envelope
 from app.soap.faults import FaultResponse, render_fault, render_refusal
-from app.soap.media_type import read_media_type, version_of
-from app.soap.operations import operation_of, perform
+from app.soap.media_type import action_parameter, read_media_type, version_of
+from app.soap.operations import check_soap_action, operation_of, perform
 from app.soap.refusals import EnvelopeRefused
 from app.soap.serialise import write_envelope
 from app.soap.versions import SoapVersion
@@ -142,6 +142,10 @@ class _SoapEndpoint:
             version = envelope.version
             operation = operation_of(envelope)
             note_call(operation=operation.value)
+            check_soap_action(
+                operation,
+                [*request.headers.getlist("soapaction"), action_parameter(content_type)],
+            )
             body = await perform(
                 operation,
                 envelope,
