@@ -317,6 +317,7 @@ def create_app(
     """The gateway as an ASGI app; settings default to the environment and the local pair,
     the business clock to the wall clock (``build_gateway``)."""
     settings = settings or Settings()
+    settings.refuse_published_secret_key()  # PublishedSecretKey: beyond loopback, a known key
     gw = build_gateway(settings, clock=clock or wall_clock)
     state: dict[str, Any] = {"draining": False}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import socket
 from datetime import time
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
@@ -18,12 +19,37 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # A clearly marked demo key for `make run`; any real deployment sets SSOGW_SECRET_KEY.
 DEMO_SECRET_KEY = "demo-only-key-do-not-use-in-production-0123456789"  # noqa: S105
+#: Secret keys anyone can read in this repository: the demo key and the placeholders of the
+#: deployment templates (deploy/k8s/secret.example.yaml, deploy/compose.yaml). A gateway that
+#: listens beyond loopback refuses to start with one of them, or any other ``CHANGE-ME`` value.
+PUBLISHED_SECRET_KEYS = frozenset(
+    {
+        DEMO_SECRET_KEY,
+        "CHANGE-ME-placeholder-not-a-secret",
+        "CHANGE-ME-compose-placeholder-not-a-secret",
+    }
+)
 # An instance id names a directory: letters, digits, '.', '_', '-', not starting with a dot.
 _INSTANCE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 
 
 # The characters RFC 3986 allows in a URL (percent-encoded ones included).
 _URL_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+
+
+class PublishedSecretKey(RuntimeError):
+    """The gateway would listen beyond loopback with a secret key published in this repository."""
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a listen address) is reachable from this machine only."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _split(value: object) -> object:
@@ -205,6 +231,22 @@ class Settings(BaseSettings):
             raise ValueError("must not carry credentials")
         _ = parts.port  # raises ValueError unless the port is a number in 0-65535
         return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+    def refuse_published_secret_key(self, host: str | None = None) -> None:
+        """Refuse (``PublishedSecretKey``) to serve on ``host`` (default ``http_host``) beyond
+        loopback with a secret key published in this repository."""
+        host = self.http_host if host is None else host
+        key = self.secret_key
+        if is_loopback_host(host) or not (
+            key in PUBLISHED_SECRET_KEYS or key.startswith("CHANGE-ME")
+        ):
+            return
+        which = "the demo key" if key == DEMO_SECRET_KEY else "a template's placeholder"
+        raise PublishedSecretKey(
+            f"SSOGW_SECRET_KEY is {which}, published in this repository, and the gateway would"
+            f" listen on {host!r}, beyond this machine: set SSOGW_SECRET_KEY to a key of your"
+            " own (e.g. `openssl rand -hex 32`), or listen on 127.0.0.1."
+        )
 
     def prefixes(self) -> dict[int, frozenset[str]]:
         """Accepted first digits of a national ID, per section."""
