@@ -33,7 +33,13 @@ from datetime import UTC, datetime
 
 from app.admission.credential_checks import CredentialChecks, Presented
 from app.admission.credential_vault import SecretBox, digests_equal, password_digest
-from app.admission.credentials import BearerToken, Credentials, PasswordType, UsernameToken
+from app.admission.credentials import (
+    BearerToken,
+    Credentials,
+    MalformedToken,
+    PasswordType,
+    UsernameToken,
+)
 from app.admission.nonce_cache import NonceCache
 from app.admission.rate_limiter import RateLimiter
 from app.admission.records import Caller
@@ -133,6 +139,8 @@ class Admission:
             return await self._admit_partner(caller, credentials, operation)
         if isinstance(credentials, BearerToken):
             return await self._admit_client(caller, credentials, scope)
+        if isinstance(credentials, MalformedToken):
+            raise Unauthenticated(credentials.problem, reason="malformed_token")
         raise Unauthenticated("Credentials are required.", reason="missing")
 
     async def _admit_partner(
