@@ -3,11 +3,11 @@ that no principal holds.
 
 argon2id is slow on purpose (half a second with the library's default parameters on a small,
 busy core); run on the event loop it would stall every call while it works. Here it runs in
-``workers`` threads (argon2's C code releases the GIL) at a lower CPU priority than the event
-loop where the OS allows it (Linux: a thread's nice value, which argon2's own threads inherit),
-so hashing takes the CPU the loop leaves. At most ``workers + queue`` verifications are in
-hand at once; one more is refused at once (``server.overloaded``) instead of waiting behind an
-attacker's. Hashing a new secret (registering, rotating) is not refused: it waits its turn.
+``workers`` threads (argon2's C code releases the GIL) at the lowest CPU priority where the OS
+allows it (Linux: nice 19 for these threads, which argon2's own threads inherit), so hashing
+takes the CPU the event loop and the database leave. At most ``workers + queue`` verifications
+are in hand at once; one more is refused at once (``server.overloaded``) instead of waiting
+behind an attacker's. Hashing a new secret (registering, rotating) is not refused: it waits.
 
 A secret checked against no hash (an unknown username or token id, PasswordText for a partner
 not allowed it) is checked against a dummy hash made with the same parameters, so that answer
@@ -22,25 +22,22 @@ import os
 import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 
 from argon2 import PasswordHasher
 
 from app.admission.credential_vault import new_secret, verify_secret
 from app.errors import Overloaded
 
-LOWER_PRIORITY_BY = 10  # nice steps between the event loop and the hashing threads
+HASHING_NICE = 19  # the lowest CPU priority: hashing waits for everything else
 
 
 def _lower_priority() -> None:
-    """Run this thread (and the threads argon2 starts from it) behind the event loop."""
+    """Run this thread (and the threads argon2 starts from it) behind everything else."""
     if sys.platform != "linux":  # elsewhere setpriority would lower the whole process
         return
-    thread = threading.get_native_id()
-    try:
-        now = os.getpriority(os.PRIO_PROCESS, thread)
-        os.setpriority(os.PRIO_PROCESS, thread, min(19, now + LOWER_PRIORITY_BY))
-    except OSError:
-        pass  # a sandbox that forbids it: hashing still runs, at the loop's priority
+    with suppress(OSError):  # a sandbox that forbids it: hashing runs at the loop's priority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICE)
 
 
 class SecretHashing:
