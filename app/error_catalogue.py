@@ -72,7 +72,6 @@ THAI: Final[Mapping[str, str]] = MappingProxyType(
         "client.clock_skew": (
             "เวลาของเครื่องรับชำระไม่ตรงกับเวลาของระบบ กรุณาตั้งเวลาเครื่องให้ถูกต้องแล้วทำรายการใหม่"
         ),
-        "client.ip_not_allowed": f"เครื่องนี้ไม่ได้รับอนุญาตให้เชื่อมต่อกับระบบ {_ASK_ADMIN}",
         "client.operation_not_allowed": "หน่วยรับชำระนี้ไม่ได้รับอนุญาตให้ทำรายการประเภทนี้",
         "client.partner_disabled": f"ผู้ใช้งานนี้ถูกระงับการใช้งาน {_ASK_ADMIN}",
         "client.scope_not_allowed": "ผู้ใช้งานนี้ไม่มีสิทธิ์ทำรายการนี้",

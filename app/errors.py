@@ -43,7 +43,6 @@ message in Thai and its published meaning are in ``app/error_catalogue.py``; the
     │   └── AccessRefused             client.access_refused              403
     │       ├── Unauthenticated       client.unauthenticated             401
     │       │   └── ClockSkew         client.clock_skew                  401
-    │       ├── IpNotAllowed          client.ip_not_allowed              403
     │       ├── OperationNotAllowed   client.operation_not_allowed       403
     │       ├── PartnerDisabled       client.partner_disabled            403
     │       ├── ScopeNotAllowed       client.scope_not_allowed           403
@@ -84,6 +83,11 @@ class ServiceError(Exception):
         """A stable word for why, for the audit trail and logs (the ``reason`` detail, if any)."""
         reason = self.details.get("reason")
         return reason if isinstance(reason, str) else None
+
+    @property
+    def audit_message(self) -> str:
+        """What the audit trail keeps of the error: its message, unless the caller was told less."""
+        return self.message
 
 
 class ClientError(ServiceError):
@@ -275,23 +279,30 @@ class AccessRefused(ClientError):
 
 
 class Unauthenticated(AccessRefused):
-    """Every failure of a credential — unknown user, wrong password or digest, replayed nonce —
-    is told in the same words, so a caller cannot learn whether a username exists. ``reason``
-    says which it was for the audit trail and the logs only: it is not one of the details."""
+    """The one answer to a caller not admitted, whatever failed (credential, standing, address),
+    in the same words, so no answer tells whether a username exists or which check failed.
+    ``reason`` says which and ``audit_message`` how, for the audit trail, logs and metrics only
+    (neither is a detail). Only ``ClockSkew`` tells its own message."""
 
     code = "client.unauthenticated"
     http_status = 401
-    default_message = "The credentials are missing or not valid."
+    default_message = "The caller is not admitted (credentials missing, not valid or not accepted)."
+    _tells_message: ClassVar[bool] = False  # the caller is told only default_message
 
     def __init__(
         self, message: str | None = None, *, reason: str = "invalid_credentials", **details: Any
     ) -> None:
-        super().__init__(message, **details)
+        super().__init__(message if self._tells_message else None, **details)
         self._reason = reason
+        self._note = message
 
     @property
     def reason(self) -> str:
         return self._reason
+
+    @property
+    def audit_message(self) -> str:
+        return self._note or self.message
 
 
 class ClockSkew(Unauthenticated):
@@ -300,14 +311,10 @@ class ClockSkew(Unauthenticated):
 
     code = "client.clock_skew"
     default_message = "The WS-Security Created time is too far from the gateway's clock."
+    _tells_message = True
 
     def __init__(self, message: str | None = None, **details: Any) -> None:
         super().__init__(message, reason="clock_skew", **details)
-
-
-class IpNotAllowed(AccessRefused):
-    code = "client.ip_not_allowed"
-    default_message = "The source address is not allowed for this partner."
 
 
 class OperationNotAllowed(AccessRefused):
@@ -316,6 +323,8 @@ class OperationNotAllowed(AccessRefused):
 
 
 class PartnerDisabled(AccessRefused):
+    """Work asked about a disabled partner (its feed); a disabled caller gets Unauthenticated."""
+
     code = "client.partner_disabled"
     default_message = "The partner or client is disabled."
 

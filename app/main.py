@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from ipaddress import ip_network
 from typing import Any
 
 from fastapi import FastAPI
@@ -17,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.access_report.repository import AccessReportRepository
 from app.access_report.routes import access_report_router
 from app.access_report.service import AccessReportAccess, AccessReportService
+from app.admission.credential_checks import CredentialChecks
 from app.admission.credential_vault import SecretBox
 from app.admission.nonce_cache import NonceCache
 from app.admission.rate_limiter import RateLimiter
@@ -138,7 +138,8 @@ def build_gateway(
     admission = Admission(
         store=principals, box=box, nonces=NonceCache(window_s=2 * settings.wsse_window_s),
         limiter=RateLimiter(),
-        trusted_proxies=tuple(ip_network(p, strict=False) for p in settings.trusted_proxies),
+        trusted_proxies=settings.trusted_proxies,
+        checks=CredentialChecks.of(settings),  # argon2: remembered, throttled, off the loop
         wsse_window_s=settings.wsse_window_s, cache_ttl_s=settings.token_cache_s,
     )  # fmt: skip
     # A serving instance has a spool of its own, and links the records business transactions
@@ -168,7 +169,7 @@ def build_gateway(
         events=metrics,
         clock=clock,
     )
-    principal_registry = Registry(store=principals, box=box)
+    principal_registry = Registry(store=principals, box=box, hashing=admission.checks.hashing)
     gate = AdminGate(
         admission=admission, audit=refusals, prefixes=settings.prefixes(), events=metrics,
         clock=clock,
@@ -316,6 +317,7 @@ def create_app(
     """The gateway as an ASGI app; settings default to the environment and the local pair,
     the business clock to the wall clock (``build_gateway``)."""
     settings = settings or Settings()
+    settings.refuse_published_secret_key()  # PublishedSecretKey: beyond loopback, a known key
     gw = build_gateway(settings, clock=clock or wall_clock)
     state: dict[str, Any] = {"draining": False}
 

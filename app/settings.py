@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import socket
 from datetime import time
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
@@ -18,12 +19,37 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # A clearly marked demo key for `make run`; any real deployment sets SSOGW_SECRET_KEY.
 DEMO_SECRET_KEY = "demo-only-key-do-not-use-in-production-0123456789"  # noqa: S105
+#: Secret keys anyone can read in this repository: the demo key and the placeholders of the
+#: deployment templates (deploy/k8s/secret.example.yaml, deploy/compose.yaml). A gateway that
+#: listens beyond loopback refuses to start with one of them, or any other ``CHANGE-ME`` value.
+PUBLISHED_SECRET_KEYS = frozenset(
+    {
+        DEMO_SECRET_KEY,
+        "CHANGE-ME-placeholder-not-a-secret",
+        "CHANGE-ME-compose-placeholder-not-a-secret",
+    }
+)
 # An instance id names a directory: letters, digits, '.', '_', '-', not starting with a dot.
 _INSTANCE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 
 
 # The characters RFC 3986 allows in a URL (percent-encoded ones included).
 _URL_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+
+
+class PublishedSecretKey(RuntimeError):
+    """The gateway would listen beyond loopback with a secret key published in this repository."""
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a listen address) is reachable from this machine only."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _split(value: object) -> object:
@@ -129,6 +155,32 @@ class Settings(BaseSettings):
     default_rate_limit: float = 200.0
     token_cache_s: float = 60.0
 
+    # --- credential checks: argon2 off the event loop, bounded, remembered, throttled -----------
+    credential_check_workers: int = Field(
+        default=2, ge=1, le=64, description="Threads that run argon2, off the event loop."
+    )
+    credential_check_queue: int = Field(
+        default=4, ge=0, description="Checks that may wait for a thread; more: server.overloaded."
+    )
+    credential_cache_s: float = Field(
+        default=300.0, ge=0, description="A verified secret unused this long is checked again."
+    )
+    credential_failures_per_pair: int = Field(
+        default=5, ge=1, description="Failed checks per source address and name per window."
+    )
+    credential_failures_per_name: int = Field(
+        default=20, ge=1, description="Failed checks per username or token id per window."
+    )
+    credential_failures_per_address: int = Field(
+        default=30, ge=1, description="Failed checks per source address per window."
+    )
+    credential_failure_window_s: float = Field(
+        default=60.0, gt=0, description="The window over which failure budgets refill."
+    )
+    argon2_memory_kib: int = Field(default=65536, ge=1024, description="argon2id memory, KiB.")
+    argon2_time_cost: int = Field(default=3, ge=1, description="argon2id iterations.")
+    argon2_parallelism: int = Field(default=4, ge=1, le=64, description="argon2id lanes.")
+
     # --- business rules that DOMAIN.md marks unconfirmed ---------------------------------------
     settlement_cutoff: time = time(23, 0)
     paid_at_max_behind_s: int = Field(
@@ -201,6 +253,22 @@ class Settings(BaseSettings):
             raise ValueError("must not carry credentials")
         _ = parts.port  # raises ValueError unless the port is a number in 0-65535
         return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+    def refuse_published_secret_key(self, host: str | None = None) -> None:
+        """Refuse (``PublishedSecretKey``) to serve on ``host`` (default ``http_host``) beyond
+        loopback with a secret key published in this repository."""
+        host = self.http_host if host is None else host
+        key = self.secret_key
+        if is_loopback_host(host) or not (
+            key in PUBLISHED_SECRET_KEYS or key.startswith("CHANGE-ME")
+        ):
+            return
+        which = "the demo key" if key == DEMO_SECRET_KEY else "a template's placeholder"
+        raise PublishedSecretKey(
+            f"SSOGW_SECRET_KEY is {which}, published in this repository, and the gateway would"
+            f" listen on {host!r}, beyond this machine: set SSOGW_SECRET_KEY to a key of your"
+            " own (e.g. `openssl rand -hex 32`), or listen on 127.0.0.1."
+        )
 
     def prefixes(self) -> dict[int, frozenset[str]]:
         """Accepted first digits of a national ID, per section."""

@@ -3,7 +3,7 @@
 WS-Security PasswordDigest proves knowledge of the password without sending it, so the gateway
 needs the partner's secret in clear to check it: that copy is encrypted with a key derived from
 ``SSOGW_SECRET_KEY``. Everything that only needs verifying (REST tokens, PasswordText) is an
-argon2id hash.
+argon2id hash, made and checked off the event loop (``secret_hashing``).
 """
 
 from __future__ import annotations
@@ -28,22 +28,13 @@ def new_secret(nbytes: int = 24) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
-def hash_secret(secret: str) -> str:
-    """An argon2id hash of ``secret``."""
-    return _HASHER.hash(secret)
-
-
-def verify_secret(stored_hash: str, secret: str) -> bool:
-    """Whether ``secret`` matches ``stored_hash`` (constant time inside argon2)."""
+def verify_secret(stored_hash: str, secret: str, *, hasher: PasswordHasher = _HASHER) -> bool:
+    """Whether ``secret`` matches ``stored_hash`` (constant time inside argon2; the parameters
+    are the hash's own, whatever ``hasher``'s)."""
     try:
-        return _HASHER.verify(stored_hash, secret)
+        return hasher.verify(stored_hash, secret)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
-
-
-def fingerprint(secret: str) -> bytes:
-    """A fast digest of a presented secret, to remember verifications already made."""
-    return hashlib.sha256(secret.encode()).digest()
 
 
 class SecretBox:

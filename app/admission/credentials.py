@@ -29,4 +29,13 @@ class BearerToken:
     token: str
 
 
-Credentials = UsernameToken | BearerToken | None
+@dataclass(frozen=True, slots=True)
+class MalformedToken:
+    """A credential the adapter found but could not read: refused at admission as any other
+    failure (reason ``malformed_token``), so the refusal is audited like them; ``problem`` is
+    for the audit trail only."""
+
+    problem: str
+
+
+Credentials = UsernameToken | BearerToken | MalformedToken | None

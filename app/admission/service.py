@@ -1,45 +1,53 @@
-"""Partner and client admission: source address, credential, operation, rate — in that order.
+"""Partner and client admission: credential, then standing, then operation and rate.
 
-A partner is admitted only when its source address is in its CIDR allowlist AND its credential
-is valid; then the operation must be one it may call and its rate limit not exceeded. The
-source address is the TCP peer, or the X-Forwarded-For address only when the peer is a
-configured trusted proxy. Each refusal is a distinct error of the vocabulary, with one
-exception: every failure of the credential itself (unknown username, wrong password or digest,
-PasswordText not allowed, replayed nonce, unknown or wrong bearer token) is the same
-``client.unauthenticated`` in the same words, its ``reason`` kept for the audit trail only, so
-that no answer tells whether a username exists. What can be judged from the token alone — its
-shape, and a WS-Security Created time outside the window (``client.clock_skew``, saying the
-gateway's time) — is judged before the username is looked up, for the same reason.
+A caller is admitted only when its credential holds (SOAP: a WS-Security UsernameToken,
+PasswordDigest or, where the partner may, PasswordText; REST: a bearer token), its partner or
+client is active, and its source address is in its allowlist; then the operation (scope) must
+be one it may call and its rate limit not exceeded. The source address is the TCP peer, or the
+X-Forwarded-For client only when the peer is a configured trusted proxy (``source_address``).
+
+Every failure up to the standing is the same ``client.unauthenticated`` in the same words, its
+reason kept for the audit trail, the logs and the metrics only: an unknown username or token,
+a wrong secret, PasswordText not allowed, a replayed nonce, too many failures lately, a disabled
+principal, an address outside the allowlist. The credential is checked first and costs the
+same whether the username exists or not, so neither the answer nor its time tells an outsider
+whether a username exists, or which check failed. What can be judged from the token alone — its
+shape, and a Created time outside the window (``client.clock_skew``, saying the gateway's time,
+which is the one failure told apart: it says nothing of the username) — is judged before the
+username is looked up. A caller that passed all that and may not call this operation learns it
+(``client.operation_not_allowed``, ``client.scope_not_allowed``), as it learns a rate limit.
+
+The argon2 checks (PasswordText, bearer secrets) run through ``CredentialChecks``: remembered
+when they succeed, throttled when they keep failing, and off the event loop.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
-from ipaddress import IPv4Address, IPv6Address, ip_address
 
-from app.admission.credential_vault import (
-    SecretBox,
-    digests_equal,
-    fingerprint,
-    password_digest,
-    verify_secret,
+from app.admission.credential_checks import CredentialChecks, Presented
+from app.admission.credential_vault import SecretBox, digests_equal, password_digest
+from app.admission.credentials import (
+    BearerToken,
+    Credentials,
+    MalformedToken,
+    PasswordType,
+    UsernameToken,
 )
-from app.admission.credentials import BearerToken, Credentials, PasswordType, UsernameToken
 from app.admission.nonce_cache import NonceCache
 from app.admission.rate_limiter import RateLimiter
 from app.admission.records import Caller
+from app.admission.source_address import SourceAddresses, parse_address
 from app.domain.calendar import BANGKOK
 from app.errors import (
     ClockSkew,
-    IpNotAllowed,
     OperationNotAllowed,
-    PartnerDisabled,
     RateLimited,
     ScopeNotAllowed,
     Unauthenticated,
@@ -87,9 +95,10 @@ class Admission:
         box: SecretBox,
         nonces: NonceCache,
         limiter: RateLimiter,
-        trusted_proxies: tuple[Network, ...],
+        trusted_proxies: Iterable[str | Network],
         wsse_window_s: float,
         cache_ttl_s: float,
+        checks: CredentialChecks | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -97,42 +106,29 @@ class Admission:
         self._box = box
         self._nonces = nonces
         self._limiter = limiter
-        self._proxies = trusted_proxies
+        self._addresses = SourceAddresses(trusted_proxies)
         self._window = wsse_window_s
         self._ttl = cache_ttl_s
+        self.checks = checks or CredentialChecks()
         self._clock = clock
         self._monotonic = monotonic
         self._partners: dict[str, tuple[float, PartnerRecord | None]] = {}
         self._clients: dict[str, tuple[float, ClientRecord | None]] = {}
-        self._verified: dict[tuple[str, int, bytes], float] = {}
         # Partner secrets opened from their sealed form (AES-GCM), by sealed bytes: a rotated
         # secret is sealed anew, so it never meets a stale entry.
         self._opened: dict[bytes, str] = {}
+        # What an unknown username's digest is checked against: no one knows it.
+        self._no_secret = base64.b64encode(os.urandom(24)).decode()
 
     # --- addresses -----------------------------------------------------------------------------
     def source_address(self, caller: Caller) -> str:
         """The caller's address: the peer, or the forwarded client when the peer is a proxy."""
-        peer = _address(caller.source_ip)
-        if peer is None or not caller.forwarded_for or not self._from_proxy(peer):
-            return caller.source_ip
-        # Walk X-Forwarded-For from the right: the first address that is not one of our own
-        # proxies is the client (anything left of it may have been written by the client).
-        for hop in reversed([h.strip() for h in caller.forwarded_for.split(",")]):
-            address = _address(hop)
-            if address is None:
-                return caller.source_ip
-            if not self._from_proxy(address):
-                return str(address)
-        return caller.source_ip
+        return self._addresses.of(caller)
 
     def is_trusted_proxy(self, peer: str) -> bool:
         """Whether the TCP peer ``peer`` is a configured trusted proxy, whose forwarded
         headers are believed (the one rule for X-Forwarded-For and the served WSDL alike)."""
-        address = _address(peer)
-        return address is not None and self._from_proxy(address)
-
-    def _from_proxy(self, address: IPv4Address | IPv6Address) -> bool:
-        return any(address in net for net in self._proxies)
+        return self._addresses.is_trusted_proxy(peer)
 
     # --- admission -----------------------------------------------------------------------------
     async def admit(
@@ -143,26 +139,20 @@ class Admission:
             return await self._admit_partner(caller, credentials, operation)
         if isinstance(credentials, BearerToken):
             return await self._admit_client(caller, credentials, scope)
+        if isinstance(credentials, MalformedToken):
+            raise Unauthenticated(credentials.problem, reason="malformed_token")
         raise Unauthenticated("Credentials are required.", reason="missing")
 
     async def _admit_partner(
         self, caller: Caller, token: UsernameToken, operation: str
     ) -> Principal:
         digest = self._digest_parts(token) if token.password_type is PasswordType.DIGEST else None
-        partner = await self._partner(token.username)
-        if partner is None:
-            raise Unauthenticated(reason="unknown_user")
-        if partner.status != "active":
-            raise PartnerDisabled(f"Partner {partner.name} is disabled.", partner=partner.name)
-        self._check_address(caller, partner.cidrs, partner.name)
+        known = await self._partner(token.username)
         if digest is not None:
-            self._check_digest(partner, token.password, digest)
-        elif not partner.password_text_ok:
-            raise Unauthenticated(reason="password_text_not_allowed")
-        elif not self._verified_secret(
-            "partner", partner.id, partner.password_hash, token.password
-        ):
-            raise Unauthenticated(reason="bad_password")
+            partner = self._check_digest(known, token.password, digest)
+        else:
+            partner = await self._check_text(caller, known, token)
+        self._check_standing(caller, partner, kind="partner")
         if operation not in partner.operations:
             raise OperationNotAllowed(
                 f"Partner {partner.name} may not call {operation}.", operation=operation
@@ -197,15 +187,40 @@ class Admission:
             raise Unauthenticated("Nonce is not valid Base64.", reason="bad_nonce") from exc
         return _DigestParts(nonce, token.nonce_b64, token.created)
 
-    def _check_digest(self, partner: PartnerRecord, password: str, parts: _DigestParts) -> None:
-        expected = password_digest(
-            nonce=parts.nonce, created=parts.created, password=self._secret(partner.secret_enc)
-        )
-        if not digests_equal(expected, password):
-            raise Unauthenticated(reason="bad_password")
+    def _check_digest(
+        self, partner: PartnerRecord | None, password: str, parts: _DigestParts
+    ) -> PartnerRecord:
+        # The same work for a username no partner has: a digest against a secret no one knows.
+        secret = self._secret(partner.secret_enc) if partner is not None else self._no_secret
+        expected = password_digest(nonce=parts.nonce, created=parts.created, password=secret)
+        if not digests_equal(expected, password) or partner is None:
+            raise Unauthenticated(reason="bad_password" if partner else "unknown_user")
         # Only a correct digest consumes the nonce, so a forger cannot burn a partner's nonces.
         if not self._nonces.first_use(partner.username, parts.nonce_b64):
             raise Unauthenticated(reason="replayed_nonce")
+        return partner
+
+    async def _check_text(
+        self, caller: Caller, partner: PartnerRecord | None, token: UsernameToken
+    ) -> PartnerRecord:
+        allowed = partner is not None and partner.password_text_ok
+        holds = await self.checks.holds(
+            Presented(
+                kind="partner",
+                name=token.username,
+                address=self.source_address(caller),
+                secret=token.password,
+                ident=partner.id if partner is not None else None,
+                stored_hash=partner.password_hash if partner is not None and allowed else None,
+            )
+        )
+        if partner is None:
+            raise Unauthenticated(reason="unknown_user")
+        if not allowed:
+            raise Unauthenticated(reason="password_text_not_allowed")
+        if not holds:
+            raise Unauthenticated(reason="bad_password")
+        return partner
 
     async def _admit_client(self, caller: Caller, token: BearerToken, scope: str) -> Principal:
         parts = split_token(token.token)
@@ -213,13 +228,21 @@ class Admission:
             raise Unauthenticated("The bearer token is malformed.", reason="malformed_token")
         token_id, secret = parts
         client = await self._client(token_id)
-        if client is None or not self._verified_secret(
-            "client", client.id, client.token_hash, secret
-        ):
+        holds = await self.checks.holds(
+            Presented(
+                kind="client",
+                name=token_id,
+                address=self.source_address(caller),
+                secret=secret,
+                ident=client.id if client is not None else None,
+                stored_hash=client.token_hash if client is not None else None,
+            )
+        )
+        if client is None:
+            raise Unauthenticated(reason="unknown_token")
+        if not holds:
             raise Unauthenticated(reason="bad_token")
-        if client.status != "active":
-            raise PartnerDisabled(f"Client {client.name} is disabled.", client=client.name)
-        self._check_address(caller, client.cidrs, client.name)
+        self._check_standing(caller, client, kind="client")
         if scope not in client.scopes:
             raise ScopeNotAllowed(
                 f"This operation needs the {scope!r} scope.",
@@ -229,10 +252,19 @@ class Admission:
         self._check_rate(("client", client.id), client.rate_limit)
         return Principal(client.id, client.name, "client", scopes=client.scopes)
 
-    def _check_address(self, caller: Caller, cidrs: tuple[Network, ...], name: str) -> None:
-        address = _address(self.source_address(caller))
-        if address is None or not any(address in net for net in cidrs):
-            raise IpNotAllowed(f"The source address is not allowed for {name}.")
+    def _check_standing(
+        self, caller: Caller, principal: PartnerRecord | ClientRecord, *, kind: str
+    ) -> None:
+        """Once the credential holds: the principal is active and calls from its allowlist."""
+        if principal.status != "active":
+            raise Unauthenticated(f"{principal.name} is disabled.", reason=f"{kind}_disabled")
+        source = self.source_address(caller)
+        address = parse_address(source)
+        if address is None or not any(address in net for net in principal.cidrs):
+            raise Unauthenticated(
+                f"{source[:64]} is not in the allowlist of {principal.name}.",
+                reason="ip_not_allowed",
+            )
 
     def _check_rate(self, key: tuple[str, int], rate: float) -> None:
         wait = self._limiter.take(key, rate)
@@ -250,19 +282,6 @@ class Admission:
                 self._opened.clear()
             self._opened[sealed] = opened
         return opened
-
-    def _verified_secret(self, kind: str, ident: int, stored_hash: str, secret: str) -> bool:
-        # argon2 is slow on purpose; remember a successful verification for the cache TTL.
-        key = (kind, ident, fingerprint(stored_hash + "\0" + secret))
-        now = self._monotonic()
-        if self._verified.get(key, 0.0) > now:
-            return True
-        if not verify_secret(stored_hash, secret):
-            return False
-        if len(self._verified) > 10_000:
-            self._verified.clear()
-        self._verified[key] = now + self._ttl
-        return True
 
     async def _partner(self, username: str) -> PartnerRecord | None:
         now = self._monotonic()
@@ -286,17 +305,18 @@ class Admission:
         self._clients[token_id] = (now + self._ttl, client)
         return client
 
-    def forget(self) -> None:
-        """Drop cached principals (after this instance changed one)."""
-        self._partners.clear()
-        self._clients.clear()
-        self._verified.clear()
-        self._opened.clear()
-
-
-@lru_cache(maxsize=4096)  # a few addresses make every call: parse each once
-def _address(text: str) -> IPv4Address | IPv6Address | None:
-    try:
-        return ip_address(text.strip())
-    except ValueError:
-        return None
+    def forget(self, kind: str | None = None, ident: int | None = None) -> None:
+        """Drop what this instance remembers of one principal (``kind`` "partner" or "client"
+        and its id), else of every one: its record and its verified secrets. The hook for a
+        change of a principal, made here or announced by another instance."""
+        if kind is None or ident is None:
+            self._partners.clear()
+            self._clients.clear()
+            self._opened.clear()
+        elif kind == "partner":
+            for name in [n for n, (_, p) in self._partners.items() if p and p.id == ident]:
+                del self._partners[name]
+        else:
+            for token_id in [t for t, (_, c) in self._clients.items() if c and c.id == ident]:
+                del self._clients[token_id]
+        self.checks.verified.forget(kind, ident)

@@ -18,7 +18,7 @@ from app.admission.credentials import Credentials
 from app.admission.records import Caller
 from app.admission.service import Admission
 from app.audit.audited_call import AuditedCalls
-from app.audit.call_audit import AdmissionEvents, CallAudit
+from app.audit.call_audit import AdmissionEvents, CallAudit, refusal
 from app.audit.records import AuditSink
 from app.domain.national_id import validate_national_id, well_formed_national_id
 from app.errors import AccessRefused, ServiceError
@@ -71,9 +71,9 @@ class AdminGate:
                 caller=caller, credentials=credentials, operation=operation, scope=scope
             )
         except AccessRefused as error:
-            note_call(outcome=error.code)
+            note_call(outcome=error.code, reason=refusal(error))
             if self._events is not None:
-                self._events.admission_refused(error.code, caller.protocol.value)
+                self._events.admission_refused(refusal(error), caller.protocol.value)
             raise
         note_call(partner=principal.name)
         return principal

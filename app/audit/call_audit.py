@@ -32,6 +32,13 @@ class AdmissionEvents(Protocol):
     def admission_refused(self, reason: str, protocol: str) -> None: ...
 
 
+def refusal(error: AccessRefused) -> str:
+    """Why ``error`` refused its caller, as one word of a fixed set (for metrics and logs): its
+    reason (an ``Unauthenticated``'s, never told the caller), else its code without
+    ``client.``."""
+    return error.reason or error.code.removeprefix("client.")
+
+
 class CallAudit:
     """Collects what a call touched; ``ok()`` or ``refused()`` commits its record once."""
 
@@ -102,9 +109,11 @@ class CallAudit:
         if self._written or isinstance(error, AuditUnavailable):
             note_call(outcome=error.code)
             return error
-        if isinstance(error, AccessRefused) and self._events is not None:
-            self._events.admission_refused(error.code, self._caller.protocol.value)
-        detail: dict[str, Any] = {"message": error.message[:300]}
+        if isinstance(error, AccessRefused):
+            note_call(reason=refusal(error))
+            if self._events is not None:
+                self._events.admission_refused(refusal(error), self._caller.protocol.value)
+        detail: dict[str, Any] = {"message": error.audit_message[:300]}
         if error.reason is not None:  # a credential's reason is kept here, never told the caller
             detail["reason"] = error.reason
         try:

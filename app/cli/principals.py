@@ -16,7 +16,12 @@ from app.cli.output import emit, say
 from app.cli.seed import cmd_seed
 from app.cli.session import gateway, primary_dsn, run_async
 from app.errors import AlreadyExists
-from app.principals.registry import ALL_OPERATIONS, Registry
+from app.principals.registry import (
+    ALL_OPERATIONS,
+    CLIENT_RATE_LIMIT,
+    INTERNAL_NETWORKS,
+    Registry,
+)
 from app.settings import Settings
 
 # Clearly marked demo credentials, used only by `make run` on a local pair.
@@ -95,7 +100,12 @@ def cmd_client(args: argparse.Namespace, settings: Settings) -> int:
 
     async def work(reg: Registry) -> int:
         if args.action == "add":
-            issued = await reg.add_client(name=args.name, scopes=args.scopes.split(","))
+            issued = await reg.add_client(
+                name=args.name,
+                scopes=args.scopes.split(","),
+                cidrs=args.cidr,
+                rate_limit=args.rate_limit,
+            )
             emit(
                 args,
                 {"client": issued.client, "token": issued.token},
@@ -108,7 +118,9 @@ def cmd_client(args: argparse.Namespace, settings: Settings) -> int:
                 args,
                 {"clients": clients},
                 "\n".join(
-                    f"{c['name']:<24} {c['status']:<9} {','.join(c['scopes'])}" for c in clients
+                    f"{c['name']:<24} {c['status']:<9} {','.join(c['cidrs']):<32}"
+                    f" {c['rateLimit']:>8g}/s  {','.join(c['scopes'])}"
+                    for c in clients
                 )
                 or "no clients",
             )
@@ -216,6 +228,17 @@ def register(sub: Any) -> None:
     cadd = ca.add_parser("add", help="register a client; prints its bearer token once")
     cadd.add_argument("name")
     cadd.add_argument("--scopes", required=True, help="comma-separated: counter,admin,audit")
+    cadd.add_argument(
+        "--cidr",
+        action="append",
+        help="allowed source block, repeatable (default: loopback and the private networks"
+        f" {', '.join(INTERNAL_NETWORKS[1:4])}, fc00::/7)",
+    )
+    cadd.add_argument(
+        "--rate-limit",
+        type=float,
+        help=f"requests/s per instance (default {CLIENT_RATE_LIMIT:g})",
+    )
     for action, text in (
         ("list", "list clients"),
         ("disable", "refuse a client's calls"),

@@ -16,12 +16,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from app.observability.logs import configure_logging
     from app.observability.serving import DrainingServer, tune_gc
 
+    host = args.host or settings.http_host
+    settings.refuse_published_secret_key(host)  # before anything starts: a clear error, exit 1
     configure_logging(settings.log_level)
     app = create_app(settings)
     tune_gc()
     config = uvicorn.Config(
         app,
-        host=args.host or settings.http_host,
+        host=host,
         port=args.port or settings.http_port,
         workers=1,
         proxy_headers=False,  # the service decides which forwarded addresses to believe

@@ -21,7 +21,7 @@ from typing import Final
 
 FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 FORMULA_SQL_CLASS: Final = "[=+@\\t\\r-]"  # FORMULA_START, for a PostgreSQL E'' regex
-_PLAIN_NUMBER: Final = re.compile(r"[+-]?\d+(?:\.\d+)?")
+_PLAIN_NUMBER: Final = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
 _ESCAPED: Final = tuple("'" + start for start in FORMULA_START)
 
 

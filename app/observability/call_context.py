@@ -2,7 +2,7 @@
 
 The HTTP layer opens a context per request; the service layer fills it in as it learns who the
 caller is and how the call ended. Values are bounded (operation names, registry names, error
-codes): never a national ID, an address or free text.
+codes, refusal reasons): never a national ID, an address or free text.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ class CallContext:
     operation: str | None = None
     partner: str | None = None
     outcome: str | None = None
+    reason: str | None = None  # why a refused caller was refused (a word of a fixed set)
 
 
 _current: ContextVar[CallContext | None] = ContextVar("ssogw_call", default=None)
@@ -36,7 +37,11 @@ def current_call() -> CallContext | None:
 
 
 def note_call(
-    *, operation: str | None = None, partner: str | None = None, outcome: str | None = None
+    *,
+    operation: str | None = None,
+    partner: str | None = None,
+    outcome: str | None = None,
+    reason: str | None = None,
 ) -> None:
     """Record what is known about the current call (no-op outside a call)."""
     ctx = _current.get()
@@ -48,3 +53,5 @@ def note_call(
         ctx.partner = partner
     if outcome is not None:
         ctx.outcome = outcome
+    if reason is not None:
+        ctx.reason = reason

@@ -107,6 +107,8 @@ class HttpMetricsMiddleware:
                 count, seconds = self._observed((protocol, operation, outcome, partner))
                 count.inc()
                 seconds.observe(elapsed)
+            if ctx.reason is not None:  # why a refused caller was refused, told only here
+                labels["reason"] = ctx.reason
             log.info(
                 "request",
                 extra={**labels, "status": status, "durationMs": round(elapsed * 1000, 2)},

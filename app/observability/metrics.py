@@ -40,7 +40,8 @@ class Metrics:
         )
         self.admission_refusals = Counter(
             "ssogw_admission_refusals_total",
-            "Calls refused at admission, by reason (error code) and protocol.",
+            "Calls refused at admission, by reason (bad_password, ip_not_allowed, throttled,"
+            " rate_limited, ...; docs/operations.md) and protocol.",
             ["reason", "protocol"],
             registry=registry,
         )

@@ -76,10 +76,19 @@ class PrincipalStore(Protocol):
 
     async def client_by_token_id(self, token_id: str) -> ClientRecord | None: ...
 
+    async def client_by_name(self, name: str) -> ClientRecord | None: ...
+
     async def list_clients(self) -> list[ClientRecord]: ...
 
     async def insert_client(
-        self, *, name: str, scopes: frozenset[str], token_id: str, token_hash: str
+        self,
+        *,
+        name: str,
+        scopes: frozenset[str],
+        token_id: str,
+        token_hash: str,
+        cidrs: tuple[Network, ...],
+        rate_limit: float,
     ) -> ClientRecord: ...
 
     async def set_client_status(self, name: str, status: str) -> ClientRecord | None: ...

@@ -1,4 +1,10 @@
-"""Managing partners and internal clients: create, list, disable, rotate. Secrets shown once."""
+"""Managing partners and internal clients: create, list, disable, rotate. Secrets shown once.
+
+An internal client registered without an allowlist may call from loopback and the private
+networks only (``INTERNAL_NETWORKS``: RFC 1918, IPv6 unique-local), never from the internet:
+SSO's applications run inside its own networks, and one that calls from elsewhere is given its
+addresses explicitly. Secrets are hashed with argon2id off the event loop (``SecretHashing``).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +13,25 @@ from dataclasses import dataclass
 from ipaddress import ip_network
 from typing import Any
 
-from app.admission.credential_vault import SecretBox, hash_secret, new_secret
+from app.admission.credential_vault import SecretBox, new_secret
+from app.admission.secret_hashing import SecretHashing
 from app.admission.service import TOKEN_PREFIX
 from app.counter.records import Operation
 from app.errors import InvalidInput, NotFound
-from app.principals.records import ClientRecord, NewPartner, PartnerRecord, PrincipalStore
+from app.principals.records import ClientRecord, Network, NewPartner, PartnerRecord, PrincipalStore
 
 SCOPES = frozenset({"counter", "admin", "audit"})
 ALL_OPERATIONS = frozenset(op.value for op in Operation)
+#: Where an internal client registered without an allowlist may call from.
+INTERNAL_NETWORKS = (
+    "127.0.0.0/8",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "::1/128",
+    "fc00::/7",
+)
+CLIENT_RATE_LIMIT = 200.0  # requests/s of a client registered without one
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +73,8 @@ def client_view(c: ClientRecord) -> dict[str, Any]:
         "status": c.status,
         "scopes": sorted(c.scopes),
         "tokenId": c.token_id,
+        "cidrs": [str(n) for n in c.cidrs],
+        "rateLimit": c.rate_limit,
         "createdAt": c.created_at.isoformat(),
         "rotatedAt": c.rotated_at.isoformat() if c.rotated_at else None,
     }
@@ -65,12 +84,33 @@ def _token(token_id: str, secret: str) -> str:
     return f"{TOKEN_PREFIX}_{token_id}_{secret}"
 
 
+def _networks(cidrs: Iterable[str], *, principal: str) -> tuple[Network, ...]:
+    networks = []
+    for text in cidrs:
+        try:
+            networks.append(ip_network(text.strip(), strict=False))
+        except ValueError as exc:
+            raise InvalidInput(f"{text!r} is not a CIDR block.", field="cidr") from exc
+    if not networks:
+        raise InvalidInput(f"A {principal} needs at least one allowed CIDR block.", field="cidr")
+    return tuple(networks)
+
+
+def _rate_limit(rate_limit: float) -> float:
+    if not rate_limit > 0:  # NaN too
+        raise InvalidInput("The rate limit must be positive.", field="rateLimit")
+    return rate_limit
+
+
 class Registry:
     """Partner and client management for the CLI and the REST admin endpoints."""
 
-    def __init__(self, *, store: PrincipalStore, box: SecretBox) -> None:
+    def __init__(
+        self, *, store: PrincipalStore, box: SecretBox, hashing: SecretHashing | None = None
+    ) -> None:
         self._store = store
         self._box = box
+        self._hashing = hashing or SecretHashing()
 
     async def add_partner(
         self,
@@ -88,14 +128,7 @@ class Registry:
         name = name.strip()
         if not name or len(name) > 64:
             raise InvalidInput("A partner name is 1 to 64 characters.", field="name")
-        networks = []
-        for text in cidrs:
-            try:
-                networks.append(ip_network(text.strip(), strict=False))
-            except ValueError as exc:
-                raise InvalidInput(f"{text!r} is not a CIDR block.", field="cidr") from exc
-        if not networks:
-            raise InvalidInput("A partner needs at least one allowed CIDR block.", field="cidr")
+        networks = _networks(cidrs, principal="partner")
         ops = frozenset(operations) if operations is not None else ALL_OPERATIONS
         unknown = ops - ALL_OPERATIONS
         if unknown:
@@ -104,18 +137,16 @@ class Registry:
                 field="operations",
                 allowed=sorted(ALL_OPERATIONS),
             )
-        if rate_limit <= 0:
-            raise InvalidInput("The rate limit must be positive.", field="rateLimit")
         secret = password or new_secret()
         partner = await self._store.insert_partner(
             NewPartner(
                 name=name,
                 display_name=display_name or name,
-                cidrs=tuple(networks),
+                cidrs=networks,
                 operations=ops,
-                rate_limit=rate_limit,
+                rate_limit=_rate_limit(rate_limit),
                 username=username or name,
-                password_hash=hash_secret(secret),
+                password_hash=await self._hashing.hash(secret),
                 secret_enc=self._box.seal(secret),
                 password_text_ok=password_text_ok,
             )
@@ -135,16 +166,23 @@ class Registry:
         """A new password for the partner; the old one stops working at once."""
         secret = password or new_secret()
         partner = await self._store.set_partner_secret(
-            name, password_hash=hash_secret(secret), secret_enc=self._box.seal(secret)
+            name, password_hash=await self._hashing.hash(secret), secret_enc=self._box.seal(secret)
         )
         if partner is None:
             raise NotFound(f"No partner named {name!r}.", name=name)
         return IssuedPartner(partner_view(partner), partner.username, secret)
 
     async def add_client(
-        self, *, name: str, scopes: Iterable[str], token: str | None = None
+        self,
+        *,
+        name: str,
+        scopes: Iterable[str],
+        token: str | None = None,
+        cidrs: Iterable[str] | None = None,
+        rate_limit: float | None = None,
     ) -> IssuedClient:
-        """Register an internal client; its bearer token is returned once."""
+        """Register an internal client; its bearer token is returned once. Without ``cidrs`` it
+        may call from ``INTERNAL_NETWORKS``; without ``rate_limit``, ``CLIENT_RATE_LIMIT``."""
         name = name.strip()
         if not name or len(name) > 64 or not name.isprintable():
             raise InvalidInput("A client name is 1 to 64 printable characters.", field="name")
@@ -155,14 +193,28 @@ class Registry:
                 field="scopes",
                 allowed=sorted(SCOPES),
             )
+        networks = _networks(INTERNAL_NETWORKS if cidrs is None else cidrs, principal="client")
+        limit = _rate_limit(CLIENT_RATE_LIMIT if rate_limit is None else rate_limit)
         token_id, secret = self._split_or_new(token)
         client = await self._store.insert_client(
-            name=name, scopes=wanted, token_id=token_id, token_hash=hash_secret(secret)
+            name=name,
+            scopes=wanted,
+            token_id=token_id,
+            token_hash=await self._hashing.hash(secret),
+            cidrs=networks,
+            rate_limit=limit,
         )
         return IssuedClient(client_view(client), _token(token_id, secret))
 
     async def list_clients(self) -> list[dict[str, Any]]:
         return [client_view(c) for c in await self._store.list_clients()]
+
+    async def client_scopes(self, name: str) -> frozenset[str]:
+        """The scopes of the client named ``name`` (``NotFound`` if there is none)."""
+        client = await self._store.client_by_name(name)
+        if client is None:
+            raise NotFound(f"No client named {name!r}.", name=name)
+        return client.scopes
 
     async def set_client_status(self, name: str, *, active: bool) -> dict[str, Any]:
         client = await self._store.set_client_status(name, "active" if active else "disabled")
@@ -173,7 +225,7 @@ class Registry:
     async def rotate_client(self, name: str) -> IssuedClient:
         token_id, secret = self._split_or_new(None)
         client = await self._store.set_client_token(
-            name, token_id=token_id, token_hash=hash_secret(secret)
+            name, token_id=token_id, token_hash=await self._hashing.hash(secret)
         )
         if client is None:
             raise NotFound(f"No client named {name!r}.", name=name)

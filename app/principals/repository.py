@@ -10,7 +10,7 @@ import asyncpg
 
 from app.db.failures import translated
 from app.errors import AlreadyExists
-from app.principals.records import ClientRecord, NewPartner, PartnerRecord
+from app.principals.records import ClientRecord, Network, NewPartner, PartnerRecord
 
 _PARTNER_COLUMNS = (
     "id, name, display_name, status, cidrs::text[] AS cidrs, operations, rate_limit, username,"
@@ -150,21 +150,35 @@ class PrincipalRepository:
             )
         )
 
+    async def client_by_name(self, name: str) -> ClientRecord | None:
+        return _client(
+            await self._one(f"SELECT {_CLIENT_COLUMNS} FROM api_clients WHERE name = $1", name)
+        )
+
     async def list_clients(self) -> list[ClientRecord]:
         rows = await self._all(f"SELECT {_CLIENT_COLUMNS} FROM api_clients ORDER BY name")
         return [c for c in map(_client, rows) if c is not None]
 
     async def insert_client(
-        self, *, name: str, scopes: frozenset[str], token_id: str, token_hash: str
+        self,
+        *,
+        name: str,
+        scopes: frozenset[str],
+        token_id: str,
+        token_hash: str,
+        cidrs: tuple[Network, ...],
+        rate_limit: float,
     ) -> ClientRecord:
         try:
             row = await self._one(
-                "INSERT INTO api_clients (name, scopes, token_id, token_hash)"
-                f" VALUES ($1, $2, $3, $4) RETURNING {_CLIENT_COLUMNS}",
+                "INSERT INTO api_clients (name, scopes, token_id, token_hash, cidrs, rate_limit)"
+                f" VALUES ($1, $2, $3, $4, $5::text[]::cidr[], $6) RETURNING {_CLIENT_COLUMNS}",
                 name,
                 sorted(scopes),
                 token_id,
                 token_hash,
+                [str(c) for c in cidrs],
+                rate_limit,
             )
         except asyncpg.UniqueViolationError as exc:
             raise AlreadyExists(f"a client named {name!r} already exists", name=name) from exc

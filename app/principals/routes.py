@@ -142,7 +142,12 @@ def add_principal_routes(router: APIRouter, admin: PrincipalAdmin) -> None:
     ) -> ClientIssuedOut:
         response.headers.update(NO_STORE)
         issued = await admin.add_client(
-            caller=caller, credentials=token, name=body.name, scopes=body.scopes
+            caller=caller,
+            credentials=token,
+            name=body.name,
+            scopes=body.scopes,
+            cidrs=body.cidrs,
+            rate_limit=body.rate_limit,
         )
         return ClientIssuedOut.of(issued)
 

@@ -55,6 +55,8 @@ _CLIENT_EXAMPLE: dict[str, Any] = {
     "status": "active",
     "scopes": ["admin", "audit"],
     "tokenId": "k3J9xQ2a",
+    "cidrs": ["10.20.0.0/16"],
+    "rateLimit": 200.0,
     "createdAt": "2024-06-01T03:00:00Z",
     "rotatedAt": None,
 }
@@ -155,11 +157,31 @@ class ClientIn(InModel):
     """An internal application to admit, with the scopes it may use."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"name": "sso-backoffice", "scopes": ["admin", "audit"]}]}
+        json_schema_extra={
+            "examples": [{"name": "sso-backoffice", "scopes": ["admin"], "cidrs": ["10.20.0.0/16"]}]
+        }
     )
 
     name: Name
-    scopes: list[ScopeName] = Field(min_length=1, max_length=3)
+    scopes: list[ScopeName] = Field(
+        min_length=1,
+        max_length=3,
+        description="Only a caller with the `audit` scope may give the `audit` scope.",
+    )
+    cidrs: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Source-address allowlist (CIDR blocks). Default: loopback and the private"
+        " networks (10/8, 172.16/12, 192.168/16, fc00::/7), never the internet.",
+    )
+    rate_limit: float | None = Field(
+        default=None,
+        gt=0,
+        le=100_000,
+        allow_inf_nan=False,
+        description="Requests/s per instance. Default: 200.",
+    )
 
 
 class ClientOut(OutModel):
@@ -172,6 +194,8 @@ class ClientOut(OutModel):
     status: Annotated[str, Field(json_schema_extra={"enum": ["active", "disabled"]})]
     scopes: list[str]
     token_id: str = Field(description="The public half of the bearer token.")
+    cidrs: list[str]
+    rate_limit: float
     created_at: datetime
     rotated_at: datetime | None
 

@@ -2,18 +2,22 @@
 
 Scope ``admin``. Creating, disabling, enabling and rotating leave an audit record (who changed
 which principal, refused attempts included); secrets are returned by create and rotate only.
+A client with the ``audit`` scope is created, and its token rotated, only by a caller that has
+the ``audit`` scope itself: ``admin`` alone must not mint a way into the audit trail.
 A change takes effect at once on this instance (its admission cache is dropped) and on other
 instances when their cache expires (``SSOGW_TOKEN_CACHE_S``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from app.admission.credentials import Credentials
 from app.admission.records import Caller
-from app.audit.admin_gate import ADMIN_SCOPE, AdminGate, Admitted
+from app.audit.admin_gate import ADMIN_SCOPE, AUDIT_SCOPE, AdminGate, Admitted
+from app.errors import ScopeNotAllowed
+from app.principals.records import Principal
 from app.principals.registry import IssuedClient, IssuedPartner, Registry
 
 T = TypeVar("T")
@@ -33,8 +37,12 @@ class PrincipalAdmin:
         operation: str,
         target: str,
         change: Callable[[], Awaitable[T]],
+        *,
+        guard: Callable[[Principal], Awaitable[None]] | None = None,
     ) -> T:
         async def body(call: Admitted) -> T:
+            if guard is not None:
+                await guard(call.principal)
             result = await change()
             self._gate.forget_principals()
             await call.audit.ok(target=target[:64])
@@ -111,16 +119,41 @@ class PrincipalAdmin:
         )
 
     # --- clients ---------------------------------------------------------------------------------
+    @staticmethod
+    def _may_give_audit(principal: Principal, scopes: Iterable[str]) -> None:
+        # As the registry reads them (" audit" is the audit scope too).
+        if AUDIT_SCOPE in {s.strip() for s in scopes} and AUDIT_SCOPE not in principal.scopes:
+            raise ScopeNotAllowed(
+                "Only a client with the 'audit' scope may create, or rotate the token of, a"
+                " client with it.",
+                scope=AUDIT_SCOPE,
+                scopes=sorted(principal.scopes),
+            )
+
     async def add_client(
-        self, *, caller: Caller, credentials: Credentials, name: str, scopes: Sequence[str]
+        self,
+        *,
+        caller: Caller,
+        credentials: Credentials,
+        name: str,
+        scopes: Sequence[str],
+        cidrs: Sequence[str] | None = None,
+        rate_limit: float | None = None,
     ) -> IssuedClient:
         """Register an internal client; its bearer token is in the answer, and only there."""
+
+        async def guard(principal: Principal) -> None:
+            self._may_give_audit(principal, scopes)
+
         return await self._change(
             caller,
             credentials,
             "AddClient",
             name,
-            lambda: self._registry.add_client(name=name, scopes=scopes),
+            lambda: self._registry.add_client(
+                name=name, scopes=scopes, cidrs=cidrs, rate_limit=rate_limit
+            ),
+            guard=guard,
         )
 
     async def list_clients(
@@ -147,6 +180,15 @@ class PrincipalAdmin:
         self, *, caller: Caller, credentials: Credentials, name: str
     ) -> IssuedClient:
         """A new bearer token for a client; the old one stops working."""
+
+        async def guard(principal: Principal) -> None:
+            self._may_give_audit(principal, await self._registry.client_scopes(name))
+
         return await self._change(
-            caller, credentials, "RotateClient", name, lambda: self._registry.rotate_client(name)
+            caller,
+            credentials,
+            "RotateClient",
+            name,
+            lambda: self._registry.rotate_client(name),
+            guard=guard,
         )

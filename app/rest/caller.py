@@ -23,6 +23,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from app.admission.credentials import BearerToken, Credentials
 from app.admission.records import Caller
 from app.admission.records import Protocol as CallProtocol
+from app.admission.source_address import forwarded_for
 from app.errors import ServiceError
 from app.rest.problem import ProblemRoute, request_id
 
@@ -45,25 +46,18 @@ async def rest_caller(
             " in the answer and kept in the audit trail. A fresh one is made when absent.",
         ),
     ] = None,
-    x_forwarded_for: Annotated[
-        str | None,
-        Header(
-            alias="X-Forwarded-For",
-            description="Believed only when the peer is a configured trusted proxy.",
-            include_in_schema=False,
-        ),
-    ] = None,
 ) -> Caller:
     """The caller as this adapter sees it, before admission."""
-    return _caller(request, x_forwarded_for)
+    return _caller(request)
 
 
-def _caller(request: Request, forwarded_for: str | None) -> Caller:
+def _caller(request: Request) -> Caller:
+    # Every X-Forwarded-For line, as the SOAP adapter reads them (believed only from a proxy).
     return Caller(
         protocol=CallProtocol.REST,
         source_ip=request.client.host if request.client is not None else "",
         request_id=request_id(request),
-        forwarded_for=forwarded_for,
+        forwarded_for=forwarded_for(request.headers.getlist("x-forwarded-for")),
     )
 
 
@@ -110,7 +104,7 @@ class _AdmitFirst:
         operation = route.operation_id or route.name
         try:
             await self.refuse(
-                caller=_caller(request, request.headers.get("x-forwarded-for")),
+                caller=_caller(request),
                 credentials=bearer_of(request),
                 operation=operation[:1].upper() + operation[1:],
                 error=error,

@@ -118,6 +118,11 @@ def version_of(content_type: str | None) -> SoapVersion:
     return SoapVersion.V11
 
 
+def action_parameter(content_type: str | None) -> str | None:
+    """The SOAP 1.2 ``action`` parameter of a Content-Type, if it has one."""
+    return _parameters(content_type).get("action") if content_type else None
+
+
 def read_media_type(content_type: str | None) -> MediaType:
     """Read a request's Content-Type; refuse (HTTP 415) anything but SOAP 1.1 or 1.2."""
     if not content_type:

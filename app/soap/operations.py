@@ -1,6 +1,10 @@
 """The four operations: the Body's element names one, which reads its request, makes ONE call
 on ``CounterOperations`` and writes the result. No rule, no arithmetic: those live below.
 
+A SOAPAction (SOAP 1.1's HTTP header) or SOAP 1.2's ``action`` parameter, when one is sent and
+not empty, must be the WSDL's soapAction of the Body's operation: a proxy in front that lets
+calls through by their SOAPAction sees the operation the gateway performs.
+
 A request element that cannot be read (a missing, repeated or mistyped element) is not refused
 here: it goes to ``CounterOperations.refuse``, which admits the caller first, so a caller that
 is not admitted learns only that, whatever its request holds.
@@ -8,7 +12,7 @@ is not admitted learns only that, whatever its request holds.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, TypeVar
@@ -17,7 +21,7 @@ from app.admission.credentials import Credentials
 from app.admission.records import Caller, Protocol
 from app.counter.operations import CounterOperations
 from app.counter.records import CounterInfo, Operation
-from app.errors import InvalidInput, UnknownOperation
+from app.errors import InvalidInput, InvalidSoapEnvelope, UnknownOperation
 from app.soap.deserialise import (
     national_id_as_sent,
     read_cancel,
@@ -149,6 +153,27 @@ def operation_of(envelope: Envelope) -> Operation:
             element=name,
         )
     return operation
+
+
+def soap_action(operation: Operation) -> str:
+    """The WSDL's soapAction of ``operation`` (both bindings)."""
+    return f"{CONTRIBUTION}/{operation.value}"
+
+
+def check_soap_action(operation: Operation, declared: Iterable[str | None]) -> None:
+    """Refuse (``client.invalid_envelope``) a declared action, SOAPAction or SOAP 1.2
+    ``action``, that is not empty and is not ``operation``'s soapAction."""
+    expected = soap_action(operation)
+    for value in declared:
+        action = (value or "").strip()
+        if len(action) >= 2 and action[0] == action[-1] == '"':
+            action = action[1:-1].strip()
+        if action and action != expected:
+            raise InvalidSoapEnvelope(
+                f"The SOAPAction {action[:120]!r} does not name the Body's operation,"
+                f" {operation.value}: send {expected!r}, or no SOAPAction.",
+                expected=expected,
+            )
 
 
 async def perform(

@@ -26,14 +26,15 @@ from uuid import uuid4
 from fastapi import APIRouter, Request, Response
 from starlette.requests import ClientDisconnect
 
+from app.admission.source_address import forwarded_for
 from app.counter.operations import CounterOperations
 from app.errors import InvalidSoapEnvelope, ServerError, ServiceError
 from app.observability.call_context import current_call, note_call
 from app.soap.contract import DEFAULT_CONTRACT_DIR, Contract, load_contract
 from app.soap.envelope import read_envelope
 from app.soap.faults import FaultResponse, render_fault, render_refusal
-from app.soap.media_type import read_media_type, version_of
-from app.soap.operations import operation_of, perform
+from app.soap.media_type import action_parameter, read_media_type, version_of
+from app.soap.operations import check_soap_action, operation_of, perform
 from app.soap.refusals import EnvelopeRefused
 from app.soap.serialise import write_envelope
 from app.soap.versions import SoapVersion
@@ -141,12 +142,16 @@ class _SoapEndpoint:
             version = envelope.version
             operation = operation_of(envelope)
             note_call(operation=operation.value)
+            check_soap_action(
+                operation,
+                [*request.headers.getlist("soapaction"), action_parameter(content_type)],
+            )
             body = await perform(
                 operation,
                 envelope,
                 service=self.service,
                 source_ip=request.client.host if request.client else "",
-                forwarded_for=", ".join(request.headers.getlist("x-forwarded-for")) or None,
+                forwarded_for=forwarded_for(request.headers.getlist("x-forwarded-for")),
                 request_id=request_id,
             )
             content = write_envelope(version, body)

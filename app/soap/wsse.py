@@ -4,15 +4,16 @@ The token is taken from the ``wsse:Security`` header block addressed to the gate
 values as the client wrote them (surrounding whitespace aside): the digest covers the Nonce
 and the Created text exactly.
 Checking it — digest, nonce replay, Created window, PasswordText permission — is the service
-layer's job: a request without a token is passed on with no credentials, and refused there.
+layer's job: a request without a token is passed on with no credentials, and one whose token
+cannot be read as a ``MalformedToken``, and both are refused there (and audited) as every
+other caller that is not admitted.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from app.admission.credentials import PasswordType, UsernameToken
-from app.errors import Unauthenticated
+from app.admission.credentials import MalformedToken, PasswordType, UsernameToken
 from app.soap.envelope import Envelope, Shape, attribute, child_elements, simple_text, single
 
 _PROFILE: Final = (
@@ -28,10 +29,12 @@ PASSWORD_TYPES: Final = {
 BASE64_BINARY: Final = f"{_MESSAGE_SECURITY}#Base64Binary"
 
 
-def _malformed(problem: str) -> Unauthenticated:
-    return Unauthenticated(
-        f"The WS-Security UsernameToken is not usable: {problem}.", reason="malformed_token"
-    )
+class _Malformed(Exception):
+    """The token cannot be read; the message says why."""
+
+
+def _malformed(problem: str) -> _Malformed:
+    return _Malformed(f"The WS-Security UsernameToken is not usable: {problem}.")
 
 
 def _text(fields: dict[str, object], name: str, *, required: bool) -> str | None:
@@ -64,8 +67,16 @@ def _token(envelope: Envelope) -> dict[str, object] | None:
         raise _malformed(f"the token {shape.message}") from None
 
 
-def read_username_token(envelope: Envelope) -> UsernameToken | None:
-    """The UsernameToken addressed to the gateway, or None when the request carries none."""
+def read_username_token(envelope: Envelope) -> UsernameToken | MalformedToken | None:
+    """The UsernameToken addressed to the gateway, None when the request carries none, or a
+    ``MalformedToken`` saying why it cannot be read."""
+    try:
+        return _read_token(envelope)
+    except _Malformed as malformed:
+        return MalformedToken(str(malformed))
+
+
+def _read_token(envelope: Envelope) -> UsernameToken | None:
     fields = _token(envelope)
     if fields is None:
         return None

@@ -1,4 +1,6 @@
-"""Partner admission: every refusal has its own code and its own audit record."""
+"""Partner admission: every failure of admission is the one client.unauthenticated, its reason
+in its own audit record; the credential is judged first, so the standing (disabled, address) is
+told apart from a wrong password in the audit trail only, never to the caller."""
 
 from __future__ import annotations
 
@@ -15,9 +17,7 @@ from app.counter.records import InquiryRequest
 from app.domain.calendar import BANGKOK
 from app.errors import (
     ClockSkew,
-    IpNotAllowed,
     OperationNotAllowed,
-    PartnerDisabled,
     RateLimited,
     ServiceError,
     Unauthenticated,
@@ -38,6 +38,17 @@ async def inquire(
     ip: str = "127.0.0.1",  # type: ignore[no-untyped-def]
     forwarded: str | None = None,
 ) -> str:
+    return (await inquire_why(gw, credentials, ip=ip, forwarded=forwarded))[0]
+
+
+async def inquire_why(
+    gw: Gateway,
+    credentials,
+    *,
+    ip: str = "127.0.0.1",  # type: ignore[no-untyped-def]
+    forwarded: str | None = None,
+) -> tuple[str, str | None]:
+    """The call's outcome and the reason its audit record keeps (None for a success)."""
     rid = uuid.uuid4().hex
     try:
         await gw.counter.inquire(
@@ -50,21 +61,29 @@ async def inquire(
     else:
         outcome = "ok"
     rows = await recorded(
-        gw, lambda: gw.db.primary.fetch("SELECT outcome FROM audit_log WHERE request_id = $1", rid)
+        gw,
+        lambda: gw.db.primary.fetch(
+            "SELECT outcome, detail FROM audit_log WHERE request_id = $1", rid
+        ),
     )
     assert [r["outcome"] for r in rows] == [outcome], "exactly one audit record per call"
-    return outcome
+    return outcome, (rows[0]["detail"] or {}).get("reason")
+
+
+UNAUTHENTICATED = Unauthenticated.code
 
 
 async def test_wrong_password_is_unauthenticated(
     gateway: Gateway, partner: PartnerCredentials
 ) -> None:
-    assert await inquire(gateway, digest_token(partner.username, "wrong")) == Unauthenticated.code
+    token = digest_token(partner.username, "wrong")
+    assert await inquire_why(gateway, token) == (UNAUTHENTICATED, "bad_password")
 
 
 async def test_unknown_user_and_missing_credentials(gateway: Gateway) -> None:
-    assert await inquire(gateway, digest_token("nobody", "x")) == Unauthenticated.code
-    assert await inquire(gateway, None) == Unauthenticated.code
+    unknown = digest_token(f"nobody-{uuid.uuid4().hex[:8]}", "x")
+    assert await inquire_why(gateway, unknown) == (UNAUTHENTICATED, "unknown_user")
+    assert await inquire_why(gateway, None) == (UNAUTHENTICATED, "missing")
 
 
 async def test_a_replayed_nonce_is_refused(gateway: Gateway, partner: PartnerCredentials) -> None:
@@ -114,7 +133,23 @@ async def test_a_wrong_source_address_is_refused(
     gateway: Gateway, partner: PartnerCredentials
 ) -> None:
     token = digest_token(partner.username, partner.password)
-    assert await inquire(gateway, token, ip="192.0.2.10") == IpNotAllowed.code
+    assert await inquire_why(gateway, token, ip="192.0.2.10") == (UNAUTHENTICATED, "ip_not_allowed")
+
+
+async def test_the_credential_is_judged_before_the_address_and_the_standing(
+    gateway: Gateway, partner: PartnerCredentials
+) -> None:
+    """A stranger outside the allowlist, or trying a disabled partner, learns nothing more
+    than with any wrong password: the trail says its password was wrong, not the rest."""
+    wrong = digest_token(partner.username, "wrong")
+    assert await inquire_why(gateway, wrong, ip="192.0.2.10") == (UNAUTHENTICATED, "bad_password")
+    issued = await gateway.registry.add_partner(
+        name=f"d-{uuid.uuid4().hex[:8]}", cidrs=["127.0.0.0/8"]
+    )
+    await gateway.registry.set_partner_status(issued.partner["name"], active=False)
+    gateway.admission.forget()
+    wrong = digest_token(issued.username, "wrong")
+    assert await inquire_why(gateway, wrong) == (UNAUTHENTICATED, "bad_password")
 
 
 async def test_a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(
@@ -125,7 +160,8 @@ async def test_a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(
         name=f"x-{uuid.uuid4().hex[:8]}", cidrs=["192.0.2.0/24"]
     )
     token = digest_token(issued.username, issued.password)
-    assert await inquire(gateway, token, forwarded="192.0.2.7") == IpNotAllowed.code
+    outcome = await inquire_why(gateway, token, forwarded="192.0.2.7")
+    assert outcome == (UNAUTHENTICATED, "ip_not_allowed")
 
 
 async def test_a_disabled_partner_is_refused(gateway: Gateway) -> None:
@@ -134,10 +170,8 @@ async def test_a_disabled_partner_is_refused(gateway: Gateway) -> None:
     )
     await gateway.registry.set_partner_status(issued.partner["name"], active=False)
     gateway.admission.forget()
-    assert (
-        await inquire(gateway, digest_token(issued.username, issued.password))
-        == PartnerDisabled.code
-    )
+    token = digest_token(issued.username, issued.password)
+    assert await inquire_why(gateway, token) == (UNAUTHENTICATED, "partner_disabled")
 
 
 async def test_an_operation_not_allowed_is_refused(gateway: Gateway) -> None:
@@ -155,7 +189,7 @@ async def test_password_text_only_when_configured(gateway: Gateway) -> None:
         name=f"t-{uuid.uuid4().hex[:8]}", cidrs=["127.0.0.0/8"]
     )
     text = UsernameToken(plain.username, plain.password, PasswordType.TEXT)
-    assert await inquire(gateway, text) == Unauthenticated.code
+    assert await inquire_why(gateway, text) == (UNAUTHENTICATED, "password_text_not_allowed")
     allowed = await gateway.registry.add_partner(
         name=f"u-{uuid.uuid4().hex[:8]}", cidrs=["127.0.0.0/8"], password_text_ok=True
     )
@@ -176,7 +210,10 @@ async def test_the_rate_limit_refuses_the_excess(gateway: Gateway) -> None:
 async def test_a_bearer_token_needs_the_counter_scope(gateway: Gateway) -> None:
     auditor = await gateway.registry.add_client(name=f"a-{uuid.uuid4().hex[:8]}", scopes=["audit"])
     assert await inquire(gateway, BearerToken(auditor.token)) == "client.scope_not_allowed"
-    assert await inquire(gateway, BearerToken("ssogw_nope_nope")) == Unauthenticated.code
+    unknown = BearerToken("ssogw_nope_nope")
+    assert await inquire_why(gateway, unknown) == (UNAUTHENTICATED, "unknown_token")
+    forged = BearerToken(auditor.token.rpartition("_")[0] + "_" + uuid.uuid4().hex)
+    assert await inquire_why(gateway, forged) == (UNAUTHENTICATED, "bad_token")
 
 
 def test_nonce_is_base64_in_tokens() -> None:

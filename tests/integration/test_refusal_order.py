@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from app.error_catalogue import THAI
+from app.errors import Unauthenticated
 from app.main import Gateway
 from app.settings import Settings
 from tests.conftest import PartnerCredentials
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.db
 VALID_ID = "3100600445635"  # well-formed (nobody need be insured under it)
 BAD_ID = "3100600445636"  # its check digit is wrong
 VERSIONS = ["1.1", "1.2"]
+NOT_ADMITTED = Unauthenticated.default_message  # the one answer, whatever failed
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ def unauthenticated(fault: Fault, version: str) -> None:
     """``fault`` says only that the caller is not admitted, as every credential failure does."""
     assert fault.code == "client.unauthenticated", fault
     assert fault.status == (500 if version == "1.1" else 400)
-    assert fault.message == "The credentials are missing or not valid."
+    assert fault.message == NOT_ADMITTED
     assert fault.message_th == THAI["client.unauthenticated"]
     assert fault.entries == {}, "no detail may tell one credential failure from another"
 
@@ -239,11 +241,9 @@ async def rest_call(
     return await http.request(method, path, headers=headers, **kwargs)
 
 
-def rest_unauthenticated(response: httpx.Response, *, presented: bool = True) -> None:
+def rest_unauthenticated(response: httpx.Response) -> None:
     body = problem(response, 401, "client.unauthenticated")
-    assert body["detail"] == (
-        "The credentials are missing or not valid." if presented else "Credentials are required."
-    )
+    assert body["detail"] == NOT_ADMITTED
     assert body["messageTh"] == THAI["client.unauthenticated"] and body["retryable"] is False
     assert "reason" not in body
 
@@ -299,7 +299,7 @@ async def test_rest_a_request_that_does_not_validate_is_told_only_to_an_admitted
     token = await new_token(gateway, ["counter", "admin", "audit"])
     for credential in (None, forged(token), "ssogw_no-such-client_secret"):
         response = await rest_call(http, method, path, credential, **request_kwargs)
-        rest_unauthenticated(response, presented=credential is not None)
+        rest_unauthenticated(response)
     told = await rest_call(http, method, path, token, **request_kwargs)
     assert told.status_code == 422, told.text
     assert told.json()["code"].startswith("client.invalid_"), told.text

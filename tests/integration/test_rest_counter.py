@@ -12,6 +12,7 @@ import pytest
 
 from app.domain.calendar import settlement_day
 from app.domain.money import to_satang
+from app.errors import Unauthenticated
 from app.main import Gateway
 from tests.support.clock import PinnedClock, business_clock
 from tests.support.people import add_person, payment_business_day
@@ -243,7 +244,7 @@ async def test_the_counter_needs_a_token_with_the_counter_scope(
     async with httpx.AsyncClient(base_url=live_url) as anonymous:
         missing = await anonymous.get(path)
         body = problem(missing, 401, "client.unauthenticated")
-        assert body["detail"] == "Credentials are required." and "reason" not in body
+        assert body["detail"] == Unauthenticated.default_message and "reason" not in body
         problem(
             await anonymous.get(path, headers=bearer("ssogw_nope_nope")),
             401,

@@ -95,7 +95,7 @@ async def test_client_token_works_until_rotated_or_disabled(
 
         disabled = await api.post(f"/api/v1/clients/{client}/disable")
         assert disabled.json()["status"] == "disabled"
-        problem(await anonymous.get(inquiry, headers=bearer(new)), 403, "client.partner_disabled")
+        problem(await anonymous.get(inquiry, headers=bearer(new)), 401, "client.unauthenticated")
         await api.post(f"/api/v1/clients/{client}/enable")
         problem(await anonymous.get(inquiry, headers=bearer(new)), 404, "client.person_not_found")
 

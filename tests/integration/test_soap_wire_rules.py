@@ -12,17 +12,25 @@ from datetime import UTC, datetime, tzinfo
 import httpx
 import pytest
 
-from app.domain.calendar import BANGKOK
+from app.domain.calendar import BANGKOK, settlement_day
 from app.domain.months import Month
 from app.main import Gateway, create_app
 from app.settings import Settings
 from tests.conftest import PartnerCredentials
-from tests.reliability.soap_wire import inquire_body, new_request_id, read_answer, security
+from tests.reliability.soap_wire import (
+    SoapAnswer,
+    confirm_body,
+    inquire_body,
+    new_request_id,
+    read_answer,
+    security,
+)
 from tests.support.clock import PinnedClock
+from tests.support.counter_calls import s40_person, today
 from tests.support.live_server import serve
 from tests.support.people import add_person
 from tests.support.rest_api import replicas
-from tests.unit.soap.envelopes import envelope, operation
+from tests.unit.soap.envelopes import CT11, CT12, envelope, operation
 
 pytestmark = pytest.mark.db
 
@@ -112,12 +120,11 @@ def wsdl_addresses(base_url: str, **headers: str) -> set[str]:
 def served(
     settings: Settings, clock: PinnedClock, **changes: object
 ) -> AbstractContextManager[str]:
-    """The whole app under ``settings`` with ``changes``, checked as the environment would be:
-    another instance beside the session's (its own audit spool, by its instance id)."""
-    own = {"instance_id": f"wsdl-{uuid.uuid4().hex[:8]}"}
-    return serve(
-        create_app(Settings.model_validate(settings.model_dump() | own | changes), clock=clock)
-    )
+    """The whole app under ``settings`` with ``changes``, checked as the environment would be;
+    an instance of its own (its own audit spool, beside the session's gateway)."""
+    own = {"instance_id": f"{settings.instance_id}-{uuid.uuid4().hex[:8]}"}
+    checked = Settings.model_validate(settings.model_dump() | own | changes)
+    return serve(create_app(checked, clock=clock))
 
 
 def test_an_untrusted_peer_cannot_choose_the_wsdls_addresses(live_url: str) -> None:
@@ -151,3 +158,50 @@ def test_the_public_base_url_wins_over_everything(settings: Settings, clock: Pin
                 "https://gateway.sso.go.th/soap/v1",
                 "https://gateway.sso.go.th/soap/v1?xsd",
             }
+
+
+# --- SOAPAction ------------------------------------------------------------------------------
+ACTION = "urn:sso:contribution:v1/{}"
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+async def test_a_confirm_sent_as_an_inquiry_is_refused_and_pays_nothing(
+    gateway: Gateway,
+    live_url: str,
+    partner: PartnerCredentials,
+    clock: PinnedClock,
+    version: str,
+) -> None:
+    """A proxy that lets calls through by their SOAPAction sees what the gateway does."""
+    nid = await s40_person(gateway)
+    now = clock()
+    txn = f"ACT-{uuid.uuid4().hex[:12]}"
+    body = confirm_body(
+        txn=txn,
+        national_id=nid,
+        section=40,
+        months=[str(today())],
+        amount="70.00",
+        business_date=settlement_day(now),
+        paid_at=now,
+    )
+
+    async def send(action: str) -> SoapAnswer:
+        content = envelope(
+            body, version=version, header=security(partner.username, partner.password)
+        )
+        if version == "1.1":
+            headers = {"content-type": CT11, "soapaction": f'"{action}"'}
+        else:
+            headers = {"content-type": f'{CT12}; action="{action}"'}
+        async with httpx.AsyncClient(base_url=live_url, timeout=10) as http:
+            return read_answer(await http.post("/soap/v1", content=content, headers=headers))
+
+    disguised = await send(ACTION.format("InquireContribution"))
+    assert disguised.code == "client.invalid_envelope", disguised
+    paid = "SELECT count(*) FROM payments WHERE partner_txn_id = $1"
+    assert await gateway.db.primary.fetchval(paid, txn) == 0
+
+    confirmed = await send(ACTION.format("ConfirmPayment"))
+    assert confirmed.ok and confirmed.element == "ConfirmPaymentResponse", confirmed
+    assert await gateway.db.primary.fetchval(paid, txn) == 1

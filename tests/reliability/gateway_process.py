@@ -38,6 +38,8 @@ BASE_SETTINGS: Mapping[str, str] = {
     "SSOGW_REPLICA_POOL_MIN": "1",
     # Refusals of callers never admitted are written per window: a short one, for the tests.
     "SSOGW_AUDIT_REFUSAL_WINDOW_S": "0.2",
+    # Every test calls from 127.0.0.1, many with wrong secrets on purpose.
+    "SSOGW_CREDENTIAL_FAILURES_PER_ADDRESS": "1000000",
 }
 
 

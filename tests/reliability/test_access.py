@@ -1,5 +1,6 @@
-"""Nobody let in: each way of getting in wrongly is refused with its own code, over the wire of
-a real gateway process, and each refusal is in the audit trail under the request id the answer
+"""Nobody let in: each way of getting in wrongly is refused, over the wire of a real gateway
+process — with one answer, client.unauthenticated, for every failure of admission but the clock
+— and each refusal is in the audit trail, with its reason, under the request id the answer
 carried in X-Request-ID."""
 
 from __future__ import annotations
@@ -135,7 +136,12 @@ async def test_wrong_address(
     outsider = await new_partner(cidrs=["10.0.0.0/8"])
     answer = await post_soap(http, signed(outsider, inquire_body(nid)))
     row = await refused_and_audited(
-        admin_pool, answer, case="wrong_address", code="client.ip_not_allowed", national_id=nid
+        admin_pool,
+        answer,
+        case="wrong_address",
+        code="client.unauthenticated",
+        reason="ip_not_allowed",
+        national_id=nid,
     )
     assert row["principal_name"] == outsider.username
 
@@ -238,7 +244,12 @@ async def test_disabled_partner(
     await registry.set_partner_status(disabled.name, active=False)
     answer = await post_soap(http, signed(disabled, inquire_body(nid)))
     await refused_and_audited(
-        admin_pool, answer, case="disabled_partner", code="client.partner_disabled", national_id=nid
+        admin_pool,
+        answer,
+        case="disabled_partner",
+        code="client.unauthenticated",
+        reason="partner_disabled",
+        national_id=nid,
     )
 
 
@@ -283,7 +294,8 @@ async def test_spoofed_forwarded_for_from_an_untrusted_peer(
         admin_pool,
         answer,
         case="spoofed_forwarded_for",
-        code="client.ip_not_allowed",
+        code="client.unauthenticated",
+        reason="ip_not_allowed",
         national_id=nid,
     )
     assert row["ip"] == "127.0.0.1"  # the TCP peer, not the address the client claimed
@@ -345,6 +357,7 @@ async def rest_refused_and_audited(
     token: str,
     status: int,
     code: str,
+    reason: str | None = None,
 ) -> None:
     request_id = new_request_id()
     response = await http.get(
@@ -359,6 +372,10 @@ async def rest_refused_and_audited(
     rows = await audit_of(pool, request_id)
     assert len(rows) == 1, rows
     assert (rows[0]["protocol"], rows[0]["outcome"], rows[0]["national_id"]) == ("rest", code, nid)
+    if reason is not None:
+        detail = rows[0]["detail"]
+        detail = json.loads(detail) if isinstance(detail, str) else detail
+        assert detail["reason"] == reason, rows[0]
 
 
 async def test_rest_wrong_token_secret(
@@ -406,8 +423,9 @@ async def test_rest_disabled_client(
         case="rest_disabled_client",
         nid=nid,
         token=issued.token,
-        status=403,
-        code="client.partner_disabled",
+        status=401,
+        code="client.unauthenticated",
+        reason="client_disabled",
     )
 
 
@@ -425,6 +443,7 @@ async def test_rest_wrong_address(
         case="rest_wrong_address",
         nid=nid,
         token=issued.token,
-        status=403,
-        code="client.ip_not_allowed",
+        status=401,
+        code="client.unauthenticated",
+        reason="ip_not_allowed",
     )

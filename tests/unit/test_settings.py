@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from datetime import time
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from app.settings import Settings
+from app.db.local_pair import free_port
+from app.main import create_app
+from app.settings import PUBLISHED_SECRET_KEYS, PublishedSecretKey, Settings
 
 
 @pytest.mark.parametrize(
@@ -57,3 +64,65 @@ def test_a_cut_off_that_would_misplace_the_business_day_is_refused(value: str) -
 
 def test_a_cut_off_in_the_evening_is_taken() -> None:
     assert Settings(settlement_cutoff="22:30").settlement_cutoff == time(22, 30)
+
+
+# --- the secret key ------------------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[2]
+OWN_KEY = "f3b1c0de-a-key-of-our-own-9c2e71aa0b54"
+# Every value the repository gives SSOGW_SECRET_KEY (templates, compose, docs): each is public.
+_KEY_IN_FILES = re.compile(r"SSOGW_SECRET_KEY(?::|=|:-)\s*\"?([A-Za-z0-9][A-Za-z0-9_.-]{7,})")
+
+
+def published_keys_in_the_repository() -> set[str]:
+    found: set[str] = set()
+    for path in [*ROOT.glob("deploy/**/*.y*ml"), *ROOT.glob("docs/*.md"), ROOT / "README.md"]:
+        found.update(_KEY_IN_FILES.findall(path.read_text(encoding="utf-8")))
+    return found
+
+
+def test_the_repository_publishes_keys_and_the_gateway_knows_each_of_them() -> None:
+    published = published_keys_in_the_repository()
+    assert {"CHANGE-ME-placeholder-not-a-secret"} <= published  # the Kubernetes template's
+    assert published <= PUBLISHED_SECRET_KEYS, published - PUBLISHED_SECRET_KEYS
+
+
+@pytest.mark.parametrize("key", [*sorted(PUBLISHED_SECRET_KEYS), "CHANGE-ME-to-something"])
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "gateway.internal", ""])
+def test_a_published_key_is_refused_beyond_loopback(key: str, host: str) -> None:
+    with pytest.raises(PublishedSecretKey, match="SSOGW_SECRET_KEY"):
+        Settings(secret_key=key, http_host=host).refuse_published_secret_key()
+    with pytest.raises(PublishedSecretKey, match="SSOGW_SECRET_KEY"):  # `serve --host H`
+        Settings(secret_key=key).refuse_published_secret_key(host)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"])
+def test_the_demo_key_is_fine_on_loopback(host: str) -> None:
+    Settings(http_host=host).refuse_published_secret_key()  # `make run`: nothing raised
+
+
+def test_a_key_of_ones_own_is_fine_anywhere() -> None:
+    Settings(secret_key=OWN_KEY, http_host="0.0.0.0").refuse_published_secret_key()
+
+
+def test_create_app_refuses_to_build_a_public_gateway_with_the_demo_key() -> None:
+    with pytest.raises(PublishedSecretKey, match="SSOGW_SECRET_KEY"):
+        create_app(Settings(http_host="0.0.0.0", primary_dsn="postgresql://x@127.0.0.1:1/x"))
+
+
+@pytest.mark.parametrize("key", [None, "CHANGE-ME-placeholder-not-a-secret"])
+def test_ssogw_serve_beyond_loopback_with_a_published_key_exits_at_once(
+    key: str | None, tmp_path: Path
+) -> None:
+    """The real command, in its own process: it must say why and stop, never serve."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SSOGW_")}
+    env.update(SSOGW_DATA_DIR=str(tmp_path), PYTHONPATH=str(ROOT))
+    if key is not None:
+        env["SSOGW_SECRET_KEY"] = key
+    done = subprocess.run(
+        [sys.executable, "-c", "from app.cli.main import main; raise SystemExit(main())",
+         "serve", "--host", "0.0.0.0", "--port", str(free_port())],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("error: SSOGW_SECRET_KEY is "), done.stderr
+    assert "listen on '0.0.0.0'" in done.stderr

@@ -13,6 +13,7 @@ from app.admission.nonce_cache import NonceCache
 from app.admission.rate_limiter import RateLimiter
 from app.admission.records import Caller, Protocol
 from app.admission.service import Admission, split_token
+from app.admission.source_address import forwarded_for
 from app.db.recent_writes import RecentWrites
 
 
@@ -52,6 +53,24 @@ def test_the_source_address_believes_forwarded_for_only_from_a_trusted_proxy(
 ) -> None:
     caller = Caller(Protocol.SOAP, peer, "r", forwarded_for=forwarded)
     assert admission(proxies).source_address(caller) == expected
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ([], "10.0.0.5"),
+        (["198.51.100.1"], "198.51.100.1"),
+        # A proxy that writes a line of its own after the client's: the client's first line
+        # is whatever the client wrote; the proxy's line is what it saw.
+        (["192.0.2.66", "198.51.100.1"], "198.51.100.1"),
+        (["192.0.2.66, 10.0.0.9", "198.51.100.1, 10.0.0.7"], "198.51.100.1"),
+        (["198.51.100.1", ""], "198.51.100.1"),  # an empty line adds no hop
+        (["198.51.100.1", "not-an-address"], "10.0.0.5"),
+    ],
+)
+def test_every_forwarded_for_line_is_read_in_order(lines: list[str], expected: str) -> None:
+    caller = Caller(Protocol.REST, "10.0.0.5", "r", forwarded_for=forwarded_for(lines))
+    assert admission(["10.0.0.0/8"]).source_address(caller) == expected
 
 
 def test_the_token_bucket_allows_a_burst_then_refills() -> None:

@@ -76,8 +76,11 @@ async def test_an_insane_request_id_is_replaced(
     assert fake.calls[0][1].request_id == request_id
 
 
-@pytest.mark.parametrize("action", [None, "", '""', '"urn:sso:contribution:v1/X"', "anything"])
-async def test_soapaction_of_any_form_is_accepted(
+INQUIRY_ACTION = "urn:sso:contribution:v1/InquireContribution"
+
+
+@pytest.mark.parametrize("action", [None, "", '""', f'"{INQUIRY_ACTION}"', INQUIRY_ACTION])
+async def test_a_soapaction_absent_empty_or_the_operations_own_is_accepted(
     client: httpx.AsyncClient, action: str | None
 ) -> None:
     headers = {} if action is None else {"soapaction": action}
@@ -85,11 +88,41 @@ async def test_soapaction_of_any_form_is_accepted(
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize(
+    "action",
+    [
+        '"urn:sso:contribution:v1/ConfirmPayment"',  # another operation: a filtering proxy
+        '"urn:sso:contribution:v1/X"',  # let a ConfirmPayment through as an inquiry, say
+        "InquireContribution",  # not the WSDL's soapAction
+        "anything",
+    ],
+)
+async def test_a_soapaction_naming_anything_else_is_refused_before_the_service(
+    client: httpx.AsyncClient, fake: FakeCounter, action: str
+) -> None:
+    response = await _post(client, envelope(inquire()), soapaction=action)
+    assert response.status_code == 500  # SOAP 1.1: a Client fault, HTTP 500
+    assert fault_code(response.content) == "client.invalid_envelope"
+    assert soap_fault_code(response.content) == "soap:Client"
+    assert INQUIRY_ACTION in response.text  # it says what to send
+    assert fake.calls == [], "refused before anything reaches the service"
+
+
 async def test_soap12_with_an_action_parameter(client: httpx.AsyncClient) -> None:
-    content_type = f'{CT12}; action="urn:sso:contribution:v1/InquireContribution"'
+    content_type = f'{CT12}; action="{INQUIRY_ACTION}"'
     response = await _post(client, envelope(inquire(), version="1.2"), content_type)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/soap+xml; charset=utf-8"
+
+
+async def test_soap12_with_another_operations_action_is_refused(
+    client: httpx.AsyncClient, fake: FakeCounter
+) -> None:
+    content_type = f'{CT12}; action="urn:sso:contribution:v1/CancelPayment"'
+    response = await _post(client, envelope(inquire(), version="1.2"), content_type)
+    assert response.status_code == 400  # SOAP 1.2: a Sender fault, HTTP 400
+    assert fault_code(response.content) == "client.invalid_envelope"
+    assert fake.calls == []
 
 
 async def test_the_content_type_charset_is_honoured(client: httpx.AsyncClient) -> None:

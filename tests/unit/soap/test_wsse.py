@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.admission.credentials import PasswordType, UsernameToken
-from app.errors import Unauthenticated
+from app.admission.credentials import MalformedToken, PasswordType, UsernameToken
 from app.soap.envelope import parse_envelope
 from app.soap.versions import SoapVersion
 from app.soap.wsse import read_username_token
@@ -25,7 +24,7 @@ from tests.unit.soap.envelopes import (
 from tests.unit.soap.fake_counter import PASSWORD, USERNAME, digest
 
 
-def _token(header: str) -> UsernameToken | None:
+def _token(header: str) -> UsernameToken | MalformedToken | None:
     data = envelope(inquire(), header=header)
     return read_username_token(parse_envelope(Document(data, None), expected=SoapVersion.V11))
 
@@ -86,8 +85,9 @@ def test_a_security_header_for_another_actor_is_not_ours() -> None:
         text_token() + text_token(),
     ],
 )
-def test_unusable_tokens_are_refused(header: str) -> None:
-    with pytest.raises(Unauthenticated) as refused:
-        _token(header)
-    assert refused.value.reason == "malformed_token"
-    assert refused.value.details == {}  # the reason is for the audit trail, not the caller
+def test_unusable_tokens_are_handed_on_as_malformed(header: str) -> None:
+    """Refused at admission, as every other failure (and so audited): the problem is for the
+    audit trail, not the caller."""
+    token = _token(header)
+    assert isinstance(token, MalformedToken), token
+    assert token.problem.startswith("The WS-Security UsernameToken is not usable: ")

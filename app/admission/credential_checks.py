@@ -1,0 +1,93 @@
+"""The expensive check of a presented secret (PasswordText, a bearer token's secret), made so it
+cannot be turned against the gateway.
+
+In order: a secret this principal presented successfully in the last few minutes is admitted
+from memory (``VerifiedSecrets``); otherwise, a source address or a claimed name that failed
+too often lately is refused without hashing (``FailureThrottle``, reason ``throttled``);
+otherwise argon2 runs off the event loop in a small pool that refuses rather than queues when
+full (``SecretHashing``) — against the principal's hash, or a dummy one when there is no
+principal to check against, so that costs the same. PasswordDigest never comes here: it is a
+SHA-1 against the partner's secret, cheap as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.admission.failure_throttle import FailureThrottle
+from app.admission.secret_hashing import SecretHashing
+from app.admission.verified_secrets import VerifiedSecrets
+from app.errors import Unauthenticated
+from app.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Presented:
+    """A secret presented for a principal, as the check needs it.
+
+    ``ident`` and ``stored_hash`` are None when there is nothing to check against (an unknown
+    name; ``stored_hash`` alone when the principal may not use this kind of secret).
+    """
+
+    kind: str  # "partner" or "client"
+    name: str  # the username or token id the caller claimed, known or not
+    address: str  # the caller's source address
+    secret: str
+    ident: int | None
+    stored_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialChecks:
+    """Checks presented secrets: cache, throttle, then argon2 in a bounded pool."""
+
+    hashing: SecretHashing = field(default_factory=SecretHashing)
+    verified: VerifiedSecrets = field(default_factory=lambda: VerifiedSecrets(ttl_s=300))
+    throttle: FailureThrottle = field(
+        default_factory=lambda: FailureThrottle(
+            per_pair=5, per_name=20, per_address=30, window_s=60
+        )
+    )
+
+    @classmethod
+    def of(cls, settings: Settings) -> CredentialChecks:
+        """The checks as configured (``SSOGW_CREDENTIAL_*``, ``SSOGW_ARGON2_*``)."""
+        return cls(
+            hashing=SecretHashing(
+                workers=settings.credential_check_workers,
+                queue=settings.credential_check_queue,
+                memory_kib=settings.argon2_memory_kib,
+                time_cost=settings.argon2_time_cost,
+                parallelism=settings.argon2_parallelism,
+            ),
+            verified=VerifiedSecrets(ttl_s=settings.credential_cache_s),
+            throttle=FailureThrottle(
+                per_pair=settings.credential_failures_per_pair,
+                per_name=settings.credential_failures_per_name,
+                per_address=settings.credential_failures_per_address,
+                window_s=settings.credential_failure_window_s,
+            ),
+        )
+
+    async def holds(self, presented: Presented) -> bool:
+        """Whether the secret matches the principal's hash (always False without one).
+
+        Raises ``Unauthenticated`` (reason ``throttled``) when the address or the name failed
+        too often lately, and ``Overloaded`` when the hashing pool is full.
+        """
+        p = presented
+        if (
+            p.ident is not None
+            and p.stored_hash is not None
+            and self.verified.holds(p.kind, p.ident, p.stored_hash, p.secret)
+        ):
+            return True
+        name = f"{p.kind}:{p.name}"
+        if self.throttle.throttled(p.address, name):
+            raise Unauthenticated("Too many failed checks lately; not checked.", reason="throttled")
+        if await self.hashing.verify(p.stored_hash, p.secret):
+            assert p.ident is not None and p.stored_hash is not None  # a hash was matched
+            self.verified.remember(p.kind, p.ident, p.stored_hash, p.secret)
+            return True
+        self.throttle.failed(p.address, name)
+        return False

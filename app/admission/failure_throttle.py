@@ -1,0 +1,87 @@
+"""Failed secret checks counted per source address and per claimed name, so that a caller who
+keeps failing is refused before the expensive check runs again.
+
+Three budgets of failures, each refilled evenly over ``window_s``:
+
+- per address and name (``per_pair``): one caller failing for one name, a client left with an
+  old token or a guesser at one account, is held back first, and alone;
+- per name (``per_name``): guesses at one username or token id from many addresses;
+- per address (``per_address``): one address trying many names. An IPv6 address counts by its
+  /64, which one host usually holds whole.
+
+A failed check spends one from each; while any of the three has less than one left, the next
+check is refused without hashing. Refused calls spend nothing, so a held-back caller gets one
+check per ``window_s / limit`` seconds, and callers sharing an address with it (behind one NAT)
+keep theirs: it spends at most ``per_pair`` of the address's budget. Unknown names are counted
+exactly as known ones, so a throttled answer says nothing of whether a name exists.
+
+Kept in this instance's memory, at most ``max_keys`` budgets: the least lately touched (those
+nearest to full again) go first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from ipaddress import IPv6Network
+
+from app.admission.source_address import parse_address
+
+
+def address_key(address: str) -> str:
+    """What an address is counted as: itself, or its /64 for IPv6."""
+    parsed = parse_address(address)
+    if parsed is None or parsed.version == 4:
+        return address
+    return str(IPv6Network((parsed, 64), strict=False))
+
+
+class FailureThrottle:
+    """Budgets of failed checks per address and name, name, and address."""
+
+    def __init__(
+        self,
+        *,
+        per_pair: int,
+        per_name: int,
+        per_address: int,
+        window_s: float,
+        max_keys: int = 100_000,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if min(per_pair, per_name, per_address) < 1 or window_s <= 0:
+            raise ValueError("failure budgets are at least 1 in a positive window")
+        self._limits = (per_pair, per_name, per_address)
+        self._window = window_s
+        self._max = max_keys
+        self._monotonic = monotonic
+        # key -> (failures left, when last spent); insertion order is last-touched order.
+        self._budgets: dict[tuple[str, ...], tuple[float, float]] = {}
+
+    def _keys(self, address: str, name: str) -> list[tuple[tuple[str, ...], int]]:
+        at = address_key(address)
+        keys = (("pair", at, name), ("name", name), ("address", at))
+        return list(zip(keys, self._limits, strict=True))
+
+    def _left(self, key: tuple[str, ...], limit: int, now: float) -> float:
+        held = self._budgets.get(key)
+        if held is None:
+            return float(limit)
+        left, then = held
+        return min(float(limit), left + (now - then) * limit / self._window)
+
+    def throttled(self, address: str, name: str) -> bool:
+        """Whether a check from ``address`` for ``name`` must be refused without being made."""
+        now = self._monotonic()
+        return any(self._left(key, limit, now) < 1.0 for key, limit in self._keys(address, name))
+
+    def failed(self, address: str, name: str) -> None:
+        """Count one failed check from ``address`` for ``name``."""
+        now = self._monotonic()
+        for key, limit in self._keys(address, name):
+            left = self._left(key, limit, now)
+            self._budgets.pop(key, None)  # put back last: the most lately touched
+            self._budgets[key] = (max(0.0, left - 1.0), now)
+        if len(self._budgets) > self._max:
+            for key in list(self._budgets)[: len(self._budgets) - self._max * 3 // 4]:
+                del self._budgets[key]
