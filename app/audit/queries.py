@@ -53,6 +53,13 @@ ORDER BY at DESC, seq DESC NULLS FIRST
 LIMIT $6
 """
 UNLINKED: Final = "SELECT count(*) FROM audit_unlinked WHERE at >= $1 AND at < $2"
+# Records in the range that are not on the chain at all (a seq past the head, or below 1):
+# lookups would show them, so verify must name them.
+OFF_CHAIN: Final = """
+SELECT seq, at FROM audit_log
+WHERE at >= $1 AND at < $2 AND (seq > $3 OR seq < 1)
+ORDER BY seq LIMIT 1
+"""
 # The feed exports whose manifest holds the ID ($7, as a number), each as its start record.
 FEED_LOOKUPS: Final = """
 SELECT a.seq, a.at, $1::text AS national_id, a.principal_kind, a.principal_id, a.principal_name,
@@ -161,11 +168,13 @@ class AuditQueries:
     ) -> VerifyResult:
         head = await _head(conn)
         unlinked: int = await conn.fetchval(UNLINKED, from_ or EARLIEST, to or LATEST)
+        stray = await conn.fetchrow(OFF_CHAIN, from_ or EARLIEST, to or LATEST, head.seq)
         first, last = 1, head.seq
         if from_ is not None or to is not None:
             span = await conn.fetchrow(SPAN, from_ or EARLIEST, to or LATEST, head.seq)
             if span is None or span["first"] is None:
                 empty = ChainChecker(first_seq=1, anchor=None, seals=seals)
+                _stray(empty, stray)
                 empty.expect_sealed(head.seq)
                 return replace(
                     empty.result(first_seq=None, last_seq=None, head_seq=head.seq),
@@ -181,6 +190,7 @@ class AuditQueries:
                 checker.feed(seq, row, prev_hash=prev_hash, stored_hash=stored_hash)
         checker.expect_end(last)
         await self._check_successor(conn, checker, last, head.seq, head.hash)
+        _stray(checker, stray)
         checker.expect_sealed(head.seq)
         return replace(
             checker.result(first_seq=first, last_seq=last, head_seq=head.seq), unlinked=unlinked
@@ -255,6 +265,13 @@ class AuditQueries:
         elif bytes(after["prev_hash"]) != checker.prev_hash:
             reason = "prev_hash does not match the previous record's hash"
             checker.fail(last + 1, after["at"], reason)
+
+
+def _stray(checker: ChainChecker, stray: asyncpg.Record | None) -> None:
+    if stray is not None:
+        checker.fail(
+            stray["seq"], stray["at"], "a record off the chain (not between 1 and its head)"
+        )
 
 
 async def _head(conn: asyncpg.Connection) -> ChainHead:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -33,6 +34,8 @@ from app.audit.chain import AuditRow
 
 SPOOL_FILE = "audit-spool.jsonl"
 REPLAYING_FILE = "audit-spool.replaying.jsonl"
+log = logging.getLogger(__name__)
+REJECTED_FILE = "audit-spool.unreadable.jsonl"  # lines no version of the gateway could read
 LOCK_FILE = "instance.lock"
 ADOPTED = "adopted-*.jsonl"
 # Lines spooled before records had ids get one derived from the line itself, so a line
@@ -172,9 +175,29 @@ class AuditSpool:
             os.replace(self._path, self._replaying)
         if not self._replaying.exists():
             return iter(())
-        with self._replaying.open(encoding="utf-8") as spool:
+        with self._replaying.open(encoding="utf-8", errors="replace") as spool:
             lines = [line for line in spool if line.strip()]
-        return (_decode(line) for line in lines)
+        rows, unreadable = [], []
+        for line in lines:
+            try:
+                rows.append(_decode(line))
+            except (ValueError, TypeError, KeyError):  # torn by a full disk, another version's
+                unreadable.append(line)
+        if unreadable:
+            # Kept aside for an operator (never replayed, never lost): one bad line must not
+            # stop the records around it, nor the writer.
+            fd = os.open(
+                self._dir / REJECTED_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE
+            )
+            with os.fdopen(fd, "a", encoding="utf-8") as rejected:
+                rejected.writelines(line.rstrip("\n") + "\n" for line in unreadable)
+                rejected.flush()
+                os.fsync(rejected.fileno())
+            log.error(
+                "%d unreadable audit spool line(s) set aside in %s", len(unreadable),
+                self._dir / REJECTED_FILE,
+            )  # fmt: skip
+        return iter(rows)
 
     def taken(self) -> None:
         """Forget the rows handed out by ``take()`` (they are on the primary now)."""
