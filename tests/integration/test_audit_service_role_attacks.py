@@ -8,16 +8,24 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import pytest
 
 from app.audit.chain import chain_hash
 from app.audit.queries import stored_row
+from app.db.local_pair import PairRecord
 from app.main import Gateway
 from app.settings import Settings
 from tests.conftest import PartnerCredentials
+from tests.integration.test_audit_tampering import (  # noqa: F401 (fixtures)
+    gateway_on,
+    inquiry,
+    scratch,
+    template,
+)
+from tests.support.clock import PinnedClock
 from tests.support.counter_calls import caller, confirm_request, s40_person, today
 from tests.support.wsse import digest_token
 
@@ -125,23 +133,25 @@ async def test_a_record_linked_by_the_attacker_with_other_content_does_not_repla
 
 
 async def test_a_row_inserted_off_the_chain_is_named_by_verify(
-    gateway: Gateway, settings: Settings
+    scratch: PairRecord,  # noqa: F811 (the fixture, imported)
+    tmp_path: Path,
+    clock: PinnedClock,
 ) -> None:
     """A forged 'a partner looked this person up' row past the head: lookups would show it, so
-    verify names it."""
-    nid = await s40_person(gateway)
-    service = await asyncpg.connect(settings.primary_dsn)
-    try:
-        await service.execute(
-            "INSERT INTO audit_log (seq, at, principal_kind, principal_name, protocol, operation,"
-            " national_id, name_returned, outcome, request_id, prev_hash, hash, record_id)"
-            " VALUES (4611686018427387905, now(), 'partner', 'innocent-partner', 'soap',"
-            " 'InquireContribution', $1, 'victim', 'ok', 'forged', '\\x00', '\\x00', $2)",
-            nid, uuid.uuid4())  # fmt: skip
-    finally:
-        await service.close()
-    now = datetime.now(UTC)
-    result = await gateway.audit_trail.verify(now - timedelta(days=1), now + timedelta(days=1))
+    verify names it (on a database of its own: the session's chain stays whole)."""
+    async with gateway_on(scratch, tmp_path, clock) as gw:
+        await gw.audit.record(inquiry(clock(), 0))
+        service = await asyncpg.connect(scratch.primary_dsn)  # the pod's credentials
+        try:
+            await service.execute(
+                "INSERT INTO audit_log (seq, at, principal_kind, principal_name, protocol,"
+                " operation, national_id, name_returned, outcome, request_id, prev_hash, hash,"
+                " record_id) VALUES (4611686018427387905, $1, 'partner', 'innocent-partner',"
+                " 'soap', 'InquireContribution', '3100600445635', 'victim', 'ok', 'forged',"
+                " '\\x00', '\\x00', $2)", clock(), uuid.uuid4())  # fmt: skip
+        finally:
+            await service.close()
+        result = await gw.audit_trail.verify()
     assert not result.ok and result.first_broken is not None
     assert result.first_broken.seq == 4611686018427387905, result.first_broken
     assert "off the chain" in result.first_broken.reason

@@ -9,6 +9,7 @@ import ipaddress
 import random
 import time
 import uuid
+from datetime import time as time_of_day
 from typing import Any
 
 import pytest
@@ -82,6 +83,9 @@ async def test_a_flood_of_refused_calls_leaves_every_real_lookup_in_the_report(
     assert {e.who for e in flood} == {real[0].who}
 
 
+WINDOW_START = time_of_day(10, 0, 1)  # a second into a minute's window (window_s=60 below)
+
+
 def _tally(gateway: Gateway, clock: PinnedClock, **bounds: Any) -> tuple[RefusalTally, AdminGate]:
     tally = RefusalTally(sink=gateway.audit, clock=clock, window_s=60, **bounds)
     gate = AdminGate(admission=gateway.admission, audit=tally,
@@ -113,9 +117,10 @@ async def test_one_source_naming_many_ids_is_bounded_then_one_overflow_record(
     ids = [new_national_id() for _ in range(500)]
     # A second call with the first ID, at once (before the failure throttle answers for this
     # source and name, with a reason of its own, so a count of its own).
-    await _refused(gate, soap_caller(source), ids[0])
-    for nid in ids:
-        await _refused(gate, soap_caller(source), nid)
+    with clock.at(WINDOW_START):  # all in one window, whatever the wall clock's second
+        await _refused(gate, soap_caller(source), ids[0])
+        for nid in ids:
+            await _refused(gate, soap_caller(source), nid)
     assert await tally.flush(everything=True) == 21
     rows = await _rows(
         gateway,
@@ -142,9 +147,10 @@ async def test_sources_beyond_the_bound_share_one_overflow_record_without_addres
     sources = [documentation_address(rng) for _ in range(8)]
     nid = new_national_id()
     first_overflowed = soap_caller(sources[3])
-    for index, source in enumerate(sources):
-        caller = first_overflowed if index == 3 else soap_caller(source)
-        await _refused(gate, caller, nid)
+    with clock.at(WINDOW_START):  # all in one window, whatever the wall clock's second
+        for index, source in enumerate(sources):
+            caller = first_overflowed if index == 3 else soap_caller(source)
+            await _refused(gate, caller, nid)
     assert await tally.flush(everything=True) == 4
     counted = await _rows(
         gateway, "SELECT host(source_ip) AS ip FROM audit_log WHERE national_id = $1", nid

@@ -47,6 +47,7 @@ ADMISSION_REFUSALS: Final = frozenset(
     cls.code for cls in all_error_classes() if issubclass(cls, AccessRefused)
 )
 _EPOCH: Final = datetime(2000, 1, 1, tzinfo=UTC)
+REQUEST_IDS_KEPT: Final = 20  # of the calls a count record stands for, besides its own
 _KEPT_UNWRITTEN: Final = 100_000  # records whose write failed, kept for the next flush
 
 
@@ -70,6 +71,9 @@ class _Count:
     first: AuditRecord
     last_at: datetime
     calls: int = 1
+    # The request ids of the calls after the first, up to REQUEST_IDS_KEPT: support finds a
+    # refused call by the id its caller was told, the record stays small.
+    others: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -163,7 +167,9 @@ class RefusalTally:
         if held is not None:
             held.calls += 1
             held.last_at = max(held.last_at, record.at)
-            held.first = held.first if held.first.at <= record.at else record
+            later, held.first = sorted((held.first, record), key=lambda r: r.at)[::-1]
+            if len(held.others) < REQUEST_IDS_KEPT:
+                held.others.append(later.request_id)
         elif len(counts) < self._per_source:
             counts[key] = _Count(record, record.at)
         else:
@@ -219,6 +225,8 @@ class RefusalTally:
             "last_at": held.last_at.isoformat(),
             "window_s": self._window.total_seconds(),
         }
+        if held.others:
+            detail["request_ids"] = held.others
         if key.reason is not None:
             detail["reason"] = key.reason
         message = (first.detail or {}).get("message")
