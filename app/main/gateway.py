@@ -1,59 +1,62 @@
-"""create_app(settings): the one place that wires pools, stores, services and adapters."""
+"""The gateway's object graph: every long-lived object of one instance, wired from settings."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Callable
+from dataclasses import (
+    dataclass,
+    field,
+)
+from datetime import (
+    UTC,
+    datetime,
+)
 
-from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.access_report.repository import AccessReportRepository
-from app.access_report.routes import access_report_router
-from app.access_report.service import AccessReportAccess, AccessReportService
+from app.access_report.service import (
+    AccessReportAccess,
+    AccessReportService,
+)
 from app.admission.credential_checks import CredentialChecks
 from app.admission.credential_vault import SecretBox
 from app.admission.nonce_cache import NonceCache
 from app.admission.rate_limiter import RateLimiter
 from app.admission.service import Admission
 from app.audit.access import AuditAccess
-from app.audit.admin_gate import ADMIN_SCOPE, AUDIT_SCOPE, AdminGate
+from app.audit.admin_gate import AdminGate
 from app.audit.queries import AuditQueries
 from app.audit.refusals.tally import RefusalTally
 from app.audit.seals.checkpoint_dir import CheckpointDir
-from app.audit.seals.seal_key import configured_keys, signing_key
+from app.audit.seals.seal_key import (
+    configured_keys,
+    signing_key,
+)
 from app.audit.seals.sealer import Sealer
 from app.audit.service import AuditService
 from app.audit.spool import AuditSpool
 from app.audit.writer import AuditWriter
 from app.complaints.repository import ComplaintsRepository
-from app.complaints.routes import complaints_router
-from app.complaints.service import ComplaintsAccess, ComplaintService
+from app.complaints.service import (
+    ComplaintsAccess,
+    ComplaintService,
+)
 from app.counter.ledger import PgLedger
 from app.counter.rules import counter_rules
 from app.counter.service import CounterService
 from app.db.config import database_config
 from app.db.database import Database
 from app.db.recent_writes import RecentWrites
-from app.errors import ServiceError
 from app.feed.access import FeedAccess
 from app.feed.repository import FeedRepository
-from app.feed.routes import feed_router
 from app.feed.service import FeedService
 from app.insured.import_repository import PersonImportRepository
 from app.insured.person_import import PersonImportService
 from app.insured.repository import InsuredRepository
 from app.insured.service import InsuredAdmin
-from app.observability.header_limits import HeaderLimitsMiddleware
-from app.observability.health import health_router
-from app.observability.http_metrics import HttpMetricsMiddleware
 from app.observability.metrics import Metrics
-from app.observability.metrics_route import metrics_router
 from app.principals.registry import Registry
 from app.principals.repository import PrincipalRepository
 from app.principals.service import PrincipalAdmin
@@ -62,21 +65,11 @@ from app.rates.repository import RatesRepository
 from app.rates.service import RatesAdmin
 from app.refunds.repository import RefundsRepository
 from app.refunds.service import RefundsService
-from app.rest.api import ApiServices, api_router, gated_routes
-from app.rest.problem import (
-    PROBLEM_JSON,
-    add_problem_schema,
-    problem_response,
-    unmatched_route,
-)
+from app.rest.api import ApiServices
 from app.settings import Settings
 from app.settlement.access import SettlementAccess
 from app.settlement.repository import SettlementRepository
-from app.settlement.routes import settlements_router
 from app.settlement.service import SettlementService
-from app.soap.faults import render_fault
-from app.soap.router import soap_router
-from app.soap.versions import SoapVersion
 from app.stats.repository import StatsRepository
 from app.stats.service import PaymentStats
 
@@ -246,154 +239,3 @@ def build_gateway(
         settlement_files=settlement_files,
         feed_exports=feed_exports,
     )
-
-
-async def start_gateway(gw: Gateway, *, background: bool = True) -> None:
-    """Claim the audit spool (SpoolUnusable: this instance must not serve), open the pools and
-    start the background tasks (none when ``background`` is false)."""
-    await gw.audit.claim_spool()
-    await gw.db.open()
-    await gw.audit.start()
-    if not background:
-        return
-    await gw.sealer.start()
-    await gw.refusals.start()
-    gw.background.append(
-        asyncio.create_task(
-            gw.complaint_cases.publish_open_counts(gw.metrics.open_complaints_counted),
-            name="open-complaints-gauge",
-        )
-    )
-
-
-async def stop_gateway(gw: Gateway) -> None:
-    """Flush the audit queue and seal the chain head, stop the tasks, close the pools."""
-    for task in gw.background:
-        task.cancel()
-    await asyncio.gather(*gw.background, return_exceptions=True)
-    gw.background.clear()
-    try:
-        await gw.refusals.stop()  # its counts go through the writer: before it stops
-        await gw.audit.stop()
-    finally:
-        try:
-            await gw.sealer.stop()  # after the flush, so the last records are sealed too
-        finally:
-            await gw.db.close()
-
-
-@asynccontextmanager
-async def open_gateway(settings: Settings) -> AsyncIterator[Gateway]:
-    """The gateway opened for one operator command: no HTTP, no background tasks."""
-    gw = build_gateway(settings, command=True)
-    try:  # a pool that did open is closed even if the next one fails
-        await start_gateway(gw, background=False)
-        yield gw
-    finally:
-        await stop_gateway(gw)
-
-
-def render_edge_refusal(
-    path: str, content_type: str, error: ServiceError, request_id: str
-) -> tuple[int, str, bytes]:
-    """A refusal made before routing, in the caller's protocol: a SOAP Fault on /soap, else
-    problem+json."""
-    if path.startswith("/soap/"):
-        soap12 = "application/soap+xml" in content_type.lower()
-        fault = render_fault(
-            error,
-            version=SoapVersion.V12 if soap12 else SoapVersion.V11,
-            request_id=request_id,
-            http_status=error.http_status,
-        )
-        return fault.status_code, fault.content_type, fault.body
-    problem = problem_response(error, request_id)
-    return problem.status_code, PROBLEM_JSON, bytes(problem.body)
-
-
-def create_app(
-    settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None
-) -> FastAPI:
-    """The gateway as an ASGI app; settings default to the environment and the local pair,
-    the business clock to the wall clock (``build_gateway``)."""
-    settings = settings or Settings()
-    settings.refuse_published_secret_key()  # PublishedSecretKey: beyond loopback, a known key
-    gw = build_gateway(settings, clock=clock or wall_clock)
-    state: dict[str, Any] = {"draining": False}
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await start_gateway(gw)
-        try:
-            yield
-        finally:
-            state["draining"] = True
-            await stop_gateway(gw)
-
-    async def readiness() -> tuple[bool, dict[str, Any]]:
-        if state["draining"]:
-            return False, {"reason": "draining"}
-        primary = await gw.db.primary_reachable()
-        read_path = gw.db.router.has_fresh_read_path()
-        ready = primary and read_path
-        gw.metrics.ready.set(1 if ready else 0)
-        return ready, {"primary": primary, "replicas": gw.db.router.status()}
-
-    app = FastAPI(
-        title="SSO Contribution Gateway",
-        version="1.0.0",
-        description=(
-            "Section 39 and Section 40 social-security contributions through partner counters."
-        ),
-        lifespan=lifespan,
-    )
-    app.state.gateway = gw
-    app.state.begin_drain = lambda: state.update(draining=True)
-    app.add_middleware(HttpMetricsMiddleware, metrics=gw.metrics)
-    app.add_middleware(
-        HeaderLimitsMiddleware,
-        max_bytes=settings.max_header_bytes,
-        max_count=settings.max_header_count,
-        render=render_edge_refusal,
-    )
-    app.add_exception_handler(StarletteHTTPException, unmatched_route)
-    add_problem_schema(app)
-    # Routes are matched in order and partners' calls are most of the traffic, so the SOAP
-    # endpoint comes first (no other router has a path under /soap).
-    app.include_router(
-        soap_router(
-            counter=gw.counter,
-            max_body_bytes=settings.soap_max_body_bytes,
-            max_depth=settings.soap_max_depth,
-            max_elements=settings.soap_max_elements,
-            read_timeout_s=settings.soap_read_timeout_s,
-            public_base_url=settings.public_base_url,
-            trusts_proxy=gw.admission.is_trusted_proxy,
-        )
-    )
-    app.include_router(health_router(readiness))
-    # Before the API router: its catch-all answers 404/405 for anything under /api/v1.
-    # Each router's requests that do not validate are refused once the caller is admitted.
-    admin_routes = gated_routes(gw.api.gate, ADMIN_SCOPE)
-    app.include_router(settlements_router(gw.settlements, route_class=admin_routes))
-    app.include_router(
-        access_report_router(
-            reports=gw.access_reports, route_class=gated_routes(gw.api.gate, AUDIT_SCOPE)
-        )
-    )
-    app.include_router(complaints_router(complaints=gw.complaints, route_class=admin_routes))
-    app.include_router(feed_router(feeds=gw.feeds, route_class=admin_routes))
-    app.include_router(api_router(gw.api))
-    app.include_router(
-        metrics_router(
-            gw.metrics,
-            gw.db.pool_sizes,
-            # From the router's last probe: a scrape never waits on the database.
-            ready=lambda: (
-                not state["draining"]
-                and gw.db.router.primary_up
-                and gw.db.router.has_fresh_read_path()
-            ),
-        )
-    )
-    return app

@@ -1,0 +1,150 @@
+"""create_app(settings): the gateway as an ASGI app, its routers and edge middleware."""
+
+from __future__ import annotations
+
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+)
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.access_report.routes import access_report_router
+from app.audit.admin_gate import (
+    ADMIN_SCOPE,
+    AUDIT_SCOPE,
+)
+from app.complaints.routes import complaints_router
+from app.errors import ServiceError
+from app.feed.routes import feed_router
+from app.main.gateway import build_gateway, wall_clock
+from app.main.lifecycle import start_gateway, stop_gateway
+from app.observability.header_limits import HeaderLimitsMiddleware
+from app.observability.health import health_router
+from app.observability.http_metrics import HttpMetricsMiddleware
+from app.observability.metrics_route import metrics_router
+from app.rest.api import (
+    api_router,
+    gated_routes,
+)
+from app.rest.problem import (
+    PROBLEM_JSON,
+    add_problem_schema,
+    problem_response,
+    unmatched_route,
+)
+from app.settings import Settings
+from app.settlement.routes import settlements_router
+from app.soap.faults import render_fault
+from app.soap.router import soap_router
+from app.soap.versions import SoapVersion
+
+
+def render_edge_refusal(
+    path: str, content_type: str, error: ServiceError, request_id: str
+) -> tuple[int, str, bytes]:
+    """A refusal made before routing, in the caller's protocol: a SOAP Fault on /soap, else
+    problem+json."""
+    if path.startswith("/soap/"):
+        soap12 = "application/soap+xml" in content_type.lower()
+        fault = render_fault(
+            error,
+            version=SoapVersion.V12 if soap12 else SoapVersion.V11,
+            request_id=request_id,
+            http_status=error.http_status,
+        )
+        return fault.status_code, fault.content_type, fault.body
+    problem = problem_response(error, request_id)
+    return problem.status_code, PROBLEM_JSON, bytes(problem.body)
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None
+) -> FastAPI:
+    """The gateway as an ASGI app; settings default to the environment and the local pair,
+    the business clock to the wall clock (``build_gateway``)."""
+    settings = settings or Settings()
+    settings.refuse_published_secret_key()  # PublishedSecretKey: beyond loopback, a known key
+    gw = build_gateway(settings, clock=clock or wall_clock)
+    state: dict[str, Any] = {"draining": False}
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await start_gateway(gw)
+        try:
+            yield
+        finally:
+            state["draining"] = True
+            await stop_gateway(gw)
+
+    async def readiness() -> tuple[bool, dict[str, Any]]:
+        if state["draining"]:
+            return False, {"reason": "draining"}
+        primary = await gw.db.primary_reachable()
+        read_path = gw.db.router.has_fresh_read_path()
+        ready = primary and read_path
+        gw.metrics.ready.set(1 if ready else 0)
+        return ready, {"primary": primary, "replicas": gw.db.router.status()}
+
+    app = FastAPI(
+        title="SSO Contribution Gateway",
+        version="1.0.0",
+        description=(
+            "Section 39 and Section 40 social-security contributions through partner counters."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.gateway = gw
+    app.state.begin_drain = lambda: state.update(draining=True)
+    app.add_middleware(HttpMetricsMiddleware, metrics=gw.metrics)
+    app.add_middleware(
+        HeaderLimitsMiddleware,
+        max_bytes=settings.max_header_bytes,
+        max_count=settings.max_header_count,
+        render=render_edge_refusal,
+    )
+    app.add_exception_handler(StarletteHTTPException, unmatched_route)
+    add_problem_schema(app)
+    # Routes are matched in order and partners' calls are most of the traffic, so the SOAP
+    # endpoint comes first (no other router has a path under /soap).
+    app.include_router(
+        soap_router(
+            counter=gw.counter,
+            max_body_bytes=settings.soap_max_body_bytes,
+            max_depth=settings.soap_max_depth,
+            max_elements=settings.soap_max_elements,
+            read_timeout_s=settings.soap_read_timeout_s,
+            public_base_url=settings.public_base_url,
+            trusts_proxy=gw.admission.is_trusted_proxy,
+        )
+    )
+    app.include_router(health_router(readiness))
+    # Before the API router: its catch-all answers 404/405 for anything under /api/v1.
+    # Each router's requests that do not validate are refused once the caller is admitted.
+    admin_routes = gated_routes(gw.api.gate, ADMIN_SCOPE)
+    app.include_router(settlements_router(gw.settlements, route_class=admin_routes))
+    app.include_router(
+        access_report_router(
+            reports=gw.access_reports, route_class=gated_routes(gw.api.gate, AUDIT_SCOPE)
+        )
+    )
+    app.include_router(complaints_router(complaints=gw.complaints, route_class=admin_routes))
+    app.include_router(feed_router(feeds=gw.feeds, route_class=admin_routes))
+    app.include_router(api_router(gw.api))
+    app.include_router(
+        metrics_router(
+            gw.metrics,
+            gw.db.pool_sizes,
+            # From the router's last probe: a scrape never waits on the database.
+            ready=lambda: (
+                not state["draining"]
+                and gw.db.router.primary_up
+                and gw.db.router.has_fresh_read_path()
+            ),
+        )
+    )
+    return app
