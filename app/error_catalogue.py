@@ -1,7 +1,7 @@
 """The published catalogue of error codes: what each code means, whether the same request may
 succeed later, and the message in Thai for the person at the counter.
 
-The codes are those of ``app/errors.py``; this module adds the Thai words (one fixed message a
+The codes are those of ``app/errors/``; this module adds the Thai words (one fixed message a
 code, in plain Thai a cashier can act on: what happened and what to do) and lists every code
 once, for the contracts. ``wsdl/contribution.xsd`` (the ErrorCode enumeration, with an English
 and a Thai ``xs:documentation`` per code) and the OpenAPI Problem schema (``code``'s enum) publish

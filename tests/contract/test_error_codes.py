@@ -1,6 +1,6 @@
 """Every error code is published, the same in both contracts: the XSD's ErrorCode enumeration
 (with its meaning, whether it is retryable, and its Thai message), the OpenAPI Problem's
-``code`` enum, and the vocabulary of ``app/errors.py`` are one set. A code added to the
+``code`` enum, and the vocabulary of ``app/errors/`` are one set. A code added to the
 vocabulary fails here until both contracts publish it.
 """
 
