@@ -155,6 +155,20 @@ class Settings(BaseSettings):
     default_rate_limit: float = 200.0
     token_cache_s: float = 60.0
 
+    # --- rate limits: a bucket per principal shared in PostgreSQL, spent through local leases ---
+    rate_lease_s: float = Field(
+        default=0.1, gt=0, le=1, description="A lease is this many seconds' worth of the rate."
+    )
+    rate_lease_ttl_s: float = Field(
+        default=1.0, gt=0, description="What a lease left unspent this long goes back."
+    )
+    rate_lease_timeout_s: float = Field(
+        default=0.25, gt=0, description="Longest wait for a lease; then this instance's own limit."
+    )
+    rate_fallback_s: float = Field(
+        default=1.0, gt=0, description="How long the instance's own limit holds before retrying."
+    )
+
     # --- credential checks: argon2 off the event loop, bounded, remembered, throttled -----------
     credential_check_workers: int = Field(
         default=2, ge=1, le=64, description="Threads that run argon2, off the event loop."
@@ -207,6 +221,31 @@ class Settings(BaseSettings):
     soap_read_timeout_s: float = 10.0  # a request body must arrive whole within this
     max_header_bytes: int = 16 * 1024  # all request headers together
     max_header_count: int = 100
+
+    # --- connections (`ssogw serve`: app/observability/connection_guard.py) ---------------------
+    http_max_connections: int = Field(
+        default=4096, ge=1, description="Open connections at most; more are closed at once."
+    )
+    http_max_connections_per_address: int = Field(
+        default=256,
+        ge=1,
+        description="Open connections per source address (TCP peer; trusted proxies exempt).",
+    )
+    http_header_timeout_s: float = Field(
+        default=10.0, gt=0, description="From connection or first byte to the end of headers."
+    )
+    http_body_timeout_s: float = Field(
+        default=10.0, gt=0, description="The body's grace after the headers, before the pace."
+    )
+    http_body_min_rate: int = Field(
+        default=1024, ge=1, description="Bytes/s a body must keep up beyond its grace."
+    )
+    http_keepalive_timeout_s: float = Field(
+        default=5.0, gt=0, description="An idle kept-alive connection is closed after this."
+    )
+    http_cut_log_interval_s: float = Field(
+        default=60.0, gt=0, description="Cut connections are logged once per address this often."
+    )
 
     # --- logging -----------------------------------------------------------------------------
     log_level: str = "INFO"

@@ -1,15 +1,64 @@
-"""A token bucket per principal, in this instance's memory.
+"""Rate limits that hold for the fleet: one token bucket per partner and per client, shared by
+every instance in PostgreSQL, spent through short local leases.
 
-The limit is per instance: with N instances behind a load balancer that spreads partners
-evenly, a partner may make up to N × its rate. To hold a partner to R requests/s overall,
-register it with a rate limit of R / N (README, "Operating").
+The bucket (``rate_buckets``, migration 0013) holds up to one second's worth of the principal's
+rate R (at least one token) and refills at R by the database's clock: however many instances
+share a partner's calls, together they admit R a second, after a burst of at most one second's
+worth.
+
+An instance never asks the database per call. It takes a *lease* of up to ``lease_s`` worth of
+R (a tenth of a second's, at least one token) with one statement that refills the bucket, hands
+back what its previous lease left unspent, and takes the lease. It spends the lease in memory;
+when the lease is spent the next call takes another, and calls arriving meanwhile wait for that
+same request: one round trip per lease, never per call. A lease not spent within
+``lease_ttl_s`` is handed back with the next request, so unspent tokens do not pile up on an
+instance: beyond what the bucket allows, the fleet holds at most one lease per instance. The
+rate comes from the principal's record with every call, so a changed limit holds from the next
+lease on (and a lower one caps the bucket at once).
+
+When the bucket is empty, the database's answer says how much of a token is left, so when the
+next one is due: the instance refuses calls until then without asking again, and that wait is
+the ``retry_after_s`` of ``client.rate_limited``.
+
+When the database cannot be reached for a lease within ``timeout_s`` (or the statement fails),
+the instance falls back for ``fallback_s`` to a bucket of its own at the full rate R, then tries
+again: one instance never admits more than R, the fleet at most N × R while the primary is away.
+It says so in its log (once when it falls back, once when the buckets are shared again) and in
+``ssogw_rate_leases_total{result="unreachable"}``. Without shared buckets (``buckets=None``,
+tests of other parts) every limit is per instance.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+#: Leases a call may wait for before it is refused: the second one is only needed when the
+#: first was shared out to other callers of this instance before this one's turn.
+_REFILLS_PER_CALL = 2
+
+
+class RateBuckets(Protocol):
+    """The fleet's shared buckets (``app.principals.repository.RateBucketRepository``)."""
+
+    async def take(
+        self, kind: str, ident: int, *, rate: float, capacity: float, want: int, returned: int
+    ) -> tuple[int, float]:
+        """Refill, put back ``returned``, take up to ``want``: (taken, tokens left)."""
+        ...
+
+
+class RateEvents(Protocol):
+    def rate_lease(self, result: str) -> None:
+        """A lease was asked for: ``granted``, ``empty`` or ``unreachable``."""
+        ...
 
 
 @dataclass(slots=True)
@@ -18,8 +67,9 @@ class _Bucket:
     updated: float
 
 
-class RateLimiter:
-    """Allows ``rate`` requests per second per key, with a burst of one second's worth."""
+class LocalBuckets:
+    """A token bucket per principal in this instance's memory: ``rate`` requests per second,
+    with a burst of one second's worth. The fallback when the shared buckets are away."""
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -38,3 +88,112 @@ class RateLimiter:
             bucket.tokens -= 1.0
             return 0.0
         return (1.0 - bucket.tokens) / rate
+
+
+@dataclass(slots=True)
+class _Lease:
+    """What this instance holds of one principal's shared bucket."""
+
+    tokens: int = 0
+    expires: float = 0.0  # monotonic: after this, what is left is handed back
+    empty_until: float = 0.0  # the bucket said: no token before this
+    waiting: int = 0  # calls waiting for the lease being taken
+    refill: asyncio.Task[None] | None = None
+
+
+class RateLimiter:
+    """Allows ``rate`` requests per second per principal across the fleet (module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        buckets: RateBuckets | None = None,
+        lease_s: float = 0.1,
+        lease_ttl_s: float = 1.0,
+        timeout_s: float = 0.25,
+        fallback_s: float = 1.0,
+        events: RateEvents | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._buckets = buckets
+        self._lease_s = lease_s
+        self._ttl = lease_ttl_s
+        self._timeout = timeout_s
+        self._fallback_s = fallback_s
+        self._events = events
+        self._clock = clock
+        self._local = LocalBuckets(clock=clock)
+        self._leases: dict[tuple[str, int], _Lease] = {}
+        self._unreachable_until = 0.0
+        self._fallen_back = False
+
+    async def take(self, key: tuple[str, int], rate: float) -> float:
+        """Take one token for ``key`` (kind, id); 0.0 if allowed, else the seconds until the
+        next one is due."""
+        if self._buckets is None:
+            return self._local.take(key, rate)
+        lease = self._leases.get(key)
+        if lease is None:
+            lease = self._leases[key] = _Lease()
+        for _ in range(_REFILLS_PER_CALL):
+            now = self._clock()
+            if lease.tokens > 0 and now < lease.expires:
+                lease.tokens -= 1
+                return 0.0
+            if now < self._unreachable_until:
+                return self._local.take(key, rate)
+            if now < lease.empty_until:
+                return lease.empty_until - now
+            if lease.refill is None:
+                lease.refill = asyncio.create_task(self._refill(key, lease, rate))
+            lease.waiting += 1
+            try:
+                # Shielded: a caller that goes away does not cancel the others' lease.
+                await asyncio.shield(lease.refill)
+            finally:
+                lease.waiting -= 1
+        # The leases taken were spent by the callers ahead of this one: the bucket is low.
+        return max(lease.empty_until - self._clock(), 1.0 / rate)
+
+    def lease_size(self, rate: float) -> int:
+        """Tokens one lease asks for: ``lease_s`` worth of ``rate``, at least one."""
+        return max(1, math.floor(rate * self._lease_s))
+
+    async def _refill(self, key: tuple[str, int], lease: _Lease, rate: float) -> None:
+        assert self._buckets is not None
+        # What is left of an expired lease goes back to the bucket with this request.
+        returned, lease.tokens = lease.tokens, 0
+        capacity = max(rate, 1.0)
+        want = min(max(self.lease_size(rate), lease.waiting), math.floor(capacity))
+        try:
+            async with asyncio.timeout(self._timeout):
+                taken, left = await self._buckets.take(
+                    key[0], key[1], rate=rate, capacity=capacity, want=want, returned=returned
+                )
+        except Exception as exc:  # whatever keeps the bucket away: the instance's own limit
+            self._fall_back(exc)
+            return
+        finally:
+            lease.refill = None
+        now = self._clock()
+        if self._fallen_back:
+            self._fallen_back = False
+            log.warning("rate limits: the shared buckets answer again; limits hold fleet-wide")
+        lease.tokens = taken
+        lease.expires = now + self._ttl
+        lease.empty_until = 0.0 if taken else now + (1.0 - left) / rate
+        if self._events is not None:
+            self._events.rate_lease("granted" if taken else "empty")
+
+    def _fall_back(self, exc: Exception) -> None:
+        self._unreachable_until = self._clock() + self._fallback_s
+        if self._events is not None:
+            self._events.rate_lease("unreachable")
+        if not self._fallen_back:
+            self._fallen_back = True
+            log.warning(
+                "rate limits: the shared buckets could not be reached (%s); each principal is"
+                " held to its rate by this instance alone (the fleet may admit up to the number"
+                " of instances times it) until they answer again",
+                type(exc).__name__,
+            )

@@ -18,7 +18,9 @@ username is looked up. A caller that passed all that and may not call this opera
 (``client.operation_not_allowed``, ``client.scope_not_allowed``), as it learns a rate limit.
 
 The argon2 checks (PasswordText, bearer secrets) run through ``CredentialChecks``: remembered
-when they succeed, throttled when they keep failing, and off the event loop.
+when they succeed, throttled when they keep failing, and off the event loop. A rate limit
+holds for the fleet, not the instance: a bucket per principal shared in PostgreSQL, spent
+through short local leases (``rate_limiter``).
 """
 
 from __future__ import annotations
@@ -157,7 +159,7 @@ class Admission:
             raise OperationNotAllowed(
                 f"Partner {partner.name} may not call {operation}.", operation=operation
             )
-        self._check_rate(("partner", partner.id), partner.rate_limit)
+        await self._check_rate(("partner", partner.id), partner.rate_limit)
         return Principal(partner.id, partner.name, "partner", partner.operations)
 
     def _digest_parts(self, token: UsernameToken) -> _DigestParts:
@@ -249,7 +251,7 @@ class Admission:
                 scope=scope,
                 scopes=sorted(client.scopes),
             )
-        self._check_rate(("client", client.id), client.rate_limit)
+        await self._check_rate(("client", client.id), client.rate_limit)
         return Principal(client.id, client.name, "client", scopes=client.scopes)
 
     def _check_standing(
@@ -266,8 +268,8 @@ class Admission:
                 reason="ip_not_allowed",
             )
 
-    def _check_rate(self, key: tuple[str, int], rate: float) -> None:
-        wait = self._limiter.take(key, rate)
+    async def _check_rate(self, key: tuple[str, int], rate: float) -> None:
+        wait = await self._limiter.take(key, rate)
         if wait > 0:
             raise RateLimited(
                 f"Rate limit of {rate:g} requests/s exceeded.", retry_after_s=round(wait, 3)

@@ -74,6 +74,8 @@ SERVICE_TABLES: Final[Mapping[str, TableGrant]] = MappingProxyType(
         # owner's trigger refuses a DELETE of a record that is not on the chain.
         "audit_unlinked": grant(SELECT, INSERT, DELETE),
         "audit_records": grant(SELECT),  # the view of both: every committed record
+        # Rate limits shared by the fleet (0013): a lease refills its bucket and takes from it.
+        "rate_buckets": grant(SELECT, INSERT, update=("tokens", "taken", "refilled_at")),
         # The migrator's own record: the owner's business only.
         "schema_migrations": grant(),
     }

@@ -58,7 +58,7 @@ from app.insured.repository import InsuredRepository
 from app.insured.service import InsuredAdmin
 from app.observability.metrics import Metrics
 from app.principals.registry import Registry
-from app.principals.repository import PrincipalRepository
+from app.principals.repository import PrincipalRepository, RateBucketRepository
 from app.principals.service import PrincipalAdmin
 from app.rates.book import RateBook
 from app.rates.repository import RatesRepository
@@ -128,9 +128,14 @@ def build_gateway(
     db = Database(database_config(settings, command=command), observer=metrics)
     box = SecretBox(settings.secret_key)
     principals = PrincipalRepository(lambda: db.primary)
+    limiter = RateLimiter(
+        buckets=RateBucketRepository(lambda: db.primary), lease_s=settings.rate_lease_s,
+        lease_ttl_s=settings.rate_lease_ttl_s, timeout_s=settings.rate_lease_timeout_s,
+        fallback_s=settings.rate_fallback_s, events=metrics,
+    )  # fmt: skip
     admission = Admission(
         store=principals, box=box, nonces=NonceCache(window_s=2 * settings.wsse_window_s),
-        limiter=RateLimiter(),
+        limiter=limiter,
         trusted_proxies=settings.trusted_proxies,
         checks=CredentialChecks.of(settings),  # argon2: remembered, throttled, off the loop
         wsse_window_s=settings.wsse_window_s, cache_ttl_s=settings.token_cache_s,

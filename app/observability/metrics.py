@@ -45,6 +45,26 @@ class Metrics:
             ["reason", "protocol"],
             registry=registry,
         )
+        self.rate_leases = Counter(
+            "ssogw_rate_leases_total",
+            "Leases asked of the shared rate-limit buckets: granted, empty (the principal is at"
+            " its limit) or unreachable (this instance's own limit holds meanwhile).",
+            ["result"],
+            registry=registry,
+        )
+        self.connections_open = Gauge(
+            "ssogw_http_connections_open",
+            "HTTP connections open now (ssogw serve).",
+            registry=registry,
+        )
+        self.connections_cut = Counter(
+            "ssogw_http_connections_cut_total",
+            "HTTP connections the server closed to keep serving the others: over a cap"
+            " (address_cap, global_cap), too slow (header_timeout, body_timeout) or sending"
+            " endless headers (header_too_large).",
+            ["reason"],
+            registry=registry,
+        )
         self.pool_size = Gauge(
             "ssogw_pool_connections",
             "Connections open in each pool.",
@@ -150,6 +170,17 @@ class Metrics:
 
     def admission_refused(self, reason: str, protocol: str) -> None:
         self.admission_refusals.labels(reason, protocol).inc()
+
+    # --- RateEvents (admission.rate_limiter) -----------------------------------------------------
+    def rate_lease(self, result: str) -> None:
+        self.rate_leases.labels(result).inc()
+
+    # --- ConnectionEvents (observability.connection_guard) ---------------------------------------
+    def connection_cut(self, reason: str) -> None:
+        self.connections_cut.labels(reason).inc()
+
+    def connections_now(self, count: int) -> None:
+        self.connections_open.set(count)
 
     # --- SettlementEvents (service.settlement) ---------------------------------------------------
     def settlement_mismatched(self, *, kind: str, partner: str, count: int) -> None:

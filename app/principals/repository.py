@@ -207,3 +207,42 @@ class PrincipalRepository:
                 token_hash,
             )
         )
+
+
+# The bucket's tokens now: refilled by the time elapsed at the database's clock (never back:
+# a statement that waited for the row may start before the last one's time), plus what the
+# instance hands back, at most the capacity. $3 rate, $4 capacity, $6 tokens handed back.
+_AVAILABLE = (
+    "LEAST($4::float8, b.tokens + $6::int + $3::float8 * GREATEST(0::float8,"
+    " EXTRACT(epoch FROM statement_timestamp() - b.refilled_at)::float8))"
+)
+_TAKE_LEASE = f"""
+INSERT INTO rate_buckets AS b (kind, principal_id, tokens, taken, refilled_at)
+VALUES ($1, $2, $4::float8 - LEAST($5::int, floor($4::float8)),
+        LEAST($5::int, floor($4::float8))::int, statement_timestamp())
+ON CONFLICT (kind, principal_id) DO UPDATE SET
+    taken = LEAST($5::int, floor({_AVAILABLE}))::int,
+    tokens = {_AVAILABLE} - LEAST($5::int, floor({_AVAILABLE})),
+    refilled_at = GREATEST(b.refilled_at, statement_timestamp())
+RETURNING taken, tokens
+"""
+
+
+class RateBucketRepository:
+    """The shared token buckets of the fleet's rate limits (``rate_buckets``), on the primary:
+    the RateBuckets of ``app.admission.rate_limiter``."""
+
+    def __init__(self, pool: Callable[[], asyncpg.Pool]) -> None:
+        self._pool = pool
+
+    async def take(
+        self, kind: str, ident: int, *, rate: float, capacity: float, want: int, returned: int
+    ) -> tuple[int, float]:
+        """Refill the bucket, put back ``returned`` tokens and take up to ``want`` whole ones,
+        in one statement: (tokens taken, tokens left in the bucket)."""
+        async with translated("primary"):
+            row = await self._pool().fetchrow(
+                _TAKE_LEASE, kind, ident, rate, capacity, want, returned
+            )
+        assert row is not None
+        return int(row["taken"]), float(row["tokens"])

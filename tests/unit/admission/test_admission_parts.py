@@ -10,7 +10,7 @@ import pytest
 
 from app.admission.credential_vault import SecretBox, password_digest
 from app.admission.nonce_cache import NonceCache
-from app.admission.rate_limiter import RateLimiter
+from app.admission.rate_limiter import LocalBuckets, RateLimiter
 from app.admission.records import Caller, Protocol
 from app.admission.service import Admission, split_token
 from app.admission.source_address import forwarded_for
@@ -75,7 +75,7 @@ def test_every_forwarded_for_line_is_read_in_order(lines: list[str], expected: s
 
 def test_the_token_bucket_allows_a_burst_then_refills() -> None:
     clock = Clock()
-    limiter = RateLimiter(clock=clock)
+    limiter = LocalBuckets(clock=clock)
     assert [limiter.take(("p", 1), 2.0) for _ in range(3)][:2] == [0.0, 0.0]
     assert limiter.take(("p", 1), 2.0) > 0
     clock.now += 0.5
