@@ -240,8 +240,8 @@ class Settings(BaseSettings):
     http_body_min_rate: int = Field(
         default=1024, ge=1, description="Bytes/s a body must keep up beyond its grace."
     )
-    http_keepalive_timeout_s: float = Field(
-        default=5.0, gt=0, description="An idle kept-alive connection is closed after this."
+    http_keepalive_timeout_s: int = Field(
+        default=5, ge=1, description="An idle kept-alive connection is closed after this."
     )
     http_cut_log_interval_s: float = Field(
         default=60.0, gt=0, description="Cut connections are logged once per address this often."

@@ -19,7 +19,7 @@ from app.audit.admin_gate import (
     AUDIT_SCOPE,
 )
 from app.complaints.routes import complaints_router
-from app.errors import ServiceError
+from app.errors import InvalidInput, InvalidSoapEnvelope, ServiceError
 from app.feed.routes import feed_router
 from app.main.gateway import build_gateway, wall_clock
 from app.main.lifecycle import start_gateway, stop_gateway
@@ -60,6 +60,24 @@ def render_edge_refusal(
         return fault.status_code, fault.content_type, fault.body
     problem = problem_response(error, request_id)
     return problem.status_code, PROBLEM_JSON, bytes(problem.body)
+
+
+def render_slow_body(path: str, content_type: str, request_id: str) -> tuple[int, str, bytes]:
+    """The answer to a request whose body did not arrive in time, as ``ssogw serve`` cuts it
+    (``app.observability.guarded_http``): the words of the SOAP endpoint's own read bound."""
+    message = "The request body did not arrive in time; the connection is closed."
+    if not path.startswith("/soap/"):
+        return render_edge_refusal(
+            path, content_type, InvalidInput(message, reason="timeout"), request_id
+        )
+    # As the SOAP endpoint answers a body it stopped waiting for: a Client/Sender fault.
+    soap12 = "application/soap+xml" in content_type.lower()
+    fault = render_fault(
+        InvalidSoapEnvelope(message, reason="timeout"),
+        version=SoapVersion.V12 if soap12 else SoapVersion.V11,
+        request_id=request_id,
+    )
+    return fault.status_code, fault.content_type, fault.body
 
 
 def create_app(

@@ -53,7 +53,9 @@ def key() -> tuple[str, int]:
     return ("partner", secrets.randbelow(2**62) + 2**40)
 
 
-async def admitted_during(limiters: list[RateLimiter], k: tuple[str, int], rate: float, s: float) -> int:
+async def admitted_during(
+    limiters: list[RateLimiter], k: tuple[str, int], rate: float, s: float
+) -> int:
     """Calls admitted in ``s`` seconds while every limiter is asked as fast as it answers."""
     admitted = 0
     deadline = time.monotonic() + s

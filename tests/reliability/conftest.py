@@ -115,8 +115,11 @@ class Launcher:
         self._root = root
         self._all: list[GatewayProcess] = []
 
-    def start(self, name: str, **settings: str) -> GatewayProcess:
-        """A running gateway; ``settings`` override SSOGW_* (``command_timeout_s="10"``).
+    def start(
+        self, name: str, *, max_open_files: int | None = None, **settings: str
+    ) -> GatewayProcess:
+        """A running gateway; ``settings`` override SSOGW_* (``command_timeout_s="10"``);
+        ``max_open_files``: its descriptor limit (``ulimit -n``), else this process's.
 
         Gateways share one data directory, each its own audit spool in it: the instance id
         is the gateway's name unless ``settings`` say otherwise.
@@ -127,7 +130,9 @@ class Launcher:
             data_dir=self._root / "data",
             **({"instance_id": name} | settings),
         )
-        process = GatewayProcess(env=env, logs=self._root / "logs", name=name)
+        process = GatewayProcess(
+            env=env, logs=self._root / "logs", name=name, max_open_files=max_open_files
+        )
         self._all.append(process)
         process.start()
         return process

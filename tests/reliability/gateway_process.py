@@ -7,6 +7,7 @@ test's temporary directory and is always killed when the test is done with it.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -62,8 +63,16 @@ def gateway_env(
 class GatewayProcess:
     """One `ssogw serve` process on 127.0.0.1."""
 
-    def __init__(self, *, env: Mapping[str, str], logs: Path, name: str) -> None:
+    def __init__(
+        self,
+        *,
+        env: Mapping[str, str],
+        logs: Path,
+        name: str,
+        max_open_files: int | None = None,
+    ) -> None:
         self._env = dict(env)
+        self._max_open_files = max_open_files
         self._logs = logs
         self.name = name
         self.port = int(self._env.get("SSOGW_HTTP_PORT") or free_port())
@@ -88,9 +97,20 @@ class GatewayProcess:
         stem = self._logs / f"{self.name}-{self._starts}"
         with stem.with_suffix(".out").open("wb") as out, stem.with_suffix(".err").open("wb") as err:
             self._process = subprocess.Popen(
-                [sys.executable, "-c", SERVE], env=self._env, cwd=REPO, stdout=out, stderr=err
+                [sys.executable, "-c", SERVE],
+                env=self._env,
+                cwd=REPO,
+                stdout=out,
+                stderr=err,
+                preexec_fn=self._limit_open_files if self._max_open_files else None,
             )
         self._wait_live()
+
+    def _limit_open_files(self) -> None:
+        """In the child, before it runs: at most ``max_open_files`` descriptors, as a
+        container with a low ``ulimit -n`` would allow."""
+        assert self._max_open_files is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self._max_open_files, self._max_open_files))
 
     def _wait_live(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -141,6 +161,11 @@ class GatewayProcess:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
         raise RuntimeError("no VmRSS in /proc status")
+
+    def log_text(self) -> str:
+        """The whole of the latest stderr log."""
+        path = self._logs / f"{self.name}-{self._starts}.err"
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def log_tail(self, lines: int = 40) -> str:
         """The end of the latest stderr log (for failure messages)."""

@@ -1,0 +1,209 @@
+"""uvicorn's HTTP/1.1 protocol (httptools), with the caps and read timeouts that keep one slow or
+greedy client from holding the server (``ssogw serve`` runs it).
+
+A connection goes through phases, each with at most one timer (a handle on the event loop, so
+thousands of idle sockets cost a protocol object and a timer each, nothing more):
+
+- **head**: from the connection (or, on a kept-alive one, the first byte of the next request)
+  to the end of the headers, at most ``header_timeout_s``; the request line and headers may
+  not pass ``max_head_bytes`` either. Past either, the connection is cut (a bare 408 if a
+  request had begun);
+- **body**: the body has ``body_timeout_s`` of grace after the headers, and every
+  ``body_min_rate`` bytes that arrive buy a second more; time during which the server itself
+  stopped reading (the app has not taken what came) does not count. Past it, the connection is
+  cut, after an answer in the caller's protocol (a SOAP Fault on /soap, problem+json
+  elsewhere) if the app had not answered yet;
+- **app**: the request is whole and the app is answering: no timer here;
+- **idle**: between requests on a kept-alive connection, uvicorn's own keep-alive timeout.
+
+Connections over a cap are closed when accepted (``connection_guard``); every cut is counted
+and logged there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, ClassVar
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from app.observability.connection_guard import ConnectionGuard
+
+#: (path, request content type, request id) -> (status, content type, body): the answer to a
+#: request whose body did not arrive in time, in the caller's protocol.
+SlowBodyAnswer = Callable[[str, str, str], tuple[int, str, bytes]]
+
+_BARE_408 = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class _Binding:
+    guard: ConnectionGuard
+    answer_slow_body: SlowBodyAnswer | None
+
+
+class _Phase(Enum):
+    HEAD = "head"
+    BODY = "body"
+    APP = "app"
+    IDLE = "idle"
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """HttpToolsProtocol with connection caps, head and body timeouts (module docstring)."""
+
+    binding: ClassVar[_Binding]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.guard = self.binding.guard
+        self._address = ""
+        self._kept = False
+        self._phase = _Phase.HEAD
+        self._timer: asyncio.TimerHandle | None = None
+        self._begun = False  # a byte of the current request has arrived
+        self._head_bytes = 0
+        self._body_since = 0.0
+        self._body_bytes = 0
+
+    # --- the connection ------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        peer = transport.get_extra_info("peername")
+        self._address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        refused = self.guard.admit(self._address)
+        if refused is not None:
+            transport.abort()  # before a byte is read: no buffers, no protocol state
+            self.guard.cut(self._address, refused)
+            return
+        self._kept = True
+        super().connection_made(transport)
+        self._expect_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._kept:
+            return  # refused when accepted: never counted, never registered with uvicorn
+        self._kept = False
+        self._stop_timer()
+        self.guard.release(self._address)
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._phase is _Phase.IDLE:
+            self._expect_head()  # the next request on a kept-alive connection begins
+        self._begun = True
+        if self._phase is _Phase.BODY:
+            self._body_bytes += len(data)
+        super().data_received(data)
+        if self._kept and self._phase is _Phase.HEAD:
+            self._head_bytes += len(data)
+            if self._head_bytes > self.guard.limits.max_head_bytes:
+                self._cut("header_too_large", _BARE_408)
+
+    # --- parser callbacks ----------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._phase is not _Phase.HEAD:  # a pipelined request behind one being answered
+            self._expect_head()
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        if self.pipeline:  # queued behind the request being answered: uvicorn stops reading
+            self._phase = _Phase.APP
+            self._stop_timer()
+            return
+        self._phase = _Phase.BODY
+        self._body_since = self.loop.time()
+        self._body_bytes = 0
+        self._start_timer(self.guard.limits.body_timeout_s, self._body_due)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._phase = _Phase.APP
+        self._stop_timer()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._phase is _Phase.BODY:
+            # Answered before the body was whole (too large, too slow for the endpoint's own
+            # bound): the rest is not read, the connection ends with the answer.
+            self._stop_timer()
+            self.transport.close()
+        elif self._phase is _Phase.APP and not self.pipeline:
+            self._phase = _Phase.IDLE  # uvicorn's keep-alive timer runs now
+            self._begun = False
+
+    # --- timers --------------------------------------------------------------------------------
+    def _expect_head(self) -> None:
+        self._phase = _Phase.HEAD
+        self._head_bytes = 0
+        self._start_timer(self.guard.limits.header_timeout_s, self._head_due)
+
+    def _head_due(self) -> None:
+        self._timer = None
+        self._cut("header_timeout", _BARE_408 if self._begun else b"")
+
+    def _body_due(self) -> None:
+        self._timer = None
+        now = self.loop.time()
+        if self.flow.read_paused:  # the server stopped reading, not the client: start afresh
+            self._body_since, self._body_bytes = now, 0
+        limits = self.guard.limits
+        due = self._body_since + limits.body_timeout_s + self._body_bytes / limits.body_min_rate
+        if now < due:
+            self._start_timer(due - now, self._body_due)
+            return
+        self._cut("body_timeout", self._slow_body_answer())
+
+    def _slow_body_answer(self) -> bytes:
+        cycle, answer = self.cycle, self.binding.answer_slow_body
+        if answer is None or cycle is None or cycle.response_started:
+            return b""
+        headers = dict(self.headers or [])
+        request_id = uuid.uuid4().hex
+        status, media_type, body = answer(
+            str(self.scope.get("path", "")),
+            headers.get(b"content-type", b"").decode("latin-1"),
+            request_id,
+        )
+        # The app still waits for the body: it learns the client went, and answers no one.
+        cycle.response_started = cycle.disconnected = True
+        cycle.message_event.set()
+        phrase = http.HTTPStatus(status).phrase
+        head = (
+            f"HTTP/1.1 {status} {phrase}\r\ncontent-type: {media_type}\r\n"
+            f"content-length: {len(body)}\r\nx-request-id: {request_id}\r\n"
+            "connection: close\r\n\r\n"
+        )
+        return head.encode("latin-1") + body
+
+    def _start_timer(self, delay_s: float, callback: Callable[[], None]) -> None:
+        self._stop_timer()
+        self._timer = self.loop.call_later(delay_s, callback)
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _cut(self, reason: str, last_words: bytes) -> None:
+        self._stop_timer()
+        if self.transport.is_closing():
+            return
+        self.guard.cut(self._address, reason)
+        if last_words:
+            self.transport.write(last_words)
+        self.transport.close()
+
+
+def guarded_protocol(
+    guard: ConnectionGuard, *, answer_slow_body: SlowBodyAnswer | None = None
+) -> type[GuardedHttpProtocol]:
+    """The protocol class for ``uvicorn.Config(http=...)``, bound to ``guard``."""
+    return type(
+        "GuardedHttp", (GuardedHttpProtocol,), {"binding": _Binding(guard, answer_slow_body)}
+    )
