@@ -163,7 +163,7 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="What a lease left unspent this long goes back."
     )
     rate_lease_timeout_s: float = Field(
-        default=0.25, gt=0, description="Longest wait for a lease; then this instance's own limit."
+        default=0.5, gt=0, description="Longest wait for a lease; then this instance's own limit."
     )
     rate_fallback_s: float = Field(
         default=1.0, gt=0, description="How long the instance's own limit holds before retrying."

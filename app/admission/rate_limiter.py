@@ -21,9 +21,10 @@ next one is due: the instance refuses calls until then without asking again, and
 the ``retry_after_s`` of ``client.rate_limited``.
 
 When the database cannot be reached for a lease within ``timeout_s`` (or the statement fails),
-the instance falls back for ``fallback_s`` to a bucket of its own at the full rate R, then tries
-again: one instance never admits more than R, the fleet at most N × R while the primary is away.
-It says so in its log (once when it falls back, once when the buckets are shared again) and in
+the instance falls back for ``fallback_s`` to a bucket of its own at the full rate R (starting
+with one token, so a fall back adds no burst), then tries again: one instance never admits more
+than R, the fleet at most N × R while the primary is away. It says so in its log (once when it
+falls back, once when the buckets are shared again) and in
 ``ssogw_rate_leases_total{result="unreachable"}``. Without shared buckets (``buckets=None``,
 tests of other parts) every limit is per instance.
 """
@@ -71,8 +72,11 @@ class LocalBuckets:
     """A token bucket per principal in this instance's memory: ``rate`` requests per second,
     with a burst of one second's worth. The fallback when the shared buckets are away."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, clock: Callable[[], float] = time.monotonic, start_tokens: float | None = None
+    ) -> None:
         self._clock = clock
+        self._start_tokens = start_tokens  # None: a new bucket starts full
         self._buckets: dict[tuple[str, int], _Bucket] = {}
 
     def take(self, key: tuple[str, int], rate: float) -> float:
@@ -81,7 +85,8 @@ class LocalBuckets:
         capacity = max(rate, 1.0)
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(capacity, now)
+            start = capacity if self._start_tokens is None else self._start_tokens
+            bucket = self._buckets[key] = _Bucket(min(start, capacity), now)
         bucket.tokens = min(capacity, bucket.tokens + (now - bucket.updated) * rate)
         bucket.updated = now
         if bucket.tokens >= 1.0:
@@ -110,7 +115,7 @@ class RateLimiter:
         buckets: RateBuckets | None = None,
         lease_s: float = 0.1,
         lease_ttl_s: float = 1.0,
-        timeout_s: float = 0.25,
+        timeout_s: float = 0.5,
         fallback_s: float = 1.0,
         events: RateEvents | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -191,6 +196,9 @@ class RateLimiter:
             self._events.rate_lease("unreachable")
         if not self._fallen_back:
             self._fallen_back = True
+            # Buckets that start with one token, not a second's worth: a fall back is not a
+            # burst on top of what the leases gave.
+            self._local = LocalBuckets(clock=self._clock, start_tokens=1.0)
             log.warning(
                 "rate limits: the shared buckets could not be reached (%s); each principal is"
                 " held to its rate by this instance alone (the fleet may admit up to the number"

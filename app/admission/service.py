@@ -272,7 +272,8 @@ class Admission:
         wait = await self._limiter.take(key, rate)
         if wait > 0:
             raise RateLimited(
-                f"Rate limit of {rate:g} requests/s exceeded.", retry_after_s=round(wait, 3)
+                f"Rate limit of {rate:g} requests/s exceeded.",
+                retry_after_s=max(0.001, round(wait, 3)),
             )
 
     # --- caches --------------------------------------------------------------------------------

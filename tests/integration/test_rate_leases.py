@@ -159,16 +159,17 @@ async def test_without_the_database_each_instance_holds_the_rate_alone(
     )
     current = {"pool": dead}
     buckets = CountedBuckets(lambda: current["pool"])
-    limiter = RateLimiter(buckets=buckets, fallback_s=0.3)
+    limiter = RateLimiter(buckets=buckets, fallback_s=0.8)
     k = key()
     with caplog.at_level(logging.WARNING, logger="app.admission.rate_limiter"):
-        waits = [await limiter.take(k, 5) for _ in range(8)]
-    assert waits[:5] == [0.0] * 5 and all(w > 0 for w in waits[5:]), waits
+        admitted = await admitted_during([limiter], k, 5, 0.6)
+    # One token to start with (no burst on a fall back), then 5 a second.
+    assert 3 <= admitted <= 5, admitted
     assert buckets.calls == 1, "asked once, then the instance's own bucket until fallback_s"
     assert "could not be reached" in caplog.text
     # The database is back: after fallback_s, leases are shared again, and it says so.
     current["pool"] = pool
-    await asyncio.sleep(0.35)
+    await asyncio.sleep(0.25)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="app.admission.rate_limiter"):
         assert await limiter.take(k, 5) == 0.0
