@@ -13,7 +13,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the app that ``app.main.create_app`` builds until told to stop."""
     import uvicorn
 
-    from app.main import create_app, render_slow_body
+    from app.main import create_app, render_cut
     from app.observability.connection_guard import ConnectionGuard, ConnectionLimits
     from app.observability.guarded_http import guarded_protocol
     from app.observability.logs import configure_logging
@@ -44,7 +44,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         host=host,
         port=args.port or settings.http_port,
         workers=1,
-        http=guarded_protocol(guard, answer_slow_body=render_slow_body),
+        http=guarded_protocol(guard, answer=render_cut),
         timeout_keep_alive=settings.http_keepalive_timeout_s,
         proxy_headers=False,  # the service decides which forwarded addresses to believe
         timeout_graceful_shutdown=int(settings.shutdown_grace_s),

@@ -5,7 +5,7 @@ behind HTTP. Only this package (and the CLI, through it) knows every feature.
 """
 
 from app.main.gateway import Gateway, build_gateway, wall_clock
-from app.main.http_app import create_app, render_edge_refusal, render_slow_body
+from app.main.http_app import create_app, render_cut, render_edge_refusal
 from app.main.lifecycle import open_gateway, start_gateway, stop_gateway
 
 __all__ = [
@@ -13,8 +13,8 @@ __all__ = [
     "build_gateway",
     "create_app",
     "open_gateway",
+    "render_cut",
     "render_edge_refusal",
-    "render_slow_body",
     "start_gateway",
     "stop_gateway",
     "wall_clock",

@@ -19,7 +19,7 @@ from app.audit.admin_gate import (
     AUDIT_SCOPE,
 )
 from app.complaints.routes import complaints_router
-from app.errors import InvalidInput, InvalidSoapEnvelope, ServiceError
+from app.errors import HeadersTooLarge, InvalidInput, InvalidSoapEnvelope, ServiceError
 from app.feed.routes import feed_router
 from app.main.gateway import build_gateway, wall_clock
 from app.main.lifecycle import start_gateway, stop_gateway
@@ -62,14 +62,22 @@ def render_edge_refusal(
     return problem.status_code, PROBLEM_JSON, bytes(problem.body)
 
 
-def render_slow_body(path: str, content_type: str, request_id: str) -> tuple[int, str, bytes]:
-    """The answer to a request whose body did not arrive in time, as ``ssogw serve`` cuts it
-    (``app.observability.guarded_http``): the words of the SOAP endpoint's own read bound."""
+def render_cut(
+    reason: str, path: str, content_type: str, request_id: str
+) -> tuple[int, str, bytes]:
+    """What ``ssogw serve`` tells a request it cuts (``app.observability.guarded_http``), in
+    the caller's protocol: a body that did not arrive in time (``body_timeout``, in the words
+    of the SOAP endpoint's own read bound), or a request line and headers without end
+    (``header_too_large``)."""
+    if reason == "header_too_large":
+        error: ServiceError = HeadersTooLarge(
+            "The request line and headers are too large; the connection is closed."
+        )
+        return render_edge_refusal(path, content_type, error, request_id)
     message = "The request body did not arrive in time; the connection is closed."
     if not path.startswith("/soap/"):
-        return render_edge_refusal(
-            path, content_type, InvalidInput(message, reason="timeout"), request_id
-        )
+        error = InvalidInput(message, reason="timeout")
+        return render_edge_refusal(path, content_type, error, request_id)
     # As the SOAP endpoint answers a body it stopped waiting for: a Client/Sender fault.
     soap12 = "application/soap+xml" in content_type.lower()
     fault = render_fault(

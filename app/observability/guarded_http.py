@@ -5,19 +5,21 @@ A connection goes through phases, each with at most one timer (a handle on the e
 thousands of idle sockets cost a protocol object and a timer each, nothing more):
 
 - **head**: from the connection (or, on a kept-alive one, the first byte of the next request)
-  to the end of the headers, at most ``header_timeout_s``; the request line and headers may
-  not pass ``max_head_bytes`` either. Past either, the connection is cut (a bare 408 if a
-  request had begun);
+  to the end of the headers, at most ``header_timeout_s``, after which the connection is cut
+  (with a bare 408 if a request had begun). The request line and headers may not pass
+  ``max_head_bytes`` either (uvicorn's parser has no bound of its own): past it, the client is
+  answered 431 and cut;
 - **body**: the body has ``body_timeout_s`` of grace after the headers, and every
   ``body_min_rate`` bytes that arrive buy a second more; time during which the server itself
   stopped reading (the app has not taken what came) does not count. Past it, the connection is
-  cut, after an answer in the caller's protocol (a SOAP Fault on /soap, problem+json
-  elsewhere) if the app had not answered yet;
+  cut, after an answer if the app had not answered yet;
 - **app**: the request is whole and the app is answering: no timer here;
 - **idle**: between requests on a kept-alive connection, uvicorn's own keep-alive timeout.
 
-Connections over a cap are closed when accepted (``connection_guard``); every cut is counted
-and logged there.
+Answers are rendered by the composition root in the caller's protocol (a SOAP Fault on /soap,
+problem+json elsewhere); after one, what the client still sends is read and dropped for
+``LINGER_S``, so that the answer is not lost to a reset. Connections over a cap are closed when
+accepted (``connection_guard``); every cut is counted and logged there.
 """
 
 from __future__ import annotations
@@ -34,17 +36,20 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.observability.connection_guard import ConnectionGuard
 
-#: (path, request content type, request id) -> (status, content type, body): the answer to a
-#: request whose body did not arrive in time, in the caller's protocol.
-SlowBodyAnswer = Callable[[str, str, str], tuple[int, str, bytes]]
+#: (reason, path, request content type, request id) -> (status, content type, body): the
+#: answer to a request cut for ``body_timeout`` or ``header_too_large``, in the caller's protocol.
+CutAnswer = Callable[[str, str, str, str], tuple[int, str, bytes]]
 
 _BARE_408 = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+#: After an answer to a client still sending: how long its bytes are read and dropped, so that
+#: closing with them unread (a reset) does not destroy the answer before the client reads it.
+LINGER_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
 class _Binding:
     guard: ConnectionGuard
-    answer_slow_body: SlowBodyAnswer | None
+    answer: CutAnswer | None
 
 
 class _Phase(Enum):
@@ -52,6 +57,7 @@ class _Phase(Enum):
     BODY = "body"
     APP = "app"
     IDLE = "idle"
+    LINGER = "linger"  # answered and cut: what still comes is dropped
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -93,6 +99,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._phase is _Phase.LINGER:
+            return
         if self._phase is _Phase.IDLE:
             self._expect_head()  # the next request on a kept-alive connection begins
         self._begun = True
@@ -102,7 +110,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._kept and self._phase is _Phase.HEAD:
             self._head_bytes += len(data)
             if self._head_bytes > self.guard.limits.max_head_bytes:
-                self._cut("header_too_large", _BARE_408)
+                self._cut("header_too_large", self._answer("header_too_large") or _BARE_408)
 
     # --- parser callbacks ----------------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -157,22 +165,22 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if now < due:
             self._start_timer(due - now, self._body_due)
             return
-        self._cut("body_timeout", self._slow_body_answer())
+        self._cut("body_timeout", self._answer("body_timeout"))
 
-    def _slow_body_answer(self) -> bytes:
-        cycle, answer = self.cycle, self.binding.answer_slow_body
-        if answer is None or cycle is None or cycle.response_started:
+    def _answer(self, reason: str) -> bytes:
+        """The answer to a request cut for ``reason``, unless the app has begun its own."""
+        cycle, answer = self.cycle, self.binding.answer
+        if answer is None or (cycle is not None and cycle.response_started):
             return b""
-        headers = dict(self.headers or [])
+        # The path as far as it came (a request line cut short is still a path to go by).
+        path = getattr(self, "url", b"").partition(b"?")[0].decode("latin-1")
+        content_type = dict(self.headers or []).get(b"content-type", b"").decode("latin-1")
         request_id = uuid.uuid4().hex
-        status, media_type, body = answer(
-            str(self.scope.get("path", "")),
-            headers.get(b"content-type", b"").decode("latin-1"),
-            request_id,
-        )
-        # The app still waits for the body: it learns the client went, and answers no one.
-        cycle.response_started = cycle.disconnected = True
-        cycle.message_event.set()
+        status, media_type, body = answer(reason, path, content_type, request_id)
+        if cycle is not None:
+            # The app still waits for the body: it learns the client went, and answers no one.
+            cycle.response_started = cycle.disconnected = True
+            cycle.message_event.set()
         phrase = http.HTTPStatus(status).phrase
         head = (
             f"HTTP/1.1 {status} {phrase}\r\ncontent-type: {media_type}\r\n"
@@ -195,15 +203,19 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         self.guard.cut(self._address, reason)
-        if last_words:
-            self.transport.write(last_words)
-        self.transport.close()
+        if not last_words:
+            self.transport.close()
+            return
+        self.transport.write(last_words)
+        self.transport.write_eof()  # once the answer is out; the client's bytes are dropped
+        self._phase = _Phase.LINGER
+        self.flow.resume_reading()
+        self._start_timer(LINGER_S, self.transport.close)
 
 
 def guarded_protocol(
-    guard: ConnectionGuard, *, answer_slow_body: SlowBodyAnswer | None = None
+    guard: ConnectionGuard, *, answer: CutAnswer | None = None
 ) -> type[GuardedHttpProtocol]:
-    """The protocol class for ``uvicorn.Config(http=...)``, bound to ``guard``."""
-    return type(
-        "GuardedHttp", (GuardedHttpProtocol,), {"binding": _Binding(guard, answer_slow_body)}
-    )
+    """The protocol class for ``uvicorn.Config(http=...)``, bound to ``guard``; ``answer``
+    renders what a cut request is told (else a bare 408)."""
+    return type("GuardedHttp", (GuardedHttpProtocol,), {"binding": _Binding(guard, answer)})
