@@ -16,9 +16,11 @@ instance: beyond what the bucket allows, the fleet holds at most one lease per i
 rate comes from the principal's record with every call, so a changed limit holds from the next
 lease on (and a lower one caps the bucket at once).
 
-When the bucket is empty, the database's answer says how much of a token is left, so when the
-next one is due: the instance refuses calls until then without asking again, and that wait is
-the ``retry_after_s`` of ``client.rate_limited``.
+Each answer says what is left in the bucket. When that is less than a lease's worth, the
+instance, once its lease is spent, refuses calls until a lease's worth is due without asking
+again, and that wait is the ``retry_after_s`` of ``client.rate_limited``. So a principal
+calling far beyond its limit costs each instance one statement per lease period (``lease_s``),
+not one per call.
 
 When the database cannot be reached for a lease within ``timeout_s`` (or the statement fails),
 the instance falls back for ``fallback_s`` to a bucket of its own at the full rate R (starting
@@ -147,8 +149,8 @@ class RateLimiter:
                 return 0.0
             if now < self._unreachable_until:
                 return self._local.take(key, rate)
-            if now < lease.empty_until:
-                return lease.empty_until - now
+            if lease.tokens == 0 and now < lease.empty_until:
+                return lease.empty_until - now  # spent, and the bucket had too little for more
             if lease.refill is None:
                 lease.refill = asyncio.create_task(self._refill(key, lease, rate))
             lease.waiting += 1
@@ -186,7 +188,9 @@ class RateLimiter:
             log.warning("rate limits: the shared buckets answer again; limits hold fleet-wide")
         lease.tokens = taken
         lease.expires = now + self._ttl
-        lease.empty_until = 0.0 if taken else now + (1.0 - left) / rate
+        # With less than a lease's worth left, the next request waits until one is due, not a
+        # token: one round trip per lease even for a principal calling far over its limit.
+        lease.empty_until = now + max(0.0, self.lease_size(rate) - left) / rate
         if self._events is not None:
             self._events.rate_lease("granted" if taken else "empty")
 

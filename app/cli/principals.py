@@ -204,7 +204,10 @@ def register(sub: Any) -> None:
         "--operations", help=f"comma-separated, of {','.join(sorted(ALL_OPERATIONS))} (default all)"
     )
     add.add_argument(
-        "--rate-limit", type=float, default=50.0, help="requests/s per instance (default 50)"
+        "--rate-limit",
+        type=float,
+        default=50.0,
+        help="requests/s, for the whole fleet (default 50)",
     )
     add.add_argument("--display-name", help="name shown in reports")
     add.add_argument(
@@ -237,7 +240,7 @@ def register(sub: Any) -> None:
     cadd.add_argument(
         "--rate-limit",
         type=float,
-        help=f"requests/s per instance (default {CLIENT_RATE_LIMIT:g})",
+        help=f"requests/s, for the whole fleet (default {CLIENT_RATE_LIMIT:g})",
     )
     for action, text in (
         ("list", "list clients"),

@@ -1,1 +1,2 @@
-"""Metrics, structured JSON logs, health endpoints, graceful drain."""
+"""Metrics, structured JSON logs, health endpoints, graceful drain, and the connection caps and
+read timeouts ``ssogw serve`` runs with."""

@@ -17,9 +17,10 @@ thousands of idle sockets cost a protocol object and a timer each, nothing more)
 - **idle**: between requests on a kept-alive connection, uvicorn's own keep-alive timeout.
 
 Answers are rendered by the composition root in the caller's protocol (a SOAP Fault on /soap,
-problem+json elsewhere); after one, what the client still sends is read and dropped for
-``LINGER_S``, so that the answer is not lost to a reset. Connections over a cap are closed when
-accepted (``connection_guard``); every cut is counted and logged there.
+problem+json elsewhere). After answering a client that is still sending (headers without end),
+what it sends is read and dropped for ``LINGER_S``, so that the answer is not lost to a reset.
+Connections over a cap are closed when accepted (``connection_guard``); every cut is counted and
+logged there.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._phase = _Phase.HEAD
         self._timer: asyncio.TimerHandle | None = None
         self._begun = False  # a byte of the current request has arrived
+        self._head_since = 0.0
         self._head_bytes = 0
         self._body_since = 0.0
         self._body_bytes = 0
@@ -88,7 +90,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             return
         self._kept = True
         super().connection_made(transport)
-        self._expect_head()
+        self._expect_head()  # timed from now: a connection that never sends is cut too
+        self._start_timer(self.guard.limits.header_timeout_s, self._head_due)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self._kept:
@@ -107,15 +110,26 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._phase is _Phase.BODY:
             self._body_bytes += len(data)
         super().data_received(data)
-        if self._kept and self._phase is _Phase.HEAD:
+        if not self._kept or self.transport.is_closing():
+            return
+        # Timers start only for what this chunk left unfinished: a request that arrives whole
+        # in one read (most of them) never sets one.
+        if self._phase is _Phase.HEAD:
             self._head_bytes += len(data)
             if self._head_bytes > self.guard.limits.max_head_bytes:
-                self._cut("header_too_large", self._answer("header_too_large") or _BARE_408)
+                answer = self._answer("header_too_large") or _BARE_408
+                self._cut("header_too_large", answer, linger=True)
+            elif self._timer is None:
+                due = self._head_since + self.guard.limits.header_timeout_s - self.loop.time()
+                self._start_timer(due, self._head_due)
+        elif self._phase is _Phase.BODY and self._timer is None:
+            self._start_timer(self.guard.limits.body_timeout_s, self._body_due)
 
     # --- parser callbacks ----------------------------------------------------------------------
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self._phase is not _Phase.HEAD:  # a pipelined request behind one being answered
+            self._stop_timer()
             self._expect_head()
 
     def on_headers_complete(self) -> None:
@@ -124,10 +138,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._phase = _Phase.APP
             self._stop_timer()
             return
+        self._stop_timer()
         self._phase = _Phase.BODY
         self._body_since = self.loop.time()
         self._body_bytes = 0
-        self._start_timer(self.guard.limits.body_timeout_s, self._body_due)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -148,8 +162,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     # --- timers --------------------------------------------------------------------------------
     def _expect_head(self) -> None:
         self._phase = _Phase.HEAD
+        self._head_since = self.loop.time()
         self._head_bytes = 0
-        self._start_timer(self.guard.limits.header_timeout_s, self._head_due)
 
     def _head_due(self) -> None:
         self._timer = None
@@ -198,15 +212,16 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._timer.cancel()
             self._timer = None
 
-    def _cut(self, reason: str, last_words: bytes) -> None:
+    def _cut(self, reason: str, last_words: bytes, *, linger: bool = False) -> None:
         self._stop_timer()
         if self.transport.is_closing():
             return
         self.guard.cut(self._address, reason)
-        if not last_words:
+        if last_words:
+            self.transport.write(last_words)
+        if not linger:  # nothing of the client's is waiting unread: a plain close
             self.transport.close()
             return
-        self.transport.write(last_words)
         self.transport.write_eof()  # once the answer is out; the client's bytes are dropped
         self._phase = _Phase.LINGER
         self.flow.resume_reading()

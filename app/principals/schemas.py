@@ -87,7 +87,11 @@ class PartnerIn(InModel):
         default=None, max_length=4, description="Default: all four counter operations."
     )
     rate_limit: float = Field(
-        default=50.0, gt=0, le=100_000, allow_inf_nan=False, description="Requests/s per instance."
+        default=50.0,
+        gt=0,
+        le=100_000,
+        allow_inf_nan=False,
+        description="Requests/s, for the whole fleet.",
     )
     password_text_allowed: bool = Field(
         default=False, description="Accept WS-Security PasswordText besides PasswordDigest."
@@ -180,7 +184,7 @@ class ClientIn(InModel):
         gt=0,
         le=100_000,
         allow_inf_nan=False,
-        description="Requests/s per instance. Default: 200.",
+        description="Requests/s, for the whole fleet. Default: 200.",
     )
 
 

@@ -120,6 +120,23 @@ async def test_an_empty_bucket_says_when_the_next_token_is_due(pool: asyncpg.Poo
     assert await limiter.take(k, 2) == 0.0
 
 
+async def test_a_principal_far_over_its_limit_costs_a_statement_per_lease_period(
+    pool: asyncpg.Pool,
+) -> None:
+    buckets = CountedBuckets(lambda: pool)
+    limiter = RateLimiter(buckets=buckets)  # at 100/s: leases of 10, a tenth of a second's
+    k = key()
+    while await limiter.take(k, 100) == 0.0:  # the burst: a second's worth
+        pass
+    buckets.calls = 0
+    admitted, deadline = 0, time.monotonic() + 0.5
+    while time.monotonic() < deadline:  # about 2,000 calls a second, twenty times the limit
+        admitted += await limiter.take(k, 100) == 0.0
+        await asyncio.sleep(0.0005)
+    assert 40 <= admitted <= 60, admitted
+    assert buckets.calls <= 7, "about one statement per lease period (0.1 s)"
+
+
 async def test_a_changed_limit_holds_from_the_next_lease(pool: asyncpg.Pool) -> None:
     limiter = RateLimiter(buckets=RateBucketRepository(lambda: pool))
     k = key()
