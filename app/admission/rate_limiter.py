@@ -142,7 +142,7 @@ class RateLimiter:
         lease = self._leases.get(key)
         if lease is None:
             lease = self._leases[key] = _Lease()
-        for _ in range(_REFILLS_PER_CALL):
+        for attempt in range(_REFILLS_PER_CALL + 1):
             now = self._clock()
             if lease.tokens > 0 and now < lease.expires:
                 lease.tokens -= 1
@@ -151,6 +151,8 @@ class RateLimiter:
                 return self._local.take(key, rate)
             if lease.tokens == 0 and now < lease.empty_until:
                 return lease.empty_until - now  # spent, and the bucket had too little for more
+            if attempt == _REFILLS_PER_CALL:
+                break
             if lease.refill is None:
                 lease.refill = asyncio.create_task(self._refill(key, lease, rate))
             lease.waiting += 1
