@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.observability.metrics import Metrics
 
@@ -19,6 +19,6 @@ def metrics_router(metrics: Metrics, refresh: Callable[[], None]) -> APIRouter:
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def scrape() -> Response:
         refresh()
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(await metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return router
