@@ -54,6 +54,7 @@ async def test_a_migration_waiting_on_a_lock_gives_up_and_lets_readers_through(
     holder = await asyncpg.connect(scratch.owner_dsn)
     owner = await asyncpg.connect(scratch.owner_dsn)
     reader = await asyncpg.connect(scratch.owner_dsn)
+    migrating: asyncio.Task[object] | None = None
     try:
         holding = holder.transaction()
         await holding.start()
@@ -98,8 +99,11 @@ async def test_a_migration_waiting_on_a_lock_gives_up_and_lets_readers_through(
         run = await migrate(owner, migrations, service_role=SERVICE_ROLE)
         assert run.applied == [BLOCKED], "with the holder gone, the same migration applies"
     finally:
+        # terminate, not close: after a failure a connection may be mid-query.
+        if migrating is not None and not migrating.done():
+            migrating.cancel()
         for conn in (holder, owner, reader):
-            await conn.close()
+            conn.terminate()
 
 
 async def test_a_statement_over_the_statement_timeout_is_cancelled_and_named(
