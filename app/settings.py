@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         default_factory=socket.gethostname,
         description="Names this instance (its audit spool); unique and stable per instance.",
     )
+    build_commit: str = Field(
+        default="unknown",
+        max_length=64,
+        description="The commit the running image was built from (ssogw_build_info).",
+    )
     pg_bin: Path | None = Field(default=None, description="Directory with initdb, pg_ctl, ...")
     primary_dsn: str | None = Field(
         default=None, description="The primary as the service role; else the local pair."

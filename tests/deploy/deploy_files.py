@@ -191,6 +191,11 @@ def exported_metrics() -> dict[str, frozenset[str]]:
             for suffix in suffixes:
                 extra = {"le"} if suffix == "_bucket" else set()
                 names[family.name + suffix] = labels | extra
+    # The process, platform and GC collectors on the same registry: every sample they give.
+    for family in metrics.registry.collect():
+        for sample in family.samples:
+            if sample.name not in names:
+                names[sample.name] = frozenset(sample.labels)
     return names
 
 
@@ -214,9 +219,10 @@ _GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\
 
 
 def metric_names(expr: str) -> set[str]:
-    """The gateway's series (ssogw_*) and recorded series (ssogw:*) an expression reads."""
+    """The gateway's series (ssogw_*, and the process_*/python_* its registry exports) and
+    recorded series (ssogw:*) an expression reads."""
     bare = _STRING.sub('""', expr)
-    return set(re.findall(r"\bssogw[_:][a-zA-Z0-9_:]+", bare))
+    return set(re.findall(r"\b(?:ssogw[_:]|process_|python_)[a-zA-Z0-9_:]+", bare))
 
 
 def selector_labels(expr: str) -> dict[str, set[str]]:
