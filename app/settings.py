@@ -92,6 +92,17 @@ class Settings(BaseSettings):
         description="The role `ssogw migrate` grants the gateway's privileges to; else the user"
         " of SSOGW_PRIMARY_DSN, else the local pair's.",
     )
+    migrate_lock_timeout_ms: int = Field(
+        default=5_000,
+        ge=0,
+        description="How long `ssogw migrate` waits for a lock before it gives up and rolls the"
+        " step back, so that queries never queue behind it (0: forever).",
+    )
+    migrate_statement_timeout_ms: int = Field(
+        default=0,
+        ge=0,
+        description="The longest one statement of `ssogw migrate` runs (0: no limit).",
+    )
 
     # --- HTTP ------------------------------------------------------------------------------
     http_host: str = "127.0.0.1"

@@ -13,7 +13,7 @@ from app.cli.output import emit, say
 from app.cli.session import run_async
 from app.db.config import owner_dsn, service_role
 from app.db.local_pair import LocalPair, read_record
-from app.db.migrator import migrate
+from app.db.migrator import MigrationLimits, migrate
 from app.db.pools import resolve_dsns
 from app.settings import Settings
 
@@ -128,7 +128,10 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     async def work() -> int:
         conn = await asyncpg.connect(owner_dsn(settings), timeout=settings.connect_timeout_s)
         try:
-            run = await migrate(conn, service_role=role)
+            limits = MigrationLimits(
+                settings.migrate_lock_timeout_ms, settings.migrate_statement_timeout_ms
+            )
+            run = await migrate(conn, service_role=role, limits=limits)
         finally:
             await conn.close()
         for name in run.uncovered:
