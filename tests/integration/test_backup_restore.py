@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -84,7 +85,7 @@ async def gateway_on_it(
 def ssogw(
     pair: LocalPair, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
     *argv: str,
-) -> tuple[int, dict[str, object]]:  # fmt: skip
+) -> tuple[int, dict[str, Any]]:  # fmt: skip
     """Run `ssogw ARGV --json` on the module's pair; its exit status and JSON document."""
     monkeypatch.setenv("SSOGW_DATA_DIR", str(pair.root))
     capsys.readouterr()
@@ -118,7 +119,7 @@ async def test_a_restore_to_a_moment_between_two_payments_finds_exactly_the_firs
     nid = await s40_person(gw)
     first, second = today(), today().plus(1)
     code, taken = ssogw(pair, capsys, monkeypatch, "db", "backup")
-    assert code == 0 and taken["backup"]["verified"] is True  # type: ignore[index]
+    assert code == 0 and taken["backup"]["verified"] is True
 
     async def pay(month: str) -> None:
         await gw.counter.confirm(
@@ -183,7 +184,7 @@ def test_retention_keeps_the_newest_backups_and_the_wal_they_need(
     assert len(before) >= 2
     newest = before[-1]
     code, listed = ssogw(pair, capsys, monkeypatch, "db", "backups")
-    assert [b["id"] for b in listed["backups"]] == [b.id for b in before]  # type: ignore[attr-defined]
+    assert [b["id"] for b in listed["backups"]] == [b.id for b in before]
     archived = summarise(pair.archive_dir)
     assert archived.oldest is not None and archived.oldest[8:] < newest.start_wal[8:]
 
