@@ -100,6 +100,7 @@ class PairRecord:
     primary_port: int
     replica_port: int
     database: str = DATABASE
+    durable: bool = True  # False: the tests' fsync-off pairs, whose backups need no sync either
 
     def dsn(self, port: int, *, role: str = SERVICE_ROLE, database: str | None = None) -> str:
         """A DSN of one of the servers, as ``role`` (the service role unless said)."""
@@ -140,6 +141,7 @@ class LocalPair:
         durable: bool = True,
         archive: bool = True,
         standby: bool = True,
+        wal_segment_mb: int = 16,
         say: Callable[[str], None] = lambda _msg: None,
     ) -> None:
         self.root = root.resolve()
@@ -147,6 +149,7 @@ class LocalPair:
         self._durable = durable
         self._archive = archive
         self._standby = standby
+        self._wal_segment_mb = wal_segment_mb  # PostgreSQL's default; a test's pair may go lower
         self._say = say
         self._user: OsUser | None = None
 
@@ -221,7 +224,8 @@ class LocalPair:
         self._say(f"initialising the primary in {self.primary_dir}")
         self._run(
             [str(bin_dir / "initdb"), "-D", str(self.primary_dir), "-U", SUPERUSER,
-             "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions"]
+             "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions",
+             f"--wal-segsize={self._wal_segment_mb}"]
         )  # fmt: skip
         self._write_config(self.primary_dir)
         with (self.primary_dir / "pg_hba.conf").open("a") as hba:
@@ -234,6 +238,7 @@ class LocalPair:
             os_user=self.user.name,
             primary_port=free_port(),
             replica_port=free_port(),
+            durable=self._durable,
         )
         (self.root / RECORD_FILE).write_text(json.dumps(asdict(record), indent=2) + "\n")
         self._start(bin_dir, "primary", record.primary_port)

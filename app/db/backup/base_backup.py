@@ -43,7 +43,8 @@ def take_backup(pair: LocalPair) -> BackupEntry:
             pair.user,
             [str(bin_dir / "pg_basebackup"), "-D", str(work / DATA_DIR), "-h", "127.0.0.1",
              "-p", str(record.primary_port), "-U", SUPERUSER, "-F", "p", "-X", "stream",
-             "--checkpoint=fast", "--label", f"ssogw {backup_id}", "--manifest-checksums=CRC32C"],
+             "--checkpoint=fast", "--label", f"ssogw {backup_id}", "--manifest-checksums=CRC32C",
+             *([] if record.durable else ["--no-sync"])],
             home=pair.root,
         )  # fmt: skip
         verified = _verify(pair, bin_dir, work / DATA_DIR)
