@@ -13,17 +13,12 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from playwright.async_api import async_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
-pytestmark = [
-    pytest.mark.db,
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="Chromium is not installed (/usr/bin/chromium)"
-    ),
-]
+pytestmark = pytest.mark.db
 
 # Network off: every name but 127.0.0.1 fails to resolve, and anything that would leave the
 # machine goes to a proxy where nothing listens (loopback is never proxied).
@@ -59,9 +54,9 @@ def test_the_docs_page_names_nothing_off_the_gateway(live_url: str) -> None:
     assert httpx.get(f"{live_url}/redoc", timeout=10).status_code == 404
 
 
-async def test_chromium_offline_renders_every_operation(live_url: str, tmp_path: Path) -> None:
-    from playwright.async_api import async_playwright
-
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (/usr/bin/chromium)")
+async def test_chromium_offline_renders_every_operation(live_url: str) -> None:
     expected = operations(live_url)
     assert len(expected) > 20
     requested: list[str] = []
