@@ -31,6 +31,7 @@ from app.rest.api import (
     api_router,
     gated_routes,
 )
+from app.rest.api_docs import add_api_docs
 from app.rest.problem import (
     PROBLEM_JSON,
     add_problem_schema,
@@ -97,7 +98,10 @@ def create_app(
             "Section 39 and Section 40 social-security contributions through partner counters."
         ),
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load from a CDN: add_api_docs serves them from here
+        redoc_url=None,
     )
+    add_api_docs(app)
     app.state.gateway = gw
     app.state.begin_drain = lambda: state.update(draining=True)
     app.add_middleware(HttpMetricsMiddleware, metrics=gw.metrics)
