@@ -12,6 +12,7 @@ from app.admission.credential_vault import SecretBox, password_digest
 from app.admission.nonce_cache import NonceCache
 from app.admission.rate_limiter import RateLimiter
 from app.admission.records import Caller, Protocol
+from app.admission.replay_guard import ReplayGuard
 from app.admission.service import Admission, split_token
 from app.admission.source_address import forwarded_for
 from app.db.recent_writes import RecentWrites
@@ -29,7 +30,7 @@ def admission(proxies: list[str]) -> Admission:
     return Admission(
         store=None,  # type: ignore[arg-type]  (address logic never touches the store)
         box=SecretBox("k"),
-        nonces=NonceCache(window_s=1),
+        replay=ReplayGuard(cache=NonceCache(window_s=1), ledger=None, keep_s=1),
         limiter=RateLimiter(),
         trusted_proxies=tuple(ip_network(p) for p in proxies),
         wsse_window_s=300,
@@ -86,12 +87,12 @@ def test_the_token_bucket_allows_a_burst_then_refills() -> None:
 def test_a_nonce_is_accepted_once_within_the_window() -> None:
     clock = Clock()
     cache = NonceCache(window_s=10, clock=clock)
-    assert cache.first_use("u", "n1")
-    assert not cache.first_use("u", "n1")
-    assert cache.first_use("v", "n1")
+    assert cache.first_use("u", b"n1")
+    assert not cache.first_use("u", b"n1")
+    assert cache.first_use("v", b"n1")
     clock.now += 11
-    assert cache.first_use("w", "n2")  # expiry runs as new nonces arrive
-    assert cache.first_use("u", "n1")
+    assert cache.first_use("w", b"n2")  # expiry runs as new nonces arrive
+    assert cache.first_use("u", b"n1")
 
 
 def test_password_digest_matches_the_oasis_definition() -> None:
