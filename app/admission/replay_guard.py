@@ -18,12 +18,14 @@ commit, as the audit writer does), one batch in flight; the calls that arrive wh
 form the next. An idle gateway sends a call's nonce at once (no waiting for company), so a
 quiet inquiry pays one round trip and commit on the primary, a busy one shares it.
 
-**Commit durability.** The ledger's pool runs with ``synchronous_commit = off``: a claim does
-not wait for its WAL to reach the disk. If the primary crashes, the claims of the last moments
-(the un-flushed WAL tail, at most 3 x ``wal_writer_delay``, 600 ms by default) are lost, and a
-token captured in them could be replayed once, within its window, after the crash. A replayed
-confirm still posts nothing twice (``partnerTxnId`` and the months are unique on the primary),
-so this costs at most a repeated inquiry, against an fsync on every inquiry.
+**Commit durability.** The ledger's pool runs with ``synchronous_commit = off``: a claim waits
+neither for its WAL to reach the disk nor for a synchronous standby. If the primary crashes,
+the claims of the last moments are lost (the un-flushed WAL tail, at most 3 x
+``wal_writer_delay``, 600 ms by default; after a failover, what had not yet streamed to the
+new primary), and a token captured in them could be replayed once, within its window. A
+replayed confirm still posts nothing twice (``partnerTxnId`` and the months are unique on the
+primary), so this costs at most a repeated inquiry, against a disk flush and a standby's
+acknowledgement on every inquiry.
 
 **When the ledger cannot answer** (the primary unreachable or slower than
 ``SSOGW_WSSE_NONCE_TIMEOUT_S``): a confirm or a cancel is refused (``server.store_unavailable``
