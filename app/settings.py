@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         default_factory=socket.gethostname,
         description="Names this instance (its audit spool); unique and stable per instance.",
     )
+    build_commit: str = Field(
+        default="unknown",
+        max_length=64,
+        description="The commit the running image was built from (ssogw_build_info).",
+    )
     pg_bin: Path | None = Field(default=None, description="Directory with initdb, pg_ctl, ...")
     primary_dsn: str | None = Field(
         default=None, description="The primary as the service role; else the local pair."
@@ -86,6 +91,17 @@ class Settings(BaseSettings):
         default=None,
         description="The role `ssogw migrate` grants the gateway's privileges to; else the user"
         " of SSOGW_PRIMARY_DSN, else the local pair's.",
+    )
+    migrate_lock_timeout_ms: int = Field(
+        default=5_000,
+        ge=0,
+        description="How long `ssogw migrate` waits for a lock before it gives up and rolls the"
+        " step back, so that queries never queue behind it (0: forever).",
+    )
+    migrate_statement_timeout_ms: int = Field(
+        default=0,
+        ge=0,
+        description="The longest one statement of `ssogw migrate` runs (0: no limit).",
     )
 
     # --- HTTP ------------------------------------------------------------------------------

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Protocol
 
 import asyncpg
 
-from app.db.pools import PoolConfig, open_pool
+from app.db.pools import PoolConfig, PoolObserver, open_pool
 from app.db.replica_router import ReadObserver, ReplicaRouter
+
+
+class DatabaseObserver(ReadObserver, PoolObserver, Protocol):
+    """What the pools and the read router report (metrics implement it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +38,7 @@ class DatabaseConfig:
 class Database:
     """Pools and router; ``primary``/``router`` are valid between ``open()`` and ``close()``."""
 
-    def __init__(self, config: DatabaseConfig, *, observer: ReadObserver | None = None) -> None:
+    def __init__(self, config: DatabaseConfig, *, observer: DatabaseObserver | None = None) -> None:
         self.config = config
         self._observer = observer
         self._primary: asyncpg.Pool | None = None
@@ -45,28 +50,33 @@ class Database:
     async def open(self) -> None:
         """Open every pool and start measuring replica lag."""
         cfg = self.config
+        seen = self._observer
         self._primary = await open_pool(
-            cfg.primary_dsn, cfg.primary_pool, read_only=False, name=f"{cfg.pool_prefix}primary"
-        )
+            cfg.primary_dsn, cfg.primary_pool, read_only=False, name=f"{cfg.pool_prefix}primary",
+            observer=seen,
+        )  # fmt: skip
         # The audit writer has its own small pool, so a burst of confirms holding primary
         # connections can never starve the group commit they are waiting for.
         self._audit = await open_pool(
-            cfg.primary_dsn, cfg.audit_pool, read_only=False, name=f"{cfg.pool_prefix}audit"
-        )
+            cfg.primary_dsn, cfg.audit_pool, read_only=False, name=f"{cfg.pool_prefix}audit",
+            observer=seen,
+        )  # fmt: skip
         # Admission's own, for the nonce ledger's batches: never behind a burst of confirms, and
         # committed asynchronously (app/admission/replay_guard.py says what that costs).
         self._admission = await open_pool(
-            cfg.primary_dsn,
-            cfg.admission_pool,
-            read_only=False,
-            name=f"{cfg.pool_prefix}admission",
-            session={"synchronous_commit": "off"},
-        )
+            cfg.primary_dsn, cfg.admission_pool, read_only=False,
+            name=f"{cfg.pool_prefix}admission", session={"synchronous_commit": "off"},
+            observer=seen,
+        )  # fmt: skip
         self._replicas = list(
             await asyncio.gather(
                 *(
                     open_pool(
-                        dsn, cfg.replica_pool, read_only=True, name=f"{cfg.pool_prefix}replica-{i}"
+                        dsn,
+                        cfg.replica_pool,
+                        read_only=True,
+                        name=f"{cfg.pool_prefix}replica-{i}",
+                        observer=seen,
                     )
                     for i, dsn in enumerate(cfg.replica_dsns)
                 )
@@ -139,10 +149,10 @@ class Database:
         named.update({f"replica-{i}": p for i, p in enumerate(self._replicas)})
         return named
 
-    def pool_sizes(self) -> dict[str, tuple[int, int]]:
-        """Open and in-use connections of every pool."""
+    def pool_sizes(self) -> dict[str, tuple[int, int, int]]:
+        """Open, in-use and the most connections of every pool."""
         return {
-            name: (pool.get_size(), pool.get_size() - pool.get_idle_size())
+            name: (pool.get_size(), pool.get_size() - pool.get_idle_size(), pool.get_max_size())
             for name, pool in self.pools().items()
         }
 

@@ -130,7 +130,7 @@ def build_gateway(
     theirs. ``command``: for one operator command (``open_gateway``): the primary only, and
     audit records committed at once, never to the serving instance's spool.
     """
-    metrics = Metrics(registry or CollectorRegistry())
+    metrics = Metrics(registry or CollectorRegistry(), commit=settings.build_commit)
     db = Database(database_config(settings, command=command), observer=metrics)
     box = SecretBox(settings.secret_key)
     principals = PrincipalRepository(lambda: db.primary)

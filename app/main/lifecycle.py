@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from app.main.gateway import Gateway, build_gateway
+from app.observability.loop_lag import measure_loop_lag
 from app.settings import Settings
 
 
@@ -22,6 +23,9 @@ async def start_gateway(gw: Gateway, *, background: bool = True) -> None:
     await gw.principal_changes.start()
     await gw.sealer.start()
     await gw.refusals.start()
+    gw.background.append(
+        asyncio.create_task(measure_loop_lag(gw.metrics.event_loop_lag), name="loop-lag")
+    )
     gw.background.append(
         asyncio.create_task(
             gw.complaint_cases.publish_open_counts(gw.metrics.open_complaints_counted),
