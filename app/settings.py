@@ -169,7 +169,24 @@ class Settings(BaseSettings):
     secret_key: str = Field(default=DEMO_SECRET_KEY, description="Encrypts partner secrets.")
     wsse_window_s: int = 300
     default_rate_limit: float = 200.0
-    token_cache_s: float = 60.0
+    token_cache_s: float = Field(
+        default=60.0,
+        description="Partners and clients are read again after this at the latest; changes"
+        " reach every instance at once (database notices), this is the backstop.",
+    )
+
+    # --- replay protection: WS-Security nonces in the database (app/admission/replay_guard.py)
+    wsse_nonce_timeout_s: float = Field(
+        default=1.0, gt=0, description="How long a nonce claim may wait for the primary."
+    )
+    wsse_nonce_outage_admits_reads: bool = Field(
+        default=True,
+        description="While the primary cannot take nonce claims, admit inquiries and status"
+        " calls on this instance's memory alone (confirms and cancels are always refused).",
+    )
+    wsse_nonce_prune_s: float = Field(
+        default=60.0, gt=0, description="How often each instance deletes expired nonces."
+    )
 
     # --- credential checks: argon2 off the event loop, bounded, remembered, throttled -----------
     credential_check_workers: int = Field(

@@ -27,6 +27,7 @@ class DatabaseConfig:
     primary_pool: PoolConfig
     replica_pool: PoolConfig
     audit_pool: PoolConfig
+    admission_pool: PoolConfig
     replica_max_lag_s: float
     replica_probe_interval_s: float
     # Before each pool's name (and so its connections' application_name, ssogw-<prefix><pool>):
@@ -42,6 +43,7 @@ class Database:
         self._observer = observer
         self._primary: asyncpg.Pool | None = None
         self._audit: asyncpg.Pool | None = None
+        self._admission: asyncpg.Pool | None = None
         self._replicas: list[asyncpg.Pool] = []
         self._router: ReplicaRouter | None = None
 
@@ -57,6 +59,13 @@ class Database:
         # connections can never starve the group commit they are waiting for.
         self._audit = await open_pool(
             cfg.primary_dsn, cfg.audit_pool, read_only=False, name=f"{cfg.pool_prefix}audit",
+            observer=seen,
+        )  # fmt: skip
+        # Admission's own, for the nonce ledger's batches: never behind a burst of confirms, and
+        # committed asynchronously (app/admission/replay_guard.py says what that costs).
+        self._admission = await open_pool(
+            cfg.primary_dsn, cfg.admission_pool, read_only=False,
+            name=f"{cfg.pool_prefix}admission", session={"synchronous_commit": "off"},
             observer=seen,
         )  # fmt: skip
         self._replicas = list(
@@ -86,7 +95,11 @@ class Database:
         """Stop the probe and close every pool."""
         if self._router is not None:
             await self._router.stop()
-        pools = [p for p in (self._primary, self._audit, *self._replicas) if p is not None]
+        pools = [
+            p
+            for p in (self._primary, self._audit, self._admission, *self._replicas)
+            if p is not None
+        ]
         await asyncio.gather(
             *(asyncio.wait_for(p.close(), 5.0) for p in pools), return_exceptions=True
         )
@@ -104,6 +117,22 @@ class Database:
         return self._audit
 
     @property
+    def admission_pool(self) -> asyncpg.Pool:
+        assert self._admission is not None, "Database.open() was not awaited"
+        return self._admission
+
+    async def connect_primary(self, name: str) -> asyncpg.Connection:
+        """A connection of its own to the primary, outside every pool (a listener's)."""
+        cfg = self.config
+        conn: asyncpg.Connection = await asyncpg.connect(
+            cfg.primary_dsn,
+            timeout=cfg.primary_pool.connect_timeout_s,
+            command_timeout=cfg.primary_pool.command_timeout_s,
+            server_settings={"application_name": f"ssogw-{cfg.pool_prefix}{name}"},
+        )
+        return conn
+
+    @property
     def router(self) -> ReplicaRouter:
         assert self._router is not None, "Database.open() was not awaited"
         return self._router
@@ -115,6 +144,8 @@ class Database:
             named["primary"] = self._primary
         if self._audit is not None:
             named["audit"] = self._audit
+        if self._admission is not None:
+            named["admission"] = self._admission
         named.update({f"replica-{i}": p for i, p in enumerate(self._replicas)})
         return named
 

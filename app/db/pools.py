@@ -50,8 +50,9 @@ async def _keep_session(_conn: asyncpg.Connection) -> None:
     asyncpg's default reset sends ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
     RESET ALL`` on every release, a round trip per use of a pooled connection. Nothing here
     leaves session state behind: settings are ``SET LOCAL``, advisory locks are transaction
-    locks, cursors live inside transactions, and nothing LISTENs; an open transaction is still
-    rolled back by the pool before this is called.
+    locks, cursors live inside transactions, and nothing LISTENs (the listener of principal
+    changes has a connection of its own); an open transaction is still rolled back by the pool
+    before this is called.
     """
 
 
@@ -112,14 +113,16 @@ async def open_pool(
     *,
     read_only: bool,
     name: str,
+    session: dict[str, str] | None = None,
     observer: PoolObserver | None = None,
 ) -> asyncpg.Pool:
     """A pool for ``dsn``; replica sessions are read-only so a stray write fails loudly.
+    ``session``: further settings of every session (e.g. ``synchronous_commit``).
 
     When the server is down at start-up the pool is created empty and connects on first use,
     so the service starts (and says so in /readyz) instead of crashing.
     """
-    settings = {"application_name": f"ssogw-{name}"}
+    settings = {"application_name": f"ssogw-{name}", **(session or {})}
     if read_only:
         settings["default_transaction_read_only"] = "on"
     kwargs: dict[str, Any] = {

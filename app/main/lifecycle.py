@@ -17,8 +17,10 @@ async def start_gateway(gw: Gateway, *, background: bool = True) -> None:
     await gw.audit.claim_spool()
     await gw.db.open()
     await gw.audit.start()
+    await gw.replay.start()
     if not background:
         return
+    await gw.principal_changes.start()
     await gw.sealer.start()
     await gw.refusals.start()
     gw.background.append(
@@ -38,6 +40,8 @@ async def stop_gateway(gw: Gateway) -> None:
         task.cancel()
     await asyncio.gather(*gw.background, return_exceptions=True)
     gw.background.clear()
+    await gw.principal_changes.stop()
+    await gw.replay.stop()  # the claims queued are settled first
     try:
         await gw.refusals.stop()  # its counts go through the writer: before it stops
         await gw.audit.stop()

@@ -188,6 +188,36 @@ class Metrics:
             ["outcome"],
             registry=registry,
         )
+        self.nonce_batch_size = Histogram(
+            "ssogw_nonce_batch_size",
+            "WS-Security nonces claimed per statement on the primary (group commit).",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
+            registry=registry,
+        )
+        self.nonce_claim_seconds = Histogram(
+            "ssogw_nonce_claim_seconds",
+            "Time to claim one batch of nonces on the primary.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.nonce_checks_degraded = Counter(
+            "ssogw_nonce_checks_degraded_total",
+            "Calls admitted on this instance's nonce memory alone, the primary not answering.",
+            ["operation"],
+            registry=registry,
+        )
+        self.listening_for_changes = Gauge(
+            "ssogw_principal_changes_listening",
+            "1 while this instance listens for changes of partners and clients.",
+            registry=registry,
+        )
+        self.principal_changes = Counter(
+            "ssogw_principal_changes_total",
+            "Changes of partners and clients announced to this instance, by kind (all: forget"
+            " everything, after a reconnection).",
+            ["kind"],
+            registry=registry,
+        )
         self.payments = Counter(
             "ssogw_payments_total",
             "Confirmed payments, by section and partner.",
@@ -239,6 +269,21 @@ class Metrics:
 
     def admission_refused(self, reason: str, protocol: str) -> None:
         self.admission_refusals.labels(reason, protocol).inc()
+
+    # --- ReplayEvents (admission.replay_guard) ---------------------------------------------------
+    def nonce_batch_claimed(self, size: int, seconds: float) -> None:
+        self.nonce_batch_size.observe(size)
+        self.nonce_claim_seconds.observe(seconds)
+
+    def nonce_check_degraded(self, operation: str) -> None:
+        self.nonce_checks_degraded.labels(operation).inc()
+
+    # --- ChangeEvents (principals.change_feed) ---------------------------------------------------
+    def principal_changes_listening(self, listening: bool) -> None:
+        self.listening_for_changes.set(1 if listening else 0)
+
+    def principal_change_received(self, kind: str) -> None:
+        self.principal_changes.labels(kind).inc()
 
     # --- SettlementEvents (service.settlement) ---------------------------------------------------
     def settlement_mismatched(self, *, kind: str, partner: str, count: int) -> None:

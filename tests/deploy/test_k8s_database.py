@@ -134,7 +134,13 @@ def test_settings_are_real_and_connections_fit_the_database() -> None:
         }
     )
     config = database_config(settings)
-    per_pod = config.primary_pool.max_size + config.audit_pool.max_size
+    listener = 1  # of partner and client changes, a connection of its own
+    per_pod = (
+        config.primary_pool.max_size
+        + config.audit_pool.max_size
+        + config.admission_pool.max_size
+        + listener
+    )
     max_pods = obj("HorizontalPodAutoscaler", "ssogw")["spec"]["maxReplicas"]
     max_connections = int(cluster()["spec"]["postgresql"]["parameters"]["max_connections"])
     assert max_pods * per_pod < max_connections, "the primary runs out of connections"
