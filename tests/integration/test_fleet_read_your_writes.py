@@ -24,6 +24,7 @@ import pytest
 from app.counter.records import InquiryRequest
 from app.db.local_failover import synchronous
 from app.db.local_pair import LocalPair, PairRecord
+from app.errors import StoreUnavailable
 from app.main import Gateway, build_gateway, start_gateway, stop_gateway
 from app.settings import Settings
 from tests.support.clock import PinnedClock
@@ -32,6 +33,7 @@ from tests.support.people import add_person, wait_replayed
 from tests.support.wsse import digest_token
 
 TRIES = 1000
+COUNTERS = 8  # counters working at once, each confirm followed by its inquiry
 LATENCY_CONFIRMS = 150
 
 
@@ -100,22 +102,28 @@ async def test_a_month_paid_on_one_instance_is_never_offered_by_another(
     month = str(today())
     await b.db.router.probe()
     offered, served = 0, Counter[str]()
+
+    async def counter(ids: list[str]) -> None:
+        # One counter: a confirm on A, then at once an inquiry on B for the same person.
+        nonlocal offered
+        for nid in ids:
+            await a.counter.confirm(
+                caller=caller(), credentials=digest_token(username, password),
+                request=confirm_request(nid, [month], 7000),
+            )  # fmt: skip
+            seen = await b.counter.inquire(
+                caller=caller(), credentials=digest_token(username, password),
+                request=InquiryRequest(nid),
+            )  # fmt: skip
+            offered += month in [m.month for m in seen.months]
+            served[seen.served_by.value] += 1
+
     started = time.perf_counter()
-    for nid in members:
-        await a.counter.confirm(
-            caller=caller(),
-            credentials=digest_token(username, password),
-            request=confirm_request(nid, [month], 7000),
-        )
-        seen = await b.counter.inquire(
-            caller=caller(), credentials=digest_token(username, password),
-            request=InquiryRequest(nid),
-        )  # fmt: skip
-        offered += month in [m.month for m in seen.months]
-        served[seen.served_by.value] += 1
+    await asyncio.gather(*(counter(members[i::COUNTERS]) for i in range(COUNTERS)))
     elapsed = time.perf_counter() - started
     print(
-        f"\nfleet read-your-writes: {TRIES} confirms on A, inquiries on B right after:"
+        f"\nfleet read-your-writes: {TRIES} confirms on A, each followed at once by an inquiry"
+        f" on B ({COUNTERS} counters at a time):"
         f" {offered} offered the paid month again; served by {dict(served)}; {elapsed:.1f} s"
     )
     assert offered == 0
@@ -179,3 +187,42 @@ async def test_remote_apply_puts_the_payment_on_the_standby_before_the_answer(
         f" local {unwaited_seen}/{LATENCY_CONFIRMS}"
     )
     assert applied_seen == LATENCY_CONFIRMS
+
+
+async def test_a_standby_that_does_not_apply_makes_payments_fail_retryably_not_hang(
+    fleet: tuple[Gateway, Gateway],
+    settings: Settings,
+    clock: PinnedClock,
+    replica_superuser: asyncpg.Connection,
+) -> None:
+    """The synchronous standby connected but not applying (replay paused: as slow as it gets):
+    a payment's commit waits its bound, is answered with the retryable code, and the same
+    request sent again once the standby applies answers with the payment, made once."""
+    impatient = await _instance(settings, clock, "fleet-impatient", payment_commit_wait_s=0.5)
+    try:
+        username, password = await _partner_token(impatient)
+        (nid,) = await _members(impatient, 1)
+        request = confirm_request(nid, [str(today())], 7000)
+        await replica_superuser.execute("SELECT pg_wal_replay_pause()")
+        try:
+            begun = time.perf_counter()
+            with pytest.raises(StoreUnavailable) as refused:
+                await impatient.counter.confirm(
+                    caller=caller(), credentials=digest_token(username, password),
+                    request=request,
+                )  # fmt: skip
+            waited = time.perf_counter() - begun
+        finally:
+            await replica_superuser.execute("SELECT pg_wal_replay_resume()")
+        assert refused.value.details.get("reason") == "commit_unconfirmed", refused.value.details
+        assert refused.value.retryable and 0.5 <= waited < 2.0, waited
+        again = await impatient.counter.confirm(
+            caller=caller(), credentials=digest_token(username, password), request=request
+        )
+        assert again.replayed, "the first attempt committed on the primary: it is answered"
+        payments = await impatient.db.primary.fetchval(
+            "SELECT count(*) FROM payments WHERE national_id = $1", nid
+        )
+        assert payments == 1
+    finally:
+        await stop_gateway(impatient)
