@@ -12,6 +12,7 @@ from typing import Protocol
 
 import asyncpg
 
+from app.db.failures import connection_lost
 from app.db.pools import PoolConfig, PoolObserver, open_pool
 from app.db.replica_router import ReadObserver, ReplicaRouter
 
@@ -141,8 +142,8 @@ class Database:
         for attempt in (1, 2):
             try:
                 await self.primary.fetchval("SELECT 1", timeout=1.0)
-            except Exception:
-                if attempt == 2:
+            except Exception as exc:
+                if attempt == 2 or not connection_lost(exc):
                     return False
             else:
                 return True

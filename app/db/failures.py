@@ -27,6 +27,24 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 WRITABLE_STORES = frozenset({"primary", "audit"})
 
 
+def connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says the connection (not the query) failed: the server closed it,
+    refused it, or is shutting down. A read that failed so may be tried once more on a fresh
+    connection; a timeout is not one of them (a second try would double the wait)."""
+    if isinstance(exc, TimeoutError):
+        return False
+    return isinstance(
+        exc,
+        OSError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.ConnectionDoesNotExistError
+        | asyncpg.InterfaceError  # "connection is closed"
+        | asyncpg.CannotConnectNowError
+        | asyncpg.exceptions.AdminShutdownError
+        | asyncpg.exceptions.CrashShutdownError,
+    )
+
+
 def translate(exc: BaseException, *, store: str) -> ServiceError | None:
     """The vocabulary's error for an asyncpg/OS failure, or None if it is not a store failure."""
     if isinstance(

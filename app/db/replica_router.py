@@ -36,7 +36,7 @@ from typing import Protocol, TypeVar
 
 import asyncpg
 
-from app.db.failures import UNAVAILABLE, translated
+from app.db.failures import UNAVAILABLE, connection_lost, translated
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -156,10 +156,10 @@ class ReplicaRouter:
                     timeout=timeout,
                 )
                 break
-            except UNAVAILABLE:
+            except UNAVAILABLE as exc:
                 # A pooled connection the old server closed fails once; the second try
                 # connects afresh (to the new primary, after a failover).
-                if attempt == 2:
+                if attempt == 2 or not connection_lost(exc):
                     self.primary_up = False
                     return None
         lsn = parse_lsn(text)
@@ -284,9 +284,11 @@ class ReplicaRouter:
             try:
                 async with self.primary.acquire() as conn:
                     result = await fn(conn)
-            except UNAVAILABLE:
+            except UNAVAILABLE as exc:
                 # A read may be repeated: a pooled connection the server closed (a restart, a
                 # failover) fails once, and the second try connects afresh.
+                if not connection_lost(exc):
+                    raise
                 async with self.primary.acquire() as conn:
                     result = await fn(conn)
         self._observer.read_served("primary")
