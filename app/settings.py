@@ -11,7 +11,7 @@ import socket
 from datetime import time
 from ipaddress import ip_address
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, field_validator
@@ -128,6 +128,20 @@ class Settings(BaseSettings):
     command_timeout_s: float = 5.0
     replica_max_lag_s: float = 5.0
     replica_probe_interval_s: float = 0.5
+
+    # --- payments on the standbys before they are answered (app/db/sync_commit.py) -----------
+    payment_synchronous_commit: Literal["remote_apply", "remote_write", "on", "local"] = Field(
+        default="remote_apply",
+        description="synchronous_commit of confirms and cancels: remote_apply, so every"
+        " synchronous standby has applied a payment before it is answered (read-your-writes"
+        " across the fleet); a no-op on a primary without synchronous standbys.",
+    )
+    payment_commit_wait_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="How long a payment's COMMIT may wait for the synchronous standbys; then"
+        " it is answered with the retryable server.store_unavailable.",
+    )
 
     # --- audit group commit ------------------------------------------------------------------
     audit_max_batch: int = 500

@@ -178,6 +178,10 @@ class AuditWriter:
         """Records waiting for their group commit now."""
         return len(self._queue)
 
+    def spool_writable(self) -> bool:
+        """Whether records could be committed to the spool now (False without a spool)."""
+        return self._spool is not None and self._spool.writable()
+
     def spooled_bytes(self) -> int:
         """Bytes in this instance's spool waiting for the primary (0 without a spool)."""
         return self._spool.pending_bytes() if self._spool is not None else 0
@@ -253,6 +257,9 @@ class AuditWriter:
             async with asyncio.timeout(self._commit_timeout_s):
                 await self._write([(p.record_id, p.row) for p in batch])
         except BaseException as exc:  # every failure, cancellation included, fails the batch
+            if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+                # The pool reaches a demoted primary: its next connections find the new one.
+                await self._pool_provider().expire_connections()
             if isinstance(exc, Exception) and await self._spooled(batch, exc):
                 return False
             self._batch_failed(batch, exc)

@@ -51,6 +51,7 @@ from app.counter.service import CounterService
 from app.db.config import database_config
 from app.db.database import Database
 from app.db.recent_writes import RecentWrites
+from app.db.sync_commit import CommitPolicy
 from app.feed.access import FeedAccess
 from app.feed.repository import FeedRepository
 from app.feed.service import FeedService
@@ -133,7 +134,8 @@ def build_gateway(
     metrics = Metrics(registry or CollectorRegistry(), commit=settings.build_commit)
     db = Database(database_config(settings, command=command), observer=metrics)
     box = SecretBox(settings.secret_key)
-    principals = PrincipalRepository(lambda: db.primary)
+    # Credentials are looked up on the primary, and on a replica while it is away.
+    principals = PrincipalRepository(lambda: db.primary, replicas=lambda: db.router)
     # A token is accepted while its Created is within the window either side of now: its
     # nonce is remembered for both sides.
     keep_nonces_s = 2 * settings.wsse_window_s
@@ -169,7 +171,11 @@ def build_gateway(
         sink=audit, clock=clock, window_s=settings.audit_refusal_window_s,
         per_source=settings.audit_refusals_per_source, sources=settings.audit_refusal_sources,
     )  # fmt: skip
-    ledger = PgLedger(primary=lambda: db.primary, router=lambda: db.router)
+    ledger = PgLedger(
+        primary=lambda: db.primary,
+        router=lambda: db.router,
+        commit=CommitPolicy(settings.payment_synchronous_commit, settings.payment_commit_wait_s),
+    )
     rates = RateBook(ledger)
     recent = RecentWrites()  # shared: a record read after a payment or an admin change sees it
     counter = CounterService(
