@@ -203,10 +203,13 @@ def check_checkpoints(
         if reason is not None:
             fault(f"checkpoint {cp.number} is forged: {reason}")
             continue
-        reason = _link_fault(cp, good, after)
-        if reason is not None:
-            fault(reason)
+        if good is not None and cp.seq <= good.seq:
+            fault(f"checkpoint {cp.number}: it seals seq {cp.seq}, not after checkpoint "
+                  f"{good.number}'s {good.seq}")  # fmt: skip
             continue
+        reason = _link_fault(cp, good, after)
+        if reason is not None:  # what lies between is lost; this one is still signed
+            fault(reason)
         check.anchors.setdefault(cp.seq, cp)
         good = cp
     _compare_copies(check, stored, copies, keys)
@@ -224,9 +227,6 @@ def _link_fault(cp: Checkpoint, good: Checkpoint | None, after: int) -> str | No
         if good is None:
             return f"checkpoint {cp.number}: the first checkpoint does not start from genesis"
         return f"checkpoint {cp.number}: it does not chain to checkpoint {good.number}"
-    if good is not None and cp.seq <= good.seq:
-        return f"checkpoint {cp.number}: it seals seq {cp.seq}, not after checkpoint " \
-               f"{good.number}'s {good.seq}"  # fmt: skip
     return None
 
 
