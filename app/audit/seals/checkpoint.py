@@ -45,7 +45,7 @@ def signed_bytes(
 class Checkpoint:
     """One signed seal of the chain head."""
 
-    number: int  # 1, 2, 3, ... without a gap
+    number: int  # 1, 2, 3, ...; one a forgery took is passed over (the link is prev_digest)
     seq: int  # the chain's last record when it was sealed
     head_hash: bytes
     sealed_at: datetime  # aware
