@@ -127,6 +127,20 @@ async def test_a_forged_copy_in_the_database_is_named_and_sealing_goes_on(
     assert ("not a trusted public key" if signed else "signature does not verify") in reason
 
 
+async def test_a_forged_copy_numbered_far_ahead_costs_the_sealer_nothing(
+    sealed: Sealed,  # noqa: F811
+    scratch: PairRecord,  # noqa: F811
+) -> None:
+    assert scratch.primary_dsn
+    await forged_copy_by_the_service_role(scratch.primary_dsn, 10**15, claims=None)
+    made = await sealed.gw.sealer.seal()
+    assert made is not None and (made.number, made.seq) == (3, 25), "the next number, at once"
+    result = await sealed.verify()
+    assert (result.sealed_seq, result.broken) == (25, 1)
+    assert result.first_broken is not None
+    assert result.first_broken.reason.startswith(f"the database's copy of checkpoint {10**15} is")
+
+
 @pytest.mark.parametrize("planted", ["unsigned", "foreign key"])
 async def test_a_file_planted_in_the_checkpoint_directory_is_named_and_sealing_goes_on(
     sealed: Sealed,  # noqa: F811

@@ -145,10 +145,8 @@ class Sealer:
         made: list[Checkpoint] = []
 
         async def make(round_: SealRound) -> list[Checkpoint]:
-            newest = await round_.copies(before=None)
-            taken = newest[0].number if newest else 0  # forged copies take numbers too
-            last = await self._last_copy(round_, newest, keys)
-            last, number, copy_back = await self._recovered(last, taken, keys)
+            last, forged = await self._last_copy(round_, keys)
+            last, number, copy_back = await self._recovered(last, forged, keys)
             head = round_.head
             if last is None and head.seq == 0:
                 return copy_back
@@ -187,36 +185,41 @@ class Sealer:
         return made[0] if made else None
 
     async def _last_copy(
-        self, round_: SealRound, page: list[Checkpoint], keys: TrustedKeys
-    ) -> Checkpoint | None:
-        """The newest of the database's copies that a trusted key signed; forged ones (the
-        service role may insert copies) are passed over."""
+        self, round_: SealRound, keys: TrustedKeys
+    ) -> tuple[Checkpoint | None, set[int]]:
+        """The newest of the database's copies that a trusted key signed, and the numbers of
+        the copies above it: forged (the service role may insert copies), passed over."""
+        forged: set[int] = set()
+        page = await round_.copies(before=None)
         while page:
             for copy in page:
                 fault = signature_fault(copy, keys)
                 if fault is None:
-                    return copy
+                    return copy, forged
+                forged.add(copy.number)
                 log.error("the database's copy of checkpoint %d is forged (%s): passed over",
                           copy.number, fault)  # fmt: skip
             if len(page) < COPIES_PAGE:
-                return None
+                break
             page = await round_.copies(before=page[-1].number)
-        return None
+        return None, forged
 
     async def _recovered(
-        self, last: Checkpoint | None, taken: int, keys: TrustedKeys
+        self, last: Checkpoint | None, forged: set[int], keys: TrustedKeys
     ) -> tuple[Checkpoint | None, int, list[Checkpoint]]:
-        """Walk the store past ``last``: files this gateway signed that follow it are a round
-        whose transaction failed after its file was kept (copied back where the database has no
-        copy under the number); anything else there, and numbers a forged copy took, are passed
-        over. The last checkpoint, the number to sign under, and the copies to add."""
+        """Walk the store past ``last``, one number at a time: files this gateway signed that
+        follow it are a round whose transaction failed after its file was kept (copied back
+        where the database has no copy under the number); anything else there, and numbers a
+        forged copy took, are passed over. The walk visits only numbers something occupies (a
+        forged copy numbered far ahead costs nothing). The last checkpoint, the number to sign
+        under, and the copies to add."""
         number, copy_back = next_number(last), list[Checkpoint]()
         while True:
             stored = await asyncio.to_thread(self.store.get, number)
             if stored is None:
-                if number > taken:
+                if number not in forged:
                     return last, number, copy_back
-                number += 1  # a copy nothing in the store backs: forged, or its file is gone
+                number += 1  # a forged copy nothing in the store backs
                 continue
             cp = stored.checkpoint
             fault = stored.problem if cp is None else signature_fault(cp, keys)
@@ -227,7 +230,7 @@ class Sealer:
                           number, self.store.where, fault)  # fmt: skip
             else:
                 last = cp
-                if number > taken:
+                if number not in forged:
                     copy_back.append(cp)
                     log.warning("checkpoint %d copied back from the store to the database", number)
             number += 1
