@@ -126,10 +126,11 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="How long a batch waits for the chain head, then fails."
     )
     audit_head_hold_s: float = Field(
-        default=5.0,
+        default=10.0,
         gt=0,
-        description="A service-role session holding the chain head longer "
-        "than this is ended by the next writer that waited for it (app/audit/chain_head.py).",
+        description="A service-role session holding the chain head longer than this is ended by "
+        "the next writer that waited for it (app/audit/chain_head.py); above the writer's 5 s "
+        "commit timeout, which ends the gateway's own statements first.",
     )
 
     # --- refusals of callers never admitted: counted per source and window (app/audit/refusals)

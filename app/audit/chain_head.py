@@ -20,8 +20,8 @@ keep the lock until that transaction ends. A writer whose wait ran out therefore
 service role's sessions whose transaction has held a lock on ``audit_chain`` for longer than
 ``hold_s`` (``pg_terminate_backend``: a role may end its own sessions); the gateway's own
 transactions on the head are one short statement each, cut off by the writer's commit timeout
-well before that. So a hold-off costs the calls of about ``hold_s`` seconds, each failing
-within ``wait_s``, and then audited calls proceed.
+(5 s) before that (``hold_s`` is 10 s by default). So a hold-off costs the calls of about
+``hold_s`` seconds, each failing within ``wait_s``, and then audited calls proceed.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class ChainHeadMover:
     """Appends and links onto the chain through the owner's functions (one per writer, shared
     with its linker), remembering where the head was left."""
 
-    def __init__(self, *, wait_s: float = 1.0, hold_s: float = 5.0) -> None:
+    def __init__(self, *, wait_s: float = 1.0, hold_s: float = 10.0) -> None:
         if wait_s <= 0 or hold_s <= 0:
             raise ValueError("wait_s and hold_s must be positive")
         self._wait_ms = max(1, round(wait_s * 1000))

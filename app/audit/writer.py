@@ -90,7 +90,7 @@ class AuditWriter:
         spool: AuditSpool | None = None,
         link_interval_s: float | None = None,
         head_wait_s: float = 1.0,
-        head_hold_s: float = 5.0,
+        head_hold_s: float = 10.0,
     ) -> None:
         """``link_interval_s``: link records committed by business transactions (this often at
         least, and whenever ``link_soon()`` is called); None: leave them to other instances.
