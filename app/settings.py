@@ -152,6 +152,16 @@ class Settings(BaseSettings):
     audit_link_interval_s: float = Field(
         default=1.0, gt=0, description="How often to look for records left waiting for a link."
     )
+    audit_head_wait_s: float = Field(
+        default=1.0, gt=0, description="How long a batch waits for the chain head, then fails."
+    )
+    audit_head_hold_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A service-role session holding the chain head longer than this is ended by "
+        "the next writer that waited for it (app/audit/chain_head.py); above the writer's 5 s "
+        "commit timeout, which ends the gateway's own statements first.",
+    )
 
     # --- refusals of callers never admitted: counted per source and window (app/audit/refusals)
     audit_refusal_window_s: float = Field(

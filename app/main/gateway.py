@@ -30,6 +30,7 @@ from app.audit.access import AuditAccess
 from app.audit.admin_gate import AdminGate
 from app.audit.queries import AuditQueries
 from app.audit.refusals.tally import RefusalTally
+from app.audit.seals.checkpoint import TrustedKeys
 from app.audit.seals.checkpoint_dir import CheckpointDir
 from app.audit.seals.seal_key import (
     configured_keys,
@@ -166,6 +167,7 @@ def build_gateway(
         max_wait_ms=0 if command else settings.audit_max_wait_ms, metrics=metrics,
         spool=None if command else spool,
         link_interval_s=None if command else settings.audit_link_interval_s,
+        head_wait_s=settings.audit_head_wait_s, head_hold_s=settings.audit_head_hold_s,
     )  # fmt: skip
     refusals = RefusalTally(
         sink=audit, clock=clock, window_s=settings.audit_refusal_window_s,
@@ -197,16 +199,19 @@ def build_gateway(
     # With a sink, a service records the calls of a command's operator itself (the API's calls
     # are recorded by the gate, never twice).
     checkpoints = CheckpointDir(settings.seal_dir())
+
+    def trusted() -> TrustedKeys:  # the seal key's public half and the earlier keys'
+        return configured_keys(settings.seal_key_file(), settings.audit_seal_public_keys)
+
     sealer = Sealer(
         ledger=AuditQueries(pool_provider=lambda: db.audit_pool),
         store=checkpoints,  # the key is made on first use only where none is configured
         key=lambda: signing_key(settings.seal_key_file(), generate=settings.seal_key_is_local()),
-        clock=clock, interval_s=settings.audit_seal_interval_s, events=metrics,
+        clock=clock, interval_s=settings.audit_seal_interval_s, events=metrics, trusted=trusted,
     )  # fmt: skip
     audit_trail = AuditService(
         queries=AuditQueries(pool_provider=lambda: db.primary), checkpoints=checkpoints,
-        keys=lambda: configured_keys(settings.seal_key_file(), settings.audit_seal_public_keys),
-        sink=audit, clock=clock,
+        keys=trusted, sink=audit, clock=clock,
     )  # fmt: skip
     api = ApiServices(
         counter=counter,
