@@ -11,7 +11,7 @@ import socket
 from datetime import time
 from ipaddress import ip_address
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, field_validator
@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         default_factory=socket.gethostname,
         description="Names this instance (its audit spool); unique and stable per instance.",
     )
+    build_commit: str = Field(
+        default="unknown",
+        max_length=64,
+        description="The commit the running image was built from (ssogw_build_info).",
+    )
     pg_bin: Path | None = Field(default=None, description="Directory with initdb, pg_ctl, ...")
     primary_dsn: str | None = Field(
         default=None, description="The primary as the service role; else the local pair."
@@ -86,6 +91,17 @@ class Settings(BaseSettings):
         default=None,
         description="The role `ssogw migrate` grants the gateway's privileges to; else the user"
         " of SSOGW_PRIMARY_DSN, else the local pair's.",
+    )
+    migrate_lock_timeout_ms: int = Field(
+        default=5_000,
+        ge=0,
+        description="How long `ssogw migrate` waits for a lock before it gives up and rolls the"
+        " step back, so that queries never queue behind it (0: forever).",
+    )
+    migrate_statement_timeout_ms: int = Field(
+        default=0,
+        ge=0,
+        description="The longest one statement of `ssogw migrate` runs (0: no limit).",
     )
 
     # --- HTTP ------------------------------------------------------------------------------
@@ -113,6 +129,20 @@ class Settings(BaseSettings):
     replica_max_lag_s: float = 5.0
     replica_probe_interval_s: float = 0.5
 
+    # --- payments on the standbys before they are answered (app/db/sync_commit.py) -----------
+    payment_synchronous_commit: Literal["remote_apply", "remote_write", "on", "local"] = Field(
+        default="remote_apply",
+        description="synchronous_commit of confirms and cancels: remote_apply, so every"
+        " synchronous standby has applied a payment before it is answered (read-your-writes"
+        " across the fleet); a no-op on a primary without synchronous standbys.",
+    )
+    payment_commit_wait_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="How long a payment's COMMIT may wait for the synchronous standbys; then"
+        " it is answered with the retryable server.store_unavailable.",
+    )
+
     # --- audit group commit ------------------------------------------------------------------
     audit_max_batch: int = 500
     audit_max_wait_ms: float = 2.0
@@ -121,6 +151,16 @@ class Settings(BaseSettings):
     )
     audit_link_interval_s: float = Field(
         default=1.0, gt=0, description="How often to look for records left waiting for a link."
+    )
+    audit_head_wait_s: float = Field(
+        default=1.0, gt=0, description="How long a batch waits for the chain head, then fails."
+    )
+    audit_head_hold_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A service-role session holding the chain head longer than this is ended by "
+        "the next writer that waited for it (app/audit/chain_head.py); above the writer's 5 s "
+        "commit timeout, which ends the gateway's own statements first.",
     )
 
     # --- refusals of callers never admitted: counted per source and window (app/audit/refusals)
@@ -153,7 +193,24 @@ class Settings(BaseSettings):
     secret_key: str = Field(default=DEMO_SECRET_KEY, description="Encrypts partner secrets.")
     wsse_window_s: int = 300
     default_rate_limit: float = 200.0
-    token_cache_s: float = 60.0
+    token_cache_s: float = Field(
+        default=60.0,
+        description="Partners and clients are read again after this at the latest; changes"
+        " reach every instance at once (database notices), this is the backstop.",
+    )
+
+    # --- replay protection: WS-Security nonces in the database (app/admission/replay_guard.py)
+    wsse_nonce_timeout_s: float = Field(
+        default=1.0, gt=0, description="How long a nonce claim may wait for the primary."
+    )
+    wsse_nonce_outage_admits_reads: bool = Field(
+        default=True,
+        description="While the primary cannot take nonce claims, admit inquiries and status"
+        " calls on this instance's memory alone (confirms and cancels are always refused).",
+    )
+    wsse_nonce_prune_s: float = Field(
+        default=60.0, gt=0, description="How often each instance deletes expired nonces."
+    )
 
     # --- rate limits: a bucket per principal shared in PostgreSQL, spent through local leases ---
     rate_lease_s: float = Field(

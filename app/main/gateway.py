@@ -24,11 +24,13 @@ from app.admission.credential_checks import CredentialChecks
 from app.admission.credential_vault import SecretBox
 from app.admission.nonce_cache import NonceCache
 from app.admission.rate_limiter import RateLimiter
+from app.admission.replay_guard import ReplayGuard
 from app.admission.service import Admission
 from app.audit.access import AuditAccess
 from app.audit.admin_gate import AdminGate
 from app.audit.queries import AuditQueries
 from app.audit.refusals.tally import RefusalTally
+from app.audit.seals.checkpoint import TrustedKeys
 from app.audit.seals.checkpoint_dir import CheckpointDir
 from app.audit.seals.seal_key import (
     configured_keys,
@@ -44,11 +46,13 @@ from app.complaints.service import (
     ComplaintService,
 )
 from app.counter.ledger import PgLedger
+from app.counter.records import Operation
 from app.counter.rules import counter_rules
 from app.counter.service import CounterService
 from app.db.config import database_config
 from app.db.database import Database
 from app.db.recent_writes import RecentWrites
+from app.db.sync_commit import CommitPolicy
 from app.feed.access import FeedAccess
 from app.feed.repository import FeedRepository
 from app.feed.service import FeedService
@@ -57,6 +61,8 @@ from app.insured.person_import import PersonImportService
 from app.insured.repository import InsuredRepository
 from app.insured.service import InsuredAdmin
 from app.observability.metrics import Metrics
+from app.principals.change_feed import PrincipalChanges
+from app.principals.nonce_ledger import PgNonceLedger
 from app.principals.registry import Registry
 from app.principals.repository import PrincipalRepository, RateBucketRepository
 from app.principals.service import PrincipalAdmin
@@ -85,6 +91,8 @@ class Gateway:
     refusals: RefusalTally  # in front of ``audit`` for the calls of callers not yet admitted
     sealer: Sealer
     admission: Admission
+    replay: ReplayGuard  # WS-Security nonces, taken once across the fleet
+    principal_changes: PrincipalChanges  # changes of partners and clients from other instances
     counter: CounterService
     registry: Registry
     rates: RateBook
@@ -124,21 +132,38 @@ def build_gateway(
     theirs. ``command``: for one operator command (``open_gateway``): the primary only, and
     audit records committed at once, never to the serving instance's spool.
     """
-    metrics = Metrics(registry or CollectorRegistry())
+    metrics = Metrics(registry or CollectorRegistry(), commit=settings.build_commit)
     db = Database(database_config(settings, command=command), observer=metrics)
     box = SecretBox(settings.secret_key)
-    principals = PrincipalRepository(lambda: db.primary)
+    # Credentials are looked up on the primary, and on a replica while it is away.
+    principals = PrincipalRepository(lambda: db.primary, replicas=lambda: db.router)
+    # A token is accepted while its Created is within the window either side of now: its
+    # nonce is remembered for both sides.
+    keep_nonces_s = 2 * settings.wsse_window_s
+    replay = ReplayGuard(
+        cache=NonceCache(window_s=keep_nonces_s),
+        ledger=PgNonceLedger(lambda: db.admission_pool), keep_s=keep_nonces_s,
+        timeout_s=settings.wsse_nonce_timeout_s,
+        outage_admits=(Operation.INQUIRE.value, Operation.STATUS.value)
+        if settings.wsse_nonce_outage_admits_reads else (),
+        prune_interval_s=None if command else settings.wsse_nonce_prune_s, events=metrics,
+    )  # fmt: skip
+    # Rate limits shared by the fleet: leases on admission's own pool, as the nonces' batches.
     limiter = RateLimiter(
-        buckets=RateBucketRepository(lambda: db.primary), lease_s=settings.rate_lease_s,
+        buckets=RateBucketRepository(lambda: db.admission_pool), lease_s=settings.rate_lease_s,
         lease_ttl_s=settings.rate_lease_ttl_s, timeout_s=settings.rate_lease_timeout_s,
         fallback_s=settings.rate_fallback_s, events=metrics,
     )  # fmt: skip
     admission = Admission(
-        store=principals, box=box, nonces=NonceCache(window_s=2 * settings.wsse_window_s),
+        store=principals, box=box, replay=replay,
         limiter=limiter,
         trusted_proxies=settings.trusted_proxies,
         checks=CredentialChecks.of(settings),  # argon2: remembered, throttled, off the loop
         wsse_window_s=settings.wsse_window_s, cache_ttl_s=settings.token_cache_s,
+    )  # fmt: skip
+    principal_changes = PrincipalChanges(
+        connect=lambda: db.connect_primary("principal-changes"), on_change=admission.forget,
+        events=metrics,
     )  # fmt: skip
     # A serving instance has a spool of its own, and links the records business transactions
     # commit (a command leaves both to the serving instances).
@@ -148,12 +173,17 @@ def build_gateway(
         max_wait_ms=0 if command else settings.audit_max_wait_ms, metrics=metrics,
         spool=None if command else spool,
         link_interval_s=None if command else settings.audit_link_interval_s,
+        head_wait_s=settings.audit_head_wait_s, head_hold_s=settings.audit_head_hold_s,
     )  # fmt: skip
     refusals = RefusalTally(
         sink=audit, clock=clock, window_s=settings.audit_refusal_window_s,
         per_source=settings.audit_refusals_per_source, sources=settings.audit_refusal_sources,
     )  # fmt: skip
-    ledger = PgLedger(primary=lambda: db.primary, router=lambda: db.router)
+    ledger = PgLedger(
+        primary=lambda: db.primary,
+        router=lambda: db.router,
+        commit=CommitPolicy(settings.payment_synchronous_commit, settings.payment_commit_wait_s),
+    )
     rates = RateBook(ledger)
     recent = RecentWrites()  # shared: a record read after a payment or an admin change sees it
     counter = CounterService(
@@ -175,16 +205,19 @@ def build_gateway(
     # With a sink, a service records the calls of a command's operator itself (the API's calls
     # are recorded by the gate, never twice).
     checkpoints = CheckpointDir(settings.seal_dir())
+
+    def trusted() -> TrustedKeys:  # the seal key's public half and the earlier keys'
+        return configured_keys(settings.seal_key_file(), settings.audit_seal_public_keys)
+
     sealer = Sealer(
         ledger=AuditQueries(pool_provider=lambda: db.audit_pool),
         store=checkpoints,  # the key is made on first use only where none is configured
         key=lambda: signing_key(settings.seal_key_file(), generate=settings.seal_key_is_local()),
-        clock=clock, interval_s=settings.audit_seal_interval_s, events=metrics,
+        clock=clock, interval_s=settings.audit_seal_interval_s, events=metrics, trusted=trusted,
     )  # fmt: skip
     audit_trail = AuditService(
         queries=AuditQueries(pool_provider=lambda: db.primary), checkpoints=checkpoints,
-        keys=lambda: configured_keys(settings.seal_key_file(), settings.audit_seal_public_keys),
-        sink=audit, clock=clock,
+        keys=trusted, sink=audit, clock=clock,
     )  # fmt: skip
     api = ApiServices(
         counter=counter,
@@ -226,6 +259,8 @@ def build_gateway(
         refusals=refusals,
         sealer=sealer,
         admission=admission,
+        replay=replay,
+        principal_changes=principal_changes,
         counter=counter,
         registry=principal_registry,
         rates=rates,

@@ -31,6 +31,7 @@ from app.rest.api import (
     api_router,
     gated_routes,
 )
+from app.rest.api_docs import add_api_docs
 from app.rest.problem import (
     PROBLEM_JSON,
     add_problem_schema,
@@ -107,14 +108,32 @@ def create_app(
             state["draining"] = True
             await stop_gateway(gw)
 
+    def audit_path() -> str | None:
+        # Where an inquiry's audit record would be committed now: the primary (the router's
+        # last probe), else this instance's spool.
+        if gw.db.router.primary_up:
+            return "primary"
+        return "spool" if gw.audit.spool_writable() else None
+
     async def readiness() -> tuple[bool, dict[str, Any]]:
+        # Ready = this instance can answer inquiries: a fresh read path and a writable audit
+        # path. The primary's own state is ssogw_primary_up (and SsogwPrimaryDown): without
+        # it confirms answer the retryable server.store_unavailable, and the instance stays in
+        # the load balancer for inquiries (docs/operations.md, "Failover").
         if state["draining"]:
             return False, {"reason": "draining"}
-        primary = await gw.db.primary_reachable()
-        read_path = gw.db.router.has_fresh_read_path()
-        ready = primary and read_path
+        router = gw.db.router
+        # Only when the probe knows no path: ask the primary now (its pool reconnects).
+        read_path = router.has_fresh_read_path() or await gw.db.primary_reachable()
+        audit = audit_path()
+        ready = read_path and audit is not None
         gw.metrics.ready.set(1 if ready else 0)
-        return ready, {"primary": primary, "replicas": gw.db.router.status()}
+        return ready, {
+            "readPath": read_path,
+            "auditPath": audit,
+            "primary": router.primary_up,
+            "replicas": router.status(),
+        }
 
     app = FastAPI(
         title="SSO Contribution Gateway",
@@ -123,7 +142,10 @@ def create_app(
             "Section 39 and Section 40 social-security contributions through partner counters."
         ),
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load from a CDN: add_api_docs serves them from here
+        redoc_url=None,
     )
+    add_api_docs(app)
     app.state.gateway = gw
     app.state.begin_drain = lambda: state.update(draining=True)
     app.add_middleware(HttpMetricsMiddleware, metrics=gw.metrics)
@@ -161,16 +183,22 @@ def create_app(
     app.include_router(complaints_router(complaints=gw.complaints, route_class=admin_routes))
     app.include_router(feed_router(feeds=gw.feeds, route_class=admin_routes))
     app.include_router(api_router(gw.api))
-    app.include_router(
-        metrics_router(
-            gw.metrics,
-            gw.db.pool_sizes,
-            # From the router's last probe: a scrape never waits on the database.
-            ready=lambda: (
-                not state["draining"]
-                and gw.db.router.primary_up
-                and gw.db.router.has_fresh_read_path()
-            ),
+
+    def refresh_gauges() -> None:
+        # From the router's last probe and the writer's own counts: never the database.
+        db, metrics = gw.db, gw.metrics
+        for name, (size, in_use, most) in db.pool_sizes().items():
+            metrics.pool_size.labels(name).set(size)
+            metrics.pool_in_use.labels(name).set(in_use)
+            metrics.pool_max.labels(name).set(most)
+        primary_up = db.router.primary_up
+        metrics.primary_up.set(1 if primary_up else 0)
+        ready = (
+            not state["draining"] and db.router.has_fresh_read_path() and audit_path() is not None
         )
-    )
+        metrics.ready.set(1 if ready else 0)
+        metrics.audit_queued.set(gw.audit.queued())
+        metrics.audit_spool_bytes.set(gw.audit.spooled_bytes())
+
+    app.include_router(metrics_router(gw.metrics, refresh_gauges))
     return app

@@ -24,6 +24,7 @@ from app.audit.records import AuditRecord
 from app.audit.writer import AuditWriter
 from app.counter.ledger import PgLedger
 from app.counter.records import InquiryRequest
+from app.counter.rules import counter_rules
 from app.counter.service import CounterService
 from app.db.pools import PoolConfig, open_pool
 from app.db.recent_writes import RecentWrites
@@ -31,7 +32,7 @@ from app.domain.months import Month
 from app.domain.national_id import generate_national_id
 from app.errors import AuditUnavailable, PersonNotFound, ServiceError, StoreUnavailable
 from app.insured.service import InsuredAdmin
-from app.main import Gateway, counter_rules
+from app.main import Gateway
 from app.observability.metrics import Metrics
 from app.settings import Settings
 from tests.conftest import PartnerCredentials
@@ -123,7 +124,8 @@ async def test_with_the_chain_head_locked_callers_fail_in_time_and_then_recover(
         pool_provider=lambda: pool, max_batch=100, max_wait_ms=0, commit_timeout_s=0.5
     )
     nid = generate_national_id(random.Random(uuid.uuid4().int))
-    holder = await asyncpg.connect(settings.primary_dsn)
+    assert settings.owner_dsn  # only the owner can hold the head (the service role may not)
+    holder = await asyncpg.connect(settings.owner_dsn)
     await writer.start()
     try:
         lock = holder.transaction()
