@@ -223,7 +223,7 @@ class Settings(BaseSettings):
         default=0.5, gt=0, description="Longest wait for a lease; then this instance's own limit."
     )
     rate_fallback_s: float = Field(
-        default=1.0, gt=0, description="How long the instance's own limit holds before retrying."
+        default=1.0, gt=0, description="Meanwhile, how often the database is asked again."
     )
 
     # --- credential checks: argon2 off the event loop, bounded, remembered, throttled -----------

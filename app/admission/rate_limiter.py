@@ -23,9 +23,10 @@ calling far beyond its limit costs each instance one statement per lease period 
 not one per call.
 
 When the database cannot be reached for a lease within ``timeout_s`` (or the statement fails),
-the instance falls back for ``fallback_s`` to a bucket of its own at the full rate R (starting
-with one token, so a fall back adds no burst), then tries again: one instance never admits more
-than R, the fleet at most N × R while the primary is away. It says so in its log (once when it
+the instance falls back to a bucket of its own at the full rate R (starting with one token, so
+a fall back adds no burst), and asks again every ``fallback_s`` in the background, so that only
+the call that found the database away waited for it: one instance never admits more than R,
+the fleet at most N × R while the primary is away. It says so in its log (once when it
 falls back, once when the buckets are shared again) and in
 ``ssogw_rate_leases_total{result="unreachable"}``. Without shared buckets (``buckets=None``,
 tests of other parts) every limit is per instance.
@@ -147,7 +148,10 @@ class RateLimiter:
             if lease.tokens > 0 and now < lease.expires:
                 lease.tokens -= 1
                 return 0.0
-            if now < self._unreachable_until:
+            if self._fallen_back:
+                if now >= self._unreachable_until and lease.refill is None:
+                    # Ask again in the background: no call waits on a database still away.
+                    lease.refill = asyncio.create_task(self._refill(key, lease, rate))
                 return self._local.take(key, rate)
             if lease.tokens == 0 and now < lease.empty_until:
                 return lease.empty_until - now  # spent, and the bucket had too little for more

@@ -184,12 +184,16 @@ async def test_without_the_database_each_instance_holds_the_rate_alone(
     assert 3 <= admitted <= 5, admitted
     assert buckets.calls == 1, "asked once, then the instance's own bucket until fallback_s"
     assert "could not be reached" in caplog.text
-    # The database is back: after fallback_s, leases are shared again, and it says so.
+    # The database is back: after fallback_s the next call asks again, in the background (it
+    # is answered by the instance's own bucket); leases are shared again, and it says so.
     current["pool"] = pool
     await asyncio.sleep(0.25)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="app.admission.rate_limiter"):
         assert await limiter.take(k, 5) == 0.0
+        assert buckets.calls == 1
+        await asyncio.sleep(0.1)
     assert buckets.calls == 2
     assert "answer again" in caplog.text
+    assert [await limiter.take(k, 5) for _ in range(5)] == [0.0] * 5  # a full shared bucket
     await dead.close()
