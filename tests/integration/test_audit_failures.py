@@ -24,6 +24,7 @@ from app.audit.records import AuditRecord
 from app.audit.writer import AuditWriter
 from app.counter.ledger import PgLedger
 from app.counter.records import InquiryRequest
+from app.counter.rules import counter_rules
 from app.counter.service import CounterService
 from app.db.pools import PoolConfig, open_pool
 from app.db.recent_writes import RecentWrites
@@ -31,7 +32,7 @@ from app.domain.months import Month
 from app.domain.national_id import generate_national_id
 from app.errors import AuditUnavailable, PersonNotFound, ServiceError, StoreUnavailable
 from app.insured.service import InsuredAdmin
-from app.main import Gateway, counter_rules
+from app.main import Gateway
 from app.observability.metrics import Metrics
 from app.settings import Settings
 from tests.conftest import PartnerCredentials

@@ -12,12 +12,13 @@ import pytest
 
 from app.counter.ledger import PgLedger
 from app.counter.records import CancelRequest, InquiryRequest, TxnState
+from app.counter.rules import counter_rules
 from app.counter.service import CounterService
 from app.db.read_meta import ReadPath
 from app.db.recent_writes import RecentWrites
 from app.domain.calendar import BANGKOK
 from app.errors import AuditUnavailable, CancelNotAllowed
-from app.main import Gateway, counter_rules
+from app.main import Gateway
 from app.settings import Settings
 from tests.conftest import PartnerCredentials
 from tests.support.clock import PinnedClock, business_clock
