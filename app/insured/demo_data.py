@@ -332,7 +332,7 @@ async def _flush(
             return len(people)
         # Into a database that already has persons: skip the ones that exist.
         await conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS seed_persons (LIKE insured_persons)"
+            "CREATE TEMP TABLE IF NOT EXISTS seed_persons (LIKE insured_persons INCLUDING DEFAULTS)"
             " ON COMMIT DELETE ROWS;"
             "CREATE TEMP TABLE IF NOT EXISTS seed_months (LIKE paid_months) ON COMMIT DELETE ROWS"
         )
