@@ -153,30 +153,33 @@ class MembershipChanges:
             new = checked_registration(reg, national_id=call.national_id, today=today)
             async with self._store.membership_transaction() as tx:
                 person = await tx.lock_person(call.national_id)
-                latest = None
-                if person is not None:
+                latest, ended = None, None
+                if person is not None:  # a new membership once the latest one has ended
                     latest = (person, (await self._current(tx, person, today))[1])
+                    ended = ensure_may_register_again(person, latest[1], new)
                 why = None
                 if new.section == 39:
                     eligibility, why = await self._eligibility(tx, new, reg, latest)
                     new = replace(new, s39_eligibility=eligibility)
-                if latest is None:
+                if latest is None or ended is None:
                     created = await tx.insert_person(new)
                 else:
-                    ended = ensure_may_register_again(latest[0], latest[1], new)
                     closing = closing_of(
                         latest[0], latest[1], ended, today=today, by=call.principal.name
                     )
                     created = await tx.close_and_replace(closing, new)
                 if why is not None:
                     await tx.add_event(self._event(call, created, OVERRIDE_EVENT, why, today))
+                detail = {
+                    "eligibility": created.s39_eligibility,
+                    "overrideReason": why,
+                    "previousSection": None if latest is None else latest[0].section,
+                }
                 await call.audit.ok_within(
                     tx,
                     name_returned=created.display_name,
                     section=created.section,
-                    eligibility=created.s39_eligibility,
-                    overrideReason=why,
-                    previousSection=None if latest is None else latest[0].section,
+                    **{key: value for key, value in detail.items() if value is not None},
                 )
             call.audit.committed()
             await self._noted(created.national_id)

@@ -191,6 +191,9 @@ async def test_a_terminated_section_39_member_registers_under_section_40_and_pay
         "nationalId": nid, "title": "นาง", "firstName": "สมหญิง", "lastName": "ใจดี",
         "section": 40, "option": 1})  # fmt: skip
     assert problem(again, 409, "client.already_exists")["status"] == 409  # now it is open
+    # An open membership answers before any eligibility verdict on the new one.
+    problem(await api.post("/api/v1/insured", json=s39(3, nationalId=nid)), 409,
+            "client.already_exists")  # fmt: skip
 
     record = (await api.get(f"/api/v1/insured/{nid}")).json()
     (previous,) = record["previousMemberships"]
