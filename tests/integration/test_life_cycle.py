@@ -9,15 +9,24 @@ import io
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import date
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
+from app.admission.credentials import BearerToken
+from app.admission.records import Caller, Protocol
 from app.counter.ledger import PgLedger
+from app.counter.rules import counter_rules
+from app.db.recent_writes import RecentWrites
 from app.domain.calendar import buddhist_year, thai_month
 from app.domain.months import Month
+from app.domain.section40 import CALENDAR_YEAR, TWELVE_MONTHS, next_option_change_on
+from app.errors import OptionChangeRefused
+from app.insured.repository import InsuredRepository
+from app.insured.service import InsuredAdmin
 from app.main import Gateway
 from app.refunds.repository import RefundsRepository
 from app.refunds.service import RefundsService
@@ -351,3 +360,48 @@ async def test_refunds_list_the_months_of_a_membership_that_ended(
         await owner_pool.execute("DELETE FROM contribution_rates WHERE id = $1", rate)
     (refund,) = refunds
     assert (refund.section, refund.first_name, refund.refund_satang) == (39, "วีระ", 19_700)
+
+
+# --- the option-change setting, both readings, through the use case ------------------------------
+@pytest.mark.parametrize("period", [CALENDAR_YEAR, TWELVE_MONTHS])
+async def test_the_option_change_period_is_the_settings(
+    gateway: Gateway, client_token: str, period: str
+) -> None:
+    settings = gateway.settings.model_copy(update={"s40_option_change_period": period})
+    admin = InsuredAdmin(
+        gate=gateway.api.gate,
+        store=InsuredRepository(
+            primary=lambda: gateway.db.primary, router=lambda: gateway.db.router
+        ),
+        recent=RecentWrites(),
+        s40=counter_rules(settings).s40,
+        clock=business_clock(),
+    )
+    today = business_clock().today()
+    last_change = date(today.year - 1, 12, 31)  # last year: the calendar year counts it not
+    async with gateway.db.primary.acquire() as conn:
+        nid = await add_person(conn, section=40, option=1, coverage_start=current_month().minus(30))
+        await conn.execute(
+            "INSERT INTO s40_option_changes (national_id, changed_on, previous_option,"
+            " new_option, effective_month) VALUES ($1, $2, 2, 1, $3)",
+            nid, last_change, Month.of(last_change).plus(1).first_day,
+        )  # fmt: skip
+        await conn.execute(
+            "UPDATE insured_persons SET option_changed_on = $2 WHERE national_id = $1",
+            nid, last_change,
+        )  # fmt: skip
+
+    async def change() -> object:
+        return await admin.change_option(
+            caller=Caller(Protocol.REST, "127.0.0.1", uuid.uuid4().hex),
+            credentials=BearerToken(client_token), national_id=nid, option=3,
+        )  # fmt: skip
+
+    allowed = period == CALENDAR_YEAR or today >= next_option_change_on(last_change, period)
+    if allowed:
+        await change()
+    else:
+        with pytest.raises(OptionChangeRefused) as caught:
+            await change()
+        assert caught.value.details["reason"] == "changed_within_twelve_months"
+        assert caught.value.details["next_change_on"] == date(today.year, 12, 31).isoformat()
