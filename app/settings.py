@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         default_factory=socket.gethostname,
         description="Names this instance (its audit spool); unique and stable per instance.",
     )
+    build_commit: str = Field(
+        default="unknown",
+        max_length=64,
+        description="The commit the running image was built from (ssogw_build_info).",
+    )
     pg_bin: Path | None = Field(default=None, description="Directory with initdb, pg_ctl, ...")
     primary_dsn: str | None = Field(
         default=None, description="The primary as the service role; else the local pair."
@@ -86,6 +91,17 @@ class Settings(BaseSettings):
         default=None,
         description="The role `ssogw migrate` grants the gateway's privileges to; else the user"
         " of SSOGW_PRIMARY_DSN, else the local pair's.",
+    )
+    migrate_lock_timeout_ms: int = Field(
+        default=5_000,
+        ge=0,
+        description="How long `ssogw migrate` waits for a lock before it gives up and rolls the"
+        " step back, so that queries never queue behind it (0: forever).",
+    )
+    migrate_statement_timeout_ms: int = Field(
+        default=0,
+        ge=0,
+        description="The longest one statement of `ssogw migrate` runs (0: no limit).",
     )
 
     # --- HTTP ------------------------------------------------------------------------------
@@ -153,7 +169,24 @@ class Settings(BaseSettings):
     secret_key: str = Field(default=DEMO_SECRET_KEY, description="Encrypts partner secrets.")
     wsse_window_s: int = 300
     default_rate_limit: float = 200.0
-    token_cache_s: float = 60.0
+    token_cache_s: float = Field(
+        default=60.0,
+        description="Partners and clients are read again after this at the latest; changes"
+        " reach every instance at once (database notices), this is the backstop.",
+    )
+
+    # --- replay protection: WS-Security nonces in the database (app/admission/replay_guard.py)
+    wsse_nonce_timeout_s: float = Field(
+        default=1.0, gt=0, description="How long a nonce claim may wait for the primary."
+    )
+    wsse_nonce_outage_admits_reads: bool = Field(
+        default=True,
+        description="While the primary cannot take nonce claims, admit inquiries and status"
+        " calls on this instance's memory alone (confirms and cancels are always refused).",
+    )
+    wsse_nonce_prune_s: float = Field(
+        default=60.0, gt=0, description="How often each instance deletes expired nonces."
+    )
 
     # --- credential checks: argon2 off the event loop, bounded, remembered, throttled -----------
     credential_check_workers: int = Field(

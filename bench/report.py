@@ -1,4 +1,4 @@
-"""The table `make bench` prints, the targets of issue 9 beside each figure, and RESULTS.md."""
+"""The table `make bench` prints, the targets of issues 9 and 20 beside each figure, RESULTS.md."""
 
 from __future__ import annotations
 
@@ -66,10 +66,16 @@ def _verdict(ok: bool | None) -> str:
 HTTP_ROWS = (
     # key, label, share target of bare, open-loop p99 target (ms)
     ("bare", "bare FastAPI constant (ceiling)", None, None),
-    ("soap_inquiry", "SOAP InquireContribution", 0.30, 25.0),
-    ("rest_inquiry", "REST inquiry", 0.40, 25.0),
-    ("soap_confirm", "SOAP ConfirmPayment", 0.12, 40.0),
+    ("soap_inquiry", "SOAP InquireContribution", 0.30, 20.0),
+    ("rest_inquiry", "REST inquiry", 0.30, 20.0),
+    ("soap_confirm", "SOAP ConfirmPayment", 0.10, 30.0),
+    ("peer_soap", "spyne peer SOAP inquiry (no admission, rules or audit)", None, None),
+    ("peer_rest", "spyne peer JSON inquiry (no admission, rules or audit)", None, None),
 )
+#: The gateway's operations and the peer's figure each is compared with ("of peer").
+PEER_OF = {"soap_inquiry": "peer_soap", "rest_inquiry": "peer_rest"}
+#: Issue 20's target against the peer, where it sets one.
+PEER_TARGET = {"soap_inquiry": 3.0}
 
 
 def table(f: dict[str, Any]) -> str:
@@ -83,11 +89,16 @@ def table(f: dict[str, Any]) -> str:
             continue
         ratio = c["rps"] / bare if bare else None
         ratio_text = "100%" if key == "bare" else ("–" if ratio is None else f"{ratio:.1%}")
+        peer = closed.get(PEER_OF.get(key, ""), {}).get("rps")
+        peer_text = f"{c['rps'] / peer:.2f}×" if peer else "–"
         targets = []
         verdicts = []
         if share is not None:
             targets.append(f"≥ {share:.0%} of bare")
             verdicts.append(ratio is not None and ratio >= share)
+        if key in PEER_TARGET and peer:
+            targets.append(f"≥ {PEER_TARGET[key]:.1f}× peer")
+            verdicts.append(c["rps"] / peer >= PEER_TARGET[key])
         if p99_target is not None and o is not None:
             targets.append(f"p99 ≤ {p99_target:.0f} ms at half")
             verdicts.append(o["p99_ms"] <= p99_target)
@@ -101,6 +112,7 @@ def table(f: dict[str, Any]) -> str:
                 _ms(c["p50_ms"]),
                 _ms(c["p99_ms"]),
                 ratio_text,
+                peer_text,
                 _rate(o["rate"]) if o else "–",
                 _ms(o["p50_ms"]) if o else "–",
                 _ms(o["p99_ms"]) if o else "–",
@@ -125,6 +137,7 @@ def table(f: dict[str, Any]) -> str:
                     "–",
                     "–",
                     "–",
+                    "–",
                     "0",
                     "–",
                     "–",
@@ -136,6 +149,7 @@ def table(f: dict[str, Any]) -> str:
         "p50",
         "p99",
         "of bare",
+        "of peer",
         "open-loop rate",
         "p50",
         "p99",

@@ -9,10 +9,12 @@ persons on a 2-core machine):
    dropped and created again, ``ssogw migrate``, then ``ssogw seed --persons N`` (timed: a
    figure);
 3. ``ssogw serve`` (one uvicorn worker) and ``bench/bare_app.py`` (the same uvicorn settings);
-   a bench partner and client;
+   the spyne peer (``bench/peer``: gunicorn, one sync worker, the same read on the same replica;
+   ``--skip-peer`` leaves it out); a bench partner and client;
 4. closed loop (wrk, ``--connections`` connections): the bare constant endpoint, the asyncpg
    primary-key lookup without HTTP (``bench/pk_lookup.py``), SOAP InquireContribution, REST
-   inquiry, SOAP ConfirmPayment (each confirm a different person and transaction);
+   inquiry, SOAP ConfirmPayment (each confirm a different person and transaction), the peer's
+   SOAP and JSON inquiry;
 5. open loop at half of each one's maximum: p50/p99 from the time each request was due;
 6. a soak until the service has answered ``--soak-requests`` (1,000,000) requests, its RSS
    sampled along the way;
@@ -38,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import gateway, report
+from bench import gateway, peer_service, report
 from bench.gateway import OUT, ROOT, Principals, Process
 from bench.wrk import WrkResult, lua_selfcheck, run_wrk
 
@@ -100,6 +102,7 @@ class Bench:
         self.candidates: list[str] = []
         self.gw: Process | None = None
         self.bare: Process | None = None
+        self.peer: Process | None = None
         self.principals: Principals | None = None
 
     # --- environment of the Lua scripts
@@ -207,11 +210,15 @@ class Bench:
         say("starting ssogw serve and the bare app")
         self.gw = gateway.start_gateway(self.data_dir, OUT / "serve.log")
         self.bare = gateway.start_bare(OUT / "bare.log")
+        if not self.args.skip_peer:
+            say("starting the spyne peer (gunicorn, one sync worker; bench/peer)")
+            replica = gateway.pair_dsns(self.data_dir)[1]
+            self.peer = peer_service.start_peer(replica, OUT / "peer.log")
         self.principals = asyncio.run(gateway.register(self.data_dir, self.run_id))
         self.figures["rss_start_mb"] = round(self.sample_rss(), 1)
 
     def stop(self) -> None:
-        for proc in (self.gw, self.bare):
+        for proc in (self.gw, self.bare, self.peer):
             if proc is not None:
                 proc.stop()
 
@@ -222,11 +229,13 @@ class Bench:
         nid = national_id_for(random.randrange(self.args.persons), seed=self.args.seed)
         gateway.check_soap_inquiry(self.gw.base, self.principals, nid)
         gateway.check_rest_inquiry(self.gw.base, self.principals, nid)
+        if self.peer is not None:
+            peer_service.check_peer(self.peer.base, nid)
         self.service_requests += 2
 
     def closed(self, name: str, script: str, base: str, **env: str) -> WrkResult:
         a = self.args
-        count = base != (self.bare.base if self.bare else "")
+        count = base not in {p.base for p in (self.bare, self.peer) if p is not None}
         say(
             f"{name}: warm-up {a.warmup:.0f} s, then closed loop {a.duration:.0f} s"
             f" ({a.connections} connections)"
@@ -241,7 +250,7 @@ class Bench:
 
     def open(self, name: str, script: str, base: str, rate: float, **env: str) -> WrkResult:
         a = self.args
-        count = base != (self.bare.base if self.bare else "")
+        count = base not in {p.base for p in (self.bare, self.peer) if p is not None}
         say(
             f"{name}: open loop at {rate:,.0f} requests/s for {a.open_duration:.0f} s"
             f" ({a.open_connections} connections on fixed timetables)"
@@ -300,6 +309,10 @@ class Bench:
         closed["soap_inquiry"] = self.closed("SOAP InquireContribution", "soap_inquiry", gw)
         closed["rest_inquiry"] = self.closed("REST inquiry", "rest_inquiry", gw)
         closed["soap_confirm"] = self.closed("SOAP ConfirmPayment", "soap_confirm", gw)
+        if self.peer is not None:
+            peer = self.peer.base
+            closed["peer_soap"] = self.closed("spyne peer SOAP inquiry", "peer_soap_inquiry", peer)
+            closed["peer_rest"] = self.closed("spyne peer JSON inquiry", "peer_rest_inquiry", peer)
         self.figures["rss_after_closed_mb"] = round(self.sample_rss(), 1)
 
         opened: dict[str, Any] = {}
@@ -495,6 +508,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-audit", action="store_true")
     parser.add_argument("--skip-bulk", action="store_true", help="no settlement, no audit")
     parser.add_argument("--skip-soak", action="store_true")
+    parser.add_argument("--skip-peer", action="store_true", help="no spyne peer (bench/peer)")
     parser.add_argument("--label", default="", help="a note for RESULTS.md (e.g. before/after)")
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     args = parser.parse_args(argv)

@@ -1,16 +1,18 @@
-"""WS-Security nonces seen within the freshness window, to refuse replays.
+"""WS-Security nonces this instance has seen within the freshness window: the free first line
+of replay protection, in front of the fleet's shared ledger (``app.admission.replay_guard``).
 
-Kept in this instance's memory: a replay sent to another instance within the window is not
-seen here. Deployments with several instances route each partner to one instance (session
-affinity on the partner's source address) or accept that window; README, "Operating".
+A nonce is held as its decoded bytes, never its Base64 text: the same bytes re-encoded with
+other padding bits are the same nonce (and make the same digest). A replay sent to this
+instance is refused here without a round trip to the database; one sent to another instance,
+or after a restart, is refused by the ledger.
 
 At a thousand calls a second the window holds hundreds of thousands of nonces, so each is
-kept small: a 64-bit fingerprint of (username, nonce) (Python's keyed string hash, random per
+kept small: a 64-bit fingerprint of (partner, nonce) (Python's keyed hash, random per
 process) in an open-addressing hash table of machine integers (linear probing, at most half
 full, deletion by shifting back), and the fingerprint and its time in a ring that expires in
 arrival order. All three are sized once for ``max_entries``: 32 to 48 bytes a nonce held,
 about 32 MB for the default million, and no Python object per nonce, where a set of
-fingerprints took about 90 bytes and a dict of (username, nonce) tuples about 250. Nothing is
+fingerprints took about 90 bytes and a dict of (partner, nonce) tuples about 250. Nothing is
 rehashed as the window fills, so no call waits behind a pause.
 With a million nonces held, a new nonce shares a fingerprint with one of them with a
 probability of about 5 in 10^14 (it would then be refused as replayed).
@@ -25,9 +27,9 @@ from collections.abc import Callable
 _EMPTY = 0  # a free slot; a fingerprint of 0 is stored as 1
 
 
-def fingerprint(username: str, nonce: str) -> int:
+def fingerprint(partner: str, nonce: bytes) -> int:
     """A 64-bit fingerprint of the pair, never 0 (the table's free-slot mark)."""
-    return hash((username, nonce)) or 1
+    return hash((partner, nonce)) or 1
 
 
 def _zeroed(length: int) -> memoryview[int]:
@@ -38,7 +40,7 @@ def _zeroed(length: int) -> memoryview[int]:
 
 
 class NonceCache:
-    """Remembers (username, nonce) pairs for ``window_s`` seconds, at most ``max_entries``."""
+    """Remembers (partner, nonce) pairs for ``window_s`` seconds, at most ``max_entries``."""
 
     def __init__(
         self,
@@ -46,7 +48,7 @@ class NonceCache:
         window_s: float,
         max_entries: int = 1_000_000,
         clock: Callable[[], float] = time.monotonic,
-        fingerprint: Callable[[str, str], int] = fingerprint,
+        fingerprint: Callable[[str, bytes], int] = fingerprint,
     ) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
@@ -108,11 +110,12 @@ class NonceCache:
             count -= 1
         self._head, self._count = head, count
 
-    def first_use(self, username: str, nonce: str) -> bool:
-        """Record the nonce; False when it was already used within the window."""
+    def first_use(self, partner: str, nonce: bytes) -> bool:
+        """Record the nonce (its decoded bytes); False when it was already used within the
+        window."""
         now = self._clock()
         self._expire(now)
-        key = self._fingerprint(username, nonce)
+        key = self._fingerprint(partner, nonce)
         slot = self._slot(key)
         if self._table[slot] == key:
             return False

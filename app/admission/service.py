@@ -18,7 +18,13 @@ username is looked up. A caller that passed all that and may not call this opera
 (``client.operation_not_allowed``, ``client.scope_not_allowed``), as it learns a rate limit.
 
 The argon2 checks (PasswordText, bearer secrets) run through ``CredentialChecks``: remembered
-when they succeed, throttled when they keep failing, and off the event loop.
+when they succeed, throttled when they keep failing, and off the event loop. A PasswordDigest
+nonce is taken once across the fleet and across restarts (``ReplayGuard``: this instance's
+memory, then the database's ledger).
+
+Partners and clients are remembered for ``cache_ttl_s`` at most; a change of one, made on any
+instance or by an operator's command, reaches this one within a moment through ``forget``
+(called by the database's change notices, ``app.principals.change_feed``).
 """
 
 from __future__ import annotations
@@ -40,9 +46,9 @@ from app.admission.credentials import (
     PasswordType,
     UsernameToken,
 )
-from app.admission.nonce_cache import NonceCache
 from app.admission.rate_limiter import RateLimiter
 from app.admission.records import Caller
+from app.admission.replay_guard import ReplayGuard
 from app.admission.source_address import SourceAddresses, parse_address
 from app.domain.calendar import BANGKOK
 from app.errors import (
@@ -78,10 +84,9 @@ def _parse_created(text: str) -> datetime | None:
 
 @dataclass(frozen=True, slots=True)
 class _DigestParts:
-    """What a PasswordDigest covers, as the token carried it (the nonce also decoded)."""
+    """What a PasswordDigest covers: the nonce decoded, the Created text as the token carried it."""
 
     nonce: bytes
-    nonce_b64: str
     created: str
 
 
@@ -93,7 +98,7 @@ class Admission:
         *,
         store: PrincipalStore,
         box: SecretBox,
-        nonces: NonceCache,
+        replay: ReplayGuard,
         limiter: RateLimiter,
         trusted_proxies: Iterable[str | Network],
         wsse_window_s: float,
@@ -104,7 +109,7 @@ class Admission:
     ) -> None:
         self._store = store
         self._box = box
-        self._nonces = nonces
+        self._replay = replay
         self._limiter = limiter
         self._addresses = SourceAddresses(trusted_proxies)
         self._window = wsse_window_s
@@ -114,6 +119,8 @@ class Admission:
         self._monotonic = monotonic
         self._partners: dict[str, tuple[float, PartnerRecord | None]] = {}
         self._clients: dict[str, tuple[float, ClientRecord | None]] = {}
+        # Moved on by every ``forget``: a record read before a change is not remembered after it.
+        self._generation = 0
         # Partner secrets opened from their sealed form (AES-GCM), by sealed bytes: a rotated
         # secret is sealed anew, so it never meets a stale entry.
         self._opened: dict[bytes, str] = {}
@@ -149,7 +156,7 @@ class Admission:
         digest = self._digest_parts(token) if token.password_type is PasswordType.DIGEST else None
         known = await self._partner(token.username)
         if digest is not None:
-            partner = self._check_digest(known, token.password, digest)
+            partner = await self._check_digest(known, token.password, digest, operation)
         else:
             partner = await self._check_text(caller, known, token)
         self._check_standing(caller, partner, kind="partner")
@@ -185,10 +192,10 @@ class Admission:
             nonce = base64.b64decode(token.nonce_b64, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise Unauthenticated("Nonce is not valid Base64.", reason="bad_nonce") from exc
-        return _DigestParts(nonce, token.nonce_b64, token.created)
+        return _DigestParts(nonce, token.created)
 
-    def _check_digest(
-        self, partner: PartnerRecord | None, password: str, parts: _DigestParts
+    async def _check_digest(
+        self, partner: PartnerRecord | None, password: str, parts: _DigestParts, operation: str
     ) -> PartnerRecord:
         # The same work for a username no partner has: a digest against a secret no one knows.
         secret = self._secret(partner.secret_enc) if partner is not None else self._no_secret
@@ -196,7 +203,8 @@ class Admission:
         if not digests_equal(expected, password) or partner is None:
             raise Unauthenticated(reason="bad_password" if partner else "unknown_user")
         # Only a correct digest consumes the nonce, so a forger cannot burn a partner's nonces.
-        if not self._nonces.first_use(partner.username, parts.nonce_b64):
+        # Its decoded bytes: the same bytes in other Base64 (padding bits) are the same nonce.
+        if not await self._replay.first_use(partner.id, parts.nonce, operation=operation):
             raise Unauthenticated(reason="replayed_nonce")
         return partner
 
@@ -284,39 +292,45 @@ class Admission:
         return opened
 
     async def _partner(self, username: str) -> PartnerRecord | None:
-        now = self._monotonic()
+        now, generation = self._monotonic(), self._generation
         cached = self._partners.get(username)
         if cached is not None and cached[0] > now:
             return cached[1]
         partner = await self._store.partner_by_username(username)
-        if len(self._partners) > 10_000:
-            self._partners.clear()
-        self._partners[username] = (now + self._ttl, partner)
+        if generation == self._generation:  # else a change was announced while it was read
+            if len(self._partners) > 10_000:
+                self._partners.clear()
+            self._partners[username] = (now + self._ttl, partner)
         return partner
 
     async def _client(self, token_id: str) -> ClientRecord | None:
-        now = self._monotonic()
+        now, generation = self._monotonic(), self._generation
         cached = self._clients.get(token_id)
         if cached is not None and cached[0] > now:
             return cached[1]
         client = await self._store.client_by_token_id(token_id)
-        if len(self._clients) > 10_000:
-            self._clients.clear()
-        self._clients[token_id] = (now + self._ttl, client)
+        if generation == self._generation:  # else a change was announced while it was read
+            if len(self._clients) > 10_000:
+                self._clients.clear()
+            self._clients[token_id] = (now + self._ttl, client)
         return client
 
     def forget(self, kind: str | None = None, ident: int | None = None) -> None:
         """Drop what this instance remembers of one principal (``kind`` "partner" or "client"
         and its id), else of every one: its record and its verified secrets. The hook for a
-        change of a principal, made here or announced by another instance."""
+        change of a principal, made here or announced by another instance.
+
+        Names remembered as unknown go too: the change may be that principal's creation, or
+        its token's rotation to a new id, and must not wait for the cache to expire."""
+        self._generation += 1
         if kind is None or ident is None:
             self._partners.clear()
             self._clients.clear()
             self._opened.clear()
         elif kind == "partner":
-            for name in [n for n, (_, p) in self._partners.items() if p and p.id == ident]:
+            for name in [n for n, (_, p) in self._partners.items() if p is None or p.id == ident]:
                 del self._partners[name]
         else:
-            for token_id in [t for t, (_, c) in self._clients.items() if c and c.id == ident]:
-                del self._clients[token_id]
+            for tid in [t for t, (_, c) in self._clients.items() if c is None or c.id == ident]:
+                del self._clients[tid]
         self.checks.verified.forget(kind, ident)

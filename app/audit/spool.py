@@ -18,6 +18,7 @@ records spooled by an instance that is lost before the primary returns are lost 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -159,6 +160,14 @@ class AuditSpool:
             spool.write(text)
             spool.flush()
             os.fsync(spool.fileno())
+
+    def pending_bytes(self) -> int:
+        """Bytes of spooled rows waiting for the primary (for a gauge)."""
+        total = 0
+        for path in (self._replaying, self._path):
+            with contextlib.suppress(FileNotFoundError):  # taken or not yet written
+                total += path.stat().st_size
+        return total
 
     def pending(self) -> bool:
         """Whether any spooled rows wait for the primary."""

@@ -174,6 +174,14 @@ class AuditWriter:
             if self._spool is not None:
                 self._spool.release()
 
+    def queued(self) -> int:
+        """Records waiting for their group commit now."""
+        return len(self._queue)
+
+    def spooled_bytes(self) -> int:
+        """Bytes in this instance's spool waiting for the primary (0 without a spool)."""
+        return self._spool.pending_bytes() if self._spool is not None else 0
+
     def link_soon(self) -> None:
         """A record was committed inside a business transaction: wake the linker."""
         if self._linker is not None:

@@ -70,6 +70,7 @@ def database_config(settings: Settings, *, command: bool = False) -> DatabaseCon
         else pool(settings.primary_pool_min, settings.primary_pool_max),
         replica_pool=pool(settings.replica_pool_min, settings.replica_pool_max),
         audit_pool=pool(1, 2),
+        admission_pool=pool(0 if command else 1, 2),  # a command admits no partner
         replica_max_lag_s=settings.replica_max_lag_s,
         replica_probe_interval_s=settings.replica_probe_interval_s,
         pool_prefix="cli-" if command else "",

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Protocol
 
 import asyncpg
 
-from app.db.pools import PoolConfig, open_pool
+from app.db.pools import PoolConfig, PoolObserver, open_pool
 from app.db.replica_router import ReadObserver, ReplicaRouter
+
+
+class DatabaseObserver(ReadObserver, PoolObserver, Protocol):
+    """What the pools and the read router report (metrics implement it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +27,7 @@ class DatabaseConfig:
     primary_pool: PoolConfig
     replica_pool: PoolConfig
     audit_pool: PoolConfig
+    admission_pool: PoolConfig
     replica_max_lag_s: float
     replica_probe_interval_s: float
     # Before each pool's name (and so its connections' application_name, ssogw-<prefix><pool>):
@@ -32,30 +38,45 @@ class DatabaseConfig:
 class Database:
     """Pools and router; ``primary``/``router`` are valid between ``open()`` and ``close()``."""
 
-    def __init__(self, config: DatabaseConfig, *, observer: ReadObserver | None = None) -> None:
+    def __init__(self, config: DatabaseConfig, *, observer: DatabaseObserver | None = None) -> None:
         self.config = config
         self._observer = observer
         self._primary: asyncpg.Pool | None = None
         self._audit: asyncpg.Pool | None = None
+        self._admission: asyncpg.Pool | None = None
         self._replicas: list[asyncpg.Pool] = []
         self._router: ReplicaRouter | None = None
 
     async def open(self) -> None:
         """Open every pool and start measuring replica lag."""
         cfg = self.config
+        seen = self._observer
         self._primary = await open_pool(
-            cfg.primary_dsn, cfg.primary_pool, read_only=False, name=f"{cfg.pool_prefix}primary"
-        )
+            cfg.primary_dsn, cfg.primary_pool, read_only=False, name=f"{cfg.pool_prefix}primary",
+            observer=seen,
+        )  # fmt: skip
         # The audit writer has its own small pool, so a burst of confirms holding primary
         # connections can never starve the group commit they are waiting for.
         self._audit = await open_pool(
-            cfg.primary_dsn, cfg.audit_pool, read_only=False, name=f"{cfg.pool_prefix}audit"
-        )
+            cfg.primary_dsn, cfg.audit_pool, read_only=False, name=f"{cfg.pool_prefix}audit",
+            observer=seen,
+        )  # fmt: skip
+        # Admission's own, for the nonce ledger's batches: never behind a burst of confirms, and
+        # committed asynchronously (app/admission/replay_guard.py says what that costs).
+        self._admission = await open_pool(
+            cfg.primary_dsn, cfg.admission_pool, read_only=False,
+            name=f"{cfg.pool_prefix}admission", session={"synchronous_commit": "off"},
+            observer=seen,
+        )  # fmt: skip
         self._replicas = list(
             await asyncio.gather(
                 *(
                     open_pool(
-                        dsn, cfg.replica_pool, read_only=True, name=f"{cfg.pool_prefix}replica-{i}"
+                        dsn,
+                        cfg.replica_pool,
+                        read_only=True,
+                        name=f"{cfg.pool_prefix}replica-{i}",
+                        observer=seen,
                     )
                     for i, dsn in enumerate(cfg.replica_dsns)
                 )
@@ -74,7 +95,11 @@ class Database:
         """Stop the probe and close every pool."""
         if self._router is not None:
             await self._router.stop()
-        pools = [p for p in (self._primary, self._audit, *self._replicas) if p is not None]
+        pools = [
+            p
+            for p in (self._primary, self._audit, self._admission, *self._replicas)
+            if p is not None
+        ]
         await asyncio.gather(
             *(asyncio.wait_for(p.close(), 5.0) for p in pools), return_exceptions=True
         )
@@ -92,6 +117,22 @@ class Database:
         return self._audit
 
     @property
+    def admission_pool(self) -> asyncpg.Pool:
+        assert self._admission is not None, "Database.open() was not awaited"
+        return self._admission
+
+    async def connect_primary(self, name: str) -> asyncpg.Connection:
+        """A connection of its own to the primary, outside every pool (a listener's)."""
+        cfg = self.config
+        conn: asyncpg.Connection = await asyncpg.connect(
+            cfg.primary_dsn,
+            timeout=cfg.primary_pool.connect_timeout_s,
+            command_timeout=cfg.primary_pool.command_timeout_s,
+            server_settings={"application_name": f"ssogw-{cfg.pool_prefix}{name}"},
+        )
+        return conn
+
+    @property
     def router(self) -> ReplicaRouter:
         assert self._router is not None, "Database.open() was not awaited"
         return self._router
@@ -103,13 +144,15 @@ class Database:
             named["primary"] = self._primary
         if self._audit is not None:
             named["audit"] = self._audit
+        if self._admission is not None:
+            named["admission"] = self._admission
         named.update({f"replica-{i}": p for i, p in enumerate(self._replicas)})
         return named
 
-    def pool_sizes(self) -> dict[str, tuple[int, int]]:
-        """Open and in-use connections of every pool."""
+    def pool_sizes(self) -> dict[str, tuple[int, int, int]]:
+        """Open, in-use and the most connections of every pool."""
         return {
-            name: (pool.get_size(), pool.get_size() - pool.get_idle_size())
+            name: (pool.get_size(), pool.get_size() - pool.get_idle_size(), pool.get_max_size())
             for name, pool in self.pools().items()
         }
 

@@ -50,6 +50,8 @@ SERVICE_TABLES: Final[Mapping[str, TableGrant]] = MappingProxyType(
         # Registered, disabled, enabled and rotated by `ssogw partner|client` and over REST.
         "partners": grant(SELECT, INSERT, UPDATE),
         "api_clients": grant(SELECT, INSERT, UPDATE),
+        # Nonces of admitted WS-Security tokens: claimed in batches, deleted once expired.
+        "wsse_nonces": grant(SELECT, INSERT, DELETE),
         # The ledger: a payment is posted, and a cancel marks it; amounts and months never change.
         "payments": grant(SELECT, INSERT, update=("state", "cancelled_at", "cancel_reason")),
         # A cancel frees the months of its payment.

@@ -6,6 +6,9 @@ Layout under ``root`` (``.data/`` by default)::
     primary/         the primary's data directory
     replica/         the standby's (pg_basebackup -R, physical slot ``ssogw_replica``)
     logs/            server logs
+    backups/wal/     the primary's WAL archive (``server_config.py``)
+    backups/base/    base backups and their catalogue (``app/db/backup/``)
+    restores/        point-in-time restores, each a data directory of its own
 
 A second ``up()`` reuses what exists. As root, the servers run as an unprivileged OS user.
 
@@ -28,6 +31,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from app.db.pg_binaries import OsUser, find_pg_bin, server_user
+from app.db.server_config import (
+    ARCHIVE_BLOCK,
+    BASE_BLOCK,
+    append_block,
+    archive_dir,
+    archive_settings,
+    base_settings,
+    has_block,
+)
 
 RECORD_FILE = "pair.json"
 DATABASE = "ssogw"
@@ -88,6 +100,7 @@ class PairRecord:
     primary_port: int
     replica_port: int
     database: str = DATABASE
+    durable: bool = True  # False: the tests' fsync-off pairs, whose backups need no sync either
 
     def dsn(self, port: int, *, role: str = SERVICE_ROLE, database: str | None = None) -> str:
         """A DSN of one of the servers, as ``role`` (the service role unless said)."""
@@ -126,11 +139,17 @@ class LocalPair:
         *,
         pg_bin: Path | None = None,
         durable: bool = True,
+        archive: bool = True,
+        standby: bool = True,
+        wal_segment_mb: int = 16,
         say: Callable[[str], None] = lambda _msg: None,
     ) -> None:
         self.root = root.resolve()
         self._pg_bin = pg_bin
         self._durable = durable
+        self._archive = archive
+        self._standby = standby
+        self._wal_segment_mb = wal_segment_mb  # PostgreSQL's default; a test's pair may go lower
         self._say = say
         self._user: OsUser | None = None
 
@@ -142,6 +161,10 @@ class LocalPair:
     @property
     def replica_dir(self) -> Path:
         return self.root / "replica"
+
+    @property
+    def archive_dir(self) -> Path:
+        return archive_dir(self.root)
 
     def _log(self, role: str) -> Path:
         return self.root / "logs" / f"{role}.log"
@@ -167,14 +190,22 @@ class LocalPair:
         self.root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o755)
         record = read_record(self.root)
+        if self._archive:
+            for path in (self.archive_dir.parent, self.archive_dir):
+                path.mkdir(mode=0o700, exist_ok=True)
+                self.user.chown(path)
         if record is None or not (self.primary_dir / "PG_VERSION").exists():
             record = self._initialise()
+        if self._archive and not has_block(self.primary_dir, ARCHIVE_BLOCK):
+            self._turn_on_archiving(record)
         bin_dir = Path(record.bin_dir)
         self._start(bin_dir, "primary", record.primary_port)
         # Read here, not by the server's OS user, who may not reach the checkout.
         self._psql(
             record, record.database, *self._role_variables(record), sql=ROLES_SQL.read_text()
         )
+        if not self._standby:
+            return record
         if not (self.replica_dir / "standby.signal").exists():
             self._base_backup(bin_dir, record.primary_port)
         self._start(bin_dir, "replica", record.replica_port)
@@ -192,18 +223,10 @@ class LocalPair:
         self.user.chown(self.primary_dir)
         self._say(f"initialising the primary in {self.primary_dir}")
         self._run(
-            [
-                str(bin_dir / "initdb"),
-                "-D",
-                str(self.primary_dir),
-                "-U",
-                SUPERUSER,
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--locale=C",
-                "--no-instructions",
-            ]
-        )
+            [str(bin_dir / "initdb"), "-D", str(self.primary_dir), "-U", SUPERUSER,
+             "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions",
+             f"--wal-segsize={self._wal_segment_mb}"]
+        )  # fmt: skip
         self._write_config(self.primary_dir)
         with (self.primary_dir / "pg_hba.conf").open("a") as hba:
             hba.write("\n# ssogw: loopback only, trust (local development pair)\n")
@@ -215,6 +238,7 @@ class LocalPair:
             os_user=self.user.name,
             primary_port=free_port(),
             replica_port=free_port(),
+            durable=self._durable,
         )
         (self.root / RECORD_FILE).write_text(json.dumps(asdict(record), indent=2) + "\n")
         self._start(bin_dir, "primary", record.primary_port)
@@ -222,30 +246,22 @@ class LocalPair:
         return record
 
     def _write_config(self, data_dir: Path) -> None:
-        settings = {
-            "listen_addresses": "'127.0.0.1'",
-            "unix_socket_directories": "''",
-            "max_connections": "200",
-            "shared_buffers": "256MB" if self._durable else "128MB",
-            "wal_level": "replica",
-            "max_wal_senders": "10",
-            "max_replication_slots": "10",
-            "hot_standby": "on",
-            "hot_standby_feedback": "on",
-            "wal_receiver_status_interval": "1s",
-            "max_standby_streaming_delay": "5s",
-            "fsync": "on" if self._durable else "off",
-            "synchronous_commit": "on",
-            "full_page_writes": "on" if self._durable else "off",
-            "checkpoint_timeout": "15min",
-            "max_wal_size": "4GB",
-            "timezone": "'UTC'",
-            "log_min_messages": "warning",
-            "log_line_prefix": "'%m [%p] '",
-        }
-        with (data_dir / "postgresql.conf").open("a") as conf:
-            conf.write("\n# ssogw local pair\n")
-            conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
+        append_block(data_dir / "postgresql.conf", BASE_BLOCK, base_settings(durable=self._durable))
+        if self._archive:
+            self._write_archive_config(data_dir)
+
+    def _write_archive_config(self, data_dir: Path) -> None:
+        settings = archive_settings(self.archive_dir, durable=self._durable)
+        append_block(data_dir / "postgresql.conf", ARCHIVE_BLOCK, settings)
+
+    def _turn_on_archiving(self, record: PairRecord) -> None:
+        """On a pair made before WAL archiving existed: turn it on, restarting a running
+        primary (``archive_mode`` is read at start only)."""
+        self._say(f"turning on WAL archiving into {self.archive_dir}")
+        self._write_archive_config(self.primary_dir)
+        if self.is_running("primary"):
+            self.stop("primary")
+        self._start(Path(record.bin_dir), "primary", record.primary_port)
 
     def _base_backup(self, bin_dir: Path, primary_port: int) -> None:
         self._say(f"creating the streaming standby in {self.replica_dir}")
@@ -253,35 +269,27 @@ class LocalPair:
             shutil.rmtree(self.replica_dir)
         self.replica_dir.mkdir(mode=0o700)
         self.user.chown(self.replica_dir)
-        slot_exists = self._slot_exists(bin_dir, primary_port)
+        slots = f"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{SLOT}'"
+        slot_exists = self.query(slots).strip() == "1"
         args = [
-            str(bin_dir / "pg_basebackup"),
-            "-D",
-            str(self.replica_dir),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(primary_port),
-            "-U",
-            SUPERUSER,
-            "-R",
-            "-X",
-            "stream",
-            "-S",
-            SLOT,
+            str(bin_dir / "pg_basebackup"), "-D", str(self.replica_dir), "-h", "127.0.0.1",
+            "-p", str(primary_port), "-U", SUPERUSER, "-R", "-X", "stream", "-S", SLOT,
             "--checkpoint=fast",
-        ]
+        ]  # fmt: skip
         if not slot_exists:
             args.append("-C")
         self._run(args)
 
-    def _slot_exists(self, bin_dir: Path, primary_port: int) -> bool:
-        query = f"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{SLOT}'"
-        out = self._run(
-            [_psql_bin(bin_dir), "-h", "127.0.0.1", "-p", str(primary_port), "-U", SUPERUSER,
-             "-d", "postgres", "-Atc", query]
-        )  # fmt: skip
-        return out.stdout.strip() == "1"
+    def query(self, sql: str, *, port: int | None = None, check: bool = True) -> str:
+        """Run ``sql`` as the servers' superuser on the primary (or the server on ``port``);
+        psql's unaligned output."""
+        record = self._require_record()
+        return self._run(
+            [_psql_bin(Path(record.bin_dir)), "-h", "127.0.0.1", "-p",
+             str(port or record.primary_port), "-U", SUPERUSER, "-d", "postgres", "-v",
+             "ON_ERROR_STOP=1", "-qAt", "-c", sql],
+            check=check,
+        ).stdout  # fmt: skip
 
     def _psql(self, record: PairRecord, database: str, *args: str, sql: str | None = None) -> str:
         """Run psql on the primary as the superuser (``sql`` on its stdin); its output."""
@@ -373,16 +381,10 @@ class LocalPair:
 
     def wait_streaming(self, timeout_s: float = 30.0) -> None:
         """Block until the primary reports the standby as streaming."""
-        record = self._require_record()
         query = "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            out = self._run(
-                [_psql_bin(Path(record.bin_dir)), "-h", "127.0.0.1", "-p",
-                 str(record.primary_port), "-U", SUPERUSER, "-d", "postgres", "-Atc", query],
-                check=False,
-            )  # fmt: skip
-            if out.stdout.strip() not in ("", "0"):
+            if self.query(query, check=False).strip() not in ("", "0"):
                 return
             time.sleep(0.2)
         raise RuntimeError("the standby did not start streaming in time")

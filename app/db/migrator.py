@@ -1,5 +1,10 @@
 """Applies the numbered SQL files under ``migrations/`` in order, each in its own transaction,
-then the service role's privileges (``grants.py``); run as the schema's owner."""
+then the service role's privileges (``grants.py``); run as the schema's owner.
+
+Every statement runs under a ``lock_timeout``: a migration that waits for a lock another session
+holds (a long enquiry, a stuck transaction) gives up and rolls back instead of sitting in the
+lock queue, where every later query on that table would wait behind it.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,18 @@ from app.db.grants import apply_grants
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 LOCK_KEY = 0x55_47_57_4D  # advisory lock: one migrator at a time, across instances
+
+
+class MigrationTimedOut(RuntimeError):
+    """A step of the migrator waited too long for a lock, or ran too long: it was rolled back."""
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationLimits:
+    """``lock_timeout`` and ``statement_timeout`` of the migrating session, in ms (0: none)."""
+
+    lock_timeout_ms: int = 5_000
+    statement_timeout_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +66,39 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 
 
 async def migrate(
-    conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR, *, service_role: str
+    conn: asyncpg.Connection,
+    directory: Path = MIGRATIONS_DIR,
+    *,
+    service_role: str,
+    limits: MigrationLimits = MigrationLimits(),
 ) -> MigrationRun:
     """Apply pending migrations, keep the audit partitions ahead and grant ``service_role``
-    its privileges again; ``conn`` is the schema owner's."""
-    applied: list[str] = []
+    its privileges again; ``conn`` is the schema owner's. A step that exceeds ``limits``
+    raises ``MigrationTimedOut`` (what it did is rolled back; the steps before it stay)."""
+    # Another migrator (the monthly job, a second deploy) may hold this: wait for it, as the
+    # timeouts below are set only once it is ours.
     await conn.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
+    try:
+        await _set_limits(conn, limits)
+        return await _run(conn, directory, service_role, limits)
+    finally:
+        await conn.execute("RESET lock_timeout; RESET statement_timeout")
+        await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+
+
+async def _set_limits(conn: asyncpg.Connection, limits: MigrationLimits) -> None:
+    for name, value in (
+        ("lock_timeout", limits.lock_timeout_ms),
+        ("statement_timeout", limits.statement_timeout_ms),
+    ):
+        await conn.execute("SELECT set_config($1, $2, false)", name, f"{value}ms")
+
+
+async def _run(
+    conn: asyncpg.Connection, directory: Path, service_role: str, limits: MigrationLimits
+) -> MigrationRun:
+    applied: list[str] = []
+    step = "schema_migrations"
     try:
         # Inside the lock: instances migrating an empty database at once must not collide.
         await conn.execute(
@@ -69,11 +113,12 @@ async def migrate(
             for row in await conn.fetch("SELECT version, checksum FROM schema_migrations")
         }
         for migration in load_migrations(directory):
+            step = f"{migration.version:04d}_{migration.name}"
             if migration.version in done:
                 if done[migration.version] != migration.checksum:
                     raise RuntimeError(
-                        f"migration {migration.version:04d}_{migration.name} was changed after "
-                        "it was applied; add a new migration instead"
+                        f"migration {step} was changed after it was applied; add a new "
+                        "migration instead"
                     )
                 continue
             async with conn.transaction():
@@ -84,14 +129,31 @@ async def migrate(
                     migration.name,
                     migration.checksum,
                 )
-            applied.append(f"{migration.version:04d}_{migration.name}")
+            applied.append(step)
         # Keep a year of audit partitions ahead of today, whatever the migrations said: the
         # owner's job, so the running gateway never needs the right to create tables.
+        step = "the audit partitions ahead"
         await conn.execute(
             "SELECT ssogw_ensure_audit_partitions(date_trunc('month', now())::date, 13)"
         )
         # After every run, so that a table a migration added (or a new partition) is covered.
+        step = "the service role's grants"
         granted = await apply_grants(conn, service_role=service_role)
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+    except asyncpg.LockNotAvailableError as exc:
+        raise MigrationTimedOut(
+            f"{step}: waited more than {limits.lock_timeout_ms} ms for a lock another session "
+            f"holds, and gave up so that queries do not queue behind it; it was rolled back"
+            f"{_done_before(applied)}. Find the holder (pg_stat_activity, pg_locks) and run "
+            "`ssogw migrate` again; SSOGW_MIGRATE_LOCK_TIMEOUT_MS sets the wait"
+        ) from exc
+    except asyncpg.QueryCanceledError as exc:
+        raise MigrationTimedOut(
+            f"{step}: a statement ran longer than {limits.statement_timeout_ms} ms and was "
+            f"cancelled; it was rolled back{_done_before(applied)}. "
+            "SSOGW_MIGRATE_STATEMENT_TIMEOUT_MS sets the limit (0: none)"
+        ) from exc
     return MigrationRun(applied, granted.uncovered, granted.changed)
+
+
+def _done_before(applied: list[str]) -> str:
+    return f" (applied before it: {', '.join(applied)})" if applied else ""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
+import asyncpg.pool
 
 from app.db.failures import UNAVAILABLE
 from app.db.local_pair import read_record
@@ -48,18 +50,79 @@ async def _keep_session(_conn: asyncpg.Connection) -> None:
     asyncpg's default reset sends ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
     RESET ALL`` on every release, a round trip per use of a pooled connection. Nothing here
     leaves session state behind: settings are ``SET LOCAL``, advisory locks are transaction
-    locks, cursors live inside transactions, and nothing LISTENs; an open transaction is still
-    rolled back by the pool before this is called.
+    locks, cursors live inside transactions, and nothing LISTENs (the listener of principal
+    changes has a connection of its own); an open transaction is still rolled back by the pool
+    before this is called.
     """
 
 
-async def open_pool(dsn: str, config: PoolConfig, *, read_only: bool, name: str) -> asyncpg.Pool:
+class PoolObserver(Protocol):
+    """What a pool reports (metrics implement it)."""
+
+    def pool_waited(self, pool: str, seconds: float) -> None: ...
+
+    def pool_failed(self, pool: str, kind: str) -> None: ...
+
+
+class ObservedPool(asyncpg.pool.Pool):  # type: ignore[misc]  # asyncpg has no stubs
+    """An asyncpg pool that reports each acquire's wait and the acquires that failed.
+
+    ``_acquire`` is asyncpg's one path for ``acquire()`` and the pool's own ``fetch*``
+    shortcuts (stable since 0.18; tests/integration/test_pool_metrics.py fails if it stops
+    being called). The wait includes connecting when the pool has to open a connection.
+    """
+
+    def __init__(self, *args: Any, observer: PoolObserver, pool_name: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._observer = observer
+        self._pool_name = pool_name
+
+    async def _acquire(self, timeout: float | None) -> Any:
+        started = time.perf_counter()
+        try:
+            return await super()._acquire(timeout)
+        except TimeoutError:
+            self._observer.pool_failed(self._pool_name, "timeout")
+            raise
+        except UNAVAILABLE:
+            self._observer.pool_failed(self._pool_name, "unavailable")
+            raise
+        finally:
+            self._observer.pool_waited(self._pool_name, time.perf_counter() - started)
+
+
+async def _create(dsn: str, observer: PoolObserver | None, name: str, **kwargs: Any) -> Any:
+    if observer is None:
+        return await asyncpg.create_pool(dsn, **kwargs)
+    # What asyncpg.create_pool does, with the pool class that reports to ``observer``.
+    return await ObservedPool(
+        dsn,
+        observer=observer,
+        pool_name=name,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        max_queries=50_000,
+        loop=None,
+        **kwargs,
+    )
+
+
+async def open_pool(
+    dsn: str,
+    config: PoolConfig,
+    *,
+    read_only: bool,
+    name: str,
+    session: dict[str, str] | None = None,
+    observer: PoolObserver | None = None,
+) -> asyncpg.Pool:
     """A pool for ``dsn``; replica sessions are read-only so a stray write fails loudly.
+    ``session``: further settings of every session (e.g. ``synchronous_commit``).
 
     When the server is down at start-up the pool is created empty and connects on first use,
     so the service starts (and says so in /readyz) instead of crashing.
     """
-    settings = {"application_name": f"ssogw-{name}"}
+    settings = {"application_name": f"ssogw-{name}", **(session or {})}
     if read_only:
         settings["default_transaction_read_only"] = "on"
     kwargs: dict[str, Any] = {
@@ -71,8 +134,10 @@ async def open_pool(dsn: str, config: PoolConfig, *, read_only: bool, name: str)
         "reset": _keep_session,
         "max_inactive_connection_lifetime": 300.0,
     }
+    pool: asyncpg.Pool
     try:
-        return await asyncpg.create_pool(dsn, min_size=config.min_size, **kwargs)
+        pool = await _create(dsn, observer, name, min_size=config.min_size, **kwargs)
     except UNAVAILABLE as exc:
         log.warning("pool %s: server unavailable at start-up (%s); connecting lazily", name, exc)
-        return await asyncpg.create_pool(dsn, min_size=0, **kwargs)
+        pool = await _create(dsn, observer, name, min_size=0, **kwargs)
+    return pool

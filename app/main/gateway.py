@@ -24,6 +24,7 @@ from app.admission.credential_checks import CredentialChecks
 from app.admission.credential_vault import SecretBox
 from app.admission.nonce_cache import NonceCache
 from app.admission.rate_limiter import RateLimiter
+from app.admission.replay_guard import ReplayGuard
 from app.admission.service import Admission
 from app.audit.access import AuditAccess
 from app.audit.admin_gate import AdminGate
@@ -44,6 +45,7 @@ from app.complaints.service import (
     ComplaintService,
 )
 from app.counter.ledger import PgLedger
+from app.counter.records import Operation
 from app.counter.rules import counter_rules
 from app.counter.service import CounterService
 from app.db.config import database_config
@@ -57,6 +59,8 @@ from app.insured.person_import import PersonImportService
 from app.insured.repository import InsuredRepository
 from app.insured.service import InsuredAdmin
 from app.observability.metrics import Metrics
+from app.principals.change_feed import PrincipalChanges
+from app.principals.nonce_ledger import PgNonceLedger
 from app.principals.registry import Registry
 from app.principals.repository import PrincipalRepository
 from app.principals.service import PrincipalAdmin
@@ -85,6 +89,8 @@ class Gateway:
     refusals: RefusalTally  # in front of ``audit`` for the calls of callers not yet admitted
     sealer: Sealer
     admission: Admission
+    replay: ReplayGuard  # WS-Security nonces, taken once across the fleet
+    principal_changes: PrincipalChanges  # changes of partners and clients from other instances
     counter: CounterService
     registry: Registry
     rates: RateBook
@@ -124,16 +130,31 @@ def build_gateway(
     theirs. ``command``: for one operator command (``open_gateway``): the primary only, and
     audit records committed at once, never to the serving instance's spool.
     """
-    metrics = Metrics(registry or CollectorRegistry())
+    metrics = Metrics(registry or CollectorRegistry(), commit=settings.build_commit)
     db = Database(database_config(settings, command=command), observer=metrics)
     box = SecretBox(settings.secret_key)
     principals = PrincipalRepository(lambda: db.primary)
+    # A token is accepted while its Created is within the window either side of now: its
+    # nonce is remembered for both sides.
+    keep_nonces_s = 2 * settings.wsse_window_s
+    replay = ReplayGuard(
+        cache=NonceCache(window_s=keep_nonces_s),
+        ledger=PgNonceLedger(lambda: db.admission_pool), keep_s=keep_nonces_s,
+        timeout_s=settings.wsse_nonce_timeout_s,
+        outage_admits=(Operation.INQUIRE.value, Operation.STATUS.value)
+        if settings.wsse_nonce_outage_admits_reads else (),
+        prune_interval_s=None if command else settings.wsse_nonce_prune_s, events=metrics,
+    )  # fmt: skip
     admission = Admission(
-        store=principals, box=box, nonces=NonceCache(window_s=2 * settings.wsse_window_s),
+        store=principals, box=box, replay=replay,
         limiter=RateLimiter(),
         trusted_proxies=settings.trusted_proxies,
         checks=CredentialChecks.of(settings),  # argon2: remembered, throttled, off the loop
         wsse_window_s=settings.wsse_window_s, cache_ttl_s=settings.token_cache_s,
+    )  # fmt: skip
+    principal_changes = PrincipalChanges(
+        connect=lambda: db.connect_primary("principal-changes"), on_change=admission.forget,
+        events=metrics,
     )  # fmt: skip
     # A serving instance has a spool of its own, and links the records business transactions
     # commit (a command leaves both to the serving instances).
@@ -222,6 +243,8 @@ def build_gateway(
         refusals=refusals,
         sealer=sealer,
         admission=admission,
+        replay=replay,
+        principal_changes=principal_changes,
         counter=counter,
         registry=principal_registry,
         rates=rates,

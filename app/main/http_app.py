@@ -31,6 +31,7 @@ from app.rest.api import (
     api_router,
     gated_routes,
 )
+from app.rest.api_docs import add_api_docs
 from app.rest.problem import (
     PROBLEM_JSON,
     add_problem_schema,
@@ -97,7 +98,10 @@ def create_app(
             "Section 39 and Section 40 social-security contributions through partner counters."
         ),
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load from a CDN: add_api_docs serves them from here
+        redoc_url=None,
     )
+    add_api_docs(app)
     app.state.gateway = gw
     app.state.begin_drain = lambda: state.update(draining=True)
     app.add_middleware(HttpMetricsMiddleware, metrics=gw.metrics)
@@ -135,16 +139,20 @@ def create_app(
     app.include_router(complaints_router(complaints=gw.complaints, route_class=admin_routes))
     app.include_router(feed_router(feeds=gw.feeds, route_class=admin_routes))
     app.include_router(api_router(gw.api))
-    app.include_router(
-        metrics_router(
-            gw.metrics,
-            gw.db.pool_sizes,
-            # From the router's last probe: a scrape never waits on the database.
-            ready=lambda: (
-                not state["draining"]
-                and gw.db.router.primary_up
-                and gw.db.router.has_fresh_read_path()
-            ),
-        )
-    )
+
+    def refresh_gauges() -> None:
+        # From the router's last probe and the writer's own counts: never the database.
+        db, metrics = gw.db, gw.metrics
+        for name, (size, in_use, most) in db.pool_sizes().items():
+            metrics.pool_size.labels(name).set(size)
+            metrics.pool_in_use.labels(name).set(in_use)
+            metrics.pool_max.labels(name).set(most)
+        primary_up = db.router.primary_up
+        metrics.primary_up.set(1 if primary_up else 0)
+        ready = not state["draining"] and primary_up and db.router.has_fresh_read_path()
+        metrics.ready.set(1 if ready else 0)
+        metrics.audit_queued.set(gw.audit.queued())
+        metrics.audit_spool_bytes.set(gw.audit.spooled_bytes())
+
+    app.include_router(metrics_router(gw.metrics, refresh_gauges))
     return app

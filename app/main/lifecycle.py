@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from app.main.gateway import Gateway, build_gateway
+from app.observability.loop_lag import measure_loop_lag
 from app.settings import Settings
 
 
@@ -16,10 +17,15 @@ async def start_gateway(gw: Gateway, *, background: bool = True) -> None:
     await gw.audit.claim_spool()
     await gw.db.open()
     await gw.audit.start()
+    await gw.replay.start()
     if not background:
         return
+    await gw.principal_changes.start()
     await gw.sealer.start()
     await gw.refusals.start()
+    gw.background.append(
+        asyncio.create_task(measure_loop_lag(gw.metrics.event_loop_lag), name="loop-lag")
+    )
     gw.background.append(
         asyncio.create_task(
             gw.complaint_cases.publish_open_counts(gw.metrics.open_complaints_counted),
@@ -34,6 +40,8 @@ async def stop_gateway(gw: Gateway) -> None:
         task.cancel()
     await asyncio.gather(*gw.background, return_exceptions=True)
     gw.background.clear()
+    await gw.principal_changes.stop()
+    await gw.replay.stop()  # the claims queued are settled first
     try:
         await gw.refusals.stop()  # its counts go through the writer: before it stops
         await gw.audit.stop()

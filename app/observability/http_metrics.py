@@ -55,7 +55,7 @@ class HttpMetricsMiddleware:
                 self._children.clear()
             children = self._children[labels] = (
                 self.metrics.requests.labels(*labels),
-                self.metrics.request_seconds.labels(*labels),
+                self.metrics.request_seconds.labels(*labels[:3]),  # no partner on a histogram
             )
         return children
 

@@ -4,8 +4,8 @@ Scope ``admin``. Creating, disabling, enabling and rotating leave an audit recor
 which principal, refused attempts included); secrets are returned by create and rotate only.
 A client with the ``audit`` scope is created, and its token rotated, only by a caller that has
 the ``audit`` scope itself: ``admin`` alone must not mint a way into the audit trail.
-A change takes effect at once on this instance (its admission cache is dropped) and on other
-instances when their cache expires (``SSOGW_TOKEN_CACHE_S``).
+A change takes effect at once on this instance (its admission cache is dropped) and within a
+moment on every other (the database announces it: ``app.principals.change_feed``).
 """
 
 from __future__ import annotations

@@ -29,6 +29,8 @@ PROMETHEUS = DEPLOY / "prometheus"
 RULES_FILE = PROMETHEUS / "rules" / "ssogw.rules.yml"
 DASHBOARD_FILE = DEPLOY / "grafana" / "dashboards" / "ssogw.json"
 K8S = DEPLOY / "k8s"
+# Applied on its own before each release (the pre-deploy migration Job).
+K8S_MIGRATE = K8S / "migrate"
 COMPOSE_FILE = DEPLOY / "compose.yaml"
 
 # Labels Prometheus adds to every scraped series, and the bucket bound of histograms.
@@ -61,15 +63,112 @@ def load_dashboard() -> dict[str, Any]:
 
 @functools.cache
 def k8s_objects() -> dict[tuple[str, str], dict[str, Any]]:
-    """Every object in deploy/k8s/*.yaml by (kind, name), kustomization included."""
+    """Every object in deploy/k8s/*.yaml and deploy/k8s/migrate/*.yaml by (kind, name); a
+    kustomization is named by its path under deploy/k8s. ``__file__`` is that path too."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in sorted(K8S.glob("*.yaml")):
+    for path in sorted([*K8S.glob("*.yaml"), *K8S_MIGRATE.glob("*.yaml")]):
+        relative = str(path.relative_to(K8S))
         for doc in load_yaml_docs(path):
-            name = doc.get("metadata", {}).get("name", path.name)
+            name = doc.get("metadata", {}).get("name", relative)
             key = (doc["kind"], name)
             assert key not in found, f"{key} defined twice"
-            found[key] = {**doc, "__file__": path.name}
+            found[key] = {**doc, "__file__": relative}
     return found
+
+
+def k8s_obj(kind: str, name: str) -> dict[str, Any]:
+    return k8s_objects()[(kind, name)]
+
+
+def kustomization(directory: str = "") -> dict[str, Any]:
+    """deploy/k8s's kustomization, or that of a directory under it (``migrate``)."""
+    return k8s_obj("Kustomization", f"{directory}/kustomization.yaml".lstrip("/"))
+
+
+def deployment() -> dict[str, Any]:
+    return k8s_obj("Deployment", "ssogw")
+
+
+def pod_spec() -> dict[str, Any]:
+    spec: dict[str, Any] = deployment()["spec"]["template"]["spec"]
+    return spec
+
+
+def app_container() -> dict[str, Any]:
+    (container,) = pod_spec()["containers"]
+    assert isinstance(container, dict)
+    return container
+
+
+def pod_labels() -> dict[str, str]:
+    labels: dict[str, str] = deployment()["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def cluster() -> dict[str, Any]:
+    (found,) = [o for (kind, _), o in k8s_objects().items() if kind == "Cluster"]
+    return found
+
+
+def configmap() -> dict[str, str]:
+    (source,) = app_container()["envFrom"]
+    data: dict[str, str] = k8s_obj("ConfigMap", source["configMapRef"]["name"])["data"]
+    return data
+
+
+def migrate_job_pod() -> dict[str, Any]:
+    spec: dict[str, Any] = k8s_obj("Job", "ssogw-migrate")["spec"]["template"]["spec"]
+    return spec
+
+
+def partitions_job_pod() -> dict[str, Any]:
+    cron = k8s_obj("CronJob", "ssogw-partitions")
+    spec: dict[str, Any] = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return spec
+
+
+def owner_pods() -> list[dict[str, Any]]:
+    """The pod specs that run `ssogw migrate` as the owner: the release's Job, the monthly one."""
+    return [migrate_job_pod(), partitions_job_pod()]
+
+
+def owner_containers() -> list[dict[str, Any]]:
+    return [container for pod in owner_pods() for container in pod["containers"]]
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def env_values(container: dict[str, Any]) -> dict[str, Any]:
+    """A container's env by name; each $(VAR) it uses is defined before it."""
+    defined: dict[str, Any] = {}
+    for entry in container["env"]:
+        for used in re.findall(r"\$\((\w+)\)", str(entry.get("value", ""))):
+            assert used in defined, f"{entry['name']} uses $({used}) before it is defined"
+        defined[entry["name"]] = entry.get("value", entry.get("valueFrom"))
+    return defined
+
+
+def secret_refs(env: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Each variable filled from a secret -> (secret, key)."""
+    return {
+        name: (value["secretKeyRef"]["name"], value["secretKeyRef"]["key"])
+        for name, value in env.items()
+        if isinstance(value, dict) and "secretKeyRef" in value
+    }
+
+
+def mounted_volume(pod: dict[str, Any], container: dict[str, Any], path: str) -> dict[str, Any]:
+    """The volume of ``pod`` that holds ``path`` in ``container``."""
+    (name,) = [
+        mount["name"]
+        for mount in container.get("volumeMounts", ())
+        if path == mount["mountPath"] or path.startswith(mount["mountPath"].rstrip("/") + "/")
+    ]
+    (volume,) = [volume for volume in pod["volumes"] if volume["name"] == name]
+    assert isinstance(volume, dict)
+    return volume
 
 
 @functools.cache
@@ -92,6 +191,11 @@ def exported_metrics() -> dict[str, frozenset[str]]:
             for suffix in suffixes:
                 extra = {"le"} if suffix == "_bucket" else set()
                 names[family.name + suffix] = labels | extra
+    # The process, platform and GC collectors on the same registry: every sample they give.
+    for family in metrics.registry.collect():
+        for sample in family.samples:
+            if sample.name not in names:
+                names[sample.name] = frozenset(sample.labels)
     return names
 
 
@@ -115,9 +219,10 @@ _GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\
 
 
 def metric_names(expr: str) -> set[str]:
-    """The gateway's series (ssogw_*) and recorded series (ssogw:*) an expression reads."""
+    """The gateway's series (ssogw_*, and the process_*/python_* its registry exports) and
+    recorded series (ssogw:*) an expression reads."""
     bare = _STRING.sub('""', expr)
-    return set(re.findall(r"\bssogw[_:][a-zA-Z0-9_:]+", bare))
+    return set(re.findall(r"\b(?:ssogw[_:]|process_|python_)[a-zA-Z0-9_:]+", bare))
 
 
 def selector_labels(expr: str) -> dict[str, set[str]]:

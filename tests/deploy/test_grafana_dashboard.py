@@ -68,6 +68,16 @@ def test_the_dashboard_covers_capacity() -> None:
         "ssogw_audit_commit_seconds_bucket",
         "ssogw_payments_total",
         "ssogw_payment_amount_satang_total",
+        "ssogw_event_loop_lag_seconds_bucket",
+        "ssogw_pool_acquire_seconds_bucket",
+        "ssogw_pool_connections_max",
+        "ssogw_db_errors_total",
+        "ssogw_audit_queued_records",
+        "ssogw_audit_spool_bytes",
+        "ssogw_primary_up",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "ssogw_build_info",
     }
     assert needed - queried == set()
     baht = [expr for _, expr in dashboard_queries() if "ssogw_payment_amount_satang" in expr]

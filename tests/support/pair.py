@@ -27,7 +27,9 @@ def session_pair() -> Iterator[tuple[LocalPair, PairRecord]]:
     root = Path(tempfile.mkdtemp(prefix="ssogw-test-"))
     os.chmod(root, 0o755)  # the unprivileged server user must reach its data directories
     pg_bin = os.environ.get("SSOGW_PG_BIN")
-    pair = LocalPair(root, pg_bin=Path(pg_bin) if pg_bin else None, durable=False)
+    # No WAL archive: nothing restores the shared pair, and copying every segment the whole
+    # suite writes would cost time (tests/integration/test_backup_restore.py has its own).
+    pair = LocalPair(root, pg_bin=Path(pg_bin) if pg_bin else None, durable=False, archive=False)
     try:
         record = pair.up()
         pair.wait_streaming()

@@ -15,7 +15,7 @@ from app.cli.main import COMMAND_GROUPS, build_parser, main
 # `partner add … --json`, `client add … --json` print one JSON document.
 CONTRACT: dict[str, tuple[str, ...]] = {
     "serve": (),
-    "db": ("up", "down", "status"),
+    "db": ("up", "down", "status", "backup", "backups", "prune", "restore"),
     "migrate": (),
     "seed": (),
     "import": ("persons",),

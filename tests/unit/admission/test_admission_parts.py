@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 from ipaddress import ip_network
@@ -12,9 +13,12 @@ from app.admission.credential_vault import SecretBox, password_digest
 from app.admission.nonce_cache import NonceCache
 from app.admission.rate_limiter import RateLimiter
 from app.admission.records import Caller, Protocol
+from app.admission.replay_guard import ReplayGuard
 from app.admission.service import Admission, split_token
 from app.admission.source_address import forwarded_for
 from app.db.recent_writes import RecentWrites
+from app.errors import Unauthenticated
+from tests.support.wsse import digest_token
 
 
 class Clock:
@@ -29,7 +33,7 @@ def admission(proxies: list[str]) -> Admission:
     return Admission(
         store=None,  # type: ignore[arg-type]  (address logic never touches the store)
         box=SecretBox("k"),
-        nonces=NonceCache(window_s=1),
+        replay=ReplayGuard(cache=NonceCache(window_s=1), ledger=None, keep_s=1),
         limiter=RateLimiter(),
         trusted_proxies=tuple(ip_network(p) for p in proxies),
         wsse_window_s=300,
@@ -86,12 +90,12 @@ def test_the_token_bucket_allows_a_burst_then_refills() -> None:
 def test_a_nonce_is_accepted_once_within_the_window() -> None:
     clock = Clock()
     cache = NonceCache(window_s=10, clock=clock)
-    assert cache.first_use("u", "n1")
-    assert not cache.first_use("u", "n1")
-    assert cache.first_use("v", "n1")
+    assert cache.first_use("u", b"n1")
+    assert not cache.first_use("u", b"n1")
+    assert cache.first_use("v", b"n1")
     clock.now += 11
-    assert cache.first_use("w", "n2")  # expiry runs as new nonces arrive
-    assert cache.first_use("u", "n1")
+    assert cache.first_use("w", b"n2")  # expiry runs as new nonces arrive
+    assert cache.first_use("u", b"n1")
 
 
 def test_password_digest_matches_the_oasis_definition() -> None:
@@ -128,3 +132,46 @@ def test_recent_writes_expire() -> None:
     assert recent.min_lsn("c") == 30
     clock.now += 6
     assert recent.min_lsn("c") is None
+
+
+async def test_a_record_read_while_a_change_is_announced_is_not_remembered() -> None:
+    """A change announced while a partner was being read may not be in what was read: that
+    read answers its own call but is not remembered for the next."""
+    reads: list[str] = []
+    reading = asyncio.Event()
+    release = asyncio.Event()
+
+    class Store:
+        async def partner_by_username(self, username: str) -> None:
+            reads.append(username)
+            reading.set()
+            await release.wait()
+
+    gate = Admission(
+        store=Store(),  # type: ignore[arg-type]  (only partners are read)
+        box=SecretBox("k"),
+        replay=ReplayGuard(cache=NonceCache(window_s=1), ledger=None, keep_s=1),
+        limiter=RateLimiter(),
+        trusted_proxies=(),
+        wsse_window_s=300,
+        cache_ttl_s=60,
+    )
+
+    async def admit() -> None:
+        with pytest.raises(Unauthenticated):
+            await gate.admit(
+                caller=Caller(Protocol.SOAP, "127.0.0.1", "r"),
+                credentials=digest_token("p", "secret"),
+                operation="InquireContribution",
+                scope="counter",
+            )
+
+    first = asyncio.create_task(admit())
+    await reading.wait()
+    gate.forget("partner", 7)  # announced while the read was out
+    release.set()
+    await first
+    await admit()
+    assert reads == ["p", "p"]
+    await admit()
+    assert reads == ["p", "p"]  # that one was remembered

@@ -23,9 +23,9 @@ class Model:
 
     def __init__(self, window_s: float, max_entries: int) -> None:
         self.window, self.max = window_s, max_entries
-        self.seen: dict[tuple[str, str], float] = {}
+        self.seen: dict[tuple[str, bytes], float] = {}
 
-    def first_use(self, now: float, pair: tuple[str, str]) -> bool:
+    def first_use(self, now: float, pair: tuple[str, bytes]) -> bool:
         for old, at in list(self.seen.items()):  # insertion order is arrival order
             if now - at > self.window or len(self.seen) >= self.max:
                 del self.seen[old]
@@ -37,7 +37,7 @@ class Model:
         return True
 
 
-def crowded(username: str, nonce: str) -> int:
+def crowded(username: str, nonce: bytes) -> int:
     """Fingerprints that pile onto a few home slots (and wrap past the table's end)."""
     n = int(nonce)
     return (n * 1024 + (1023 if n % 3 else 5)) * (1 if username == "u" else -1)
@@ -52,7 +52,7 @@ def test_the_cache_answers_as_the_model_does(seed: int, max_entries: int) -> Non
     model = Model(5.0, max_entries)
     for _ in range(6_000):
         clock.now += rng.choice([0.0, 0.0, 0.01, 0.5, 3.0])
-        pair = (rng.choice("uv"), str(rng.randrange(400)))
+        pair = (rng.choice("uv"), str(rng.randrange(400)).encode())
         assert cache.first_use(*pair) == model.first_use(clock.now, pair), pair
         assert len(cache) == len(model.seen)
 
@@ -60,26 +60,26 @@ def test_the_cache_answers_as_the_model_does(seed: int, max_entries: int) -> Non
 def test_a_replay_is_refused_until_the_window_has_passed() -> None:
     clock = Clock()
     cache = NonceCache(window_s=600, clock=clock)
-    assert cache.first_use("partner", "bm9uY2U=")
+    assert cache.first_use("partner", b"nonce")
     clock.now += 599
-    assert not cache.first_use("partner", "bm9uY2U=")
-    assert cache.first_use("other-partner", "bm9uY2U=")
+    assert not cache.first_use("partner", b"nonce")
+    assert cache.first_use("other-partner", b"nonce")
     clock.now += 2
-    assert cache.first_use("partner", "bm9uY2U=")
+    assert cache.first_use("partner", b"nonce")
 
 
 def test_the_table_is_at_most_half_full_when_the_cache_is() -> None:
     cache = NonceCache(window_s=1e9, max_entries=50_000, clock=Clock())
     for n in range(60_000):
-        assert cache.first_use("u", str(n))
+        assert cache.first_use("u", str(n).encode())
     assert len(cache) == 50_000  # the oldest 10,000 made room
     assert cache.capacity >= 2 * len(cache)
-    assert all(cache.first_use("u", str(n)) for n in range(0, 10_000, 7))
-    assert all(not cache.first_use("u", str(n)) for n in range(20_000, 60_000, 7))
+    assert all(cache.first_use("u", str(n).encode()) for n in range(0, 10_000, 7))
+    assert all(not cache.first_use("u", str(n).encode()) for n in range(20_000, 60_000, 7))
 
 
 def test_a_nonce_allocates_no_python_object() -> None:
-    nonces = [f"{n:024d}" for n in range(200_000)]
+    nonces = [f"{n:024d}".encode() for n in range(200_000)]
     cache = NonceCache(window_s=1e9, max_entries=100_000, clock=Clock())
     tracemalloc.start()
     try:
