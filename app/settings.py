@@ -129,6 +129,20 @@ class Settings(BaseSettings):
     replica_max_lag_s: float = 5.0
     replica_probe_interval_s: float = 0.5
 
+    # --- payments on the standbys before they are answered (app/db/sync_commit.py) -----------
+    payment_synchronous_commit: Literal["remote_apply", "remote_write", "on", "local"] = Field(
+        default="remote_apply",
+        description="synchronous_commit of confirms and cancels: remote_apply, so every"
+        " synchronous standby has applied a payment before it is answered (read-your-writes"
+        " across the fleet); a no-op on a primary without synchronous standbys.",
+    )
+    payment_commit_wait_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="How long a payment's COMMIT may wait for the synchronous standbys; then"
+        " it is answered with the retryable server.store_unavailable.",
+    )
+
     # --- audit group commit ------------------------------------------------------------------
     audit_max_batch: int = 500
     audit_max_wait_ms: float = 2.0
@@ -137,6 +151,16 @@ class Settings(BaseSettings):
     )
     audit_link_interval_s: float = Field(
         default=1.0, gt=0, description="How often to look for records left waiting for a link."
+    )
+    audit_head_wait_s: float = Field(
+        default=1.0, gt=0, description="How long a batch waits for the chain head, then fails."
+    )
+    audit_head_hold_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A service-role session holding the chain head longer than this is ended by "
+        "the next writer that waited for it (app/audit/chain_head.py); above the writer's 5 s "
+        "commit timeout, which ends the gateway's own statements first.",
     )
 
     # --- refusals of callers never admitted: counted per source and window (app/audit/refusals)

@@ -200,11 +200,19 @@ class ChainChecker:
     ``anchor`` is the hash the first row must chain to (None when it cannot be known because
     the record before it is gone; that loss is reported with ``missing``). ``seals`` are the
     checkpoints that verified: the row at each sealed seq must have the hash the checkpoint
-    signed, which a range rewritten with recomputed hashes no longer has.
+    signed, which a range rewritten with recomputed hashes no longer has. With ``require_seal``
+    records that no checkpoint at all verifies for are a finding of their own (``no checkpoint``,
+    naming the first unsealed record): hashes that only hold together prove nothing against
+    someone who can recompute them.
     """
 
     def __init__(
-        self, *, first_seq: int, anchor: bytes | None, seals: SealCheck | None = None
+        self,
+        *,
+        first_seq: int,
+        anchor: bytes | None,
+        seals: SealCheck | None = None,
+        require_seal: bool = False,
     ) -> None:
         self.expected_seq = first_seq
         self.prev_hash = anchor
@@ -212,6 +220,7 @@ class ChainChecker:
         self.broken = 0
         self.first_break: ChainBreak | None = None
         self.seals = seals or SealCheck()
+        self.require_seal = require_seal
         self._sealed = sorted(self.seals.anchors)
 
     def fail(self, seq: int, at: datetime | None, reason: str) -> None:
@@ -269,9 +278,13 @@ class ChainChecker:
         for fault in self.seals.faults:
             self.fail(fault.seq, None, fault.reason)
         broken, last_seal = self.first_break, self.seals.last
+        unsealed = None
+        if self.require_seal and last_seal is None and head_seq > 0 and first_seq is not None:
+            unsealed = first_seq  # records, and not one checkpoint that verifies
         return VerifyResult(
             checked=self.checked,
-            ok=broken is None,
+            ok=broken is None and unsealed is None,
+            first_unsealed=unsealed,
             first_broken=None
             if broken is None
             else BrokenRecord(broken.seq, broken.at, broken.reason),

@@ -6,8 +6,9 @@ Lookups read the ``(national_id, at)`` index of each monthly partition backwards
 keyset ``(at, seq)``. Verify and export walk ``seq`` order in chunks of ``chunk`` rows (each
 its own short statement, so nothing holds a snapshot for the whole walk and only one chunk is
 ever in memory). Sealing takes a transaction-level advisory lock (every instance of the fleet
-tries the same one, and one that finds it taken skips its round) and only reads the head and
-appends to ``audit_seals``: the service's role needs no UPDATE or DELETE there.
+waits for the same one, at most the round's wait: ``lock_timeout``, then ``SealBlocked``
+naming the sessions that hold it) and only reads the head and appends to ``audit_seals``: the
+service's role needs no UPDATE or DELETE there.
 
 Lookups also see the records committed by business transactions that are still waiting for
 their chain link (``audit_unlinked``, seq NULL, sorted as ``UNLINKED_SEQ``): a record is a
@@ -27,8 +28,9 @@ import asyncpg
 from app.audit.chain import GENESIS_HASH, AuditRow, ChainChecker
 from app.audit.records import UNLINKED_SEQ, LookupCursor, LookupRecord, VerifyResult
 from app.audit.seals.checkpoint import Checkpoint, SealCheck
-from app.audit.seals.sealer import ChainHead, MakeCheckpoints
+from app.audit.seals.sealer import COPIES_PAGE, ChainHead, MakeCheckpoints, SealBlocked
 from app.db.failures import translated
+from app.feed.records import PART_DIGEST_SQL, manifest_digest
 from app.feed.records import START_OPERATION as FEED_START
 
 EARLIEST: Final = datetime(1, 1, 1, tzinfo=UTC)
@@ -89,13 +91,31 @@ WHERE seq >= $1 AND seq <= $3 AND (seq, at) > ($1, $2)
 ORDER BY seq, at
 LIMIT $4
 """
-SEAL_LOCK: Final = 0x55_47_57_53  # one sealer at a time across the fleet (the migrator's is ...4D)
-TRY_SEAL_LOCK: Final = "SELECT pg_try_advisory_xact_lock($1)"
-CHECKPOINTS: Final = """
-SELECT checkpoint, seq, head_hash, sealed_at, prev_digest, key_id, signature
-FROM audit_seals ORDER BY checkpoint
+# The parts of one feed export's manifest, each with its digest, for the start record's seal.
+MANIFEST_PARTS: Final = f"""
+SELECT part, cardinality(national_ids) AS persons,
+       {PART_DIGEST_SQL.format("national_ids")} AS digest
+FROM audit_feed_manifest WHERE at = $1 AND export_id::text = $2
+ORDER BY part
 """
-LAST_CHECKPOINT: Final = CHECKPOINTS + " DESC LIMIT 1"
+SEAL_LOCK: Final = 0x55_47_57_53  # one sealer at a time across the fleet (the migrator's is ...4D)
+SEAL_LOCK_WAIT: Final = "SELECT set_config('lock_timeout', $1, true)"
+TAKE_SEAL_LOCK: Final = "SELECT pg_advisory_xact_lock($1)"
+# Who holds the seal lock (a bigint key is classid: its high half, objid: its low half).
+SEAL_LOCK_HOLDERS: Final = """
+SELECT pid FROM pg_locks
+WHERE locktype = 'advisory' AND granted AND objsubid = 1
+  AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+ORDER BY pid
+"""
+_CHECKPOINT_COLUMNS: Final = (
+    "SELECT checkpoint, seq, head_hash, sealed_at, prev_digest, key_id, signature FROM audit_seals"
+)
+CHECKPOINTS: Final = _CHECKPOINT_COLUMNS + " ORDER BY checkpoint"
+NEWEST_CHECKPOINTS: Final = (
+    _CHECKPOINT_COLUMNS + " WHERE checkpoint < $1 ORDER BY checkpoint DESC LIMIT $2"
+)
 ADD_CHECKPOINT: Final = """
 INSERT INTO audit_seals (checkpoint, seq, head_hash, sealed_at, prev_digest, key_id, signature)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -173,7 +193,7 @@ class AuditQueries:
         if from_ is not None or to is not None:
             span = await conn.fetchrow(SPAN, from_ or EARLIEST, to or LATEST, head.seq)
             if span is None or span["first"] is None:
-                empty = ChainChecker(first_seq=1, anchor=None, seals=seals)
+                empty = ChainChecker(first_seq=1, anchor=None, seals=seals)  # nothing to seal
                 _stray(empty, stray)
                 empty.expect_sealed(head.seq)
                 return replace(
@@ -182,12 +202,19 @@ class AuditQueries:
                 )
             first = 1 if from_ is None else span["first"]
             last = head.seq if to is None else span["last"]
-        checker = ChainChecker(first_seq=first, anchor=await self._anchor(conn, first), seals=seals)
+        checker = ChainChecker(
+            first_seq=first, anchor=await self._anchor(conn, first), seals=seals,
+            require_seal=seals is not None,
+        )  # fmt: skip
         if checker.prev_hash is None:
             checker.missing(first - 1, first - 1)
+        feeds: list[tuple[int, AuditRow]] = []
         async for rows in self._chunks(conn, first, last):
             for seq, row, prev_hash, stored_hash in rows:
                 checker.feed(seq, row, prev_hash=prev_hash, stored_hash=stored_hash)
+                if row.operation == FEED_START and "manifest_sha256" in (row.detail or {}):
+                    feeds.append((seq, row))
+        await _check_manifests(conn, checker, feeds)
         checker.expect_end(last)
         await self._check_successor(conn, checker, last, head.seq, head.hash)
         _stray(checker, stray)
@@ -227,20 +254,33 @@ class AuditQueries:
             rows = await self._pool_provider().fetch(CHECKPOINTS)
         return [_checkpoint(row) for row in rows]
 
-    async def seal(self, make: MakeCheckpoints) -> bool:
-        """Under the fleet's seal lock, in one transaction: ``make`` the checkpoints for the head
-        and the last copy, and copy them in; False when another instance holds the lock."""
+    async def seal(self, make: MakeCheckpoints, *, wait_s: float) -> None:
+        """Under the fleet's seal lock, in one transaction: ``make`` the checkpoints from the
+        head and the copies, and copy them in. SealBlocked when the lock, or a row to add, is
+        held by another session for longer than ``wait_s``."""
         async with self._pool_provider().acquire() as conn, conn.transaction():
-            if not await conn.fetchval(TRY_SEAL_LOCK, SEAL_LOCK):
-                return False
-            last = await conn.fetchrow(LAST_CHECKPOINT)
-            made = await make(await _head(conn), None if last is None else _checkpoint(last))
-            for cp in made:
-                await conn.execute(
-                    ADD_CHECKPOINT, cp.number, cp.seq, cp.head_hash, cp.sealed_at,
-                    cp.prev_digest, cp.key_id, cp.signature,
-                )  # fmt: skip
-        return True
+            await conn.execute(SEAL_LOCK_WAIT, f"{max(1, round(wait_s * 1000))}ms")
+            try:
+                await conn.execute(TAKE_SEAL_LOCK, SEAL_LOCK)
+            except asyncpg.LockNotAvailableError:
+                holders = await self._pool_provider().fetch(SEAL_LOCK_HOLDERS, SEAL_LOCK)
+                pids = ", ".join(str(r["pid"]) for r in holders) or "none by now"
+                raise SealBlocked(
+                    f"the seal lock was held by another session for more than {wait_s:g} s "
+                    f"(pid {pids}; pg_locks, advisory key {SEAL_LOCK})"
+                ) from None
+            made = await make(_Round(conn, await _head(conn)))
+            try:
+                for cp in made:
+                    await conn.execute(
+                        ADD_CHECKPOINT, cp.number, cp.seq, cp.head_hash, cp.sealed_at,
+                        cp.prev_digest, cp.key_id, cp.signature,
+                    )  # fmt: skip
+            except asyncpg.LockNotAvailableError:
+                raise SealBlocked(
+                    f"another session's uncommitted row of audit_seals held checkpoint "
+                    f"{made[-1].number} for more than {wait_s:g} s (its file is kept)"
+                ) from None
 
     @staticmethod
     async def _anchor(conn: asyncpg.Connection, first: int) -> bytes | None:
@@ -267,6 +307,27 @@ class AuditQueries:
             checker.fail(last + 1, after["at"], reason)
 
 
+async def _check_manifests(
+    conn: asyncpg.Connection, checker: ChainChecker, feeds: list[tuple[int, AuditRow]]
+) -> None:
+    """Hold each feed export's manifest of persons to the digest its start record sealed."""
+    for seq, row in feeds:
+        detail = row.detail
+        export_id = str(detail.get("export_id"))
+        parts = [
+            (r["part"], r["persons"], bytes(r["digest"]))
+            for r in await conn.fetch(MANIFEST_PARTS, row.at, export_id)
+        ]
+        if manifest_digest(export_id, parts) != detail["manifest_sha256"]:
+            persons = sum(size for _, size, _ in parts)
+            checker.fail(seq, row.at, (
+                f"feed export {export_id} to partner {detail.get('partner')}: its manifest of "
+                f"persons ({len(parts)} part(s), {persons} ID(s) now; {detail.get('persons')} "
+                "when sent) does not match the digest its start record sealed: manifest rows "
+                "were edited, added or removed"
+            ))  # fmt: skip
+
+
 def _stray(checker: ChainChecker, stray: asyncpg.Record | None) -> None:
     if stray is not None:
         checker.fail(
@@ -279,6 +340,20 @@ async def _head(conn: asyncpg.Connection) -> ChainHead:
     if head is None:
         raise RuntimeError("the audit_chain head row is missing")
     return ChainHead(head["last_seq"], bytes(head["last_hash"]))
+
+
+class _Round:
+    """A seal round's view of the database, inside its transaction."""
+
+    def __init__(self, conn: asyncpg.Connection, head: ChainHead) -> None:
+        self._conn = conn
+        self.head = head
+
+    async def copies(self, *, before: int | None) -> list[Checkpoint]:
+        """The copies numbered below ``before`` (all when None), newest first, a page."""
+        below = 2**63 - 1 if before is None else before
+        return [_checkpoint(r) for r in await self._conn.fetch(NEWEST_CHECKPOINTS, below,
+                                                                   COPIES_PAGE)]  # fmt: skip
 
 
 def _checkpoint(row: asyncpg.Record) -> Checkpoint:

@@ -120,7 +120,8 @@ class BrokenRecord:
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
     """How many records were checked, and where the chain first breaks, if it does, against the
-    hashes and links of the records and the signed checkpoints."""
+    hashes and links of the records and the signed checkpoints; ``ok`` only when nothing broke
+    and a checkpoint holds the records (``first_unsealed`` is set when none does)."""
 
     checked: int
     ok: bool
@@ -132,6 +133,8 @@ class VerifyResult:
     sealed_seq: int | None = None  # the last record a verified checkpoint sealed
     head_seq: int | None = None  # the chain's last record
     unlinked: int = 0  # records committed but still waiting for their chain link
+    # No checkpoint verifies, yet there are records: the first of them (nothing holds them).
+    first_unsealed: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -162,6 +162,7 @@ class VerifyOut(OutModel):
                     "sealedSeq": 14980,
                     "headSeq": 15000,
                     "unlinked": 0,
+                    "firstUnsealed": None,
                 }
             ]
         }
@@ -179,6 +180,11 @@ class VerifyOut(OutModel):
     unlinked: int = Field(
         description="Records in the range committed but still waiting for their chain link "
         "(normally 0 after a second)."
+    )
+    first_unsealed: int | None = Field(
+        default=None,
+        description="No checkpoint: the chain holds records but no signed checkpoint verifies, "
+        "so nothing holds them (ok is false); the first of them. Null otherwise.",
     )
 
     @classmethod
@@ -199,4 +205,5 @@ class VerifyOut(OutModel):
             sealed_seq=r.sealed_seq,
             head_seq=r.head_seq,
             unlinked=r.unlinked,
+            first_unsealed=r.first_unsealed,
         )

@@ -43,6 +43,7 @@ ADOPTED = "adopted-*.jsonl"
 # adopted twice (by two instances, or again after a crash) is still one record.
 _LEGACY_IDS = UUID("5a1f0c2e-8d4b-4f6a-9c3e-2b7d1e0f4a68")
 FILE_MODE = 0o600
+MIN_FREE_BYTES = 1 << 20  # below this the spool no longer counts as a writable audit path
 DIR_MODE = 0o700
 
 
@@ -142,8 +143,23 @@ class AuditSpool:
 
     def _unwritable(self, exc: OSError) -> SpoolUnusable:
         return SpoolUnusable(
-            f"the audit spool directory {self._dir} is not writable: {exc.strerror or exc}"
+            f"the audit spool directory {self._dir} is not writable: {exc.strerror or exc};"
+            " set SSOGW_AUDIT_SPOOL_DIR to a writable directory on persistent storage (a"
+            " volume, under a read-only root file system)"
         )
+
+    def writable(self) -> bool:
+        """Whether records could be spooled now: the directory is this instance's, writable,
+        on a file system mounted read-write, with room left (for /readyz; no write made)."""
+        if self._lock is None:
+            return False
+        try:
+            fs = os.statvfs(self._dir)
+        except OSError:
+            return False
+        if fs.f_flag & os.ST_RDONLY or fs.f_bavail * fs.f_frsize < MIN_FREE_BYTES:
+            return False
+        return os.access(self._dir, os.W_OK)
 
     def release(self) -> None:
         """Let another process claim the directory (the instance is stopping)."""

@@ -12,7 +12,7 @@ Every instance links every instance's rows, so rows left behind by an instance t
 are linked by the next linker that looks (each looks at start, whenever a record of its own
 was committed, and every ``sweep_interval_s``); the head lock keeps one line across instances.
 A row that cannot be linked stays where it is, committed and visible to lookups, and the
-linker tries again.
+linker tries again. (The service role itself may not delete from ``audit_unlinked``.)
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from uuid import uuid4
 
 import asyncpg
 
-from app.audit.chain import chain_hash, prepare
-from app.audit.queries import stored_row
+from app.audit.chain import prepare
+from app.audit.chain_head import ChainHeadMover
 from app.audit.records import AuditRecord
 from app.db.failures import translate
 from app.errors import AuditUnavailable
@@ -42,7 +42,6 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::inet, $9, $10, $11, $12, $13, $14,
         $15::text::jsonb)
 """
 ANY_WAITING: Final = "SELECT EXISTS (SELECT 1 FROM audit_unlinked)"
-LOCK_HEAD: Final = "SELECT last_seq, last_hash FROM audit_chain WHERE id FOR UPDATE"
 # In the form verify reads audit_log in (app.audit.queries), so the hash is the one it expects.
 WAITING: Final = """
 SELECT record_id, at, principal_kind, principal_id, principal_name, operator, terminal,
@@ -51,29 +50,6 @@ SELECT record_id, at, principal_kind, principal_id, principal_name, operator, te
 FROM audit_unlinked
 ORDER BY at, record_id
 LIMIT $1
-"""
-# Move the rows (their values never leave the database) and the head, in one statement.
-LINK: Final = """
-WITH moved AS (
-    DELETE FROM audit_unlinked u
-     USING unnest($1::uuid[], $2::bigint[], $3::bytea[], $4::bytea[])
-           AS l(record_id, seq, prev_hash, hash)
-     WHERE u.record_id = l.record_id
-    RETURNING u.*, l.seq, l.prev_hash, l.hash
-), linked AS (
-    INSERT INTO audit_log (seq, at, principal_kind, principal_id, principal_name, operator,
-                           terminal, source_ip, protocol, operation, national_id,
-                           name_returned, outcome, request_id, detail, prev_hash, hash,
-                           record_id)
-    SELECT seq, at, principal_kind, principal_id, principal_name, operator, terminal,
-           source_ip, protocol, operation, national_id, name_returned, outcome, request_id,
-           detail, prev_hash, hash, record_id
-      FROM moved
-    RETURNING 1
-), head AS (
-    UPDATE audit_chain SET last_seq = $5, last_hash = $6 WHERE id RETURNING 1
-)
-SELECT count(*) FROM linked
 """
 
 
@@ -111,6 +87,7 @@ class AuditLinker:
         max_wait_ms: float,
         sweep_interval_s: float = 1.0,
         commit_timeout_s: float = 5.0,
+        head: ChainHeadMover | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
@@ -119,6 +96,7 @@ class AuditLinker:
         self._max_wait_s = max(0.0, max_wait_ms) / 1000.0
         self._sweep_s = sweep_interval_s
         self._commit_timeout_s = commit_timeout_s
+        self._head = head or ChainHeadMover()
         self._nudged = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -182,29 +160,10 @@ class AuditLinker:
 
     async def _link_batch(self) -> int:
         pool = self._pool_provider()
-        async with (
-            asyncio.timeout(self._commit_timeout_s),
-            pool.acquire() as conn,
-            conn.transaction(),
-        ):
-            head = await conn.fetchrow(LOCK_HEAD)
-            if head is None:
-                raise RuntimeError("the audit_chain head row is missing")
-            rows = await conn.fetch(WAITING, self._max_batch)
-            if not rows:
-                return 0
-            seq: int = head["last_seq"]
-            prev_hash = bytes(head["last_hash"])
-            ids, seqs, prevs, hashes = [], [], [], []
-            for row in rows:
-                seq += 1
-                row_hash = chain_hash(prev_hash, seq, stored_row(row))
-                ids.append(row["record_id"])
-                seqs.append(seq)
-                prevs.append(prev_hash)
-                hashes.append(row_hash)
-                prev_hash = row_hash
-            linked = await conn.fetchval(LINK, ids, seqs, prevs, hashes, seq, prev_hash)
-            if linked != len(rows):  # rolled back: the chain never has a gap
-                raise RuntimeError(f"linked {linked} of {len(rows)} audit records")
-        return len(rows)
+        async with asyncio.timeout(self._commit_timeout_s), pool.acquire() as conn:
+            while True:  # again when another writer moved the head first
+                rows = await conn.fetch(WAITING, self._max_batch)
+                if not rows:
+                    return 0
+                if await self._head.link(conn, rows):
+                    return len(rows)

@@ -1,9 +1,11 @@
 """The audit writer: group commit of audit records onto one hash chain on the primary.
 
 Callers ``await record(rec)``; their records queue up and one background task writes them, a
-batch at a time, in one transaction: lock the chain head (``audit_chain``, so every instance of
-the service appends to the same single line), number and hash the records, insert them with
-one statement, move the head, commit, and only then wake every caller of the batch. If the
+batch at a time, in one statement (``app.audit.chain_head``): number and hash the records after
+the chain head as last seen, and hand them to the owner's append function, which under the
+head's lock (so every instance of the service appends to the same single line) inserts them
+and moves the head, or says where the head is now to hash them again; it commits, and only then
+is every caller of the batch woken. If the
 batch cannot be committed every caller in it gets ``AuditUnavailable``; the writer goes on with
 the next batch — except when the primary is unreachable and a spool is configured: the batch
 is then committed to the local spool (``audit_spool``) and moved onto the chain when the
@@ -27,7 +29,8 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from app.audit.chain import AuditRow, chain_hash, prepare
+from app.audit.chain import AuditRow, prepare
+from app.audit.chain_head import ChainHeadMover
 from app.audit.records import AuditRecord
 from app.audit.spool import AuditSpool, SpoolUnusable
 from app.audit.unlinked import AuditLinker
@@ -36,27 +39,7 @@ from app.errors import AuditUnavailable, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-LOCK_HEAD = "SELECT last_seq, last_hash FROM audit_chain WHERE id FOR UPDATE"
-# The batch and the moved chain head in one statement (one round trip): a data-modifying WITH
-# runs whether or not the outer statement reads it.
-APPEND_BATCH = """
-WITH appended AS (
-INSERT INTO audit_log (seq, at, principal_kind, principal_id, principal_name, operator,
-                       terminal, source_ip, protocol, operation, national_id, name_returned,
-                       outcome, request_id, detail, prev_hash, hash, record_id)
-SELECT seq, at, principal_kind, principal_id, principal_name, operator,
-       terminal, source_ip::inet, protocol, operation, national_id, name_returned,
-       outcome, request_id, detail::jsonb, prev_hash, hash, record_id
-FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::integer[], $5::text[], $6::text[],
-            $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
-            $13::text[], $14::text[], $15::text[], $16::bytea[], $17::bytea[], $18::uuid[])
-     AS batch(seq, at, principal_kind, principal_id, principal_name, operator,
-              terminal, source_ip, protocol, operation, national_id, name_returned,
-              outcome, request_id, detail, prev_hash, hash, record_id)
-)
-UPDATE audit_chain SET last_seq = $19, last_hash = $20 WHERE id
-"""
-# Which of a replayed batch's records the chain already holds (under the head lock).
+# Which of a replayed batch's records the chain already holds.
 ON_CHAIN = """
 SELECT l.record_id FROM audit_log l
   JOIN unnest($1::timestamptz[], $2::uuid[]) AS r(at, record_id)
@@ -106,9 +89,13 @@ class AuditWriter:
         max_queued: int | None = None,
         spool: AuditSpool | None = None,
         link_interval_s: float | None = None,
+        head_wait_s: float = 1.0,
+        head_hold_s: float = 10.0,
     ) -> None:
         """``link_interval_s``: link records committed by business transactions (this often at
-        least, and whenever ``link_soon()`` is called); None: leave them to other instances."""
+        least, and whenever ``link_soon()`` is called); None: leave them to other instances.
+        ``head_wait_s``: how long a batch waits for the chain head's lock before it fails;
+        ``head_hold_s``: a session of the service role holding the head longer is ended."""
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._pool_provider = pool_provider
@@ -125,6 +112,7 @@ class AuditWriter:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._spool = spool
+        self._head = ChainHeadMover(wait_s=head_wait_s, hold_s=head_hold_s)
         self._linker = (
             None
             if link_interval_s is None
@@ -134,6 +122,7 @@ class AuditWriter:
                 max_wait_ms=max_wait_ms,
                 sweep_interval_s=link_interval_s,
                 commit_timeout_s=commit_timeout_s,
+                head=self._head,
             )
         )
 
@@ -177,6 +166,10 @@ class AuditWriter:
     def queued(self) -> int:
         """Records waiting for their group commit now."""
         return len(self._queue)
+
+    def spool_writable(self) -> bool:
+        """Whether records could be committed to the spool now (False without a spool)."""
+        return self._spool is not None and self._spool.writable()
 
     def spooled_bytes(self) -> int:
         """Bytes in this instance's spool waiting for the primary (0 without a spool)."""
@@ -253,6 +246,9 @@ class AuditWriter:
             async with asyncio.timeout(self._commit_timeout_s):
                 await self._write([(p.record_id, p.row) for p in batch])
         except BaseException as exc:  # every failure, cancellation included, fails the batch
+            if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+                # The pool reaches a demoted primary: its next connections find the new one.
+                await self._pool_provider().expire_connections()
             if isinstance(exc, Exception) and await self._spooled(batch, exc):
                 return False
             self._batch_failed(batch, exc)
@@ -270,11 +266,10 @@ class AuditWriter:
     async def _write(self, rows: list[tuple[UUID, AuditRow]], *, replay: bool = False) -> None:
         """Append ``rows`` (record id, row) to the chain; ``replay``: skip those it holds."""
         pool = self._pool_provider()
-        async with pool.acquire(timeout=self._commit_timeout_s) as conn, conn.transaction():
-            head = await conn.fetchrow(LOCK_HEAD)
-            if head is None:
-                raise RuntimeError("the audit_chain head row is missing")
+        async with pool.acquire(timeout=self._commit_timeout_s) as conn:
             if replay:
+                # Only this instance replays its spool (it holds the spool's lock), so what the
+                # chain holds of it cannot change between this look and the append.
                 ats, ids = [row.at for _, row in rows], [record_id for record_id, _ in rows]
                 held = {r["record_id"] for r in await conn.fetch(ON_CHAIN, ats, ids)}
                 fresh: dict[UUID, AuditRow] = {}
@@ -282,24 +277,7 @@ class AuditWriter:
                     if record_id not in held:
                         fresh.setdefault(record_id, row)
                 rows = list(fresh.items())
-                if not rows:
-                    return
-            seq: int = head["last_seq"]
-            prev_hash = bytes(head["last_hash"])
-            columns: list[list[object]] = [[] for _ in range(18)]
-            for record_id, row in rows:
-                seq += 1
-                row_hash = chain_hash(prev_hash, seq, row)
-                values = (
-                    seq, row.at, row.principal_kind, row.principal_id, row.principal_name,
-                    row.operator, row.terminal, row.source_ip, row.protocol, row.operation,
-                    row.national_id, row.name_returned, row.outcome, row.request_id,
-                    row.detail_json(), prev_hash, row_hash, record_id,
-                )  # fmt: skip
-                for column, value in zip(columns, values, strict=True):
-                    column.append(value)
-                prev_hash = row_hash
-            await conn.execute(APPEND_BATCH, *columns, seq, prev_hash)
+            await self._head.append(conn, rows)
 
     async def _spooled(self, batch: list[_Pending], exc: Exception) -> bool:
         """Commit ``batch`` to the local spool if the primary is unreachable; True if done."""

@@ -43,6 +43,7 @@ from app.errors import InvalidInput
 from app.settings import Settings
 
 EXIT_BROKEN = 3  # `audit verify` found the chain broken (1 and 2 mean it could not check)
+EXIT_UNSEALED = 4  # `audit verify`: records, and no checkpoint verifies: nothing holds them
 COLUMNS = (
     "time", "principal_kind", "principal_name", "operator", "terminal", "source_ip",
     "protocol", "operation", "name_returned", "outcome", "request_id", "calls", "until",
@@ -166,12 +167,21 @@ def _verify_document(result: VerifyResult, store: str) -> dict[str, Any]:
         "head_seq": result.head_seq,
         "checkpoint_store": store,
         "unlinked": result.unlinked,
+        "no_checkpoint": None if result.first_unsealed is None else
+        {"first_unsealed_seq": result.first_unsealed},
     }  # fmt: skip
 
 
 def _print_verify(args: argparse.Namespace, result: VerifyResult, store: str) -> int:
     span = f" (seq {result.first_seq}..{result.last_seq})" if result.checked else ""
-    if result.first_broken is None:
+    if result.first_broken is None and result.first_unsealed is not None:
+        text = (
+            f"NO CHECKPOINT: first unsealed record seq {result.first_unsealed}: no signed "
+            f"checkpoint in {store} verifies, so nothing holds the {result.checked} record(s) "
+            f"checked{span}; their hashes agree with each other, which anyone with database "
+            "access can make true (seal the chain: `ssogw audit seal`)"
+        )
+    elif result.first_broken is None:
         text = f"chain intact: {result.checked} record(s) checked{span}"
     else:
         b = result.first_broken
@@ -180,8 +190,10 @@ def _print_verify(args: argparse.Namespace, result: VerifyResult, store: str) ->
             f"chain BROKEN: first broken record seq {b.seq}{when}: {b.reason}\n"
             f"{result.broken} fault(s) in {result.checked} record(s) checked{span}"
         )
-    if result.sealed_seq is None:
+    if result.sealed_seq is None and result.first_unsealed is None:
         text += f"\nnot sealed: no checkpoint in {store} verifies"
+    elif result.sealed_seq is None:
+        pass  # said above
     else:
         after = max(0, (result.head_seq or 0) - result.sealed_seq)
         text += (
@@ -191,7 +203,9 @@ def _print_verify(args: argparse.Namespace, result: VerifyResult, store: str) ->
     if result.unlinked:
         text += f"\n{result.unlinked} record(s) committed, still waiting for their chain link"
     emit(args, _verify_document(result, store), text)
-    return 0 if result.ok else EXIT_BROKEN
+    if result.first_broken is not None:
+        return EXIT_BROKEN
+    return EXIT_UNSEALED if result.first_unsealed is not None else 0
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
@@ -223,7 +237,8 @@ def add_verify(sub: Any) -> None:
     cmd = sub.add_parser(
         "verify",
         help="recompute the hash chain, hold it to the signed checkpoints, name the first fault",
-        description=f"Exit status: 0 intact, {EXIT_BROKEN} broken, 1 or 2 could not check.",
+        description=f"Exit status: 0 intact, {EXIT_BROKEN} broken, {EXIT_UNSEALED} no checkpoint"
+        " (records that no signed checkpoint holds), 1 or 2 could not check.",
     )
     cmd.add_argument("--from", dest="from_", type=_from, help="records from this date/time")
     cmd.add_argument(
@@ -289,9 +304,18 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     async def work() -> int:
         async with gateway(settings) as gw:
             done = await gw.audit_trail.export(args.out, requester=operator())
+            gw_store = gw.sealer.store.where
+        unsealed = done.records > 0 and done.checkpoints == 0
         document = {"path": str(done.path), "records": done.records,
-                    "checkpoints": done.checkpoints, "head_seq": done.head_seq}  # fmt: skip
+                    "checkpoints": done.checkpoints, "head_seq": done.head_seq,
+                    "no_checkpoint": unsealed}  # fmt: skip
         text = f"wrote {done.records} record(s) and {done.checkpoints} checkpoint(s) to {done.path}"
+        if unsealed:
+            say(
+                f"NO CHECKPOINT: the export holds {done.records} record(s) and no signed "
+                f"checkpoint ({gw_store}): verifying it can only show that their hashes agree "
+                "with each other (seal the chain first: `ssogw audit seal`)"
+            )
         emit(args, document, text)
         return 0
 

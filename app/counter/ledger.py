@@ -1,10 +1,14 @@
 """The payments ledger and insured-person reads, in SQL.
 
 Inquiries read a person with their recent paid months in one round trip, through the replica
-router. Confirms and cancels run in one primary transaction: the person's row is locked first,
-so two counters paying for one person are serialised, and the paid-month primary key stays the
-last line of defence. The call's audit record is written in that transaction too
-(``app.audit.unlinked``), so it commits with the payment or not at all.
+router; the same round trip says how far the standby that served it has replayed, so a standby
+behind the newest write this instance knows of is not believed (``app.db.replica_router``).
+Confirms and cancels run in one primary transaction: the person's row is locked first, so two
+counters paying for one person are serialised, and the paid-month primary key stays the last
+line of defence. The call's audit record is written in that transaction too
+(``app.audit.unlinked``), so it commits with the payment or not at all. The transaction
+commits with ``synchronous_commit = remote_apply`` (``app.db.sync_commit``): once a confirm is
+answered, the enquiry standbys have applied it, and no instance offers those months again.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from app.counter.records import EndedMembership
 from app.db.failures import translated
 from app.db.read_meta import ReadMeta
 from app.db.replica_router import ReplicaRouter, parse_lsn
+from app.db.sync_commit import CommitPolicy, synchronous_transaction
 from app.domain.months import Month
 from app.domain.rates import Rate
-from app.errors import AlreadyPaid
+from app.errors import AlreadyPaid, StoreUnavailable
 from app.principals.records import Principal
 from app.rates.repository import fetch_rates
 
@@ -55,6 +60,15 @@ SELECT p.national_id, p.title, p.first_name, p.last_name, p.section, p.status,
                         ORDER BY c.ended_month DESC, c.id DESC) AS previous
           FROM closed_memberships c WHERE c.national_id = p.national_id) cm ON true
  WHERE p.national_id = $1
+"""
+
+#: The inquiry's read: the member (all columns null when there is none) and, in the same round
+#: trip, how far the server that answered has replayed (null on a primary).
+INQUIRY_SQL = f"""
+SELECT m.*,
+       CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text END AS replay_lsn
+  FROM (SELECT 1) AS one
+  LEFT JOIN LATERAL ({MEMBER_SQL}) AS m ON true
 """
 
 # A confirm waits at most this long for a primary connection, then answers the retryable
@@ -88,7 +102,7 @@ def ended_memberships(text: str | None) -> tuple[EndedMembership, ...]:
 
 
 def _member(row: asyncpg.Record | None) -> MemberSnapshot | None:
-    if row is None:
+    if row is None or row["national_id"] is None:
         return None
     return MemberSnapshot(
         national_id=row["national_id"],
@@ -250,19 +264,32 @@ class PgLedger:
     """The Ledger, MemberReader and RateSource of the service layer, on PostgreSQL."""
 
     def __init__(
-        self, *, primary: Callable[[], asyncpg.Pool], router: Callable[[], ReplicaRouter]
+        self,
+        *,
+        primary: Callable[[], asyncpg.Pool],
+        router: Callable[[], ReplicaRouter],
+        commit: CommitPolicy | None = None,
     ) -> None:
         self._primary = primary
         self._router = router
+        self._commit = commit or CommitPolicy()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[LedgerTx]:
-        async with (
-            translated("primary"),
-            self._primary().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn,
-            conn.transaction(),
-        ):
-            yield LedgerTx(conn)
+        pool = self._primary()
+        try:
+            async with (
+                translated("primary"),
+                pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn,
+                synchronous_transaction(conn, self._commit),
+            ):
+                yield LedgerTx(conn)
+        except StoreUnavailable as exc:
+            if isinstance(exc.__cause__, asyncpg.ReadOnlySQLTransactionError):
+                # The pool's connections reach a demoted primary: drop them all, so the next
+                # confirm connects afresh (to the node that is read-write now).
+                await pool.expire_connections()
+            raise
 
     async def find_payment(self, principal: Principal, partner_txn_id: str) -> PaymentRow | None:
         async with (
@@ -274,18 +301,24 @@ class PgLedger:
     async def current_lsn(self) -> int:
         async with translated("primary"):
             text = await self._primary().fetchval("SELECT pg_current_wal_lsn()::text")
-        return parse_lsn(text) or 0
+        lsn = parse_lsn(text) or 0
+        self._router().saw_write(lsn)  # no standby behind it serves this instance's reads
+        return lsn
 
     async def read_member(
         self, national_id: str, *, since: Month, min_lsn: int | None
     ) -> tuple[MemberSnapshot | None, ReadMeta]:
-        async def read(conn: asyncpg.Connection) -> asyncpg.Record | None:
+        async def read(conn: asyncpg.Connection) -> asyncpg.Record:
             row: asyncpg.Record | None = await conn.fetchrow(
-                MEMBER_SQL, national_id, since.first_day
+                INQUIRY_SQL, national_id, since.first_day
             )
+            assert row is not None  # one row always: the member's columns may be null
             return row
 
-        row, info = await self._router().run_read(read, min_lsn=min_lsn)
+        def replayed(row: asyncpg.Record) -> int | None:
+            return parse_lsn(row["replay_lsn"])
+
+        row, info = await self._router().run_read(read, min_lsn=min_lsn, replayed=replayed)
         return _member(row), ReadMeta(info.path, info.as_of)
 
     async def load_rates(self) -> list[Rate]:

@@ -12,6 +12,7 @@ from typing import Protocol
 
 import asyncpg
 
+from app.db.failures import connection_lost
 from app.db.pools import PoolConfig, PoolObserver, open_pool
 from app.db.replica_router import ReadObserver, ReplicaRouter
 
@@ -88,8 +89,18 @@ class Database:
             max_lag_s=cfg.replica_max_lag_s,
             probe_interval_s=cfg.replica_probe_interval_s,
             observer=self._observer,
+            on_primary_lost=self.reconnect_primary,
         )
         await self._router.start()
+
+    async def reconnect_primary(self) -> None:
+        """Drop every connection of the primary pools (each is closed when next acquired or
+        released): they reach a node that is no longer the primary, and new ones find the node
+        that is (a multi-host DSN with ``target_session_attrs=read-write``, or the operator's
+        ``-rw`` service)."""
+        for pool in (self._primary, self._audit):
+            if pool is not None:
+                await pool.expire_connections()
 
     async def close(self) -> None:
         """Stop the probe and close every pool."""
@@ -157,9 +168,14 @@ class Database:
         }
 
     async def primary_reachable(self) -> bool:
-        """Whether the primary answers a trivial query now."""
-        try:
-            await self.primary.fetchval("SELECT 1", timeout=1.0)
-        except Exception:
-            return False
-        return True
+        """Whether the primary answers a trivial query now (a pooled connection the old server
+        closed is given a second try, which connects afresh)."""
+        for attempt in (1, 2):
+            try:
+                await self.primary.fetchval("SELECT 1", timeout=1.0)
+            except Exception as exc:
+                if attempt == 2 or not connection_lost(exc):
+                    return False
+            else:
+                return True
+        return False

@@ -23,6 +23,26 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.InternalClientError,
 )
+# The stores a write is meant for: a read-only answer from them means the node was demoted.
+WRITABLE_STORES = frozenset({"primary", "audit"})
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says the connection (not the query) failed: the server closed it,
+    refused it, or is shutting down. A read that failed so may be tried once more on a fresh
+    connection; a timeout is not one of them (a second try would double the wait)."""
+    if isinstance(exc, TimeoutError):
+        return False
+    return isinstance(
+        exc,
+        OSError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.ConnectionDoesNotExistError
+        | asyncpg.InterfaceError  # "connection is closed"
+        | asyncpg.CannotConnectNowError
+        | asyncpg.exceptions.AdminShutdownError
+        | asyncpg.exceptions.CrashShutdownError,
+    )
 
 
 def translate(exc: BaseException, *, store: str) -> ServiceError | None:
@@ -35,6 +55,14 @@ def translate(exc: BaseException, *, store: str) -> ServiceError | None:
             reason="unstorable_character",
         )
     if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+        if store in WRITABLE_STORES:
+            # The primary's DSN reached a node that is (now) a standby: a failover is under
+            # way or just happened. A retry reaches the new primary once the pool reconnects.
+            return StoreUnavailable(
+                f"the {store} database is read-only now (a failover?); retry the same request",
+                store=store,
+                reason="read_only",
+            )
         return ReadOnlyStore(f"the {store} is read-only; a write was sent to it", store=store)
     if isinstance(exc, UNAVAILABLE):
         return StoreUnavailable(

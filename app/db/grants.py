@@ -7,11 +7,12 @@ privilege of the service role and of PUBLIC on every table, sequence and routine
 and grants these again, in one transaction, so this table is the one place they are decided and
 a migration that adds a table only has to add a line here (a test fails until it does).
 
-The audit trail is append-only by construction: on ``audit_log`` and every ``audit_*`` table
-the service role may only SELECT and INSERT; it holds nothing on the partitions of
-``audit_log`` (it writes and reads through the parent); only the chain head moves forward, by
-an UPDATE of its two columns (a head moved back is for the signed seals of the head to catch).
-``check_append_only`` refuses a table here that breaks this.
+The audit trail is append-only by construction: on every ``audit_*`` table the service role
+may at most SELECT and INSERT, and on ``audit_log`` and the chain head ``audit_chain`` only
+SELECT: records go onto the chain, and the head moves forward, only through the owner's
+functions ``SERVICE_ROUTINES`` (migration 0016), so the service role cannot hold a lock on the
+head for longer than one of their statements (row locks need UPDATE). It holds nothing on the
+partitions of ``audit_log``. ``check_append_only`` refuses a table here that breaks this.
 """
 
 from __future__ import annotations
@@ -69,15 +70,16 @@ SERVICE_TABLES: Final[Mapping[str, TableGrant]] = MappingProxyType(
         "complaints": grant(SELECT, INSERT, update=("state", "updated_at")),
         "complaint_events": grant(SELECT, INSERT),
         "complaint_audit_links": grant(SELECT, INSERT),
-        # The audit trail: append-only. The writer moves the chain head forward.
-        "audit_log": grant(SELECT, INSERT),
-        "audit_chain": grant(SELECT, update=("last_seq", "last_hash")),
+        # The audit trail: read here, appended through SERVICE_ROUTINES, which alone move the
+        # chain head (and lock it, for one statement).
+        "audit_log": grant(SELECT),
+        "audit_chain": grant(SELECT),
         "audit_seals": grant(SELECT, INSERT),
         "audit_feed_manifest": grant(SELECT, INSERT),  # who went into which feed export
         # Records a payment's own transaction committed, waiting for their chain link: moved
-        # onto audit_log by the writer (INSERT there, DELETE here in one statement); the
-        # owner's trigger refuses a DELETE of a record that is not on the chain.
-        "audit_unlinked": grant(SELECT, INSERT, DELETE),
+        # onto audit_log by ssogw_audit_link (the owner's trigger refuses to let one go that is
+        # not on the chain).
+        "audit_unlinked": grant(SELECT, INSERT),
         "audit_records": grant(SELECT),  # the view of both: every committed record
         # The migrator's own record: the owner's business only.
         "schema_migrations": grant(),
@@ -89,11 +91,11 @@ SERVICE_SEQUENCES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
     {"receipt_seq": ("USAGE",)}
 )
 
-#: Audit tables whose one row the writer moves forward: column UPDATE only, never DELETE.
-CHAIN_HEADS: Final = frozenset({"audit_chain"})
-#: Audit queues a record leaves only for the chain: DELETE allowed, guarded by the trigger
-#: ``audit_unlinked_leave_only_linked`` (migration 0009), which refuses a record not on it.
-LINK_QUEUES: Final = frozenset({"audit_unlinked"})
+#: The owner's functions the gateway calls (SECURITY DEFINER, migration 0016): the only way a
+#: record goes onto the chain and the head moves, one statement each.
+SERVICE_ROUTINES: Final = ("ssogw_audit_append", "ssogw_audit_link")
+#: The chain and its head: only those functions write them (and lock the head).
+CHAIN_TABLES: Final = frozenset({"audit_log", "audit_chain"})
 
 
 def is_audit_table(name: str) -> bool:
@@ -109,11 +111,10 @@ def check_append_only(tables: Mapping[str, TableGrant] = SERVICE_TABLES) -> None
             raise ValueError(f"{name}: the service role is never given {sorted(unknown)}")
         if not is_audit_table(name):
             continue
-        allowed = {SELECT, INSERT, DELETE} if name in LINK_QUEUES else {SELECT, INSERT}
-        if table.privileges - allowed:
+        if table.privileges - {SELECT, INSERT} or table.update_columns:
             raise ValueError(f"{name} is an audit table: the service role may SELECT and INSERT")
-        if table.update_columns and name not in CHAIN_HEADS:
-            raise ValueError(f"{name} is an audit table but not a chain head: no UPDATE")
+        if name in CHAIN_TABLES and table.privileges != {SELECT}:
+            raise ValueError(f"{name} is appended to through the owner's functions: SELECT only")
 
 
 def _ident(name: str) -> str:
@@ -231,6 +232,11 @@ async def uncovered(conn: asyncpg.Connection) -> list[str]:
     return [rel.name for rel in await relations(conn) if not _covered(rel)]
 
 
+_ROUTINES = """
+SELECT p.proname::text FROM pg_proc p
+ WHERE p.pronamespace = current_schema()::regnamespace AND p.proname = ANY($1::text[])
+"""
+
 # Every privilege the statements below can change, to tell whether a run changed any.
 _ACLS = """
 SELECT 'relation' AS kind, c.relname::text AS name, c.relacl::text AS acl FROM pg_class c
@@ -288,8 +294,14 @@ async def apply_grants(conn: asyncpg.Connection, *, service_role: str) -> Grante
         f"GRANT USAGE ON SCHEMA {schema} TO {role}",
         # Person imports stage their rows in a temporary table.
         f"GRANT CONNECT, TEMPORARY ON DATABASE {database} TO {role}",
-        # The gateway calls none of the schema's routines (partitions are the owner's job).
+        # The gateway calls only SERVICE_ROUTINES (partitions are the owner's job).
         f"REVOKE ALL ON ALL ROUTINES IN SCHEMA {schema} FROM PUBLIC, {role}",
+    ]
+    present = {row[0] for row in await conn.fetch(_ROUTINES, list(SERVICE_ROUTINES))}
+    statements += [
+        f"GRANT EXECUTE ON FUNCTION {_ident(name)} TO {role}"
+        for name in SERVICE_ROUTINES
+        if name in present
     ]
     for rel in found:
         statements.extend(_statements(rel, role))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import hashlib
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Protocol
@@ -40,6 +41,11 @@ class FeedSelection(Protocol):
         """How many national IDs the manifest holds (the rows ``copy`` will stream)."""
         ...
 
+    @property
+    def manifest_sha256(self) -> str:
+        """The manifest's digest (``manifest_digest``), which the start record seals."""
+        ...
+
     async def copy(self, sink: Callable[[bytes], Awaitable[None]]) -> int:
         """Stream the rows of the snapshot as UTF-8 lines ended by LF to ``sink``; how many."""
         ...
@@ -62,6 +68,21 @@ OPERATION: Final = "PartnerFeedExport"  # the record of an export's end: its man
 # every person in that manifest as "included in the feed" by this record.
 START_OPERATION: Final = "PartnerFeedExportStart"
 MANIFEST_PART: Final = 10_000  # national IDs per row of audit_feed_manifest
+MANIFEST_DIGEST: Final = "ssogw-feed-manifest/1"
+# A part's digest, as PostgreSQL computes it where the part is kept: the SHA-256 of its IDs in
+# decimal, comma-separated, in the order the export read them ({} names the array).
+PART_DIGEST_SQL: Final = "pg_catalog.sha256(convert_to(array_to_string({}, ','), 'UTF8'))"
+
+
+def manifest_digest(export_id: str, parts: Iterable[tuple[int, int, bytes]]) -> str:
+    """The digest of an export's manifest of persons (hex): SHA-256 over ``MANIFEST_DIGEST``,
+    the export id and, part by part in order, each part's number, size and digest. The export's
+    start record seals it, so a manifest row edited, added or removed afterwards is found by
+    ``ssogw audit verify`` (which computes it again from the rows kept)."""
+    digest = hashlib.sha256(f"{MANIFEST_DIGEST}\n{export_id}\n".encode())
+    for part, persons, part_digest in sorted(parts):
+        digest.update(f"{part}:{persons}:{bytes(part_digest).hex()}\n".encode())
+    return digest.hexdigest()
 
 
 RECORD_LENGTH: Final = 256

@@ -13,7 +13,9 @@ no value can hold any more: PostgreSQL then writes it exactly as built, backslas
 Before a byte is streamed, the export's national IDs are committed to ``audit_feed_manifest``
 (``selection``): the COPY runs in a repeatable-read, read-only transaction whose snapshot is
 exported, and the manifest is written by a second transaction that imports that snapshot, so it
-holds exactly the persons the COPY will send, persons added meanwhile included in neither.
+holds exactly the persons the COPY will send, persons added meanwhile included in neither. The
+digest of each part comes back from the insert; the manifest's digest made of them goes into
+the export's start record, which the chain and its seals hold.
 
 The manifest of a past export is read back from its audit record (``latest_export``).
 """
@@ -36,12 +38,14 @@ from app.feed.records import (
     DETAIL,
     MANIFEST_PART,
     OPERATION,
+    PART_DIGEST_SQL,
     RECORD_LENGTH,
     STATUS_CODES,
     ExportRecord,
     FeedPartner,
     FeedQuery,
     FeedSelection,
+    manifest_digest,
 )
 from app.rates.repository import fetch_rates
 
@@ -62,18 +66,21 @@ LIMIT 1
 """
 
 
-# The export's national IDs in parts of MANIFEST_PART, in the order the COPY reads them.
-KEEP_MANIFEST: Final = """
-WITH kept AS (
-    INSERT INTO audit_feed_manifest (at, export_id, part, national_ids)
-    SELECT $1, $2::uuid, (n / $3)::integer, array_agg(national_id::bigint ORDER BY n)
-    FROM (SELECT national_id, row_number() OVER () - 1 AS n FROM insured_persons
-          WHERE ($4::smallint IS NULL OR section = $4)) AS selected
-    GROUP BY n / $3
-    RETURNING cardinality(national_ids) AS persons
-)
-SELECT COALESCE(sum(persons), 0)::bigint FROM kept
+# The export's national IDs in parts of MANIFEST_PART, in the order the COPY reads them; each
+# part's size and digest come back for the manifest's digest (records.manifest_digest).
+KEEP_MANIFEST: Final = (
+    """
+INSERT INTO audit_feed_manifest (at, export_id, part, national_ids)
+SELECT $1, $2::uuid, (n / $3)::integer, array_agg(national_id::bigint ORDER BY n)
+FROM (SELECT national_id, row_number() OVER () - 1 AS n FROM insured_persons
+      WHERE ($4::smallint IS NULL OR section = $4)) AS selected
+GROUP BY n / $3
+RETURNING part, cardinality(national_ids) AS persons,
+          """
+    + PART_DIGEST_SQL.format("national_ids")
+    + """ AS digest
 """
+)
 _SNAPSHOT_ID: Final = re.compile(r"[0-9A-Fa-f-]+")
 
 
@@ -189,10 +196,15 @@ class FeedRepository:
                 writer.transaction(isolation="repeatable_read"),
             ):
                 await writer.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-                persons = await writer.fetchval(
-                    KEEP_MANIFEST, at, export_id, MANIFEST_PART, query.section
-                )
-            yield _Selection(reader, query, int(persons), self._timeout)
+                parts = [
+                    (r["part"], r["persons"], bytes(r["digest"]))
+                    for r in await writer.fetch(
+                        KEEP_MANIFEST, at, export_id, MANIFEST_PART, query.section
+                    )
+                ]
+            persons = sum(size for _, size, _ in parts)
+            digest = manifest_digest(export_id, parts)
+            yield _Selection(reader, query, persons, digest, self._timeout)
 
     async def load_rates(self) -> list[Rate]:
         """Every contribution rate, in the order they were decided."""
@@ -217,17 +229,24 @@ class _Selection:
     """The COPY of one export, on the connection holding the snapshot its manifest was made of."""
 
     def __init__(
-        self, conn: asyncpg.Connection, query: FeedQuery, persons: int, timeout: float
-    ) -> None:
+        self, conn: asyncpg.Connection, query: FeedQuery, persons: int, digest: str,
+        timeout: float,
+    ) -> None:  # fmt: skip
         self._conn = conn
         self._query = query
         self._persons = persons
+        self._digest = digest
         self._timeout = timeout
 
     @property
     def persons(self) -> int:
         """How many national IDs the manifest holds."""
         return self._persons
+
+    @property
+    def manifest_sha256(self) -> str:
+        """The manifest's digest, which the start record seals."""
+        return self._digest
 
     async def copy(self, sink: Callable[[bytes], Awaitable[None]]) -> int:
         """Stream the rows as UTF-8 lines ended by LF to ``sink``; return how many."""

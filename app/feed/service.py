@@ -9,11 +9,13 @@ writes them as they come, hashing and counting, so no export ever holds the set 
 
 An export is on the audit trail before its first byte leaves: the store commits the national
 IDs of its snapshot (the export's manifest of persons), then the export's start record
-(``PartnerFeedExportStart``: export id, partner, scope, persons) is committed, and only then
-are the rows written. So an export killed mid-stream still names everyone it sent or may have
-sent, and `audit lookups` and the access report show each of them "included in the feed". Its
-end record (``PartnerFeedExport``: partner, scope, rows, bytes, generation time and the file's
-SHA-256, or why it stopped) is enough to give the file's manifest again (``FeedService.latest``).
+(``PartnerFeedExportStart``: export id, partner, scope, persons and the digest of the manifest,
+which the chain's seals then hold: a manifest row changed later is found by verify) is
+committed, and only then are the rows written. So an export killed mid-stream still names
+everyone it sent or may have sent, and `audit lookups` and the access report show each of them
+"included in the feed". Its end record (``PartnerFeedExport``: partner, scope, rows, bytes,
+generation time and the file's SHA-256, or why it stopped) is enough to give the file's
+manifest again (``FeedService.latest``).
 
 The command line writes a file (``FeedService.export``); the API streams the same bytes to
 its reader (``partner_feed_access.FeedAccess.download``).
@@ -166,8 +168,9 @@ class FeedPlan:
     amount_month: Month
     export_id: str  # names the start record and the manifest of persons
 
-    def start_detail(self, persons: int) -> dict[str, Any]:
-        """What the export's start record keeps: which export, to whom, what, how many."""
+    def start_detail(self, persons: int, manifest_sha256: str) -> dict[str, Any]:
+        """What the export's start record keeps: which export, to whom, what, how many, and the
+        digest of its manifest of persons (``records.manifest_digest``)."""
         return {
             "export_id": self.export_id,
             "partner": self.partner.name,
@@ -175,6 +178,7 @@ class FeedPlan:
             "format": self.file_format,
             "section": self.query.section,
             "persons": persons,
+            "manifest_sha256": manifest_sha256,
         }
 
 
@@ -322,7 +326,8 @@ class FeedService:
         out = _Output(write, fixed=query.fixed, progress=progress)
         selection = self._store.selection(query, export_id=plan.export_id, at=plan.generated_at)
         async with selection as chosen:
-            await started(plan.start_detail(chosen.persons))  # no byte leaves before this
+            # No byte leaves before this.
+            await started(plan.start_detail(chosen.persons, chosen.manifest_sha256))
             if query.fixed:
                 await out.record(header_record(plan.partner, generated_at=plan.generated_at,
                                                month=plan.amount_month, section=query.section,

@@ -30,6 +30,7 @@ from app.audit.access import AuditAccess
 from app.audit.admin_gate import AdminGate
 from app.audit.queries import AuditQueries
 from app.audit.refusals.tally import RefusalTally
+from app.audit.seals.checkpoint import TrustedKeys
 from app.audit.seals.checkpoint_dir import CheckpointDir
 from app.audit.seals.seal_key import (
     configured_keys,
@@ -51,6 +52,7 @@ from app.counter.service import CounterService
 from app.db.config import database_config
 from app.db.database import Database
 from app.db.recent_writes import RecentWrites
+from app.db.sync_commit import CommitPolicy
 from app.feed.access import FeedAccess
 from app.feed.repository import FeedRepository
 from app.feed.service import FeedService
@@ -133,7 +135,8 @@ def build_gateway(
     metrics = Metrics(registry or CollectorRegistry(), commit=settings.build_commit)
     db = Database(database_config(settings, command=command), observer=metrics)
     box = SecretBox(settings.secret_key)
-    principals = PrincipalRepository(lambda: db.primary)
+    # Credentials are looked up on the primary, and on a replica while it is away.
+    principals = PrincipalRepository(lambda: db.primary, replicas=lambda: db.router)
     # A token is accepted while its Created is within the window either side of now: its
     # nonce is remembered for both sides.
     keep_nonces_s = 2 * settings.wsse_window_s
@@ -164,12 +167,17 @@ def build_gateway(
         max_wait_ms=0 if command else settings.audit_max_wait_ms, metrics=metrics,
         spool=None if command else spool,
         link_interval_s=None if command else settings.audit_link_interval_s,
+        head_wait_s=settings.audit_head_wait_s, head_hold_s=settings.audit_head_hold_s,
     )  # fmt: skip
     refusals = RefusalTally(
         sink=audit, clock=clock, window_s=settings.audit_refusal_window_s,
         per_source=settings.audit_refusals_per_source, sources=settings.audit_refusal_sources,
     )  # fmt: skip
-    ledger = PgLedger(primary=lambda: db.primary, router=lambda: db.router)
+    ledger = PgLedger(
+        primary=lambda: db.primary,
+        router=lambda: db.router,
+        commit=CommitPolicy(settings.payment_synchronous_commit, settings.payment_commit_wait_s),
+    )
     rates = RateBook(ledger)
     recent = RecentWrites()  # shared: a record read after a payment or an admin change sees it
     counter = CounterService(
@@ -191,16 +199,19 @@ def build_gateway(
     # With a sink, a service records the calls of a command's operator itself (the API's calls
     # are recorded by the gate, never twice).
     checkpoints = CheckpointDir(settings.seal_dir())
+
+    def trusted() -> TrustedKeys:  # the seal key's public half and the earlier keys'
+        return configured_keys(settings.seal_key_file(), settings.audit_seal_public_keys)
+
     sealer = Sealer(
         ledger=AuditQueries(pool_provider=lambda: db.audit_pool),
         store=checkpoints,  # the key is made on first use only where none is configured
         key=lambda: signing_key(settings.seal_key_file(), generate=settings.seal_key_is_local()),
-        clock=clock, interval_s=settings.audit_seal_interval_s, events=metrics,
+        clock=clock, interval_s=settings.audit_seal_interval_s, events=metrics, trusted=trusted,
     )  # fmt: skip
     audit_trail = AuditService(
         queries=AuditQueries(pool_provider=lambda: db.primary), checkpoints=checkpoints,
-        keys=lambda: configured_keys(settings.seal_key_file(), settings.audit_seal_public_keys),
-        sink=audit, clock=clock,
+        keys=trusted, sink=audit, clock=clock,
     )  # fmt: skip
     api = ApiServices(
         counter=counter,

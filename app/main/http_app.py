@@ -82,14 +82,32 @@ def create_app(
             state["draining"] = True
             await stop_gateway(gw)
 
+    def audit_path() -> str | None:
+        # Where an inquiry's audit record would be committed now: the primary (the router's
+        # last probe), else this instance's spool.
+        if gw.db.router.primary_up:
+            return "primary"
+        return "spool" if gw.audit.spool_writable() else None
+
     async def readiness() -> tuple[bool, dict[str, Any]]:
+        # Ready = this instance can answer inquiries: a fresh read path and a writable audit
+        # path. The primary's own state is ssogw_primary_up (and SsogwPrimaryDown): without
+        # it confirms answer the retryable server.store_unavailable, and the instance stays in
+        # the load balancer for inquiries (docs/operations.md, "Failover").
         if state["draining"]:
             return False, {"reason": "draining"}
-        primary = await gw.db.primary_reachable()
-        read_path = gw.db.router.has_fresh_read_path()
-        ready = primary and read_path
+        router = gw.db.router
+        # Only when the probe knows no path: ask the primary now (its pool reconnects).
+        read_path = router.has_fresh_read_path() or await gw.db.primary_reachable()
+        audit = audit_path()
+        ready = read_path and audit is not None
         gw.metrics.ready.set(1 if ready else 0)
-        return ready, {"primary": primary, "replicas": gw.db.router.status()}
+        return ready, {
+            "readPath": read_path,
+            "auditPath": audit,
+            "primary": router.primary_up,
+            "replicas": router.status(),
+        }
 
     app = FastAPI(
         title="SSO Contribution Gateway",
@@ -149,7 +167,9 @@ def create_app(
             metrics.pool_max.labels(name).set(most)
         primary_up = db.router.primary_up
         metrics.primary_up.set(1 if primary_up else 0)
-        ready = not state["draining"] and primary_up and db.router.has_fresh_read_path()
+        ready = (
+            not state["draining"] and db.router.has_fresh_read_path() and audit_path() is not None
+        )
         metrics.ready.set(1 if ready else 0)
         metrics.audit_queued.set(gw.audit.queued())
         metrics.audit_spool_bytes.set(gw.audit.spooled_bytes())

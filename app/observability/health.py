@@ -1,4 +1,5 @@
-"""/livez (the process is up) and /readyz (primary reachable and a fresh read path)."""
+"""/livez (the process is up) and /readyz (the instance can answer inquiries: a fresh read path
+and a writable audit path; the primary's own state is a metric, not readiness)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def health_router(readiness: Readiness) -> APIRouter:
 
     @router.get(
         "/readyz",
-        summary="Ready: the primary answers and at least one fresh read path exists",
+        summary="Ready for inquiries: a fresh read path and a writable audit path",
         responses={503: {"description": "Not ready; the body says why"}},
     )
     async def readyz() -> JSONResponse:

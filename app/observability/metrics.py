@@ -183,8 +183,9 @@ class Metrics:
         )
         self.audit_seals = Counter(
             "ssogw_audit_seals_total",
-            "Rounds of sealing the audit chain head: sealed, skipped (nothing new, or another"
-            " instance sealing), refused (the head went back) or failed.",
+            "Rounds of sealing the audit chain head: sealed, skipped (nothing new since the last"
+            " checkpoint), refused (the head went back), blocked (another session held the seal"
+            " lock past the round's wait) or failed.",
             ["outcome"],
             registry=registry,
         )

@@ -9,7 +9,8 @@ from typing import Any
 import asyncpg
 
 from app.db.failures import translated
-from app.errors import AlreadyExists
+from app.db.replica_router import ReplicaRouter
+from app.errors import AlreadyExists, StoreUnavailable
 from app.principals.records import ClientRecord, Network, NewPartner, PartnerRecord
 
 _PARTNER_COLUMNS = (
@@ -61,15 +62,46 @@ def _client(row: asyncpg.Record | None) -> ClientRecord | None:
 
 
 class PrincipalRepository:
-    """The PrincipalStore of the service layer, on the primary pool."""
+    """The PrincipalStore of the service layer, on the primary pool.
 
-    def __init__(self, pool: Callable[[], asyncpg.Pool]) -> None:
+    With ``replicas``, the two look-ups admission makes (a partner by username, a client by
+    token id) are read from a replica while the primary is away (the router's probe says so,
+    or the primary fails the read), so admission outlives its cache during a failover. A
+    replica is at most ``SSOGW_REPLICA_MAX_LAG_S`` behind: a change of a principal made just
+    before the primary went away may be seen that much later.
+    """
+
+    def __init__(
+        self,
+        pool: Callable[[], asyncpg.Pool],
+        *,
+        replicas: Callable[[], ReplicaRouter] | None = None,
+    ) -> None:
         self._pool = pool
+        self._replicas = replicas
 
     async def _one(self, sql: str, *args: Any) -> asyncpg.Record | None:
         async with translated("primary"):
             row: asyncpg.Record | None = await self._pool().fetchrow(sql, *args)
             return row
+
+    async def _lookup(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        """``_one`` for admission's look-ups: from a replica when the primary is away."""
+        if self._replicas is None:
+            return await self._one(sql, *args)
+        router = self._replicas()
+        if router.primary_up:
+            try:
+                return await self._one(sql, *args)
+            except StoreUnavailable:
+                pass  # gone since the last probe: a replica answers instead
+
+        async def read(conn: asyncpg.Connection) -> asyncpg.Record | None:
+            row: asyncpg.Record | None = await conn.fetchrow(sql, *args)
+            return row
+
+        row, _ = await router.run_read(read)
+        return row
 
     async def _all(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         async with translated("primary"):
@@ -79,7 +111,7 @@ class PrincipalRepository:
     # --- partners ------------------------------------------------------------------------------
     async def partner_by_username(self, username: str) -> PartnerRecord | None:
         sql = f"SELECT {_PARTNER_COLUMNS} FROM partners WHERE username = $1"
-        return _partner(await self._one(sql, username))
+        return _partner(await self._lookup(sql, username))
 
     async def partner_by_name(self, name: str) -> PartnerRecord | None:
         return _partner(
@@ -145,7 +177,7 @@ class PrincipalRepository:
     # --- internal clients ----------------------------------------------------------------------
     async def client_by_token_id(self, token_id: str) -> ClientRecord | None:
         return _client(
-            await self._one(
+            await self._lookup(
                 f"SELECT {_CLIENT_COLUMNS} FROM api_clients WHERE token_id = $1", token_id
             )
         )

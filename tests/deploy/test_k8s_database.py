@@ -57,7 +57,11 @@ def service_role() -> dict[str, Any]:
 def test_the_cloudnativepg_cluster_has_a_primary_and_two_standbys() -> None:
     spec = cluster()["spec"]
     assert spec["instances"] == 3
-    assert spec["minSyncReplicas"] <= spec["maxSyncReplicas"] < spec["instances"]
+    # Every standby synchronous, so a payment answered is on every standby pods read from.
+    synchronous = spec["postgresql"]["synchronous"]
+    assert synchronous["number"] == spec["instances"] - 1
+    assert synchronous["method"] == "any" and synchronous["dataDurability"] == "preferred"
+    assert "minSyncReplicas" not in spec and "maxSyncReplicas" not in spec
 
 
 def test_the_cluster_manages_an_unprivileged_service_role_apart_from_the_owner() -> None:

@@ -124,7 +124,8 @@ async def test_with_the_chain_head_locked_callers_fail_in_time_and_then_recover(
         pool_provider=lambda: pool, max_batch=100, max_wait_ms=0, commit_timeout_s=0.5
     )
     nid = generate_national_id(random.Random(uuid.uuid4().int))
-    holder = await asyncpg.connect(settings.primary_dsn)
+    assert settings.owner_dsn  # only the owner can hold the head (the service role may not)
+    holder = await asyncpg.connect(settings.owner_dsn)
     await writer.start()
     try:
         lock = holder.transaction()

@@ -280,6 +280,9 @@ async def test_cli_verify_names_the_broken_record_and_exits_non_zero(
     dsn = settings.primary_dsn or ""
     # The session's checkpoints and seal key are kept in its data directory.
     monkeypatch.setenv("SSOGW_DATA_DIR", str(settings.data_dir))
+    # Sealed first, as serving instances do at their cadence (else: exit 4, no checkpoint).
+    assert await asyncio.to_thread(run_cli, monkeypatch, dsn, "audit", "seal") == 0
+    capsys.readouterr()
     assert await asyncio.to_thread(run_cli, monkeypatch, dsn, "audit", "verify", *window) == 0
     assert "chain intact: 5 record(s)" in capsys.readouterr().out
 

@@ -1,14 +1,17 @@
 """What a compromised pod can do to the audit trail with the SERVICE role's credentials: the
 attacks that once worked (shadowing audit_log with a temporary table, a decoy off the chain, a
 forged link, rows off the chain, rows the gateway cannot read back) and are now refused or named
-by verify (migration 0010)."""
+by verify (migrations 0010 and 0016: the service role may neither insert into audit_log, delete
+from audit_unlinked nor move the head; only the owner's append and link functions do)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -32,19 +35,40 @@ from tests.support.wsse import digest_token
 pytestmark = pytest.mark.db
 
 RECORDS = "SELECT seq, national_id, detail FROM audit_records WHERE request_id = $1"
-GUARD = "only once it is on the chain"
+DENIED = "permission denied"
 FAR_FUTURE = "20000-01-01 00:00:00+00"  # a valid timestamptz that Python cannot represent
+WAITING = (
+    "SELECT record_id, at, principal_kind, principal_id, principal_name, operator, terminal,"
+    " host(source_ip) AS source_ip, protocol, operation, national_id, name_returned, outcome,"
+    " request_id, detail::text AS detail FROM audit_unlinked WHERE request_id = $1"
+)
+APPEND = (
+    "SELECT * FROM ssogw_audit_append($1, $2, $3::bigint[], $4::text[]::timestamptz[],"
+    " $5::text[], $6::integer[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],"
+    " $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[],"
+    " $18::bytea[], $19::bytea[], $20::uuid[], 1000)"
+)
 
 
 @asynccontextmanager
-async def attacker_holding_the_head(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    """A service-role session (the pod's credentials) holding the chain head's lock in an open
-    transaction, so no linker moves the record meanwhile."""
-    conn = await asyncpg.connect(settings.primary_dsn)
+async def head_held_by_the_owner(settings: Settings) -> AsyncIterator[None]:
+    """The chain head held (as by a slow linker) so the record waits in audit_unlinked."""
+    assert settings.owner_dsn
+    holder = await asyncpg.connect(settings.owner_dsn)
     try:
-        async with conn.transaction():
-            await conn.execute("SELECT 1 FROM audit_chain WHERE id FOR UPDATE")
-            yield conn
+        async with holder.transaction():
+            await holder.execute("SELECT 1 FROM audit_chain WHERE id FOR UPDATE")
+            yield
+    finally:
+        await holder.close()
+
+
+@asynccontextmanager
+async def service_session(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """A session with the pod's credentials (the service role)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        yield conn
     finally:
         await conn.close()
 
@@ -65,111 +89,113 @@ async def still_recorded(gateway: Gateway, rid: str, nid: str, receipt: str) -> 
     assert row["national_id"] == nid and row["detail"]["receiptNo"] == receipt
 
 
-async def test_a_temporary_audit_log_does_not_fool_the_queues_guard(
+async def append_one(conn: asyncpg.Connection, **fields: Any) -> asyncpg.Record:
+    """Call the owner's append function with one record after the head, as the writer does
+    (``fields`` override its values: at, hash, seq)."""
+    head = await conn.fetchrow("SELECT last_seq, last_hash FROM audit_chain")
+    seq, prev = head["last_seq"], bytes(head["last_hash"])
+    values: dict[str, Any] = {
+        "seq": seq + 1, "at": datetime.now().astimezone().isoformat(), "hash": bytes(32),
+    } | fields  # fmt: skip
+    result: asyncpg.Record = await conn.fetchrow(
+        APPEND, seq, prev, [values["seq"]], [values["at"]], ["anonymous"], [None], [None],
+        [None], [None], [None], ["cli"], ["x"], [None], [None], ["ok"], ["forged"], [None],
+        [prev], [values["hash"]], [uuid.uuid4()],
+    )  # fmt: skip
+    return result
+
+
+async def test_a_temporary_audit_log_does_not_fool_the_queue(
     gateway: Gateway, partner: PartnerCredentials, settings: Settings
 ) -> None:
-    with pytest.raises(asyncpg.InsufficientPrivilegeError, match=GUARD):
-        async with attacker_holding_the_head(settings) as attacker:
-            nid, rid, receipt = await confirm(gateway, partner)
-            await attacker.execute("CREATE TEMP TABLE audit_log (at timestamptz, record_id uuid)")
-            await attacker.execute(
-                "INSERT INTO audit_log SELECT at, record_id FROM public.audit_unlinked"
-                " WHERE request_id = $1", rid)  # fmt: skip
-            await attacker.execute("DELETE FROM public.audit_unlinked WHERE request_id = $1", rid)
+    async with head_held_by_the_owner(settings), service_session(settings.primary_dsn) as pod:
+        nid, rid, receipt = await confirm(gateway, partner)
+        await pod.execute("CREATE TEMP TABLE audit_log (at timestamptz, record_id uuid)")
+        await pod.execute(
+            "INSERT INTO audit_log SELECT at, record_id FROM public.audit_unlinked"
+            " WHERE request_id = $1", rid)  # fmt: skip
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match=DENIED):
+            await pod.execute("DELETE FROM public.audit_unlinked WHERE request_id = $1", rid)
     await still_recorded(gateway, rid, nid, receipt)
 
 
-async def test_a_decoy_off_the_chain_does_not_let_a_record_go(
+async def test_a_decoy_off_the_chain_cannot_even_be_written(
     gateway: Gateway, partner: PartnerCredentials, settings: Settings
 ) -> None:
-    with pytest.raises(asyncpg.InsufficientPrivilegeError, match=GUARD):
-        async with attacker_holding_the_head(settings) as attacker:
-            nid, rid, receipt = await confirm(gateway, partner)
-            await attacker.execute(
+    async with head_held_by_the_owner(settings), service_session(settings.primary_dsn) as pod:
+        nid, rid, receipt = await confirm(gateway, partner)
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match=DENIED):
+            await pod.execute(
                 "INSERT INTO audit_log (seq, at, principal_kind, protocol, operation, outcome,"
                 " request_id, prev_hash, hash, record_id) SELECT 4611686018427387904, at,"
                 " principal_kind, protocol, operation, outcome, request_id, '\\x00', '\\x00',"
                 " record_id FROM audit_unlinked WHERE request_id = $1", rid)  # fmt: skip
-            await attacker.execute("DELETE FROM audit_unlinked WHERE request_id = $1", rid)
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match=DENIED):
+            await pod.execute("DELETE FROM audit_unlinked WHERE request_id = $1", rid)
     await still_recorded(gateway, rid, nid, receipt)
 
 
-async def test_a_record_linked_by_the_attacker_with_other_content_does_not_replace_it(
-    gateway: Gateway, partner: PartnerCredentials, settings: Settings
-) -> None:
-    """The attacker does the linker's work with its own content (well chained, head moved):
-    the original may not leave the queue for a copy that differs, so nothing of it commits."""
-    other = await s40_person(gateway)
-    with pytest.raises(asyncpg.InsufficientPrivilegeError, match=GUARD):
-        async with attacker_holding_the_head(settings) as attacker:
-            nid, rid, receipt = await confirm(gateway, partner)
-            head = await attacker.fetchrow("SELECT last_seq, last_hash FROM audit_chain")
-            original = await attacker.fetchrow(
-                "SELECT record_id, at, principal_kind, principal_id, principal_name, operator,"
-                " terminal, host(source_ip) AS source_ip, protocol, operation, national_id,"
-                " name_returned, outcome, request_id, detail::text AS detail"
-                " FROM audit_unlinked WHERE request_id = $1", rid)  # fmt: skip
-            forged = {**dict(original), "national_id": other}
-            forged["detail"] = original["detail"].replace(receipt, "R-FORGED")
-            seq, prev = head["last_seq"] + 1, bytes(head["last_hash"])
-            row_hash = chain_hash(prev, seq, stored_row(forged))
-            await attacker.execute(
-                "INSERT INTO audit_log (seq, at, principal_kind, principal_id, principal_name,"
-                " operator, terminal, source_ip, protocol, operation, national_id, name_returned,"
-                " outcome, request_id, detail, prev_hash, hash, record_id) VALUES ($1, $2, $3,"
-                " $4, $5, $6, $7, $8::inet, $9, $10, $11, $12, $13, $14, $15::jsonb, $16, $17,"
-                " $18)",
-                seq, forged["at"], forged["principal_kind"], forged["principal_id"],
-                forged["principal_name"], forged["operator"], forged["terminal"],
-                forged["source_ip"], forged["protocol"], forged["operation"], other,
-                forged["name_returned"], forged["outcome"], forged["request_id"],
-                forged["detail"], prev, row_hash, forged["record_id"],
-            )  # fmt: skip
-            await attacker.execute(
-                "UPDATE audit_chain SET last_seq = $1, last_hash = $2", seq, row_hash
-            )
-            await attacker.execute("DELETE FROM audit_unlinked WHERE request_id = $1", rid)
-    await still_recorded(gateway, rid, nid, receipt)
-
-
-async def test_a_row_inserted_off_the_chain_is_named_by_verify(
+async def test_a_record_linked_by_the_attacker_keeps_its_content_and_a_wrong_hash_is_named(
     scratch: PairRecord,  # noqa: F811 (the fixture, imported)
     tmp_path: Path,
     clock: PinnedClock,
 ) -> None:
-    """A forged 'a partner looked this person up' row past the head: lookups would show it, so
-    verify names it (on a database of its own: the session's chain stays whole)."""
-    async with gateway_on(scratch, tmp_path, clock) as gw:
+    """The attacker does the linker's work with the hash of other content: the owner's link
+    function moves the stored values (they never leave the database), so the record stays
+    what it was, and verify names it, since its hash is not its content's."""
+    quiet = {"audit_link_interval_s": 3600}  # no linker of the gateway's comes by meanwhile
+    async with gateway_on(scratch, tmp_path, clock, **quiet) as gw:
         await gw.audit.record(inquiry(clock(), 0))
-        service = await asyncpg.connect(scratch.primary_dsn)  # the pod's credentials
-        try:
-            await service.execute(
-                "INSERT INTO audit_log (seq, at, principal_kind, principal_name, protocol,"
-                " operation, national_id, name_returned, outcome, request_id, prev_hash, hash,"
-                " record_id) VALUES (4611686018427387905, $1, 'partner', 'innocent-partner',"
-                " 'soap', 'InquireContribution', '3100600445635', 'victim', 'ok', 'forged',"
-                " '\\x00', '\\x00', $2)", clock(), uuid.uuid4())  # fmt: skip
-        finally:
-            await service.close()
+        await gw.sealer.seal()
+        rid = uuid.uuid4().hex
+        async with gw.db.primary.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO audit_unlinked (record_id, at, principal_kind, protocol, operation,"
+                " national_id, outcome, request_id) VALUES ($1, $2, 'partner', 'soap',"
+                " 'ConfirmPayment', '3100600445635', 'ok', $3)", uuid.uuid4(), clock(), rid,
+            )  # fmt: skip
+        async with service_session(scratch.primary_dsn) as pod:
+            original = await pod.fetchrow(WAITING, rid)
+            forged = {**dict(original), "national_id": "1101700230703"}
+            head = await pod.fetchrow("SELECT last_seq, last_hash FROM audit_chain")
+            seq, prev = head["last_seq"] + 1, bytes(head["last_hash"])
+            row_hash = chain_hash(prev, seq, stored_row(forged))
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match=DENIED):
+                await pod.execute("UPDATE audit_chain SET last_seq = $1, last_hash = $2",
+                                  seq, row_hash)  # fmt: skip
+            linked = await pod.fetchrow(
+                "SELECT * FROM ssogw_audit_link($1, $2, $3, $4, $5, $6, 1000)",
+                seq - 1, prev, [original["record_id"]], [seq], [prev], [row_hash],
+            )  # fmt: skip
+            assert linked["advanced"] and linked["last_seq"] == seq
+        [row] = await gw.db.primary.fetch(RECORDS, rid)
+        assert (row["seq"], row["national_id"]) == (seq, "3100600445635"), "its own content"
         result = await gw.audit_trail.verify()
-    assert not result.ok and result.first_broken is not None
-    assert result.first_broken.seq == 4611686018427387905, result.first_broken
-    assert "off the chain" in result.first_broken.reason
+    assert result.first_broken is not None and result.first_broken.seq == seq
+    assert "edited" in result.first_broken.reason
 
 
-@pytest.mark.parametrize("table", ["audit_unlinked", "audit_log"])
-async def test_a_row_the_gateway_could_not_read_back_is_refused(
-    gateway: Gateway, settings: Settings, table: str
+async def test_the_append_function_takes_only_a_batch_that_continues_the_chain(
+    scratch: PairRecord,  # noqa: F811 (the fixture, imported)
 ) -> None:
-    """A time past year 9999 once stopped linking (audit_unlinked) or verify (audit_log)."""
-    chain = ", seq, prev_hash, hash" if table == "audit_log" else ""
-    values = ", 1, '\\x00', '\\x00'" if table == "audit_log" else ""
-    service = await asyncpg.connect(settings.primary_dsn)
-    try:
+    """Rows off the chain (a seq past the head) and rows the gateway could not read back (a
+    time past year 9999, which once stopped verify) are refused by the owner's function."""
+    async with service_session(scratch.primary_dsn) as pod:
+        with pytest.raises(asyncpg.InvalidParameterValueError, match="continue the chain"):
+            await append_one(pod, seq=4611686018427387905)
+        with pytest.raises(asyncpg.InvalidParameterValueError, match="continue the chain"):
+            await append_one(pod, hash=b"\x01")  # not a SHA-256
         with pytest.raises(asyncpg.CheckViolationError):
-            await service.execute(
-                f"INSERT INTO {table} (record_id, at, principal_kind, protocol, operation,"
-                f" outcome, request_id{chain}) VALUES ($1, $2::text::timestamptz, 'anonymous',"
-                f" 'cli', 'x', 'ok', 'poison'{values})", uuid.uuid4(), FAR_FUTURE)  # fmt: skip
-    finally:
-        await service.close()
+            await append_one(pod, at=FAR_FUTURE)
+
+
+async def test_a_row_the_gateway_could_not_read_back_is_refused_in_the_queue(
+    settings: Settings,
+) -> None:
+    """A time past year 9999 once stopped linking."""
+    async with service_session(settings.primary_dsn) as pod:
+        with pytest.raises(asyncpg.CheckViolationError):
+            await pod.execute(
+                "INSERT INTO audit_unlinked (record_id, at, principal_kind, protocol, operation,"
+                " outcome, request_id) VALUES ($1, $2::text::timestamptz, 'anonymous', 'cli',"
+                " 'x', 'ok', 'poison')", uuid.uuid4(), FAR_FUTURE)  # fmt: skip

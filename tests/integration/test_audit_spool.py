@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import socket
 import stat
@@ -221,6 +222,25 @@ async def test_a_gateway_refuses_to_start_when_its_spool_cannot_be_written(
         await start_gateway(gw)
     await stop_gateway(gw)
     assert f"the audit spool directory {occupied / 'nope'} is not writable" in str(refused.value)
+    assert "SSOGW_AUDIT_SPOOL_DIR" in str(refused.value)  # what to change, said where it fails
+
+
+async def test_the_spool_is_a_writable_audit_path_only_while_this_instance_holds_it(
+    tmp_path: Path, dead_pool: asyncpg.Pool
+) -> None:
+    """/readyz counts the spool as an audit path while the primary is away: held, writable."""
+    instance = Instance(tmp_path, "ready", dead_pool)
+    assert not instance.writer.spool_writable()
+    await instance.writer.start()
+    try:
+        assert instance.writer.spool_writable()
+        (tmp_path / "ready").chmod(0o500)
+        # Root may write anywhere: the permission bits stop only an ordinary user.
+        assert instance.writer.spool_writable() is (os.geteuid() == 0)
+        (tmp_path / "ready").chmod(0o700)
+    finally:
+        await instance.writer.stop()
+    assert not instance.writer.spool_writable()
 
 
 def test_the_instance_id_defaults_to_the_host_name_and_must_name_a_directory(

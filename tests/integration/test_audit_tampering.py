@@ -61,21 +61,22 @@ async def scratch(template: PairRecord) -> AsyncIterator[PairRecord]:
         yield database
 
 
-def settings_for(database: PairRecord, data_dir: Path) -> Settings:
+def settings_for(database: PairRecord, data_dir: Path, **more: Any) -> Settings:
     """A gateway's settings on ``database``; its seal key and checkpoints under ``data_dir``
     (shared by the instances of one test, as a fleet's are), its spool its own."""
-    return Settings(
-        data_dir=data_dir, primary_dsn=database.primary_dsn, replica_dsns=[],
-        primary_pool_min=1, replica_pool_min=1, audit_seal_interval_s=3600,
-        instance_id=f"tamper-{uuid.uuid4().hex[:8]}",
-    )  # fmt: skip
+    return Settings(**{
+        "data_dir": data_dir, "primary_dsn": database.primary_dsn, "replica_dsns": [],
+        "primary_pool_min": 1, "replica_pool_min": 1, "audit_seal_interval_s": 3600,
+        "instance_id": f"tamper-{uuid.uuid4().hex[:8]}", **more,
+    })  # fmt: skip
 
 
 @asynccontextmanager
 async def gateway_on(
-    database: PairRecord, data_dir: Path, clock: PinnedClock, *, background: bool = False
-) -> AsyncIterator[Gateway]:
-    gw = build_gateway(settings_for(database, data_dir), clock=clock)
+    database: PairRecord, data_dir: Path, clock: PinnedClock, *, background: bool = False,
+    **settings: Any,
+) -> AsyncIterator[Gateway]:  # fmt: skip
+    gw = build_gateway(settings_for(database, data_dir, **settings), clock=clock)
     try:
         await start_gateway(gw, background=background)
         yield gw

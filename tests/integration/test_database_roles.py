@@ -17,7 +17,7 @@ import pytest
 
 from app.audit.records import AuditRecord
 from app.cli import main as cli
-from app.db.grants import LINK_QUEUES, SERVICE_TABLES, is_audit_table, uncovered
+from app.db.grants import SERVICE_ROUTINES, SERVICE_TABLES, is_audit_table, uncovered
 from app.db.local_pair import OWNER_ROLE, SERVICE_ROLE, LocalPair, PairRecord
 from app.db.migrator import load_migrations
 from app.domain.national_id import generate_national_id
@@ -93,7 +93,14 @@ async def test_the_service_role_can_neither_change_nor_remove_audit_records(
         "DELETE FROM audit_chain",
         "TRUNCATE audit_chain",
         "INSERT INTO audit_chain (id, last_seq, last_hash) VALUES (false, 0, '\\x00')",
-        "UPDATE audit_chain SET id = id",  # only last_seq and last_hash move
+        "UPDATE audit_chain SET id = id",
+        "UPDATE audit_chain SET last_seq = last_seq",  # only the owner's functions move it
+        "SELECT 1 FROM audit_chain WHERE id FOR UPDATE",  # nor may it be held
+        "SELECT 1 FROM audit_chain WHERE id FOR KEY SHARE",
+        "DO $$ BEGIN LOCK TABLE audit_chain IN ROW EXCLUSIVE MODE; END $$",
+        "INSERT INTO audit_log (seq, at, principal_kind, protocol, operation, outcome,"
+        " request_id, prev_hash, hash) VALUES (1, now(), 'a', 'b', 'c', 'd', 'e', '', '')",
+        "DELETE FROM audit_unlinked",
         "INSERT INTO audit_log_default SELECT * FROM audit_log LIMIT 0",  # only through the parent
         "SELECT ssogw_ensure_audit_partitions('2200-01-01', 1)",  # partitions: the owner's job
         "CREATE TABLE audit_shadow (LIKE audit_log)",
@@ -138,27 +145,31 @@ async def test_no_audit_table_lets_the_service_role_update_delete_or_truncate(
     assert {"audit_log", "audit_log_default", "audit_chain"} <= names
     assert sum(name[-6:].isdigit() for name in names) >= 13, "a year of monthly partitions"
     for row in rows:
-        # The queue of records waiting for their link: DELETE, guarded (the next test).
-        may_delete = row["name"] in LINK_QUEUES
-        assert not (row["can_update"] or row["can_truncate"]), row["name"]
-        assert row["can_delete"] == may_delete, row["name"]
-        expected = ["last_hash", "last_seq"] if row["name"] == "audit_chain" else []
-        assert row["updatable"] == expected, row["name"]
+        assert not (row["can_update"] or row["can_truncate"] or row["can_delete"]), row["name"]
+        assert row["updatable"] == [], row["name"]
     granted = await owner_pool.fetch(
         "SELECT table_name, privilege_type FROM information_schema.role_table_grants"
         " WHERE grantee = $1 AND table_name LIKE 'audit\\_%'"
         "   AND privilege_type IN ('UPDATE', 'DELETE', 'TRUNCATE')",
         SERVICE_ROLE,
     )
-    assert [(r["table_name"], r["privilege_type"]) for r in granted] == [
-        ("audit_unlinked", "DELETE")
-    ]
+    assert granted == []
+    # What it may call instead: the owner's append and link functions, nothing else.
+    callable_ = await owner_pool.fetch(
+        "SELECT p.proname::text AS name FROM pg_proc p"
+        " WHERE p.pronamespace = current_schema()::regnamespace"
+        "   AND has_function_privilege($1, p.oid, 'EXECUTE') ORDER BY 1",
+        SERVICE_ROLE,
+    )
+    assert tuple(r["name"] for r in callable_) == SERVICE_ROUTINES
 
 
 async def test_a_record_waiting_for_its_link_cannot_be_deleted_by_the_service_role(
     gateway: Gateway, owner_pool: asyncpg.Pool
 ) -> None:
-    """The service may DELETE from audit_unlinked only what is already on the chain."""
+    """The service may not DELETE from audit_unlinked at all (the owner's link function moves
+    records onto the chain); even the owner's plain DELETE lets a record go only once it is on
+    the chain (the queue's guard)."""
     rid = uuid.uuid4().hex
     # The chain head held meanwhile, so no linker moves the record onto the chain.
     async with owner_pool.acquire() as head, owner_pool.acquire() as writer, head.transaction():
@@ -169,12 +180,14 @@ async def test_a_record_waiting_for_its_link_cannot_be_deleted_by_the_service_ro
             " 'forged', 'ok', $1)",
             rid,
         )
-        with pytest.raises(
-            asyncpg.InsufficientPrivilegeError, match="only once it is on the chain"
-        ):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
             await gateway.db.primary.execute(
                 "DELETE FROM audit_unlinked WHERE request_id = $1", rid
             )
+        with pytest.raises(
+            asyncpg.InsufficientPrivilegeError, match="only once it is on the chain"
+        ):
+            await writer.execute("DELETE FROM audit_unlinked WHERE request_id = $1", rid)
     count = "SELECT count(*) FROM audit_records WHERE request_id = $1"
     assert await gateway.db.primary.fetchval(count, rid) == 1
 
@@ -194,7 +207,8 @@ async def test_the_service_role_holds_exactly_what_the_grants_say(
     expected = {name: set(t.privileges) for name, t in SERVICE_TABLES.items() if t.privileges}
     assert held == expected
     assert not any(is_audit_table(name) and privs - {"SELECT", "INSERT"}
-                   for name, privs in held.items() if name not in LINK_QUEUES)  # fmt: skip
+                   for name, privs in held.items())  # fmt: skip
+    assert held["audit_log"] == held["audit_chain"] == {"SELECT"}
 
 
 async def test_the_gateway_connects_as_an_unprivileged_role_that_owns_nothing(

@@ -31,8 +31,9 @@ from fastapi import FastAPI
 from app.admission.credentials import BearerToken
 from app.admission.records import Caller, Protocol
 from app.audit.admin_gate import AdminGate
+from app.audit.queries import MANIFEST_PARTS
 from app.feed.access import FeedAccess
-from app.feed.records import DETAIL, RECORD_LENGTH
+from app.feed.records import DETAIL, RECORD_LENGTH, manifest_digest
 from app.feed.repository import FeedRepository
 from app.feed.routes import feed_router
 from app.feed.service import FIELDS, LAYOUT_ID, FeedService
@@ -165,9 +166,13 @@ async def test_a_fixed_width_feed_with_its_manifest_and_one_audit_record(
             "export_id": manifest["export_id"]})]  # fmt: skip
     [start] = await start_records(gateway, manifest["export_id"])
     assert (start["national_id"], start["outcome"], start["protocol"]) == (None, "ok", "cli")
+    # The digest of the manifest of persons, sealed with the start record (verify holds the
+    # manifest's rows to it).
+    parts = await gateway.db.primary.fetch(MANIFEST_PARTS, start["at"], manifest["export_id"])
+    sealed = manifest_digest(manifest["export_id"], [tuple(p) for p in parts])
     assert start["detail"] == {
         "export_id": manifest["export_id"], "partner": partner, "scope": list(FIELDS),
-        "format": "fixed", "section": 40, "persons": expected_rows,
+        "format": "fixed", "section": 40, "persons": expected_rows, "manifest_sha256": sealed,
     }  # fmt: skip
     assert await manifest_ids(gateway, manifest["export_id"]) == set(by_id)
     assert not (tmp_path / "feed.txt.part").exists()

@@ -24,7 +24,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.audit.spool import SPOOL_FILE
+from app.audit.spool import REPLAYING_FILE, SPOOL_FILE
 from app.db.local_pair import LocalPair, PairRecord
 from tests.reliability.conftest import (
     SECRET_KEY,
@@ -104,16 +104,20 @@ async def spooled(
             down_at = time.monotonic()
             for client in clients:
 
-                async def not_ready(client: httpx.AsyncClient = client) -> bool:
-                    return (await readiness(client))[0] == 503
+                async def spooling(client: httpx.AsyncClient = client) -> bool:
+                    status, body = await readiness(client)
+                    return status == 200 and body["auditPath"] == "spool"
 
-                await wait_until(not_ready, timeout_s=5, what="/readyz 503 without the primary")
+                await wait_until(spooling, timeout_s=5, what="ready, spooling without the primary")
             await asyncio.sleep(OUTAGE_S)
             looked_at = time.monotonic()  # what was answered by now was spooled by now
             files, modes = {}, {}
             for name in NAMES:
                 spool = shared_spool_dir / name / SPOOL_FILE
-                files[name] = spool.read_text(encoding="utf-8")
+                # Records spooled first may wait in the file of a replay the primary refused.
+                aside = spool.with_name(REPLAYING_FILE)
+                held = aside.read_text(encoding="utf-8") if aside.exists() else ""
+                files[name] = held + spool.read_text(encoding="utf-8")
                 modes[name] = (mode(spool.parent), mode(spool))
             await asyncio.to_thread(pair.start, "primary")
         finally:

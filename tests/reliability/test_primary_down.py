@@ -1,6 +1,8 @@
 """The primary dies under load (stopped in pg_ctl's immediate mode, as in a crash) and comes back:
-confirms fail fast with a retryable SOAP Server fault (never HTML, never a hang), and once the
-primary is back the same server process serves again; retried confirms land exactly once."""
+confirms fail fast with a retryable SOAP Server fault (never HTML, never a hang), inquiries go on
+from the replica (credentials looked up there once their cache expires) and the instance stays
+ready for them, and once the primary is back the same server process serves again; retried
+confirms land exactly once."""
 
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ class Outage:
     down_at: float  # the primary was down from here ...
     up_at: float  # ... to here (monotonic)
     recovered_s: float  # from the primary's restart to the first successful confirm
+    readiness: list[tuple[int, dict[str, object]]]  # /readyz while the primary was down
 
     def during(self, kind: str) -> list[Call]:
         """The calls started and answered while the primary was down (a call still waiting when
@@ -52,7 +55,8 @@ class Outage:
 
 @pytest.fixture(scope="module")
 def gateway(launcher: Launcher) -> Iterator[GatewayProcess]:
-    process = launcher.start("primary-down")
+    # Credentials are looked up again during the outage: on the replica.
+    process = launcher.start("primary-down", token_cache_s="0.5")
     try:
         yield process
     finally:
@@ -92,11 +96,16 @@ async def outage(
                 await asyncio.to_thread(pair.stop, "primary", mode="immediate")
                 down_at = time.monotonic()
 
-                async def not_ready() -> bool:
-                    return (await readiness(client))[0] == 503
+                seen: list[tuple[int, dict[str, object]]] = []
 
-                await wait_until(not_ready, timeout_s=5, what="/readyz 503 without the primary")
-                await asyncio.sleep(OUTAGE_S)
+                async def primary_reported_down() -> bool:
+                    seen.append(await readiness(client))
+                    return seen[-1][1].get("primary") is False
+
+                await wait_until(primary_reported_down, timeout_s=5, what="the primary down")
+                await asyncio.sleep(OUTAGE_S / 2)
+                seen.append(await readiness(client))
+                await asyncio.sleep(OUTAGE_S / 2)
                 up_at = time.monotonic()
                 await asyncio.to_thread(pair.start, "primary")
 
@@ -107,7 +116,15 @@ async def outage(
                 await asyncio.sleep(0.5)
         finally:
             await ensure_pair_up(pair, record)
-        yield Outage(load, pid_before, gateway.pid, down_at, up_at, recovered)
+        yield Outage(load, pid_before, gateway.pid, down_at, up_at, recovered, seen)
+
+
+def test_the_instance_stays_ready_for_inquiries(outage: Outage) -> None:
+    """/readyz is about inquiries: the replica reads and the spool takes their records."""
+    down = [body for _, body in outage.readiness if body.get("primary") is False]
+    assert down, outage.readiness
+    assert {status for status, _ in outage.readiness} == {200}, outage.readiness
+    assert all(body["auditPath"] == "spool" and body["readPath"] for body in down), down
 
 
 def test_every_call_is_answered_in_time_with_soap(outage: Outage) -> None:

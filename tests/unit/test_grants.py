@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from app.db.grants import (
+    CHAIN_TABLES,
     DELETE,
     INSERT,
-    LINK_QUEUES,
     SELECT,
+    SERVICE_ROUTINES,
     SERVICE_TABLES,
     UPDATE,
     TableGrant,
@@ -21,12 +22,13 @@ from app.db.grants import (
 def test_the_shipped_grants_keep_every_audit_table_append_only() -> None:
     check_append_only()
     audit = {name: t for name, t in SERVICE_TABLES.items() if is_audit_table(name)}
-    assert {"audit_log", "audit_chain"} <= set(audit)
-    assert all(t.privileges <= {SELECT, INSERT} for n, t in audit.items() if n not in LINK_QUEUES)
-    # The queue of records waiting for their link: DELETE, guarded by the owner's trigger.
-    assert {n: t.privileges for n, t in audit.items() if n in LINK_QUEUES} == {
-        "audit_unlinked": {SELECT, INSERT, DELETE}
-    }
+    assert {"audit_log", "audit_chain", "audit_unlinked"} <= set(audit)
+    assert all(t.privileges <= {SELECT, INSERT} and not t.update_columns for t in audit.values())
+    # The chain and its head: only read; the owner's functions append and move the head.
+    assert {n: audit[n].privileges for n in CHAIN_TABLES} == {
+        "audit_log": {SELECT}, "audit_chain": {SELECT}
+    }  # fmt: skip
+    assert SERVICE_ROUTINES == ("ssogw_audit_append", "ssogw_audit_link")
 
 
 @pytest.mark.parametrize(
@@ -35,7 +37,10 @@ def test_the_shipped_grants_keep_every_audit_table_append_only() -> None:
         ("audit_log", grant(SELECT, INSERT, UPDATE), "may SELECT and INSERT"),
         ("audit_log", grant(SELECT, DELETE), "may SELECT and INSERT"),
         ("audit_seals", grant(SELECT, INSERT, DELETE), "may SELECT and INSERT"),
-        ("audit_log", grant(SELECT, INSERT, update=("outcome",)), "not a chain head"),
+        ("audit_log", grant(SELECT, INSERT, update=("outcome",)), "may SELECT and INSERT"),
+        ("audit_chain", grant(SELECT, update=("last_seq", "last_hash")), "may SELECT and"),
+        ("audit_log", grant(SELECT, INSERT), "through the owner's functions"),
+        ("audit_unlinked", grant(SELECT, INSERT, DELETE), "may SELECT and INSERT"),
         ("payments", grant(SELECT, "TRUNCATE"), "never given"),
     ],
 )
@@ -46,10 +51,11 @@ def test_a_grant_that_could_rewrite_the_trail_is_refused(
         check_append_only({name: table})
 
 
-def test_a_chain_head_may_move_and_ordinary_tables_may_change() -> None:
+def test_the_chain_is_read_and_ordinary_tables_may_change() -> None:
     check_append_only(
         {
-            "audit_chain": grant(SELECT, update=("last_seq", "last_hash")),
+            "audit_chain": grant(SELECT),
+            "audit_seals": grant(SELECT, INSERT),
             "payments": grant(SELECT, INSERT, UPDATE, DELETE),
         }
     )

@@ -6,7 +6,13 @@ call is still on the audit trail, but not as a record of its own. ``RefusalTally
 front of the audit writer as the ``AuditSink`` every use case writes to: a record of an
 *anonymous* caller (nobody was admitted) whose outcome is an admission refusal is counted in
 this instance's memory by (window, source address, protocol, operation, outcome, reason,
-claimed partner, national ID); every other record goes to the writer as before, one per call.
+claimed principal, national ID); every other record goes to the writer as before, one per call.
+
+The claimed principal is the username the caller gave only when the refusal proves it is a
+principal's (its credential was checked against that principal, or the principal was admitted
+and then refused: ``PROVEN_REASONS``, ``PROVEN_OUTCOMES``); any other name is the caller's own
+invention as far as the gateway knows, and all of them count as one ``unknown`` claim (the
+record names nobody and says ``"claimed": "unknown"``). Inventing usernames makes no new counts.
 
 When a window (a minute by default) is over, each count becomes one ordinary audit record
 through the writer, on the hash chain: the first call's time and request id, the ID it named,
@@ -20,6 +26,11 @@ calls beyond them go into one overflow record of that source without national ID
 counted; calls from further ones go into one overflow record of the window without an address.
 So a flood costs at most ``sources × (per_source + 1) + 1`` records a window, however many
 calls it makes and however many IDs it names.
+
+Writing a window's counts (up to ``sources × (per_source + 1) + 1`` records, 10,251 with the
+defaults) goes through the writer ``flush_chunk`` records at a time, each chunk committed before
+the next is queued: admitted calls' records never queue behind more than one chunk, and the
+writer's queue bound is never reached by a flush.
 
 The price: a refused call answers before its count is committed, and the counts of a window
 not yet written are lost if the instance dies (they are written at a graceful stop).
@@ -37,7 +48,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from app.audit.records import AuditRecord, AuditSink
-from app.errors import AccessRefused, AuditUnavailable, all_error_classes
+from app.errors import (
+    AccessRefused,
+    AuditUnavailable,
+    OperationNotAllowed,
+    PartnerDisabled,
+    RateLimited,
+    ScopeNotAllowed,
+    all_error_classes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +68,35 @@ ADMISSION_REFUSALS: Final = frozenset(
 _EPOCH: Final = datetime(2000, 1, 1, tzinfo=UTC)
 REQUEST_IDS_KEPT: Final = 20  # of the calls a count record stands for, besides its own
 _KEPT_UNWRITTEN: Final = 100_000  # records whose write failed, kept for the next flush
+# Refusals that prove the claimed username is a principal's: its credential was checked against
+# that principal's (a wrong password or token, a replayed nonce, a password form it may not
+# use), or it held and the principal was then refused (disabled, outside its allowlist).
+PROVEN_REASONS: Final = frozenset({
+    "bad_password", "replayed_nonce", "password_text_not_allowed", "bad_token",
+    "partner_disabled", "client_disabled", "ip_not_allowed",
+})  # fmt: skip
+# Refusals of a caller whose credential held (refused after it was known).
+PROVEN_OUTCOMES: Final = frozenset(
+    cls.code for cls in (OperationNotAllowed, ScopeNotAllowed, RateLimited, PartnerDisabled)
+)
+UNKNOWN_CLAIM: Final = "unknown"
 
 
 def aggregated(record: AuditRecord) -> bool:
     """Whether ``record`` is a refusal of a caller never admitted (it is counted, not written)."""
     return record.principal_kind == "anonymous" and record.outcome in ADMISSION_REFUSALS
+
+
+def claimed(record: AuditRecord) -> str | None:
+    """Whom a refused caller claimed to be, as counted: the username when the refusal proves it
+    is a principal's, ``UNKNOWN_CLAIM`` for any other name, None when it gave none."""
+    name = record.principal_name
+    if name is None:
+        return None
+    reason = (record.detail or {}).get("reason")
+    if record.outcome in PROVEN_OUTCOMES or reason in PROVEN_REASONS:
+        return name
+    return UNKNOWN_CLAIM
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +105,7 @@ class _Key:
     operation: str
     outcome: str
     reason: str | None
-    claimed: str | None  # the partner username a refused caller gave
+    claimed: str | None  # the principal a refused caller named (``claimed()``)
     national_id: str | None
 
 
@@ -115,9 +158,11 @@ class RefusalTally:
         window_s: float = 60.0,
         per_source: int = 50,
         sources: int = 200,
+        flush_chunk: int = 100,
     ) -> None:
-        if window_s <= 0 or per_source < 1 or sources < 1:
-            raise ValueError("window_s, per_source and sources must be positive")
+        if window_s <= 0 or per_source < 1 or sources < 1 or flush_chunk < 1:
+            raise ValueError("window_s, per_source, sources and flush_chunk must be positive")
+        self._chunk = flush_chunk
         self._sink = sink
         self._clock = clock
         self._window = timedelta(seconds=window_s)
@@ -160,7 +205,7 @@ class RefusalTally:
             operation=record.operation,
             outcome=record.outcome,
             reason=(record.detail or {}).get("reason"),
-            claimed=record.principal_name,
+            claimed=claimed(record),
             national_id=record.national_id,
         )
         held = counts.get(key)
@@ -193,17 +238,30 @@ class RefusalTally:
             self._unwritten.clear()
             for start in sorted(done):
                 records.extend(self._records(self._windows.pop(start)))
-            results = await asyncio.gather(
-                *(self._sink.record(r) for r in records), return_exceptions=True
-            )
-            failed = [r for r, result in zip(records, results, strict=True) if result is not None]
-            for result in results:
-                if result is not None and not isinstance(result, AuditUnavailable):
-                    log.error("aggregated refusal not written", exc_info=result)
+            failed = await self._write(records)
             if failed:
                 log.warning("%d aggregated refusal records not written; retried", len(failed))
                 self._unwritten = failed[-_KEPT_UNWRITTEN:]
             return len(records) - len(failed)
+
+    async def _write(self, records: list[AuditRecord]) -> list[AuditRecord]:
+        """Write ``records`` a chunk at a time, each committed before the next is queued; the
+        records not written (the rest are kept once a whole chunk fails: the writer is down)."""
+        failed: list[AuditRecord] = []
+        for start in range(0, len(records), self._chunk):
+            chunk = records[start : start + self._chunk]
+            results = await asyncio.gather(
+                *(self._sink.record(r) for r in chunk), return_exceptions=True
+            )
+            lost = [r for r, result in zip(chunk, results, strict=True) if result is not None]
+            for result in results:
+                if result is not None and not isinstance(result, AuditUnavailable):
+                    log.error("aggregated refusal not written", exc_info=result)
+            failed.extend(lost)
+            if len(lost) == len(chunk):
+                failed.extend(records[start + self._chunk :])
+                break
+        return failed
 
     def _records(self, window: _Window) -> list[AuditRecord]:
         records = []
@@ -232,11 +290,13 @@ class RefusalTally:
         message = (first.detail or {}).get("message")
         if message is not None:
             detail["message"] = message
+        if key.claimed == UNKNOWN_CLAIM:
+            detail["claimed"] = UNKNOWN_CLAIM  # names that are no principal's, counted as one
         return AuditRecord(
             at=first.at, protocol=first.protocol, operation=first.operation,
             outcome=first.outcome, request_id=first.request_id, principal_kind="anonymous",
-            principal_name=first.principal_name, source_ip=first.source_ip,
-            national_id=first.national_id, detail=detail,
+            principal_name=None if key.claimed == UNKNOWN_CLAIM else key.claimed,
+            source_ip=first.source_ip, national_id=first.national_id, detail=detail,
         )  # fmt: skip
 
     def _overflow_record(self, spill: _Overflow, source: str | None, *, kind: str) -> AuditRecord:

@@ -45,7 +45,7 @@ def signed_bytes(
 class Checkpoint:
     """One signed seal of the chain head."""
 
-    number: int  # 1, 2, 3, ... without a gap
+    number: int  # 1, 2, 3, ...; one a forgery took is passed over (the link is prev_digest)
     seq: int  # the chain's last record when it was sealed
     head_hash: bytes
     sealed_at: datetime  # aware
@@ -163,58 +163,78 @@ class SealCheck:
         return self.anchors[max(self.anchors)] if self.anchors else None
 
 
+def signature_fault(cp: Checkpoint, keys: TrustedKeys) -> str | None:
+    """Why ``cp`` was not signed by one of ``keys`` (forged, altered or foreign), or None."""
+    key = keys.get(cp.key_id)
+    if key is None:
+        return f"signed by {cp.key_id}, which is not a trusted public key: forged or foreign"
+    try:
+        key.verify(cp.signature, cp.signed_bytes())
+    except InvalidSignature:
+        return "its signature does not verify: forged or altered"
+    return None
+
+
 def check_checkpoints(
     stored: Sequence[StoredCheckpoint], keys: TrustedKeys, *, copies: Sequence[Checkpoint] = ()
 ) -> SealCheck:
-    """Check the signatures, numbering and links of the checkpoints kept outside the database,
-    and that none of the database's ``copies`` is missing from them or differs."""
+    """Check the signatures and links of the checkpoints kept outside the database, and that
+    none of the database's ``copies`` is forged, missing from them or differs.
+
+    Checkpoints chain by digest: each names the digest of the one before it. Their numbers
+    rise, and may skip one that a forged file or copy took first (the sealer goes on past
+    it); a skip that breaks the digest chain is a checkpoint missing from the store.
+    """
     check = SealCheck()
-    expected, good = 1, None  # the next number; the last checkpoint that verified
+    good: Checkpoint | None = None  # the last checkpoint that verified
+    seen = 0  # the last number the store holds anything under
 
     def fault(reason: str) -> None:
         # The records after the last good seal are those whose seal is lost or in doubt.
         check.faults.append(SealFault(1 if good is None else good.seq + 1, reason))
 
     for entry in sorted(stored, key=lambda s: s.number):
-        if entry.number > expected:
-            last = entry.number - 1
-            span = f"{expected}" if expected == last else f"{expected}..{last}"
-            fault(f"checkpoint(s) {span} missing from the checkpoint store")
-        expected = entry.number + 1
+        after, seen = seen, entry.number
         cp = entry.checkpoint
         if cp is None:
-            fault(f"checkpoint {entry.number}: {entry.problem}")
+            fault(f"checkpoint {entry.number} is forged or damaged: {entry.problem}")
             continue
-        reason = _fault_of(cp, keys, good)
+        reason = signature_fault(cp, keys)
         if reason is not None:
-            fault(f"checkpoint {cp.number}: {reason}")
+            fault(f"checkpoint {cp.number} is forged: {reason}")
             continue
+        if good is not None and cp.seq <= good.seq:
+            fault(f"checkpoint {cp.number}: it seals seq {cp.seq}, not after checkpoint "
+                  f"{good.number}'s {good.seq}")  # fmt: skip
+            continue
+        reason = _link_fault(cp, good, after)
+        if reason is not None:  # what lies between is lost; this one is still signed
+            fault(reason)
         check.anchors.setdefault(cp.seq, cp)
         good = cp
-    _compare_copies(check, stored, copies)
+    _compare_copies(check, stored, copies, keys)
     return check
 
 
-def _fault_of(cp: Checkpoint, keys: TrustedKeys, good: Checkpoint | None) -> str | None:
-    key = keys.get(cp.key_id)
-    if key is None:
-        return f"signed by {cp.key_id}, which is not a trusted public key"
-    try:
-        key.verify(cp.signature, cp.signed_bytes())
-    except InvalidSignature:
-        return "its signature does not verify: forged or altered"
-    if cp.number == 1 and cp.prev_digest != GENESIS_DIGEST:
-        return "the first checkpoint does not start from genesis"
-    if good is not None and good.number == cp.number - 1:
-        if cp.prev_digest != good.digest():
-            return f"it does not chain to checkpoint {good.number}"
-        if cp.seq <= good.seq:
-            return f"it seals seq {cp.seq}, not after checkpoint {good.number}'s {good.seq}"
+def _link_fault(cp: Checkpoint, good: Checkpoint | None, after: int) -> str | None:
+    """Why ``cp`` does not follow ``good`` (the last that verified; ``after``: the number the
+    store held something under just before ``cp``), or None."""
+    if cp.prev_digest != digest_of(good):
+        if cp.number > after + 1:  # nothing at all under the numbers in between
+            first, last = after + 1, cp.number - 1
+            span = f"{first}" if first == last else f"{first}..{last}"
+            return f"checkpoint(s) {span} missing from the checkpoint store"
+        if good is None:
+            return f"checkpoint {cp.number}: the first checkpoint does not start from genesis"
+        return f"checkpoint {cp.number}: it does not chain to checkpoint {good.number}"
     return None
 
 
 def _compare_copies(
-    check: SealCheck, stored: Sequence[StoredCheckpoint], copies: Sequence[Checkpoint]
+    check: SealCheck,
+    stored: Sequence[StoredCheckpoint],
+    copies: Sequence[Checkpoint],
+    keys: TrustedKeys,
 ) -> None:
     # The database's copies prove nothing by themselves; a copy whose original is gone from
     # the store shows a removed checkpoint file, even the last one.
@@ -222,7 +242,10 @@ def _compare_copies(
     readable = sorted((s.number, s.checkpoint.seq) for s in stored if s.checkpoint is not None)
     numbers = [number for number, _ in readable]
     for copy in copies:
-        if copy.number not in held:
+        forged = signature_fault(copy, keys)
+        if forged is not None:
+            reason = f"the database's copy of checkpoint {copy.number} is forged: {forged}"
+        elif copy.number not in held:
             reason = f"checkpoint {copy.number} is in the database but missing from the store"
         elif held[copy.number] not in (None, copy):
             reason = f"the database's copy of checkpoint {copy.number} differs from the store's"

@@ -127,7 +127,7 @@ def _documents(lines: Iterator[str]) -> Iterator[tuple[int, dict[str, Any]]]:
 
 def _checker(checkpoints: Sequence[StoredCheckpoint], keys: TrustedKeys) -> ChainChecker:
     seals = check_checkpoints(checkpoints, keys)
-    return ChainChecker(first_seq=1, anchor=GENESIS_HASH, seals=seals)
+    return ChainChecker(first_seq=1, anchor=GENESIS_HASH, seals=seals, require_seal=True)
 
 
 def verify_export(
