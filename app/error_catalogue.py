@@ -7,15 +7,24 @@ once, for the contracts. ``wsdl/contribution.xsd`` (the ErrorCode enumeration, w
 and a Thai ``xs:documentation`` per code) and the OpenAPI Problem schema (``code``'s enum) publish
 exactly this list; ``tests/contract/test_error_codes.py`` keeps the three the same, so a code
 cannot be added without publishing it.
+
+A code's Thai message never changes with the request. What a particular refusal is about, when
+it turns on a date (the month a membership ended, the last day to apply for Section 39, the
+business day of a payment), is told in Thai by ``thai_detail`` (``detailTh`` in a REST problem
+and a SOAP GatewayFault), with the dates in the Buddhist Era (พ.ศ.); the error's details keep the
+ISO dates for programs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
+from app.domain.calendar import thai_date_long, thai_datetime, thai_month
+from app.domain.months import Month
 from app.errors import ClientError, ServiceError, all_error_classes
 
 _ASK_ADMIN: Final = "กรุณาแจ้งผู้ดูแลระบบ"
@@ -52,6 +61,9 @@ THAI: Final[Mapping[str, str]] = MappingProxyType(
             "เลขที่รายการนี้ถูกใช้กับรายการชำระอื่นแล้ว กรุณาตรวจสอบสถานะรายการก่อนทำรายการใหม่"
         ),
         "client.already_exists": "ข้อมูลนี้มีอยู่ในระบบแล้ว",
+        "client.status_contradicts_rules": (
+            "เปลี่ยนสถานะตามที่ขอไม่ได้ เพราะขัดกับเงื่อนไขของมาตราและประวัติที่บันทึกไว้"
+        ),
         # --- the contribution rules ----------------------------------------------------------
         "client.refused": "รายการนี้ไม่เป็นไปตามเงื่อนไขการชำระเงินสมทบ",
         "client.month_not_payable": "ไม่สามารถชำระเงินสมทบของเดือนที่เลือกได้ในวันนี้",
@@ -64,6 +76,10 @@ THAI: Final[Mapping[str, str]] = MappingProxyType(
         "client.section_mismatch": "ผู้ประกันตนไม่ได้อยู่ในมาตราที่เลือก กรุณาตรวจสอบมาตรา 39 หรือ 40",
         "client.no_rate": "ยังไม่มีอัตราเงินสมทบของเดือนนี้ รับชำระไม่ได้",
         "client.option_change_refused": "เปลี่ยนทางเลือกการจ่ายเงินสมทบมาตรา 40 ไม่ได้ในขณะนี้",
+        "client.s39_not_eligible": (
+            "ไม่มีสิทธิสมัครเป็นผู้ประกันตนมาตรา 39 (ต้องจ่ายเงินสมทบมาตรา 33 ไม่น้อยกว่า 12 เดือน"
+            " และสมัครภายใน 6 เดือนนับแต่วันที่ออกจากงาน)"
+        ),
         "client.cancel_not_allowed": "เลยเวลาที่ยกเลิกรายการที่เคาน์เตอร์ได้แล้ว",
         "client.transaction_cancelled": "รายการชำระเงินนี้ถูกยกเลิกแล้ว",
         # --- access ------------------------------------------------------------------------
@@ -130,3 +146,97 @@ def catalogue() -> list[CodeEntry]:
 def codes() -> list[str]:
     """Every code of the vocabulary, in order."""
     return [entry.code for entry in catalogue()]
+
+
+# --- what one refusal is about, in Thai, with Buddhist-era dates ---------------------------------
+def _day(value: Any) -> str | None:
+    try:
+        return thai_date_long(date.fromisoformat(value)) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _month(value: Any) -> str | None:
+    try:
+        return thai_month(Month.parse(value)) if isinstance(value, str) else None
+    except ServiceError:
+        return None
+
+
+def _instant(value: Any) -> str | None:
+    try:
+        return thai_datetime(datetime.fromisoformat(value)) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _terminated(d: Mapping[str, Any]) -> list[str | None]:
+    month = _month(d.get("ended_month"))
+    return [month and f"สิ้นสภาพตั้งแต่เดือน{month}"]
+
+
+def _s39(d: Mapping[str, Any]) -> list[str | None]:
+    reasons = d.get("reasons") or [d.get("reason")]
+    parts: list[str | None] = []
+    if "too_few_s33_months" in reasons:
+        parts.append(
+            f"จ่ายเงินสมทบมาตรา 33 มาแล้ว {d.get('months_contributed')} เดือน"
+            f" ต้องไม่น้อยกว่า {d.get('minimum_months')} เดือน"
+        )
+    ended, deadline, applied = (_day(d.get(k)) for k in ("employment_ended_on", "deadline",
+                                                          "applied_on"))  # fmt: skip
+    if "applied_too_late" in reasons and ended and deadline and applied:
+        parts.append(f"ออกจากงานเมื่อ {ended} ต้องสมัครภายใน {deadline} แต่สมัครเมื่อ {applied}")
+    previous = _month(d.get("previous_ended_month"))
+    if "reentry_needs_section33" in reasons and previous:
+        parts.append(
+            f"เคยสิ้นสภาพผู้ประกันตนมาตรา 39 ตั้งแต่เดือน{previous}"
+            " จะกลับเข้ามาตรา 39 ได้ต้องเป็นผู้ประกันตนมาตรา 33 อีกครั้งก่อน"
+        )
+    return parts
+
+
+def _contradicts(d: Mapping[str, Any]) -> list[str | None]:
+    month = _month(d.get("ended_month"))
+    if d.get("derived_status") == "terminated" and month:
+        return [f"ตามเงื่อนไขและประวัติที่บันทึกไว้ สิ้นสภาพตั้งแต่เดือน{month}"]
+    return []
+
+
+def _option(d: Mapping[str, Any]) -> list[str | None]:
+    last, following = _day(d.get("last_change")), _day(d.get("next_change_on"))
+    return [last and f"เปลี่ยนทางเลือกครั้งล่าสุดเมื่อ {last}",
+            following and f"เปลี่ยนได้อีกครั้งตั้งแต่ {following}"]  # fmt: skip
+
+
+def _business_day(d: Mapping[str, Any]) -> list[str | None]:
+    day = _day(d.get("business_date"))
+    return [day and f"วันทำการของรายการนี้คือ {day}"]
+
+
+def _cancel(d: Mapping[str, Any]) -> list[str | None]:
+    day, closed = _day(d.get("business_date")), _instant(d.get("cutoff_at"))
+    return [day and closed and f"วันทำการ {day} ปิดรับยกเลิกเมื่อ {closed}"]
+
+
+def _conflict(d: Mapping[str, Any]) -> list[str | None]:
+    month = _month(d.get("ended_month"))
+    return [month and f"สิ้นสภาพไปแล้วตั้งแต่เดือน{month}"]
+
+
+_DETAILS: Final[Mapping[str, Callable[[Mapping[str, Any]], list[str | None]]]] = {
+    "client.member_terminated": _terminated,
+    "client.s39_not_eligible": _s39,
+    "client.status_contradicts_rules": _contradicts,
+    "client.option_change_refused": _option,
+    "client.business_date_mismatch": _business_day,
+    "client.cancel_not_allowed": _cancel,
+    "client.conflict": _conflict,
+}
+
+
+def thai_detail(error: ServiceError) -> str | None:
+    """What this refusal is about, in Thai with Buddhist-era dates; None when its code says all."""
+    build = _DETAILS.get(error.code)
+    parts = [part for part in build(error.details) if part] if build else []
+    return " ".join(parts) or None

@@ -268,6 +268,11 @@ class Settings(BaseSettings):
     s40_max_months_ahead: int = 12
     s40_max_savings_per_month_satang: int = 100_000
     s40_option_changes_per_year: int = 1
+    s40_option_change_period: Literal["calendar_year", "twelve_months"] = Field(
+        default="calendar_year",
+        description="How 'once a year' counts for S40 option changes: per calendar year, or"
+        " twelve months apart (docs/domain.md).",
+    )
     s39_prefixes: str = Field(default="12345678", description="Accepted first digits, S39.")
     s40_prefixes: str = Field(default="012345678", description="Accepted first digits, S40.")
 

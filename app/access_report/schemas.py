@@ -13,6 +13,7 @@ from typing import Final
 from pydantic import ConfigDict, Field
 
 from app.access_report.service import AccessEntry, AccessReport
+from app.domain.calendar import thai_datetime
 from app.domain.spreadsheet_cells import escape_cell
 from app.rest.wire import NationalIdText, OutModel
 
@@ -50,6 +51,8 @@ class AccessEntryOut(OutModel):
                     "sourceIp": None,
                     "noteTh": None,
                     "noteEn": None,
+                    "atTh": "26 พ.ย. 2569 15:40:00 น.",
+                    "lastAtTh": None,
                 }
             ]
         }
@@ -87,6 +90,8 @@ class AccessEntryOut(OutModel):
     source_ip: str | None = Field(description="Where the calls this line counts came from.")
     note_th: str | None = Field(description="What the line stands for, when not one call.")
     note_en: str | None
+    at_th: str = Field(description="`at` as people read it: Bangkok time, Buddhist Era (พ.ศ.).")
+    last_at_th: str | None = Field(description="`lastAt` the same way.")
 
     @classmethod
     def of(cls, e: AccessEntry) -> AccessEntryOut:
@@ -99,6 +104,7 @@ class AccessEntryOut(OutModel):
             protocol=e.protocol, operator=e.operator, terminal=e.terminal,
             request_id=e.request_id, calls=e.calls, last_at=e.last_at, source_ip=e.source_ip,
             note_th=e.note.th if e.note else None, note_en=e.note.en if e.note else None,
+            at_th=e.when.th, last_at_th=thai_datetime(e.last_at) if e.last_at else None,
         )  # fmt: skip
 
 
@@ -152,6 +158,8 @@ class AccessReportOut(OutModel):
                             "sourceIp": None,
                             "noteTh": None,
                             "noteEn": None,
+                            "atTh": "26 พ.ย. 2569 15:40:00 น.",
+                            "lastAtTh": None,
                         }
                     ],
                 }

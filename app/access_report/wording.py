@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from app.domain import calendar
+from app.domain import national_id as national_id_rules
 from app.domain.calendar import BANGKOK
 
 
@@ -35,6 +37,7 @@ PAYMENT_STATE: Final = Words("สถานะการชำระเงิน",
 CANCELLED_AT: Final = Words("เวลาที่ยกเลิก", "cancellation time")
 REGISTRATION: Final = Words("ข้อมูลการขึ้นทะเบียน", "registration details")
 HISTORY: Final = Words("ประวัติการชำระเงิน", "payment history")
+MEMBERSHIPS: Final = Words("ประวัติการเป็นผู้ประกันตน", "membership history")
 ACCESSES: Final = Words("ประวัติการเข้าถึงข้อมูล", "access records")
 COMPLAINT: Final = Words("ข้อมูลเรื่องร้องเรียน", "complaint case")
 NOTHING: Final = Words("ไม่มีการเปิดเผยข้อมูล", "nothing disclosed")
@@ -56,6 +59,12 @@ OPERATIONS: Final[dict[str, Words]] = {
     "CreateInsured": Words("ขึ้นทะเบียนผู้ประกันตน", "Registration"),
     "SetInsuredStatus": Words("เปลี่ยนสถานะผู้ประกันตน", "Status change"),
     "ChangeInsuredOption": Words("เปลี่ยนทางเลือกมาตรา 40", "Section 40 option change"),
+    "EndBySection33": Words(
+        "บันทึกการกลับเข้าทำงานตามมาตรา 33", "Return to Section 33 employment recorded"
+    ),
+    "PrintInsuredStatement": Words(
+        "พิมพ์หนังสือแสดงประวัติการเป็นผู้ประกันตน", "Membership statement printed"
+    ),
     "AuditLookups": Words("ตรวจสอบประวัติการเข้าถึงข้อมูล", "Audit-trail lookup"),
     "AccessReport": Words("ออกรายงานการเข้าถึงข้อมูล", "Access report"),
     "OpenComplaint": Words("รับเรื่องร้องเรียน", "Complaint opened"),
@@ -69,15 +78,17 @@ OPERATIONS: Final[dict[str, Words]] = {
 }
 
 DISCLOSED: Final[dict[str, tuple[Words, ...]]] = {
-    "InquireContribution": (NAME, SECTION, STATUS, OPTION, PAYABLE),
+    "InquireContribution": (NAME, SECTION, STATUS, OPTION, PAYABLE, MEMBERSHIPS),
     "ConfirmPayment": (RECEIPT, MONTHS_PAID, AMOUNT_PAID),
     "CancelPayment": (RECEIPT, MONTHS_PAID, AMOUNT_PAID, CANCELLED_AT),
     "GetPaymentStatus": (PAYMENT_STATE, RECEIPT, SECTION, MONTHS_PAID, AMOUNT_PAID),
     "ListInsured": (NAME, SECTION, STATUS),
-    "GetInsured": (NAME, SECTION, STATUS, OPTION, REGISTRATION, HISTORY),
+    "GetInsured": (NAME, SECTION, STATUS, OPTION, REGISTRATION, MEMBERSHIPS, HISTORY),
     "CreateInsured": (REGISTRATION,),
     "SetInsuredStatus": (NAME, STATUS),
     "ChangeInsuredOption": (NAME, OPTION),
+    "EndBySection33": (NAME, STATUS),
+    "PrintInsuredStatement": (NAME, SECTION, STATUS, OPTION, REGISTRATION, MEMBERSHIPS, HISTORY),
     "AuditLookups": (ACCESSES,),
     "AccessReport": (NAME, ACCESSES),
     "OpenComplaint": (COMPLAINT, RECEIPT),
@@ -116,11 +127,8 @@ REASONS: Final[dict[str, Words]] = {
 }
 _OTHER_REASON: Final = Words("คำขอไม่เป็นไปตามเงื่อนไข", "request not accepted")
 
-_MONTHS_TH: Final = ("ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.",
-                     "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค.")  # fmt: skip
 _MONTHS_EN: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")  # fmt: skip
-BUDDHIST_ERA_OFFSET: Final = 543
 
 
 def operation_words(operation: str) -> Words:
@@ -188,16 +196,12 @@ def outcome_words(outcome: str) -> Words:
 
 def mask_national_id(national_id: str) -> str:
     """A national ID as people write it, middle digits hidden: ``1-1234-xxxxx-xx-1``."""
-    if len(national_id) != 13:
-        return "x-xxxx-xxxxx-xx-x"
-    return f"{national_id[0]}-{national_id[1:5]}-xxxxx-xx-{national_id[12]}"
+    return national_id_rules.mask_national_id(national_id)
 
 
 def thai_datetime(moment: datetime) -> str:
     """``12 มิ.ย. 2567 09:31:05 น.`` (Bangkok time, Buddhist Era)."""
-    local = moment.astimezone(BANGKOK)
-    month = _MONTHS_TH[local.month - 1]
-    return f"{local.day} {month} {local.year + BUDDHIST_ERA_OFFSET} {local:%H:%M:%S} น."
+    return calendar.thai_datetime(moment)
 
 
 def english_datetime(moment: datetime) -> str:
@@ -208,8 +212,7 @@ def english_datetime(moment: datetime) -> str:
 
 def thai_date(moment: datetime) -> str:
     """``12 มิ.ย. 2567`` (Bangkok date, Buddhist Era)."""
-    local = moment.astimezone(BANGKOK)
-    return f"{local.day} {_MONTHS_TH[local.month - 1]} {local.year + BUDDHIST_ERA_OFFSET}"
+    return calendar.thai_date(moment.astimezone(BANGKOK).date())
 
 
 def english_date(moment: datetime) -> str:

@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field
 
 from app.audit.records import LookupRecord, VerifyResult
 from app.audit.service import LookupPage
+from app.domain.calendar import thai_datetime
 from app.domain.spreadsheet_cells import escape_row
 from app.rest.wire import NationalIdText, OutModel
 
@@ -35,6 +36,9 @@ _RECORD_EXAMPLE: dict[str, Any] = {
     "feedExportId": None,
 }
 CSV_COLUMNS: Final = tuple(_RECORD_EXAMPLE)
+#: Appended to the CSV (for the officers who read it): `at` and `lastAt` in Bangkok time with
+#: the year in the Buddhist Era (พ.ศ.). The JSON keeps ISO instants only.
+CSV_THAI_COLUMNS: Final = ("atTh", "lastAtTh")
 
 
 class LookupRecordOut(OutModel):
@@ -114,13 +118,14 @@ class LookupPageOut(OutModel):
 
 
 def lookup_csv(page: LookupPage) -> str:
-    """A page of lookups as CSV with a header row (the JSON field names)."""
+    """A page of lookups as CSV with a header row (the JSON field names, then the Thai times)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(CSV_COLUMNS + CSV_THAI_COLUMNS)
     for record in page.records:
         row = LookupRecordOut.of(record).model_dump(by_alias=True, mode="json")
-        writer.writerow(escape_row(row[column] for column in CSV_COLUMNS))
+        thai = (thai_datetime(record.at), thai_datetime(record.last_at) if record.last_at else "")
+        writer.writerow(escape_row([*(row[column] for column in CSV_COLUMNS), *thai]))
     return out.getvalue()
 
 

@@ -36,7 +36,7 @@ from app.audit.seals.seal_key import (
 from app.audit.service import MAX_PAGE, LookupPage
 from app.cli.output import emit, say, write_text
 from app.cli.session import gateway, operator, run_async
-from app.domain.calendar import BANGKOK
+from app.domain.calendar import BANGKOK, thai_datetime
 from app.domain.national_id import validate_national_id
 from app.domain.spreadsheet_cells import escape_row
 from app.errors import InvalidInput
@@ -96,10 +96,12 @@ def _cells(record: LookupRecord) -> list[str]:
 
 
 def _print_lookups(args: argparse.Namespace, national_id: str, page: LookupPage) -> None:
-    if args.csv:
+    if args.csv:  # for officers: the time in the Buddhist Era too, in the last column
         out = csv.writer(sys.stdout, lineterminator="\n")
-        out.writerow(["national_id", *COLUMNS])
-        out.writerows(escape_row([national_id, *_cells(r)]) for r in page.records)
+        out.writerow(["national_id", *COLUMNS, "time_th"])
+        out.writerows(
+            escape_row([national_id, *_cells(r), thai_datetime(r.at)]) for r in page.records
+        )
         return
     document = {
         "national_id": national_id,

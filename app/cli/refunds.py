@@ -1,4 +1,9 @@
-"""`ssogw refunds list`: who is owed what after a retroactive rate cut."""
+"""`ssogw refunds list`: who is owed what after a retroactive rate cut.
+
+The CSV is for SSO's officers: besides the contribution month as YYYY-MM (``month``, for
+programs), the last column gives it as people read it, in the Buddhist Era (``month_th``:
+``มี.ค. 2584``), appended so that scripts reading the earlier columns by position still work.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Any
 
 from app.cli.output import emit
 from app.cli.session import gateway, run_async
+from app.domain.calendar import thai_month_short
 from app.domain.money import format_baht, to_baht
 from app.domain.months import Month
 from app.domain.spreadsheet_cells import escape_row
@@ -26,6 +32,7 @@ REFUND_COLUMNS = (
     "paid",
     "due",
     "refund",
+    "month_th",  # the month in the Buddhist Era, for people (appended)
 )
 
 
@@ -54,6 +61,7 @@ def cmd_refunds(args: argparse.Namespace, settings: Settings) -> int:
                                 to_baht(m.paid_satang),
                                 to_baht(m.due_satang),
                                 to_baht(m.refund_satang),
+                                thai_month_short(m.month),
                             ]
                         )
                         for m in person.months

@@ -1,4 +1,9 @@
-"""A member's standing and payable months today: the domain rules applied to a snapshot."""
+"""A member's standing and payable months today: the domain rules applied to a snapshot.
+
+The standing is the one status of ``app.domain.standing``: what was recorded (registration,
+source system, an officer's events) and, for an active Section 39 member, the rules judged from
+the latest of the coverage start, the history read and an officer's reinstatement.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,10 @@ from app.counter.ports import HISTORY_MONTHS, MemberSnapshot
 from app.domain.months import Month
 from app.domain.payable import MonthDue
 from app.domain.rates import RateTable
-from app.domain.section39 import S39Policy, s39_payable_months, s39_status
+from app.domain.section39 import S39Policy, s39_payable_months
 from app.domain.section40 import SECTION as S40
 from app.domain.section40 import S40Policy, s40_payable_months
+from app.domain.standing import MembershipFacts, Standing, derive_standing, rules_start
 from app.errors import MemberInactive, MemberTerminated, NoRate
 
 
@@ -54,23 +60,27 @@ def amount_due(member: MemberSnapshot, *, today: date, rates: RateTable) -> int 
         return None  # unknown, so absent: never a made-up zero
 
 
+def facts_of(member: MemberSnapshot) -> MembershipFacts:
+    """What ``member``'s status is derived from."""
+    return MembershipFacts(
+        section=member.section,
+        recorded=Standing(member.status, member.status_reason, member.ended_month),
+        coverage_start=member.coverage_start,
+        rules_from=member.rules_from,
+        paid=member.paid,
+    )
+
+
 def entitlement(
     member: MemberSnapshot, *, today: date, rates: RateTable, s39: S39Policy, s40: S40Policy
 ) -> Entitlement:
     """Standing and payable months of ``member`` on ``today``."""
-    if member.status != "active":
-        return Entitlement(member.status, member.status_reason, member.ended_month, [])
+    facts = facts_of(member)
+    standing = derive_standing(facts, today=today, policy=s39)
+    if standing.status != "active":
+        return Entitlement(standing.status, standing.reason, standing.ended_month, [])
     if member.section == 39:
-        start = max(member.coverage_start, history_start(today))
-        standing = s39_status(
-            coverage_start=start,
-            paid=member.paid.keys(),
-            today=today,
-            policy=s39,
-            paid_on=member.paid,
-        )
-        if not standing.active:
-            return Entitlement("terminated", standing.reason, standing.ended_month, [])
+        start = rules_start(facts, today)
         months = s39_payable_months(
             coverage_start=start,
             paid=member.paid.keys(),

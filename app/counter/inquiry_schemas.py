@@ -8,12 +8,12 @@ absent, never a zero or an empty string standing in for what is not known.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from app.counter.records import InquiryResult, PayableMonth
+from app.counter.records import EndedMembership, InquiryResult, PayableMonth
 from app.rest.wire import (
     Baht,
     MemberStatus,
@@ -85,6 +85,43 @@ class PayableMonthOut(OutModel):
             due_date=m.due_date,
             overdue=m.overdue,
             government_amount=_baht_or_none(m.government_satang),
+        )
+
+
+class EndedMembershipOut(OutModel):
+    """A membership of the person that ended before the one the answer is for."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "section": 39,
+                    "coverageStart": "2019-03-01",
+                    "endedMonth": "2024-02",
+                    "endReason": "three_consecutive_unpaid",
+                }
+            ]
+        }
+    )
+
+    section: SectionOut
+    coverage_start: date = Field(description="The day cover under that membership began.")
+    ended_month: MonthText = Field(description="The first month it no longer covered.")
+    end_reason: str | Absent = absent_when_none(
+        "Why it ended, when known: three_consecutive_unpaid, fewer_than_9_of_12,"
+        " section33_employment (back to employment under Section 33), or what SSO recorded.",
+        "three_consecutive_unpaid",
+    )
+    option: int | Absent = absent_when_none("Section 40: the option held when it ended.", 2)
+
+    @classmethod
+    def of(cls, m: EndedMembership) -> EndedMembershipOut:
+        return cls(
+            section=m.section,
+            coverage_start=m.coverage_start,
+            ended_month=m.ended_month,
+            end_reason=m.end_reason,
+            option=m.option,
         )
 
 
@@ -171,6 +208,24 @@ class InquiryOut(OutModel):
     max_savings_per_month: Baht
     as_of: datetime = Field(description="The data read is at least this fresh.")
     served_by: ReadPathName
+    eligibility: Literal["eligible", "override"] | Absent = absent_when_none(
+        "Section 39 only: how the member was admitted: `eligible` (12 months of Section 33"
+        " contributions, applied within 6 months of leaving work) or `override` (by an SSO"
+        " officer, with a reason SSO keeps); absent when none was recorded.",
+        "eligible",
+    )
+    previous_memberships: list[EndedMembershipOut] | Absent = absent_when_none(
+        "What ended before: the person's earlier memberships, newest first (such as a Section"
+        " 39 membership before the Section 40 one this answer is for); absent when none.",
+        [
+            {
+                "section": 39,
+                "coverageStart": "2019-03-01",
+                "endedMonth": "2024-02",
+                "endReason": "three_consecutive_unpaid",
+            }
+        ],
+    )
 
     @classmethod
     def of(cls, r: InquiryResult) -> InquiryOut:
@@ -198,4 +253,6 @@ class InquiryOut(OutModel):
             max_savings_per_month=baht(r.max_savings_per_month_satang),
             as_of=r.as_of,
             served_by=r.served_by.value,
+            eligibility=r.eligibility,
+            previous_memberships=[EndedMembershipOut.of(m) for m in r.previous_memberships] or None,
         )

@@ -13,6 +13,7 @@ answered, the enquiry standbys have applied it, and no instance offers those mon
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date, datetime
@@ -22,6 +23,7 @@ import asyncpg
 from app.audit.records import AuditRecord
 from app.audit.unlinked import add_unlinked
 from app.counter.ports import MemberSnapshot, NewPayment, PaymentRow, TransactionIdTaken
+from app.counter.records import EndedMembership
 from app.db.failures import translated
 from app.db.read_meta import ReadMeta
 from app.db.replica_router import ReplicaRouter, parse_lsn
@@ -33,11 +35,13 @@ from app.principals.records import Principal
 from app.rates.repository import fetch_rates
 
 #: The inquiry's one read: the person (with the source system's fields), their paid months since
-#: $2, their pending option change.
+#: $2, their pending option change, the memberships that ended before (newest first; one index
+#: probe, nearly always empty).
 MEMBER_SQL = """
 SELECT p.national_id, p.title, p.first_name, p.last_name, p.section, p.status,
        p.status_reason, p.ended_month, p.effective_date, p.s40_option, p.option_changed_on,
        p.return_code, p.period_of_payment, p.payment_method, p.last_paid_on, p.last_paid_satang,
+       p.rules_from, p.s39_eligibility, cm.previous,
        COALESCE((SELECT array_agg(m.month ORDER BY m.month) FROM paid_months m
                   WHERE m.national_id = p.national_id AND m.section = p.section
                     AND m.month >= $2), '{}') AS months,
@@ -50,6 +54,11 @@ SELECT p.national_id, p.title, p.first_name, p.last_name, p.section, p.status,
         SELECT c.previous_option, c.effective_month FROM s40_option_changes c
          WHERE c.national_id = p.national_id AND p.option_changed_on IS NOT NULL
          ORDER BY c.changed_on DESC, c.id DESC LIMIT 1) oc ON true
+  LEFT JOIN LATERAL (
+        SELECT json_agg(json_build_array(c.section, c.coverage_start, c.ended_month,
+                                         c.end_reason, c.s40_option)
+                        ORDER BY c.ended_month DESC, c.id DESC) AS previous
+          FROM closed_memberships c WHERE c.national_id = p.national_id) cm ON true
  WHERE p.national_id = $1
 """
 
@@ -76,6 +85,22 @@ def _month(day: date) -> Month:
     return Month(day.year, day.month)
 
 
+def ended_memberships(text: str | None) -> tuple[EndedMembership, ...]:
+    """The memberships of ``MEMBER_SQL``'s ``previous`` column (JSON), newest first."""
+    if not text:
+        return ()
+    return tuple(
+        EndedMembership(
+            section=section,
+            coverage_start=date.fromisoformat(start),
+            ended_month=ended[:7],
+            end_reason=reason,
+            option=option,
+        )
+        for section, start, ended, reason, option in json.loads(text)
+    )
+
+
 def _member(row: asyncpg.Record | None) -> MemberSnapshot | None:
     if row is None or row["national_id"] is None:
         return None
@@ -100,6 +125,9 @@ def _member(row: asyncpg.Record | None) -> MemberSnapshot | None:
         payment_method=row["payment_method"],
         last_paid_on=row["last_paid_on"],
         last_paid_satang=row["last_paid_satang"],
+        rules_from=_month(row["rules_from"]) if row["rules_from"] else None,
+        s39_eligibility=row["s39_eligibility"],
+        previous=ended_memberships(row["previous"]),
     )
 
 

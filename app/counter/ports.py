@@ -9,13 +9,15 @@ from datetime import date, datetime
 from typing import Protocol
 
 from app.audit.records import AuditTransaction
+from app.counter.records import EndedMembership
 from app.db.read_meta import ReadMeta
 from app.domain.months import Month
+from app.domain.standing import STANDING_HISTORY_MONTHS
 from app.principals.records import Principal
 
 # Months of payment history read for a Section 39 standing: a full 12-month window before the
 # latest past-due month, and that month. Older terminations are recorded in the person's status.
-HISTORY_MONTHS = 13
+HISTORY_MONTHS = STANDING_HISTORY_MONTHS
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,9 @@ class MemberSnapshot:
     payment_method: str | None = None  # S40
     last_paid_on: date | None = None  # S40
     last_paid_satang: int | None = None  # S40
+    rules_from: Month | None = None  # S39: an officer's reinstatement judges the rules from here
+    s39_eligibility: str | None = None  # S39: eligible | override, as registered
+    previous: tuple[EndedMembership, ...] = ()  # memberships that ended before, newest first
 
     def option_for(self, month: Month) -> int | None:
         """The Section 40 option in force for ``month`` (a change applies from the next month)."""

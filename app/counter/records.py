@@ -34,6 +34,17 @@ class PayableMonth:
 
 
 @dataclass(frozen=True, slots=True)
+class EndedMembership:
+    """A membership of the person that ended before the latest one."""
+
+    section: int
+    coverage_start: date
+    ended_month: str  # YYYY-MM: the first month no longer covered
+    end_reason: str | None
+    option: int | None  # Section 40: the option held when it ended
+
+
+@dataclass(frozen=True, slots=True)
 class InquiryRequest:
     national_id: str
     section: int | None = None
@@ -67,6 +78,8 @@ class InquiryResult:
     last_payment_date: date | None = None  # S40: date of the last payment
     last_payment_satang: int | None = None  # S40: amount of the last payment
     amount_due_satang: int | None = None  # S40: the current month's rate at the option in force
+    eligibility: str | None = None  # S39: eligible | override (None: not recorded)
+    previous_memberships: tuple[EndedMembership, ...] = ()  # newest first
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ def counter_rules(settings: Settings) -> CounterRules:
             max_months_ahead=settings.s40_max_months_ahead,
             max_savings_per_month_satang=settings.s40_max_savings_per_month_satang,
             option_changes_per_year=settings.s40_option_changes_per_year,
+            option_change_period=settings.s40_option_change_period,
         ),
         ceiling_satang=settings.counter_ceiling_satang,
         cutoff=settings.settlement_cutoff,

@@ -160,6 +160,8 @@ class CounterService:
                 last_payment_date=None if is_s39 else member.last_paid_on,
                 last_payment_satang=None if is_s39 else member.last_paid_satang,
                 amount_due_satang=amount_due(member, today=today, rates=rates),
+                eligibility=member.s39_eligibility if is_s39 else None,
+                previous_memberships=member.previous,
             )
             await audit.ok(name_returned=member.display_name, servedBy=meta.path)
             return result

@@ -58,6 +58,9 @@ SERVICE_TABLES: Final[Mapping[str, TableGrant]] = MappingProxyType(
         # A cancel frees the months of its payment.
         "paid_months": grant(SELECT, INSERT, DELETE),
         "s40_option_changes": grant(SELECT, INSERT),
+        # A person's life cycle: memberships that ended and status events are only added.
+        "closed_memberships": grant(SELECT, INSERT),
+        "membership_events": grant(SELECT, INSERT),
         # An import is opened, then closed with its summary; its lines are only written.
         "settlement_imports": grant(
             SELECT, INSERT, update=("counts", "totals", "mismatches", "finished_at")

@@ -7,6 +7,10 @@ Two notions of a day, kept apart on purpose:
 - the **business day** of a payment (``settlement_day``): the day it settles in and may be
   cancelled on. Cash taken at or after the cut-off (23:00 by default) belongs to the next
   business day, which closes at its own cut-off. The gateway decides it from its own clock.
+
+And how people in Thailand read a date: in the Buddhist Era (พ.ศ., the Common Era year + 543),
+with Thai month names. Machine fields keep ISO dates; every surface people read (printable
+documents, officers' CSV, Thai fault texts) writes the date with these functions.
 """
 
 from __future__ import annotations
@@ -24,6 +28,13 @@ S39_DUE_DAY: Final = 15
 
 #: Default settlement cut-off of a business day (a setting, see DOMAIN.md).
 DEFAULT_CUTOFF: Final = time(23, 0)
+
+#: The Buddhist Era (พ.ศ.) runs 543 years ahead of the Common Era: 2024 CE is B.E. 2567.
+BUDDHIST_ERA_OFFSET: Final = 543
+THAI_MONTHS: Final = ("มกราคม", "กุมภาพันธ์", "มีนาคม", "เมษายน", "พฤษภาคม", "มิถุนายน",
+                      "กรกฎาคม", "สิงหาคม", "กันยายน", "ตุลาคม", "พฤศจิกายน", "ธันวาคม")  # fmt: skip
+THAI_MONTHS_SHORT: Final = ("ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.",
+                            "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค.")  # fmt: skip
 
 
 def _bangkok() -> tzinfo:
@@ -138,3 +149,35 @@ def ensure_cancellable(
             business_date=business_date.isoformat(),
             cutoff_at=closed_at.isoformat(),
         )
+
+
+# --- the Buddhist Era, as people read dates ------------------------------------------------------
+def buddhist_year(year: int) -> int:
+    """The Buddhist Era year (พ.ศ.) of a Common Era year: 2024 -> 2567."""
+    return year + BUDDHIST_ERA_OFFSET
+
+
+def thai_date(day: date) -> str:
+    """``12 มิ.ย. 2567``: short, for tables and CSV (the year is the Buddhist Era's)."""
+    return f"{day.day} {THAI_MONTHS_SHORT[day.month - 1]} {buddhist_year(day.year)}"
+
+
+def thai_date_long(day: date) -> str:
+    """``12 มิถุนายน พ.ศ. 2567``: in full, for documents and sentences."""
+    return f"{day.day} {THAI_MONTHS[day.month - 1]} พ.ศ. {buddhist_year(day.year)}"
+
+
+def thai_month(month: Month) -> str:
+    """``มิถุนายน พ.ศ. 2567``: a contribution month in full."""
+    return f"{THAI_MONTHS[month.month - 1]} พ.ศ. {buddhist_year(month.year)}"
+
+
+def thai_month_short(month: Month) -> str:
+    """``มิ.ย. 2567``: a contribution month, short, for tables and CSV."""
+    return f"{THAI_MONTHS_SHORT[month.month - 1]} {buddhist_year(month.year)}"
+
+
+def thai_datetime(instant: datetime) -> str:
+    """``12 มิ.ย. 2567 09:31:05 น.``: an aware instant in Bangkok time, Buddhist Era."""
+    local = instant.astimezone(BANGKOK)
+    return f"{thai_date(local.date())} {local:%H:%M:%S} น."

@@ -108,3 +108,11 @@ def generate_national_id(rng: random.Random, *, first_digit: str | None = None) 
     second = rng.choice("123456789" if first_digit == "0" else "0123456789")
     body = first_digit + second + "".join(rng.choice("0123456789") for _ in range(10))
     return body + check_digit(body)
+
+
+def mask_national_id(national_id: str) -> str:
+    """A national ID as people write it, middle digits hidden: ``1-1234-xxxxx-xx-1`` (for
+    documents that may be shown to others)."""
+    if len(national_id) != LENGTH:
+        return "x-xxxx-xxxxx-xx-x"
+    return f"{national_id[0]}-{national_id[1:5]}-xxxxx-xx-{national_id[12]}"

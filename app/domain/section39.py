@@ -16,20 +16,30 @@ Membership ends on the earlier of:
   which the test fails.
 
 When both rules give the same month, the three-month rule is reported.
+
+**Eligibility** (checked at registration): at least 12 months of Section 33 contributions, and
+the application within 6 months of leaving work. The six months are counted as the Civil and
+Commercial Code counts a period in months (ss. 193/3, 193/5): from the day after the last day
+of employment, ending on the day before the same-numbered day six months later, or on the last
+day of that month when it has no such day (a period that starts on the 1st ends with the 6th
+month). So work ending on 15 January allows applying up to 15 July; ending on 31 August, up to
+the end of February; ending on 28 February 2023, up to 31 August. After a Section 39
+membership ended, the way back is only through Section 33 again: the employment of the new
+history must have ended on or after the first month the previous membership no longer covered.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Final, Literal
 
 from app.domain.calendar import s39_due_date
 from app.domain.months import Month
 from app.domain.payable import MonthDue
 from app.domain.rates import RateTable
-from app.errors import MemberTerminated
+from app.errors import InvalidInput, MemberTerminated, NotEligibleForSection39
 
 SECTION: Final = 39
 THREE_CONSECUTIVE_UNPAID: Final = "three_consecutive_unpaid"
@@ -39,6 +49,14 @@ _RUN: Final = 3  # consecutive unpaid months that end membership
 _WINDOW: Final = 12  # months in the sliding window
 _MIN_PAID: Final = 9  # months of a window that must be paid
 _MAX_UNPAID: Final = _WINDOW - _MIN_PAID  # 3: one more fails the window
+
+#: Eligibility (DOMAIN.md, H): months of Section 33 contributions, and months to apply in.
+MIN_S33_MONTHS: Final = 12
+APPLY_WITHIN_MONTHS: Final = 6
+MAX_S33_MONTHS: Final = 1200  # a hundred years: anything more is a typing error
+TOO_FEW_S33_MONTHS: Final = "too_few_s33_months"
+APPLIED_TOO_LATE: Final = "applied_too_late"
+REENTRY_NEEDS_SECTION33: Final = "reentry_needs_section33"
 
 _REASON_TEXT: Final = {
     THREE_CONSECUTIVE_UNPAID: "three consecutive months were not paid",
@@ -203,3 +221,111 @@ def s39_payable_months(
             )
         )
     return months
+
+
+# --- eligibility at registration ---------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Section33History:
+    """What the source system sends of a person's Section 33 employment at registration."""
+
+    months_contributed: int  # months of Section 33 contributions (the source system's count)
+    employment_ended_on: date  # the last day of employment under Section 33
+
+
+@dataclass(frozen=True, slots=True)
+class S39Eligibility:
+    """The verdict on a Section 39 application: the rules it breaks (none: eligible)."""
+
+    reasons: tuple[str, ...]
+    deadline: date  # the last day to apply
+
+    @property
+    def eligible(self) -> bool:
+        return not self.reasons
+
+
+def _day_or_last(year: int, month: int, day: int) -> date:
+    last = Month(year, month).last_day
+    return date(year, month, min(day, last.day))
+
+
+def period_end(start: date, months: int) -> date:
+    """The last day of a period of ``months`` months that begins on ``start`` (CCC s. 193/5).
+
+    A period begun on the 1st ends with the last day of its last month; otherwise on the day
+    before the same-numbered day of the last month, or that month's last day when it has none.
+    """
+    if months < 1:
+        raise ValueError("a period lasts at least one month")
+    last = Month.of(start).plus(months)
+    if start.day == 1:
+        return last.minus(1).last_day
+    if start.day > last.last_day.day:
+        return last.last_day
+    return _day_or_last(last.year, last.month, start.day) - timedelta(days=1)
+
+
+def s39_application_deadline(employment_ended_on: date) -> date:
+    """The last day to apply for Section 39 after employment ended on ``employment_ended_on``:
+    the period of six months counts from the next day (CCC s. 193/3)."""
+    return period_end(employment_ended_on + timedelta(days=1), APPLY_WITHIN_MONTHS)
+
+
+def s39_eligibility(
+    history: Section33History, *, applied_on: date, previous_s39_end: Month | None = None
+) -> S39Eligibility:
+    """Whether an application on ``applied_on`` with ``history`` meets the Section 39 rules.
+
+    ``previous_s39_end`` is the first month an earlier Section 39 membership no longer covered,
+    if the person had one: the new Section 33 employment must have ended on or after it.
+    """
+    if not 0 <= history.months_contributed <= MAX_S33_MONTHS:
+        raise InvalidInput(
+            f"monthsContributed must be between 0 and {MAX_S33_MONTHS}.",
+            field="section33.monthsContributed",
+        )
+    if applied_on < history.employment_ended_on:
+        raise InvalidInput(
+            "The application date is before the Section 33 employment ended.", field="appliedOn"
+        )
+    deadline = s39_application_deadline(history.employment_ended_on)
+    reasons: list[str] = []
+    if history.months_contributed < MIN_S33_MONTHS:
+        reasons.append(TOO_FEW_S33_MONTHS)
+    if applied_on > deadline:
+        reasons.append(APPLIED_TOO_LATE)
+    if previous_s39_end is not None and history.employment_ended_on < previous_s39_end.first_day:
+        reasons.append(REENTRY_NEEDS_SECTION33)
+    return S39Eligibility(tuple(reasons), deadline)
+
+
+_ELIGIBILITY_TEXT: Final = {
+    TOO_FEW_S33_MONTHS: f"fewer than {MIN_S33_MONTHS} months of Section 33 contributions",
+    APPLIED_TOO_LATE: f"applied more than {APPLY_WITHIN_MONTHS} months after leaving work",
+    REENTRY_NEEDS_SECTION33: "a former Section 39 member returns only through Section 33",
+}
+
+
+def ensure_s39_eligible(
+    history: Section33History,
+    *,
+    applied_on: date,
+    previous_s39_end: Month | None = None,
+) -> S39Eligibility:
+    """The verdict if eligible; NotEligibleForSection39 naming every rule broken otherwise."""
+    verdict = s39_eligibility(history, applied_on=applied_on, previous_s39_end=previous_s39_end)
+    if not verdict.eligible:
+        raise NotEligibleForSection39(
+            "Not eligible for Section 39: "
+            + "; ".join(_ELIGIBILITY_TEXT[r] for r in verdict.reasons)
+            + ". An SSO officer may register the person with an override and a reason.",
+            reason=verdict.reasons[0],
+            reasons=list(verdict.reasons),
+            months_contributed=history.months_contributed,
+            minimum_months=MIN_S33_MONTHS,
+            employment_ended_on=history.employment_ended_on.isoformat(),
+            applied_on=applied_on.isoformat(),
+            deadline=verdict.deadline.isoformat(),
+            previous_ended_month=None if previous_s39_end is None else str(previous_s39_end),
+        )
+    return verdict

@@ -1,10 +1,19 @@
-"""Section 40 (informal workers): the months payable ahead and the yearly option change."""
+"""Section 40 (informal workers): the months payable ahead and the yearly option change.
+
+"At most once a year" is unconfirmed (DOMAIN.md, ?), so how a year is counted is a setting:
+
+* ``calendar_year`` (the default): changes are counted per calendar year, so a change on
+  20 December and another on 5 January both pass;
+* ``twelve_months``: changes are counted over the twelve months up to today, so the next change
+  is allowed on the same day-numbered date twelve months after the last one (the last day of
+  the month when it has no such day: after 29 February, the next is allowed from 1 March).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Final
 
 from app.domain.months import Month
@@ -13,6 +22,9 @@ from app.domain.rates import S40_OPTIONS, RateTable
 from app.errors import InvalidInput, OptionChangeRefused
 
 SECTION: Final = 40
+CALENDAR_YEAR: Final = "calendar_year"
+TWELVE_MONTHS: Final = "twelve_months"
+OPTION_CHANGE_PERIODS: Final = (CALENDAR_YEAR, TWELVE_MONTHS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +35,11 @@ class S40Policy:
     savings_options: frozenset[int] = frozenset({2, 3})
     max_savings_per_month_satang: int = 100_000
     option_changes_per_year: int = 1
+    option_change_period: str = CALENDAR_YEAR  # or TWELVE_MONTHS
 
     def __post_init__(self) -> None:
+        if self.option_change_period not in OPTION_CHANGE_PERIODS:
+            raise ValueError(f"option_change_period must be one of {OPTION_CHANGE_PERIODS}")
         if min(self.max_months_ahead, self.max_savings_per_month_satang) < 0:
             raise ValueError("Section 40 policy values cannot be negative")
         if self.option_changes_per_year < 0:
@@ -70,6 +85,28 @@ def s40_payable_months(
     return months
 
 
+def _months_before(day: date, months: int) -> date:
+    earlier = Month.of(day).minus(months)
+    return date(earlier.year, earlier.month, min(day.day, earlier.last_day.day))
+
+
+def option_change_window(today: date, period: str) -> date:
+    """The first day of the period whose changes count against a change made on ``today``."""
+    if period == TWELVE_MONTHS:
+        return _months_before(today, 12) + timedelta(days=1)
+    return date(today.year, 1, 1)
+
+
+def next_option_change_on(last_change: date, period: str) -> date:
+    """The first day a change after one made on ``last_change`` no longer counts it."""
+    if period == TWELVE_MONTHS:
+        later = Month.of(last_change).plus(12)
+        if last_change.day > later.last_day.day:
+            return later.last_day + timedelta(days=1)
+        return date(later.year, later.month, last_change.day)
+    return date(last_change.year + 1, 1, 1)
+
+
 def check_option_change(
     *,
     current: int,
@@ -81,8 +118,9 @@ def check_option_change(
 ) -> Month:
     """The month a change from option ``current`` to ``new`` takes effect (the next month).
 
-    Changes are counted per calendar year: ``changes_this_year`` when the caller knows it,
-    otherwise one if ``last_change`` falls in the year of ``today``.
+    ``changes_this_year`` counts the changes made in the policy's period up to ``today`` (the
+    calendar year, or the twelve months from ``option_change_window``) when the caller knows
+    it; otherwise one if ``last_change`` falls in that period.
     """
     if new not in S40_OPTIONS:
         raise OptionChangeRefused(
@@ -92,15 +130,29 @@ def check_option_change(
         raise OptionChangeRefused(
             f"The member already holds option {current}.", reason="same_option", current=current
         )
+    period = policy.option_change_period
+    window = option_change_window(today, period)
     if changes_this_year is None:
-        changes_this_year = int(last_change is not None and last_change.year == today.year)
-    if changes_this_year >= policy.option_changes_per_year:
+        changes_this_year = int(last_change is not None and window <= last_change <= today)
+    if changes_this_year < policy.option_changes_per_year:
+        return Month.of(today).plus(1)
+    limit = policy.option_changes_per_year
+    if period == TWELVE_MONTHS:
+        next_on = None if last_change is None else next_option_change_on(last_change, period)
         raise OptionChangeRefused(
-            f"The option may be changed at most {policy.option_changes_per_year} time(s) in a"
-            f" calendar year; {changes_this_year} change(s) already made in {today.year}.",
-            reason="already_changed_this_year",
+            f"The option may be changed at most {limit} time(s) in twelve months;"
+            f" {changes_this_year} change(s) made since {window.isoformat()}.",
+            reason="changed_within_twelve_months",
             last_change=None if last_change is None else last_change.isoformat(),
-            changes_this_year=changes_this_year,
-            changes_per_year=policy.option_changes_per_year,
+            changes_in_period=changes_this_year,
+            changes_per_period=limit,
+            next_change_on=None if next_on is None else next_on.isoformat(),
         )
-    return Month.of(today).plus(1)
+    raise OptionChangeRefused(
+        f"The option may be changed at most {limit} time(s) in a"
+        f" calendar year; {changes_this_year} change(s) already made in {today.year}.",
+        reason="already_changed_this_year",
+        last_change=None if last_change is None else last_change.isoformat(),
+        changes_this_year=changes_this_year,
+        changes_per_year=limit,
+    )

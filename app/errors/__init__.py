@@ -26,7 +26,8 @@ message in Thai and its published meaning are in ``app/error_catalogue.py``; the
     │   ├── Conflict                  client.conflict                    409
     │   │   ├── AlreadyPaid           client.already_paid                409
     │   │   ├── DuplicateTransaction  client.duplicate_transaction       409
-    │   │   └── AlreadyExists         client.already_exists              409
+    │   │   ├── AlreadyExists         client.already_exists              409
+    │   │   └── StatusContradictsRules client.status_contradicts_rules   409
     │   ├── BusinessRefusal           client.refused                     422
     │   │   ├── MonthNotPayable       client.month_not_payable           422
     │   │   ├── MonthsNotContiguous   client.months_not_contiguous       422
@@ -37,6 +38,7 @@ message in Thai and its published meaning are in ``app/error_catalogue.py``; the
     │   │   ├── MemberInactive        client.member_inactive             422
     │   │   ├── SectionMismatch       client.section_mismatch            422
     │   │   ├── NoRate                client.no_rate                     422
+    │   │   ├── NotEligibleForSection39 client.s39_not_eligible          422
     │   │   ├── OptionChangeRefused   client.option_change_refused       422
     │   │   ├── CancelNotAllowed      client.cancel_not_allowed          422
     │   │   └── TransactionCancelled  client.transaction_cancelled       409
@@ -97,6 +99,7 @@ from app.errors.client import (
     MonthNotPayable,
     MonthsNotContiguous,
     NoRate,
+    NotEligibleForSection39,
     NotFound,
     OptionChangeRefused,
     OverCeiling,
@@ -104,6 +107,7 @@ from app.errors.client import (
     PersonNotFound,
     SavingsNotAllowed,
     SectionMismatch,
+    StatusContradictsRules,
     TransactionCancelled,
     TransactionNotFound,
     UnknownOperation,
@@ -156,6 +160,7 @@ __all__ = [
     "MonthNotPayable",
     "MonthsNotContiguous",
     "NoRate",
+    "NotEligibleForSection39",
     "NotFound",
     "OperationNotAllowed",
     "OptionChangeRefused",
@@ -173,6 +178,7 @@ __all__ = [
     "ServerError",
     "ServiceError",
     "ShuttingDown",
+    "StatusContradictsRules",
     "StoreUnavailable",
     "TransactionCancelled",
     "TransactionNotFound",

@@ -102,6 +102,13 @@ class AlreadyExists(Conflict):
     default_message = "The resource already exists."
 
 
+class StatusContradictsRules(Conflict):
+    code = "client.status_contradicts_rules"
+    default_message = (
+        "The requested status contradicts the status the rules and the recorded events give."
+    )
+
+
 # --- business refusals -----------------------------------------------------------------------
 class BusinessRefusal(ClientError):
     code = "client.refused"
@@ -152,6 +159,14 @@ class SectionMismatch(BusinessRefusal):
 class NoRate(BusinessRefusal):
     code = "client.no_rate"
     default_message = "No contribution rate is defined for this month."
+
+
+class NotEligibleForSection39(BusinessRefusal):
+    code = "client.s39_not_eligible"
+    default_message = (
+        "Not eligible for Section 39 (12 months of Section 33 contributions, applied within"
+        " 6 months of leaving work)."
+    )
 
 
 class OptionChangeRefused(BusinessRefusal):

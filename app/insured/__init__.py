@@ -1,3 +1,4 @@
-"""Insured persons: administration over REST, the source system's extracts and their bulk import,
-demo data.
+"""Insured persons: administration over REST, their life cycle across sections (Section 39
+eligibility, moves between sections, officers' status events), the printable membership
+statement, the source system's extracts and their bulk import, demo data.
 """

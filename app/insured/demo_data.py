@@ -3,6 +3,12 @@
 The same ``seed`` and ``as_of`` date give the same rows. IDs are unique by construction: the
 twelve leading digits come from a bijection of the row index (an affine map modulo 10^11), so
 no two rows collide and no set of IDs must be held in memory.
+
+Section 39 members carry the Section 33 history they registered with (months contributed, the
+last day of employment, the application date within six months of it), and about one Section
+40 member in twenty has a Section 39 membership that ended before (``closed_memberships``).
+These come from a random stream of the person's own (seeded by the ID), so the rows of the
+main stream are as they were before this history existed.
 """
 
 from __future__ import annotations
@@ -26,71 +32,21 @@ from app.domain.rates import DEFAULT_RATE_HISTORY, RateTable
 TITLES_MALE = ("นาย",)
 TITLES_FEMALE = ("นาง", "นางสาว")
 FIRST_MALE = (
-    "สมชาย",
-    "สมศักดิ์",
-    "ประเสริฐ",
-    "วิชัย",
-    "สุรชัย",
-    "อนุชา",
-    "ธนากร",
-    "กิตติ",
-    "ณัฐพล",
-    "ปิยะ",
-    "วีระ",
-    "ชัยวัฒน์",
-    "ศักดิ์ชัย",
-    "บุญมี",
-    "สมพงษ์",
-    "อภิชาติ",
-    "จักรพันธ์",
+    "สมชาย", "สมศักดิ์", "ประเสริฐ", "วิชัย", "สุรชัย", "อนุชา", "ธนากร", "กิตติ", "ณัฐพล",
+    "ปิยะ", "วีระ", "ชัยวัฒน์", "ศักดิ์ชัย", "บุญมี", "สมพงษ์", "อภิชาติ", "จักรพันธ์",
     "ธีระ",
-)
+)  # fmt: skip
 FIRST_FEMALE = (
-    "สมหญิง",
-    "สุนีย์",
-    "มาลี",
-    "วันเพ็ญ",
-    "กาญจนา",
-    "ศิริพร",
-    "อรุณี",
-    "นภา",
-    "พรทิพย์",
-    "จันทร์เพ็ญ",
-    "รัตนา",
-    "สุภาพร",
-    "ปราณี",
-    "ดวงใจ",
-    "อัมพร",
-    "ณัฐธิดา",
-    "พิมพ์ชนก",
+    "สมหญิง", "สุนีย์", "มาลี", "วันเพ็ญ", "กาญจนา", "ศิริพร", "อรุณี", "นภา", "พรทิพย์",
+    "จันทร์เพ็ญ", "รัตนา", "สุภาพร", "ปราณี", "ดวงใจ", "อัมพร", "ณัฐธิดา", "พิมพ์ชนก",
     "ลำดวน",
-)
+)  # fmt: skip
 LAST_NAMES = (
-    "ใจดี",
-    "สุขสวัสดิ์",
-    "ศรีสุข",
-    "แก้วมณี",
-    "ทองดี",
-    "บุญมา",
-    "รุ่งเรือง",
-    "วงศ์สวัสดิ์",
-    "จันทร์แก้ว",
-    "พรหมมา",
-    "สายทอง",
-    "มั่นคง",
-    "ศรีวงศ์",
-    "อินทร์แก้ว",
-    "คำแสน",
-    "ชัยมงคล",
-    "เพชรรัตน์",
-    "นาคสุข",
-    "ปานทอง",
-    "สมบูรณ์",
-    "ทองคำ",
-    "มณีวงศ์",
-    "ศักดิ์สิทธิ์",
+    "ใจดี", "สุขสวัสดิ์", "ศรีสุข", "แก้วมณี", "ทองดี", "บุญมา", "รุ่งเรือง", "วงศ์สวัสดิ์",
+    "จันทร์แก้ว", "พรหมมา", "สายทอง", "มั่นคง", "ศรีวงศ์", "อินทร์แก้ว", "คำแสน", "ชัยมงคล",
+    "เพชรรัตน์", "นาคสุข", "ปานทอง", "สมบูรณ์", "ทองคำ", "มณีวงศ์", "ศักดิ์สิทธิ์",
     "เรืองศรี",
-)
+)  # fmt: skip
 PERSON_COLUMNS = (
     "national_id",
     "title",
@@ -108,7 +64,15 @@ PERSON_COLUMNS = (
     "birth_date",
     "last_paid_on",
     "last_paid_satang",
+    "s33_months",
+    "s33_employment_ended_on",
+    "s39_applied_on",
+    "s39_eligibility",
 )
+CLOSED_COLUMNS = (
+    "national_id", "section", "coverage_start", "ended_month", "end_reason", "s33_months",
+    "s33_employment_ended_on", "s39_applied_on", "s39_eligibility", "closed_on", "closed_by",
+)  # fmt: skip
 MONTH_COLUMNS = ("national_id", "section", "month", "amount_satang", "s40_option", "paid_on")
 _MODULUS = 10**11
 _MULTIPLIER = 7_368_787_397  # coprime to 10 (odd, not a multiple of 5): a bijection mod 10^11
@@ -120,6 +84,20 @@ class SeedPlan:
     seed: int
     as_of: date
     s39_share: float = 0.15  # 1.9 of 12.7 million (DOMAIN.md, 2022)
+    former_s39_share: float = 0.05  # Section 40 members whose Section 39 membership ended
+
+
+Row = tuple[object, ...]
+Person = tuple[Row, list[Row]]  # the person and their paid months
+
+
+def section33_history(nid: str, coverage_start: date) -> tuple[int, date, date]:
+    """Months of Section 33 contributions, the last day of that work and the application date
+    of a Section 39 membership beginning on ``coverage_start`` (eligible: 12 months or more,
+    applied within the six months)."""
+    rng = random.Random(int(nid))
+    left = coverage_start - timedelta(days=1 + rng.randrange(0, 20))
+    return rng.randrange(12, 241), left, left + timedelta(days=rng.randrange(1, 60))
 
 
 def national_id_for(index: int, *, seed: int) -> str:
@@ -162,9 +140,7 @@ class _Rows:
         tail = self._tail
         return [(nid, *tail(section, option, i)) for i in range(first, last + 1)]
 
-    def person(
-        self, index: int, rng: random.Random
-    ) -> tuple[tuple[object, ...], list[tuple[object, ...]]]:
+    def person(self, index: int, rng: random.Random) -> Person:
         nid = national_id_for(index, seed=self.plan.seed)
         draw = rng.random()
         female = draw < 0.5
@@ -175,9 +151,7 @@ class _Rows:
             return self._s39(nid, title, first, last, rng)
         return self._s40(nid, title, first, last, rng)
 
-    def _s39(
-        self, nid: str, title: str, first: str, last: str, rng: random.Random
-    ) -> tuple[tuple[object, ...], list[tuple[object, ...]]]:
+    def _s39(self, nid: str, title: str, first: str, last: str, rng: random.Random) -> Person:
         current = self.current
         start = current - rng.randrange(13, 121)
         history_from = max(start, current - HISTORY_MONTHS)
@@ -192,16 +166,16 @@ class _Rows:
         else:
             last_paid = current - 1
         months = self._months(nid, 39, None, history_from, last_paid)
+        coverage = Month.from_index(start).first_day
+        s33 = section33_history(nid, coverage)
         person = (
-            nid, title, first, last, 39, status, reason, ended,
-            Month.from_index(start).first_day, None, "counter", "monthly", "00", None,
-            months[-1][5] if months else None, months[-1][3] if months else None,
+            nid, title, first, last, 39, status, reason, ended, coverage, None, "counter",
+            "monthly", "00", None, months[-1][5] if months else None,
+            months[-1][3] if months else None, *s33, "eligible",
         )  # fmt: skip
         return person, months
 
-    def _s40(
-        self, nid: str, title: str, first: str, last: str, rng: random.Random
-    ) -> tuple[tuple[object, ...], list[tuple[object, ...]]]:
+    def _s40(self, nid: str, title: str, first: str, last: str, rng: random.Random) -> Person:
         current = self.current
         draw = rng.random()
         option = 1 if draw < 0.40 else 2 if draw < 0.75 else 3
@@ -224,13 +198,26 @@ class _Rows:
             nid, title, first, last, 40, status, None, None, Month.from_index(start).first_day,
             option, method, None, None, birth,
             months[-1][5] if months else None, months[-1][3] if months else None,
+            None, None, None, None,
         )  # fmt: skip
         return person, months
 
 
-def generate(
-    plan: SeedPlan, *, start: int = 0, stop: int | None = None
-) -> Iterator[tuple[tuple[object, ...], list[tuple[object, ...]]]]:
+def former_s39(person: Row, *, share: float) -> list[Row]:
+    """Now and then, for a Section 40 member, the Section 39 membership that ended before
+    (a row of ``CLOSED_COLUMNS``); from the person's own random stream."""
+    nid, section, s40_start = str(person[0]), person[4], person[8]
+    own = random.Random(int(nid) ^ 0x5339)
+    if section != 40 or not isinstance(s40_start, date) or own.random() >= share:
+        return []
+    ended = Month.of(s40_start).minus(own.randrange(0, 6))
+    coverage = ended.minus(own.randrange(6, 60)).first_day
+    months, left, applied = section33_history(nid, coverage)
+    return [(nid, 39, coverage, ended.first_day, "three_consecutive_unpaid", months, left,
+             applied, "eligible", s40_start, "seed")]  # fmt: skip
+
+
+def generate(plan: SeedPlan, *, start: int = 0, stop: int | None = None) -> Iterator[Person]:
     """Persons ``start``..``stop`` of the plan with their paid months, in order.
 
     Any range gives the same rows as the whole plan would for those indexes, so the load can be
@@ -310,25 +297,24 @@ async def _load_range(dsn: str, plan: SeedPlan, start: int, stop: int, *, direct
     # In key order: the rows of one COPY then go into the primary-key indexes left to right,
     # each index page visited once, instead of at random (the IDs scramble the row order).
     generated = sorted(generate(plan, start=start, stop=stop), key=lambda row: str(row[0][0]))
-    people: list[tuple[object, ...]] = []
-    months: list[tuple[object, ...]] = []
+    people: list[Row] = []
+    months: list[Row] = []
+    closed: list[Row] = []
     for person, paid in generated:
         people.append(person)
         months.extend(paid)
+        closed.extend(former_s39(person, share=plan.former_s39_share))
     conn = await asyncpg.connect(dsn)
     try:
-        return await _flush(conn, people, months, direct=direct)
+        return await _flush(conn, people, months, closed, direct=direct)
     finally:
         await conn.close()
 
 
 async def _flush(
-    conn: asyncpg.Connection,
-    people: list[tuple[object, ...]],
-    months: list[tuple[object, ...]],
-    *,
+    conn: asyncpg.Connection, people: list[Row], months: list[Row], closed: list[Row], *,
     direct: bool,
-) -> int:
+) -> int:  # fmt: skip
     async with conn.transaction():
         if direct:
             # Rows are consistent by construction; skip per-row foreign-key triggers when the
@@ -340,10 +326,13 @@ async def _flush(
                 "insured_persons", records=people, columns=PERSON_COLUMNS
             )
             await conn.copy_records_to_table("paid_months", records=months, columns=MONTH_COLUMNS)
+            await conn.copy_records_to_table(
+                "closed_memberships", records=closed, columns=CLOSED_COLUMNS
+            )
             return len(people)
         # Into a database that already has persons: skip the ones that exist.
         await conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS seed_persons (LIKE insured_persons)"
+            "CREATE TEMP TABLE IF NOT EXISTS seed_persons (LIKE insured_persons INCLUDING DEFAULTS)"
             " ON COMMIT DELETE ROWS;"
             "CREATE TEMP TABLE IF NOT EXISTS seed_months (LIKE paid_months) ON COMMIT DELETE ROWS"
         )
@@ -358,5 +347,18 @@ async def _flush(
         await conn.execute(
             f"INSERT INTO paid_months ({mcols}) SELECT {mcols} FROM seed_months "
             "ON CONFLICT DO NOTHING"
+        )
+        # The ended memberships of persons not on record before (seeding again adds none).
+        ccols = ", ".join(CLOSED_COLUMNS)
+        await conn.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS seed_closed AS SELECT {ccols}"
+            " FROM closed_memberships WITH NO DATA"
+        )
+        await conn.execute("TRUNCATE seed_closed")
+        await conn.copy_records_to_table("seed_closed", records=closed, columns=CLOSED_COLUMNS)
+        await conn.execute(
+            f"INSERT INTO closed_memberships ({ccols}) SELECT {ccols} FROM seed_closed c"
+            " WHERE NOT EXISTS (SELECT 1 FROM closed_memberships x"
+            " WHERE x.national_id = c.national_id)"
         )
         return int(status.split()[-1])

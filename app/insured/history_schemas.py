@@ -1,4 +1,5 @@
-"""A person's history as the full record shows it: payments, paid months, option changes."""
+"""A person's history as the full record shows it: payments, paid months, option changes, the
+memberships that ended before the latest one, and the events that changed its status."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from typing import Literal
 from pydantic import ConfigDict, Field
 
 from app.insured.records import (
+    ClosedMembership,
     InsuredDetail,
     OptionChangeEntry,
     PaidMonthEntry,
     PaymentEntry,
+    StatusEvent,
 )
 from app.insured.schemas import PERSON_EXAMPLE, PersonOut
 from app.rest.wire import (
@@ -158,6 +161,99 @@ class OptionChangeOut(OutModel):
         )
 
 
+class ClosedMembershipOut(OutModel):
+    """A membership that ended before the person's latest one."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "section": 39,
+                    "option": None,
+                    "coverageStart": "2019-03-01",
+                    "endedMonth": "2024-02",
+                    "endReason": "three_consecutive_unpaid",
+                    "eligibility": "eligible",
+                    "closedOn": "2024-06-12",
+                    "closedBy": "sso-backoffice",
+                }
+            ]
+        }
+    )
+
+    section: SectionOut
+    option: int | None = Field(description="Section 40: the option held when it ended.")
+    coverage_start: date
+    ended_month: MonthText = Field(description="The first month it no longer covered.")
+    end_reason: str | None
+    eligibility: Literal["eligible", "override"] | None
+    closed_on: date = Field(description="When the next membership was registered.")
+    closed_by: str | None
+
+    @classmethod
+    def of(cls, m: ClosedMembership) -> ClosedMembershipOut:
+        return cls(
+            section=m.section,
+            option=m.option,
+            coverage_start=m.coverage_start,
+            ended_month=str(m.ended_month),
+            end_reason=m.end_reason,
+            eligibility=m.s39_eligibility,
+            closed_on=m.closed_on,
+            closed_by=m.closed_by,
+        )
+
+
+class StatusEventOut(OutModel):
+    """An event that changed the status of the person's membership, with its reason."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "reinstated",
+                    "section": 39,
+                    "status": "active",
+                    "endedMonth": None,
+                    "rulesFrom": "2024-06",
+                    "reason": "Payment of 2024-03 proven by bank slip 0042",
+                    "recordedOn": "2024-06-12",
+                    "recordedBy": "sso-backoffice",
+                    "operator": "officer-17",
+                }
+            ]
+        }
+    )
+
+    kind: Literal[
+        "terminated", "suspended", "reinstated", "section33_employment", "eligibility_override"
+    ]
+    section: SectionOut
+    status: str = Field(description="The status recorded after it.")
+    ended_month: MonthText | None
+    rules_from: MonthText | None
+    reason: str
+    recorded_on: date
+    recorded_by: str = Field(description="The client that recorded it.")
+    operator: str | None = Field(description="The officer, when the call named one.")
+
+    @classmethod
+    def of(cls, e: StatusEvent) -> StatusEventOut:
+        return cls.model_validate(
+            {
+                "kind": e.kind,
+                "section": e.section,
+                "status": e.status,
+                "ended_month": str(e.ended_month) if e.ended_month else None,
+                "rules_from": str(e.rules_from) if e.rules_from else None,
+                "reason": e.reason,
+                "recorded_on": e.recorded_on,
+                "recorded_by": e.recorded_by,
+                "operator": e.operator,
+            }
+        )
+
+
 class PersonDetailOut(OutModel):
     """A person's full record with their latest payments, paid months and option changes."""
 
@@ -169,6 +265,8 @@ class PersonDetailOut(OutModel):
                     "payments": [],
                     "paidMonths": [],
                     "optionChanges": [],
+                    "previousMemberships": [],
+                    "statusEvents": [],
                     "asOf": "2024-06-12T09:30:00.123456+07:00",
                     "servedBy": "replica",
                 }
@@ -180,6 +278,12 @@ class PersonDetailOut(OutModel):
     payments: list[PaymentEntryOut] = Field(description="Newest first (at most 120).")
     paid_months: list[PaidMonthOut] = Field(description="Newest first (at most 120).")
     option_changes: list[OptionChangeOut] = Field(description="Newest first.")
+    previous_memberships: list[ClosedMembershipOut] = Field(
+        description="The memberships that ended before the latest one, newest first."
+    )
+    status_events: list[StatusEventOut] = Field(
+        description="Officers' changes of status and overrides, newest first (at most 120)."
+    )
     as_of: datetime
     served_by: ReadPathName
 
@@ -190,6 +294,8 @@ class PersonDetailOut(OutModel):
             payments=[PaymentEntryOut.of(p) for p in d.payments],
             paid_months=[PaidMonthOut.of(m) for m in d.paid_months],
             option_changes=[OptionChangeOut.of(c) for c in d.option_changes],
+            previous_memberships=[ClosedMembershipOut.of(m) for m in d.previous],
+            status_events=[StatusEventOut.of(e) for e in d.events],
             as_of=d.meta.as_of,
             served_by=d.meta.path,
         )

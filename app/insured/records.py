@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
 from app.audit.records import AuditTransaction
 from app.db.read_meta import ReadMeta
 from app.domain.months import Month
+from app.domain.standing import Standing
 from app.insured.extract_file import Rejection
 
 
@@ -36,10 +37,21 @@ class InsuredPerson:
     last_paid_satang: int | None
     created_at: datetime
     updated_at: datetime
+    # Section 39 eligibility as registered (None: not recorded, e.g. loaded from an extract).
+    s33_months: int | None = None
+    s33_employment_ended_on: date | None = None
+    s39_applied_on: date | None = None
+    s39_eligibility: str | None = None  # eligible | override
+    rules_from: Month | None = None  # an officer's reinstatement: S39 rules judged from here
 
     @property
     def display_name(self) -> str:
         return f"{self.title}{self.first_name} {self.last_name}"
+
+    @property
+    def recorded(self) -> Standing:
+        """The status the latest event recorded (the status it is in is derived from it)."""
+        return Standing(self.status, self.status_reason, self.ended_month)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +69,45 @@ class NewInsured:
     payment_method: str | None
     period_of_payment: str | None
     return_code: str | None
+    s33_months: int | None = None
+    s33_employment_ended_on: date | None = None
+    s39_applied_on: date | None = None
+    s39_eligibility: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedMembership:
+    """A membership that ended before the person's latest one, as it was when it ended."""
+
+    national_id: str
+    section: int
+    option: int | None
+    coverage_start: date
+    ended_month: Month
+    end_reason: str | None
+    s33_months: int | None
+    s33_employment_ended_on: date | None
+    s39_applied_on: date | None
+    s39_eligibility: str | None
+    closed_on: date  # the business date the next membership was registered
+    closed_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusEvent:
+    """An event that changed a membership's status: what, why, who and when."""
+
+    national_id: str
+    section: int
+    kind: str  # terminated | suspended | reinstated | section33_employment | eligibility_override
+    status: str  # the status recorded after it
+    ended_month: Month | None
+    rules_from: Month | None
+    reason: str
+    recorded_on: date
+    recorded_by: str
+    operator: str | None
+    created_at: datetime | None = None  # None until stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +162,8 @@ class InsuredDetail:
     paid_months: list[PaidMonthEntry]
     option_changes: list[OptionChangeEntry]
     meta: ReadMeta
+    previous: list[ClosedMembership] = field(default_factory=list)  # newest first
+    events: list[StatusEvent] = field(default_factory=list)  # newest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +192,7 @@ class OptionChangeTransaction(AuditTransaction, Protocol):
 
     async def lock_person(self, national_id: str) -> InsuredPerson | None: ...
 
-    async def changes_in_year(self, national_id: str, year: int) -> int: ...
+    async def changes_since(self, national_id: str, first_day: date) -> int: ...
 
     async def record_option_change(
         self,
@@ -153,22 +206,52 @@ class OptionChangeTransaction(AuditTransaction, Protocol):
     ) -> InsuredPerson: ...
 
 
+class MembershipTransaction(AuditTransaction, Protocol):
+    """One primary transaction around a registration or a change of status; the person's row
+    is locked first. It carries the call's audit record too: they commit together or neither."""
+
+    async def lock_person(self, national_id: str) -> InsuredPerson | None: ...
+
+    async def paid_months(
+        self, national_id: str, section: int, *, since: Month
+    ) -> dict[Month, date]: ...
+
+    async def last_s39_end(self, national_id: str) -> Month | None: ...
+
+    async def insert_person(self, new: NewInsured) -> InsuredPerson: ...
+
+    async def close_and_replace(
+        self, closing: ClosedMembership, new: NewInsured
+    ) -> InsuredPerson: ...
+
+    async def record_status(
+        self, national_id: str, *, standing: Standing, rules_from: Month | None
+    ) -> InsuredPerson: ...
+
+    async def add_event(self, event: StatusEvent) -> None: ...
+
+
 class InsuredStore(Protocol):
     """Insured persons: listings and records through the read router, changes on the primary."""
 
     async def list_persons(
-        self, *, section: int | None, status: str | None, after: str | None, limit: int
-    ) -> tuple[list[InsuredPerson], ReadMeta]: ...
+        self,
+        *,
+        section: int | None,
+        status: str | None,
+        after: str | None,
+        limit: int,
+        since: Month,
+    ) -> tuple[list[InsuredPerson], dict[str, dict[Month, date]], ReadMeta]:
+        """A page of persons, and (in the same read) the Section 39 months the active ones
+        among them paid since ``since``, by national ID (what their status is derived from)."""
+        ...
 
     async def read_person(
         self, national_id: str, *, min_lsn: int | None, history_limit: int
     ) -> InsuredDetail | None: ...
 
-    async def insert_person(self, new: NewInsured) -> InsuredPerson: ...
-
-    async def set_status(
-        self, national_id: str, *, status: str, reason: str | None, ended_month: Month | None
-    ) -> InsuredPerson | None: ...
+    def membership_transaction(self) -> AbstractAsyncContextManager[MembershipTransaction]: ...
 
     def option_transaction(self) -> AbstractAsyncContextManager[OptionChangeTransaction]: ...
 

@@ -1,9 +1,15 @@
 """Registering an insured person: the checks a registration must pass before it is stored.
 
 Section 40 needs an option (1-3) and, when a birth date is given, a registration age of 15 to
-65; Section 39 has no option. Names are trimmed, printable and bounded; the coverage start
+65; Section 39 has no option and needs the person's Section 33 history (months contributed, the
+last day of employment) for its eligibility rule (``app.domain.section39``), which an SSO
+officer may override with a reason. Names are trimmed, printable and bounded; the coverage start
 lies between the first rate of the table and a year ahead. (The national ID is checked against
 the section's accepted first digits before this, by the admin gate.)
+
+A person already on record registers again only once their latest membership has ended
+(``ensure_may_register_again``): it is closed, and the new one begins no earlier than the month
+it ended.
 """
 
 from __future__ import annotations
@@ -14,14 +20,17 @@ from typing import Final
 
 from app.domain.months import Month
 from app.domain.rates import S40_OPTIONS
-from app.errors import BusinessRefusal, InvalidInput
-from app.insured.records import NewInsured
+from app.domain.section39 import Section33History
+from app.domain.standing import TERMINATED, Standing
+from app.errors import AlreadyExists, BusinessRefusal, InvalidInput
+from app.insured.records import ClosedMembership, InsuredPerson, NewInsured
 
 S40_AGE: Final = (15, 65)  # registration age, completed years, both included
 EARLIEST_EFFECTIVE: Final = date(1990, 1, 1)
 MAX_NAME: Final = 100
 MAX_TITLE: Final = 40
 MAX_CODE: Final = 40
+MAX_REASON: Final = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +48,9 @@ class Registration:
     payment_method: str | None = None
     period_of_payment: str | None = None
     return_code: str | None = None
+    section33: Section33History | None = None  # Section 39: what the source system sent
+    applied_on: date | None = None  # Section 39: the day the person applied; default today
+    override_reason: str | None = None  # Section 39: an SSO officer admits outside the rule
 
 
 def _text(value: str, *, field: str, limit: int) -> str:
@@ -85,6 +97,7 @@ def checked_registration(reg: Registration, *, national_id: str, today: date) ->
                 field="birthDate",
                 age=age,
             )
+    s39 = _section39_fields(reg, today=today)
     return NewInsured(
         national_id=national_id,
         title=_text(reg.title, field="title", limit=MAX_TITLE),
@@ -99,4 +112,77 @@ def checked_registration(reg: Registration, *, national_id: str, today: date) ->
             reg.period_of_payment, field="periodOfPayment", limit=MAX_CODE
         ),
         return_code=optional_text(reg.return_code, field="returnCode", limit=MAX_CODE),
+        s33_months=s39[0],
+        s33_employment_ended_on=s39[1],
+        s39_applied_on=s39[2],
+    )
+
+
+def _section39_fields(
+    reg: Registration, *, today: date
+) -> tuple[int | None, date | None, date | None]:
+    """Months of Section 33 contributions, the last day of that employment, the application
+    date: what a Section 39 registration stores (none for Section 40)."""
+    if reg.section != 39:
+        given = (
+            ("section33", reg.section33),
+            ("appliedOn", reg.applied_on),
+            ("eligibilityOverride", reg.override_reason),
+        )
+        for name, value in given:
+            if value is not None:
+                raise InvalidInput(f"{name} is for a Section 39 registration.", field=name)
+        return None, None, None
+    applied = reg.applied_on or today
+    if applied > today:
+        raise InvalidInput("appliedOn is in the future.", field="appliedOn")
+    history = reg.section33
+    if history is None:
+        return None, None, applied
+    return history.months_contributed, history.employment_ended_on, applied
+
+
+def override_reason(reg: Registration) -> str | None:
+    """The officer's reason for admitting outside the Section 39 rule, trimmed (None: none)."""
+    return optional_text(reg.override_reason, field="eligibilityOverride.reason", limit=MAX_REASON)
+
+
+def ensure_may_register_again(person: InsuredPerson, current: Standing, new: NewInsured) -> Month:
+    """The month the person's latest membership ended, if a new one may follow it now; else
+    AlreadyExists (it is still open) or InvalidInput (the new one would begin before it ended)."""
+    if current.status != TERMINATED:
+        raise AlreadyExists(
+            f"This person holds an open Section {person.section} membership ({current.status});"
+            " a new one may be registered once it has ended.",
+            field="nationalId",
+            section=person.section,
+            status=current.status,
+        )
+    ended = current.ended_month or Month.of(new.effective_date)
+    if Month.of(new.effective_date) < ended:
+        raise InvalidInput(
+            f"effectiveDate is before {ended}, the month the previous membership ended.",
+            field="effectiveDate",
+            ended_month=str(ended),
+        )
+    return ended
+
+
+def closing_of(
+    person: InsuredPerson, current: Standing, ended: Month, *, today: date, by: str
+) -> ClosedMembership:
+    """The person's latest membership as it is kept once a new one replaces it."""
+    return ClosedMembership(
+        national_id=person.national_id,
+        section=person.section,
+        option=person.option,
+        coverage_start=person.effective_date,
+        ended_month=ended,
+        end_reason=current.reason,
+        s33_months=person.s33_months,
+        s33_employment_ended_on=person.s33_employment_ended_on,
+        s39_applied_on=person.s39_applied_on,
+        s39_eligibility=person.s39_eligibility,
+        closed_on=today,
+        closed_by=by,
     )

@@ -21,21 +21,24 @@ from app.db.failures import translated
 from app.db.read_meta import ReadMeta
 from app.db.replica_router import ReplicaRouter, parse_lsn
 from app.domain.months import Month
-from app.errors import AlreadyExists
+from app.insured.membership_repository import (
+    CLOSED_SQL,
+    EVENTS_SQL,
+    PERSON_COLUMNS,
+    MembershipTx,
+    closed_membership_of,
+    person_of,
+    status_event_of,
+)
 from app.insured.records import (
     InsuredDetail,
     InsuredPerson,
-    NewInsured,
     OptionChangeEntry,
     PaidMonthEntry,
     PaymentEntry,
 )
 
-_COLUMNS = (
-    "national_id, title, first_name, last_name, section, status, status_reason, ended_month,"
-    " effective_date, s40_option, option_changed_on, payment_method, period_of_payment,"
-    " return_code, birth_date, last_paid_on, last_paid_satang, created_at, updated_at"
-)
+_COLUMNS = PERSON_COLUMNS
 _FILTERS = {
     (False, False): "",
     (True, False): " AND section = $3",
@@ -63,6 +66,11 @@ SELECT m.month, m.section, m.s40_option, m.amount_satang, m.paid_on, p.receipt_n
  ORDER BY m.month DESC, m.section
  LIMIT $2
 """
+# The Section 39 months a page's active members paid lately: what their status is derived from.
+_S39_MONTHS_SQL = """
+SELECT national_id, month, paid_on FROM paid_months
+ WHERE national_id = ANY($1::text[]) AND section = 39 AND month >= $2
+"""
 _OPTION_CHANGES_SQL = """
 SELECT changed_on, previous_option, new_option, effective_month, changed_by
   FROM s40_option_changes
@@ -70,34 +78,6 @@ SELECT changed_on, previous_option, new_option, effective_month, changed_by
  ORDER BY changed_on DESC, id DESC
  LIMIT $2
 """
-
-
-def _month(day: date | None) -> Month | None:
-    return Month(day.year, day.month) if day is not None else None
-
-
-def _person(row: asyncpg.Record) -> InsuredPerson:
-    return InsuredPerson(
-        national_id=row["national_id"],
-        title=row["title"],
-        first_name=row["first_name"],
-        last_name=row["last_name"],
-        section=row["section"],
-        status=row["status"],
-        status_reason=row["status_reason"],
-        ended_month=_month(row["ended_month"]),
-        effective_date=row["effective_date"],
-        option=row["s40_option"],
-        option_changed_on=row["option_changed_on"],
-        payment_method=row["payment_method"],
-        period_of_payment=row["period_of_payment"],
-        return_code=row["return_code"],
-        birth_date=row["birth_date"],
-        last_paid_on=row["last_paid_on"],
-        last_paid_satang=row["last_paid_satang"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
 
 
 def _payment(row: asyncpg.Record) -> PaymentEntry:
@@ -151,18 +131,16 @@ class OptionChangeTx:
             f"SELECT {_COLUMNS} FROM insured_persons WHERE national_id = $1 FOR UPDATE",
             national_id,
         )
-        return _person(row) if row is not None else None
+        return person_of(row) if row is not None else None
 
     async def add_audit_record(self, record: AuditRecord) -> None:
         await add_unlinked(self._conn, record)
 
-    async def changes_in_year(self, national_id: str, year: int) -> int:
+    async def changes_since(self, national_id: str, first_day: date) -> int:
         count: int = await self._conn.fetchval(
-            "SELECT count(*) FROM s40_option_changes"
-            " WHERE national_id = $1 AND changed_on >= $2 AND changed_on < $3",
+            "SELECT count(*) FROM s40_option_changes WHERE national_id = $1 AND changed_on >= $2",
             national_id,
-            date(year, 1, 1),
-            date(year + 1, 1, 1),
+            first_day,
         )
         return count
 
@@ -194,7 +172,7 @@ class OptionChangeTx:
             changed_on,
         )
         assert row is not None  # locked above
-        return _person(row)
+        return person_of(row)
 
 
 class InsuredRepository:
@@ -207,8 +185,14 @@ class InsuredRepository:
         self._router = router
 
     async def list_persons(
-        self, *, section: int | None, status: str | None, after: str | None, limit: int
-    ) -> tuple[list[InsuredPerson], ReadMeta]:
+        self,
+        *,
+        section: int | None,
+        status: str | None,
+        after: str | None,
+        limit: int,
+        since: Month,
+    ) -> tuple[list[InsuredPerson], dict[str, dict[Month, date]], ReadMeta]:
         filters = _FILTERS[(section is not None, status is not None)]
         args: list[object] = [after or "", limit]
         args += [value for value in (section, status) if value is not None]
@@ -216,87 +200,59 @@ class InsuredRepository:
             f"SELECT {_COLUMNS} FROM insured_persons WHERE national_id > $1{filters}"
             " ORDER BY national_id LIMIT $2"
         )
+        Found = tuple[list[asyncpg.Record], list[asyncpg.Record]]
 
-        async def read(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+        async def read(conn: asyncpg.Connection) -> Found:
             rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
-            return rows
+            judged = [r["national_id"] for r in rows
+                      if r["section"] == 39 and r["status"] == "active"]  # fmt: skip
+            months = await conn.fetch(_S39_MONTHS_SQL, judged, since.first_day) if judged else []
+            return rows, months
 
-        rows, info = await self._router().run_read(read)
-        return [_person(row) for row in rows], ReadMeta(info.path, info.as_of)
+        (rows, months), info = await self._router().run_read(read)
+        paid: dict[str, dict[Month, date]] = {}
+        for m in months:
+            day = m["month"]
+            paid.setdefault(m["national_id"], {})[Month(day.year, day.month)] = m["paid_on"]
+        return [person_of(row) for row in rows], paid, ReadMeta(info.path, info.as_of)
 
     async def read_person(
         self, national_id: str, *, min_lsn: int | None, history_limit: int
     ) -> InsuredDetail | None:
-        Found = tuple[
-            asyncpg.Record, list[asyncpg.Record], list[asyncpg.Record], list[asyncpg.Record]
-        ]
+        Rows = list[asyncpg.Record]
 
-        async def read(conn: asyncpg.Connection) -> Found | None:
+        async def read(conn: asyncpg.Connection) -> tuple[asyncpg.Record, list[Rows]] | None:
             person = await conn.fetchrow(
                 f"SELECT {_COLUMNS} FROM insured_persons WHERE national_id = $1", national_id
             )
             if person is None:
                 return None
-            return (
-                person,
+            return person, [
                 await conn.fetch(_PAYMENTS_SQL, national_id, history_limit),
                 await conn.fetch(_PAID_MONTHS_SQL, national_id, history_limit),
                 await conn.fetch(_OPTION_CHANGES_SQL, national_id, history_limit),
-            )
+                await conn.fetch(CLOSED_SQL, national_id),
+                await conn.fetch(EVENTS_SQL, national_id, history_limit),
+            ]
 
         found, info = await self._router().run_read(read, min_lsn=min_lsn)
         if found is None:
             return None
-        person, payments, paid, changes = found
+        person, (payments, paid, changes, closed, events) = found
         return InsuredDetail(
-            person=_person(person),
+            person=person_of(person),
             payments=[_payment(r) for r in payments],
             paid_months=[_paid_month(r) for r in paid],
             option_changes=[_option_change(r) for r in changes],
             meta=ReadMeta(info.path, info.as_of),
+            previous=[closed_membership_of(r) for r in closed],
+            events=[status_event_of(r) for r in events],
         )
 
-    async def insert_person(self, new: NewInsured) -> InsuredPerson:
-        try:
-            async with translated("primary"):
-                row = await self._primary().fetchrow(
-                    "INSERT INTO insured_persons (national_id, title, first_name, last_name,"
-                    " section, s40_option, effective_date, birth_date, payment_method,"
-                    " period_of_payment, return_code)"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-                    f" RETURNING {_COLUMNS}",
-                    new.national_id,
-                    new.title,
-                    new.first_name,
-                    new.last_name,
-                    new.section,
-                    new.option,
-                    new.effective_date,
-                    new.birth_date,
-                    new.payment_method,
-                    new.period_of_payment,
-                    new.return_code,
-                )
-        except asyncpg.UniqueViolationError as exc:
-            raise AlreadyExists(
-                "An insured person with this national ID already exists.", field="nationalId"
-            ) from exc
-        assert row is not None
-        return _person(row)
-
-    async def set_status(
-        self, national_id: str, *, status: str, reason: str | None, ended_month: Month | None
-    ) -> InsuredPerson | None:
-        async with translated("primary"):
-            row = await self._primary().fetchrow(
-                "UPDATE insured_persons SET status = $2, status_reason = $3, ended_month = $4,"
-                f" updated_at = now() WHERE national_id = $1 RETURNING {_COLUMNS}",
-                national_id,
-                status,
-                reason,
-                ended_month.first_day if ended_month is not None else None,
-            )
-        return _person(row) if row is not None else None
+    @asynccontextmanager
+    async def membership_transaction(self) -> AsyncIterator[MembershipTx]:
+        async with translated("primary"), self._primary().acquire() as conn, conn.transaction():
+            yield MembershipTx(conn)
 
     @asynccontextmanager
     async def option_transaction(self) -> AsyncIterator[OptionChangeTx]:

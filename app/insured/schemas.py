@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
+from app.domain.section39 import Section33History, s39_application_deadline
 from app.insured.records import (
     InsuredPage,
     InsuredPerson,
@@ -29,6 +30,7 @@ from app.rest.wire import (
 )
 
 Option = Annotated[int, Field(ge=1, le=3, description="Section 40 option 1, 2 or 3.")]
+Reason = Annotated[str, Field(min_length=1, max_length=1000, description="Why (500 characters).")]
 PERSON_EXAMPLE: dict[str, Any] = {
     "nationalId": "3100600445635",
     "title": "นาง",
@@ -49,7 +51,55 @@ PERSON_EXAMPLE: dict[str, Any] = {
     "lastPaidAmount": None,
     "createdAt": "2023-01-01T03:00:00Z",
     "updatedAt": "2023-01-01T03:00:00Z",
+    "section33": None,
+    "appliedOn": None,
+    "eligibility": None,
+    "rulesFrom": None,
 }
+SECTION33_EXAMPLE: dict[str, Any] = {
+    "monthsContributed": 48,
+    "employmentEndedOn": "2024-01-15",
+}
+
+
+class Section33Out(OutModel):
+    """The person's Section 33 history as the source system sent it at a Section 39
+    registration, and the last day to apply that it gave."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [SECTION33_EXAMPLE | {"applyBy": "2024-07-15"}]}
+    )
+
+    months_contributed: int = Field(description="Months of Section 33 contributions.")
+    employment_ended_on: date = Field(description="The last day of employment.")
+    apply_by: date = Field(
+        description="The last day to apply for Section 39: six months counted from the day"
+        " after employment ended (docs/domain.md)."
+    )
+
+
+class Section33In(InModel):
+    """The person's Section 33 history, as the source system gives it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [SECTION33_EXAMPLE]})
+
+    months_contributed: int = Field(
+        ge=0, le=1200, description="Months of Section 33 contributions (at least 12 to qualify)."
+    )
+    employment_ended_on: date = Field(description="The last day of employment under Section 33.")
+
+    def to_history(self) -> Section33History:
+        return Section33History(self.months_contributed, self.employment_ended_on)
+
+
+class OverrideIn(InModel):
+    """An SSO officer admits the person to Section 39 outside the eligibility rule."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "Appeal 2567/0142 upheld by the branch"}]}
+    )
+
+    reason: Reason
 
 
 class PersonOut(OutModel):
@@ -76,6 +126,19 @@ class PersonOut(OutModel):
     last_paid_amount: Baht | None
     created_at: datetime
     updated_at: datetime
+    section33: Section33Out | None = Field(
+        description="Section 39: the Section 33 history sent at registration (null: none)."
+    )
+    applied_on: date | None = Field(description="Section 39: the day the person applied.")
+    eligibility: Literal["eligible", "override"] | None = Field(
+        description="Section 39: `eligible` (the rule was met) or `override` (an SSO officer"
+        " admitted the person outside it, with a reason: see `statusEvents`); null when not"
+        " recorded (such as a person loaded from an extract)."
+    )
+    rules_from: MonthText | None = Field(
+        description="Section 39: an officer's reinstatement has the rules judged from this"
+        " month on (null: from the coverage start)."
+    )
 
     @classmethod
     def of(cls, p: InsuredPerson) -> PersonOut:
@@ -99,7 +162,21 @@ class PersonOut(OutModel):
             last_paid_amount=baht(p.last_paid_satang) if p.last_paid_satang is not None else None,
             created_at=p.created_at,
             updated_at=p.updated_at,
+            section33=_section33(p),
+            applied_on=p.s39_applied_on,
+            eligibility=p.s39_eligibility,
+            rules_from=str(p.rules_from) if p.rules_from else None,
         )
+
+
+def _section33(p: InsuredPerson) -> Section33Out | None:
+    if p.s33_months is None or p.s33_employment_ended_on is None:
+        return None
+    return Section33Out(
+        months_contributed=p.s33_months,
+        employment_ended_on=p.s33_employment_ended_on,
+        apply_by=s39_application_deadline(p.s33_employment_ended_on),
+    )
 
 
 class PersonPageOut(OutModel):
@@ -134,7 +211,10 @@ class PersonPageOut(OutModel):
 
 
 class PersonIn(InModel):
-    """A person to register: Section 40 needs an option, and (with a birth date) age 15-65."""
+    """A person to register: Section 40 needs an option, and (with a birth date) age 15-65;
+    Section 39 needs the Section 33 history (12 months or more, applied within 6 months of
+    leaving work), unless an SSO officer overrides the rule with a reason. A person whose
+    latest membership has ended registers again here (under Section 40 after Section 39, say)."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -149,7 +229,17 @@ class PersonIn(InModel):
                     "effectiveDate": "2024-07-01",
                     "birthDate": "1985-04-02",
                     "paymentMethod": "counter",
-                }
+                },
+                {
+                    "nationalId": "1112034563562",
+                    "title": "นาย",
+                    "firstName": "สมชาย",
+                    "lastName": "รักงาน",
+                    "section": 39,
+                    "effectiveDate": "2024-02-01",
+                    "section33": SECTION33_EXAMPLE,
+                    "appliedOn": "2024-02-20",
+                },
             ]
         }
     )
@@ -165,6 +255,17 @@ class PersonIn(InModel):
     payment_method: str | None = Field(default=None, max_length=200)
     period_of_payment: str | None = Field(default=None, max_length=200)
     return_code: str | None = Field(default=None, max_length=200)
+    section33: Section33In | None = Field(
+        default=None, description="Section 39: the person's Section 33 history."
+    )
+    applied_on: date | None = Field(
+        default=None, description="Section 39: the day the person applied; default today."
+    )
+    eligibility_override: OverrideIn | None = Field(
+        default=None,
+        description="Section 39: an SSO officer admits the person outside the eligibility rule"
+        " (recorded with its reason and audited).",
+    )
 
     def to_registration(self) -> Registration:
         return Registration(
@@ -179,11 +280,17 @@ class PersonIn(InModel):
             payment_method=self.payment_method,
             period_of_payment=self.period_of_payment,
             return_code=self.return_code,
+            section33=None if self.section33 is None else self.section33.to_history(),
+            applied_on=self.applied_on,
+            override_reason=None
+            if self.eligibility_override is None
+            else (self.eligibility_override.reason),
         )
 
 
 class StatusIn(InModel):
-    """A new status; a termination may name the first month no longer covered."""
+    """An officer's change of status, with its reason: recorded as an event that the status
+    the person is in must then show, or refused (409 client.status_contradicts_rules)."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -192,14 +299,42 @@ class StatusIn(InModel):
                     "status": "terminated",
                     "reason": "three_consecutive_unpaid",
                     "endedMonth": "2024-05",
-                }
+                },
+                {
+                    "status": "active",
+                    "reason": "Payment of 2024-03 proven by bank slip 0042",
+                    "rulesFrom": "2024-06",
+                },
             ]
         }
     )
 
     status: Literal["active", "terminated", "inactive"]
-    reason: str | None = Field(default=None, max_length=1000, description="Why (200 characters).")
-    ended_month: MonthIn | None = Field(default=None, description="Default: this month.")
+    reason: Reason
+    ended_month: MonthIn | None = Field(
+        default=None,
+        description="A termination: the first month no longer covered (default:"
+        " this month; never after the month the rules ended it).",
+    )
+    rules_from: MonthIn | None = Field(
+        default=None,
+        description="A reinstatement (Section 39): judge the rules again from this month (such"
+        " as after a proven payment); needed when the rules have ended the membership.",
+    )
+
+
+class Section33EmploymentIn(InModel):
+    """The person is employed under Section 33 again: their open membership ends."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"employedFrom": "2024-06-10", "reason": "Employer notice 2567/88"}]
+        }
+    )
+
+    employed_from: date = Field(description="The first day of employment (cover ends from"
+                                " that month).")  # fmt: skip
+    reason: str | None = Field(default=None, max_length=1000, description="Why (optional).")
 
 
 class OptionIn(InModel):

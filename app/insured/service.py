@@ -3,7 +3,9 @@
 Every use case here touches national IDs, so each runs in the admin gate: scope ``admin``, one
 audit record per call (and, for a listing, one per person shown), refusals included. Listings
 and records are read through the replica router; a read after this instance's own write waits
-for a replica that has replayed it (or uses the primary).
+for a replica that has replayed it (or uses the primary). Registration and changes of status
+are the life cycle's (``app.insured.lifecycle``). Every person an answer shows carries the
+status they are in, derived from what was recorded and the rules (``app.domain.standing``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Final
 
@@ -19,16 +22,18 @@ from app.admission.records import Caller
 from app.audit.admin_gate import ADMIN_SCOPE, AdminGate, Admitted
 from app.db.recent_writes import RecentWrites
 from app.domain.calendar import bangkok_date
-from app.domain.months import Month
 from app.domain.national_id import LENGTH
 from app.domain.rates import SECTIONS
-from app.domain.section40 import S40Policy, check_option_change
+from app.domain.section39 import S39Policy
+from app.domain.section40 import S40Policy, check_option_change, option_change_window
+from app.domain.standing import STATUSES, derive_standing, standing_history_start
 from app.errors import (
     InvalidInput,
     OptionChangeRefused,
     PersonNotFound,
     SectionMismatch,
 )
+from app.insured.lifecycle import MembershipChanges, facts, shown
 from app.insured.records import (
     InsuredDetail,
     InsuredPage,
@@ -36,12 +41,10 @@ from app.insured.records import (
     InsuredStore,
     OptionChangeResult,
 )
-from app.insured.registration import Registration, checked_registration, optional_text
+from app.insured.registration import Registration
 
-STATUSES: Final = ("active", "terminated", "inactive")
 MAX_PAGE: Final = 500
 HISTORY_LIMIT: Final = 120  # payments and paid months shown on a record, newest first
-MAX_REASON: Final = 200
 
 
 def encode_cursor(national_id: str) -> str:
@@ -72,12 +75,17 @@ class InsuredAdmin:
         recent: RecentWrites,
         s40: S40Policy,
         clock: Callable[[], datetime],  # the business clock (app.main)
+        s39: S39Policy = S39Policy(),
     ) -> None:
         self._gate = gate
         self._store = store
         self._recent = recent
         self._s40 = s40
+        self._s39 = s39
         self._clock = clock
+        self._changes = MembershipChanges(
+            gate=gate, store=store, recent=recent, s39=s39, clock=clock
+        )
 
     def _today(self) -> date:
         return bangkok_date(self._clock())
@@ -107,18 +115,31 @@ class InsuredAdmin:
             if not 1 <= limit <= MAX_PAGE:
                 raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}.", field="limit")
             after = decode_cursor(cursor) if cursor else None
-            rows, meta = await self._store.list_persons(
-                section=section, status=status, after=after, limit=limit + 1
+            today = self._today()
+            rows, paid, meta = await self._store.list_persons(
+                section=section,
+                status=status,
+                after=after,
+                limit=limit + 1,
+                since=standing_history_start(today),
             )
-            persons = rows[:limit]
             more = len(rows) > limit
+            rows = rows[:limit]
+            derived = [
+                shown(p, derive_standing(facts(p, paid.get(p.national_id, {})), today=today,
+                                         policy=self._s39))
+                for p in rows
+            ]  # fmt: skip
+            # The filter reads the recorded status; a person the rules have ended since is
+            # shown as they are (terminated) and left out of a page of active ones.
+            persons = [p for p in derived if status is None or p.status == status]
             await self._gate.people_seen(
                 call,
                 operation=operation,
                 people=((p.national_id, p.display_name) for p in persons),
             )
             await call.audit.ok(listed=len(persons), section=section, status=status)
-            next_cursor = encode_cursor(persons[-1].national_id) if more and persons else None
+            next_cursor = encode_cursor(rows[-1].national_id) if more and rows else None
             return InsuredPage(persons, next_cursor, meta)
 
         return await self._gate.audited(
@@ -130,9 +151,16 @@ class InsuredAdmin:
         )
 
     async def read(
-        self, *, caller: Caller, credentials: Credentials, national_id: str
+        self,
+        *,
+        caller: Caller,
+        credentials: Credentials,
+        national_id: str,
+        operation: str = "GetInsured",
     ) -> InsuredDetail:
-        """A person's full record with their recent payments, paid months and option changes."""
+        """A person's full record: recent payments, paid months and option changes, the
+        memberships that ended before and the changes of status (``operation``: the audited
+        name, PrintInsuredStatement for the printable statement)."""
 
         async def body(call: Admitted) -> InsuredDetail:
             assert call.national_id is not None
@@ -144,41 +172,33 @@ class InsuredAdmin:
             if detail is None:
                 raise PersonNotFound()
             await call.audit.ok(name_returned=detail.person.display_name, servedBy=detail.meta.path)
-            return detail
+            return self._derived(detail)
 
         return await self._gate.audited(
             caller=caller,
             credentials=credentials,
-            operation="GetInsured",
+            operation=operation,
             scope=ADMIN_SCOPE,
             body=body,
             national_id=national_id,
         )
 
-    # --- changes ---------------------------------------------------------------------------------
+    def _derived(self, detail: InsuredDetail) -> InsuredDetail:
+        person, today = detail.person, self._today()
+        since = standing_history_start(today)
+        paid = {m.month: m.paid_on for m in detail.paid_months
+                if m.section == person.section and m.month >= since}  # fmt: skip
+        standing = derive_standing(facts(person, paid), today=today, policy=self._s39)
+        return replace(detail, person=shown(person, standing))
+
+    # --- changes: the life cycle's ---------------------------------------------------------------
     async def register(
         self, *, caller: Caller, credentials: Credentials, registration: Registration
     ) -> InsuredPerson:
-        """Register a new insured person (Section 39 or 40, with the section's rules)."""
-        reg = registration
-
-        async def body(call: Admitted) -> InsuredPerson:
-            assert call.national_id is not None
-            new = checked_registration(reg, national_id=call.national_id, today=self._today())
-            person = await self._store.insert_person(new)
-            await self._noted(person.national_id)
-            await call.audit.ok(name_returned=person.display_name, section=person.section)
-            return person
-
-        # The gate checks the ID against the section's accepted first digits (and the section).
-        return await self._gate.audited(
-            caller=caller,
-            credentials=credentials,
-            operation="CreateInsured",
-            scope=ADMIN_SCOPE,
-            body=body,
-            national_id=reg.national_id,
-            section=reg.section,
+        """Register a person (Section 39 with its eligibility rule, or 40), or a new membership
+        of a person whose latest one has ended."""
+        return await self._changes.register(
+            caller=caller, credentials=credentials, registration=registration
         )
 
     async def set_status(
@@ -190,41 +210,34 @@ class InsuredAdmin:
         status: str,
         reason: str | None = None,
         ended_month: str | None = None,
+        rules_from: str | None = None,
     ) -> InsuredPerson:
-        """Set a person's status; a termination names the first month no longer covered."""
+        """Record an officer's change of status, which the derived status must then show."""
+        return await self._changes.set_status(
+            caller=caller, credentials=credentials, national_id=national_id, status=status,
+            reason=reason, ended_month=ended_month, rules_from=rules_from,
+        )  # fmt: skip
 
-        async def body(call: Admitted) -> InsuredPerson:
-            assert call.national_id is not None
-            if status not in STATUSES:
-                raise InvalidInput(f"status must be one of {', '.join(STATUSES)}.", field="status")
-            if status != "terminated" and ended_month is not None:
-                raise InvalidInput("endedMonth is only for a termination.", field="endedMonth")
-            ended = None
-            if status == "terminated":
-                ended = Month.parse(ended_month) if ended_month else Month.of(self._today())
-            why = optional_text(reason, field="reason", limit=MAX_REASON)
-            person = await self._store.set_status(
-                call.national_id, status=status, reason=why, ended_month=ended
-            )
-            if person is None:
-                raise PersonNotFound()
-            await self._noted(person.national_id)
-            await call.audit.ok(name_returned=person.display_name, status=status)
-            return person
-
-        return await self._gate.audited(
-            caller=caller,
-            credentials=credentials,
-            operation="SetInsuredStatus",
-            scope=ADMIN_SCOPE,
-            body=body,
-            national_id=national_id,
-        )
+    async def return_to_section33(
+        self,
+        *,
+        caller: Caller,
+        credentials: Credentials,
+        national_id: str,
+        employed_from: date,
+        reason: str | None = None,
+    ) -> InsuredPerson:
+        """End the open membership of a person employed under Section 33 again."""
+        return await self._changes.return_to_section33(
+            caller=caller, credentials=credentials, national_id=national_id,
+            employed_from=employed_from, reason=reason,
+        )  # fmt: skip
 
     async def change_option(
         self, *, caller: Caller, credentials: Credentials, national_id: str, option: int
     ) -> OptionChangeResult:
-        """Change a Section 40 member's option from next month (limited per calendar year)."""
+        """Change a Section 40 member's option from next month (limited per year: the calendar
+        year or twelve months, as set)."""
 
         async def body(call: Admitted) -> OptionChangeResult:
             assert call.national_id is not None
@@ -241,9 +254,10 @@ class InsuredAdmin:
                     raise OptionChangeRefused(
                         f"The membership is {person.status}.", reason="not_active"
                     )
-                changes = await tx.changes_in_year(call.national_id, today.year)
+                window = option_change_window(today, self._s40.option_change_period)
+                changes = await tx.changes_since(call.national_id, window)
                 last = person.option_changed_on
-                if changes == 0 and last is not None and last.year == today.year:
+                if changes == 0 and last is not None and window <= last <= today:
                     changes = 1  # a change recorded by the source system before this history
                 effective = check_option_change(
                     current=person.option,

@@ -226,6 +226,7 @@ def build_gateway(
             store=InsuredRepository(primary=lambda: db.primary, router=lambda: db.router),
             recent=recent,
             s40=counter_rules(settings).s40,
+            s39=counter_rules(settings).s39,
             clock=clock,
         ),
         rates=RatesAdmin(

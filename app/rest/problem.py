@@ -30,7 +30,7 @@ from pydantic.alias_generators import to_camel
 from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive
 
-from app.error_catalogue import catalogue, codes, thai_message
+from app.error_catalogue import catalogue, codes, thai_detail, thai_message
 from app.errors import (
     ClientError,
     InvalidInput,
@@ -48,7 +48,18 @@ PROBLEM_JSON: Final = "application/problem+json"
 REQUEST_ID_HEADER: Final = "X-Request-ID"
 TYPE_PREFIX: Final = "urn:sso:contribution:error:"
 _RESERVED: Final = frozenset(
-    {"type", "title", "status", "detail", "code", "messageTh", "retryable", "instance", "requestId"}
+    {
+        "type",
+        "title",
+        "status",
+        "detail",
+        "code",
+        "messageTh",
+        "retryable",
+        "instance",
+        "requestId",
+        "detailTh",
+    }
 )
 _REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:\-]{1,128}", re.ASCII)
 _NATIONAL_ID: Final = re.compile(r"(?<!\d)\d{13}(?!\d)")
@@ -109,6 +120,14 @@ class Problem(BaseModel):
     )
     retryable: bool = Field(description="Whether the same request may succeed later.")
     request_id: str = Field(alias="requestId", description="The request id, for support.")
+    detail_th: str | None = Field(
+        default=None,
+        alias="detailTh",
+        description="When the refusal turns on a date: what it is about, in Thai, with the"
+        " dates in the Buddhist Era (พ.ศ.); the ISO dates are in the code's own fields. Absent"
+        " otherwise.",
+        examples=["สิ้นสภาพตั้งแต่เดือนพฤษภาคม พ.ศ. 2567"],
+    )
 
 
 class DecimalJsonRequest(Request):
@@ -170,6 +189,8 @@ def problem_response(
         "retryable": error.retryable,
         "requestId": rid,
     }
+    if (detail_th := thai_detail(error)) is not None:
+        body["detailTh"] = detail_th
     headers = dict(headers or {})
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="ssogw"'

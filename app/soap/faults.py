@@ -5,7 +5,9 @@ English) and a ``detail``; always HTTP 500 (WS-I BP R1126). SOAP 1.2: ``env:Send
 or ``env:Receiver`` (HTTP 500) with the code also as a Subcode, the Reason in English and in Thai
 (``env:Text xml:lang="en"`` and ``xml:lang="th"``) and ``Detail``. In both the detail is a
 ``sso:GatewayFault`` (contribution.xsd): the code, the English message, the code's Thai message
-(``messageTh``, for the person at the counter), retryable, the request id and the details.
+(``messageTh``, for the person at the counter), retryable, the request id and the details,
+then, when the refusal turns on a date, what it is about in Thai with Buddhist-era dates
+(``detailTh``; the Thai Reason of a SOAP 1.2 fault carries it too, in brackets).
 Transport problems keep their own status (413, 415, 405); a fault body still says what went wrong.
 """
 
@@ -18,7 +20,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Final
 
-from app.error_catalogue import thai_message
+from app.error_catalogue import thai_detail, thai_message
 from app.errors import ServiceError
 from app.soap.namespaces import SOAP11_ENVELOPE
 from app.soap.refusals import EnvelopeRefused, FaultKind
@@ -62,6 +64,7 @@ def _detail_value(value: object) -> str:
 
 def gateway_fault(error: ServiceError, *, request_id: str) -> str:
     """The sso:GatewayFault detail element of an error, as XML text."""
+    detail_th = thai_detail(error)
     entries = "".join(
         element(
             "sso:entry",
@@ -76,7 +79,8 @@ def gateway_fault(error: ServiceError, *, request_id: str) -> str:
         + text_element("sso:messageTh", thai_message(error))
         + text_element("sso:retryable", format_boolean(error.retryable))
         + text_element("sso:requestId", request_id)
-        + entries,
+        + entries
+        + ("" if detail_th is None else text_element("sso:detailTh", detail_th)),
     )
 
 
@@ -89,6 +93,11 @@ def _soap11(error: ServiceError, kind: FaultKind, request_id: str) -> str:
     )
 
 
+def _thai_reason(error: ServiceError) -> str:
+    detail = thai_detail(error)
+    return thai_message(error) if detail is None else f"{thai_message(error)} ({detail})"
+
+
 def _soap12(error: ServiceError, kind: FaultKind, request_id: str) -> str:
     code = text_element("env:Value", f"env:{kind.value}")
     if kind in (FaultKind.SENDER, FaultKind.RECEIVER) and _NCNAME.fullmatch(error.code):
@@ -99,7 +108,7 @@ def _soap12(error: ServiceError, kind: FaultKind, request_id: str) -> str:
         + element(
             "env:Reason",
             text_element("env:Text", error.message, ' xml:lang="en"')
-            + text_element("env:Text", thai_message(error), ' xml:lang="th"'),
+            + text_element("env:Text", _thai_reason(error), ' xml:lang="th"'),
         )
         + element("env:Detail", gateway_fault(error, request_id=request_id)),
     )

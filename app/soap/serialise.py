@@ -21,6 +21,7 @@ from typing import Final
 from app.counter.records import (
     CancelResult,
     ConfirmResult,
+    EndedMembership,
     InquiryResult,
     PayableMonth,
     StatusResult,
@@ -112,6 +113,23 @@ def _payable(month: PayableMonth) -> str:
     )
 
 
+def _ended(membership: EndedMembership) -> str:
+    option = None if membership.option is None else str(membership.option)
+    return (
+        f"<sso:membership><sso:section>{membership.section}</sso:section>"
+        f"<sso:coverageStart>{format_date(membership.coverage_start)}</sso:coverageStart>"
+        f"{_sso('endedMonth', membership.ended_month)}"
+        f"{_optional('endReason', membership.end_reason)}{_optional('option', option)}"
+        "</sso:membership>"
+    )
+
+
+def _previous(memberships: tuple[EndedMembership, ...]) -> str:
+    if not memberships:
+        return ""
+    return element("sso:previousMemberships", "".join([_ended(m) for m in memberships]))
+
+
 def inquiry_response(result: InquiryResult) -> str:
     """The InquireContributionResponse element of ``result``, as XML text."""
     option = None if result.option is None else str(result.option)
@@ -142,6 +160,8 @@ def inquiry_response(result: InquiryResult) -> str:
         f"{format_baht(result.max_savings_per_month_satang)}</sso:maxSavingsPerMonth>",
         f"<sso:asOf>{format_datetime(result.as_of)}</sso:asOf>",
         _sso("servedBy", result.served_by.value),
+        _optional("eligibility", result.eligibility),  # contract 1.1: appended, optional
+        _previous(result.previous_memberships),
     )
 
 

@@ -168,7 +168,9 @@ OPTIONAL = {
     "InquiryResult": {
         "effectiveDate", "returnCode", "paymentPeriod", "paymentMethod", "lastPaymentDate",
         "lastPaymentAmount", "amountDue",
+        "eligibility", "previousMemberships",  # contract 1.1, appended
     },
+    "PreviousMembership": {"endReason", "option"},
     "PayableMonth": {"governmentShare"},
 }  # fmt: skip
 

@@ -46,6 +46,7 @@ CASES = [
     Case("inquire_s39.soap11", "inquire_s39.soap11"),
     Case("inquire_s40.soap12", "inquire_s40.soap12"),
     Case("inquire_ended.soap11", "inquire_ended.soap11"),
+    Case("inquire_returned.soap11", "inquire_returned.soap11"),  # contract 1.1's elements
     Case("confirm_s39.soap11", "confirm_s39.soap11"),
     Case("confirm_s40.soap12", "confirm_s40.soap12"),
     Case("confirm_replayed.soap11", "confirm_s39.soap11", seeds=CONFIRMED),

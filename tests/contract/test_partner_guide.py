@@ -13,7 +13,7 @@ from app.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = (ROOT / "docs" / "partner-integration.md").read_text(encoding="utf-8")
 WSDL = (ROOT / "wsdl" / "contribution.wsdl").read_text(encoding="utf-8")
-_ROW = re.compile(r"^\| `([a-z_.]+)` \| (\d{3}) \| (yes|no) \|", re.MULTILINE)
+_ROW = re.compile(r"^\| `([a-z0-9_.]+)` \| (\d{3}) \| (yes|no) \|", re.MULTILINE)
 
 
 def test_the_guide_lists_every_fault_code_with_its_status_and_retryability() -> None:

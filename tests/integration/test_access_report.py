@@ -35,6 +35,7 @@ from app.audit.admin_gate import AdminGate
 from app.complaints.repository import ComplaintsRepository
 from app.complaints.routes import complaints_router
 from app.complaints.service import ComplaintsAccess, ComplaintService
+from app.domain.calendar import BANGKOK, thai_datetime
 from app.main import Gateway
 from app.observability.http_metrics import HttpMetricsMiddleware
 from app.settings import Settings
@@ -174,7 +175,8 @@ async def test_the_report_lists_exactly_the_accesses_to_the_person(
     assert inquiry["operationTh"] == "สอบถามยอดเงินสมทบ"
     assert inquiry["operationEn"] == "Contribution inquiry"
     assert inquiry["disclosedEn"] == [
-        "name", "section", "status", "Section 40 option", "payable months and amounts"]  # fmt: skip
+        "name", "section", "status", "Section 40 option", "payable months and amounts",
+        "membership history"]  # fmt: skip
     assert confirm["disclosedEn"] == ["receipt number", "months paid", "amount paid"]
     assert confirm["purposeTh"] == "การรับชำระเงินสมทบที่เคาน์เตอร์"
     # A refused caller is named only by the partner whose username it gave; it saw nothing.
@@ -223,6 +225,10 @@ async def test_the_report_as_csv(gateway: Gateway, scenario: Scenario) -> None:
     assert [(r["protocol"], r["operation"], r["outcome"], r["purposeEn"]) for r in rows] == EXPECTED
     assert rows[0]["who"] == DISPLAY_NAME
     assert rows[0]["disclosedTh"].startswith("ชื่อ-นามสกุล; ")
+    # The time as people read it: Bangkok, Buddhist Era, beside the ISO instant.
+    at = datetime.fromisoformat(rows[0]["at"]).astimezone(BANGKOK)
+    assert rows[0]["atTh"] == thai_datetime(at)
+    assert str(at.year + 543) in rows[0]["atTh"] and rows[0]["atTh"].endswith(" น.")
 
 
 class _Page(HTMLParser):

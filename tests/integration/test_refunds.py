@@ -120,6 +120,12 @@ async def test_the_command_line_lists_refunds_as_csv_and_json(
         ]
     )
     assert [r["national_id"] for r in rows] == sorted(r["national_id"] for r in rows)
+    # For officers: the month in the Buddhist Era too, in the last column (2041 + 543).
+    assert {r["month"]: r["month_th"] for r in rows} == {
+        "2041-03": "มี.ค. 2584",
+        "2041-04": "เม.ย. 2584",
+    }
+    assert list(rows[0])[-1] == "month_th"
 
     assert await asyncio.to_thread(cli.main, [*argv, "--json"]) == 0
     document = json.loads(capsys.readouterr().out)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 import httpx
 import pytest
 
+from app.domain.calendar import thai_datetime
 from app.main import Gateway
 from tests.support.clock import business_clock
 from tests.support.people import add_person
@@ -72,6 +74,8 @@ async def test_lookups_page_with_a_cursor_as_json_and_csv(
     rows = list(csv.DictReader(io.StringIO(as_csv.text)))
     assert [int(r["seq"]) for r in rows] == [r["seq"] for r in first["records"]]
     assert rows[0]["nationalId"] == nid and rows[0]["nameReturned"] == "นางสมหญิง ใจดี"
+    at = datetime.fromisoformat(rows[0]["at"].replace("Z", "+00:00"))
+    assert rows[0]["atTh"] == thai_datetime(at)  # for officers: Bangkok time, Buddhist Era
     assert as_csv.headers["x-next-cursor"] == first["nextCursor"]
     assert 'rel="next"' in as_csv.headers["link"]
     # JSON wins when the client prefers it or does not say.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -40,6 +40,13 @@ def person(**extra: Any) -> dict[str, Any]:
 
 def today() -> date:
     return business_clock().today()
+
+
+def s39_person(**extra: Any) -> dict[str, Any]:
+    """A Section 39 registration with the Section 33 history that makes the person eligible."""
+    left = (today() - timedelta(days=20)).isoformat()
+    section33 = {"monthsContributed": 24, "employmentEndedOn": left}
+    return person(section=39, option=None, section33=section33, **extra)
 
 
 async def replayed(gateway: Gateway) -> None:
@@ -119,7 +126,7 @@ async def test_registration_rules(api: httpx.AsyncClient) -> None:
     assert problem(old, 422, "client.refused")["age"] == 66
     assert (await api.post("/api/v1/insured", json=person(birthDate=turned_65))).status_code == 201
     # Section 39 has no age rule at registration.
-    s39_old = person(section=39, option=None, birthDate=turned_66)
+    s39_old = s39_person(birthDate=turned_66)
     assert (await api.post("/api/v1/insured", json=s39_old)).status_code == 201
     unknown = await api.post("/api/v1/insured", json=person(nickname="x"))
     assert problem(unknown, 422, "client.invalid_input")["fields"] == ["nickname"]
@@ -171,7 +178,7 @@ async def test_listing_filters_and_refuses_a_forged_cursor(api: httpx.AsyncClien
 async def test_set_status_terminates_and_reinstates(
     api: httpx.AsyncClient, gateway: Gateway
 ) -> None:
-    body = person(section=39, option=None)
+    body = s39_person()
     assert (await api.post("/api/v1/insured", json=body)).status_code == 201
     path = f"/api/v1/insured/{body['nationalId']}/status"
     ended = str(current_month().minus(1))
@@ -184,12 +191,13 @@ async def test_set_status_terminates_and_reinstates(
     # The counter sees it at once on this instance.
     inquiry = await api.get(f"/api/v1/insured/{body['nationalId']}/contributions")
     assert inquiry.json()["status"] == "terminated" and inquiry.json()["months"] == []
-    active = await api.put(path, json={"status": "active"})
+    active = await api.put(path, json={"status": "active", "reason": "terminated in error"})
     assert active.json()["status"] == "active" and active.json()["endedMonth"] is None
-    bad = await api.put(path, json={"status": "active", "endedMonth": ended})
+    bad = await api.put(path, json={"status": "active", "reason": "x", "endedMonth": ended})
     assert problem(bad, 422, "client.invalid_input")["field"] == "endedMonth"
     missing = await api.put(
-        f"/api/v1/insured/{new_national_id()}/status", json={"status": "inactive"}
+        f"/api/v1/insured/{new_national_id()}/status",
+        json={"status": "inactive", "reason": "moved abroad"},
     )
     problem(missing, 404, "client.person_not_found")
 
@@ -210,7 +218,7 @@ async def test_the_s40_option_changes_from_next_month_once_a_year(api: httpx.Asy
     )
     history = (await api.get(f"/api/v1/insured/{body['nationalId']}")).json()["optionChanges"]
     assert [(c["previousOption"], c["newOption"]) for c in history] == [(1, 3)]
-    s39 = person(section=39, option=None)
+    s39 = s39_person()
     assert (await api.post("/api/v1/insured", json=s39)).status_code == 201
     problem(
         await api.post(f"/api/v1/insured/{s39['nationalId']}/option-change", json={"option": 2}),

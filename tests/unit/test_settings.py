@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from app.counter.rules import counter_rules
 from app.db.local_pair import free_port
 from app.main import create_app
 from app.settings import PUBLISHED_SECRET_KEYS, PublishedSecretKey, Settings
@@ -126,3 +127,11 @@ def test_ssogw_serve_beyond_loopback_with_a_published_key_exits_at_once(
     assert done.returncode == 1, done.stderr
     assert done.stderr.startswith("error: SSOGW_SECRET_KEY is "), done.stderr
     assert "listen on '0.0.0.0'" in done.stderr
+
+
+def test_the_option_change_period_is_a_setting_with_a_documented_default() -> None:
+    assert counter_rules(Settings()).s40.option_change_period == "calendar_year"
+    twelve = Settings(s40_option_change_period="twelve_months")
+    assert counter_rules(twelve).s40.option_change_period == "twelve_months"
+    with pytest.raises(ValidationError, match="s40_option_change_period"):
+        Settings(s40_option_change_period="fortnightly")

@@ -29,6 +29,8 @@ import sso.contribution.v1.ContributionService;
 import sso.contribution.v1.GatewayFault_Exception;
 import sso.contribution.v1.InquiryResult;
 import sso.contribution.v1.PayableMonth;
+import sso.contribution.v1.PreviousMembership;
+import sso.contribution.v1.Section39Eligibility;
 import sso.contribution.v1.StatusResult;
 
 public final class CounterClient {
@@ -130,6 +132,16 @@ public final class CounterClient {
             }
             System.out.println(p + "defaultTotal=" + result.getDefaultTotal());
             System.out.println(p + "asOf=" + result.getAsOf());
+            // Contract 1.1: appended, optional (null when absent).
+            Section39Eligibility eligibility = result.getEligibility();
+            System.out.println(p + "eligibility=" + (eligibility == null ? "-" : eligibility.value()));
+            if (result.getPreviousMemberships() != null) {
+                for (PreviousMembership m : result.getPreviousMemberships().getMembership()) {
+                    System.out.println(p + "previous=" + m.getSection() + " " + m.getCoverageStart()
+                        + " " + m.getEndedMonth() + " " + text(m.getEndReason()) + " "
+                        + text(m.getOption()));
+                }
+            }
         }
         StatusResult status = port.getPaymentStatus("never-sent", null, null, null);
         System.out.println("status=" + status.getState().value() + " " + text(status.getReceiptNo()));

@@ -1,7 +1,8 @@
 // node-soap as a partner uses it: a client made from the served WSDL, a WS-Security
 // UsernameToken with PasswordDigest, and a counter's whole flow on one port of the service.
 //
-// Usage: node soap_flow.js CONFIG_JSON  with {wsdl, port, username, password, s39, s40, txn}
+// Usage: node soap_flow.js CONFIG_JSON  with {wsdl, port, username, password, s39, s40,
+//        returned, txn}
 // Prints one JSON document: what each call answered, or the GatewayFault code it met.
 
 'use strict';
@@ -36,6 +37,8 @@ async function main() {
   const s39 = (await call('InquireContribution', { nationalId: config.s39, terminalId: 'T-1' }))
     .result;
   const s40 = (await call('InquireContribution', { nationalId: config.s40 })).result;
+  // Contract 1.1: eligibility and previousMemberships, appended and optional.
+  const returned = (await call('InquireContribution', { nationalId: config.returned })).result;
   const payment = {
     partnerTxnId: config.txn,
     nationalId: config.s39,
@@ -58,7 +61,7 @@ async function main() {
     unknownPerson: await faultCode('InquireContribution', { nationalId: '1111111111111' }),
   };
   process.stdout.write(
-    JSON.stringify({ s39, s40, confirmed, status, cancelled, after, faults }, null, 1),
+    JSON.stringify({ s39, s40, returned, confirmed, status, cancelled, after, faults }, null, 1),
   );
 }
 

@@ -12,7 +12,7 @@ import pytest
 
 from app.admission.credentials import PasswordType
 from tests.contract.conftest import LiveServer
-from tests.unit.soap.fake_counter import PASSWORD, S39_ID, S40_ID, USERNAME
+from tests.unit.soap.fake_counter import PASSWORD, RETURNED_ID, S39_ID, S40_ID, USERNAME
 
 pytestmark = pytest.mark.toolkit
 
@@ -75,7 +75,7 @@ def test_wsimport_defaults_make_java_that_compiles_and_calls_the_gateway(
     )  # fmt: skip
     answer = _run(
         java, "-cp", f"{classes}:{runtime}", "CounterClient", USERNAME, PASSWORD, S39_ID, S40_ID,
-        cwd=tmp_path,
+        RETURNED_ID, cwd=tmp_path,
     )  # fmt: skip
     lines = set(answer.splitlines())
     assert {
@@ -100,7 +100,13 @@ def test_wsimport_defaults_make_java_that_compiles_and_calls_the_gateway(
         f"{S40_ID}.month=2024-06 100.00 - 50.00",
         "status=unknown -",
         "fault=true",
+        # Contract 1.1: absent for the 1.0-shaped answers, read where present.
+        f"{S39_ID}.eligibility=-",
+        f"{RETURNED_ID}.eligibility=override",
+        f"{RETURNED_ID}.previous=40 2022-07-01 2023-09 section33_employment 1",
+        f"{RETURNED_ID}.previous=39 2019-03-01 2022-05 three_consecutive_unpaid -",
     } <= lines, answer
+    assert not any(line.startswith(f"{S40_ID}.previous=") for line in lines)
     calls = live_server.fake.calls
-    assert [name for name, *_ in calls] == ["inquire", "inquire", "status", "inquire"]
+    assert [name for name, *_ in calls] == ["inquire", "inquire", "inquire", "status", "inquire"]
     assert {token.password_type for _, _, token, _ in calls} == {PasswordType.DIGEST}

@@ -19,7 +19,7 @@ import pytest
 
 from app.admission.credentials import PasswordType
 from tests.contract.conftest import LiveServer
-from tests.unit.soap.fake_counter import PASSWORD, S39_ID, S40_ID, USERNAME
+from tests.unit.soap.fake_counter import PASSWORD, RETURNED_ID, S39_ID, S40_ID, USERNAME
 
 pytestmark = pytest.mark.toolkit
 
@@ -65,6 +65,7 @@ def _flow(node: str, live_server: LiveServer, port: str) -> dict[str, Any]:
         "password": PASSWORD,
         "s39": S39_ID,
         "s40": S40_ID,
+        "returned": RETURNED_ID,
         "txn": f"NODE-{port}",
     }
     done = subprocess.run(
@@ -102,6 +103,16 @@ def test_node_soap_runs_a_counter_flow(node: str, live_server: LiveServer, port:
     assert s40["lastPaymentDate"].startswith("2024-05-20") and s40["amountDue"] == "100.00"
     assert not {"effectiveDate", "returnCode"} & set(s40)
     assert s40["payableMonths"]["payableMonth"][0]["governmentShare"] == "50.00"
+    # Contract 1.1: absent from the 1.0-shaped answers, read where present.
+    assert not {"eligibility", "previousMemberships"} & (set(s39) | set(s40))
+    returned = answers["returned"]
+    assert returned["eligibility"] == "override"
+    ended = returned["previousMemberships"]["membership"]
+    assert [(m["section"], m["endedMonth"], m["endReason"]) for m in ended] == [
+        ("40", "2023-09", "section33_employment"),
+        ("39", "2022-05", "three_consecutive_unpaid"),
+    ]  # node-soap gives numbers as text
+    assert ended[0]["option"] == "1" and "option" not in ended[1]
 
     confirmed, status, cancelled = answers["confirmed"], answers["status"], answers["cancelled"]
     assert (confirmed["amount"], confirmed["months"]["month"]) == ("864.00", ["2024-04", "2024-05"])
@@ -116,6 +127,7 @@ def test_node_soap_runs_a_counter_flow(node: str, live_server: LiveServer, port:
 
     calls = live_server.fake.calls
     assert [name for name, *_ in calls] == [
-        "inquire", "inquire", "confirm", "status", "cancel", "status", "confirm", "inquire",
+        "inquire", "inquire", "inquire", "confirm", "status", "cancel", "status", "confirm",
+        "inquire",
     ]  # fmt: skip
     assert {token.password_type for _, _, token, _ in calls} == {PasswordType.DIGEST}

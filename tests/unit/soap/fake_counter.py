@@ -21,6 +21,7 @@ from app.counter.records import (
     CancelResult,
     ConfirmRequest,
     ConfirmResult,
+    EndedMembership,
     InquiryRequest,
     InquiryResult,
     Operation,
@@ -49,6 +50,9 @@ AS_OF = datetime(2024, 6, 10, 2, 29, 58, 500_000, tzinfo=UTC)
 S39_ID = "3100600445635"
 S40_ID = "1112034563562"
 ENDED_ID = "1234545678781"
+#: Back in Section 39 after Section 33 employment (admitted by an officer's override), with two
+#: memberships that ended before: contract 1.1's eligibility and previousMemberships.
+RETURNED_ID = "3102700451205"
 
 
 def person(national_id: str) -> InquiryResult:
@@ -70,6 +74,17 @@ def person(national_id: str) -> InquiryResult:
             payment_period="202405", payment_method="counter",
             last_payment_date=date(2024, 5, 20), last_payment_satang=10_000,
             amount_due_satang=10_000,
+        )  # fmt: skip
+    if national_id == RETURNED_ID:
+        months = (PayableMonth("2024-06", 43_200, date(2024, 7, 15), False, None),)
+        return InquiryResult(
+            RETURNED_ID, "นาง", "สมใจ", "กลับมา", 39, "active", None, None, None,
+            months, ("2024-06",), 43_200, False, 0, AS_OF, ReadPath.REPLICA,
+            effective_date=date(2024, 6, 1), eligibility="override",
+            previous_memberships=(
+                EndedMembership(40, date(2022, 7, 1), "2023-09", "section33_employment", 1),
+                EndedMembership(39, date(2019, 3, 1), "2022-05", "three_consecutive_unpaid", None),
+            ),
         )  # fmt: skip
     if national_id == ENDED_ID:
         return InquiryResult(

@@ -13,6 +13,7 @@ from app.errors import (
     AlreadyPaid,
     ClientError,
     InvalidSoapEnvelope,
+    MemberTerminated,
     ServiceError,
     all_error_classes,
 )
@@ -144,3 +145,25 @@ def test_a_refusal_may_name_its_own_version_and_http_status() -> None:
     fault = render_refusal(refused, version=SoapVersion.V11, request_id="r")
     assert fault.status_code == 415
     assert fault.content_type.startswith("application/soap+xml")
+
+
+@pytest.mark.parametrize("version", list(SoapVersion))
+def test_a_refusal_that_turns_on_a_date_says_so_in_thai_with_buddhist_era_dates(
+    version: SoapVersion, schema: xmlschema.XMLSchema
+) -> None:
+    error = MemberTerminated("The membership ended.", ended_month="2024-05")
+    fault = render_fault(error, version=version, request_id="r")
+    root = _tree(fault.body)
+    (detail,) = root.iter(f"{{{SSO}}}GatewayFault")
+    schema.validate(detail)
+    assert detail.findtext(f"{{{SSO}}}messageTh") == THAI[error.code]  # the code's, unchanged
+    assert detail.findtext(f"{{{SSO}}}detailTh") == "สิ้นสภาพตั้งแต่เดือนพฤษภาคม พ.ศ. 2567"
+    assert fault_entries(fault.body) == {"ended_month": "2024-05"}  # ISO for programs
+    assert list(detail)[-1].tag == f"{{{SSO}}}detailTh"  # appended last (contract 1.1)
+    if version is SoapVersion.V12:
+        reason = root.find(
+            f"{{{SOAP12}}}Body/{{{SOAP12}}}Fault/{{{SOAP12}}}Reason/{{{SOAP12}}}Text[@"
+            "{http://www.w3.org/XML/1998/namespace}lang='th']"
+        )
+        assert reason is not None
+        assert reason.text == f"{THAI[error.code]} (สิ้นสภาพตั้งแต่เดือนพฤษภาคม พ.ศ. 2567)"

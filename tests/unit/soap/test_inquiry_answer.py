@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.counter.records import InquiryResult, PayableMonth
+from app.counter.records import EndedMembership, InquiryResult, PayableMonth
 from app.db.read_meta import ReadPath
 from app.soap.serialise import inquiry_response, write_envelope
 from app.soap.versions import SoapVersion
@@ -60,6 +60,18 @@ results = st.builds(
     last_payment_date=st.none() | st.dates(date(1990, 1, 1), date(2100, 12, 31)),
     last_payment_satang=st.none() | st.integers(0, 10**9),
     amount_due_satang=st.none() | st.integers(0, 10**7),
+    eligibility=st.none() | st.sampled_from(["eligible", "override"]),
+    previous_memberships=st.lists(
+        st.builds(
+            EndedMembership,
+            section=st.sampled_from([39, 40]),
+            coverage_start=st.dates(date(1990, 1, 1), date(2100, 12, 31)),
+            ended_month=texts,
+            end_reason=st.none() | texts,
+            option=st.none() | st.integers(1, 3),
+        ),
+        max_size=3,
+    ).map(tuple),
 )
 
 
@@ -145,3 +157,30 @@ def test_the_answer_reads_back_as_the_result(result: InquiryResult, version: Soa
     ]
     defaults = answer.findall(f"{{{SSO}}}defaultMonths/{{{SSO}}}month")
     assert [m.text or "" for m in defaults] == [_as_read(m) for m in result.default_months]
+    # Contract 1.1: appended after servedBy, absent when there is nothing to say.
+    names = [child.tag.removeprefix(f"{{{SSO}}}") for child in answer]
+    assert names[names.index("servedBy") + 1 :] == (
+        ["eligibility"] * (result.eligibility is not None)
+        + ["previousMemberships"] * bool(result.previous_memberships)
+    )
+    assert optional("eligibility") == result.eligibility
+    ended = answer.findall(f"{{{SSO}}}previousMemberships/{{{SSO}}}membership")
+    assert [
+        (
+            int(m.findtext(f"{{{SSO}}}section") or 0),
+            m.findtext(f"{{{SSO}}}coverageStart"),
+            m.findtext(f"{{{SSO}}}endedMonth") or "",
+            m.findtext(f"{{{SSO}}}endReason"),
+            m.findtext(f"{{{SSO}}}option"),
+        )
+        for m in ended
+    ] == [
+        (
+            m.section,
+            m.coverage_start.isoformat(),
+            _as_read(m.ended_month),
+            None if m.end_reason is None else _as_read(m.end_reason),
+            None if m.option is None else str(m.option),
+        )
+        for m in result.previous_memberships
+    ]

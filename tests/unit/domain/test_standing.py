@@ -1,0 +1,221 @@
+"""One status: derived from what was recorded and the Section 39 rules; an officer's change is
+an event the derivation honours, or it is refused."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import pytest
+
+from app.domain.months import Month
+from app.domain.section39 import FEWER_THAN_9_OF_12, THREE_CONSECUTIVE_UNPAID, S39Policy
+from app.domain.standing import (
+    ACTIVE,
+    ACTIVE_STANDING,
+    INACTIVE,
+    REINSTATED_EVENT,
+    SECTION33_EMPLOYMENT,
+    SUSPENDED_EVENT,
+    TERMINATED,
+    TERMINATED_EVENT,
+    MembershipFacts,
+    Standing,
+    StatusChange,
+    decide_section33_return,
+    decide_status_change,
+    derive_standing,
+    rules_start,
+)
+from app.errors import Conflict, InvalidInput, StatusContradictsRules
+
+TODAY = date(2024, 6, 20)  # May is past due (15 June); June is not yet
+POLICY = S39Policy()
+START = Month(2023, 1)
+
+
+def paid(*months: Month) -> dict[Month, date]:
+    return {m: m.plus(1).first_day for m in months}
+
+
+def every_month(first: Month, last: Month, *, but: tuple[Month, ...] = ()) -> dict[Month, date]:
+    return paid(*(m for m in Month.range(first, last) if m not in but))
+
+
+def s39(recorded: Standing = ACTIVE_STANDING, **extra: object) -> MembershipFacts:
+    """A Section 39 member who has paid every month due (unless ``paid`` says otherwise)."""
+    facts = MembershipFacts(
+        section=39, recorded=recorded, coverage_start=START,
+        paid=every_month(START, Month(2024, 5)),
+    )  # fmt: skip
+    return replace(facts, **extra)  # type: ignore[arg-type]
+
+
+#: Paid up to January 2024, nothing since: three months unpaid from February.
+LAPSED = s39(paid=every_month(START, Month(2024, 1)))
+
+
+@pytest.mark.parametrize(
+    ("facts", "expected"),
+    [
+        (s39(), ACTIVE_STANDING),
+        (LAPSED, Standing(TERMINATED, THREE_CONSECUTIVE_UNPAID, Month(2024, 2))),
+        (
+            s39(
+                paid=every_month(
+                    START,
+                    Month(2024, 5),
+                    but=(Month(2023, 8), Month(2023, 10), Month(2023, 12), Month(2024, 2)),
+                )
+            ),
+            Standing(TERMINATED, FEWER_THAN_9_OF_12, Month(2024, 2)),
+        ),
+        # A recorded status other than active is what the person is in.
+        (s39(Standing(INACTIVE, "suspended")), Standing(INACTIVE, "suspended")),
+        (s39(Standing(TERMINATED, "x", Month(2023, 9))), Standing(TERMINATED, "x", Month(2023, 9))),
+        # Section 40 has no such rule.
+        (replace(LAPSED, section=40), ACTIVE_STANDING),
+        # A reinstatement judges the rules from its month: earlier gaps no longer count.
+        (replace(LAPSED, rules_from=Month(2024, 5)), ACTIVE_STANDING),
+        (
+            replace(LAPSED, rules_from=Month(2024, 2)),
+            Standing(TERMINATED, THREE_CONSECUTIVE_UNPAID, Month(2024, 2)),
+        ),
+    ],
+)
+def test_the_status_a_person_is_in(facts: MembershipFacts, expected: Standing) -> None:
+    assert derive_standing(facts, today=TODAY, policy=POLICY) == expected
+
+
+def test_the_rules_start_at_the_latest_of_coverage_history_and_reinstatement() -> None:
+    assert rules_start(s39(), TODAY) == Month(2023, 5)  # 13 months of history before June 2024
+    assert rules_start(s39(coverage_start=Month(2024, 3)), TODAY) == Month(2024, 3)
+    assert rules_start(s39(rules_from=Month(2024, 4)), TODAY) == Month(2024, 4)
+
+
+def change(status: str, **extra: object) -> StatusChange:
+    return replace(StatusChange(status, "because"), **extra)  # type: ignore[arg-type]
+
+
+def test_active_over_a_rule_ending_is_refused_without_a_month_to_judge_from() -> None:
+    with pytest.raises(StatusContradictsRules) as caught:
+        decide_status_change(LAPSED, change(ACTIVE), today=TODAY, policy=POLICY)
+    assert caught.value.code == "client.status_contradicts_rules"
+    assert caught.value.http_status == 409
+    assert caught.value.details == {
+        "requested": ACTIVE,
+        "derived_status": TERMINATED,
+        "derived_reason": THREE_CONSECUTIVE_UNPAID,
+        "ended_month": "2024-02",
+    }
+    # From a month whose rules still end it: refused too.
+    with pytest.raises(StatusContradictsRules):
+        decide_status_change(
+            LAPSED, change(ACTIVE, rules_from=Month(2024, 3)), today=TODAY, policy=POLICY
+        )
+
+
+def test_a_reinstatement_is_an_event_the_derivation_then_honours() -> None:
+    decision = decide_status_change(
+        LAPSED, change(ACTIVE, rules_from=Month(2024, 5)), today=TODAY, policy=POLICY
+    )
+    assert decision.event == REINSTATED_EVENT
+    assert decision.recorded == ACTIVE_STANDING and decision.rules_from == Month(2024, 5)
+    after = replace(LAPSED, recorded=decision.recorded, rules_from=decision.rules_from)
+    assert derive_standing(after, today=TODAY, policy=POLICY) == decision.derived
+    assert decision.derived.status == ACTIVE
+
+
+@pytest.mark.parametrize(
+    ("facts", "asked", "event", "recorded"),
+    [
+        (
+            s39(),
+            change(TERMINATED, ended_month=Month(2024, 4)),
+            TERMINATED_EVENT,
+            Standing(TERMINATED, "because", Month(2024, 4)),
+        ),
+        (
+            s39(),
+            change(TERMINATED),
+            TERMINATED_EVENT,
+            Standing(TERMINATED, "because", Month(2024, 6)),
+        ),
+        # Ending it before the rules did is the officer's to record.
+        (
+            LAPSED,
+            change(TERMINATED, ended_month=Month(2024, 1)),
+            TERMINATED_EVENT,
+            Standing(TERMINATED, "because", Month(2024, 1)),
+        ),
+        (
+            LAPSED,
+            change(TERMINATED, ended_month=Month(2024, 2)),
+            TERMINATED_EVENT,
+            Standing(TERMINATED, "because", Month(2024, 2)),
+        ),
+        (s39(), change(INACTIVE), SUSPENDED_EVENT, Standing(INACTIVE, "because")),
+        (s39(Standing(INACTIVE, "x")), change(ACTIVE), REINSTATED_EVENT, ACTIVE_STANDING),
+        (
+            s39(Standing(TERMINATED, "x", Month(2024, 6))),
+            change(ACTIVE),
+            REINSTATED_EVENT,
+            ACTIVE_STANDING,
+        ),
+        (s39(), change(ACTIVE), None, ACTIVE_STANDING),  # nothing to change
+    ],
+)
+def test_changes_the_rules_allow(
+    facts: MembershipFacts, asked: StatusChange, event: str | None, recorded: Standing
+) -> None:
+    decision = decide_status_change(facts, asked, today=TODAY, policy=POLICY)
+    assert (decision.event, decision.recorded) == (event, recorded)
+    after = replace(facts, recorded=decision.recorded, rules_from=decision.rules_from)
+    assert derive_standing(after, today=TODAY, policy=POLICY).status == asked.status
+
+
+@pytest.mark.parametrize(
+    ("facts", "asked"),
+    [
+        (LAPSED, change(INACTIVE)),  # it has ended: it cannot be suspended
+        (LAPSED, change(TERMINATED, ended_month=Month(2024, 4))),  # the rules ended it sooner
+        (s39(Standing(TERMINATED, SECTION33_EMPLOYMENT, Month(2024, 3))), change(ACTIVE)),
+        (s39(Standing(TERMINATED, SECTION33_EMPLOYMENT, Month(2024, 3))), change(INACTIVE)),
+    ],
+)
+def test_changes_the_rules_contradict_are_refused(
+    facts: MembershipFacts, asked: StatusChange
+) -> None:
+    with pytest.raises(StatusContradictsRules):
+        decide_status_change(facts, asked, today=TODAY, policy=POLICY)
+
+
+@pytest.mark.parametrize(
+    ("asked", "field"),
+    [
+        (change(ACTIVE, reason="  "), "reason"),
+        (change(ACTIVE, ended_month=Month(2024, 5)), "endedMonth"),
+        (change(INACTIVE, rules_from=Month(2024, 5)), "rulesFrom"),
+        (change(ACTIVE, rules_from=Month(2024, 7)), "rulesFrom"),  # not yet
+        (change(ACTIVE, rules_from=Month(2022, 12)), "rulesFrom"),  # before cover began
+        (change("gone"), "status"),
+    ],
+)
+def test_malformed_changes(asked: StatusChange, field: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        decide_status_change(s39(), asked, today=TODAY, policy=POLICY)
+    assert caught.value.details["field"] == field
+
+
+def test_a_return_to_section_33_ends_an_open_membership_from_that_month() -> None:
+    for section in (39, 40):
+        facts = s39(section=section)
+        ended = decide_section33_return(
+            facts, employed_from=date(2024, 6, 3), today=TODAY, policy=POLICY
+        )
+        assert ended == Standing(TERMINATED, SECTION33_EMPLOYMENT, Month(2024, 6))
+    with pytest.raises(Conflict) as caught:
+        decide_section33_return(LAPSED, employed_from=TODAY, today=TODAY, policy=POLICY)
+    assert caught.value.details == {"reason": "no_open_membership", "ended_month": "2024-02"}
+    with pytest.raises(InvalidInput):
+        decide_section33_return(s39(), employed_from=date(2024, 6, 21), today=TODAY, policy=POLICY)
