@@ -128,16 +128,31 @@ def _contradiction(asked: str, derived: Standing, why: str) -> StatusContradicts
     )
 
 
+def _latest_end(facts: MembershipFacts, today: date) -> Month:
+    """The latest month an officer may end a membership from: this month, or the coverage
+    start when cover has not begun yet."""
+    return max(Month.of(today), facts.coverage_start)
+
+
 def _check_months(facts: MembershipFacts, change: StatusChange, today: date) -> None:
     if change.status not in STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}.", field="status")
     if not change.reason.strip():
         raise InvalidInput("A change of status needs a reason.", field="reason")
-    if change.ended_month is not None and change.status != TERMINATED:
-        raise InvalidInput("endedMonth is only for a termination.", field="endedMonth")
+    if change.ended_month is not None:
+        if change.status != TERMINATED:
+            raise InvalidInput("endedMonth is only for a termination.", field="endedMonth")
+        if not facts.coverage_start <= change.ended_month <= _latest_end(facts, today):
+            raise InvalidInput(
+                "endedMonth must lie between the coverage start and this month"
+                " (the coverage start, when it is still ahead).",
+                field="endedMonth",
+            )
     if change.rules_from is not None:
         if change.status != ACTIVE:
             raise InvalidInput("rulesFrom is only for a reinstatement.", field="rulesFrom")
+        if facts.section != 39:
+            raise InvalidInput("rulesFrom is only for Section 39.", field="rulesFrom")
         if not facts.coverage_start <= change.rules_from <= Month.of(today):
             raise InvalidInput(
                 "rulesFrom must lie between the coverage start and this month.",
@@ -152,7 +167,8 @@ def decide_status_change(
     would not be the one asked for (or InvalidInput for a malformed change)."""
     _check_months(facts, change, today)
     current = derive_standing(facts, today=today, policy=policy)
-    if facts.recorded.reason == SECTION33_EMPLOYMENT and change.status != TERMINATED:
+    if facts.recorded.status == TERMINATED and facts.recorded.reason == SECTION33_EMPLOYMENT:
+        # Any change, a termination too, would replace the reason that keeps it closed.
         raise _contradiction(
             change.status,
             current,
@@ -161,11 +177,15 @@ def decide_status_change(
         )
     reason = change.reason.strip()
     if change.status == TERMINATED:
-        ended = change.ended_month or Month.of(today)
-        ruled = facts.recorded.status == ACTIVE and current.status == TERMINATED
-        if ruled and current.ended_month is not None and ended > current.ended_month:
+        ended = change.ended_month or _latest_end(facts, today)
+        # The rules' own ending, whatever was recorded since (an officer's earlier termination
+        # may not carry the month past it).
+        ruled = derive_standing(
+            replace(facts, recorded=ACTIVE_STANDING), today=today, policy=policy
+        )
+        if ruled.ended_month is not None and ended > ruled.ended_month:
             raise _contradiction(
-                change.status, current, f"the rules ended it from {current.ended_month}"
+                change.status, ruled, f"the rules ended it from {ruled.ended_month}"
             )
         recorded = Standing(TERMINATED, reason, ended)
         return StatusDecision(recorded, facts.rules_from, TERMINATED_EVENT, recorded)

@@ -313,8 +313,8 @@ class StatusIn(InModel):
     reason: Reason
     ended_month: MonthIn | None = Field(
         default=None,
-        description="A termination: the first month no longer covered (default:"
-        " this month; never after the month the rules ended it).",
+        description="A termination: the first month no longer covered, between the coverage"
+        " start and this month (default: this month); never after the month the rules ended it.",
     )
     rules_from: MonthIn | None = Field(
         default=None,

@@ -181,7 +181,7 @@ async def test_set_status_terminates_and_reinstates(
     body = s39_person()
     assert (await api.post("/api/v1/insured", json=body)).status_code == 201
     path = f"/api/v1/insured/{body['nationalId']}/status"
-    ended = str(current_month().minus(1))
+    ended = str(current_month())  # cover began this month: it cannot end before
     terminated = await api.put(
         path, json={"status": "terminated", "reason": "left the scheme", "endedMonth": ended}
     )

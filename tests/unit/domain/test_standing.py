@@ -181,6 +181,14 @@ def test_changes_the_rules_allow(
         (LAPSED, change(TERMINATED, ended_month=Month(2024, 4))),  # the rules ended it sooner
         (s39(Standing(TERMINATED, SECTION33_EMPLOYMENT, Month(2024, 3))), change(ACTIVE)),
         (s39(Standing(TERMINATED, SECTION33_EMPLOYMENT, Month(2024, 3))), change(INACTIVE)),
+        # A termination would replace the reason that keeps it closed (then `active` reopens).
+        (s39(Standing(TERMINATED, SECTION33_EMPLOYMENT, Month(2024, 3))), change(TERMINATED)),
+        # An officer's earlier termination does not let a second one pass the rules' month.
+        (
+            replace(LAPSED, recorded=Standing(TERMINATED, "x", Month(2024, 1))),
+            change(TERMINATED, ended_month=Month(2024, 5)),
+        ),
+        (replace(LAPSED, recorded=Standing(INACTIVE, "x")), change(TERMINATED)),
     ],
 )
 def test_changes_the_rules_contradict_are_refused(
@@ -199,12 +207,29 @@ def test_changes_the_rules_contradict_are_refused(
         (change(ACTIVE, rules_from=Month(2024, 7)), "rulesFrom"),  # not yet
         (change(ACTIVE, rules_from=Month(2022, 12)), "rulesFrom"),  # before cover began
         (change("gone"), "status"),
+        (change(TERMINATED, ended_month=Month(2022, 12)), "endedMonth"),  # before cover began
+        (change(TERMINATED, ended_month=Month(2024, 7)), "endedMonth"),  # not yet
+        (change(TERMINATED, ended_month=Month(2031, 1)), "endedMonth"),
     ],
 )
 def test_malformed_changes(asked: StatusChange, field: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         decide_status_change(s39(), asked, today=TODAY, policy=POLICY)
     assert caught.value.details["field"] == field
+
+
+def test_rules_from_is_for_section_39_only() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        decide_status_change(
+            s39(section=40), change(ACTIVE, rules_from=Month(2024, 5)), today=TODAY, policy=POLICY
+        )
+    assert caught.value.details["field"] == "rulesFrom"
+
+
+def test_a_membership_not_begun_ends_from_its_coverage_start() -> None:
+    ahead = s39(coverage_start=Month(2024, 9), paid={})
+    decision = decide_status_change(ahead, change(TERMINATED), today=TODAY, policy=POLICY)
+    assert decision.recorded == Standing(TERMINATED, "because", Month(2024, 9))
 
 
 def test_a_return_to_section_33_ends_an_open_membership_from_that_month() -> None:
