@@ -67,6 +67,11 @@ PRODUCTION_PARAMETERS = {
     "shared_buffers": "2GB",
     "effective_cache_size": "6GB",
     "wal_compression": "on",
+    # Not production's: the local pair archives WAL by copying it on the same disk (``ssogw db
+    # backup``), which in production the Barman Cloud plugin ships off the machine. Off here,
+    # so the figures stay comparable with the runs before archiving and a large seed does not
+    # fill the disk with archived WAL.
+    "archive_mode": "off",
 }
 _MARK = "# ssogw bench: the production parameters of deploy/k8s/postgres-cluster.yaml"
 
