@@ -6,12 +6,17 @@ from memory (``VerifiedSecrets``); otherwise, a source address or a claimed name
 too often lately is refused without hashing (``FailureThrottle``, reason ``throttled``);
 otherwise argon2 runs off the event loop in a small pool that refuses rather than queues when
 full (``SecretHashing``) — against the principal's hash, or a dummy one when there is no
-principal to check against, so that costs the same. PasswordDigest never comes here: it is a
-SHA-1 against the partner's secret, cheap as it is.
+principal to check against, so that costs the same. The same secret presented again for the
+same principal while its check runs waits for that check instead of starting another: a busy
+client's burst after a restart (64 connections, one token, nothing remembered yet) costs one
+argon2 run, not 64 that fill the pool and answer ``server.overloaded``. PasswordDigest never
+comes here: it is a SHA-1 against the partner's secret, cheap as it is.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from dataclasses import dataclass, field
 
 from app.admission.failure_throttle import FailureThrottle
@@ -49,6 +54,9 @@ class CredentialChecks:
         )
     )
 
+    # The checks running now, by (kind, principal, stored hash, SHA-256 of the secret).
+    running: dict[tuple[str, int, str, bytes], asyncio.Future[bool]] = field(default_factory=dict)
+
     @classmethod
     def of(cls, settings: Settings) -> CredentialChecks:
         """The checks as configured (``SSOGW_CREDENTIAL_*``, ``SSOGW_ARGON2_*``)."""
@@ -85,9 +93,32 @@ class CredentialChecks:
         name = f"{p.kind}:{p.name}"
         if self.throttle.throttled(p.address, name):
             raise Unauthenticated("Too many failed checks lately; not checked.", reason="throttled")
-        if await self.hashing.verify(p.stored_hash, p.secret):
+        if await self._verify(p):
             assert p.ident is not None and p.stored_hash is not None  # a hash was matched
             self.verified.remember(p.kind, p.ident, p.stored_hash, p.secret)
             return True
         self.throttle.failed(p.address, name)
         return False
+
+    async def _verify(self, p: Presented) -> bool:
+        """argon2 for ``p``, shared with a check of the same secret for the same principal
+        that is already running."""
+        if p.ident is None or p.stored_hash is None:
+            return await self.hashing.verify(p.stored_hash, p.secret)
+        key = (p.kind, p.ident, p.stored_hash, hashlib.sha256(p.secret.encode()).digest())
+        running = self.running.get(key)
+        if running is not None:
+            return await asyncio.shield(running)
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.running[key] = future
+        try:
+            holds = await self.hashing.verify(p.stored_hash, p.secret)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning when no one waits
+            raise
+        else:
+            future.set_result(holds)
+            return holds
+        finally:
+            del self.running[key]

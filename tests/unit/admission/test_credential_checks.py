@@ -245,3 +245,20 @@ async def test_an_unknown_name_spends_the_same_budgets_as_a_known_one() -> None:
     assert not await checks.holds(presented("guess", stored=None, ident=None))
     with pytest.raises(Unauthenticated):
         await checks.holds(presented("guess", stored=None, ident=None))
+
+
+async def test_a_burst_of_one_secret_runs_one_check_and_fills_no_pool() -> None:
+    # A client's 64 connections after a restart, one token, nothing remembered: one argon2 run
+    # answers them all; a pool of 1 + 1 waiting would refuse 62 of them otherwise.
+    hashing = SecretHashing(workers=1, queue=1, memory_kib=8192, time_cost=2, parallelism=1)
+    checks = CredentialChecks(hashing=hashing)
+    stored = await hashing.hash("right")
+    answers = await asyncio.gather(
+        *(checks.holds(presented("right", stored=stored)) for _ in range(64))
+    )
+    assert answers == [True] * 64
+    wrong = await asyncio.gather(
+        *(checks.holds(presented("wrong", stored=stored, ident=9)) for _ in range(3))
+    )
+    assert wrong == [False] * 3, "a wrong secret is shared too, and fails for each"
+    assert not checks.running, "nothing left running"
