@@ -10,8 +10,9 @@ from pathlib import Path
 
 from app.db.local_pair import LocalPair
 
-# A segment (TTTTTTTTXXXXXXXXYYYYYYYY), a backup history file (SEGMENT.OFFSET.backup), a
-# partial segment or a copy still being written (.part, by our archive_command).
+# A segment (24 hex digits: timeline, log, segment), a backup history file
+# (SEGMENT.OFFSET.backup), a partial segment or a copy still being written (.part, by our
+# archive_command).
 _SEGMENT_FILE = re.compile(r"^([0-9A-F]{24})(\.[0-9A-F]{8}\.backup|\.partial|\.part)?$")
 
 
