@@ -66,13 +66,15 @@ LIMIT 1
 """
 
 
-# The export's national IDs in parts of MANIFEST_PART, in the order the COPY reads them; each
+# The export's national IDs in parts of MANIFEST_PART, in the order the COPY writes them (by
+# national ID: the same file for the same data, whatever the table's physical order); each
 # part's size and digest come back for the manifest's digest (records.manifest_digest).
 KEEP_MANIFEST: Final = (
     """
 INSERT INTO audit_feed_manifest (at, export_id, part, national_ids)
 SELECT $1, $2::uuid, (n / $3)::integer, array_agg(national_id::bigint ORDER BY n)
-FROM (SELECT national_id, row_number() OVER () - 1 AS n FROM insured_persons
+FROM (SELECT national_id, row_number() OVER (ORDER BY national_id) - 1 AS n
+      FROM insured_persons
       WHERE ($4::smallint IS NULL OR section = $4)) AS selected
 GROUP BY n / $3
 RETURNING part, cardinality(national_ids) AS persons,
@@ -126,6 +128,9 @@ _CSV: Final = {
 }
 _EXACT: Final = frozenset({"type", "national_id", "section", "status"})  # always their width
 _WHERE: Final = " FROM insured_persons WHERE ($1::smallint IS NULL OR section = $1)"
+# Rows by national ID (the primary key's order): two exports of the same data are the same
+# bytes, and the manifest lists the IDs in the order the file has them.
+_ORDER: Final = " ORDER BY national_id"
 
 
 def fixed_sql(fields: tuple[str, ...]) -> str:
@@ -147,12 +152,12 @@ def fixed_sql(fields: tuple[str, ...]) -> str:
         else:
             parts.append(f"rpad({value}, {field.width})")
     parts.append(f"'{' ' * (RECORD_LENGTH - DETAIL.fields[-1].end)}'")
-    return f"SELECT {' || '.join(parts)} AS record" + _WHERE
+    return f"SELECT {' || '.join(parts)} AS record" + _WHERE + _ORDER
 
 
 def csv_sql(fields: tuple[str, ...]) -> str:
     """The query of CSV rows: one column per allowed field, named as in the data scope."""
-    return "SELECT " + ", ".join(f"{_CSV[name]} AS {name}" for name in fields) + _WHERE
+    return "SELECT " + ", ".join(f"{_CSV[name]} AS {name}" for name in fields) + _WHERE + _ORDER
 
 
 class FeedRepository:
