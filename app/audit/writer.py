@@ -244,7 +244,15 @@ class AuditWriter:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._commit_timeout_s):
-                await self._write([(p.record_id, p.row) for p in batch])
+                rows = [(p.record_id, p.row) for p in batch]
+                try:
+                    await self._write(rows)
+                except asyncpg.LockNotAvailableError:
+                    # The head was held past its wait (SSOGW_AUDIT_HEAD_WAIT_S): once more
+                    # before the calls fail. A batch on a primary that lost its synchronous
+                    # standby in a failover's split-brain second holds it so; by the second
+                    # wait that node is gone and the batch goes to the spool instead.
+                    await self._write(rows)
         except BaseException as exc:  # every failure, cancellation included, fails the batch
             if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
                 # The pool reaches a demoted primary: its next connections find the new one.
