@@ -8,14 +8,14 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from app.counter.inquiry_schemas import InquiryOut
 from app.counter.operations import CounterOperations
 from app.counter.payment_schemas import CancelIn, CancelOut, ConfirmIn, ConfirmOut, StatusOut
 from app.counter.records import InquiryRequest
-from app.rest.caller import CallerDep, TokenDep
-from app.rest.problem import problem_responses
+from app.rest.caller import CallerDep, TokenDep, bearer_of, caller_of
+from app.rest.problem import failure_response, problem_responses, request_id
 from app.rest.wire import SectionQuery
 
 TAG = "counter"
@@ -37,6 +37,36 @@ TxnIdPath = Annotated[
         examples=["POS-20240612-000123"],
     ),
 ]
+
+
+class PlainInquiry:
+    """The REST inquiry without the framework: what the ``inquireContribution`` route answers,
+    for a request already known to be plain (its national ID at most 64 characters, a section
+    of 39 or 40 or none), with the answer written by the model's own serializer.
+
+    ``app.main.hot_routes`` sends the partners' inquiries here; any other request goes to the
+    route, whose validation and refusals stay the only ones.
+    """
+
+    __slots__ = ("_counter",)
+
+    def __init__(self, counter: CounterOperations) -> None:
+        self._counter = counter
+
+    async def __call__(self, request: Request, national_id: str, section: int | None) -> Response:
+        try:
+            result = await self._counter.inquire(
+                caller=caller_of(request),
+                credentials=bearer_of(request),
+                request=InquiryRequest(national_id, section),
+            )
+            answer = InquiryOut.of(result)
+            return Response(_INQUIRY_JSON(answer, by_alias=True), media_type="application/json")
+        except Exception as exc:
+            return failure_response(exc, request, request_id(request))
+
+
+_INQUIRY_JSON = InquiryOut.__pydantic_serializer__.to_json
 
 
 def add_counter_routes(router: APIRouter, counter: CounterOperations) -> None:

@@ -19,14 +19,19 @@ from app.audit.admin_gate import (
     AUDIT_SCOPE,
 )
 from app.complaints.routes import complaints_router
+from app.counter.routes import PlainInquiry
 from app.errors import HeadersTooLarge, InvalidInput, InvalidSoapEnvelope, ServiceError
 from app.feed.routes import feed_router
 from app.main.gateway import build_gateway, wall_clock
+from app.main.hot_routes import HotRoutes
 from app.main.lifecycle import start_gateway, stop_gateway
 from app.observability.header_limits import HeaderLimitsMiddleware
 from app.observability.health import health_router
 from app.observability.http_metrics import HttpMetricsMiddleware
 from app.observability.metrics_route import metrics_router
+from app.rest.api import (
+    PREFIX as API_PREFIX,
+)
 from app.rest.api import (
     api_router,
     gated_routes,
@@ -41,7 +46,7 @@ from app.rest.problem import (
 from app.settings import Settings
 from app.settlement.routes import settlements_router
 from app.soap.faults import render_fault
-from app.soap.router import soap_router
+from app.soap.router import SOAP_PATH, soap_endpoint, soap_routes
 from app.soap.versions import SoapVersion
 
 
@@ -148,6 +153,23 @@ def create_app(
     add_api_docs(app)
     app.state.gateway = gw
     app.state.begin_drain = lambda: state.update(draining=True)
+    soap = soap_endpoint(
+        counter=gw.counter,
+        max_body_bytes=settings.soap_max_body_bytes,
+        max_depth=settings.soap_max_depth,
+        max_elements=settings.soap_max_elements,
+        read_timeout_s=settings.soap_read_timeout_s,
+        public_base_url=settings.public_base_url,
+        trusts_proxy=gw.admission.is_trusted_proxy,
+    )
+    app.add_middleware(
+        HotRoutes,
+        soap_path=SOAP_PATH,
+        soap=soap.call,
+        inquiry_prefix=f"{API_PREFIX}/insured/",
+        inquiry_suffix="/contributions",
+        inquiry=PlainInquiry(gw.counter),
+    )
     app.add_middleware(HttpMetricsMiddleware, metrics=gw.metrics)
     app.add_middleware(
         HeaderLimitsMiddleware,
@@ -159,17 +181,7 @@ def create_app(
     add_problem_schema(app)
     # Routes are matched in order and partners' calls are most of the traffic, so the SOAP
     # endpoint comes first (no other router has a path under /soap).
-    app.include_router(
-        soap_router(
-            counter=gw.counter,
-            max_body_bytes=settings.soap_max_body_bytes,
-            max_depth=settings.soap_max_depth,
-            max_elements=settings.soap_max_elements,
-            read_timeout_s=settings.soap_read_timeout_s,
-            public_base_url=settings.public_base_url,
-            trusts_proxy=gw.admission.is_trusted_proxy,
-        )
-    )
+    app.include_router(soap_routes(soap, SOAP_PATH))
     app.include_router(health_router(readiness))
     # Before the API router: its catch-all answers 404/405 for anything under /api/v1.
     # Each router's requests that do not validate are refused once the caller is admitted.

@@ -48,10 +48,11 @@ async def rest_caller(
     ] = None,
 ) -> Caller:
     """The caller as this adapter sees it, before admission."""
-    return _caller(request)
+    return caller_of(request)
 
 
-def _caller(request: Request) -> Caller:
+def caller_of(request: Request) -> Caller:
+    """The caller as this adapter sees it, before admission."""
     # Every X-Forwarded-For line, as the SOAP adapter reads them (believed only from a proxy).
     return Caller(
         protocol=CallProtocol.REST,
@@ -104,7 +105,7 @@ class _AdmitFirst:
         operation = route.operation_id or route.name
         try:
             await self.refuse(
-                caller=_caller(request),
+                caller=caller_of(request),
                 credentials=bearer_of(request),
                 operation=operation[:1].upper() + operation[1:],
                 error=error,

@@ -262,6 +262,14 @@ def _translate(exc: Exception, request: Request, rid: str) -> ServiceError:
     return ServerError()
 
 
+def failure_response(exc: Exception, request: Request, rid: str) -> JSONResponse:
+    """What a route answers when its handler failed with ``exc``: its problem+json, noted as
+    the call's outcome (a defect is logged and answered as ``server.internal``)."""
+    error = _translate(exc, request, rid)
+    note_call(outcome=error.code)  # the metrics' outcome label
+    return problem_response(error, rid)
+
+
 def _limited(request: Request, limit: int) -> Receive:
     """The request's receive channel, refusing a body over ``limit`` bytes as it arrives."""
     declared = request.headers.get("content-length", "")

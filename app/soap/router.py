@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 from uuid import uuid4
 
 from fastapi import APIRouter, Request, Response
@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 _SANE_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:\-]{1,64}", re.ASCII)  # as the middleware
 _CONTRACT_TYPE: Final = "text/xml; charset=utf-8"
+SOAP_PATH: Final = "/soap/v1"
 _OTHER_METHODS: Final = ["PUT", "PATCH", "DELETE", "OPTIONS"]
 # A forwarded host: a DNS name or an IPv4 address, or a bracketed IPv6 one; an optional port.
 _HOST: Final = re.compile(
@@ -81,7 +82,7 @@ def _never_trusted(_peer: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class _SoapEndpoint:
+class SoapEndpoint:
     service: CounterOperations
     limits: XmlLimits
     contract: Contract
@@ -190,25 +191,24 @@ class _SoapEndpoint:
         return self._send(fault, request_id, error.code)
 
 
-def soap_router(
+def soap_endpoint(
     *,
     counter: CounterOperations,
     max_body_bytes: int = 64 * 1024,
     max_depth: int = 32,
     max_elements: int = 2_000,
-    path: str = "/soap/v1",
     contract_dir: Path = DEFAULT_CONTRACT_DIR,
     read_timeout_s: float = 10.0,
     public_base_url: str | None = None,
     trusts_proxy: Callable[[str], bool] = _never_trusted,
-) -> APIRouter:
+) -> SoapEndpoint:
     """The SOAP endpoint over ``counter``; checks expat and loads the contract at once.
 
     ``public_base_url`` (a checked setting) and ``trusts_proxy`` (whether a TCP peer is a
     trusted proxy) decide the address the served WSDL names.
     """
     check_expat()
-    endpoint = _SoapEndpoint(
+    return SoapEndpoint(
         service=counter,
         limits=XmlLimits(
             max_body_bytes=max_body_bytes, max_depth=max_depth, max_elements=max_elements
@@ -218,6 +218,10 @@ def soap_router(
         public_base_url=public_base_url,
         trusts_proxy=trusts_proxy,
     )
+
+
+def soap_routes(endpoint: SoapEndpoint, path: str = SOAP_PATH) -> APIRouter:
+    """The endpoint's routes: POST for calls, GET/HEAD for the contract, a fault for the rest."""
     # Plain Starlette routes: the endpoint reads the raw request and writes raw bytes, so
     # FastAPI's dependency solving and response validation would only cost time per call.
     router = APIRouter()
@@ -225,3 +229,8 @@ def soap_router(
     router.add_route(path, endpoint.describe, methods=["GET", "HEAD"], include_in_schema=False)
     router.add_route(path, endpoint.not_allowed, methods=_OTHER_METHODS, include_in_schema=False)
     return router
+
+
+def soap_router(*, counter: CounterOperations, path: str = SOAP_PATH, **limits: Any) -> APIRouter:
+    """The SOAP endpoint over ``counter`` and its routes (``soap_endpoint``'s keywords)."""
+    return soap_routes(soap_endpoint(counter=counter, **limits), path)

@@ -1,0 +1,77 @@
+"""The partners' two hot calls straight to their endpoints, past the framework's routing.
+
+Nearly all traffic is two calls: the SOAP endpoint's POST and the REST inquiry's GET. On their
+way through FastAPI they pass Starlette's exception middleware, FastAPI's body-limit and
+exit-stack middleware, the router's matching of every route, and the route's request and
+response wrappers: about 60 µs a call under load (bench/RESULTS.md), and nothing these two
+need, since each endpoint answers every failure itself. ``HotRoutes`` is the innermost of the
+app's own middleware (inside the header limits and the HTTP metrics, which still see every
+call) and sends those two straight to their endpoints; every other request goes on to FastAPI.
+
+Only a plain REST inquiry is taken (a national ID of at most 64 characters without a slash, and
+no query but ``section=39`` or ``section=40``): any other shape goes the long way, so the
+route's validation and refusals stay the only ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+#: An endpoint that reads the request itself and answers every failure itself.
+Endpoint = Callable[[Request], Awaitable[Response]]
+#: The plain REST inquiry: the request, its national ID and its section (or None).
+Inquiry = Callable[[Request, str, int | None], Awaitable[Response]]
+
+_SECTIONS: Final = {b"": None, b"section=39": 39, b"section=40": 40}
+_MAX_ID: Final = 64  # the route's own bound on the path's national ID
+
+
+class HotRoutes:
+    """ASGI middleware: POST ``soap_path`` to ``soap``, a plain GET of
+    ``{inquiry_prefix}{nationalId}{inquiry_suffix}`` to ``inquiry``, the rest to ``app``."""
+
+    __slots__ = ("_app", "_inquiry", "_prefix", "_soap", "_soap_path", "_suffix")
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        soap_path: str,
+        soap: Endpoint,
+        inquiry_prefix: str,
+        inquiry_suffix: str,
+        inquiry: Inquiry,
+    ) -> None:
+        self._app = app
+        self._soap_path = soap_path
+        self._soap = soap
+        self._prefix = inquiry_prefix
+        self._suffix = inquiry_suffix
+        self._inquiry = inquiry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            method: str = scope["method"]
+            if method == "POST" and path == self._soap_path:
+                response = await self._soap(Request(scope, receive))
+                await response(scope, receive, send)
+                return
+            if method == "GET" and path.startswith(self._prefix) and path.endswith(self._suffix):
+                national_id = path[len(self._prefix) : len(path) - len(self._suffix)]
+                query = scope.get("query_string", b"")
+                if (
+                    0 < len(national_id) <= _MAX_ID
+                    and "/" not in national_id
+                    and query in _SECTIONS
+                ):
+                    request = Request(scope, receive)
+                    response = await self._inquiry(request, national_id, _SECTIONS[query])
+                    await response(scope, receive, send)
+                    return
+        await self._app(scope, receive, send)
