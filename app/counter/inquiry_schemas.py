@@ -7,6 +7,7 @@ absent, never a zero or an empty string standing in for what is not known.
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -256,3 +257,83 @@ class InquiryOut(OutModel):
             eligibility=r.eligibility,
             previous_memberships=[EndedMembershipOut.of(m) for m in r.previous_memberships] or None,
         )
+
+
+# --- the answer written by hand ---------------------------------------------------------------
+# The hot route (``PlainInquiry``) writes the answer without building the models: the same
+# JSON, byte for byte, as ``InquiryOut.of(result)`` serialised by alias (a property test
+# holds the two together: tests/unit/counter/test_inquiry_json.py).
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def _instant(value: datetime) -> str:
+    # As pydantic writes an aware datetime: ISO 8601, "Z" for a zero offset.
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _month_fields(m: PayableMonth) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "month": m.month,
+        "amount": baht(m.amount_satang),
+        "dueDate": None if m.due_date is None else m.due_date.isoformat(),
+        "overdue": m.overdue,
+    }
+    if m.government_satang is not None:
+        fields["governmentAmount"] = baht(m.government_satang)
+    return fields
+
+
+def _ended_fields(m: EndedMembership) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "section": m.section,
+        "coverageStart": m.coverage_start.isoformat(),
+        "endedMonth": m.ended_month,
+    }
+    if m.end_reason is not None:
+        fields["endReason"] = m.end_reason
+    if m.option is not None:
+        fields["option"] = m.option
+    return fields
+
+
+def inquiry_json(r: InquiryResult) -> bytes:
+    """``InquiryOut.of(r)`` as JSON (by alias), written without the models."""
+    fields: dict[str, Any] = {
+        "nationalId": r.national_id,
+        "title": r.title,
+        "firstName": r.first_name,
+        "familyName": r.family_name,
+        "section": r.section,
+        "status": r.status,
+        "statusReason": r.status_reason,
+        "endedMonth": r.ended_month,
+        "option": r.option,
+    }
+    if r.effective_date is not None:
+        fields["effectiveDate"] = r.effective_date.isoformat()
+    if r.return_code is not None:
+        fields["returnCode"] = r.return_code
+    if r.payment_period is not None:
+        fields["paymentPeriod"] = r.payment_period
+    if r.payment_method is not None:
+        fields["paymentMethod"] = r.payment_method
+    if r.last_payment_date is not None:
+        fields["lastPaymentDate"] = r.last_payment_date.isoformat()
+    if r.last_payment_satang is not None:
+        fields["lastPaymentAmount"] = baht(r.last_payment_satang)
+    if r.amount_due_satang is not None:
+        fields["amountDue"] = baht(r.amount_due_satang)
+    fields["months"] = [_month_fields(m) for m in r.months]
+    fields["defaultMonths"] = list(r.default_months)
+    fields["defaultTotal"] = baht(r.default_total_satang)
+    fields["savingsAllowed"] = r.savings_allowed
+    fields["maxSavingsPerMonth"] = baht(r.max_savings_per_month_satang)
+    fields["asOf"] = _instant(r.as_of)
+    fields["servedBy"] = r.served_by.value
+    if r.eligibility is not None:
+        fields["eligibility"] = r.eligibility
+    if r.previous_memberships:
+        fields["previousMemberships"] = [_ended_fields(m) for m in r.previous_memberships]
+    return _dumps(fields).encode()

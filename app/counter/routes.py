@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Request, Response
 
-from app.counter.inquiry_schemas import InquiryOut
+from app.counter.inquiry_schemas import InquiryOut, inquiry_json
 from app.counter.operations import CounterOperations
 from app.counter.payment_schemas import CancelIn, CancelOut, ConfirmIn, ConfirmOut, StatusOut
 from app.counter.records import InquiryRequest
@@ -42,7 +42,7 @@ TxnIdPath = Annotated[
 class PlainInquiry:
     """The REST inquiry without the framework: what the ``inquireContribution`` route answers,
     for a request already known to be plain (its national ID at most 64 characters, a section
-    of 39 or 40 or none), with the answer written by the model's own serializer.
+    of 39 or 40 or none), with the answer written without the models (``inquiry_json``).
 
     ``app.main.hot_routes`` sends the partners' inquiries here; any other request goes to the
     route, whose validation and refusals stay the only ones.
@@ -60,13 +60,9 @@ class PlainInquiry:
                 credentials=bearer_of(request),
                 request=InquiryRequest(national_id, section),
             )
-            answer = InquiryOut.of(result)
-            return Response(_INQUIRY_JSON(answer, by_alias=True), media_type="application/json")
+            return Response(inquiry_json(result), media_type="application/json")
         except Exception as exc:
             return failure_response(exc, request, request_id(request))
-
-
-_INQUIRY_JSON = InquiryOut.__pydantic_serializer__.to_json
 
 
 def add_counter_routes(router: APIRouter, counter: CounterOperations) -> None:

@@ -1,0 +1,89 @@
+"""The hot route's hand-written inquiry answer is the model's answer, byte for byte."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.counter.inquiry_schemas import InquiryOut, inquiry_json
+from app.counter.records import EndedMembership, InquiryResult, PayableMonth
+from app.db.read_meta import ReadPath
+
+_text = st.text(max_size=12)  # any Unicode: Thai, quotes, controls, surrogates left out
+_maybe_text = st.none() | _text
+_satang = st.integers(min_value=-(10**9), max_value=10**9)
+_month = st.from_regex(r"\A[0-9]{4}-[0-9]{2}\Z")
+_zones = st.sampled_from([UTC, timezone(timedelta(hours=7)), timezone(timedelta(hours=-3))])
+_instant = st.builds(
+    lambda moment, zone: moment.replace(tzinfo=zone),
+    st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1)),
+    _zones,
+)
+_payable = st.builds(
+    PayableMonth, _month, _satang, st.none() | st.dates(), st.booleans(), st.none() | _satang
+)
+_ended = st.builds(
+    EndedMembership,
+    st.sampled_from([39, 40]),
+    st.dates(),
+    _month,
+    _maybe_text,
+    st.none() | st.integers(1, 3),
+)
+
+
+@st.composite
+def _results(draw: st.DrawFn) -> InquiryResult:
+    return InquiryResult(
+        national_id=draw(st.from_regex(r"\A[0-9]{13}\Z")),
+        title=draw(_text),
+        first_name=draw(_text),
+        family_name=draw(_text),
+        section=draw(st.sampled_from([39, 40])),
+        status=draw(st.sampled_from(["active", "terminated", "inactive"])),
+        status_reason=draw(_maybe_text),
+        ended_month=draw(st.none() | _month),
+        option=draw(st.none() | st.integers(1, 3)),
+        months=tuple(draw(st.lists(_payable, max_size=4))),
+        default_months=tuple(draw(st.lists(_month, max_size=3))),
+        default_total_satang=draw(_satang),
+        savings_allowed=draw(st.booleans()),
+        max_savings_per_month_satang=draw(_satang),
+        as_of=draw(_instant),
+        served_by=draw(st.sampled_from(list(ReadPath))),
+        effective_date=draw(st.none() | st.dates()),
+        return_code=draw(_maybe_text),
+        payment_period=draw(_maybe_text),
+        payment_method=draw(_maybe_text),
+        last_payment_date=draw(st.none() | st.dates()),
+        last_payment_satang=draw(st.none() | _satang),
+        amount_due_satang=draw(st.none() | _satang),
+        eligibility=draw(st.sampled_from([None, "eligible", "override"])),
+        previous_memberships=tuple(draw(st.lists(_ended, max_size=2))),
+    )
+
+
+def _model_json(result: InquiryResult) -> bytes:
+    model = InquiryOut.of(result)
+    return InquiryOut.__pydantic_serializer__.to_json(model, by_alias=True)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_results())
+def test_the_hand_written_answer_is_the_models(result: InquiryResult) -> None:
+    assert inquiry_json(result) == _model_json(result)
+
+
+def test_a_whole_second_and_a_zero_offset_are_written_as_the_model_writes_them() -> None:
+    base = InquiryResult(
+        national_id="3100600445635", title="นาง", first_name='"ส"', family_name="\u202eใจ",
+        section=40, status="active", status_reason=None, ended_month=None, option=2,
+        months=(PayableMonth("2024-06", 10000, None, False, 5000),),
+        default_months=("2024-06",), default_total_satang=10000, savings_allowed=True,
+        max_savings_per_month_satang=100000, as_of=datetime(2024, 6, 12, 2, 30, tzinfo=UTC),
+        served_by=ReadPath.REPLICA, last_payment_date=date(2024, 5, 20),
+    )  # fmt: skip
+    assert inquiry_json(base) == _model_json(base)
+    assert b'"asOf":"2024-06-12T02:30:00Z"' in inquiry_json(base)
