@@ -83,6 +83,9 @@ class AuditSpool:
         self._path = self._dir / SPOOL_FILE
         self._replaying = self._dir / REPLAYING_FILE
         self._lock: IO[str] | None = None
+        # Seen empty since the last append: only this process writes its directory (the lock
+        # says so), so the writer's check after every batch needs no file system call.
+        self._seen_empty = False
 
     @property
     def directory(self) -> Path:
@@ -171,6 +174,7 @@ class AuditSpool:
         """Write ``rows`` (record id, row) durably (fsync) before returning."""
         self._dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         text = "".join(_encode(record_id, row) + "\n" for record_id, row in rows)
+        self._seen_empty = False
         fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
         with os.fdopen(fd, "a", encoding="utf-8") as spool:
             spool.write(text)
@@ -187,7 +191,11 @@ class AuditSpool:
 
     def pending(self) -> bool:
         """Whether any spooled rows wait for the primary."""
-        return any(p.exists() and p.stat().st_size > 0 for p in (self._replaying, self._path))
+        if self._seen_empty:
+            return False
+        waiting = any(p.exists() and p.stat().st_size > 0 for p in (self._replaying, self._path))
+        self._seen_empty = not waiting and self._lock is not None
+        return waiting
 
     def take(self) -> Iterator[tuple[UUID, AuditRow]]:
         """The spooled rows (record id, row), oldest first; ``taken()`` once they are committed.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
@@ -273,6 +274,11 @@ def _instant(value: datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+@lru_cache(maxsize=4096)  # every inquiry offers the same dozen months at the same amounts
+def _month_json(m: PayableMonth) -> str:
+    return _dumps(_month_fields(m))
+
+
 def _month_fields(m: PayableMonth) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "month": m.month,
@@ -325,8 +331,9 @@ def inquiry_json(r: InquiryResult) -> bytes:
         fields["lastPaymentAmount"] = baht(r.last_payment_satang)
     if r.amount_due_satang is not None:
         fields["amountDue"] = baht(r.amount_due_satang)
-    fields["months"] = [_month_fields(m) for m in r.months]
-    fields["defaultMonths"] = list(r.default_months)
+    # The months are spliced in as JSON already written: "months" comes between the two.
+    head = _dumps(fields)
+    fields = {"defaultMonths": list(r.default_months)}
     fields["defaultTotal"] = baht(r.default_total_satang)
     fields["savingsAllowed"] = r.savings_allowed
     fields["maxSavingsPerMonth"] = baht(r.max_savings_per_month_satang)
@@ -336,4 +343,5 @@ def inquiry_json(r: InquiryResult) -> bytes:
         fields["eligibility"] = r.eligibility
     if r.previous_memberships:
         fields["previousMemberships"] = [_ended_fields(m) for m in r.previous_memberships]
-    return _dumps(fields).encode()
+    months = ",".join([_month_json(m) for m in r.months])
+    return f'{head[:-1]},"months":[{months}],{_dumps(fields)[1:]}'.encode()

@@ -22,6 +22,7 @@ import asyncpg
 
 from app.audit.records import AuditRecord
 from app.audit.unlinked import add_unlinked
+from app.counter.member_reads import MemberReads
 from app.counter.ports import MemberSnapshot, NewPayment, PaymentRow, TransactionIdTaken
 from app.counter.records import EndedMembership
 from app.db.failures import translated
@@ -62,15 +63,6 @@ SELECT p.national_id, p.title, p.first_name, p.last_name, p.section, p.status,
  WHERE p.national_id = $1
 """
 
-#: The inquiry's read: the member (all columns null when there is none) and, in the same round
-#: trip, how far the server that answered has replayed (null on a primary).
-INQUIRY_SQL = f"""
-SELECT m.*,
-       CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text END AS replay_lsn
-  FROM (SELECT 1) AS one
-  LEFT JOIN LATERAL ({MEMBER_SQL}) AS m ON true
-"""
-
 # A confirm waits at most this long for a primary connection, then answers the retryable
 # server.store_unavailable instead of queueing for ever behind a stuck pool.
 ACQUIRE_TIMEOUT_S = 5.0
@@ -82,7 +74,7 @@ _PAYMENT_COLUMNS = (
 
 
 def _month(day: date) -> Month:
-    return Month(day.year, day.month)
+    return Month.from_index(day.year * 12 + day.month - 1)
 
 
 def ended_memberships(text: str | None) -> tuple[EndedMembership, ...]:
@@ -273,6 +265,7 @@ class PgLedger:
         self._primary = primary
         self._router = router
         self._commit = commit or CommitPolicy()
+        self._members = MemberReads(router, MEMBER_SQL)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[LedgerTx]:
@@ -308,17 +301,8 @@ class PgLedger:
     async def read_member(
         self, national_id: str, *, since: Month, min_lsn: int | None
     ) -> tuple[MemberSnapshot | None, ReadMeta]:
-        async def read(conn: asyncpg.Connection) -> asyncpg.Record:
-            row: asyncpg.Record | None = await conn.fetchrow(
-                INQUIRY_SQL, national_id, since.first_day
-            )
-            assert row is not None  # one row always: the member's columns may be null
-            return row
-
-        def replayed(row: asyncpg.Record) -> int | None:
-            return parse_lsn(row["replay_lsn"])
-
-        row, info = await self._router().run_read(read, min_lsn=min_lsn, replayed=replayed)
+        # With the reads of the other inquiries in progress (member_reads.py).
+        row, info = await self._members.read(national_id, since=since.first_day, min_lsn=min_lsn)
         return _member(row), ReadMeta(info.path, info.as_of)
 
     async def load_rates(self) -> list[Rate]:

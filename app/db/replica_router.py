@@ -53,13 +53,13 @@ def parse_lsn(text: str | None) -> int | None:
 class ReadObserver(Protocol):
     """What the router reports (metrics implement it)."""
 
-    def read_served(self, path: str) -> None: ...
+    def read_served(self, path: str, reads: int = 1) -> None: ...
 
     def replica_lag(self, replica: str, *, seconds: float, lag_bytes: int, up: bool) -> None: ...
 
 
 class _NoObserver:
-    def read_served(self, path: str) -> None:
+    def read_served(self, path: str, reads: int = 1) -> None:
         return None
 
     def replica_lag(self, replica: str, *, seconds: float, lag_bytes: int, up: bool) -> None:
@@ -246,12 +246,14 @@ class ReplicaRouter:
         *,
         min_lsn: int | None = None,
         replayed: Callable[[T], int | None] | None = None,
+        reads: int = 1,
     ) -> tuple[T, ReadInfo]:
         """Run ``fn`` on a fresh replica if there is one, else (or if it fails) on the primary.
 
         ``replayed``: the replay position the answer of ``fn`` carries (None from a server
         that is not in recovery). The answer of a standby behind ``min_lsn`` or the newest
         write this instance knows of is then not used. Without it, the last probe decides.
+        ``reads``: how many calls' reads ``fn`` makes (for the reads-served counter).
         """
         floor = max(min_lsn or 0, self.primary_lsn)
         candidates = self.eligible(min_lsn=min_lsn if replayed is None else None)
@@ -272,12 +274,12 @@ class ReplicaRouter:
                         continue
                     if lsn < floor:  # this connection's standby is behind: not believed
                         continue
-                self._observer.read_served("replica")
+                self._observer.read_served("replica", reads)
                 return result, ReadInfo("replica", state.name, state.as_of or datetime.now(UTC))
-        return await self._read_primary(fn)
+        return await self._read_primary(fn, reads)
 
     async def _read_primary(
-        self, fn: Callable[[asyncpg.Connection], Awaitable[T]]
+        self, fn: Callable[[asyncpg.Connection], Awaitable[T]], reads: int = 1
     ) -> tuple[T, ReadInfo]:
         as_of = datetime.now(UTC)
         async with translated("primary"):
@@ -291,7 +293,7 @@ class ReplicaRouter:
                     raise
                 async with self.primary.acquire() as conn:
                     result = await fn(conn)
-        self._observer.read_served("primary")
+        self._observer.read_served("primary", reads)
         return result, ReadInfo("primary", None, as_of)
 
     def status(self) -> list[dict[str, object]]:

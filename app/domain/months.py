@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from app.errors import InvalidMonth
@@ -11,6 +11,9 @@ from app.errors import InvalidMonth
 _MONTH_TEXT = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
 _MIN_YEAR = 1
 _MAX_YEAR = 9999
+# Months are values and every inquiry walks the same dozen: ``from_index`` hands out one
+# instance per month (all of them fit: 120,000 months from year 1 to 9999).
+_MAX_INTERNED = 120_000
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -19,6 +22,7 @@ class Month:
 
     year: int
     month: int
+    _text: str = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.month <= 12 or not _MIN_YEAR <= self.year <= _MAX_YEAR:
@@ -27,6 +31,7 @@ class Month:
                 year=self.year,
                 month=self.month,
             )
+        object.__setattr__(self, "_text", f"{self.year:04d}-{self.month:02d}")
 
     @classmethod
     def parse(cls, text: str) -> Month:
@@ -44,13 +49,18 @@ class Month:
         if isinstance(day, datetime):
             # An instant's month depends on the time zone: convert with bangkok_date() first.
             raise TypeError("Month.of() takes a date; convert an instant with bangkok_date()")
-        return cls(day.year, day.month)
+        return cls.from_index(day.year * 12 + day.month - 1)
 
     @classmethod
     def from_index(cls, index: int) -> Month:
-        """The month whose ``index`` is the given number."""
-        year, month0 = divmod(index, 12)
-        return cls(year, month0 + 1)
+        """The month whose ``index`` is the given number (one shared instance per month)."""
+        found = _INTERNED.get(index)
+        if found is None:
+            year, month0 = divmod(index, 12)
+            found = cls(year, month0 + 1)
+            if len(_INTERNED) < _MAX_INTERNED:
+                _INTERNED[index] = found
+        return found
 
     @property
     def index(self) -> int:
@@ -83,4 +93,7 @@ class Month:
         return [Month.from_index(i) for i in range(first.index, last.index + 1)]
 
     def __str__(self) -> str:
-        return f"{self.year:04d}-{self.month:02d}"
+        return self._text
+
+
+_INTERNED: dict[int, Month] = {}

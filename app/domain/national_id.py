@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import random
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -22,11 +23,11 @@ DEFAULT_PREFIXES: Final[Mapping[int, frozenset[str]]] = MappingProxyType(
 
 # Never valid whatever the setting says: 9 is no card category, 00 no issued number.
 _NEVER_PREFIXES: Final = ("9", "00")
-_ASCII_DIGITS: Final = frozenset("0123456789")
+_WEIGHTS: Final = tuple(range(LENGTH, 1, -1))  # 13..2, for the first 12 digits
 
 
 def _is_ascii_digits(text: str) -> bool:
-    return bool(text) and all(ch in _ASCII_DIGITS for ch in text)
+    return text.isascii() and text.isdigit()  # isdigit alone takes Thai and other digits
 
 
 def check_digit(first12: str) -> str:
@@ -35,7 +36,7 @@ def check_digit(first12: str) -> str:
         raise ValueError("check_digit() needs exactly 12 ASCII digits")
     # The official weights are 13..2. Weight 11 (third digit) is 0 modulo 11, and sums of 0
     # and 10 modulo 11 both give 1, so the scheme misses some single-digit typos by design.
-    total = sum(int(d) * (LENGTH - i) for i, d in enumerate(first12))
+    total = sum(map(operator.mul, map(int, first12), _WEIGHTS))
     return str((11 - total % 11) % 10)
 
 
@@ -74,8 +75,12 @@ def validate_national_id(
     if raw.startswith(_NEVER_PREFIXES):
         never = "9" if raw[0] == "9" else "00"
         raise _refuse("prefix", f"A national ID never starts with {never!r}.")
-    allowed = table[section] if section is not None else _any_section(table)
-    if raw[0] not in allowed:
+    if section is not None:
+        accepted = raw[0] in table[section]
+    else:
+        accepted = any(raw[0] in digits for digits in table.values())
+    if not accepted:
+        allowed = table[section] if section is not None else _any_section(table)
         where = f"Section {section}" if section is not None else "any section"
         raise _refuse(
             "prefix",

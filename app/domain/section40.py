@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Final
 
 from app.domain.months import Month
@@ -67,22 +68,26 @@ def s40_payable_months(
     paid_set = frozenset(paid)
     current = Month.of(today)
     first = current if coverage_start is None else max(current, coverage_start)
-    months: list[MonthDue] = []
-    for month in Month.range(first, current.plus(policy.max_months_ahead)):
-        if month in paid_set:
-            continue
-        rate = rates.rate(SECTION, option, month)
-        months.append(
-            MonthDue(
-                month=month,
-                amount_satang=rate.amount_satang,
-                due_date=None,
-                overdue=False,
-                government_satang=rate.government_satang,
-                advance=month > current,
-            )
-        )
-    return months
+    return [
+        _due(rates, option, month, current)
+        for month in Month.range(first, current.plus(policy.max_months_ahead))
+        if month not in paid_set
+    ]
+
+
+@lru_cache(maxsize=4096)  # every inquiry prices the same dozen months: price each once
+def _due(rates: RateTable, option: int, month: Month, current: Month) -> MonthDue:
+    """``month`` at ``option``, payable in ``current`` (a table is never changed: a new one
+    is made when the rates change, so its answers may be kept)."""
+    rate = rates.rate(SECTION, option, month)
+    return MonthDue(
+        month=month,
+        amount_satang=rate.amount_satang,
+        due_date=None,
+        overdue=False,
+        government_satang=rate.government_satang,
+        advance=month > current,
+    )
 
 
 def _months_before(day: date, months: int) -> date:

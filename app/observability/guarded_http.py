@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import http
-import uuid
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -189,7 +189,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         # The path as far as it came (a request line cut short is still a path to go by).
         path = getattr(self, "url", b"").partition(b"?")[0].decode("latin-1")
         content_type = dict(self.headers or []).get(b"content-type", b"").decode("latin-1")
-        request_id = uuid.uuid4().hex
+        request_id = os.urandom(16).hex()
         status, media_type, body = answer(reason, path, content_type, request_id)
         if cycle is not None:
             # The app still waits for the body: it learns the client went, and answers no one.

@@ -7,7 +7,7 @@ so a partner on /soap/v1 still gets a SOAP Fault and an internal client problem+
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -44,7 +44,7 @@ class HeaderLimitsMiddleware:
             max_bytes=self.max_bytes,
         )
         content_type = dict(scope.get("headers") or []).get(b"content-type", b"")
-        request_id = uuid.uuid4().hex
+        request_id = os.urandom(16).hex()
         status, media_type, body = self.render(
             scope.get("path", ""), content_type.decode("latin-1"), error, request_id
         )

@@ -341,11 +341,11 @@ class Metrics:
         self.db_errors.labels(pool, kind).inc()
 
     # --- ReadObserver (store.replica_router) ------------------------------------------------
-    def read_served(self, path: str) -> None:
+    def read_served(self, path: str, reads: int = 1) -> None:
         child = self._reads.get(path)
         if child is None:
             child = self._reads[path] = self.reads.labels(path)
-        child.inc()
+        child.inc(reads)
 
     def replica_lag(self, replica: str, *, seconds: float, lag_bytes: int, up: bool) -> None:
         self.replica_up.labels(replica).set(1 if up else 0)

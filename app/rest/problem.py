@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 import traceback
-import uuid
 from collections.abc import Callable, Coroutine, Iterable
 from decimal import Decimal
 from typing import Any, ClassVar, Final, Protocol
@@ -148,7 +148,7 @@ def request_id(request: Request) -> str:
     if isinstance(known, str):
         return known
     given = request.headers.get(REQUEST_ID_HEADER)
-    rid = given if given is not None and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    rid = given if given is not None and _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
     request.state.request_id = rid
     return rid
 

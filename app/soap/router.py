@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
-from uuid import uuid4
 
 from fastapi import APIRouter, Request, Response
 from starlette.requests import ClientDisconnect
@@ -58,7 +58,7 @@ def request_id_of(request: Request) -> str:
     if call is not None:
         return call.request_id
     given = request.headers.get("x-request-id", "")
-    return given if _SANE_REQUEST_ID.fullmatch(given) else uuid4().hex
+    return given if _SANE_REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
 
 
 def _headers(request_id: str) -> dict[str, str]:

@@ -99,6 +99,7 @@ def _months(name: str, months: Iterable[str]) -> str:
     return element(f"sso:{name}", "".join([_sso("month", month) for month in months]))
 
 
+@lru_cache(maxsize=4096)  # every inquiry offers the same dozen months at the same amounts
 def _payable(month: PayableMonth) -> str:
     due = (
         '<sso:dueDate xsi:nil="true"/>'
