@@ -175,7 +175,12 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--data-dir", type=Path, default=OUT / "data")
     args = parser.parse_args()
-    asyncio.run(_run(args))
+    try:  # the loop `ssogw serve` runs on (uvicorn's "auto")
+        import uvloop
+    except ImportError:
+        asyncio.run(_run(args))
+    else:
+        uvloop.run(_run(args))
     return 0
 
 

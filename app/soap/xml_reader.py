@@ -86,13 +86,30 @@ class DictBuilder:
     ``separator`` is the parser's namespace separator: names arrive as ``uri<sep>local``.
     """
 
-    __slots__ = ("_data", "_declared", "_item", "_names", "_prefixes", "_separator", "_stack")
+    __slots__ = (
+        "_data",
+        "_declared",
+        "_elements_left",
+        "_item",
+        "_max_depth",
+        "_max_elements",
+        "_names",
+        "_prefixes",
+        "_separator",
+        "_stack",
+    )
 
     def __init__(
-        self, separator: str = SEPARATOR, prefixes: Mapping[str, str] = READ_PREFIXES
+        self,
+        separator: str = SEPARATOR,
+        prefixes: Mapping[str, str] = READ_PREFIXES,
+        limits: XmlLimits | None = None,
     ) -> None:
+        """``limits``: the depth and element caps to refuse past (as ``_Refused``), if any."""
         self._separator = separator
         self._prefixes = prefixes
+        self._max_depth = limits.max_depth if limits is not None else None
+        self._max_elements = self._elements_left = limits.max_elements if limits else -1
         self._names: dict[str, str] = {}  # expat name -> parsed name, for this document
         self._declared: dict[str, str] = {}
         self._stack: list[tuple[dict[str, Any] | None, list[str]]] = []
@@ -120,6 +137,15 @@ class DictBuilder:
         self._declared[prefix or ""] = uri
 
     def start(self, full_name: str, attributes: dict[str, Any]) -> None:
+        # The caps first: the stack holds one entry per open element.
+        if self._max_depth is not None:
+            if len(self._stack) >= self._max_depth:
+                raise _Refused("too_deep", f"The XML nests deeper than {self._max_depth} elements.")
+            self._elements_left -= 1
+            if self._elements_left < 0:
+                raise _Refused(
+                    "too_many_elements", f"The XML has more than {self._max_elements} elements."
+                )
         if self._declared:
             attributes = attributes or {}
             attributes["xmlns"] = self._declared
@@ -185,29 +211,39 @@ def invalid_xml(message: str, **details: object) -> InvalidSoapEnvelope:
     return InvalidSoapEnvelope(message, **details)
 
 
-@contextmanager
-def refusing_bad_xml() -> Iterator[None]:
-    """Turn what a hardened parser raises into the client error that says what was wrong."""
-    try:
-        yield
-    except _Refused as refused:
-        raise invalid_xml(refused.message, reason=refused.reason) from None
-    except pyexpat.ExpatError as error:
-        raise invalid_xml(
+def bad_xml(error: Exception) -> InvalidSoapEnvelope:
+    """The client error that says what a hardened parser found wrong (``error``: what it
+    raised: a refusal, an expat error, or a declared encoding it will not read)."""
+    if isinstance(error, _Refused):
+        return invalid_xml(error.message, reason=error.reason)
+    if isinstance(error, pyexpat.ExpatError):
+        return invalid_xml(
             f"The body is not well-formed XML: {pyexpat.ErrorString(error.code)} "
             f"(line {error.lineno}, column {error.offset}).",
             reason="not_well_formed",
             line=error.lineno,
             column=error.offset,
-        ) from None
-    except (LookupError, ValueError):
-        # pyexpat's answer to an XML declaration naming an encoding it does not know
-        # (LookupError) or will not take, such as UTF-7 (ValueError).
-        raise invalid_xml(
-            "The XML declaration names an encoding this endpoint does not accept;"
-            " send UTF-8 (or name the charset in the Content-Type).",
-            reason="encoding",
-        ) from None
+        )
+    # pyexpat's answer to an XML declaration naming an encoding it does not know
+    # (LookupError) or will not take, such as UTF-7 (ValueError).
+    return invalid_xml(
+        "The XML declaration names an encoding this endpoint does not accept;"
+        " send UTF-8 (or name the charset in the Content-Type).",
+        reason="encoding",
+    )
+
+
+#: What a hardened parser raises for a body it does not accept (``bad_xml`` says why).
+PARSE_ERRORS: Final = (_Refused, pyexpat.ExpatError, LookupError, ValueError)
+
+
+@contextmanager
+def refusing_bad_xml() -> Iterator[None]:
+    """Turn what a hardened parser raises into the client error that says what was wrong."""
+    try:
+        yield
+    except PARSE_ERRORS as error:
+        raise bad_xml(error) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,41 +253,6 @@ class Document:
     data: bytes
     encoding: str | None  # "UTF-8" when transcoded from a declared charset, else detect
     tree: dict[str, Any] | None = None  # the dict tree, when the guard has built it
-
-
-class _Counter:
-    """The element handlers of a guarding parser: depth and count caps, then the tree.
-
-    Kept apart from ``BodyGuard`` so that the parser's handlers do not refer back to the
-    object holding the parser: with no reference cycle, a guard and its expat parser (about
-    20 KB with its text buffer) are freed as soon as the request is done, not at the next
-    run of the cyclic garbage collector.
-    """
-
-    __slots__ = ("_builder", "_depth", "_elements", "_limits")
-
-    def __init__(self, limits: XmlLimits, builder: DictBuilder) -> None:
-        self._limits = limits
-        self._builder = builder
-        self._depth = 0
-        self._elements = 0
-
-    def start(self, name: str, attributes: dict[str, Any]) -> None:
-        self._depth += 1
-        self._elements += 1
-        if self._depth > self._limits.max_depth:
-            raise _Refused(
-                "too_deep", f"The XML nests deeper than {self._limits.max_depth} elements."
-            )
-        if self._elements > self._limits.max_elements:
-            raise _Refused(
-                "too_many_elements", f"The XML has more than {self._limits.max_elements} elements."
-            )
-        self._builder.start(name, attributes)
-
-    def end(self, name: str) -> None:
-        self._depth -= 1
-        self._builder.end(name)
 
 
 @dataclass(slots=True)
@@ -280,11 +281,13 @@ class BodyGuard:
         self._parser = pyexpat.ParserCreate("UTF-8" if self.charset else None, SEPARATOR)
         harden(self._parser)
         self._parser.buffer_text = True
-        self._builder = DictBuilder()
-        counter = _Counter(self.limits, self._builder)
+        # The builder refuses past the caps itself. It holds no reference back to the guard or
+        # its parser, so a guard and its expat parser (about 20 KB with its text buffer) are
+        # freed as soon as the request is done, not at the next run of the cyclic collector.
+        self._builder = DictBuilder(limits=self.limits)
         self._parser.StartNamespaceDeclHandler = self._builder.namespace_declared
-        self._parser.StartElementHandler = counter.start
-        self._parser.EndElementHandler = counter.end
+        self._parser.StartElementHandler = self._builder.start
+        self._parser.EndElementHandler = self._builder.end
         self._parser.CharacterDataHandler = self._builder.characters
 
     def _declared(self, chunk: bytes, *, final: bool) -> bytes:
@@ -310,8 +313,10 @@ class BodyGuard:
         return head
 
     def _parse(self, data: bytes, *, final: bool) -> None:
-        with refusing_bad_xml():
+        try:
             self._parser.Parse(data, final)
+        except PARSE_ERRORS as error:  # as refusing_bad_xml(), without a generator per call
+            raise bad_xml(error) from None
 
     def _decode(self, chunk: bytes, *, final: bool) -> bytes:
         if self._decoder is None:
