@@ -63,6 +63,8 @@ def _text(value: str | None) -> str | None:
     # whole batch fail, so it is stored (and hashed) with the offending characters replaced.
     if value is None:
         return None
+    if value.isascii():  # no surrogate can be in it: only a NUL could need replacing
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
     return value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
 
 

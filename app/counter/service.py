@@ -17,6 +17,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import replace
 from datetime import datetime
+from functools import lru_cache
 from typing import NoReturn, Protocol
 
 from app.admission.credentials import Credentials
@@ -67,6 +68,7 @@ class CounterEvents(AdmissionEvents, Protocol):
     def payment_cancelled(self, *, section: int, partner: str) -> None: ...
 
 
+@lru_cache(maxsize=4096)  # every inquiry offers the same dozen months at the same amounts
 def _payable(due: MonthDue) -> PayableMonth:
     return PayableMonth(
         str(due.month), due.amount_satang, due.due_date, due.overdue, due.government_satang
