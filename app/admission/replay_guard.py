@@ -57,6 +57,9 @@ from app.admission.nonce_cache import NonceCache
 from app.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
+#: Jitter from a generator of this module's own: the process-wide ``random`` is left to
+#: whoever else draws from it (a property-based test running beside a served app, say).
+_JITTER = random.Random()
 
 MAX_BATCH = 500
 RETRY_AFTER_S = 1.0  # after a failure, the ledger is not asked again for this long
@@ -224,7 +227,7 @@ class ReplayGuard:
         assert self._ledger is not None and self._prune_interval_s is not None
         while True:
             # Spread over the interval, so instances started together do not prune together.
-            await asyncio.sleep(self._prune_interval_s * random.uniform(0.5, 1.5))
+            await asyncio.sleep(self._prune_interval_s * _JITTER.uniform(0.5, 1.5))
             try:
                 deleted = PRUNE_BATCH
                 while deleted == PRUNE_BATCH:  # a backlog: batch after batch

@@ -27,6 +27,9 @@ from typing import Protocol
 import asyncpg
 
 log = logging.getLogger(__name__)
+#: Jitter from a generator of this module's own: the process-wide ``random`` is left to
+#: whoever else draws from it (a property-based test running beside a served app, say).
+_JITTER = random.Random()
 
 CHANNEL = "ssogw_principals"
 KINDS = frozenset({"partner", "client"})
@@ -95,7 +98,7 @@ class PrincipalChanges:
                 (log.warning if failures == 1 else log.debug)(
                     "principal changes: not listening (%s); reconnecting", type(exc).__name__
                 )
-            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+            await asyncio.sleep(backoff * _JITTER.uniform(0.5, 1.0))
             backoff = min(backoff * 2, self._max_backoff_s)
 
     async def _listen(self) -> None:
