@@ -5,6 +5,7 @@ to the memberships kept. Each test names the defect it guards against."""
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,9 +14,12 @@ import pytest
 
 from app.domain.months import Month
 from app.main import Gateway
-from tests.support.clock import current_month
+from tests.conftest import PartnerCredentials
+from tests.support.clock import business_clock, current_month
+from tests.support.counter_calls import caller, confirm_request
 from tests.support.people import add_person, new_national_id
 from tests.support.rest_api import problem, replicas, rest
+from tests.support.wsse import digest_token
 
 pytestmark = pytest.mark.db
 
@@ -29,6 +33,18 @@ async def api(live_url: str, client_token: str) -> AsyncIterator[httpx.AsyncClie
 def s40(nid: str, option: int = 1) -> dict[str, Any]:
     return {"nationalId": nid, "title": "นาง", "firstName": "สมหญิง", "lastName": "ใจดี",
             "section": 40, "option": option}  # fmt: skip
+
+
+async def refunds_of(
+    gateway: Gateway, nid: str, first: Month, last: Month
+) -> list[tuple[Month, int, int, int, str]]:
+    """The refund listing's months for ``nid``: month, paid, due, refund, reason."""
+    return [
+        (m.month, m.paid_satang, m.due_satang, m.refund_satang, m.reason)
+        async for person in gateway.refunds.refunds(first, last)
+        if person.national_id == nid
+        for m in person.months
+    ]
 
 
 async def recorded(gateway: Gateway, nid: str) -> tuple[str, str | None, str | None]:
@@ -168,32 +184,87 @@ async def test_the_statement_escapes_names_and_neutralises_bidi_controls(
     assert "\u202e" not in page.text and "&lt;script&gt;" in page.text
 
 
-# --- known defects left for the lead: a domain decision is needed --------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="Months paid under a membership after the month it ended (here by a Section 33"
-    " employment recorded after the fact) are neither refunded nor excluded: the next"
-    " membership charges the same month again. Needs a decision (refund or carry over).",
-)
-async def test_a_month_paid_under_an_ended_membership_is_not_charged_again(
-    api: httpx.AsyncClient, gateway: Gateway
+# --- months paid under a membership after it ended: refunded, never carried over ---------------
+async def test_months_paid_after_section_39_cover_ended_are_refunded_in_full(
+    api: httpx.AsyncClient, gateway: Gateway, partner: PartnerCredentials
 ) -> None:
+    """Defect: months paid under a membership after the month it ended (here by a Section 33
+    employment recorded after the fact) were neither refunded nor excluded."""
     current = current_month()
     async with gateway.db.primary.acquire() as conn:
         nid = await add_person(
             conn, section=39, coverage_start=current.minus(3),
-            paid=[current.minus(3), current.minus(2), current.minus(1), current],
-            replicas=replicas(gateway),
+            paid=[current.minus(3), current.minus(2)], replicas=replicas(gateway),
         )  # fmt: skip
+    ended = [current.minus(1), current]  # paid at the counter, 432 baht each
+    request = confirm_request(nid, [str(m) for m in ended], 86_400, section=39)
+    token = digest_token(partner.username, partner.password)
+    confirmed = await gateway.counter.confirm(caller=caller(), credentials=token, request=request)
     employed = current.minus(1).first_day.isoformat()  # recorded late: cover ended from c-1
     back = await api.post(
         f"/api/v1/insured/{nid}/section33-employment", json={"employedFrom": employed}
     )
     assert back.status_code == 200, back.text
+    expected = [(m, 43_200, 0, 43_200, "cover_ended") for m in ended]
+    assert await refunds_of(gateway, nid, current.minus(3), current) == expected
+
+    # The move to Section 40 changes nothing of it: the months are not the new membership's.
     assert (await api.post("/api/v1/insured", json=s40(nid, 2))).status_code == 201
+    assert await refunds_of(gateway, nid, current.minus(3), current) == expected
     inquiry = (await api.get(f"/api/v1/insured/{nid}/contributions")).json()
-    offered = {m["month"] for m in inquiry["months"]}
-    assert str(current) not in offered  # already paid for under Section 39 (432 baht)
+    assert (inquiry["section"], inquiry["status"]) == (40, "active")
+    offered = {m["month"]: m["amount"] for m in inquiry["months"]}
+    assert offered[str(current)] == "100.00"  # Section 40 option 2 decides, not the 432 paid
+    assert str(current.minus(1)) not in offered  # Section 40: past months are never paid
+
+    # The ledger and the day's settlement are as they were: the refund goes through SSO.
+    payment = await gateway.db.primary.fetchrow(
+        "SELECT state, amount_satang FROM payments WHERE partner_txn_id = $1",
+        request.partner_txn_id,
+    )
+    assert payment is not None and tuple(payment) == ("confirmed", 86_400)
+    export = io.BytesIO()
+    await gateway.settlement_files.export(
+        export.write, partner=partner.name, business_date=confirmed.business_date,
+        file_format="csv",
+    )  # fmt: skip
+    assert request.partner_txn_id.encode() in export.getvalue()
+    report = await gateway.settlement_files.import_file(
+        io.BytesIO(export.getvalue()), partner=partner.name,
+        business_date=confirmed.business_date, file_format="csv",
+    )  # fmt: skip
+    assert report.record.summary.mismatches == 0
+
+
+async def test_months_a_later_membership_of_the_section_covers_are_not_refunded(
+    api: httpx.AsyncClient, gateway: Gateway
+) -> None:
+    """A Section 39 membership closed, and a new Section 39 one later: the months paid after
+    the first ended are refunded only up to where the second begins; the rest count for it."""
+    current = current_month()
+    async with gateway.db.primary.acquire() as conn:
+        nid = await add_person(
+            conn, section=39, coverage_start=current.minus(6),
+            paid=list(Month.range(current.minus(6), current)), replicas=replicas(gateway),
+        )  # fmt: skip
+    employed = current.minus(3).first_day.isoformat()  # cover ended from c-3
+    back = await api.post(
+        f"/api/v1/insured/{nid}/section33-employment", json={"employedFrom": employed}
+    )
+    assert back.status_code == 200, back.text
+    today = business_clock().today()
+    again = await api.post("/api/v1/insured", json={
+        **s40(nid), "section": 39, "option": None, "appliedOn": today.isoformat(),
+        "effectiveDate": current.minus(1).first_day.isoformat(),
+        "section33": {"monthsContributed": 14, "employmentEndedOn": today.isoformat()},
+    })  # fmt: skip
+    assert again.status_code == 201, again.text
+    refunds = await refunds_of(gateway, nid, current.minus(6), current)
+    assert [(m, reason) for m, *_, reason in refunds] == [
+        (current.minus(3), "cover_ended"), (current.minus(2), "cover_ended")]  # fmt: skip
+    inquiry = (await api.get(f"/api/v1/insured/{nid}/contributions")).json()
+    assert inquiry["status"] == "active"
+    assert not {str(current.minus(1)), str(current)} & {m["month"] for m in inquiry["months"]}
 
 
 @pytest.mark.xfail(
