@@ -68,6 +68,7 @@ def facts_of(member: MemberSnapshot) -> MembershipFacts:
         coverage_start=member.coverage_start,
         rules_from=member.rules_from,
         paid=member.paid,
+        earlier=member.earlier,
     )
 
 

@@ -22,8 +22,10 @@ from app.domain.calendar import bangkok_date
 from app.domain.months import Month
 from app.domain.section39 import S39Policy, ensure_s39_eligible, s39_eligibility
 from app.domain.standing import (
+    ACTIVE,
     OVERRIDE_EVENT,
     SECTION33_EVENT,
+    Earlier,
     MembershipFacts,
     Standing,
     StatusChange,
@@ -61,14 +63,18 @@ def shown(person: InsuredPerson, standing: Standing) -> InsuredPerson:
     )
 
 
-def facts(person: InsuredPerson, paid: dict[Month, date]) -> MembershipFacts:
-    """What ``person``'s status is derived from, with the months paid under their section."""
+def facts(
+    person: InsuredPerson, paid: dict[Month, date], earlier: Earlier | None = None
+) -> MembershipFacts:
+    """What ``person``'s status is derived from: the months paid under their section in the
+    window, and (Section 39, recorded active) the latest ones before it."""
     return MembershipFacts(
         section=person.section,
         recorded=person.recorded,
         coverage_start=Month.of(person.effective_date),
         rules_from=person.rules_from,
         paid=paid,
+        earlier=earlier,
     )
 
 
@@ -106,10 +112,12 @@ class MembershipChanges:
     async def _current(
         self, tx: MembershipTransaction, person: InsuredPerson, today: date
     ) -> tuple[MembershipFacts, Standing]:
-        paid = await tx.paid_months(
-            person.national_id, person.section, since=standing_history_start(today)
-        )
-        known = facts(person, paid)
+        since = standing_history_start(today)
+        paid = await tx.paid_months(person.national_id, person.section, since=since)
+        earlier = None
+        if person.section == 39 and person.status == ACTIVE:
+            earlier = await tx.earlier_payments(person.national_id, before=since)
+        known = facts(person, paid, earlier)
         return known, derive_standing(known, today=today, policy=self._s39)
 
     async def _eligibility(

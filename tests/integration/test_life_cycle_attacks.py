@@ -7,17 +7,24 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import AsyncIterator
+from datetime import time
 from typing import Any
 
 import httpx
 import pytest
 
+from app.counter.entitlement import facts_of, history_start
+from app.counter.ledger import PgLedger
+from app.domain.calendar import thai_month
 from app.domain.months import Month
+from app.domain.section39 import S39Policy
+from app.domain.standing import derive_standing
+from app.insured.service import encode_cursor
 from app.main import Gateway
 from tests.conftest import PartnerCredentials
 from tests.support.clock import business_clock, current_month
 from tests.support.counter_calls import caller, confirm_request
-from tests.support.people import add_person, new_national_id
+from tests.support.people import add_person, new_national_id, wait_replayed
 from tests.support.rest_api import problem, replicas, rest
 from tests.support.wsse import digest_token
 
@@ -267,12 +274,7 @@ async def test_months_a_later_membership_of_the_section_covers_are_not_refunded(
     assert not {str(current.minus(1)), str(current)} & {m["month"] for m in inquiry["months"]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="The Section 39 standing is judged over the last 13 months only: a membership"
-    " that ended longer ago is shown (and closed, and printed) as ended 13 months ago, a"
-    " month that moves on every month.",
-)
+# --- an ending older than the 13 months of history read keeps its month ------------------------
 async def test_an_old_section_39_ending_keeps_its_month(
     api: httpx.AsyncClient, gateway: Gateway
 ) -> None:
@@ -283,5 +285,53 @@ async def test_an_old_section_39_ending_keeps_its_month(
             paid=list(Month.range(current.minus(30), current.minus(20))),
             replicas=replicas(gateway),
         )  # fmt: skip
+    """Defect: the Section 39 standing was judged over the last 13 months only: a membership
+    that ended longer ago was shown (and closed, and printed) as ended 13 months ago, a month
+    that moves on every month."""
+    ended = str(current.minus(19))  # paid c-30..c-20, nothing since
     inquiry = (await api.get(f"/api/v1/insured/{nid}/contributions")).json()
-    assert (inquiry["status"], inquiry["endedMonth"]) == ("terminated", str(current.minus(19)))
+    assert (inquiry["status"], inquiry["statusReason"], inquiry["endedMonth"]) == (
+        "terminated", "three_consecutive_unpaid", ended)  # fmt: skip
+    record = (await api.get(f"/api/v1/insured/{nid}")).json()["person"]
+    assert (record["status"], record["endedMonth"]) == ("terminated", ended)
+    before = encode_cursor(str(int(nid) - 1).zfill(13))  # the page that starts with nid
+    listed = (await api.get("/api/v1/insured", params={
+        "section": 39, "limit": 1, "cursor": before})).json()  # fmt: skip
+    assert [(p["nationalId"], p["endedMonth"]) for p in listed["items"]] == [(nid, ended)]
+    page = (await api.get(f"/api/v1/insured/{nid}/statement")).text
+    assert thai_month(current.minus(19)) in page
+
+    # The same month next year, and in the membership closed by a move to Section 40.
+    with business_clock().at(time(10, 0), on=current.plus(12).first_day.replace(day=20)):
+        later = (await api.get(f"/api/v1/insured/{nid}/contributions")).json()
+        assert (later["status"], later["endedMonth"]) == ("terminated", ended)
+        assert (await api.post("/api/v1/insured", json=s40(nid))).status_code == 201
+    closed = await gateway.db.primary.fetchval(
+        "SELECT ended_month::text FROM closed_memberships WHERE national_id = $1", nid
+    )
+    assert closed == current.minus(19).first_day.isoformat()
+
+
+async def test_an_old_ending_counts_only_months_paid_on_time_when_late_ones_do_not(
+    gateway: Gateway,
+) -> None:
+    """With SSOGW_S39_LATE_COUNTS_AS_PAID off, the ending follows the last month paid on time."""
+    current = current_month()
+    async with gateway.db.primary.acquire() as conn:
+        nid = await add_person(conn, section=39, coverage_start=current.minus(30),
+                               paid=Month.range(current.minus(30), current.minus(22)))  # fmt: skip
+        for month in (current.minus(21), current.minus(20)):  # paid a month late
+            await conn.execute(
+                "INSERT INTO paid_months (national_id, section, month, amount_satang, paid_on)"
+                " VALUES ($1, 39, $2, 43200, $3)", nid, month.first_day, month.plus(2).first_day,
+            )  # fmt: skip
+        await wait_replayed(conn, replicas(gateway))
+    reader = PgLedger(primary=lambda: gateway.db.primary, router=lambda: gateway.db.router)
+    member, _ = await reader.read_member(
+        nid, since=history_start(business_clock().today()), min_lsn=None
+    )
+    assert member is not None and member.earlier is not None
+    strict = S39Policy(late_counts_as_paid=False)
+    for policy, ended in ((S39Policy(), current.minus(19)), (strict, current.minus(21))):
+        standing = derive_standing(facts_of(member), today=business_clock().today(), policy=policy)
+        assert (standing.status, standing.ended_month) == ("terminated", ended)
