@@ -45,6 +45,7 @@ from app.insured.records import (
 from app.insured.registration import (
     MAX_REASON,
     Registration,
+    backdated,
     checked_registration,
     closing_of,
     ensure_may_register_again,
@@ -126,9 +127,14 @@ class MembershipChanges:
         new: NewInsured,
         reg: Registration,
         latest: tuple[InsuredPerson, Standing] | None,
+        today: date,
     ) -> tuple[str, str | None]:
         """``eligible``, or ``override`` with the officer's reason; NotEligibleForSection39."""
         why = override_reason(reg)
+        assert new.s39_applied_on is not None
+        if backdated(new.s39_applied_on, today=today, policy=self._s39):
+            assert why is not None  # checked_registration refused it otherwise
+            return "override", why  # the override admits the application date
         previous = await tx.last_s39_end(new.national_id)
         if latest is not None and latest[0].section == 39:
             previous = latest[1].ended_month or previous  # the latest membership ended last
@@ -136,7 +142,6 @@ class MembershipChanges:
             if why is None:
                 raise _eligibility_refusal(new)
             return "override", why
-        assert new.s39_applied_on is not None
         if why is None:  # refused, naming every rule broken, unless it is met
             ensure_s39_eligible(
                 reg.section33, applied_on=new.s39_applied_on, previous_s39_end=previous
@@ -158,7 +163,9 @@ class MembershipChanges:
         async def body(call: Admitted) -> InsuredPerson:
             assert call.national_id is not None
             today = self._today()
-            new = checked_registration(reg, national_id=call.national_id, today=today)
+            new = checked_registration(
+                reg, national_id=call.national_id, today=today, s39=self._s39
+            )
             async with self._store.membership_transaction() as tx:
                 person = await tx.lock_person(call.national_id)
                 latest, ended = None, None
@@ -167,7 +174,7 @@ class MembershipChanges:
                     ended = ensure_may_register_again(person, latest[1], new)
                 why = None
                 if new.section == 39:
-                    eligibility, why = await self._eligibility(tx, new, reg, latest)
+                    eligibility, why = await self._eligibility(tx, new, reg, latest, today)
                     new = replace(new, s39_eligibility=eligibility)
                 if latest is None or ended is None:
                     created = await tx.insert_person(new)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import AsyncIterator
-from datetime import time
+from datetime import time, timedelta
 from typing import Any
 
 import httpx
@@ -15,9 +15,9 @@ import pytest
 
 from app.counter.entitlement import facts_of, history_start
 from app.counter.ledger import PgLedger
-from app.domain.calendar import thai_month
+from app.domain.calendar import thai_date_long, thai_month
 from app.domain.months import Month
-from app.domain.section39 import S39Policy
+from app.domain.section39 import S39Policy, s39_application_deadline
 from app.domain.standing import derive_standing
 from app.insured.service import encode_cursor
 from app.main import Gateway
@@ -25,7 +25,7 @@ from tests.conftest import PartnerCredentials
 from tests.support.clock import business_clock, current_month
 from tests.support.counter_calls import caller, confirm_request
 from tests.support.people import add_person, new_national_id, wait_replayed
-from tests.support.rest_api import problem, replicas, rest
+from tests.support.rest_api import audit_rows, problem, replicas, rest
 from tests.support.wsse import digest_token
 
 pytestmark = pytest.mark.db
@@ -148,6 +148,44 @@ async def test_rules_from_is_only_for_section_39(api: httpx.AsyncClient, gateway
         "SELECT count(*) FROM membership_events WHERE national_id = $1", nid
     )
     assert events == 0
+
+
+# --- a backdated application date -----------------------------------------------------------
+async def test_a_backdated_application_date_needs_an_officers_override(
+    api: httpx.AsyncClient, gateway: Gateway
+) -> None:
+    """Defect: appliedOn was taken as sent, so an application seven months after leaving work,
+    dated back into the six months, passed the rule without an override."""
+    today = business_clock().today()
+    left = today - timedelta(days=214)  # about seven months ago: too late to apply today
+    deadline = s39_application_deadline(left)  # ... and the last day it could have been
+    body = {**s40(new_national_id()), "section": 39, "option": None,
+            "section33": {"monthsContributed": 24, "employmentEndedOn": left.isoformat()},
+            "appliedOn": deadline.isoformat()}  # fmt: skip
+    refused = await api.post("/api/v1/insured", json=body)
+    answer = problem(refused, 422, "client.application_backdated")
+    assert (answer["field"], answer["appliedOn"], answer["registeredOn"]) == (
+        "appliedOn", deadline.isoformat(), today.isoformat())  # fmt: skip
+    assert answer["earliestAppliedOn"] == today.isoformat()  # SSOGW_S39_APPLICATION_BACKDATE_DAYS
+    assert thai_date_long(deadline) in answer["detailTh"]
+    records = await audit_rows(gateway, refused.headers["x-request-id"])
+    assert [r["outcome"] for r in records] == ["client.application_backdated"]
+    assert (await api.get(f"/api/v1/insured/{body['nationalId']}")).status_code == 404
+    yesterday = {**body, "appliedOn": (today - timedelta(days=1)).isoformat()}
+    problem(await api.post("/api/v1/insured", json=yesterday), 422, "client.application_backdated")
+
+    # An officer who has seen the application of that day records it, with a reason.
+    why = "Application form dated and stamped by the branch on that day"
+    admitted = await api.post(
+        "/api/v1/insured", json={**body, "eligibilityOverride": {"reason": why}}
+    )
+    assert admitted.status_code == 201, admitted.text
+    assert (admitted.json()["eligibility"], admitted.json()["appliedOn"]) == (
+        "override", deadline.isoformat())  # fmt: skip
+    event = await gateway.db.primary.fetchrow(
+        "SELECT kind, reason FROM membership_events WHERE national_id = $1", body["nationalId"]
+    )
+    assert event is not None and tuple(event) == ("eligibility_override", why)
 
 
 # --- concurrent registrations of one ID --------------------------------------------------------
