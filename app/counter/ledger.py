@@ -30,7 +30,7 @@ from app.db.replica_router import ReplicaRouter, parse_lsn
 from app.db.sync_commit import CommitPolicy, synchronous_transaction
 from app.domain.months import Month
 from app.domain.rates import Rate
-from app.domain.standing import Earlier
+from app.domain.standing import TERMINATED, Earlier, reason_code
 from app.errors import AlreadyPaid, StoreUnavailable
 from app.principals.records import Principal
 from app.rates.repository import fetch_rates
@@ -109,7 +109,7 @@ def ended_memberships(text: str | None) -> tuple[EndedMembership, ...]:
             section=section,
             coverage_start=date.fromisoformat(start),
             ended_month=ended[:7],
-            end_reason=reason,
+            end_reason=reason_code(TERMINATED, reason),  # a code, never an officer's words
             option=option,
         )
         for section, start, ended, reason, option in json.loads(text)

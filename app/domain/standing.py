@@ -26,6 +26,14 @@ An officer's change is an event the derivation honours, never an overwrite it co
 ``decide_status_change`` gives the record to store, and refuses (StatusContradictsRules) a
 change after which the derived status would not be the one asked for. A membership that ended
 because the person returned to Section 33 employment reopens only by a new registration.
+
+**Reasons are codes.** A status's reason is one of ``STATUS_REASONS``: the rules' own
+(``three_consecutive_unpaid``, ``fewer_than_9_of_12``), ``section33_employment``, or
+``terminated_by_sso`` / ``suspended_by_sso`` for an SSO officer's termination or suspension.
+The officer's own words stay with the event (``membership_events.reason``) and the audit
+trail, for SSO's eyes; the record keeps the code, and ``reason_code`` turns whatever a record
+holds (one written before codes, or by the source system) into a code before it reaches a
+partner.
 """
 
 from __future__ import annotations
@@ -36,7 +44,12 @@ from datetime import date
 from typing import Final
 
 from app.domain.months import Month
-from app.domain.section39 import THREE_CONSECUTIVE_UNPAID, S39Policy, s39_status
+from app.domain.section39 import (
+    FEWER_THAN_9_OF_12,
+    THREE_CONSECUTIVE_UNPAID,
+    S39Policy,
+    s39_status,
+)
 from app.errors import Conflict, InvalidInput, StatusContradictsRules
 
 ACTIVE: Final = "active"
@@ -49,6 +62,19 @@ SECTION33_EMPLOYMENT: Final = "section33_employment"
 #: before the latest past-due month, and that month. Older endings are dated from the latest
 #: month paid before it (``Earlier``).
 STANDING_HISTORY_MONTHS: Final = 13
+
+#: The reason of an SSO officer's termination, or of a termination recorded without a code.
+TERMINATED_BY_SSO: Final = "terminated_by_sso"
+#: The reason of an SSO officer's suspension, or of a suspension recorded without a code.
+SUSPENDED_BY_SSO: Final = "suspended_by_sso"
+#: Every reason a status may carry where partners see it (inquiries, faults).
+STATUS_REASONS: Final = (
+    THREE_CONSECUTIVE_UNPAID,
+    FEWER_THAN_9_OF_12,
+    SECTION33_EMPLOYMENT,
+    TERMINATED_BY_SSO,
+    SUSPENDED_BY_SSO,
+)
 
 # The kinds of event an officer's change leaves (membership_events.kind).
 TERMINATED_EVENT: Final = "terminated"
@@ -68,6 +94,14 @@ class Standing:
 
 
 ACTIVE_STANDING: Final = Standing(ACTIVE)
+
+
+def reason_code(status: str, reason: str | None) -> str | None:
+    """``reason`` as a code of ``STATUS_REASONS`` for a membership in ``status`` (None when
+    it is active or no reason was recorded): never free text."""
+    if status == ACTIVE or reason is None or reason in STATUS_REASONS:
+        return None if status == ACTIVE else reason
+    return SUSPENDED_BY_SSO if status == INACTIVE else TERMINATED_BY_SSO
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +250,6 @@ def decide_status_change(
             "it ended when the person returned to Section 33"
             " employment; a new membership is a new registration",
         )
-    reason = change.reason.strip()
     if change.status == TERMINATED:
         ended = change.ended_month or _latest_end(facts, today)
         # The rules' own ending, whatever was recorded since (an officer's earlier termination
@@ -228,12 +261,12 @@ def decide_status_change(
             raise _contradiction(
                 change.status, ruled, f"the rules ended it from {ruled.ended_month}"
             )
-        recorded = Standing(TERMINATED, reason, ended)
+        recorded = Standing(TERMINATED, TERMINATED_BY_SSO, ended)  # the words: the event's
         return StatusDecision(recorded, facts.rules_from, TERMINATED_EVENT, recorded)
     if change.status == INACTIVE:
         if current.status == TERMINATED:
             raise _contradiction(change.status, current, "it has ended")
-        recorded = Standing(INACTIVE, reason)
+        recorded = Standing(INACTIVE, SUSPENDED_BY_SSO)
         return StatusDecision(recorded, facts.rules_from, SUSPENDED_EVENT, recorded)
     rules_from = change.rules_from or facts.rules_from
     after = replace(facts, recorded=ACTIVE_STANDING, rules_from=rules_from)

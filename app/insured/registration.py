@@ -24,7 +24,7 @@ from typing import Final
 from app.domain.months import Month
 from app.domain.rates import S40_OPTIONS
 from app.domain.section39 import S39Policy, Section33History, earliest_application_date
-from app.domain.standing import TERMINATED, Standing
+from app.domain.standing import TERMINATED, Standing, reason_code
 from app.errors import AlreadyExists, ApplicationBackdated, BusinessRefusal, InvalidInput
 from app.insured.records import ClosedMembership, InsuredPerson, NewInsured
 
@@ -201,7 +201,7 @@ def closing_of(
         option=person.option,
         coverage_start=person.effective_date,
         ended_month=ended,
-        end_reason=current.reason,
+        end_reason=reason_code(TERMINATED, current.reason),  # a code (app.domain.standing)
         s33_months=person.s33_months,
         s33_employment_ended_on=person.s33_employment_ended_on,
         s39_applied_on=person.s39_applied_on,

@@ -19,9 +19,11 @@ from app.domain.calendar import thai_date_long, thai_month
 from app.domain.months import Month
 from app.domain.section39 import S39Policy, s39_application_deadline
 from app.domain.standing import derive_standing
+from app.errors import MemberTerminated
 from app.insured.service import encode_cursor
 from app.main import Gateway
 from tests.conftest import PartnerCredentials
+from tests.integration.test_soap_end_to_end import soap_service
 from tests.support.clock import business_clock, current_month
 from tests.support.counter_calls import caller, confirm_request
 from tests.support.people import add_person, new_national_id, wait_replayed
@@ -186,6 +188,67 @@ async def test_a_backdated_application_date_needs_an_officers_override(
         "SELECT kind, reason FROM membership_events WHERE national_id = $1", body["nationalId"]
     )
     assert event is not None and tuple(event) == ("eligibility_override", why)
+
+
+# --- an officer's words stay with SSO -----------------------------------------------------------
+WORDS = "Died 3 May, informed by her son (tel. 081-234-5678); case 2567/0142"
+
+
+async def test_partners_see_a_reason_code_never_an_officers_words(
+    api: httpx.AsyncClient, gateway: Gateway, live_url: str, partner: PartnerCredentials
+) -> None:
+    """Defect: the officer's free text of a change of status reached partners as statusReason
+    (SOAP and REST inquiries), as the refusal's reason of a confirm, and as the endReason of the
+    membership once closed."""
+    current = current_month()
+    async with gateway.db.primary.acquire() as conn:
+        nid = await add_person(
+            conn, section=39, coverage_start=current.minus(3),
+            paid=[current.minus(3), current.minus(2)], replicas=replicas(gateway),
+        )  # fmt: skip
+        # A record written before reasons were codes: the officer's words on the row itself.
+        legacy = await add_person(conn, section=40, coverage_start=current.minus(3),
+                                  status="inactive")  # fmt: skip
+        await conn.execute("UPDATE insured_persons SET status_reason = $2 WHERE national_id"
+                           " = $1", legacy, WORDS)  # fmt: skip
+    ended = await api.put(f"/api/v1/insured/{nid}/status", json={
+        "status": "terminated", "reason": WORDS, "endedMonth": str(current.minus(1))})  # fmt: skip
+    assert ended.status_code == 200, ended.text
+
+    inquiry = await api.get(f"/api/v1/insured/{nid}/contributions")
+    assert inquiry.json()["statusReason"] == "terminated_by_sso" and WORDS not in inquiry.text
+    assert (await api.get(f"/api/v1/insured/{legacy}/contributions")).json()["statusReason"] == (
+        "suspended_by_sso"
+    )
+    await replayed_all(gateway)
+    with soap_service(live_url, "ContributionSoap11", partner) as service:
+        assert service.InquireContribution(nationalId=nid).statusReason == "terminated_by_sso"
+        assert service.InquireContribution(nationalId=legacy).statusReason == "suspended_by_sso"
+    request = confirm_request(nid, [str(current.minus(1))], 43_200, section=39)
+    token = digest_token(partner.username, partner.password)
+    with pytest.raises(MemberTerminated) as refused:
+        await gateway.counter.confirm(caller=caller(), credentials=token, request=request)
+    assert refused.value.details["reason"] == "terminated_by_sso"
+
+    # Closed by a move to Section 40, the membership keeps the code, not the words.
+    assert (await api.post("/api/v1/insured", json=s40(nid))).status_code == 201
+    moved = await api.get(f"/api/v1/insured/{nid}/contributions")
+    assert [m["endReason"] for m in moved.json()["previousMemberships"]] == ["terminated_by_sso"]
+    assert WORDS not in moved.text
+
+    # SSO keeps the words: the event, the officer's record of the person, the audit trail.
+    record = (await api.get(f"/api/v1/insured/{nid}")).json()
+    assert [(e["kind"], e["reason"]) for e in record["statusEvents"]] == [("terminated", WORDS)]
+    audited = await gateway.db.primary.fetchval(
+        "SELECT count(*) FROM audit_records WHERE request_id = $1 AND detail::text LIKE $2",
+        ended.headers["x-request-id"], "%case 2567/0142%",
+    )  # fmt: skip
+    assert audited == 1
+
+
+async def replayed_all(gateway: Gateway) -> None:
+    async with gateway.db.primary.acquire() as conn:
+        await wait_replayed(conn, replicas(gateway))
 
 
 # --- concurrent registrations of one ID --------------------------------------------------------

@@ -26,8 +26,10 @@ from app.domain.standing import (
     INACTIVE,
     REINSTATED_EVENT,
     SECTION33_EMPLOYMENT,
+    SUSPENDED_BY_SSO,
     SUSPENDED_EVENT,
     TERMINATED,
+    TERMINATED_BY_SSO,
     TERMINATED_EVENT,
     Earlier,
     MembershipFacts,
@@ -36,6 +38,7 @@ from app.domain.standing import (
     decide_section33_return,
     decide_status_change,
     derive_standing,
+    reason_code,
     rules_start,
     standing_history_start,
 )
@@ -146,28 +149,28 @@ def test_a_reinstatement_is_an_event_the_derivation_then_honours() -> None:
             s39(),
             change(TERMINATED, ended_month=Month(2024, 4)),
             TERMINATED_EVENT,
-            Standing(TERMINATED, "because", Month(2024, 4)),
+            Standing(TERMINATED, TERMINATED_BY_SSO, Month(2024, 4)),
         ),
         (
             s39(),
             change(TERMINATED),
             TERMINATED_EVENT,
-            Standing(TERMINATED, "because", Month(2024, 6)),
+            Standing(TERMINATED, TERMINATED_BY_SSO, Month(2024, 6)),
         ),
         # Ending it before the rules did is the officer's to record.
         (
             LAPSED,
             change(TERMINATED, ended_month=Month(2024, 1)),
             TERMINATED_EVENT,
-            Standing(TERMINATED, "because", Month(2024, 1)),
+            Standing(TERMINATED, TERMINATED_BY_SSO, Month(2024, 1)),
         ),
         (
             LAPSED,
             change(TERMINATED, ended_month=Month(2024, 2)),
             TERMINATED_EVENT,
-            Standing(TERMINATED, "because", Month(2024, 2)),
+            Standing(TERMINATED, TERMINATED_BY_SSO, Month(2024, 2)),
         ),
-        (s39(), change(INACTIVE), SUSPENDED_EVENT, Standing(INACTIVE, "because")),
+        (s39(), change(INACTIVE), SUSPENDED_EVENT, Standing(INACTIVE, SUSPENDED_BY_SSO)),
         (s39(Standing(INACTIVE, "x")), change(ACTIVE), REINSTATED_EVENT, ACTIVE_STANDING),
         (
             s39(Standing(TERMINATED, "x", Month(2024, 6))),
@@ -242,7 +245,7 @@ def test_rules_from_is_for_section_39_only() -> None:
 def test_a_membership_not_begun_ends_from_its_coverage_start() -> None:
     ahead = s39(coverage_start=Month(2024, 9), paid={})
     decision = decide_status_change(ahead, change(TERMINATED), today=TODAY, policy=POLICY)
-    assert decision.recorded == Standing(TERMINATED, "because", Month(2024, 9))
+    assert decision.recorded == Standing(TERMINATED, TERMINATED_BY_SSO, Month(2024, 9))
 
 
 def test_a_return_to_section_33_ends_an_open_membership_from_that_month() -> None:
@@ -320,3 +323,43 @@ def test_the_window_and_the_months_before_it_judge_as_the_whole_history(
             rates=RATES, policy=policy, paid_on=history,
         )  # fmt: skip
         history.update({month.month: today for month in payable[:pay]})
+
+
+# --- reasons are codes ---------------------------------------------------------------------------
+def test_an_officers_words_are_never_the_recorded_reason() -> None:
+    words = "Died 3 May; widow informed at the Bang Khen branch, case 2567/0142"
+    ended = decide_status_change(s39(), StatusChange(TERMINATED, words), today=TODAY, policy=POLICY)
+    suspended = decide_status_change(
+        s39(), StatusChange(INACTIVE, words), today=TODAY, policy=POLICY
+    )
+    assert (ended.recorded.reason, suspended.recorded.reason) == (
+        TERMINATED_BY_SSO,
+        SUSPENDED_BY_SSO,
+    )
+    # An officer who types the code of a Section 33 ending does not make one.
+    typed = decide_status_change(
+        s39(), StatusChange(TERMINATED, SECTION33_EMPLOYMENT), today=TODAY, policy=POLICY
+    )
+    reopened = decide_status_change(
+        s39(typed.recorded), change(ACTIVE, rules_from=Month(2024, 5)), today=TODAY, policy=POLICY
+    )
+    assert reopened.event == REINSTATED_EVENT
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "code"),
+    [
+        (TERMINATED, THREE_CONSECUTIVE_UNPAID, THREE_CONSECUTIVE_UNPAID),
+        (TERMINATED, FEWER_THAN_9_OF_12, FEWER_THAN_9_OF_12),
+        (TERMINATED, SECTION33_EMPLOYMENT, SECTION33_EMPLOYMENT),
+        (TERMINATED, TERMINATED_BY_SSO, TERMINATED_BY_SSO),
+        (TERMINATED, "ผู้ประกันตนเสียชีวิต แจ้งโดยบุตร โทร 081-234-5678", TERMINATED_BY_SSO),
+        (INACTIVE, "under review: suspected identity fraud", SUSPENDED_BY_SSO),
+        (TERMINATED, None, None),  # nothing recorded: nothing to say
+        (ACTIVE, "reinstated after slip 0042", None),
+    ],
+)
+def test_whatever_a_record_holds_reaches_partners_as_a_code(
+    status: str, reason: str | None, code: str | None
+) -> None:
+    assert reason_code(status, reason) == code
