@@ -41,6 +41,10 @@ THAI: Final[Mapping[str, str]] = MappingProxyType(
         "client.invalid_envelope": f"ระบบรับชำระส่งข้อความในรูปแบบที่ไม่ถูกต้อง {_ASK_ADMIN}",
         "client.invalid_settlement_file": "ไฟล์สรุปรายการรับชำระประจำวันไม่ถูกต้อง",
         "client.invalid_extract": "ไฟล์ข้อมูลผู้ประกันตนจากระบบต้นทางไม่ถูกต้อง",
+        "client.application_backdated": (
+            "วันที่สมัครมาตรา 39 ย้อนหลังจากวันที่บันทึกการสมัครเกินกว่าที่กำหนด"
+            " ต้องให้เจ้าหน้าที่ สปส. บันทึกการยกเว้นพร้อมเหตุผล"
+        ),
         "client.business_date_mismatch": (
             "วันทำการที่ส่งมาไม่ตรงกับวันทำการที่ระบบกำหนด กรุณาตรวจสอบวันที่ของเครื่องแล้วทำรายการใหม่"
         ),
@@ -196,6 +200,14 @@ def _s39(d: Mapping[str, Any]) -> list[str | None]:
     return parts
 
 
+def _backdated(d: Mapping[str, Any]) -> list[str | None]:
+    applied, registered, earliest = (_day(d.get(k)) for k in ("applied_on", "registered_on",
+                                                              "earliest_applied_on"))  # fmt: skip
+    return [applied and registered and earliest
+            and f"สมัครเมื่อ {applied} บันทึกการสมัครเมื่อ {registered}"
+                f" วันที่สมัครต้องไม่ก่อน {earliest}"]  # fmt: skip
+
+
 def _contradicts(d: Mapping[str, Any]) -> list[str | None]:
     month = _month(d.get("ended_month"))
     if d.get("derived_status") == "terminated" and month:
@@ -227,6 +239,7 @@ def _conflict(d: Mapping[str, Any]) -> list[str | None]:
 _DETAILS: Final[Mapping[str, Callable[[Mapping[str, Any]], list[str | None]]]] = {
     "client.member_terminated": _terminated,
     "client.s39_not_eligible": _s39,
+    "client.application_backdated": _backdated,
     "client.status_contradicts_rules": _contradicts,
     "client.option_change_refused": _option,
     "client.business_date_mismatch": _business_day,

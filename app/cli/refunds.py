@@ -1,8 +1,10 @@
-"""`ssogw refunds list`: who is owed what after a retroactive rate cut.
+"""`ssogw refunds list`: who is owed what, and why: a rate cut after they paid (``rate_cut``),
+or a month paid under a membership that had ended by then (``cover_ended``, refunded in full).
 
 The CSV is for SSO's officers: besides the contribution month as YYYY-MM (``month``, for
-programs), the last column gives it as people read it, in the Buddhist Era (``month_th``:
-``มี.ค. 2584``), appended so that scripts reading the earlier columns by position still work.
+programs), it gives the month as people read it, in the Buddhist Era (``month_th``:
+``มี.ค. 2584``), and then the reason; both appended, so that scripts reading the earlier
+columns by position still work.
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ REFUND_COLUMNS = (
     "due",
     "refund",
     "month_th",  # the month in the Buddhist Era, for people (appended)
+    "reason",  # rate_cut | cover_ended (appended after month_th)
 )
 
 
 def cmd_refunds(args: argparse.Namespace, settings: Settings) -> int:
-    """List who is owed what after a retroactive rate cut."""
+    """List who is owed what: after a rate cut, or for months paid after cover ended."""
     first, last = Month.parse(args.from_), Month.parse(args.to)
 
     async def work() -> int:
@@ -62,6 +65,7 @@ def cmd_refunds(args: argparse.Namespace, settings: Settings) -> int:
                                 to_baht(m.due_satang),
                                 to_baht(m.refund_satang),
                                 thai_month_short(m.month),
+                                m.reason,
                             ]
                         )
                         for m in person.months
@@ -80,7 +84,8 @@ def cmd_refunds(args: argparse.Namespace, settings: Settings) -> int:
             }
             text = [
                 f"{p.national_id}  {p.title}{p.first_name} {p.last_name}  S{p.section}  "
-                f"{', '.join(str(m.month) for m in p.months)}  {format_baht(p.refund_satang)}"
+                f"{', '.join(f'{m.month} {m.reason}' for m in p.months)}"
+                f"  {format_baht(p.refund_satang)}"
                 for p in persons
             ]
             text.append(f"{len(persons)} persons, {format_baht(total)} baht to refund")
@@ -93,10 +98,11 @@ def cmd_refunds(args: argparse.Namespace, settings: Settings) -> int:
 def register(subparsers: Any) -> None:
     """Add `refunds` to the `ssogw` parser."""
     refunds = subparsers.add_parser(
-        "refunds", help="overpayments to refund after a retroactive rate cut"
+        "refunds",
+        help="refunds owed: overpayments after a rate cut, months paid after cover ended",
     )
     ra = refunds.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = ra.add_parser("list", help="person, months and amount to refund")
+    listing = ra.add_parser("list", help="person, months, amount and reason to refund")
     listing.add_argument(
         "--from", dest="from_", metavar="YYYY-MM", required=True, help="first month"
     )

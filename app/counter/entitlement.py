@@ -17,14 +17,20 @@ from app.domain.rates import RateTable
 from app.domain.section39 import S39Policy, s39_payable_months
 from app.domain.section40 import SECTION as S40
 from app.domain.section40 import S40Policy, s40_payable_months
-from app.domain.standing import MembershipFacts, Standing, derive_standing, rules_start
+from app.domain.standing import (
+    MembershipFacts,
+    Standing,
+    derive_standing,
+    reason_code,
+    rules_start,
+)
 from app.errors import MemberInactive, MemberTerminated, NoRate
 
 
 @dataclass(frozen=True, slots=True)
 class Entitlement:
     status: str  # active | terminated | inactive
-    reason: str | None
+    reason: str | None  # a code of app.domain.standing.STATUS_REASONS
     ended_month: Month | None
     months: list[MonthDue]
 
@@ -68,6 +74,7 @@ def facts_of(member: MemberSnapshot) -> MembershipFacts:
         coverage_start=member.coverage_start,
         rules_from=member.rules_from,
         paid=member.paid,
+        earlier=member.earlier,
     )
 
 
@@ -78,7 +85,9 @@ def entitlement(
     facts = facts_of(member)
     standing = derive_standing(facts, today=today, policy=s39)
     if standing.status != "active":
-        return Entitlement(standing.status, standing.reason, standing.ended_month, [])
+        # A partner sees a code, never an officer's words (app.domain.standing).
+        reason = reason_code(standing.status, standing.reason)
+        return Entitlement(standing.status, reason, standing.ended_month, [])
     if member.section == 39:
         start = rules_start(facts, today)
         months = s39_payable_months(

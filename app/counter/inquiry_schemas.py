@@ -110,8 +110,10 @@ class EndedMembershipOut(OutModel):
     coverage_start: date = Field(description="The day cover under that membership began.")
     ended_month: MonthText = Field(description="The first month it no longer covered.")
     end_reason: str | Absent = absent_when_none(
-        "Why it ended, when known: three_consecutive_unpaid, fewer_than_9_of_12,"
-        " section33_employment (back to employment under Section 33), or what SSO recorded.",
+        "Why it ended, when known, as a code: three_consecutive_unpaid, fewer_than_9_of_12,"
+        " section33_employment (back to employment under Section 33), or terminated_by_sso"
+        " (SSO recorded it); never free text. Treat a code you do not know like"
+        " terminated_by_sso.",
         "three_consecutive_unpaid",
     )
     option: int | Absent = absent_when_none("Section 40: the option held when it ended.", 2)
@@ -174,7 +176,14 @@ class InquiryOut(OutModel):
     family_name: str
     section: SectionOut
     status: MemberStatus
-    status_reason: str | None = Field(description="Why the membership ended, when it did.")
+    status_reason: str | None = Field(
+        description="Why the membership ended or was suspended, as a code (null while it is"
+        " active, or when no reason is known); never free text: three_consecutive_unpaid and"
+        " fewer_than_9_of_12 (the Section 39 rules), section33_employment (back to employment"
+        " under Section 33), terminated_by_sso and suspended_by_sso (SSO recorded the"
+        " termination or suspension; the person asks SSO why). Treat a code you do not know"
+        " like terminated_by_sso."
+    )
     ended_month: MonthText | None = Field(description="The first month no longer covered.")
     option: int | None = Field(description="Section 40 option 1, 2 or 3.")
     effective_date: date | Absent = absent_when_none(

@@ -31,13 +31,17 @@ from app.db.replica_router import ReplicaRouter, parse_lsn
 from app.db.sync_commit import CommitPolicy, synchronous_transaction
 from app.domain.months import Month
 from app.domain.rates import Rate
+from app.domain.standing import TERMINATED, Earlier, reason_code
 from app.errors import AlreadyPaid, StoreUnavailable
 from app.principals.records import Principal
 from app.rates.repository import fetch_rates
 
 #: The inquiry's one read: the person (with the source system's fields), their paid months since
 #: $2, their pending option change, the memberships that ended before (newest first; one index
-#: probe, nearly always empty).
+#: probe, nearly always empty). For a Section 39 member recorded active, the latest month paid
+#: before $2 (at all, and on time: by the 15th of the next month, as
+#: ``app.domain.calendar.s39_due_date``): two probes backwards from where the window's months
+#: begin, which date an ending older than the window (``app.domain.standing``).
 MEMBER_SQL = """
 SELECT p.national_id, p.title, p.first_name, p.last_name, p.section, p.status,
        p.status_reason, p.ended_month, p.effective_date, p.s40_option, p.option_changed_on,
@@ -49,7 +53,18 @@ SELECT p.national_id, p.title, p.first_name, p.last_name, p.section, p.status,
        COALESCE((SELECT array_agg(m.paid_on ORDER BY m.month) FROM paid_months m
                   WHERE m.national_id = p.national_id AND m.section = p.section
                     AND m.month >= $2), '{}') AS paid_on,
-       oc.previous_option, oc.effective_month AS option_effective
+       oc.previous_option, oc.effective_month AS option_effective,
+       p.section = 39 AND p.status = 'active' AS earlier_read,
+       CASE WHEN p.section = 39 AND p.status = 'active' THEN (
+            SELECT max(m.month) FROM paid_months m
+             WHERE m.national_id = p.national_id AND m.section = 39 AND m.month < $2)
+       END AS last_paid_before,
+       CASE WHEN p.section = 39 AND p.status = 'active' THEN (
+            SELECT m.month FROM paid_months m
+             WHERE m.national_id = p.national_id AND m.section = 39 AND m.month < $2
+               AND m.paid_on <= (m.month + interval '1 month 14 days')::date
+             ORDER BY m.month DESC LIMIT 1)
+       END AS last_on_time_before
   FROM insured_persons p
   LEFT JOIN LATERAL (
         SELECT c.previous_option, c.effective_month FROM s40_option_changes c
@@ -86,11 +101,19 @@ def ended_memberships(text: str | None) -> tuple[EndedMembership, ...]:
             section=section,
             coverage_start=date.fromisoformat(start),
             ended_month=ended[:7],
-            end_reason=reason,
+            end_reason=reason_code(TERMINATED, reason),  # a code, never an officer's words
             option=option,
         )
         for section, start, ended, reason, option in json.loads(text)
     )
+
+
+def earlier_of(row: asyncpg.Record) -> Earlier | None:
+    """The months paid before the window, when the row read them (else None)."""
+    if not row["earlier_read"]:
+        return None
+    last, on_time = row["last_paid_before"], row["last_on_time_before"]
+    return Earlier(_month(last) if last else None, _month(on_time) if on_time else None)
 
 
 def _member(row: asyncpg.Record | None) -> MemberSnapshot | None:
@@ -120,6 +143,7 @@ def _member(row: asyncpg.Record | None) -> MemberSnapshot | None:
         rules_from=_month(row["rules_from"]) if row["rules_from"] else None,
         s39_eligibility=row["s39_eligibility"],
         previous=ended_memberships(row["previous"]),
+        earlier=earlier_of(row),
     )
 
 

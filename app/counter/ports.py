@@ -12,11 +12,12 @@ from app.audit.records import AuditTransaction
 from app.counter.records import EndedMembership
 from app.db.read_meta import ReadMeta
 from app.domain.months import Month
-from app.domain.standing import STANDING_HISTORY_MONTHS
+from app.domain.standing import STANDING_HISTORY_MONTHS, Earlier
 from app.principals.records import Principal
 
 # Months of payment history read for a Section 39 standing: a full 12-month window before the
-# latest past-due month, and that month. Older terminations are recorded in the person's status.
+# latest past-due month, and that month. An older ending is dated from the latest month paid
+# before them (``MemberSnapshot.earlier``, app.domain.standing).
 HISTORY_MONTHS = STANDING_HISTORY_MONTHS
 
 
@@ -48,6 +49,7 @@ class MemberSnapshot:
     rules_from: Month | None = None  # S39: an officer's reinstatement judges the rules from here
     s39_eligibility: str | None = None  # S39: eligible | override, as registered
     previous: tuple[EndedMembership, ...] = ()  # memberships that ended before, newest first
+    earlier: Earlier | None = None  # S39, recorded active: the months paid before the window
 
     def option_for(self, month: Month) -> int | None:
         """The Section 40 option in force for ``month`` (a change applies from the next month)."""

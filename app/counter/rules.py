@@ -32,6 +32,7 @@ def counter_rules(settings: Settings) -> CounterRules:
             late_counts_as_paid=settings.s39_late_counts_as_paid,
             late_surcharge_satang=settings.s39_late_surcharge_satang,
             advance_months=settings.s39_advance_months,
+            application_backdate_days=settings.s39_application_backdate_days,
         ),
         s40=S40Policy(
             max_months_ahead=settings.s40_max_months_ahead,

@@ -18,7 +18,9 @@ Membership ends on the earlier of:
 When both rules give the same month, the three-month rule is reported.
 
 **Eligibility** (checked at registration): at least 12 months of Section 33 contributions, and
-the application within 6 months of leaving work. The six months are counted as the Civil and
+the application within 6 months of leaving work. The application date may lie before the day
+of the registration by at most ``S39Policy.application_backdate_days`` (default 0: it is that
+day) unless an SSO officer overrides it with a reason. The six months are counted as the Civil and
 Commercial Code counts a period in months (ss. 193/3, 193/5): from the day after the last day
 of employment, ending on the day before the same-numbered day six months later, or on the last
 day of that month when it has no such day (a period that starts on the 1st ends with the 6th
@@ -72,9 +74,18 @@ class S39Policy:
     late_counts_as_paid: bool = True
     late_surcharge_satang: int = 0  # added to each overdue month
     advance_months: int = 0  # months after the current one that may be paid
+    # Days the application date may lie before the day of the registration (0: it is that day)
+    # without an SSO officer's override.
+    application_backdate_days: int = 0
 
     def __post_init__(self) -> None:
-        if min(self.max_overdue_months, self.late_surcharge_satang, self.advance_months) < 0:
+        values = (
+            self.max_overdue_months,
+            self.late_surcharge_satang,
+            self.advance_months,
+            self.application_backdate_days,
+        )
+        if min(values) < 0:
             raise ValueError("Section 39 policy values cannot be negative")
 
 
@@ -297,6 +308,13 @@ def s39_eligibility(
     if previous_s39_end is not None and history.employment_ended_on < previous_s39_end.first_day:
         reasons.append(REENTRY_NEEDS_SECTION33)
     return S39Eligibility(tuple(reasons), deadline)
+
+
+def earliest_application_date(registered_on: date, policy: S39Policy) -> date:
+    """The earliest application date a registration on ``registered_on`` may give without an
+    SSO officer's override: the six months to apply are counted to the application, so a date
+    set back further would let a late application pass."""
+    return registered_on - timedelta(days=policy.application_backdate_days)
 
 
 _ELIGIBILITY_TEXT: Final = {

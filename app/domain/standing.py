@@ -11,10 +11,29 @@ person *is in* is derived from it:
   (``STANDING_HISTORY_MONTHS`` before today) and ``rules_from``, the month from which an
   officer's reinstatement (after a proven payment, say) has the rules judged again.
 
+**An ending older than the history read.** The window shows any ending within it at its own
+month: no payment is taken once a membership has ended, so every month from the ending on is
+unpaid. An older ending shows through the window as the three first months unpaid, an ending
+*from the window's first month*, a month that would move on every month. What the rules make
+of the real history then follows from the latest month paid before the window (``Earlier``,
+read with it: two index probes): the member was active when it was paid, so nothing failed
+before it, and the months after it are unpaid up to the window, so cover ended from the month
+after it (three consecutive months unpaid) — or from the rules' start, when nothing was paid
+since. That month is stable, and the history before the window need not be read. When a month
+paid late does not count (``late_counts_as_paid`` off), the latest month paid on time counts.
+
 An officer's change is an event the derivation honours, never an overwrite it contradicts:
 ``decide_status_change`` gives the record to store, and refuses (StatusContradictsRules) a
 change after which the derived status would not be the one asked for. A membership that ended
 because the person returned to Section 33 employment reopens only by a new registration.
+
+**Reasons are codes.** A status's reason is one of ``STATUS_REASONS``: the rules' own
+(``three_consecutive_unpaid``, ``fewer_than_9_of_12``), ``section33_employment``, or
+``terminated_by_sso`` / ``suspended_by_sso`` for an SSO officer's termination or suspension.
+The officer's own words stay with the event (``membership_events.reason``) and the audit
+trail, for SSO's eyes; the record keeps the code, and ``reason_code`` turns whatever a record
+holds (one written before codes, or by the source system) into a code before it reaches a
+partner.
 """
 
 from __future__ import annotations
@@ -25,7 +44,12 @@ from datetime import date
 from typing import Final
 
 from app.domain.months import Month
-from app.domain.section39 import S39Policy, s39_status
+from app.domain.section39 import (
+    FEWER_THAN_9_OF_12,
+    THREE_CONSECUTIVE_UNPAID,
+    S39Policy,
+    s39_status,
+)
 from app.errors import Conflict, InvalidInput, StatusContradictsRules
 
 ACTIVE: Final = "active"
@@ -35,8 +59,22 @@ STATUSES: Final = (ACTIVE, TERMINATED, INACTIVE)
 #: The reason recorded when employment under Section 33 ends a Section 39 or 40 membership.
 SECTION33_EMPLOYMENT: Final = "section33_employment"
 #: Months of payment history a Section 39 standing is judged over: a full 12-month window
-#: before the latest past-due month, and that month. Older endings are recorded ones.
+#: before the latest past-due month, and that month. Older endings are dated from the latest
+#: month paid before it (``Earlier``).
 STANDING_HISTORY_MONTHS: Final = 13
+
+#: The reason of an SSO officer's termination, or of a termination recorded without a code.
+TERMINATED_BY_SSO: Final = "terminated_by_sso"
+#: The reason of an SSO officer's suspension, or of a suspension recorded without a code.
+SUSPENDED_BY_SSO: Final = "suspended_by_sso"
+#: Every reason a status may carry where partners see it (inquiries, faults).
+STATUS_REASONS: Final = (
+    THREE_CONSECUTIVE_UNPAID,
+    FEWER_THAN_9_OF_12,
+    SECTION33_EMPLOYMENT,
+    TERMINATED_BY_SSO,
+    SUSPENDED_BY_SSO,
+)
 
 # The kinds of event an officer's change leaves (membership_events.kind).
 TERMINATED_EVENT: Final = "terminated"
@@ -58,6 +96,23 @@ class Standing:
 ACTIVE_STANDING: Final = Standing(ACTIVE)
 
 
+def reason_code(status: str, reason: str | None) -> str | None:
+    """``reason`` as a code of ``STATUS_REASONS`` for a membership in ``status`` (None when
+    it is active or no reason was recorded): never free text."""
+    if status == ACTIVE or reason is None or reason in STATUS_REASONS:
+        return None if status == ACTIVE else reason
+    return SUSPENDED_BY_SSO if status == INACTIVE else TERMINATED_BY_SSO
+
+
+@dataclass(frozen=True, slots=True)
+class Earlier:
+    """The latest months paid before the history read (the window): at all, and on time
+    (by the 15th of the next month); None where there is none."""
+
+    last_paid: Month | None = None
+    last_on_time: Month | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class MembershipFacts:
     """What a membership's status is derived from."""
@@ -67,6 +122,9 @@ class MembershipFacts:
     coverage_start: Month
     rules_from: Month | None = None  # set by an officer's reinstatement (Section 39)
     paid: Mapping[Month, date] = field(default_factory=dict)  # month -> date paid (its section)
+    # Section 39, recorded active: the months paid before the window (None: not read, so an
+    # ending older than the window shows as the window's first month).
+    earlier: Earlier | None = None
 
 
 def standing_history_start(today: date) -> Month:
@@ -74,10 +132,24 @@ def standing_history_start(today: date) -> Month:
     return Month.of(today).minus(STANDING_HISTORY_MONTHS)
 
 
-def rules_start(facts: MembershipFacts, today: date) -> Month:
-    """The first month the Section 39 rules are judged from, on ``today``."""
-    start = max(facts.coverage_start, standing_history_start(today))
+def first_judged(facts: MembershipFacts) -> Month:
+    """The first month the Section 39 rules judge over the real history: the coverage start,
+    or a reinstatement's ``rules_from`` when later."""
+    start = facts.coverage_start
     return start if facts.rules_from is None else max(start, facts.rules_from)
+
+
+def rules_start(facts: MembershipFacts, today: date) -> Month:
+    """The first month the Section 39 rules are judged from, on ``today``, over the history read."""
+    return max(first_judged(facts), standing_history_start(today))
+
+
+def _older_ending(facts: MembershipFacts, earlier: Earlier, policy: S39Policy) -> Standing:
+    """The ending of a membership that ended before the window (module docstring)."""
+    last = earlier.last_paid if policy.late_counts_as_paid else earlier.last_on_time
+    first = first_judged(facts)
+    ended = first if last is None or last < first else last.plus(1)
+    return Standing(TERMINATED, THREE_CONSECUTIVE_UNPAID, ended)
 
 
 def derive_standing(facts: MembershipFacts, *, today: date, policy: S39Policy) -> Standing:
@@ -87,13 +159,16 @@ def derive_standing(facts: MembershipFacts, *, today: date, policy: S39Policy) -
     if facts.section != 39:
         return ACTIVE_STANDING
     paid = dict(facts.paid)
+    start = rules_start(facts, today)
     standing = s39_status(
-        coverage_start=rules_start(facts, today),
-        paid=paid.keys(),
-        today=today,
-        policy=policy,
-        paid_on=paid,
+        coverage_start=start, paid=paid.keys(), today=today, policy=policy, paid_on=paid
     )
+    if (
+        standing.ended_month == start
+        and start > first_judged(facts)  # the window cut the history short
+        and facts.earlier is not None
+    ):
+        return _older_ending(facts, facts.earlier, policy)
     return Standing(standing.status, standing.reason, standing.ended_month)
 
 
@@ -175,7 +250,6 @@ def decide_status_change(
             "it ended when the person returned to Section 33"
             " employment; a new membership is a new registration",
         )
-    reason = change.reason.strip()
     if change.status == TERMINATED:
         ended = change.ended_month or _latest_end(facts, today)
         # The rules' own ending, whatever was recorded since (an officer's earlier termination
@@ -187,12 +261,12 @@ def decide_status_change(
             raise _contradiction(
                 change.status, ruled, f"the rules ended it from {ruled.ended_month}"
             )
-        recorded = Standing(TERMINATED, reason, ended)
+        recorded = Standing(TERMINATED, TERMINATED_BY_SSO, ended)  # the words: the event's
         return StatusDecision(recorded, facts.rules_from, TERMINATED_EVENT, recorded)
     if change.status == INACTIVE:
         if current.status == TERMINATED:
             raise _contradiction(change.status, current, "it has ended")
-        recorded = Standing(INACTIVE, reason)
+        recorded = Standing(INACTIVE, SUSPENDED_BY_SSO)
         return StatusDecision(recorded, facts.rules_from, SUSPENDED_EVENT, recorded)
     rules_from = change.rules_from or facts.rules_from
     after = replace(facts, recorded=ACTIVE_STANDING, rules_from=rules_from)

@@ -17,6 +17,7 @@ message in Thai and its published meaning are in ``app/error_catalogue.py``; the
     │   │   ├── InvalidSettlementFile client.invalid_settlement_file     422
     │   │   ├── BusinessDateMismatch  client.business_date_mismatch      422
     │   │   ├── PaidAtOutOfWindow     client.paid_at_out_of_window       422
+    │   │   ├── ApplicationBackdated  client.application_backdated       422
     │   │   └── InvalidExtract        client.invalid_extract             422
     │   ├── NotFound                  client.not_found                   404
     │   │   ├── PersonNotFound        client.person_not_found            404
@@ -81,6 +82,7 @@ from app.errors.client import (
     AlreadyExists,
     AlreadyPaid,
     AmountMismatch,
+    ApplicationBackdated,
     BusinessDateMismatch,
     BusinessRefusal,
     CancelNotAllowed,
@@ -138,6 +140,7 @@ __all__ = [
     "AlreadyExists",
     "AlreadyPaid",
     "AmountMismatch",
+    "ApplicationBackdated",
     "AuditUnavailable",
     "BusinessDateMismatch",
     "BusinessRefusal",

@@ -47,6 +47,14 @@ class PaidAtOutOfWindow(InvalidInput):
     default_message = "The time the cash was taken is too far from the gateway's clock."
 
 
+class ApplicationBackdated(InvalidInput):
+    code = "client.application_backdated"
+    default_message = (
+        "The Section 39 application date (appliedOn) lies further before the day of the"
+        " registration than allowed; an SSO officer's override with a reason is needed."
+    )
+
+
 class InvalidExtract(InvalidInput):
     code = "client.invalid_extract"
     default_message = "The source-system extract is not valid."

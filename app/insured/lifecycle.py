@@ -22,8 +22,10 @@ from app.domain.calendar import bangkok_date
 from app.domain.months import Month
 from app.domain.section39 import S39Policy, ensure_s39_eligible, s39_eligibility
 from app.domain.standing import (
+    ACTIVE,
     OVERRIDE_EVENT,
     SECTION33_EVENT,
+    Earlier,
     MembershipFacts,
     Standing,
     StatusChange,
@@ -43,6 +45,7 @@ from app.insured.records import (
 from app.insured.registration import (
     MAX_REASON,
     Registration,
+    backdated,
     checked_registration,
     closing_of,
     ensure_may_register_again,
@@ -61,14 +64,18 @@ def shown(person: InsuredPerson, standing: Standing) -> InsuredPerson:
     )
 
 
-def facts(person: InsuredPerson, paid: dict[Month, date]) -> MembershipFacts:
-    """What ``person``'s status is derived from, with the months paid under their section."""
+def facts(
+    person: InsuredPerson, paid: dict[Month, date], earlier: Earlier | None = None
+) -> MembershipFacts:
+    """What ``person``'s status is derived from: the months paid under their section in the
+    window, and (Section 39, recorded active) the latest ones before it."""
     return MembershipFacts(
         section=person.section,
         recorded=person.recorded,
         coverage_start=Month.of(person.effective_date),
         rules_from=person.rules_from,
         paid=paid,
+        earlier=earlier,
     )
 
 
@@ -106,10 +113,12 @@ class MembershipChanges:
     async def _current(
         self, tx: MembershipTransaction, person: InsuredPerson, today: date
     ) -> tuple[MembershipFacts, Standing]:
-        paid = await tx.paid_months(
-            person.national_id, person.section, since=standing_history_start(today)
-        )
-        known = facts(person, paid)
+        since = standing_history_start(today)
+        paid = await tx.paid_months(person.national_id, person.section, since=since)
+        earlier = None
+        if person.section == 39 and person.status == ACTIVE:
+            earlier = await tx.earlier_payments(person.national_id, before=since)
+        known = facts(person, paid, earlier)
         return known, derive_standing(known, today=today, policy=self._s39)
 
     async def _eligibility(
@@ -118,9 +127,14 @@ class MembershipChanges:
         new: NewInsured,
         reg: Registration,
         latest: tuple[InsuredPerson, Standing] | None,
+        today: date,
     ) -> tuple[str, str | None]:
         """``eligible``, or ``override`` with the officer's reason; NotEligibleForSection39."""
         why = override_reason(reg)
+        assert new.s39_applied_on is not None
+        if backdated(new.s39_applied_on, today=today, policy=self._s39):
+            assert why is not None  # checked_registration refused it otherwise
+            return "override", why  # the override admits the application date
         previous = await tx.last_s39_end(new.national_id)
         if latest is not None and latest[0].section == 39:
             previous = latest[1].ended_month or previous  # the latest membership ended last
@@ -128,7 +142,6 @@ class MembershipChanges:
             if why is None:
                 raise _eligibility_refusal(new)
             return "override", why
-        assert new.s39_applied_on is not None
         if why is None:  # refused, naming every rule broken, unless it is met
             ensure_s39_eligible(
                 reg.section33, applied_on=new.s39_applied_on, previous_s39_end=previous
@@ -150,7 +163,9 @@ class MembershipChanges:
         async def body(call: Admitted) -> InsuredPerson:
             assert call.national_id is not None
             today = self._today()
-            new = checked_registration(reg, national_id=call.national_id, today=today)
+            new = checked_registration(
+                reg, national_id=call.national_id, today=today, s39=self._s39
+            )
             async with self._store.membership_transaction() as tx:
                 person = await tx.lock_person(call.national_id)
                 latest, ended = None, None
@@ -159,7 +174,7 @@ class MembershipChanges:
                     ended = ensure_may_register_again(person, latest[1], new)
                 why = None
                 if new.section == 39:
-                    eligibility, why = await self._eligibility(tx, new, reg, latest)
+                    eligibility, why = await self._eligibility(tx, new, reg, latest, today)
                     new = replace(new, s39_eligibility=eligibility)
                 if latest is None or ended is None:
                     created = await tx.insert_person(new)

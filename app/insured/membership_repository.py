@@ -17,7 +17,7 @@ import asyncpg
 from app.audit.records import AuditRecord
 from app.audit.unlinked import add_unlinked
 from app.domain.months import Month
-from app.domain.standing import Standing
+from app.domain.standing import Earlier, Standing
 from app.errors import AlreadyExists
 from app.insured.records import ClosedMembership, InsuredPerson, NewInsured, StatusEvent
 
@@ -41,6 +41,21 @@ SELECT national_id, section, kind, status, ended_month, rules_from, reason, reco
  WHERE national_id = $1
  ORDER BY id DESC
  LIMIT $2
+"""
+# The latest months of Section 39 paid before $2 (at all, and on time: by the 15th of the next
+# month, as app.domain.calendar.s39_due_date), for each national ID of $1: two probes backwards
+# from where the window's months begin, which date an ending older than the window
+# (app.domain.standing).
+EARLIER_SQL: Final = """
+SELECT n.national_id,
+       (SELECT max(m.month) FROM paid_months m
+         WHERE m.national_id = n.national_id AND m.section = 39 AND m.month < $2)
+           AS last_paid_before,
+       (SELECT m.month FROM paid_months m
+         WHERE m.national_id = n.national_id AND m.section = 39 AND m.month < $2
+           AND m.paid_on <= (m.month + interval '1 month 14 days')::date
+         ORDER BY m.month DESC LIMIT 1) AS last_on_time_before
+  FROM unnest($1::text[]) AS n(national_id)
 """
 # The new membership's fields; the person's name comes with the registration too.
 _NEW_VALUES: Final = (
@@ -83,6 +98,16 @@ def person_of(row: asyncpg.Record) -> InsuredPerson:
         s39_eligibility=row["s39_eligibility"],
         rules_from=month_of(row["rules_from"]),
     )
+
+
+def earlier_of(row: asyncpg.Record) -> Earlier:
+    """The months paid before the window, from a row of ``EARLIER_SQL``."""
+    return Earlier(month_of(row["last_paid_before"]), month_of(row["last_on_time_before"]))
+
+
+def judged_by_rules(person: InsuredPerson) -> bool:
+    """Whether the Section 39 rules judge ``person``'s status (recorded active, Section 39)."""
+    return person.section == 39 and person.status == "active"
 
 
 def closed_membership_of(row: asyncpg.Record) -> ClosedMembership:
@@ -154,6 +179,11 @@ class MembershipTx:
             since.first_day,
         )
         return {Month(r["month"].year, r["month"].month): r["paid_on"] for r in rows}
+
+    async def earlier_payments(self, national_id: str, *, before: Month) -> Earlier:
+        row = await self._conn.fetchrow(EARLIER_SQL, [national_id], before.first_day)
+        assert row is not None  # one row per ID given
+        return earlier_of(row)
 
     async def last_s39_end(self, national_id: str) -> Month | None:
         return month_of(

@@ -10,7 +10,7 @@ from typing import Protocol
 from app.audit.records import AuditTransaction
 from app.db.read_meta import ReadMeta
 from app.domain.months import Month
-from app.domain.standing import Standing
+from app.domain.standing import Earlier, Standing
 from app.insured.extract_file import Rejection
 
 
@@ -164,6 +164,7 @@ class InsuredDetail:
     meta: ReadMeta
     previous: list[ClosedMembership] = field(default_factory=list)  # newest first
     events: list[StatusEvent] = field(default_factory=list)  # newest first
+    earlier: Earlier | None = None  # S39, recorded active: the months paid before the window
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +217,10 @@ class MembershipTransaction(AuditTransaction, Protocol):
         self, national_id: str, section: int, *, since: Month
     ) -> dict[Month, date]: ...
 
+    async def earlier_payments(self, national_id: str, *, before: Month) -> Earlier:
+        """The latest Section 39 months paid before ``before`` (at all, and on time)."""
+        ...
+
     async def last_s39_end(self, national_id: str) -> Month | None: ...
 
     async def insert_person(self, new: NewInsured) -> InsuredPerson: ...
@@ -242,14 +247,18 @@ class InsuredStore(Protocol):
         after: str | None,
         limit: int,
         since: Month,
-    ) -> tuple[list[InsuredPerson], dict[str, dict[Month, date]], ReadMeta]:
+    ) -> tuple[list[InsuredPerson], dict[str, dict[Month, date]], dict[str, Earlier], ReadMeta]:
         """A page of persons, and (in the same read) the Section 39 months the active ones
-        among them paid since ``since``, by national ID (what their status is derived from)."""
+        among them paid since ``since`` and the latest ones before it, by national ID (what
+        their status is derived from)."""
         ...
 
     async def read_person(
-        self, national_id: str, *, min_lsn: int | None, history_limit: int
-    ) -> InsuredDetail | None: ...
+        self, national_id: str, *, min_lsn: int | None, history_limit: int, since: Month
+    ) -> InsuredDetail | None:
+        """The person's record; for a Section 39 member recorded active, also the latest
+        months paid before ``since`` (``InsuredDetail.earlier``)."""
+        ...
 
     def membership_transaction(self) -> AbstractAsyncContextManager[MembershipTransaction]: ...
 

@@ -3,7 +3,10 @@
 Section 40 needs an option (1-3) and, when a birth date is given, a registration age of 15 to
 65; Section 39 has no option and needs the person's Section 33 history (months contributed, the
 last day of employment) for its eligibility rule (``app.domain.section39``), which an SSO
-officer may override with a reason. Names are trimmed, printable and bounded; the coverage start
+officer may override with a reason. Its application date (``appliedOn``, default: today) lies
+in the future never, and before today by at most the policy's ``application_backdate_days``
+(default 0) unless an officer overrides (``client.application_backdated``): the six months to
+apply are counted to it. Names are trimmed, printable and bounded; the coverage start
 lies between the first rate of the table and a year ahead. (The national ID is checked against
 the section's accepted first digits before this, by the admin gate.)
 
@@ -20,9 +23,9 @@ from typing import Final
 
 from app.domain.months import Month
 from app.domain.rates import S40_OPTIONS
-from app.domain.section39 import Section33History
-from app.domain.standing import TERMINATED, Standing
-from app.errors import AlreadyExists, BusinessRefusal, InvalidInput
+from app.domain.section39 import S39Policy, Section33History, earliest_application_date
+from app.domain.standing import TERMINATED, Standing, reason_code
+from app.errors import AlreadyExists, ApplicationBackdated, BusinessRefusal, InvalidInput
 from app.insured.records import ClosedMembership, InsuredPerson, NewInsured
 
 S40_AGE: Final = (15, 65)  # registration age, completed years, both included
@@ -72,7 +75,9 @@ def age_on(birth: date, day: date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
-def checked_registration(reg: Registration, *, national_id: str, today: date) -> NewInsured:
+def checked_registration(
+    reg: Registration, *, national_id: str, today: date, s39: S39Policy
+) -> NewInsured:
     """The registration as it will be stored, or the rule it breaks (as a ClientError)."""
     if reg.section == 40 and reg.option not in S40_OPTIONS:
         raise InvalidInput("A Section 40 member needs option 1, 2 or 3.", field="option")
@@ -97,7 +102,7 @@ def checked_registration(reg: Registration, *, national_id: str, today: date) ->
                 field="birthDate",
                 age=age,
             )
-    s39 = _section39_fields(reg, today=today)
+    history = _section39_fields(reg, today=today, policy=s39)
     return NewInsured(
         national_id=national_id,
         title=_text(reg.title, field="title", limit=MAX_TITLE),
@@ -112,17 +117,18 @@ def checked_registration(reg: Registration, *, national_id: str, today: date) ->
             reg.period_of_payment, field="periodOfPayment", limit=MAX_CODE
         ),
         return_code=optional_text(reg.return_code, field="returnCode", limit=MAX_CODE),
-        s33_months=s39[0],
-        s33_employment_ended_on=s39[1],
-        s39_applied_on=s39[2],
+        s33_months=history[0],
+        s33_employment_ended_on=history[1],
+        s39_applied_on=history[2],
     )
 
 
 def _section39_fields(
-    reg: Registration, *, today: date
+    reg: Registration, *, today: date, policy: S39Policy
 ) -> tuple[int | None, date | None, date | None]:
     """Months of Section 33 contributions, the last day of that employment, the application
-    date: what a Section 39 registration stores (none for Section 40)."""
+    date: what a Section 39 registration stores (none for Section 40). An application date
+    set back further than the policy allows needs an officer's override."""
     if reg.section != 39:
         given = (
             ("section33", reg.section33),
@@ -136,10 +142,27 @@ def _section39_fields(
     applied = reg.applied_on or today
     if applied > today:
         raise InvalidInput("appliedOn is in the future.", field="appliedOn")
+    if backdated(applied, today=today, policy=policy) and override_reason(reg) is None:
+        earliest = earliest_application_date(today, policy)
+        raise ApplicationBackdated(
+            f"appliedOn {applied.isoformat()} is before {earliest.isoformat()}: the application"
+            f" date may lie at most {policy.application_backdate_days} days before the day of"
+            " the registration, unless an SSO officer records an override with a reason.",
+            field="appliedOn",
+            applied_on=applied.isoformat(),
+            registered_on=today.isoformat(),
+            earliest_applied_on=earliest.isoformat(),
+            backdate_days=policy.application_backdate_days,
+        )
     history = reg.section33
     if history is None:
         return None, None, applied
     return history.months_contributed, history.employment_ended_on, applied
+
+
+def backdated(applied_on: date, *, today: date, policy: S39Policy) -> bool:
+    """Whether an application date needs an officer's override to be set back so far."""
+    return applied_on < earliest_application_date(today, policy)
 
 
 def override_reason(reg: Registration) -> str | None:
@@ -178,7 +201,7 @@ def closing_of(
         option=person.option,
         coverage_start=person.effective_date,
         ended_month=ended,
-        end_reason=current.reason,
+        end_reason=reason_code(TERMINATED, current.reason),  # a code (app.domain.standing)
         s33_months=person.s33_months,
         s33_employment_ended_on=person.s33_employment_ended_on,
         s39_applied_on=person.s39_applied_on,

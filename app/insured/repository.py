@@ -21,12 +21,16 @@ from app.db.failures import translated
 from app.db.read_meta import ReadMeta
 from app.db.replica_router import ReplicaRouter, parse_lsn
 from app.domain.months import Month
+from app.domain.standing import Earlier
 from app.insured.membership_repository import (
     CLOSED_SQL,
+    EARLIER_SQL,
     EVENTS_SQL,
     PERSON_COLUMNS,
     MembershipTx,
     closed_membership_of,
+    earlier_of,
+    judged_by_rules,
     person_of,
     status_event_of,
 )
@@ -192,7 +196,7 @@ class InsuredRepository:
         after: str | None,
         limit: int,
         since: Month,
-    ) -> tuple[list[InsuredPerson], dict[str, dict[Month, date]], ReadMeta]:
+    ) -> tuple[list[InsuredPerson], dict[str, dict[Month, date]], dict[str, Earlier], ReadMeta]:
         filters = _FILTERS[(section is not None, status is not None)]
         args: list[object] = [after or "", limit]
         args += [value for value in (section, status) if value is not None]
@@ -200,24 +204,30 @@ class InsuredRepository:
             f"SELECT {_COLUMNS} FROM insured_persons WHERE national_id > $1{filters}"
             " ORDER BY national_id LIMIT $2"
         )
-        Found = tuple[list[asyncpg.Record], list[asyncpg.Record]]
+        Found = tuple[list[asyncpg.Record], list[asyncpg.Record], list[asyncpg.Record]]
 
         async def read(conn: asyncpg.Connection) -> Found:
             rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
-            judged = [r["national_id"] for r in rows
-                      if r["section"] == 39 and r["status"] == "active"]  # fmt: skip
-            months = await conn.fetch(_S39_MONTHS_SQL, judged, since.first_day) if judged else []
-            return rows, months
+            judged = [r["national_id"] for r in rows if judged_by_rules(person_of(r))]
+            if not judged:
+                return rows, [], []
+            day = since.first_day
+            return (
+                rows,
+                await conn.fetch(_S39_MONTHS_SQL, judged, day),
+                await conn.fetch(EARLIER_SQL, judged, day),
+            )
 
-        (rows, months), info = await self._router().run_read(read)
+        (rows, months, before), info = await self._router().run_read(read)
         paid: dict[str, dict[Month, date]] = {}
         for m in months:
             day = m["month"]
             paid.setdefault(m["national_id"], {})[Month(day.year, day.month)] = m["paid_on"]
-        return [person_of(row) for row in rows], paid, ReadMeta(info.path, info.as_of)
+        earlier = {r["national_id"]: earlier_of(r) for r in before}
+        return [person_of(row) for row in rows], paid, earlier, ReadMeta(info.path, info.as_of)
 
     async def read_person(
-        self, national_id: str, *, min_lsn: int | None, history_limit: int
+        self, national_id: str, *, min_lsn: int | None, history_limit: int, since: Month
     ) -> InsuredDetail | None:
         Rows = list[asyncpg.Record]
 
@@ -227,19 +237,22 @@ class InsuredRepository:
             )
             if person is None:
                 return None
+            judged = [national_id] if judged_by_rules(person_of(person)) else []
             return person, [
                 await conn.fetch(_PAYMENTS_SQL, national_id, history_limit),
                 await conn.fetch(_PAID_MONTHS_SQL, national_id, history_limit),
                 await conn.fetch(_OPTION_CHANGES_SQL, national_id, history_limit),
                 await conn.fetch(CLOSED_SQL, national_id),
                 await conn.fetch(EVENTS_SQL, national_id, history_limit),
+                await conn.fetch(EARLIER_SQL, judged, since.first_day) if judged else [],
             ]
 
         found, info = await self._router().run_read(read, min_lsn=min_lsn)
         if found is None:
             return None
-        person, (payments, paid, changes, closed, events) = found
+        person, (payments, paid, changes, closed, events, before) = found
         return InsuredDetail(
+            earlier=earlier_of(before[0]) if before else None,
             person=person_of(person),
             payments=[_payment(r) for r in payments],
             paid_months=[_paid_month(r) for r in paid],

@@ -123,9 +123,11 @@ def add_insured_routes(router: APIRouter, insured: InsuredAdmin) -> None:
         needs an option and, when a birth date is given, an age of 15 to 65. A Section 39
         member needs the Section 33 history: at least 12 months contributed, applied within 6
         months of leaving work (else 422 client.s39_not_eligible), unless an SSO officer sends
-        `eligibilityOverride` with a reason (recorded and audited). A person already on record
-        registers again once their latest membership has ended (it is kept as a previous
-        membership); while it is open: 409 client.already_exists."""
+        `eligibilityOverride` with a reason (recorded and audited). `appliedOn` (default today)
+        may lie before today by at most SSOGW_S39_APPLICATION_BACKDATE_DAYS days (default 0),
+        else 422 client.application_backdated, unless the override is sent. A person already
+        on record registers again once their latest membership has ended (it is kept as a
+        previous membership); while it is open: 409 client.already_exists."""
         person = await insured.register(
             caller=caller, credentials=token, registration=body.to_registration()
         )

@@ -259,7 +259,10 @@ class PersonIn(InModel):
         default=None, description="Section 39: the person's Section 33 history."
     )
     applied_on: date | None = Field(
-        default=None, description="Section 39: the day the person applied; default today."
+        default=None,
+        description="Section 39: the day the person applied; default today. Earlier than today"
+        " by more than SSOGW_S39_APPLICATION_BACKDATE_DAYS days (default 0) only with"
+        " `eligibilityOverride` (else 422 client.application_backdated).",
     )
     eligibility_override: OverrideIn | None = Field(
         default=None,

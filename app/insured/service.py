@@ -116,7 +116,7 @@ class InsuredAdmin:
                 raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}.", field="limit")
             after = decode_cursor(cursor) if cursor else None
             today = self._today()
-            rows, paid, meta = await self._store.list_persons(
+            rows, paid, earlier, meta = await self._store.list_persons(
                 section=section,
                 status=status,
                 after=after,
@@ -126,8 +126,9 @@ class InsuredAdmin:
             more = len(rows) > limit
             rows = rows[:limit]
             derived = [
-                shown(p, derive_standing(facts(p, paid.get(p.national_id, {})), today=today,
-                                         policy=self._s39))
+                shown(p, derive_standing(
+                    facts(p, paid.get(p.national_id, {}), earlier.get(p.national_id)),
+                    today=today, policy=self._s39))
                 for p in rows
             ]  # fmt: skip
             # The filter reads the recorded status; a person the rules have ended since is
@@ -168,6 +169,7 @@ class InsuredAdmin:
                 call.national_id,
                 min_lsn=self._recent.min_lsn(call.national_id),
                 history_limit=HISTORY_LIMIT,
+                since=standing_history_start(self._today()),
             )
             if detail is None:
                 raise PersonNotFound()
@@ -188,7 +190,8 @@ class InsuredAdmin:
         since = standing_history_start(today)
         paid = {m.month: m.paid_on for m in detail.paid_months
                 if m.section == person.section and m.month >= since}  # fmt: skip
-        standing = derive_standing(facts(person, paid), today=today, policy=self._s39)
+        known = facts(person, paid, detail.earlier)
+        standing = derive_standing(known, today=today, policy=self._s39)
         return replace(detail, person=shown(person, standing))
 
     # --- changes: the life cycle's ---------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -44,6 +44,7 @@ _OVERPAYMENT_EXAMPLE: dict[str, Any] = {
     "paid": "70.00",
     "due": "42.00",
     "refund": "28.00",
+    "reason": "rate_cut",
 }
 
 
@@ -136,6 +137,11 @@ class OverpaymentOut(OutModel):
     paid: Baht
     due: Baht
     refund: Baht
+    reason: Literal["rate_cut", "cover_ended"] = Field(
+        description="Why it is owed: `rate_cut`, a rate cut after the month was paid (here"
+        " always); `cover_ended`, a month paid after its membership ended, refunded in full"
+        " (in the refund listing, `ssogw refunds list`)."
+    )
 
     @classmethod
     def of(cls, o: Overpayment) -> OverpaymentOut:
@@ -147,6 +153,7 @@ class OverpaymentOut(OutModel):
             paid=baht(o.paid_satang),
             due=baht(o.due_satang),
             refund=baht(o.refund_satang),
+            reason=o.reason,
         )
 
 

@@ -1,1 +1,1 @@
-"""Overpayments to refund after a retroactive rate cut."""
+"""Refunds owed: overpayments after a rate cut, and months paid after a membership ended."""

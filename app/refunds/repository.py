@@ -1,29 +1,81 @@
-"""Paid months above today's rates, for refund listings, streamed from the primary."""
+"""Paid months that may be owed a refund, streamed from the primary.
+
+Two kinds of candidate, each month once: months paid above today's rate for them (the due
+table travels as four arrays; Section 39 rows match option 0), and months paid at or after the
+end of a membership of their section. Endings are read where they are recorded: a membership
+closed when the next one was registered (``closed_memberships.ended_month``), and the latest
+membership when an event ended it (``insured_persons`` recorded ``terminated`` with its month:
+an officer's termination, a return to Section 33). Each row carries the person's memberships;
+``app.domain.overpayment.refunds_owed`` decides what is owed.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import date
 
 import asyncpg
 
 from app.db.failures import translated
 from app.domain.months import Month
-from app.domain.overpayment import PaidMonth
+from app.domain.overpayment import Cover, PaidMonth
 from app.refunds.records import DueAmount, PaidRow
 
-# The due table travels as four arrays; S39 rows match option 0 whatever option they carry.
 _SQL = """
-SELECT m.national_id, m.section, m.s40_option, m.month, m.amount_satang,
-       p.title, p.first_name, p.last_name
-  FROM paid_months m
-  JOIN unnest($3::smallint[], $4::smallint[], $5::date[], $6::integer[]) AS d(section, option,
-       month, due)
-    ON d.section = m.section AND d.month = m.month
-   AND d.option = CASE WHEN m.section = 39 THEN 0 ELSE m.s40_option END
-  JOIN insured_persons p ON p.national_id = m.national_id
- WHERE m.month BETWEEN $1 AND $2 AND m.amount_satang > d.due
- ORDER BY m.national_id, m.section, m.month
+WITH ended AS (
+    SELECT national_id, section, min(ended_month) AS first_end
+      FROM (SELECT national_id, section, ended_month FROM closed_memberships
+             WHERE ended_month <= $2
+            UNION ALL
+            SELECT national_id, section, ended_month FROM insured_persons  -- by its index
+             WHERE section IN (39, 40) AND status = 'terminated' AND ended_month <= $2) AS e
+     GROUP BY national_id, section
+), candidates AS (
+    SELECT m.national_id, m.section, m.s40_option, m.month, m.amount_satang
+      FROM paid_months m
+      JOIN unnest($3::smallint[], $4::smallint[], $5::date[], $6::integer[])
+           AS d(section, option, month, due)
+        ON d.section = m.section AND d.month = m.month
+       AND d.option = CASE WHEN m.section = 39 THEN 0 ELSE m.s40_option END
+     WHERE m.month BETWEEN $1 AND $2 AND m.amount_satang > d.due
+    UNION
+    SELECT m.national_id, m.section, m.s40_option, m.month, m.amount_satang
+      FROM ended e
+      JOIN paid_months m
+        ON m.national_id = e.national_id AND m.section = e.section
+       AND m.month >= greatest(e.first_end, $1) AND m.month <= $2
+)
+SELECT c.national_id, c.section, c.s40_option, c.month, c.amount_satang,
+       p.title, p.first_name, p.last_name, p.section AS latest_section, p.effective_date,
+       CASE WHEN p.status = 'terminated' THEN p.ended_month END AS latest_end, cm.closed
+  FROM candidates c
+  JOIN insured_persons p ON p.national_id = c.national_id
+  LEFT JOIN LATERAL (
+        SELECT json_agg(json_build_array(x.section, x.coverage_start, x.ended_month)) AS closed
+          FROM closed_memberships x WHERE x.national_id = c.national_id) cm ON true
+ ORDER BY c.national_id, c.section, c.month
 """
+
+
+def _month(day: date) -> Month:
+    return Month(day.year, day.month)
+
+
+def covers_of(row: asyncpg.Record) -> tuple[Cover, ...]:
+    """The person's memberships: the latest (``insured_persons``) and those closed before it."""
+    end = row["latest_end"]
+    latest = Cover(
+        row["latest_section"], _month(row["effective_date"]), _month(end) if end else None
+    )
+    closed = json.loads(row["closed"]) if row["closed"] else []
+    return (
+        latest,
+        *(
+            Cover(section, _month(date.fromisoformat(start)), _month(date.fromisoformat(ended)))
+            for section, start, ended in closed
+        ),
+    )
 
 
 class RefundsRepository:
@@ -33,7 +85,7 @@ class RefundsRepository:
         self._pool = pool
         self._timeout = timeout_s
 
-    async def paid_above(
+    async def refund_candidates(
         self, first: Month, last: Month, due: Sequence[DueAmount]
     ) -> AsyncIterator[PaidRow]:
         args = (
@@ -56,4 +108,5 @@ class RefundsRepository:
                     r["title"],
                     r["first_name"],
                     r["last_name"],
+                    covers_of(r),
                 )

@@ -1,8 +1,11 @@
-"""Refunds owed after a retroactive rate cut: who, for which months, how much.
+"""Refunds owed, person by person: months paid above today's rate after a rate cut
+(``rate_cut``), and months paid under a membership after it had ended (``cover_ended``).
 
-Today's rate table gives the amount due for every section, option and month of the period;
-the store returns only the paid months above it, person by person, and ``compute_overpayments``
-decides each month. Rates are read fresh for every listing, so a cut just entered counts.
+Today's rate table gives the amount due for every section, option and month of the period; the
+store returns the candidate months (paid above it, or at or after the end of a membership of
+their section), person by person with the person's memberships, and
+``app.domain.overpayment.refunds_owed`` decides each month. Rates are read fresh for every
+listing, so a cut just entered counts.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any, Final, Protocol
 
 from app.domain.money import to_baht
 from app.domain.months import Month
-from app.domain.overpayment import Overpayment, compute_overpayments
+from app.domain.overpayment import Overpayment, refunds_owed
 from app.domain.rates import RateTable
 from app.errors import InvalidInput, NoRate
 from app.rates.records import RateSource
@@ -24,9 +27,9 @@ _LINES: Final = ((39, None), (40, 1), (40, 2), (40, 3))
 
 
 class PaidMonthSource(Protocol):
-    """Paid months above the amounts due, ordered by national ID, section and month."""
+    """Paid months that may be owed a refund, ordered by national ID, section and month."""
 
-    def paid_above(
+    def refund_candidates(
         self, first: Month, last: Month, due: Sequence[DueAmount]
     ) -> AsyncIterator[PaidRow]: ...
 
@@ -60,6 +63,7 @@ class PersonRefund:
                     "paid": str(to_baht(m.paid_satang)),
                     "due": str(to_baht(m.due_satang)),
                     "refund": str(to_baht(m.refund_satang)),
+                    "reason": m.reason,
                 }
                 for m in self.months
             ],
@@ -82,7 +86,7 @@ def due_amounts(rates: RateTable, first: Month, last: Month) -> list[DueAmount]:
 
 
 class RefundsService:
-    """Lists the overpayments of a period, person by person."""
+    """Lists the refunds owed for a period, person by person."""
 
     def __init__(self, *, source: PaidMonthSource, rates: RateSource) -> None:
         self._source = source
@@ -96,8 +100,9 @@ class RefundsService:
                 field="to",
             )
         rates = RateTable(await self._rates.load_rates())
+        due = due_amounts(rates, first, last)
         group: list[PaidRow] = []
-        async for row in self._source.paid_above(first, last, due_amounts(rates, first, last)):
+        async for row in self._source.refund_candidates(first, last, due):
             if group and (row.paid.national_id, row.paid.section) != (
                 group[0].paid.national_id,
                 group[0].paid.section,
@@ -112,10 +117,10 @@ class RefundsService:
 
 
 def _person(rows: list[PaidRow], rates: RateTable) -> PersonRefund | None:
-    months = compute_overpayments((row.paid for row in rows), rates)
+    head = rows[0]
+    months = refunds_owed((row.paid for row in rows), covers=head.covers, rates=rates)
     if not months:
         return None
-    head = rows[0]
     return PersonRefund(
         national_id=head.paid.national_id,
         title=head.title,

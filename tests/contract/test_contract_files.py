@@ -12,7 +12,9 @@ import pytest
 import xmlschema
 import zeep
 
+from app.cli.openapi_export import openapi_document
 from app.counter import records as models
+from app.domain.standing import STATUS_REASONS, SUSPENDED_BY_SSO
 from app.soap import deserialise
 from app.soap.contract import DEFAULT_CONTRACT_DIR, PLACEHOLDER_ADDRESS
 from tests.contract.conftest import LiveServer
@@ -228,3 +230,30 @@ def test_the_schema_is_qualified_and_in_the_contract_namespace() -> None:
     assert re.search(
         r'<xs:import namespace="urn:sso:contribution:v1" schemaLocation="contribution.xsd"/>', text
     )
+
+
+def _xsd_documentation(name: str) -> str:
+    schema = ET.parse(DEFAULT_CONTRACT_DIR / "contribution.xsd").getroot()
+    (element,) = [e for e in schema.iter(f"{{{XS}}}element") if e.get("name") == name]
+    return " ".join("".join(element.itertext()).split())
+
+
+def test_both_contracts_name_the_reason_codes_a_partner_may_see() -> None:
+    """statusReason and endReason are codes of one vocabulary (never an officer's words): the
+    XSD and the OpenAPI document list each code, and no other word in code form."""
+    code = re.compile(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b")
+    components = openapi_document()["components"]["schemas"]
+    texts = {
+        "xsd statusReason": _xsd_documentation("statusReason"),
+        "openapi statusReason": components["InquiryOut"]["properties"]["statusReason"][
+            "description"
+        ],
+    }
+    for where, text in texts.items():
+        assert set(code.findall(text)) == set(STATUS_REASONS), where
+    end_reasons = set(STATUS_REASONS) - {SUSPENDED_BY_SSO}  # an ended membership is not suspended
+    for text in (
+        _xsd_documentation("endReason"),
+        components["EndedMembershipOut"]["properties"]["endReason"]["description"],
+    ):
+        assert set(code.findall(text)) == end_reasons

@@ -192,7 +192,7 @@ class FailingReads:
         self._raise()
 
     async def read_person(
-        self, national_id: str, *, min_lsn: int | None, history_limit: int
+        self, national_id: str, *, min_lsn: int | None, history_limit: int, since: Month
     ) -> None:
         self._raise()
 

@@ -9,7 +9,7 @@ import io
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
@@ -21,8 +21,9 @@ from app.admission.records import Caller, Protocol
 from app.counter.ledger import PgLedger
 from app.counter.rules import counter_rules
 from app.db.recent_writes import RecentWrites
-from app.domain.calendar import buddhist_year, thai_month
+from app.domain.calendar import buddhist_year, thai_date_long, thai_month
 from app.domain.months import Month
+from app.domain.section39 import s39_application_deadline
 from app.domain.section40 import CALENDAR_YEAR, TWELVE_MONTHS, next_option_change_on
 from app.errors import OptionChangeRefused
 from app.insured.repository import InsuredRepository
@@ -41,7 +42,16 @@ from tests.support.wsse import digest_token
 
 pytestmark = pytest.mark.db
 
-LEFT_WORK = "2024-01-15"  # the last day of Section 33 employment: apply by 2024-07-15
+
+def days_ago(days: int) -> date:
+    return business_clock().today() - timedelta(days=days)
+
+
+def first_left_in_time() -> date:
+    """The earliest last day of work whose six months to apply still include today."""
+    today = business_clock().today()
+    return min(day for day in (today - timedelta(days=n) for n in range(150, 200))
+               if s39_application_deadline(day) >= today)  # fmt: skip
 
 
 @pytest.fixture
@@ -50,7 +60,11 @@ async def api(live_url: str, client_token: str) -> AsyncIterator[httpx.AsyncClie
         yield client
 
 
-def s39(months: int | None = 24, applied: str | None = None, **extra: Any) -> dict[str, Any]:
+def s39(
+    months: int | None = 24, applied: str | None = None, *, left: date | None = None, **extra: Any
+) -> dict[str, Any]:
+    """A Section 39 registration: ``months`` of Section 33 that ended on ``left`` (default a
+    month ago), applied on ``applied`` (default: not sent, so today)."""
     body: dict[str, Any] = {
         "nationalId": new_national_id(),
         "title": "นาย",
@@ -60,7 +74,8 @@ def s39(months: int | None = 24, applied: str | None = None, **extra: Any) -> di
         **extra,
     }
     if months is not None:
-        body["section33"] = {"monthsContributed": months, "employmentEndedOn": LEFT_WORK}
+        ended = (left or days_ago(30)).isoformat()
+        body["section33"] = {"monthsContributed": months, "employmentEndedOn": ended}
     if applied is not None:
         body["appliedOn"] = applied
     return body
@@ -97,7 +112,8 @@ async def stored(gateway: Gateway, nid: str) -> tuple[str, list[str]]:
 async def test_section_39_needs_12_months_of_section_33_and_6_months_to_apply(
     api: httpx.AsyncClient, gateway: Gateway
 ) -> None:
-    eleven = await api.post("/api/v1/insured", json=s39(11, "2024-02-01"))
+    today = business_clock().today()
+    eleven = await api.post("/api/v1/insured", json=s39(11))
     body = problem(eleven, 422, "client.s39_not_eligible")
     assert (body["reason"], body["monthsContributed"], body["minimumMonths"]) == (
         "too_few_s33_months", 11, 12)  # fmt: skip
@@ -107,25 +123,31 @@ async def test_section_39_needs_12_months_of_section_33_and_6_months_to_apply(
         ("CreateInsured", "client.s39_not_eligible")
     ]
 
-    twelve = await api.post("/api/v1/insured", json=s39(12, "2024-02-01"))
+    left = days_ago(30)
+    twelve = await api.post("/api/v1/insured", json=s39(12, left=left))
     assert twelve.status_code == 201, twelve.text
     person = twelve.json()
-    assert person["eligibility"] == "eligible" and person["appliedOn"] == "2024-02-01"
+    assert person["eligibility"] == "eligible" and person["appliedOn"] == today.isoformat()
     assert person["section33"] == {
-        "monthsContributed": 12, "employmentEndedOn": LEFT_WORK, "applyBy": "2024-07-15",
+        "monthsContributed": 12, "employmentEndedOn": left.isoformat(),
+        "applyBy": s39_application_deadline(left).isoformat(),
     }  # fmt: skip
 
-    six = await api.post("/api/v1/insured", json=s39(24, "2024-07-15"))  # six months on
+    in_time = first_left_in_time()  # six months on, today is the last day (or within them)
+    six = await api.post("/api/v1/insured", json=s39(24, left=in_time))
     assert six.status_code == 201, six.text
-    seven = await api.post("/api/v1/insured", json=s39(24, "2024-08-15"))  # seven
-    late = problem(seven, 422, "client.s39_not_eligible")
+    seven = days_ago(214)  # about seven months
+    late = problem(await api.post("/api/v1/insured", json=s39(24, left=seven)), 422,
+                   "client.s39_not_eligible")  # fmt: skip
+    deadline = s39_application_deadline(seven)
     assert (late["reason"], late["deadline"], late["appliedOn"]) == (
-        "applied_too_late", "2024-07-15", "2024-08-15")  # fmt: skip
+        "applied_too_late", deadline.isoformat(), today.isoformat())  # fmt: skip
     assert late["detailTh"] == (
-        "ออกจากงานเมื่อ 15 มกราคม พ.ศ. 2567 ต้องสมัครภายใน 15 กรกฎาคม พ.ศ. 2567"
-        " แต่สมัครเมื่อ 15 สิงหาคม พ.ศ. 2567"
+        f"ออกจากงานเมื่อ {thai_date_long(seven)} ต้องสมัครภายใน {thai_date_long(deadline)}"
+        f" แต่สมัครเมื่อ {thai_date_long(today)}"
     )
-    day_late = await api.post("/api/v1/insured", json=s39(24, "2024-07-16"))
+    a_day_late = s39(24, left=in_time - timedelta(days=1))
+    day_late = await api.post("/api/v1/insured", json=a_day_late)
     assert problem(day_late, 422, "client.s39_not_eligible")["reason"] == "applied_too_late"
 
     missing = await api.post("/api/v1/insured", json=s39(None))
@@ -140,7 +162,7 @@ async def test_an_officers_override_is_recorded_with_its_reason_and_audited(
     api: httpx.AsyncClient, gateway: Gateway
 ) -> None:
     why = "Appeal 2567/0142 upheld by the branch"
-    body = s39(11, "2024-02-01", eligibilityOverride={"reason": why})
+    body = s39(11, eligibilityOverride={"reason": why})
     created = await api.post("/api/v1/insured", json=body)
     assert created.status_code == 201, created.text
     assert created.json()["eligibility"] == "override"
@@ -163,7 +185,7 @@ async def test_an_officers_override_is_recorded_with_its_reason_and_audited(
         ("eligibility_override", why)
     ]
     # An override the rule does not need is not recorded: the person is simply eligible.
-    needless = s39(24, "2024-02-01", eligibilityOverride={"reason": "just in case"})
+    needless = s39(24, eligibilityOverride={"reason": "just in case"})
     answer = await api.post("/api/v1/insured", json=needless)
     assert answer.status_code == 201 and answer.json()["eligibility"] == "eligible"
     assert await stored(gateway, needless["nationalId"]) == ("active", [])

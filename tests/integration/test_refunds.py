@@ -125,7 +125,8 @@ async def test_the_command_line_lists_refunds_as_csv_and_json(
         "2041-03": "มี.ค. 2584",
         "2041-04": "เม.ย. 2584",
     }
-    assert list(rows[0])[-1] == "month_th"
+    assert list(rows[0])[-2:] == ["month_th", "reason"]
+    assert {r["reason"] for r in rows} == {"rate_cut"}
 
     assert await asyncio.to_thread(cli.main, [*argv, "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
@@ -133,5 +134,45 @@ async def test_the_command_line_lists_refunds_as_csv_and_json(
     assert mine[people["s40"]]["refund"] == "56.00"
     assert mine[people["s39"]]["months"] == [
         {"month": "2041-03", "option": None, "paid": "432.00", "due": "235.00",
-         "refund": "197.00"}]  # fmt: skip
+         "refund": "197.00", "reason": "rate_cut"}]  # fmt: skip
     assert mine[people["s39"]]["name"] == "นายประเสริฐ รุ่งเรือง"
+
+
+async def test_months_paid_after_cover_ended_are_listed_with_their_reason(
+    gateway: Gateway, settings: Settings,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """A month paid after its membership ended is owed in full (due 0), as ``cover_ended``, in
+    every format of the listing; a rate cut's months stay ``rate_cut``."""
+    first, ended = Month(2043, 1), Month(2043, 3)
+    async with gateway.db.primary.acquire() as conn:
+        nid = await add_person(conn, section=39, coverage_start=first,
+                               paid=list(Month.range(first, Month(2043, 4))))  # fmt: skip
+        # As a return to Section 33 (or an officer's termination) recorded late leaves it.
+        await conn.execute(
+            "UPDATE insured_persons SET status = 'terminated', status_reason ="
+            " 'section33_employment', ended_month = $2 WHERE national_id = $1",
+            nid, ended.first_day,
+        )  # fmt: skip
+    (refund,) = await listing(gateway, first, Month(2043, 12), {nid})
+    assert [(m.month, m.paid_satang, m.due_satang, m.refund_satang, m.reason)
+            for m in refund.months] == [
+        (Month(2043, 3), 43_200, 0, 43_200, "cover_ended"),
+        (Month(2043, 4), 43_200, 0, 43_200, "cover_ended"),
+    ]  # fmt: skip
+
+    monkeypatch.setenv("SSOGW_PRIMARY_DSN", settings.primary_dsn or "")
+    argv = ["refunds", "list", "--from", "2043-01", "--to", "2043-04"]
+    assert await asyncio.to_thread(cli.main, [*argv, "--csv"]) == 0
+    rows = [r for r in csv.DictReader(io.StringIO(capsys.readouterr().out))
+            if r["national_id"] == nid]  # fmt: skip
+    assert [(r["month"], r["paid"], r["due"], r["refund"], r["reason"]) for r in rows] == [
+        ("2043-03", "432.00", "0.00", "432.00", "cover_ended"),
+        ("2043-04", "432.00", "0.00", "432.00", "cover_ended"),
+    ]
+    assert await asyncio.to_thread(cli.main, [*argv, "--json"]) == 0
+    (mine,) = [r for r in json.loads(capsys.readouterr().out)["refunds"] if r["nationalId"] == nid]
+    assert {m["reason"] for m in mine["months"]} == {"cover_ended"} and mine["refund"] == "864.00"
+    assert await asyncio.to_thread(cli.main, argv) == 0
+    (line,) = [text for text in capsys.readouterr().out.splitlines() if text.startswith(nid)]
+    assert "2043-03 cover_ended, 2043-04 cover_ended" in line

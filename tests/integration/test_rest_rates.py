@@ -96,6 +96,7 @@ async def test_a_retroactive_cut_lists_the_overpayments_it_creates(
             "paid": "300.00",
             "due": "250.00",
             "refund": "50.00",
+            "reason": "rate_cut",
         }
         for m in months
     ]

@@ -89,7 +89,7 @@ def person(national_id: str) -> InquiryResult:
     if national_id == ENDED_ID:
         return InquiryResult(
             ENDED_ID, "นาย", "ทดสอบ", "สิ้นสุด", 39, "terminated",
-            "Three consecutive months unpaid.", "2024-01", None,
+            "three_consecutive_unpaid", "2024-01", None,
             (), (), 0, False, 0, AS_OF, ReadPath.REPLICA,
         )  # fmt: skip
     raise PersonNotFound(nationalId=national_id)
