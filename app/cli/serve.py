@@ -23,9 +23,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.http_host
     port = args.port or settings.http_port
     settings.refuse_published_secret_key(host)  # before anything starts: a clear error, exit 1
-    configure_logging(settings.log_level)
     if args.worker is not None:
+        configure_logging(settings.log_level, worker=int(args.worker.split("/")[0]))
         return _serve_worker(args, settings, host=host, port=port)
+    configure_logging(settings.log_level)
     from app.workers.cpus import usable_cpus
 
     workers = args.workers or settings.http_workers or usable_cpus()

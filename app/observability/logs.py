@@ -18,7 +18,12 @@ _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 
 class JsonFormatter(logging.Formatter):
-    """Formats a record as one JSON object; extra fields given with ``extra=`` are kept."""
+    """Formats a record as one JSON object; extra fields given with ``extra=`` are kept, and
+    ``fields`` are on every line."""
+
+    def __init__(self, fields: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self._fields = dict(fields or {})
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -30,16 +35,19 @@ class JsonFormatter(logging.Formatter):
         call = current_call()
         if call is not None:
             entry["requestId"] = call.request_id
+        if self._fields:
+            entry.update(self._fields)
         entry.update({k: v for k, v in vars(record).items() if k not in _RESERVED})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Send every log line to stderr as JSON (the gateway's and uvicorn's)."""
+def configure_logging(level: str = "INFO", *, worker: int | None = None) -> None:
+    """Send every log line to stderr as JSON (the gateway's and uvicorn's); ``worker``: the
+    index of this process in a group of workers (``ssogw serve --workers``), on every line."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter(None if worker is None else {"worker": worker}))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

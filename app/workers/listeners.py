@@ -53,8 +53,7 @@ def bind_listeners(host: str, port: int, count: int) -> list[socket.socket]:
             sock = _socket(host, share=True)
             listeners.append(sock)
             sock.bind((host.strip("[]"), port))
-            sock.listen(BACKLOG)
-            sock.set_inheritable(True)  # handed to the worker processes
+            sock.listen(BACKLOG)  # handed to its worker as an inherited descriptor
     except OSError:
         for sock in listeners:
             sock.close()

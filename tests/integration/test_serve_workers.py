@@ -198,3 +198,5 @@ def test_workers_that_cannot_start_end_the_server_with_status_1(
     )  # fmt: skip
     assert done.returncode == 1, done.stderr[-2000:]
     assert "before it served, 3 times in a row: stopping the server" in done.stderr
+    refusals = [json.loads(line) for line in done.stderr.splitlines() if "is not writable" in line]
+    assert {line.get("worker") for line in refusals} == {0, 1}, "each worker's lines say which"
