@@ -1,5 +1,7 @@
 # syntax=docker/dockerfile:1
-# The SSO Contribution Gateway: one uvicorn worker per container (scale with containers).
+# The SSO Contribution Gateway: `ssogw serve` runs a worker process per CPU the container is
+# given (its CPU limit: `docker run --cpus 2`, Kubernetes `limits: cpu`), all on port 8000;
+# SSOGW_HTTP_WORKERS sets the number instead (docs/operations.md, "Workers").
 #
 #   docker build -t ssogw .
 #   docker run --rm -p 8000:8000 -e SSOGW_PRIMARY_DSN=... -e SSOGW_REPLICA_DSNS=... \

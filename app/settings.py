@@ -116,6 +116,9 @@ class Settings(BaseSettings):
         " the served WSDL names it. Unset: from a trusted proxy's forwarded headers, else the"
         " request.",
     )
+    http_workers: int | None = Field(
+        default=None, ge=1, description="Processes of `ssogw serve`; unset: the CPUs it may use."
+    )
     shutdown_grace_s: float = 10.0  # in-flight requests may finish within this
     shutdown_drain_s: float = 3.0  # /readyz says 503 this long before the listener closes
 

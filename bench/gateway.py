@@ -165,6 +165,20 @@ class Process:
             time.sleep(0.2)
         raise RuntimeError(f"{self.base}{path} did not answer 200 in {timeout_s:.0f} s")
 
+    def wait_workers(self, workers: int, timeout_s: float = 60.0) -> None:
+        """Wait until ``workers`` workers serve (`ssogw serve --workers`: its /metrics)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.base} exited with {self.proc.returncode}")
+            try:
+                if f"ssogw_workers_serving {workers}.0" in httpx.get(self.base + "/metrics").text:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.base}: {workers} workers did not serve in {timeout_s:.0f} s")
+
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -187,12 +201,16 @@ class Process:
         self._log.close()
 
 
-def start_gateway(data_dir: Path, log: Path, **settings: str) -> Process:
-    """`ssogw serve` (one uvicorn worker) on a free port, ready."""
+def start_gateway(data_dir: Path, log: Path, *, workers: int = 1, **settings: str) -> Process:
+    """`ssogw serve --workers N` (one by default: one process, its pid the server's) on a free
+    port, ready (every worker, when there are more)."""
     port = free_port()
     env = ssogw_env(data_dir, SSOGW_SHUTDOWN_DRAIN_S="0", **settings)
-    proc = Process([str(BIN / "ssogw"), "serve", "--port", str(port)], env=env, log=log, port=port)
+    args = [str(BIN / "ssogw"), "serve", "--port", str(port), "--workers", str(workers)]
+    proc = Process(args, env=env, log=log, port=port)
     proc.wait_ready("/readyz")
+    if workers > 1:
+        proc.wait_workers(workers)
     return proc
 
 

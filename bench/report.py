@@ -76,6 +76,26 @@ HTTP_ROWS = (
 PEER_OF = {"soap_inquiry": "peer_soap", "rest_inquiry": "peer_rest"}
 #: Issue 20's target against the peer, where it sets one.
 PEER_TARGET = {"soap_inquiry": 3.0}
+#: Issue 20's target for all cores (`ssogw serve --workers N`) against one worker.
+ALL_CORES_TARGET = 1.6
+
+
+def all_cores_row(f: dict[str, Any]) -> list[str] | None:
+    """The SOAP inquiry on all cores: the machine's throughput, and its ratio to one worker."""
+    closed = f.get("closed", {})
+    group, one = closed.get("soap_inquiry_all_cores"), closed.get("soap_inquiry", {}).get("rps")
+    if group is None:
+        return None
+    ratio = group["rps"] / one if one else None
+    workers = f.get("all_cores_workers", "?")
+    return [
+        f"SOAP InquireContribution, all cores ({workers} workers)"
+        + ("" if ratio is None else f": {ratio:.2f}× one worker"),
+        _rate(group["rps"]), _ms(group["p50_ms"]), _ms(group["p99_ms"]),
+        "–", "–", "–", "–", "–", str(sum(group["errors"].values())),
+        f"≥ {ALL_CORES_TARGET:.1f}× one worker",
+        _verdict(None if ratio is None else ratio >= ALL_CORES_TARGET),
+    ]  # fmt: skip
 
 
 def table(f: dict[str, Any]) -> str:
@@ -121,6 +141,8 @@ def table(f: dict[str, Any]) -> str:
                 _verdict(all(verdicts)) if verdicts else "–",
             ]
         )
+    if (row := all_cores_row(f)) is not None:
+        rows.append(row)
     for key, label in (
         ("pk_lookup", "asyncpg PK lookup, no HTTP (ceiling)"),
         ("member_lookup", "asyncpg inquiry read, no HTTP"),

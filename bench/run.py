@@ -8,13 +8,15 @@ persons on a 2-core machine):
 2. the bench's own PostgreSQL pair under ``bench/out/data`` (``ssogw db up``), its database
    dropped and created again, ``ssogw migrate``, then ``ssogw seed --persons N`` (timed: a
    figure);
-3. ``ssogw serve`` (one uvicorn worker) and ``bench/bare_app.py`` (the same uvicorn settings);
+3. ``ssogw serve --workers 1`` and ``bench/bare_app.py`` (the same uvicorn settings);
    the spyne peer (``bench/peer``: gunicorn, one sync worker, the same read on the same replica;
    ``--skip-peer`` leaves it out); a bench partner and client;
 4. closed loop (wrk, ``--connections`` connections): the bare constant endpoint, the asyncpg
    primary-key lookup without HTTP (``bench/pk_lookup.py``), SOAP InquireContribution, REST
    inquiry, SOAP ConfirmPayment (each confirm a different person and transaction), the peer's
-   SOAP and JSON inquiry;
+   SOAP and JSON inquiry; then SOAP InquireContribution on all cores: ``ssogw serve --workers
+   N`` (N: ``--all-cores-workers``, else the CPUs this process may use), the machine's
+   throughput beside the one-worker figure (``--skip-all-cores`` leaves it out);
 5. open loop at half of each one's maximum: p50/p99 from the time each request was due;
 6. a soak until the service has answered ``--soak-requests`` (1,000,000) requests, its RSS
    sampled along the way;
@@ -40,6 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from app.workers.cpus import usable_cpus
 from bench import gateway, peer_service, report
 from bench.gateway import OUT, ROOT, Principals, Process
 from bench.wrk import WrkResult, lua_selfcheck, run_wrk
@@ -233,9 +236,12 @@ class Bench:
             peer_service.check_peer(self.peer.base, nid)
         self.service_requests += 2
 
-    def closed(self, name: str, script: str, base: str, **env: str) -> WrkResult:
+    def closed(
+        self, name: str, script: str, base: str, *, count: bool | None = None, **env: str
+    ) -> WrkResult:
         a = self.args
-        count = base not in {p.base for p in (self.bare, self.peer) if p is not None}
+        if count is None:  # requests the one-worker service answered (the soak's target)
+            count = base not in {p.base for p in (self.bare, self.peer) if p is not None}
         say(
             f"{name}: warm-up {a.warmup:.0f} s, then closed loop {a.duration:.0f} s"
             f" ({a.connections} connections)"
@@ -313,6 +319,8 @@ class Bench:
             peer = self.peer.base
             closed["peer_soap"] = self.closed("spyne peer SOAP inquiry", "peer_soap_inquiry", peer)
             closed["peer_rest"] = self.closed("spyne peer JSON inquiry", "peer_rest_inquiry", peer)
+        if not a.skip_all_cores:
+            closed["soap_inquiry_all_cores"] = self.all_cores()
         self.figures["rss_after_closed_mb"] = round(self.sample_rss(), 1)
 
         opened: dict[str, Any] = {}
@@ -331,6 +339,24 @@ class Bench:
         metrics = gateway.metrics_text(gw)
         self.figures["reads"] = read_paths(metrics)
         self.figures["audit_commits"] = audit_commits(metrics)
+
+    def all_cores(self) -> WrkResult:
+        """SOAP InquireContribution on ``ssogw serve --workers N``: the machine's throughput."""
+        workers = self.args.all_cores_workers or usable_cpus()
+        self.figures["all_cores_workers"] = workers
+        say(f"starting ssogw serve --workers {workers} (all cores)")
+        # An instance of its own beside the one-worker service (its spools are its own).
+        group = gateway.start_gateway(
+            self.data_dir, OUT / "serve-all-cores.log", workers=workers,
+            SSOGW_INSTANCE_ID="bench-all-cores",
+        )  # fmt: skip
+        try:
+            return self.closed(
+                f"SOAP InquireContribution, {workers} workers", "soap_inquiry", group.base,
+                count=False,
+            )  # fmt: skip
+        finally:
+            group.stop()
 
     def soak(self) -> None:
         """Inquiries until the service has answered ``--soak-requests`` in all and the soak
@@ -509,6 +535,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-bulk", action="store_true", help="no settlement, no audit")
     parser.add_argument("--skip-soak", action="store_true")
     parser.add_argument("--skip-peer", action="store_true", help="no spyne peer (bench/peer)")
+    parser.add_argument(
+        "--all-cores-workers", type=int, help="workers of the all-cores run (default: the CPUs)"
+    )
+    parser.add_argument(
+        "--skip-all-cores", action="store_true", help="no SOAP inquiry on --workers N"
+    )
     parser.add_argument("--label", default="", help="a note for RESULTS.md (e.g. before/after)")
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     args = parser.parse_args(argv)

@@ -6,7 +6,11 @@ simulated calls — tasks that each wake every millisecond and record how late t
 lateness is what a scrape adds to calls in flight. Prints the scrape's time and the calls'
 p99 lateness without and with scrapes running back to back.
 
-    .venv/bin/python -m bench.scrape_cost [--partners 100] [--seconds 5]
+With ``--workers N`` (``ssogw serve --workers N``), also what the supervisor spends on a scrape:
+reading N such expositions and merging them into the group's (``group_exposition``), in the
+supervisor's process, off every worker's event loop.
+
+    .venv/bin/python -m bench.scrape_cost [--partners 100] [--seconds 5] [--workers 2]
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import time
 from prometheus_client import CollectorRegistry
 
 from app.errors import all_error_classes
+from app.observability.group_exposition import Retired, merge, parse
 from app.observability.metrics import Metrics
 from app.observability.serving import tune_gc
 
@@ -74,6 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--partners", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--workers", type=int, default=1, help="the supervisor's merge of N")
     args = parser.parse_args()
     metrics = filled(args.partners)
     tune_gc()  # as `ssogw serve` does once the app is built
@@ -84,6 +90,17 @@ def main() -> None:
     median, worst = statistics.median(scrapes) * 1000, p99(scrapes) * 1000
     print(f"scrape: median {median:.1f} ms, p99 {worst:.1f} ms")
     print(f"calls' p99 lateness: {quiet * 1000:.2f} ms without scrapes, {busy * 1000:.2f} ms with")
+    if args.workers > 1:
+        text = asyncio.run(metrics.exposition()).decode()
+        merges = []
+        for _ in range(10):
+            started = time.perf_counter()
+            merge([(i, parse(text)) for i in range(args.workers)], retired=Retired())
+            merges.append(time.perf_counter() - started)
+        print(
+            f"the supervisor's merge of {args.workers} workers' expositions: median"
+            f" {statistics.median(merges) * 1000:.1f} ms, worst {max(merges) * 1000:.1f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -75,6 +75,34 @@ def _private_dir(path: Path) -> None:
     os.chmod(path, DIR_MODE)  # whatever the umask, or an older version, made it
 
 
+def hand_over(base: Path, *, source: str, target: str) -> int:
+    """Give the records instance ``source`` left spooled to instance ``target``, unless
+    ``source`` runs (holds its lock): its files are moved into ``target``'s directory as
+    adopted ones, which ``target`` takes in when it next claims its spool. The number of files
+    moved. (A worker of ``ssogw serve --workers N`` that no longer runs when N is lowered.)"""
+    old = base / source
+    if not old.is_dir():
+        return 0
+    try:
+        fd = os.open(old / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    except OSError:
+        return 0
+    with os.fdopen(fd, "r+", encoding="utf-8"):  # closing it drops the lock
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return 0  # running: its spool is its own
+        pending = [*sorted(old.glob(ADOPTED)), old / REPLAYING_FILE, old / SPOOL_FILE]
+        pending = [path for path in pending if path.exists()]
+        if not pending:
+            return 0
+        _private_dir(base / target)
+        stamp = time.time_ns()
+        for n, path in enumerate(pending):  # oldest first, as claim() takes them in
+            os.replace(path, base / target / f"adopted-{stamp}-{source}-{n:04d}.jsonl")
+    return len(pending)
+
+
 class AuditSpool:
     """Append-only JSON-lines file of audit rows awaiting the primary, in ``base/instance_id``."""
 

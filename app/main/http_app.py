@@ -48,6 +48,7 @@ from app.settlement.routes import settlements_router
 from app.soap.faults import render_fault
 from app.soap.router import SOAP_PATH, soap_endpoint, soap_routes
 from app.soap.versions import SoapVersion
+from app.workers.link import WorkerLink
 
 
 def render_edge_refusal(
@@ -95,10 +96,15 @@ def render_cut(
 
 
 def create_app(
-    settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    worker: WorkerLink | None = None,
 ) -> FastAPI:
     """The gateway as an ASGI app; settings default to the environment and the local pair,
-    the business clock to the wall clock (``build_gateway``)."""
+    the business clock to the wall clock (``build_gateway``). ``worker``: this app is one
+    worker of ``ssogw serve --workers N`` (its line to the supervisor: /metrics answers for
+    the whole group, /livez names the worker)."""
     settings = settings or Settings()
     settings.refuse_published_secret_key()  # PublishedSecretKey: beyond loopback, a known key
     gw = build_gateway(settings, clock=clock or wall_clock)
@@ -107,11 +113,17 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await start_gateway(gw)
+        if worker is not None:
+            await worker.start(own_exposition)  # tells the supervisor this worker serves
         try:
             yield
         finally:
             state["draining"] = True
-            await stop_gateway(gw)
+            try:
+                await stop_gateway(gw)
+            finally:
+                if worker is not None:
+                    await worker.stop()
 
     def audit_path() -> str | None:
         # Where an inquiry's audit record would be committed now: the primary (the router's
@@ -182,7 +194,7 @@ def create_app(
     # Routes are matched in order and partners' calls are most of the traffic, so the SOAP
     # endpoint comes first (no other router has a path under /soap).
     app.include_router(soap_routes(soap, SOAP_PATH))
-    app.include_router(health_router(readiness))
+    app.include_router(health_router(readiness, worker=None if worker is None else worker.index))
     # Before the API router: its catch-all answers 404/405 for anything under /api/v1.
     # Each router's requests that do not validate are refused once the caller is admitted.
     admin_routes = gated_routes(gw.api.gate, ADMIN_SCOPE)
@@ -212,5 +224,10 @@ def create_app(
         metrics.audit_queued.set(gw.audit.queued())
         metrics.audit_spool_bytes.set(gw.audit.spooled_bytes())
 
-    app.include_router(metrics_router(gw.metrics, refresh_gauges))
+    async def own_exposition() -> bytes:
+        refresh_gauges()
+        return await gw.metrics.exposition()
+
+    group = worker.group_exposition if worker is not None else None
+    app.include_router(metrics_router(gw.metrics, refresh_gauges, group=group))
     return app

@@ -12,13 +12,15 @@ from fastapi.responses import JSONResponse
 Readiness = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 
 
-def health_router(readiness: Readiness) -> APIRouter:
-    """Routes for the load balancer and Kubernetes probes."""
+def health_router(readiness: Readiness, *, worker: int | None = None) -> APIRouter:
+    """Routes for the load balancer and Kubernetes probes; ``worker``: this process's index
+    in a group of workers (``ssogw serve --workers N``), which /livez names."""
     router = APIRouter(tags=["operations"])
+    alive = {"status": "ok"} if worker is None else {"status": "ok", "worker": str(worker)}
 
     @router.get("/livez", summary="The process is up (no dependency is checked)")
     async def livez() -> dict[str, str]:
-        return {"status": "ok"}
+        return alive
 
     @router.get(
         "/readyz",

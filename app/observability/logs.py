@@ -22,15 +22,17 @@ _PLAIN_FIELDS = len(_RESERVED - {"message", "asctime", "color_message"})
 
 
 class JsonFormatter(logging.Formatter):
-    """Formats a record as one JSON object; extra fields given with ``extra=`` are kept.
+    """Formats a record as one JSON object; extra fields given with ``extra=`` are kept, and
+    ``fields`` are on every line.
 
     Every request writes a line, so a line costs a few microseconds: the time's whole second
     is written once per second, and a record's own attributes are looked through only when
     it carries extra fields.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, fields: dict[str, Any] | None = None) -> None:
         super().__init__()
+        self._fields = dict(fields or {})
         self._second = -1
         self._second_text = ""
 
@@ -53,6 +55,8 @@ class JsonFormatter(logging.Formatter):
         call = current_call()
         if call is not None:
             entry["requestId"] = call.request_id
+        if self._fields:
+            entry.update(self._fields)
         attributes = record.__dict__
         if len(attributes) > _PLAIN_FIELDS:  # extra= fields (or a formatter's own)
             entry.update({k: v for k, v in attributes.items() if k not in _RESERVED})
@@ -61,10 +65,11 @@ class JsonFormatter(logging.Formatter):
         return _encode(entry)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Send every log line to stderr as JSON (the gateway's and uvicorn's)."""
+def configure_logging(level: str = "INFO", *, worker: int | None = None) -> None:
+    """Send every log line to stderr as JSON (the gateway's and uvicorn's); ``worker``: the
+    index of this process in a group of workers (``ssogw serve --workers``), on every line."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter(None if worker is None else {"worker": worker}))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -97,7 +97,7 @@ def test_one_port_everywhere() -> None:
     assert [int(p.rsplit(":", 1)[1]) for p in app_ports] == [port]
 
 
-def test_serves_one_worker_on_every_interface_with_known_settings() -> None:
+def test_serves_a_worker_per_cpu_given_on_every_interface_with_known_settings() -> None:
     (entrypoint,) = final("ENTRYPOINT")
     (cmd,) = final("CMD")
     argv = exec_form(entrypoint) + exec_form(cmd)
@@ -106,7 +106,8 @@ def test_serves_one_worker_on_every_interface_with_known_settings() -> None:
     args = build_parser().parse_args(argv[1:])
     assert args.handler is cmd_serve
     assert "0.0.0.0" in {args.host, env_of(final("ENV")).get("SSOGW_HTTP_HOST")}
-    assert "--workers" not in argv, "one uvicorn worker per container"
+    # The number of workers comes from the CPUs the container is given, never the image.
+    assert "--workers" not in argv and "SSOGW_HTTP_WORKERS" not in env_of(final("ENV"))
     ssogw_env = {k for k in env_of(final("ENV")) if k.startswith("SSOGW_")}
     assert ssogw_env <= app_settings_env(), "every SSOGW_* variable is a real setting"
 

@@ -11,6 +11,7 @@ from asyncpg import connect_utils
 
 from app.db.config import database_config
 from app.settings import Settings
+from app.workers.shares import worker_settings
 from tests.deploy.deploy_files import (
     app_container,
     app_settings_env,
@@ -137,14 +138,21 @@ def test_settings_are_real_and_connections_fit_the_database() -> None:
             **{key.removeprefix("SSOGW_").lower(): v for key, v in configmap().items()},
         }
     )
-    config = database_config(settings)
+    # A worker per CPU of the pod's limit (docs/operations.md, "Workers"), each with its
+    # share of the pools and connections of its own.
+    limit = str(app_container()["resources"]["limits"]["cpu"])
+    cpus = float(limit[:-1]) / 1000 if limit.endswith("m") else float(limit)
+    workers = settings.http_workers or max(1, int(cpus))
     listener = 1  # of partner and client changes, a connection of its own
-    per_pod = (
-        config.primary_pool.max_size
-        + config.audit_pool.max_size
-        + config.admission_pool.max_size
-        + listener
-    )
+    per_pod = 0
+    for index in range(workers):
+        config = database_config(worker_settings(settings, index=index, workers=workers))
+        per_pod += (
+            config.primary_pool.max_size
+            + config.audit_pool.max_size
+            + config.admission_pool.max_size
+            + listener
+        )
     max_pods = obj("HorizontalPodAutoscaler", "ssogw")["spec"]["maxReplicas"]
     max_connections = int(cluster()["spec"]["postgresql"]["parameters"]["max_connections"])
     assert max_pods * per_pod < max_connections, "the primary runs out of connections"

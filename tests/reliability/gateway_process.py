@@ -35,6 +35,9 @@ BASE_SETTINGS: Mapping[str, str] = {
     "SSOGW_SOAP_READ_TIMEOUT_S": "4.5",
     "SSOGW_SHUTDOWN_GRACE_S": "10",
     "SSOGW_LOG_LEVEL": "WARNING",
+    # One process, whose pid is the server's: what these tests signal, kill and measure (the
+    # default is a worker per CPU; tests/integration/test_serve_workers.py runs a group).
+    "SSOGW_HTTP_WORKERS": "1",
     "SSOGW_PRIMARY_POOL_MIN": "1",
     "SSOGW_REPLICA_POOL_MIN": "1",
     # Refusals of callers never admitted are written per window: a short one, for the tests.
