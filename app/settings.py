@@ -268,12 +268,8 @@ class Settings(BaseSettings):
     s39_late_counts_as_paid: bool = True
     s39_late_surcharge_satang: int = 0
     s39_advance_months: int = 0
-    s39_application_backdate_days: int = Field(
-        default=0,
-        ge=0,
-        le=366,
-        description="Days a Section 39 appliedOn may lie before the day of the registration"
-        " without an SSO officer's override (0: it must be that day; docs/domain.md).",
+    s39_application_backdate_days: int = Field(  # docs/domain.md
+        default=0, ge=0, le=366, description="Days an S39 appliedOn may precede its registration."
     )
     s40_max_months_ahead: int = 12
     s40_max_savings_per_month_satang: int = 100_000
