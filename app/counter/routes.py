@@ -15,7 +15,12 @@ from app.counter.operations import CounterOperations
 from app.counter.payment_schemas import CancelIn, CancelOut, ConfirmIn, ConfirmOut, StatusOut
 from app.counter.records import InquiryRequest
 from app.rest.caller import CallerDep, TokenDep, bearer_of, caller_of
-from app.rest.problem import failure_response, problem_responses, request_id
+from app.rest.problem import (
+    failure_response,
+    problem_responses,
+    refuse_declared_body,
+    request_id,
+)
 from app.rest.wire import SectionQuery
 
 TAG = "counter"
@@ -55,6 +60,7 @@ class PlainInquiry:
 
     async def __call__(self, request: Request, national_id: str, section: int | None) -> Response:
         try:
+            refuse_declared_body(request)  # as the route's ProblemRoute does, before all else
             result = await self._counter.inquire(
                 caller=caller_of(request),
                 credentials=bearer_of(request),

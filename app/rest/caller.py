@@ -75,7 +75,9 @@ TokenDep = Annotated[BearerToken | None, Depends(bearer_token)]
 
 def bearer_of(request: Request) -> BearerToken | None:
     """The request's bearer token read as ``bearer_scheme`` reads it, or None."""
+    # As fastapi.security.utils.get_authorization_scheme_param: the token stripped.
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
     return BearerToken(token) if scheme.lower() == "bearer" and token else None
 
 

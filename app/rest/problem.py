@@ -40,7 +40,7 @@ from app.errors import (
     ServerError,
     ServiceError,
 )
-from app.observability.call_context import note_call
+from app.observability.call_context import current_call, note_call
 
 log = logging.getLogger(__name__)
 
@@ -142,12 +142,13 @@ class DecimalJsonRequest(Request):
 def request_id(request: Request) -> str:
     """The request's id: its X-Request-ID when sensible, else a fresh one (kept for the request).
 
-    The app's HTTP middleware normally settles the id first and echoes it in the answer.
+    The app's HTTP middleware settles the id (of several lines, not always the first): that.
     """
     known = getattr(request.state, "request_id", None)
     if isinstance(known, str):
         return known
-    given = request.headers.get(REQUEST_ID_HEADER)
+    call = current_call()
+    given = request.headers.get(REQUEST_ID_HEADER) if call is None else call.request_id
     rid = given if given is not None and _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
     request.state.request_id = rid
     return rid
@@ -270,11 +271,16 @@ def failure_response(exc: Exception, request: Request, rid: str) -> JSONResponse
     return problem_response(error, rid)
 
 
-def _limited(request: Request, limit: int) -> Receive:
-    """The request's receive channel, refusing a body over ``limit`` bytes as it arrives."""
+def refuse_declared_body(request: Request, limit: int = MAX_BODY_BYTES) -> None:
+    """PayloadTooLarge when the request declares a body over ``limit`` bytes (read or not)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The body is over {limit} bytes.", limit=limit)
+
+
+def _limited(request: Request, limit: int) -> Receive:
+    """The request's receive channel, refusing a body over ``limit`` bytes as it arrives."""
+    refuse_declared_body(request, limit)
     received = 0
     receive = request.receive
 

@@ -1,0 +1,120 @@
+"""Attacks on the hot REST inquiry: odd requests it must answer exactly as the framework's route
+(tests/integration/test_hot_routes.py holds the ordinary ones)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from app.main import Gateway
+from tests.support.people import add_person
+from tests.support.rest_api import replicas
+from tests.support.scenarios import current_month, wait_replayed
+
+pytestmark = pytest.mark.db
+
+_SAME_HEADERS = ("content-type", "www-authenticate", "retry-after")
+
+
+@pytest.fixture
+async def api(live_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=live_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+async def member(gateway: Gateway) -> str:
+    async with gateway.db.primary.acquire() as conn:
+        nid = await add_person(conn, section=40, option=2, coverage_start=current_month().minus(24))
+        await wait_replayed(conn, replicas(gateway))
+    return nid
+
+
+def _comparable(response: httpx.Response) -> tuple[int, dict[str, str], Any]:
+    body = response.json()
+    for varying in ("requestId", "asOf"):
+        body.pop(varying, None)
+    headers = {name: response.headers.get(name, "") for name in _SAME_HEADERS}
+    return response.status_code, headers, body
+
+
+async def _both(
+    api: httpx.AsyncClient, nid: str, headers: Any, content: bytes | None = None
+) -> tuple[Any, Any]:
+    # The same request the hot way and (one more query parameter) the long way.
+    path = f"/api/v1/insured/{nid}/contributions"
+    hot = await api.request("GET", path, headers=headers, content=content)
+    long_way = await api.request("GET", path + "?via=router", headers=headers, content=content)
+    return _comparable(hot), _comparable(long_way)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["Bearer  {t}", "bearer {t}", "Bearer \t{t}", "Bearer {t} x", "Basic {t}", "Bearer"],
+)
+async def test_authorization_shapes(
+    api: httpx.AsyncClient, member: str, client_token: str, shape: str
+) -> None:
+    hot, long_way = await _both(api, member, {"Authorization": shape.format(t=client_token)})
+    assert hot == long_way
+
+
+async def test_duplicate_authorization(
+    api: httpx.AsyncClient, member: str, client_token: str
+) -> None:
+    for values in (
+        [f"Bearer {client_token}", "Bearer nope"],
+        ["Bearer nope", f"Bearer {client_token}"],
+    ):
+        headers = [("Authorization", v) for v in values]
+        hot, long_way = await _both(api, member, headers)
+        assert hot == long_way, values
+
+
+async def test_a_get_declaring_a_large_body(
+    api: httpx.AsyncClient, member: str, client_token: str
+) -> None:
+    headers = {"Authorization": f"Bearer {client_token}"}
+    hot, long_way = await _both(api, member, headers, content=b"x" * (300 * 1024))
+    assert hot == long_way
+
+
+@pytest.mark.parametrize(
+    "nid",
+    [
+        "%E0%B9%93100600445635",  # a Thai digit
+        "3100600445635%20",
+        "%203100600445635",
+        "3100600445635%00",
+        "3100600445635%0A",
+        "31006%2500445635",
+        "%C3%28",  # not UTF-8
+        "x" * 64,
+        "%E0%B8%81" * 64,  # 64 Thai letters
+        "%ED%A0%80",  # a surrogate's bytes
+    ],
+)
+async def test_odd_ids(api: httpx.AsyncClient, client_token: str, nid: str) -> None:
+    hot, long_way = await _both(api, nid, {"Authorization": f"Bearer {client_token}"})
+    assert hot == long_way
+
+
+async def test_the_request_id_of_the_answer_is_the_one_in_its_body(
+    api: httpx.AsyncClient, member: str, client_token: str
+) -> None:
+    for query in ("", "?via=router"):
+        headers = [
+            ("Authorization", f"Bearer {client_token}"),
+            ("X-Request-ID", "not sane!"),
+            ("X-Request-ID", "sane-one"),
+        ]
+        r = await api.get(f"/api/v1/insured/{member}/contributions{query}", headers=headers)
+        assert r.status_code == 200
+        # The middleware takes the last X-Request-ID line (when sane); the body (and the audit
+        # trail) say the same id as the header.
+        r2 = await api.get(f"/api/v1/insured/{member}/contributions{query}", headers=headers[1:])
+        assert r2.status_code == 401
+        assert r2.json()["requestId"] == r2.headers["x-request-id"], query
