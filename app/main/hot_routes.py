@@ -11,11 +11,15 @@ call) and sends those two straight to their endpoints; every other request goes 
 Only a plain REST inquiry is taken (a national ID of at most 64 characters without a slash, and
 no query but ``section=39`` or ``section=40``): any other shape goes the long way, so the
 route's validation and refusals stay the only ones.
+
+A hot call's ``scope["route"]`` names its route's path template, as the router would: the
+metrics and logs fall back to it for a call refused before its operation is known.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Final
 
 from starlette.requests import Request
@@ -31,11 +35,28 @@ _SECTIONS: Final = {b"": None, b"section=39": 39, b"section=40": 40}
 _MAX_ID: Final = 64  # the route's own bound on the path's national ID
 
 
+@dataclass(frozen=True, slots=True)
+class RouteTemplate:
+    """What is read of ``scope["route"]`` after a call (app.observability.http_metrics): the
+    path template of the route the call would have taken."""
+
+    path: str
+
+
 class HotRoutes:
     """ASGI middleware: POST ``soap_path`` to ``soap``, a plain GET of
     ``{inquiry_prefix}{nationalId}{inquiry_suffix}`` to ``inquiry``, the rest to ``app``."""
 
-    __slots__ = ("_app", "_inquiry", "_prefix", "_soap", "_soap_path", "_suffix")
+    __slots__ = (
+        "_app",
+        "_inquiry",
+        "_inquiry_route",
+        "_prefix",
+        "_soap",
+        "_soap_path",
+        "_soap_route",
+        "_suffix",
+    )
 
     def __init__(
         self,
@@ -53,12 +74,15 @@ class HotRoutes:
         self._prefix = inquiry_prefix
         self._suffix = inquiry_suffix
         self._inquiry = inquiry
+        self._soap_route = RouteTemplate(soap_path)
+        self._inquiry_route = RouteTemplate(f"{inquiry_prefix}{{nationalId}}{inquiry_suffix}")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
             method: str = scope["method"]
             if method == "POST" and path == self._soap_path:
+                scope["route"] = self._soap_route
                 response = await self._soap(Request(scope, receive))
                 await response(scope, receive, send)
                 return
@@ -70,6 +94,7 @@ class HotRoutes:
                     and "/" not in national_id
                     and query in _SECTIONS
                 ):
+                    scope["route"] = self._inquiry_route
                     request = Request(scope, receive)
                     response = await self._inquiry(request, national_id, _SECTIONS[query])
                     await response(scope, receive, send)

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.main import Gateway
 from tests.support.people import add_person
@@ -118,3 +119,31 @@ async def test_the_request_id_of_the_answer_is_the_one_in_its_body(
         r2 = await api.get(f"/api/v1/insured/{member}/contributions{query}", headers=headers[1:])
         assert r2.status_code == 401
         assert r2.json()["requestId"] == r2.headers["x-request-id"], query
+
+
+def _requests(text: str, **labels: str) -> float:
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "ssogw_requests_total" and labels.items() <= sample.labels.items()
+    )
+
+
+async def test_a_call_refused_before_its_operation_is_known_is_labelled_with_its_route(
+    api: httpx.AsyncClient, member: str
+) -> None:
+    # The metrics' operation label falls back to the route's path template: a hot call has
+    # the same label as the route would have given it, never "unmatched".
+    soap = {"protocol": "soap", "operation": "POST /soap/v1"}
+    rest = {"protocol": "rest", "operation": "GET /api/v1/insured/{nationalId}/contributions"}
+    before = (await api.get("/metrics")).text
+    bad = await api.post("/soap/v1", content=b"not xml", headers={"Content-Type": "text/xml"})
+    assert bad.status_code in (400, 500)
+    big = await api.request(
+        "GET", f"/api/v1/insured/{member}/contributions", content=b"x" * (300 * 1024)
+    )
+    assert big.status_code == 413
+    after = (await api.get("/metrics")).text
+    assert _requests(after, **soap) - _requests(before, **soap) == 1
+    assert _requests(after, **rest) - _requests(before, **rest) == 1
