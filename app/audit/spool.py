@@ -197,6 +197,7 @@ class AuditSpool:
         if self._lock is not None:
             self._lock.close()  # closing the file drops the lock
             self._lock = None
+            self._seen_empty = False  # another process may spool here until claimed again
 
     def append(self, rows: list[tuple[UUID, AuditRow]]) -> None:
         """Write ``rows`` (record id, row) durably (fsync) before returning."""
