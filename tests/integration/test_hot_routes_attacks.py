@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -147,3 +148,22 @@ async def test_a_call_refused_before_its_operation_is_known_is_labelled_with_its
     after = (await api.get("/metrics")).text
     assert _requests(after, **soap) - _requests(before, **soap) == 1
     assert _requests(after, **rest) - _requests(before, **rest) == 1
+
+
+async def test_the_hot_answer_is_the_routes_byte_for_byte(
+    api: httpx.AsyncClient, gateway: Gateway, client_token: str
+) -> None:
+    async with gateway.db.primary.acquire() as conn:
+        people = [
+            await add_person(conn, section=40, option=3, coverage_start=current_month().minus(3)),
+            await add_person(conn, section=39, coverage_start=current_month().minus(30)),
+        ]
+        await wait_replayed(conn, replicas(gateway))
+    auth = {"Authorization": f"Bearer {client_token}"}
+    for nid in people:
+        path = f"/api/v1/insured/{nid}/contributions"
+        hot, long_way = await api.get(path, headers=auth), await api.get(path + "?x", headers=auth)
+        assert hot.status_code == long_way.status_code == 200
+        as_of = re.compile(rb'"asOf":"[^"]*"')
+        assert as_of.sub(b"", hot.content) == as_of.sub(b"", long_way.content)
+        assert hot.headers["content-length"] == long_way.headers["content-length"]
