@@ -7,6 +7,10 @@ statements are out at once, and the reads that arrive meanwhile go together in t
 (``unnest`` of the national IDs, the member query joined laterally to each). An idle gateway
 sends a read at once, alone: nothing waits for company.
 
+A statement that does not come back (a stalled standby) holds up only the calls in it: after
+``STALL_S`` without an answer one more statement may go out, which the router may send
+elsewhere. A failed batch fails each of its calls with a copy of the error of its own.
+
 A batch is routed as one read (``ReplicaRouter.run_read``): to a fresh standby that has
 replayed the newest write any of its calls must see (the largest ``min_lsn`` of the batch),
 else to the primary, and the standby's replay position comes back with the rows, so a
@@ -16,6 +20,8 @@ standby found behind is not believed for any of them. Each call gets its own row
 from __future__ import annotations
 
 import asyncio
+import copy
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +34,11 @@ from app.db.replica_router import ReadInfo, ReplicaRouter, parse_lsn
 
 #: Statements out at once; more reads wait for one of them and go with the next.
 IN_FLIGHT: Final = 2
+#: When no statement has come back for this long (a stalled standby the probe has not yet
+#: marked down), one more may go out, up to ``MAX_IN_FLIGHT``: the router may send it
+#: elsewhere, so a stuck read holds up only the calls in its own statement.
+STALL_S: Final = 0.2
+MAX_IN_FLIGHT: Final = 8
 #: National IDs in one statement at most.
 MAX_BATCH: Final = 64
 
@@ -43,7 +54,13 @@ class _Read:
 class MemberReads:
     """Reads members for the inquiry, batching the reads of concurrent calls."""
 
-    def __init__(self, router: Callable[[], ReplicaRouter], member_sql: str) -> None:
+    def __init__(
+        self,
+        router: Callable[[], ReplicaRouter],
+        member_sql: str,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         """``member_sql``: the member query with ``$1`` the national ID in its WHERE clause
         (``p.national_id = $1``) and ``$2`` the first month of history."""
         clause = "WHERE p.national_id = $1"
@@ -58,8 +75,10 @@ SELECT m.*,
  ORDER BY b.i
 """
         self._router = router
+        self._monotonic = monotonic
         self._waiting: deque[_Read] = deque()
         self._in_flight = 0
+        self._progress_at = monotonic()  # the last statement back, or the first out
         self._tasks: set[asyncio.Task[None]] = set()  # held until done
         self.statements = 0  # sent so far (for tests and the bench)
 
@@ -71,12 +90,22 @@ SELECT m.*,
         answer: asyncio.Future[tuple[asyncpg.Record, ReadInfo]]
         answer = asyncio.get_running_loop().create_future()
         self._waiting.append(_Read(national_id, since, min_lsn, answer))
-        if self._in_flight < IN_FLIGHT:
+        if self._may_send():
             self._in_flight += 1
             task = asyncio.get_running_loop().create_task(self._send(), name="member-reads")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return await answer
+
+    def _may_send(self) -> bool:
+        now = self._monotonic()
+        if self._in_flight == 0:
+            self._progress_at = now
+        elif self._in_flight >= IN_FLIGHT:
+            if self._in_flight >= MAX_IN_FLIGHT or now - self._progress_at < STALL_S:
+                return False
+            self._progress_at = now  # one more per STALL_S while none comes back
+        return True
 
     async def _send(self) -> None:
         try:
@@ -117,14 +146,28 @@ SELECT m.*,
             )
             answers = list(zip(batch, rows, strict=True))
         except Exception as exc:
+            self._progress_at = self._monotonic()
             for read in batch:
                 if not read.answer.done():
-                    read.answer.set_exception(exc)
+                    read.answer.set_exception(_own_copy(exc))
             return
         except BaseException:  # cancelled (the loop is stopping): so are the calls
             for read in batch:
                 read.answer.cancel()
             raise
+        self._progress_at = self._monotonic()
         for read, row in answers:
             if not read.answer.done():
                 read.answer.set_result((row, info))
+
+
+def _own_copy(error: Exception) -> Exception:
+    """``error`` for one caller of a failed batch: a copy of its own (same type, message,
+    details and cause), so that the callers' tracebacks do not pile up on one object."""
+    try:
+        fresh = copy.copy(error)
+    except Exception:
+        return error
+    fresh.__cause__ = error.__cause__
+    fresh.__suppress_context__ = error.__suppress_context__
+    return fresh
