@@ -42,6 +42,8 @@ class SeedProgress:
         self.done += persons
         if self._bar is not None:
             self._bar.update(persons)
+            if self.done >= self.total:  # the steps after the load print below it
+                self.close()
             return
         now = time.monotonic()
         if not self.quiet and (now - self._last >= self.every_s or self.done >= self.total):
@@ -64,14 +66,16 @@ class SeedProgress:
         """A step other than storing persons (building an index, ANALYZE)."""
         if self.quiet:
             return
+        line = f"[{time.monotonic() - self.started:6.1f} s] {message}"
         if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-        say(f"[{time.monotonic() - self.started:6.1f} s] {message}")
+            self._bar.write(line, file=self.stream)  # above the bar
+        else:
+            say(line)
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+            self._bar = None
 
 
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
