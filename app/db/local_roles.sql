@@ -12,8 +12,10 @@ ALTER ROLE :"owner" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBY
 ALTER ROLE :"service" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
 -- `ssogw db status` as the owner sees the standbys' replication state.
 GRANT pg_monitor TO :"owner";
--- The seed's first load may skip per-row foreign-key triggers (PostgreSQL 15 and later).
-SELECT format('GRANT SET ON PARAMETER session_replication_role TO %I', :'owner')
+-- The seed's first load may skip per-row foreign-key triggers, and compress the WAL of its
+-- index builds with lz4 rather than the server's pglz (PostgreSQL 15 and later).
+SELECT format('GRANT SET ON PARAMETER %s TO %I', parameter, :'owner')
+  FROM unnest(ARRAY['session_replication_role', 'wal_compression']) AS parameter
  WHERE current_setting('server_version_num')::int >= 150000
 \gexec
 

@@ -4,10 +4,12 @@ group answers `--help` through the console script's entry point."""
 from __future__ import annotations
 
 import argparse
+import io
 
 import pytest
 
 from app.cli.main import COMMAND_GROUPS, build_parser, main
+from app.cli.seed import SeedProgress
 
 # The design's CLI contract: "`ssogw` covers every operator task: `serve`, `db up|down|status`,
 # `migrate`, `seed`, `import`, `partner add|list|disable|rotate`, `client add|list|disable`,
@@ -122,3 +124,17 @@ def test_a_refused_request_exits_2_with_its_client_code(
     monkeypatch.setenv("SSOGW_PRIMARY_DSN", "postgresql://nobody@127.0.0.1:1/none")
     assert main(["audit", "lookups", "--national-id", "1234567890123"]) == 2
     assert "client.invalid_national_id" in capsys.readouterr().err
+
+
+def test_the_seed_progress_off_a_terminal_is_plain_lines_with_rate_and_time_left() -> None:
+    stream = io.StringIO()  # not a terminal: no bar, a line at each interval and at the end
+    progress = SeedProgress(1_000, quiet=False, stream=stream, every_s=0.0)
+    progress.update(250)
+    progress.update(750)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("250 of 1,000 persons (25 %), ") and "persons/s" in lines[0]
+    assert lines[0].endswith(" s left") and lines[1].startswith("1,000 of 1,000 persons (100 %)")
+    quiet = io.StringIO()
+    SeedProgress(1_000, quiet=True, stream=quiet, every_s=0.0).update(1_000)
+    assert quiet.getvalue() == ""
