@@ -16,45 +16,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import cProfile
-import hashlib
 import os
 import pstats
 import random
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from bench import gateway
-from bench.gateway import OUT, WSSE, WSU, Principals, pair_dsns
-
-PROFILE_URI = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
+from bench.gateway import OUT, Principals, pair_dsns, soap_envelope
 
 
 def _soap_body(p: Principals, national_id: str) -> bytes:
-    nonce = os.urandom(16)
-    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    digest = base64.b64encode(
-        hashlib.sha1(nonce + created.encode() + p.password.encode()).digest()
-    ).decode()
-    return (
-        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"'
-        ' xmlns:sso="urn:sso:contribution:v1"><soapenv:Header>'
-        f'<wsse:Security xmlns:wsse="{WSSE}" xmlns:wsu="{WSU}"><wsse:UsernameToken>'
-        f"<wsse:Username>{p.username}</wsse:Username>"
-        f'<wsse:Password Type="{PROFILE_URI}#PasswordDigest">{digest}</wsse:Password>'
-        f"<wsse:Nonce>{base64.b64encode(nonce).decode()}</wsse:Nonce>"
-        f"<wsu:Created>{created}</wsu:Created></wsse:UsernameToken></wsse:Security>"
-        "</soapenv:Header><soapenv:Body><sso:InquireContribution>"
+    return soap_envelope(
+        p,
+        "<sso:InquireContribution>"
         f"<sso:nationalId>{national_id}</sso:nationalId><sso:storeId>S-0001</sso:storeId>"
-        "<sso:terminalId>T-01</sso:terminalId></sso:InquireContribution></soapenv:Body>"
-        "</soapenv:Envelope>"
-    ).encode()
+        "<sso:terminalId>T-01</sso:terminalId></sso:InquireContribution>",
+    )
 
 
 def _scope(operation: str, p: Principals, national_id: str) -> tuple[dict[str, Any], bytes]:

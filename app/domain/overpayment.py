@@ -76,18 +76,22 @@ def compute_overpayments(paid: Iterable[PaidMonth], rates: RateTable) -> list[Ov
     for item in paid:
         due = rates.amount(item.section, item.option, item.month)
         if due < item.amount_satang:
-            refunds.append(
-                Overpayment(
-                    national_id=item.national_id,
-                    section=item.section,
-                    option=item.option,
-                    month=item.month,
-                    paid_satang=item.amount_satang,
-                    due_satang=due,
-                    refund_satang=item.amount_satang - due,
-                )
-            )
+            refunds.append(_owed(item, due, RATE_CUT))
     return refunds
+
+
+def _owed(item: PaidMonth, due_satang: int, reason: str) -> Overpayment:
+    """``item`` owed back down to ``due_satang``, for ``reason``."""
+    return Overpayment(
+        national_id=item.national_id,
+        section=item.section,
+        option=item.option,
+        month=item.month,
+        paid_satang=item.amount_satang,
+        due_satang=due_satang,
+        refund_satang=item.amount_satang - due_satang,
+        reason=reason,
+    )
 
 
 def cover_ended(item: PaidMonth, covers: Sequence[Cover]) -> bool:
@@ -110,18 +114,7 @@ def refunds_owed(
         if cover_ended(item, covers):
             if item.amount_satang == 0:
                 continue  # nothing was taken for it
-            refunds.append(
-                Overpayment(
-                    national_id=item.national_id,
-                    section=item.section,
-                    option=item.option,
-                    month=item.month,
-                    paid_satang=item.amount_satang,
-                    due_satang=0,
-                    refund_satang=item.amount_satang,
-                    reason=COVER_ENDED,
-                )
-            )
+            refunds.append(_owed(item, 0, COVER_ENDED))
             continue
         try:
             refunds.extend(compute_overpayments([item], rates))

@@ -16,12 +16,10 @@ import pytest
 
 from app.main import Gateway
 from tests.support.people import add_person
-from tests.support.rest_api import bearer, replicas
+from tests.support.rest_api import bearer, comparable_answer, replicas
 from tests.support.scenarios import current_month, wait_replayed
 
 pytestmark = pytest.mark.db
-
-_SAME_HEADERS = ("content-type", "www-authenticate", "retry-after")
 
 
 @pytest.fixture
@@ -30,21 +28,13 @@ async def api(live_url: str) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def _comparable(response: httpx.Response) -> tuple[int, dict[str, str], Any]:
-    body = response.json()
-    for varying in ("requestId", "asOf"):
-        body.pop(varying, None)
-    headers = {name: response.headers.get(name, "") for name in _SAME_HEADERS}
-    return response.status_code, headers, body
-
-
 async def _both(
     api: httpx.AsyncClient, path: str, query: str, headers: dict[str, str]
 ) -> tuple[Any, Any]:
     hot = await api.get(f"{path}{query}", headers=headers)
     long_query = f"{query}&via=router" if query else "?via=router"
     long_way = await api.get(f"{path}{long_query}", headers=headers)
-    return _comparable(hot), _comparable(long_way)
+    return comparable_answer(hot), comparable_answer(long_way)
 
 
 async def test_the_hot_inquiry_answers_as_the_route(

@@ -13,12 +13,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.main import Gateway
 from tests.support.people import add_person
-from tests.support.rest_api import replicas
+from tests.support.rest_api import comparable_answer, replicas
 from tests.support.scenarios import current_month, wait_replayed
 
 pytestmark = pytest.mark.db
-
-_SAME_HEADERS = ("content-type", "www-authenticate", "retry-after")
 
 
 @pytest.fixture
@@ -35,14 +33,6 @@ async def member(gateway: Gateway) -> str:
     return nid
 
 
-def _comparable(response: httpx.Response) -> tuple[int, dict[str, str], Any]:
-    body = response.json()
-    for varying in ("requestId", "asOf"):
-        body.pop(varying, None)
-    headers = {name: response.headers.get(name, "") for name in _SAME_HEADERS}
-    return response.status_code, headers, body
-
-
 async def _both(
     api: httpx.AsyncClient, nid: str, headers: Any, content: bytes | None = None
 ) -> tuple[Any, Any]:
@@ -50,7 +40,7 @@ async def _both(
     path = f"/api/v1/insured/{nid}/contributions"
     hot = await api.request("GET", path, headers=headers, content=content)
     long_way = await api.request("GET", path + "?via=router", headers=headers, content=content)
-    return _comparable(hot), _comparable(long_way)
+    return comparable_answer(hot), comparable_answer(long_way)
 
 
 @pytest.mark.parametrize(

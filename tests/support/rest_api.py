@@ -74,3 +74,17 @@ def rest(base_url: str, token: str | None = None) -> httpx.AsyncClient:
     """An HTTP client for the live app, with the bearer token when given."""
     headers = bearer(token) if token else {}
     return httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30)
+
+
+#: The headers two answers of one question must share (the rest: dates, ids, lengths, vary).
+SAME_HEADERS = ("content-type", "www-authenticate", "retry-after")
+
+
+def comparable_answer(response: httpx.Response) -> tuple[int, dict[str, str], Any]:
+    """A JSON answer's status, the headers that must not vary, and its body without the
+    request id and the read's time: equal for two answers to one question."""
+    body = response.json()
+    for varying in ("requestId", "asOf"):
+        body.pop(varying, None)
+    headers = {name: response.headers.get(name, "") for name in SAME_HEADERS}
+    return response.status_code, headers, body
