@@ -244,6 +244,17 @@ class Principals:
     token: str
 
 
+def lua_env(p: Principals, *, persons: int, seed: int) -> dict[str, str]:
+    """What the Lua scripts read (bench/lua/common.lua): the principals and the seeded IDs."""
+    return {
+        "BENCH_USERNAME": p.username,
+        "BENCH_PASSWORD": p.password,
+        "BENCH_TOKEN": p.token,
+        "BENCH_PERSONS": str(persons),
+        "BENCH_SEED": str(seed),
+    }
+
+
 async def register(data_dir: Path, run_id: str) -> Principals:
     """A bench partner (rate limit far above any load) and a bench client with scope counter."""
     partner = json.loads(

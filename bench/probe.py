@@ -39,13 +39,7 @@ def main() -> int:
     served = gateway.start_gateway(data_dir, OUT / "probe-serve.log")
     try:
         p = asyncio.run(gateway.register(data_dir, run_id))
-        env = {
-            "BENCH_USERNAME": p.username,
-            "BENCH_PASSWORD": p.password,
-            "BENCH_TOKEN": p.token,
-            "BENCH_PERSONS": str(args.persons),
-            "BENCH_SEED": str(args.seed),
-        }
+        env = gateway.lua_env(p, persons=args.persons, seed=args.seed)
         run_wrk(args.operation, served.base, threads=2, connections=64, duration_s=3,
                 env=env | {"BENCH_RUN": f"{run_id}w"})  # fmt: skip
         for n in range(args.repeat):

@@ -178,13 +178,7 @@ def main() -> int:
     gw = gateway.start_gateway(data_dir, OUT / "profile-serve.log")
     try:
         p = asyncio.run(gateway.register(data_dir, run_id))
-        env = {
-            "BENCH_USERNAME": p.username,
-            "BENCH_PASSWORD": p.password,
-            "BENCH_TOKEN": p.token,
-            "BENCH_PERSONS": str(args.persons),
-            "BENCH_SEED": str(args.seed),
-        }
+        env = gateway.lua_env(p, persons=args.persons, seed=args.seed)
         if args.operation == "soap_confirm":
             needed = int(4000 * (args.seconds + 10))
             rows = asyncio.run(gateway.confirm_candidates(data_dir, needed))

@@ -44,7 +44,7 @@ from typing import Any
 
 from app.workers.cpus import usable_cpus
 from bench import gateway, peer_service, report
-from bench.gateway import OUT, ROOT, Principals, Process
+from bench.gateway import OUT, ROOT, Principals, Process, lua_env
 from bench.wrk import WrkResult, lua_selfcheck, run_wrk
 
 # A person's ID is drawn from this many seeded rows; open-loop runs send at this share of the
@@ -113,11 +113,7 @@ class Bench:
         p = self.principals
         assert p is not None
         return {
-            "BENCH_USERNAME": p.username,
-            "BENCH_PASSWORD": p.password,
-            "BENCH_TOKEN": p.token,
-            "BENCH_PERSONS": str(self.args.persons),
-            "BENCH_SEED": str(self.args.seed),
+            **lua_env(p, persons=self.args.persons, seed=self.args.seed),
             "BENCH_RUN": f"b{self.run_id}-{self.invocations}",
             **extra,
         }
