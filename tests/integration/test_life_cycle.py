@@ -5,7 +5,6 @@ and refunds on the memberships that ended."""
 
 from __future__ import annotations
 
-import io
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -34,7 +33,7 @@ from app.refunds.service import RefundsService
 from tests.conftest import PartnerCredentials
 from tests.integration.test_soap_end_to_end import soap_service
 from tests.support.clock import business_clock
-from tests.support.counter_calls import caller, confirm_request
+from tests.support.counter_calls import caller, confirm_request, settlement_round_trip
 from tests.support.people import add_person, new_national_id
 from tests.support.rest_api import audit_rows, problem, replicas, rest
 from tests.support.scenarios import current_month, wait_replayed
@@ -342,16 +341,10 @@ async def test_a_return_to_section_33_ends_the_membership_and_settlement_still_m
     ]
 
     # The day's settlement still holds the payment of the membership that ended, and matches.
-    export = io.BytesIO()
-    summary = await gateway.settlement_files.export(
-        export.write, partner=partner.name, business_date=confirmed.business_date,
-        file_format="csv",
-    )  # fmt: skip
-    assert request.partner_txn_id.encode() in export.getvalue()
-    report = await gateway.settlement_files.import_file(
-        io.BytesIO(export.getvalue()), partner=partner.name,
-        business_date=confirmed.business_date, file_format="csv",
-    )  # fmt: skip
+    summary, exported, report = await settlement_round_trip(
+        gateway, partner=partner.name, business_date=confirmed.business_date
+    )
+    assert request.partner_txn_id.encode() in exported
     assert summary.lines >= 1 and report.record.summary.mismatches == 0
 
 

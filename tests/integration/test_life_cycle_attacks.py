@@ -5,7 +5,6 @@ to the memberships kept. Each test names the defect it guards against."""
 from __future__ import annotations
 
 import asyncio
-import io
 from collections.abc import AsyncIterator
 from datetime import time, timedelta
 from typing import Any
@@ -25,7 +24,7 @@ from app.main import Gateway
 from tests.conftest import PartnerCredentials
 from tests.integration.test_soap_end_to_end import soap_service
 from tests.support.clock import business_clock, current_month
-from tests.support.counter_calls import caller, confirm_request
+from tests.support.counter_calls import caller, confirm_request, settlement_round_trip
 from tests.support.people import add_person, new_national_id, wait_replayed
 from tests.support.rest_api import audit_rows, problem, replicas, rest
 from tests.support.wsse import digest_token
@@ -331,16 +330,10 @@ async def test_months_paid_after_section_39_cover_ended_are_refunded_in_full(
         request.partner_txn_id,
     )
     assert payment is not None and tuple(payment) == ("confirmed", 86_400)
-    export = io.BytesIO()
-    await gateway.settlement_files.export(
-        export.write, partner=partner.name, business_date=confirmed.business_date,
-        file_format="csv",
-    )  # fmt: skip
-    assert request.partner_txn_id.encode() in export.getvalue()
-    report = await gateway.settlement_files.import_file(
-        io.BytesIO(export.getvalue()), partner=partner.name,
-        business_date=confirmed.business_date, file_format="csv",
-    )  # fmt: skip
+    _, exported, report = await settlement_round_trip(
+        gateway, partner=partner.name, business_date=confirmed.business_date
+    )
+    assert request.partner_txn_id.encode() in exported
     assert report.record.summary.mismatches == 0
 
 

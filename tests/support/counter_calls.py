@@ -3,7 +3,10 @@ confirm requests at the session's business time, fresh Section 40 members, audit
 
 from __future__ import annotations
 
+import io
 import uuid
+from datetime import date
+from typing import Any
 
 from app.admission.records import Caller, Protocol
 from app.counter.records import ConfirmRequest, CounterInfo
@@ -65,3 +68,19 @@ async def audit_rows(gw: Gateway, request_id: str) -> list[dict[str, object]]:
         request_id,
     ))  # fmt: skip
     return [dict(r) for r in rows]
+
+
+async def settlement_round_trip(
+    gateway: Gateway, *, partner: str, business_date: date
+) -> tuple[Any, bytes, Any]:
+    """The partner's settlement CSV of the day exported and imported back: (the export's
+    summary, its bytes, the import's report)."""
+    export = io.BytesIO()
+    summary = await gateway.settlement_files.export(
+        export.write, partner=partner, business_date=business_date, file_format="csv"
+    )
+    report = await gateway.settlement_files.import_file(
+        io.BytesIO(export.getvalue()), partner=partner, business_date=business_date,
+        file_format="csv",
+    )  # fmt: skip
+    return summary, export.getvalue(), report
