@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from app.counter.entitlement import history_start
-from app.counter.ledger import MEMBER_SQL
+from app.counter.member_reads import MEMBER_SQL
 from app.db.local_pair import free_port
 from app.domain.calendar import bangkok_date
 from bench.gateway import OUT, ROOT, Process

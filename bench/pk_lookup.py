@@ -23,7 +23,7 @@ import asyncpg
 import uvloop
 
 from app.counter.entitlement import history_start
-from app.counter.ledger import MEMBER_SQL
+from app.counter.member_reads import MEMBER_SQL
 from app.domain.calendar import bangkok_date
 from app.insured.demo_data import national_id_for
 

@@ -87,11 +87,14 @@ class CallAudit:
     ) -> None:
         """Write the record of a call that succeeded into ``tx``, the transaction of the call's
         own writes; call ``committed()`` once that transaction has committed."""
-        record = self._record(
-            self._operation, "ok", self.national_id, name_returned, detail or None
-        )
-        await tx.add_audit_record(record)
+        await tx.add_audit_record(self.ok_record(name_returned=name_returned, **detail))
+
+    def ok_record(self, *, name_returned: str | None = None, **detail: Any) -> AuditRecord:
+        """The record of a call that succeeded, for the call's own transaction to write in a
+        statement of its own writes (``ok_within`` writes it alone); call ``committed()`` once
+        that transaction has committed."""
         self._in_transaction = True
+        return self._record(self._operation, "ok", self.national_id, name_returned, detail or None)
 
     def committed(self) -> None:
         """The transaction holding this call's record committed: the record is the call's (its

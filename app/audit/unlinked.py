@@ -34,13 +34,37 @@ from app.errors import AuditUnavailable
 
 log = logging.getLogger(__name__)
 
-ADD: Final = """
-INSERT INTO audit_unlinked (record_id, at, principal_kind, principal_id, principal_name,
-                            operator, terminal, source_ip, protocol, operation, national_id,
-                            name_returned, outcome, request_id, detail)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::inet, $9, $10, $11, $12, $13, $14,
-        $15::text::jsonb)
-"""
+_PLACES: Final = (
+    "${}",
+    "${}",
+    "${}",
+    "${}",
+    "${}",
+    "${}",
+    "${}",
+    "${}::text::inet",
+    "${}",
+    "${}",
+    "${}",
+    "${}",
+    "${}",
+    "${}",
+    "${}::text::jsonb",
+)
+
+
+def add_sql(first: int = 1) -> str:
+    """The INSERT of one record, its parameters ``add_args`` numbered from ``$first``: a
+    statement may carry it beside writes of its own (a confirm's insert does, one round trip)."""
+    places = ", ".join(p.format(first + i) for i, p in enumerate(_PLACES))
+    return (
+        "INSERT INTO audit_unlinked (record_id, at, principal_kind, principal_id,"
+        " principal_name, operator, terminal, source_ip, protocol, operation, national_id,"
+        f" name_returned, outcome, request_id, detail) VALUES ({places})"
+    )
+
+
+ADD: Final = add_sql()
 ANY_WAITING: Final = "SELECT EXISTS (SELECT 1 FROM audit_unlinked)"
 # In the form verify reads audit_log in (app.audit.queries), so the hash is the one it expects.
 WAITING: Final = """
@@ -53,26 +77,43 @@ LIMIT $1
 """
 
 
+def add_args(record: AuditRecord) -> tuple[object, ...]:
+    """The parameters of ``add_sql`` for ``record`` (a new record id); ValueError/TypeError if
+    the record can never be stored."""
+    row = prepare(record)
+    return (
+        uuid4(), row.at, row.principal_kind, row.principal_id, row.principal_name, row.operator,
+        row.terminal, row.source_ip, row.protocol, row.operation, row.national_id,
+        row.name_returned, row.outcome, row.request_id, row.detail_json(),
+    )  # fmt: skip
+
+
+def refused_record(exc: asyncpg.PostgresError) -> AuditUnavailable | None:
+    """What a statement writing a record fails with when the database refused it:
+    ``AuditUnavailable`` (the transaction is then failed, and with it the call's writes), or
+    None for the store's own unavailability, which is left to the caller's translation."""
+    if translate(exc, store="audit") is not None:
+        return None
+    # Only the class and SQLSTATE: a message may quote values, and values may be IDs.
+    log.warning("audit record refused in its transaction: %s (sqlstate %s)",
+                type(exc).__name__, exc.sqlstate)  # fmt: skip
+    return AuditUnavailable(cause=exc.sqlstate)
+
+
 async def add_unlinked(conn: asyncpg.Connection, record: AuditRecord) -> None:
     """Write ``record`` in the transaction open on ``conn`` (it commits with it).
 
     AuditUnavailable if the database refuses the record itself (the transaction is then
     failed, and with it the call's writes); an unreachable store is left to the caller.
     """
-    row = prepare(record)
+    args = add_args(record)
     try:
-        await conn.execute(
-            ADD, uuid4(), row.at, row.principal_kind, row.principal_id, row.principal_name,
-            row.operator, row.terminal, row.source_ip, row.protocol, row.operation,
-            row.national_id, row.name_returned, row.outcome, row.request_id, row.detail_json(),
-        )  # fmt: skip
+        await conn.execute(ADD, *args)
     except asyncpg.PostgresError as exc:
-        if translate(exc, store="audit") is not None:
+        failure = refused_record(exc)
+        if failure is None:
             raise
-        # Only the class and SQLSTATE: a message may quote values, and values may be IDs.
-        log.warning("audit record refused in its transaction: %s (sqlstate %s)",
-                    type(exc).__name__, exc.sqlstate)  # fmt: skip
-        raise AuditUnavailable(cause=exc.sqlstate) from exc
+        raise failure from exc
 
 
 class AuditLinker:

@@ -15,12 +15,16 @@ A batch is routed as one read (``ReplicaRouter.run_read``): to a fresh standby t
 replayed the newest write any of its calls must see (the largest ``min_lsn`` of the batch),
 else to the primary, and the standby's replay position comes back with the rows, so a
 standby found behind is not believed for any of them. Each call gets its own row, in order.
+
+The member query itself (``MEMBER_SQL``) and the snapshot it reads are here too: a confirm
+reads the same row on the primary, under the person's lock (``app.counter.ledger``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -30,7 +34,53 @@ from typing import Final
 
 import asyncpg
 
+from app.counter.ports import MemberSnapshot
+from app.counter.records import EndedMembership
 from app.db.replica_router import ReadInfo, ReplicaRouter, parse_lsn
+from app.domain.months import Month
+from app.domain.standing import TERMINATED, Earlier, reason_code
+
+#: The inquiry's one read: the person (with the source system's fields), their paid months since
+#: $2, their pending option change, the memberships that ended before (newest first; one index
+#: probe, nearly always empty). For a Section 39 member recorded active, the latest month paid
+#: before $2 (at all, and on time: by the 15th of the next month, as
+#: ``app.domain.calendar.s39_due_date``): two probes backwards from where the window's months
+#: begin, which date an ending older than the window (``app.domain.standing``).
+MEMBER_SQL = """
+SELECT p.national_id, p.title, p.first_name, p.last_name, p.section, p.status,
+       p.status_reason, p.ended_month, p.effective_date, p.s40_option, p.option_changed_on,
+       p.return_code, p.period_of_payment, p.payment_method, p.last_paid_on, p.last_paid_satang,
+       p.rules_from, p.s39_eligibility, cm.previous,
+       COALESCE((SELECT array_agg(m.month ORDER BY m.month) FROM paid_months m
+                  WHERE m.national_id = p.national_id AND m.section = p.section
+                    AND m.month >= $2), '{}') AS months,
+       COALESCE((SELECT array_agg(m.paid_on ORDER BY m.month) FROM paid_months m
+                  WHERE m.national_id = p.national_id AND m.section = p.section
+                    AND m.month >= $2), '{}') AS paid_on,
+       oc.previous_option, oc.effective_month AS option_effective,
+       p.section = 39 AND p.status = 'active' AS earlier_read,
+       CASE WHEN p.section = 39 AND p.status = 'active' THEN (
+            SELECT max(m.month) FROM paid_months m
+             WHERE m.national_id = p.national_id AND m.section = 39 AND m.month < $2)
+       END AS last_paid_before,
+       CASE WHEN p.section = 39 AND p.status = 'active' THEN (
+            SELECT m.month FROM paid_months m
+             WHERE m.national_id = p.national_id AND m.section = 39 AND m.month < $2
+               AND m.paid_on <= (m.month + interval '1 month 14 days')::date
+             ORDER BY m.month DESC LIMIT 1)
+       END AS last_on_time_before
+  FROM insured_persons p
+  LEFT JOIN LATERAL (
+        SELECT c.previous_option, c.effective_month FROM s40_option_changes c
+         WHERE c.national_id = p.national_id AND p.option_changed_on IS NOT NULL
+         ORDER BY c.changed_on DESC, c.id DESC LIMIT 1) oc ON true
+  LEFT JOIN LATERAL (
+        SELECT json_agg(json_build_array(c.section, c.coverage_start, c.ended_month,
+                                         c.end_reason, c.s40_option)
+                        ORDER BY c.ended_month DESC, c.id DESC) AS previous
+          FROM closed_memberships c WHERE c.national_id = p.national_id) cm ON true
+ WHERE p.national_id = $1
+"""
 
 #: Statements out at once; more reads wait for one of them and go with the next.
 IN_FLIGHT: Final = 2
@@ -41,6 +91,67 @@ STALL_S: Final = 0.2
 MAX_IN_FLIGHT: Final = 8
 #: National IDs in one statement at most.
 MAX_BATCH: Final = 64
+
+
+def month_of(day: date) -> Month:
+    """The month a date of the database falls in."""
+    return Month.from_index(day.year * 12 + day.month - 1)
+
+
+def ended_memberships(text: str | None) -> tuple[EndedMembership, ...]:
+    """The memberships of ``MEMBER_SQL``'s ``previous`` column (JSON), newest first."""
+    if not text:
+        return ()
+    return tuple(
+        EndedMembership(
+            section=section,
+            coverage_start=date.fromisoformat(start),
+            ended_month=ended[:7],
+            end_reason=reason_code(TERMINATED, reason),  # a code, never an officer's words
+            option=option,
+        )
+        for section, start, ended, reason, option in json.loads(text)
+    )
+
+
+def earlier_of(row: asyncpg.Record) -> Earlier | None:
+    """The months paid before the window, when the row read them (else None)."""
+    if not row["earlier_read"]:
+        return None
+    last, on_time = row["last_paid_before"], row["last_on_time_before"]
+    return Earlier(month_of(last) if last else None, month_of(on_time) if on_time else None)
+
+
+def member_snapshot(row: asyncpg.Record | None) -> MemberSnapshot | None:
+    """The person of a ``MEMBER_SQL`` row (None when its columns are null: no such person)."""
+    if row is None or row["national_id"] is None:
+        return None
+    return MemberSnapshot(
+        national_id=row["national_id"],
+        title=row["title"],
+        first_name=row["first_name"],
+        last_name=row["last_name"],
+        section=row["section"],
+        status=row["status"],
+        status_reason=row["status_reason"],
+        ended_month=month_of(row["ended_month"]) if row["ended_month"] else None,
+        coverage_start=month_of(row["effective_date"]),
+        option=row["s40_option"],
+        option_changed_on=row["option_changed_on"],
+        previous_option=row["previous_option"],
+        option_effective=month_of(row["option_effective"]) if row["option_effective"] else None,
+        paid={month_of(m): d for m, d in zip(row["months"], row["paid_on"], strict=True)},
+        effective_date=row["effective_date"],
+        return_code=row["return_code"],
+        period_of_payment=row["period_of_payment"],
+        payment_method=row["payment_method"],
+        last_paid_on=row["last_paid_on"],
+        last_paid_satang=row["last_paid_satang"],
+        rules_from=month_of(row["rules_from"]) if row["rules_from"] else None,
+        s39_eligibility=row["s39_eligibility"],
+        previous=ended_memberships(row["previous"]),
+        earlier=earlier_of(row),
+    )
 
 
 @dataclass(slots=True)
@@ -57,7 +168,7 @@ class MemberReads:
     def __init__(
         self,
         router: Callable[[], ReplicaRouter],
-        member_sql: str,
+        member_sql: str = MEMBER_SQL,
         *,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:

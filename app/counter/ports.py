@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
-from app.audit.records import AuditTransaction
+from app.audit.records import AuditRecord, AuditTransaction
 from app.counter.records import EndedMembership
 from app.db.read_meta import ReadMeta
 from app.domain.months import Month
@@ -122,30 +122,47 @@ class MemberReader(Protocol):
     ) -> tuple[MemberSnapshot | None, ReadMeta]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ConfirmRead:
+    """What a confirm reads under its person's lock, in one round trip."""
+
+    member: MemberSnapshot | None  # None: no such person (or none to lock)
+    payment: PaymentRow | None  # the payment the transaction id already names (a replay)
+    receipt_sequence: int | None  # taken for a new payment: a person and no payment yet
+
+
 class LedgerTransaction(AuditTransaction, Protocol):
     """One primary transaction of the ledger; committed when its context exits cleanly. It
     carries the call's audit record too, so the record commits with the payment or neither."""
 
-    async def lock_member(self, national_id: str, *, since: Month) -> MemberSnapshot | None: ...
+    async def read_for_confirm(
+        self, principal: Principal, partner_txn_id: str, *, since: Month
+    ) -> ConfirmRead: ...
 
     async def find_payment(
         self, principal: Principal, partner_txn_id: str, *, for_update: bool = False
     ) -> PaymentRow | None: ...
 
-    async def next_receipt_sequence(self) -> int: ...
-
-    async def insert_payment(self, new: NewPayment) -> PaymentRow: ...
+    async def insert_payment(self, new: NewPayment, record: AuditRecord) -> PaymentRow: ...
 
     async def cancel_payment(self, payment_id: int, *, reason: str, at: datetime) -> PaymentRow: ...
+
+    @property
+    def committed_lsn(self) -> int | None:
+        """Once committed: the primary's WAL position after a transaction that wrote a payment
+        or a cancel (None before, or when it wrote none)."""
+        ...
 
 
 class Ledger(Protocol):
     """The payments ledger on the primary."""
 
-    def transaction(self) -> AbstractAsyncContextManager[LedgerTransaction]: ...
+    def transaction(
+        self, *, locking: str | None = None
+    ) -> AbstractAsyncContextManager[LedgerTransaction]:
+        """A primary transaction; ``locking``: the national ID whose person it locks first."""
+        ...
 
     async def find_payment(
         self, principal: Principal, partner_txn_id: str
     ) -> PaymentRow | None: ...
-
-    async def current_lsn(self) -> int: ...

@@ -1,12 +1,14 @@
 """Posting a confirm: decided on the primary in one transaction that also holds its record.
 
-The member is locked, the transaction id looked up (a replay answers with the payment it
-names, whenever it is repeated), the payment's business day decided from the gateway's clock
-and the cut-off, its ``paidAt`` checked against the gateway's clock, the payment checked against
-the member's entitlement *at the moment the cash was taken* and inserted, and the audit record
-written, all in one transaction: the record and the payment commit together or not at all (no
-record names a receipt that does not exist, no payment is without its record). The record's
-place on the hash chain follows the commit (``app.audit.unlinked``).
+The member is locked (in the transaction's first round trip) and read with the payment the
+transaction id already names (a replay answers with that payment, whenever it is repeated) and
+the receipt sequence a new payment takes; the payment's business day is decided from the
+gateway's clock and the cut-off, its ``paidAt`` checked against the gateway's clock, the
+payment checked against the member's entitlement *at the moment the cash was taken* and
+inserted with the audit record in one statement, all in one transaction: the record and the
+payment commit together or not at all (no record names a receipt that does not exist, no
+payment is without its record). The record's place on the hash chain follows the commit
+(``app.audit.unlinked``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from datetime import datetime
 
 from app.audit.call_audit import CallAudit
 from app.counter.entitlement import entitlement, history_start
-from app.counter.ports import Ledger, LedgerTransaction, MemberSnapshot, NewPayment, PaymentRow
+from app.counter.ports import ConfirmRead, Ledger, LedgerTransaction, NewPayment, PaymentRow
 from app.counter.records import ConfirmRequest, ConfirmResult, TxnState
 from app.counter.rules import CounterRules
 from app.db.recent_writes import RecentWrites
@@ -118,38 +120,38 @@ class PaymentPosting:
         # Before the transaction: loading the rates may need a connection of its own, and a
         # pool full of open confirms waiting for one more would never drain.
         rates = await self._rates.table()
-        async with self._ledger.transaction() as tx:
-            member = await tx.lock_member(nid, since=history_start(today))
-            row = await tx.find_payment(principal, txn_id)
-            replayed = row is not None
-            if row is not None:
-                _replay_of(txn_id, row, digest)
+        async with self._ledger.transaction(locking=nid) as tx:
+            read = await tx.read_for_confirm(principal, txn_id, since=history_start(today))
+            replayed = read.payment is not None
+            if read.payment is not None:
+                row = _replay_of(txn_id, read.payment, digest)
                 await audit.ok_within(tx, receiptNo=row.receipt_no, replayed=True)
             else:
-                row = await self._pay(tx, member, principal, request, nid, txn_id, months,
-                                      digest, now=now, rates=rates)  # fmt: skip
-                # In the payment's transaction: if the audit trail cannot take it, no payment.
-                await audit.ok_within(tx, receiptNo=row.receipt_no, amountSatang=row.amount_satang)
+                row = await self._pay(tx, read, principal, request, nid, txn_id, months,
+                                      digest, audit, now=now, rates=rates)  # fmt: skip
         audit.committed()
-        if not replayed:
-            self._recent.note(nid, await self._ledger.current_lsn())
+        if not replayed and tx.committed_lsn is not None:
+            self._recent.note(nid, tx.committed_lsn)
         return row, replayed
 
     async def _pay(
         self,
         tx: LedgerTransaction,
-        member: MemberSnapshot | None,
+        read: ConfirmRead,
         principal: Principal,
         request: ConfirmRequest,
         nid: str,
         txn_id: str,
         months: tuple[Month, ...],
         digest: bytes,
+        audit: CallAudit,
         *,
         now: datetime,
         rates: RateTable,
     ) -> PaymentRow:
-        """Check the payment against the member's entitlement and insert it."""
+        """Check the payment against the member's entitlement and insert it, with the call's
+        audit record (in the same statement: the record commits with the payment or neither)."""
+        member = read.member
         # The business day is the gateway's: after the cut-off, cash belongs to the next day.
         day = settlement_day(now, self._rules.cutoff)
         paid_at = request.paid_at
@@ -178,7 +180,9 @@ class PaymentPosting:
             ceiling_satang=self._rules.ceiling_satang,
             s40_policy=self._rules.s40,
         )
-        receipt = receipt_number(await tx.next_receipt_sequence(), business_date=day)
+        assert read.receipt_sequence is not None  # drawn for a person without this payment
+        receipt = receipt_number(read.receipt_sequence, business_date=day)
+        record = audit.ok_record(receiptNo=receipt, amountSatang=valid.total_satang)
         return await tx.insert_payment(
             NewPayment(
                 principal=principal,
@@ -200,5 +204,6 @@ class PaymentPosting:
                 terminal_id=request.counter.terminal_id,
                 shift=request.counter.shift,
                 operator_id=request.counter.operator_id,
-            )
+            ),
+            record,
         )

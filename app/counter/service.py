@@ -235,7 +235,8 @@ class CounterService:
                 await audit.ok_within(tx, receiptNo=row.receipt_no, alreadyCancelled=not changed)
             audit.committed()
             if changed:
-                self._recent.note(row.national_id, await self._ledger.current_lsn())
+                if tx.committed_lsn is not None:
+                    self._recent.note(row.national_id, tx.committed_lsn)
                 if self._events is not None:
                     self._events.payment_cancelled(section=row.section, partner=principal.name)
             assert row.cancelled_at is not None
