@@ -6,8 +6,7 @@ import asyncio
 
 import pytest
 
-from app.counter.member_reads import MEMBER_SQL
-from app.counter.member_reads import MemberReads
+from app.counter.member_reads import MEMBER_SQL, MemberReads
 from app.domain.months import Month
 from app.main import Gateway
 from tests.support.people import add_person

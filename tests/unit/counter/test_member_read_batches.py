@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from app.counter.member_reads import MEMBER_SQL
-from app.counter.member_reads import IN_FLIGHT, MAX_IN_FLIGHT, STALL_S, MemberReads
+from app.counter.member_reads import IN_FLIGHT, MAX_IN_FLIGHT, MEMBER_SQL, STALL_S, MemberReads
 from app.db.replica_router import ReadInfo
 from app.errors import StoreUnavailable
 
