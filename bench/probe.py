@@ -2,12 +2,16 @@
 commits (``make bench`` measures each side at half of its own maximum, so two sides whose
 maxima differ are measured at different loads).
 
-    .venv/bin/python -m bench.probe soap_inquiry|rest_inquiry --rate 700 [--seconds 10]
-                     [--repeat 3] [--persons 200000]
+    .venv/bin/python -m bench.probe soap_inquiry|rest_inquiry|soap_confirm --rate 700
+                     [--seconds 10] [--repeat 3] [--persons 200000]
+    .venv/bin/python -m bench.probe soap_inquiry --closed [--seconds 10] [--repeat 3]
 
 Starts ``ssogw serve`` on the bench pair (seeded by ``make bench``), registers a bench partner
 and client, warms up for 3 s, then runs ``--repeat`` open-loop runs of 32 connections on fixed
-timetables, latency counted from the time each request was due.
+timetables, latency counted from the time each request was due. ``--closed``: closed-loop runs
+of 64 connections instead (as ``make bench``'s maxima), each with where the CPU went
+(``bench.cpu_split``) and the mean time of the audit group commit and of a nonce batch: a quick
+look at one change's effect on the maximum, without the whole bench.
 """
 
 from __future__ import annotations
@@ -18,21 +22,24 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from bench import gateway
+from bench import cpu_split, gateway
 from bench.gateway import OUT
 from bench.wrk import run_wrk
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("operation", choices=("soap_inquiry", "rest_inquiry"))
-    parser.add_argument("--rate", type=float, required=True, help="requests per second")
+    parser.add_argument("operation", choices=("soap_inquiry", "rest_inquiry", "soap_confirm"))
+    parser.add_argument("--rate", type=float, help="requests per second (open loop)")
+    parser.add_argument("--closed", action="store_true", help="closed loop, 64 connections")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--persons", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data-dir", type=Path, default=OUT / "data")
     args = parser.parse_args()
+    if (args.rate is None) == (not args.closed):
+        parser.error("give either --rate or --closed")
     data_dir = args.data_dir.resolve()
     run_id = "q" + datetime.now().strftime("%Y%m%d%H%M%S")
     gateway.ssogw(data_dir, "db", "up")
@@ -40,26 +47,65 @@ def main() -> int:
     try:
         p = asyncio.run(gateway.register(data_dir, run_id))
         env = gateway.lua_env(p, persons=args.persons, seed=args.seed)
+        payable = (
+            asyncio.run(gateway.confirm_candidates(data_dir, 30_000 * (args.repeat + 1)))
+            if args.operation == "soap_confirm"
+            else []
+        )
+
+        def pay_from(n: int) -> None:  # each run pays for persons of its own, once each
+            if payable:
+                path = OUT / f"probe-candidates-{n}.txt"
+                path.write_text("\n".join(payable[30_000 * n : 30_000 * (n + 1)]) + "\n")
+                env["BENCH_CANDIDATES"] = str(path)
+
+        pay_from(0)
         run_wrk(args.operation, served.base, threads=2, connections=64, duration_s=3,
                 env=env | {"BENCH_RUN": f"{run_id}w"})  # fmt: skip
         for n in range(args.repeat):
+            pay_from(n + 1)
+            before = cpu_split.mark(served.proc.pid)
+            metrics = _means(gateway.metrics_text(served.base))
             result = run_wrk(
                 args.operation,
                 served.base,
-                threads=32,
-                connections=32,
+                threads=2 if args.closed else 32,
+                connections=64 if args.closed else 32,
                 duration_s=args.seconds,
                 rate=args.rate,
                 env=env | {"BENCH_RUN": f"{run_id}{n}"},
             )
+            cpu = cpu_split.split(before, cpu_split.mark(served.proc.pid), result.requests)
+            after = _means(gateway.metrics_text(served.base))
+            waits = ", ".join(
+                f"{name} {1000 * (t - metrics[name][0]) / max(1.0, c - metrics[name][1]):.2f} ms"
+                for name, (t, c) in after.items()
+            )
             print(
-                f"{args.operation} at {args.rate:,.0f}/s: achieved {result.rps:,.0f}/s,"
-                f" p50 {result.percentile_ms('p50'):.2f} ms,"
-                f" p99 {result.percentile_ms('p99'):.2f} ms, errors {result.failed}"
+                f"{args.operation} {'closed' if args.closed else f'at {args.rate:,.0f}/s'}:"
+                f" {result.rps:,.0f}/s, p50 {result.percentile_ms('p50'):.2f} ms,"
+                f" p99 {result.percentile_ms('p99'):.2f} ms, errors {result.failed};"
+                f" service {cpu['service_us']} µs ({cpu['service_cores']} cores), PostgreSQL"
+                f" {cpu['postgres_us']} µs, machine {cpu['busy_pct']} % busy; mean {waits}"
             )
     finally:
         served.stop()
     return 0
+
+
+_MEANS = {"audit commit": "ssogw_audit_commit_seconds", "nonce batch": "ssogw_nonce_claim_seconds"}
+
+
+def _means(metrics: str) -> dict[str, tuple[float, float]]:
+    """(sum, count) of the histograms of ``_MEANS``, by their short names."""
+    found: dict[str, tuple[float, float]] = {}
+    values = dict(
+        line.rsplit(" ", 1) for line in metrics.splitlines() if line and not line.startswith("#")
+    )
+    for name, metric in _MEANS.items():
+        total = float(values.get(f"{metric}_sum", 0.0))
+        found[name] = (total, float(values.get(f"{metric}_count", 0.0)))
+    return found
 
 
 if __name__ == "__main__":

@@ -261,6 +261,19 @@ def table(f: dict[str, Any]) -> str:
     if bulk:
         out += ["", "| bulk and memory | measured | target | verdict |", "|---|---|---|---|"]
         out += ["| " + " | ".join(r) + " |" for r in bulk]
+    cpu = f.get("cpu")
+    if cpu:
+        out += [
+            "",
+            "| CPU per request answered, closed loop (`bench/cpu_split.py`) | service |"
+            " PostgreSQL | wrk | other | service's cores | machine busy |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        out += [
+            f"| {name} | {c['service_us']} µs | {c['postgres_us']} µs | {c['wrk_us']} µs |"
+            f" {c['other_us']} µs | {c['service_cores']} | {c['busy_pct']} % |"
+            for name, c in cpu.items()
+        ]
     reads = f.get("reads")
     if reads:
         out += [

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from app.workers.cpus import usable_cpus
-from bench import gateway, peer_service, report
+from bench import cpu_split, gateway, peer_service, report
 from bench.gateway import OUT, ROOT, Principals, Process, lua_env
 from bench.wrk import WrkResult, lua_selfcheck, run_wrk
 
@@ -233,7 +233,14 @@ class Bench:
         self.service_requests += 2
 
     def closed(
-        self, name: str, script: str, base: str, *, count: bool | None = None, **env: str
+        self,
+        name: str,
+        script: str,
+        base: str,
+        *,
+        count: bool | None = None,
+        process: Process | None = None,
+        **env: str,
     ) -> WrkResult:
         a = self.args
         if count is None:  # requests the one-worker service answered (the soak's target)
@@ -243,10 +250,21 @@ class Bench:
             f" ({a.connections} connections)"
         )
         self.wrk(script, base, duration=a.warmup, count=count, **env)
+        serving = process or next(
+            p for p in (self.gw, self.bare, self.peer) if p and p.base == base
+        )
+        before = cpu_split.mark(serving.proc.pid)
         result = self.wrk(script, base, duration=a.duration, count=count, **env)
+        cpu = cpu_split.split(before, cpu_split.mark(serving.proc.pid), result.requests)
+        self.figures.setdefault("cpu", {})[name] = cpu
         say(
             f"  {result.rps:,.0f} requests/s, p50 {result.latency_ms['p50']:.2f} ms,"
             f" p99 {result.latency_ms['p99']:.2f} ms, errors {result.errors}"
+        )
+        say(
+            f"  CPU per request: service {cpu['service_us']} µs ({cpu['service_cores']} cores),"
+            f" PostgreSQL {cpu['postgres_us']} µs, wrk {cpu['wrk_us']} µs, other"
+            f" {cpu['other_us']} µs; machine {cpu['busy_pct']} % busy"
         )
         return result
 
@@ -349,7 +367,7 @@ class Bench:
         try:
             return self.closed(
                 f"SOAP InquireContribution, {workers} workers", "soap_inquiry", group.base,
-                count=False,
+                count=False, process=group,
             )  # fmt: skip
         finally:
             group.stop()

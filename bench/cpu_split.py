@@ -1,0 +1,98 @@
+"""Where the machine's CPU went during one closed-loop run, per request answered.
+
+Four parts, read from /proc around the run: the service under test (its process and every
+descendant: the workers of ``ssogw serve --workers N``), PostgreSQL (every ``postgres`` process:
+both servers of the pair, their backends, the WAL sender and receiver, the startup process's
+replay), wrk (this process's children that ended during the run: ``getrusage``), and the rest
+(the machine's busy time minus those three: the kernel's softirqs, other services). With the
+machine's busy share this says what limits a figure: a service at one core of its own, or a
+machine with no core left over (``--workers 2`` on two cores shared with the database).
+
+A backend that exits during the run takes its time with it; the gateway's pools keep theirs.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True, slots=True)
+class CpuMark:
+    """CPU seconds so far, by part, and the moment taken."""
+
+    service: float
+    postgres: float
+    children: float
+    busy: float
+    wall: float
+
+
+def _processes() -> dict[int, tuple[str, int, float]]:
+    """pid -> (command, parent pid, CPU seconds) of every process readable now."""
+    found: dict[int, tuple[str, int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        command = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        # After the command: state, ppid, ..., utime (14th field of the line), stime (15th).
+        found[int(entry.name)] = (
+            command,
+            int(fields[1]),
+            (int(fields[11]) + int(fields[12])) / _TICK,
+        )
+    return found
+
+
+def _busy_seconds() -> float:
+    """The machine's busy time: every CPU's user, nice, system, irq and softirq time."""
+    first = Path("/proc/stat").read_text().splitlines()[0].split()
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in first[1:8])
+    return (user + nice + system + irq + softirq) / _TICK
+
+
+def mark(service_pid: int) -> CpuMark:
+    """The CPU seconds used so far by the service (``service_pid`` and its descendants),
+    PostgreSQL, this process's ended children and the whole machine."""
+    processes = _processes()
+    tree, grew = {service_pid}, True
+    while grew:
+        more = {pid for pid, (_, parent, _) in processes.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return CpuMark(
+        service=sum(processes[pid][2] for pid in tree if pid in processes),
+        postgres=sum(cpu for command, _, cpu in processes.values() if command == "postgres"),
+        children=children.ru_utime + children.ru_stime,
+        busy=_busy_seconds(),
+        wall=time.monotonic(),
+    )
+
+
+def split(before: CpuMark, after: CpuMark, requests: int) -> dict[str, float]:
+    """µs of CPU per request by part between two marks, and the machine's busy share (%)."""
+    per = 1e6 / max(requests, 1)
+    service = after.service - before.service
+    postgres = after.postgres - before.postgres
+    wrk = after.children - before.children
+    busy = after.busy - before.busy
+    wall = after.wall - before.wall
+    return {
+        "service_us": round(service * per),
+        "postgres_us": round(postgres * per),
+        "wrk_us": round(wrk * per),
+        "other_us": round(max(0.0, busy - service - postgres - wrk) * per),
+        "busy_pct": round(100 * busy / (wall * (os.cpu_count() or 1)), 1) if wall else 0.0,
+        "service_cores": round(service / wall, 2) if wall else 0.0,
+    }
