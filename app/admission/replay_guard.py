@@ -14,14 +14,9 @@ a partner's nonces), and is judged in two places:
 
 No round trip of its own per call: the nonces of concurrent calls are claimed together, one
 ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING RETURNING`` per batch (group
-commit, as the audit writer does), at most ``IN_FLIGHT`` batches out at once; the calls that
-arrive meanwhile form the next. With one batch out at a time, a call arriving just after it
-left waited for it and then for its own, and under load the calls moved in step (all waiting,
-then all wanting the event loop at once); a second batch in flight halves that wait. Two
-batches never hold the same nonce of this instance (its memory refuses the second use first);
-the same nonce from two instances is settled by the ledger's unique key, in whichever order.
-An idle gateway sends a call's nonce at once (no waiting for company), so a quiet inquiry pays
-one round trip and commit on the primary, a busy one shares it.
+commit, as the audit writer does), one batch in flight; the calls that arrive while it is out
+form the next. An idle gateway sends a call's nonce at once (no waiting for company), so a
+quiet inquiry pays one round trip and commit on the primary, a busy one shares it.
 
 **Commit durability.** The ledger's pool runs with ``synchronous_commit = off``: a claim waits
 neither for its WAL to reach the disk nor for a synchronous standby. If the primary crashes,
@@ -67,7 +62,6 @@ log = logging.getLogger(__name__)
 _JITTER = random.Random()
 
 MAX_BATCH = 500
-IN_FLIGHT = 2  # batches out at once
 RETRY_AFTER_S = 1.0  # after a failure, the ledger is not asked again for this long
 PRUNE_BATCH = 5_000  # expired rows deleted per statement
 
@@ -184,28 +178,18 @@ class ReplayGuard:
 
     # --- the background tasks ------------------------------------------------------------------
     async def _claim_batches(self) -> None:
-        out: set[asyncio.Task[None]] = set()
-
-        def settled(task: asyncio.Task[None]) -> None:
-            out.discard(task)
-            self._arrived.set()  # room for the next batch
-
         try:
-            while self._running or self._queue or out:
-                if not self._queue or len(out) >= IN_FLIGHT:
+            while self._running or self._queue:
+                if not self._queue:
                     self._arrived.clear()
                     await self._arrived.wait()
                     continue
                 batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
-                task = asyncio.create_task(self._settle(batch), name="nonce-batch")
-                out.add(task)
-                task.add_done_callback(settled)
+                await self._settle(batch)
         finally:
             leftover = list(self._queue)
             self._queue.clear()
             self._fail(leftover)
-            for task in list(out):  # the loop itself was cancelled: so are its batches
-                task.cancel()
 
     async def _settle(self, batch: list[_Claim]) -> None:
         assert self._ledger is not None
@@ -225,9 +209,6 @@ class ReplayGuard:
             )  # fmt: skip
             self._fail(batch)
             return
-        except BaseException:  # cancelled (the guard is stopping): its calls are not answered
-            self._fail(batch)
-            raise
         if self._events is not None:
             self._events.nonce_batch_claimed(len(batch), time.perf_counter() - started)
         for claim in batch:

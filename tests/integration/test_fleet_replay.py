@@ -10,7 +10,7 @@ import dataclasses
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -18,7 +18,7 @@ import pytest
 from app.admission.credentials import UsernameToken
 from app.admission.nonce_cache import NonceCache
 from app.admission.records import Caller, Protocol
-from app.admission.replay_guard import IN_FLIGHT, NonceKey, ReplayGuard, ledger_key
+from app.admission.replay_guard import ReplayGuard, ledger_key
 from app.counter.records import InquiryRequest
 from app.errors import ServiceError, StoreUnavailable, Unauthenticated
 from app.main import Gateway
@@ -136,68 +136,6 @@ async def test_concurrent_calls_share_one_statement_and_each_nonce_is_taken_once
     assert taken == [1] * len(nonces), "each nonce admitted by exactly one instance"
     assert sum(batches) == 2 * len(nonces)
     assert len(batches) < len(nonces) / 5, f"one statement per few calls, not per call: {batches}"
-
-
-class HeldLedger:
-    """The real ledger, each claim held until the test lets it go; counts the claims out."""
-
-    def __init__(self, ledger: PgNonceLedger) -> None:
-        self._ledger = ledger
-        self.release = asyncio.Event()
-        self.out = 0
-        self.most_out = 0
-
-    async def claim(self, keys: Sequence[NonceKey], *, keep_s: float) -> set[NonceKey]:
-        self.out += 1
-        self.most_out = max(self.most_out, self.out)
-        try:
-            await self.release.wait()
-            return await self._ledger.claim(keys, keep_s=keep_s)
-        finally:
-            self.out -= 1
-
-    async def prune(self, *, limit: int) -> int:
-        return await self._ledger.prune(limit=limit)
-
-
-async def test_at_most_two_batches_are_out_and_the_calls_behind_them_form_the_next(
-    gateway: Gateway,
-) -> None:
-    held = HeldLedger(PgNonceLedger(lambda: gateway.db.admission_pool))
-    guard = ReplayGuard(cache=NonceCache(window_s=60), ledger=held, keep_s=60, timeout_s=30)
-    await guard.start()
-    partner_id = 2_000_000_000 + int.from_bytes(os.urandom(3))
-    try:
-        calls = []
-        for _ in range(5):  # five waves: the first two go out, the rest wait for room
-            calls += [
-                asyncio.create_task(
-                    guard.first_use(partner_id, os.urandom(16), operation="InquireContribution")
-                )
-                for _ in range(10)
-            ]
-            await asyncio.sleep(0.05)
-        assert held.out == IN_FLIGHT == 2
-        held.release.set()
-        assert await asyncio.gather(*calls) == [True] * 50
-        assert held.most_out == IN_FLIGHT
-    finally:
-        await guard.stop()
-
-
-async def test_a_guard_stopped_with_batches_out_answers_their_calls(gateway: Gateway) -> None:
-    held = HeldLedger(PgNonceLedger(lambda: gateway.db.admission_pool))
-    guard = ReplayGuard(cache=NonceCache(window_s=60), ledger=held, keep_s=60, timeout_s=0.5)
-    await guard.start()
-    partner_id = 2_000_000_000 + int.from_bytes(os.urandom(3))
-    calls = [
-        asyncio.create_task(guard.first_use(partner_id, os.urandom(16), operation="ConfirmPayment"))
-        for _ in range(6)
-    ]
-    await asyncio.sleep(0.05)
-    await guard.stop()  # the held claims time out: a payment is refused, never left hanging
-    outcomes = await asyncio.gather(*calls, return_exceptions=True)
-    assert all(isinstance(o, StoreUnavailable) for o in outcomes), outcomes
 
 
 async def test_expired_nonces_are_pruned_by_the_service_role(gateway: Gateway) -> None:
