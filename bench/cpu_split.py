@@ -1,18 +1,20 @@
 """Where the machine's CPU went during one closed-loop run, per request answered.
 
 Four parts, read from /proc around the run: the service under test (its process and every
-descendant: the workers of ``ssogw serve --workers N``), PostgreSQL (every ``postgres`` process:
-both servers of the pair, their backends, the WAL sender and receiver, the startup process's
-replay), wrk (this process's children that ended during the run: ``getrusage``), and the rest
-(the machine's busy time minus those three: the kernel's softirqs, other services). With the
-machine's busy share this says what limits a figure: a service at one core of its own, or a
-machine with no core left over (``--workers 2`` on two cores shared with the database).
+descendant: the workers of ``ssogw serve --workers N``), PostgreSQL (the bench pair's two
+postmasters and every process they started: backends, the WAL sender and receiver, the startup
+process's replay, the writers — not another pair someone else runs on the machine), wrk (this
+process's children that ended during the run: ``getrusage``), and the rest (the machine's busy
+time minus those three: the kernel's softirqs, other services). With the machine's busy share
+this says what limits a figure: a service at one core of its own, or a machine with no core
+left over (``--workers 2`` on two cores shared with the database).
 
 A backend that exits during the run takes its time with it; the gateway's pools keep theirs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import time
@@ -61,19 +63,37 @@ def _busy_seconds() -> float:
     return (user + nice + system + irq + softirq) / _TICK
 
 
-def mark(service_pid: int) -> CpuMark:
-    """The CPU seconds used so far by the service (``service_pid`` and its descendants),
-    PostgreSQL, this process's ended children and the whole machine."""
-    processes = _processes()
-    tree, grew = {service_pid}, True
+def _descendants(processes: dict[int, tuple[str, int, float]], roots: set[int]) -> set[int]:
+    tree, grew = set(roots), True
     while grew:
         more = {pid for pid, (_, parent, _) in processes.items() if parent in tree} - tree
         tree |= more
         grew = bool(more)
+    return tree
+
+
+def postmasters(data_dir: Path) -> set[int]:
+    """The pids of the pair's two servers under ``data_dir`` (``postmaster.pid``)."""
+    found = set()
+    for server in ("primary", "replica"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            found.add(int((data_dir / server / "postmaster.pid").read_text().split()[0]))
+    return found
+
+
+def mark(service_pid: int, postgres: set[int]) -> CpuMark:
+    """The CPU seconds used so far by the service (``service_pid`` and its descendants), the
+    PostgreSQL servers ``postgres`` (postmaster pids) and theirs, this process's ended children
+    and the whole machine."""
+    processes = _processes()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
+
+    def cpu(pids: set[int]) -> float:
+        return sum(processes[pid][2] for pid in pids if pid in processes)
+
     return CpuMark(
-        service=sum(processes[pid][2] for pid in tree if pid in processes),
-        postgres=sum(cpu for command, _, cpu in processes.values() if command == "postgres"),
+        service=cpu(_descendants(processes, {service_pid})),
+        postgres=cpu(_descendants(processes, postgres)),
         children=children.ru_utime + children.ru_stime,
         busy=_busy_seconds(),
         wall=time.monotonic(),

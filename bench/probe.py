@@ -64,7 +64,8 @@ def main() -> int:
                 env=env | {"BENCH_RUN": f"{run_id}w"})  # fmt: skip
         for n in range(args.repeat):
             pay_from(n + 1)
-            before = cpu_split.mark(served.proc.pid)
+            servers = cpu_split.postmasters(data_dir)
+            before = cpu_split.mark(served.proc.pid, servers)
             metrics = _means(gateway.metrics_text(served.base))
             result = run_wrk(
                 args.operation,
@@ -75,7 +76,8 @@ def main() -> int:
                 rate=args.rate,
                 env=env | {"BENCH_RUN": f"{run_id}{n}"},
             )
-            cpu = cpu_split.split(before, cpu_split.mark(served.proc.pid), result.requests)
+            after_cpu = cpu_split.mark(served.proc.pid, servers)
+            cpu = cpu_split.split(before, after_cpu, result.requests)
             after = _means(gateway.metrics_text(served.base))
             waits = ", ".join(
                 f"{name} {1000 * (t - metrics[name][0]) / max(1.0, c - metrics[name][1]):.2f} ms"

@@ -253,9 +253,11 @@ class Bench:
         serving = process or next(
             p for p in (self.gw, self.bare, self.peer) if p and p.base == base
         )
-        before = cpu_split.mark(serving.proc.pid)
+        servers = cpu_split.postmasters(self.data_dir)
+        before = cpu_split.mark(serving.proc.pid, servers)
         result = self.wrk(script, base, duration=a.duration, count=count, **env)
-        cpu = cpu_split.split(before, cpu_split.mark(serving.proc.pid), result.requests)
+        after = cpu_split.mark(serving.proc.pid, servers)
+        cpu = cpu_split.split(before, after, result.requests)
         self.figures.setdefault("cpu", {})[name] = cpu
         say(
             f"  {result.rps:,.0f} requests/s, p50 {result.latency_ms['p50']:.2f} ms,"
