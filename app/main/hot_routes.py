@@ -28,8 +28,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 #: An endpoint that reads the request itself and answers every failure itself.
 Endpoint = Callable[[Request], Awaitable[Response]]
-#: The plain REST inquiry: the request, its national ID and its section (or None).
-Inquiry = Callable[[Request, str, int | None], Awaitable[Response]]
+#: The plain REST inquiry: the request, its national ID and its section (or None); its answer
+#: is any ASGI app (a Response or lighter).
+Inquiry = Callable[[Request, str, int | None], Awaitable[ASGIApp]]
 
 _SECTIONS: Final = {b"": None, b"section=39": 39, b"section=40": 40}
 _MAX_ID: Final = 64  # the route's own bound on the path's national ID

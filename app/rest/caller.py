@@ -54,11 +54,16 @@ async def rest_caller(
 def caller_of(request: Request) -> Caller:
     """The caller as this adapter sees it, before admission."""
     # Every X-Forwarded-For line, as the SOAP adapter reads them (believed only from a proxy).
+    # Read from the scope (as request.client and request.headers.getlist read it): every call
+    # comes this way, and the raw list is short.
+    scope = request.scope
+    lines = [v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for"]
+    client = scope.get("client")
     return Caller(
         protocol=CallProtocol.REST,
-        source_ip=request.client.host if request.client is not None else "",
+        source_ip=client[0] if client is not None else "",
         request_id=request_id(request),
-        forwarded_for=forwarded_for(request.headers.getlist("x-forwarded-for")),
+        forwarded_for=forwarded_for(lines) if lines else None,
     )
 
 

@@ -141,16 +141,15 @@ class DecimalJsonRequest(Request):
 
 def request_id(request: Request) -> str:
     """The request's id: its X-Request-ID when sensible, else a fresh one (kept for the request).
-
-    The app's HTTP middleware settles the id (of several lines, not always the first): that.
-    """
-    known = getattr(request.state, "request_id", None)
+    The app's HTTP middleware settles the id (of several lines, not always the first): that."""
+    state = request.scope.setdefault("state", {})  # request.state's own dict, without a State
+    known = state.get("request_id")
     if isinstance(known, str):
         return known
     call = current_call()
     given = request.headers.get(REQUEST_ID_HEADER) if call is None else call.request_id
     rid = given if given is not None and _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
-    request.state.request_id = rid
+    state["request_id"] = rid
     return rid
 
 
