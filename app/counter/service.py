@@ -103,7 +103,11 @@ class CounterService:
             ledger=ledger, rates=rates, recent=recent, rules=rules, clock=clock
         )
 
-    def _national_id(self, raw: str, section: int | None) -> str:
+    def _national_id(
+        self, raw: str, section: int | None, *, well_formed: str | None = None
+    ) -> str:
+        if well_formed is not None and section is None:
+            return well_formed  # ``_well_formed`` found it valid for any section: the same check
         return validate_national_id(raw, section=section, prefixes=self._rules.prefixes)
 
     def _well_formed(self, raw: str | None) -> str | None:
@@ -118,7 +122,9 @@ class CounterService:
         async def body(audit: CallAudit) -> InquiryResult:
             audit.national_id = self._well_formed(request.national_id)
             await audit.admit(credentials, scope=COUNTER_SCOPE)
-            nid = self._national_id(request.national_id, request.section)
+            nid = self._national_id(
+                request.national_id, request.section, well_formed=audit.national_id
+            )
             today = bangkok_date(self._clock())
             member, meta = await self._reader.read_member(
                 nid, since=history_start(today), min_lsn=self._recent.min_lsn(nid)
