@@ -117,9 +117,7 @@ class CounterService:
             ledger=ledger, rates=rates, recent=recent, rules=rules, clock=clock
         )
 
-    def _national_id(
-        self, raw: str, section: int | None, *, well_formed: str | None = None
-    ) -> str:
+    def _national_id(self, raw: str, section: int | None, *, well_formed: str | None = None) -> str:
         if well_formed is not None and section is None:
             return well_formed  # ``_well_formed`` found it valid for any section: the same check
         return validate_national_id(raw, section=section, prefixes=self._rules.prefixes)

@@ -97,7 +97,7 @@ class HotRoutes:
                 ):
                     scope["route"] = self._inquiry_route
                     request = Request(scope, receive)
-                    response = await self._inquiry(request, national_id, _SECTIONS[query])
-                    await response(scope, receive, send)
+                    answer = await self._inquiry(request, national_id, _SECTIONS[query])
+                    await answer(scope, receive, send)
                     return
         await self._app(scope, receive, send)

@@ -26,6 +26,7 @@ from app.admission.records import Protocol as CallProtocol
 from app.admission.source_address import forwarded_for
 from app.errors import ServiceError
 from app.rest.problem import ProblemRoute, request_id
+from app.rest.wire import header
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -81,7 +82,7 @@ TokenDep = Annotated[BearerToken | None, Depends(bearer_token)]
 def bearer_of(request: Request) -> BearerToken | None:
     """The request's bearer token read as ``bearer_scheme`` reads it, or None."""
     # As fastapi.security.utils.get_authorization_scheme_param: the token stripped.
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    scheme, _, token = (header(request, b"authorization") or "").partition(" ")
     token = token.strip()
     return BearerToken(token) if scheme.lower() == "bearer" and token else None
 

@@ -41,6 +41,7 @@ from app.errors import (
     ServiceError,
 )
 from app.observability.call_context import current_call, note_call
+from app.rest.wire import header
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +273,7 @@ def failure_response(exc: Exception, request: Request, rid: str) -> JSONResponse
 
 def refuse_declared_body(request: Request, limit: int = MAX_BODY_BYTES) -> None:
     """PayloadTooLarge when the request declares a body over ``limit`` bytes (read or not)."""
-    declared = request.headers.get("content-length", "")
+    declared = header(request, b"content-length") or ""
     if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The body is over {limit} bytes.", limit=limit)
 
