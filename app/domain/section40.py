@@ -12,13 +12,12 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 from typing import Final
 
-from app.domain.months import Month
+from app.domain.months import Month, month_set
 from app.domain.payable import MonthDue
 from app.domain.rates import S40_OPTIONS, RateTable
 from app.errors import InvalidInput, NoRate, OptionChangeRefused
@@ -69,8 +68,7 @@ def s40_payable_months(
     current = Month.of(today)
     first = current if coverage_start is None else max(current, coverage_start)
     window = _window(rates, option, first, current, current.plus(policy.max_months_ahead))
-    # A member's paid months are usually a dict's keys already: looked up there, not copied.
-    paid_set = paid if isinstance(paid, AbstractSet) else frozenset(paid)
+    paid_set = month_set(paid)
     return [
         due if due is not None else _due(rates, option, month, current)  # NoRate, as ever
         for month, due in window
