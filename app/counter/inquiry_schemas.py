@@ -292,20 +292,20 @@ def _month_json(m: PayableMonth) -> str:
 # every inquiry of the same offer the same tuple (app.counter.service), so this finds it
 # without hashing a dozen months. Each entry holds its tuple, so an id is not reused while
 # its entry stands.
-_MONTHS_WRITTEN: dict[int, tuple[tuple[PayableMonth, ...], str]] = {}
+_MONTHS_WRITTEN: dict[int, tuple[tuple[PayableMonth, ...], bytes]] = {}
 _MAX_MONTHS_WRITTEN: Final = 4096
 
 
-def _months_json(months: tuple[PayableMonth, ...]) -> str:
-    """``months`` as the members of a JSON array."""
+def _months_json(months: tuple[PayableMonth, ...]) -> bytes:
+    """``months`` as the ``"months"`` member of a JSON object, UTF-8, with a leading comma."""
     known = _MONTHS_WRITTEN.get(id(months))
     if known is not None and known[0] is months:
         return known[1]
-    text = ",".join([_month_json(m) for m in months])
+    written = f',"months":[{",".join([_month_json(m) for m in months])}]'.encode()
     if len(_MONTHS_WRITTEN) >= _MAX_MONTHS_WRITTEN:
         _MONTHS_WRITTEN.clear()
-    _MONTHS_WRITTEN[id(months)] = (months, text)
-    return text
+    _MONTHS_WRITTEN[id(months)] = (months, written)
+    return written
 
 
 def _month_fields(m: PayableMonth) -> dict[str, Any]:
@@ -371,7 +371,8 @@ def inquiry_json(r: InquiryResult) -> bytes:
     if r.previous_memberships:
         fields["previousMemberships"] = [_ended_fields(m) for m in r.previous_memberships]
     # The months are spliced in as JSON already written, before "defaultMonths": the first
-    # such key in the text is the key (inside a JSON string a quote is always escaped).
-    text = _dumps(fields)
-    cut = text.index(',"defaultMonths":')
-    return f'{text[:cut]},"months":[{_months_json(r.months)}]{text[cut:]}'.encode()
+    # such key in the text is the key (inside a JSON string a quote is always escaped). As
+    # bytes: the months, ASCII, never widened to the width of a Thai name's text.
+    text = _dumps(fields).encode()
+    cut = text.index(b',"defaultMonths":')
+    return b"".join((text[:cut], _months_json(r.months), text[cut:]))
