@@ -4,9 +4,10 @@ Nearly all traffic is two calls: the SOAP endpoint's POST and the REST inquiry's
 way through FastAPI they pass Starlette's exception middleware, FastAPI's body-limit and
 exit-stack middleware, the router's matching of every route, and the route's request and
 response wrappers: about 60 µs a call under load (bench/RESULTS.md), and nothing these two
-need, since each endpoint answers every failure itself. ``HotRoutes`` is the innermost of the
-app's own middleware (inside the header limits and the HTTP metrics, which still see every
-call) and sends those two straight to their endpoints; every other request goes on to FastAPI.
+need, since each endpoint answers every failure itself. ``HotRoutes`` is the innermost layer of
+the app's edge (``app.main.edge``: inside the header limits and the HTTP metrics, which still
+see every call, and in front of the whole framework) and sends those two straight to their
+endpoints; every other request goes on to FastAPI, its outer layers and all.
 
 Only a plain REST inquiry is taken (a national ID of at most 64 characters without a slash, and
 no query but ``section=39`` or ``section=40``): any other shape goes the long way, so the
