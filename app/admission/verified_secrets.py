@@ -14,7 +14,6 @@ this instance or announced by another.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import time
@@ -41,7 +40,7 @@ class VerifiedSecrets:
 
     def _digest(self, stored_hash: str, secret: str) -> bytes:
         message = stored_hash.encode() + b"\0" + secret.encode()
-        return hmac.new(self._key, message, hashlib.sha256).digest()
+        return hmac.digest(self._key, message, "sha256")  # hmac.new's digest, in one C call
 
     def holds(self, kind: str, ident: int, stored_hash: str, secret: str) -> bool:
         """Whether ``secret`` was verified against ``stored_hash`` for this principal lately."""

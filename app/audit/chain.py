@@ -78,6 +78,19 @@ def _clean_json(value: Any) -> Any:
     return value
 
 
+_FLAT: Final = (str, int, bool, type(None))
+
+
+def _stored_detail(detail: Any) -> Any:
+    """``detail`` as JSON would give it back, cleaned (``_clean_json``)."""
+    if type(detail) is dict and all(
+        type(k) is str and type(v) in _FLAT for k, v in detail.items()
+    ):  # the usual flat detail, whose trip through JSON gives back its very keys and values
+        return {_text(k): _text(v) if type(v) is str else v for k, v in detail.items()}
+    # Round trip through JSON: non-JSON values fail here, for this caller alone.
+    return _clean_json(json.loads(json.dumps(detail, allow_nan=False)))
+
+
 @lru_cache(maxsize=4096)  # a few addresses make every call: parse each once
 def _normal_ip(text: str) -> str:
     return str(ipaddress.ip_address(text.strip()))
@@ -90,10 +103,7 @@ def prepare(record: AuditRecord) -> AuditRow:
     if record.principal_id is not None and record.principal_id not in _INT4:
         raise ValueError("principal_id is out of range")
     source_ip = None if record.source_ip is None else _normal_ip(record.source_ip)
-    detail = None
-    if record.detail is not None:
-        # Round trip through JSON: non-JSON values fail here, for this caller alone.
-        detail = _clean_json(json.loads(json.dumps(record.detail, allow_nan=False)))
+    detail = None if record.detail is None else _stored_detail(record.detail)
     return AuditRow(
         at=record.at.astimezone(UTC),
         principal_kind=_text(record.principal_kind) or "",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
@@ -288,6 +288,26 @@ def _month_json(m: PayableMonth) -> str:
     return _dumps(_month_fields(m))
 
 
+# The months written out, by the identity of the service's tuple of them: the service hands
+# every inquiry of the same offer the same tuple (app.counter.service), so this finds it
+# without hashing a dozen months. Each entry holds its tuple, so an id is not reused while
+# its entry stands.
+_MONTHS_WRITTEN: dict[int, tuple[tuple[PayableMonth, ...], bytes]] = {}
+_MAX_MONTHS_WRITTEN: Final = 4096
+
+
+def _months_json(months: tuple[PayableMonth, ...]) -> bytes:
+    """``months`` as the ``"months"`` member of a JSON object, UTF-8, with a leading comma."""
+    known = _MONTHS_WRITTEN.get(id(months))
+    if known is not None and known[0] is months:
+        return known[1]
+    written = f',"months":[{",".join([_month_json(m) for m in months])}]'.encode()
+    if len(_MONTHS_WRITTEN) >= _MAX_MONTHS_WRITTEN:
+        _MONTHS_WRITTEN.clear()
+    _MONTHS_WRITTEN[id(months)] = (months, written)
+    return written
+
+
 def _month_fields(m: PayableMonth) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "month": m.month,
@@ -340,9 +360,7 @@ def inquiry_json(r: InquiryResult) -> bytes:
         fields["lastPaymentAmount"] = baht(r.last_payment_satang)
     if r.amount_due_satang is not None:
         fields["amountDue"] = baht(r.amount_due_satang)
-    # The months are spliced in as JSON already written: "months" comes between the two.
-    head = _dumps(fields)
-    fields = {"defaultMonths": list(r.default_months)}
+    fields["defaultMonths"] = list(r.default_months)
     fields["defaultTotal"] = baht(r.default_total_satang)
     fields["savingsAllowed"] = r.savings_allowed
     fields["maxSavingsPerMonth"] = baht(r.max_savings_per_month_satang)
@@ -352,5 +370,9 @@ def inquiry_json(r: InquiryResult) -> bytes:
         fields["eligibility"] = r.eligibility
     if r.previous_memberships:
         fields["previousMemberships"] = [_ended_fields(m) for m in r.previous_memberships]
-    months = ",".join([_month_json(m) for m in r.months])
-    return f'{head[:-1]},"months":[{months}],{_dumps(fields)[1:]}'.encode()
+    # The months are spliced in as JSON already written, before "defaultMonths": the first
+    # such key in the text is the key (inside a JSON string a quote is always escaped). As
+    # bytes: the months, ASCII, never widened to the width of a Thai name's text.
+    text = _dumps(fields).encode()
+    cut = text.index(b',"defaultMonths":')
+    return b"".join((text[:cut], _months_json(r.months), text[cut:]))

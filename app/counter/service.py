@@ -60,6 +60,8 @@ from app.errors import (
 from app.rates.book import RateBook
 
 COUNTER_SCOPE = "counter"
+#: An inquiry's offer: its payable months, the default selection's months and their total.
+_Offer = tuple[tuple[PayableMonth, ...], tuple[str, ...], int]
 
 
 class CounterEvents(AdmissionEvents, Protocol):
@@ -72,6 +74,18 @@ class CounterEvents(AdmissionEvents, Protocol):
 def _payable(due: MonthDue) -> PayableMonth:
     return PayableMonth(
         str(due.month), due.amount_satang, due.due_date, due.overdue, due.government_satang
+    )
+
+
+@lru_cache(maxsize=4096)  # and most offer the same dozen: written out once per offer
+def _offer(section: int, months: tuple[MonthDue, ...]) -> _Offer:
+    """What an inquiry offers of ``months``: each month, the default selection's months and
+    its total (the same tuples, the same objects, for every inquiry of the same offer)."""
+    default = default_selection(section, months)
+    return (
+        tuple(_payable(m) for m in months),
+        tuple(str(m.month) for m in default),
+        total_satang(default),
     )
 
 
@@ -103,7 +117,9 @@ class CounterService:
             ledger=ledger, rates=rates, recent=recent, rules=rules, clock=clock
         )
 
-    def _national_id(self, raw: str, section: int | None) -> str:
+    def _national_id(self, raw: str, section: int | None, *, well_formed: str | None = None) -> str:
+        if well_formed is not None and section is None:
+            return well_formed  # ``_well_formed`` found it valid for any section: the same check
         return validate_national_id(raw, section=section, prefixes=self._rules.prefixes)
 
     def _well_formed(self, raw: str | None) -> str | None:
@@ -118,7 +134,9 @@ class CounterService:
         async def body(audit: CallAudit) -> InquiryResult:
             audit.national_id = self._well_formed(request.national_id)
             await audit.admit(credentials, scope=COUNTER_SCOPE)
-            nid = self._national_id(request.national_id, request.section)
+            nid = self._national_id(
+                request.national_id, request.section, well_formed=audit.national_id
+            )
             today = bangkok_date(self._clock())
             member, meta = await self._reader.read_member(
                 nid, since=history_start(today), min_lsn=self._recent.min_lsn(nid)
@@ -134,7 +152,7 @@ class CounterService:
             ent = entitlement(
                 member, today=today, rates=rates, s39=self._rules.s39, s40=self._rules.s40
             )
-            default = default_selection(member.section, ent.months)
+            months, default_months, default_total = _offer(member.section, tuple(ent.months))
             s40 = self._rules.s40
             savings = member.section == 40 and member.option in s40.savings_options
             is_s39 = member.section == 39  # each section's own source fields, only for it
@@ -148,9 +166,9 @@ class CounterService:
                 status_reason=ent.reason,
                 ended_month=str(ent.ended_month) if ent.ended_month else None,
                 option=member.option,
-                months=tuple(_payable(m) for m in ent.months),
-                default_months=tuple(str(m.month) for m in default),
-                default_total_satang=total_satang(default),
+                months=months,
+                default_months=default_months,
+                default_total_satang=default_total,
                 savings_allowed=savings,
                 max_savings_per_month_satang=s40.max_savings_per_month_satang if savings else 0,
                 as_of=meta.as_of,

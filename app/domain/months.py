@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -97,3 +99,9 @@ class Month:
 
 
 _INTERNED: dict[int, Month] = {}
+
+
+def month_set(months: Collection[Month]) -> AbstractSet[Month]:
+    """``months`` to look months up in: a set as it is (a member's paid months are a dict's
+    keys, which looks up as fast), anything else copied into one."""
+    return months if isinstance(months, AbstractSet) else frozenset(months)

@@ -38,7 +38,7 @@ from datetime import date, timedelta
 from typing import Final, Literal
 
 from app.domain.calendar import s39_due_date
-from app.domain.months import Month
+from app.domain.months import Month, month_set
 from app.domain.payable import MonthDue
 from app.domain.rates import RateTable
 from app.errors import InvalidInput, MemberTerminated, NotEligibleForSection39
@@ -120,7 +120,7 @@ def _unpaid_months(
     policy: S39Policy,
     paid_on: Mapping[Month, date] | None,
 ) -> list[Month]:
-    paid_set = frozenset(paid)
+    paid_set = month_set(paid)
     late = {} if paid_on is None or policy.late_counts_as_paid else paid_on
     unpaid: list[Month] = []
     for month in Month.range(coverage_start, latest_past_due(today)):
@@ -211,7 +211,7 @@ def s39_payable_months(
     )
     if not standing.active:
         return []
-    paid_set = frozenset(paid)
+    paid_set = month_set(paid)
     current = Month.of(today)
     last_past_due = latest_past_due(today)
     first = max(coverage_start, last_past_due.minus(policy.max_overdue_months - 1))

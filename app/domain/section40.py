@@ -17,10 +17,10 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Final
 
-from app.domain.months import Month
+from app.domain.months import Month, month_set
 from app.domain.payable import MonthDue
 from app.domain.rates import S40_OPTIONS, RateTable
-from app.errors import InvalidInput, OptionChangeRefused
+from app.errors import InvalidInput, NoRate, OptionChangeRefused
 
 SECTION: Final = 40
 CALENDAR_YEAR: Final = "calendar_year"
@@ -65,17 +65,36 @@ def s40_payable_months(
 ) -> list[MonthDue]:
     """Unpaid months from the current one to ``max_months_ahead`` later; never a past month."""
     _ensure_option(option)
-    paid_set = frozenset(paid)
     current = Month.of(today)
     first = current if coverage_start is None else max(current, coverage_start)
+    window = _window(rates, option, first, current, current.plus(policy.max_months_ahead))
+    paid_set = month_set(paid)
     return [
-        _due(rates, option, month, current)
-        for month in Month.range(first, current.plus(policy.max_months_ahead))
+        due if due is not None else _due(rates, option, month, current)  # NoRate, as ever
+        for month, due in window
         if month not in paid_set
     ]
 
 
-@lru_cache(maxsize=4096)  # every inquiry prices the same dozen months: price each once
+@lru_cache(maxsize=1024)  # every inquiry of a month prices the same window: price it once
+def _window(
+    rates: RateTable, option: int, first: Month, current: Month, last: Month
+) -> tuple[tuple[Month, MonthDue | None], ...]:
+    """Every month from ``first`` to ``last`` with its price at ``option`` payable in
+    ``current``, or None when no rate covers it."""
+    return tuple(
+        (month, _priced(rates, option, month, current)) for month in Month.range(first, last)
+    )
+
+
+def _priced(rates: RateTable, option: int, month: Month, current: Month) -> MonthDue | None:
+    try:
+        return _due(rates, option, month, current)
+    except NoRate:
+        return None
+
+
+@lru_cache(maxsize=4096)  # the windows of a month share their months: price each once
 def _due(rates: RateTable, option: int, month: Month, current: Month) -> MonthDue:
     """``month`` at ``option``, payable in ``current`` (a table is never changed: a new one
     is made when the rates change, so its answers may be kept)."""

@@ -4,9 +4,10 @@ Nearly all traffic is two calls: the SOAP endpoint's POST and the REST inquiry's
 way through FastAPI they pass Starlette's exception middleware, FastAPI's body-limit and
 exit-stack middleware, the router's matching of every route, and the route's request and
 response wrappers: about 60 µs a call under load (bench/RESULTS.md), and nothing these two
-need, since each endpoint answers every failure itself. ``HotRoutes`` is the innermost of the
-app's own middleware (inside the header limits and the HTTP metrics, which still see every
-call) and sends those two straight to their endpoints; every other request goes on to FastAPI.
+need, since each endpoint answers every failure itself. ``HotRoutes`` is the innermost layer of
+the app's edge (``app.main.edge``: inside the header limits and the HTTP metrics, which still
+see every call, and in front of the whole framework) and sends those two straight to their
+endpoints; every other request goes on to FastAPI, its outer layers and all.
 
 Only a plain REST inquiry is taken (a national ID of at most 64 characters without a slash, and
 no query but ``section=39`` or ``section=40``): any other shape goes the long way, so the
@@ -28,8 +29,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 #: An endpoint that reads the request itself and answers every failure itself.
 Endpoint = Callable[[Request], Awaitable[Response]]
-#: The plain REST inquiry: the request, its national ID and its section (or None).
-Inquiry = Callable[[Request, str, int | None], Awaitable[Response]]
+#: The plain REST inquiry: the request, its national ID and its section (or None); its answer
+#: is any ASGI app (a Response or lighter).
+Inquiry = Callable[[Request, str, int | None], Awaitable[ASGIApp]]
 
 _SECTIONS: Final = {b"": None, b"section=39": 39, b"section=40": 40}
 _MAX_ID: Final = 64  # the route's own bound on the path's national ID
@@ -96,7 +98,7 @@ class HotRoutes:
                 ):
                     scope["route"] = self._inquiry_route
                     request = Request(scope, receive)
-                    response = await self._inquiry(request, national_id, _SECTIONS[query])
-                    await response(scope, receive, send)
+                    answer = await self._inquiry(request, national_id, _SECTIONS[query])
+                    await answer(scope, receive, send)
                     return
         await self._app(scope, receive, send)

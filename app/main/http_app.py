@@ -22,6 +22,7 @@ from app.complaints.routes import complaints_router
 from app.counter.routes import PlainInquiry
 from app.errors import HeadersTooLarge, InvalidInput, InvalidSoapEnvelope, ServiceError
 from app.feed.routes import feed_router
+from app.main.edge import EdgedApp
 from app.main.gateway import build_gateway, wall_clock
 from app.main.hot_routes import HotRoutes
 from app.main.lifecycle import start_gateway, stop_gateway
@@ -152,7 +153,7 @@ def create_app(
             "replicas": router.status(),
         }
 
-    app = FastAPI(
+    app = EdgedApp(
         title="SSO Contribution Gateway",
         version="1.0.0",
         description=(
@@ -174,20 +175,25 @@ def create_app(
         public_base_url=settings.public_base_url,
         trusts_proxy=gw.admission.is_trusted_proxy,
     )
-    app.add_middleware(
-        HotRoutes,
-        soap_path=SOAP_PATH,
-        soap=soap.call,
-        inquiry_prefix=f"{API_PREFIX}/insured/",
-        inquiry_suffix="/contributions",
-        inquiry=PlainInquiry(gw.counter),
-    )
-    app.add_middleware(HttpMetricsMiddleware, metrics=gw.metrics)
-    app.add_middleware(
-        HeaderLimitsMiddleware,
-        max_bytes=settings.max_header_bytes,
-        max_count=settings.max_header_count,
-        render=render_edge_refusal,
+    # Every HTTP request meets the header limits, then the metrics (which see every call the
+    # limits let through), then the hot routes; the rest goes on to the framework.
+    app.set_edge(
+        HeaderLimitsMiddleware(
+            HttpMetricsMiddleware(
+                HotRoutes(
+                    app.framework(),
+                    soap_path=SOAP_PATH,
+                    soap=soap.call,
+                    inquiry_prefix=f"{API_PREFIX}/insured/",
+                    inquiry_suffix="/contributions",
+                    inquiry=PlainInquiry(gw.counter),
+                ),
+                metrics=gw.metrics,
+            ),
+            max_bytes=settings.max_header_bytes,
+            max_count=settings.max_header_count,
+            render=render_edge_refusal,
+        )
     )
     app.add_exception_handler(StarletteHTTPException, unmatched_route)
     add_problem_schema(app)

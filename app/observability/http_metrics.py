@@ -63,14 +63,13 @@ class HttpMetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope.get("headers") or ()).get(REQUEST_ID_HEADER, b"").decode("latin-1")
+        headers = scope.get("headers") or ()
+        given = dict(headers).get(REQUEST_ID_HEADER, b"").decode("latin-1")
         request_id = given if _SANE_ID.fullmatch(given) else os.urandom(16).hex()
+        id_header = (REQUEST_ID_HEADER, request_id.encode())
         # Adapters read the request id from the headers: make sure it is there.
         if given != request_id:
-            scope["headers"] = [
-                *(h for h in scope.get("headers", ()) if h[0] != REQUEST_ID_HEADER),
-                (REQUEST_ID_HEADER, request_id.encode()),
-            ]
+            scope["headers"] = [*(h for h in headers if h[0] != REQUEST_ID_HEADER), id_header]
         protocol = _protocol(scope.get("path", ""))
         ctx = begin_call(request_id, protocol)
         status = 500
@@ -80,9 +79,7 @@ class HttpMetricsMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((REQUEST_ID_HEADER, request_id.encode()))
-                message = {**message, "headers": headers}
+                message = {**message, "headers": [*message.get("headers", ()), id_header]}
             await send(message)
 
         in_flight = self._in_flight.get(protocol)
@@ -97,19 +94,18 @@ class HttpMetricsMiddleware:
             operation = ctx.operation or f"{scope.get('method', 'GET')} {_route_template(scope)}"
             outcome = ctx.outcome or ("ok" if status < 400 else f"http_{status}")
             partner = ctx.partner or "anonymous"
-            labels: dict[str, Any] = {
+            if protocol != "ops":
+                count, seconds = self._observed((protocol, operation, outcome, partner))
+                count.inc()
+                seconds.observe(elapsed)
+            line: dict[str, Any] = {
                 "protocol": protocol,
                 "operation": operation,
                 "outcome": outcome,
                 "partner": partner,
             }
-            if protocol != "ops":
-                count, seconds = self._observed((protocol, operation, outcome, partner))
-                count.inc()
-                seconds.observe(elapsed)
             if ctx.reason is not None:  # why a refused caller was refused, told only here
-                labels["reason"] = ctx.reason
-            log.info(
-                "request",
-                extra={**labels, "status": status, "durationMs": round(elapsed * 1000, 2)},
-            )
+                line["reason"] = ctx.reason
+            line["status"] = status
+            line["durationMs"] = round(elapsed * 1000, 2)
+            log.info("request", extra=line)

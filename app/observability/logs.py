@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from app.observability.call_context import current_call
@@ -59,7 +60,11 @@ class JsonFormatter(logging.Formatter):
             entry.update(self._fields)
         attributes = record.__dict__
         if len(attributes) > _PLAIN_FIELDS:  # extra= fields (or a formatter's own)
-            entry.update({k: v for k, v in attributes.items() if k not in _RESERVED})
+            # A record's own attributes come first, all of them (LogRecord.__init__ sets
+            # each), so only those after them are looked at: extra= fields, in their order.
+            for key, value in islice(attributes.items(), _PLAIN_FIELDS, None):
+                if key not in _RESERVED:
+                    entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return _encode(entry)

@@ -26,6 +26,7 @@ from app.admission.records import Protocol as CallProtocol
 from app.admission.source_address import forwarded_for
 from app.errors import ServiceError
 from app.rest.problem import ProblemRoute, request_id
+from app.rest.wire import header
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -54,11 +55,16 @@ async def rest_caller(
 def caller_of(request: Request) -> Caller:
     """The caller as this adapter sees it, before admission."""
     # Every X-Forwarded-For line, as the SOAP adapter reads them (believed only from a proxy).
+    # Read from the scope (as request.client and request.headers.getlist read it): every call
+    # comes this way, and the raw list is short.
+    scope = request.scope
+    lines = [v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for"]
+    client = scope.get("client")
     return Caller(
         protocol=CallProtocol.REST,
-        source_ip=request.client.host if request.client is not None else "",
+        source_ip=client[0] if client is not None else "",
         request_id=request_id(request),
-        forwarded_for=forwarded_for(request.headers.getlist("x-forwarded-for")),
+        forwarded_for=forwarded_for(lines) if lines else None,
     )
 
 
@@ -76,7 +82,7 @@ TokenDep = Annotated[BearerToken | None, Depends(bearer_token)]
 def bearer_of(request: Request) -> BearerToken | None:
     """The request's bearer token read as ``bearer_scheme`` reads it, or None."""
     # As fastapi.security.utils.get_authorization_scheme_param: the token stripped.
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    scheme, _, token = (header(request, b"authorization") or "").partition(" ")
     token = token.strip()
     return BearerToken(token) if scheme.lower() == "bearer" and token else None
 

@@ -41,6 +41,7 @@ from app.errors import (
     ServiceError,
 )
 from app.observability.call_context import current_call, note_call
+from app.rest.wire import header
 
 log = logging.getLogger(__name__)
 
@@ -141,16 +142,15 @@ class DecimalJsonRequest(Request):
 
 def request_id(request: Request) -> str:
     """The request's id: its X-Request-ID when sensible, else a fresh one (kept for the request).
-
-    The app's HTTP middleware settles the id (of several lines, not always the first): that.
-    """
-    known = getattr(request.state, "request_id", None)
+    The app's HTTP middleware settles the id (of several lines, not always the first): that."""
+    state = request.scope.setdefault("state", {})  # request.state's own dict, without a State
+    known = state.get("request_id")
     if isinstance(known, str):
         return known
     call = current_call()
     given = request.headers.get(REQUEST_ID_HEADER) if call is None else call.request_id
     rid = given if given is not None and _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
-    request.state.request_id = rid
+    state["request_id"] = rid
     return rid
 
 
@@ -273,7 +273,7 @@ def failure_response(exc: Exception, request: Request, rid: str) -> JSONResponse
 
 def refuse_declared_body(request: Request, limit: int = MAX_BODY_BYTES) -> None:
     """PayloadTooLarge when the request declares a body over ``limit`` bytes (read or not)."""
-    declared = request.headers.get("content-length", "")
+    declared = header(request, b"content-length") or ""
     if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The body is over {limit} bytes.", limit=limit)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import Query
+from fastapi import Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -79,6 +79,17 @@ PLAIN_TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 def plain_text(max_length: int, description: str | None = None) -> Any:
     """A Field for free text of at most ``max_length`` characters, without control characters."""
     return Field(pattern=PLAIN_TEXT_PATTERN, max_length=max_length, description=description)
+
+
+def header(request: Request, name: bytes) -> str | None:
+    """The value of the request's first ``name`` header (lower case, as the server gives the
+    names), as ``request.headers.get`` reads it: without a Headers, and without the KeyError
+    it raises and catches for a header the request lacks."""
+    headers: list[tuple[bytes, bytes]] = request.scope["headers"]
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return None
 
 
 def baht(satang: int) -> str:

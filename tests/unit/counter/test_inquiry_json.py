@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 
 from hypothesis import given, settings
@@ -87,3 +88,32 @@ def test_a_whole_second_and_a_zero_offset_are_written_as_the_model_writes_them()
     )  # fmt: skip
     assert inquiry_json(base) == _model_json(base)
     assert b'"asOf":"2024-06-12T02:30:00Z"' in inquiry_json(base)
+
+
+def _person(**changes: object) -> InquiryResult:
+    base = InquiryResult(
+        national_id="3100600445635", title="นาย", first_name="ก", family_name="ข",
+        section=40, status="active", status_reason=None, ended_month=None, option=1,
+        months=(PayableMonth("2024-06", 10000, None, False, 5000),
+                PayableMonth("2024-07", 10000, None, False, 5000)),
+        default_months=("2024-06",), default_total_satang=10000, savings_allowed=False,
+        max_savings_per_month_satang=0, as_of=datetime(2024, 6, 12, 2, 30, tzinfo=UTC),
+        served_by=ReadPath.REPLICA,
+    )  # fmt: skip
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_a_name_that_reads_like_the_key_the_months_go_before_does_not_move_them() -> None:
+    # The months are spliced in before the text's first ',"defaultMonths":'.
+    odd = _person(first_name=',"defaultMonths":[', family_name='"defaultMonths":"x"')
+    assert inquiry_json(odd) == _model_json(odd)
+
+
+def test_the_months_are_written_for_each_tuple_whatever_was_written_before() -> None:
+    # The months' text is kept by the identity of their tuple: equal tuples, new tuples and
+    # tuples of other months each get their own months.
+    first = _person()
+    same_months = _person(months=tuple(list(first.months)))
+    other = _person(months=(PayableMonth("2025-01", 20000, date(2025, 2, 15), True, None),))
+    for result in (first, same_months, other, first, other, _person(months=())):
+        assert inquiry_json(result) == _model_json(result)

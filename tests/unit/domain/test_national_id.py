@@ -156,3 +156,11 @@ def test_sums_of_0_and_10_share_check_digit_1() -> None:
     bodies = [f"1{n:011d}" for n in range(200)]
     by_residue = {_residue(body + "0"): body for body in bodies}
     assert check_digit(by_residue[0]) == check_digit(by_residue[10]) == "1"
+
+
+@settings(max_examples=300)
+@given(st.from_regex(r"\A[0-9]{12}\Z"))
+def test_the_check_digit_is_the_official_weighted_sum(first12: str) -> None:
+    weights = range(13, 1, -1)
+    total = sum(int(digit) * weight for digit, weight in zip(first12, weights, strict=True))
+    assert check_digit(first12) == str((11 - total % 11) % 10)

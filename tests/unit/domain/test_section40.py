@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from app.domain.months import Month
 from app.domain.payable import default_selection
-from app.domain.rates import DEFAULT_RATE_HISTORY, RateTable
+from app.domain.rates import DEFAULT_RATE_HISTORY, Rate, RateTable
 from app.domain.section40 import S40Policy, check_option_change, s40_payable_months
 from app.errors import InvalidInput, NoRate, OptionChangeRefused
 
@@ -184,3 +184,16 @@ def test_option_change_counts_per_calendar_year_by_policy() -> None:
             current=1, new=2, last_change=None, today=date(2024, 6, 1), policy=never
         )
     assert refused.value.details["last_change"] is None
+
+
+def test_a_paid_month_without_a_rate_is_left_out_and_an_unpaid_one_is_refused() -> None:
+    # Months are priced a window at a time and kept; a month no rate covers is refused only
+    # when it is offered, as when each month was priced on its own.
+    late = RateTable([Rate(40, 1, Month(2024, 7), None, 7_000, 3_000)])
+    june = date(2024, 6, 10)
+    dues = s40_payable_months(option=1, paid={Month(2024, 6)}, today=june, rates=late)
+    assert [str(due.month) for due in dues][:2] == ["2024-07", "2024-08"]
+    again = s40_payable_months(option=1, paid={Month(2024, 6): 1}.keys(), today=june, rates=late)
+    assert again == dues
+    with pytest.raises(NoRate):
+        s40_payable_months(option=1, paid=[Month(2024, 7)], today=june, rates=late)
