@@ -133,6 +133,24 @@ def _locking(national_id: str) -> str:
     return f"SELECT 1 FROM insured_persons WHERE national_id = '{national_id}' FOR UPDATE"
 
 
+_PAYMENT_TABLES = ("payments", "paid_months")
+
+
+def _payments_own(exc: asyncpg.PostgresError) -> bool:
+    """Whether a failure of the payment's insert is the payment's own, not its record's.
+
+    The record's refusals do not all name its table: a CHECK does, a trigger raising or the
+    INSERT right taken away does not. The payment's tables have no trigger, and their own
+    failures name them (a constraint in ``table_name``, a missing right in the message), so
+    any other failure is the record's, as when the record had a statement of its own.
+    """
+    table = getattr(exc, "table_name", None)
+    if table:
+        return bool(table in _PAYMENT_TABLES)
+    message = str(getattr(exc, "message", "") or "")
+    return any(f"table {name}" in message for name in _PAYMENT_TABLES)
+
+
 class LedgerTx:
     """One open primary transaction (LedgerTransaction of the service layer)."""
 
@@ -210,7 +228,7 @@ class LedgerTx:
                 ) from exc
             raise
         except asyncpg.PostgresError as exc:
-            if getattr(exc, "table_name", None) != "audit_unlinked":
+            if _payments_own(exc):
                 raise
             failure = refused_record(exc)
             if failure is None:
