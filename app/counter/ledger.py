@@ -8,11 +8,14 @@ counters paying for one person are serialised, and the paid-month primary key st
 line of defence. The call's audit record is written in that transaction too
 (``app.audit.unlinked``), so it commits with the payment or not at all.
 
-A new payment costs the primary five round trips, each a statement of its own: the
-transaction's begin with the person's lock (one simple query), the read under the lock (the
-person, the payment the transaction id already names, the receipt sequence), the insert of
-the payment, its months and its audit record (one statement), the COMMIT, and the WAL position
-after it, on the same connection. The lock and the read stay two statements: in one
+A new payment costs the primary six round trips, each a statement of its own: the
+transaction's begin, the person's lock, the read under the lock (the person, the payment the
+transaction id already names, the receipt sequence), the insert of the payment, its months and
+its audit record (one statement), the COMMIT, and the WAL position after it, on the same
+connection. The lock is not sent with the BEGIN (one simple query, which takes no parameters):
+the ID would be written into the statement's text, which the server shows in
+``pg_stat_activity`` and logs with any error of the statement (a lock or command timeout, a
+read-only node in a failover). The lock and the read stay two statements: in one
 ``SELECT ... FOR UPDATE`` the paid months would come from the snapshot taken before the lock
 was granted (read committed), so a second confirm for the same person would judge the months
 without the first's. The transaction
@@ -125,12 +128,27 @@ def _owner(principal: Principal) -> tuple[str, int]:
     return column, principal.id
 
 
-def _locking(national_id: str) -> str:
-    """The lock of a confirm's person, sent with its transaction's BEGIN as one simple query
-    (no parameters there), so the ID is written in: only 13 ASCII digits are let through."""
-    if not (len(national_id) == 13 and national_id.isascii() and national_id.isdigit()):
-        raise ValueError("a person to lock is named by a national ID of 13 digits")
-    return f"SELECT 1 FROM insured_persons WHERE national_id = '{national_id}' FOR UPDATE"
+# The person's lock, a statement of its own after the BEGIN: the ID bound, never written into
+# the text, which the server shows (pg_stat_activity) and logs with any error of the statement.
+_LOCK = "SELECT 1 FROM insured_persons WHERE national_id = $1 FOR UPDATE"
+
+
+_PAYMENT_TABLES = ("payments", "paid_months")
+
+
+def _payments_own(exc: asyncpg.PostgresError) -> bool:
+    """Whether a failure of the payment's insert is the payment's own, not its record's.
+
+    The record's refusals do not all name its table: a CHECK does, a trigger raising or the
+    INSERT right taken away does not. The payment's tables have no trigger, and their own
+    failures name them (a constraint in ``table_name``, a missing right in the message), so
+    any other failure is the record's, as when the record had a statement of its own.
+    """
+    table = getattr(exc, "table_name", None)
+    if table:
+        return bool(table in _PAYMENT_TABLES)
+    message = str(getattr(exc, "message", "") or "")
+    return any(f"table {name}" in message for name in _PAYMENT_TABLES)
 
 
 class LedgerTx:
@@ -210,7 +228,7 @@ class LedgerTx:
                 ) from exc
             raise
         except asyncpg.PostgresError as exc:
-            if getattr(exc, "table_name", None) != "audit_unlinked":
+            if _payments_own(exc):
                 raise
             failure = refused_record(exc)
             if failure is None:
@@ -257,19 +275,19 @@ class PgLedger:
     @asynccontextmanager
     async def transaction(self, *, locking: str | None = None) -> AsyncIterator[LedgerTx]:
         """A primary transaction committed as payments are (``app.db.sync_commit``);
-        ``locking``: the national ID whose person it locks first, in its first round trip.
+        ``locking``: the national ID whose person it locks first, in the statement after BEGIN.
         Once it has committed a payment or a cancel, ``committed_lsn`` is the primary's WAL
         position, read on the same connection."""
         pool = self._primary()
-        first = _locking(locking) if locking is not None else None
         try:
             async with (
                 translated("primary"),
                 pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn,
             ):
                 tx = LedgerTx(conn, locking=locking)
-                async with synchronous_transaction(conn, self._commit, first=first) as status:
-                    tx.person_locked = status == "SELECT 1"
+                async with synchronous_transaction(conn, self._commit):
+                    if locking is not None:
+                        tx.person_locked = await conn.fetchval(_LOCK, locking) is not None
                     yield tx
                 if tx.wrote:
                     tx.committed_lsn = await self._current_lsn(conn)

@@ -1,6 +1,6 @@
 """Posting a confirm: decided on the primary in one transaction that also holds its record.
 
-The member is locked (in the transaction's first round trip) and read with the payment the
+The member is locked (the transaction's first statement) and read with the payment the
 transaction id already names (a replay answers with that payment, whenever it is repeated) and
 the receipt sequence a new payment takes; the payment's business day is decided from the
 gateway's clock and the cut-off, its ``paidAt`` checked against the gateway's clock, the

@@ -66,19 +66,17 @@ class CommitPolicy:
 
 @asynccontextmanager
 async def synchronous_transaction(
-    conn: asyncpg.Connection, policy: CommitPolicy, *, first: str | None = None
-) -> AsyncIterator[str]:
+    conn: asyncpg.Connection, policy: CommitPolicy
+) -> AsyncIterator[asyncpg.Connection]:
     """A transaction on ``conn`` committed as ``policy`` says; rolled back if the block fails.
 
-    ``first``: a statement without parameters sent with the BEGIN, in the same round trip
-    (a confirm's lock of its person); the block is given its command status ("SELECT 1").
     ``StoreUnavailable`` (reason ``commit_unconfirmed``) when the COMMIT is not answered within
     ``policy.wait_s``: the transaction may have committed on the primary all the same.
     """
     # One round trip, as asyncpg's own BEGIN: the setting lasts until the transaction ends.
-    begin = f"BEGIN; SET LOCAL synchronous_commit = {_level(policy.level)}"
+    await conn.execute(f"BEGIN; SET LOCAL synchronous_commit = {_level(policy.level)}")
     try:
-        yield await conn.execute(f"{begin}; {first}" if first else begin)
+        yield conn
     except BaseException:
         if not conn.is_closed() and conn.is_in_transaction():
             with contextlib.suppress(Exception):  # a dead connection: the pool drops it

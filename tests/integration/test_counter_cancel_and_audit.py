@@ -23,7 +23,7 @@ from app.settings import Settings
 from tests.conftest import PartnerCredentials
 from tests.support.clock import PinnedClock, business_clock
 from tests.support.counter_calls import caller, confirm_request, s40_person, today
-from tests.support.owner_rights import audit_records_refused
+from tests.support.owner_rights import Refusal, audit_records_refused
 from tests.support.people import payment_business_day, wait_replayed
 from tests.support.rest_api import replicas
 from tests.support.wsse import digest_token
@@ -168,13 +168,16 @@ async def test_an_inquiry_right_after_a_confirm_never_offers_the_paid_month(
         await replica.execute("SELECT pg_wal_replay_resume()")
 
 
+@pytest.mark.parametrize("how", ["check", "trigger", "privilege"])
 async def test_when_the_audit_record_cannot_be_committed_no_payment_exists(
-    gateway: Gateway, partner: PartnerCredentials, owner_pool: asyncpg.Pool
+    gateway: Gateway, partner: PartnerCredentials, owner_pool: asyncpg.Pool, how: Refusal
 ) -> None:
+    """However the database refuses the record (the payment's insert carries it, one
+    statement): the call fails as audit_unavailable, not as a defect of the gateway."""
     nid = await s40_person(gateway)
     rid = f"audit-fails-{uuid.uuid4().hex}"
     # The record is written in the payment's own transaction, into audit_unlinked.
-    async with audit_records_refused(owner_pool, rid, table="audit_unlinked"):
+    async with audit_records_refused(owner_pool, rid, table="audit_unlinked", how=how):
         with pytest.raises(AuditUnavailable):
             await gateway.counter.confirm(
                 caller=caller(rid),
