@@ -34,23 +34,8 @@ from app.errors import AuditUnavailable
 
 log = logging.getLogger(__name__)
 
-_PLACES: Final = (
-    "${}",
-    "${}",
-    "${}",
-    "${}",
-    "${}",
-    "${}",
-    "${}",
-    "${}::text::inet",
-    "${}",
-    "${}",
-    "${}",
-    "${}",
-    "${}",
-    "${}",
-    "${}::text::jsonb",
-)
+# The 15 columns' placeholders: source_ip and detail arrive as text and are cast.
+_PLACES: Final = ("${}",) * 7 + ("${}::text::inet",) + ("${}",) * 6 + ("${}::text::jsonb",)
 
 
 def add_sql(first: int = 1) -> str:
