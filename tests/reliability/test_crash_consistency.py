@@ -19,7 +19,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.domain.calendar import BANGKOK
+from app.domain.calendar import BANGKOK, settlement_day
 from tests.reliability.conftest import Launcher, NewPartner, NewPeople
 from tests.reliability.figures import FIGURES, CancelFigures, CrashFigures
 from tests.reliability.gateway_process import GatewayProcess
@@ -74,9 +74,27 @@ class Crash:
 
 @pytest.fixture(scope="module")
 def cutoff() -> time_of_day:
-    """The crash gateway's settlement cut-off: twelve hours from now, so that the cancels after
-    the confirms fall within the payments' business day at whatever hour the suite runs."""
-    return (datetime.now(BANGKOK) + timedelta(hours=12)).time().replace(second=0, microsecond=0)
+    """The crash gateway's settlement cut-off (a real process: the wall clock's business day),
+    so that the cancels after the confirms fall within the payments' business day at whatever
+    hour the suite runs: 23:59, which closes today's day at least an hour away — except from
+    23:00 Bangkok, when 12:00 makes the payments tomorrow's, a day that closes at noon. (A cut-off
+    is from 12:00 to 23:59: "twelve hours from now" was refused from noon to midnight.)"""
+    return cutoff_for(datetime.now(BANGKOK))
+
+
+def cutoff_for(now: datetime) -> time_of_day:
+    return time_of_day(12, 0) if now.hour == 23 else time_of_day(23, 59)
+
+
+@pytest.mark.parametrize("hour", range(24))
+def test_the_cut_off_is_one_the_gateway_takes_and_the_day_stays_open_an_hour(hour: int) -> None:
+    for minute in (0, 30, 59):
+        now = datetime(2026, 12, 4, hour, minute, tzinfo=BANGKOK)
+        chosen = cutoff_for(now)
+        assert time_of_day(12, 0) <= chosen <= time_of_day(23, 59)
+        day = settlement_day(now, chosen)
+        still = now + timedelta(minutes=59)
+        assert settlement_day(still, chosen) == day, (now, chosen)
 
 
 @pytest.fixture(scope="module")
