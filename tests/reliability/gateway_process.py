@@ -63,6 +63,12 @@ def gateway_env(
     return env
 
 
+#: Clients kept across tests drop an idle connection before the gateway does (it closes one
+#: after ``SSOGW_HTTP_KEEPALIVE_TIMEOUT_S``, 5 s): reusing one at that very moment meets the
+#: server's close, a reset that httpx does not retry for a POST.
+CLIENT_LIMITS = httpx.Limits(keepalive_expiry=2.0)
+
+
 class GatewayProcess:
     """One `ssogw serve` process on 127.0.0.1."""
 

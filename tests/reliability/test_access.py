@@ -24,7 +24,7 @@ from app.domain.calendar import settlement_day
 from app.principals.registry import Registry
 from tests.reliability.conftest import NewPartner, NewPeople, replica_caught_up
 from tests.reliability.figures import FIGURES
-from tests.reliability.gateway_process import GatewayProcess
+from tests.reliability.gateway_process import CLIENT_LIMITS, GatewayProcess
 from tests.reliability.soap_wire import (
     CT11,
     CT12,
@@ -49,7 +49,9 @@ pytestmark = pytest.mark.reliability
 
 @pytest.fixture(scope="module")
 async def http(shared_gateway: GatewayProcess) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=shared_gateway.base_url, timeout=10) as client:
+    async with httpx.AsyncClient(
+        base_url=shared_gateway.base_url, timeout=10, limits=CLIENT_LIMITS
+    ) as client:
         yield client
 
 

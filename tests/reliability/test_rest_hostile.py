@@ -14,7 +14,7 @@ import pytest
 from app.principals.registry import Registry
 from tests.reliability.conftest import NewPeople
 from tests.reliability.figures import FIGURES
-from tests.reliability.gateway_process import GatewayProcess
+from tests.reliability.gateway_process import CLIENT_LIMITS, GatewayProcess
 from tests.reliability.hostile_inputs import (
     ANSWER_WITHIN_S,
     HostileCase,
@@ -34,7 +34,7 @@ REST_CASES = load_cases("rest")
 
 @pytest.fixture(scope="module")
 def http(shared_gateway: GatewayProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=shared_gateway.base_url, timeout=30) as client:
+    with httpx.Client(base_url=shared_gateway.base_url, timeout=30, limits=CLIENT_LIMITS) as client:
         paths = client.get("/openapi.json").json().get("paths", {})
         if not any(path.startswith("/api/v1/") for path in paths):
             pytest.skip("create_app serves no /api/v1 routes yet: no REST API to attack")

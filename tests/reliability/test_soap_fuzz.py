@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from app.domain.calendar import settlement_day
 from tests.reliability.conftest import NewPartner, NewPeople
 from tests.reliability.figures import FIGURES
-from tests.reliability.gateway_process import GatewayProcess
+from tests.reliability.gateway_process import CLIENT_LIMITS, GatewayProcess
 from tests.reliability.soap_wire import (
     CLIENT_FAULTS,
     CONTENT_TYPES,
@@ -114,7 +114,7 @@ _TEXT_NODE = re.compile(rb">([^<>]*)<")
 
 @pytest.fixture(scope="module")
 def http(shared_gateway: GatewayProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=shared_gateway.base_url, timeout=10) as client:
+    with httpx.Client(base_url=shared_gateway.base_url, timeout=10, limits=CLIENT_LIMITS) as client:
         yield client
 
 
