@@ -154,25 +154,30 @@ def _payments_own(exc: asyncpg.PostgresError) -> bool:
 class LedgerTx:
     """One open primary transaction (LedgerTransaction of the service layer)."""
 
-    def __init__(self, conn: asyncpg.Connection, *, locking: str | None = None) -> None:
+    def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
-        self._locking = locking  # the national ID whose person the transaction locked first
-        self.person_locked = False  # that person exists, and is locked
+        self._locked: set[str] = set()  # the persons this transaction found and locked
         self.wrote = False  # a payment inserted or cancelled: the LSN is read after COMMIT
         self.committed_lsn: int | None = None
 
+    async def lock_person(self, national_id: str) -> bool:
+        """Lock the person's row (concurrent confirms for one person queue here); False when
+        there is no such person."""
+        if await self._conn.fetchval(_LOCK, national_id) is None:
+            return False
+        self._locked.add(national_id)
+        return True
+
     async def read_for_confirm(
-        self, principal: Principal, partner_txn_id: str, *, since: Month
+        self, national_id: str, principal: Principal, partner_txn_id: str, *, since: Month
     ) -> ConfirmRead:
-        if self._locking is None:
-            raise ValueError("a confirm reads in a transaction that locked its person first")
         column, owner = _owner(principal)
         row = await self._conn.fetchrow(
-            _CONFIRM_READ_SQL[column], self._locking, since.first_day, owner, partner_txn_id
+            _CONFIRM_READ_SQL[column], national_id, since.first_day, owner, partner_txn_id
         )
         payment = _payment(row, _PAY)
         # A person the lock did not find (created since) is not read as one: nothing locked it.
-        member = member_snapshot(row) if self.person_locked else None
+        member = member_snapshot(row) if national_id in self._locked else None
         sequence = row["receipt_sequence"] if row is not None else None
         return ConfirmRead(member=member, payment=payment, receipt_sequence=sequence)
 
@@ -273,10 +278,9 @@ class PgLedger:
         self._members = MemberReads(router, MEMBER_SQL)
 
     @asynccontextmanager
-    async def transaction(self, *, locking: str | None = None) -> AsyncIterator[LedgerTx]:
-        """A primary transaction committed as payments are (``app.db.sync_commit``);
-        ``locking``: the national ID whose person it locks first, in the statement after BEGIN.
-        Once it has committed a payment or a cancel, ``committed_lsn`` is the primary's WAL
+    async def transaction(self) -> AsyncIterator[LedgerTx]:
+        """A primary transaction committed as payments are (``app.db.sync_commit``). Once it
+        has committed a payment or a cancel, ``committed_lsn`` is the primary's WAL
         position, read on the same connection."""
         pool = self._primary()
         try:
@@ -284,10 +288,8 @@ class PgLedger:
                 translated("primary"),
                 pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn,
             ):
-                tx = LedgerTx(conn, locking=locking)
+                tx = LedgerTx(conn)
                 async with synchronous_transaction(conn, self._commit):
-                    if locking is not None:
-                        tx.person_locked = await conn.fetchval(_LOCK, locking) is not None
                     yield tx
                 if tx.wrote:
                     tx.committed_lsn = await self._current_lsn(conn)

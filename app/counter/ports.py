@@ -124,7 +124,7 @@ class MemberReader(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ConfirmRead:
-    """What a confirm reads under its person's lock, in one round trip."""
+    """What a confirm reads under its person's lock, in one round trip (after the lock's)."""
 
     member: MemberSnapshot | None  # None: no such person (or none to lock)
     payment: PaymentRow | None  # the payment the transaction id already names (a replay)
@@ -135,8 +135,10 @@ class LedgerTransaction(AuditTransaction, Protocol):
     """One primary transaction of the ledger; committed when its context exits cleanly. It
     carries the call's audit record too, so the record commits with the payment or neither."""
 
+    async def lock_person(self, national_id: str) -> bool: ...
+
     async def read_for_confirm(
-        self, principal: Principal, partner_txn_id: str, *, since: Month
+        self, national_id: str, principal: Principal, partner_txn_id: str, *, since: Month
     ) -> ConfirmRead: ...
 
     async def find_payment(
@@ -157,11 +159,7 @@ class LedgerTransaction(AuditTransaction, Protocol):
 class Ledger(Protocol):
     """The payments ledger on the primary."""
 
-    def transaction(
-        self, *, locking: str | None = None
-    ) -> AbstractAsyncContextManager[LedgerTransaction]:
-        """A primary transaction; ``locking``: the national ID whose person it locks first."""
-        ...
+    def transaction(self) -> AbstractAsyncContextManager[LedgerTransaction]: ...
 
     async def find_payment(
         self, principal: Principal, partner_txn_id: str

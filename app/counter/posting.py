@@ -120,8 +120,9 @@ class PaymentPosting:
         # Before the transaction: loading the rates may need a connection of its own, and a
         # pool full of open confirms waiting for one more would never drain.
         rates = await self._rates.table()
-        async with self._ledger.transaction(locking=nid) as tx:
-            read = await tx.read_for_confirm(principal, txn_id, since=history_start(today))
+        async with self._ledger.transaction() as tx:
+            await tx.lock_person(nid)
+            read = await tx.read_for_confirm(nid, principal, txn_id, since=history_start(today))
             replayed = read.payment is not None
             if read.payment is not None:
                 row = _replay_of(txn_id, read.payment, digest)

@@ -116,11 +116,11 @@ async def test_a_person_created_after_the_lock_was_tried_is_not_read(gateway: Ga
     ledger = PgLedger(primary=lambda: gateway.db.primary, router=lambda: gateway.db.router)
     nid = new_national_id()
     principal = Principal(id=2_000_000_001, name="nobody", kind="partner")
-    async with ledger.transaction(locking=nid) as tx:
-        assert not tx.person_locked
+    async with ledger.transaction() as tx:
+        assert not await tx.lock_person(nid)
         async with gateway.db.primary.acquire() as conn:
             await add_person(conn, section=40, coverage_start=today().minus(3), national_id=nid)
-        read = await tx.read_for_confirm(principal, uuid.uuid4().hex, since=today().minus(12))
+        read = await tx.read_for_confirm(nid, principal, uuid.uuid4().hex, since=today().minus(12))
         assert read.member is None and read.payment is None
 
 
