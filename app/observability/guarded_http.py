@@ -33,9 +33,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from app.observability.connection_guard import ConnectionGuard
+from app.observability.corked_transport import CorkedTransport
 
 #: (reason, path, request content type, request id) -> (status, content type, body): the
 #: answer to a request cut for ``body_timeout`` or ``header_too_large``, in the caller's protocol.
@@ -71,6 +72,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.guard = self.binding.guard
         self._address = ""
         self._kept = False
+        self._corked: CorkedTransport | None = None
         self._phase = _Phase.HEAD
         self._timer: asyncio.TimerHandle | None = None
         self._begun = False  # a byte of the current request has arrived
@@ -89,7 +91,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.guard.cut(self._address, refused)
             return
         self._kept = True
-        super().connection_made(transport)
+        # uvicorn writes an answer's head and body apart: corked, they leave in one send (when
+        # the answer is complete, ``on_response_complete``).
+        self._corked = CorkedTransport(transport, self.loop)
+        super().connection_made(self._corked)  # type: ignore[arg-type]
         self._expect_head()  # timed from now: a connection that never sends is cut too
         self._start_timer(self.guard.limits.header_timeout_s, self._head_due)
 
@@ -100,6 +105,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._stop_timer()
         self.guard.release(self._address)
         super().connection_lost(exc)
+
+    def eof_received(self) -> None:
+        # The transport closes itself once this returns (uvicorn keeps no half-open connection),
+        # past the cork: what it holds leaves first. Under uvloop a turn's reads run between
+        # the app's writes and the flush, so an answer may be held when the client's end comes.
+        if self._corked is not None:
+            self._corked.flush()
+        super().eof_received()
 
     def data_received(self, data: bytes) -> None:
         if self._phase is _Phase.LINGER:
@@ -117,7 +130,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._phase is _Phase.HEAD:
             self._head_bytes += len(data)
             if self._head_bytes > self.guard.limits.max_head_bytes:
-                answer = self._answer("header_too_large") or _BARE_408
+                answer = self._answer("header_too_large")
+                if not answer and not self._answering():
+                    answer = _BARE_408  # no renderer (never words in another answer's midst)
                 self._cut("header_too_large", answer, linger=True)
             elif self._timer is None:
                 due = self._head_since + self.guard.limits.header_timeout_s - self.loop.time()
@@ -149,6 +164,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._stop_timer()
 
     def on_response_complete(self) -> None:
+        # The answer's last write is done: it leaves now, with the head the cork held, not a
+        # turn later behind every callback queued meanwhile.
+        if self._corked is not None:
+            self._corked.flush()
         super().on_response_complete()
         if self._phase is _Phase.BODY:
             # Answered before the body was whole (too large, too slow for the endpoint's own
@@ -183,7 +202,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def _answer(self, reason: str) -> bytes:
         """The answer to a request cut for ``reason``, unless the app has begun its own."""
-        cycle, answer = self.cycle, self.binding.answer
+        answer = self.binding.answer
+        cycle: RequestResponseCycle | None = self.cycle
+        if cycle is not None and cycle.response_complete:
+            cycle = None  # the last request's, on a kept-alive connection: this one has none yet
         if answer is None or (cycle is not None and cycle.response_started):
             return b""
         # The path as far as it came (a request line cut short is still a path to go by).
@@ -203,6 +225,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         )
         return head.encode("latin-1") + body
 
+    def _answering(self) -> bool:
+        """Whether an answer (to this request or one before it) is being written now."""
+        cycle = self.cycle
+        return cycle is not None and cycle.response_started and not cycle.response_complete
+
     def _start_timer(self, delay_s: float, callback: Callable[[], None]) -> None:
         self._stop_timer()
         self._timer = self.loop.call_later(delay_s, callback)
@@ -217,6 +244,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         self.guard.cut(self._address, reason)
+        if self._answering():  # an answer cut short: the rest of it is heard by no one
+            self.cycle.disconnected = True
         if last_words:
             self.transport.write(last_words)
         if not linger:  # nothing of the client's is waiting unread: a plain close

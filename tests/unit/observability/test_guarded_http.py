@@ -1,0 +1,111 @@
+"""The guarded protocol's cuts on a real loopback server: what a request with a head too large
+is told does not depend on what the connection carried before it, and is never written into
+the midst of another answer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import uvicorn
+
+from app.observability.connection_guard import ConnectionGuard, ConnectionLimits
+from app.observability.guarded_http import guarded_protocol
+
+MAX_HEAD = 2048
+
+
+async def _ok(scope: Any, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    if scope["type"] != "http":
+        return
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+    )
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def _render(reason: str, path: str, content_type: str, request_id: str) -> tuple[int, str, bytes]:
+    return 431, "text/plain", f"{reason} {path}".encode()
+
+
+@contextlib.asynccontextmanager
+async def _serving(app: Callable[..., Any]) -> AsyncIterator[int]:
+    guard = ConnectionGuard(ConnectionLimits(max_head_bytes=MAX_HEAD))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(
+        app, http=guarded_protocol(guard, answer=_render), lifespan="off", log_level="warning"
+    )
+    config.load()
+    server = uvicorn.Server(config)
+    server.lifespan = config.lifespan_class(config)
+    await server.startup(sockets=[sock])
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        await server.shutdown()
+
+
+@pytest.fixture
+async def port() -> AsyncIterator[int]:
+    async with _serving(_ok) as port:
+        yield port
+
+
+async def _too_large_after(port: int, before: int) -> bytes:
+    """The answer to a head past the bound, sent after ``before`` answered requests."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for _ in range(before):
+            writer.write(b"GET /first HTTP/1.1\r\nhost: t\r\n\r\n")
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+            assert await reader.readexactly(2) == b"ok"
+        writer.write(b"GET /big HTTP/1.1\r\nhost: t\r\nx-big: " + b"a" * 2 * MAX_HEAD)
+        async with asyncio.timeout(5):
+            return await reader.read()
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("before", [0, 1], ids=["fresh", "kept-alive"])
+async def test_a_head_too_large_is_told_so_on_a_kept_alive_connection_too(
+    port: int, before: int
+) -> None:
+    answer = await _too_large_after(port, before)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:40]
+    assert answer.endswith(b"header_too_large /big")
+
+
+async def _slow(scope: Any, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    """Half an answer, then the rest a while later."""
+    if scope["type"] != "http":
+        return
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"6")]}
+    )
+    await send({"type": "http.response.body", "body": b"abc", "more_body": True})
+    await asyncio.sleep(0.2)
+    await send({"type": "http.response.body", "body": b"def"})
+
+
+async def test_a_head_too_large_behind_an_answer_being_written_is_not_written_into_it() -> None:
+    big = b"GET /big HTTP/1.1\r\nhost: t\r\nx-big: " + b"a" * 2 * MAX_HEAD
+    async with _serving(_slow) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(b"GET /slow HTTP/1.1\r\nhost: t\r\n\r\n")
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert await reader.readexactly(3) == b"abc"  # half the answer: the rest comes later
+            writer.write(big)  # pipelined, and too large
+            async with asyncio.timeout(5):
+                rest = await reader.read()
+        finally:
+            writer.close()
+        await asyncio.sleep(0.3)  # the app's last write meets the cut connection
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert rest == b""  # the connection is cut; no status line in the midst of the body
