@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from typing import Final
 
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-#: An endpoint that reads the request itself and answers every failure itself.
-Endpoint = Callable[[Request], Awaitable[Response]]
+#: The SOAP endpoint: reads the request from the raw scope and messages itself, answers every
+#: failure itself; its answer is any ASGI app.
+Endpoint = Callable[[Scope, Receive], Awaitable[ASGIApp]]
 #: The plain REST inquiry: the request, its national ID and its section (or None); its answer
 #: is any ASGI app (a Response or lighter).
 Inquiry = Callable[[Request, str, int | None], Awaitable[ASGIApp]]
@@ -85,8 +85,8 @@ class HotRoutes:
             method: str = scope["method"]
             if method == "POST" and path == self._soap_path:
                 scope["route"] = self._soap_route
-                response = await self._soap(Request(scope, receive))
-                await response(scope, receive, send)
+                answer = await self._soap(scope, receive)
+                await answer(scope, receive, send)
                 return
             if method == "GET" and path.startswith(self._prefix) and path.endswith(self._suffix):
                 national_id = path[len(self._prefix) : len(path) - len(self._suffix)]

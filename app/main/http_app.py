@@ -183,7 +183,7 @@ def create_app(
                 HotRoutes(
                     app.framework(),
                     soap_path=SOAP_PATH,
-                    soap=soap.call,
+                    soap=soap.answer,
                     inquiry_prefix=f"{API_PREFIX}/insured/",
                     inquiry_suffix="/contributions",
                     inquiry=PlainInquiry(gw.counter),

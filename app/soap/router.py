@@ -18,13 +18,14 @@ import asyncio
 import logging
 import os
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from fastapi import APIRouter, Request, Response
 from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope, Send
 
 from app.admission.source_address import forwarded_for
 from app.counter.operations import CounterOperations
@@ -54,21 +55,90 @@ _HOST: Final = re.compile(
 
 def request_id_of(request: Request) -> str:
     """The request id: the middleware's, else a sane X-Request-ID from the client, else new."""
+    return _request_id(request.headers.get("x-request-id", ""))
+
+
+def _request_id(given: str) -> str:
     call = current_call()
     if call is not None:
         return call.request_id
-    given = request.headers.get("x-request-id", "")
     return given if _SANE_REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
 
 
-def _headers(request_id: str) -> dict[str, str]:
+def _id_header(request_id: str) -> list[tuple[bytes, bytes]]:
     # The HTTP middleware echoes the request id itself; say it only when it is not there.
-    return {} if current_call() is not None else {"X-Request-ID": request_id}
+    return [] if current_call() is not None else [(b"x-request-id", request_id.encode())]
 
 
-def _declared_length(request: Request) -> int | None:
-    length = request.headers.get("content-length", "")
-    return int(length) if length.isdigit() else None
+@dataclass(slots=True)
+class _Head:
+    """What a call reads of its request's headers, taken in one pass over the raw list (names
+    are lower case in ASGI; the first of a repeated single header counts, as Starlette's)."""
+
+    content_type: str | None = None
+    content_length: str = ""
+    given_id: str | None = None
+    actions: list[str] = field(default_factory=list)
+    forwarded: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, scope: Scope) -> _Head:
+        head = cls()
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                if head.content_type is None:
+                    head.content_type = value.decode("latin-1")
+            elif name == b"content-length":
+                if not head.content_length:
+                    head.content_length = value.decode("latin-1")
+            elif name == b"soapaction":
+                head.actions.append(value.decode("latin-1"))
+            elif name == b"x-forwarded-for":
+                head.forwarded.append(value.decode("latin-1"))
+            elif name == b"x-request-id" and head.given_id is None:
+                head.given_id = value.decode("latin-1")
+        return head
+
+    def request_id(self) -> str:
+        return _request_id(self.given_id or "")
+
+    def declared_length(self) -> int | None:
+        length = self.content_length
+        return int(length) if length.isdigit() else None
+
+
+async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+    """The request body as it arrives (``ClientDisconnect`` if the client goes first)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        body = message.get("body", b"")
+        if body:
+            yield body
+        if not message.get("more_body", False):
+            return
+
+
+class SoapAnswer(Response):
+    """An answer sent as ``Response(body, status, headers, media_type)`` sends it (the given
+    headers, then Content-Length and Content-Type), made without its header handling."""
+
+    def __init__(  # not Response's: the headers are already raw
+        self, body: bytes, status: int, headers: list[tuple[bytes, bytes]], media_type: str
+    ) -> None:
+        headers.append((b"content-length", b"%d" % len(body)))
+        headers.append((b"content-type", media_type.encode("latin-1")))
+        self.body = body
+        self.status_code = status
+        self.media_type = media_type
+        self.background = None
+        self.raw_headers = headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.raw_headers})  # fmt: skip
+        await send({"type": "http.response.body", "body": self.body})
 
 
 def _last_forwarded(request: Request, name: str) -> str:
@@ -106,23 +176,26 @@ class SoapEndpoint:
         return str(url)
 
     @staticmethod
-    def _send(fault: FaultResponse, request_id: str, code: str) -> Response:
+    def _send(fault: FaultResponse, request_id: str, code: str) -> SoapAnswer:
         note_call(outcome=code)
-        headers = _headers(request_id)
+        headers = _id_header(request_id)
         if fault.status_code == 405:
-            headers["Allow"] = "GET, POST"
-        return Response(
-            fault.body, fault.status_code, headers=headers, media_type=fault.content_type
-        )
+            headers.append((b"allow", b"GET, POST"))
+        return SoapAnswer(fault.body, fault.status_code, headers, fault.content_type)
 
-    def _fail(self, error: ServiceError, version: SoapVersion, request_id: str) -> Response:
+    def _fail(self, error: ServiceError, version: SoapVersion, request_id: str) -> SoapAnswer:
         fault = render_fault(error, version=version, request_id=request_id)
         return self._send(fault, request_id, error.code)
 
-    async def call(self, request: Request) -> Response:
-        """Answer one SOAP call."""
-        request_id = request_id_of(request)
-        content_type = request.headers.get("content-type")
+    async def call(self, request: Request) -> SoapAnswer:
+        """Answer one SOAP call (as a Starlette endpoint)."""
+        return await self.answer(request.scope, request.receive)
+
+    async def answer(self, scope: Scope, receive: Receive) -> SoapAnswer:
+        """Answer one SOAP call, read from the raw ASGI scope and messages."""
+        head = _Head.of(scope)
+        request_id = head.request_id()
+        content_type = head.content_type
         version = version_of(content_type)
         try:
             media = read_media_type(content_type)
@@ -130,10 +203,10 @@ class SoapEndpoint:
                 # A client that stops sending half-way must not hold its connection for ever.
                 async with asyncio.timeout(self.read_timeout_s):
                     envelope = await read_envelope(
-                        request.stream(),
+                        _chunks(receive),
                         media=media,
                         limits=self.limits,
-                        declared_length=_declared_length(request),
+                        declared_length=head.declared_length(),
                     )
             except TimeoutError:
                 raise InvalidSoapEnvelope(
@@ -143,16 +216,14 @@ class SoapEndpoint:
             version = envelope.version
             operation = operation_of(envelope)
             note_call(operation=operation.value)
-            check_soap_action(
-                operation,
-                [*request.headers.getlist("soapaction"), action_parameter(content_type)],
-            )
+            check_soap_action(operation, [*head.actions, action_parameter(content_type)])
+            client = scope.get("client")
             body = await perform(
                 operation,
                 envelope,
                 service=self.service,
-                source_ip=request.client.host if request.client else "",
-                forwarded_for=forwarded_for(request.headers.getlist("x-forwarded-for")),
+                source_ip=client[0] if client else "",
+                forwarded_for=forwarded_for(head.forwarded),
                 request_id=request_id,
             )
             content = write_envelope(version, body)
@@ -168,7 +239,7 @@ class SoapEndpoint:
             logger.exception("SOAP call failed", extra={"request_id": request_id})
             return self._fail(ServerError(), version, request_id)
         note_call(outcome="ok")
-        return Response(content, headers=_headers(request_id), media_type=version.content_type)
+        return SoapAnswer(content, 200, _id_header(request_id), version.content_type)
 
     async def describe(self, request: Request) -> Response:
         """The WSDL (``?wsdl``) or the XSD (``?xsd``), naming this instance's address."""
@@ -180,7 +251,7 @@ class SoapEndpoint:
             return Response(self.contract.xsd, media_type=_CONTRACT_TYPE)
         return await self.not_allowed(request)
 
-    async def not_allowed(self, request: Request) -> Response:
+    async def not_allowed(self, request: Request) -> SoapAnswer:
         """Any other method, or a GET that asks for neither the WSDL nor the XSD."""
         request_id = request_id_of(request)
         error = InvalidSoapEnvelope(

@@ -20,8 +20,8 @@ class _Seen:
         self.calls.append(("app", scope["method"], scope["path"]))
         await PlainTextResponse("app")(scope, receive, send)
 
-    async def soap(self, request: Request) -> Response:
-        self.calls.append(("soap", request.method))
+    async def soap(self, scope: Scope, receive: Receive) -> Response:
+        self.calls.append(("soap", scope["method"]))
         return PlainTextResponse("soap")
 
     async def inquiry(self, request: Request, national_id: str, section: int | None) -> Response:
