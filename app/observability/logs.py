@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -70,10 +71,56 @@ class JsonFormatter(logging.Formatter):
         return _encode(entry)
 
 
+class TurnWrittenHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that writes the lines of one turn of the event loop in one write.
+
+    Every request logs a line, and a write (and flush) of its own costs a system call each:
+    lines logged on the loop's thread are held and written together once the turn's other
+    callbacks have run (``loop.call_soon``), a turn later at most. A line logged where no loop
+    runs (another thread, start-up, shutdown) is written at once, after what is held, so the
+    lines keep their order. ``logging.shutdown()`` flushes what is still held at exit; a
+    process killed outright loses at most the lines of its last turn.
+    """
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        self._held: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop in this thread: at once, behind what is held
+            self._held.append(line)
+            self.flush()
+            return
+        if not self._held:
+            loop.call_soon(self.flush)
+        self._held.append(line)
+
+    def flush(self) -> None:
+        """Write what is held, as one write, and flush the stream."""
+        self.acquire()
+        try:
+            held, self._held = self._held, []
+            if held:
+                held.append("")
+                self.stream.write("\n".join(held))
+            self.stream.flush()
+        except Exception:
+            self.handleError(logging.makeLogRecord({"msg": "log lines not written"}))
+        finally:
+            self.release()
+
+
 def configure_logging(level: str = "INFO", *, worker: int | None = None) -> None:
     """Send every log line to stderr as JSON (the gateway's and uvicorn's); ``worker``: the
     index of this process in a group of workers (``ssogw serve --workers``), on every line."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = TurnWrittenHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(None if worker is None else {"worker": worker}))
     root = logging.getLogger()
     root.handlers[:] = [handler]
