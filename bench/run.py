@@ -7,7 +7,8 @@ persons on a 2-core machine):
    against Python's;
 2. the bench's own PostgreSQL pair under ``bench/out/data`` (``ssogw db up``), its database
    dropped and created again, ``ssogw migrate``, then ``ssogw seed --persons N`` (timed: a
-   figure);
+   figure); then, untimed, the pair settled as a serving database would be (``bench/settle.py``:
+   VACUUM, CHECKPOINT, the standby caught up, the read relations in both servers' page cache);
 3. ``ssogw serve --workers 1`` and ``bench/bare_app.py`` (the same uvicorn settings);
    the spyne peer (``bench/peer``: gunicorn, one sync worker, the same read on the same replica;
    ``--skip-peer`` leaves it out); a bench partner and client;
@@ -43,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from app.workers.cpus import usable_cpus
-from bench import cpu_split, gateway, peer_service, report
+from bench import cpu_split, gateway, peer_service, report, settle
 from bench.gateway import OUT, ROOT, Principals, Process, lua_env
 from bench.wrk import WrkResult, lua_selfcheck, run_wrk
 
@@ -203,6 +204,13 @@ class Bench:
         )
         (self.data_dir / "seeded.json").write_text(json.dumps(seeded))
         self.figures["seed"] = seeded
+
+    def settle(self) -> None:
+        """The freshly seeded (or reused) pair brought to a serving database's state
+        (``bench.settle``); untimed."""
+        seconds = asyncio.run(settle.settle(self.data_dir, say))
+        self.figures["settle_seconds"] = round(seconds, 1)
+        say(f"settled in {seconds:.1f} s")
 
     def start(self) -> None:
         OUT.mkdir(parents=True, exist_ok=True)
@@ -575,6 +583,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(args)
     try:
         bench.prepare()
+        bench.settle()
         bench.start()
         bench.http()
         if not args.skip_soak:
