@@ -22,7 +22,13 @@ from app.principals.records import Principal
 from app.settings import Settings
 from tests.conftest import PartnerCredentials
 from tests.support.clock import PinnedClock
-from tests.support.counter_calls import caller, confirm_request, s40_person, today
+from tests.support.counter_calls import (
+    caller,
+    confirm_request,
+    person_locked,
+    s40_person,
+    today,
+)
 from tests.support.fleet import instance
 from tests.support.people import add_person, new_national_id
 from tests.support.rest_api import replicas
@@ -128,11 +134,7 @@ async def test_a_confirm_cancelled_while_it_waits_for_the_lock_leaves_no_transac
     gateway: Gateway, partner: PartnerCredentials
 ) -> None:
     nid = await s40_person(gateway)
-    holder = await gateway.db.primary.acquire()
-    try:
-        held = holder.transaction()
-        await held.start()
-        await holder.execute("SELECT 1 FROM insured_persons WHERE national_id = $1 FOR UPDATE", nid)
+    async with person_locked(gateway.db.primary, nid) as let_go:
         waiting = asyncio.ensure_future(
             outcome(gateway, partner, confirm_request(nid, [str(today())], 7000))
         )
@@ -140,9 +142,7 @@ async def test_a_confirm_cancelled_while_it_waits_for_the_lock_leaves_no_transac
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
-        await held.rollback()
-    finally:
-        await gateway.db.primary.release(holder)
+        await let_go()
     async with asyncio.timeout(10):
         paid = await outcome(gateway, partner, confirm_request(nid, [str(today())], 7000))
     assert isinstance(paid, ConfirmResult), paid

@@ -23,7 +23,14 @@ from app.db.recent_writes import RecentWrites
 from app.main import Gateway
 from tests.conftest import PartnerCredentials
 from tests.support.clock import business_clock
-from tests.support.counter_calls import audit_rows, caller, confirm_request, s40_person, today
+from tests.support.counter_calls import (
+    audit_rows,
+    caller,
+    confirm_request,
+    person_locked,
+    s40_person,
+    today,
+)
 from tests.support.wsse import digest_token
 
 pytestmark = pytest.mark.db
@@ -163,11 +170,7 @@ async def test_the_national_id_is_never_written_into_a_statement(
     counter, statements, _ = counted
     nid = await s40_person(gateway, option=1)
     statements.sent.clear()
-    holder = await gateway.db.primary.acquire()
-    try:
-        held = holder.transaction()
-        await held.start()
-        await holder.execute("SELECT 1 FROM insured_persons WHERE national_id = $1 FOR UPDATE", nid)
+    async with person_locked(gateway.db.primary, nid) as let_go:
         confirm = asyncio.ensure_future(
             counter.confirm(
                 caller=caller(uuid.uuid4().hex),
@@ -187,8 +190,6 @@ async def test_the_national_id_is_never_written_into_a_statement(
                     )
                 ]
         assert not any(nid in query for query in waiting), waiting
-        await held.rollback()
+        await let_go()
         await confirm
-    finally:
-        await gateway.db.primary.release(holder)
     assert statements.sent and not any(nid in s for s in statements.sent), statements.sent

@@ -1,12 +1,17 @@
 """The counter service called directly, as the SOAP and REST adapters call it: callers,
-confirm requests at the session's business time, fresh Section 40 members, audit rows."""
+confirm requests at the session's business time, fresh Section 40 members, a person's lock held
+by another session, audit rows."""
 
 from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
+
+import asyncpg
 
 from app.admission.records import Caller, Protocol
 from app.counter.records import ConfirmRequest, CounterInfo
@@ -59,6 +64,24 @@ async def s40_person(gw: Gateway, option: int = 1) -> str:
             coverage_start=today().minus(24),
             replicas=replicas(gw),
         )
+
+
+@asynccontextmanager
+async def person_locked(
+    pool: asyncpg.Pool, national_id: str
+) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """The person's row locked by another session's open transaction, as a concurrent confirm
+    holds it; yields the rollback that lets go (leaving the block lets go in any case)."""
+    holder = await pool.acquire()
+    try:
+        held = holder.transaction()
+        await held.start()
+        await holder.execute(
+            "SELECT 1 FROM insured_persons WHERE national_id = $1 FOR UPDATE", national_id
+        )
+        yield held.rollback
+    finally:
+        await pool.release(holder)  # an open transaction is rolled back on release
 
 
 async def audit_rows(gw: Gateway, request_id: str) -> list[dict[str, object]]:
