@@ -147,6 +147,8 @@ async def _run(args: argparse.Namespace) -> None:
     )
     if profiler:
         pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(args.top)
+        if os.environ.get("ASGI_COST_DUMP"):
+            profiler.dump_stats(os.environ["ASGI_COST_DUMP"])
 
 
 def main() -> int:

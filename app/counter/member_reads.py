@@ -51,12 +51,7 @@ SELECT p.national_id, p.title, p.first_name, p.last_name, p.section, p.status,
        p.status_reason, p.ended_month, p.effective_date, p.s40_option, p.option_changed_on,
        p.return_code, p.period_of_payment, p.payment_method, p.last_paid_on, p.last_paid_satang,
        p.rules_from, p.s39_eligibility, cm.previous,
-       COALESCE((SELECT array_agg(m.month ORDER BY m.month) FROM paid_months m
-                  WHERE m.national_id = p.national_id AND m.section = p.section
-                    AND m.month >= $2), '{}') AS months,
-       COALESCE((SELECT array_agg(m.paid_on ORDER BY m.month) FROM paid_months m
-                  WHERE m.national_id = p.national_id AND m.section = p.section
-                    AND m.month >= $2), '{}') AS paid_on,
+       COALESCE(pm.months, '{}') AS months, COALESCE(pm.paid_on, '{}') AS paid_on,
        oc.previous_option, oc.effective_month AS option_effective,
        p.section = 39 AND p.status = 'active' AS earlier_read,
        CASE WHEN p.section = 39 AND p.status = 'active' THEN (
@@ -70,6 +65,12 @@ SELECT p.national_id, p.title, p.first_name, p.last_name, p.section, p.status,
              ORDER BY m.month DESC LIMIT 1)
        END AS last_on_time_before
   FROM insured_persons p
+  LEFT JOIN LATERAL (  -- the window's months and their payment dates: one index range
+        SELECT array_agg(m.month ORDER BY m.month) AS months,
+               array_agg(m.paid_on ORDER BY m.month) AS paid_on
+          FROM paid_months m
+         WHERE m.national_id = p.national_id AND m.section = p.section AND m.month >= $2) pm
+    ON true
   LEFT JOIN LATERAL (
         SELECT c.previous_option, c.effective_month FROM s40_option_changes c
          WHERE c.national_id = p.national_id AND p.option_changed_on IS NOT NULL
