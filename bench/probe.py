@@ -5,7 +5,7 @@ maxima differ are measured at different loads).
     .venv/bin/python -m bench.probe soap_inquiry|rest_inquiry|soap_confirm --rate 700
                      [--seconds 10] [--repeat 3] [--persons 200000]
     .venv/bin/python -m bench.probe soap_inquiry --closed [--seconds 10] [--repeat 3]
-                     [--set SSOGW_REPLICA_POOL_MAX=20 ...]
+                     [--set SSOGW_REPLICA_POOL_MAX=20 ...] [--workers 2]
 
 Starts ``ssogw serve`` on the bench pair (seeded by ``make bench``), registers a bench partner
 and client, warms up for 3 s, then runs ``--repeat`` open-loop runs of 32 connections on fixed
@@ -38,6 +38,7 @@ def main() -> int:
     parser.add_argument("--persons", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data-dir", type=Path, default=OUT / "data")
+    parser.add_argument("--workers", type=int, default=1, help="ssogw serve --workers N")
     parser.add_argument(
         "--set", action="append", default=[], metavar="SSOGW_NAME=VALUE",
         help="a setting of the gateway under test (repeatable): one change's effect",
@@ -51,7 +52,9 @@ def main() -> int:
     data_dir = args.data_dir.resolve()
     run_id = "q" + datetime.now().strftime("%Y%m%d%H%M%S")
     gateway.ssogw(data_dir, "db", "up")
-    served = gateway.start_gateway(data_dir, OUT / "probe-serve.log", **settings)
+    served = gateway.start_gateway(
+        data_dir, OUT / "probe-serve.log", workers=args.workers, **settings
+    )
     try:
         p = asyncio.run(gateway.register(data_dir, run_id))
         env = gateway.lua_env(p, persons=args.persons, seed=args.seed)
