@@ -5,9 +5,11 @@ tasks each send calls straight into the ASGI app, for ``--calls`` calls in all, 
 own CPU time (``time.process_time``: the app, its audit writer and nonce batches, never
 PostgreSQL's) is divided by the calls. What wrk measures also pays the HTTP server and shares
 the two cores with PostgreSQL and wrk; this figure moves only with the app's own work, so two
-commits can be compared on a busy machine. ``--profile`` prints cProfile's top functions.
+commits can be compared on a busy machine. ``--profile`` prints cProfile's top functions;
+``--profile-out PATH`` also keeps its stats there (``pstats``: callers, callees).
 
     .venv/bin/python -m bench.asgi_cost soap_inquiry|rest_inquiry [--calls 20000] [--profile]
+                     [--profile-out soap.pstats]
 
 The bench pair must be up and seeded (``make bench`` leaves it so).
 """
@@ -147,8 +149,8 @@ async def _run(args: argparse.Namespace) -> None:
     )
     if profiler:
         pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(args.top)
-        if os.environ.get("ASGI_COST_DUMP"):
-            profiler.dump_stats(os.environ["ASGI_COST_DUMP"])
+        if args.profile_out is not None:
+            profiler.dump_stats(args.profile_out)
 
 
 def main() -> int:
@@ -158,9 +160,12 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=2_000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile-out", type=Path, help="with --profile: keep the stats here")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--data-dir", type=Path, default=OUT / "data")
     args = parser.parse_args()
+    if args.profile_out is not None and not args.profile:
+        parser.error("--profile-out needs --profile")
     try:  # the loop `ssogw serve` runs on (uvicorn's "auto")
         import uvloop
     except ImportError:
