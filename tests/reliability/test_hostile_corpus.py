@@ -14,7 +14,7 @@ import pytest
 from app.db.local_pair import PairRecord
 from tests.reliability.conftest import Launcher, NewPartner, NewPeople, replica_caught_up
 from tests.reliability.figures import FIGURES
-from tests.reliability.gateway_process import GatewayProcess
+from tests.reliability.gateway_process import CLIENT_LIMITS, GatewayProcess
 from tests.reliability.hostile_inputs import (
     ANSWER_WITHIN_S,
     HostileCase,
@@ -70,7 +70,7 @@ async def corpus_people(new_people: NewPeople, rel_record: PairRecord) -> Iterat
 
 @pytest.fixture(scope="module")
 def http(gateway: GatewayProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=gateway.base_url, timeout=30) as client:
+    with httpx.Client(base_url=gateway.base_url, timeout=30, limits=CLIENT_LIMITS) as client:
         yield client
 
 
