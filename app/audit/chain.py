@@ -165,12 +165,12 @@ def _packed_hex(source_ip: str) -> str:
     return ipaddress.ip_address(source_ip).packed.hex()
 
 
-def canonical_bytes(seq: int, row: AuditRow) -> bytes:
-    """The versioned byte form of a record at position ``seq`` of the chain."""
+def canonical_tail(row: AuditRow) -> bytes:
+    """The canonical form of ``row`` without its place: the bytes that follow
+    ``["ssogw-audit/1",<seq>,`` (``canonical_bytes``). The chain's append functions take this
+    and number and hash the record under the head's lock (migration 0017)."""
     packed_ip = None if row.source_ip is None else _packed_hex(row.source_ip)
     fields = [
-        CANONICAL_VERSION,
-        seq,
         row.at.astimezone(UTC).isoformat(timespec="microseconds"),
         row.principal_kind,
         row.principal_id,
@@ -186,10 +186,21 @@ def canonical_bytes(seq: int, row: AuditRow) -> bytes:
         row.request_id,
         row.detail,
     ]
-    # The common case (no float in the detail) through the C encoder: the same text.
+    # The common case (no float in the detail) through the C encoder: the same text. Both
+    # write "[" + the fields joined by "," + "]"; the tail is that without its "[".
     if _plain(row.detail):
-        return _FAST_CANONICAL(fields).encode("utf-8")
-    return _canonical(fields).encode("utf-8")
+        return _FAST_CANONICAL(fields).encode("utf-8")[1:]
+    return _canonical(fields).encode("utf-8")[1:]
+
+
+def canonical_prefix(seq: int) -> bytes:
+    """What comes before a record's tail at position ``seq``: ``["ssogw-audit/1",<seq>,``."""
+    return b'["' + CANONICAL_VERSION.encode() + b'",' + str(seq).encode() + b","
+
+
+def canonical_bytes(seq: int, row: AuditRow) -> bytes:
+    """The versioned byte form of a record at position ``seq`` of the chain."""
+    return canonical_prefix(seq) + canonical_tail(row)
 
 
 def chain_hash(prev_hash: bytes, seq: int, row: AuditRow) -> bytes:

@@ -4,9 +4,10 @@ A confirm's record must commit with its payment or not at all, so it is written 
 payment's own transaction (``add_unlinked``, on that transaction's connection) into
 ``audit_unlinked``: a record from the moment it commits, with its id, but without its place on
 the hash chain. The linker (``AuditLinker``, the writer's) then moves such rows onto the chain:
-under the chain-head lock it takes every row it can see — those committed so far, oldest
-first — numbers and hashes them exactly as ``ssogw audit verify`` will read them back, and in
-one statement inserts them into ``audit_log``, deletes them here and moves the head.
+it reads every row it can see — those committed so far, oldest first — and gives each its
+canonical form exactly as ``ssogw audit verify`` will read it back; in one statement, under the
+chain-head lock, the owner's function numbers and hashes those still waiting, inserts them into
+``audit_log``, deletes them here and moves the head.
 
 Every instance links every instance's rows, so rows left behind by an instance that crashed
 are linked by the next linker that looks (each looks at start, whenever a record of its own
@@ -187,9 +188,7 @@ class AuditLinker:
     async def _link_batch(self) -> int:
         pool = self._pool_provider()
         async with asyncio.timeout(self._commit_timeout_s), pool.acquire() as conn:
-            while True:  # again when another writer moved the head first
-                rows = await conn.fetch(WAITING, self._max_batch)
-                if not rows:
-                    return 0
-                if await self._head.link(conn, rows):
-                    return len(rows)
+            # Those another instance's linker moved meanwhile are skipped by the function.
+            rows = await conn.fetch(WAITING, self._max_batch)
+            await self._head.link(conn, rows)
+            return len(rows)

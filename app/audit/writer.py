@@ -1,15 +1,14 @@
 """The audit writer: group commit of audit records onto one hash chain on the primary.
 
 Callers ``await record(rec)``; their records queue up and one background task writes them, a
-batch at a time, in one statement (``app.audit.chain_head``): number and hash the records after
-the chain head as last seen, and hand them to the owner's append function, which under the
-head's lock (so every instance of the service appends to the same single line) inserts them
-and moves the head, or says where the head is now to hash them again; it commits, and only then
-is every caller of the batch woken. If the
-batch cannot be committed every caller in it gets ``AuditUnavailable``; the writer goes on with
-the next batch — except when the primary is unreachable and a spool is configured: the batch
-is then committed to the local spool (``audit_spool``) and moved onto the chain when the
-primary answers again, each record once (by its id).
+batch at a time, in one statement (``app.audit.chain_head``): each record's canonical form
+without its place goes to the owner's append function, which under the head's lock (so every
+instance of the service appends to the same single line) numbers and hashes the records after
+the head, inserts them and moves the head; it commits, and only then is every caller of the
+batch woken. If the batch cannot be committed every caller in it gets ``AuditUnavailable``; the
+writer goes on with the next batch — except when the primary is unreachable and a spool is
+configured: the batch is then committed to the local spool (``audit_spool``) and moved onto the
+chain when the primary answers again, each record once (by its id).
 
 Records that business transactions committed themselves (a confirm's, with its payment) are
 put on the same chain by the writer's linker (``app.audit.unlinked``): ``link_soon()`` wakes it.

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from app.audit.chain import chain_hash
+from app.audit.chain import canonical_tail, chain_hash
 from app.audit.queries import stored_row
 from app.db.local_pair import PairRecord
 from app.main import Gateway
@@ -41,6 +41,12 @@ WAITING = (
     "SELECT record_id, at, principal_kind, principal_id, principal_name, operator, terminal,"
     " host(source_ip) AS source_ip, protocol, operation, national_id, name_returned, outcome,"
     " request_id, detail::text AS detail FROM audit_unlinked WHERE request_id = $1"
+)
+APPEND_TAILS = (
+    "SELECT * FROM ssogw_audit_append_tails($1::text[]::timestamptz[], $2::text[],"
+    " $3::integer[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],"
+    " $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::uuid[],"
+    " $16::bytea[], 1000)"
 )
 APPEND = (
     "SELECT * FROM ssogw_audit_append($1, $2, $3::bigint[], $4::text[]::timestamptz[],"
@@ -187,6 +193,69 @@ async def test_the_append_function_takes_only_a_batch_that_continues_the_chain(
             await append_one(pod, hash=b"\x01")  # not a SHA-256
         with pytest.raises(asyncpg.CheckViolationError):
             await append_one(pod, at=FAR_FUTURE)
+
+
+async def test_a_record_linked_with_a_forged_tail_keeps_its_content_and_verify_names_it(
+    scratch: PairRecord,  # noqa: F811 (the fixture, imported)
+    tmp_path: Path,
+    clock: PinnedClock,
+) -> None:
+    """The same attack on the function that hashes in the database (0017): it cannot tell that
+    a tail is not its record's canonical form, but the record keeps its stored content and
+    verify recomputes the hash from that content."""
+    quiet = {"audit_link_interval_s": 3600}  # no linker of the gateway's comes by meanwhile
+    async with gateway_on(scratch, tmp_path, clock, **quiet) as gw:
+        await gw.audit.record(inquiry(clock(), 0))
+        await gw.sealer.seal()
+        rid = uuid.uuid4().hex
+        async with gw.db.primary.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO audit_unlinked (record_id, at, principal_kind, protocol, operation,"
+                " national_id, outcome, request_id) VALUES ($1, $2, 'partner', 'soap',"
+                " 'ConfirmPayment', '3100600445635', 'ok', $3)", uuid.uuid4(), clock(), rid,
+            )  # fmt: skip
+        async with service_session(scratch.primary_dsn) as pod:
+            original = await pod.fetchrow(WAITING, rid)
+            forged = canonical_tail(stored_row({**dict(original), "national_id": "1101700230703"}))
+            linked = await pod.fetchrow(
+                "SELECT * FROM ssogw_audit_link_tails($1, $2, 1000)",
+                [original["record_id"], original["record_id"]], [forged, forged],
+            )  # fmt: skip
+            assert linked["linked"] == 1, "each waiting record once"
+            again = await pod.fetchrow(
+                "SELECT * FROM ssogw_audit_link_tails($1, $2, 1000)",
+                [original["record_id"]], [forged],
+            )  # fmt: skip
+            assert again["linked"] == 0 and again["last_seq"] == linked["last_seq"]
+        [row] = await gw.db.primary.fetch(RECORDS, rid)
+        assert (row["seq"], row["national_id"]) == (linked["last_seq"], "3100600445635")
+        result = await gw.audit_trail.verify()
+    assert result.first_broken is not None and result.first_broken.seq == linked["last_seq"]
+    assert "edited" in result.first_broken.reason
+
+
+async def test_the_hashing_append_function_takes_a_tail_per_record_and_a_readable_time(
+    scratch: PairRecord,  # noqa: F811 (the fixture, imported)
+) -> None:
+    """A batch without a canonical tail for each record, and a row the gateway could not read
+    back (a time past year 9999), are refused; nothing goes onto the chain."""
+    async with service_session(scratch.primary_dsn) as pod:
+        head = await pod.fetchval("SELECT last_seq FROM audit_chain")
+
+        async def append(at: str, tails: list[bytes | None]) -> None:
+            await pod.fetchrow(
+                APPEND_TAILS, [at], ["anonymous"], [None], [None], [None], [None], [None],
+                ["cli"], ["x"], [None], [None], ["ok"], ["forged"], [None], [uuid.uuid4()],
+                tails,
+            )  # fmt: skip
+
+        now = datetime.now().astimezone().isoformat()
+        for tails in ([None], [], [b"]", b"]"]):
+            with pytest.raises(asyncpg.InvalidParameterValueError, match="canonical tail"):
+                await append(now, tails)
+        with pytest.raises(asyncpg.CheckViolationError):
+            await append(FAR_FUTURE, [b"]"])
+        assert await pod.fetchval("SELECT last_seq FROM audit_chain") == head
 
 
 async def test_a_row_the_gateway_could_not_read_back_is_refused_in_the_queue(

@@ -202,6 +202,56 @@ async def test_two_instances_append_to_one_chain(
     assert result.checked == 120
 
 
+async def test_instances_appending_at_once_each_send_a_batch_once(
+    settings: Settings, pool: asyncpg.Pool, queries: AuditQueries
+) -> None:
+    """The database numbers and hashes a batch under the head's lock (migration 0017): a
+    writer never has to hash its batch again and resend it because another instance appended
+    first, however their commits interleave."""
+    sent: list[int] = []  # the records of each append statement, as sent
+
+    def logged(query: asyncpg.connection.LoggedQuery) -> None:
+        if "ssogw_audit_append" in query.query and query.exception is None:
+            sent.append(len(next(a for a in query.args if isinstance(a, list))))
+
+    async def logging_conn(conn: asyncpg.Connection) -> None:
+        conn.add_query_logger(logged)
+
+    pools = [
+        await asyncpg.create_pool(settings.primary_dsn, min_size=1, max_size=2, init=logging_conn)
+        for _ in range(3)
+    ]
+    writers = [AuditWriter(pool_provider=lambda p=p: p, max_batch=8, max_wait_ms=0) for p in pools]
+    start = past_window()
+    nid = generate_national_id(random.Random(uuid.uuid4().int))
+    try:
+        for w in writers:
+            await w.start()
+        for first in range(0, 240, 60):  # rounds in which all three commit at once
+            await asyncio.gather(
+                *(
+                    writers[i % 3].record(
+                        record(nid, start + timedelta(seconds=i), operator=f"w{i % 3}")
+                    )
+                    for i in range(first, first + 60)
+                )
+            )
+    finally:
+        for w in writers:
+            await w.stop()
+        for p in pools:
+            await p.close()
+    rows = await pool.fetch(
+        "SELECT seq, operator FROM audit_log WHERE national_id = $1 ORDER BY seq", nid
+    )
+    switches = sum(a["operator"] != b["operator"] for a, b in itertools.pairwise(rows))
+    assert switches >= 8, "the writers' batches interleave on the one chain"
+    assert sum(sent) == 240, f"240 records sent as {sum(sent)} in {len(sent)} appends"
+    result = await queries.verify(from_=start, to=start + timedelta(hours=1))
+    assert result.ok, result.first_broken
+    assert result.checked == 240
+
+
 async def test_stop_flushes_what_is_queued_and_then_refuses(pool: asyncpg.Pool) -> None:
     slow = AuditWriter(pool_provider=lambda: pool, max_batch=1000, max_wait_ms=5_000)
     await slow.start()

@@ -28,7 +28,12 @@ def test_the_shipped_grants_keep_every_audit_table_append_only() -> None:
     assert {n: audit[n].privileges for n in CHAIN_TABLES} == {
         "audit_log": {SELECT}, "audit_chain": {SELECT}
     }  # fmt: skip
-    assert SERVICE_ROUTINES == ("ssogw_audit_append", "ssogw_audit_link")
+    assert SERVICE_ROUTINES == (
+        "ssogw_audit_append",
+        "ssogw_audit_append_tails",
+        "ssogw_audit_link",
+        "ssogw_audit_link_tails",
+    )
 
 
 @pytest.mark.parametrize(
