@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from app.frozen_records import quick_init
+
 
 class Protocol(StrEnum):
     SOAP = "soap"
@@ -12,6 +14,7 @@ class Protocol(StrEnum):
     CLI = "cli"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Caller:
     """Who is calling, as the adapter saw it, before admission."""

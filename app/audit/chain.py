@@ -28,12 +28,14 @@ from typing import Any, Final
 
 from app.audit.records import AuditRecord, BrokenRecord, VerifyResult
 from app.audit.seals.checkpoint import SealCheck
+from app.frozen_records import quick_init
 
 CANONICAL_VERSION: Final = "ssogw-audit/1"
 GENESIS_HASH: Final = bytes(32)
 _INT4 = range(-(2**31), 2**31)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AuditRow:
     """A record in exactly the form it is stored and hashed (see ``prepare``)."""

@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from app.errors import InvalidInput
+from app.frozen_records import quick_init
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
     """A call that touched a national ID (or was refused before it could)."""

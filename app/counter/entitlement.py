@@ -25,8 +25,10 @@ from app.domain.standing import (
     rules_start,
 )
 from app.errors import MemberInactive, MemberTerminated, NoRate
+from app.frozen_records import quick_init
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Entitlement:
     status: str  # active | terminated | inactive

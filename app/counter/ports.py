@@ -13,6 +13,7 @@ from app.counter.records import EndedMembership
 from app.db.read_meta import ReadMeta
 from app.domain.months import Month
 from app.domain.standing import STANDING_HISTORY_MONTHS, Earlier
+from app.frozen_records import quick_init
 from app.principals.records import Principal
 
 # Months of payment history read for a Section 39 standing: a full 12-month window before the
@@ -21,6 +22,7 @@ from app.principals.records import Principal
 HISTORY_MONTHS = STANDING_HISTORY_MONTHS
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class MemberSnapshot:
     """An insured person with the recent paid months of their section."""

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from app.db.read_meta import ReadPath
+from app.frozen_records import quick_init
 
 
 class Operation(StrEnum):
@@ -24,6 +25,7 @@ class TxnState(StrEnum):
     UNKNOWN = "unknown"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PayableMonth:
     month: str  # YYYY-MM
@@ -50,6 +52,7 @@ class InquiryRequest:
     section: int | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class InquiryResult:
     """The inquiry answer. The source system's own fields come last: each is None when the

@@ -37,6 +37,7 @@ from typing import Protocol, TypeVar
 import asyncpg
 
 from app.db.failures import UNAVAILABLE, connection_lost, translated
+from app.frozen_records import quick_init
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -81,6 +82,7 @@ class ReplicaState:
     error: str | None = "not probed yet"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ReadInfo:
     """Which path served a read and how fresh its data is."""

@@ -1,1 +1,2 @@
-"""Pure contribution rules: standard library and ``app.errors`` only, no I/O, no clock."""
+"""Pure contribution rules: standard library, ``app.errors`` and ``app.frozen_records`` only, no
+I/O, no clock."""

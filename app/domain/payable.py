@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from app.domain.months import Month
+from app.frozen_records import quick_init
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class MonthDue:
     """One payable month: what it costs today, when it is due, and whether it is late."""

@@ -51,6 +51,7 @@ from app.domain.section39 import (
     s39_status,
 )
 from app.errors import Conflict, InvalidInput, StatusContradictsRules
+from app.frozen_records import quick_init
 
 ACTIVE: Final = "active"
 TERMINATED: Final = "terminated"
@@ -84,6 +85,7 @@ SECTION33_EVENT: Final = "section33_employment"
 OVERRIDE_EVENT: Final = "eligibility_override"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Standing:
     """A status, and for a terminated membership the first month no longer covered and why."""

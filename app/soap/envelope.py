@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Final
 
 from app.errors import InvalidSoapEnvelope
+from app.frozen_records import quick_init
 from app.soap.media_type import MediaType
 from app.soap.namespaces import WSSE, display_name, split_name
 from app.soap.refusals import EnvelopeRefused, FaultKind
@@ -115,6 +116,7 @@ _FOR_US: Final[Mapping[SoapVersion, frozenset[str | None]]] = MappingProxyType(
 )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Envelope:
     """A parsed request: its version, header blocks and the one element of its Body."""
