@@ -38,6 +38,10 @@ from app.errors import AuditUnavailable, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
+#: A writer whose last batch held this many records or more sends the next at once, without
+#: lingering for company (``_linger``).
+LINGER_BELOW = 8
+
 # Which of a replayed batch's records the chain already holds.
 ON_CHAIN = """
 SELECT l.record_id FROM audit_log l
@@ -110,6 +114,7 @@ class AuditWriter:
         self._full = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._last_batch = 0  # records in the batch sent last
         self._spool = spool
         self._head = ChainHeadMover(wait_s=head_wait_s, hold_s=head_hold_s)
         self._linker = (
@@ -218,6 +223,7 @@ class AuditWriter:
                 batch = [
                     self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))
                 ]
+                self._last_batch = len(batch)
                 committed = bool(batch) and await self._commit(batch)
                 if committed and self._spool is not None and self._spool.pending():
                     await self._replay_spool()  # the primary is back: catch up
@@ -229,7 +235,15 @@ class AuditWriter:
     async def _linger(self) -> None:
         # The writer was idle: wait a moment so callers arriving together share one commit.
         # Records that queued up during a commit go out at once; they have waited already.
-        if self._max_wait_s <= 0 or self._stopping or len(self._queue) >= self._max_batch:
+        # Not after a batch of LINGER_BELOW or more: under load, calls come in waves and the
+        # wave's first record is better sent alone at once, the rest queuing behind its commit,
+        # than held while the whole wave waits (measured: bench/RESULTS.md, session 8).
+        if (
+            self._max_wait_s <= 0
+            or self._stopping
+            or len(self._queue) >= self._max_batch
+            or self._last_batch >= LINGER_BELOW
+        ):
             return
         self._full.clear()
         try:

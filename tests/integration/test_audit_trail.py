@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import itertools
 import random
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -18,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from app.audit.chain import AuditRow, canonical_bytes, chain_hash, prepare
 from app.audit.queries import AuditQueries
 from app.audit.records import AuditRecord
-from app.audit.writer import AuditWriter
+from app.audit.writer import LINGER_BELOW, AuditWriter
 from app.db.pools import PoolConfig, open_pool
 from app.domain.national_id import generate_national_id
 from app.errors import AuditUnavailable
@@ -157,6 +158,31 @@ async def test_a_burst_of_200_records_is_one_or_two_commits(
     batches, records = batch_stats(metrics)
     assert records == 200 and batches <= 2
     print(f"\naudit group commit, burst of 200: {records / batches:.1f} per batch")
+
+
+async def test_the_writer_lingers_for_company_only_after_a_small_batch(
+    pool: asyncpg.Pool,
+) -> None:
+    """An idle writer waits up to SSOGW_AUDIT_MAX_WAIT_MS for more records to share its commit;
+    after a batch of LINGER_BELOW or more (calls arriving in waves, under load) it sends the
+    next record at once."""
+    linger_s = 0.4
+    writer = AuditWriter(pool_provider=lambda: pool, max_batch=500, max_wait_ms=linger_s * 1000)
+    nid = generate_national_id(random.Random(uuid.uuid4().int))
+
+    async def took(count: int) -> float:
+        started = time.perf_counter()
+        await asyncio.gather(*(writer.record(record(nid, datetime.now(UTC))) for _ in range(count)))
+        return time.perf_counter() - started
+
+    await writer.start()
+    try:
+        assert await took(1) >= linger_s  # nothing sent before: it lingers
+        assert await took(LINGER_BELOW) >= linger_s  # after a batch of one: it lingers
+        assert await took(1) < linger_s / 2  # after a batch of LINGER_BELOW: at once
+        assert await took(1) >= linger_s  # after a batch of one again: it lingers
+    finally:
+        await writer.stop()
 
 
 async def test_two_instances_append_to_one_chain(
