@@ -10,9 +10,11 @@ signature and defaults that stores each field through its slot's descriptor
 
 Nothing else changes: assignment after construction still raises ``FrozenInstanceError``;
 equality, hashing, ordering, ``repr``, ``replace`` and pickling are the dataclass's own. Only
-the plain case is taken — every field set by ``__init__``, no ``default_factory``, no
-``__post_init__`` — and anything else is refused when the class is defined (TypeError), so a
-record can never silently lose part of its construction.
+the plain case is taken — the dataclass's own ``__init__``, every field set by it, no
+``default_factory``, no ``__post_init__``, no ``InitVar`` — and anything else is refused when
+the class is defined (TypeError), so a record can never silently lose part of its
+construction. The new ``__init__`` is made in the class's module, as the dataclass's is, so
+its annotations resolve there.
 
     @quick_init
     @dataclass(frozen=True, slots=True)
@@ -22,9 +24,12 @@ record can never silently lose part of its construction.
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import sys
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+_OWN = "__quick_"  # the prefix of quick_init's own names in the generated code
 
 
 def quick_init(cls: type[T]) -> type[T]:
@@ -32,23 +37,37 @@ def quick_init(cls: type[T]) -> type[T]:
     params = getattr(cls, "__dataclass_params__", None)
     if params is None or not params.frozen or "__slots__" not in cls.__dict__:
         raise TypeError(f"{cls.__name__}: quick_init takes a frozen, slotted dataclass")
+    original: Any = cls.__dict__.get("__init__")
+    if not params.init or original is None or original.__code__.co_filename != "<string>":
+        raise TypeError(f"{cls.__name__}: quick_init replaces only the dataclass's own __init__")
     if hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__name__}: quick_init does not run __post_init__")
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-    if len(fields) != len(cls.__dataclass_fields__):  # type: ignore[attr-defined]
-        raise TypeError(f"{cls.__name__}: quick_init takes no InitVar")
     if any(not f.init or f.default_factory is not dataclasses.MISSING for f in fields):
         raise TypeError(f"{cls.__name__}: quick_init takes fields set by __init__ alone")
-    # The dataclass's own order: positional fields, then keyword-only ones; their defaults
-    # are carried over from the generated __init__ unchanged.
+    # The dataclass's own order: positional fields, then keyword-only ones. Its __init__ must
+    # take exactly these (an InitVar would be one more parameter).
     positional = [f.name for f in fields if not f.kw_only]
     keyword = [f.name for f in fields if f.kw_only]
-    params_text = ", ".join(["self", *positional, *(["*", *keyword] if keyword else [])])
-    body = "".join(f"    _set_{name}(self, {name})\n" for name in positional + keyword)
-    scope: dict[str, Any] = {f"_set_{f.name}": getattr(cls, f.name).__set__ for f in fields}
-    exec(f"def __init__({params_text}):\n{body or '    pass'}\n", scope)  # noqa: S102
-    original: Any = cls.__init__
-    init = scope["__init__"]
+    me, *taken = inspect.signature(original).parameters  # "self", or another if a field is so named
+    if taken != positional + keyword:
+        raise TypeError(f"{cls.__name__}: quick_init takes no InitVar")
+    if any(name.startswith(_OWN) for name in taken):
+        raise TypeError(f"{cls.__name__}: a field's name begins with {_OWN!r}")
+    setters = [f"{_OWN}set_{i}" for i in range(len(fields))]
+    params_text = ", ".join([me, *positional, *(["*", *keyword] if keyword else [])])
+    body = "".join(
+        f"  {setter}({me}, {name})\n" for setter, name in zip(setters, taken, strict=True)
+    )
+    source = (
+        f"def {_OWN}factory({', '.join(setters)}):\n"
+        f" def __init__({params_text}):\n{body or '  pass'}\n"
+        " return __init__\n"
+    )
+    # Made in the class's module, as the dataclass's is: its annotations resolve there.
+    made: dict[str, Any] = {}
+    exec(source, sys.modules[cls.__module__].__dict__, made)  # noqa: S102
+    init = made[f"{_OWN}factory"](*(getattr(cls, name).__set__ for name in taken))
     init.__defaults__ = original.__defaults__
     init.__kwdefaults__ = original.__kwdefaults__
     init.__annotations__ = original.__annotations__

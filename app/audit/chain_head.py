@@ -16,6 +16,11 @@ functions of the owner. Each call is one statement that
   share the chain (0016's functions made the caller hash after the head it last saw, and send
   the batch again when another had moved it; two instances sent most batches twice).
 
+If the service role may not call them (the previous release's ``ssogw migrate`` ran after this
+release's, as in a rollback, and granted only 0016's ``ssogw_audit_append`` and
+``ssogw_audit_link``), the mover says so once and goes on through 0016's functions, hashing
+after the head as it last saw it, until the process restarts.
+
 A service-role session can still call a function inside a transaction it leaves open, and so
 keep the lock until that transaction ends. A writer whose wait ran out therefore ends the
 service role's sessions whose transaction has held a lock on ``audit_chain`` for longer than
@@ -34,8 +39,9 @@ from uuid import UUID
 
 import asyncpg
 
-from app.audit.chain import AuditRow, canonical_tail
+from app.audit.chain import AuditRow, canonical_tail, chain_hash
 from app.audit.queries import stored_row
+from app.audit.seals.sealer import ChainHead
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,22 @@ SELECT last_seq FROM ssogw_audit_append_tails(
     $14::text[], $15::uuid[], $16::bytea[], $17)
 """
 LINK: Final = "SELECT linked FROM ssogw_audit_link_tails($1::uuid[], $2::bytea[], $3)"
+# 0016's pair, which the previous release calls: the caller numbers and hashes after the head as
+# it last saw it, and is told where the head is when another appended first. Used only when
+# the service role may not call the pair above (the previous release's ``ssogw migrate`` ran
+# after this one's and granted its own functions alone: a rollback).
+HEAD_0016: Final = "SELECT last_seq, last_hash FROM audit_chain WHERE id"
+APPEND_0016: Final = """
+SELECT advanced, last_seq, last_hash FROM ssogw_audit_append(
+    $1, $2, $3::bigint[], $4::timestamptz[], $5::text[], $6::integer[], $7::text[], $8::text[],
+    $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
+    $16::text[], $17::text[], $18::bytea[], $19::bytea[], $20::uuid[], $21)
+"""
+LINK_0016: Final = """
+SELECT advanced, last_seq, last_hash FROM ssogw_audit_link(
+    $1, $2, $3::uuid[], $4::bigint[], $5::bytea[], $6::bytea[], $7)
+"""
+_REFUSED: Final = (asyncpg.InsufficientPrivilegeError, asyncpg.UndefinedFunctionError)
 # The service role's other sessions whose transaction has held a lock on the head too long.
 END_HOLDERS: Final = """
 SELECT a.pid, pg_terminate_backend(a.pid) AS ended
@@ -74,6 +96,25 @@ def _columns(rows: Sequence[tuple[UUID, AuditRow]]) -> list[list[object]]:
     return columns
 
 
+def _hashed_columns(head: ChainHead, rows: Sequence[tuple[UUID, AuditRow]]) -> list[list[object]]:
+    """The batch numbered and hashed after ``head``, as 0016's append function's arrays."""
+    seq, prev_hash = head.seq, head.hash
+    columns: list[list[object]] = [[] for _ in range(18)]
+    for record_id, row in rows:
+        seq += 1
+        row_hash = chain_hash(prev_hash, seq, row)
+        values = (
+            seq, row.at, row.principal_kind, row.principal_id, row.principal_name,
+            row.operator, row.terminal, row.source_ip, row.protocol, row.operation,
+            row.national_id, row.name_returned, row.outcome, row.request_id,
+            row.detail_json(), prev_hash, row_hash, record_id,
+        )  # fmt: skip
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+        prev_hash = row_hash
+    return columns
+
+
 class ChainHeadMover:
     """Appends and links onto the chain through the owner's functions (one per writer, shared
     with its linker)."""
@@ -83,25 +124,83 @@ class ChainHeadMover:
             raise ValueError("wait_s and hold_s must be positive")
         self._wait_ms = max(1, round(wait_s * 1000))
         self._hold_s = hold_s
+        self._previous_release = False  # True once 0017's functions were refused (HEAD_0016)
+        self._known: ChainHead | None = None  # the head as 0016's path last saw it
 
     async def append(self, conn: asyncpg.Connection, rows: Sequence[tuple[UUID, AuditRow]]) -> None:
         """Put ``rows`` (record id, row) on the chain after the head, in this order."""
-        if rows:
-            await self._call(conn, APPEND, *_columns(rows))
+        if not rows:
+            return
+        if not self._previous_release:
+            try:
+                await self._call(conn, APPEND, *_columns(rows))
+                return
+            except _REFUSED as exc:
+                self._fall_back(exc)
+        while True:
+            head = await self._head(conn)
+            if await self._advance(conn, APPEND_0016, head, *_hashed_columns(head, rows)):
+                return
 
-    async def link(self, conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> int:
+    async def link(self, conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> int | None:
         """Link the waiting ``rows`` (read as ``app.audit.queries`` reads records) after the
-        head, in this order; how many this call linked (another linker may have taken some)."""
+        head, in this order; how many this call linked (another linker may have taken some),
+        or None when the rows must be read again (0016's path: another moved the head)."""
         if not rows:
             return 0
-        ids = [row["record_id"] for row in rows]
-        tails = [canonical_tail(stored_row(row)) for row in rows]
-        linked: int = await self._call(conn, LINK, ids, tails)
-        return linked
+        if not self._previous_release:
+            ids = [row["record_id"] for row in rows]
+            tails = [canonical_tail(stored_row(row)) for row in rows]
+            try:
+                linked: int = await self._call(conn, LINK, ids, tails)
+                return linked
+            except _REFUSED as exc:
+                self._fall_back(exc)
+        head = await self._head(conn)
+        seq, prev_hash = head.seq, head.hash
+        ids, seqs, prevs, hashes = [], [], [], []
+        for row in rows:
+            seq += 1
+            row_hash = chain_hash(prev_hash, seq, stored_row(row))
+            ids.append(row["record_id"])
+            seqs.append(seq)
+            prevs.append(prev_hash)
+            hashes.append(row_hash)
+            prev_hash = row_hash
+        if await self._advance(conn, LINK_0016, head, ids, seqs, prevs, hashes):
+            return len(rows)
+        return None
 
-    async def _call(self, conn: asyncpg.Connection, sql: str, *args: object) -> Any:
+    def _fall_back(self, exc: Exception) -> None:
+        self._previous_release = True
+        log.error(
+            "the database refused this release's audit functions (%s: %s): the previous "
+            "release's `ssogw migrate` has run since this one's (a rollback?). Appending through "
+            "its functions (0016) until this process restarts; run this release's `ssogw "
+            "migrate` to grant them again.", type(exc).__name__, exc,
+        )  # fmt: skip
+
+    async def _head(self, conn: asyncpg.Connection) -> ChainHead:
+        if self._known is None:
+            row = await conn.fetchrow(HEAD_0016)
+            if row is None:
+                raise RuntimeError("the audit_chain head row is missing")
+            self._known = ChainHead(row["last_seq"], bytes(row["last_hash"]))
+        return self._known
+
+    async def _advance(
+        self, conn: asyncpg.Connection, sql: str, head: ChainHead, *args: object
+    ) -> bool:
+        row = await self._call(conn, sql, head.seq, head.hash, *args, fetch=conn.fetchrow)
+        # Where the head is now: after this batch, or where another writer left it.
+        self._known = ChainHead(row["last_seq"], bytes(row["last_hash"]))
+        return bool(row["advanced"])
+
+    async def _call(
+        self, conn: asyncpg.Connection, sql: str, *args: object, fetch: Any = None
+    ) -> Any:
         try:
-            return await conn.fetchval(sql, *args, self._wait_ms)
+            return await (fetch or conn.fetchval)(sql, *args, self._wait_ms)
         except asyncpg.LockNotAvailableError:
             await self._end_holders(conn)
             raise

@@ -101,13 +101,19 @@ BEGIN
     PERFORM set_config('lock_timeout', greatest(lock_wait_ms, 1) || 'ms', true);
     SELECT * INTO head FROM audit_chain c WHERE c.id FOR UPDATE;
     -- Under the head's lock no other linker can move a waiting record: what waits now is
-    -- what this call links (each id once, in the caller's order).
+    -- what this call links (each id once, in the caller's order). Not one whose key (at,
+    -- record_id) the chain already holds: only a decoy appended under a waiting record's id
+    -- can do that, and linking it would fail the whole batch on audit_log's unique key, and
+    -- every batch after it (it is the oldest waiting). It stays waiting, for an operator.
     SELECT array_agg(l.record_id ORDER BY l.i), array_agg(l.tail ORDER BY l.i)
       INTO ids, waiting_tails
       FROM (SELECT DISTINCT ON (record_id) record_id, tail, i
               FROM unnest(record_ids, tails) WITH ORDINALITY AS l(record_id, tail, i)
              ORDER BY record_id, i) l
-     WHERE EXISTS (SELECT 1 FROM audit_unlinked u WHERE u.record_id = l.record_id);
+     WHERE EXISTS (SELECT 1 FROM audit_unlinked u
+                    WHERE u.record_id = l.record_id
+                      AND NOT EXISTS (SELECT 1 FROM audit_log a
+                                       WHERE a.at = u.at AND a.record_id = u.record_id));
     n := coalesce(cardinality(ids), 0);
     IF n = 0 THEN
         RETURN QUERY SELECT 0, head.last_seq, head.last_hash;

@@ -1,0 +1,253 @@
+"""The chain's append and link functions of migration 0017 (numbered and hashed in the database)
+beside the previous release's (0016), as the attacker's review of session 8 tried them: a
+rollback's grants, both releases at once, a head held through the new functions, the linker's
+count, and a decoy under a waiting record's id. Each test runs on a scratch copy of the
+migrated database and verifies its whole chain."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from app.audit.chain import canonical_tail, prepare
+from app.audit.chain_head import ChainHeadMover
+from app.audit.queries import AuditQueries
+from app.audit.unlinked import AuditLinker, add_unlinked
+from app.audit.writer import AuditWriter
+from app.db.local_pair import SERVICE_ROLE, PairRecord
+from app.domain.national_id import generate_national_id
+from app.errors import AuditUnavailable
+from tests.integration.test_audit_links import record
+from tests.integration.test_audit_tampering import (  # noqa: F401 (fixtures)
+    scratch,
+    template,
+)
+
+pytestmark = pytest.mark.db
+
+NID = "3100600445635"
+
+
+@asynccontextmanager
+async def pool_on(dsn: str, size: int = 3) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=size)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def instance(pool: asyncpg.Pool, *, previous_release: bool = False, **more: float) -> AuditWriter:
+    """A writer with its linker; ``previous_release``: one that appends and links as the
+    previous release does (0016's functions, hashing after the head it last saw)."""
+    writer = AuditWriter(
+        pool_provider=lambda: pool, max_batch=16, max_wait_ms=1, link_interval_s=0.2, **more
+    )
+    if previous_release:
+        writer._head._previous_release = True  # the path a refused 0017 function leaves it on
+    return writer
+
+
+async def verify_whole(pool: asyncpg.Pool) -> None:
+    result = await AuditQueries(pool_provider=lambda: pool).verify(from_=None, to=None)
+    assert result.ok, result.first_broken
+    assert not await pool.fetchval(
+        "SELECT count(*) FROM (SELECT record_id FROM audit_log GROUP BY record_id"
+        " HAVING count(*) > 1) twice"
+    )
+
+
+async def waiting(pool: asyncpg.Pool, request_ids: list[str], *, within_s: float = 10) -> int:
+    deadline = time.monotonic() + within_s
+    while True:
+        left: int = await pool.fetchval(
+            "SELECT count(*) FROM audit_unlinked WHERE request_id = ANY($1)", request_ids
+        )
+        if not left or time.monotonic() > deadline:
+            return left
+        await asyncio.sleep(0.05)
+
+
+async def test_after_a_rollbacks_grants_records_still_go_onto_the_chain(
+    scratch: PairRecord,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The previous release's `ssogw migrate` (a rollback's pre-deploy Job) revokes every
+    routine and grants 0016's pair alone: this release's pods still serving must keep
+    appending and linking, through 0016's functions, and say so once."""
+    async with pool_on(scratch.primary_dsn) as pool:
+        writer = instance(pool)
+        await writer.start()
+        try:
+            await writer.record(record(NID, datetime.now(UTC)))
+            owner = await asyncpg.connect(scratch.owner_dsn)
+            try:
+                await owner.execute(
+                    "REVOKE EXECUTE ON FUNCTION ssogw_audit_append_tails, ssogw_audit_link_tails"
+                    f" FROM {SERVICE_ROLE}"
+                )
+            finally:
+                await owner.close()
+            business = record(NID, datetime.now(UTC))
+            with caplog.at_level(logging.ERROR, logger="app.audit.chain_head"):
+                await writer.record(record(NID, datetime.now(UTC)))
+                async with pool.acquire() as conn, conn.transaction():
+                    await add_unlinked(conn, business)
+                writer.link_soon()
+                assert await waiting(pool, [business.request_id]) == 0
+                await writer.record(record(NID, datetime.now(UTC)))
+        finally:
+            await writer.stop()
+        said = [r.getMessage() for r in caplog.records if "previous release" in r.getMessage()]
+        assert len(said) == 1, said
+        assert await pool.fetchval("SELECT count(*) FROM audit_log WHERE national_id = $1", NID)
+        await verify_whole(pool)
+
+
+async def test_both_releases_append_and_link_at_once(scratch: PairRecord) -> None:  # noqa: F811
+    nid = generate_national_id(random.Random(uuid.uuid4().int))
+    start = datetime(1999, 1, 1, tzinfo=UTC)
+    made: list[str] = []
+    async with (
+        pool_on(scratch.primary_dsn) as p0,
+        pool_on(scratch.primary_dsn) as p1,
+        pool_on(scratch.primary_dsn) as p2,
+    ):
+        pools = [p0, p1, p2]
+        writers = [instance(p0), instance(p1), instance(p2, previous_release=True)]
+
+        async def inquiry(i: int) -> None:
+            each = record(nid, start + timedelta(seconds=i))
+            made.append(each.request_id)
+            await writers[i % 3].record(each)
+
+        async def business(i: int) -> None:
+            each = record(nid, start + timedelta(seconds=i, microseconds=1))
+            made.append(each.request_id)
+            async with pools[i % 3].acquire() as conn, conn.transaction():
+                await add_unlinked(conn, each)
+            writers[i % 3].link_soon()
+
+        try:
+            for w in writers:
+                await w.start()
+            for wave in range(4):
+                await asyncio.gather(
+                    *(inquiry(wave * 60 + i) for i in range(60)),
+                    *(business(wave * 60 + i) for i in range(60)),
+                )
+            assert await waiting(p0, made) == 0
+        finally:
+            for w in writers:
+                await w.stop()
+        rows = await p0.fetch("SELECT request_id FROM audit_log WHERE national_id = $1", nid)
+        assert sorted(r["request_id"] for r in rows) == sorted(made)
+        await verify_whole(p0)
+
+
+@pytest.mark.parametrize(
+    "hold",
+    [
+        "SELECT * FROM ssogw_audit_link_tails(ARRAY[gen_random_uuid()], ARRAY['\\x5d'::bytea], 10)",
+        "SELECT * FROM ssogw_audit_append_tails(ARRAY[now()], '{anonymous}', NULL, NULL, NULL,"
+        " NULL, NULL, '{cli}', '{x}', NULL, NULL, '{ok}', '{r}', NULL, ARRAY[gen_random_uuid()],"
+        " ARRAY['\\x5d'::bytea], 10)",
+    ],
+    ids=["link_tails_nothing_waiting", "append_tails"],
+)
+async def test_a_session_holding_the_head_through_a_new_function_is_ended(
+    scratch: PairRecord,  # noqa: F811
+    hold: str,
+) -> None:
+    async with pool_on(scratch.primary_dsn) as pool:
+        writer = instance(pool, head_wait_s=0.3, head_hold_s=1.0)
+        await writer.start()
+        holder = await asyncpg.connect(scratch.primary_dsn)
+        try:
+            held = holder.transaction()
+            await held.start()
+            await holder.fetch(hold)
+            began = time.monotonic()
+            outcomes = []
+            while time.monotonic() - began < 8:
+                try:
+                    await writer.record(record(NID, datetime.now(UTC)))
+                    outcomes.append("ok")
+                    break
+                except AuditUnavailable:
+                    outcomes.append("failed")
+            assert outcomes[0] == "failed" and outcomes[-1] == "ok", outcomes
+            assert time.monotonic() - began < 4
+        finally:
+            await writer.stop()
+            if not holder.is_closed():
+                holder.terminate()
+        await verify_whole(pool)
+
+
+async def test_the_linker_counts_what_it_linked_not_what_it_read(
+    scratch: PairRecord,  # noqa: F811
+) -> None:
+    async with pool_on(scratch.primary_dsn) as pool:
+        async with pool.acquire() as conn, conn.transaction():
+            for i in range(5):
+                await add_unlinked(conn, record(NID, datetime.now(UTC), request_id=f"r{i}"))
+        ours = AuditLinker(pool_provider=lambda: pool, max_batch=16, max_wait_ms=0)
+        other = AuditLinker(pool_provider=lambda: pool, max_batch=16, max_wait_ms=0)
+        mover = ChainHeadMover()
+
+        async def raced(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> int | None:
+            assert await other.link() == 5  # another instance's linker gets there first
+            return await mover.link(conn, rows)
+
+        ours._head.link = raced  # type: ignore[method-assign]
+        assert await ours.link() == 0
+        await verify_whole(pool)
+
+
+async def test_a_decoy_under_a_waiting_records_id_does_not_stop_linking(
+    scratch: PairRecord,  # noqa: F811
+) -> None:
+    """A service-role session appends a record true to its own columns (verify passes it)
+    under the key (at, record_id) of a confirm's record still waiting. That record stays
+    waiting, for an operator; later ones are linked."""
+    async with pool_on(scratch.primary_dsn) as pool:
+        victim = record(NID, datetime(2000, 1, 1, tzinfo=UTC), request_id="victim")
+        async with pool.acquire() as conn, conn.transaction():
+            await add_unlinked(conn, victim)
+        rid, at = await pool.fetchrow("SELECT record_id, at FROM audit_unlinked")
+        decoy = prepare(dataclasses.replace(victim, national_id="1101700230703"))
+        await pool.fetch(
+            "SELECT * FROM ssogw_audit_append_tails($1::timestamptz[], $2::text[],"
+            " $3::integer[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],"
+            " $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],"
+            " $15::uuid[], $16::bytea[], 1000)",
+            [at], [decoy.principal_kind], [decoy.principal_id], [decoy.principal_name],
+            [decoy.operator], [decoy.terminal], [decoy.source_ip], [decoy.protocol],
+            [decoy.operation], [decoy.national_id], [decoy.name_returned], [decoy.outcome],
+            [decoy.request_id], [decoy.detail_json()], [rid], [canonical_tail(decoy)],
+        )  # fmt: skip
+        later = record(NID, datetime(2001, 1, 1, tzinfo=UTC), request_id="later")
+        async with pool.acquire() as conn, conn.transaction():
+            await add_unlinked(conn, later)
+        linker = AuditLinker(pool_provider=lambda: pool, max_batch=16, max_wait_ms=0)
+        assert await linker.link() == 1
+        assert await waiting(pool, ["later"], within_s=0) == 0
+        assert await waiting(pool, ["victim"], within_s=0) == 1
+        # Told to link the victim by id, the function leaves it too.
+        tail = canonical_tail(prepare(victim))
+        linked = await pool.fetchval(
+            "SELECT linked FROM ssogw_audit_link_tails($1, $2, 1000)", [rid], [tail]
+        )
+        assert linked == 0
+        await verify_whole(pool)
