@@ -66,7 +66,7 @@ def pair_dsns(data_dir: Path) -> tuple[str, str]:
 PRODUCTION_PARAMETERS = {
     "shared_buffers": "2GB",
     "effective_cache_size": "6GB",
-    "wal_compression": "on",
+    "wal_compression": "lz4",
     # Not production's: the local pair archives WAL by copying it on the same disk (``ssogw db
     # backup``), which in production the Barman Cloud plugin ships off the machine. Off here,
     # so the figures stay comparable with the runs before archiving and a large seed does not
@@ -79,14 +79,21 @@ _MARK = "# ssogw bench: the production parameters of deploy/k8s/postgres-cluster
 def production_parameters(data_dir: Path) -> bool:
     """Give both servers of the bench pair the production parameters; True if it changed."""
     changed = False
+    block = "\n".join(
+        [_MARK, *(f"{key} = '{value}'" for key, value in PRODUCTION_PARAMETERS.items())]
+    )
     for role in ("primary", "replica"):
         conf = data_dir / role / "postgresql.conf"
         text = conf.read_text()
-        if _MARK in text:
-            continue
-        lines = [f"{key} = '{value}'" for key, value in PRODUCTION_PARAMETERS.items()]
-        conf.write_text(text.rstrip("\n") + "\n\n" + _MARK + "\n" + "\n".join(lines) + "\n")
-        changed = True
+        own = text
+        if _MARK in text:  # given older parameters: the block (to its blank line) goes
+            start = text.index(_MARK)
+            end = text.find("\n\n", start)
+            own = text[:start] + (text[end + 2 :] if end != -1 else "")
+        wanted = own.rstrip("\n") + "\n\n" + block + "\n"
+        if text != wanted:
+            conf.write_text(wanted)
+            changed = True
     return changed
 
 
