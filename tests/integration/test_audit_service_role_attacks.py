@@ -141,6 +141,21 @@ async def test_a_decoy_off_the_chain_cannot_even_be_written(
     await still_recorded(gateway, rid, nid, receipt)
 
 
+async def a_confirm_record_waiting(gw: Gateway, clock: PinnedClock) -> str:
+    """A sealed chain with one record, and a confirm's record committed behind it, waiting for
+    its link (its request id)."""
+    await gw.audit.record(inquiry(clock(), 0))
+    await gw.sealer.seal()
+    rid = uuid.uuid4().hex
+    async with gw.db.primary.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO audit_unlinked (record_id, at, principal_kind, protocol, operation,"
+            " national_id, outcome, request_id) VALUES ($1, $2, 'partner', 'soap',"
+            " 'ConfirmPayment', '3100600445635', 'ok', $3)", uuid.uuid4(), clock(), rid,
+        )  # fmt: skip
+    return rid
+
+
 async def test_a_record_linked_by_the_attacker_keeps_its_content_and_a_wrong_hash_is_named(
     scratch: PairRecord,  # noqa: F811 (the fixture, imported)
     tmp_path: Path,
@@ -151,15 +166,7 @@ async def test_a_record_linked_by_the_attacker_keeps_its_content_and_a_wrong_has
     what it was, and verify names it, since its hash is not its content's."""
     quiet = {"audit_link_interval_s": 3600}  # no linker of the gateway's comes by meanwhile
     async with gateway_on(scratch, tmp_path, clock, **quiet) as gw:
-        await gw.audit.record(inquiry(clock(), 0))
-        await gw.sealer.seal()
-        rid = uuid.uuid4().hex
-        async with gw.db.primary.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO audit_unlinked (record_id, at, principal_kind, protocol, operation,"
-                " national_id, outcome, request_id) VALUES ($1, $2, 'partner', 'soap',"
-                " 'ConfirmPayment', '3100600445635', 'ok', $3)", uuid.uuid4(), clock(), rid,
-            )  # fmt: skip
+        rid = await a_confirm_record_waiting(gw, clock)
         async with service_session(scratch.primary_dsn) as pod:
             original = await pod.fetchrow(WAITING, rid)
             forged = {**dict(original), "national_id": "1101700230703"}
@@ -205,15 +212,7 @@ async def test_a_record_linked_with_a_forged_tail_keeps_its_content_and_verify_n
     verify recomputes the hash from that content."""
     quiet = {"audit_link_interval_s": 3600}  # no linker of the gateway's comes by meanwhile
     async with gateway_on(scratch, tmp_path, clock, **quiet) as gw:
-        await gw.audit.record(inquiry(clock(), 0))
-        await gw.sealer.seal()
-        rid = uuid.uuid4().hex
-        async with gw.db.primary.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO audit_unlinked (record_id, at, principal_kind, protocol, operation,"
-                " national_id, outcome, request_id) VALUES ($1, $2, 'partner', 'soap',"
-                " 'ConfirmPayment', '3100600445635', 'ok', $3)", uuid.uuid4(), clock(), rid,
-            )  # fmt: skip
+        rid = await a_confirm_record_waiting(gw, clock)
         async with service_session(scratch.primary_dsn) as pod:
             original = await pod.fetchrow(WAITING, rid)
             forged = canonical_tail(stored_row({**dict(original), "national_id": "1101700230703"}))
