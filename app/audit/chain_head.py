@@ -33,7 +33,7 @@ transactions on the head are one short statement each, cut off by the writer's c
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Final
 from uuid import UUID
 
@@ -81,38 +81,40 @@ SELECT a.pid, pg_terminate_backend(a.pid) AS ended
 """
 
 
+def _stored(row: AuditRow) -> tuple[object, ...]:
+    """A row's stored columns, in the order both append functions take them."""
+    return (
+        row.at, row.principal_kind, row.principal_id, row.principal_name, row.operator,
+        row.terminal, row.source_ip, row.protocol, row.operation, row.national_id,
+        row.name_returned, row.outcome, row.request_id, row.detail_json(),
+    )  # fmt: skip
+
+
 def _columns(rows: Sequence[tuple[UUID, AuditRow]]) -> list[list[object]]:
     """The batch as the append function's arrays, each record with its canonical tail."""
-    columns: list[list[object]] = [[] for _ in range(16)]
-    for record_id, row in rows:
-        values = (
-            row.at, row.principal_kind, row.principal_id, row.principal_name, row.operator,
-            row.terminal, row.source_ip, row.protocol, row.operation, row.national_id,
-            row.name_returned, row.outcome, row.request_id, row.detail_json(), record_id,
-            canonical_tail(row),
-        )  # fmt: skip
-        for column, value in zip(columns, values, strict=True):
-            column.append(value)
-    return columns
+    records = [(*_stored(row), record_id, canonical_tail(row)) for record_id, row in rows]
+    return [list(column) for column in zip(*records, strict=True)]
+
+
+def _chained(head: ChainHead, rows: Sequence[AuditRow]) -> Iterator[tuple[int, bytes, bytes]]:
+    """0016's path: each row's seq, previous hash and hash after ``head``, as the caller
+    numbers and hashes them."""
+    seq, prev_hash = head.seq, head.hash
+    for row in rows:
+        seq += 1
+        row_hash = chain_hash(prev_hash, seq, row)
+        yield seq, prev_hash, row_hash
+        prev_hash = row_hash
 
 
 def _hashed_columns(head: ChainHead, rows: Sequence[tuple[UUID, AuditRow]]) -> list[list[object]]:
     """The batch numbered and hashed after ``head``, as 0016's append function's arrays."""
-    seq, prev_hash = head.seq, head.hash
-    columns: list[list[object]] = [[] for _ in range(18)]
-    for record_id, row in rows:
-        seq += 1
-        row_hash = chain_hash(prev_hash, seq, row)
-        values = (
-            seq, row.at, row.principal_kind, row.principal_id, row.principal_name,
-            row.operator, row.terminal, row.source_ip, row.protocol, row.operation,
-            row.national_id, row.name_returned, row.outcome, row.request_id,
-            row.detail_json(), prev_hash, row_hash, record_id,
-        )  # fmt: skip
-        for column, value in zip(columns, values, strict=True):
-            column.append(value)
-        prev_hash = row_hash
-    return columns
+    placed = _chained(head, [row for _, row in rows])
+    records = [
+        (seq, *_stored(row), prev_hash, row_hash, record_id)
+        for (record_id, row), (seq, prev_hash, row_hash) in zip(rows, placed, strict=True)
+    ]
+    return [list(column) for column in zip(*records, strict=True)]
 
 
 class ChainHeadMover:
@@ -157,16 +159,9 @@ class ChainHeadMover:
             except _REFUSED as exc:
                 self._fall_back(exc)
         head = await self._head(conn)
-        seq, prev_hash = head.seq, head.hash
-        ids, seqs, prevs, hashes = [], [], [], []
-        for row in rows:
-            seq += 1
-            row_hash = chain_hash(prev_hash, seq, stored_row(row))
-            ids.append(row["record_id"])
-            seqs.append(seq)
-            prevs.append(prev_hash)
-            hashes.append(row_hash)
-            prev_hash = row_hash
+        placed = list(_chained(head, [stored_row(row) for row in rows]))
+        ids = [row["record_id"] for row in rows]
+        seqs, prevs, hashes = (list(column) for column in zip(*placed, strict=True))
         if await self._advance(conn, LINK_0016, head, ids, seqs, prevs, hashes):
             return len(rows)
         return None
