@@ -6,6 +6,8 @@ from audit_unlinked nor move the head; only the owner's append and link function
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -142,18 +144,31 @@ async def test_a_decoy_off_the_chain_cannot_even_be_written(
 
 
 async def a_confirm_record_waiting(gw: Gateway, clock: PinnedClock) -> str:
-    """A sealed chain with one record, and a confirm's record committed behind it, waiting for
-    its link (its request id)."""
+    """A sealed chain, and a confirm's record committed behind it, waiting for its link (its
+    request id). The gateway's linker (sweeping once an hour) has had its first look by then:
+    one record of its own is committed and linked first, so that look, late on a busy
+    machine, cannot take the record meant for the attacker."""
+
+    async def waiting_confirm() -> str:
+        rid = uuid.uuid4().hex
+        async with gw.db.primary.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO audit_unlinked (record_id, at, principal_kind, protocol,"
+                " operation, national_id, outcome, request_id) VALUES ($1, $2, 'partner',"
+                " 'soap', 'ConfirmPayment', '3100600445635', 'ok', $3)", uuid.uuid4(), clock(),
+                rid,
+            )  # fmt: skip
+        return rid
+
+    await waiting_confirm()
+    gw.audit.link_soon()
+    deadline = time.monotonic() + 10
+    while await gw.db.primary.fetchval("SELECT count(*) FROM audit_unlinked"):
+        assert time.monotonic() < deadline, "the gateway's linker did not link its record"
+        await asyncio.sleep(0.02)
     await gw.audit.record(inquiry(clock(), 0))
     await gw.sealer.seal()
-    rid = uuid.uuid4().hex
-    async with gw.db.primary.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "INSERT INTO audit_unlinked (record_id, at, principal_kind, protocol, operation,"
-            " national_id, outcome, request_id) VALUES ($1, $2, 'partner', 'soap',"
-            " 'ConfirmPayment', '3100600445635', 'ok', $3)", uuid.uuid4(), clock(), rid,
-        )  # fmt: skip
-    return rid
+    return await waiting_confirm()
 
 
 async def test_a_record_linked_by_the_attacker_keeps_its_content_and_a_wrong_hash_is_named(
