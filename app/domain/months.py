@@ -25,6 +25,7 @@ class Month:
     year: int
     month: int
     _text: str = field(init=False, repr=False, compare=False, hash=False)
+    _hash: int = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.month <= 12 or not _MIN_YEAR <= self.year <= _MAX_YEAR:
@@ -34,6 +35,12 @@ class Month:
                 month=self.month,
             )
         object.__setattr__(self, "_text", f"{self.year:04d}-{self.month:02d}")
+        object.__setattr__(self, "_hash", self.year * 12 + self.month - 1)
+
+    def __hash__(self) -> int:
+        # The month's index, computed once: an inquiry hashes some thirty months (sets and
+        # dicts of paid and payable months), and the dataclass's hash builds a tuple each time.
+        return self._hash
 
     @classmethod
     def parse(cls, text: str) -> Month:

@@ -16,9 +16,11 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.observability.call_context import begin_call
+from app.observability.logs import FieldsLogger
 from app.observability.metrics import Metrics
 
 log = logging.getLogger("ssogw.access")
+_access_line = FieldsLogger(log, "request")
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 REQUEST_ID_HEADER = b"x-request-id"
 
@@ -108,4 +110,4 @@ class HttpMetricsMiddleware:
                 line["reason"] = ctx.reason
             line["status"] = status
             line["durationMs"] = round(elapsed * 1000, 2)
-            log.info("request", extra=line)
+            _access_line.info(line)

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
@@ -47,18 +48,26 @@ class JsonFormatter(logging.Formatter):
             self._second = second
         return f"{self._second_text}.{int((created - second) * 1000):03d}+00:00"
 
-    def format(self, record: logging.LogRecord) -> str:
+    def entry(self, created: float, level: str, logger: str, message: str) -> dict[str, Any]:
+        """What every line begins with: the time, level, logger and message, the request id
+        of the call being handled, and this formatter's own fields."""
         entry: dict[str, Any] = {
-            "time": self._time(record.created),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
+            "time": self._time(created),
+            "level": level,
+            "logger": logger,
+            "message": message,
         }
         call = current_call()
         if call is not None:
             entry["requestId"] = call.request_id
         if self._fields:
             entry.update(self._fields)
+        return entry
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = self.entry(
+            record.created, record.levelname.lower(), record.name, record.getMessage()
+        )
         attributes = record.__dict__
         if len(attributes) > _PLAIN_FIELDS:  # extra= fields (or a formatter's own)
             # A record's own attributes come first, all of them (LogRecord.__init__ sets
@@ -92,6 +101,11 @@ class TurnWrittenHandler(logging.StreamHandler):  # type: ignore[type-arg]
         except Exception:
             self.handleError(record)
             return
+        self.emit_line(line)
+
+    def emit_line(self, line: str) -> None:
+        """Write ``line`` (already formatted) as ``emit`` writes a record's; the caller holds
+        the handler's lock, as ``Handler.handle`` does around ``emit``."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop in this thread: at once, behind what is held
@@ -137,3 +151,64 @@ def configure_logging(level: str = "INFO", *, worker: int | None = None) -> None
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # our middleware logs each request
+
+
+class FieldsLogger:
+    """``logger.info(message, extra=fields)`` for a line written on every request, at the cost
+    of formatting it.
+
+    A log call builds a ``LogRecord`` (some thirty attributes) before its handler formats it:
+    about 9 µs of the access line's 10 (measured). When the only handler the record would
+    reach is the gateway's own (``configure_logging``: one ``TurnWrittenHandler`` with its
+    ``JsonFormatter``, no filters), the line is formatted from the fields and handed to that
+    handler directly, exactly as the record would have been; otherwise (a test's capture
+    handler, a filter, another handler) the call goes through ``logger.info`` as before.
+    """
+
+    __slots__ = ("_logger", "_message", "_name")
+
+    def __init__(self, logger: logging.Logger, message: str) -> None:
+        self._logger = logger
+        self._message = message
+        self._name = logger.name
+
+    def _sole_handler(self) -> TurnWrittenHandler | None:
+        """The gateway's handler, when it is the only one an INFO record would reach."""
+        logger: logging.Logger | None = self._logger
+        if self._logger.disabled or self._logger.filters:
+            return None
+        found: logging.Handler | None = None
+        while logger is not None:
+            for handler in logger.handlers:
+                if found is not None or handler.level > logging.INFO:
+                    return None  # a second handler (or one this record does not reach)
+                found = handler
+            logger = logger.parent if logger.propagate else None
+        if (
+            type(found) is TurnWrittenHandler
+            and not found.filters
+            and type(found.formatter) is JsonFormatter
+        ):
+            return found
+        return None
+
+    def info(self, fields: dict[str, Any]) -> None:
+        """Log the message with ``fields`` at INFO, as ``logger.info(message, extra=fields)``."""
+        if not self._logger.isEnabledFor(logging.INFO):
+            return
+        handler = self._sole_handler()
+        if handler is None:
+            self._logger.info(self._message, extra=fields)
+            return
+        formatter = handler.formatter
+        assert isinstance(formatter, JsonFormatter)  # _sole_handler checked its type
+        entry = formatter.entry(time.time(), "info", self._name, self._message)
+        for key, value in fields.items():
+            if key not in _RESERVED:
+                entry[key] = value
+        line = _encode(entry)
+        handler.acquire()
+        try:
+            handler.emit_line(line)
+        finally:
+            handler.release()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 
 from app.errors import InvalidSoapEnvelope
@@ -60,6 +61,10 @@ _DECLARED: Final = re.compile(
 )
 
 _EXPECTED: Final = "send text/xml (SOAP 1.1) or application/soap+xml (SOAP 1.2)"
+
+#: Partners send the same few Content-Types on every call: what each says is read once and kept
+#: (for this many different headers at most; a header is bounded by the header limits).
+_KNOWN_CONTENT_TYPES: Final = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +116,7 @@ def _unsupported(message: str, **details: str) -> EnvelopeRefused:
     return EnvelopeRefused(InvalidSoapEnvelope(message, **details), http_status=415)
 
 
+@lru_cache(maxsize=_KNOWN_CONTENT_TYPES)
 def version_of(content_type: str | None) -> SoapVersion:
     """The SOAP version a Content-Type most likely means, to answer even a bad request."""
     if content_type and _essence(content_type) == SoapVersion.V12.media_type:
@@ -118,11 +124,13 @@ def version_of(content_type: str | None) -> SoapVersion:
     return SoapVersion.V11
 
 
+@lru_cache(maxsize=_KNOWN_CONTENT_TYPES)
 def action_parameter(content_type: str | None) -> str | None:
     """The SOAP 1.2 ``action`` parameter of a Content-Type, if it has one."""
     return _parameters(content_type).get("action") if content_type else None
 
 
+@lru_cache(maxsize=_KNOWN_CONTENT_TYPES)  # a refusal is raised each time, never kept
 def read_media_type(content_type: str | None) -> MediaType:
     """Read a request's Content-Type; refuse (HTTP 415) anything but SOAP 1.1 or 1.2."""
     if not content_type:

@@ -64,6 +64,9 @@ _HEAD_BYTES: Final = 256
 #: The separator the guarding parser puts between a namespace URI and a local name.
 SEPARATOR: Final = " "
 _CDATA: Final = "#text"
+#: Parsed names kept across the requests of the hot path, and how many at most.
+_HOT_NAMES: dict[str, str] = {}
+_MAX_HOT_NAMES: Final = 4_096
 
 
 def _push(item: dict[str, Any] | None, key: str, data: Any) -> dict[str, Any]:
@@ -110,7 +113,10 @@ class DictBuilder:
         self._prefixes = prefixes
         self._max_depth = limits.max_depth if limits is not None else None
         self._max_elements = self._elements_left = limits.max_elements if limits else -1
-        self._names: dict[str, str] = {}  # expat name -> parsed name, for this document
+        # expat name -> parsed name: shared by the documents of the hot path (every request
+        # names the same few elements), else this document's own.
+        hot = separator == SEPARATOR and prefixes is READ_PREFIXES
+        self._names: dict[str, str] = _HOT_NAMES if hot else {}
         self._declared: dict[str, str] = {}
         self._stack: list[tuple[dict[str, Any] | None, list[str]]] = []
         self._item: dict[str, Any] | None = None
@@ -122,15 +128,16 @@ class DictBuilder:
         return self._item
 
     def _name(self, full_name: str) -> str:
-        name = self._names.get(full_name)
-        if name is None:
-            namespace, sep, local = full_name.rpartition(self._separator)
-            if not sep:
-                name = full_name
-            else:
-                short = self._prefixes.get(namespace, namespace)
-                name = f"{short}:{local}" if short else local
-            self._names[full_name] = name
+        """The parsed name of an expat name not yet in ``_names`` (now added)."""
+        namespace, sep, local = full_name.rpartition(self._separator)
+        if not sep:
+            name = full_name
+        else:
+            short = self._prefixes.get(namespace, namespace)
+            name = f"{short}:{local}" if short else local
+        if len(self._names) >= _MAX_HOT_NAMES:
+            self._names.clear()  # names never seen before, many of them: start again
+        self._names[full_name] = name
         return name
 
     def namespace_declared(self, prefix: str | None, uri: str) -> None:
@@ -151,8 +158,9 @@ class DictBuilder:
             attributes["xmlns"] = self._declared
             self._declared = {}
         self._stack.append((self._item, self._data))
+        names = self._names
         self._item = (
-            {"@" + self._name(key): value for key, value in attributes.items()}
+            {"@" + (names.get(key) or self._name(key)): value for key, value in attributes.items()}
             if attributes
             else None
         )
@@ -164,7 +172,7 @@ class DictBuilder:
         self._item, self._data = self._stack.pop()
         if data:
             data = data.strip() or None
-        name = self._name(full_name)
+        name = self._names.get(full_name) or self._name(full_name)
         if item is not None:
             if data:
                 _push(item, _CDATA, data)

@@ -1,0 +1,99 @@
+"""The access line's short way (``FieldsLogger``): the same line as ``logger.info(message,
+extra=fields)`` when the gateway's handler is the only one, and the long way whenever anything
+else would see the record."""
+
+from __future__ import annotations
+
+import contextvars
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from app.observability.call_context import begin_call
+from app.observability.logs import FieldsLogger, JsonFormatter, TurnWrittenHandler
+
+FIELDS = {"protocol": "soap", "operation": "InquireContribution", "outcome": "ok",
+          "partner": "ร้านค้า \"7\"\n", "status": 200, "durationMs": 1.25}  # fmt: skip
+
+
+@pytest.fixture
+def parent() -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    """A logger tree like ``configure_logging``'s: the gateway's handler on the parent only."""
+    stream = io.StringIO()
+    handler = TurnWrittenHandler(stream)
+    handler.setFormatter(JsonFormatter({"worker": 1}))
+    top = logging.getLogger("test.fields")
+    top.handlers[:] = [handler]
+    top.propagate = False
+    top.setLevel(logging.INFO)
+    yield top, stream
+    top.handlers[:] = []
+    logging.getLogger("test.fields.access").handlers[:] = []
+    logging.getLogger("test.fields.access").filters[:] = []
+
+
+def _lines(stream: io.StringIO) -> list[dict[str, object]]:
+    logging.getLogger("test.fields").handlers[0].flush()
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def _without_time(line: dict[str, object]) -> dict[str, object]:
+    return {key: value for key, value in line.items() if key != "time"}
+
+
+def test_the_short_way_writes_the_line_logging_writes(
+    parent: tuple[logging.Logger, io.StringIO],
+) -> None:
+    _top, stream = parent
+    logger = logging.getLogger("test.fields.access")
+
+    def log_both() -> None:  # in a context of its own: the call ends with it
+        begin_call("req-1", "soap")
+        FieldsLogger(logger, "request").info(FIELDS)
+        logger.info("request", extra=FIELDS)
+
+    contextvars.copy_context().run(log_both)
+    short, long = _lines(stream)
+    assert list(short) == list(long)  # the same keys, in the same order
+    assert _without_time(short) == _without_time(long)
+    assert short["requestId"] == "req-1" and short["worker"] == 1
+    assert short["partner"] == FIELDS["partner"]
+
+
+def test_another_handler_takes_the_long_way_and_sees_the_record(
+    parent: tuple[logging.Logger, io.StringIO], caplog: pytest.LogCaptureFixture
+) -> None:
+    _top, stream = parent
+    logger = logging.getLogger("test.fields.access")
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    logger.addHandler(Keep())
+    FieldsLogger(logger, "request").info(FIELDS)
+    assert [getattr(record, "operation", None) for record in seen] == ["InquireContribution"]
+    assert len(_lines(stream)) == 1  # and the gateway's handler still writes it
+
+
+def test_a_filter_is_honoured(parent: tuple[logging.Logger, io.StringIO]) -> None:
+    _top, stream = parent
+    logger = logging.getLogger("test.fields.access")
+    logger.addFilter(lambda record: getattr(record, "outcome", None) != "ok")
+    FieldsLogger(logger, "request").info(FIELDS)
+    FieldsLogger(logger, "request").info({**FIELDS, "outcome": "client.invalid"})
+    assert [line["outcome"] for line in _lines(stream)] == ["client.invalid"]
+
+
+def test_below_the_level_nothing_is_written(parent: tuple[logging.Logger, io.StringIO]) -> None:
+    top, stream = parent
+    top.setLevel(logging.WARNING)
+    FieldsLogger(logging.getLogger("test.fields.access"), "request").info(FIELDS)
+    top.handlers[0].setLevel(logging.WARNING)
+    top.setLevel(logging.INFO)
+    FieldsLogger(logging.getLogger("test.fields.access"), "request").info(FIELDS)
+    assert _lines(stream) == []
