@@ -61,12 +61,9 @@ def child_elements(value: object) -> dict[str, object]:
         return {}
     if not isinstance(value, dict):
         raise Shape("text", "holds text where elements are expected")
-    children: dict[str, object] = {}
-    for key, child in value.items():
-        if key == _TEXT:
-            raise Shape("text", "holds text where elements are expected")
-        if not key.startswith("@"):
-            children[key] = child
+    children = {key: child for key, child in value.items() if key[:1] != "@"}
+    if _TEXT in children:
+        raise Shape("text", "holds text where elements are expected")
     return children
 
 
