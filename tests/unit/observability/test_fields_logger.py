@@ -97,3 +97,39 @@ def test_below_the_level_nothing_is_written(parent: tuple[logging.Logger, io.Str
     top.setLevel(logging.INFO)
     FieldsLogger(logging.getLogger("test.fields.access"), "request").info(FIELDS)
     assert _lines(stream) == []
+
+
+class _Unwritable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+def test_a_value_json_cannot_write_goes_the_records_way_and_never_raises(
+    parent: tuple[logging.Logger, io.StringIO], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _top, _stream = parent
+    errors: list[logging.LogRecord] = []
+    monkeypatch.setattr(TurnWrittenHandler, "handleError", lambda _h, r: errors.append(r))
+    FieldsLogger(logging.getLogger("test.fields.access"), "request").info(
+        {**FIELDS, "odd": _Unwritable()}
+    )
+    assert len(errors) == 1  # reported as logging reports it, not raised into the request
+
+
+def test_a_record_factory_of_another_library_takes_the_long_way(
+    parent: tuple[logging.Logger, io.StringIO],
+) -> None:
+    _top, stream = parent
+    standard = logging.getLogRecordFactory()
+
+    def traced(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = standard(*args, **kwargs)
+        record.traceId = "t-1"
+        return record
+
+    logging.setLogRecordFactory(traced)
+    try:
+        FieldsLogger(logging.getLogger("test.fields.access"), "request").info(FIELDS)
+    finally:
+        logging.setLogRecordFactory(standard)
+    assert [line.get("traceId") for line in _lines(stream)] == ["t-1"]

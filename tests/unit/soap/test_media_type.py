@@ -95,3 +95,18 @@ def test_an_xml_declaration_outside_the_allow_list_is_refused(name: str) -> None
 def test_tis_620_is_read_as_its_windows_superset() -> None:
     assert codec_of("TIS-620") == codec_of("windows-874") == "cp874"
     assert "สมชาย…–1".encode("cp874").decode(codec_of("tis-620") or "") == "สมชาย…–1"
+
+
+def test_a_content_type_is_read_once_and_a_refusal_is_raised_every_time() -> None:
+    sent = "text/xml; charset=utf-8; x-once=1"
+    assert read_media_type(sent) is read_media_type(sent)  # kept: the same answer
+    refused = "text/plain; x-once=1"
+    raised = []
+    for _ in range(2):
+        with pytest.raises(EnvelopeRefused) as error:
+            read_media_type(refused)
+        raised.append(error.value)
+    assert raised[0] is not raised[1]
+    long_one = "text/xml; charset=utf-8; x-pad=" + "p" * 300
+    assert read_media_type(long_one) == read_media_type(sent)
+    assert read_media_type(long_one) is not read_media_type(long_one)  # not kept: too long

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.errors import InvalidSoapEnvelope
+from app.soap import xml_reader
 from app.soap.refusals import EnvelopeRefused
 from app.soap.xml_reader import BodyGuard, XmlLimits, check_expat
 
@@ -58,6 +59,32 @@ def test_a_doctype_is_refused_in_the_first_chunk() -> None:
 )
 def test_what_the_guard_refuses(data: bytes, reason: str) -> None:
     assert _reason(data) == reason
+
+
+def test_a_namespace_name_over_1024_characters_is_refused() -> None:
+    long_name = b'<p:a xmlns:p="urn:' + b"n" * 1_021 + b'"/>'
+    assert _reason(long_name, limits=XmlLimits()) == "namespace_too_long"
+    guard = BodyGuard(XmlLimits())
+    guard.feed(b'<p:a xmlns:p="urn:' + b"n" * 1_020 + b'"/>')
+    tree = guard.close().tree
+    assert tree is not None and list(tree) == ["urn:" + "n" * 1_020 + ":a"]
+
+
+def test_only_the_known_namespaces_names_outlive_their_request() -> None:
+    body = (
+        b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:u="urn:odd">'
+        b'<s:Body><u:x u:y="1"/><s:Header' + b"h" * 70 + b"/></s:Body></s:Envelope>"
+    )
+    guard = BodyGuard(XmlLimits())
+    guard.feed(body)
+    tree = guard.close().tree
+    assert tree is not None
+    body_element = tree["s11:Envelope"]["s11:Body"]
+    assert body_element["urn:odd:x"] == {"@urn:odd:y": "1"}
+    assert "s11:Header" + "h" * 70 in body_element
+    kept = set(xml_reader._HOT_NAMES.values())
+    assert "s11:Body" in kept
+    assert not {"urn:odd:x", "@urn:odd:y", "urn:odd:y", "s11:Header" + "h" * 70} & kept
 
 
 def test_depth_and_count_at_the_caps_are_accepted() -> None:
