@@ -10,20 +10,25 @@ maxima differ are measured at different loads).
 Starts ``ssogw serve`` on the bench pair (seeded by ``make bench``), registers a bench partner
 and client, warms up for 3 s, then runs ``--repeat`` open-loop runs of 32 connections on fixed
 timetables, latency counted from the time each request was due. ``--closed``: closed-loop runs
-of 64 connections instead (as ``make bench``'s maxima), each with where the CPU went
-(``bench.cpu_split``) and the mean time of the audit group commit and of a nonce batch: a quick
-look at one change's effect on the maximum, without the whole bench.
+of 64 connections instead (as ``make bench``'s maxima; ``--connections N`` for another
+number), each with where the CPU went (``bench.cpu_split``) and the mean time of the audit
+group commit, of a nonce batch and of the event loop's lateness: a quick look at one change's
+effect on the maximum, without the whole bench. ``--stages``: also the mean wait of each stage
+of a call inside the gateway (``bench.stage_waits``; their totals are written each second, so
+a run's means may include up to a second of the warm-up before it).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
-from bench import cpu_split, gateway
+from bench import cpu_split, gateway, stage_waits
 from bench.gateway import OUT
 from bench.wrk import run_wrk
 
@@ -33,12 +38,19 @@ def main() -> int:
     parser.add_argument("operation", choices=("soap_inquiry", "rest_inquiry", "soap_confirm"))
     parser.add_argument("--rate", type=float, help="requests per second (open loop)")
     parser.add_argument("--closed", action="store_true", help="closed loop, 64 connections")
+    parser.add_argument(
+        "--connections", type=int, default=64, help="closed loop: connections (the bench's 64)"
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--persons", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data-dir", type=Path, default=OUT / "data")
     parser.add_argument("--workers", type=int, default=1, help="ssogw serve --workers N")
+    parser.add_argument(
+        "--stages", action="store_true",
+        help="print each run's mean waits by stage (bench.stage_waits; one worker)",
+    )  # fmt: skip
     parser.add_argument(
         "--set", action="append", default=[], metavar="SSOGW_NAME=VALUE",
         help="a setting of the gateway under test (repeatable): one change's effect",
@@ -49,6 +61,17 @@ def main() -> int:
     settings = dict(item.split("=", 1) for item in args.set)
     if (args.rate is None) == (not args.closed):
         parser.error("give either --rate or --closed")
+    if args.stages and args.workers != 1:
+        parser.error("--stages times one process: leave --workers at 1")
+    stages_file = OUT / "probe-stages.json"
+    if args.stages:
+        stages_file.unlink(missing_ok=True)
+        settings |= {
+            stage_waits.ENV: str(stages_file),
+            "PYTHONPATH": os.pathsep.join(
+                [str(stage_waits.HOOK_DIR), str(gateway.ROOT), os.environ.get("PYTHONPATH", "")]
+            ),
+        }
     data_dir = args.data_dir.resolve()
     run_id = "q" + datetime.now().strftime("%Y%m%d%H%M%S")
     gateway.ssogw(data_dir, "db", "up")
@@ -78,11 +101,12 @@ def main() -> int:
             servers = cpu_split.postmasters(data_dir)
             before = cpu_split.mark(served.proc.pid, servers)
             metrics = _means(gateway.metrics_text(served.base))
+            stages = stage_waits.read(stages_file)
             result = run_wrk(
                 args.operation,
                 served.base,
                 threads=2 if args.closed else 32,
-                connections=64 if args.closed else 32,
+                connections=args.connections if args.closed else 32,
                 duration_s=args.seconds,
                 rate=args.rate,
                 env=env | {"BENCH_RUN": f"{run_id}{n}"},
@@ -90,6 +114,11 @@ def main() -> int:
             after_cpu = cpu_split.mark(served.proc.pid, servers)
             cpu = cpu_split.split(before, after_cpu, result.requests)
             after = _means(gateway.metrics_text(served.base))
+            if args.stages:
+                time.sleep(1.2)  # the hook writes its totals every second
+                waits_line = "; " + stage_waits.means(stages, stage_waits.read(stages_file))
+            else:
+                waits_line = ""
             waits = ", ".join(
                 f"{name} {1000 * (t - metrics[name][0]) / max(1.0, c - metrics[name][1]):.2f} ms"
                 for name, (t, c) in after.items()
@@ -100,13 +129,18 @@ def main() -> int:
                 f" p99 {result.percentile_ms('p99'):.2f} ms, errors {result.failed};"
                 f" service {cpu['service_us']} µs ({cpu['service_cores']} cores), PostgreSQL"
                 f" {cpu['postgres_us']} µs, machine {cpu['busy_pct']} % busy; mean {waits}"
+                f"{waits_line}"
             )
     finally:
         served.stop()
     return 0
 
 
-_MEANS = {"audit commit": "ssogw_audit_commit_seconds", "nonce batch": "ssogw_nonce_claim_seconds"}
+_MEANS = {
+    "audit commit": "ssogw_audit_commit_seconds",
+    "nonce batch": "ssogw_nonce_claim_seconds",
+    "loop lag": "ssogw_event_loop_lag_seconds",
+}
 
 
 def _means(metrics: str) -> dict[str, tuple[float, float]]:
