@@ -54,14 +54,21 @@ ADD: Final = add_sql()
 ANY_WAITING: Final = "SELECT EXISTS (SELECT 1 FROM audit_unlinked)"
 # In the form verify reads audit_log in (app.audit.queries), so the hash is the one it expects.
 # Not a record whose key the chain already holds (a decoy appended under its id: the link
-# function leaves it waiting, migration 0017), so such records never fill a batch.
+# function leaves it waiting, migration 0017), so such records never fill a batch. That check
+# is one index probe per waiting record, in the month's partition its time names: a LATERAL
+# with LIMIT, which the planner cannot turn into a join over the whole chain. As NOT EXISTS it
+# could, and did: with the statistics of a young audit_log (67,000 records) and of a bloated
+# audit_unlinked, a hash anti-join read every record of the chain on each batch, 50 ms a batch
+# (bench/RESULTS.md, session 10).
 WAITING: Final = """
-SELECT record_id, at, principal_kind, principal_id, principal_name, operator, terminal,
-       host(source_ip) AS source_ip, protocol, operation, national_id, name_returned,
-       outcome, request_id, detail::text AS detail
+SELECT u.record_id, u.at, u.principal_kind, u.principal_id, u.principal_name, u.operator,
+       u.terminal, host(u.source_ip) AS source_ip, u.protocol, u.operation, u.national_id,
+       u.name_returned, u.outcome, u.request_id, u.detail::text AS detail
 FROM audit_unlinked u
-WHERE NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.at = u.at AND a.record_id = u.record_id)
-ORDER BY at, record_id
+LEFT JOIN LATERAL (SELECT true AS held FROM audit_log a
+                    WHERE a.at = u.at AND a.record_id = u.record_id LIMIT 1) chained ON true
+WHERE chained.held IS NULL
+ORDER BY u.at, u.record_id
 LIMIT $1
 """
 
