@@ -25,6 +25,7 @@ import asyncpg
 import httpx
 
 from app.db.local_pair import LocalPair, free_port, read_record
+from app.domain.calendar import settlement_day
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -379,8 +380,10 @@ def check_rest_inquiry(base: str, p: Principals, national_id: str) -> dict[str, 
 
 def check_soap_confirm(base: str, p: Principals, candidate: str, txn_id: str) -> None:
     nid, amount, month = candidate.split()
-    bangkok = datetime.now(UTC) + timedelta(hours=7)
-    day, paid_at = bangkok.strftime("%Y-%m-%d"), bangkok.strftime("%Y-%m-%dT%H:%M:%S+07:00")
+    now = datetime.now(UTC)
+    # The business day the gateway decides (after the cut-off, the next): any other is refused.
+    day = settlement_day(now).isoformat()
+    paid_at = (now + timedelta(hours=7)).strftime("%Y-%m-%dT%H:%M:%S+07:00")
     body = (
         f"<sso:ConfirmPayment><sso:partnerTxnId>{txn_id}</sso:partnerTxnId>"
         f"<sso:nationalId>{nid}</sso:nationalId><sso:section>40</sso:section>"

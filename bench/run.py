@@ -65,8 +65,10 @@ def ensure_tools() -> None:
 
 
 def selfcheck() -> int:
-    """Compare the Lua digest and national-ID code with Python's on random inputs."""
+    """Compare the Lua digest, national-ID and business-day code with Python's on random
+    inputs (and on both sides of the cut-off and of midnight, Bangkok)."""
     from app.admission.credential_vault import password_digest
+    from app.domain.calendar import settlement_day
     from app.insured.demo_data import national_id_for
 
     rng = random.Random()
@@ -82,6 +84,12 @@ def selfcheck() -> int:
         seed_no = rng.randrange(1, 100)
         cases.append(f"nid {index} {seed_no}")
         expected.append(national_id_for(index, seed=seed_no))
+    cutoff = int(datetime.now(UTC).replace(hour=16, minute=0, second=0).timestamp())  # 23:00
+    instants = [cutoff + d for d in (-1, 0, 1, 3599, 3600, 3601)]  # the cut-off, midnight
+    instants += [cutoff + rng.randrange(-40 * 86400, 40 * 86400) for _ in range(40)]
+    for epoch in instants:
+        cases.append(f"bday {epoch} 0")
+        expected.append(settlement_day(datetime.fromtimestamp(epoch, UTC)).isoformat())
     got = lua_selfcheck(cases)
     wrong = [(c, e, g) for c, e, g in zip(cases, expected, got, strict=False) if e != g]
     if len(got) != len(expected) or wrong:

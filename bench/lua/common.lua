@@ -13,6 +13,7 @@
 --   BENCH_RATE                       open loop: total requests/s (absent: closed loop)
 --   BENCH_WARMUP_S                   open loop: seconds not counted at the start (default 2)
 --   BENCH_MAX_REQUESTS               stop each thread after this many requests (soak)
+--   BENCH_CUTOFF                     the gateway's settlement cut-off, "HH:MM" (default 23:00)
 
 local bit = require("bit")
 local ffi = require("ffi")
@@ -177,6 +178,18 @@ function M.national_id_for(index, seed)
   return head .. M.check_digit(head)
 end
 
+--- The business day ("YYYY-MM-DD") of a payment made at ``epoch`` (seconds): Bangkok's date,
+--- or the next day from the cut-off on, as app.domain.calendar.settlement_day decides it (a
+--- confirm whose businessDate is another day is refused: between the cut-off and midnight the
+--- counter's day is already tomorrow's).
+function M.business_day(epoch)
+  local bangkok = epoch + 7 * 3600
+  if bangkok % 86400 >= M.cutoff_s then
+    bangkok = bangkok + 86400
+  end
+  return os.date("!%Y-%m-%d", bangkok)
+end
+
 --- A uniformly random seeded person's national ID.
 function M.random_person()
   return M.national_id_for(math.random(0, M.persons - 1), M.seed)
@@ -193,6 +206,10 @@ M.run_id = os.getenv("BENCH_RUN") or "run"
 M.rate = tonumber(os.getenv("BENCH_RATE") or "0")
 M.warmup_us = tonumber(os.getenv("BENCH_WARMUP_S") or "2") * 1000000
 M.max_requests = tonumber(os.getenv("BENCH_MAX_REQUESTS") or "0")
+do
+  local hours, minutes = (os.getenv("BENCH_CUTOFF") or "23:00"):match("^(%d%d?):(%d%d)$")
+  M.cutoff_s = assert(tonumber(hours), "BENCH_CUTOFF is not HH:MM") * 3600 + tonumber(minutes) * 60
+end
 
 local threads = {}
 

@@ -1,6 +1,7 @@
 -- The Lua half of bench/run.py's self-check: for each line of the file SELFCHECK_INPUT
--- ("digest <nonce hex> <created> <password>" or "nid <index> <seed>") it prints what this
--- code computes; run.py compares it with Python's answers. Exits before any request is sent.
+-- ("digest <nonce hex> <created> <password>", "nid <index> <seed>" or "bday <epoch> 0") it
+-- prints what this code computes; run.py compares it with Python's answers. Exits before any
+-- request is sent.
 local c = require("common")
 
 local function unhex(hex)
@@ -17,6 +18,8 @@ for line in io.lines(input) do
     out[#out + 1] = c.password_digest(unhex(a), b, d)
   elseif kind == "nid" then
     out[#out + 1] = c.national_id_for(tonumber(a), tonumber(b))
+  elseif kind == "bday" then
+    out[#out + 1] = c.business_day(tonumber(a))
   end
 end
 out[#out + 1] = "END"

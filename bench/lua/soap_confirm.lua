@@ -23,7 +23,8 @@ c.install(function()
   end
   next_one = next_one + 1
   local person = mine[(next_one - 1) % #mine + 1] -- wraps (then: already paid) if too few
-  local bangkok = os.time() + 7 * 3600
+  local now = os.time()
+  local bangkok = now + 7 * 3600
   local body = "<sso:ConfirmPayment>"
     .. "<sso:partnerTxnId>" .. c.run_id .. "-" .. (tid or 0) .. "-" .. next_one
     .. "</sso:partnerTxnId>"
@@ -32,7 +33,7 @@ c.install(function()
     .. "<sso:amount>" .. person[2] .. "</sso:amount>"
     .. "<sso:storeId>S-0001</sso:storeId><sso:terminalId>T-01</sso:terminalId>"
     .. "<sso:shift>1</sso:shift><sso:operatorId>OP-1</sso:operatorId>"
-    .. "<sso:businessDate>" .. os.date("!%Y-%m-%d", bangkok) .. "</sso:businessDate>"
+    .. "<sso:businessDate>" .. c.business_day(now) .. "</sso:businessDate>"
     .. "<sso:paidAt>" .. os.date("!%Y-%m-%dT%H:%M:%S+07:00", bangkok) .. "</sso:paidAt>"
     .. "</sso:ConfirmPayment>"
   return wrk.format("POST", "/soap/v1", c.SOAP_HEADERS, c.soap_envelope(c.username, c.password,
