@@ -58,8 +58,8 @@ ANY_WAITING: Final = "SELECT EXISTS (SELECT 1 FROM audit_unlinked)"
 # is one index probe per waiting record, in the month's partition its time names: a LATERAL
 # with LIMIT, which the planner cannot turn into a join over the whole chain. As NOT EXISTS it
 # could, and did: with the statistics of a young audit_log (67,000 records) and of a bloated
-# audit_unlinked, a hash anti-join read every record of the chain on each batch, 50 ms a batch
-# (bench/RESULTS.md, session 10).
+# audit_unlinked, a hash anti-join read every record of the chain on each batch, 25 ms a batch
+# on average (bench/RESULTS.md, session 10).
 WAITING: Final = """
 SELECT u.record_id, u.at, u.principal_kind, u.principal_id, u.principal_name, u.operator,
        u.terminal, host(u.source_ip) AS source_ip, u.protocol, u.operation, u.national_id,
