@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from datetime import time as datetime_time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import asyncpg
 import httpx
 
 from app.db.local_pair import LocalPair, free_port, read_record
-from app.domain.calendar import settlement_day
+from app.domain.calendar import DEFAULT_CUTOFF, settlement_day
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -378,11 +379,19 @@ def check_rest_inquiry(base: str, p: Principals, national_id: str) -> dict[str, 
     return result
 
 
+def bench_cutoff() -> datetime_time:
+    """The settlement cut-off the Lua scripts assume: ``BENCH_CUTOFF`` ("HH:MM", as
+    bench/lua/common.lua reads it), else the gateway's default. Set it to the gateway's
+    ``SSOGW_SETTLEMENT_CUTOFF`` when that is changed."""
+    raw = os.environ.get("BENCH_CUTOFF")
+    return DEFAULT_CUTOFF if raw is None else datetime.strptime(raw, "%H:%M").time()
+
+
 def check_soap_confirm(base: str, p: Principals, candidate: str, txn_id: str) -> None:
     nid, amount, month = candidate.split()
     now = datetime.now(UTC)
     # The business day the gateway decides (after the cut-off, the next): any other is refused.
-    day = settlement_day(now).isoformat()
+    day = settlement_day(now, bench_cutoff()).isoformat()
     paid_at = (now + timedelta(hours=7)).strftime("%Y-%m-%dT%H:%M:%S+07:00")
     body = (
         f"<sso:ConfirmPayment><sso:partnerTxnId>{txn_id}</sso:partnerTxnId>"

@@ -84,12 +84,17 @@ def selfcheck() -> int:
         seed_no = rng.randrange(1, 100)
         cases.append(f"nid {index} {seed_no}")
         expected.append(national_id_for(index, seed=seed_no))
-    cutoff = int(datetime.now(UTC).replace(hour=16, minute=0, second=0).timestamp())  # 23:00
-    instants = [cutoff + d for d in (-1, 0, 1, 3599, 3600, 3601)]  # the cut-off, midnight
+    cutoff_at = gateway.bench_cutoff()  # what the Lua assumes (BENCH_CUTOFF), at Bangkok's +7
+    utc_hour = (cutoff_at.hour - 7) % 24
+    cutoff = int(
+        datetime.now(UTC).replace(hour=utc_hour, minute=cutoff_at.minute, second=0).timestamp()
+    )
+    midnight = int(datetime.now(UTC).replace(hour=17, minute=0, second=0).timestamp())
+    instants = [t + d for t in (cutoff, midnight) for d in (-1, 0, 1)]  # Bangkok's
     instants += [cutoff + rng.randrange(-40 * 86400, 40 * 86400) for _ in range(40)]
     for epoch in instants:
         cases.append(f"bday {epoch} 0")
-        expected.append(settlement_day(datetime.fromtimestamp(epoch, UTC)).isoformat())
+        expected.append(settlement_day(datetime.fromtimestamp(epoch, UTC), cutoff_at).isoformat())
     got = lua_selfcheck(cases)
     wrong = [(c, e, g) for c, e, g in zip(cases, expected, got, strict=False) if e != g]
     if len(got) != len(expected) or wrong:
