@@ -69,7 +69,8 @@ def main() -> int:
         settings |= {
             stage_waits.ENV: str(stages_file),
             "PYTHONPATH": os.pathsep.join(
-                [str(stage_waits.HOOK_DIR), str(gateway.ROOT), os.environ.get("PYTHONPATH", "")]
+                [str(stage_waits.HOOK_DIR), str(gateway.ROOT)]
+                + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
             ),
         }
     data_dir = args.data_dir.resolve()
