@@ -54,20 +54,24 @@ ADD: Final = add_sql()
 ANY_WAITING: Final = "SELECT EXISTS (SELECT 1 FROM audit_unlinked)"
 # In the form verify reads audit_log in (app.audit.queries), so the hash is the one it expects.
 # Not a record whose key the chain already holds (a decoy appended under its id: the link
-# function leaves it waiting, migration 0017), so such records never fill a batch. That check
-# is one index probe per waiting record, in the month's partition its time names: a LATERAL
-# with LIMIT, which the planner cannot turn into a join over the whole chain. As NOT EXISTS it
-# could, and did: with the statistics of a young audit_log (67,000 records) and of a bloated
-# audit_unlinked, a hash anti-join read every record of the chain on each batch, 25 ms a batch
-# on average (bench/RESULTS.md, session 10).
+# function leaves it waiting, migration 0017), so such records never fill a batch.
+# A batch costs the batch, however many records wait behind it or are chained
+# (tests/integration/test_audit_backlog.py counts the rows read):
+# - the queue is read in the order of its index on (at, record_id) (migration 0018) and the
+#   read stops once it has its batch;
+# - the check is one index probe per record read, in the month's partition its time names.
+#   `OFFSET 0` keeps it that: the planner may not turn such a subquery into a join, and a join
+#   was what read every record of the chain on each batch (a hash anti-join: 25 ms a batch on
+#   the bench pair, bench/RESULTS.md, session 10). Without a join it estimates the check to
+#   keep half the records (a LATERAL's `IS NULL` it guessed at 0.5 %), so it prefers the
+#   index's order to reading and sorting the whole queue.
 WAITING: Final = """
 SELECT u.record_id, u.at, u.principal_kind, u.principal_id, u.principal_name, u.operator,
        u.terminal, host(u.source_ip) AS source_ip, u.protocol, u.operation, u.national_id,
        u.name_returned, u.outcome, u.request_id, u.detail::text AS detail
 FROM audit_unlinked u
-LEFT JOIN LATERAL (SELECT true AS held FROM audit_log a
-                    WHERE a.at = u.at AND a.record_id = u.record_id LIMIT 1) chained ON true
-WHERE chained.held IS NULL
+WHERE NOT EXISTS (SELECT 1 FROM audit_log a
+                   WHERE a.at = u.at AND a.record_id = u.record_id OFFSET 0)
 ORDER BY u.at, u.record_id
 LIMIT $1
 """
