@@ -45,7 +45,9 @@ from app.domain.standing import TERMINATED, Earlier, reason_code
 #: probe, nearly always empty). For a Section 39 member recorded active, the latest month paid
 #: before $2 (at all, and on time: by the 15th of the next month, as
 #: ``app.domain.calendar.s39_due_date``): two probes backwards from where the window's months
-#: begin, which date an ending older than the window (``app.domain.standing``).
+#: begin, which date an ending older than the window (``app.domain.standing``). Every read of
+#: ``paid_months`` takes only the key's columns and ``paid_on``, which the key holds (migration
+#: 0019): index-only scans, no page of the table (``test_member_reads.py`` holds it to that).
 MEMBER_SQL = """
 SELECT p.national_id, p.title, p.first_name, p.last_name, p.section, p.status,
        p.status_reason, p.ended_month, p.effective_date, p.s40_option, p.option_changed_on,

@@ -1,6 +1,14 @@
 """Applies the numbered SQL files under ``migrations/`` in order, each in its own transaction,
 then the service role's privileges (``grants.py``); run as the schema's owner.
 
+A migration whose first line is ``OUTSIDE_A_TRANSACTION`` runs step by step instead, each step
+in a transaction of its own: for ``CREATE INDEX CONCURRENTLY``, which builds an index while
+payments go on writing the table, and which PostgreSQL refuses inside a transaction. Its steps
+are its statements, each ending with ``;`` at the end of a line (no dollar-quoted bodies); a run
+cut short leaves the steps done so far, and the next run begins the migration again from its
+first step, so every step must be safe to run again (``DROP INDEX CONCURRENTLY IF EXISTS``
+first).
+
 Every statement runs under a ``lock_timeout``: a migration that waits for a lock another session
 holds (a long enquiry, a stuck transaction) gives up and rolls back instead of sitting in the
 lock queue, where every later query on that table would wait behind it.
@@ -17,6 +25,7 @@ import asyncpg
 from app.db.grants import apply_grants
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+OUTSIDE_A_TRANSACTION = "-- ssogw: outside a transaction"
 LOCK_KEY = 0x55_47_57_4D  # advisory lock: one migrator at a time, across instances
 
 
@@ -41,6 +50,31 @@ class Migration:
     @property
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()
+
+    @property
+    def steps(self) -> list[str] | None:
+        """The statements run one by one, outside a transaction; None: the whole file in one."""
+        if self.sql.partition("\n")[0].strip() != OUTSIDE_A_TRANSACTION:
+            return None
+        steps, lines = [], []
+        for line in self.sql.splitlines():
+            if line.lstrip().startswith("--"):
+                continue
+            if "$" in line:
+                raise RuntimeError(
+                    f"migration {self.version:04d}_{self.name} runs outside a transaction, step"
+                    " by step: it may not hold dollar-quoted bodies (a step ends at a ';' ending"
+                    " a line)"
+                )
+            lines.append(line)
+            if line.rstrip().endswith(";"):
+                steps.append("\n".join(lines).strip())
+                lines = []
+        if "\n".join(lines).strip():
+            raise RuntimeError(
+                f"migration {self.version:04d}_{self.name}: its last step does not end with ';'"
+            )
+        return steps
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +133,7 @@ async def _run(
 ) -> MigrationRun:
     applied: list[str] = []
     step = "schema_migrations"
+    undone = _ROLLED_BACK
     try:
         # Inside the lock: instances migrating an empty database at once must not collide.
         await conn.execute(
@@ -121,14 +156,21 @@ async def _run(
                         "migration instead"
                     )
                 continue
+            steps = migration.steps
+            if steps is not None:
+                undone = _STEPS_UNDONE
+                for statement in steps:
+                    await conn.execute(statement)
             async with conn.transaction():
-                await conn.execute(migration.sql)
+                if steps is None:
+                    await conn.execute(migration.sql)
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
                     migration.version,
                     migration.name,
                     migration.checksum,
                 )
+            undone = _ROLLED_BACK
             applied.append(step)
         # Keep a year of audit partitions ahead of today, whatever the migrations said: the
         # owner's job, so the running gateway never needs the right to create tables.
@@ -142,17 +184,21 @@ async def _run(
     except asyncpg.LockNotAvailableError as exc:
         raise MigrationTimedOut(
             f"{step}: waited more than {limits.lock_timeout_ms} ms for a lock another session "
-            f"holds, and gave up so that queries do not queue behind it; it was rolled back"
+            f"holds, and gave up so that queries do not queue behind it; {undone}"
             f"{_done_before(applied)}. Find the holder (pg_stat_activity, pg_locks) and run "
             "`ssogw migrate` again; SSOGW_MIGRATE_LOCK_TIMEOUT_MS sets the wait"
         ) from exc
     except asyncpg.QueryCanceledError as exc:
         raise MigrationTimedOut(
             f"{step}: a statement ran longer than {limits.statement_timeout_ms} ms and was "
-            f"cancelled; it was rolled back{_done_before(applied)}. "
+            f"cancelled; {undone}{_done_before(applied)}. "
             "SSOGW_MIGRATE_STATEMENT_TIMEOUT_MS sets the limit (0: none)"
         ) from exc
     return MigrationRun(applied, granted.uncovered, granted.changed)
+
+
+_ROLLED_BACK = "it was rolled back"
+_STEPS_UNDONE = "the steps it finished stay, and the next run begins it again from its first step"
 
 
 def _done_before(applied: list[str]) -> str:

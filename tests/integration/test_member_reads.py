@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
 
+import asyncpg
 import pytest
 
 from app.counter.member_reads import MEMBER_SQL, MemberReads
@@ -81,3 +86,47 @@ async def test_a_cancelled_call_leaves_the_others_answered(gateway: Gateway) -> 
     for n in (0, 1, 2, 4, 5):
         row, _ = done[n]  # type: ignore[misc]
         assert row["national_id"] == ids[n]
+
+
+def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", ()):
+        yield from _nodes(child)
+
+
+async def test_the_months_are_read_from_paid_months_key_alone(
+    gateway: Gateway, owner_pool: asyncpg.Pool
+) -> None:
+    """The key holds the payment date (migration 0019): on a vacuumed standby the inquiry
+    reads a person's months (the window's, and for an active Section 39 member the latest
+    paid before it, at all and on time) from the key, without a page of the table."""
+    async with gateway.db.primary.acquire() as conn:
+        nid = await add_person(
+            conn, section=39, coverage_start=current_month().minus(30),
+            paid=[current_month().minus(n) for n in (1, 2, 20, 21)],
+        )  # fmt: skip
+    since = current_month().minus(13).first_day
+    for _ in range(50):  # until VACUUM finds the new rows visible to every open transaction
+        await owner_pool.execute("VACUUM (ANALYZE) paid_months")
+        async with gateway.db.primary.acquire() as conn:
+            await wait_replayed(conn, replicas(gateway))
+        reads = await _paid_months_reads(replicas(gateway)[0], nid, since)
+        if all(node.get("Heap Fetches") == 0 for node in reads):
+            break
+        await asyncio.sleep(0.1)
+    assert len(reads) == 3, [node["Node Type"] for node in reads]
+    for node in reads:
+        assert node["Node Type"] == "Index Only Scan", node
+        assert node["Heap Fetches"] == 0, node
+
+
+async def _paid_months_reads(replica: asyncpg.Pool, nid: str, since: date) -> list[dict[str, Any]]:
+    """The plan nodes of the inquiry's read on ``replica`` that read ``paid_months``."""
+    # A handful of rows: scans of the whole table would be cheaper here, but not on a register.
+    async with replica.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
+        found = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {MEMBER_SQL}", nid, since)
+    return [
+        node for node in _nodes(json.loads(found)[0]["Plan"])
+        if node.get("Relation Name") == "paid_months" and node.get("Actual Loops", 0) > 0
+    ]  # fmt: skip

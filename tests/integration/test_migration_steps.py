@@ -1,0 +1,138 @@
+"""Migrations run outside a transaction, step by step (``OUTSIDE_A_TRANSACTION``): what
+``CREATE INDEX CONCURRENTLY`` needs, so that an index is built while payments write the table.
+
+On a database of its own per test (a copy of a freshly migrated one), with the shipped
+migrations and one more."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from app.db.local_pair import SERVICE_ROLE, LocalPair, PairRecord
+from app.db.migrator import (
+    MIGRATIONS_DIR,
+    OUTSIDE_A_TRANSACTION,
+    Migration,
+    MigrationLimits,
+    MigrationTimedOut,
+    load_migrations,
+    migrate,
+)
+from tests.support.scratch_db import copy_of, migrated_template
+
+pytestmark = pytest.mark.db
+
+EXTRA = "9999_partners_by_name"
+STEPS = f"""{OUTSIDE_A_TRANSACTION}
+-- built while the table is written; a run cut short is begun again
+DROP INDEX CONCURRENTLY IF EXISTS partners_by_name_test;
+CREATE INDEX CONCURRENTLY partners_by_name_test
+    ON partners (name);
+"""
+INDEX = "SELECT indisvalid FROM pg_index WHERE indexrelid = 'partners_by_name_test'::regclass"
+RECORDED = "SELECT count(*) FROM schema_migrations WHERE version = 9999"
+
+
+@pytest.fixture(scope="module")
+async def template(pg_pair: tuple[LocalPair, PairRecord]) -> AsyncIterator[PairRecord]:
+    async with migrated_template(pg_pair[1], "ssogw_migsteps") as made:
+        yield made
+
+
+@pytest.fixture
+async def database(template: PairRecord) -> AsyncIterator[PairRecord]:
+    async with copy_of(template) as made:
+        yield made
+
+
+@pytest.fixture
+async def owner(database: PairRecord) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(database.owner_dsn)
+    try:
+        yield conn
+    finally:
+        conn.terminate()
+
+
+@pytest.fixture
+def migrations(tmp_path: Path) -> Path:
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        shutil.copy(path, tmp_path / path.name)
+    return tmp_path
+
+
+async def test_an_index_is_built_concurrently_and_the_migration_recorded(
+    owner: asyncpg.Connection, migrations: Path
+) -> None:
+    (migrations / f"{EXTRA}.sql").write_text(STEPS)
+    run = await migrate(owner, migrations, service_role=SERVICE_ROLE)
+    assert run.applied == [EXTRA]
+    assert await owner.fetchval(INDEX) is True
+    assert await owner.fetchval(RECORDED) == 1
+    assert (await migrate(owner, migrations, service_role=SERVICE_ROLE)).applied == []
+
+
+async def test_the_same_steps_in_one_transaction_are_refused_by_postgresql(
+    owner: asyncpg.Connection, migrations: Path
+) -> None:
+    """Why the mode exists (and that the test above would notice its absence)."""
+    (migrations / f"{EXTRA}.sql").write_text(STEPS.replace(OUTSIDE_A_TRANSACTION, "-- 9999"))
+    with pytest.raises(asyncpg.ActiveSQLTransactionError):
+        await migrate(owner, migrations, service_role=SERVICE_ROLE)
+    assert await owner.fetchval(RECORDED) == 0
+
+
+async def test_a_run_cut_short_is_begun_again_and_completes(
+    database: PairRecord, owner: asyncpg.Connection, migrations: Path
+) -> None:
+    """A lock held past the timeout stops the second step; the index it began is left
+    invalid, the migration unrecorded. The next run drops it first and builds it whole."""
+    (migrations / f"{EXTRA}.sql").write_text(STEPS)
+    holder = await asyncpg.connect(database.owner_dsn)
+    try:
+        holding = holder.transaction()
+        await holding.start()
+        await holder.fetch("SELECT 1 FROM partners LIMIT 1")  # CONCURRENTLY waits for it
+        with pytest.raises(MigrationTimedOut) as raised:
+            await migrate(
+                owner, migrations, service_role=SERVICE_ROLE,
+                limits=MigrationLimits(lock_timeout_ms=300),
+            )  # fmt: skip
+        assert EXTRA in str(raised.value)
+        assert "begins it again from its first step" in str(raised.value)
+        assert await owner.fetchval(RECORDED) == 0
+        assert await owner.fetchval(INDEX) is False, "left invalid, as PostgreSQL leaves it"
+        await holding.rollback()
+    finally:
+        holder.terminate()
+    run = await migrate(owner, migrations, service_role=SERVICE_ROLE)
+    assert run.applied == [EXTRA]
+    assert await owner.fetchval(INDEX) is True
+    assert await owner.fetchval(RECORDED) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "complaint"),
+    [
+        ("DO $$ BEGIN PERFORM 1; END $$;\n", "dollar-quoted"),
+        ("CREATE INDEX CONCURRENTLY x ON partners (name)\n", "does not end with ';'"),
+    ],
+    ids=["dollar_quoted", "unterminated"],
+)
+def test_steps_the_migrator_cannot_split_are_refused(body: str, complaint: str) -> None:
+    migration = Migration(9999, "bad", f"{OUTSIDE_A_TRANSACTION}\n{body}")
+    with pytest.raises(RuntimeError, match=complaint):
+        _ = migration.steps
+
+
+def test_the_shipped_migration_of_paid_months_key_runs_in_three_steps() -> None:
+    (migration,) = [m for m in load_migrations() if m.version == 19]
+    steps = migration.steps
+    assert steps is not None and len(steps) == 3
+    assert steps[0].startswith("DROP INDEX CONCURRENTLY IF EXISTS")
+    assert "INCLUDE (paid_on)" in steps[1]
