@@ -4,10 +4,14 @@ then the service role's privileges (``grants.py``); run as the schema's owner.
 A migration whose first line is ``OUTSIDE_A_TRANSACTION`` runs step by step instead, each step
 in a transaction of its own: for ``CREATE INDEX CONCURRENTLY``, which builds an index while
 payments go on writing the table, and which PostgreSQL refuses inside a transaction. Its steps
-are its statements, each ending with ``;`` at the end of a line (no dollar-quoted bodies); a run
-cut short leaves the steps done so far, and the next run begins the migration again from its
-first step, so every step must be safe to run again (``DROP INDEX CONCURRENTLY IF EXISTS``
-first).
+are its statements, each ending with ``;`` at the end of a line. So that the split cannot cut a
+statement anywhere else, such a file holds nothing but statements and whole-line ``--``
+comments: no quotes, no comment after code, no ``/*``, no ``$``, no ``;`` but at a line's end
+(the migrator refuses it otherwise). A run cut short leaves the steps done so far, and the next
+run begins the migration again from its first step, so every step must be safe to run again
+(``DROP INDEX CONCURRENTLY IF EXISTS`` first). A ``CONCURRENTLY`` step runs without the lock
+timeout: it waits for transactions older than it to end, which queues nobody behind it
+(``statement_timeout`` still bounds it).
 
 Every statement runs under a ``lock_timeout``: a migration that waits for a lock another session
 holds (a long enquiry, a stuck transaction) gives up and rolls back instead of sitting in the
@@ -16,6 +20,7 @@ lock queue, where every later query on that table would wait behind it.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +31,11 @@ from app.db.grants import apply_grants
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 OUTSIDE_A_TRANSACTION = "-- ssogw: outside a transaction"
+#: What a step-by-step migration's statements may not hold: a string, a comment after code or
+#: a dollar-quoted body could hold a ';' at a line's end that does not end the statement.
+_UNSPLITTABLE = ("'", '"', "$", "--", "/*")
 LOCK_KEY = 0x55_47_57_4D  # advisory lock: one migrator at a time, across instances
+LOCK_POLL_S = 0.5
 
 
 class MigrationTimedOut(RuntimeError):
@@ -54,20 +63,22 @@ class Migration:
     @property
     def steps(self) -> list[str] | None:
         """The statements run one by one, outside a transaction; None: the whole file in one."""
-        if self.sql.partition("\n")[0].strip() != OUTSIDE_A_TRANSACTION:
+        if self.sql.lstrip("\ufeff").partition("\n")[0].strip() != OUTSIDE_A_TRANSACTION:
             return None
         steps, lines = [], []
-        for line in self.sql.splitlines():
+        for number, line in enumerate(self.sql.splitlines(), start=1):
             if line.lstrip().startswith("--"):
                 continue
-            if "$" in line:
+            code = line.rstrip()
+            unsafe = [t for t in _UNSPLITTABLE if t in code] + [";"] * (";" in code[:-1])
+            if unsafe:
                 raise RuntimeError(
                     f"migration {self.version:04d}_{self.name} runs outside a transaction, step"
-                    " by step: it may not hold dollar-quoted bodies (a step ends at a ';' ending"
-                    " a line)"
+                    f" by step: line {number} holds {unsafe[0]!r}, which could hide where a step"
+                    " ends (only statements and whole-line -- comments; ';' only at a line's end)"
                 )
             lines.append(line)
-            if line.rstrip().endswith(";"):
+            if code.endswith(";"):
                 steps.append("\n".join(lines).strip())
                 lines = []
         if "\n".join(lines).strip():
@@ -110,14 +121,30 @@ async def migrate(
     its privileges again; ``conn`` is the schema owner's. A step that exceeds ``limits``
     raises ``MigrationTimedOut`` (what it did is rolled back; the steps before it stay)."""
     # Another migrator (the monthly job, a second deploy) may hold this: wait for it, as the
-    # timeouts below are set only once it is ours.
-    await conn.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
+    # timeouts below are set only once it is ours. Asked again and again, not waited for in
+    # one statement: a statement waiting keeps a snapshot open, which the holder's CREATE
+    # INDEX CONCURRENTLY would wait for in turn (a deadlock). No event to wait on: the holder
+    # is another process.
+    while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):  # noqa: ASYNC110
+        await asyncio.sleep(LOCK_POLL_S)
     try:
         await _set_limits(conn, limits)
         return await _run(conn, directory, service_role, limits)
     finally:
         await conn.execute("RESET lock_timeout; RESET statement_timeout")
         await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+
+
+async def _step(conn: asyncpg.Connection, statement: str, limits: MigrationLimits) -> None:
+    """One step of a migration run outside a transaction."""
+    if "CONCURRENTLY" not in statement.upper():
+        await conn.execute(statement)
+        return
+    await conn.execute("SET lock_timeout = 0")
+    try:
+        await conn.execute(statement)
+    finally:
+        await _set_limits(conn, limits)
 
 
 async def _set_limits(conn: asyncpg.Connection, limits: MigrationLimits) -> None:
@@ -160,7 +187,7 @@ async def _run(
             if steps is not None:
                 undone = _STEPS_UNDONE
                 for statement in steps:
-                    await conn.execute(statement)
+                    await _step(conn, statement, limits)
             async with conn.transaction():
                 if steps is None:
                     await conn.execute(migration.sql)
@@ -187,6 +214,11 @@ async def _run(
             f"holds, and gave up so that queries do not queue behind it; {undone}"
             f"{_done_before(applied)}. Find the holder (pg_stat_activity, pg_locks) and run "
             "`ssogw migrate` again; SSOGW_MIGRATE_LOCK_TIMEOUT_MS sets the wait"
+        ) from exc
+    except asyncpg.DeadlockDetectedError as exc:
+        raise MigrationTimedOut(
+            f"{step}: PostgreSQL found it waiting in a deadlock with another session and "
+            f"stopped it; {undone}{_done_before(applied)}. Run `ssogw migrate` again"
         ) from exc
     except asyncpg.QueryCanceledError as exc:
         raise MigrationTimedOut(

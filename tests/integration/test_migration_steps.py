@@ -6,6 +6,7 @@ migrations and one more."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -90,18 +91,19 @@ async def test_the_same_steps_in_one_transaction_are_refused_by_postgresql(
 async def test_a_run_cut_short_is_begun_again_and_completes(
     database: PairRecord, owner: asyncpg.Connection, migrations: Path
 ) -> None:
-    """A lock held past the timeout stops the second step; the index it began is left
-    invalid, the migration unrecorded. The next run drops it first and builds it whole."""
+    """The statement timeout stops the second step while it waits for an older transaction;
+    the index it began is left invalid, the migration unrecorded. The next run drops it first
+    and builds it whole."""
     (migrations / f"{EXTRA}.sql").write_text(STEPS)
     holder = await asyncpg.connect(database.owner_dsn)
     try:
-        holding = holder.transaction()
+        holding = holder.transaction(isolation="repeatable_read")
         await holding.start()
         await holder.fetch("SELECT 1 FROM partners LIMIT 1")  # CONCURRENTLY waits for it
         with pytest.raises(MigrationTimedOut) as raised:
             await migrate(
                 owner, migrations, service_role=SERVICE_ROLE,
-                limits=MigrationLimits(lock_timeout_ms=300),
+                limits=MigrationLimits(statement_timeout_ms=500),
             )  # fmt: skip
         assert EXTRA in str(raised.value)
         assert "begins it again from its first step" in str(raised.value)
@@ -116,13 +118,74 @@ async def test_a_run_cut_short_is_begun_again_and_completes(
     assert await owner.fetchval(RECORDED) == 1
 
 
+async def test_the_lock_timeout_does_not_stop_a_concurrent_build(
+    database: PairRecord, owner: asyncpg.Connection, migrations: Path
+) -> None:
+    """CONCURRENTLY waits for every older transaction, touching the table or not, and nobody
+    queues behind that wait: a transaction open past the lock timeout only delays it."""
+    (migrations / f"{EXTRA}.sql").write_text(STEPS)
+    holder = await asyncpg.connect(database.owner_dsn)
+    try:
+        holding = holder.transaction(isolation="repeatable_read")
+        await holding.start()
+        await holder.fetch("SELECT 1 FROM audit_chain")  # another table
+        migrating = asyncio.create_task(
+            migrate(
+                owner,
+                migrations,
+                service_role=SERVICE_ROLE,
+                limits=MigrationLimits(lock_timeout_ms=200),
+            )
+        )
+        await asyncio.sleep(1.0)
+        assert not migrating.done()
+        await holding.commit()
+        run = await asyncio.wait_for(migrating, 10)
+    finally:
+        holder.terminate()
+    assert run.applied == [EXTRA]
+    assert await owner.fetchval(INDEX) is True
+
+
+async def test_two_migrators_at_once_both_finish(
+    database: PairRecord, owner: asyncpg.Connection, migrations: Path
+) -> None:
+    """The second waits for the first without holding a snapshot the first's concurrent build
+    would wait for (a deadlock, when it waited inside pg_advisory_lock)."""
+    (migrations / f"{EXTRA}.sql").write_text(STEPS)
+    other = await asyncpg.connect(database.owner_dsn)
+    try:
+        runs = await asyncio.wait_for(
+            asyncio.gather(
+                migrate(owner, migrations, service_role=SERVICE_ROLE),
+                migrate(other, migrations, service_role=SERVICE_ROLE),
+            ),
+            30,
+        )
+    finally:
+        other.terminate()
+    assert sorted(run.applied for run in runs) == [[], [EXTRA]]
+    assert await owner.fetchval(INDEX) is True
+
+
 @pytest.mark.parametrize(
     ("body", "complaint"),
     [
-        ("DO $$ BEGIN PERFORM 1; END $$;\n", "dollar-quoted"),
+        ("DO $$ BEGIN PERFORM 1; END $$;\n", "'\\$'"),
         ("CREATE INDEX CONCURRENTLY x ON partners (name)\n", "does not end with ';'"),
+        ("DELETE FROM partners -- only old ones;\n    WHERE id < 0;\n", "'--'"),
+        ("SELECT 'a;\nb';\n", '"\'"'),
+        ("SELECT 1; SELECT 2;\n", "';'"),
+        ("SELECT /* a;\n*/ 1;\n", "'/\\*'"),
     ],
-    ids=["dollar_quoted", "unterminated"],
+    ids=[
+        "dollar_quoted",
+        "unterminated",
+        "comment_after_code",
+        "string",
+        "two_on_a_line",
+        "block_comment",
+    ],
 )
 def test_steps_the_migrator_cannot_split_are_refused(body: str, complaint: str) -> None:
     migration = Migration(9999, "bad", f"{OUTSIDE_A_TRANSACTION}\n{body}")

@@ -13,8 +13,10 @@
 --
 -- The new key is built CONCURRENTLY, while payments go on writing the table, then takes the
 -- place of the old one under a short lock (the constraint keeps its name, paid_months_pkey,
--- which app/counter/ledger.py recognises). A run cut short leaves the old key, or an invalid
--- new index that the next run drops first.
+-- which app/counter/ledger.py recognises). A run cut short leaves the old key with, at most,
+-- the new index: invalid (the build stopped), or valid beside the key (the swap timed out;
+-- written by every payment until the next run); the next run drops it and begins again. A run
+-- that stopped after the swap, before it was recorded, builds and swaps the key once more.
 
 DROP INDEX CONCURRENTLY IF EXISTS paid_months_key_with_paid_on;
 
