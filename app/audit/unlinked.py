@@ -57,8 +57,9 @@ ANY_WAITING: Final = "SELECT EXISTS (SELECT 1 FROM audit_unlinked)"
 # function leaves it waiting, migration 0017), so such records never fill a batch.
 # A batch costs the batch, however many records wait behind it or are chained
 # (tests/integration/test_audit_backlog.py counts the rows read):
-# - the queue is read in the order of its index on (at, record_id) (migration 0018) and the
-#   read stops once it has its batch;
+# - the queue is read in the order of its index on (at in UTC, record_id) (migration 0018):
+#   the order of `at`, in a form lookups by ID cannot take for theirs; the read stops once it
+#   has its batch;
 # - the check is one index probe per record read, in the month's partition its time names.
 #   `OFFSET 0` keeps it that: the planner may not turn such a subquery into a join, and a join
 #   was what read every record of the chain on each batch (a hash anti-join: 25 ms a batch on
@@ -72,7 +73,7 @@ SELECT u.record_id, u.at, u.principal_kind, u.principal_id, u.principal_name, u.
 FROM audit_unlinked u
 WHERE NOT EXISTS (SELECT 1 FROM audit_log a
                    WHERE a.at = u.at AND a.record_id = u.record_id OFFSET 0)
-ORDER BY u.at, u.record_id
+ORDER BY u.at AT TIME ZONE 'UTC', u.record_id
 LIMIT $1
 """
 

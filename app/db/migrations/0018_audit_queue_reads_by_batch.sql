@@ -5,6 +5,10 @@
 --    and sorted every waiting record before it kept a batch: with 50,000 waiting and 150,000
 --    chained, 74 ms a batch, and a backlog (left by a primary that refused linking for a
 --    while) cost backlog² probes to drain. With the index the read stops after its batch.
+--    The index orders by the time in UTC, the same order as `at`, so that lookups by ID
+--    (app/audit/queries.py, LOOKUPS: ordered by `at`) cannot take it for theirs: on a small
+--    queue the planner priced a backward scan of a plain (at, record_id) index, filtered by
+--    ID, the same as the ID's own index, and sometimes chose it.
 -- 2. Two checks against the chain were written as NOT EXISTS: the link function's "not
 --    already chained" (0017) and the queue guard's "its copy is on the chain" (0010). The
 --    planner may answer NOT EXISTS with a hash anti-join that reads every record of
@@ -16,7 +20,7 @@
 --
 -- What the functions decide is unchanged; test_audit_backlog.py holds them to their cost.
 
-CREATE INDEX audit_unlinked_at_record ON audit_unlinked (at, record_id);
+CREATE INDEX audit_unlinked_utc_record ON audit_unlinked ((at AT TIME ZONE 'UTC'), record_id);
 
 CREATE OR REPLACE FUNCTION ssogw_audit_unlinked_leave_only_linked() RETURNS trigger
 LANGUAGE plpgsql AS $$
