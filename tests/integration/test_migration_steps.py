@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from app.db.local_pair import SERVICE_ROLE, LocalPair, PairRecord
+from app.db.local_pair import SERVICE_ROLE, PairRecord
 from app.db.migrator import (
     MIGRATIONS_DIR,
     OUTSIDE_A_TRANSACTION,
@@ -24,7 +24,10 @@ from app.db.migrator import (
     load_migrations,
     migrate,
 )
-from tests.support.scratch_db import copy_of, migrated_template
+from tests.integration.test_migration_timeouts import (  # noqa: F401 (fixtures)
+    scratch,
+    template,
+)
 
 pytestmark = pytest.mark.db
 
@@ -39,21 +42,9 @@ INDEX = "SELECT indisvalid FROM pg_index WHERE indexrelid = 'partners_by_name_te
 RECORDED = "SELECT count(*) FROM schema_migrations WHERE version = 9999"
 
 
-@pytest.fixture(scope="module")
-async def template(pg_pair: tuple[LocalPair, PairRecord]) -> AsyncIterator[PairRecord]:
-    async with migrated_template(pg_pair[1], "ssogw_migsteps") as made:
-        yield made
-
-
 @pytest.fixture
-async def database(template: PairRecord) -> AsyncIterator[PairRecord]:
-    async with copy_of(template) as made:
-        yield made
-
-
-@pytest.fixture
-async def owner(database: PairRecord) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database.owner_dsn)
+async def owner(scratch: PairRecord) -> AsyncIterator[asyncpg.Connection]:  # noqa: F811
+    conn = await asyncpg.connect(scratch.owner_dsn)
     try:
         yield conn
     finally:
@@ -89,13 +80,15 @@ async def test_the_same_steps_in_one_transaction_are_refused_by_postgresql(
 
 
 async def test_a_run_cut_short_is_begun_again_and_completes(
-    database: PairRecord, owner: asyncpg.Connection, migrations: Path
+    scratch: PairRecord,  # noqa: F811
+    owner: asyncpg.Connection,
+    migrations: Path,
 ) -> None:
     """The statement timeout stops the second step while it waits for an older transaction;
     the index it began is left invalid, the migration unrecorded. The next run drops it first
     and builds it whole."""
     (migrations / f"{EXTRA}.sql").write_text(STEPS)
-    holder = await asyncpg.connect(database.owner_dsn)
+    holder = await asyncpg.connect(scratch.owner_dsn)
     try:
         holding = holder.transaction(isolation="repeatable_read")
         await holding.start()
@@ -119,12 +112,14 @@ async def test_a_run_cut_short_is_begun_again_and_completes(
 
 
 async def test_the_lock_timeout_does_not_stop_a_concurrent_build(
-    database: PairRecord, owner: asyncpg.Connection, migrations: Path
+    scratch: PairRecord,  # noqa: F811
+    owner: asyncpg.Connection,
+    migrations: Path,
 ) -> None:
     """CONCURRENTLY waits for every older transaction, touching the table or not, and nobody
     queues behind that wait: a transaction open past the lock timeout only delays it."""
     (migrations / f"{EXTRA}.sql").write_text(STEPS)
-    holder = await asyncpg.connect(database.owner_dsn)
+    holder = await asyncpg.connect(scratch.owner_dsn)
     try:
         holding = holder.transaction(isolation="repeatable_read")
         await holding.start()
@@ -148,12 +143,14 @@ async def test_the_lock_timeout_does_not_stop_a_concurrent_build(
 
 
 async def test_two_migrators_at_once_both_finish(
-    database: PairRecord, owner: asyncpg.Connection, migrations: Path
+    scratch: PairRecord,  # noqa: F811
+    owner: asyncpg.Connection,
+    migrations: Path,
 ) -> None:
     """The second waits for the first without holding a snapshot the first's concurrent build
     would wait for (a deadlock, when it waited inside pg_advisory_lock)."""
     (migrations / f"{EXTRA}.sql").write_text(STEPS)
-    other = await asyncpg.connect(database.owner_dsn)
+    other = await asyncpg.connect(scratch.owner_dsn)
     try:
         runs = await asyncio.wait_for(
             asyncio.gather(
