@@ -6,7 +6,7 @@ with ``py-spy record --format raw`` and prints the top entries: where the sample
 frame was (self) and which functions were on the stack (inclusive), as shares of all samples.
 
     .venv/bin/python -m bench.profile soap_inquiry|rest_inquiry|soap_confirm [--seconds 20]
-                     [--native] [--top 25]
+                     [--rate R --connections 32] [--native] [--top 25]
 
 py-spy is not a project dependency: ``.venv/bin/pip install py-spy`` first. As root it needs
 nothing else; otherwise ``ptrace`` must be allowed (``kernel.yama.ptrace_scope=0``).
@@ -168,6 +168,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--rate", type=float, help="requests per second (open loop, as the bench's half load)"
+    )
     parser.add_argument("--native", action="store_true", help="py-spy --native (C frames)")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--data-dir", type=Path, default=OUT / "data")
@@ -197,6 +200,7 @@ def main() -> int:
                 connections=args.connections,
                 duration_s=seconds,
                 env=env | {"BENCH_RUN": f"{run_id}{tag}"},
+                rate=args.rate,
             )
             busy = (gw.cpu_seconds() - cpu) / result.seconds
             cpu_per_request.append(busy / result.rps * 1e6)

@@ -130,3 +130,31 @@ async def _paid_months_reads(replica: asyncpg.Pool, nid: str, since: date) -> li
         node for node in _nodes(json.loads(found)[0]["Plan"])
         if node.get("Relation Name") == "paid_months" and node.get("Actual Loops", 0) > 0
     ]  # fmt: skip
+
+
+async def test_a_lone_read_is_not_planned_again_for_each_call(gateway: Gateway) -> None:
+    """The batch read of one person at a time (an unhurried gateway's) runs on a plan the
+    standby made once, not on one made for each call: PostgreSQL's own choice plans a small
+    batch afresh every time, which costs more than running it."""
+    ids = await _people(gateway, 2)
+    reads = MemberReads(lambda: gateway.db.router, MEMBER_SQL)
+    since = current_month().minus(13).first_day
+    for _ in range(8):  # past the five calls after which PostgreSQL may settle on one plan
+        for nid in ids:
+            row, info = await reads.read(nid, since=since, min_lsn=None)
+            assert (row["national_id"], info.path) == (nid, "replica")
+    plans = {"generic": 0, "custom": 0}
+    for pool in replicas(gateway):
+        held = [await pool.acquire() for _ in range(pool.get_size())]
+        try:
+            for conn in held:
+                for found in await conn.fetch(
+                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                    " WHERE statement LIKE '%unnest($1::text[]) WITH ORDINALITY%'"
+                ):
+                    plans["generic"] += found["generic_plans"]
+                    plans["custom"] += found["custom_plans"]
+        finally:
+            for conn in held:
+                await pool.release(conn)
+    assert plans["generic"] >= 16 and plans["custom"] == 0, plans
