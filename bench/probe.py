@@ -4,18 +4,23 @@ maxima differ are measured at different loads).
 
     .venv/bin/python -m bench.probe soap_inquiry|rest_inquiry|soap_confirm --rate 700
                      [--seconds 10] [--repeat 3] [--persons 200000]
+                     [--connections 8] [--warm-up-at-rate]
     .venv/bin/python -m bench.probe soap_inquiry --closed [--seconds 10] [--repeat 3]
                      [--set SSOGW_REPLICA_POOL_MAX=20 ...] [--workers 2]
 
 Starts ``ssogw serve`` on the bench pair (seeded by ``make bench``), registers a bench partner
 and client, warms up for 3 s, then runs ``--repeat`` open-loop runs of 32 connections on fixed
-timetables, latency counted from the time each request was due. ``--closed``: closed-loop runs
-of 64 connections instead (as ``make bench``'s maxima; ``--connections N`` for another
-number), each with where the CPU went (``bench.cpu_split``) and the mean time of the audit
-group commit, of a nonce batch and of the event loop's lateness: a quick look at one change's
-effect on the maximum, without the whole bench. ``--stages``: also the mean wait of each stage
+timetables, latency counted from the time each request was due (``--connections N`` for
+another number). ``--closed``: closed-loop runs of 64 connections instead (as ``make bench``'s
+maxima; ``--connections N`` for another number); each run with where the CPU went
+(``bench.cpu_split``) and the mean time of the audit group commit, of a nonce batch and of the
+event loop's lateness: a quick look at one change's effect on the maximum, without the whole
+bench. ``--stages``: also the mean wait of each stage
 of a call inside the gateway (``bench.stage_waits``; their totals are written each second, so
-a run's means may include up to a second of the warm-up before it).
+a run's means may include up to a second of the warm-up before it). ``--warm-up-at-rate``: warm
+up at the runs' own rate and connections instead of a closed loop of 64, whose large batches
+leave state behind that an unhurried gateway would not have (PostgreSQL's choice of plan for
+a prepared statement, for one).
 """
 
 from __future__ import annotations
@@ -39,8 +44,12 @@ def main() -> int:
     parser.add_argument("--rate", type=float, help="requests per second (open loop)")
     parser.add_argument("--closed", action="store_true", help="closed loop, 64 connections")
     parser.add_argument(
-        "--connections", type=int, default=64, help="closed loop: connections (the bench's 64)"
+        "--connections", type=int, help="connections (closed loop: the bench's 64; open: 32)"
     )
+    parser.add_argument(
+        "--warm-up-at-rate", action="store_true",
+        help="warm up at --rate on the runs' connections, not with a closed loop of 64",
+    )  # fmt: skip
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--persons", type=int, default=200_000)
@@ -61,6 +70,8 @@ def main() -> int:
     settings = dict(item.split("=", 1) for item in args.set)
     if (args.rate is None) == (not args.closed):
         parser.error("give either --rate or --closed")
+    if args.warm_up_at_rate and args.closed:
+        parser.error("--warm-up-at-rate goes with --rate")
     if args.stages and args.workers != 1:
         parser.error("--stages times one process: leave --workers at 1")
     stages_file = OUT / "probe-stages.json"
@@ -95,8 +106,14 @@ def main() -> int:
                 env["BENCH_CANDIDATES"] = str(path)
 
         pay_from(0)
-        run_wrk(args.operation, served.base, threads=2, connections=64, duration_s=3,
-                env=env | {"BENCH_RUN": f"{run_id}w"})  # fmt: skip
+        connections = args.connections or (64 if args.closed else 32)
+        if args.warm_up_at_rate:
+            run_wrk(args.operation, served.base, threads=connections, connections=connections,
+                    duration_s=3, rate=args.rate,
+                    env=env | {"BENCH_RUN": f"{run_id}w"})  # fmt: skip
+        else:
+            run_wrk(args.operation, served.base, threads=2, connections=64, duration_s=3,
+                    env=env | {"BENCH_RUN": f"{run_id}w"})  # fmt: skip
         for n in range(args.repeat):
             pay_from(n + 1)
             servers = cpu_split.postmasters(data_dir)
@@ -106,8 +123,8 @@ def main() -> int:
             result = run_wrk(
                 args.operation,
                 served.base,
-                threads=2 if args.closed else 32,
-                connections=args.connections if args.closed else 32,
+                threads=2 if args.closed else connections,
+                connections=connections,
                 duration_s=args.seconds,
                 rate=args.rate,
                 env=env | {"BENCH_RUN": f"{run_id}{n}"},
