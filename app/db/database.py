@@ -70,12 +70,15 @@ class Database:
             name=f"{cfg.pool_prefix}admission", session={"synchronous_commit": "off"},
             observer=seen,
         )  # fmt: skip
-        # Enquiry reads are planned once per session, not once per call: the inquiry's batch
-        # read takes 0.28 ms to plan, more than it takes to run for a few persons, and with an
-        # array of IDs as its parameter PostgreSQL's own choice ("auto") plans it again for
-        # every small batch: at 300 inquiries/s, 1,168 against 826 µs of PostgreSQL CPU per
-        # inquiry (bench/RESULTS.md, session 12). The replicas serve key lookups and index
-        # ranges only, whose plans do not depend on the values asked for.
+        # Enquiry reads run on plans made once per session, not once per call: the inquiry's
+        # batch read takes 0.28 ms to plan, more than it takes to run for a few persons, and
+        # with an array of IDs as its parameter PostgreSQL's own choice ("auto") plans it again
+        # for every small batch (at 300 inquiries/s, 1,354 against 928 µs of PostgreSQL CPU
+        # per inquiry: bench/RESULTS.md, session 12). The replicas' other reads are key
+        # lookups, whose plans do not depend on the values asked for; a read whose plan does
+        # (the stats sums over a span of dates) sets ``plan_cache_mode`` for its own
+        # transaction. No JIT: a generic plan's guess at a LIMIT can price a listing past
+        # ``jit_above_cost``, and compiling it took 4–7 ms for a read of 0.05 ms.
         self._replicas = list(
             await asyncio.gather(
                 *(
@@ -84,7 +87,7 @@ class Database:
                         cfg.replica_pool,
                         read_only=True,
                         name=f"{cfg.pool_prefix}replica-{i}",
-                        session={"plan_cache_mode": "force_generic_plan"},
+                        session={"plan_cache_mode": "force_generic_plan", "jit": "off"},
                         observer=seen,
                     )
                     for i, dsn in enumerate(cfg.replica_dsns)

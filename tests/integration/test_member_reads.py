@@ -15,6 +15,7 @@ from app.counter.member_reads import MEMBER_SQL, MemberReads
 from app.domain.months import Month
 from app.main import Gateway
 from tests.support.people import add_person
+from tests.support.plans import plan_counts
 from tests.support.rest_api import replicas
 from tests.support.scenarios import current_month, wait_replayed
 
@@ -144,29 +145,8 @@ async def test_a_lone_read_is_not_planned_again_for_each_call(gateway: Gateway) 
             row, info = await reads.read(nid, since=since, min_lsn=None)
             assert (row["national_id"], info.path) == (nid, "replica")
     for _ in range(50):  # until no connection that ran them is held by the router's probe
-        plans = await _plans_of_the_batch_read(replicas(gateway))
+        plans = await plan_counts(replicas(gateway), "unnest($1::text[]) WITH ORDINALITY")
         if plans["generic"] >= 16:
             break
         await asyncio.sleep(0.05)
     assert plans["generic"] >= 16 and plans["custom"] == 0, plans
-
-
-async def _plans_of_the_batch_read(pools: list[asyncpg.Pool]) -> dict[str, int]:
-    """How many times the sessions of ``pools`` ran the batch read on a generic plan and on
-    one made for the call (``pg_prepared_statements``, each connection's own)."""
-    plans = {"generic": 0, "custom": 0}
-    for pool in pools:
-        held = [await pool.acquire() for _ in range(pool.get_size())]
-        try:
-            for conn in held:
-                for found in await conn.fetch(
-                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
-                    " WHERE statement LIKE '%unnest($1::text[]) WITH ORDINALITY%'"
-                    " AND statement NOT LIKE '%pg_prepared_statements%'"  # not this one
-                ):
-                    plans["generic"] += found["generic_plans"]
-                    plans["custom"] += found["custom_plans"]
-        finally:
-            for conn in held:
-                await pool.release(conn)
-    return plans

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -10,8 +11,10 @@ import httpx
 import pytest
 
 from app.main import Gateway
+from app.stats.repository import StatsRepository
 from tests.support.clock import business_clock
 from tests.support.people import add_person
+from tests.support.plans import plan_counts
 from tests.support.rest_api import new_client, new_token, problem, replicas, rest
 from tests.support.scenarios import current_month, wait_replayed
 
@@ -90,3 +93,21 @@ async def test_stats_input_is_checked(live_url: str, gateway: Gateway) -> None:
             403,
             "client.scope_not_allowed",
         )
+
+
+async def test_stats_sums_are_planned_for_their_own_dates(gateway: Gateway) -> None:
+    """The replicas' sessions run generic plans (app.db.database); the sums over a span of
+    dates are planned for the span asked (a year's is a scan of the table, a day's an index
+    range), on whichever server answers."""
+    store = StatsRepository(router=lambda: gateway.db.router)
+    today = business_clock().business_day()
+    for days in (0, 30, 365, 0, 30, 365, 0):  # past the five calls that are planned anyway
+        await store.payment_groups(first=today - timedelta(days=days), last=today,
+                                   group_by="section")  # fmt: skip
+    pools = [*replicas(gateway), gateway.db.primary]
+    for _ in range(50):  # until no connection that ran them is held by the router's probe
+        plans = await plan_counts(pools, "GROUP BY p.section ORDER BY p.section")
+        if plans["custom"] >= 7:
+            break
+        await asyncio.sleep(0.05)
+    assert plans["custom"] >= 7 and plans["generic"] == 0, plans
