@@ -196,7 +196,8 @@ def main() -> int:
             result = run_wrk(
                 args.operation,
                 gw.base,
-                threads=2,
+                # An open loop is one connection per wrk thread, each on its own timetable.
+                threads=2 if args.rate is None else args.connections,
                 connections=args.connections,
                 duration_s=seconds,
                 env=env | {"BENCH_RUN": f"{run_id}{tag}"},
