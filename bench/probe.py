@@ -4,23 +4,25 @@ maxima differ are measured at different loads).
 
     .venv/bin/python -m bench.probe soap_inquiry|rest_inquiry|soap_confirm --rate 700
                      [--seconds 10] [--repeat 3] [--persons 200000]
-                     [--connections 8] [--warm-up-at-rate]
+                     [--connections 8] [--threads 2] [--warm-up-at-rate]
     .venv/bin/python -m bench.probe soap_inquiry --closed [--seconds 10] [--repeat 3]
                      [--set SSOGW_REPLICA_POOL_MAX=20 ...] [--workers 2]
 
 Starts ``ssogw serve`` on the bench pair (seeded by ``make bench``), registers a bench partner
-and client, warms up for 3 s, then runs ``--repeat`` open-loop runs of 32 connections on fixed
-timetables, latency counted from the time each request was due (``--connections N`` for
-another number). ``--closed``: closed-loop runs of 64 connections instead (as ``make bench``'s
-maxima; ``--connections N`` for another number); each run with where the CPU went
+and client, warms up for 3 s, then runs ``--repeat`` open-loop runs of 32 connections on the
+fixed timetables of 2 wrk threads (as ``make bench``), latency counted from the time each
+request was due (``--connections N`` and ``--threads N`` for other numbers; ``--threads``
+equal to ``--connections`` is the earlier form, one connection and timetable per thread).
+``--closed``: closed-loop runs of 64 connections instead (as ``make bench``'s maxima;
+``--connections N`` for another number); each run with where the CPU went
 (``bench.cpu_split``) and the mean time of the audit group commit, of a nonce batch and of the
 event loop's lateness: a quick look at one change's effect on the maximum, without the whole
-bench. ``--stages``: also the mean wait of each stage
-of a call inside the gateway (``bench.stage_waits``; their totals are written each second, so
-a run's means may include up to a second of the warm-up before it). ``--warm-up-at-rate``: warm
-up at the runs' own rate and connections instead of a closed loop of 64, whose large batches
-leave state behind that an unhurried gateway would not have (PostgreSQL's choice of plan for
-a prepared statement, for one).
+bench. ``--stages``: also the mean wait of each stage of a call inside the gateway
+(``bench.stage_waits``; their totals are written each second, so a run's means may include up
+to a second of the warm-up before it). ``--warm-up-at-rate``: warm up at the runs' own rate
+and connections instead of a closed loop of 64, whose large batches leave state behind that
+an unhurried gateway would not have (PostgreSQL's choice of plan for a prepared statement, for
+one).
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ def main() -> int:
     parser.add_argument("--closed", action="store_true", help="closed loop, 64 connections")
     parser.add_argument(
         "--connections", type=int, help="connections (closed loop: the bench's 64; open: 32)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=2, help="open loop: wrk threads, each with a timetable"
     )
     parser.add_argument(
         "--warm-up-at-rate", action="store_true",
@@ -107,8 +112,9 @@ def main() -> int:
 
         pay_from(0)
         connections = args.connections or (64 if args.closed else 32)
+        threads = 2 if args.closed else min(args.threads, connections)
         if args.warm_up_at_rate:
-            run_wrk(args.operation, served.base, threads=connections, connections=connections,
+            run_wrk(args.operation, served.base, threads=threads, connections=connections,
                     duration_s=3, rate=args.rate,
                     env=env | {"BENCH_RUN": f"{run_id}w"})  # fmt: skip
         else:
@@ -123,7 +129,7 @@ def main() -> int:
             result = run_wrk(
                 args.operation,
                 served.base,
-                threads=2 if args.closed else connections,
+                threads=threads,
                 connections=connections,
                 duration_s=args.seconds,
                 rate=args.rate,

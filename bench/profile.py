@@ -6,7 +6,7 @@ with ``py-spy record --format raw`` and prints the top entries: where the sample
 frame was (self) and which functions were on the stack (inclusive), as shares of all samples.
 
     .venv/bin/python -m bench.profile soap_inquiry|rest_inquiry|soap_confirm [--seconds 20]
-                     [--rate R --connections 32] [--native] [--top 25]
+                     [--rate R --connections 32 [--threads 2]] [--native] [--top 25]
 
 py-spy is not a project dependency: ``.venv/bin/pip install py-spy`` first. As root it needs
 nothing else; otherwise ``ptrace`` must be allowed (``kernel.yama.ptrace_scope=0``).
@@ -171,6 +171,9 @@ def main() -> int:
     parser.add_argument(
         "--rate", type=float, help="requests per second (open loop, as the bench's half load)"
     )
+    parser.add_argument(
+        "--threads", type=int, default=2, help="wrk threads (open loop: each with a timetable)"
+    )
     parser.add_argument("--native", action="store_true", help="py-spy --native (C frames)")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--data-dir", type=Path, default=OUT / "data")
@@ -196,8 +199,7 @@ def main() -> int:
             result = run_wrk(
                 args.operation,
                 gw.base,
-                # An open loop is one connection per wrk thread, each on its own timetable.
-                threads=2 if args.rate is None else args.connections,
+                threads=min(args.threads, args.connections),
                 connections=args.connections,
                 duration_s=seconds,
                 env=env | {"BENCH_RUN": f"{run_id}{tag}"},

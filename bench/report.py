@@ -304,8 +304,10 @@ def append_results(f: dict[str, Any], table_text: str) -> None:
         f"- {m['postgresql']}; Python {m['python']}; commit {m['commit']}",
         f"- {args['persons']:,} persons; closed loop {args['connections']} connections,"
         f" {args['threads']} wrk threads, {args['duration']:.0f} s after {args['warmup']:.0f} s"
-        f" warm-up; open loop {args['open_connections']} connections for"
-        f" {args['open_duration']:.0f} s at half of each maximum; whole run"
+        f" warm-up; open loop {args['open_connections']} connections on"
+        f" {args.get('open_threads', args['open_connections'])} wrk threads' timetables (the"
+        f" bare endpoint's: one each) for {args['open_duration']:.0f} s at half of each"
+        " maximum; whole run"
         f" {f.get('wall_seconds', 0) / 60:.1f} min",
         "",
         table_text,

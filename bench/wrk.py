@@ -1,8 +1,11 @@
 """Running wrk with the Lua scripts of ``bench/lua`` and reading what their ``done()`` prints.
 
 Closed loop (the maximum): ``-t threads -c connections`` for a duration; requests/s and wrk's own
-latency percentiles. Open loop (latency at a fixed offered rate): one connection per wrk thread,
-each on a fixed timetable (``common.lua``), latency counted from when each request was due.
+latency percentiles. Open loop (latency at a fixed offered rate): each wrk thread on a fixed
+timetable (``common.lua``), latency counted from when each request was due; with more
+connections than threads, a thread's connections share its timetable and each request carries
+its due time as its ``X-Request-Id`` (the gateway echoes it; the bare endpoint does not, so it
+is run with one connection per thread).
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ def run_wrk(
         **env,
         "LUA_PATH": f"{LUA_DIR}/?.lua;;",
         "BENCH_THREADS": str(threads),
+        "BENCH_CONNECTIONS": str(connections),
     }
     if rate is not None:
         full_env["BENCH_RATE"] = f"{rate:.3f}"

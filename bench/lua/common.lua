@@ -11,6 +11,7 @@
 --   BENCH_THREADS                    wrk's -t (to split candidates between threads)
 --   BENCH_RUN                        a run id: prefix of partner transaction ids
 --   BENCH_RATE                       open loop: total requests/s (absent: closed loop)
+--   BENCH_CONNECTIONS                open loop: connections in all (default: one per thread)
 --   BENCH_WARMUP_S                   open loop: seconds not counted at the start (default 2)
 --   BENCH_MAX_REQUESTS               stop each thread after this many requests (soak)
 --   BENCH_CUTOFF                     the gateway's settlement cut-off, "HH:MM" (default 23:00)
@@ -204,6 +205,7 @@ M.seed = tonumber(os.getenv("BENCH_SEED") or "1")
 M.threads = tonumber(os.getenv("BENCH_THREADS") or "1")
 M.run_id = os.getenv("BENCH_RUN") or "run"
 M.rate = tonumber(os.getenv("BENCH_RATE") or "0")
+M.connections = tonumber(os.getenv("BENCH_CONNECTIONS") or "0")
 M.warmup_us = tonumber(os.getenv("BENCH_WARMUP_S") or "2") * 1000000
 M.max_requests = tonumber(os.getenv("BENCH_MAX_REQUESTS") or "0")
 do
@@ -238,12 +240,26 @@ function M.count_request()
 end
 
 -- --- open loop --------------------------------------------------------------------------------
--- One connection per thread (wrk -t N -c N), each sending on its own fixed timetable at
--- BENCH_RATE / N requests/s, offset by tid / N of a period so the threads interleave. A
--- response's latency runs from the time its request was due: a stalled server makes the
--- next requests late, and their wait is counted (no coordinated omission).
+-- Each thread sends on its own fixed timetable at BENCH_RATE / N requests/s (N threads), offset
+-- by tid / N of a period so the threads interleave. A response's latency runs from the time its
+-- request was due: a stalled server makes the next requests late, and their wait is counted (no
+-- coordinated omission).
+--
+-- With one connection per thread (wrk -t N -c N), the thread's one request in flight is the one
+-- whose due time is current. With more (BENCH_CONNECTIONS > N), the thread's connections share
+-- its timetable: a connection that is free takes the next due time, waits for it and sends, so
+-- a slow answer on one connection does not hold up the requests due meanwhile. Since wrk tells
+-- response() nothing of which connection answered, the due time travels with the request as its
+-- X-Request-Id (a header the gateway echoes) and is read back from the answer; the due times
+-- taken and not yet sent are queued in the order they were taken, which is the order their
+-- timers fire (to the millisecond of wrk's timers).
 local period_us, due_at, current_due, started_us
-samples, statuses, bad_body, late = {}, {}, "", 0
+local taken, taken_first, taken_last = {}, 1, 0
+samples, statuses, bad_body, late, unmatched = {}, {}, "", 0, 0
+
+function M.shares_timetable()
+  return M.rate > 0 and M.connections > M.threads
+end
 
 function M.open_delay()
   local now = M.now_us()
@@ -254,6 +270,10 @@ function M.open_delay()
   end
   current_due = due_at
   due_at = due_at + period_us
+  if M.shares_timetable() then
+    taken_last = taken_last + 1
+    taken[taken_last] = current_due
+  end
   local wait_ms = (current_due - now) / 1000
   if wait_ms <= 0 then
     late = late + 1
@@ -262,14 +282,42 @@ function M.open_delay()
   return math.ceil(wait_ms)
 end
 
-function M.open_response(status, _headers, body)
+--- The request as `build` made it, with its due time as X-Request-Id (shared timetable).
+function M.tag_due(req)
+  if taken_first > taken_last then
+    return req -- wrk's first request of a connection comes before any delay()
+  end
+  local due = taken[taken_first]
+  taken[taken_first] = nil
+  taken_first = taken_first + 1
+  local line_end = req:find("\r\n", 1, true)
+  return req:sub(1, line_end + 1) .. format("X-Request-Id: due.%d.%d\r\n", tid or 0, due)
+    .. req:sub(line_end + 2)
+end
+
+--- The due time of the request this response answers.
+local function due_of(headers)
+  if not M.shares_timetable() then
+    return current_due
+  end
+  local id = headers and (headers["x-request-id"] or headers["X-Request-Id"]) or ""
+  local due = id:match("^due%.%d+%.(%d+)$")
+  if due == nil then
+    unmatched = unmatched + 1
+    return nil
+  end
+  return tonumber(due)
+end
+
+function M.open_response(status, headers, body)
   local now = M.now_us()
   statuses[status] = (statuses[status] or 0) + 1
   if status >= 300 and bad_body == "" then
     bad_body = sub(body or "", 1, 400)
   end
-  if current_due ~= nil and current_due - started_us >= M.warmup_us then
-    samples[#samples + 1] = now - current_due
+  local due = due_of(headers)
+  if due ~= nil and due - started_us >= M.warmup_us then
+    samples[#samples + 1] = now - due
   end
 end
 
@@ -293,7 +341,7 @@ function M.done(summary, latency, _requests)
       errors.connect, errors.read, errors.write, errors.status, errors.timeout),
   }
   if M.rate > 0 then
-    local all, codes, first_bad, late_total = {}, {}, "", 0
+    local all, codes, first_bad, late_total, unmatched_total = {}, {}, "", 0, 0
     for _, thread in ipairs(threads) do
       for _, v in ipairs(thread:get("samples") or {}) do
         all[#all + 1] = v
@@ -302,6 +350,7 @@ function M.done(summary, latency, _requests)
         codes[code] = (codes[code] or 0) + n
       end
       late_total = late_total + (thread:get("late") or 0)
+      unmatched_total = unmatched_total + (thread:get("unmatched") or 0)
       local body = thread:get("bad_body") or ""
       if first_bad == "" then
         first_bad = body:gsub("[^ -~]", "?")
@@ -313,9 +362,9 @@ function M.done(summary, latency, _requests)
       parts[#parts + 1] = format('"%d": %d', code, n)
     end
     out[#out + 1] = format('"open_loop": {"rate": %.1f, "samples": %d, "late_sends": %d,'
-      .. ' "p50_us": %d, "p90_us": %d, "p99_us": %d, "p999_us": %d, "max_us": %d,'
+      .. ' "unmatched": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, "p999_us": %d, "max_us": %d,'
       .. ' "statuses": {%s}, "first_error": %q}',
-      M.rate, #all, late_total, percentile(all, 50), percentile(all, 90), percentile(all, 99),
+      M.rate, #all, late_total, unmatched_total, percentile(all, 50), percentile(all, 90), percentile(all, 99),
       percentile(all, 99.9), all[#all] or 0, table.concat(parts, ", "), first_bad)
   end
   out[#out + 1] = format('"latency_us": {"p50": %d, "p90": %d, "p99": %d, "p999": %d,'
@@ -332,6 +381,9 @@ function M.install(build)
   end
   _G.request = function()
     M.count_request()
+    if M.shares_timetable() then
+      return M.tag_due(build())
+    end
     return build()
   end
   _G.done = M.done
