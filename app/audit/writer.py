@@ -92,13 +92,16 @@ class AuditWriter:
         max_queued: int | None = None,
         spool: AuditSpool | None = None,
         link_interval_s: float | None = None,
+        link_wait_ms: float | None = None,
         head_wait_s: float = 1.0,
         head_hold_s: float = 10.0,
     ) -> None:
         """``link_interval_s``: link records committed by business transactions (this often at
         least, and whenever ``link_soon()`` is called); None: leave them to other instances.
-        ``head_wait_s``: how long a batch waits for the chain head's lock before it fails;
-        ``head_hold_s``: a session of the service role holding the head longer is ended."""
+        ``link_wait_ms``: how long the linker, woken by ``link_soon()``, waits for more such
+        records to link together (``max_wait_ms`` unless given). ``head_wait_s``: how long a
+        batch waits for the chain head's lock before it fails; ``head_hold_s``: a session of
+        the service role holding the head longer is ended."""
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._pool_provider = pool_provider
@@ -123,7 +126,7 @@ class AuditWriter:
             else AuditLinker(
                 pool_provider=pool_provider,
                 max_batch=max_batch,
-                max_wait_ms=max_wait_ms,
+                max_wait_ms=max_wait_ms if link_wait_ms is None else link_wait_ms,
                 sweep_interval_s=link_interval_s,
                 commit_timeout_s=commit_timeout_s,
                 head=self._head,

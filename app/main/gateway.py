@@ -173,6 +173,7 @@ def build_gateway(
         max_wait_ms=0 if command else settings.audit_max_wait_ms, metrics=metrics,
         spool=None if command else spool,
         link_interval_s=None if command else settings.audit_link_interval_s,
+        link_wait_ms=settings.audit_link_wait_ms,
         head_wait_s=settings.audit_head_wait_s, head_hold_s=settings.audit_head_hold_s,
     )  # fmt: skip
     refusals = RefusalTally(

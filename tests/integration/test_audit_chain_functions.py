@@ -1,8 +1,9 @@
 """The chain's append and link functions of migration 0017 (numbered and hashed in the database)
 beside the previous release's (0016), as the attacker's review of session 8 tried them: a
 rollback's grants, both releases at once, a head held through the new functions, the linker's
-count, and a decoy under a waiting record's id. Each test runs on a scratch copy of the
-migrated database and verifies its whole chain."""
+count, and a decoy under a waiting record's id; and the linker's wait, which links the confirms
+committed meanwhile together. Each test runs on a scratch copy of the migrated database and
+verifies its whole chain."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from app.audit.writer import AuditWriter
 from app.db.local_pair import SERVICE_ROLE, PairRecord
 from app.domain.national_id import generate_national_id
 from app.errors import AuditUnavailable
-from tests.integration.test_audit_links import record
+from tests.integration.test_audit_links import committed_by_a_business_transaction, record
 from tests.integration.test_audit_tampering import (  # noqa: F401 (fixtures)
     scratch,
     template,
@@ -212,6 +213,38 @@ async def test_the_linker_counts_what_it_linked_not_what_it_read(
 
         ours._head.link = raced  # type: ignore[method-assign]
         assert await ours.link() == 0
+        await verify_whole(pool)
+
+
+async def test_confirms_committed_within_the_link_wait_are_linked_in_one_statement(
+    scratch: PairRecord,  # noqa: F811
+) -> None:
+    """Each confirm wakes the linker; it waits ``max_wait_ms`` before it links, so the confirms
+    committed meanwhile go onto the chain in one statement, not one statement each (which
+    cost the primary a third of a confirm's CPU at half load: bench/RESULTS.md, session 13)."""
+    async with pool_on(scratch.primary_dsn) as pool:
+        linker = AuditLinker(
+            pool_provider=lambda: pool, max_batch=16, max_wait_ms=1500, sweep_interval_s=60
+        )
+        mover = ChainHeadMover()
+        batches: list[int] = []
+
+        async def counted(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> int | None:
+            batches.append(len(rows))
+            return await mover.link(conn, rows)
+
+        linker._head.link = counted  # type: ignore[method-assign]
+        made = [record(NID, datetime.now(UTC), request_id=f"w{i}") for i in range(5)]
+        await linker.start()
+        try:
+            for each in made:  # five confirms 0.1 s apart, each waking the linker
+                await committed_by_a_business_transaction(pool, each)
+                linker.nudge()
+                await asyncio.sleep(0.1)
+            assert await waiting(pool, [r.request_id for r in made]) == 0
+        finally:
+            await linker.stop()
+        assert [n for n in batches if n] == [5]
         await verify_whole(pool)
 
 
