@@ -17,6 +17,7 @@ from app.db.local_pair import LocalPair, PairRecord, free_port
 from app.domain.national_id import validate_national_id
 from app.insured.demo_data import SeedPlan, former_s39, generate, load, national_id_for
 from app.settings import Settings
+from tests.reliability.gateway_process import dies_with_parent
 from tests.support.scratch_db import migrated_template
 
 pytestmark = pytest.mark.db
@@ -40,6 +41,7 @@ def test_a_server_subprocess_becomes_ready(settings: Settings) -> None:
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=dies_with_parent(),
     )
     try:
         deadline = time.monotonic() + 30

@@ -1,18 +1,21 @@
 """The gateway as a real server process (`ssogw serve`), started, signalled and killed by tests.
 
 Each process listens on its own free loopback port, writes its stdout and stderr to files in the
-test's temporary directory and is always killed when the test is done with it.
+test's temporary directory and is always killed when the test is done with it, or when the test
+session's process ends without saying so (``dies_with_parent``).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import resource
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
@@ -45,6 +48,36 @@ BASE_SETTINGS: Mapping[str, str] = {
     # Every test calls from 127.0.0.1, many with wrong secrets on purpose.
     "SSOGW_CREDENTIAL_FAILURES_PER_ADDRESS": "1000000",
 }
+
+
+_PR_SET_PDEATHSIG = 1
+_prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: a forked child only calls it
+
+
+def dies_with_parent(
+    also: Callable[[], None] | None = None,
+) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the kernel kill the child (SIGKILL) when the test session's
+    process ends, however it ends: a session stopped with ``kill`` runs no teardown, and its
+    gateways went on polling a database that was gone (they disturbed a benchmark run,
+    bench/RESULTS.md, session 12). ``also``: more to do in the child first.
+
+    The kernel sends it when the *thread* that started the child ends; off the main thread
+    (a worker thread of a pool, which may end before the child should) only ``also`` is
+    done."""
+    if threading.current_thread() is not threading.main_thread():
+        return also
+    parent = os.getpid()
+
+    def in_child() -> None:
+        if also is not None:
+            also()
+        if _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        if os.getppid() != parent:  # the parent ended before the request took hold
+            os._exit(1)
+
+    return in_child
 
 
 def gateway_env(
@@ -111,7 +144,9 @@ class GatewayProcess:
                 cwd=REPO,
                 stdout=out,
                 stderr=err,
-                preexec_fn=self._limit_open_files if self._max_open_files else None,
+                preexec_fn=dies_with_parent(
+                    self._limit_open_files if self._max_open_files else None
+                ),
             )
         self._wait_live()
 
