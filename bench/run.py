@@ -299,7 +299,7 @@ class Bench:
         count = base not in {p.base for p in (self.bare, self.peer) if p is not None}
         # The due times travel as X-Request-Id, which only the gateway echoes: elsewhere each
         # connection keeps a timetable of its own (bench.wrk).
-        threads = a.open_threads if count else a.open_connections
+        threads = min(a.open_threads, a.open_connections) if count else a.open_connections
         say(
             f"{name}: open loop at {rate:,.0f} requests/s for {a.open_duration:.0f} s"
             f" ({a.open_connections} connections on the fixed timetables of {threads} wrk"
@@ -318,7 +318,7 @@ class Bench:
         say(
             f"  achieved {result.rps:,.0f}/s, p50 {ol.get('p50_us', 0) / 1000:.2f} ms,"
             f" p99 {ol.get('p99_us', 0) / 1000:.2f} ms, statuses {ol.get('statuses')},"
-            f" late sends {ol.get('late_sends')}, unmatched {ol.get('unmatched')}"
+            f" late sends {ol.get('late_sends')}, resent {ol.get('resent')}"
         )
         return result
 
@@ -472,6 +472,8 @@ def summary(result: WrkResult) -> dict[str, Any]:
             "rate": ol["rate"],
             "samples": ol["samples"],
             "late_sends": ol["late_sends"],
+            "unmatched": ol.get("unmatched", 0),
+            "resent": ol.get("resent", 0),
             "p50_ms": ol["p50_us"] / 1000,
             "p90_ms": ol["p90_us"] / 1000,
             "p99_ms": ol["p99_us"] / 1000,

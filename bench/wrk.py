@@ -88,6 +88,9 @@ def run_wrk(
             f" {done.stdout.strip()[-2000:]}"
         )
     data = json.loads(line.removeprefix("BENCH_RESULT "))
+    if "open_loop" in data:
+        warmup_s = float(full_env.get("BENCH_WARMUP_S") or 2)
+        _check_open_loop(script, data["open_loop"], max(0.0, duration_s - warmup_s))
     latency = {key: value / 1000 for key, value in data["latency_us"].items()}
     return WrkResult(
         script=script,
@@ -98,6 +101,20 @@ def run_wrk(
         open_loop=data.get("open_loop"),
         stdout=done.stdout,
     )
+
+
+def _check_open_loop(script: str, open_loop: dict[str, Any], counted_s: float) -> None:
+    """RuntimeError when the open loop's percentiles would rest on too few latencies: answers
+    that came back without the due time their request carried (a server that does not echo
+    ``X-Request-Id``), or far fewer answers than the timetable had due."""
+    due = open_loop["rate"] * counted_s
+    samples, unmatched = open_loop["samples"], open_loop.get("unmatched", 0)
+    if unmatched > 0.01 * max(samples, 1) or samples < 0.5 * due:
+        raise RuntimeError(
+            f"wrk {script}: the open loop timed {samples:,} answers of the {due:,.0f} due, and"
+            f" {unmatched:,} answers came back without their request's X-Request-Id: its"
+            " percentiles would mean nothing (does the server echo X-Request-Id?)"
+        )
 
 
 def lua_selfcheck(cases: list[str]) -> list[str]:

@@ -140,6 +140,7 @@ class AuditLinker:
         self._commit_timeout_s = commit_timeout_s
         self._head = head or ChainHeadMover()
         self._nudged = asyncio.Event()
+        self._stop_asked = asyncio.Event()  # cuts a wait for company short
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
@@ -147,6 +148,7 @@ class AuditLinker:
         """Start linking (once); the first look is at once (rows a crash left behind)."""
         if self._task is None:
             self._stopping = False
+            self._stop_asked.clear()
             self._nudged.set()
             self._task = asyncio.create_task(self._run(), name="audit-linker")
 
@@ -155,6 +157,7 @@ class AuditLinker:
         if self._task is None:
             return
         self._stopping = True
+        self._stop_asked.set()
         self._nudged.set()
         try:
             await self._task
@@ -176,15 +179,20 @@ class AuditLinker:
                 return total
 
     async def _run(self) -> None:
+        first = True  # the look at start is at once
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._sweep_s):
                     await self._nudged.wait()
             nudged = self._nudged.is_set()
-            if nudged and not self._stopping and self._max_wait_s > 0:
+            if nudged and not first and not self._stopping and self._max_wait_s > 0:
                 # Confirms committing meanwhile share one link statement: no call waits for
                 # its link, and a link costs much the same for one record as for twenty.
-                await asyncio.sleep(self._max_wait_s)
+                # Stopping cuts the wait short.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._max_wait_s):
+                        await self._stop_asked.wait()
+            first = False
             self._nudged.clear()
             try:
                 if nudged or await self._any_waiting():

@@ -1,6 +1,6 @@
 -- Shared by the wrk scripts: SHA-1 and Base64 (pure Lua on LuaJIT's `bit`), WS-Security
 -- UsernameTokens with fresh nonces, the seed's national IDs, a monotonic clock, and the
--- open-loop schedule (wrk2's model: one connection per wrk thread, each on a fixed timetable,
+-- open-loop schedule (wrk2's model: each wrk thread on a fixed timetable its connections share,
 -- latency measured from the time a request was *due*, not from when it was sent).
 --
 -- Configuration comes from environment variables set by bench/run.py:
@@ -247,15 +247,18 @@ end
 --
 -- With one connection per thread (wrk -t N -c N), the thread's one request in flight is the one
 -- whose due time is current. With more (BENCH_CONNECTIONS > N), the thread's connections share
--- its timetable: a connection that is free takes the next due time, waits for it and sends, so
--- a slow answer on one connection does not hold up the requests due meanwhile. Since wrk tells
--- response() nothing of which connection answered, the due time travels with the request as its
--- X-Request-Id (a header the gateway echoes) and is read back from the answer; the due times
--- taken and not yet sent are queued in the order they were taken, which is the order their
--- timers fire (to the millisecond of wrk's timers).
+-- its timetable: a connection that is free takes the next due time in delay(), waits for it
+-- and sends, so a slow answer on one connection does not hold up the requests due meanwhile.
+-- Since wrk tells response() nothing of which connection answered, the due time travels with
+-- the request as its X-Request-Id (a header the gateway echoes) and is read back from the
+-- answer. The due times taken and not yet sent wait in a queue in the order they were taken;
+-- a request a timer released takes the oldest (its own, or one due within the same
+-- millisecond of wrk's timers). A request no timer released (wrk resends at once on a new
+-- connection after a failed one) finds the oldest still in the future: it is timed from when
+-- it went out, and counted as resent.
 local period_us, due_at, current_due, started_us
 local taken, taken_first, taken_last = {}, 1, 0
-samples, statuses, bad_body, late, unmatched = {}, {}, "", 0, 0
+samples, statuses, bad_body, late, unmatched, resent = {}, {}, "", 0, 0, 0
 
 function M.shares_timetable()
   return M.rate > 0 and M.connections > M.threads
@@ -284,12 +287,15 @@ end
 
 --- The request as `build` made it, with its due time as X-Request-Id (shared timetable).
 function M.tag_due(req)
-  if taken_first > taken_last then
-    return req -- wrk's first request of a connection comes before any delay()
-  end
+  local now = M.now_us()
   local due = taken[taken_first]
-  taken[taken_first] = nil
-  taken_first = taken_first + 1
+  if due ~= nil and due <= now + 1000 then -- released by its timer (to wrk's millisecond)
+    taken[taken_first] = nil
+    taken_first = taken_first + 1
+  else
+    resent = resent + 1
+    due = now
+  end
   local line_end = req:find("\r\n", 1, true)
   return req:sub(1, line_end + 1) .. format("X-Request-Id: due.%d.%d\r\n", tid or 0, due)
     .. req:sub(line_end + 2)
@@ -341,7 +347,8 @@ function M.done(summary, latency, _requests)
       errors.connect, errors.read, errors.write, errors.status, errors.timeout),
   }
   if M.rate > 0 then
-    local all, codes, first_bad, late_total, unmatched_total = {}, {}, "", 0, 0
+    local all, codes, first_bad = {}, {}, ""
+    local late_total, unmatched_total, resent_total = 0, 0, 0
     for _, thread in ipairs(threads) do
       for _, v in ipairs(thread:get("samples") or {}) do
         all[#all + 1] = v
@@ -351,6 +358,7 @@ function M.done(summary, latency, _requests)
       end
       late_total = late_total + (thread:get("late") or 0)
       unmatched_total = unmatched_total + (thread:get("unmatched") or 0)
+      resent_total = resent_total + (thread:get("resent") or 0)
       local body = thread:get("bad_body") or ""
       if first_bad == "" then
         first_bad = body:gsub("[^ -~]", "?")
@@ -362,10 +370,11 @@ function M.done(summary, latency, _requests)
       parts[#parts + 1] = format('"%d": %d', code, n)
     end
     out[#out + 1] = format('"open_loop": {"rate": %.1f, "samples": %d, "late_sends": %d,'
-      .. ' "unmatched": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, "p999_us": %d, "max_us": %d,'
-      .. ' "statuses": {%s}, "first_error": %q}',
-      M.rate, #all, late_total, unmatched_total, percentile(all, 50), percentile(all, 90), percentile(all, 99),
-      percentile(all, 99.9), all[#all] or 0, table.concat(parts, ", "), first_bad)
+      .. ' "unmatched": %d, "resent": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d,'
+      .. ' "p999_us": %d, "max_us": %d, "statuses": {%s}, "first_error": %q}',
+      M.rate, #all, late_total, unmatched_total, resent_total, percentile(all, 50),
+      percentile(all, 90), percentile(all, 99), percentile(all, 99.9), all[#all] or 0,
+      table.concat(parts, ", "), first_bad)
   end
   out[#out + 1] = format('"latency_us": {"p50": %d, "p90": %d, "p99": %d, "p999": %d,'
     .. ' "max": %d, "mean": %.1f}', latency:percentile(50), latency:percentile(90),

@@ -16,6 +16,7 @@ import yaml
 
 from app.db.local_pair import free_port
 from tests.deploy.deploy_files import PROMETHEUS, load_yaml
+from tests.reliability.gateway_process import dies_with_parent
 
 pytestmark = pytest.mark.db
 WAIT_S = 30
@@ -55,6 +56,7 @@ def prometheus(live_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
+        preexec_fn=dies_with_parent(),
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -236,6 +236,7 @@ async def test_confirms_committed_within_the_link_wait_are_linked_in_one_stateme
         linker._head.link = counted  # type: ignore[method-assign]
         made = [record(NID, datetime.now(UTC), request_id=f"w{i}") for i in range(5)]
         await linker.start()
+        await asyncio.sleep(0.5)  # its first look, at once at start, has found nothing
         try:
             for each in made:  # five confirms 0.1 s apart, each waking the linker
                 await committed_by_a_business_transaction(pool, each)

@@ -179,7 +179,8 @@ async def test_a_record_linked_by_the_attacker_keeps_its_content_and_a_wrong_has
     """The attacker does the linker's work with the hash of other content: the owner's link
     function moves the stored values (they never leave the database), so the record stays
     what it was, and verify names it, since its hash is not its content's."""
-    quiet = {"audit_link_interval_s": 3600}  # no linker of the gateway's comes by meanwhile
+    # No linker of the gateway's comes by meanwhile, nor a second look after the first.
+    quiet = {"audit_link_interval_s": 3600, "audit_link_wait_ms": 0}
     async with gateway_on(scratch, tmp_path, clock, **quiet) as gw:
         rid = await a_confirm_record_waiting(gw, clock)
         async with service_session(scratch.primary_dsn) as pod:
@@ -225,7 +226,8 @@ async def test_a_record_linked_with_a_forged_tail_keeps_its_content_and_verify_n
     """The same attack on the function that hashes in the database (0017): it cannot tell that
     a tail is not its record's canonical form, but the record keeps its stored content and
     verify recomputes the hash from that content."""
-    quiet = {"audit_link_interval_s": 3600}  # no linker of the gateway's comes by meanwhile
+    # No linker of the gateway's comes by meanwhile, nor a second look after the first.
+    quiet = {"audit_link_interval_s": 3600, "audit_link_wait_ms": 0}
     async with gateway_on(scratch, tmp_path, clock, **quiet) as gw:
         rid = await a_confirm_record_waiting(gw, clock)
         async with service_session(scratch.primary_dsn) as pod:

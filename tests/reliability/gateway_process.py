@@ -51,7 +51,6 @@ BASE_SETTINGS: Mapping[str, str] = {
 
 
 _PR_SET_PDEATHSIG = 1
-_prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: a forked child only calls it
 
 
 def dies_with_parent(
@@ -68,11 +67,12 @@ def dies_with_parent(
     if threading.current_thread() is not threading.main_thread():
         return also
     parent = os.getpid()
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls it
 
     def in_child() -> None:
         if also is not None:
             also()
-        if _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+        if prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
         if os.getppid() != parent:  # the parent ended before the request took hold
             os._exit(1)
