@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -30,9 +31,11 @@ from app.domain.national_id import generate_national_id
 from app.errors import AuditUnavailable
 from tests.integration.test_audit_links import committed_by_a_business_transaction, record
 from tests.integration.test_audit_tampering import (  # noqa: F401 (fixtures)
+    gateway_on,
     scratch,
     template,
 )
+from tests.support.clock import PinnedClock
 
 pytestmark = pytest.mark.db
 
@@ -247,6 +250,24 @@ async def test_confirms_committed_within_the_link_wait_are_linked_in_one_stateme
             await linker.stop()
         assert [n for n in batches if n] == [5]
         await verify_whole(pool)
+
+
+async def test_the_gateways_linker_waits_as_long_as_its_setting_says(
+    scratch: PairRecord,  # noqa: F811
+    tmp_path: Path,
+    clock: PinnedClock,
+) -> None:
+    """``SSOGW_AUDIT_LINK_WAIT_MS`` reaches the gateway's linker: a confirm's record, committed
+    and announced, still waits for its link most of a second later, then is linked."""
+    quiet = {"audit_link_interval_s": 3600, "audit_link_wait_ms": 1000}
+    async with gateway_on(scratch, tmp_path, clock, **quiet) as gw:
+        await asyncio.sleep(0.5)  # the linker's first look, at once at start, has found nothing
+        made = record(NID, clock(), request_id=uuid.uuid4().hex)
+        await committed_by_a_business_transaction(gw.db.primary, made)
+        gw.audit.link_soon()
+        await asyncio.sleep(0.3)
+        assert await waiting(gw.db.primary, [made.request_id], within_s=0) == 1
+        assert await waiting(gw.db.primary, [made.request_id]) == 0
 
 
 @pytest.mark.parametrize("max_batch", [16, 1])
