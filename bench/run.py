@@ -160,11 +160,11 @@ class Bench:
         if script == "soap_confirm":
             most = (rate * 1.2 + 50) if rate else a.confirm_cap
             env["BENCH_CANDIDATES"] = str(self.candidates_file(int(most * (duration + 1))))
-        threads, conns = (
-            (open_threads or a.open_threads, a.open_connections)
-            if rate
-            else (a.threads, a.connections)
-        )
+        if rate is None:
+            threads, conns = a.threads, a.connections
+        else:
+            assert open_threads is not None, "an open loop names its wrk threads (Bench.open)"
+            threads, conns = open_threads, a.open_connections
         result = run_wrk(
             script,
             base,
