@@ -42,6 +42,11 @@ from app.observability.corked_transport import CorkedTransport
 #: answer to a request cut for ``body_timeout`` or ``header_too_large``, in the caller's protocol.
 CutAnswer = Callable[[str, str, str, str], tuple[int, str, bytes]]
 
+#: Set in a request's scope once its whole body is in the server's hands: the app's
+#: ``receive()`` then gives it without waiting, so an endpoint's own bound on how long the body
+#: may take (the SOAP endpoint's ``read_timeout_s``) has nothing left to time.
+BODY_WHOLE = "ssogw.body_whole"
+
 _BARE_408 = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 #: After an answer to a client still sending: how long its bytes are read and dropped, so that
 #: closing with them unread (a reset) does not destroy the answer before the client reads it.
@@ -162,6 +167,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._phase = _Phase.APP
         self._stop_timer()
+        if self.scope is not None:
+            self.scope[BODY_WHOLE] = True  # type: ignore[literal-required]
 
     def on_response_complete(self) -> None:
         # The answer's last write is done: it leaves now, with the head the cork held, not a

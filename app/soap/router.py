@@ -18,7 +18,7 @@ import asyncio
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -32,7 +32,8 @@ from app.counter.operations import CounterOperations
 from app.errors import InvalidSoapEnvelope, ServerError, ServiceError
 from app.observability.call_context import current_call, note_call
 from app.soap.contract import DEFAULT_CONTRACT_DIR, Contract, load_contract
-from app.soap.envelope import read_envelope
+from app.observability.guarded_http import BODY_WHOLE
+from app.soap.envelope import Envelope, read_envelope
 from app.soap.faults import FaultResponse, render_fault, render_refusal
 from app.soap.media_type import action_parameter, read_media_type, version_of
 from app.soap.operations import check_soap_action, operation_of, perform
@@ -187,6 +188,20 @@ class SoapEndpoint:
         fault = render_fault(error, version=version, request_id=request_id)
         return self._send(fault, request_id, error.code)
 
+    async def _bounded(self, reading: Awaitable[Envelope]) -> Envelope:
+        """``reading`` within ``read_timeout_s``: a client that stops sending half-way must not
+        hold its connection for ever. A body the server already holds whole (``BODY_WHOLE``:
+        most requests arrive in one read) is read without this bound, which would only cost
+        a timer set and cancelled on the event loop."""
+        try:
+            async with asyncio.timeout(self.read_timeout_s):
+                return await reading
+        except TimeoutError:
+            raise InvalidSoapEnvelope(
+                f"The request body did not arrive within {self.read_timeout_s:g} s.",
+                reason="timeout",
+            ) from None
+
     async def call(self, request: Request) -> SoapAnswer:
         """Answer one SOAP call (as a Starlette endpoint)."""
         return await self.answer(request.scope, request.receive)
@@ -199,20 +214,13 @@ class SoapEndpoint:
         version = version_of(content_type)
         try:
             media = read_media_type(content_type)
-            try:
-                # A client that stops sending half-way must not hold its connection for ever.
-                async with asyncio.timeout(self.read_timeout_s):
-                    envelope = await read_envelope(
-                        _chunks(receive),
-                        media=media,
-                        limits=self.limits,
-                        declared_length=head.declared_length(),
-                    )
-            except TimeoutError:
-                raise InvalidSoapEnvelope(
-                    f"The request body did not arrive within {self.read_timeout_s:g} s.",
-                    reason="timeout",
-                ) from None
+            reading = read_envelope(
+                _chunks(receive),
+                media=media,
+                limits=self.limits,
+                declared_length=head.declared_length(),
+            )
+            envelope = await (reading if scope.get(BODY_WHOLE) else self._bounded(reading))
             version = envelope.version
             operation = operation_of(envelope)
             note_call(operation=operation.value)

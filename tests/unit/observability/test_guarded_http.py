@@ -14,7 +14,7 @@ import pytest
 import uvicorn
 
 from app.observability.connection_guard import ConnectionGuard, ConnectionLimits
-from app.observability.guarded_http import guarded_protocol
+from app.observability.guarded_http import BODY_WHOLE, guarded_protocol
 
 MAX_HEAD = 2048
 
@@ -109,3 +109,36 @@ async def test_a_head_too_large_behind_an_answer_being_written_is_not_written_in
         await asyncio.sleep(0.3)  # the app's last write meets the cut connection
     assert head.startswith(b"HTTP/1.1 200 OK\r\n")
     assert rest == b""  # the connection is cut; no status line in the midst of the body
+
+
+async def test_the_scope_says_when_the_whole_body_is_in_the_servers_hands() -> None:
+    """``BODY_WHOLE`` is in a request's scope once its body has all arrived, not before: a body
+    sent with its head is whole when the app begins; one sent later is not, until it comes."""
+    seen: list[tuple[bool, bool]] = []
+
+    async def app(scope: Any, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] != "http":
+            return
+        at_start = bool(scope.get(BODY_WHOLE))
+        more = True
+        while more:
+            message = await receive()
+            more = message.get("more_body", False)
+        seen.append((at_start, bool(scope.get(BODY_WHOLE))))
+        await _ok(scope, receive, send)
+
+    head = b"POST /soap HTTP/1.1\r\nhost: t\r\ncontent-length: 10\r\n\r\n"
+    async with _serving(app) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(head + b"0123456789")  # with its head
+            await reader.readuntil(b"\r\n\r\n")
+            assert await reader.readexactly(2) == b"ok"
+            writer.write(head + b"01234")  # half now, half later
+            await asyncio.sleep(0.2)
+            writer.write(b"56789")
+            await reader.readuntil(b"\r\n\r\n")
+            assert await reader.readexactly(2) == b"ok"
+        finally:
+            writer.close()
+    assert seen == [(True, True), (False, True)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 
@@ -14,6 +15,7 @@ from app.admission.records import Caller, Protocol
 from app.counter.records import CancelRequest
 from app.errors import Overloaded, RateLimited
 from app.observability.call_context import begin_call
+from app.observability.guarded_http import BODY_WHOLE
 from app.soap import soap_router
 from app.soap.contract import DEFAULT_CONTRACT_DIR
 from tests.unit.soap.envelopes import (
@@ -407,3 +409,43 @@ async def test_a_digest_and_a_text_token_both_reach_the_service(
     assert response.status_code == 200, response.text
     bad = await _post(client, envelope(inquire(S39_ID), header=digest_token(password="wrong")))
     assert fault_code(bad.content) == "client.unauthenticated"
+
+
+def _scope(**extra: object) -> dict[str, object]:
+    return {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/soap/v1", "raw_path": b"/soap/v1", "root_path": "",
+        "query_string": b"", "headers": [(b"content-type", CT11.encode())],
+        "client": ("127.0.0.1", 5000), "server": ("gateway.test", 80), **extra,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("whole", [False, True], ids=["arriving", "whole"])
+async def test_the_read_bound_times_a_body_only_while_it_is_arriving(
+    fake: FakeCounter, whole: bool
+) -> None:
+    """A body that comes slower than ``read_timeout_s`` is refused (``timeout``); a body the
+    server says it holds whole (``BODY_WHOLE``) is read without that bound (no timer is set
+    for it), however its ``receive()`` goes: here one that takes longer than the bound."""
+    app = FastAPI()
+    app.include_router(soap_router(counter=fake, read_timeout_s=0.05))
+    body = envelope(inquire())
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        await asyncio.sleep(0.2)
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = _scope(**{BODY_WHOLE: True}) if whole else _scope()
+    await app(scope, receive, send)
+    answer = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")  # type: ignore[misc]
+    if whole:
+        assert sent[0]["status"] == 200, answer
+        assert payload(answer).tag == f"{{{SSO}}}InquireContributionResponse"
+    else:
+        assert sent[0]["status"] == 500, answer  # SOAP 1.1: every fault is a 500
+        assert fault_code(answer) == "client.invalid_envelope"
+        assert b"did not arrive within 0.05 s" in answer
