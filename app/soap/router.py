@@ -31,8 +31,8 @@ from app.admission.source_address import forwarded_for
 from app.counter.operations import CounterOperations
 from app.errors import InvalidSoapEnvelope, ServerError, ServiceError
 from app.observability.call_context import current_call, note_call
-from app.soap.contract import DEFAULT_CONTRACT_DIR, Contract, load_contract
 from app.observability.guarded_http import BODY_WHOLE
+from app.soap.contract import DEFAULT_CONTRACT_DIR, Contract, load_contract
 from app.soap.envelope import Envelope, read_envelope
 from app.soap.faults import FaultResponse, render_fault, render_refusal
 from app.soap.media_type import action_parameter, read_media_type, version_of
