@@ -3,12 +3,24 @@
 The HTTP layer opens a context per request; the service layer fills it in as it learns who the
 caller is and how the call ended. Values are bounded (operation names, registry names, error
 codes, refusal reasons): never a national ID, an address or free text.
+
+What the server tells an endpoint about a request goes in the request's ASGI scope under a key
+of the gateway's own (``BODY_WHOLE``), set by ``ssogw serve``'s protocol only: a client's
+headers are in ``scope["headers"]``, never at the scope's top level.
 """
 
 from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Final
+
+#: In a request's scope once its whole body is in the server's hands
+#: (``app.observability.guarded_http``): the body not yet read comes from the server's own
+#: ``receive()`` without waiting, so an endpoint's bound on how long the body may take (the
+#: SOAP endpoint's ``read_timeout_s``) has nothing left to time. It describes that
+#: ``receive()``: a middleware that wraps ``receive`` with waits of its own must drop the key.
+BODY_WHOLE: Final = "ssogw.body_whole"
 
 
 @dataclass(slots=True)

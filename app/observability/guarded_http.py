@@ -35,17 +35,13 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from app.observability.call_context import BODY_WHOLE
 from app.observability.connection_guard import ConnectionGuard
 from app.observability.corked_transport import CorkedTransport
 
 #: (reason, path, request content type, request id) -> (status, content type, body): the
 #: answer to a request cut for ``body_timeout`` or ``header_too_large``, in the caller's protocol.
 CutAnswer = Callable[[str, str, str, str], tuple[int, str, bytes]]
-
-#: Set in a request's scope once its whole body is in the server's hands: the app's
-#: ``receive()`` then gives it without waiting, so an endpoint's own bound on how long the body
-#: may take (the SOAP endpoint's ``read_timeout_s``) has nothing left to time.
-BODY_WHOLE = "ssogw.body_whole"
 
 _BARE_408 = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 #: After an answer to a client still sending: how long its bytes are read and dropped, so that
@@ -167,8 +163,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._phase = _Phase.APP
         self._stop_timer()
-        if self.scope is not None:
-            self.scope[BODY_WHOLE] = True  # type: ignore[literal-required]
+        self.scope[BODY_WHOLE] = True  # type: ignore[typeddict-unknown-key]
 
     def on_response_complete(self) -> None:
         # The answer's last write is done: it leaves now, with the head the cork held, not a

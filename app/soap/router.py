@@ -30,8 +30,7 @@ from starlette.types import Receive, Scope, Send
 from app.admission.source_address import forwarded_for
 from app.counter.operations import CounterOperations
 from app.errors import InvalidSoapEnvelope, ServerError, ServiceError
-from app.observability.call_context import current_call, note_call
-from app.observability.guarded_http import BODY_WHOLE
+from app.observability.call_context import BODY_WHOLE, current_call, note_call
 from app.soap.contract import DEFAULT_CONTRACT_DIR, Contract, load_contract
 from app.soap.envelope import Envelope, read_envelope
 from app.soap.faults import FaultResponse, render_fault, render_refusal

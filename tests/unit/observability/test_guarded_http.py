@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 import uvicorn
 
+from app.observability.call_context import BODY_WHOLE
 from app.observability.connection_guard import ConnectionGuard, ConnectionLimits
-from app.observability.guarded_http import BODY_WHOLE, guarded_protocol
+from app.observability.guarded_http import guarded_protocol
 
 MAX_HEAD = 2048
 

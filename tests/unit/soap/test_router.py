@@ -14,8 +14,7 @@ from app.admission.credentials import UsernameToken
 from app.admission.records import Caller, Protocol
 from app.counter.records import CancelRequest
 from app.errors import Overloaded, RateLimited
-from app.observability.call_context import begin_call
-from app.observability.guarded_http import BODY_WHOLE
+from app.observability.call_context import BODY_WHOLE, begin_call
 from app.soap import soap_router
 from app.soap.contract import DEFAULT_CONTRACT_DIR
 from tests.unit.soap.envelopes import (
