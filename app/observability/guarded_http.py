@@ -170,13 +170,24 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         # turn later behind every callback queued meanwhile.
         if self._corked is not None:
             self._corked.flush()
+        # The pipelined request uvicorn starts now, if one waits behind this answer.
+        queued = self.pipeline[-1][0] if self.pipeline else None
         super().on_response_complete()
         if self._phase is _Phase.BODY:
             # Answered before the body was whole (too large, too slow for the endpoint's own
             # bound): the rest is not read, the connection ends with the answer.
             self._stop_timer()
             self.transport.close()
-        elif self._phase is _Phase.APP and not self.pipeline:
+        elif self._phase is not _Phase.APP or self.transport.is_closing():
+            return
+        elif queued is not None and queued.more_body:
+            # A pipelined request whose body was still coming when uvicorn stopped reading:
+            # now read again, what comes is its body, timed from now as a body.
+            self._phase = _Phase.BODY
+            self._body_since = self.loop.time()
+            self._body_bytes = 0
+            self._start_timer(self.guard.limits.body_timeout_s, self._body_due)
+        elif queued is None:
             self._phase = _Phase.IDLE  # uvicorn's keep-alive timer runs now
             self._begun = False
 

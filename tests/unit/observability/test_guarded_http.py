@@ -143,3 +143,47 @@ async def test_the_scope_says_when_the_whole_body_is_in_the_servers_hands() -> N
         finally:
             writer.close()
     assert seen == [(True, True), (False, True)]
+
+
+async def test_a_pipelined_body_still_coming_after_the_answer_before_it_is_read_as_a_body() -> None:
+    """A request pipelined behind one being answered, whose body is still arriving when that
+    answer is done: what comes next is its body, bound by the body's rules, not counted as a
+    head (it was cut as a head too large before) nor left untimed."""
+    bodies: dict[str, int] = {}
+
+    async def app(scope: Any, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] != "http":
+            return
+        if scope["path"] == "/first":
+            await asyncio.sleep(0.2)  # the second request queues up behind this answer
+        size, more = 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            size += len(message.get("body", b""))
+            more = message.get("more_body", False)
+        bodies[scope["path"]] = size
+        await _ok(scope, receive, send)
+
+    async with _serving(app) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(
+                b"POST /first HTTP/1.1\r\nhost: t\r\ncontent-length: 0\r\n\r\n"
+                b"POST /second HTTP/1.1\r\nhost: t\r\ncontent-length: 10000\r\n\r\n" + b"a" * 100
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 OK\r\n"), head
+            assert await reader.readexactly(2) == b"ok"
+            await asyncio.sleep(0.1)
+            writer.write(b"a" * 3 * MAX_HEAD)  # more than a head may be: it is body
+            await asyncio.sleep(0.1)
+            writer.write(b"a" * (10000 - 100 - 3 * MAX_HEAD))
+            async with asyncio.timeout(5):
+                head = await reader.readuntil(b"\r\n\r\n")
+                assert await reader.readexactly(2) == b"ok"
+        finally:
+            writer.close()
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n"), head
+    assert bodies == {"/first": 0, "/second": 10000}
