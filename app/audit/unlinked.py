@@ -140,15 +140,13 @@ class AuditLinker:
         self._commit_timeout_s = commit_timeout_s
         self._head = head or ChainHeadMover()
         self._nudged = asyncio.Event()
-        self._stop_asked = asyncio.Event()  # cuts a wait for company short
-        self._stopping = False
+        self._stopping = asyncio.Event()  # set by stop(); also cuts a wait for company short
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Start linking (once); the first look is at once (rows a crash left behind)."""
         if self._task is None:
-            self._stopping = False
-            self._stop_asked.clear()
+            self._stopping.clear()
             self._nudged.set()
             self._task = asyncio.create_task(self._run(), name="audit-linker")
 
@@ -156,8 +154,7 @@ class AuditLinker:
         """Link what is committed by now (if the primary lets it), then stop."""
         if self._task is None:
             return
-        self._stopping = True
-        self._stop_asked.set()
+        self._stopping.set()
         self._nudged.set()
         try:
             await self._task
@@ -185,13 +182,13 @@ class AuditLinker:
                 async with asyncio.timeout(self._sweep_s):
                     await self._nudged.wait()
             nudged = self._nudged.is_set()
-            if nudged and not first and not self._stopping and self._max_wait_s > 0:
+            if nudged and not first and not self._stopping.is_set() and self._max_wait_s > 0:
                 # Confirms committing meanwhile share one link statement: no call waits for
                 # its link, and a link costs much the same for one record as for twenty.
                 # Stopping cuts the wait short.
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self._max_wait_s):
-                        await self._stop_asked.wait()
+                        await self._stopping.wait()
             first = False
             self._nudged.clear()
             try:
@@ -200,9 +197,9 @@ class AuditLinker:
             except Exception as exc:  # the rows stay committed: try again later
                 log.warning("audit records not linked yet: %s (sqlstate %s)",
                             type(exc).__name__, getattr(exc, "sqlstate", None))  # fmt: skip
-                if not self._stopping:
+                if not self._stopping.is_set():
                     await asyncio.sleep(self._sweep_s)
-            if self._stopping:
+            if self._stopping.is_set():
                 return
 
     async def _any_waiting(self) -> bool:
