@@ -152,7 +152,9 @@ class DictBuilder:
         names[full_name] = name
         return name
 
-    def namespace_declared(self, prefix: str | None, uri: str) -> None:
+    def namespace_declared(self, prefix: str | None, uri: str | None) -> None:
+        if uri is None:  # ``xmlns=""``: the default namespace undeclared, names in none
+            uri = ""
         if self._max_uri is not None and len(uri) > self._max_uri:
             message = f"A namespace name is longer than {self._max_uri} characters."
             raise _Refused("namespace_too_long", message)

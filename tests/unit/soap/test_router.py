@@ -448,3 +448,21 @@ async def test_the_read_bound_times_a_body_only_while_it_is_arriving(
         assert sent[0]["status"] == 500, answer  # SOAP 1.1: every fault is a 500
         assert fault_code(answer) == "client.invalid_envelope"
         assert b"did not arrive within 0.05 s" in answer
+
+
+async def test_a_header_block_in_no_namespace_is_read_like_any_other(
+    client: httpx.AsyncClient, fake: FakeCounter
+) -> None:
+    # xmlns="" undeclares the default namespace: legal XML, written by some toolkits.
+    trace = '<Trace xmlns=""><id>42</id></Trace>'
+    body = envelope(inquire()).replace(b"<e:Header>", f"<e:Header>{trace}".encode())
+    response = await _post(client, body)
+    assert response.status_code == 200, response.text
+    assert [name for name, *_ in fake.calls] == ["inquire"]
+    unqualified = envelope(inquire()).replace(
+        f"<c:nationalId>{S39_ID}</c:nationalId>".encode(),
+        f'<nationalId xmlns="">{S39_ID}</nationalId>'.encode(),
+    )
+    response = await _post(client, unqualified)
+    assert fault_code(response.content) == "client.invalid_input"
+    assert "nationalId (in no namespace)" in response.text

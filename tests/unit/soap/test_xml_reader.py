@@ -87,6 +87,28 @@ def test_only_the_known_namespaces_names_outlive_their_request() -> None:
     assert not {"urn:odd:x", "@urn:odd:y", "urn:odd:y", "s11:Header" + "h" * 70} & kept
 
 
+def test_an_undeclared_default_namespace_names_elements_in_no_namespace() -> None:
+    guard = BodyGuard(XmlLimits())
+    guard.feed(b'<a xmlns="urn:x"><b xmlns="">1</b><c/></a>')
+    tree = guard.close().tree
+    assert tree is not None
+    assert list(tree["urn:x:a"]) == ["@xmlns", "b", "urn:x:c"]
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"<a>" * 6 + b"<?pi x?>", "too_deep"),
+        (b"<a>" * 6 + b"</b>", "too_deep"),
+        (b"<a><?pi x?>" + b"<a>" * 6, "processing_instruction"),
+        (b"<a><b></a>" + b"<a>" * 6, "not_well_formed"),
+        (b"<a><b>" + b"<c/>" * 19 + b"</a>", "too_many_elements"),
+    ],
+)
+def test_the_first_problem_in_the_document_is_the_one_named(data: bytes, reason: str) -> None:
+    assert _reason(data) == reason
+
+
 def test_depth_and_count_at_the_caps_are_accepted() -> None:
     guard = BodyGuard(SMALL)
     guard.feed(b"<a>" * 5 + b"</a>" * 5 + b"")
