@@ -15,6 +15,8 @@ COUNTER_CEILING_SATANG: Final = 3_000_000
 
 # Far above any real payment; refusing larger numbers keeps "1e999999999" from costing memory.
 _MAX_BAHT_DIGITS: Final = 15
+#: The most significant digits an amount below that in whole satang can have.
+_WHOLE_SATANG_DIGITS: Final = _MAX_BAHT_DIGITS + 2
 
 _PLAIN_DECIMAL: Final = re.compile(r"\s*\+?(\d+(\.\d*)?|\.\d+)\s*", re.ASCII)
 
@@ -51,7 +53,15 @@ def to_satang(value: Decimal | str | int) -> int:
     # Exact integer arithmetic on the digits: no Decimal context, so no silent rounding.
     _, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)  # finite, checked above
-    coefficient = int("".join(map(str, digits)))
+    # Trailing zeros say nothing of the amount ("432.000…" is 432) and are dropped. An amount
+    # below the ceiling in whole satang has at most _WHOLE_SATANG_DIGITS digits left; more is
+    # a fraction of a satang (and Python turns no more than 4,300 digits of text into an int).
+    written = "".join(map(str, digits))
+    significant = written.rstrip("0") or "0"
+    exponent += len(written) - len(significant)
+    if len(significant) > _WHOLE_SATANG_DIGITS:
+        raise _refuse("decimals", "The amount has more than 2 decimal places (below one satang).")
+    coefficient = int(significant)
     shift = exponent + 2
     scale: int = 10 ** abs(shift)
     if shift >= 0:

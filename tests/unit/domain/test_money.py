@@ -25,6 +25,9 @@ from app.errors import InvalidAmount
         ("+1", 100),
         (" 86 ", 8_600),
         ("1.500", 150),  # trailing zeros are still whole satang
+        ("432." + "0" * 60_000, 43_200),  # however many: more than Python's int() reads
+        ("0." + "0" * 5_000, 0),
+        (Decimal("0E-5000"), 0),
         ("0", 0),
         ("30000.00", COUNTER_CEILING_SATANG),
         (Decimal("235.00"), 23_500),
@@ -44,6 +47,9 @@ def test_to_satang_reads_baht_exactly(value: Decimal | str | int, satang: int) -
     [
         ("1.005", "decimals", "more than 2 decimal places"),
         (Decimal("0.001"), "decimals", "more than 2 decimal places"),
+        ("0." + "0" * 5_000 + "1", "decimals", "more than 2 decimal places"),
+        ("1." + "1" * 5_000, "decimals", "more than 2 decimal places"),
+        ("999999999999999.991", "decimals", "more than 2 decimal places"),
         ("-1", "negative", "negative"),
         (Decimal("-0.01"), "negative", "negative"),
         (-5, "negative", "negative"),
