@@ -110,7 +110,7 @@ def codec_of(charset: str) -> str | None:
     name = charset.strip().lower()
     try:
         codec = codecs.lookup(_ALIASES.get(name, name)).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a name codecs cannot hold (a NUL in it)
         return None
     return codec if codec in _CHARSETS else None
 

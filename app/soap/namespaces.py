@@ -2,7 +2,8 @@
 
 Clients choose their own prefixes; the parser maps every namespace it knows to the prefix
 below, so ``s11:Envelope`` means the SOAP 1.1 envelope whatever the client wrote. Names in a
-namespace not listed keep their full URI (``urn:other:thing``) and so never match.
+namespace not listed keep their full URI in Clark notation (``{urn:other}thing``), which no
+prefixed name can equal (a namespace URI may well be ``sso``), and so never match.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def sso(local: str) -> str:
 
 def split_name(name: str) -> tuple[str, str]:
     """A parsed element name as (namespace URI, local name); "" for no namespace."""
+    if name[:1] == "{":  # a namespace of no fixed prefix, in Clark notation
+        namespace, _, local = name[1:].partition("}")
+        return namespace, local
     namespace, sep, local = name.rpartition(":")
     if not sep:
         return "", name

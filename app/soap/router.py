@@ -104,7 +104,7 @@ class _Head:
 
     def declared_length(self) -> int | None:
         length = self.content_length
-        return int(length) if length.isdigit() else None
+        return int(length) if length.isascii() and length.isdigit() else None
 
 
 async def _chunks(receive: Receive) -> AsyncIterator[bytes]:

@@ -33,20 +33,22 @@ from app.soap.xsd_values import format_baht, format_boolean, format_date, format
 # Characters XML 1.0 cannot carry at all (C0 controls but tab, CR and LF; surrogates; FFFE/F).
 _NOT_XML: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # Anything escape_text() must change: a character XML cannot carry, or one it escapes.
-_NOT_PLAIN: Final = re.compile("[&<>]|" + _NOT_XML.pattern)
+_NOT_PLAIN: Final = re.compile("[&<>\r]|" + _NOT_XML.pattern)
 
 
 def escape_text(value: str) -> str:
-    """Character data: made XML-safe, then ``&``, ``>`` and ``<`` escaped (as saxutils)."""
+    """Character data: made XML-safe, then ``&``, ``>`` and ``<`` escaped (as saxutils), and
+    a carriage return written as ``&#13;``: a parser reads a raw one as a line feed."""
     if _NOT_PLAIN.search(value) is None:
         return value
     value = _NOT_XML.sub("\ufffd", value)
-    return value.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
+    value = value.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
+    return value.replace("\r", "&#13;")
 
 
 def quote_attribute(value: str) -> str:
     """An attribute value, escaped and quoted as ``xml.sax.saxutils.quoteattr`` does it."""
-    value = escape_text(value).replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
+    value = escape_text(value).replace("\n", "&#10;").replace("\t", "&#9;")  # CR: escape_text
     if '"' in value:
         if "'" in value:
             return '"' + value.replace('"', "&quot;") + '"'

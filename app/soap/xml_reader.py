@@ -7,12 +7,15 @@ whole, holding at most ``max_body_bytes`` of it. The same pass builds the accept
 dict tree (``DictBuilder``), so the body is parsed once; ``parse_document`` does both for a
 body already in hand, under the same refusals.
 
-The tree has exactly the shape ``xmltodict.parse(data, process_namespaces=True,
+The tree has the shape ``xmltodict.parse(data, process_namespaces=True,
 namespaces=READ_PREFIXES)`` gives (``envelope.py`` reads it): an element is ``None`` when
-empty, its stripped text when it has only text, else a dict of ``@attribute`` values,
-``#text`` and child elements by parsed name, a list for a name that repeats; a namespace
-declared on an element appears as its ``@xmlns`` dict. Names are ``prefix:local`` under the
-fixed prefixes of ``namespaces.py``, ``uri:local`` for other namespaces.
+empty, its text when it has only text, else a dict of ``@attribute`` values, ``#text`` and
+child elements by parsed name, a list for a name that repeats; a namespace declared on an
+element appears as its ``@xmlns`` dict. Text is stripped of XML's white space only (space,
+tab, CR, LF), not of every character Python calls a space: ``POS-1`` and ``POS-1`` followed
+by a no-break space are two transaction ids. Names are ``prefix:local`` under the fixed
+prefixes of ``namespaces.py``, ``{uri}local`` for other namespaces (xmltodict writes
+``uri:local``, which a namespace named ``sso`` would make the contract's own).
 
 expat, not lxml: measured on the inquiry request, lxml's parse is faster, but libxml2 gives no
 DOCTYPE event while a body streams in, refuses a billion-laughs body as an amplification error
@@ -64,6 +67,8 @@ _HEAD_BYTES: Final = 256
 #: The separator the guarding parser puts between a namespace URI and a local name.
 SEPARATOR: Final = " "
 _CDATA: Final = "#text"
+#: What XML calls white space (str.strip() alone would also take U+00A0, U+3000 and more).
+_XML_SPACE: Final = " \t\r\n"
 #: The known namespaces' parsed names, kept across requests: how many, and how long, at most.
 _HOT_NAMES: dict[str, str] = {}
 _MAX_HOT_NAMES: Final = 4_096
@@ -141,8 +146,8 @@ class DictBuilder:
             return name
         namespace, sep, local = full_name.rpartition(self._separator)
         short = self._prefixes.get(namespace) if sep else ""
-        if short is None:  # a namespace of no fixed prefix: named by its URI
-            name = f"{namespace}:{local}" if namespace else local
+        if short is None:  # a namespace of no fixed prefix: named by its URI, as Clark does
+            name = f"{{{namespace}}}{local}" if namespace else local
             self._own[full_name] = name
             return name
         name = f"{short}:{local}" if short else (local if sep else full_name)
@@ -188,7 +193,7 @@ class DictBuilder:
         item = self._item
         self._item, self._data = self._stack.pop()
         if data:
-            data = data.strip() or None
+            data = data.strip(_XML_SPACE) or None
         name = self._names.get(full_name) or self._name(full_name)
         if item is not None:
             if data:
