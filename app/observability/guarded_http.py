@@ -79,6 +79,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._begun = False  # a byte of the current request has arrived
         self._head_since = 0.0
         self._head_bytes = 0
+        self._read_body = 0  # bytes of the read being parsed that were a body's
+        self._head_from = 0  # where in that read the head in progress begins, as far as known
         self._body_since = 0.0
         self._body_bytes = 0
 
@@ -123,13 +125,16 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._begun = True
         if self._phase is _Phase.BODY:
             self._body_bytes += len(data)
+        self._read_body = self._head_from = 0
         super().data_received(data)
         if not self._kept or self.transport.is_closing():
             return
         # Timers start only for what this chunk left unfinished: a request that arrives whole
         # in one read (most of them) never sets one.
         if self._phase is _Phase.HEAD:
-            self._head_bytes += len(data)
+            # Only this read's bytes from where the head began: not the end of a body before it
+            # (a body's framing, or whole requests before it in the read, still count).
+            self._head_bytes += len(data) - self._head_from
             if self._head_bytes > self.guard.limits.max_head_bytes:
                 answer = self._answer("header_too_large")
                 if not answer and not self._answering():
@@ -147,6 +152,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._phase is not _Phase.HEAD:  # a pipelined request behind one being answered
             self._stop_timer()
             self._expect_head()
+            self._head_from = self._read_body  # what this read gave a body before is no head
+
+    def on_body(self, body: bytes) -> None:
+        super().on_body(body)
+        self._read_body += len(body)
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()

@@ -187,3 +187,47 @@ async def test_a_pipelined_body_still_coming_after_the_answer_before_it_is_read_
             writer.close()
     assert head.startswith(b"HTTP/1.1 200 OK\r\n"), head
     assert bodies == {"/first": 0, "/second": 10000}
+
+
+async def _read_then_ok(scope: Any, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    """Reads the whole body, then answers ``ok``."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        more = message.get("more_body", False)
+    await _ok(scope, receive, send)
+
+
+async def _answer(reader: asyncio.StreamReader) -> bytes:
+    """One ``ok`` answer's head and body (or what came before the connection's end)."""
+    async with asyncio.timeout(5):
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as error:
+            return error.partial
+        return head + await reader.read(2)
+
+
+async def test_a_body_and_the_next_head_in_one_read_count_only_the_head_as_head() -> None:
+    """The end of a body and the start of the next request's head, arriving in one read: only
+    the head's bytes count toward ``max_head_bytes`` (the body's were once counted too, and a
+    body of twice the cap cut the next request with a 431)."""
+    async with _serving(_read_then_ok) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(
+                b"POST /soap HTTP/1.1\r\nhost: t\r\ncontent-length: %d\r\n\r\n" % (2 * MAX_HEAD)
+            )
+            await asyncio.sleep(0.1)  # the head is read alone: the body comes in the next read
+            writer.write(b"a" * 2 * MAX_HEAD + b"GET /next HTTP/1.1\r\nhost: t\r\n")
+            first = await _answer(reader)
+            writer.write(b"\r\n")
+            second = await _answer(reader)
+        finally:
+            writer.close()
+    assert first.startswith(b"HTTP/1.1 200 OK\r\n") and first.endswith(b"ok"), first
+    assert second.startswith(b"HTTP/1.1 200 OK\r\n") and second.endswith(b"ok"), second
