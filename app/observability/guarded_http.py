@@ -8,7 +8,8 @@ thousands of idle sockets cost a protocol object and a timer each, nothing more)
   to the end of the headers, at most ``header_timeout_s``, after which the connection is cut
   (with a bare 408 if a request had begun). The request line and headers may not pass
   ``max_head_bytes`` either (uvicorn's parser has no bound of its own): past it, the client is
-  answered 431 and cut;
+  answered 431 and cut. While a request before the cut one is still being answered, the cut
+  is silent: words then would be read as that request's answer, or land in its midst;
 - **body**: the body has ``body_timeout_s`` of grace after the headers, and every
   ``body_min_rate`` bytes that arrive buy a second more; time during which the server itself
   stopped reading (the app has not taken what came) does not count. Past it, the connection is
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar
 
+from uvicorn._types import ASGI3Application
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from app.observability.call_context import BODY_WHOLE
@@ -74,6 +76,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._address = ""
         self._kept = False
         self._corked: CorkedTransport | None = None
+        self._current: RequestResponseCycle | None = None  # the request whose app runs
         self._phase = _Phase.HEAD
         self._timer: asyncio.TimerHandle | None = None
         self._begun = False  # a byte of the current request has arrived
@@ -137,8 +140,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._head_bytes += len(data) - self._head_from
             if self._head_bytes > self.guard.limits.max_head_bytes:
                 answer = self._answer("header_too_large")
-                if not answer and not self._answering():
-                    answer = _BARE_408  # no renderer (never words in another answer's midst)
+                if not answer and self._unanswered() is None:
+                    answer = _BARE_408  # no renderer (never words before or in another answer)
                 self._cut("header_too_large", answer, linger=True)
             elif self._timer is None:
                 due = self._head_since + self.guard.limits.header_timeout_s - self.loop.time()
@@ -209,7 +212,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def _head_due(self) -> None:
         self._timer = None
-        self._cut("header_timeout", _BARE_408 if self._begun else b"")
+        told = self._begun and self._unanswered() is None  # else it would be another's answer
+        self._cut("header_timeout", _BARE_408 if told else b"")
 
     def _body_due(self) -> None:
         self._timer = None
@@ -224,12 +228,15 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._cut("body_timeout", self._answer("body_timeout"))
 
     def _answer(self, reason: str) -> bytes:
-        """The answer to a request cut for ``reason``, unless the app has begun its own."""
+        """The answer to a request cut for ``reason``, unless the app has begun its own or a
+        request before it is still to be answered (the client would take it for that one's)."""
         answer = self.binding.answer
-        cycle: RequestResponseCycle | None = self.cycle
-        if cycle is not None and cycle.response_complete:
-            cycle = None  # the last request's, on a kept-alive connection: this one has none yet
-        if answer is None or (cycle is not None and cycle.response_started):
+        # A body's request is the one being answered; a head's has no cycle yet, so an unanswered
+        # one is a request before it.
+        cycle = self._unanswered()
+        if answer is None or (
+            cycle is not None and (self._phase is not _Phase.BODY or cycle.response_started)
+        ):
             return b""
         # The path as far as it came (a request line cut short is still a path to go by).
         path = getattr(self, "url", b"").partition(b"?")[0].decode("latin-1")
@@ -248,10 +255,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         )
         return head.encode("latin-1") + body
 
-    def _answering(self) -> bool:
-        """Whether an answer (to this request or one before it) is being written now."""
-        cycle = self.cycle
-        return cycle is not None and cycle.response_started and not cycle.response_complete
+    def _unanswered(self) -> RequestResponseCycle | None:
+        """The request being answered (its app runs), unless its answer is complete."""
+        cycle = self._current
+        return cycle if cycle is not None and not cycle.response_complete else None
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        self._current = cycle  # uvicorn runs one request's app at a time, in order
+        super()._start_asgi_task(cycle, app)
 
     def _start_timer(self, delay_s: float, callback: Callable[[], None]) -> None:
         self._stop_timer()
@@ -267,8 +278,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         self.guard.cut(self._address, reason)
-        if self._answering():  # an answer cut short: the rest of it is heard by no one
-            self.cycle.disconnected = True
+        unanswered = self._unanswered()
+        if unanswered is not None:  # an answer cut short or not begun: heard by no one
+            unanswered.disconnected = True
+            unanswered.message_event.set()
         if last_words:
             self.transport.write(last_words)
         if not linger:  # nothing of the client's is waiting unread: a plain close

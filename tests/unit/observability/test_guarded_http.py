@@ -1,6 +1,6 @@
 """The guarded protocol's cuts on a real loopback server: what a request with a head too large
 is told does not depend on what the connection carried before it, and is never written into
-the midst of another answer."""
+the midst of another answer nor before one still owed."""
 
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ def _render(reason: str, path: str, content_type: str, request_id: str) -> tuple
 
 
 @contextlib.asynccontextmanager
-async def _serving(app: Callable[..., Any]) -> AsyncIterator[int]:
-    guard = ConnectionGuard(ConnectionLimits(max_head_bytes=MAX_HEAD))
+async def _serving(app: Callable[..., Any], **limits: Any) -> AsyncIterator[int]:
+    guard = ConnectionGuard(ConnectionLimits(**{"max_head_bytes": MAX_HEAD, **limits}))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
@@ -231,3 +231,64 @@ async def test_a_body_and_the_next_head_in_one_read_count_only_the_head_as_head(
             writer.close()
     assert first.startswith(b"HTTP/1.1 200 OK\r\n") and first.endswith(b"ok"), first
     assert second.startswith(b"HTTP/1.1 200 OK\r\n") and second.endswith(b"ok"), second
+
+
+async def test_a_head_too_large_behind_a_queued_request_is_not_written_into_an_answer() -> None:
+    """A head too large behind a whole request queued behind an answer being written: no 431
+    in that answer's midst (the request looked at was the queued one, which had not begun its
+    answer, so the 431 was written into the one being written)."""
+    big = b"GET /big HTTP/1.1\r\nhost: t\r\nx-big: " + b"a" * 2 * MAX_HEAD
+    async with _serving(_slow) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(b"GET /slow HTTP/1.1\r\nhost: t\r\n\r\n")
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert await reader.readexactly(3) == b"abc"  # half the answer: the rest comes later
+            writer.write(b"GET /queued HTTP/1.1\r\nhost: t\r\n\r\n" + big)
+            async with asyncio.timeout(5):
+                rest = await reader.read()
+        finally:
+            writer.close()
+        await asyncio.sleep(0.3)  # the app's last write meets the cut connection
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert rest == b"", rest  # the connection is cut; no status line in the midst of the body
+
+
+async def _late(scope: Any, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    """Answers ``ok`` after a while."""
+    if scope["type"] == "http":
+        await asyncio.sleep(0.3)
+        await _ok(scope, receive, send)
+
+
+async def test_a_head_too_large_behind_a_request_not_yet_answered_is_not_its_answer() -> None:
+    """A head too large while the app before it has not begun its answer: no 431 written,
+    which the client would take for that request's answer."""
+    big = b"GET /big HTTP/1.1\r\nhost: t\r\nx-big: " + b"a" * 2 * MAX_HEAD
+    async with _serving(_late) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(b"GET /late HTTP/1.1\r\nhost: t\r\n\r\n")
+            await asyncio.sleep(0.05)  # the app has begun, and not answered
+            writer.write(big)
+            async with asyncio.timeout(5):
+                rest = await reader.read()
+        finally:
+            writer.close()
+        await asyncio.sleep(0.3)  # the app's answer meets the cut connection
+    assert rest == b"", rest
+
+
+async def test_a_head_too_slow_behind_a_request_not_yet_answered_is_not_told_408() -> None:
+    """A head begun while the app before it has not answered, and not finished within the
+    head's timeout: cut without a bare 408, which the client would take for that answer."""
+    async with _serving(_late, header_timeout_s=0.1) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(b"GET /late HTTP/1.1\r\nhost: t\r\n\r\nGET /next HTTP/1.1\r\n")
+            async with asyncio.timeout(5):
+                rest = await reader.read()
+        finally:
+            writer.close()
+        await asyncio.sleep(0.3)  # the app's answer meets the cut connection
+    assert rest == b"", rest
