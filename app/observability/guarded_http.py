@@ -186,7 +186,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         # The pipelined request uvicorn starts now, if one waits behind this answer.
         queued = self.pipeline[-1][0] if self.pipeline else None
         super().on_response_complete()
-        if self._phase is _Phase.BODY:
+        if self._phase is _Phase.HEAD:
+            # The next head began while this answer was written: its own timer bounds it, not
+            # the keep-alive timeout uvicorn has just armed (made for a connection at rest).
+            self._unset_keepalive_if_required()
+        elif self._phase is _Phase.BODY:
             # Answered before the body was whole (too large, too slow for the endpoint's own
             # bound): the rest is not read, the connection ends with the answer.
             self._stop_timer()

@@ -34,12 +34,18 @@ def _render(reason: str, path: str, content_type: str, request_id: str) -> tuple
 
 
 @contextlib.asynccontextmanager
-async def _serving(app: Callable[..., Any], **limits: Any) -> AsyncIterator[int]:
+async def _serving(
+    app: Callable[..., Any], *, keep_alive_s: float = 5.0, **limits: Any
+) -> AsyncIterator[int]:
     guard = ConnectionGuard(ConnectionLimits(**{"max_head_bytes": MAX_HEAD, **limits}))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
-        app, http=guarded_protocol(guard, answer=_render), lifespan="off", log_level="warning"
+        app,
+        http=guarded_protocol(guard, answer=_render),
+        lifespan="off",
+        log_level="warning",
+        timeout_keep_alive=keep_alive_s,  # type: ignore[arg-type]
     )
     config.load()
     server = uvicorn.Server(config)
@@ -292,3 +298,20 @@ async def test_a_head_too_slow_behind_a_request_not_yet_answered_is_not_told_408
             writer.close()
         await asyncio.sleep(0.3)  # the app's answer meets the cut connection
     assert rest == b"", rest
+
+
+async def test_a_head_begun_during_the_answer_before_it_is_timed_as_a_head_not_as_idle() -> None:
+    """A head that began while the answer before it was written, and is finished after that
+    answer: its head timeout bounds it, not the keep-alive timeout (which closed it silently)."""
+    async with _serving(_late, keep_alive_s=0.1) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(b"GET /late HTTP/1.1\r\nhost: t\r\n\r\nGET /next HTTP/1.1\r\n")
+            first = await _answer(reader)
+            await asyncio.sleep(0.3)  # past the keep-alive timeout, within the head's
+            writer.write(b"host: t\r\n\r\n")
+            second = await _answer(reader)
+        finally:
+            writer.close()
+    assert first.startswith(b"HTTP/1.1 200 OK\r\n") and first.endswith(b"ok"), first
+    assert second.startswith(b"HTTP/1.1 200 OK\r\n") and second.endswith(b"ok"), second
