@@ -49,6 +49,9 @@ _BARE_408 = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: c
 #: After an answer to a client still sending: how long its bytes are read and dropped, so that
 #: closing with them unread (a reset) does not destroy the answer before the client reads it.
 LINGER_S = 2.0
+#: The shortest wait a timer is re-armed for: uvloop counts whole milliseconds and runs a delay
+#: under half of one at once, so a shorter one would run again and again until its clock ticks.
+_RETRY_S = 0.001
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +230,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         limits = self.guard.limits
         due = self._body_since + limits.body_timeout_s + self._body_bytes / limits.body_min_rate
         if now < due:
-            self._start_timer(due - now, self._body_due)
+            self._start_timer(max(due - now, _RETRY_S), self._body_due)
             return
         self._cut("body_timeout", self._answer("body_timeout"))
 

@@ -15,7 +15,7 @@ import uvicorn
 
 from app.observability.call_context import BODY_WHOLE
 from app.observability.connection_guard import ConnectionGuard, ConnectionLimits
-from app.observability.guarded_http import guarded_protocol
+from app.observability.guarded_http import GuardedHttpProtocol, guarded_protocol
 
 MAX_HEAD = 2048
 
@@ -315,3 +315,44 @@ async def test_a_head_begun_during_the_answer_before_it_is_timed_as_a_head_not_a
             writer.close()
     assert first.startswith(b"HTTP/1.1 200 OK\r\n") and first.endswith(b"ok"), first
     assert second.startswith(b"HTTP/1.1 200 OK\r\n") and second.endswith(b"ok"), second
+
+
+async def _trickle_cuts(times: int) -> list[bytes]:
+    """Bodies whose timer may first fire a fraction of a millisecond before its due time (one
+    byte buys 0.25 ms at 4000 bytes a second), then stop: what each client is told. Whether it
+    fires before its due time depends on how late the loop wakes: it is tried ``times`` times."""
+    answers = []
+    async with _serving(_read_then_ok, body_timeout_s=0.05, body_min_rate=4000) as port:
+        for _ in range(times):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                writer.write(b"POST /soap HTTP/1.1\r\nhost: t\r\ncontent-length: 10\r\n\r\n")
+                await asyncio.sleep(0.01)
+                writer.write(b"a")
+                async with asyncio.timeout(5):
+                    answers.append(await reader.read())
+            finally:
+                writer.close()
+    return answers
+
+
+def test_a_body_timer_due_within_a_millisecond_does_not_spin_under_uvloop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """uvloop counts whole milliseconds and runs a delay under half of one at once: the body's
+    timer, re-armed for what was left of its time, ran again and again until its clock ticked."""
+    uvloop = pytest.importorskip("uvloop")
+    calls: list[float] = []
+    body_due = GuardedHttpProtocol._body_due
+
+    def counted(self: GuardedHttpProtocol) -> None:
+        calls.append(self.loop.time())
+        body_due(self)
+
+    monkeypatch.setattr(GuardedHttpProtocol, "_body_due", counted)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        answers = runner.run(_trickle_cuts(8))
+    for answer in answers:
+        assert answer.startswith(b"HTTP/1.1 431 "), answer  # _render's status for every cut
+        assert answer.endswith(b"body_timeout /soap")
+    assert len(calls) <= 2 * len(answers), len(calls)  # at most one re-arm each
