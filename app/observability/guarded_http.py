@@ -9,7 +9,9 @@ thousands of idle sockets cost a protocol object and a timer each, nothing more)
   (with a bare 408 if a request had begun). The request line and headers may not pass
   ``max_head_bytes`` either (uvicorn's parser has no bound of its own): past it, the client is
   answered 431 and cut. While a request before the cut one is still being answered, the cut
-  is silent: words then would be read as that request's answer, or land in its midst;
+  is silent: words then would be read as that request's answer, or land in its midst. As for
+  a body, time during which the server stopped reading (requests queued before it) does not
+  count;
 - **body**: the body has ``body_timeout_s`` of grace after the headers, and every
   ``body_min_rate`` bytes that arrive buy a second more; time during which the server itself
   stopped reading (the app has not taken what came) does not count. Past it, the connection is
@@ -188,11 +190,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._corked.flush()
         # The pipelined request uvicorn starts now, if one waits behind this answer.
         queued = self.pipeline[-1][0] if self.pipeline else None
+        paused = self.flow.read_paused  # uvicorn reads again now
         super().on_response_complete()
         if self._phase is _Phase.HEAD:
             # The next head began while this answer was written: its own timer bounds it, not
             # the keep-alive timeout uvicorn has just armed (made for a connection at rest).
             self._unset_keepalive_if_required()
+            if paused and not self.transport.is_closing():
+                self._restart_head()  # the rest of it was left unread until now
         elif self._phase is _Phase.BODY:
             # Answered before the body was whole (too large, too slow for the endpoint's own
             # bound): the rest is not read, the connection ends with the answer.
@@ -219,8 +224,16 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def _head_due(self) -> None:
         self._timer = None
+        if self.flow.read_paused:  # the server stopped reading, not the client: start afresh
+            self._restart_head()
+            return
         told = self._begun and self._unanswered() is None  # else it would be another's answer
         self._cut("header_timeout", _BARE_408 if told else b"")
+
+    def _restart_head(self) -> None:
+        # Behind queued requests uvicorn stops reading: the rest of the head waits unread.
+        self._head_since = self.loop.time()
+        self._start_timer(self.guard.limits.header_timeout_s, self._head_due)
 
     def _body_due(self) -> None:
         self._timer = None

@@ -356,3 +356,23 @@ def test_a_body_timer_due_within_a_millisecond_does_not_spin_under_uvloop(
         assert answer.startswith(b"HTTP/1.1 431 "), answer  # _render's status for every cut
         assert answer.endswith(b"body_timeout /soap")
     assert len(calls) <= 2 * len(answers), len(calls)  # at most one re-arm each
+
+
+async def test_a_head_queued_behind_requests_is_not_timed_while_the_server_stops_reading() -> None:
+    """Three pipelined requests, the first one's app slow and not reading: uvicorn stops
+    reading behind the second, so the rest of the third's head waits in the socket; its head
+    timeout does not run meanwhile (it cut the connection before the first was answered)."""
+    async with _serving(_late, header_timeout_s=0.1) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(
+                b"GET /late HTTP/1.1\r\nhost: t\r\n\r\n"
+                b"GET /second HTTP/1.1\r\nhost: t\r\n\r\nGET /third HTTP/1.1\r\n"
+            )
+            await asyncio.sleep(0.01)
+            writer.write(b"host: t\r\n\r\n")  # read once the first two are answered
+            answers = [await _answer(reader) for _ in range(3)]
+        finally:
+            writer.close()
+    for answer in answers:
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(b"ok"), answers
