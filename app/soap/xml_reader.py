@@ -4,23 +4,19 @@
 carries a DOCTYPE (and with it every entity trick: billion laughs, external entities) or a
 processing instruction, or nests or counts elements beyond the caps, is refused before it is
 whole, holding at most ``max_body_bytes`` of it. The same pass builds the accepted document's
-dict tree (``DictBuilder``), so the body is parsed once; ``parse_document`` does both for a
-body already in hand, under the same refusals.
+dict tree (``DictBuilder``); ``parse_document`` does both for a body already in hand.
 
-The tree has the shape ``xmltodict.parse(data, process_namespaces=True,
-namespaces=READ_PREFIXES)`` gives (``envelope.py`` reads it): an element is ``None`` when
+The tree is shaped as xmltodict's (``envelope.py`` reads it): an element is ``None`` when
 empty, its text when it has only text, else a dict of ``@attribute`` values, ``#text`` and
-child elements by parsed name, a list for a name that repeats; a namespace declared on an
-element appears as its ``@xmlns`` dict. Text is stripped of XML's white space only (space,
-tab, CR, LF), not of every character Python calls a space: ``POS-1`` and ``POS-1`` followed
-by a no-break space are two transaction ids. Names are ``prefix:local`` under the fixed
-prefixes of ``namespaces.py``, ``{uri}local`` for other namespaces (xmltodict writes
-``uri:local``, which a namespace named ``sso`` would make the contract's own).
+child elements by parsed name, a list for a name that repeats, ``@xmlns`` for the namespaces
+it declares. Text loses XML's white space around it, not all Python calls space (``POS-1``
+with a no-break space is another id). Names are ``prefix:local`` under the fixed prefixes of
+``namespaces.py``, ``{uri}local`` for other namespaces (xmltodict's ``uri:local`` would make
+a namespace named ``sso`` the contract's).
 
-expat, not lxml: measured on the inquiry request, lxml's parse is faster, but libxml2 gives no
-DOCTYPE event while a body streams in, refuses a billion-laughs body as an amplification error
-rather than as a DOCTYPE, and takes encodings (UTF-7) expat refuses; expat's handlers refuse
-each of those by name, as the clients' faults say.
+expat, not lxml: libxml2 gives no DOCTYPE event while a body streams, calls a billion laughs
+an amplification error, and takes UTF-7. (lxml building the tree behind this guard was tried:
+walking its elements in Python cost what the callbacks saved, ``bench.soap_codec``.)
 """
 
 from __future__ import annotations
@@ -63,7 +59,6 @@ def check_expat(version: tuple[int, int, int] = pyexpat.version_info) -> None:
 
 #: How much of a body without a charset is held back to read its XML declaration.
 _HEAD_BYTES: Final = 256
-
 #: The separator the guarding parser puts between a namespace URI and a local name.
 SEPARATOR: Final = " "
 _CDATA: Final = "#text"
@@ -158,8 +153,7 @@ class DictBuilder:
         return name
 
     def namespace_declared(self, prefix: str | None, uri: str | None) -> None:
-        if uri is None:  # ``xmlns=""``: the default namespace undeclared, names in none
-            uri = ""
+        uri = uri or ""  # ``xmlns=""`` comes as None: the default namespace undeclared
         if self._max_uri is not None and len(uri) > self._max_uri:
             message = f"A namespace name is longer than {self._max_uri} characters."
             raise _Refused("namespace_too_long", message)
