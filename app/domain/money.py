@@ -15,8 +15,6 @@ COUNTER_CEILING_SATANG: Final = 3_000_000
 
 # Far above any real payment; refusing larger numbers keeps "1e999999999" from costing memory.
 _MAX_BAHT_DIGITS: Final = 15
-#: The most significant digits an amount below that in whole satang can have.
-_WHOLE_SATANG_DIGITS: Final = _MAX_BAHT_DIGITS + 2
 
 _PLAIN_DECIMAL: Final = re.compile(r"\s*\+?(\d+(\.\d*)?|\.\d+)\s*", re.ASCII)
 
@@ -53,22 +51,19 @@ def to_satang(value: Decimal | str | int) -> int:
     # Exact integer arithmetic on the digits: no Decimal context, so no silent rounding.
     _, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)  # finite, checked above
-    # Trailing zeros say nothing of the amount ("432.000…" is 432) and are dropped. An amount
-    # below the ceiling in whole satang has at most _WHOLE_SATANG_DIGITS digits left; more is
-    # a fraction of a satang (and Python turns no more than 4,300 digits of text into an int).
+    # Trailing zeros say nothing of the amount ("432.000…" is 432) and are dropped, and the
+    # exponent is checked before any power of ten is made: what is left is at most 17 digits
+    # times at most 10**16 (Python turns no more than 4,300 digits of text into an int).
     written = "".join(map(str, digits))
-    significant = written.rstrip("0") or "0"
+    significant = written.rstrip("0")
+    if not significant:
+        return 0  # zero, whatever its exponent ("0E+99999999" must not cost a power of ten)
     exponent += len(written) - len(significant)
-    if len(significant) > _WHOLE_SATANG_DIGITS:
+    # The last digit is not 0 now: below the satang place it is a fraction of one. The
+    # ceiling checked above bounds the exponent from above.
+    if exponent < -2:
         raise _refuse("decimals", "The amount has more than 2 decimal places (below one satang).")
-    coefficient = int(significant)
-    shift = exponent + 2
-    scale: int = 10 ** abs(shift)
-    if shift >= 0:
-        return coefficient * scale
-    satang, fraction = divmod(coefficient, scale)
-    if fraction:
-        raise _refuse("decimals", "The amount has more than 2 decimal places (below one satang).")
+    satang: int = int(significant) * 10 ** (exponent + 2)
     return satang
 
 

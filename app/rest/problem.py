@@ -273,8 +273,10 @@ def failure_response(exc: Exception, request: Request, rid: str) -> JSONResponse
 
 def refuse_declared_body(request: Request, limit: int = MAX_BODY_BYTES) -> None:
     """PayloadTooLarge when the request declares a body over ``limit`` bytes (read or not)."""
-    declared = header(request, b"content-length") or ""
-    if declared.isdigit() and int(declared) > limit:
+    declared = (header(request, b"content-length") or "").lstrip("0")
+    # ASCII digits only (int() takes others), and past 18 of them over any limit: no int()
+    # of thousands of digits.
+    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
         raise PayloadTooLarge(f"The body is over {limit} bytes.", limit=limit)
 
 

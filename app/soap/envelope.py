@@ -87,11 +87,12 @@ def simple_text(value: object) -> str | None:
 
 
 def attribute(value: object, name: str) -> str | None:
-    """An attribute of an element by parsed name (such as ``s11:mustUnderstand``)."""
+    """An attribute of an element by parsed name (such as ``s11:mustUnderstand``), without
+    the white space around it: every attribute read (booleans, URIs) collapses it (XSD)."""
     if isinstance(value, dict):
         found = value.get(f"@{name}")
         if isinstance(found, str):
-            return found
+            return found.strip(" \t\r\n")
     return None
 
 

@@ -42,7 +42,7 @@ def sso(local: str) -> str:
 def split_name(name: str) -> tuple[str, str]:
     """A parsed element name as (namespace URI, local name); "" for no namespace."""
     if name[:1] == "{":  # a namespace of no fixed prefix, in Clark notation
-        namespace, _, local = name[1:].partition("}")
+        namespace, _, local = name[1:].rpartition("}")  # a URI may hold "}", a name may not
         return namespace, local
     namespace, sep, local = name.rpartition(":")
     if not sep:

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import os
 import re
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,8 +104,13 @@ class _Head:
         return _request_id(self.given_id or "")
 
     def declared_length(self) -> int | None:
+        """The declared Content-Length; None when it is not a number of ASCII digits."""
         length = self.content_length
-        return int(length) if length.isascii() and length.isdigit() else None
+        if not (length.isascii() and length.isdigit()):
+            return None
+        digits = length.lstrip("0") or "0"
+        # Past 18 digits, more bytes than any cap (and no int() of thousands of digits).
+        return int(digits) if len(digits) <= 18 else sys.maxsize
 
 
 async def _chunks(receive: Receive) -> AsyncIterator[bytes]:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
 from app.domain.money import COUNTER_CEILING_SATANG, format_baht, to_baht, to_satang
 from app.errors import InvalidAmount
+from app.rest.wire import BahtIn
 
 
 @pytest.mark.parametrize(
@@ -108,3 +111,24 @@ def test_satang_round_trips_through_baht(satang: int) -> None:
     assert to_satang(to_baht(satang)) == satang
     assert to_satang(str(to_baht(satang))) == satang
     assert to_satang(format_baht(satang).replace(",", "")) == satang
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (Decimal("0E+20000000"), 0),  # a power of ten of 20,000,000 digits took 10 s
+        (Decimal("-0E+20000000"), 0),
+        (Decimal("0E-20000000"), 0),
+        (Decimal("1E-20000000"), "decimals"),
+        (TypeAdapter(BahtIn).validate_json('"0E+20000000"'), 0),  # the REST wire's, as sent
+    ],
+)
+def test_an_exponent_costs_nothing(value: Decimal, expected: object) -> None:
+    # The REST wire reads an amount before the caller is admitted: no power of ten is built.
+    started = time.perf_counter()
+    try:
+        result: object = to_satang(value)
+    except InvalidAmount as error:
+        result = error.details["reason"]
+    assert result == expected
+    assert time.perf_counter() - started < 1.0
