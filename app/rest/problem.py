@@ -16,7 +16,7 @@ import math
 import os
 import re
 import traceback
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Any, ClassVar, Final, Protocol
 
@@ -33,7 +33,6 @@ from starlette.types import Message, Receive
 from app.error_catalogue import catalogue, codes, thai_detail, thai_message
 from app.errors import (
     ClientError,
-    InvalidInput,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
@@ -41,6 +40,7 @@ from app.errors import (
     ServiceError,
 )
 from app.observability.call_context import current_call, note_call
+from app.rest.validation import validation_error
 from app.rest.wire import header
 
 log = logging.getLogger(__name__)
@@ -201,35 +201,6 @@ def problem_response(
     elif error.retryable:
         headers["Retry-After"] = "1"
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
-
-
-def _field(loc: Iterable[int | str]) -> str:
-    parts = list(loc)
-    if parts and parts[0] in ("body", "query", "path", "header", "cookie") and len(parts) > 1:
-        parts = parts[1:]
-    name = ""
-    for part in parts:
-        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
-    return name or "body"
-
-
-def validation_error(exc: RequestValidationError) -> InvalidInput:
-    """FastAPI's validation failure as ``client.invalid_input`` naming each field."""
-    problems = [
-        {
-            "field": "body" if err.get("type") == "json_invalid" else _field(err.get("loc", ())),
-            "message": str(err.get("msg", "not valid")),
-        }
-        for err in exc.errors()
-    ]
-    fields = list(dict.fromkeys(p["field"] for p in problems))
-    summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
-    return InvalidInput(
-        f"The request is not valid: {summary}.",
-        field=fields[0] if fields else "body",
-        fields=fields,
-        errors=problems,
-    )
 
 
 def http_error(exc: HTTPException) -> ServiceError:

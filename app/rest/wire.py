@@ -11,10 +11,12 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
-from app.domain.money import to_satang
+from app.domain.money import to_baht, to_satang
+from app.errors import InvalidAmount
 
 SectionNo = Literal[39, 40]
 SectionQuery = Annotated[
@@ -42,8 +44,29 @@ Baht = Annotated[
         examples=["432.00"],
     ),
 ]
+
+
+def _read_baht(value: Any) -> Any:
+    """An amount as the domain reads it, text included: pydantic's Decimal would also take
+    Thai or full-width digits, ``4_32``, exponents and a trailing no-break space. What the
+    domain refuses is a validation error of type ``invalid_amount`` naming the field, so it is
+    answered after the caller's admission like every other unreadable request
+    (``app.rest.caller``). Anything else is left to pydantic's Decimal to refuse."""
+    if isinstance(value, str | Decimal | int) and not isinstance(value, bool):
+        try:
+            return to_baht(to_satang(value))
+        except InvalidAmount as refused:
+            reason = refused.details["reason"]
+            raise PydanticCustomError(AMOUNT_ERROR, refused.message, {"reason": reason}) from None
+    return value
+
+
+#: The type of the validation error of an amount the domain refuses (``_read_baht``).
+AMOUNT_ERROR = "invalid_amount"
+
 BahtIn = Annotated[
     Decimal,
+    BeforeValidator(_read_baht),
     Field(
         description='Baht with at most two decimal places: a string such as "432.00" or a'
         " JSON number, read exactly.",

@@ -1,0 +1,43 @@
+"""FastAPI's request validation failures in the gateway's error vocabulary: ``client.invalid_input``
+naming each field, or ``client.invalid_amount`` with the domain's reason for an amount the
+domain refused while the body was read (``app.rest.wire.BahtIn``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from fastapi.exceptions import RequestValidationError
+
+from app.errors import InvalidAmount, InvalidInput
+from app.rest.wire import AMOUNT_ERROR
+
+
+def _field(loc: Iterable[int | str]) -> str:
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie") and len(parts) > 1:
+        parts = parts[1:]
+    name = ""
+    for part in parts:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "body"
+
+
+def validation_error(exc: RequestValidationError) -> InvalidInput:
+    """FastAPI's validation failure as ``client.invalid_input`` naming each field; as
+    ``client.invalid_amount`` with the domain's reason when the first is an amount's."""
+    errors = exc.errors()
+    problems = [
+        {
+            "field": "body" if err.get("type") == "json_invalid" else _field(err.get("loc", ())),
+            "message": str(err.get("msg", "not valid")),
+        }
+        for err in errors
+    ]
+    fields = list(dict.fromkeys(p["field"] for p in problems))
+    summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
+    field = fields[0] if fields else "body"
+    message = f"The request is not valid: {summary}."
+    if errors and errors[0].get("type") == AMOUNT_ERROR:
+        reason = errors[0].get("ctx", {}).get("reason")
+        return InvalidAmount(message, field=field, reason=reason, fields=fields, errors=problems)
+    return InvalidInput(message, field=field, fields=fields, errors=problems)
