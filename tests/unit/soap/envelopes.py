@@ -1,8 +1,11 @@
-"""Request envelopes for the SOAP adapter's tests, and readers for what comes back."""
+"""Request envelopes for the SOAP adapter's tests, how they are posted, and readers for what
+comes back."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+
+import httpx
 
 from tests.unit.soap.fake_counter import PASSWORD, S39_ID, USERNAME, digest
 
@@ -16,6 +19,15 @@ CT11 = "text/xml; charset=utf-8"
 CT12 = "application/soap+xml; charset=utf-8"
 NONCE = "MTIzNDU2Nzg5MDEyMzQ1Ng=="
 CREATED = "2024-06-10T02:30:00Z"
+
+
+async def post(
+    client: httpx.AsyncClient, body: bytes, content_type: str | None = CT11, **headers: str
+) -> httpx.Response:
+    """``body`` posted to the SOAP endpoint as ``content_type`` (None: no Content-Type)."""
+    if content_type is not None:
+        headers["content-type"] = content_type
+    return await client.post("/soap/v1", content=body, headers=headers)
 
 
 def text_token(username: str = USERNAME, password: str = PASSWORD) -> str:

@@ -37,6 +37,7 @@ from tests.unit.soap.envelopes import (
     fault_code,
     inquire,
     operation,
+    post,
     result_of,
     soap_fault_code,
     text_token,
@@ -50,14 +51,6 @@ BASE64 = (
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
 )
 INQUIRY_ACTION = "urn:sso:contribution:v1/InquireContribution"
-
-
-async def _post(
-    client: httpx.AsyncClient, body: bytes, content_type: str | None = CT11, **headers: str
-) -> httpx.Response:
-    if content_type is not None:
-        headers["content-type"] = content_type
-    return await client.post("/soap/v1", content=body, headers=headers)
 
 
 def _doc(
@@ -96,7 +89,7 @@ async def test_an_amount_with_4300_trailing_zeros_is_that_amount(
     # Schema-valid xs:decimal (fractionDigits constrains the value, 432 has none): ~4.3 KB.
     value = "432." + "0" * 4300
     overrides = {field: value} if field == "amount" else {field: value, "amount": "864.00"}
-    response = await _post(client, envelope(confirm(**overrides)))
+    response = await post(client, envelope(confirm(**overrides)))
     assert response.status_code == 200, response.text  # trailing zeros: the amount as written
     confirmed = _confirmed(fake)
     assert (confirmed.amount_satang, confirmed.savings_satang) == (
@@ -108,7 +101,7 @@ async def test_a_long_amount_without_credentials_is_refused_as_unauthenticated(
     client: httpx.AsyncClient,
 ) -> None:
     body = envelope(confirm(amount="1." + "0" * 4300), header="")
-    response = await _post(client, body)
+    response = await post(client, body)
     assert fault_code(response.content) == "client.unauthenticated"
 
 
@@ -117,7 +110,7 @@ async def test_a_non_xml_space_at_the_end_of_a_string_is_kept(
     client: httpx.AsyncClient, fake: FakeCounter, space: str
 ) -> None:
     sent = f"POS-0001{space}"
-    response = await _post(client, envelope(confirm(partnerTxnId=sent)))
+    response = await post(client, envelope(confirm(partnerTxnId=sent)))
     assert response.status_code == 200, response.text
     assert _confirmed(fake).partner_txn_id == sent
 
@@ -125,9 +118,9 @@ async def test_a_non_xml_space_at_the_end_of_a_string_is_kept(
 async def test_two_ids_differing_by_a_no_break_space_are_two_transactions(
     client: httpx.AsyncClient, fake: FakeCounter
 ) -> None:
-    first = await _post(client, envelope(confirm(partnerTxnId="POS-1")))
+    first = await post(client, envelope(confirm(partnerTxnId="POS-1")))
     assert first.status_code == 200
-    second = await _post(client, envelope(confirm(partnerTxnId="POS-1\u00a0")))
+    second = await post(client, envelope(confirm(partnerTxnId="POS-1\u00a0")))
     # The fake refuses a second payment of the same month; any answer but a replay will do.
     assert b"<sso:replayed>true</sso:replayed>" not in second.content, second.text
 
@@ -135,7 +128,7 @@ async def test_two_ids_differing_by_a_no_break_space_are_two_transactions(
 async def test_a_national_id_with_a_no_break_space_is_not_taken_as_valid(
     client: httpx.AsyncClient, fake: FakeCounter
 ) -> None:
-    response = await _post(client, envelope(inquire(national_id=S39_ID + "\u00a0")))
+    response = await post(client, envelope(inquire(national_id=S39_ID + "\u00a0")))
     assert response.status_code != 200
     if fake.calls:  # refused by the service: it must at least see what was sent
         assert fake.calls[0][3] != S39_ID
@@ -151,7 +144,7 @@ async def test_a_namespace_named_like_a_fixed_prefix_is_not_that_namespace(
         body = envelope(inquire()).replace(SOAP11.encode(), b"s11")
     else:
         body = envelope(inquire()).replace(WSSE.encode(), b"wsse")
-    response = await _post(client, body)
+    response = await post(client, body)
     if alias == "security":  # a header in another namespace: no credentials at all
         assert fault_code(response.content) == "client.unauthenticated"
     else:
@@ -161,13 +154,13 @@ async def test_a_namespace_named_like_a_fixed_prefix_is_not_that_namespace(
 async def test_a_carriage_return_in_an_echoed_value_round_trips(
     client: httpx.AsyncClient, fake: FakeCounter
 ) -> None:
-    response = await _post(client, envelope(confirm(partnerTxnId="POS&#13;1")))
+    response = await post(client, envelope(confirm(partnerTxnId="POS&#13;1")))
     assert _confirmed(fake).partner_txn_id == "POS\r1"
     assert result_of(response.content).findtext(f"{{{SSO}}}partnerTxnId") == "POS\r1"
 
 
 async def test_a_nul_in_the_charset_is_a_415_not_a_crash(client: httpx.AsyncClient) -> None:
-    response = await _post(client, envelope(inquire()), "text/xml; charset=utf-8\x00")
+    response = await post(client, envelope(inquire()), "text/xml; charset=utf-8\x00")
     assert response.status_code == 415
 
 
@@ -209,7 +202,7 @@ async def test_debatable_schema_valid_forms_refused_with_a_clear_client_fault(
     client: httpx.AsyncClient, field: str, value: str
 ) -> None:
     overrides = {field: value}
-    response = await _post(client, envelope(confirm(**overrides)))
+    response = await post(client, envelope(confirm(**overrides)))
     assert fault_code(response.content) in ("client.invalid_amount", "client.invalid_input")
 
 
@@ -219,7 +212,7 @@ async def test_debatable_bomless_big_endian_utf16_labelled_utf16_is_refused(
     # RFC 2781 4.3: UTF-16 without a BOM SHOULD be read big-endian; Python's codec reads it
     # little-endian (by platform) and the body is refused as not valid utf-16.
     body = _doc(confirm()).encode("utf-16-be")
-    response = await _post(client, body, "text/xml; charset=utf-16")
+    response = await post(client, body, "text/xml; charset=utf-16")
     assert fault_code(response.content) == "client.invalid_envelope"
 
 
@@ -232,7 +225,7 @@ async def test_debatable_wsa_action_with_must_understand_is_a_must_understand_fa
         f'<wsa:Action xmlns:wsa="{WSA}" xmlns:e="{SOAP12}" e:mustUnderstand="1">'
         f"{INQUIRY_ACTION}</wsa:Action>" + text_token()
     )
-    response = await _post(client, envelope(inquire(), header=header, version="1.2"), CT12)
+    response = await post(client, envelope(inquire(), header=header, version="1.2"), CT12)
     assert response.status_code == 500
     assert soap_fault_code(response.content) == "env:MustUnderstand"
 
@@ -242,7 +235,7 @@ async def test_debatable_gzip_request_body_is_refused_as_not_utf8(
 ) -> None:
     # Content-Encoding is ignored: a gzip body (CXF GZIPFeature, forced) is refused as bytes
     # that are not UTF-8 rather than with a 415 naming the coding.
-    response = await _post(
+    response = await post(
         client, gzip.compress(envelope(inquire())), CT11, **{"content-encoding": "gzip"}
     )
     assert fault_code(response.content) == "client.invalid_envelope"
@@ -501,7 +494,7 @@ async def test_legal_toolkit_requests_are_performed(
     client: httpx.AsyncClient, fake: FakeCounter, case: str
 ) -> None:
     body, content_type = ACCEPTED[case]
-    response = await _post(client, body, content_type)
+    response = await post(client, body, content_type)
     assert response.status_code == 200, response.text
     assert fake.calls and fake.calls[0][0] in ("confirm", "inquire")
 
@@ -515,7 +508,7 @@ async def test_utf16_and_windows_874_values_are_read_exactly(
         (_doc(confirm(partnerTxnId="T2", storeId="ร้าน-๑", months="<c:month>2024-05</c:month>"),
               decl='<?xml version="1.0" encoding="windows-874"?>').encode("cp874"), "text/xml"),
     ):  # fmt: skip
-        response = await _post(client, body, content_type)
+        response = await post(client, body, content_type)
         assert response.status_code == 200, response.text
     stores = [request.counter.store_id for _n, _c, _cr, request in fake.calls]
     assert stores == ["ร้าน-๑", "ร้าน-๑"]
@@ -539,7 +532,7 @@ async def test_utf16_and_windows_874_values_are_read_exactly(
 async def test_values_are_read_as_sent(
     client: httpx.AsyncClient, fake: FakeCounter, field: str, text: str, expected: object
 ) -> None:
-    response = await _post(client, envelope(confirm(**{field: text})))
+    response = await post(client, envelope(confirm(**{field: text})))
     assert response.status_code == 200, response.text
     request = _confirmed(fake)
     value = {
@@ -605,7 +598,7 @@ HOSTILE: dict[str, tuple[bytes, str]] = {
 @pytest.mark.parametrize("case", list(HOSTILE))
 async def test_hostile_xml_is_a_client_fault(client: httpx.AsyncClient, case: str) -> None:
     body, content_type = HOSTILE[case]
-    response = await _post(client, body, content_type)
+    response = await post(client, body, content_type)
     _not_a_server_error(response)
     assert fault_code(response.content).startswith("client."), response.text
 
@@ -618,10 +611,10 @@ async def test_huge_numbers_of_attributes_and_namespace_declarations_are_read(
         f'<e:Envelope xmlns:e="{SOAP11}"{declarations}><e:Header>{text_token()}</e:Header>'
         f"<e:Body>{inquire()}</e:Body></e:Envelope>"
     ).encode()
-    response = await _post(client, body)
+    response = await post(client, body)
     assert response.status_code == 200, response.text
     unicode_names = '<ก:ข้อมูล xmlns:ก="urn:ไทย" ก:คุณสมบัติ="ค่า">ทดสอบ</ก:ข้อมูล>'
-    response = await _post(client, envelope(inquire(), header=text_token() + unicode_names))
+    response = await post(client, envelope(inquire(), header=text_token() + unicode_names))
     assert response.status_code == 200, response.text
 
 

@@ -26,6 +26,7 @@ from tests.unit.soap.envelopes import (
     inquire,
     operation,
     payload,
+    post,
     soap_fault_code,
 )
 from tests.unit.soap.fake_counter import S39_ID, FakeCounter
@@ -33,18 +34,10 @@ from tests.unit.soap.fake_counter import S39_ID, FakeCounter
 COUNTER = "<c:terminalId>T-07</c:terminalId><c:operatorId>OP-9</c:operatorId>"
 
 
-async def _post(
-    client: httpx.AsyncClient, body: bytes, content_type: str | None = CT11, **headers: str
-) -> httpx.Response:
-    if content_type is not None:
-        headers["content-type"] = content_type
-    return await client.post("/soap/v1", content=body, headers=headers)
-
-
 async def test_an_inquiry_reaches_the_service_with_the_caller_as_seen(
     client: httpx.AsyncClient, fake: FakeCounter
 ) -> None:
-    response = await _post(
+    response = await post(
         client,
         envelope(inquire(extra=COUNTER)),
         **{"x-request-id": "pos-42.abc", "x-forwarded-for": "198.51.100.1, 10.0.0.2"},
@@ -71,7 +64,7 @@ async def test_an_insane_request_id_is_replaced(
     client: httpx.AsyncClient, fake: FakeCounter, given: str
 ) -> None:
     headers = {"x-request-id": given} if given.isascii() else {}
-    response = await _post(client, envelope(inquire()), **headers)
+    response = await post(client, envelope(inquire()), **headers)
     request_id = response.headers["x-request-id"]
     assert re.fullmatch(r"[0-9a-f]{32}", request_id)
     assert fake.calls[0][1].request_id == request_id
@@ -85,7 +78,7 @@ async def test_a_soapaction_absent_empty_or_the_operations_own_is_accepted(
     client: httpx.AsyncClient, action: str | None
 ) -> None:
     headers = {} if action is None else {"soapaction": action}
-    response = await _post(client, envelope(inquire()), **headers)
+    response = await post(client, envelope(inquire()), **headers)
     assert response.status_code == 200
 
 
@@ -101,7 +94,7 @@ async def test_a_soapaction_absent_empty_or_the_operations_own_is_accepted(
 async def test_a_soapaction_naming_anything_else_is_refused_before_the_service(
     client: httpx.AsyncClient, fake: FakeCounter, action: str
 ) -> None:
-    response = await _post(client, envelope(inquire()), soapaction=action)
+    response = await post(client, envelope(inquire()), soapaction=action)
     assert response.status_code == 500  # SOAP 1.1: a Client fault, HTTP 500
     assert fault_code(response.content) == "client.invalid_envelope"
     assert soap_fault_code(response.content) == "soap:Client"
@@ -111,7 +104,7 @@ async def test_a_soapaction_naming_anything_else_is_refused_before_the_service(
 
 async def test_soap12_with_an_action_parameter(client: httpx.AsyncClient) -> None:
     content_type = f'{CT12}; action="{INQUIRY_ACTION}"'
-    response = await _post(client, envelope(inquire(), version="1.2"), content_type)
+    response = await post(client, envelope(inquire(), version="1.2"), content_type)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/soap+xml; charset=utf-8"
 
@@ -120,7 +113,7 @@ async def test_soap12_with_another_operations_action_is_refused(
     client: httpx.AsyncClient, fake: FakeCounter
 ) -> None:
     content_type = f'{CT12}; action="urn:sso:contribution:v1/CancelPayment"'
-    response = await _post(client, envelope(inquire(), version="1.2"), content_type)
+    response = await post(client, envelope(inquire(), version="1.2"), content_type)
     assert response.status_code == 400  # SOAP 1.2: a Sender fault, HTTP 400
     assert fault_code(response.content) == "client.invalid_envelope"
     assert fake.calls == []
@@ -128,7 +121,7 @@ async def test_soap12_with_another_operations_action_is_refused(
 
 async def test_the_content_type_charset_is_honoured(client: httpx.AsyncClient) -> None:
     body = envelope(inquire(extra="<c:operatorId>José</c:operatorId>")).decode()
-    response = await _post(client, body.encode("iso-8859-1"), "text/xml; charset=ISO-8859-1")
+    response = await post(client, body.encode("iso-8859-1"), "text/xml; charset=ISO-8859-1")
     assert response.status_code == 200
 
 
@@ -155,13 +148,13 @@ async def test_windows_874_thai_arrives_intact(
     client: httpx.AsyncClient, fake: FakeCounter, content_type: str, declared: bool
 ) -> None:
     inquiry = envelope(inquire(extra=f"<c:operatorId>{OPERATOR_874}</c:operatorId>")).decode()
-    response = await _post(client, _windows_874(inquiry, declared=declared), content_type)
+    response = await post(client, _windows_874(inquiry, declared=declared), content_type)
     assert response.status_code == 200, response.text
     cancel = operation(
         "CancelPayment", f"<c:partnerTxnId>POS-1</c:partnerTxnId><c:reason>{REASON_874}</c:reason>"
     )
     body = _windows_874(envelope(cancel).decode(), declared=declared)
-    assert fault_code((await _post(client, body, content_type)).content) == (
+    assert fault_code((await post(client, body, content_type)).content) == (
         "client.transaction_not_found"  # the fake knows no POS-1; the reason reached it
     )
     [(_, caller, _, _), (_, _, _, request)] = fake.calls
@@ -216,7 +209,7 @@ async def test_every_failure_is_a_fault(
     code: str,
     faultcode: str,
 ) -> None:
-    response = await _post(client, body, content_type, **{"x-request-id": "r-1"})
+    response = await post(client, body, content_type, **{"x-request-id": "r-1"})
     assert response.status_code == status
     assert response.headers["x-request-id"] == "r-1"
     assert fault_code(response.content) == code
@@ -226,7 +219,7 @@ async def test_every_failure_is_a_fault(
 async def test_a_declared_length_over_the_cap_is_refused_with_413(
     client: httpx.AsyncClient,
 ) -> None:
-    response = await _post(client, b"<a>" + b"x" * 70_000 + b"</a>", CT12)
+    response = await post(client, b"<a>" + b"x" * 70_000 + b"</a>", CT12)
     assert response.status_code == 413
     assert fault_code(response.content) == "client.payload_too_large"
     assert soap_fault_code(response.content) == "env:Sender"
@@ -264,7 +257,7 @@ async def test_an_unexpected_exception_is_logged_and_answered_server_internal(
 ) -> None:
     fake.fail_with = RuntimeError("boom at the bottom")
     with caplog.at_level(logging.ERROR, logger="app.soap.router"):
-        response = await _post(client, envelope(inquire(), version="1.2"), CT12)
+        response = await post(client, envelope(inquire(), version="1.2"), CT12)
     assert response.status_code == 500
     assert fault_code(response.content) == "server.internal"
     assert soap_fault_code(response.content) == "env:Receiver"
@@ -279,7 +272,7 @@ async def test_overload_and_rate_limit_say_retry(
     client: httpx.AsyncClient, fake: FakeCounter, error: Exception, status: int, retryable: bytes
 ) -> None:
     fake.fail_with = error
-    response = await _post(client, envelope(inquire(), version="1.2"), CT12)
+    response = await post(client, envelope(inquire(), version="1.2"), CT12)
     assert response.status_code == status
     assert f"<sso:retryable>{retryable.decode()}</sso:retryable>".encode() in response.content
 
@@ -377,7 +370,7 @@ async def test_with_the_http_middlewares_call_context_the_adapter_reports_into_i
 ) -> None:
     # What the HTTP middleware does before the request reaches the route.
     context = begin_call("ctx-req-1", "soap")
-    response = await _post(client, envelope(inquire("0000000000000")), **{"x-request-id": "other"})
+    response = await post(client, envelope(inquire("0000000000000")), **{"x-request-id": "other"})
     assert fault_code(response.content) == "client.person_not_found"
     assert (context.operation, context.outcome) == (
         "InquireContribution",
@@ -388,10 +381,10 @@ async def test_with_the_http_middlewares_call_context_the_adapter_reports_into_i
     assert b"<sso:requestId>ctx-req-1</sso:requestId>" in response.content
 
     context = begin_call("ctx-req-2", "soap")
-    await _post(client, envelope(operation("Nope", "")))
+    await post(client, envelope(operation("Nope", "")))
     assert (context.operation, context.outcome) == (None, "client.unknown_operation")
     context = begin_call("ctx-req-3", "soap")
-    await _post(client, envelope(inquire()))
+    await post(client, envelope(inquire()))
     assert (context.operation, context.outcome) == ("InquireContribution", "ok")
 
 
@@ -404,9 +397,9 @@ async def test_a_digest_and_a_text_token_both_reach_the_service(
 ) -> None:
     from tests.unit.soap.envelopes import digest_token
 
-    response = await _post(client, envelope(inquire(S39_ID), header=digest_token()))
+    response = await post(client, envelope(inquire(S39_ID), header=digest_token()))
     assert response.status_code == 200, response.text
-    bad = await _post(client, envelope(inquire(S39_ID), header=digest_token(password="wrong")))
+    bad = await post(client, envelope(inquire(S39_ID), header=digest_token(password="wrong")))
     assert fault_code(bad.content) == "client.unauthenticated"
 
 
@@ -456,13 +449,13 @@ async def test_a_header_block_in_no_namespace_is_read_like_any_other(
     # xmlns="" undeclares the default namespace: legal XML, written by some toolkits.
     trace = '<Trace xmlns=""><id>42</id></Trace>'
     body = envelope(inquire()).replace(b"<e:Header>", f"<e:Header>{trace}".encode())
-    response = await _post(client, body)
+    response = await post(client, body)
     assert response.status_code == 200, response.text
     assert [name for name, *_ in fake.calls] == ["inquire"]
     unqualified = envelope(inquire()).replace(
         f"<c:nationalId>{S39_ID}</c:nationalId>".encode(),
         f'<nationalId xmlns="">{S39_ID}</nationalId>'.encode(),
     )
-    response = await _post(client, unqualified)
+    response = await post(client, unqualified)
     assert fault_code(response.content) == "client.invalid_input"
     assert "nationalId (in no namespace)" in response.text
