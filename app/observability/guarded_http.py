@@ -11,7 +11,7 @@ thousands of idle sockets cost a protocol object and a timer each, nothing more)
   answered 431 and cut. While a request before the cut one is still being answered, the cut
   is silent: words then would be read as that request's answer, or land in its midst. As for
   a body, time during which the server stopped reading (requests queued before it) does not
-  count;
+  count, up to ``_PAUSED_HEAD_SPAN`` head timeouts in all;
 - **body**: the body has ``body_timeout_s`` of grace after the headers, and every
   ``body_min_rate`` bytes that arrive buy a second more; time during which the server itself
   stopped reading (the app has not taken what came) does not count. Past it, the connection is
@@ -21,9 +21,12 @@ thousands of idle sockets cost a protocol object and a timer each, nothing more)
 
 Answers are rendered by the composition root in the caller's protocol (a SOAP Fault on /soap,
 problem+json elsewhere). After answering a client that is still sending (headers without end),
-what it sends is read and dropped for ``LINGER_S``, so that the answer is not lost to a reset.
-Connections over a cap are closed when accepted (``connection_guard``); every cut is counted and
-logged there.
+what it sends is read and dropped for ``LINGER_S``, so that the answer is not lost to a reset;
+whatever a cut connection still has to write is dropped then (at once, if nothing is to be
+told), and an app that waited for the client to read is let go at the cut. No WebSocket
+upgrade: uvicorn's switch of protocol would take a connection out of the guard. Connections
+over a cap are closed when accepted (``connection_guard``); every cut is counted and logged
+there.
 """
 
 from __future__ import annotations
@@ -54,6 +57,9 @@ LINGER_S = 2.0
 #: The shortest wait a timer is re-armed for: uvloop counts whole milliseconds and runs a delay
 #: under half of one at once, so a shorter one would run again and again until its clock ticks.
 _RETRY_S = 0.001
+#: A head behind answers the client does not read may wait this many head timeouts in all:
+#: time with reading paused is not the client's, until it has held the connection this long.
+_PAUSED_HEAD_SPAN = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +91,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._phase = _Phase.HEAD
         self._timer: asyncio.TimerHandle | None = None
         self._begun = False  # a byte of the current request has arrived
-        self._head_since = 0.0
+        self._head_since = self._head_began = 0.0
         self._head_bytes = 0
         self._read_body = 0  # bytes of the read being parsed that were a body's
         self._head_from = 0  # where in that read the head in progress begins, as far as known
@@ -219,13 +225,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     # --- timers --------------------------------------------------------------------------------
     def _expect_head(self) -> None:
         self._phase = _Phase.HEAD
-        self._head_since = self.loop.time()
+        self._head_since = self._head_began = self.loop.time()
         self._head_bytes = 0
 
     def _head_due(self) -> None:
         self._timer = None
-        if self.flow.read_paused:  # the server stopped reading, not the client: start afresh
-            self._restart_head()
+        spent = self.loop.time() - self._head_began
+        if self.flow.read_paused and spent < _PAUSED_HEAD_SPAN * self.guard.limits.header_timeout_s:
+            self._restart_head()  # the server stopped reading, not the client: start afresh
             return
         told = self._begun and self._unanswered() is None  # else it would be another's answer
         self._cut("header_timeout", _BARE_408 if told else b"")
@@ -280,6 +287,15 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         cycle = self._current
         return cycle if cycle is not None and not cycle.response_complete else None
 
+    def _should_upgrade_to_ws(self) -> bool:
+        # The gateway serves no WebSocket: an upgrade is answered as the plain request it also
+        # is. uvicorn's switch of protocol would take the connection out of the guard, and
+        # its slot would never be released (connection_lost is the WebSocket protocol's then).
+        return False
+
+    def _unsupported_upgrade_warning(self) -> None:
+        pass  # not two warnings a request, for any client to fill the log with
+
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
         self._current = cycle  # uvicorn runs one request's app at a time, in order
         super()._start_asgi_task(cycle, app)
@@ -302,15 +318,28 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if unanswered is not None:  # an answer cut short or not begun: heard by no one
             unanswered.disconnected = True
             unanswered.message_event.set()
+        self.flow.resume_writing()  # an app waiting for the client to read its answer goes on
         if last_words:
             self.transport.write(last_words)
+        elif not linger:  # nothing to tell: what is still written (cut short) is no one's now
+            self._end()
+            return
         if not linger:  # nothing of the client's is waiting unread: a plain close
             self.transport.close()
-            return
-        self.transport.write_eof()  # once the answer is out; the client's bytes are dropped
-        self._phase = _Phase.LINGER
-        self.flow.resume_reading()
-        self._start_timer(LINGER_S, self.transport.close)
+        else:
+            self.transport.write_eof()  # once the answer is out; the client's bytes are dropped
+            self._phase = _Phase.LINGER
+            self.flow.resume_reading()
+        self._start_timer(LINGER_S, self._end)
+
+    def _end(self) -> None:
+        """The connection's end after a cut: what is still written waits for a client that
+        has not read it for ``LINGER_S`` (a close would wait for it as long as it likes)."""
+        self._timer = None
+        if self.transport.get_write_buffer_size():
+            self.transport.abort()
+        else:
+            self.transport.close()
 
 
 def guarded_protocol(
