@@ -2,7 +2,7 @@
 
 Amounts travel in baht with two decimal places (``"432.00"``). Answers write them as strings;
 requests may send a string or a JSON number, both read exactly as ``Decimal`` (never float) and
-turned into integer satang by the domain's ``to_satang``.
+turned into integer satang by the domain's ``to_satang``, whose rules a string's text meets too.
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ Baht = Annotated[
     ),
 ]
 
+#: The type of the validation error of an amount the domain refuses (``_read_baht``).
+AMOUNT_ERROR = "invalid_amount"
+
 
 def _read_baht(value: Any) -> Any:
     """An amount as the domain reads it, text included: pydantic's Decimal would also take
@@ -60,9 +63,6 @@ def _read_baht(value: Any) -> Any:
             raise PydanticCustomError(AMOUNT_ERROR, refused.message, {"reason": reason}) from None
     return value
 
-
-#: The type of the validation error of an amount the domain refuses (``_read_baht``).
-AMOUNT_ERROR = "invalid_amount"
 
 BahtIn = Annotated[
     Decimal,

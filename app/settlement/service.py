@@ -126,9 +126,10 @@ def _cursor(text: str | None) -> tuple[int, int] | None:
     rank, dot, seq = text.partition(".")
     # ASCII digits within the columns' ranges (rank a smallint, seq an integer): int() takes
     # Thai and full-width digits too, and the database refuses what its type cannot hold.
-    if not (dot and f"{rank}{seq}".isascii() and rank.isdigit() and seq.isdigit()):
-        raise InvalidInput("The cursor is not one this report gave.", field="cursor")
-    if len(rank) > 5 or len(seq) > 10 or int(rank) > 32_767 or int(seq) > 2_147_483_647:
+    digits = f"{rank}{seq}".isascii() and rank.isdigit() and seq.isdigit()
+    if not (dot and digits and len(rank) <= 5 and len(seq) <= 10) or (
+        int(rank) > 32_767 or int(seq) > 2_147_483_647
+    ):
         raise InvalidInput("The cursor is not one this report gave.", field="cursor")
     return int(rank), int(seq)
 
