@@ -9,7 +9,8 @@ thousands of idle sockets cost a protocol object and a timer each, nothing more)
   (with a bare 408 if a request had begun). The request line and headers may not pass
   ``max_head_bytes`` either (uvicorn's parser has no bound of its own): past it, the client is
   answered 431 and cut. While a request before the cut one is still being answered, the cut
-  is silent: words then would be read as that request's answer, or land in its midst. As for
+  is silent: words then would be read as that request's answer, or land in its midst (so is
+  uvicorn's 400 for bytes it cannot parse). As for
   a body, time during which the server stopped reading (requests queued before it) does not
   count, up to ``_PAUSED_HEAD_SPAN`` head timeouts in all;
 - **body**: the body has ``body_timeout_s`` of grace after the headers, and every
@@ -314,11 +315,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         self.guard.cut(self._address, reason)
-        unanswered = self._unanswered()
-        if unanswered is not None:  # an answer cut short or not begun: heard by no one
-            unanswered.disconnected = True
-            unanswered.message_event.set()
-        self.flow.resume_writing()  # an app waiting for the client to read its answer goes on
+        self._forsake_unanswered()
         if last_words:
             self.transport.write(last_words)
         elif not linger:  # nothing to tell: what is still written (cut short) is no one's now
@@ -331,6 +328,25 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._phase = _Phase.LINGER
             self.flow.resume_reading()
         self._start_timer(LINGER_S, self._end)
+
+    def _forsake_unanswered(self) -> bool:
+        """Whether a request is still being answered; it is told no one hears it any more, and
+        an app waiting for the client to read its answer goes on."""
+        unanswered = self._unanswered()
+        if unanswered is not None:
+            unanswered.disconnected = True
+            unanswered.message_event.set()
+        self.flow.resume_writing()
+        return unanswered is not None
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn's answer to bytes it cannot parse. Behind a request still being answered the
+        # client would take it for that answer: the connection ends without a word then.
+        if self._forsake_unanswered():
+            self._end()
+            return
+        super().send_400_response(msg)
+        self._start_timer(LINGER_S, self._end)  # a client that does not read it is let go
 
     def _end(self) -> None:
         """The connection's end after a cut: what is still written waits for a client that

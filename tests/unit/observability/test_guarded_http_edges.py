@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from app.observability.guarded_http import GuardedHttpProtocol
-from tests.unit.observability.test_guarded_http import _ok, _serving
+from tests.unit.observability.test_guarded_http import _late, _ok, _serving
 
 _UPGRADE = (
     b"GET /ws HTTP/1.1\r\nhost: t\r\nupgrade: websocket\r\nconnection: upgrade\r\n"
@@ -151,3 +151,33 @@ async def test_review_a_cut_ends_the_connection_and_the_app_of_a_non_reading_cli
             writer.transport.abort()
     assert protocols[-1].transport.is_closing()
     assert (open_after_cut, app_ended) == (0, True)  # was (1, False)
+
+
+# --- uvicorn's 400 for bytes it cannot parse is never another request's answer ----------------
+async def test_an_unreadable_request_behind_one_not_yet_answered_is_not_told_400() -> None:
+    """uvicorn answers bytes it cannot parse with a 400 at once: behind a request not yet
+    answered, the client read it as that request's answer. The connection ends silently."""
+    async with _serving(_late) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(b"GET /late HTTP/1.1\r\nhost: t\r\n\r\n")
+            await asyncio.sleep(0.05)  # the app has begun, and not answered
+            writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+            async with asyncio.timeout(5):
+                rest = await reader.read()
+        finally:
+            writer.close()
+        await asyncio.sleep(0.4)  # the app's answer meets the ended connection
+    assert rest == b"", rest
+
+
+async def test_an_unreadable_request_on_its_own_is_told_400() -> None:
+    async with _serving(_ok) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+            async with asyncio.timeout(5):
+                answer = await reader.read()
+        finally:
+            writer.close()
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
