@@ -9,10 +9,10 @@ thousands of idle sockets cost a protocol object and a timer each, nothing more)
   (with a bare 408 if a request had begun). The request line and headers may not pass
   ``max_head_bytes`` either (uvicorn's parser has no bound of its own): past it, the client is
   answered 431 and cut. While a request before the cut one is still being answered, the cut
-  is silent: words then would be read as that request's answer, or land in its midst (so is
-  uvicorn's 400 for bytes it cannot parse). As for
-  a body, time during which the server stopped reading (requests queued before it) does not
-  count, up to ``_PAUSED_HEAD_SPAN`` head timeouts in all;
+  is silent: words then would be read as that request's answer, or land in its midst (and
+  uvicorn's 400 for bytes it cannot parse is not written). As for a body, time during which
+  the server stopped reading (requests queued before it) does not count, up to
+  ``_PAUSED_HEAD_SPAN`` head timeouts in all;
 - **body**: the body has ``body_timeout_s`` of grace after the headers, and every
   ``body_min_rate`` bytes that arrive buy a second more; time during which the server itself
   stopped reading (the app has not taken what came) does not count. Past it, the connection is
@@ -316,17 +316,17 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             return
         self.guard.cut(self._address, reason)
         self._forsake_unanswered()
-        if last_words:
-            self.transport.write(last_words)
-        elif not linger:  # nothing to tell: what is still written (cut short) is no one's now
+        if not last_words and not linger:  # what is still written (cut short) is no one's now
             self._end()
             return
-        if not linger:  # nothing of the client's is waiting unread: a plain close
-            self.transport.close()
-        else:
+        if last_words:
+            self.transport.write(last_words)
+        if linger:
             self.transport.write_eof()  # once the answer is out; the client's bytes are dropped
             self._phase = _Phase.LINGER
             self.flow.resume_reading()
+        else:  # nothing of the client's is waiting unread: a plain close
+            self.transport.close()
         self._start_timer(LINGER_S, self._end)
 
     def _forsake_unanswered(self) -> bool:

@@ -3,16 +3,29 @@
 uvicorn's httptools parser has no limit of its own, so a request with a megabyte of headers or
 thousands of them would otherwise be served. The answer is rendered by the caller's function,
 so a partner on /soap/v1 still gets a SOAP Fault and an internal client problem+json.
+``content_length`` reads the body length a request declares, for the adapters that refuse one
+over their cap before reading it.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import HeadersTooLarge, ServiceError
+
+
+def content_length(text: str) -> int | None:
+    """A Content-Length's value; None unless ASCII digits (``int()`` takes others). Past 18
+    digits, ``sys.maxsize``: more than any cap, without an ``int()`` of thousands of digits."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 18 else sys.maxsize
+
 
 # (path, request content type, error, request id) -> (status, content type, body)
 Render = Callable[[str, str, ServiceError, str], tuple[int, str, bytes]]

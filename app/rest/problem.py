@@ -40,6 +40,7 @@ from app.errors import (
     ServiceError,
 )
 from app.observability.call_context import current_call, note_call
+from app.observability.header_limits import content_length
 from app.rest.validation import validation_error
 from app.rest.wire import header
 
@@ -244,10 +245,8 @@ def failure_response(exc: Exception, request: Request, rid: str) -> JSONResponse
 
 def refuse_declared_body(request: Request, limit: int = MAX_BODY_BYTES) -> None:
     """PayloadTooLarge when the request declares a body over ``limit`` bytes (read or not)."""
-    declared = (header(request, b"content-length") or "").lstrip("0")
-    # ASCII digits only (int() takes others), and past 18 of them over any limit: no int()
-    # of thousands of digits.
-    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
+    declared = content_length(header(request, b"content-length") or "")
+    if declared is not None and declared > limit:
         raise PayloadTooLarge(f"The body is over {limit} bytes.", limit=limit)
 
 

@@ -27,7 +27,14 @@ from app.soap.media_type import MediaType
 from app.soap.namespaces import WSSE, display_name, split_name
 from app.soap.refusals import EnvelopeRefused, FaultKind
 from app.soap.versions import SoapVersion
-from app.soap.xml_reader import BodyGuard, Document, XmlLimits, body_too_large, parse_document
+from app.soap.xml_reader import (
+    XML_SPACE,
+    BodyGuard,
+    Document,
+    XmlLimits,
+    body_too_large,
+    parse_document,
+)
 
 _TEXT: Final = "#text"
 _NIL: Final = "@xsi:nil"
@@ -92,7 +99,7 @@ def attribute(value: object, name: str) -> str | None:
     if isinstance(value, dict):
         found = value.get(f"@{name}")
         if isinstance(found, str):
-            return found.strip(" \t\r\n")
+            return found.strip(XML_SPACE)
     return None
 
 

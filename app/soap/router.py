@@ -18,7 +18,6 @@ import asyncio
 import logging
 import os
 import re
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from app.admission.source_address import forwarded_for
 from app.counter.operations import CounterOperations
 from app.errors import InvalidSoapEnvelope, ServerError, ServiceError
 from app.observability.call_context import BODY_WHOLE, current_call, note_call
+from app.observability.header_limits import content_length
 from app.soap.contract import DEFAULT_CONTRACT_DIR, Contract, load_contract
 from app.soap.envelope import Envelope, read_envelope
 from app.soap.faults import FaultResponse, render_fault, render_refusal
@@ -104,13 +104,7 @@ class _Head:
         return _request_id(self.given_id or "")
 
     def declared_length(self) -> int | None:
-        """The declared Content-Length; None when it is not a number of ASCII digits."""
-        length = self.content_length
-        if not (length.isascii() and length.isdigit()):
-            return None
-        digits = length.lstrip("0") or "0"
-        # Past 18 digits, more bytes than any cap (and no int() of thousands of digits).
-        return int(digits) if len(digits) <= 18 else sys.maxsize
+        return content_length(self.content_length)
 
 
 async def _chunks(receive: Receive) -> AsyncIterator[bytes]:

@@ -63,7 +63,7 @@ _HEAD_BYTES: Final = 256
 SEPARATOR: Final = " "
 _CDATA: Final = "#text"
 #: What XML calls white space (str.strip() alone would also take U+00A0, U+3000 and more).
-_XML_SPACE: Final = " \t\r\n"
+XML_SPACE: Final = " \t\r\n"
 #: The known namespaces' parsed names, kept across requests: how many, and how long, at most.
 _HOT_NAMES: dict[str, str] = {}
 _MAX_HOT_NAMES: Final = 4_096
@@ -187,7 +187,7 @@ class DictBuilder:
         item = self._item
         self._item, self._data = self._stack.pop()
         if data:
-            data = data.strip(_XML_SPACE) or None
+            data = data.strip(XML_SPACE) or None
         name = self._names.get(full_name) or self._name(full_name)
         if item is not None:
             if data:
