@@ -361,8 +361,10 @@ def test_a_body_timer_due_within_a_millisecond_does_not_spin_under_uvloop(
 async def test_a_head_queued_behind_requests_is_not_timed_while_the_server_stops_reading() -> None:
     """Three pipelined requests, the first one's app slow and not reading: uvicorn stops
     reading behind the second, so the rest of the third's head waits in the socket; its head
-    timeout does not run meanwhile (it cut the connection before the first was answered)."""
-    async with _serving(_late, header_timeout_s=0.1) as port:
+    timeout does not run meanwhile (it cut the connection before the first was answered). The
+    first answer (0.3 s) takes more than one head timeout and well under the paused span's
+    three (0.6 s), which a busy machine must not cross."""
+    async with _serving(_late, header_timeout_s=0.2) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             writer.write(
