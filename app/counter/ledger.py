@@ -66,7 +66,9 @@ _PAY = "pay_"
 _PAYMENT_AS = ", ".join(f"pay.{name} AS {_PAY}{name}" for name in _PAYMENT_FIELDS)
 
 #: The payment's insert: the payment, its months and the call's audit record in one statement
-#: (one round trip, atomic by itself); the record's parameters follow the payment's 19.
+#: (one round trip, atomic by itself); the record's parameters follow the payment's 21. Each
+#: month keeps the option it was priced at (a month before a pending option change, the option
+#: held then) and the late surcharge its amount includes.
 _INSERT = (
     "WITH payment AS (INSERT INTO payments ({column}, partner_txn_id, receipt_no,"
     " national_id, section, s40_option, months, amount_satang, savings_satang,"
@@ -75,10 +77,10 @@ _INSERT = (
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $19)"
     f" RETURNING {_PAYMENT_COLUMNS}),"
     " paid AS (INSERT INTO paid_months (national_id, section, month, amount_satang,"
-    " s40_option, payment_id, paid_on)"
-    " SELECT $4, $5, m, a, $6, payment.id, $18"
-    " FROM payment, unnest($7::date[], $17::int[]) AS t(m, a)),"
-    f" record AS ({add_sql(20)})"
+    " s40_option, payment_id, paid_on, surcharge_satang)"
+    " SELECT $4, $5, m, a, o, payment.id, $18, s"
+    " FROM payment, unnest($7::date[], $17::int[], $20::smallint[], $21::int[]) AS t(m, a, o, s)),"
+    f" record AS ({add_sql(22)})"
     " SELECT * FROM payment"
 )
 _INSERT_SQL = {c: _INSERT.replace("{column}", c) for c in ("partner_id", "client_id")}
@@ -87,11 +89,14 @@ _INSERT_SQL = {c: _INSERT.replace("{column}", c) for c in ("partner_id", "client
 # statement after the lock, so it sees every payment committed before), the payment the
 # transaction id already names (a replay), and the receipt sequence a new payment takes —
 # drawn when there is a person and no payment yet, so a refused payment leaves a gap in the
-# sequence, as a rolled-back one always did.
+# sequence, as a rolled-back one always did — and how many lines the rate table holds (it is
+# only ever added to), so that a rate another instance added is never priced by a table cached
+# before it (``app.counter.posting``).
 _CONFIRM_READ = f"""
 SELECT m.*, {_PAYMENT_AS},
        CASE WHEN m.national_id IS NOT NULL AND pay.id IS NULL THEN nextval('receipt_seq')
-       END AS receipt_sequence
+       END AS receipt_sequence,
+       (SELECT count(*) FROM contribution_rates) AS rate_lines
   FROM (SELECT 1) AS one
   LEFT JOIN ({MEMBER_SQL}) AS m ON true
   LEFT JOIN LATERAL (SELECT {_PAYMENT_COLUMNS} FROM payments
@@ -179,7 +184,13 @@ class LedgerTx:
         # A person the lock did not find (created since) is not read as one: nothing locked it.
         member = member_snapshot(row) if national_id in self._locked else None
         sequence = row["receipt_sequence"] if row is not None else None
-        return ConfirmRead(member=member, payment=payment, receipt_sequence=sequence)
+        lines = row["rate_lines"] if row is not None else 0
+        return ConfirmRead(
+            member=member, payment=payment, receipt_sequence=sequence, rate_lines=lines
+        )
+
+    async def load_rates(self) -> list[Rate]:
+        return await fetch_rates(self._conn)
 
     async def find_payment(
         self, principal: Principal, partner_txn_id: str, *, for_update: bool = False
@@ -221,6 +232,8 @@ class LedgerTx:
                 list(new.month_amounts),
                 new.paid_on,
                 new.posted_at,
+                list(new.month_options),
+                list(new.month_surcharges),
                 *add_args(record),
             )
         except asyncpg.UniqueViolationError as exc:

@@ -12,6 +12,7 @@ from app.audit.records import AuditRecord, AuditTransaction
 from app.counter.records import EndedMembership
 from app.db.read_meta import ReadMeta
 from app.domain.months import Month
+from app.domain.rates import Rate
 from app.domain.standing import STANDING_HISTORY_MONTHS, Earlier
 from app.frozen_records import quick_init
 from app.principals.records import Principal
@@ -99,6 +100,8 @@ class NewPayment:
     option: int | None
     months: tuple[Month, ...]
     month_amounts: tuple[int, ...]  # satang, one per month, as charged
+    month_options: tuple[int | None, ...]  # S40: the option each month was priced at
+    month_surcharges: tuple[int, ...]  # satang, the late surcharge each month's amount includes
     amount_satang: int
     savings_satang: int
     request_hash: bytes
@@ -131,6 +134,7 @@ class ConfirmRead:
     member: MemberSnapshot | None  # None: no such person (or none to lock)
     payment: PaymentRow | None  # the payment the transaction id already names (a replay)
     receipt_sequence: int | None  # taken for a new payment: a person and no payment yet
+    rate_lines: int  # lines in the primary's rate table (only ever added to) as read
 
 
 class LedgerTransaction(AuditTransaction, Protocol):
@@ -148,6 +152,10 @@ class LedgerTransaction(AuditTransaction, Protocol):
     ) -> PaymentRow | None: ...
 
     async def insert_payment(self, new: NewPayment, record: AuditRecord) -> PaymentRow: ...
+
+    async def load_rates(self) -> list[Rate]:
+        """Every rate line, as this transaction sees them (``RateSource.load_rates``)."""
+        ...
 
     async def cancel_payment(self, payment_id: int, *, reason: str, at: datetime) -> PaymentRow: ...
 

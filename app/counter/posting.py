@@ -128,6 +128,10 @@ class PaymentPosting:
                 row = _replay_of(txn_id, read.payment, digest)
                 await audit.ok_within(tx, receiptNo=row.receipt_no, replayed=True)
             else:
+                if read.rate_lines != len(rates.rates):
+                    # A rate was added since this instance's table was read (by another
+                    # instance, say): the payment is priced by the table the primary holds now.
+                    rates = self._rates.adopt(RateTable(await tx.load_rates()))
                 row = await self._pay(tx, read, principal, request, nid, txn_id, months,
                                       digest, audit, now=now, rates=rates)  # fmt: skip
         audit.committed()
@@ -194,6 +198,10 @@ class PaymentPosting:
                 option=member.option,
                 months=valid.months,
                 month_amounts=tuple(line.amount_satang for line in valid.lines),
+                month_options=tuple(
+                    member.option if line.option is None else line.option for line in valid.lines
+                ),
+                month_surcharges=tuple(line.surcharge_satang for line in valid.lines),
                 amount_satang=valid.total_satang,
                 savings_satang=valid.savings_satang,
                 request_hash=digest,

@@ -154,7 +154,11 @@ class CounterService:
             )
             months, default_months, default_total = _offer(member.section, tuple(ent.months))
             s40 = self._rules.s40
-            savings = member.section == 40 and member.option in s40.savings_options
+            # Savings go with the months priced at an option that allows them (a month before
+            # a pending option change keeps the option held then).
+            savings = member.section == 40 and any(
+                (m.option or member.option) in s40.savings_options for m in ent.months
+            )
             is_s39 = member.section == 39  # each section's own source fields, only for it
             result = InquiryResult(
                 national_id=nid,

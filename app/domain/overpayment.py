@@ -29,13 +29,20 @@ REFUND_REASONS: Final = (RATE_CUT, COVER_ENDED)
 
 @dataclass(frozen=True, slots=True)
 class PaidMonth:
-    """One month a member paid, with the contribution taken (late surcharge excluded)."""
+    """One month a member paid: what was taken for it, and the late surcharge that includes
+    (a rate cut is judged on the contribution alone, the surcharge excluded)."""
 
     national_id: str
     section: int
     option: int | None
     month: Month
     amount_satang: int
+    surcharge_satang: int = 0
+
+    @property
+    def contribution_satang(self) -> int:
+        """What was taken for the month's rate: the amount without its late surcharge."""
+        return self.amount_satang - self.surcharge_satang
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,21 +82,21 @@ def compute_overpayments(paid: Iterable[PaidMonth], rates: RateTable) -> list[Ov
     refunds: list[Overpayment] = []
     for item in paid:
         due = rates.amount(item.section, item.option, item.month)
-        if due < item.amount_satang:
-            refunds.append(_owed(item, due, RATE_CUT))
+        if due < item.contribution_satang:
+            refunds.append(_owed(item, item.contribution_satang, due, RATE_CUT))
     return refunds
 
 
-def _owed(item: PaidMonth, due_satang: int, reason: str) -> Overpayment:
-    """``item`` owed back down to ``due_satang``, for ``reason``."""
+def _owed(item: PaidMonth, paid_satang: int, due_satang: int, reason: str) -> Overpayment:
+    """``paid_satang`` of ``item`` owed back down to ``due_satang``, for ``reason``."""
     return Overpayment(
         national_id=item.national_id,
         section=item.section,
         option=item.option,
         month=item.month,
-        paid_satang=item.amount_satang,
+        paid_satang=paid_satang,
         due_satang=due_satang,
-        refund_satang=item.amount_satang - due_satang,
+        refund_satang=paid_satang - due_satang,
         reason=reason,
     )
 
@@ -114,7 +121,7 @@ def refunds_owed(
         if cover_ended(item, covers):
             if item.amount_satang == 0:
                 continue  # nothing was taken for it
-            refunds.append(_owed(item, 0, COVER_ENDED))
+            refunds.append(_owed(item, item.amount_satang, 0, COVER_ENDED))
             continue
         try:
             refunds.extend(compute_overpayments([item], rates))

@@ -22,6 +22,8 @@ class MonthDue:
     # Information only, never collected at the counter; None where it is not known (Section 39).
     government_satang: int | None
     advance: bool = False  # paid before its own month has begun
+    option: int | None = None  # Section 40: the option the month is priced at (None: Section 39)
+    surcharge_satang: int = 0  # the late surcharge ``amount_satang`` includes
 
 
 def default_selection(section: int, months: Sequence[MonthDue]) -> list[MonthDue]:

@@ -54,23 +54,39 @@ def _check_shape(requested: Sequence[Month], amount_satang: int, savings_satang:
 
 
 def _check_savings(
-    *, section: int, option: int | None, savings_satang: int, months: int, policy: S40Policy
+    *,
+    section: int,
+    option: int | None,
+    savings_satang: int,
+    months: Sequence[MonthDue],
+    policy: S40Policy,
 ) -> None:
+    """Savings go with the months paid under an option that allows them, each month at the
+    option it is priced at (a month before a pending option change keeps the option held then;
+    ``option``, the member's, stands for a month that names none)."""
     if savings_satang == 0:
         return
-    if section != 40 or option not in policy.savings_options:
+    eligible = 0
+    if section == 40:
+        eligible = sum(
+            1
+            for due in months
+            if (due.option if due.option is not None else option) in policy.savings_options
+        )
+    if eligible == 0:
         allowed = ", ".join(str(o) for o in sorted(policy.savings_options))
         raise SavingsNotAllowed(
-            f"Additional savings are only for Section 40 options {allowed}.",
+            f"Additional savings are only for months paid under Section 40 options {allowed}.",
             reason="not_eligible",
             section=section,
             option=option,
         )
-    limit = policy.max_savings_per_month_satang * months
+    limit = policy.max_savings_per_month_satang * eligible
     if savings_satang > limit:
         raise SavingsNotAllowed(
             f"Additional savings are limited to {format_baht(policy.max_savings_per_month_satang)}"
-            f" baht a month: at most {format_baht(limit)} for {months} month(s).",
+            f" baht a month paid under options that allow them: at most {format_baht(limit)}"
+            f" for {eligible} month(s).",
             reason="over_limit",
             max_satang=limit,
             given_satang=savings_satang,
@@ -126,7 +142,7 @@ def validate_payment(
         section=section,
         option=option,
         savings_satang=savings_satang,
-        months=len(chosen),
+        months=chosen,
         policy=s40_policy,
     )
     contribution = total_satang(chosen)

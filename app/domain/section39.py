@@ -221,10 +221,12 @@ def s39_payable_months(
             continue
         rate = rates.rate(SECTION, None, month)
         overdue = month <= last_past_due
+        surcharge = policy.late_surcharge_satang if overdue else 0
         months.append(
             MonthDue(
                 month=month,
-                amount_satang=rate.amount_satang + (policy.late_surcharge_satang if overdue else 0),
+                amount_satang=rate.amount_satang + surcharge,
+                surcharge_satang=surcharge,
                 due_date=s39_due_date(month),
                 overdue=overdue,
                 government_satang=None,  # not known for Section 39 (docs/domain.md)

@@ -106,6 +106,7 @@ def _due(rates: RateTable, option: int, month: Month, current: Month) -> MonthDu
         overdue=False,
         government_satang=rate.government_satang,
         advance=month > current,
+        option=option,
     )
 
 

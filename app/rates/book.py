@@ -11,7 +11,11 @@ from app.rates.records import RateSource
 
 
 class RateBook:
-    """Serves the current RateTable; reloads it after ``ttl_s`` or when told it changed."""
+    """Serves the current RateTable; reloads it after ``ttl_s`` or when told it changed.
+
+    A confirm compares the table with the primary's under its lock and prices by the
+    primary's when they differ (``app.counter.posting``); an inquiry may show a table up to
+    ``ttl_s`` old."""
 
     def __init__(
         self,
@@ -36,6 +40,12 @@ class RateBook:
                 self._table = RateTable(await self._source.load_rates())
                 self._loaded_at = self._monotonic()
         return self._table
+
+    def adopt(self, table: RateTable) -> RateTable:
+        """Serve ``table``, just read from the store, from now on (for ``ttl_s``); it."""
+        self._table = table
+        self._loaded_at = self._monotonic()
+        return table
 
     def invalidate(self) -> None:
         """Reload on next use (after this instance changed a rate)."""

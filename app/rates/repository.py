@@ -22,11 +22,11 @@ _COLUMNS = (
     " created_at"
 )
 _PAID_SQL = """
-SELECT national_id, month, amount_satang
+SELECT national_id, month, amount_satang, coalesce(surcharge_satang, 0) AS surcharge_satang
   FROM paid_months
  WHERE section = $1 AND s40_option IS NOT DISTINCT FROM $2
    AND month >= $3 AND ($4::date IS NULL OR month <= $4)
-   AND amount_satang > $5
+   AND amount_satang - coalesce(surcharge_satang, 0) > $5
  ORDER BY month, national_id
 """
 
@@ -46,10 +46,11 @@ def _record(row: asyncpg.Record) -> RateRecord:
     return RateRecord(id=row["id"], rate=_rate(row), note=row["note"], created_at=row["created_at"])
 
 
-async def fetch_rates(pool: asyncpg.Pool) -> list[Rate]:
-    """Every contribution rate, in the order they were decided (later ones win ties)."""
+async def fetch_rates(db: asyncpg.Pool | asyncpg.Connection) -> list[Rate]:
+    """Every contribution rate, in the order they were decided (later ones win ties), from a
+    pool or on a connection (a confirm's transaction)."""
     async with translated("primary"):
-        rows = await pool.fetch(
+        rows = await db.fetch(
             "SELECT section, s40_option, first_month, last_month, amount_satang,"
             " government_satang FROM contribution_rates ORDER BY id"
         )
@@ -119,6 +120,7 @@ class RatesRepository:
                         option=option if section == 40 else None,
                         month=Month.of(row["month"]),
                         amount_satang=row["amount_satang"],
+                        surcharge_satang=row["surcharge_satang"],
                     )
                     for row in rows
                 ]

@@ -32,21 +32,23 @@ WITH ended AS (
              WHERE section IN (39, 40) AND status = 'terminated' AND ended_month <= $2) AS e
      GROUP BY national_id, section
 ), candidates AS (
-    SELECT m.national_id, m.section, m.s40_option, m.month, m.amount_satang
+    SELECT m.national_id, m.section, m.s40_option, m.month, m.amount_satang,
+           coalesce(m.surcharge_satang, 0) AS surcharge_satang
       FROM paid_months m
       JOIN unnest($3::smallint[], $4::smallint[], $5::date[], $6::integer[])
            AS d(section, option, month, due)
         ON d.section = m.section AND d.month = m.month
        AND d.option = CASE WHEN m.section = 39 THEN 0 ELSE m.s40_option END
-     WHERE m.month BETWEEN $1 AND $2 AND m.amount_satang > d.due
+     WHERE m.month BETWEEN $1 AND $2 AND m.amount_satang - coalesce(m.surcharge_satang, 0) > d.due
     UNION
-    SELECT m.national_id, m.section, m.s40_option, m.month, m.amount_satang
+    SELECT m.national_id, m.section, m.s40_option, m.month, m.amount_satang,
+           coalesce(m.surcharge_satang, 0) AS surcharge_satang
       FROM ended e
       JOIN paid_months m
         ON m.national_id = e.national_id AND m.section = e.section
        AND m.month >= greatest(e.first_end, $1) AND m.month <= $2
 )
-SELECT c.national_id, c.section, c.s40_option, c.month, c.amount_satang,
+SELECT c.national_id, c.section, c.s40_option, c.month, c.amount_satang, c.surcharge_satang,
        p.title, p.first_name, p.last_name, p.section AS latest_section, p.effective_date,
        CASE WHEN p.status = 'terminated' THEN p.ended_month END AS latest_end, cm.closed
   FROM candidates c
@@ -103,7 +105,12 @@ class RefundsRepository:
                 month = months.get(day) or months.setdefault(day, Month(day.year, day.month))
                 yield PaidRow(
                     PaidMonth(
-                        r["national_id"], r["section"], r["s40_option"], month, r["amount_satang"]
+                        r["national_id"],
+                        r["section"],
+                        r["s40_option"],
+                        month,
+                        r["amount_satang"],
+                        r["surcharge_satang"],
                     ),
                     r["title"],
                     r["first_name"],

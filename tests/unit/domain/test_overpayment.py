@@ -50,6 +50,22 @@ def test_months_paid_before_a_retroactive_cut_are_refunded() -> None:
     ]
 
 
+def test_a_late_surcharge_is_not_refunded_for_a_cut_but_is_for_an_ended_cover() -> None:
+    # 432 baht + a 10-baht late surcharge for May 2024: no cut, nothing owed.
+    late = PaidMonth("3100600445635", 39, None, Month(2024, 5), 44_200, 1_000)
+    assert compute_overpayments([late], AFTER_CUT) == []
+    # Aug 2021 was cut to 216: the contribution's excess is owed, the surcharge is not.
+    cut = PaidMonth("3100600445635", 39, None, Month(2021, 8), 44_200, 1_000)
+    assert compute_overpayments([cut], AFTER_CUT) == [
+        Overpayment("3100600445635", 39, None, Month(2021, 8), 43_200, 21_600, 21_600)
+    ]
+    # A month no membership covers is owed back whole, the surcharge with it.
+    ended = [Cover(39, Month(2024, 1), Month(2024, 5))]
+    assert [o.refund_satang for o in refunds_owed([late], covers=ended, rates=AFTER_CUT)] == [
+        44_200
+    ]
+
+
 def test_no_cut_no_refund_and_a_raise_is_not_a_refund() -> None:
     rows = [paid("3100600445635", 39, None, "2020-04", 8_600)]
     assert compute_overpayments(rows, AFTER_CUT) == []

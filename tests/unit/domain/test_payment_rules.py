@@ -212,6 +212,53 @@ def test_s40_option_1_takes_no_savings() -> None:
     assert caught.value.details == {"reason": "not_eligible", "section": 40, "option": 1}
 
 
+def _changing(before: int, after: int) -> list[MonthDue]:
+    """June at ``before``, July on at ``after``: an option change effective in July."""
+    june = s40_payable_months(option=before, paid=(), today=TODAY, rates=TABLE)
+    later = s40_payable_months(option=after, paid=(), today=TODAY, rates=TABLE)
+    return [d for d in june if d.month == Month(2024, 6)] + [
+        d for d in later if d.month > Month(2024, 6)
+    ]
+
+
+def _pay_changing(before: int, after: int, months: list[Month], savings: int) -> ValidatedPayment:
+    dues = _changing(before, after)
+    contribution = sum(d.amount_satang for d in dues if d.month in months)
+    return validate_payment(
+        section=40,
+        option=after,  # the member's option, as registered: the new one
+        requested=months,
+        amount_satang=contribution + savings,
+        savings_satang=savings,
+        payable=dues,
+        paid=(),
+        ceiling_satang=3_000_000,
+        s40_policy=S40Policy(),
+    )
+
+
+def test_s40_savings_go_with_the_option_each_month_is_priced_at() -> None:
+    # Option 1 until June, 2 from July: June takes no savings, July up to 1,000 baht.
+    with pytest.raises(SavingsNotAllowed) as caught:
+        _pay_changing(1, 2, ms("2024-06"), 100)
+    assert caught.value.details["reason"] == "not_eligible"
+    both = _pay_changing(1, 2, ms("2024-06", "2024-07"), 100_000)
+    assert both.total_satang == 7_000 + 10_000 + 100_000
+    with pytest.raises(SavingsNotAllowed) as over:
+        _pay_changing(1, 2, ms("2024-06", "2024-07"), 100_001)
+    assert over.value.details == {
+        "reason": "over_limit",
+        "max_satang": 100_000,
+        "given_satang": 100_001,
+    }
+    # Option 3 until June, 1 from July: June still takes savings.
+    assert _pay_changing(3, 1, ms("2024-06"), 50_000).savings_satang == 50_000
+    assert [line.option for line in _pay_changing(3, 1, ms("2024-06", "2024-07"), 0).lines] == [
+        3,
+        1,
+    ]
+
+
 def test_s40_amount_must_include_the_savings() -> None:
     with pytest.raises(AmountMismatch) as caught:
         s40(2, ms("2024-06"), 10_000, 50_000)
