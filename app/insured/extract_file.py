@@ -207,7 +207,7 @@ def _details(
                 yield Rejection(line, exc.field, exc.reason)
         elif text[0] == "T":
             said = TRAILER.parse(text)["count"]
-            if not said.isdigit() or int(said) != count:
+            if digits(said) != count:  # None (not ASCII digits) is no count
                 raise _fatal(line, f"the trailer says {said!r} records; the extract has {count}.",
                              "trailer", trailer_count=said, detail_count=count)  # fmt: skip
             if any(rest.strip() for _, rest in numbered):

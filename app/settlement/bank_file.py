@@ -88,6 +88,8 @@ def _number(text: str, line: int, field: str) -> int:
 def _date(text: str, line: int, field: str) -> date:
     year = _number(text[4:], line, field) if len(text) == 8 else 0
     try:
+        if digits(text[:4]) is None:  # int() alone would read Thai digits too
+            raise ValueError(text)
         return date(year - 543 if year >= 2400 else year, int(text[2:4]), int(text[:2]))
     except ValueError:
         raise refuse(line, f"{field} {text!r} is not a DDMMYYYY date.", field=field) from None
@@ -184,6 +186,8 @@ def parse_detail(text: str, line: int, position: int) -> SettlementLine:
 
 def _instant(day: str, clock: str, line: int) -> datetime:
     try:
+        if digits(clock) is None:  # int() alone would read Thai digits too
+            raise ValueError(clock)
         at = time(int(clock[:2]), int(clock[2:4]), int(clock[4:]))
     except ValueError:
         raise refuse(line, f"payment time {clock!r} is not HHMMSS.", field="payment_time") from None
