@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from app.domain.calendar import has_utc_instant
 from app.errors import InvalidInput
 from app.frozen_records import quick_init
 
@@ -78,9 +79,12 @@ class LookupCursor:
             text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
             at_text, seq_text = text.split("|")
             at = datetime.fromisoformat(at_text)
-            if at.tzinfo is None:
-                raise ValueError("naive cursor time")
-            return cls(at, int(seq_text))
+            if at.tzinfo is None or not has_utc_instant(at):
+                raise ValueError("naive cursor time, or none the store holds")
+            seq = int(seq_text)
+            if not 0 <= seq < 2**63:  # a bigint, as the records' seq is
+                raise ValueError("seq out of range")
+            return cls(at, seq)
         except (ValueError, UnicodeDecodeError, binascii.Error):
             raise InvalidInput("The cursor is not valid.", field="cursor") from None
 

@@ -38,6 +38,7 @@ from app.audit.seals.checkpoint import (
 )
 from app.audit.seals.export_file import ExportSummary, ExportWriter, StoredRow
 from app.audit.seals.sealer import ChainHead
+from app.domain.calendar import has_utc_instant
 from app.domain.national_id import validate_national_id
 from app.errors import InvalidInput, ServiceError
 
@@ -88,8 +89,12 @@ class AuditQueries(Protocol):
 
 
 def _aware(value: datetime | None, name: str) -> datetime | None:
-    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput(f"'{name}' must carry a time zone.", field=name)
+    if not has_utc_instant(value):
+        raise InvalidInput(f"'{name}' must lie within the years 1 to 9999 in UTC.", field=name)
     return value
 
 

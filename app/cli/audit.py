@@ -36,7 +36,7 @@ from app.audit.seals.seal_key import (
 from app.audit.service import MAX_PAGE, LookupPage
 from app.cli.output import emit, say, write_text
 from app.cli.session import gateway, operator, run_async
-from app.domain.calendar import BANGKOK, thai_datetime
+from app.domain.calendar import BANGKOK, has_utc_instant, thai_datetime
 from app.domain.national_id import validate_national_id
 from app.domain.spreadsheet_cells import escape_row
 from app.errors import InvalidInput
@@ -57,11 +57,21 @@ def _instant(text: str, *, end_of_day: bool) -> datetime:
     try:
         if len(text) == 10:
             day = date.fromisoformat(text) + timedelta(days=1 if end_of_day else 0)
-            return datetime.combine(day, time(0), tzinfo=BANGKOK)
-        moment = datetime.fromisoformat(text)
+            moment = datetime.combine(day, time(0), tzinfo=BANGKOK)
+        else:
+            moment = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO date or date-time: {text!r}") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=BANGKOK)
+    except OverflowError:  # through 9999-12-31: the day after is no date Python has
+        raise _out_of_range(text) from None
+    moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=BANGKOK)
+    if not has_utc_instant(moment):  # e.g. 0001-01-01 in Bangkok is still year 0 in UTC
+        raise _out_of_range(text)
+    return moment
+
+
+def _out_of_range(text: str) -> argparse.ArgumentTypeError:
+    return argparse.ArgumentTypeError(f"not a time within the years 1 to 9999 (UTC): {text!r}")
 
 
 def _from(text: str) -> datetime:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Protocol
 
-from app.domain.calendar import BANGKOK
+from app.domain.calendar import BANGKOK, has_utc_instant
 from app.errors import Conflict, InvalidInput
 
 CATEGORIES: Final = ("paid-not-posted", "charged-twice", "wrong-amount", "other")
@@ -133,8 +133,8 @@ def decode_cursor(token: str) -> tuple[datetime, int]:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         at_text, id_text = text.split("|")
         at = datetime.fromisoformat(at_text)
-        if at.tzinfo is None:
-            raise ValueError("naive cursor time")
+        if at.tzinfo is None or not has_utc_instant(at):
+            raise ValueError("naive cursor time, or none the store holds")
         position = int(id_text)
         if not 0 <= position < 2**63:
             raise ValueError("id out of range")

@@ -99,16 +99,25 @@ class PaidAtWindow:
         return paid_at
 
 
+def has_utc_instant(moment: datetime) -> bool:
+    """Whether aware ``moment`` is an instant of the years 1 to 9999 in UTC: what Python holds,
+    and so what a timestamptz column can be given (the driver sends every one in UTC).
+    0001-01-01T00:00:00+01:00 and 9999-12-31T23:59:59-01:00 are valid ISO texts that are not."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
+
+
 def ensure_representable(paid_at: datetime) -> datetime:
     """``paid_at`` if it has a UTC instant (an xs:dateTime such as 9999-12-31T23:59:59-14:00
     has none in Python); else PaidAtOutOfWindow, as any instant that far from now is."""
-    try:
-        paid_at.astimezone(UTC)
-    except OverflowError:
+    if not has_utc_instant(paid_at):
         raise PaidAtOutOfWindow(
             f"paidAt {paid_at.isoformat()} is not a time a payment can have been taken.",
             field="paidAt",
-        ) from None
+        )
     return paid_at
 
 
