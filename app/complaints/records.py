@@ -101,17 +101,11 @@ def check_transition(current: str, target: str) -> None:
 
 def parse_age(text: str) -> timedelta:
     """An age such as ``P3D``, ``PT36H``, ``P1DT12H`` (ISO 8601) or ``72h``, ``3d``, ``2w``."""
-    value = text.strip()
-    iso = _ISO_DURATION.fullmatch(value)
-    if iso is not None and any(iso.groupdict().values()):
-        parts = {k: int(v) for k, v in iso.groupdict().items() if v}
-        age = timedelta(
-            weeks=parts.get("w", 0), days=parts.get("d", 0), hours=parts.get("h", 0),
-            minutes=parts.get("m", 0), seconds=parts.get("s", 0),
-        )  # fmt: skip
-    elif (short := _SHORT_DURATION.fullmatch(value)) is not None:
-        age = timedelta(**{_UNITS[short["unit"].lower()]: int(short["n"])})
-    else:
+    try:
+        age = _age(text.strip())
+    except (OverflowError, ValueError):  # past a timedelta's 999,999,999 days or int()'s digits
+        age = timedelta.max
+    if age is None:
         raise InvalidInput(
             "olderThan must be an ISO 8601 duration such as P3D or PT12H, or 72h, 3d, 2w.",
             field="olderThan",
@@ -119,6 +113,20 @@ def parse_age(text: str) -> timedelta:
     if age > MAX_AGE:
         raise InvalidInput("olderThan is longer than ten years.", field="olderThan")
     return age
+
+
+def _age(value: str) -> timedelta | None:
+    """The age ``value`` spells, or None when it spells none."""
+    iso = _ISO_DURATION.fullmatch(value)
+    if iso is not None and any(iso.groupdict().values()):
+        parts = {k: int(v) for k, v in iso.groupdict().items() if v}
+        return timedelta(
+            weeks=parts.get("w", 0), days=parts.get("d", 0), hours=parts.get("h", 0),
+            minutes=parts.get("m", 0), seconds=parts.get("s", 0),
+        )  # fmt: skip
+    if (short := _SHORT_DURATION.fullmatch(value)) is not None:
+        return timedelta(**{_UNITS[short["unit"].lower()]: int(short["n"])})
+    return None
 
 
 def encode_cursor(created_at: datetime, complaint_id: int) -> str:
