@@ -17,6 +17,7 @@ from typing import Final, Protocol
 
 from app.domain.calendar import BANGKOK, has_utc_instant
 from app.errors import Conflict, InvalidInput
+from app.free_text import PADDING
 
 CATEGORIES: Final = ("paid-not-posted", "charged-twice", "wrong-amount", "other")
 STATES: Final = ("open", "investigating", "resolved", "rejected")
@@ -47,8 +48,9 @@ LOOK_BACK: Final = timedelta(days=7)  # the audit window when no payment or day 
 def checked_text(
     value: str | None, *, field: str, limit: int, required: bool = False
 ) -> str | None:
-    """``value`` stripped, None when blank; InvalidInput when too long or not printable."""
-    text = (value or "").strip()
+    """``value`` trimmed of ``PADDING``, None when blank; InvalidInput when too long or not
+    printable (a no-break space around it is left in, and refused)."""
+    text = (value or "").strip(PADDING)
     if not text:
         if required:
             raise InvalidInput(f"{field} is required.", field=field)

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from app.counter.records import CounterInfo
 from app.errors import InvalidInput
+from app.free_text import PADDING
 
 MAX_TXN_ID = 64
 MAX_REASON = 500
-#: What is trimmed off: the white space of XML and of JSON, not every character Python calls
-#: a space (a no-break space left in is refused as not printable, never trimmed to another id).
-_PADDING = " \t\r\n"
 
 
 def check_txn_id(value: str) -> str:
     """The partner's transaction id, trimmed; InvalidInput unless 1 to 64 printable characters."""
-    text = value.strip(_PADDING)
+    text = value.strip(PADDING)
     if not 1 <= len(text) <= MAX_TXN_ID or not text.isprintable():
         raise InvalidInput(
             f"partnerTxnId must be 1 to {MAX_TXN_ID} printable characters.", field="partnerTxnId"
@@ -26,7 +24,7 @@ def check_text(value: str | None, *, field: str, limit: int) -> str | None:
     """Optional free text: trimmed, printable (no control characters), at most ``limit``."""
     if value is None:
         return None
-    text = value.strip(_PADDING)
+    text = value.strip(PADDING)
     if len(text) > limit or not text.isprintable():
         raise InvalidInput(f"{field} must be at most {limit} printable characters.", field=field)
     return text or None
