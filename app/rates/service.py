@@ -19,6 +19,7 @@ from app.admission.credentials import Credentials
 from app.admission.records import Caller
 from app.audit.admin_gate import ADMIN_SCOPE, AdminGate, Admitted
 from app.domain.calendar import bangkok_date
+from app.domain.money import format_baht
 from app.domain.months import Month
 from app.domain.overpayment import Overpayment, PaidMonth, compute_overpayments
 from app.domain.rates import Rate
@@ -27,6 +28,8 @@ from app.rates.book import RateBook
 from app.rates.records import RateRecord
 
 MAX_NOTE: Final = 200
+#: The rate table keeps satang in ``integer`` columns: at most 21,474,836.47 baht.
+MAX_RATE_SATANG: Final = 2**31 - 1
 CHUNK: Final = 2000  # paid-month rows read (and overpayments computed) at a time
 
 
@@ -156,6 +159,11 @@ class RatesAdmin:
         last = Month.parse(request.last_month) if request.last_month else None
         if request.amount_satang <= 0:
             raise InvalidAmount("A contribution rate must be above zero.", field="amount")
+        amounts = {"amount": request.amount_satang, "governmentAmount": request.government_satang}
+        for field, satang in amounts.items():
+            if satang > MAX_RATE_SATANG:
+                most = format_baht(MAX_RATE_SATANG)
+                raise InvalidAmount(f"{field} must be at most {most} baht.", field=field)
         rate = Rate(
             section=request.section,
             option=request.option,
