@@ -49,7 +49,7 @@ from app.domain.months import Month
 from app.domain.rates import Rate
 from app.errors import AlreadyPaid, StoreUnavailable
 from app.principals.records import Principal
-from app.rates.repository import fetch_rates
+from app.rates.repository import RATE_LINES_LOCK, fetch_rates
 
 # A confirm waits at most this long for a primary connection, then answers the retryable
 # server.store_unavailable instead of queueing for ever behind a stuck pool.
@@ -135,7 +135,11 @@ def _owner(principal: Principal) -> tuple[str, int]:
 
 # The person's lock, a statement of its own after the BEGIN: the ID bound, never written into
 # the text, which the server shows (pg_stat_activity) and logs with any error of the statement.
-_LOCK = "SELECT 1 FROM insured_persons WHERE national_id = $1 FOR UPDATE"
+# With it, the rate lines' lock, shared, to the commit: a rate line is not added between the
+# read that counts them and the payment priced by them (``RATE_LINES_LOCK``).
+_LOCK = (
+    "SELECT pg_advisory_xact_lock_shared($2) FROM insured_persons WHERE national_id = $1 FOR UPDATE"
+)
 
 
 _PAYMENT_TABLES = ("payments", "paid_months")
@@ -168,7 +172,7 @@ class LedgerTx:
     async def lock_person(self, national_id: str) -> bool:
         """Lock the person's row (concurrent confirms for one person queue here); False when
         there is no such person."""
-        if await self._conn.fetchval(_LOCK, national_id) is None:
+        if await self._conn.fetchrow(_LOCK, national_id, RATE_LINES_LOCK) is None:
             return False
         self._locked.add(national_id)
         return True

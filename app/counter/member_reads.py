@@ -41,7 +41,8 @@ from app.domain.months import Month
 from app.domain.standing import TERMINATED, Earlier, reason_code
 
 #: The inquiry's one read: the person (with the source system's fields), their paid months since
-#: $2, their pending option change, the memberships that ended before (newest first; one index
+#: $2, their pending option change (with two made before the first takes effect, the option
+#: held before both), the memberships that ended before (newest first; one index
 #: probe, nearly always empty). For a Section 39 member recorded active, the latest month paid
 #: before $2 (at all, and on time: by the 15th of the next month, as
 #: ``app.domain.calendar.s39_due_date``): two probes backwards from where the window's months
@@ -73,10 +74,10 @@ SELECT p.national_id, p.title, p.first_name, p.last_name, p.section, p.status,
           FROM paid_months m
          WHERE m.national_id = p.national_id AND m.section = p.section AND m.month >= $2) pm
     ON true
-  LEFT JOIN LATERAL (
+  LEFT JOIN LATERAL (  -- of the changes taking effect last, the first: what it replaced held
         SELECT c.previous_option, c.effective_month FROM s40_option_changes c
          WHERE c.national_id = p.national_id AND p.option_changed_on IS NOT NULL
-         ORDER BY c.changed_on DESC, c.id DESC LIMIT 1) oc ON true
+         ORDER BY c.effective_month DESC, c.changed_on, c.id LIMIT 1) oc ON true
   LEFT JOIN LATERAL (
         SELECT json_agg(json_build_array(c.section, c.coverage_start, c.ended_month,
                                          c.end_reason, c.s40_option)

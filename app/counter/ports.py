@@ -40,7 +40,7 @@ class MemberSnapshot:
     option: int | None
     option_changed_on: date | None
     paid: Mapping[Month, date]  # month -> the date it was paid
-    previous_option: int | None = None  # S40: the option held before the latest change
+    previous_option: int | None = None  # S40: the option held before the pending change(s)
     option_effective: Month | None = None  # S40: the first month of the current option
     # The source system's own fields, as its extracts give them (None: the source has none).
     effective_date: date | None = None  # coverage start (S39 effective, S40 registration)

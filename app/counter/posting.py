@@ -131,7 +131,7 @@ class PaymentPosting:
                 if read.rate_lines != len(rates.rates):
                     # A rate was added since this instance's table was read (by another
                     # instance, say): the payment is priced by the table the primary holds now.
-                    rates = self._rates.adopt(RateTable(await tx.load_rates()))
+                    rates = await self._rates.reload_with(tx.load_rates)
                 row = await self._pay(tx, read, principal, request, nid, txn_id, months,
                                       digest, audit, now=now, rates=rates)  # fmt: skip
         audit.committed()

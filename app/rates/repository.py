@@ -8,27 +8,44 @@ stream the overpayments of a cut over millions of months.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable
+from typing import Final
 
 import asyncpg
 
 from app.db.failures import translated
 from app.domain.months import Month
-from app.domain.overpayment import PaidMonth
+from app.domain.overpayment import PaidMonth, cover_ended
 from app.domain.rates import Rate
 from app.rates.records import RateRecord
+from app.refunds.repository import covers_of
 
 _COLUMNS = (
     "id, section, s40_option, first_month, last_month, amount_satang, government_satang, note,"
     " created_at"
 )
+# The person's memberships come with each month (as the refund listing reads them): a month
+# that no membership of its section covers any more is owed back whole, not for a cut.
 _PAID_SQL = """
-SELECT national_id, month, amount_satang, coalesce(surcharge_satang, 0) AS surcharge_satang
-  FROM paid_months
- WHERE section = $1 AND s40_option IS NOT DISTINCT FROM $2
-   AND month >= $3 AND ($4::date IS NULL OR month <= $4)
-   AND amount_satang - coalesce(surcharge_satang, 0) > $5
- ORDER BY month, national_id
+SELECT m.national_id, m.month, m.amount_satang,
+       coalesce(m.surcharge_satang, 0) AS surcharge_satang,
+       p.section AS latest_section, p.effective_date,
+       CASE WHEN p.status = 'terminated' THEN p.ended_month END AS latest_end, cm.closed
+  FROM paid_months m
+  JOIN insured_persons p ON p.national_id = m.national_id
+  LEFT JOIN LATERAL (
+        SELECT json_agg(json_build_array(x.section, x.coverage_start, x.ended_month)) AS closed
+          FROM closed_memberships x WHERE x.national_id = m.national_id) cm ON true
+ WHERE m.section = $1 AND m.s40_option IS NOT DISTINCT FROM $2
+   AND m.month >= $3 AND ($4::date IS NULL OR m.month <= $4)
+   AND m.amount_satang - coalesce(m.surcharge_satang, 0) > $5
+ ORDER BY m.month, m.national_id
 """
+
+
+#: The transaction-level advisory lock a confirm holds shared from its person's lock to its
+#: commit, and the insert of a rate line takes alone: a rate added after a confirm counted the
+#: lines waits for that confirm to commit (``app.counter.ledger``).
+RATE_LINES_LOCK: Final = 0x52_41_54_45  # "RATE"
 
 
 def _rate(row: asyncpg.Record) -> Rate:
@@ -57,6 +74,17 @@ async def fetch_rates(db: asyncpg.Pool | asyncpg.Connection) -> list[Rate]:
     return [_rate(row) for row in rows]
 
 
+def _paid(row: asyncpg.Record, section: int, option: int | None) -> PaidMonth:
+    return PaidMonth(
+        national_id=row["national_id"],
+        section=section,
+        option=option if section == 40 else None,
+        month=Month.of(row["month"]),
+        amount_satang=row["amount_satang"],
+        surcharge_satang=row["surcharge_satang"],
+    )
+
+
 class RatesRepository:
     """The RatesStore of the service layer, on the primary."""
 
@@ -73,8 +101,16 @@ class RatesRepository:
         return [_record(row) for row in rows]
 
     async def insert_rate(self, rate: Rate, *, note: str | None) -> RateRecord:
-        async with translated("primary"):
-            row = await self._primary().fetchrow(
+        """Add ``rate`` once every confirm that has counted the lines has committed (it holds
+        ``RATE_LINES_LOCK`` shared): a payment is priced either by a table without it, and
+        committed before it, or by one with it (``app.counter.posting``)."""
+        async with (
+            translated("primary"),
+            self._primary().acquire() as conn,
+            conn.transaction(),
+        ):
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", RATE_LINES_LOCK)
+            row = await conn.fetchrow(
                 "INSERT INTO contribution_rates (section, s40_option, first_month, last_month,"
                 " amount_satang, government_satang, note) VALUES ($1, $2, $3, $4, $5, $6, $7)"
                 f" RETURNING {_COLUMNS}",
@@ -113,14 +149,5 @@ class RatesRepository:
                 above_satang,
             )
             while rows := await cursor.fetch(chunk):
-                yield [
-                    PaidMonth(
-                        national_id=row["national_id"],
-                        section=section,
-                        option=option if section == 40 else None,
-                        month=Month.of(row["month"]),
-                        amount_satang=row["amount_satang"],
-                        surcharge_satang=row["surcharge_satang"],
-                    )
-                    for row in rows
-                ]
+                paid = [(_paid(row, section, option), row) for row in rows]
+                yield [item for item, row in paid if not cover_ended(item, covers_of(row))]

@@ -84,7 +84,9 @@ class RatesStore(Protocol):
         above_satang: int,
         chunk: int,
     ) -> AsyncGenerator[list[PaidMonth], None]:
-        """Paid months of the section and option in ``[first, last]`` paid above a bound."""
+        """Paid months of the section and option in ``[first, last]`` whose contribution is
+        above a bound, of the months a membership of the person still covers (a month after
+        its cover ended is owed back whole, not for a cut: ``app.refunds``)."""
         ...
 
 
