@@ -334,7 +334,7 @@ class PgLedger:
     ) -> tuple[MemberSnapshot | None, ReadMeta]:
         # With the reads of the other inquiries in progress (member_reads.py).
         row, info = await self._members.read(national_id, since=since.first_day, min_lsn=min_lsn)
-        return member_snapshot(row), ReadMeta(info.path, info.as_of)
+        return member_snapshot(row), ReadMeta(info.path, info.as_of, row["rate_lines"])
 
     async def load_rates(self) -> list[Rate]:
         return await fetch_rates(self._primary())

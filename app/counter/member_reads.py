@@ -5,7 +5,9 @@ largest single item of an inquiry's CPU under load: bench/RESULTS.md) and costs 
 statement of its own. So the inquiries in progress share their reads: at most ``IN_FLIGHT``
 statements are out at once, and the reads that arrive meanwhile go together in the next
 (``unnest`` of the national IDs, the member query joined laterally to each). An idle gateway
-sends a read at once, alone: nothing waits for company.
+sends a read at once, alone: nothing waits for company. Each statement also counts the rate
+table's lines (once, however many reads it holds), so that an instance whose table is older
+than the store's reads it again (``RateBook.table(lines=...)``).
 
 A statement that does not come back (a stalled standby) holds up only the calls in it: after
 ``STALL_S`` without an answer one more statement may go out, which the router may send
@@ -184,7 +186,8 @@ class MemberReads:
         laterally = member_sql.replace(clause, "WHERE p.national_id = b.national_id")
         self._sql = f"""
 SELECT m.*,
-       CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text END AS replay_lsn
+       CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text END AS replay_lsn,
+       (SELECT count(*) FROM contribution_rates) AS rate_lines
   FROM unnest($1::text[]) WITH ORDINALITY AS b(national_id, i)
   LEFT JOIN LATERAL ({laterally}) AS m ON true
  ORDER BY b.i

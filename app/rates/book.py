@@ -15,7 +15,9 @@ class RateBook:
 
     A confirm compares the table with the primary's rate lines under its lock and, when they
     differ, reads them on its own transaction and prices by what it read (``reload_with``,
-    from ``app.counter.posting``); an inquiry may show a table up to ``ttl_s`` old. Reads may
+    from ``app.counter.posting``). An inquiry's read counts the lines its standby holds, and a
+    table with fewer is read again (``table(lines=...)``); a line removed by an operator is
+    seen within ``ttl_s``, or at the next confirm. Reads may
     finish out of order: of two, the book keeps the one that began later (it saw at least what
     the other saw), so a slow read never puts back a table older than the one it serves.
     """
@@ -37,12 +39,14 @@ class RateBook:
         self._changes = 0  # reloads asked for so far (``invalidate``)
         self._lock = asyncio.Lock()
 
-    async def table(self) -> RateTable:
-        """The rate table, at most ``ttl_s`` old."""
-        if self._table is not None and self._monotonic() - self._loaded_at < self._ttl:
+    async def table(self, *, lines: int | None = None) -> RateTable:
+        """The rate table, at most ``ttl_s`` old; read again now if a read of the store found
+        more ``lines`` in it than the table holds (a rate added through another instance)."""
+        if self._fresh(lines):
+            assert self._table is not None
             return self._table
         async with self._lock:
-            if self._table is None or self._monotonic() - self._loaded_at >= self._ttl:
+            if not self._fresh(lines):
                 started, changes = self._monotonic(), self._changes
                 await self._read(self._source.load_rates)
                 if changes == self._changes:  # else a rate came during the read: read again
@@ -57,6 +61,14 @@ class RateBook:
         if self._loaded_at != float("-inf"):
             self._loaded_at = self._monotonic()
         return table
+
+    def _fresh(self, lines: int | None) -> bool:
+        table = self._table
+        return (
+            table is not None
+            and self._monotonic() - self._loaded_at < self._ttl
+            and (lines is None or lines <= len(table.rates))
+        )
 
     def invalidate(self) -> None:
         """Reload on next use (after this instance changed a rate)."""

@@ -215,3 +215,49 @@ async def test_a_new_rate_prices_payments_on_every_instance_at_once(
             await owner_pool.execute(
                 "DELETE FROM contribution_rates WHERE id = $1", change.record.id
             )
+
+
+async def test_a_new_rate_is_offered_by_every_instance_once_its_standby_has_it(
+    settings: Settings, gateway: Gateway, partner: PartnerCredentials, clock: PinnedClock,
+    owner_pool: asyncpg.Pool,
+) -> None:  # fmt: skip
+    """The inquiry's read counts the rate lines its standby holds; an instance whose cached
+    table has fewer reads it again, so it offers what its own confirms will take (before, it
+    offered the old price for up to the table's 60 s, and its confirms refused that amount)."""
+    current, nxt = clock.month(), clock.month().plus(1)
+    issued = await gateway.registry.add_client(name=f"c-{uuid.uuid4().hex[:10]}", scopes=["admin"])
+    nid = await s40_person(gateway, option=2)
+    async with instance(settings, clock, "rates-a") as a, instance(settings, clock, "rates-b") as b:
+        seen = await b.counter.inquire(
+            caller=caller(),
+            credentials=digest_token(partner.username, partner.password),
+            request=InquiryRequest(nid),
+        )
+        assert {m.month: m.amount_satang for m in seen.months}[str(nxt)] == RATE[2]
+        change = await a.api.rates.add_rate(
+            caller=Caller(Protocol.REST, "127.0.0.1", uuid.uuid4().hex),
+            credentials=BearerToken(issued.token),
+            request=RateRequest(40, 2, str(nxt), str(nxt), 60 * BAHT, 50 * BAHT, "test: cut"),
+            retroactive=False,
+        )
+        try:
+            async with gateway.db.primary.acquire() as conn:
+                await wait_replayed(conn, replicas(gateway))
+            again = await b.counter.inquire(
+                caller=caller(),
+                credentials=digest_token(partner.username, partner.password),
+                request=InquiryRequest(nid),
+            )
+            assert {m.month: m.amount_satang for m in again.months}[str(nxt)] == 60 * BAHT
+            paid = await b.counter.confirm(
+                caller=caller(), credentials=digest_token(partner.username, partner.password),
+                request=confirm_request(nid, [str(current), str(nxt)], RATE[2] + 60 * BAHT),
+            )  # fmt: skip
+            assert paid.amount_satang == RATE[2] + 60 * BAHT
+        finally:
+            await owner_pool.execute("DELETE FROM paid_months WHERE national_id = $1", nid)
+            await owner_pool.execute(
+                "DELETE FROM contribution_rates WHERE id = $1", change.record.id
+            )
+            for gw in (gateway, a, b):
+                gw.rates.invalidate()
