@@ -49,7 +49,7 @@ from app.domain.months import Month
 from app.domain.rates import Rate
 from app.errors import AlreadyPaid, StoreUnavailable
 from app.principals.records import Principal
-from app.rates.repository import RATE_LINES_LOCK, fetch_rates
+from app.rates.repository import RATE_DIGEST_SQL, fetch_rates
 
 # A confirm waits at most this long for a primary connection, then answers the retryable
 # server.store_unavailable instead of queueing for ever behind a stuck pool.
@@ -89,14 +89,13 @@ _INSERT_SQL = {c: _INSERT.replace("{column}", c) for c in ("partner_id", "client
 # statement after the lock, so it sees every payment committed before), the payment the
 # transaction id already names (a replay), and the receipt sequence a new payment takes —
 # drawn when there is a person and no payment yet, so a refused payment leaves a gap in the
-# sequence, as a rolled-back one always did — and how many lines the rate table holds (it is
-# only ever added to), so that a rate another instance added is never priced by a table cached
-# before it (``app.counter.posting``).
+# sequence, as a rolled-back one always did — and the rate table's fingerprint, so that a rate
+# another instance added is never priced by a table cached before it (``app.counter.posting``).
 _CONFIRM_READ = f"""
 SELECT m.*, {_PAYMENT_AS},
        CASE WHEN m.national_id IS NOT NULL AND pay.id IS NULL THEN nextval('receipt_seq')
        END AS receipt_sequence,
-       (SELECT count(*) FROM contribution_rates) AS rate_lines
+       {RATE_DIGEST_SQL} AS rate_digest
   FROM (SELECT 1) AS one
   LEFT JOIN ({MEMBER_SQL}) AS m ON true
   LEFT JOIN LATERAL (SELECT {_PAYMENT_COLUMNS} FROM payments
@@ -135,11 +134,7 @@ def _owner(principal: Principal) -> tuple[str, int]:
 
 # The person's lock, a statement of its own after the BEGIN: the ID bound, never written into
 # the text, which the server shows (pg_stat_activity) and logs with any error of the statement.
-# With it, the rate lines' lock, shared, to the commit: a rate line is not added between the
-# read that counts them and the payment priced by them (``RATE_LINES_LOCK``).
-_LOCK = (
-    "SELECT pg_advisory_xact_lock_shared($2) FROM insured_persons WHERE national_id = $1 FOR UPDATE"
-)
+_LOCK = "SELECT 1 FROM insured_persons WHERE national_id = $1 FOR UPDATE"
 
 
 _PAYMENT_TABLES = ("payments", "paid_months")
@@ -172,7 +167,7 @@ class LedgerTx:
     async def lock_person(self, national_id: str) -> bool:
         """Lock the person's row (concurrent confirms for one person queue here); False when
         there is no such person."""
-        if await self._conn.fetchrow(_LOCK, national_id, RATE_LINES_LOCK) is None:
+        if await self._conn.fetchval(_LOCK, national_id) is None:
             return False
         self._locked.add(national_id)
         return True
@@ -188,9 +183,9 @@ class LedgerTx:
         # A person the lock did not find (created since) is not read as one: nothing locked it.
         member = member_snapshot(row) if national_id in self._locked else None
         sequence = row["receipt_sequence"] if row is not None else None
-        lines = row["rate_lines"] if row is not None else 0
+        digest = row["rate_digest"] if row is not None else ""
         return ConfirmRead(
-            member=member, payment=payment, receipt_sequence=sequence, rate_lines=lines
+            member=member, payment=payment, receipt_sequence=sequence, rate_digest=digest
         )
 
     async def load_rates(self) -> list[Rate]:
@@ -334,7 +329,7 @@ class PgLedger:
     ) -> tuple[MemberSnapshot | None, ReadMeta]:
         # With the reads of the other inquiries in progress (member_reads.py).
         row, info = await self._members.read(national_id, since=since.first_day, min_lsn=min_lsn)
-        return member_snapshot(row), ReadMeta(info.path, info.as_of, row["rate_lines"])
+        return member_snapshot(row), ReadMeta(info.path, info.as_of, row["rate_digest"])
 
     async def load_rates(self) -> list[Rate]:
         return await fetch_rates(self._primary())

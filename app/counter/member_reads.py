@@ -5,9 +5,9 @@ largest single item of an inquiry's CPU under load: bench/RESULTS.md) and costs 
 statement of its own. So the inquiries in progress share their reads: at most ``IN_FLIGHT``
 statements are out at once, and the reads that arrive meanwhile go together in the next
 (``unnest`` of the national IDs, the member query joined laterally to each). An idle gateway
-sends a read at once, alone: nothing waits for company. Each statement also counts the rate
-table's lines (once, however many reads it holds), so that an instance whose table is older
-than the store's reads it again (``RateBook.table(lines=...)``).
+sends a read at once, alone: nothing waits for company. Each statement also reads the rate
+table's fingerprint (once, however many reads it holds), so that an instance whose table is
+not the store's reads it again (``RateBook.table(digest=...)``).
 
 A statement that does not come back (a stalled standby) holds up only the calls in it: after
 ``STALL_S`` without an answer one more statement may go out, which the router may send
@@ -41,6 +41,7 @@ from app.counter.records import EndedMembership
 from app.db.replica_router import ReadInfo, ReplicaRouter, parse_lsn
 from app.domain.months import Month
 from app.domain.standing import TERMINATED, Earlier, reason_code
+from app.rates.repository import RATE_DIGEST_SQL
 
 #: The inquiry's one read: the person (with the source system's fields), their paid months since
 #: $2, their pending option change (with two made before the first takes effect, the option
@@ -187,7 +188,7 @@ class MemberReads:
         self._sql = f"""
 SELECT m.*,
        CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text END AS replay_lsn,
-       (SELECT count(*) FROM contribution_rates) AS rate_lines
+       {RATE_DIGEST_SQL} AS rate_digest
   FROM unnest($1::text[]) WITH ORDINALITY AS b(national_id, i)
   LEFT JOIN LATERAL ({laterally}) AS m ON true
  ORDER BY b.i

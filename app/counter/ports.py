@@ -134,7 +134,7 @@ class ConfirmRead:
     member: MemberSnapshot | None  # None: no such person (or none to lock)
     payment: PaymentRow | None  # the payment the transaction id already names (a replay)
     receipt_sequence: int | None  # taken for a new payment: a person and no payment yet
-    rate_lines: int  # lines in the primary's rate table (only ever added to) as read
+    rate_digest: str  # the primary's rate table, as read (``lines_digest``)
 
 
 class LedgerTransaction(AuditTransaction, Protocol):

@@ -128,7 +128,7 @@ class PaymentPosting:
                 row = _replay_of(txn_id, read.payment, digest)
                 await audit.ok_within(tx, receiptNo=row.receipt_no, replayed=True)
             else:
-                if read.rate_lines != len(rates.rates):
+                if read.rate_digest != rates.digest:
                     # A rate was added since this instance's table was read (by another
                     # instance, say): the payment is priced by the table the primary holds now.
                     rates = await self._rates.reload_with(tx.load_rates)

@@ -148,7 +148,7 @@ class CounterService:
                     f"The person is insured under Section {member.section}, not {request.section}.",
                     section=member.section,
                 )
-            rates = await self._rates.table(lines=meta.rate_lines)
+            rates = await self._rates.table(digest=meta.rate_digest)
             ent = entitlement(
                 member, today=today, rates=rates, s39=self._rules.s39, s40=self._rules.s40
             )

@@ -18,4 +18,4 @@ class ReadPath(StrEnum):
 class ReadMeta:
     path: str  # replica | primary
     as_of: datetime
-    rate_lines: int | None = None  # the counter's reads: the rate table's lines the store held
+    rate_digest: str | None = None  # the counter's reads: the store's rate table (lines_digest)

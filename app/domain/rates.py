@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
@@ -44,6 +45,21 @@ class Rate:
         return self.first_month <= month and (self.last_month is None or month <= self.last_month)
 
 
+def lines_digest(rates: Iterable[Rate]) -> str:
+    """The fingerprint of rate lines in their order: SHA-256, in hex, of each line as
+    ``section|option|first|last|amount|government`` (an absent option or end written empty,
+    months as their first day), joined by commas. ``app.rates.repository.RATE_DIGEST_SQL``
+    computes the same in the store, so an instance can tell whether its table is the store's
+    without reading the table."""
+    text = ",".join(
+        f"{r.section}|{'' if r.option is None else r.option}|{r.first_month.first_day}|"
+        f"{'' if r.last_month is None else r.last_month.first_day}|{r.amount_satang}|"
+        f"{r.government_satang}"
+        for r in rates
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _key(section: int, option: int | None) -> tuple[int, int | None]:
     # Section 39 has one rate line whatever option a caller holds.
     return (section, None if section == 39 else option)
@@ -54,6 +70,7 @@ class RateTable:
 
     def __init__(self, rates: Iterable[Rate]) -> None:
         self._rates: tuple[Rate, ...] = tuple(rates)
+        self.digest = lines_digest(self._rates)  # tells this table from another one
         ordered: dict[tuple[int, int | None], list[tuple[int, int, Rate]]] = {}
         for position, rate in enumerate(self._rates):
             key = _key(rate.section, rate.option)

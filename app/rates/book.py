@@ -7,19 +7,24 @@ import time
 from collections.abc import Awaitable, Callable
 
 from app.domain.rates import Rate, RateTable
+from app.errors import StoreUnavailable
 from app.rates.records import RateSource
+
+#: Fingerprints read again for at most: a standby that lags may show a few tables in turn.
+MAX_ASKED = 64
 
 
 class RateBook:
     """Serves the current RateTable; reloads it after ``ttl_s`` or when told it changed.
 
-    A confirm compares the table with the primary's rate lines under its lock and, when they
-    differ, reads them on its own transaction and prices by what it read (``reload_with``,
-    from ``app.counter.posting``). An inquiry's read counts the lines its standby holds, and a
-    table with fewer is read again (``table(lines=...)``); a line removed by an operator is
-    seen within ``ttl_s``, or at the next confirm. Reads may
-    finish out of order: of two, the book keeps the one that began later (it saw at least what
-    the other saw), so a slow read never puts back a table older than the one it serves.
+    A confirm compares the table's fingerprint (``RateTable.digest``) with the primary's under
+    its person's lock and, when they differ, reads the table on its own transaction and prices
+    by what it read (``reload_with``, from ``app.counter.posting``). An inquiry's read brings
+    the fingerprint of its standby's table, and a table that differs is read again from the
+    primary, once per fingerprint (``table(digest=...)``: a standby that has not replayed a
+    change yet costs the primary one read, not one per inquiry), and kept if the primary cannot
+    be read then: the standby still answers. Reads may finish out of order: the book keeps the
+    one that began last (it saw at least what the others saw).
     """
 
     def __init__(
@@ -37,20 +42,27 @@ class RateBook:
         self._reads = 0  # reads begun so far; each read's number orders it
         self._kept = 0  # the number of the read whose table the book serves
         self._changes = 0  # reloads asked for so far (``invalidate``)
+        self._asked: set[str] = set()  # fingerprints a read was made for
         self._lock = asyncio.Lock()
 
-    async def table(self, *, lines: int | None = None) -> RateTable:
+    async def table(self, *, digest: str | None = None) -> RateTable:
         """The rate table, at most ``ttl_s`` old; read again now if a read of the store found
-        more ``lines`` in it than the table holds (a rate added through another instance)."""
-        if self._fresh(lines):
+        another table there (``digest``, its fingerprint), once for each such fingerprint."""
+        if self._fresh(digest):
             assert self._table is not None
             return self._table
         async with self._lock:
-            if not self._fresh(lines):
-                started, changes = self._monotonic(), self._changes
-                await self._read(self._source.load_rates)
-                if changes == self._changes:  # else a rate came during the read: read again
-                    self._loaded_at = started
+            if not self._fresh(digest):
+                held = self._table is not None and not self._expired()
+                if digest is not None:
+                    if len(self._asked) >= MAX_ASKED:
+                        self._asked.clear()
+                    self._asked.add(digest)
+                try:
+                    await self._load()
+                except StoreUnavailable:
+                    if not held:
+                        raise
         assert self._table is not None
         return self._table
 
@@ -62,18 +74,27 @@ class RateBook:
             self._loaded_at = self._monotonic()
         return table
 
-    def _fresh(self, lines: int | None) -> bool:
-        table = self._table
-        return (
-            table is not None
-            and self._monotonic() - self._loaded_at < self._ttl
-            and (lines is None or lines <= len(table.rates))
-        )
-
     def invalidate(self) -> None:
         """Reload on next use (after this instance changed a rate)."""
         self._loaded_at = float("-inf")
         self._changes += 1
+
+    def _expired(self) -> bool:
+        return self._monotonic() - self._loaded_at >= self._ttl
+
+    def _fresh(self, digest: str | None) -> bool:
+        table = self._table
+        return (
+            table is not None
+            and not self._expired()
+            and (digest is None or digest == table.digest or digest in self._asked)
+        )
+
+    async def _load(self) -> None:
+        started, changes = self._monotonic(), self._changes
+        await self._read(self._source.load_rates)
+        if changes == self._changes:  # else a rate came during the read: read again
+            self._loaded_at = started
 
     async def _read(self, load: Callable[[], Awaitable[list[Rate]]]) -> RateTable:
         self._reads += 1

@@ -7,6 +7,8 @@ stream the overpayments of a cut over millions of months.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncGenerator, Callable
 from typing import Final
 
@@ -42,10 +44,20 @@ SELECT m.national_id, m.month, m.amount_satang,
 """
 
 
-#: The transaction-level advisory lock a confirm holds shared from its person's lock to its
-#: commit, and the insert of a rate line takes alone: a rate added after a confirm counted the
-#: lines waits for that confirm to commit (``app.counter.ledger``).
-RATE_LINES_LOCK: Final = 0x52_41_54_45  # "RATE"
+#: The rate table's fingerprint as the store holds it, one value (``lines_digest`` of
+#: ``app.domain.rates`` computes the same from a table read): a confirm reads it under its
+#: person's lock, an inquiry with its member (``app.counter``), to tell a stale table.
+RATE_DIGEST_SQL: Final = """(SELECT encode(sha256(convert_to(coalesce(string_agg(
+    concat_ws('|', section, coalesce(s40_option::text, ''), to_char(first_month, 'YYYY-MM-DD'),
+              coalesce(to_char(last_month, 'YYYY-MM-DD'), ''), amount_satang, government_satang),
+    ',' ORDER BY id), ''), 'UTF8')), 'hex') FROM contribution_rates)"""
+
+#: How long adding a rate line waits for the transactions open when it committed.
+SETTLE_S: Final = 5.0
+_STILL_OPEN = """
+SELECT count(*) FROM pg_snapshot_xip($1::text::pg_snapshot) AS x
+ WHERE pg_xact_status(x) = 'in progress'
+"""
 
 
 def _rate(row: asyncpg.Record) -> Rate:
@@ -85,6 +97,15 @@ def _paid(row: asyncpg.Record, section: int, option: int | None) -> PaidMonth:
     )
 
 
+async def _settled(conn: asyncpg.Connection) -> None:
+    """Wait until the transactions open now have ended, or ``SETTLE_S`` has passed."""
+    snapshot = await conn.fetchval("SELECT pg_current_snapshot()::text")
+    deadline = time.monotonic() + SETTLE_S
+    # Polled: the server tells no one when another session's transaction ends.
+    while await conn.fetchval(_STILL_OPEN, snapshot) and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+
+
 class RatesRepository:
     """The RatesStore of the service layer, on the primary."""
 
@@ -101,15 +122,11 @@ class RatesRepository:
         return [_record(row) for row in rows]
 
     async def insert_rate(self, rate: Rate, *, note: str | None) -> RateRecord:
-        """Add ``rate`` once every confirm that has counted the lines has committed (it holds
-        ``RATE_LINES_LOCK`` shared): a payment is priced either by a table without it, and
-        committed before it, or by one with it (``app.counter.posting``)."""
-        async with (
-            translated("primary"),
-            self._primary().acquire() as conn,
-            conn.transaction(),
-        ):
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", RATE_LINES_LOCK)
+        """Add ``rate``; return once the transactions open when it committed have ended (up
+        to ``SETTLE_S``). A confirm that read the table's fingerprint before the line committed
+        may still commit a payment priced without it; once those have ended, what is listed
+        of the paid months (the months a cut overpays) holds their payments."""
+        async with translated("primary"), self._primary().acquire() as conn:
             row = await conn.fetchrow(
                 "INSERT INTO contribution_rates (section, s40_option, first_month, last_month,"
                 " amount_satang, government_satang, note) VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -122,6 +139,7 @@ class RatesRepository:
                 rate.government_satang,
                 note,
             )
+            await _settled(conn)
         assert row is not None
         return _record(row)
 

@@ -107,8 +107,9 @@ async def test_a_cut_added_while_a_confirm_is_in_flight_is_refunded_by_both_list
     40.00 for the month, and the cut's answer (app/rates/service.py ``_overpayments``) never
     names it: the rate count is read once, without any lock that orders it against
     ``insert_rate`` (app/counter/ledger.py ``_CONFIRM_READ``, app/counter/posting.py ``post``),
-    so the two lists give different answers for the same month. Now the cut waits for the
-    confirm to commit (``RATE_LINES_LOCK``), so its answer sees the payment."""
+    so the two lists give different answers for the same month. Now adding the cut waits,
+    after its commit, for the transactions open then (the confirm's among them), so its answer
+    sees the payment (app/rates/repository.py ``insert_rate``)."""
     current = clock.month()
     nid = await s40_person(gateway, option=2)
     at_insert, go = asyncio.Event(), asyncio.Event()
@@ -127,7 +128,7 @@ async def test_a_cut_added_while_a_confirm_is_in_flight_is_refunded_by_both_list
         await asyncio.wait_for(at_insert.wait(), 10)
         adding = asyncio.create_task(_add_cut(gateway, 2, current, 60 * BAHT))
         await asyncio.sleep(0.5)
-        assert not adding.done(), "the cut waits for the confirm that counted the lines"
+        assert not adding.done(), "adding the cut waits for the confirm open when it committed"
         go.set()
         try:
             outcome: ConfirmResult | ServiceError = await asyncio.wait_for(task, 10)
@@ -206,7 +207,7 @@ async def test_a_table_adopted_by_a_confirm_does_not_hide_a_cut_from_its_own_ans
         await asyncio.wait_for(loaded.wait(), 10)  # the confirm read N + 1 lines
         adding = asyncio.create_task(_add_cut(gateway, 3, current, 180 * BAHT))  # N + 2
         await asyncio.sleep(0.5)
-        assert not adding.done(), "the cut waits for the confirm that counted the lines"
+        assert not adding.done(), "adding the cut waits for the confirm open when it committed"
         go.set()
         paid = await asyncio.wait_for(task, 10)  # keeps its N + 1 lines
         change = await asyncio.wait_for(adding, 10)  # then the cut, invalidating them

@@ -16,7 +16,9 @@ import pytest
 
 from app.db.migrator import load_migrations
 from app.domain.months import Month
+from app.domain.rates import RateTable
 from app.main import Gateway
+from app.rates.repository import RATE_DIGEST_SQL, fetch_rates
 from tests.support.people import add_person
 from tests.support.rest_api import rest
 
@@ -149,3 +151,18 @@ async def test_the_migration_keeps_a_line_already_entered(owner_pool: asyncpg.Po
             assert await conn.fetchval(count) == before  # only the deleted line came back
         finally:
             await tx.rollback()
+
+
+async def test_the_stores_fingerprint_of_the_rate_table_is_the_one_a_read_of_it_has(
+    gateway: Gateway,
+) -> None:
+    """A confirm and an inquiry tell a stale table by the store's fingerprint of the rate
+    lines (``RATE_DIGEST_SQL``) against the table's own (``lines_digest``): they must agree
+    on the same lines, Section 39's (no option) and open-ended ones included, or every
+    confirm would read the table again."""
+    pool = gateway.db.primary
+    table = RateTable(await fetch_rates(pool))
+    assert any(r.option is None for r in table.rates)
+    assert any(r.last_month is None for r in table.rates)
+    assert any(r.last_month is not None for r in table.rates)
+    assert await pool.fetchval(f"SELECT {RATE_DIGEST_SQL}") == table.digest
