@@ -45,7 +45,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 import asyncpg
 
@@ -54,6 +54,8 @@ from app.errors import StoreUnavailable
 log = logging.getLogger(__name__)
 
 SyncLevel = Literal["remote_apply", "remote_write", "on", "local"]
+#: ``application_name`` of a session while a payment transaction is open on it.
+PAYMENT_APPLICATION: Final = "ssogw-payment"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +75,12 @@ async def synchronous_transaction(
     ``StoreUnavailable`` (reason ``commit_unconfirmed``) when the COMMIT is not answered within
     ``policy.wait_s``: the transaction may have committed on the primary all the same.
     """
-    # One round trip, as asyncpg's own BEGIN: the setting lasts until the transaction ends.
-    await conn.execute(f"BEGIN; SET LOCAL synchronous_commit = {_level(policy.level)}")
+    # One round trip, as asyncpg's own BEGIN: the settings last until the transaction ends.
+    # The name tells other sessions a payment is open (``app.rates.repository`` waits for them).
+    await conn.execute(
+        f"BEGIN; SET LOCAL synchronous_commit = {_level(policy.level)};"
+        f" SET LOCAL application_name = '{PAYMENT_APPLICATION}'"
+    )
     try:
         yield conn
     except BaseException:

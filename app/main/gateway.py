@@ -232,7 +232,9 @@ def build_gateway(
         ),
         rates=RatesAdmin(
             gate=gate,
-            store=RatesRepository(primary=lambda: db.primary),
+            store=RatesRepository(
+                primary=lambda: db.primary, settle_s=settings.payment_commit_wait_s + 5.0
+            ),
             rates=rates,
             clock=clock,
         ),

@@ -10,8 +10,9 @@ from app.domain.rates import Rate, RateTable
 from app.errors import StoreUnavailable
 from app.rates.records import RateSource
 
-#: Fingerprints read again for at most: a standby that lags may show a few tables in turn.
-MAX_ASKED = 64
+#: A fingerprint the primary was read for is not read for again within this: a standby that
+#: has not replayed a change yet costs the primary one read a second, not one per inquiry.
+ASK_AGAIN_S = 1.0
 
 
 class RateBook:
@@ -21,10 +22,10 @@ class RateBook:
     its person's lock and, when they differ, reads the table on its own transaction and prices
     by what it read (``reload_with``, from ``app.counter.posting``). An inquiry's read brings
     the fingerprint of its standby's table, and a table that differs is read again from the
-    primary, once per fingerprint (``table(digest=...)``: a standby that has not replayed a
-    change yet costs the primary one read, not one per inquiry), and kept if the primary cannot
-    be read then: the standby still answers. Reads may finish out of order: the book keeps the
-    one that began last (it saw at least what the others saw).
+    primary, at most once a second for each fingerprint (``table(digest=...)``: a standby that
+    has not replayed a change yet costs the primary a read a second, not one per inquiry), and
+    kept if the primary cannot be read then: the standby still answers. Reads may finish out
+    of order: the book keeps the one that began last (it saw at least what the others saw).
     """
 
     def __init__(
@@ -42,12 +43,12 @@ class RateBook:
         self._reads = 0  # reads begun so far; each read's number orders it
         self._kept = 0  # the number of the read whose table the book serves
         self._changes = 0  # reloads asked for so far (``invalidate``)
-        self._asked: set[str] = set()  # fingerprints a read was made for
+        self._asked: dict[str, float] = {}  # fingerprint -> when a read was last made for it
         self._lock = asyncio.Lock()
 
     async def table(self, *, digest: str | None = None) -> RateTable:
         """The rate table, at most ``ttl_s`` old; read again now if a read of the store found
-        another table there (``digest``, its fingerprint), once for each such fingerprint."""
+        another table there (``digest``, its fingerprint), at most once a second for each."""
         if self._fresh(digest):
             assert self._table is not None
             return self._table
@@ -55,9 +56,9 @@ class RateBook:
             if not self._fresh(digest):
                 held = self._table is not None and not self._expired()
                 if digest is not None:
-                    if len(self._asked) >= MAX_ASKED:
-                        self._asked.clear()
-                    self._asked.add(digest)
+                    now = self._monotonic()
+                    self._asked = {d: at for d, at in self._asked.items() if now - at < ASK_AGAIN_S}
+                    self._asked[digest] = now
                 try:
                     await self._load()
                 except StoreUnavailable:
@@ -87,8 +88,12 @@ class RateBook:
         return (
             table is not None
             and not self._expired()
-            and (digest is None or digest == table.digest or digest in self._asked)
+            and (digest is None or digest == table.digest or self._asked_lately(digest))
         )
+
+    def _asked_lately(self, digest: str) -> bool:
+        at = self._asked.get(digest)
+        return at is not None and self._monotonic() - at < ASK_AGAIN_S
 
     async def _load(self) -> None:
         started, changes = self._monotonic(), self._changes

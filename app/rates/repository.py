@@ -8,6 +8,7 @@ stream the overpayments of a cut over millions of months.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncGenerator, Callable
 from typing import Final
@@ -15,11 +16,12 @@ from typing import Final
 import asyncpg
 
 from app.db.failures import translated
+from app.db.sync_commit import PAYMENT_APPLICATION
 from app.domain.months import Month
 from app.domain.overpayment import PaidMonth, cover_ended
 from app.domain.rates import Rate
 from app.rates.records import RateRecord
-from app.refunds.repository import covers_of
+from app.refunds.repository import covers_join, covers_of
 
 _COLUMNS = (
     "id, section, s40_option, first_month, last_month, amount_satang, government_satang, note,"
@@ -27,16 +29,11 @@ _COLUMNS = (
 )
 # The person's memberships come with each month (as the refund listing reads them): a month
 # that no membership of its section covers any more is owed back whole, not for a cut.
-_PAID_SQL = """
+log = logging.getLogger(__name__)
+
+_PAID_SQL = f"""
 SELECT m.national_id, m.month, m.amount_satang,
-       coalesce(m.surcharge_satang, 0) AS surcharge_satang,
-       p.section AS latest_section, p.effective_date,
-       CASE WHEN p.status = 'terminated' THEN p.ended_month END AS latest_end, cm.closed
-  FROM paid_months m
-  JOIN insured_persons p ON p.national_id = m.national_id
-  LEFT JOIN LATERAL (
-        SELECT json_agg(json_build_array(x.section, x.coverage_start, x.ended_month)) AS closed
-          FROM closed_memberships x WHERE x.national_id = m.national_id) cm ON true
+       coalesce(m.surcharge_satang, 0) AS surcharge_satang,{covers_join("paid_months", "m")}
  WHERE m.section = $1 AND m.s40_option IS NOT DISTINCT FROM $2
    AND m.month >= $3 AND ($4::date IS NULL OR m.month <= $4)
    AND m.amount_satang - coalesce(m.surcharge_satang, 0) > $5
@@ -52,11 +49,17 @@ RATE_DIGEST_SQL: Final = """(SELECT encode(sha256(convert_to(coalesce(string_agg
               coalesce(to_char(last_month, 'YYYY-MM-DD'), ''), amount_satang, government_satang),
     ',' ORDER BY id), ''), 'UTF8')), 'hex') FROM contribution_rates)"""
 
-#: How long adding a rate line waits for the transactions open when it committed.
-SETTLE_S: Final = 5.0
+# The payment transactions open now (app.db.sync_commit names them), each by its session and
+# transaction id: those that may have read the rate table's fingerprint already.
+_OPEN_PAYMENTS = """
+SELECT coalesce(array_agg(pid), '{}') AS pids, coalesce(array_agg(backend_xid::text), '{}') AS xids
+  FROM pg_stat_activity
+ WHERE datname = current_database() AND application_name = $1 AND backend_xid IS NOT NULL
+   AND pid <> pg_backend_pid()
+"""
 _STILL_OPEN = """
-SELECT count(*) FROM pg_snapshot_xip($1::text::pg_snapshot) AS x
- WHERE pg_xact_status(x) = 'in progress'
+SELECT count(*) FROM pg_stat_activity a
+  JOIN unnest($1::int[], $2::text[]) AS w(pid, xid) ON a.pid = w.pid AND a.backend_xid::text = w.xid
 """
 
 
@@ -97,20 +100,33 @@ def _paid(row: asyncpg.Record, section: int, option: int | None) -> PaidMonth:
     )
 
 
-async def _settled(conn: asyncpg.Connection) -> None:
-    """Wait until the transactions open now have ended, or ``SETTLE_S`` has passed."""
-    snapshot = await conn.fetchval("SELECT pg_current_snapshot()::text")
-    deadline = time.monotonic() + SETTLE_S
-    # Polled: the server tells no one when another session's transaction ends.
-    while await conn.fetchval(_STILL_OPEN, snapshot) and time.monotonic() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.01)
-
-
 class RatesRepository:
     """The RatesStore of the service layer, on the primary."""
 
-    def __init__(self, *, primary: Callable[[], asyncpg.Pool]) -> None:
+    def __init__(self, *, primary: Callable[[], asyncpg.Pool], settle_s: float = 7.0) -> None:
+        """``settle_s``: how long adding a rate line waits for the payments open at its commit
+        (the composition root: a payment's commit wait and a few seconds for its statements)."""
         self._primary = primary
+        self._settle_s = settle_s
+
+    async def _settled(self, conn: asyncpg.Connection) -> None:
+        """Wait until the payment transactions open now have ended, or ``settle_s`` has
+        passed; a failure here is logged, never raised: the line has committed."""
+        deadline = time.monotonic() + self._settle_s
+        try:
+            row = await conn.fetchrow(_OPEN_PAYMENTS, PAYMENT_APPLICATION)
+            assert row is not None
+            # Polled: the server tells no one when another session's transaction ends.
+            while await conn.fetchval(_STILL_OPEN, row["pids"], row["xids"]):
+                if time.monotonic() >= deadline:
+                    log.warning(
+                        "a rate line was added while payments stayed open %.1f s; its answer"
+                        " may miss what they pay", self._settle_s,
+                    )  # fmt: skip
+                    return
+                await asyncio.sleep(0.01)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            log.warning("a rate line was added; waiting for open payments failed: %s", exc)
 
     async def list_rates(self, *, section: int | None) -> list[RateRecord]:
         async with translated("primary"):
@@ -122,10 +138,11 @@ class RatesRepository:
         return [_record(row) for row in rows]
 
     async def insert_rate(self, rate: Rate, *, note: str | None) -> RateRecord:
-        """Add ``rate``; return once the transactions open when it committed have ended (up
-        to ``SETTLE_S``). A confirm that read the table's fingerprint before the line committed
-        may still commit a payment priced without it; once those have ended, what is listed
-        of the paid months (the months a cut overpays) holds their payments."""
+        """Add ``rate``; return once the payment transactions open when it committed have
+        ended (up to ``settle_s``). A confirm that read the table's fingerprint before the line
+        committed may still commit a payment priced without it; once those have ended, what
+        is listed of the paid months (the months a cut overpays) holds their payments. The
+        line is added once it has committed, whatever becomes of the wait."""
         async with translated("primary"), self._primary().acquire() as conn:
             row = await conn.fetchrow(
                 "INSERT INTO contribution_rates (section, s40_option, first_month, last_month,"
@@ -139,7 +156,7 @@ class RatesRepository:
                 rate.government_satang,
                 note,
             )
-            await _settled(conn)
+            await self._settled(conn)
         assert row is not None
         return _record(row)
 

@@ -22,7 +22,22 @@ from app.domain.months import Month
 from app.domain.overpayment import Cover, PaidMonth
 from app.refunds.records import DueAmount, PaidRow
 
-_SQL = """
+
+def covers_join(source: str, alias: str) -> str:
+    """The end of a select list and its FROM: the columns ``covers_of`` reads, for each row of
+    ``source`` (as ``alias``, with a ``national_id``), and the joins that bring them: the
+    person's latest membership and those closed before it."""
+    return f"""
+       p.section AS latest_section, p.effective_date,
+       CASE WHEN p.status = 'terminated' THEN p.ended_month END AS latest_end, cm.closed
+  FROM {source} {alias}
+  JOIN insured_persons p ON p.national_id = {alias}.national_id
+  LEFT JOIN LATERAL (
+        SELECT json_agg(json_build_array(x.section, x.coverage_start, x.ended_month)) AS closed
+          FROM closed_memberships x WHERE x.national_id = {alias}.national_id) cm ON true"""
+
+
+_SQL = f"""
 WITH ended AS (
     SELECT national_id, section, min(ended_month) AS first_end
       FROM (SELECT national_id, section, ended_month FROM closed_memberships
@@ -49,13 +64,7 @@ WITH ended AS (
        AND m.month >= greatest(e.first_end, $1) AND m.month <= $2
 )
 SELECT c.national_id, c.section, c.s40_option, c.month, c.amount_satang, c.surcharge_satang,
-       p.title, p.first_name, p.last_name, p.section AS latest_section, p.effective_date,
-       CASE WHEN p.status = 'terminated' THEN p.ended_month END AS latest_end, cm.closed
-  FROM candidates c
-  JOIN insured_persons p ON p.national_id = c.national_id
-  LEFT JOIN LATERAL (
-        SELECT json_agg(json_build_array(x.section, x.coverage_start, x.ended_month)) AS closed
-          FROM closed_memberships x WHERE x.national_id = c.national_id) cm ON true
+       p.title, p.first_name, p.last_name,{covers_join("candidates", "c")}
  ORDER BY c.national_id, c.section, c.month
 """
 

@@ -17,72 +17,29 @@ import pytest
 from app.admission.credentials import BearerToken
 from app.admission.records import Caller, Protocol
 from app.counter import ledger as ledger_module
-from app.counter.ledger import PgLedger
 from app.counter.records import ConfirmResult, InquiryRequest
 from app.domain.months import Month
 from app.errors import ServiceError
 from app.main import Gateway
 from app.rates.service import RateChange, RateRequest
-from app.refunds.repository import RefundsRepository
-from app.refunds.service import RefundsService
 from app.settings import Settings
 from tests.conftest import PartnerCredentials
 from tests.support.clock import PinnedClock
-from tests.support.counter_calls import caller, confirm_request, s40_person
+from tests.support.counter_calls import caller, s40_person
 from tests.support.fleet import instance
 from tests.support.people import add_person, wait_replayed
+from tests.support.rate_changes import (
+    BAHT,
+    S40_RATE,
+    add_rate,
+    confirm_months,
+    rate_change_list,
+    refund_list,
+)
 from tests.support.rest_api import replicas
 from tests.support.wsse import digest_token
 
 pytestmark = pytest.mark.db
-
-BAHT = 100
-RATE = {1: 70 * BAHT, 2: 100 * BAHT, 3: 300 * BAHT}
-
-
-def _refunds(gw: Gateway) -> RefundsService:
-    ledger = PgLedger(primary=lambda: gw.db.primary, router=lambda: gw.db.router)
-    return RefundsService(source=RefundsRepository(lambda: gw.db.primary), rates=ledger)
-
-
-async def _refund_list(gw: Gateway, month: Month, nid: str) -> list[tuple[str, int, str]]:
-    """(month, refund, reason) the refund listing owes ``nid`` for ``month``."""
-    return [
-        (str(m.month), m.refund_satang, m.reason)
-        async for p in _refunds(gw).refunds(month, month)
-        if p.national_id == nid
-        for m in p.months
-    ]
-
-
-async def _rate_change_list(change: RateChange, nid: str) -> list[tuple[str, int, str]]:
-    """(month, refund, reason) the answer to adding the rate lists for ``nid``."""
-    return [
-        (str(o.month), o.refund_satang, o.reason)
-        async for o in change.overpayments
-        if o.national_id == nid
-    ]
-
-
-async def _add_cut(gw: Gateway, option: int, month: Month, amount: int) -> RateChange:
-    """A retroactive cut of ``month`` at ``option`` through ``gw``'s rate administration."""
-    issued = await gw.registry.add_client(name=f"c-{uuid.uuid4().hex[:10]}", scopes=["admin"])
-    return await gw.api.rates.add_rate(
-        caller=Caller(Protocol.REST, "127.0.0.1", uuid.uuid4().hex),
-        credentials=BearerToken(issued.token),
-        request=RateRequest(40, option, str(month), str(month), amount, 0, "test: attack cut"),
-        retroactive=True,
-    )
-
-
-async def _confirm(
-    gw: Gateway, partner: PartnerCredentials, nid: str, months: list[Month], amount: int
-) -> ConfirmResult:
-    return await gw.counter.confirm(
-        caller=caller(),
-        credentials=digest_token(partner.username, partner.password),
-        request=confirm_request(nid, [str(m) for m in months], amount),
-    )
 
 
 # --- a rate added while a confirm is in flight ---------------------------------------------------
@@ -122,11 +79,11 @@ async def test_a_cut_added_while_a_confirm_is_in_flight_is_refunded_by_both_list
         return await original(self, new, record)
 
     monkeypatch.setattr(ledger_module.LedgerTx, "insert_payment", paused)
-    task = asyncio.create_task(_confirm(gateway, partner, nid, [current], RATE[2]))
+    task = asyncio.create_task(confirm_months(gateway, partner, nid, [current], S40_RATE[2]))
     change: RateChange | None = None
     try:
         await asyncio.wait_for(at_insert.wait(), 10)
-        adding = asyncio.create_task(_add_cut(gateway, 2, current, 60 * BAHT))
+        adding = asyncio.create_task(add_rate(gateway, 2, current, 60 * BAHT, retroactive=True))
         await asyncio.sleep(0.5)
         assert not adding.done(), "adding the cut waits for the confirm open when it committed"
         go.set()
@@ -135,10 +92,10 @@ async def test_a_cut_added_while_a_confirm_is_in_flight_is_refunded_by_both_list
         except ServiceError as refused:
             outcome = refused
         change = await asyncio.wait_for(adding, 10)
-        listed = await _rate_change_list(change, nid)
-        owed = await _refund_list(gateway, current, nid)
+        listed = await rate_change_list(change, nid)
+        owed = await refund_list(gateway, current, nid)
         if isinstance(outcome, ConfirmResult):
-            assert outcome.amount_satang == RATE[2]
+            assert outcome.amount_satang == S40_RATE[2]
             assert owed == [(str(current), 40 * BAHT, "rate_cut")]  # the refund listing owes it
             # ... and so must the cut's own answer, for the same month.
             assert listed == owed, (listed, owed)
@@ -180,7 +137,7 @@ async def test_a_table_adopted_by_a_confirm_does_not_hide_a_cut_from_its_own_ans
     app/rates/service.py ``_overpayments`` trusts ``RateBook.table()``."""
     current = clock.month()
     a = await s40_person(gateway, option=3)
-    await _confirm(gateway, partner, a, [current], RATE[3])
+    await confirm_months(gateway, partner, a, [current], S40_RATE[3])
     b = await s40_person(gateway, option=1)
     await gateway.rates.table()  # this instance's cached table (N lines)
     # "Another instance" adds a line that changes no price (option 1, 70 baht, a far month).
@@ -201,20 +158,22 @@ async def test_a_table_adopted_by_a_confirm_does_not_hide_a_cut_from_its_own_ans
         return rates
 
     monkeypatch.setattr(ledger_module.LedgerTx, "load_rates", slow)
-    task = asyncio.create_task(_confirm(gateway, partner, b, [current], RATE[1]))
+    task = asyncio.create_task(confirm_months(gateway, partner, b, [current], S40_RATE[1]))
     change: RateChange | None = None
     try:
         await asyncio.wait_for(loaded.wait(), 10)  # the confirm read N + 1 lines
-        adding = asyncio.create_task(_add_cut(gateway, 3, current, 180 * BAHT))  # N + 2
+        adding = asyncio.create_task(
+            add_rate(gateway, 3, current, 180 * BAHT, retroactive=True)
+        )  # N + 2
         await asyncio.sleep(0.5)
         assert not adding.done(), "adding the cut waits for the confirm open when it committed"
         go.set()
         paid = await asyncio.wait_for(task, 10)  # keeps its N + 1 lines
         change = await asyncio.wait_for(adding, 10)  # then the cut, invalidating them
-        assert paid.amount_satang == RATE[1]
-        owed = await _refund_list(gateway, current, a)
+        assert paid.amount_satang == S40_RATE[1]
+        owed = await refund_list(gateway, current, a)
         assert owed == [(str(current), 120 * BAHT, "rate_cut")]  # read afresh: owed
-        listed = await _rate_change_list(change, a)
+        listed = await rate_change_list(change, a)
         assert listed == owed, (listed, owed)
     finally:
         go.set()
@@ -262,8 +221,8 @@ async def test_a_cut_does_not_list_a_month_after_its_cover_ended_as_a_rate_cut(
         retroactive=False,
     )
     try:
-        listed = await _rate_change_list(change, nid)
-        owed = await _refund_list(gateway, cut, nid)
+        listed = await rate_change_list(change, nid)
+        owed = await refund_list(gateway, cut, nid)
         assert owed == [(str(cut), 100 * BAHT, "cover_ended")]
         assert all(entry in owed for entry in listed), (listed, owed)
     finally:
@@ -309,7 +268,7 @@ async def test_a_month_before_two_pending_option_changes_is_priced_at_the_option
         )
         offered = {m.month: m.amount_satang for m in seen.months}
         try:
-            taken: ConfirmResult | ServiceError = await _confirm(
+            taken: ConfirmResult | ServiceError = await confirm_months(
                 gw, partner, nid, [current], offered[str(current)]
             )
         except ServiceError as refused:
@@ -321,8 +280,8 @@ async def test_a_month_before_two_pending_option_changes_is_priced_at_the_option
     took = taken.amount_satang if isinstance(taken, ConfirmResult) else taken
     # month: (offered this month, offered next month, taken, recorded option)
     assert (offered[str(current)], offered[str(current.plus(1))], took, recorded) == (
-        RATE[1],
-        RATE[2],
-        RATE[1],
+        S40_RATE[1],
+        S40_RATE[2],
+        S40_RATE[1],
         1,
     )

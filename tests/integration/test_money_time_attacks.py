@@ -15,36 +15,22 @@ import pytest
 
 from app.admission.credentials import BearerToken
 from app.admission.records import Caller, Protocol
-from app.counter.ledger import PgLedger
 from app.counter.records import ConfirmResult, InquiryRequest
 from app.domain.months import Month
 from app.errors import AmountMismatch, SavingsNotAllowed, ServiceError
 from app.main import Gateway
 from app.rates.service import RateRequest
-from app.refunds.repository import RefundsRepository
-from app.refunds.service import PersonRefund, RefundsService
 from app.settings import Settings
 from tests.conftest import PartnerCredentials
 from tests.support.clock import PinnedClock
 from tests.support.counter_calls import caller, confirm_request, s40_person
 from tests.support.fleet import instance
 from tests.support.people import add_person, wait_replayed
+from tests.support.rate_changes import BAHT, S40_RATE, confirm_months, owed_to
 from tests.support.rest_api import replicas
 from tests.support.wsse import digest_token
 
 pytestmark = pytest.mark.db
-
-BAHT = 100
-RATE = {1: 70 * BAHT, 2: 100 * BAHT, 3: 300 * BAHT}
-
-
-def _refunds(gw: Gateway) -> RefundsService:
-    ledger = PgLedger(primary=lambda: gw.db.primary, router=lambda: gw.db.router)
-    return RefundsService(source=RefundsRepository(lambda: gw.db.primary), rates=ledger)
-
-
-async def _owed(gw: Gateway, month: Month, nid: str) -> list[PersonRefund]:
-    return [p async for p in _refunds(gw).refunds(month, month) if p.national_id == nid]
 
 
 async def _change_option(gw: Gateway, nid: str, option: int) -> Month:
@@ -59,19 +45,6 @@ async def _change_option(gw: Gateway, nid: str, option: int) -> Month:
     async with gw.db.primary.acquire() as conn:
         await wait_replayed(conn, replicas(gw))
     return result.effective_month
-
-
-async def _confirm(
-    gw: Gateway, partner: PartnerCredentials, nid: str, months: list[Month], amount: int,
-    *, section: int = 40, savings: int = 0,
-) -> ConfirmResult:  # fmt: skip
-    return await gw.counter.confirm(
-        caller=caller(),
-        credentials=digest_token(partner.username, partner.password),
-        request=confirm_request(
-            nid, [str(m) for m in months], amount, section=section, savings=savings
-        ),
-    )
 
 
 # --- an option change pending: the month paid keeps the option it was priced at -----------------
@@ -89,14 +62,14 @@ async def test_a_month_paid_before_an_option_change_is_recorded_at_the_option_it
     effective = await _change_option(gateway, nid, 1)
     current = clock.month()
     assert effective == current.plus(1)
-    paid = await _confirm(gateway, partner, nid, [current], RATE[3])
-    assert paid.amount_satang == RATE[3]  # priced at option 3, as the inquiry offered it
+    paid = await confirm_months(gateway, partner, nid, [current], S40_RATE[3])
+    assert paid.amount_satang == S40_RATE[3]  # priced at option 3, as the inquiry offered it
 
     recorded = await gateway.db.primary.fetchval(
         "SELECT s40_option FROM paid_months WHERE national_id = $1 AND month = $2",
         nid, current.first_day,
     )  # fmt: skip
-    owed = await _owed(gateway, current, nid)
+    owed = await owed_to(gateway, current, nid)
     assert [(r.refund_satang, [m.reason for m in r.months]) for r in owed] == []
     assert recorded == 3
 
@@ -118,10 +91,12 @@ async def test_additional_savings_are_refused_for_a_month_still_under_option_1(
         credentials=digest_token(partner.username, partner.password),
         request=InquiryRequest(nid),
     )
-    assert inquiry.months[0].month == str(current) and inquiry.months[0].amount_satang == RATE[1]
+    assert (
+        inquiry.months[0].month == str(current) and inquiry.months[0].amount_satang == S40_RATE[1]
+    )
     try:
-        taken: ConfirmResult | ServiceError = await _confirm(
-            gateway, partner, nid, [current], RATE[1] + 100 * BAHT, savings=100 * BAHT
+        taken: ConfirmResult | ServiceError = await confirm_months(
+            gateway, partner, nid, [current], S40_RATE[1] + 100 * BAHT, savings=100 * BAHT
         )
     except ServiceError as refused:
         taken = refused
@@ -152,9 +127,11 @@ async def test_a_late_surcharge_is_not_listed_as_a_rate_cut_refund(
         )
     async with instance(settings, clock, "surcharge", s39_late_surcharge_satang=10 * BAHT) as gw:
         with clock.at(time(10, 0), on=on):
-            paid = await _confirm(gw, partner, nid, [current.minus(1)], 442 * BAHT, section=39)
+            paid = await confirm_months(
+                gw, partner, nid, [current.minus(1)], 442 * BAHT, section=39
+            )
     assert paid.amount_satang == 442 * BAHT  # the surcharge was charged, as set
-    owed = await _owed(gateway, current.minus(1), nid)
+    owed = await owed_to(gateway, current.minus(1), nid)
     assert [
         (str(m.month), m.paid_satang, m.due_satang, m.refund_satang, m.reason)
         for r in owed for m in r.months
@@ -182,7 +159,7 @@ async def test_a_new_rate_prices_payments_on_every_instance_at_once(
         seen = await b.counter.inquire(
             caller=caller(), credentials=token, request=InquiryRequest(before_nid)
         )  # B has the table now
-        assert {m.month: m.amount_satang for m in seen.months}[str(nxt)] == RATE[2]
+        assert {m.month: m.amount_satang for m in seen.months}[str(nxt)] == S40_RATE[2]
         change = await a.api.rates.add_rate(
             caller=Caller(Protocol.REST, "127.0.0.1", uuid.uuid4().hex),
             credentials=BearerToken(issued.token),
@@ -196,19 +173,19 @@ async def test_a_new_rate_prices_payments_on_every_instance_at_once(
                 await a.counter.confirm(
                     caller=caller(),
                     credentials=digest_token(partner.username, partner.password),
-                    request=confirm_request(control, [str(current), str(nxt)], 2 * RATE[2]),
+                    request=confirm_request(control, [str(current), str(nxt)], 2 * S40_RATE[2]),
                 )
             nid = await s40_person(gateway, option=2)
             try:
                 taken: ConfirmResult | ServiceError = await b.counter.confirm(
                     caller=caller(),
                     credentials=digest_token(partner.username, partner.password),
-                    request=confirm_request(nid, [str(current), str(nxt)], 2 * RATE[2]),
+                    request=confirm_request(nid, [str(current), str(nxt)], 2 * S40_RATE[2]),
                 )
             except ServiceError as refused:
                 taken = refused
             assert isinstance(taken, AmountMismatch), taken
-            assert taken.details["expected_satang"] == RATE[2] + 60 * BAHT
+            assert taken.details["expected_satang"] == S40_RATE[2] + 60 * BAHT
         finally:
             await owner_pool.execute("DELETE FROM paid_months WHERE month = $1 AND national_id"
                                      " = $2", nxt.first_day, nid)  # fmt: skip
@@ -233,7 +210,7 @@ async def test_a_new_rate_is_offered_by_every_instance_once_its_standby_has_it(
             credentials=digest_token(partner.username, partner.password),
             request=InquiryRequest(nid),
         )
-        assert {m.month: m.amount_satang for m in seen.months}[str(nxt)] == RATE[2]
+        assert {m.month: m.amount_satang for m in seen.months}[str(nxt)] == S40_RATE[2]
         change = await a.api.rates.add_rate(
             caller=Caller(Protocol.REST, "127.0.0.1", uuid.uuid4().hex),
             credentials=BearerToken(issued.token),
@@ -251,9 +228,9 @@ async def test_a_new_rate_is_offered_by_every_instance_once_its_standby_has_it(
             assert {m.month: m.amount_satang for m in again.months}[str(nxt)] == 60 * BAHT
             paid = await b.counter.confirm(
                 caller=caller(), credentials=digest_token(partner.username, partner.password),
-                request=confirm_request(nid, [str(current), str(nxt)], RATE[2] + 60 * BAHT),
+                request=confirm_request(nid, [str(current), str(nxt)], S40_RATE[2] + 60 * BAHT),
             )  # fmt: skip
-            assert paid.amount_satang == RATE[2] + 60 * BAHT
+            assert paid.amount_satang == S40_RATE[2] + 60 * BAHT
         finally:
             await owner_pool.execute("DELETE FROM paid_months WHERE national_id = $1", nid)
             await owner_pool.execute(

@@ -13,34 +13,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import pytest
 
-from app.admission.credentials import BearerToken
-from app.admission.records import Caller, Protocol
 from app.counter import ledger as ledger_module
 from app.counter.records import ConfirmResult, InquiryRequest
 from app.domain.months import Month
 from app.errors import ServiceError
 from app.main import Gateway
-from app.rates.service import RateChange, RateRequest
 from app.settings import Settings
 from tests.conftest import PartnerCredentials
 from tests.support.clock import PinnedClock
-from tests.support.counter_calls import caller, confirm_request, person_locked, s40_person
+from tests.support.counter_calls import caller, person_locked, s40_person
 from tests.support.fleet import instance
 from tests.support.people import wait_replayed
+from tests.support.rate_changes import BAHT, S40_RATE, add_rate, confirm_months
 from tests.support.rest_api import replicas
 from tests.support.wsse import digest_token
 
 pytestmark = pytest.mark.db
 
-BAHT = 100
-RATE = {1: 70 * BAHT, 2: 100 * BAHT, 3: 300 * BAHT}
+NOTE = "test: rates attack"
 
 
 async def _until(check: Callable[[], Awaitable[bool]], what: str, limit_s: float = 10.0) -> None:
@@ -58,35 +54,13 @@ async def _rate_line_added(pool: asyncpg.Pool) -> bool:
     )
 
 
-async def _add_rate(
-    gw: Gateway, option: int, month: Month, amount: int, *, retroactive: bool
-) -> RateChange:
-    issued = await gw.registry.add_client(name=f"c-{uuid.uuid4().hex[:10]}", scopes=["admin"])
-    return await gw.api.rates.add_rate(
-        caller=Caller(Protocol.REST, "127.0.0.1", uuid.uuid4().hex),
-        credentials=BearerToken(issued.token),
-        request=RateRequest(40, option, str(month), str(month), amount, 0, "test: rates attack"),
-        retroactive=retroactive,
-    )
-
-
-async def _confirm(
-    gw: Gateway, partner: PartnerCredentials, nid: str, months: list[Month], amount: int
-) -> ConfirmResult:
-    return await gw.counter.confirm(
-        caller=caller(),
-        credentials=digest_token(partner.username, partner.password),
-        request=confirm_request(nid, [str(m) for m in months], amount),
-    )
-
-
 async def _timed_confirm(
     gw: Gateway, partner: PartnerCredentials, nid: str, months: list[Month], amount: int
 ) -> tuple[float, ConfirmResult | ServiceError]:
     started = time.monotonic()
     try:
         outcome: ConfirmResult | ServiceError = await asyncio.wait_for(
-            _confirm(gw, partner, nid, months, amount), 30
+            confirm_months(gw, partner, nid, months, amount), 30
         )
     except ServiceError as refused:
         outcome = refused
@@ -141,16 +115,16 @@ async def test_a_rate_waiting_for_one_slow_confirm_holds_up_no_confirm_of_anothe
         return await original(self, new, record)
 
     monkeypatch.setattr(ledger_module.LedgerTx, "insert_payment", paused)
-    slow = asyncio.create_task(_confirm(gateway, partner, a, [current], RATE[1]))
+    slow = asyncio.create_task(confirm_months(gateway, partner, a, [current], S40_RATE[1]))
     tasks: list[asyncio.Task[Any]] = [slow]
     try:
         await asyncio.wait_for(at_insert.wait(), 10)
         adding = asyncio.create_task(
-            _add_rate(gateway, 1, current.plus(40), 65 * BAHT, retroactive=False)
+            add_rate(gateway, 1, current.plus(40), 65 * BAHT, retroactive=False, note=NOTE)
         )
         tasks.append(adding)
         await _until(lambda: _rate_line_added(owner_pool), "the rate line is added")
-        took, outcome = await _timed_confirm(gateway, partner, b, [current], RATE[1])
+        took, outcome = await _timed_confirm(gateway, partner, b, [current], S40_RATE[1])
         go.set()
         await asyncio.wait_for(asyncio.gather(slow, adding, return_exceptions=True), 15)
         assert isinstance(outcome, ConfirmResult), outcome
@@ -184,15 +158,17 @@ async def test_a_confirm_waiting_for_its_persons_row_does_not_stall_the_rates_an
     tasks: list[asyncio.Task[Any]] = []
     try:
         async with person_locked(gateway.db.primary, a):
-            waiting = asyncio.create_task(_confirm(gateway, partner, a, [current], RATE[1]))
+            waiting = asyncio.create_task(
+                confirm_months(gateway, partner, a, [current], S40_RATE[1])
+            )
             tasks.append(waiting)
             await asyncio.sleep(0.2)  # A's confirm waits for A's row
             adding = asyncio.create_task(
-                _add_rate(gateway, 1, current.plus(40), 65 * BAHT, retroactive=False)
+                add_rate(gateway, 1, current.plus(40), 65 * BAHT, retroactive=False, note=NOTE)
             )
             tasks.append(adding)
             await _until(lambda: _rate_line_added(owner_pool), "the rate line is added")
-            took, outcome = await _timed_confirm(gateway, partner, b, [current], RATE[1])
+            took, outcome = await _timed_confirm(gateway, partner, b, [current], S40_RATE[1])
         assert isinstance(outcome, ConfirmResult), outcome
         assert took < 1.0, f"B's confirm took {took:.1f} s behind A's row and the rate insert"
     finally:
@@ -225,13 +201,13 @@ async def test_a_rate_added_by_another_instance_after_a_line_was_removed_prices_
     the TTL (60 s) is over."""
     current = clock.month()
     nid = await s40_person(gateway, option=1)
-    mistaken = await _add_rate(gateway, 1, current, 65 * BAHT, retroactive=True)
+    mistaken = await add_rate(gateway, 1, current, 65 * BAHT, retroactive=True, note=NOTE)
     _ = [o async for o in mistaken.overpayments]
     try:
         assert (await gateway.rates.table()).amount(40, 1, current) == 65 * BAHT
         await owner_pool.execute("DELETE FROM contribution_rates WHERE id = $1", mistaken.record.id)
         async with instance(settings, clock, "rates-other") as other:
-            right = await _add_rate(other, 1, current, 60 * BAHT, retroactive=True)
+            right = await add_rate(other, 1, current, 60 * BAHT, retroactive=True, note=NOTE)
             _ = [o async for o in right.overpayments]
             async with other.db.primary.acquire() as conn:
                 await wait_replayed(conn, replicas(other))
@@ -242,7 +218,7 @@ async def test_a_rate_added_by_another_instance_after_a_line_was_removed_prices_
         )
         offered = {m.month: m.amount_satang for m in seen.months}[str(current)]
         try:
-            taken: ConfirmResult | ServiceError = await _confirm(
+            taken: ConfirmResult | ServiceError = await confirm_months(
                 gateway, partner, nid, [current], 60 * BAHT
             )
         except ServiceError as refused:

@@ -1,0 +1,347 @@
+"""Attacks on 38d2dbc: the rate table's fingerprint (``RATE_DIGEST_SQL``, ``lines_digest``)
+and the settle wait after a rate line (``app/rates/repository.py`` ``insert_rate``,
+``_settled``), which replaced the rate lines' advisory lock.
+
+Each test here fails on 38d2dbc; the docstring of each says what should happen and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from app.admission.credentials import BearerToken
+from app.admission.records import Caller, Protocol
+from app.counter.ledger import PgLedger
+from app.counter.records import ConfirmResult
+from app.db.local_failover import synchronous
+from app.db.local_pair import SUPERUSER, LocalPair, PairRecord
+from app.db.sync_commit import PAYMENT_APPLICATION
+from app.domain.months import Month
+from app.errors import ServiceError
+from app.main import Gateway
+from app.rates.service import RateChange, RateRequest
+from app.refunds.repository import RefundsRepository
+from app.refunds.service import RefundsService
+from app.settings import Settings
+from tests.conftest import PartnerCredentials
+from tests.support.clock import PinnedClock
+from tests.support.counter_calls import caller, confirm_request, s40_person
+from tests.support.fleet import instance
+from tests.support.wsse import digest_token
+
+pytestmark = pytest.mark.db
+
+BAHT = 100
+NOTE = "test: digest attack"
+
+
+async def _until(check: Callable[[], Awaitable[bool]], what: str, limit_s: float = 10.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while not await check():
+        assert time.monotonic() < deadline, f"never: {what}"
+        await asyncio.sleep(0.02)
+
+
+async def _add_rate(
+    gw: Gateway,
+    option: int,
+    month: Month,
+    amount: int,
+    *,
+    retroactive: bool,
+    request_id: str | None = None,
+) -> RateChange:
+    issued = await gw.registry.add_client(name=f"c-{uuid.uuid4().hex[:10]}", scopes=["admin"])
+    return await gw.api.rates.add_rate(
+        caller=Caller(Protocol.REST, "127.0.0.1", request_id or uuid.uuid4().hex),
+        credentials=BearerToken(issued.token),
+        request=RateRequest(40, option, str(month), str(month), amount, 0, NOTE),
+        retroactive=retroactive,
+    )
+
+
+async def _lines(pool: asyncpg.Pool) -> int:
+    return int(await pool.fetchval("SELECT count(*) FROM contribution_rates WHERE note = $1", NOTE))
+
+
+def _refunds(gw: Gateway) -> RefundsService:
+    ledger = PgLedger(primary=lambda: gw.db.primary, router=lambda: gw.db.router)
+    return RefundsService(source=RefundsRepository(lambda: gw.db.primary), rates=ledger)
+
+
+async def _refund_list(gw: Gateway, month: Month, nid: str) -> list[tuple[str, int, str]]:
+    return [
+        (str(m.month), m.refund_satang, m.reason)
+        async for p in _refunds(gw).refunds(month, month)
+        if p.national_id == nid
+        for m in p.months
+    ]
+
+
+async def _rate_change_list(change: RateChange, nid: str) -> list[tuple[str, int, str]]:
+    return [
+        (str(o.month), o.refund_satang, o.reason)
+        async for o in change.overpayments
+        if o.national_id == nid
+    ]
+
+
+@contextlib.asynccontextmanager
+async def _open_transaction_elsewhere(record: PairRecord) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction holding a transaction id, open in *another database* of the primary's
+    cluster (``postgres``, as the superuser): a maintenance session, another application's
+    idle-in-transaction connection. Nothing in it can touch the gateway's tables."""
+    conn = await asyncpg.connect(
+        record.dsn(record.primary_port, role=SUPERUSER, database="postgres")
+    )
+    try:
+        await conn.execute("BEGIN")
+        await conn.fetchval("SELECT pg_current_xact_id()")  # takes a transaction id
+        yield conn
+    finally:
+        with contextlib.suppress(Exception):
+            await conn.execute("ROLLBACK")
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def _open_payment(gw: Gateway) -> AsyncIterator[asyncpg.Connection]:
+    """A payment transaction left open (as app.db.sync_commit opens one) holding a transaction
+    id: what adding a rate line waits for."""
+    async with gw.db.primary.acquire() as conn:
+        await conn.execute(f"BEGIN; SET LOCAL application_name = '{PAYMENT_APPLICATION}'")
+        await conn.fetchval("SELECT pg_current_xact_id()")
+        try:
+            yield conn
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.execute("ROLLBACK")
+
+
+async def _superuser(record: PairRecord) -> asyncpg.Connection:
+    return await asyncpg.connect(record.dsn(record.primary_port, role=SUPERUSER))
+
+
+async def _cleanup(gw: Gateway, owner_pool: asyncpg.Pool, nids: list[str]) -> None:
+    await owner_pool.execute("DELETE FROM paid_months WHERE national_id = ANY($1::text[])", nids)
+    await owner_pool.execute("DELETE FROM contribution_rates WHERE note = $1", NOTE)
+    gw.rates.invalidate()
+
+
+# --- the settle wait waits for a session of another database ------------------------------------
+async def test_adding_a_rate_does_not_wait_for_a_transaction_of_another_database(
+    pg_pair: tuple[LocalPair, PairRecord],
+    gateway: Gateway,
+    clock: PinnedClock,
+    owner_pool: asyncpg.Pool,
+) -> None:
+    """The settle wait is there for "a confirm that read the table's fingerprint before the
+    line committed" (app/rates/repository.py ``insert_rate``). A session that is not a
+    confirm at all, in another database of the same cluster (a DBA's psql left in an open
+    transaction, another application's idle-in-transaction connection, a long batch), cannot
+    have priced a payment of this gateway. Adding a far-future rate line that overpays no one
+    should answer at once.
+
+    On 38d2dbc every rate change waits the whole ``SETTLE_S`` (5 s) while any transaction with
+    a transaction id is open anywhere in the cluster: ``_settled`` polls
+    ``pg_snapshot_xip(pg_current_snapshot())``, which lists the in-progress transaction ids of
+    every database and role of the cluster, with no filter on the database, the role, or
+    whether the transaction is a confirm. The same holds for the gateway's own long
+    transactions (a settlement import session holds one for its whole import)."""
+    _, record = pg_pair
+    try:
+        async with _open_transaction_elsewhere(record):
+            started = time.monotonic()
+            change = await _add_rate(
+                gateway, 1, clock.month().plus(60), 65 * BAHT, retroactive=False
+            )
+            took = time.monotonic() - started
+            _ = [o async for o in change.overpayments]
+        assert took < 1.0, f"adding a far-future rate line took {took:.1f} s"
+    finally:
+        await _cleanup(gateway, owner_pool, [])
+
+
+# --- a lost connection during the settle wait, after the commit ---------------------------------
+async def test_a_rate_change_answered_retryable_has_not_added_its_line(
+    pg_pair: tuple[LocalPair, PairRecord],
+    gateway: Gateway,
+    clock: PinnedClock,
+    owner_pool: asyncpg.Pool,
+) -> None:
+    """app/db/failures.py: a store failure is answered ``server.store_unavailable``, "retry
+    the same request". That is only safe for a write that did not happen, or that a retry
+    finds (as a confirm's transaction id does). Adding a rate line has no idempotency key: a
+    retry adds a second line. So a rate change must either commit and answer with its line
+    (and its audit record ``ok``), or fail without a line.
+
+    (Since fixed: the wait is for open payment transactions only, here one left open, and a
+    failure of the wait is logged, not raised: the line has committed.)
+
+    On 38d2dbc the line commits first (``insert_rate`` is no longer one transaction), then
+    ``_settled`` polls the server for up to 5 s on the same connection. A connection lost
+    in that window (a failover, a restart of the primary, a network cut; here the backend is
+    terminated while a transaction of another database keeps the wait going) makes the call
+    answer the retryable ``server.store_unavailable``, its audit record is a failure, the
+    book is not invalidated — and the line is in the table. The operator's retry adds it
+    twice. Before 38d2dbc the wait (the advisory lock) came *before* the insert, in the same
+    transaction: a failure there rolled everything back."""
+    _, record = pg_pair
+    superuser = await _superuser(record)
+    request_id = uuid.uuid4().hex
+    outcome: RateChange | ServiceError | None = None
+    try:
+        async with _open_payment(gateway):
+            adding = asyncio.create_task(
+                _add_rate(
+                    gateway,
+                    1,
+                    clock.month().plus(61),
+                    66 * BAHT,
+                    retroactive=False,
+                    request_id=request_id,
+                )
+            )
+            await _until(lambda: _lines_committed(owner_pool), "the rate line commits")
+            pid = None
+
+            async def settling() -> bool:
+                nonlocal pid
+                pid = await superuser.fetchval(
+                    "SELECT pid FROM pg_stat_activity"
+                    " WHERE query LIKE '%AS w(pid, xid)%' AND pid <> pg_backend_pid()"
+                    " LIMIT 1"
+                )
+                return pid is not None
+
+            await _until(settling, "the rate change polls the settle query")
+            await superuser.execute("SELECT pg_terminate_backend($1)", pid)
+            try:
+                outcome = await asyncio.wait_for(adding, 15)
+            except ServiceError as failed:
+                outcome = failed
+        lines = await _lines(owner_pool)
+        audit = await owner_pool.fetch(
+            "SELECT operation, outcome FROM audit_records WHERE request_id = $1", request_id
+        )
+        answered = outcome.code if isinstance(outcome, ServiceError) else "added"
+        # Either the line was added and the call says so, or it failed and added nothing.
+        assert answered == "added" or lines == 0, (
+            f"answered {answered!r} (audit {[tuple(r) for r in audit]}) with {lines} line(s)"
+            " committed: a retry adds the rate twice"
+        )
+    finally:
+        await superuser.close()
+        await _cleanup(gateway, owner_pool, [])
+
+
+async def _lines_committed(pool: asyncpg.Pool) -> bool:
+    return await _lines(pool) > 0
+
+
+# --- a confirm in its synchronous commit during the settle wait ---------------------------------
+@pytest.fixture
+def synchronous_standby(pg_pair: tuple[LocalPair, PairRecord]) -> Iterator[None]:
+    """The session's standby in the primary's synchronous_standby_names (as production's
+    enquiry standbys are: app/db/sync_commit.py), for this test only."""
+    pair, _ = pg_pair
+    synchronous(pair, on=True)
+    try:
+        yield
+    finally:
+        synchronous(pair, on=False)
+
+
+async def test_a_cut_added_while_a_confirm_waits_for_its_standby_is_in_the_cuts_answer(
+    pg_pair: tuple[LocalPair, PairRecord],
+    synchronous_standby: None,
+    settings: Settings,
+    gateway: Gateway,
+    partner: PartnerCredentials,
+    clock: PinnedClock,
+    owner_pool: asyncpg.Pool,
+    replica_superuser: asyncpg.Connection,
+) -> None:
+    """DOMAIN.md, Rates: a retroactive cut after people paid creates an overpayment "to be
+    refunded; the system must be able to compute and list those"; app/rates/repository.py
+    ``insert_rate``: once the transactions open at its commit "have ended, what is listed of
+    the paid months (the months a cut overpays) holds their payments".
+
+    Payments commit with ``synchronous_commit = remote_apply`` (app/db/sync_commit.py), the
+    COMMIT bounded by the setting ``payment_commit_wait_s`` (any value above 0; here 8 s, for
+    a standby known to lag at times: "A slow standby ... payments take as long"). A confirm
+    of this month at option 2 (100 baht), on such an instance, has read the fingerprint (no
+    cut yet) and is in its COMMIT, waiting for the standby (its replay paused for 6 s). A
+    retroactive cut of this month to 60 baht is added meanwhile through another instance, and
+    its answer read as the REST route streams it. The confirm then commits and is answered
+    *paid, 100 baht* — after the cut. The refund listing owes 40 baht for the month; the
+    cut's answer should list it too (or the confirm should have been priced by the cut).
+
+    On 38d2dbc the cut's answer does not list it: ``_settled`` gives up after a fixed
+    ``SETTLE_S`` = 5 s (app/rates/repository.py), whatever the confirms' own bounds are
+    (``payment_commit_wait_s``; nothing ties the two), and the answer says nothing of a
+    transaction still open: its tally claims to be complete."""
+    current = clock.month()
+    nid = await s40_person(gateway, option=2)
+    _, record = pg_pair
+    superuser = await _superuser(record)
+    change: RateChange | None = None
+    confirming: asyncio.Task[Any] | None = None
+    try:
+        async with instance(settings, clock, "slow-commit", payment_commit_wait_s=8.0) as slow:
+            await replica_superuser.execute("SELECT pg_wal_replay_pause()")
+            confirming = asyncio.create_task(
+                slow.counter.confirm(
+                    caller=caller(),
+                    credentials=digest_token(partner.username, partner.password),
+                    request=confirm_request(nid, [str(current)], 100 * BAHT),
+                )
+            )
+
+            async def in_sync_wait() -> bool:
+                return bool(
+                    await superuser.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
+                        " AND query = 'COMMIT'"
+                    )
+                )
+
+            await _until(in_sync_wait, "the confirm waits for its standby in COMMIT", 5.0)
+            resumed = asyncio.create_task(_resume_after(replica_superuser, 6.0))
+            change = await _add_cut(gateway, current)
+            listed = await _rate_change_list(change, nid)  # streamed at once, as REST does
+            await resumed
+            try:
+                outcome: ConfirmResult | ServiceError = await asyncio.wait_for(confirming, 10)
+            except ServiceError as refused:
+                outcome = refused
+        owed = await _refund_list(gateway, current, nid)
+        assert isinstance(outcome, ConfirmResult), outcome
+        assert outcome.amount_satang == 100 * BAHT
+        assert owed == [(str(current), 40 * BAHT, "rate_cut")], owed
+        assert listed == owed, f"the cut's answer lists {listed}, the refund listing owes {owed}"
+    finally:
+        with contextlib.suppress(Exception):
+            await replica_superuser.execute("SELECT pg_wal_replay_resume()")
+        if confirming is not None and not confirming.done():
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(confirming, 10)
+        await superuser.close()
+        await _cleanup(gateway, owner_pool, [nid])
+
+
+async def _resume_after(replica_superuser: asyncpg.Connection, seconds: float) -> None:
+    await asyncio.sleep(seconds)
+    await replica_superuser.execute("SELECT pg_wal_replay_resume()")
+
+
+async def _add_cut(gw: Gateway, month: Month) -> RateChange:
+    return await _add_rate(gw, 2, month, 60 * BAHT, retroactive=True)

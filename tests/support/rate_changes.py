@@ -1,0 +1,80 @@
+"""Money scenarios of the integration tests: rates added as SSO's officers add them, payments
+confirmed as a counter confirms them, and what the two refund lists then owe."""
+
+from __future__ import annotations
+
+import uuid
+
+from app.admission.credentials import BearerToken
+from app.admission.records import Caller, Protocol
+from app.counter.ledger import PgLedger
+from app.counter.records import ConfirmResult
+from app.domain.months import Month
+from app.main import Gateway
+from app.rates.service import RateChange, RateRequest
+from app.refunds.repository import RefundsRepository
+from app.refunds.service import PersonRefund, RefundsService
+from tests.conftest import PartnerCredentials
+from tests.support.counter_calls import caller, confirm_request
+from tests.support.wsse import digest_token
+
+BAHT = 100
+#: Section 40's monthly amounts by option, as the default rate table has them now.
+S40_RATE = {1: 70 * BAHT, 2: 100 * BAHT, 3: 300 * BAHT}
+
+Owed = tuple[str, int, str]  # (month, refund in satang, reason)
+
+
+async def add_rate(
+    gw: Gateway, option: int, first: Month, amount: int, *,
+    last: Month | None = None, retroactive: bool, note: str = "test: rate change",
+) -> RateChange:  # fmt: skip
+    """A Section 40 rate line for ``first`` (to ``last``, else that month alone), added through
+    ``gw``'s rate administration by a new admin client."""
+    issued = await gw.registry.add_client(name=f"c-{uuid.uuid4().hex[:10]}", scopes=["admin"])
+    return await gw.api.rates.add_rate(
+        caller=Caller(Protocol.REST, "127.0.0.1", uuid.uuid4().hex),
+        credentials=BearerToken(issued.token),
+        request=RateRequest(40, option, str(first), str(last or first), amount, 0, note),
+        retroactive=retroactive,
+    )
+
+
+async def confirm_months(
+    gw: Gateway, partner: PartnerCredentials, nid: str, months: list[Month], amount: int,
+    *, section: int = 40, savings: int = 0,
+) -> ConfirmResult:  # fmt: skip
+    """A counter's confirm of ``months`` for ``amount`` (savings included), with a fresh token."""
+    return await gw.counter.confirm(
+        caller=caller(),
+        credentials=digest_token(partner.username, partner.password),
+        request=confirm_request(
+            nid, [str(m) for m in months], amount, section=section, savings=savings
+        ),
+    )
+
+
+def refunds(gw: Gateway) -> RefundsService:
+    """The refund listing (``ssogw refunds list``) on ``gw``'s primary."""
+    ledger = PgLedger(primary=lambda: gw.db.primary, router=lambda: gw.db.router)
+    return RefundsService(source=RefundsRepository(lambda: gw.db.primary), rates=ledger)
+
+
+async def owed_to(gw: Gateway, month: Month, nid: str) -> list[PersonRefund]:
+    """What the refund listing owes ``nid`` for ``month``."""
+    return [p async for p in refunds(gw).refunds(month, month) if p.national_id == nid]
+
+
+async def refund_list(gw: Gateway, month: Month, nid: str) -> list[Owed]:
+    """(month, refund, reason) the refund listing owes ``nid`` for ``month``."""
+    return [(str(m.month), m.refund_satang, m.reason) for p in await owed_to(gw, month, nid)
+            for m in p.months]  # fmt: skip
+
+
+async def rate_change_list(change: RateChange, nid: str) -> list[Owed]:
+    """(month, refund, reason) the answer to adding a rate lists for ``nid``."""
+    return [
+        (str(o.month), o.refund_satang, o.reason)
+        async for o in change.overpayments
+        if o.national_id == nid
+    ]
