@@ -67,7 +67,7 @@ from app.principals.registry import Registry
 from app.principals.repository import PrincipalRepository, RateBucketRepository
 from app.principals.service import PrincipalAdmin
 from app.rates.book import RateBook
-from app.rates.repository import RatesRepository
+from app.rates.repository import SETTLE_S, RatesRepository
 from app.rates.service import RatesAdmin
 from app.refunds.repository import RefundsRepository
 from app.refunds.service import RefundsService
@@ -233,7 +233,8 @@ def build_gateway(
         rates=RatesAdmin(
             gate=gate,
             store=RatesRepository(
-                primary=lambda: db.primary, settle_s=settings.payment_commit_wait_s + 5.0
+                primary=lambda: db.primary,
+                settle_s=max(SETTLE_S, settings.payment_commit_wait_s + 5.0),
             ),
             rates=rates,
             clock=clock,

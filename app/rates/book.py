@@ -55,15 +55,20 @@ class RateBook:
         async with self._lock:
             if not self._fresh(digest):
                 held = self._table is not None and not self._expired()
-                if digest is not None:
-                    now = self._monotonic()
-                    self._asked = {d: at for d, at in self._asked.items() if now - at < ASK_AGAIN_S}
-                    self._asked[digest] = now
                 try:
                     await self._load()
                 except StoreUnavailable:
                     if not held:
                         raise
+                finally:
+                    # Noted once the read is over: a call showing the same fingerprint meanwhile
+                    # waits for it (on the lock), and then serves what it read.
+                    if digest is not None:
+                        now = self._monotonic()
+                        self._asked = {
+                            d: at for d, at in self._asked.items() if now - at < ASK_AGAIN_S
+                        }
+                        self._asked[digest] = now
         assert self._table is not None
         return self._table
 

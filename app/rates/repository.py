@@ -49,6 +49,11 @@ RATE_DIGEST_SQL: Final = """(SELECT encode(sha256(convert_to(coalesce(string_agg
               coalesce(to_char(last_month, 'YYYY-MM-DD'), ''), amount_satang, government_satang),
     ',' ORDER BY id), ''), 'UTF8')), 'hex') FROM contribution_rates)"""
 
+#: How long adding a rate line waits, at least, for the payments open at its commit: the time a
+#: counter waits for an answer (DOMAIN.md: about 30 s), so that a payment of any instance,
+#: whatever its own commit wait, has ended or been given up by its counter.
+SETTLE_S: Final = 30.0
+
 # The payment transactions open now (app.db.sync_commit names them), each by its session and
 # transaction id: those that may have read the rate table's fingerprint already.
 _OPEN_PAYMENTS = """
@@ -103,30 +108,33 @@ def _paid(row: asyncpg.Record, section: int, option: int | None) -> PaidMonth:
 class RatesRepository:
     """The RatesStore of the service layer, on the primary."""
 
-    def __init__(self, *, primary: Callable[[], asyncpg.Pool], settle_s: float = 7.0) -> None:
+    def __init__(self, *, primary: Callable[[], asyncpg.Pool], settle_s: float = SETTLE_S) -> None:
         """``settle_s``: how long adding a rate line waits for the payments open at its commit
-        (the composition root: a payment's commit wait and a few seconds for its statements)."""
+        (the composition root: at least ``SETTLE_S``, more where this instance's payments may
+        wait longer for their commit)."""
         self._primary = primary
         self._settle_s = settle_s
 
-    async def _settled(self, conn: asyncpg.Connection) -> None:
+    async def _settled(self) -> None:
         """Wait until the payment transactions open now have ended, or ``settle_s`` has
-        passed; a failure here is logged, never raised: the line has committed."""
-        deadline = time.monotonic() + self._settle_s
+        passed, on a connection of its own; a failure here (of the wait's connection, its
+        release included) is logged, never raised: the line has committed."""
         try:
-            row = await conn.fetchrow(_OPEN_PAYMENTS, PAYMENT_APPLICATION)
-            assert row is not None
-            # Polled: the server tells no one when another session's transaction ends.
-            while await conn.fetchval(_STILL_OPEN, row["pids"], row["xids"]):
-                if time.monotonic() >= deadline:
-                    log.warning(
-                        "a rate line was added while payments stayed open %.1f s; its answer"
-                        " may miss what they pay", self._settle_s,
-                    )  # fmt: skip
-                    return
-                await asyncio.sleep(0.01)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-            log.warning("a rate line was added; waiting for open payments failed: %s", exc)
+            async with asyncio.timeout(self._settle_s + 1.0), self._primary().acquire() as conn:
+                row = await conn.fetchrow(_OPEN_PAYMENTS, PAYMENT_APPLICATION)
+                assert row is not None
+                deadline = time.monotonic() + self._settle_s
+                # Polled: the server tells no one when another session's transaction ends.
+                while await conn.fetchval(_STILL_OPEN, row["pids"], row["xids"]):
+                    if time.monotonic() >= deadline:
+                        log.warning(
+                            "a rate line was added while payments stayed open %.1f s; its"
+                            " answer may miss what they pay", self._settle_s,
+                        )  # fmt: skip
+                        return
+                    await asyncio.sleep(0.01)
+        except Exception as exc:
+            log.warning("a rate line was added; waiting for open payments failed: %r", exc)
 
     async def list_rates(self, *, section: int | None) -> list[RateRecord]:
         async with translated("primary"):
@@ -156,8 +164,8 @@ class RatesRepository:
                 rate.government_satang,
                 note,
             )
-            await self._settled(conn)
         assert row is not None
+        await self._settled()
         return _record(row)
 
     async def paid_months(
