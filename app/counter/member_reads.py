@@ -5,9 +5,10 @@ largest single item of an inquiry's CPU under load: bench/RESULTS.md) and costs 
 statement of its own. So the inquiries in progress share their reads: at most ``IN_FLIGHT``
 statements are out at once, and the reads that arrive meanwhile go together in the next
 (``unnest`` of the national IDs, the member query joined laterally to each). An idle gateway
-sends a read at once, alone: nothing waits for company. Each statement also reads the rate
-table's fingerprint (once, however many reads it holds), so that an instance whose table is
-not the store's reads it again (``RateBook.table(digest=...)``).
+sends a read at once, alone: nothing waits for company. A statement a second also reads the
+rate table's fingerprint, so that an instance whose table is not the store's reads it again
+(``RateBook.table(digest=...)``): on every statement it cost the standby some 50 µs an inquiry
+at half load (bench/RESULTS.md, session 16).
 
 A statement that does not come back (a stalled standby) holds up only the calls in it: after
 ``STALL_S`` without an answer one more statement may go out, which the router may send
@@ -96,6 +97,8 @@ IN_FLIGHT: Final = 2
 #: elsewhere, so a stuck read holds up only the calls in its own statement.
 STALL_S: Final = 0.2
 MAX_IN_FLIGHT: Final = 8
+#: A statement this often brings the rate table's fingerprint (the others bring NULL).
+DIGEST_EVERY_S: Final = 1.0
 #: National IDs in one statement at most.
 MAX_BATCH: Final = 64
 
@@ -185,14 +188,17 @@ class MemberReads:
         if member_sql.count(clause) != 1:
             raise ValueError(f"the member query must say {clause!r} once")
         laterally = member_sql.replace(clause, "WHERE p.national_id = b.national_id")
-        self._sql = f"""
+        statement = f"""
 SELECT m.*,
        CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text END AS replay_lsn,
-       {RATE_DIGEST_SQL} AS rate_digest
+       {{digest}} AS rate_digest
   FROM unnest($1::text[]) WITH ORDINALITY AS b(national_id, i)
   LEFT JOIN LATERAL ({laterally}) AS m ON true
  ORDER BY b.i
 """
+        self._sql = statement.replace("{digest}", "NULL::text")
+        self._sql_with_digest = statement.replace("{digest}", RATE_DIGEST_SQL)
+        self._digest_at = float("-inf")  # when a statement last brought the fingerprint
         self._router = router
         self._monotonic = monotonic
         self._waiting: deque[_Read] = deque()
@@ -251,9 +257,13 @@ SELECT m.*,
         floors = [read.min_lsn for read in batch if read.min_lsn is not None]
         national_ids = [read.national_id for read in batch]
 
+        sql = self._sql
+        if self._monotonic() - self._digest_at >= DIGEST_EVERY_S:
+            sql, self._digest_at = self._sql_with_digest, self._monotonic()
+
         async def fetch(conn: asyncpg.Connection) -> list[asyncpg.Record]:
             self.statements += 1
-            rows: list[asyncpg.Record] = await conn.fetch(self._sql, national_ids, batch[0].since)
+            rows: list[asyncpg.Record] = await conn.fetch(sql, national_ids, batch[0].since)
             return rows
 
         def replayed(rows: list[asyncpg.Record]) -> int | None:

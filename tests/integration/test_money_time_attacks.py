@@ -26,7 +26,7 @@ from tests.support.clock import PinnedClock
 from tests.support.counter_calls import caller, confirm_request, s40_person
 from tests.support.fleet import instance
 from tests.support.people import add_person, wait_replayed
-from tests.support.rate_changes import BAHT, S40_RATE, confirm_months, owed_to
+from tests.support.rate_changes import BAHT, S40_RATE, confirm_months, offered, owed_to
 from tests.support.rest_api import replicas
 from tests.support.wsse import digest_token
 
@@ -198,9 +198,10 @@ async def test_a_new_rate_is_offered_by_every_instance_once_its_standby_has_it(
     settings: Settings, gateway: Gateway, partner: PartnerCredentials, clock: PinnedClock,
     owner_pool: asyncpg.Pool,
 ) -> None:  # fmt: skip
-    """The inquiry's read counts the rate lines its standby holds; an instance whose cached
-    table has fewer reads it again, so it offers what its own confirms will take (before, it
-    offered the old price for up to the table's 60 s, and its confirms refused that amount)."""
+    """The inquiry's read brings, once a second, the fingerprint of the rate table its standby
+    holds; an instance whose cached table differs reads it again, so it offers what its own
+    confirms will take within a second or so (before, it offered the old price for up to the
+    table's 60 s, and its confirms refused that amount)."""
     current, nxt = clock.month(), clock.month().plus(1)
     issued = await gateway.registry.add_client(name=f"c-{uuid.uuid4().hex[:10]}", scopes=["admin"])
     nid = await s40_person(gateway, option=2)
@@ -220,12 +221,7 @@ async def test_a_new_rate_is_offered_by_every_instance_once_its_standby_has_it(
         try:
             async with gateway.db.primary.acquire() as conn:
                 await wait_replayed(conn, replicas(gateway))
-            again = await b.counter.inquire(
-                caller=caller(),
-                credentials=digest_token(partner.username, partner.password),
-                request=InquiryRequest(nid),
-            )
-            assert {m.month: m.amount_satang for m in again.months}[str(nxt)] == 60 * BAHT
+            assert await offered(b, partner, nid, nxt, becomes=60 * BAHT) == 60 * BAHT
             paid = await b.counter.confirm(
                 caller=caller(), credentials=digest_token(partner.username, partner.password),
                 request=confirm_request(nid, [str(current), str(nxt)], S40_RATE[2] + 60 * BAHT),

@@ -20,19 +20,18 @@ import asyncpg
 import pytest
 
 from app.counter import ledger as ledger_module
-from app.counter.records import ConfirmResult, InquiryRequest
+from app.counter.records import ConfirmResult
 from app.domain.months import Month
 from app.errors import ServiceError
 from app.main import Gateway
 from app.settings import Settings
 from tests.conftest import PartnerCredentials
 from tests.support.clock import PinnedClock
-from tests.support.counter_calls import caller, person_locked, s40_person
+from tests.support.counter_calls import person_locked, s40_person
 from tests.support.fleet import instance
 from tests.support.people import wait_replayed
-from tests.support.rate_changes import BAHT, S40_RATE, add_rate, confirm_months
+from tests.support.rate_changes import BAHT, S40_RATE, add_rate, confirm_months, offered
 from tests.support.rest_api import replicas
-from tests.support.wsse import digest_token
 
 pytestmark = pytest.mark.db
 
@@ -211,12 +210,7 @@ async def test_a_rate_added_by_another_instance_after_a_line_was_removed_prices_
             _ = [o async for o in right.overpayments]
             async with other.db.primary.acquire() as conn:
                 await wait_replayed(conn, replicas(other))
-        seen = await gateway.counter.inquire(
-            caller=caller(),
-            credentials=digest_token(partner.username, partner.password),
-            request=InquiryRequest(nid),
-        )
-        offered = {m.month: m.amount_satang for m in seen.months}[str(current)]
+        offer = await offered(gateway, partner, nid, current, becomes=60 * BAHT)
         try:
             taken: ConfirmResult | ServiceError = await confirm_months(
                 gateway, partner, nid, [current], 60 * BAHT
@@ -224,6 +218,6 @@ async def test_a_rate_added_by_another_instance_after_a_line_was_removed_prices_
         except ServiceError as refused:
             taken = refused
         took = taken.amount_satang if isinstance(taken, ConfirmResult) else taken.code
-        assert (offered, took) == (60 * BAHT, 60 * BAHT)
+        assert (offer, took) == (60 * BAHT, 60 * BAHT)
     finally:
         await _cleanup(gateway, owner_pool, [nid], [])

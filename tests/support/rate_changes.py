@@ -3,12 +3,15 @@ confirmed as a counter confirms them, and what the two refund lists then owe."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 
 from app.admission.credentials import BearerToken
 from app.admission.records import Caller, Protocol
 from app.counter.ledger import PgLedger
-from app.counter.records import ConfirmResult
+from app.counter.member_reads import DIGEST_EVERY_S
+from app.counter.records import ConfirmResult, InquiryRequest
 from app.domain.months import Month
 from app.main import Gateway
 from app.rates.service import RateChange, RateRequest
@@ -78,3 +81,22 @@ async def rate_change_list(change: RateChange, nid: str) -> list[Owed]:
         async for o in change.overpayments
         if o.national_id == nid
     ]
+
+
+async def offered(
+    gw: Gateway, partner: PartnerCredentials, nid: str, month: Month, *, becomes: int
+) -> int:
+    """What ``gw``'s inquiry offers for ``nid``'s ``month``, asked again until it is ``becomes``
+    for a few seconds: an inquiry learns of another instance's rate from the fingerprint a
+    statement brings once a second (``app.counter.member_reads``)."""
+    deadline = time.monotonic() + 3 * DIGEST_EVERY_S + 2.0
+    while True:
+        answer = await gw.counter.inquire(
+            caller=caller(),
+            credentials=digest_token(partner.username, partner.password),
+            request=InquiryRequest(nid),
+        )
+        amount = {m.month: m.amount_satang for m in answer.months}[str(month)]
+        if amount == becomes or time.monotonic() > deadline:
+            return amount
+        await asyncio.sleep(0.1)
