@@ -27,10 +27,10 @@ _COLUMNS = (
     "id, section, s40_option, first_month, last_month, amount_satang, government_satang, note,"
     " created_at"
 )
-# The person's memberships come with each month (as the refund listing reads them): a month
-# that no membership of its section covers any more is owed back whole, not for a cut.
 log = logging.getLogger(__name__)
 
+# The person's memberships come with each month (as the refund listing reads them): a month
+# that no membership of its section covers any more is owed back whole, not for a cut.
 _PAID_SQL = f"""
 SELECT m.national_id, m.month, m.amount_satang,
        coalesce(m.surcharge_satang, 0) AS surcharge_satang,{covers_join("paid_months", "m")}
