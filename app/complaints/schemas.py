@@ -16,7 +16,15 @@ from app.complaints.records import (
     NewComplaint,
 )
 from app.domain.money import to_baht
-from app.rest.wire import Baht, InModel, MonthText, NationalIdIn, NationalIdText, OutModel
+from app.rest.wire import (
+    Baht,
+    DateIn,
+    InModel,
+    MonthText,
+    NationalIdIn,
+    NationalIdText,
+    OutModel,
+)
 
 Category = Literal["paid-not-posted", "charged-twice", "wrong-amount", "other"]
 State = Literal["open", "investigating", "resolved", "rejected"]
@@ -47,7 +55,7 @@ class ComplaintIn(InModel):
     receipt_no: str | None = Field(None, max_length=40, examples=["R2406120000123X"])
     partner: str | None = Field(None, max_length=64, description="The partner's name.")
     partner_txn_id: str | None = Field(None, max_length=64, description="Needs `partner`.")
-    paid_on: date | None = Field(None, description="The day the member says they paid.")
+    paid_on: DateIn | None = Field(None, description="The day the member says they paid.")
     opened_by: str | None = Field(None, max_length=100, description="The officer taking it.")
 
     def to_new(self) -> NewComplaint:

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from app.counter.records import (
     CancelRequest,
@@ -19,7 +19,9 @@ from app.counter.records import (
 from app.rest.wire import (
     Baht,
     BahtIn,
+    DateIn,
     InModel,
+    InstantIn,
     MonthIn,
     MonthText,
     NationalIdIn,
@@ -88,13 +90,13 @@ class ConfirmIn(InModel):
     savings: BahtIn = Field(
         default=Decimal(0), description="Additional savings (S40 options 2, 3)."
     )
-    business_date: date | None = Field(
+    business_date: DateIn | None = Field(
         default=None,
         description="Optional. If sent, it must be the business day the gateway decides for this "
         "payment: the Bangkok date it arrives on, or the next day once the cut-off (23:00 "
         "Asia/Bangkok) has passed; otherwise client.business_date_mismatch.",
     )
-    paid_at: AwareDatetime = Field(
+    paid_at: InstantIn = Field(
         description="When the cash was taken, with a time zone. It must lie within 5 minutes "
         "before and 1 minute after the gateway's clock (settings), else "
         "client.paid_at_out_of_window; the payable months are judged at this moment."

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 
 from app.domain.section39 import Section33History, s39_application_deadline
 from app.insured.records import (
@@ -16,6 +16,7 @@ from app.insured.records import (
 from app.insured.registration import Registration
 from app.rest.wire import (
     Baht,
+    DateIn,
     InModel,
     MemberStatus,
     MonthIn,
@@ -26,10 +27,16 @@ from app.rest.wire import (
     ReadPathName,
     SectionNo,
     SectionOut,
+    WholeIn,
     baht,
+    whole_number,
 )
 
-Option = Annotated[int, Field(ge=1, le=3, description="Section 40 option 1, 2 or 3.")]
+Option = Annotated[
+    int,
+    Field(ge=1, le=3, description="Section 40 option 1, 2 or 3."),
+    BeforeValidator(whole_number),
+]
 Reason = Annotated[str, Field(min_length=1, max_length=1000, description="Why (500 characters).")]
 PERSON_EXAMPLE: dict[str, Any] = {
     "nationalId": "3100600445635",
@@ -83,10 +90,10 @@ class Section33In(InModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [SECTION33_EXAMPLE]})
 
-    months_contributed: int = Field(
+    months_contributed: WholeIn = Field(
         ge=0, le=1200, description="Months of Section 33 contributions (at least 12 to qualify)."
     )
-    employment_ended_on: date = Field(description="The last day of employment under Section 33.")
+    employment_ended_on: DateIn = Field(description="The last day of employment under Section 33.")
 
     def to_history(self) -> Section33History:
         return Section33History(self.months_contributed, self.employment_ended_on)
@@ -250,15 +257,17 @@ class PersonIn(InModel):
     last_name: str = Field(max_length=500)
     section: SectionNo
     option: Option | None = None
-    effective_date: date | None = Field(default=None, description="Coverage start; default today.")
-    birth_date: date | None = None
+    effective_date: DateIn | None = Field(
+        default=None, description="Coverage start; default today."
+    )
+    birth_date: DateIn | None = None
     payment_method: str | None = Field(default=None, max_length=200)
     period_of_payment: str | None = Field(default=None, max_length=200)
     return_code: str | None = Field(default=None, max_length=200)
     section33: Section33In | None = Field(
         default=None, description="Section 39: the person's Section 33 history."
     )
-    applied_on: date | None = Field(
+    applied_on: DateIn | None = Field(
         default=None,
         description="Section 39: the day the person applied; default today. Earlier than today"
         " by more than SSOGW_S39_APPLICATION_BACKDATE_DAYS days (default 0) only with"
@@ -335,7 +344,7 @@ class Section33EmploymentIn(InModel):
         }
     )
 
-    employed_from: date = Field(description="The first day of employment (cover ends from"
+    employed_from: DateIn = Field(description="The first day of employment (cover ends from"
                                 " that month).")  # fmt: skip
     reason: str | None = Field(default=None, max_length=1000, description="Why (optional).")
 

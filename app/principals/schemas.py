@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field
 
 from app.principals.registry import IssuedClient, IssuedPartner
-from app.rest.wire import InModel, OutModel, plain_text
+from app.rest.wire import FlagIn, InModel, OutModel, plain_text
 
 Name = Annotated[
     str,
@@ -93,7 +93,7 @@ class PartnerIn(InModel):
         allow_inf_nan=False,
         description="Requests/s, for the whole fleet.",
     )
-    password_text_allowed: bool = Field(
+    password_text_allowed: FlagIn = Field(
         default=False, description="Accept WS-Security PasswordText besides PasswordDigest."
     )
 

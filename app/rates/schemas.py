@@ -21,6 +21,7 @@ from app.rest.wire import (
     OutModel,
     SectionNo,
     SectionOut,
+    WholeIn,
     baht,
     satang,
 )
@@ -106,7 +107,7 @@ class RateIn(InModel):
     )
 
     section: SectionNo
-    option: int | None = Field(default=None, description="Required for Section 40 (1, 2, 3).")
+    option: WholeIn | None = Field(default=None, description="Required for Section 40 (1, 2, 3).")
     first_month: MonthIn
     last_month: MonthIn | None = Field(default=None, description="Omit for open-ended.")
     amount: BahtIn

@@ -10,14 +10,12 @@ for each route, so the REST adapter needs nothing from the app around it.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import re
 import traceback
 from collections.abc import Callable, Coroutine
-from decimal import Decimal
 from typing import Any, ClassVar, Final, Protocol
 
 from fastapi import FastAPI, Request, Response
@@ -41,6 +39,7 @@ from app.errors import (
 )
 from app.observability.call_context import current_call, note_call
 from app.observability.header_limits import content_length
+from app.rest.json_body import DecimalJsonRequest
 from app.rest.validation import validation_error
 from app.rest.wire import header
 
@@ -130,15 +129,6 @@ class Problem(BaseModel):
         " otherwise.",
         examples=["สิ้นสภาพตั้งแต่เดือนพฤษภาคม พ.ศ. 2567"],
     )
-
-
-class DecimalJsonRequest(Request):
-    """A request whose JSON numbers are read as ``Decimal``: baht are never floats."""
-
-    async def json(self) -> Any:
-        if not hasattr(self, "_json"):
-            self._json = json.loads(await self.body(), parse_float=Decimal)
-        return self._json
 
 
 def request_id(request: Request) -> str:

@@ -22,6 +22,14 @@ def _field(loc: Iterable[int | str]) -> str:
     return name or "body"
 
 
+def _message(err: dict[str, object]) -> str:
+    message = str(err.get("msg", "not valid"))
+    ctx = err.get("ctx")
+    if err.get("type") == "json_invalid" and isinstance(ctx, dict) and ctx.get("error"):
+        message = f"{message}: {ctx['error']}"  # what the reader met, and where
+    return message
+
+
 def validation_error(exc: RequestValidationError) -> InvalidInput:
     """FastAPI's validation failure as ``client.invalid_input`` naming each field; as
     ``client.invalid_amount`` with the domain's reason when the first is an amount's."""
@@ -29,7 +37,7 @@ def validation_error(exc: RequestValidationError) -> InvalidInput:
     problems = [
         {
             "field": "body" if err.get("type") == "json_invalid" else _field(err.get("loc", ())),
-            "message": str(err.get("msg", "not valid")),
+            "message": _message(err),
         }
         for err in errors
     ]

@@ -3,22 +3,72 @@
 Amounts travel in baht with two decimal places (``"432.00"``). Answers write them as strings;
 requests may send a string or a JSON number, both read exactly as ``Decimal`` (never float) and
 turned into integer satang by the domain's ``to_satang``, whose rules a string's text meets too.
+
+Everything else a request sends is read as written, never coerced: a date is a ``YYYY-MM-DD``
+string (not a number of seconds, not a date and time), an instant an RFC 3339 string with its
+offset, a whole number a JSON integer (not ``39.0``, ``"39"`` or ``true``), a flag ``true`` or
+``false``. pydantic's lax mode would take all of those, and a counter's clock sent as a bare
+number would be read as UTC seconds without a word.
 """
 
 from __future__ import annotations
 
+import re
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from fastapi import Query, Request
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from app.domain.money import to_baht, to_satang
 from app.errors import InvalidAmount
 
-SectionNo = Literal[39, 40]
+_DATE_TEXT: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+_INSTANT_TEXT: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})",
+    re.ASCII,
+)
+
+
+def _date_text(value: Any) -> Any:
+    """A date as written: ``YYYY-MM-DD`` text (or a date, from Python callers)."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _DATE_TEXT.fullmatch(value):
+        return value
+    raise PydanticCustomError("date_text", "Input should be a date written YYYY-MM-DD, as text")
+
+
+def _instant_text(value: Any) -> Any:
+    """An instant as written: RFC 3339 text with its offset (or a datetime, from Python)."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _INSTANT_TEXT.fullmatch(value):
+        return value
+    raise PydanticCustomError(
+        "instant_text",
+        "Input should be a date and time with its offset, as text"
+        " (RFC 3339, such as 2024-06-12T09:31:05+07:00)",
+    )
+
+
+def whole_number(value: Any) -> Any:
+    """A whole number as written: a JSON integer (JSON's true and false are not numbers)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise PydanticCustomError("whole_number", "Input should be a whole number (a JSON integer)")
+
+
+#: Request fields: read as written (the module's docstring).
+DateIn = Annotated[date, BeforeValidator(_date_text)]
+InstantIn = Annotated[AwareDatetime, BeforeValidator(_instant_text)]
+WholeIn = Annotated[int, BeforeValidator(whole_number)]
+FlagIn = Annotated[bool, Strict()]
+SectionNo = Annotated[Literal[39, 40], BeforeValidator(whole_number)]
 SectionQuery = Annotated[
     int | None, Query(ge=39, le=40, description="Section 39 or 40.", examples=[40])
 ]
