@@ -99,9 +99,7 @@ class Settings(BaseSettings):
         " step back, so that queries never queue behind it (0: forever).",
     )
     migrate_statement_timeout_ms: int = Field(
-        default=0,
-        ge=0,
-        description="The longest one statement of `ssogw migrate` runs (0: no limit).",
+        default=0, ge=0, description="The longest one statement of `ssogw migrate` runs (0: none)."
     )
 
     # --- HTTP ------------------------------------------------------------------------------
@@ -112,9 +110,8 @@ class Settings(BaseSettings):
     )
     public_base_url: str | None = Field(
         default=None,
-        description="The gateway's address as partners reach it, e.g. https://gateway.sso.go.th;"
-        " the served WSDL names it. Unset: from a trusted proxy's forwarded headers, else the"
-        " request.",
+        description="The gateway's address as partners reach it (https://gateway.sso.go.th), as"
+        " the WSDL names it. Unset: a trusted proxy's forwarded headers, else the request.",
     )
     http_workers: int | None = Field(
         default=None, ge=1, description="Processes of `ssogw serve`; unset: the CPUs it may use."
@@ -145,6 +142,10 @@ class Settings(BaseSettings):
         description="How long a payment's COMMIT may wait for the synchronous standbys; then"
         " it is answered with the retryable server.store_unavailable.",
     )
+
+    # A day's settlement is taken (imported, exported) this long after its cut-off at the
+    # earliest: longer than a payment takes from the clock to its commit (commit wait and all).
+    settlement_grace_s: float = Field(default=300.0, ge=0)
 
     # --- audit group commit ------------------------------------------------------------------
     audit_max_batch: int = 500
@@ -296,9 +297,7 @@ class Settings(BaseSettings):
         default=4096, ge=1, description="Open connections at most; more are closed at once."
     )
     http_max_connections_per_address: int = Field(
-        default=256,
-        ge=1,
-        description="Open connections per source address (TCP peer; trusted proxies exempt).",
+        default=256, ge=1, description="Open connections per TCP peer (trusted proxies exempt)."
     )
     http_header_timeout_s: float = Field(
         default=10.0, gt=0, description="From connection or first byte to the end of headers."

@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -150,7 +150,12 @@ async def run(args: argparse.Namespace) -> None:
         print(f"set up {lines:,} ledger rows and a {settlement.stat().st_size:,}-byte bank file"
               f" in {time.monotonic() - started:.1f} s")  # fmt: skip
 
-        service = SettlementService(store=SettlementRepository(lambda: pool))
+        # The settlement of DAY, taken the morning after it (a day is settled once closed).
+        morning_after = datetime.combine(DAY, datetime.min.time(), tzinfo=BANGKOK)
+        service = SettlementService(
+            store=SettlementRepository(lambda: pool),
+            clock=lambda: morning_after + timedelta(days=1, hours=9),
+        )
         for label in ("settlement import + match", "same file again"):
             started = time.monotonic()
             with settlement.open("rb") as source:

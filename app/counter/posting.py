@@ -113,7 +113,6 @@ class PaymentPosting:
         audit: CallAudit,
     ) -> tuple[PaymentRow, bool]:
         """Post the payment (or find its replay) with its audit record; True if replayed."""
-        now = self._clock()
         # Payable months are judged when the cash was taken (within the drift the rules allow),
         # so 23:59:50 on the last day of a month still pays that month when it arrives at 00:00:05.
         today = bangkok_date(request.paid_at)
@@ -123,6 +122,10 @@ class PaymentPosting:
         async with self._ledger.transaction() as tx:
             await tx.lock_person(nid)
             read = await tx.read_for_confirm(nid, principal, txn_id, since=history_start(today))
+            # The business day is read once the person is ours, not before a wait for the lock:
+            # a confirm that queued past the cut-off belongs to the next day, whose settlement
+            # cannot have been taken yet (app.settlement.service).
+            now = self._clock()
             replayed = read.payment is not None
             if read.payment is not None:
                 row = _replay_of(txn_id, read.payment, digest)

@@ -239,11 +239,13 @@ class CounterService:
             reason = check_text(request.reason, field="reason", limit=MAX_REASON)
             if not reason:
                 raise InvalidInput("A cancel needs a reason.", field="reason")
-            now = self._clock()
             async with self._ledger.transaction() as tx:
                 row = await tx.find_payment(principal, txn_id, for_update=True)
                 if row is None:
                     raise TransactionNotFound()
+                # Judged once the payment is ours, not before a wait for its row: a cancel that
+                # queued past the cut-off must not void a payment whose day may be settled.
+                now = self._clock()
                 audit.national_id = row.national_id
                 changed = row.state != TxnState.CANCELLED.value
                 if changed:

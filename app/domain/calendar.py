@@ -21,7 +21,7 @@ from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.domain.months import Month
-from app.errors import BusinessDateMismatch, CancelNotAllowed, PaidAtOutOfWindow
+from app.errors import BusinessDateMismatch, CancelNotAllowed, InvalidInput, PaidAtOutOfWindow
 
 #: Due day of a Section 39 contribution month, in the following month (DOMAIN.md, M).
 S39_DUE_DAY: Final = 15
@@ -157,6 +157,23 @@ def ensure_cancellable(
             "the payment can now only be refunded through SSO.",
             business_date=business_date.isoformat(),
             cutoff_at=closed_at.isoformat(),
+        )
+
+
+def ensure_day_closed(
+    business_date: date, *, instant: datetime, cutoff: time = DEFAULT_CUTOFF, grace_s: float = 0
+) -> None:
+    """Refuse to settle a business day before its cut-off and ``grace_s`` after it: until then
+    a payment of the day may still be committing, and a settlement taken before would miss it."""
+    opens = settlement_cutoff(business_date, cutoff) + timedelta(seconds=grace_s)
+    if instant < opens:
+        raise InvalidInput(
+            f"Business day {business_date.isoformat()} is not closed yet: its settlement may be"
+            f" taken from {opens.isoformat()} (the cut-off, and {grace_s:g} s for payments"
+            " still committing).",
+            field="businessDate",
+            reason="day_not_closed",
+            settles_from=opens.isoformat(),
         )
 
 

@@ -8,7 +8,9 @@ show the text as it is. A plain number (``-12.50``) is no formula and is left al
 stay numbers.
 
 The gateway reads its own CSV files back (settlement files): ``unescape_cell`` removes the one
-apostrophe ``escape_cell`` added, so a value survives the round trip exactly. The partner
+apostrophe ``escape_cell`` added, so a value survives the round trip exactly. For that, a value
+that already reads as escaped (apostrophes, then a formula's start: ``'=1``, ``''-T``) gets one
+more apostrophe too, and reading takes one off any such cell. The partner
 feed's CSV is written by PostgreSQL; ``FORMULA_SQL_CLASS`` is the same rule as a regular
 expression class for that query.
 """
@@ -22,13 +24,13 @@ from typing import Final
 FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 FORMULA_SQL_CLASS: Final = "[=+@\\t\\r-]"  # FORMULA_START, for a PostgreSQL E'' regex
 _PLAIN_NUMBER: Final = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
-_ESCAPED: Final = tuple("'" + start for start in FORMULA_START)
+_LOOKS_ESCAPED: Final = re.compile(r"'+[=+@\t\r-]")  # apostrophes, then a FORMULA_START
 
 
 def escape_cell(value: object) -> str:
     """``value`` as CSV cell text that no spreadsheet runs (None is the empty cell)."""
     text = "" if value is None else str(value)
-    if text.startswith(_ESCAPED):  # already looks escaped: escaped again, so reading is exact
+    if _LOOKS_ESCAPED.match(text):  # already looks escaped: escaped again, so reading is exact
         return "'" + text
     if text.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
         return "'" + text
@@ -42,4 +44,4 @@ def escape_row(values: Iterable[object]) -> list[str]:
 
 def unescape_cell(text: str) -> str:
     """A cell as ``escape_cell`` was given it: the apostrophe it added removed."""
-    return text[1:] if text.startswith(_ESCAPED) else text
+    return text[1:] if _LOOKS_ESCAPED.match(text) else text

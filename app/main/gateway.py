@@ -245,7 +245,11 @@ def build_gateway(
         gate=gate,
     )
     settlement_files = SettlementService(
-        store=SettlementRepository(lambda: db.primary), events=metrics
+        store=SettlementRepository(lambda: db.primary),
+        events=metrics,
+        clock=clock,
+        cutoff=settings.settlement_cutoff,
+        grace_s=settings.settlement_grace_s,
     )
     complaint_cases = ComplaintService(
         store=ComplaintsRepository(pool_provider=lambda: db.primary), sink=audit, clock=clock

@@ -253,12 +253,18 @@ def _details(numbered: Iterator[tuple[int, bytes]]) -> Iterator[SettlementLine]:
     raise refuse(line + 1, "the file ends without a T trailer.", reason="trailer")
 
 
+def partner_code_of(partner: str) -> str:
+    """A partner's code as a header carries it, read back: the first 20 characters of its name
+    in TIS-620 (``?`` for a character it lacks), without the padding around them."""
+    return partner[:20].encode("tis_620", errors="replace").decode("cp874").strip()
+
+
 def check_header(header: BankHeader, *, business_date: date, partner: str) -> None:
     """Refuse a file made for another business date or another partner."""
     if header.business_date != business_date:
         raise refuse(1, f"the file is for business date {header.business_date}, not "
                      f"{business_date}.", reason="business_date")  # fmt: skip
-    if header.partner_code and header.partner_code != partner[:20]:
+    if header.partner_code and header.partner_code != partner_code_of(partner):
         raise refuse(1, f"the file is for partner {header.partner_code!r}, not {partner!r}.",
                      reason="partner")  # fmt: skip
 

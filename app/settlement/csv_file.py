@@ -10,7 +10,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from app.domain.calendar import BANGKOK
 from app.domain.money import to_baht, to_satang
@@ -70,14 +70,32 @@ def _csv_line(cells: dict[str, str], line: int) -> SettlementLine:
     )
 
 
+def _rows(reader: Any) -> Iterator[list[str]]:
+    """The reader's rows; what the csv module cannot read (a field past its limit, a line
+    ending in a bare carriage return) is the file's fault, named with its line."""
+    while True:
+        try:
+            row: list[str] = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise refuse(reader.line_num, f"the CSV cannot be read: {exc}.",
+                         reason="syntax") from None  # fmt: skip
+        yield row
+
+
 def read_csv_file(lines: Iterable[bytes]) -> Iterator[SettlementLine]:
     """The rows of a UTF-8 CSV settlement file whose header row names the columns."""
     reader = csv.reader(_utf8(lines))
-    names = [name.strip().lower() for name in next(reader, [])]
+    rows = _rows(reader)
+    names = [name.strip().lower() for name in next(rows, [])]
     missing = [name for name in _CSV_REQUIRED if name not in names]
     if missing:
         raise refuse(1, f"the header row lacks {', '.join(missing)}.", reason="header")
-    for row in reader:
+    twice = sorted({name for name in names if name and names.count(name) > 1})
+    if twice:  # else the last of them would be read, silently
+        raise refuse(1, f"the header row names {', '.join(twice)} twice.", reason="header")
+    for row in rows:
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(names):

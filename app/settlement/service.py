@@ -14,11 +14,12 @@ import hashlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, datetime, time
 from functools import partial
 from itertools import islice
 from typing import Any, BinaryIO, Final, Protocol
 
+from app.domain.calendar import DEFAULT_CUTOFF, ensure_day_closed
 from app.errors import InvalidInput, NotFound
 from app.settlement.bank_file import (
     BankFileWriter,
@@ -147,9 +148,26 @@ class SettlementEvents(Protocol):
 class SettlementService:
     """Imports, reports and exports partner settlement files."""
 
-    def __init__(self, *, store: SettlementStore, events: SettlementEvents | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        store: SettlementStore,
+        events: SettlementEvents | None = None,
+        clock: Callable[[], datetime],
+        cutoff: time = DEFAULT_CUTOFF,
+        grace_s: float = 0.0,
+    ) -> None:
         self._store = store
         self._events = events
+        self._clock = clock
+        self._cutoff = cutoff
+        self._grace_s = grace_s
+
+    def _closed(self, business_date: date) -> None:
+        """A day is settled (imported, exported) only once no payment of it can still commit."""
+        ensure_day_closed(
+            business_date, instant=self._clock(), cutoff=self._cutoff, grace_s=self._grace_s
+        )
 
     async def _partner(self, name: str) -> int:
         if not name or len(name) > 64 or not name.isprintable():
@@ -175,6 +193,7 @@ class SettlementService:
         if file_format is not None and file_format not in FORMATS:
             raise InvalidInput("format must be bank or csv.", field="format")
         partner_id = await self._partner(partner)
+        self._closed(business_date)
         sha, size, first = await asyncio.to_thread(_digest, source)
         fmt = file_format or detect_format(first)
         async with self._store.session(partner_id, business_date) as session:
@@ -243,6 +262,7 @@ class SettlementService:
         if file_format not in FORMATS:
             raise InvalidInput("format must be bank or csv.", field="format")
         partner_id = await self._partner(partner)
+        self._closed(business_date)
         bank = BankFileWriter(BankHeader(business_date, partner_code=partner[:20]))
         write(bank.header() if file_format == "bank" else csv_header())
         lines = total = 0

@@ -100,16 +100,18 @@ async def test_a_confirm_at_23_30_settles_next_day_and_cancels_until_its_cutoff(
     status = await counter.status(early.partner_txn_id)
     assert status.state is TxnState.CONFIRMED and status.business_date == next_day
 
-    # The partner's settlement file and the statistics of the next day hold both payments.
-    export = io.BytesIO()
-    summary = await gateway.settlement_files.export(
-        export.write, partner=partner.name, business_date=next_day, file_format="csv"
-    )
-    assert (summary.lines, summary.total_satang) == (2, 140 * CENT)
-    empty = await gateway.settlement_files.export(
-        io.BytesIO().write, partner=partner.name, business_date=day, file_format="csv"
-    )
-    assert empty.lines == 0
+    # The partner's settlement file and the statistics of the next day hold both payments (a
+    # day's file is taken once the day has closed: here the morning after the next day).
+    with clock.at(time(9, 0), on=next_day + timedelta(days=1)):
+        export = io.BytesIO()
+        summary = await gateway.settlement_files.export(
+            export.write, partner=partner.name, business_date=next_day, file_format="csv"
+        )
+        assert (summary.lines, summary.total_satang) == (2, 140 * CENT)
+        empty = await gateway.settlement_files.export(
+            io.BytesIO().write, partner=partner.name, business_date=day, file_format="csv"
+        )
+        assert empty.lines == 0
 
     with clock.at(time(23, 45), on=day):  # a quarter of an hour later: still cancellable
         assert (await counter.cancel(early.partner_txn_id)).state is TxnState.CANCELLED

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from app.cli import main as cli
-from app.main import Gateway
+from app.main import Gateway, lifecycle
+from app.main.gateway import build_gateway
 from app.settings import Settings
 from app.settlement.bank_file import read_bank_file
 from tests.conftest import PartnerCredentials
-from tests.integration.test_settlement_import import DAY, bank_bytes, business_day
+from tests.integration.test_settlement_import import AFTER_DAY, DAY, bank_bytes, business_day
 
 pytestmark = pytest.mark.db
 
 
 def run_cli(monkeypatch: pytest.MonkeyPatch, settings: Settings, *argv: str) -> int:
     monkeypatch.setenv("SSOGW_PRIMARY_DSN", settings.primary_dsn or "")
+    # The command's clock, pinned through the composition root: a week after DAY, closed.
+    monkeypatch.setattr(lifecycle, "build_gateway", partial(build_gateway, clock=lambda: AFTER_DAY))
     return cli.main(list(argv))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 import asyncpg
 import pytest
@@ -98,8 +98,15 @@ def csv_bytes(day: Day) -> bytes:
     return csv_header() + b"".join(csv_record(line) for line in day.lines)
 
 
+#: The settlements are taken a week after DAY: a day is settled only once it has closed, and
+#: the tests also import files for the day after.
+AFTER_DAY = datetime.combine(DAY, time(9, 0), tzinfo=BANGKOK) + timedelta(days=7)
+
+
 def service(gw: Gateway) -> SettlementService:
-    return SettlementService(store=SettlementRepository(lambda: gw.db.primary))
+    return SettlementService(
+        store=SettlementRepository(lambda: gw.db.primary), clock=lambda: AFTER_DAY
+    )
 
 
 async def stored_rows(gw: Gateway, partner_id: int) -> tuple[int, int]:

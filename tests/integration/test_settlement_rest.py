@@ -18,7 +18,7 @@ from app.settlement.repository import SettlementRepository
 from app.settlement.routes import settlements_router
 from app.settlement.service import SettlementService
 from tests.conftest import PartnerCredentials
-from tests.integration.test_settlement_import import DAY, bank_bytes, business_day
+from tests.integration.test_settlement_import import AFTER_DAY, DAY, bank_bytes, business_day
 from tests.support.clock import business_clock
 
 pytestmark = pytest.mark.db
@@ -29,7 +29,9 @@ async def api(gateway: Gateway, settings: Settings) -> AsyncIterator[httpx.Async
     """The settlement routes on the session's gateway, over ASGI from a loopback address."""
     gate = AdminGate(admission=gateway.admission, audit=gateway.audit,
                      prefixes=settings.prefixes(), clock=business_clock())  # fmt: skip
-    service = SettlementService(store=SettlementRepository(lambda: gateway.db.primary))
+    service = SettlementService(
+        store=SettlementRepository(lambda: gateway.db.primary), clock=lambda: AFTER_DAY
+    )
     app = FastAPI()
     app.include_router(settlements_router(SettlementAccess(gate=gate, service=service)))
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))

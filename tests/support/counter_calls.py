@@ -8,7 +8,7 @@ import io
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import date
+from datetime import date, time, timedelta
 from typing import Any
 
 import asyncpg
@@ -94,10 +94,16 @@ async def audit_rows(gw: Gateway, request_id: str) -> list[dict[str, object]]:
 
 
 async def settlement_round_trip(
-    gateway: Gateway, *, partner: str, business_date: date
+    gateway: Gateway, *, partner: str, business_date: date, now: bool = False
 ) -> tuple[Any, bytes, Any]:
     """The partner's settlement CSV of the day exported and imported back: (the export's
-    summary, its bytes, the import's report)."""
+    summary, its bytes, the import's report). Taken the morning after the day, once it has
+    closed (``app.settlement.service``); ``now``: at the clock's time instead."""
+    if not now:
+        with business_clock().at(time(9, 0), on=business_date + timedelta(days=1)):
+            return await settlement_round_trip(
+                gateway, partner=partner, business_date=business_date, now=True
+            )
     export = io.BytesIO()
     summary = await gateway.settlement_files.export(
         export.write, partner=partner, business_date=business_date, file_format="csv"
