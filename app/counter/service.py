@@ -141,6 +141,9 @@ class CounterService:
             member, meta = await self._reader.read_member(
                 nid, since=history_start(today), min_lsn=self._recent.min_lsn(nid)
             )
+            # Before any refusal: the read may be the one of the second that brought the store's
+            # rate fingerprint (member_reads.DIGEST_EVERY_S), which the book must be shown.
+            rates = await self._rates.table(digest=meta.rate_digest)
             if member is None:
                 raise PersonNotFound()
             if request.section is not None and member.section != request.section:
@@ -148,7 +151,6 @@ class CounterService:
                     f"The person is insured under Section {member.section}, not {request.section}.",
                     section=member.section,
                 )
-            rates = await self._rates.table(digest=meta.rate_digest)
             ent = entitlement(
                 member, today=today, rates=rates, s39=self._rules.s39, s40=self._rules.s40
             )

@@ -234,7 +234,12 @@ def build_gateway(
             gate=gate,
             store=RatesRepository(
                 primary=lambda: db.primary,
-                settle_s=max(SETTLE_S, settings.payment_commit_wait_s + 5.0),
+                # A payment's last statements after it read the fingerprint (its read, insert
+                # and COMMIT) each end within the command timeout, the COMMIT within its wait.
+                settle_s=max(
+                    SETTLE_S,
+                    3 * settings.command_timeout_s + settings.payment_commit_wait_s + 5.0,
+                ),
             ),
             rates=rates,
             clock=clock,

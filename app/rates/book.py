@@ -44,11 +44,18 @@ class RateBook:
         self._kept = 0  # the number of the read whose table the book serves
         self._changes = 0  # reloads asked for so far (``invalidate``)
         self._asked: dict[str, float] = {}  # fingerprint -> when a read was last made for it
+        self._shown: str | None = None  # the store's fingerprint, as a read last showed it
         self._lock = asyncio.Lock()
 
     async def table(self, *, digest: str | None = None) -> RateTable:
         """The rate table, at most ``ttl_s`` old; read again now if a read of the store found
-        another table there (``digest``, its fingerprint), at most once a second for each."""
+        another table there (``digest``, its fingerprint), at most once a second for each.
+        A call without a fingerprint is held to the last one shown: most inquiries' reads bring
+        none, and one must not be priced by the old table while another waits for the new."""
+        if digest is None:
+            digest = self._shown
+        else:
+            self._shown = digest
         if self._fresh(digest):
             assert self._table is not None
             return self._table

@@ -117,24 +117,33 @@ class RatesRepository:
 
     async def _settled(self) -> None:
         """Wait until the payment transactions open now have ended, or ``settle_s`` has
-        passed, on a connection of its own; a failure here (of the wait's connection, its
-        release included) is logged, never raised: the line has committed."""
-        try:
-            async with asyncio.timeout(self._settle_s + 1.0), self._primary().acquire() as conn:
-                row = await conn.fetchrow(_OPEN_PAYMENTS, PAYMENT_APPLICATION)
-                assert row is not None
-                deadline = time.monotonic() + self._settle_s
-                # Polled: the server tells no one when another session's transaction ends.
-                while await conn.fetchval(_STILL_OPEN, row["pids"], row["xids"]):
-                    if time.monotonic() >= deadline:
-                        log.warning(
-                            "a rate line was added while payments stayed open %.1f s; its"
-                            " answer may miss what they pay", self._settle_s,
-                        )  # fmt: skip
-                        return
-                    await asyncio.sleep(0.01)
-        except Exception as exc:
-            log.warning("a rate line was added; waiting for open payments failed: %r", exc)
+        passed, on a connection of its own. A failure of that connection (terminated, a
+        restart of the primary, its release) does not end the wait: it goes on on another until
+        the deadline; past it, the failure is logged, never raised: the line has committed."""
+        deadline = time.monotonic() + self._settle_s
+        watched: asyncpg.Record | None = None  # the payments open when the line committed
+        while True:
+            try:
+                left = max(deadline - time.monotonic(), 0.0)
+                async with asyncio.timeout(left + 1.0), self._primary().acquire() as conn:
+                    if watched is None:
+                        watched = await conn.fetchrow(_OPEN_PAYMENTS, PAYMENT_APPLICATION)
+                    assert watched is not None
+                    # Polled: the server tells no one when another session's transaction ends.
+                    while await conn.fetchval(_STILL_OPEN, watched["pids"], watched["xids"]):
+                        if time.monotonic() >= deadline:
+                            log.warning(
+                                "a rate line was added while payments stayed open %.1f s; its"
+                                " answer may miss what they pay", self._settle_s,
+                            )  # fmt: skip
+                            return
+                        await asyncio.sleep(0.01)
+                    return
+            except Exception as exc:
+                if time.monotonic() >= deadline:
+                    log.warning("a rate line was added; waiting for open payments failed: %r", exc)
+                    return
+                await asyncio.sleep(0.05)
 
     async def list_rates(self, *, section: int | None) -> list[RateRecord]:
         async with translated("primary"):
