@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Final, Protocol
 
 import asyncpg
+from pydantic import ValidationError
 
 from app.cli import (
     audit,
@@ -65,7 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `ssogw` console script."""
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:  # one line a setting, named as it is set
+        for error in exc.errors():
+            name = "SSOGW_" + "_".join(str(part) for part in error["loc"]).upper()
+            say(f"error: {name}: {error['msg']}")
+        return 2
     try:
         code: int = args.handler(args, settings)
     except ServiceError as exc:

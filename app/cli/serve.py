@@ -30,6 +30,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from app.workers.cpus import usable_cpus
 
     workers = args.workers or settings.http_workers or usable_cpus()
+    if workers > (limit := worker_limit()):
+        print(f"error: SSOGW_HTTP_WORKERS: at most {limit}, {MAX_WORKERS_PER_CPU} for each CPU"
+              " this process may use", file=sys.stderr)  # fmt: skip
+        return 2
     _hand_over_spools(settings, workers=workers)
     if workers == 1:
         _serve(settings, host=host, port=port)
@@ -152,10 +156,28 @@ def _hand_over_spools(settings: Settings, *, workers: int) -> None:
             )  # fmt: skip
 
 
+#: Workers a CPU at most: more only compete for it (and each is an interpreter and a pool).
+MAX_WORKERS_PER_CPU = 4
+
+
+def worker_limit() -> int:
+    """The most workers ``ssogw serve`` starts here."""
+    from app.workers.cpus import usable_cpus
+
+    return MAX_WORKERS_PER_CPU * usable_cpus()
+
+
 def _workers(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError("at least 1")
+    if value > (limit := worker_limit()):
+        raise argparse.ArgumentTypeError(
+            f"at most {limit}, {MAX_WORKERS_PER_CPU} for each CPU this process may use"
+        )
     return value
 
 

@@ -73,20 +73,23 @@ class WorkerLink:
             self._writer = None
 
     async def group_exposition(self) -> bytes | None:
-        """The whole group's exposition, or None if the supervisor could not give it."""
-        async with self._asking:
-            writer = self._writer
-            if writer is None:
-                return None
-            waiting = self._waiting = asyncio.get_running_loop().create_future()
-            try:
-                writer.write(frame(GROUP_ASKED))
-                return await asyncio.wait_for(waiting, GROUP_TIMEOUT_S)
-            except (TimeoutError, ConnectionError, OSError):
-                log.warning("the supervisor did not give the group's metrics in time")
-                return None
-            finally:
-                self._waiting = None
+        """The whole group's exposition, or None if the supervisor could not give it within
+        ``GROUP_TIMEOUT_S`` of the scrape's arrival (its wait for a scrape before it counted)."""
+        try:
+            async with asyncio.timeout(GROUP_TIMEOUT_S), self._asking:
+                writer = self._writer
+                if writer is None:
+                    return None
+                waiting = self._waiting = asyncio.get_running_loop().create_future()
+                try:
+                    writer.write(frame(GROUP_ASKED))
+                    answer: bytes | None = await waiting
+                    return answer
+                finally:
+                    self._waiting = None
+        except (TimeoutError, ConnectionError, OSError):
+            log.warning("the supervisor did not give the group's metrics in time")
+            return None
 
     async def _listen(self, reader: asyncio.StreamReader) -> None:
         while (got := await read_frame(reader)) is not None:

@@ -13,6 +13,9 @@ share of what the settings allow the server.
   ``SSOGW_HTTP_MAX_CONNECTIONS_PER_ADDRESS`` are the server's too. The kernel spreads an
   address's connections over the workers by a hash, so it meets its cap at about the
   configured count (a little sooner when the hash is uneven).
+- **Its share of the credential checks' failure budgets** (``SSOGW_CREDENTIAL_FAILURES_PER_*``),
+  for the same reason: a guesser's connections land on every worker, and the pod grants about
+  the configured budget, not one a worker.
 """
 
 from __future__ import annotations
@@ -54,6 +57,14 @@ def worker_settings(settings: Settings, *, index: int, workers: int) -> Settings
             "http_max_connections_per_address": _share(
                 settings.http_max_connections_per_address, workers, least=1
             ),
+            **{
+                name: _share(getattr(settings, name), workers, least=1)
+                for name in (
+                    "credential_failures_per_pair",
+                    "credential_failures_per_name",
+                    "credential_failures_per_address",
+                )
+            },
         }
     )
 

@@ -12,13 +12,17 @@ scrapes of /metrics with the group's exposition.
   times in a row, is a start-up that cannot succeed (a spool that cannot be written, a
   database that refuses the service role): the supervisor stops the others and exits 1.
 - **Stop**: the first SIGTERM or SIGINT closes the supervisor's copies of the sockets and is
-  passed to every worker, which drains as one server does (``/readyz`` 503 first, then its
-  listener closes and its calls finish). A second signal is passed on too (stop at once).
-  Workers still running ``stop_timeout_s`` after the first are killed.
+  passed to every worker as SIGTERM (a SIGINT would end each worker's drain in a
+  KeyboardInterrupt's traceback), which drains as one server does (``/readyz`` 503 first, then
+  its listener closes and its calls finish). A second signal is passed on too (stop at once).
+  Workers still running ``stop_timeout_s`` after the first are killed, and the supervisor
+  then exits 1: its calls and audit queue may be lost, and the exit status says so.
 - **Metrics**: a worker's /metrics asks the supervisor, which asks every worker for its own
   exposition, merges them (``app.observability.group_exposition``) and adds its own families:
   ``ssogw_workers_configured``, ``ssogw_workers_serving`` and ``ssogw_worker_restarts_total``.
-  The merging runs here, never on a worker's event loop.
+  The merging runs here, never on a worker's event loop; scrapes that come during a merge
+  share it. A worker that does not hand its exposition over within ``OWN_TIMEOUT_S`` (stuck)
+  is merged by its last one, not counted serving, and not asked again for ``SILENT_FOR_S``.
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ MAX_START_FAILURES = 3
 RESTART_PAUSE_S = 0.5
 #: How long a worker may take to hand over its own exposition; then its last one is used.
 OWN_TIMEOUT_S = 5.0
+#: A worker that did not hand it over in time is not asked again for this long (its last one
+#: is used, and it is not counted serving), so a stuck worker does not slow every scrape.
+SILENT_FOR_S = 30.0
 
 #: (worker index, listening socket's descriptor, line's descriptor) -> the worker's argv.
 WorkerCommand = Callable[[int, int, int], list[str]]
@@ -80,6 +87,7 @@ class _Slot:
     asked: asyncio.Future[bytes] | None = None
     asking: asyncio.Lock = field(default_factory=asyncio.Lock)
     start_failures: int = 0
+    silent_since: float | None = None  # when it last failed to hand its exposition over
 
 
 class Supervisor:
@@ -95,11 +103,12 @@ class Supervisor:
         self._failed = False
         self._restarts = 0
         self._retired = Retired()
-        self._merging = asyncio.Lock()
+        self._merging: asyncio.Task[bytes] | None = None  # the merge scrapes share now
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> int:
-        """Serve until a signal (0) or a start-up that cannot succeed (1)."""
+        """Serve until a signal (0; 1 if a worker had to be killed) or a start-up that cannot
+        succeed (1)."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._signalled, sig)
@@ -110,6 +119,7 @@ class Supervisor:
             log.error("workers still running %.0f s after the stop: killed", self._stop_timeout_s)
             self._forward(signal.SIGKILL)
             await asyncio.wait(running)
+            self._failed = True  # not drained: the exit status must not say it was clean
         return 1 if self._failed else 0
 
     # --- the workers' lives -----------------------------------------------------------------
@@ -165,7 +175,7 @@ class Supervisor:
         finally:
             theirs.close()
         slot.generation += 1
-        slot.process, slot.ready, slot.last = process, False, None
+        slot.process, slot.ready, slot.last, slot.silent_since = process, False, None, None
         reader, slot.writer = await asyncio.open_unix_connection(sock=ours)
         slot.reader = asyncio.create_task(self._listen(slot, reader, slot.generation))
 
@@ -205,7 +215,8 @@ class Supervisor:
                 "%s: stopping %d workers, each drains first", signal.Signals(sig).name,
                 len(self._slots),
             )  # fmt: skip
-        self._stop(sig)
+        # Each worker drains on SIGTERM; a SIGINT would end its drain in a KeyboardInterrupt.
+        self._stop(signal.SIGTERM if sig == signal.SIGINT else sig)
 
     def _stop(self, sig: int) -> None:
         self._stopping.set()
@@ -232,34 +243,46 @@ class Supervisor:
             slot.writer.write(frame(kind, body))
 
     async def _group_exposition(self) -> bytes:
-        async with self._merging:  # one at a time: each scrape sees what came before it
-            await asyncio.gather(*(self._ask(slot) for slot in self._slots))
-            parts = [(slot.index, slot.last) for slot in self._slots if slot.last is not None]
-            return (merge(parts, retired=self._retired) + self._own_families()).encode()
+        # Scrapes that come while a merge runs share it, instead of queuing one behind another
+        # (each could wait for a stuck worker in turn, past the scrape's own timeout).
+        if self._merging is None or self._merging.done():
+            self._merging = asyncio.create_task(self._merge())
+        return await asyncio.shield(self._merging)
+
+    async def _merge(self) -> bytes:
+        await asyncio.gather(*(self._ask(slot) for slot in self._slots))
+        parts = [(slot.index, slot.last) for slot in self._slots if slot.last is not None]
+        return (merge(parts, retired=self._retired) + self._own_families()).encode()
 
     async def _ask(self, slot: _Slot) -> None:
         """Fetch the worker's own exposition into ``slot.last`` (kept as it was if it does
         not answer in time: the sums must not go down)."""
         generation = slot.generation
+        loop = asyncio.get_running_loop()
+        if slot.silent_since is not None and loop.time() - slot.silent_since < SILENT_FOR_S:
+            return
         async with slot.asking:
             writer = slot.writer
             if not slot.ready or writer is None or slot.generation != generation:
                 return
-            slot.asked = asyncio.get_running_loop().create_future()
+            slot.asked = loop.create_future()
             try:
                 writer.write(frame(OWN_ASKED))
                 payload = await asyncio.wait_for(slot.asked, OWN_TIMEOUT_S)
             except (TimeoutError, ConnectionError, OSError) as exc:
                 log.warning("worker %d did not give its metrics: %r", slot.index, exc)
+                if slot.generation == generation:
+                    slot.silent_since = loop.time()
                 return
             finally:
                 slot.asked = None
         parsed = parse(payload.decode())
         if slot.generation == generation and slot.process is not None:
             slot.last = parsed
+            slot.silent_since = None
 
     def _own_families(self) -> str:
-        serving = sum(1 for slot in self._slots if slot.ready)
+        serving = sum(1 for slot in self._slots if slot.ready and slot.silent_since is None)
         return (
             "# HELP ssogw_workers_configured Worker processes this server runs (--workers).\n"
             "# TYPE ssogw_workers_configured gauge\n"

@@ -24,7 +24,7 @@ from app.db.local_pair import PairRecord, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 30.0
-SERVE = "from app.cli.main import main; main(['serve'])"
+SERVE = "import sys; from app.cli.main import main; sys.exit(main(['serve']))"
 
 #: Settings of every test gateway: quick probes and timeouts, a short drain (see the issue).
 BASE_SETTINGS: Mapping[str, str] = {
