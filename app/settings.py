@@ -145,7 +145,7 @@ class Settings(BaseSettings):
 
     # A day's settlement is taken (imported, exported) this long after its cut-off at the
     # earliest: longer than a payment takes from the clock to its commit (commit wait and all).
-    settlement_grace_s: float = Field(default=300.0, ge=0)
+    settlement_grace_s: float = Field(default=300.0, ge=0, le=86_400)
 
     # --- audit group commit ------------------------------------------------------------------
     audit_max_batch: int = 500

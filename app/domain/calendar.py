@@ -165,7 +165,10 @@ def ensure_day_closed(
 ) -> None:
     """Refuse to settle a business day before its cut-off and ``grace_s`` after it: until then
     a payment of the day may still be committing, and a settlement taken before would miss it."""
-    opens = settlement_cutoff(business_date, cutoff) + timedelta(seconds=grace_s)
+    try:
+        opens = settlement_cutoff(business_date, cutoff) + timedelta(seconds=grace_s)
+    except OverflowError:  # 9999-12-31 with a late cut-off or a long grace: never closes
+        opens = datetime.max.replace(tzinfo=UTC)
     if instant < opens:
         raise InvalidInput(
             f"Business day {business_date.isoformat()} is not closed yet: its settlement may be"

@@ -92,8 +92,9 @@ def _clean(column: str) -> str:
 
 def _cell(text: str) -> str:
     """``text`` as a spreadsheet-safe CSV cell: ``escape_cell``'s rule in SQL (an apostrophe
-    before a value that starts like a formula, or like one escaped already)."""
-    return f"regexp_replace({text}, E'^(''?{FORMULA_SQL_CLASS})', E'''\\\\1')"
+    before a value that starts like a formula, or like one escaped already: apostrophes, then
+    a formula's start)."""
+    return f"regexp_replace({text}, E'^(''*{FORMULA_SQL_CLASS})', E'''\\\\1')"
 
 
 _AMOUNT: Final = (

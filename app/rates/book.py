@@ -45,14 +45,23 @@ class RateBook:
         self._changes = 0  # reloads asked for so far (``invalidate``)
         self._asked: dict[str, float] = {}  # fingerprint -> when a read was last made for it
         self._shown: str | None = None  # the store's fingerprint, as a read last showed it
+        self._down = False  # the last read of the primary failed (none has succeeded since)
         self._lock = asyncio.Lock()
 
     async def table(self, *, digest: str | None = None) -> RateTable:
         """The rate table, at most ``ttl_s`` old; read again now if a read of the store found
         another table there (``digest``, its fingerprint), at most once a second for each.
         A call without a fingerprint is held to the last one shown: most inquiries' reads bring
-        none, and one must not be priced by the old table while another waits for the new."""
+        none, and one must not be priced by the old table while another waits for the new;
+        but not while the primary cannot be read: then only calls that bring a fingerprint try
+        it again (once a second), and the others are served the table held at once.
+
+        The table held is served when the primary cannot be read while it is within its TTL,
+        or, past it, while the store's fingerprint (as last shown) is its own: the standbys
+        prove it current, and inquiries go on through a primary's outage."""
         if digest is None:
+            if self._down and self._table is not None and self._servable():
+                return self._table
             digest = self._shown
         else:
             self._shown = digest
@@ -61,10 +70,12 @@ class RateBook:
             return self._table
         async with self._lock:
             if not self._fresh(digest):
-                held = self._table is not None and not self._expired()
+                held = self._table is not None and self._servable()
                 try:
                     await self._load()
+                    self._down = False
                 except StoreUnavailable:
+                    self._down = True
                     if not held:
                         raise
                 finally:
@@ -94,6 +105,12 @@ class RateBook:
 
     def _expired(self) -> bool:
         return self._monotonic() - self._loaded_at >= self._ttl
+
+    def _servable(self) -> bool:
+        """The table held may be served without reading the primary again: within its TTL, or
+        its fingerprint is the one the store last showed."""
+        assert self._table is not None
+        return not self._expired() or self._shown == self._table.digest
 
     def _fresh(self, digest: str | None) -> bool:
         table = self._table

@@ -15,7 +15,8 @@ share of what the settings allow the server.
   configured count (a little sooner when the hash is uneven).
 - **Its share of the credential checks' failure budgets** (``SSOGW_CREDENTIAL_FAILURES_PER_*``),
   for the same reason: a guesser's connections land on every worker, and the pod grants about
-  the configured budget, not one a worker.
+  the configured budget (at most ``workers - 1`` more), not one a worker. Shares are rounded
+  up, so a caller whose connection stays on one worker is not throttled by one typo.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def worker_settings(settings: Settings, *, index: int, workers: int) -> Settings
                 settings.http_max_connections_per_address, workers, least=1
             ),
             **{
-                name: _share(getattr(settings, name), workers, least=1)
+                name: -(-getattr(settings, name) // workers)  # rounded up
                 for name in (
                     "credential_failures_per_pair",
                     "credential_failures_per_name",

@@ -20,10 +20,15 @@ from tests.integration.test_settlement_import import AFTER_DAY, DAY, bank_bytes,
 pytestmark = pytest.mark.db
 
 
+@pytest.fixture(autouse=True)
+def closed_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands' clock here, pinned through the composition root: a week after DAY, so
+    DAY has closed and may be settled."""
+    monkeypatch.setattr(lifecycle, "build_gateway", partial(build_gateway, clock=lambda: AFTER_DAY))
+
+
 def run_cli(monkeypatch: pytest.MonkeyPatch, settings: Settings, *argv: str) -> int:
     monkeypatch.setenv("SSOGW_PRIMARY_DSN", settings.primary_dsn or "")
-    # The command's clock, pinned through the composition root: a week after DAY, closed.
-    monkeypatch.setattr(lifecycle, "build_gateway", partial(build_gateway, clock=lambda: AFTER_DAY))
     return cli.main(list(argv))
 
 
