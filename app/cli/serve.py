@@ -103,13 +103,16 @@ def _serve_worker(args: argparse.Namespace, settings: Settings, *, host: str, po
     index, workers = (int(part) for part in args.worker.split("/"))
     listener_fd, line_fd = (int(part) for part in args.worker_fds.split(","))
     link = WorkerLink(index=index, workers=workers, fd=line_fd)
-    _serve(
-        worker_settings(settings, index=index, workers=workers),
-        host=host,
-        port=port,
-        sockets=[socket.socket(fileno=listener_fd)],
-        link=link,
-    )
+    try:
+        _serve(
+            worker_settings(settings, index=index, workers=workers),
+            host=host,
+            port=port,
+            sockets=[socket.socket(fileno=listener_fd)],
+            link=link,
+        )
+    except KeyboardInterrupt:  # the supervisor's "stop now" (a second signal), after uvicorn
+        return 130
     return 0
 
 

@@ -14,7 +14,8 @@ scrapes of /metrics with the group's exposition.
 - **Stop**: the first SIGTERM or SIGINT closes the supervisor's copies of the sockets and is
   passed to every worker as SIGTERM (a SIGINT would end each worker's drain in a
   KeyboardInterrupt's traceback), which drains as one server does (``/readyz`` 503 first, then
-  its listener closes and its calls finish). A second signal is passed on too (stop at once).
+  its listener closes and its calls finish). A second signal stops them at once (passed on as
+  SIGINT, on which uvicorn ends its wait for the calls in flight).
   Workers still running ``stop_timeout_s`` after the first are killed, and the supervisor
   then exits 1: its calls and audit queue may be lost, and the exit status says so.
 - **Metrics**: a worker's /metrics asks the supervisor, which asks every worker for its own
@@ -210,13 +211,18 @@ class Supervisor:
 
     # --- stopping ---------------------------------------------------------------------------
     def _signalled(self, sig: int) -> None:
-        if not self._stopping.is_set():
-            log.info(
-                "%s: stopping %d workers, each drains first", signal.Signals(sig).name,
-                len(self._slots),
-            )  # fmt: skip
+        if self._stopping.is_set():
+            # A second signal: stop now. uvicorn ends its wait for calls in flight only on a
+            # SIGINT that follows the first signal (a second SIGTERM would not).
+            log.warning("%s again: stopping the workers at once", signal.Signals(sig).name)
+            self._forward(signal.SIGINT)
+            return
+        log.info(
+            "%s: stopping %d workers, each drains first", signal.Signals(sig).name,
+            len(self._slots),
+        )  # fmt: skip
         # Each worker drains on SIGTERM; a SIGINT would end its drain in a KeyboardInterrupt.
-        self._stop(signal.SIGTERM if sig == signal.SIGINT else sig)
+        self._stop(signal.SIGTERM)
 
     def _stop(self, sig: int) -> None:
         self._stopping.set()

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -27,18 +27,12 @@ from app.errors import ServiceError
 from app.main import Gateway
 from app.rates.service import RateChange, RateRequest
 from tests.support.clock import PinnedClock
+from tests.support.rate_changes import until
 
 pytestmark = pytest.mark.db
 
 BAHT = 100
 NOTE = "test: digest attack"
-
-
-async def _until(check: Callable[[], Awaitable[bool]], what: str, limit_s: float = 10.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not await check():
-        assert time.monotonic() < deadline, f"never: {what}"
-        await asyncio.sleep(0.02)
 
 
 async def _add_rate(
@@ -180,7 +174,7 @@ async def test_a_rate_change_answered_retryable_has_not_added_its_line(
                     request_id=request_id,
                 )
             )
-            await _until(lambda: _lines_committed(owner_pool), "the rate line commits")
+            await until(lambda: _lines_committed(owner_pool), "the rate line commits")
             pid = None
 
             async def settling() -> bool:
@@ -192,7 +186,7 @@ async def test_a_rate_change_answered_retryable_has_not_added_its_line(
                 )
                 return pid is not None
 
-            await _until(settling, "the rate change polls the settle query")
+            await until(settling, "the rate change polls the settle query")
             await superuser.execute("SELECT pg_terminate_backend($1)", pid)
             await asyncio.sleep(0.5)  # the wait goes on, on another connection, till this ends
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -38,6 +38,7 @@ from tests.support.rate_changes import (
     confirm_months,
     rate_change_list,
     refund_list,
+    until,
 )
 from tests.support.rest_api import replicas
 from tests.support.wsse import digest_token
@@ -45,13 +46,6 @@ from tests.support.wsse import digest_token
 pytestmark = pytest.mark.db
 
 NOTE = "test: s17 rate attack"
-
-
-async def _until(check: Callable[[], Awaitable[bool]], what: str, limit_s: float = 10.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not await check():
-        assert time.monotonic() < deadline, f"never: {what}"
-        await asyncio.sleep(0.02)
 
 
 async def _offer(
@@ -260,7 +254,7 @@ async def test_a_cut_whose_settle_wait_lost_its_connection_still_lists_a_payment
                     )
                 )
 
-            await _until(in_sync_wait, "the confirm waits for its standby in COMMIT", 5.0)
+            await until(in_sync_wait, "the confirm waits for its standby in COMMIT", 5.0)
             adding = asyncio.create_task(
                 add_rate(gateway, 2, current, 60 * BAHT, retroactive=True, note=NOTE)
             )
@@ -274,7 +268,7 @@ async def test_a_cut_whose_settle_wait_lost_its_connection_still_lists_a_payment
                 )
                 return pid is not None
 
-            await _until(settling, "the rate change polls for the open payment", 5.0)
+            await until(settling, "the rate change polls for the open payment", 5.0)
             await superuser.execute("SELECT pg_terminate_backend($1)", pid)
             change = await asyncio.wait_for(adding, 40)
             listed = await rate_change_list(change, nid)  # streamed at once, as REST does
@@ -358,7 +352,7 @@ async def test_a_cut_lists_a_payment_of_an_instance_whose_statements_may_outlast
                     )
                 )
 
-            await _until(insert_waits, "the confirm's insert waits for the lock", 5.0)
+            await until(insert_waits, "the confirm's insert waits for the lock", 5.0)
             started = time.monotonic()
 
             async def index_build_ends() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -30,19 +29,12 @@ from tests.support.clock import PinnedClock
 from tests.support.counter_calls import person_locked, s40_person
 from tests.support.fleet import instance
 from tests.support.people import wait_replayed
-from tests.support.rate_changes import BAHT, S40_RATE, add_rate, confirm_months, offered
+from tests.support.rate_changes import BAHT, S40_RATE, add_rate, confirm_months, offered, until
 from tests.support.rest_api import replicas
 
 pytestmark = pytest.mark.db
 
 NOTE = "test: rates attack"
-
-
-async def _until(check: Callable[[], Awaitable[bool]], what: str, limit_s: float = 10.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not await check():
-        assert time.monotonic() < deadline, f"never: {what}"
-        await asyncio.sleep(0.02)
 
 
 async def _rate_line_added(pool: asyncpg.Pool) -> bool:
@@ -122,7 +114,7 @@ async def test_a_rate_waiting_for_one_slow_confirm_holds_up_no_confirm_of_anothe
             add_rate(gateway, 1, current.plus(40), 65 * BAHT, retroactive=False, note=NOTE)
         )
         tasks.append(adding)
-        await _until(lambda: _rate_line_added(owner_pool), "the rate line is added")
+        await until(lambda: _rate_line_added(owner_pool), "the rate line is added")
         took, outcome = await _timed_confirm(gateway, partner, b, [current], S40_RATE[1])
         go.set()
         await asyncio.wait_for(asyncio.gather(slow, adding, return_exceptions=True), 15)
@@ -166,7 +158,7 @@ async def test_a_confirm_waiting_for_its_persons_row_does_not_stall_the_rates_an
                 add_rate(gateway, 1, current.plus(40), 65 * BAHT, retroactive=False, note=NOTE)
             )
             tasks.append(adding)
-            await _until(lambda: _rate_line_added(owner_pool), "the rate line is added")
+            await until(lambda: _rate_line_added(owner_pool), "the rate line is added")
             took, outcome = await _timed_confirm(gateway, partner, b, [current], S40_RATE[1])
         assert isinstance(outcome, ConfirmResult), outcome
         assert took < 1.0, f"B's confirm took {took:.1f} s behind A's row and the rate insert"

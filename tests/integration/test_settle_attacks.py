@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -26,17 +26,10 @@ from tests.conftest import PartnerCredentials
 from tests.support.clock import PinnedClock
 from tests.support.counter_calls import caller, confirm_request, s40_person
 from tests.support.fleet import instance
-from tests.support.rate_changes import BAHT, add_rate, rate_change_list, refund_list
+from tests.support.rate_changes import BAHT, add_rate, rate_change_list, refund_list, until
 from tests.support.wsse import digest_token
 
 pytestmark = pytest.mark.db
-
-
-async def _until(check: Callable[[], Awaitable[bool]], what: str, limit_s: float = 10.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not await check():
-        assert time.monotonic() < deadline, f"never: {what}"
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -107,7 +100,7 @@ async def test_a_cut_on_an_instance_with_a_shorter_commit_wait_lists_a_slower_in
                     )
                 )
 
-            await _until(in_sync_wait, "the confirm waits for its standby in COMMIT", 5.0)
+            await until(in_sync_wait, "the confirm waits for its standby in COMMIT", 5.0)
             resumed = asyncio.create_task(_resume_after(replica_superuser, 9.0))
             started = time.monotonic()
             change = await add_rate(gateway, 2, current, 60 * BAHT, retroactive=True)

@@ -200,6 +200,48 @@ def test_ctrl_c_stops_every_worker_without_a_traceback(
     assert not not_json, "\n".join(not_json[-12:])
 
 
+def test_a_second_ctrl_c_stops_the_workers_at_once(
+    pg_pair: tuple[LocalPair, PairRecord], settings: Settings, tmp_path: Path
+) -> None:
+    """A second signal stops the group at once (docs/operations.md, Workers), although the first
+    goes on to the workers as SIGTERM: uvicorn ends its graceful wait for calls in flight only on
+    a SIGINT that follows the first signal. Here a call is in flight on every worker (a body
+    half sent) and the graceful wait is 20 s; the group must end well before, its log all JSON."""
+    group = started(
+        pg_pair, settings, tmp_path,
+        shutdown_drain_s="0.2", shutdown_grace_s="20", http_body_timeout_s="60",
+    )  # fmt: skip
+    halves = []
+    try:
+        with connected(group.port) as kept:
+            for conn in kept.values():  # one kept-alive connection a worker: a call on each
+                sock = conn.sock
+                assert sock is not None
+                sock.sendall(
+                    b"POST /api/v1/payments HTTP/1.1\r\nHost: gw\r\n"
+                    b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+                )
+                halves.append(conn)
+            time.sleep(0.3)
+            group.signal(signal.SIGINT)
+            time.sleep(1.0)
+            started_at = time.monotonic()
+            group.signal(signal.SIGINT)
+            status = group.wait(15)
+            took = time.monotonic() - started_at
+    finally:
+        group.kill()
+    assert status is not None, "a second Ctrl-C did not stop the group within 15 s"
+    assert took < 10, f"the group took {took:.1f} s after the second Ctrl-C"
+    not_json = []
+    for line in group.log_text().splitlines():
+        try:
+            json.loads(line)
+        except ValueError:
+            not_json.append(line)
+    assert not not_json, "\n".join(not_json[-12:])
+
+
 def serve_once(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {key: value for key, value in os.environ.items() if not key.startswith("SSOGW_")}
     environ.update(

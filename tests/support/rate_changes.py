@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 from app.admission.credentials import BearerToken
 from app.admission.records import Caller, Protocol
@@ -26,6 +27,14 @@ BAHT = 100
 S40_RATE = {1: 70 * BAHT, 2: 100 * BAHT, 3: 300 * BAHT}
 
 Owed = tuple[str, int, str]  # (month, refund in satang, reason)
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, limit_s: float = 10.0) -> None:
+    """Return once ``check()`` holds (asked every 20 ms); fail naming ``what`` past ``limit_s``."""
+    deadline = time.monotonic() + limit_s
+    while not await check():
+        assert time.monotonic() < deadline, f"never: {what}"
+        await asyncio.sleep(0.02)
 
 
 async def add_rate(
