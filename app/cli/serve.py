@@ -10,6 +10,7 @@ import socket
 import sys
 from typing import TYPE_CHECKING, Any
 
+from app.cli.output import say
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -31,8 +32,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     workers = args.workers or settings.http_workers or usable_cpus()
     if workers > (limit := worker_limit()):
-        print(f"error: SSOGW_HTTP_WORKERS: at most {limit}, {MAX_WORKERS_PER_CPU} for each CPU"
-              " this process may use", file=sys.stderr)  # fmt: skip
+        say(
+            f"error: SSOGW_HTTP_WORKERS: at most {limit}, {MAX_WORKERS_PER_CPU} for each CPU"
+            " this process may use"
+        )  # as app.cli.main says a setting it refuses
         return 2
     _hand_over_spools(settings, workers=workers)
     if workers == 1:

@@ -26,6 +26,17 @@ from tests.reliability.gateway_process import REPO, GatewayProcess
 pytestmark = pytest.mark.db
 
 
+def assert_all_json(log: str) -> None:
+    """Every line of ``log`` is a JSON object (the gateway's log lines are)."""
+    not_json = []
+    for line in log.splitlines():
+        try:
+            json.loads(line)
+        except ValueError:
+            not_json.append(line)
+    assert not not_json, "\n".join(not_json[-12:])
+
+
 def started(
     pg_pair: tuple[LocalPair, PairRecord], settings: Settings, tmp_path: Path, **env: str
 ) -> GatewayProcess:
@@ -191,13 +202,7 @@ def test_ctrl_c_stops_every_worker_without_a_traceback(
         pass  # both workers serve
     group.signal(signal.SIGINT)
     assert group.wait(20) == 0, group.log_tail()
-    not_json = []
-    for line in group.log_text().splitlines():
-        try:
-            json.loads(line)
-        except ValueError:
-            not_json.append(line)
-    assert not not_json, "\n".join(not_json[-12:])
+    assert_all_json(group.log_text())
 
 
 def test_a_second_ctrl_c_stops_the_workers_at_once(
@@ -233,13 +238,7 @@ def test_a_second_ctrl_c_stops_the_workers_at_once(
         group.kill()
     assert status is not None, "a second Ctrl-C did not stop the group within 15 s"
     assert took < 10, f"the group took {took:.1f} s after the second Ctrl-C"
-    not_json = []
-    for line in group.log_text().splitlines():
-        try:
-            json.loads(line)
-        except ValueError:
-            not_json.append(line)
-    assert not not_json, "\n".join(not_json[-12:])
+    assert_all_json(group.log_text())
 
 
 def serve_once(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

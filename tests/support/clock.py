@@ -37,6 +37,17 @@ ENV = "SSOGW_TEST_BUSINESS_TIME"
 DEFAULT_TIME_OF_DAY = time_of_day(10, 0)
 
 
+class ManualMonotonic:
+    """A monotonic clock that moves only when told (``now += s``): a unit test's time for what
+    reads ``time.monotonic`` (the rate book's TTL and once-a-second rules, say)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class PinnedClock:
     """An aware-UTC clock pinned to an instant, ticking from it; callable like ``datetime.now``."""
 

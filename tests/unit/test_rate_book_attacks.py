@@ -19,17 +19,10 @@ from collections.abc import Awaitable, Callable
 from app.domain.months import Month
 from app.domain.rates import DEFAULT_RATE_HISTORY, Rate
 from app.rates.book import RateBook
+from tests.support.clock import ManualMonotonic
 
 CUT = Rate(40, 2, Month(2030, 1), Month(2030, 1), 6_000, 5_000)
 LATER = Rate(40, 3, Month(2030, 1), Month(2030, 1), 18_000, 15_000)
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class _Store:
@@ -62,7 +55,7 @@ async def test_a_reload_begun_before_a_rate_never_replaces_the_table_a_confirm_a
     on this instance adopts the primary's table with it; the inquiry's reload then ends. The
     book must go on serving the adopted table (it is the newer); eed1875 serves the older one
     for another ``ttl_s`` (app/rates/book.py ``table`` stores its result over the adopt)."""
-    store, clock = _Store(), _Clock()
+    store, clock = _Store(), ManualMonotonic()
     book = RateBook(store, ttl_s=60.0, monotonic=clock)
     await book.table()
     clock.now = 61.0  # the TTL is over: the next call reloads
@@ -84,7 +77,7 @@ async def test_a_slower_confirm_never_adopts_an_older_table_over_a_newer_one() -
     """Two confirms find the instance's table short: the first reads N + 1 lines, a rate is
     added, the second reads N + 2 and adopts them, then the first adopts its N + 1. The book
     must keep N + 2; eed1875 kept N + 1 (``adopt`` replaced whatever was there)."""
-    store, clock = _Store(), _Clock()
+    store, clock = _Store(), ManualMonotonic()
     book = RateBook(store, ttl_s=60.0, monotonic=clock)
     await book.table()
     store.lines.append(CUT)

@@ -12,17 +12,10 @@ from app.domain.months import Month
 from app.domain.rates import DEFAULT_RATE_HISTORY, Rate, lines_digest
 from app.errors import StoreUnavailable
 from app.rates.book import RateBook
+from tests.support.clock import ManualMonotonic
 
 CUT = Rate(40, 2, Month(2030, 1), Month(2030, 1), 6_000, 5_000)
 MISTAKE = Rate(40, 1, Month(2030, 1), Month(2030, 1), 6_500, 3_000)
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class _Primary:
@@ -54,7 +47,7 @@ async def test_a_fingerprint_whose_read_failed_is_read_again_once_the_primary_is
     ``table``), and kept there when the read fails; ``_fresh`` then takes any inquiry showing
     it as fresh, so the instance offers the old price until its TTL (60 s) is over, with the
     primary up the whole time. A failed read is not a read "made for" the fingerprint."""
-    primary, clock = _Primary(list(DEFAULT_RATE_HISTORY)), _Clock()
+    primary, clock = _Primary(list(DEFAULT_RATE_HISTORY)), ManualMonotonic()
     book = RateBook(primary, ttl_s=60.0, monotonic=clock)
     await book.table()
     primary.lines.append(CUT)  # through another instance; the standby replays it
@@ -88,7 +81,7 @@ async def test_a_line_removed_is_seen_by_inquiries_once_their_standby_shows_it()
     held), and ``_fresh`` takes an inquiry showing one of them as fresh whatever the table
     held, so a fingerprint seen once while the standby lagged is trusted for ever after,
     even when it later names the primary's current table."""
-    primary, clock = _Primary(list(DEFAULT_RATE_HISTORY)), _Clock()
+    primary, clock = _Primary(list(DEFAULT_RATE_HISTORY)), ManualMonotonic()
     book = RateBook(primary, ttl_s=60.0, monotonic=clock)
     await book.table()
     before = lines_digest(primary.lines)

@@ -15,16 +15,9 @@ from app.domain.months import Month
 from app.domain.rates import DEFAULT_RATE_HISTORY, Rate, lines_digest
 from app.errors import StoreUnavailable
 from app.rates.book import RateBook
+from tests.support.clock import ManualMonotonic
 
 CUT = Rate(40, 2, Month(2030, 1), Month(2030, 1), 6_000, 5_000)
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class _Primary:
@@ -57,7 +50,7 @@ async def test_inquiries_counting_a_line_the_primary_no_longer_holds_share_one_r
     the primary's table never reaches the standby's count): 50 inquiries make 50 primary
     reads, and the last waits for all the others. The inquiry path, meant to spare the
     primary (DESIGN.md: "partner traffic never loads the primary"), serialises on it."""
-    primary, clock = _Primary([*DEFAULT_RATE_HISTORY, CUT]), _Clock()
+    primary, clock = _Primary([*DEFAULT_RATE_HISTORY, CUT]), ManualMonotonic()
     book = RateBook(primary, ttl_s=60.0, monotonic=clock)
     await book.table()
     held_by_standby = lines_digest(primary.lines)
@@ -82,7 +75,7 @@ async def test_an_inquiry_served_by_a_standby_does_not_fail_while_the_primary_is
     the inquiry fails with server.store_unavailable, and so does every other inquiry of the
     instance while the primary is away, each trying the primary in turn under the book's
     lock."""
-    primary, clock = _Primary(list(DEFAULT_RATE_HISTORY)), _Clock()
+    primary, clock = _Primary(list(DEFAULT_RATE_HISTORY)), ManualMonotonic()
     book = RateBook(primary, ttl_s=60.0, monotonic=clock)
     await book.table()
     primary.lines.append(CUT)  # through another instance; the standby replays it

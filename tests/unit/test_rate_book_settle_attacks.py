@@ -10,16 +10,9 @@ import asyncio
 from app.domain.months import Month
 from app.domain.rates import DEFAULT_RATE_HISTORY, Rate, lines_digest
 from app.rates.book import RateBook
+from tests.support.clock import ManualMonotonic
 
 CUT = Rate(40, 2, Month(2030, 1), Month(2030, 1), 6_000, 5_000)
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class _SlowPrimary:
@@ -54,7 +47,7 @@ async def test_an_inquiry_showing_a_new_fingerprint_waits_for_the_read_made_for_
     lock-free fast path, without waiting for the read that was made for that fingerprint.
     The counter then refuses the 100 baht the inquiry offered (the confirm prices by the
     primary's table)."""
-    primary, clock = _SlowPrimary(list(DEFAULT_RATE_HISTORY)), _Clock()
+    primary, clock = _SlowPrimary(list(DEFAULT_RATE_HISTORY)), ManualMonotonic()
     book = RateBook(primary, ttl_s=60.0, monotonic=clock)
     await book.table()
     primary.reads = 0

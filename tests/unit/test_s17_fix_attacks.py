@@ -14,16 +14,9 @@ from app.errors import StoreUnavailable
 from app.rates.book import ASK_AGAIN_S, RateBook
 from app.settings import Settings
 from app.workers.shares import worker_settings
+from tests.support.clock import ManualMonotonic
 
 CUT = Rate(40, 2, Month(2030, 1), Month(2030, 1), 6_000, 5_000)
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class _Primary:
@@ -52,7 +45,7 @@ async def test_an_inquiry_without_a_fingerprint_is_not_held_to_a_dead_primarys_r
     dead primary once a second, and waits its whole timeout, only to be served the table it
     would have been served at once: before c74c6dd only the one read a second that brought the
     fingerprint waited. Inquiries must go on from the replica during a primary outage."""
-    clock, primary = _Clock(), _Primary()
+    clock, primary = ManualMonotonic(), _Primary()
     book = RateBook(primary, ttl_s=60.0, monotonic=clock)
     old = await book.table()
     newer = RateTable([*primary.lines, CUT]).digest  # what the standby holds
@@ -83,7 +76,7 @@ async def test_a_table_the_standby_proves_current_is_still_served_when_the_prima
     server.store_unavailable, even when the standby's read shows the very fingerprint of the
     table the book holds (nothing changed), or none (held to ``_shown``, that same one). The
     replica can answer, the table is provably current, and the inquiry still fails."""
-    clock, primary = _Clock(), _Primary()
+    clock, primary = ManualMonotonic(), _Primary()
     book = RateBook(primary, ttl_s=60.0, monotonic=clock)
     table = await book.table()
     primary.down = True
