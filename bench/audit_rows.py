@@ -394,10 +394,11 @@ async def time_lookups(dsn: str, count: int) -> dict[str, Any]:
 
 
 def _explainable() -> str:
-    from app.audit.queries import LOOKUPS
+    from app.audit.queries import LOOKUPS, UNLINKED_SEQ
 
     return (
-        LOOKUPS.replace("$2", "'-infinity'")
+        LOOKUPS.replace("$7", str(UNLINKED_SEQ))
+        .replace("$2", "'-infinity'")
         .replace("$3", "'infinity'")
         .replace("$4", "'infinity'")
         .replace("$5", "9223372036854775807")
