@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from app.cli.output import emit
-from app.cli.session import gateway, run_async
+from app.cli.session import gateway, operator, run_async
 from app.domain.calendar import thai_month_short
 from app.domain.money import format_baht, to_baht
 from app.domain.months import Month
@@ -49,7 +49,7 @@ def cmd_refunds(args: argparse.Namespace, settings: Settings) -> int:
         if args.csv:
             out.writerow(REFUND_COLUMNS)
         async with gateway(settings) as gw:
-            async for person in gw.refunds.refunds(first, last):
+            async for person in gw.refunds.refunds(first, last, requester=operator()):
                 if args.csv:
                     out.writerows(
                         escape_row(
@@ -77,7 +77,7 @@ def cmd_refunds(args: argparse.Namespace, settings: Settings) -> int:
             document = {
                 "from": str(first),
                 "to": str(last),
-                "persons": len(persons),
+                "persons": len({p.national_id for p in persons}),  # owed in two sections: one
                 "months": sum(len(p.months) for p in persons),
                 "total": str(to_baht(total)),
                 "refunds": [p.document() for p in persons],
@@ -88,7 +88,8 @@ def cmd_refunds(args: argparse.Namespace, settings: Settings) -> int:
                 f"  {format_baht(p.refund_satang)}"
                 for p in persons
             ]
-            text.append(f"{len(persons)} persons, {format_baht(total)} baht to refund")
+            count = len({p.national_id for p in persons})
+            text.append(f"{count} persons, {format_baht(total)} baht to refund")
             emit(args, document, "\n".join(text))
         return 0
 

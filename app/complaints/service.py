@@ -219,6 +219,15 @@ def _people(page: Iterable[Complaint]) -> list[tuple[str, str]]:
     return list({c.national_id: c.name or "" for c in page}.items())
 
 
+def _payer_shown(case: Complaint) -> list[tuple[str, str]]:
+    """The person whose payment a case shows, when not the complainant (a receipt that is
+    another person's): the answer shows their ID, months and amount, so they are recorded too."""
+    payment = case.payment
+    if payment is None or payment.national_id == case.national_id:
+        return []
+    return [(payment.national_id, "")]
+
+
 class ComplaintsAccess:
     """Complaint cases for SSO's internal applications: scope ``admin``, each call audited."""
 
@@ -234,6 +243,7 @@ class ComplaintsAccess:
         async def body(call: Admitted) -> Complaint:
             via = f"{call.principal.kind}:{call.principal.name}"
             case = await self._service.open(complaint, who=call.principal.name, via=via)
+            await self._gate.people_seen(call, operation="OpenComplaint", people=_payer_shown(case))
             await call.audit.ok(name_returned=case.name, complaint=case.id, state=case.state)
             return case
 
@@ -250,6 +260,7 @@ class ComplaintsAccess:
         async def body(call: Admitted) -> Complaint:
             case = await self._service.get(complaint_id)
             call.audit.national_id = case.national_id
+            await self._gate.people_seen(call, operation="GetComplaint", people=_payer_shown(case))
             await call.audit.ok(name_returned=case.name, complaint=case.id)
             return case
 
@@ -290,6 +301,8 @@ class ComplaintsAccess:
             call.audit.national_id = (await self._service.get(complaint_id)).national_id
             via = f"{call.principal.kind}:{call.principal.name}"
             case = await self._service.transition(complaint_id, to=to, who=who, note=note, via=via)
+            people = _payer_shown(case)
+            await self._gate.people_seen(call, operation="TransitionComplaint", people=people)
             await call.audit.ok(name_returned=case.name, complaint=case.id, state=case.state)
             return case
 

@@ -283,7 +283,9 @@ def build_gateway(
         person_import=PersonImportService(
             store=PersonImportRepository(lambda: db.primary), prefixes=settings.prefixes()
         ),
-        refunds=RefundsService(source=RefundsRepository(lambda: db.primary), rates=ledger),
+        refunds=RefundsService(
+            source=RefundsRepository(lambda: db.primary), rates=ledger, sink=audit, clock=clock
+        ),
         access_reports=AccessReportAccess(gate=gate, service=access_report_builder),
         complaints=ComplaintsAccess(gate=gate, service=complaint_cases),
         complaint_cases=complaint_cases,

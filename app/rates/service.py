@@ -146,7 +146,8 @@ class RatesAdmin:
                 amountSatang=rate.amount_satang,
             )
             tally = OverpaymentTally()
-            return RateChange(record, retroactive, self._overpayments(rate, tally), tally)
+            overpayments = self._overpayments(rate, tally, call, operation)
+            return RateChange(record, retroactive, overpayments, tally)
 
         return await self._gate.audited(
             caller=caller,
@@ -193,8 +194,10 @@ class RatesAdmin:
         return bangkok_date(self._clock())
 
     async def _overpayments(
-        self, rate: Rate, tally: OverpaymentTally
+        self, rate: Rate, tally: OverpaymentTally, call: Admitted, operation: str
     ) -> AsyncGenerator[Overpayment, None]:
+        """The overpayments the new rate makes, chunk by chunk. The answer shows each one's
+        national ID, so every person of a chunk is recorded before the chunk is shown."""
         table = await self._rates.table()
         # Only months paid above the new amount can be overpaid because of it.
         chunks = self._store.paid_months(
@@ -207,7 +210,10 @@ class RatesAdmin:
         )
         async with aclosing(chunks):
             async for paid in chunks:
-                for overpayment in compute_overpayments(paid, table):
+                owed = compute_overpayments(paid, table)
+                people = {o.national_id: "" for o in owed}.items()
+                await call.audit.people_seen(people, operation=operation)
+                for overpayment in owed:
                     tally.count += 1
                     tally.refund_satang += overpayment.refund_satang
                     yield overpayment

@@ -10,10 +10,13 @@ listing, so a cut just entered counts.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final, Protocol
 
+from app.audit.records import AuditSink, Requester
 from app.domain.money import to_baht
 from app.domain.months import Month
 from app.domain.overpayment import Overpayment, refunds_owed
@@ -23,6 +26,7 @@ from app.rates.records import RateSource
 from app.refunds.records import DueAmount, PaidRow
 
 MAX_MONTHS: Final = 240  # one listing covers at most 20 years of contribution months
+RECORDED_TOGETHER: Final = 100  # persons whose audit records are written at once, then shown
 _LINES: Final = ((39, None), (40, 1), (40, 2), (40, 3))
 
 
@@ -46,6 +50,11 @@ class PersonRefund:
     months: tuple[Overpayment, ...]
 
     @property
+    def name(self) -> str:
+        """The name as the listing shows it."""
+        return f"{self.title}{self.first_name} {self.last_name}"
+
+    @property
     def refund_satang(self) -> int:
         """The sum to refund."""
         return sum(month.refund_satang for month in self.months)
@@ -54,7 +63,7 @@ class PersonRefund:
         """JSON-ready (camelCase, amounts in baht as strings)."""
         return {
             "nationalId": self.national_id,
-            "name": f"{self.title}{self.first_name} {self.last_name}",
+            "name": self.name,
             "section": self.section,
             "months": [
                 {
@@ -86,14 +95,58 @@ def due_amounts(rates: RateTable, first: Month, last: Month) -> list[DueAmount]:
 
 
 class RefundsService:
-    """Lists the refunds owed for a period, person by person."""
+    """Lists the refunds owed for a period, person by person. Each person it yields has
+    been recorded first (``ListRefunds``, naming the ``requester``): the listing shows their
+    ID, name and amounts, and every lookup of a person's data is on the audit trail."""
 
-    def __init__(self, *, source: PaidMonthSource, rates: RateSource) -> None:
+    def __init__(
+        self,
+        *,
+        source: PaidMonthSource,
+        rates: RateSource,
+        sink: AuditSink,
+        clock: Callable[[], datetime],
+    ) -> None:
         self._source = source
         self._rates = rates
+        self._sink = sink
+        self._clock = clock
 
-    async def refunds(self, first: Month, last: Month) -> AsyncIterator[PersonRefund]:
+    async def refunds(
+        self, first: Month, last: Month, *, requester: Requester
+    ) -> AsyncIterator[PersonRefund]:
         """Every person owed a refund for months ``first``..``last``, by national ID."""
+        shown: list[PersonRefund] = []
+        async for person in self._owed(first, last):
+            shown.append(person)
+            if len(shown) == RECORDED_TOGETHER:
+                await self._record(requester, shown)
+                for each in shown:
+                    yield each
+                shown = []
+        await self._record(requester, shown)
+        for each in shown:
+            yield each
+
+    async def _record(self, requester: Requester, persons: list[PersonRefund]) -> None:
+        at = self._clock()
+        await asyncio.gather(
+            *(
+                self._sink.record(
+                    requester.record(
+                        at=at,
+                        operation="ListRefunds",
+                        outcome="ok",
+                        national_id=person.national_id,
+                        name_returned=person.name,
+                        detail={"listed": True, "section": person.section},
+                    )
+                )
+                for person in persons
+            )
+        )
+
+    async def _owed(self, first: Month, last: Month) -> AsyncIterator[PersonRefund]:
         if last < first or last.index - first.index >= MAX_MONTHS:
             raise InvalidInput(
                 f"The period must run forward and span at most {MAX_MONTHS} months.",

@@ -17,7 +17,7 @@ import pytest
 
 from app.admission.credentials import BearerToken
 from app.admission.records import Caller, Protocol
-from app.counter.ledger import PgLedger
+from app.cli.session import operator
 from app.counter.rules import counter_rules
 from app.db.recent_writes import RecentWrites
 from app.domain.calendar import buddhist_year, thai_date_long, thai_month
@@ -28,8 +28,6 @@ from app.errors import OptionChangeRefused
 from app.insured.repository import InsuredRepository
 from app.insured.service import InsuredAdmin
 from app.main import Gateway
-from app.refunds.repository import RefundsRepository
-from app.refunds.service import RefundsService
 from tests.conftest import PartnerCredentials
 from tests.integration.test_soap_end_to_end import soap_service
 from tests.support.clock import business_clock
@@ -368,9 +366,8 @@ async def test_refunds_list_the_months_of_a_membership_that_ended(
         " RETURNING id"
     )
     try:
-        ledger = PgLedger(primary=lambda: gateway.db.primary, router=lambda: gateway.db.router)
-        service = RefundsService(source=RefundsRepository(lambda: gateway.db.primary), rates=ledger)
-        refunds = [p async for p in service.refunds(cut, cut) if p.national_id == nid]
+        listing = gateway.refunds.refunds(cut, cut, requester=operator())
+        refunds = [p async for p in listing if p.national_id == nid]
     finally:
         await owner_pool.execute("DELETE FROM contribution_rates WHERE id = $1", rate)
     (refund,) = refunds

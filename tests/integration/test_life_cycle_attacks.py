@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.cli.session import operator
 from app.counter.entitlement import facts_of, history_start
 from app.counter.ledger import PgLedger
 from app.domain.calendar import thai_date_long, thai_month
@@ -49,7 +50,7 @@ async def refunds_of(
     """The refund listing's months for ``nid``: month, paid, due, refund, reason."""
     return [
         (m.month, m.paid_satang, m.due_satang, m.refund_satang, m.reason)
-        async for person in gateway.refunds.refunds(first, last)
+        async for person in gateway.refunds.refunds(first, last, requester=operator())
         if person.national_id == nid
         for m in person.months
     ]

@@ -12,12 +12,11 @@ import asyncpg
 import pytest
 
 from app.cli import main as cli
-from app.counter.ledger import PgLedger
+from app.cli.session import operator
 from app.domain.months import Month
 from app.errors import InvalidInput
 from app.main import Gateway
-from app.refunds.repository import RefundsRepository
-from app.refunds.service import PersonRefund, RefundsService
+from app.refunds.service import PersonRefund
 from app.settings import Settings
 from tests.support.people import add_person
 
@@ -63,13 +62,9 @@ async def retroactive_cut(
         )
 
 
-def service(gw: Gateway) -> RefundsService:
-    ledger = PgLedger(primary=lambda: gw.db.primary, router=lambda: gw.db.router)
-    return RefundsService(source=RefundsRepository(lambda: gw.db.primary), rates=ledger)
-
-
 async def listing(gw: Gateway, first: Month, last: Month, ids: set[str]) -> list[PersonRefund]:
-    return [p async for p in service(gw).refunds(first, last) if p.national_id in ids]
+    owed = gw.refunds.refunds(first, last, requester=operator())
+    return [p async for p in owed if p.national_id in ids]
 
 
 async def test_months_paid_above_the_new_rate_are_listed_per_person(

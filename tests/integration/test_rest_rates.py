@@ -105,7 +105,10 @@ async def test_a_retroactive_cut_lists_the_overpayments_it_creates(
     assert body["overpaymentCount"] == len(body["overpayments"]) >= 3
     assert Decimal(body["refundTotal"]) == sum(Decimal(o["refund"]) for o in body["overpayments"])
     records = await audit_rows(gateway, response.headers["x-request-id"])
-    assert [(r["operation"], r["outcome"]) for r in records] == [("AddRetroactiveRate", "ok")]
+    own = [(r["operation"], r["outcome"]) for r in records if r["national_id"] is None]
+    assert own == [("AddRetroactiveRate", "ok")]
+    # Each person the answer lists has a record of the call too (their ID was shown).
+    assert {r["national_id"] for r in records if r["national_id"] is not None} == ids
 
 
 async def test_rates_are_checked(api: httpx.AsyncClient) -> None:

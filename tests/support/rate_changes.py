@@ -10,14 +10,13 @@ from collections.abc import Awaitable, Callable
 
 from app.admission.credentials import BearerToken
 from app.admission.records import Caller, Protocol
-from app.counter.ledger import PgLedger
+from app.cli.session import operator
 from app.counter.member_reads import DIGEST_EVERY_S
 from app.counter.records import ConfirmResult, InquiryRequest
 from app.domain.months import Month
 from app.main import Gateway
 from app.rates.service import RateChange, RateRequest
-from app.refunds.repository import RefundsRepository
-from app.refunds.service import PersonRefund, RefundsService
+from app.refunds.service import PersonRefund
 from tests.conftest import PartnerCredentials
 from tests.support.counter_calls import caller, confirm_request
 from tests.support.wsse import digest_token
@@ -66,15 +65,10 @@ async def confirm_months(
     )
 
 
-def refunds(gw: Gateway) -> RefundsService:
-    """The refund listing (``ssogw refunds list``) on ``gw``'s primary."""
-    ledger = PgLedger(primary=lambda: gw.db.primary, router=lambda: gw.db.router)
-    return RefundsService(source=RefundsRepository(lambda: gw.db.primary), rates=ledger)
-
-
 async def owed_to(gw: Gateway, month: Month, nid: str) -> list[PersonRefund]:
-    """What the refund listing owes ``nid`` for ``month``."""
-    return [p async for p in refunds(gw).refunds(month, month) if p.national_id == nid]
+    """What the refund listing (``ssogw refunds list``) owes ``nid`` for ``month``."""
+    owed = gw.refunds.refunds(month, month, requester=operator())
+    return [p async for p in owed if p.national_id == nid]
 
 
 async def refund_list(gw: Gateway, month: Month, nid: str) -> list[Owed]:
