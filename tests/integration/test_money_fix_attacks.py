@@ -27,7 +27,7 @@ from tests.conftest import PartnerCredentials
 from tests.support.clock import PinnedClock
 from tests.support.counter_calls import caller, s40_person
 from tests.support.fleet import instance
-from tests.support.people import add_person, wait_replayed
+from tests.support.people import add_person, end_membership, wait_replayed
 from tests.support.rate_changes import (
     BAHT,
     S40_RATE,
@@ -208,11 +208,7 @@ async def test_a_cut_does_not_list_a_month_after_its_cover_ended_as_a_rate_cut(
             conn, section=40, option=2, coverage_start=Month(2044, 1),
             paid=[first, cut],
         )  # fmt: skip
-        await conn.execute(
-            "UPDATE insured_persons SET status = 'terminated', status_reason ="
-            " 'section33_employment', ended_month = $2 WHERE national_id = $1",
-            nid, ended.first_day,
-        )  # fmt: skip
+        await end_membership(conn, nid, ended)
     issued = await gateway.registry.add_client(name=f"c-{uuid.uuid4().hex[:10]}", scopes=["admin"])
     change = await gateway.api.rates.add_rate(
         caller=Caller(Protocol.REST, "127.0.0.1", uuid.uuid4().hex),

@@ -18,7 +18,7 @@ from app.errors import InvalidInput
 from app.main import Gateway
 from app.refunds.service import PersonRefund
 from app.settings import Settings
-from tests.support.people import add_person
+from tests.support.people import add_person, end_membership
 
 pytestmark = pytest.mark.db
 
@@ -143,12 +143,7 @@ async def test_months_paid_after_cover_ended_are_listed_with_their_reason(
     async with gateway.db.primary.acquire() as conn:
         nid = await add_person(conn, section=39, coverage_start=first,
                                paid=list(Month.range(first, Month(2043, 4))))  # fmt: skip
-        # As a return to Section 33 (or an officer's termination) recorded late leaves it.
-        await conn.execute(
-            "UPDATE insured_persons SET status = 'terminated', status_reason ="
-            " 'section33_employment', ended_month = $2 WHERE national_id = $1",
-            nid, ended.first_day,
-        )  # fmt: skip
+        await end_membership(conn, nid, ended)
     (refund,) = await listing(gateway, first, Month(2043, 12), {nid})
     assert [(m.month, m.paid_satang, m.due_satang, m.refund_satang, m.reason)
             for m in refund.months] == [

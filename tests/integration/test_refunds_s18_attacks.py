@@ -24,9 +24,10 @@ from app.settings import Settings
 from app.stats.repository import StatsRepository
 from tests.conftest import PartnerCredentials
 from tests.integration.test_access_report import accountability_api
+from tests.integration.test_complaints import paid
 from tests.integration.test_settlement_cli import ssogw
 from tests.support.counter_calls import caller, confirm_request, s40_person, today
-from tests.support.people import add_person, payment_business_day, wait_replayed
+from tests.support.people import add_person, end_membership, payment_business_day, wait_replayed
 from tests.support.rest_api import audit_rows, new_client, replicas
 from tests.support.wsse import digest_token
 
@@ -47,11 +48,7 @@ async def test_the_refund_listing_records_every_person_it_shows(
     async with gateway.db.primary.acquire() as conn:
         nid = await add_person(conn, section=39, coverage_start=first,
                                paid=list(Month.range(first, Month(2045, 4))))  # fmt: skip
-        await conn.execute(
-            "UPDATE insured_persons SET status = 'terminated', status_reason ="
-            " 'section33_employment', ended_month = $2 WHERE national_id = $1",
-            nid, ended.first_day,
-        )  # fmt: skip
+        await end_membership(conn, nid, ended)
     code = await ssogw(monkeypatch, settings, "refunds", "list", "--from", "2045-01",
                        "--to", "2045-04", "--json")  # fmt: skip
     assert code == 0
@@ -126,17 +123,11 @@ async def test_a_case_showing_another_persons_payment_records_that_person(
     (``payment.nationalId``). The audit record of those calls names A alone, so B's record
     never says that an officer saw their payment ("who looked up ID B?" misses it)."""
     api = back_office
-    payer = await s40_person(gateway)
-    txn = f"S18-{uuid.uuid4().hex[:12]}"
-    result = await gateway.counter.confirm(
-        caller=caller(),
-        credentials=digest_token(partner.username, partner.password),
-        request=confirm_request(payer, [str(today())], 7_000, txn=txn),
-    )
+    payer, _, receipt = await paid(gateway, partner)
     complainant = await s40_person(gateway)
     opened = await api.post("/api/v1/complaints", json={
         "nationalId": complainant, "category": "paid-not-posted",
-        "receiptNo": result.receipt_no, "description": "Posted to someone else?"})  # fmt: skip
+        "receiptNo": receipt, "description": "Posted to someone else?"})  # fmt: skip
     assert opened.status_code == 201, opened.text
     case = opened.json()
     assert case["payment"]["nationalId"] == payer, "B's ID is shown"
@@ -162,11 +153,7 @@ async def test_the_refund_listing_counts_a_person_owed_in_two_sections_once(
     async with gateway.db.primary.acquire() as conn:
         nid = await add_person(conn, section=39, coverage_start=Month(2046, 2),
                                paid=list(Month.range(Month(2046, 2), Month(2046, 4))))  # fmt: skip
-        await conn.execute(
-            "UPDATE insured_persons SET status = 'terminated', status_reason ="
-            " 'section33_employment', ended_month = '2046-03-01' WHERE national_id = $1",
-            nid,
-        )
+        await end_membership(conn, nid, Month(2046, 3))
         await conn.execute(
             "INSERT INTO closed_memberships (national_id, section, s40_option, coverage_start,"
             " ended_month, end_reason, closed_on) VALUES"

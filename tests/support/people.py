@@ -105,6 +105,16 @@ async def add_person(
     return nid
 
 
+async def end_membership(conn: asyncpg.Connection, nid: str, ended: Month) -> None:
+    """End ``nid``'s membership at ``ended``, as a return to Section 33 recorded late leaves it
+    (months paid after ``ended`` stay paid: the refund listing owes them as ``cover_ended``)."""
+    await conn.execute(
+        "UPDATE insured_persons SET status = 'terminated', status_reason ="
+        " 'section33_employment', ended_month = $2 WHERE national_id = $1",
+        nid, ended.first_day,
+    )  # fmt: skip
+
+
 async def wait_replayed(
     conn: asyncpg.Connection, replicas: Sequence[asyncpg.Pool], *, timeout_s: float = 10.0
 ) -> None:
