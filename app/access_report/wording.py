@@ -37,6 +37,7 @@ PAYMENT_STATE: Final = Words("สถานะการชำระเงิน",
 CANCELLED_AT: Final = Words("เวลาที่ยกเลิก", "cancellation time")
 REGISTRATION: Final = Words("ข้อมูลการขึ้นทะเบียน", "registration details")
 HISTORY: Final = Words("ประวัติการชำระเงิน", "payment history")
+REFUND: Final = Words("ยอดเงินที่ต้องคืน", "amount to refund")
 MEMBERSHIPS: Final = Words("ประวัติการเป็นผู้ประกันตน", "membership history")
 ACCESSES: Final = Words("ประวัติการเข้าถึงข้อมูล", "access records")
 COMPLAINT: Final = Words("ข้อมูลเรื่องร้องเรียน", "complaint case")
@@ -71,6 +72,13 @@ OPERATIONS: Final[dict[str, Words]] = {
     "GetComplaint": Words("เรียกดูเรื่องร้องเรียน", "Complaint viewed"),
     "ListComplaints": Words("แสดงรายการเรื่องร้องเรียน", "Complaint listing"),
     "TransitionComplaint": Words("ปรับสถานะเรื่องร้องเรียน", "Complaint status change"),
+    "ComplaintPaymentShown": Words(
+        "แสดงการชำระเงินในเรื่องร้องเรียนของผู้อื่น", "Payment shown in another person's complaint"
+    ),
+    "ListRefunds": Words("แสดงรายการเงินสมทบที่ต้องคืน", "Refund listing"),
+    "ListOverpayments": Words(
+        "แสดงรายการเงินสมทบที่ชำระเกินหลังเปลี่ยนอัตรา", "Overpayments listed after a rate change"
+    ),
     "PartnerFeedExportStart": Words(
         "ส่งรายชื่อในไฟล์ข้อมูลให้หน่วยรับชำระเงิน", "Included in the feed sent to a payment partner"
     ),
@@ -95,6 +103,9 @@ DISCLOSED: Final[dict[str, tuple[Words, ...]]] = {
     "GetComplaint": (NAME, COMPLAINT, RECEIPT),
     "ListComplaints": (NAME, COMPLAINT),
     "TransitionComplaint": (NAME, COMPLAINT),
+    "ComplaintPaymentShown": (NATIONAL_ID, RECEIPT, MONTHS_PAID, AMOUNT_PAID),
+    "ListRefunds": (NAME, SECTION, OPTION, MONTHS_PAID, AMOUNT_PAID, REFUND),
+    "ListOverpayments": (NATIONAL_ID, SECTION, OPTION, MONTHS_PAID, AMOUNT_PAID, REFUND),
 }
 
 # --- who and why -----------------------------------------------------------------------------

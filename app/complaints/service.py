@@ -219,6 +219,11 @@ def _people(page: Iterable[Complaint]) -> list[tuple[str, str]]:
     return list({c.national_id: c.name or "" for c in page}.items())
 
 
+#: The payer's record when a case shows a payment that is not the complainant's: their ID,
+#: receipt, months and amount were shown, not their name or a case of theirs.
+PAYMENT_SHOWN: Final = "ComplaintPaymentShown"
+
+
 def _payer_shown(case: Complaint) -> list[tuple[str, str]]:
     """The person whose payment a case shows, when not the complainant (a receipt that is
     another person's): the answer shows their ID, months and amount, so they are recorded too."""
@@ -243,7 +248,7 @@ class ComplaintsAccess:
         async def body(call: Admitted) -> Complaint:
             via = f"{call.principal.kind}:{call.principal.name}"
             case = await self._service.open(complaint, who=call.principal.name, via=via)
-            await self._gate.people_seen(call, operation="OpenComplaint", people=_payer_shown(case))
+            await self._gate.people_seen(call, operation=PAYMENT_SHOWN, people=_payer_shown(case))
             await call.audit.ok(name_returned=case.name, complaint=case.id, state=case.state)
             return case
 
@@ -260,7 +265,7 @@ class ComplaintsAccess:
         async def body(call: Admitted) -> Complaint:
             case = await self._service.get(complaint_id)
             call.audit.national_id = case.national_id
-            await self._gate.people_seen(call, operation="GetComplaint", people=_payer_shown(case))
+            await self._gate.people_seen(call, operation=PAYMENT_SHOWN, people=_payer_shown(case))
             await call.audit.ok(name_returned=case.name, complaint=case.id)
             return case
 
@@ -302,7 +307,7 @@ class ComplaintsAccess:
             via = f"{call.principal.kind}:{call.principal.name}"
             case = await self._service.transition(complaint_id, to=to, who=who, note=note, via=via)
             people = _payer_shown(case)
-            await self._gate.people_seen(call, operation="TransitionComplaint", people=people)
+            await self._gate.people_seen(call, operation=PAYMENT_SHOWN, people=people)
             await call.audit.ok(name_returned=case.name, complaint=case.id, state=case.state)
             return case
 

@@ -2,6 +2,8 @@
 
 Adding a rate answers with the overpayments it creates, streamed as they are computed: the
 JSON document is written in pieces, so a cut over millions of paid months is never held whole.
+The first chunk (its persons recorded) is read before the status line, so a record that cannot
+be written is a 503 that says the rate was added, not a 201 cut short; most cuts are one chunk.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Final
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
+from app.domain.overpayment import Overpayment
+from app.errors import AuditUnavailable
 from app.rates.schemas import (
     OverpaymentOut,
     RateChangeOut,
@@ -33,14 +37,43 @@ FLUSH_BYTES: Final = 64 * 1024
 _ADD_ERRORS = problem_responses(400, 401, 403, 413, 422, 429, 500, 503)
 
 
-async def stream_change(change: RateChange) -> AsyncIterator[bytes]:
-    """``change`` as one RateChangeOut JSON document, written piece by piece."""
+async def first_overpayment(change: RateChange) -> Overpayment | None:
+    """The first overpayment, read before the answer starts: its chunk's persons are recorded
+    then. If they cannot be, the answer is a 503 naming the rate, which was added."""
+    try:
+        return await anext(change.overpayments, None)
+    except AuditUnavailable as exc:
+        await change.overpayments.aclose()
+        rate_id = change.record.id
+        raise AuditUnavailable(
+            f"The rate was added (id {rate_id}), but the persons it overpaid could not be"
+            " recorded, so they are not listed: `ssogw refunds list` lists them. Do not add"
+            " the rate again.",
+            rateId=rate_id,
+            reason=exc.reason or "audit_unavailable",
+        ) from exc
+    except BaseException:
+        await change.overpayments.aclose()
+        raise
+
+
+async def stream_change(change: RateChange, first: Overpayment | None) -> AsyncIterator[bytes]:
+    """``change`` as one RateChangeOut JSON document, written piece by piece, from ``first``
+    (``first_overpayment``) on."""
     rate = RateOut.of(change.record).model_dump_json(by_alias=True)
     retro = "true" if change.retroactive else "false"
     buffer = [f'{{"rate":{rate},"retroactive":{retro},"overpayments":['.encode()]
     size, separator = 0, b""
-    try:
+
+    async def overpayments() -> AsyncIterator[Overpayment]:
+        if first is None:
+            return
+        yield first
         async for overpayment in change.overpayments:
+            yield overpayment
+
+    try:
+        async for overpayment in overpayments():
             piece = (
                 separator + OverpaymentOut.of(overpayment).model_dump_json(by_alias=True).encode()
             )
@@ -95,7 +128,8 @@ def add_rates_routes(router: APIRouter, rates: RatesAdmin) -> None:
         change = await rates.add_rate(
             caller=caller, credentials=token, request=body.to_request(), retroactive=False
         )
-        return StreamingResponse(stream_change(change), 201, media_type="application/json")
+        first = await first_overpayment(change)
+        return StreamingResponse(stream_change(change, first), 201, media_type="application/json")
 
     @router.post(
         "/rates/retroactive",
@@ -116,4 +150,5 @@ def add_rates_routes(router: APIRouter, rates: RatesAdmin) -> None:
         change = await rates.add_rate(
             caller=caller, credentials=token, request=body.to_request(), retroactive=True
         )
-        return StreamingResponse(stream_change(change), 201, media_type="application/json")
+        first = await first_overpayment(change)
+        return StreamingResponse(stream_change(change, first), 201, media_type="application/json")

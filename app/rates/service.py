@@ -31,6 +31,8 @@ MAX_NOTE: Final = 200
 #: The rate table keeps satang in ``integer`` columns: at most 21,474,836.47 baht.
 MAX_RATE_SATANG: Final = 2**31 - 1
 CHUNK: Final = 2000  # paid-month rows read (and overpayments computed) at a time
+#: The record of each person an answer's overpayments show, written before their chunk goes out.
+OVERPAYMENTS_LISTED: Final = "ListOverpayments"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +148,7 @@ class RatesAdmin:
                 amountSatang=rate.amount_satang,
             )
             tally = OverpaymentTally()
-            overpayments = self._overpayments(rate, tally, call, operation)
+            overpayments = self._overpayments(rate, tally, call)
             return RateChange(record, retroactive, overpayments, tally)
 
         return await self._gate.audited(
@@ -194,7 +196,7 @@ class RatesAdmin:
         return bangkok_date(self._clock())
 
     async def _overpayments(
-        self, rate: Rate, tally: OverpaymentTally, call: Admitted, operation: str
+        self, rate: Rate, tally: OverpaymentTally, call: Admitted
     ) -> AsyncGenerator[Overpayment, None]:
         """The overpayments the new rate makes, chunk by chunk. The answer shows each one's
         national ID, so every person of a chunk is recorded before the chunk is shown."""
@@ -212,7 +214,7 @@ class RatesAdmin:
             async for paid in chunks:
                 owed = compute_overpayments(paid, table)
                 people = {o.national_id: "" for o in owed}.items()
-                await call.audit.people_seen(people, operation=operation)
+                await call.audit.people_seen(people, operation=OVERPAYMENTS_LISTED)
                 for overpayment in owed:
                     tally.count += 1
                     tally.refund_satang += overpayment.refund_satang
