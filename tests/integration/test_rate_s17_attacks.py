@@ -28,16 +28,18 @@ from app.rates.service import RateChange
 from app.settings import Settings
 from tests.conftest import PartnerCredentials
 from tests.support.clock import PinnedClock
-from tests.support.counter_calls import caller, confirm_request, s40_person
+from tests.support.counter_calls import caller, s40_person
 from tests.support.fleet import instance
 from tests.support.people import new_national_id, wait_replayed
 from tests.support.rate_changes import (
     BAHT,
     S40_RATE,
     add_rate,
+    confirm_in_background,
     confirm_months,
     rate_change_list,
     refund_list,
+    sessions_where,
     until,
 )
 from tests.support.rest_api import replicas
@@ -238,22 +240,8 @@ async def test_a_cut_whose_settle_wait_lost_its_connection_still_lists_a_payment
     try:
         async with instance(settings, clock, "s17-commit-12", payment_commit_wait_s=12.0) as slow:
             await replica_superuser.execute("SELECT pg_wal_replay_pause()")
-            confirming = asyncio.create_task(
-                slow.counter.confirm(
-                    caller=caller(),
-                    credentials=digest_token(partner.username, partner.password),
-                    request=confirm_request(nid, [str(current)], 100 * BAHT),
-                )
-            )
-
-            async def in_sync_wait() -> bool:
-                return bool(
-                    await superuser.fetchval(
-                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
-                        " AND query = 'COMMIT'"
-                    )
-                )
-
+            confirming = confirm_in_background(slow, partner, nid, current, 100 * BAHT)
+            in_sync_wait = sessions_where(superuser, "wait_event = 'SyncRep' AND query = 'COMMIT'")
             await until(in_sync_wait, "the confirm waits for its standby in COMMIT", 5.0)
             adding = asyncio.create_task(
                 add_rate(gateway, 2, current, 60 * BAHT, retroactive=True, note=NOTE)
@@ -336,22 +324,10 @@ async def test_a_cut_lists_a_payment_of_an_instance_whose_statements_may_outlast
             instance(settings, clock, "s17-long-adds", command_timeout_s=45.0) as adder,
         ):
             await locker.execute("BEGIN; LOCK TABLE payments IN SHARE MODE")
-            confirming = asyncio.create_task(
-                slow.counter.confirm(
-                    caller=caller(),
-                    credentials=digest_token(partner.username, partner.password),
-                    request=confirm_request(nid, [str(current)], 100 * BAHT),
-                )
+            confirming = confirm_in_background(slow, partner, nid, current, 100 * BAHT)
+            insert_waits = sessions_where(
+                superuser, "wait_event_type = 'Lock' AND application_name = 'ssogw-payment'"
             )
-
-            async def insert_waits() -> bool:
-                return bool(
-                    await superuser.fetchval(
-                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                        " AND application_name = 'ssogw-payment'"
-                    )
-                )
-
             await until(insert_waits, "the confirm's insert waits for the lock", 5.0)
             started = time.monotonic()
 

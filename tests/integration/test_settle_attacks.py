@@ -24,10 +24,17 @@ from app.rates.service import RateChange
 from app.settings import Settings
 from tests.conftest import PartnerCredentials
 from tests.support.clock import PinnedClock
-from tests.support.counter_calls import caller, confirm_request, s40_person
+from tests.support.counter_calls import s40_person
 from tests.support.fleet import instance
-from tests.support.rate_changes import BAHT, add_rate, rate_change_list, refund_list, until
-from tests.support.wsse import digest_token
+from tests.support.rate_changes import (
+    BAHT,
+    add_rate,
+    confirm_in_background,
+    rate_change_list,
+    refund_list,
+    sessions_where,
+    until,
+)
 
 pytestmark = pytest.mark.db
 
@@ -84,22 +91,8 @@ async def test_a_cut_on_an_instance_with_a_shorter_commit_wait_lists_a_slower_in
     try:
         async with instance(settings, clock, "slow-commit-12", payment_commit_wait_s=12.0) as slow:
             await replica_superuser.execute("SELECT pg_wal_replay_pause()")
-            confirming = asyncio.create_task(
-                slow.counter.confirm(
-                    caller=caller(),
-                    credentials=digest_token(partner.username, partner.password),
-                    request=confirm_request(nid, [str(current)], 100 * BAHT),
-                )
-            )
-
-            async def in_sync_wait() -> bool:
-                return bool(
-                    await superuser.fetchval(
-                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
-                        " AND query = 'COMMIT'"
-                    )
-                )
-
+            confirming = confirm_in_background(slow, partner, nid, current, 100 * BAHT)
+            in_sync_wait = sessions_where(superuser, "wait_event = 'SyncRep' AND query = 'COMMIT'")
             await until(in_sync_wait, "the confirm waits for its standby in COMMIT", 5.0)
             resumed = asyncio.create_task(_resume_after(replica_superuser, 9.0))
             started = time.monotonic()

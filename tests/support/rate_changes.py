@@ -8,6 +8,8 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
+import asyncpg
+
 from app.admission.credentials import BearerToken
 from app.admission.records import Caller, Protocol
 from app.cli.session import operator
@@ -34,6 +36,28 @@ async def until(check: Callable[[], Awaitable[bool]], what: str, limit_s: float 
     while not await check():
         assert time.monotonic() < deadline, f"never: {what}"
         await asyncio.sleep(0.02)
+
+
+def confirm_in_background(
+    gw: Gateway, partner: PartnerCredentials, nid: str, month: Month, amount: int
+) -> asyncio.Task[ConfirmResult]:
+    """A counter's confirm of ``month`` for ``nid`` on ``gw``, started and left running."""
+    return asyncio.create_task(
+        gw.counter.confirm(
+            caller=caller(),
+            credentials=digest_token(partner.username, partner.password),
+            request=confirm_request(nid, [str(month)], amount),
+        )
+    )
+
+
+def sessions_where(conn: asyncpg.Connection, condition: str) -> Callable[[], Awaitable[bool]]:
+    """A check for ``until``: some session of ``pg_stat_activity`` matches ``condition``."""
+
+    async def check() -> bool:
+        return bool(await conn.fetchval(f"SELECT count(*) FROM pg_stat_activity WHERE {condition}"))
+
+    return check
 
 
 async def add_rate(
