@@ -56,6 +56,7 @@ message in Thai and its published meaning are in ``app/error_catalogue.py``; the
         ├── StoreUnavailable          server.store_unavailable           503 (retryable)
         ├── ReadOnlyStore             server.read_only_store             500
         ├── AuditUnavailable          server.audit_unavailable           503 (retryable)
+        ├── RateAddedUnlisted         server.rate_added_unlisted         500
         ├── Overloaded                server.overloaded                  503 (retryable)
         └── ShuttingDown              server.shutting_down               503 (retryable)
 """
@@ -117,6 +118,7 @@ from app.errors.client import (
 from app.errors.server import (
     AuditUnavailable,
     Overloaded,
+    RateAddedUnlisted,
     ReadOnlyStore,
     ShuttingDown,
     StoreUnavailable,
@@ -173,6 +175,7 @@ __all__ = [
     "PartnerDisabled",
     "PayloadTooLarge",
     "PersonNotFound",
+    "RateAddedUnlisted",
     "RateLimited",
     "ReadOnlyStore",
     "SavingsNotAllowed",

@@ -25,6 +25,18 @@ class AuditUnavailable(ServerError):
     default_message = "The audit trail could not be written; the call was not carried out."
 
 
+class RateAddedUnlisted(ServerError):
+    """A rate line was added, but the persons its overpayments concern could not be recorded,
+    so they were not listed. The call was carried out: sending it again adds the line again."""
+
+    code = "server.rate_added_unlisted"
+    http_status = 500
+    default_message = (
+        "The rate was added, but the persons it overpaid could not be recorded, so they are not"
+        " listed (`ssogw refunds list` lists them); do not add the rate again."
+    )
+
+
 class Overloaded(ServerError):
     code = "server.overloaded"
     http_status = 503

@@ -17,7 +17,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from app.domain.overpayment import Overpayment
-from app.errors import AuditUnavailable
+from app.errors import AuditUnavailable, RateAddedUnlisted
 from app.rates.schemas import (
     OverpaymentOut,
     RateChangeOut,
@@ -39,13 +39,14 @@ _ADD_ERRORS = problem_responses(400, 401, 403, 413, 422, 429, 500, 503)
 
 async def first_overpayment(change: RateChange) -> Overpayment | None:
     """The first overpayment, read before the answer starts: its chunk's persons are recorded
-    then. If they cannot be, the answer is a 503 naming the rate, which was added."""
+    then. If they cannot be, the answer is ``server.rate_added_unlisted`` naming the rate,
+    which was added (not retryable: a retry would add the line again)."""
     try:
         return await anext(change.overpayments, None)
     except AuditUnavailable as exc:
         await change.overpayments.aclose()
         rate_id = change.record.id
-        raise AuditUnavailable(
+        raise RateAddedUnlisted(
             f"The rate was added (id {rate_id}), but the persons it overpaid could not be"
             " recorded, so they are not listed: `ssogw refunds list` lists them. Do not add"
             " the rate again.",

@@ -105,9 +105,10 @@ async def test_a_cut_whose_persons_cannot_be_recorded_does_not_answer_201_with_h
     a full queue, a commit timeout), the client gets ``201 Created`` and a body that stops at
     ``"overpayments":[``, not JSON, and the trail holds ``AddRetroactiveRate ok`` alone,
     nothing saying the call failed. For a cut whose overpayments fit one chunk (most cuts),
-    nothing had been sent but headers: the failure could be a 503 (``server.audit_unavailable``)
-    like any other call whose record cannot be committed, if the first chunk were recorded
-    before the response starts."""
+    nothing had been sent but headers: the failure can be an error naming the added rate, if
+    the first chunk is recorded before the response starts. Not ``server.audit_unavailable``,
+    which says the call was not carried out and may be retried: a retry adds the line again
+    (``server.rate_added_unlisted``, not retryable)."""
     month = Month(2003, 5)
     async with gateway.db.primary.acquire() as conn:
         nid = await add_person(conn, section=40, option=3, coverage_start=month, paid=[month],
@@ -153,9 +154,10 @@ async def test_a_cut_whose_persons_cannot_be_recorded_does_not_answer_201_with_h
                     f"{response.text[-60:]!r}; the persons' records were never committed"
                 )
         else:  # the answer says the rate was added, and must not be added again
-            assert response.status_code == 503, response.text
+            assert response.status_code == 500, response.text
             problem = response.json()
-            assert problem["code"] == "server.audit_unavailable"
+            assert problem["code"] == "server.rate_added_unlisted"
+            assert problem["retryable"] is False, "a retry would add the rate line again"
             assert problem["rateId"] == rate_id, problem
     finally:
         await owner_pool.execute("DELETE FROM contribution_rates WHERE note = 'test: audit18 cut'")
