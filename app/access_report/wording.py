@@ -79,6 +79,16 @@ OPERATIONS: Final[dict[str, Words]] = {
     "ListOverpayments": Words(
         "แสดงรายการเงินสมทบที่ชำระเกินหลังเปลี่ยนอัตรา", "Overpayments listed after a rate change"
     ),
+    "ImportSettlement": Words(
+        "ตรวจสอบไฟล์ยอดรับชำระของหน่วยรับชำระเงิน", "Partner settlement file checked"
+    ),
+    "GetSettlement": Words(
+        "เรียกดูผลตรวจสอบยอดรับชำระของหน่วยรับชำระเงิน", "Partner settlement result viewed"
+    ),
+    "ExportSettlement": Words(
+        "ส่งรายการรับชำระในไฟล์ยอดรับชำระให้หน่วยรับชำระเงิน",
+        "Included in the settlement file sent to a payment partner",
+    ),
     "PartnerFeedExportStart": Words(
         "ส่งรายชื่อในไฟล์ข้อมูลให้หน่วยรับชำระเงิน", "Included in the feed sent to a payment partner"
     ),
@@ -106,6 +116,9 @@ DISCLOSED: Final[dict[str, tuple[Words, ...]]] = {
     "ComplaintPaymentShown": (NATIONAL_ID, RECEIPT, MONTHS_PAID, AMOUNT_PAID),
     "ListRefunds": (NAME, SECTION, OPTION, MONTHS_PAID, AMOUNT_PAID, REFUND),
     "ListOverpayments": (NATIONAL_ID, SECTION, OPTION, MONTHS_PAID, AMOUNT_PAID, REFUND),
+    "ImportSettlement": (NATIONAL_ID, SECTION, MONTHS_PAID, AMOUNT_PAID),
+    "GetSettlement": (NATIONAL_ID, SECTION, MONTHS_PAID, AMOUNT_PAID),
+    "ExportSettlement": (NATIONAL_ID, NAME, SECTION, MONTHS_PAID, AMOUNT_PAID),
 }
 
 # --- who and why -----------------------------------------------------------------------------

@@ -40,7 +40,7 @@ class AuditAccess:
             page = await self._service.lookups(
                 call.national_id, from_=from_, to=to, limit=limit, cursor=cursor
             )
-            await call.audit.ok(records_returned=len(page.records))
+            await call.audit.ok(name_returned=page.names_shown, records_returned=len(page.records))
             return page
 
         return await self._gate.audited(

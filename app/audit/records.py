@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -155,6 +156,24 @@ class Requester:
     operator: str | None = None
     terminal: str | None = None
     source_ip: str | None = None
+
+    def listed(
+        self,
+        people: Iterable[tuple[str, str | None]],
+        *,
+        at: datetime,
+        operation: str,
+        **detail: Any,
+    ) -> list[AuditRecord]:
+        """One record per person a listing shows (national ID, name as shown or None), as
+        ``CallAudit.people_seen`` writes them for a call through the gate."""
+        return [
+            self.record(
+                at=at, operation=operation, outcome="ok", national_id=national_id,
+                name_returned=name or None, detail={"listed": True, **detail},
+            )
+            for national_id, name in people
+        ]  # fmt: skip
 
     def record(
         self,

@@ -52,6 +52,18 @@ class LookupPage:
     records: list[LookupRecord]
     next_cursor: str | None
 
+    @property
+    def names_shown(self) -> str | None:
+        """The names the page shows, each once, newest first (``; `` between): what its
+        reader saw of the person, as the lookup's own record keeps it."""
+        return names_shown(self.records)
+
+
+def names_shown(records: list[LookupRecord]) -> str | None:
+    """The distinct ``name_returned`` of ``records``, in their order, or None."""
+    names = dict.fromkeys(r.name_returned for r in records if r.name_returned)
+    return "; ".join(names) or None
+
 
 class AuditQueries(Protocol):
     """What the audit service needs from the store."""
@@ -143,7 +155,9 @@ class AuditService:
             await self._record(requester, national_id, exc.code, found=0)
             raise
         records, more = rows[:limit], len(rows) > limit
-        await self._record(requester, national_id, "ok", found=len(records))
+        await self._record(
+            requester, national_id, "ok", found=len(records), names=names_shown(records)
+        )
         last = records[-1] if records else None
         next_cursor = None
         if more and last is not None:
@@ -201,7 +215,13 @@ class AuditService:
         return ExportSummary(out, writer.records, writer.checkpoints, head.seq)
 
     async def _record(
-        self, requester: Requester | None, national_id: str, outcome: str, *, found: int
+        self,
+        requester: Requester | None,
+        national_id: str,
+        outcome: str,
+        *,
+        found: int,
+        names: str | None = None,
     ) -> None:
         if self._sink is None or requester is None:
             return
@@ -211,6 +231,7 @@ class AuditService:
                 operation="AuditLookups",
                 outcome=outcome,
                 national_id=national_id,
+                name_returned=names,
                 detail={"records_returned": found},
             )
         )

@@ -8,7 +8,8 @@ composition root), opened without HTTP; the audit records of their calls name th
 from __future__ import annotations
 
 import asyncio
-import getpass
+import os
+import pwd
 import socket
 import uuid
 from collections.abc import Callable, Coroutine
@@ -49,12 +50,23 @@ def gateway(settings: Settings) -> AbstractAsyncContextManager[Gateway]:
     return open_gateway(settings)
 
 
+def account() -> str:
+    """The OS account this process runs as: its name, or ``uid:N`` where the account has none
+    (a container's arbitrary user). Never ``LOGNAME`` or ``USER``, which anyone may set:
+    ``getpass.getuser()`` reads them first, so a command's records could name a colleague."""
+    uid = os.geteuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid:{uid}"
+
+
 def operator() -> Requester:
-    """The person at this terminal, as their audit records name them."""
+    """The person at this terminal, as their audit records name them: the OS account."""
     return Requester(
         protocol=Protocol.CLI.value,
         principal_kind="operator",
         request_id=uuid.uuid4().hex,
-        operator=getpass.getuser(),
+        operator=account(),
         terminal=socket.gethostname(),
     )

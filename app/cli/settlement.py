@@ -2,19 +2,19 @@
 
 Import matches the file against the ledger and stores the result; report shows a stored result,
 mismatches first; export writes the gateway's own file. Long jobs show a progress bar on stderr.
+Each person a command prints or writes is recorded first, naming the operator.
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 from datetime import date
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from app.cli.output import emit, progress_bar, say
-from app.cli.session import gateway, run_async
+from app.cli.session import account, gateway, operator, run_async
 from app.domain.calendar import BANGKOK
 from app.domain.money import format_baht, to_baht
 from app.domain.months import Month
@@ -71,9 +71,10 @@ async def _import(args: argparse.Namespace, settings: Settings, source: BinaryIO
                 business_date=args.business_date,
                 file_format=args.format,
                 file_name=name,
-                imported_by=f"operator:{getpass.getuser()}",
+                imported_by=f"operator:{account()}",
                 progress=bar.update,
                 limit=args.limit,
+                requester=operator(),
             )
     emit(args, report.document(), _report_text(report))
     return 0
@@ -82,13 +83,16 @@ async def _import(args: argparse.Namespace, settings: Settings, source: BinaryIO
 async def _report(args: argparse.Namespace, settings: Settings) -> int:
     async with gateway(settings) as gw:
         if args.id is not None:
-            report = await gw.settlement_files.report(args.id, limit=args.limit, cursor=args.cursor)
+            report = await gw.settlement_files.report(
+                args.id, limit=args.limit, cursor=args.cursor, requester=operator()
+            )
         else:
             report = await gw.settlement_files.report_for(
                 partner=args.partner,
                 business_date=args.business_date,
                 limit=args.limit,
                 cursor=args.cursor,
+                requester=operator(),
             )
     emit(args, report.document(), _report_text(report))
     return 0
@@ -101,6 +105,7 @@ async def _export(args: argparse.Namespace, settings: Settings, out: BinaryIO) -
             partner=args.partner,
             business_date=args.business_date,
             file_format=args.format or "bank",
+            requester=operator(),
         )
 
 

@@ -134,13 +134,14 @@ class InsuredAdmin:
             # The filter reads the recorded status; a person the rules have ended since is
             # shown as they are (terminated) and left out of a page of active ones.
             persons = [p for p in derived if status is None or p.status == status]
-            await self._gate.people_seen(
-                call,
-                operation=operation,
-                people=((p.national_id, p.display_name) for p in persons),
-            )
-            await call.audit.ok(listed=len(persons), section=section, status=status)
             next_cursor = encode_cursor(rows[-1].national_id) if more and rows else None
+            people = [(p.national_id, p.display_name) for p in persons]
+            if next_cursor is not None and rows[-1].national_id not in {n for n, _ in people}:
+                # The cursor is the last person read, whom the page may have left out: it
+                # carries their ID (and that they are on record with this status), no name.
+                people.append((rows[-1].national_id, ""))
+            await self._gate.people_seen(call, operation=operation, people=people)
+            await call.audit.ok(listed=len(persons), section=section, status=status)
             return InsuredPage(persons, next_cursor, meta)
 
         return await self._gate.audited(

@@ -255,6 +255,7 @@ def build_gateway(
         clock=clock,
         cutoff=settings.settlement_cutoff,
         grace_s=settings.settlement_grace_s,
+        sink=audit,
     )
     complaint_cases = ComplaintService(
         store=ComplaintsRepository(pool_provider=lambda: db.primary), sink=audit, clock=clock

@@ -1,10 +1,18 @@
-"""Structured JSON logs: one object per line, with the request id of the call being handled."""
+"""Structured JSON logs: one object per line, with the request id of the call being handled.
+
+National IDs never go into ordinary log lines. What the code logs names none; what it does not
+choose, a traceback or an error's text (a database error quotes the failing row: "Failing row
+contains (…, 1234567890123, …)"), is masked by the formatter: every exception, and the message
+of every warning or worse. The request's own line (``FieldsLogger``) is not looked through: it
+is built from fields that never hold an ID, and it is written for every call.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -21,6 +29,14 @@ _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 
 _encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+_NATIONAL_ID = re.compile(r"(?<!\d)\d{13}(?!\d)")
+
+
+def mask(text: str) -> str:
+    """``text`` with anything shaped like a national ID (13 digits) masked, for log lines."""
+    return _NATIONAL_ID.sub("*************", text)
+
+
 _PLAIN_FIELDS = len(_RESERVED - {"message", "asctime", "color_message"})
 
 
@@ -65,9 +81,10 @@ class JsonFormatter(logging.Formatter):
         return entry
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = self.entry(
-            record.created, record.levelname.lower(), record.name, record.getMessage()
-        )
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            message = mask(message)
+        entry = self.entry(record.created, record.levelname.lower(), record.name, message)
         attributes = record.__dict__
         if len(attributes) > _PLAIN_FIELDS:  # extra= fields (or a formatter's own)
             # A record's own attributes come first, all of them (LogRecord.__init__ sets
@@ -76,7 +93,7 @@ class JsonFormatter(logging.Formatter):
                 if key not in _RESERVED:
                     entry[key] = value
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = mask(self.formatException(record.exc_info))
         return _encode(entry)
 
 

@@ -18,6 +18,7 @@ from fastapi.responses import StreamingResponse
 
 from app.domain.overpayment import Overpayment
 from app.errors import AuditUnavailable, RateAddedUnlisted
+from app.observability.logs import mask
 from app.rates.schemas import (
     OverpaymentOut,
     RateChangeOut,
@@ -28,7 +29,7 @@ from app.rates.schemas import (
 )
 from app.rates.service import RateChange, RatesAdmin
 from app.rest.caller import CallerDep, TokenDep
-from app.rest.problem import mask, problem_responses
+from app.rest.problem import problem_responses
 from app.rest.wire import SectionQuery
 
 log = logging.getLogger(__name__)

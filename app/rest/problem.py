@@ -39,6 +39,7 @@ from app.errors import (
 )
 from app.observability.call_context import current_call, note_call
 from app.observability.header_limits import content_length
+from app.observability.logs import mask
 from app.rest.json_body import DecimalJsonRequest
 from app.rest.validation import validation_error
 from app.rest.wire import header
@@ -63,7 +64,6 @@ _RESERVED: Final = frozenset(
     }
 )
 _REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:\-]{1,128}", re.ASCII)
-_NATIONAL_ID: Final = re.compile(r"(?<!\d)\d{13}(?!\d)")
 MAX_BODY_BYTES: Final = 256 * 1024  # far above any real request of this API
 
 
@@ -143,11 +143,6 @@ def request_id(request: Request) -> str:
     rid = given if given is not None and _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
     state["request_id"] = rid
     return rid
-
-
-def mask(text: str) -> str:
-    """``text`` with anything shaped like a national ID masked, for log lines."""
-    return _NATIONAL_ID.sub("*************", text)
 
 
 def _detail_fields(details: dict[str, Any]) -> dict[str, Any]:

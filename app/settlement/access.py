@@ -1,4 +1,5 @@
-"""Settlement for SSO's internal applications: admitted with scope admin, audited per call."""
+"""Settlement for SSO's internal applications: admitted with scope admin, audited per call,
+each person a page of result lines shows recorded before the answer."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from typing import BinaryIO
 from app.admission.credentials import Credentials
 from app.admission.records import Caller
 from app.audit.admin_gate import ADMIN_SCOPE, AdminGate, Admitted
-from app.settlement.service import DEFAULT_LINES, SettlementReport, SettlementService
+from app.settlement.service import (
+    DEFAULT_LINES,
+    IMPORTED,
+    REPORTED,
+    SettlementReport,
+    SettlementService,
+)
 
 
 class SettlementAccess:
@@ -41,6 +48,7 @@ class SettlementAccess:
                 file_name=file_name,
                 imported_by=f"{call.principal.kind}:{call.principal.name}",
             )
+            await self._gate.people_seen(call, operation=IMPORTED, people=report.people())
             await call.audit.ok(settlement=report.record.id, replayed=report.replayed)
             return report
 
@@ -65,6 +73,7 @@ class SettlementAccess:
 
         async def body(call: Admitted) -> SettlementReport:
             report = await self._service.report(import_id, limit=limit, cursor=cursor)
+            await self._gate.people_seen(call, operation=REPORTED, people=report.people())
             await call.audit.ok(settlement=import_id, lines=len(report.lines))
             return report
 

@@ -5,6 +5,11 @@ An import runs in one primary transaction, serialised per partner and day: a fil
 ledger rows are loaded once, the file is parsed and matched as it streams (in a worker thread,
 a batch at a time) and every result line is stored. A file refused at any line — the trailer
 included — leaves nothing behind.
+
+Every result line and every line exported shows a person's national ID with what they paid.
+A command (``requester`` given) records each person of a page, or of each hundred lines of an
+export, before they are shown or written (``SETTLEMENT_SHOWN``); an internal application's call
+records them through the admin gate (``app.settlement.access``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from functools import partial
 from itertools import islice
 from typing import Any, BinaryIO, Final, Protocol
 
+from app.audit.records import AuditSink, Requester
 from app.domain.calendar import DEFAULT_CUTOFF, ensure_day_closed
 from app.errors import InvalidInput, NotFound
 from app.settlement.bank_file import (
@@ -37,7 +43,14 @@ DEFAULT_LINES: Final = 100
 MAX_LINES: Final = 10_000
 MAX_LINE_BYTES: Final = 64 * 1024
 _BATCH: Final = 5_000
+#: Lines of an export recorded together, then written.
+RECORDED_TOGETHER: Final = 100
 Progress = Callable[[int], None]
+#: The operations of the records of the persons shown: an import's answer, a stored result,
+#: an export's lines.
+IMPORTED: Final = "ImportSettlement"
+REPORTED: Final = "GetSettlement"
+EXPORTED: Final = "ExportSettlement"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +61,10 @@ class SettlementReport:
     lines: tuple[MatchLine, ...]
     next_cursor: str | None
     replayed: bool = False
+
+    def people(self) -> list[tuple[str, str]]:
+        """The persons the page shows (national ID; no name: ""), each once, in its order."""
+        return [(nid, "") for nid in dict.fromkeys(line.national_id for line in self.lines)]
 
     def document(self) -> dict[str, Any]:
         """The report as one JSON-ready document (camelCase, amounts in baht as strings)."""
@@ -156,10 +173,12 @@ class SettlementService:
         clock: Callable[[], datetime],
         cutoff: time = DEFAULT_CUTOFF,
         grace_s: float = 0.0,
+        sink: AuditSink | None = None,
     ) -> None:
         self._store = store
         self._events = events
         self._clock = clock
+        self._sink = sink
         self._cutoff = cutoff
         self._grace_s = grace_s
 
@@ -188,8 +207,11 @@ class SettlementService:
         imported_by: str | None = None,
         progress: Progress | None = None,
         limit: int = DEFAULT_LINES,
+        requester: Requester | None = None,
     ) -> SettlementReport:
-        """Import and match a settlement file (``bank`` or ``csv``; detected when None)."""
+        """Import and match a settlement file (``bank`` or ``csv``; detected when None).
+        ``requester``: a command's operator, who is recorded with each person shown."""
+        shown = partial(self.report, limit=limit, requester=requester, operation=IMPORTED)
         if file_format is not None and file_format not in FORMATS:
             raise InvalidInput("format must be bank or csv.", field="format")
         partner_id = await self._partner(partner)
@@ -199,7 +221,7 @@ class SettlementService:
         async with self._store.session(partner_id, business_date) as session:
             existing = await session.find_import(sha)
             if existing is not None:
-                return await self.report(existing, limit=limit, replayed=True)
+                return await shown(existing, replayed=True)
             if fmt == "bank":
                 header, details = read_bank_file(_raw_lines(source, progress))
                 check_header(header, business_date=business_date, partner=partner)
@@ -221,7 +243,7 @@ class SettlementService:
                     self._events.settlement_mismatched(
                         kind=outcome.value, partner=partner, count=count
                     )
-        return await self.report(import_id, limit=limit)
+        return await shown(import_id)
 
     async def report(
         self,
@@ -230,8 +252,11 @@ class SettlementService:
         limit: int = DEFAULT_LINES,
         cursor: str | None = None,
         replayed: bool = False,
+        requester: Requester | None = None,
+        operation: str = REPORTED,
     ) -> SettlementReport:
-        """A stored import: its summary and a page of lines, mismatches first."""
+        """A stored import: its summary and a page of lines, mismatches first. With a
+        ``requester``, each person the page shows is recorded first (``operation``)."""
         record = await self._store.load_import(import_id)
         if record is None:
             raise NotFound(f"No settlement import has id {import_id}.", id=import_id)
@@ -241,24 +266,28 @@ class SettlementService:
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = f"{rows[-1].rank}.{rows[-1].seq}" if more and rows else None
-        return SettlementReport(record, tuple(r.line for r in rows), next_cursor, replayed)
+        report = SettlementReport(record, tuple(r.line for r in rows), next_cursor, replayed)
+        await self._record(requester, operation, report.people(), settlement=import_id)
+        return report
 
     async def report_for(
         self, *, partner: str, business_date: date, limit: int = DEFAULT_LINES,
-        cursor: str | None = None,
+        cursor: str | None = None, requester: Requester | None = None,
     ) -> SettlementReport:  # fmt: skip
         """The latest import of a partner's business day."""
         import_id = await self._store.latest_import(await self._partner(partner), business_date)
         if import_id is None:
             raise NotFound(f"No settlement of {partner} for {business_date} was imported.",
                            partner=partner, business_date=str(business_date))  # fmt: skip
-        return await self.report(import_id, limit=limit, cursor=cursor)
+        return await self.report(import_id, limit=limit, cursor=cursor, requester=requester)
 
     async def export(
         self, write: Callable[[bytes], object], *, partner: str, business_date: date,
-        file_format: str = "bank",
+        file_format: str = "bank", requester: Requester | None = None,
     ) -> ExportSummary:  # fmt: skip
-        """Write the gateway's own file of the partner's day (confirmed, not cancelled)."""
+        """Write the gateway's own file of the partner's day (confirmed, not cancelled). With
+        a ``requester``, the persons of each hundred lines are recorded before they are
+        written: the file goes to the partner with each payer's ID and name."""
         if file_format not in FORMATS:
             raise InvalidInput("format must be bank or csv.", field="format")
         partner_id = await self._partner(partner)
@@ -266,13 +295,41 @@ class SettlementService:
         bank = BankFileWriter(BankHeader(business_date, partner_code=partner[:20]))
         write(bank.header() if file_format == "bank" else csv_header())
         lines = total = 0
+        held: list[SettlementLine] = []
+
+        async def flush() -> None:
+            people = {(line.national_id, line.name) for line in held}
+            await self._record(requester, EXPORTED, sorted(people), partner=partner)
+            for line in held:
+                write(bank.detail(line) if file_format == "bank" else csv_record(line))
+            held.clear()
+
         async for line in self._store.payments_of_day(partner_id, business_date):
-            write(bank.detail(line) if file_format == "bank" else csv_record(line))
+            held.append(line)
             lines += 1
             total += line.amount_satang
+            if len(held) == RECORDED_TOGETHER:
+                await flush()
+        await flush()
         if file_format == "bank":
             write(bank.trailer())
         return ExportSummary(lines, total, file_format)
+
+    async def _record(
+        self,
+        requester: Requester | None,
+        operation: str,
+        people: Sequence[tuple[str, str]],
+        **detail: Any,
+    ) -> None:
+        """Commit one record per person shown, naming the command's operator (none without a
+        requester: an internal application's call is recorded through the admin gate)."""
+        if requester is None or not people:
+            return
+        if self._sink is None:
+            raise RuntimeError("settlement shown to an operator with no audit sink to record it")
+        records = requester.listed(people, at=self._clock(), operation=operation, **detail)
+        await asyncio.gather(*(self._sink.record(record) for record in records))
 
 
 def _match_batch(details: Iterator[SettlementLine], reconciler: Reconciler) -> list[MatchLine]:

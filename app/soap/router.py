@@ -18,6 +18,7 @@ import asyncio
 import logging
 import os
 import re
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from app.counter.operations import CounterOperations
 from app.errors import InvalidSoapEnvelope, ServerError, ServiceError
 from app.observability.call_context import BODY_WHOLE, current_call, note_call
 from app.observability.header_limits import content_length
+from app.observability.logs import mask
 from app.soap.contract import DEFAULT_CONTRACT_DIR, Contract, load_contract
 from app.soap.envelope import Envelope, read_envelope
 from app.soap.faults import FaultResponse, render_fault, render_refusal
@@ -242,8 +244,10 @@ class SoapEndpoint:
         except ClientDisconnect:
             disconnected = InvalidSoapEnvelope("The request body did not arrive whole.")
             return self._fail(disconnected, version, request_id)
-        except Exception:
-            logger.exception("SOAP call failed", extra={"request_id": request_id})
+        except Exception as exc:
+            # A database error's text may quote a row, and with it a national ID: masked.
+            trace = mask("".join(traceback.format_exception(exc)))
+            logger.error("SOAP call failed\n%s", trace, extra={"request_id": request_id})
             return self._fail(ServerError(), version, request_id)
         note_call(outcome="ok")
         return SoapAnswer(content, 200, _id_header(request_id), version.content_type)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import getpass
 import hashlib
 import io
 import json
@@ -32,6 +31,7 @@ from app.admission.credentials import BearerToken
 from app.admission.records import Caller, Protocol
 from app.audit.admin_gate import AdminGate
 from app.audit.queries import MANIFEST_PARTS
+from app.cli.session import account
 from app.feed.access import FeedAccess
 from app.feed.records import DETAIL, RECORD_LENGTH, manifest_digest
 from app.feed.repository import FeedRepository
@@ -285,7 +285,7 @@ async def test_the_api_streams_the_file_the_command_line_writes(
         )
         fixed = await api.get(f"/api/v1/partners/{partner}/feed", params={"section": 40})
         latest = await api.get(f"/api/v1/partners/{partner}/feed-exports/latest")
-    assert (by_cli["protocol"], by_cli["exportedBy"]) == ("cli", getpass.getuser())
+    assert (by_cli["protocol"], by_cli["exportedBy"]) == ("cli", account())
     assert by_cli["sha256"] == sha256(cli_fixed.read_bytes())
     assert (by_cli["rowCount"], by_cli["byteCount"]) == (expected_rows, cli_fixed.stat().st_size)
 
