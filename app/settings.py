@@ -265,17 +265,18 @@ class Settings(BaseSettings):
     paid_at_max_ahead_s: int = Field(
         default=60, ge=0, le=600, description="How far after the gateway's clock paidAt may be."
     )
-    counter_ceiling_satang: int = 3_000_000
-    s39_max_overdue_months: int = 1
+    # The months offered must fit one payment, 13 at most (MAX_MONTHS_A_PAYMENT): S39 6+1+6.
+    counter_ceiling_satang: int = Field(default=3_000_000, ge=1)
+    s39_max_overdue_months: int = Field(default=1, ge=0, le=6)
     s39_late_counts_as_paid: bool = True
-    s39_late_surcharge_satang: int = 0
-    s39_advance_months: int = 0
+    s39_late_surcharge_satang: int = Field(default=0, ge=0)
+    s39_advance_months: int = Field(default=0, ge=0, le=6)
     s39_application_backdate_days: int = Field(  # docs/domain.md
         default=0, ge=0, le=366, description="Days an S39 appliedOn may precede its registration."
     )
-    s40_max_months_ahead: int = 12
-    s40_max_savings_per_month_satang: int = 100_000
-    s40_option_changes_per_year: int = 1
+    s40_max_months_ahead: int = Field(default=12, ge=0, le=12)
+    s40_max_savings_per_month_satang: int = Field(default=100_000, ge=0)
+    s40_option_changes_per_year: int = Field(default=1, ge=1)
     s40_option_change_period: Literal["calendar_year", "twelve_months"] = Field(
         default="calendar_year",
         description="How 'once a year' counts for S40 option changes: per calendar year, or"

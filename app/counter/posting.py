@@ -38,6 +38,14 @@ from app.principals.records import Principal
 from app.rates.book import RateBook
 
 
+def _taken(paid_at: datetime, now: datetime) -> datetime:
+    """When the cash was taken, as the rules judge it: the counter's ``paidAt``, but never
+    after the gateway's clock. The window allows a counter's clock to run a little fast; cash is
+    not taken in the future, so a fast clock must not make a month payable (or overdue) before
+    the gateway's inquiry does."""
+    return min(paid_at, now)
+
+
 def confirm_result(row: PaymentRow, *, replayed: bool) -> ConfirmResult:
     """The answer to a confirm, from the payment it posted or replayed."""
     return ConfirmResult(
@@ -114,8 +122,9 @@ class PaymentPosting:
     ) -> tuple[PaymentRow, bool]:
         """Post the payment (or find its replay) with its audit record; True if replayed."""
         # Payable months are judged when the cash was taken (within the drift the rules allow),
-        # so 23:59:50 on the last day of a month still pays that month when it arrives at 00:00:05.
-        today = bangkok_date(request.paid_at)
+        # so 23:59:50 on the last day of a month still pays that month when it arrives at 00:00:05;
+        # never later than the gateway's clock (``_taken``).
+        today = bangkok_date(_taken(request.paid_at, self._clock()))
         # Before the transaction: loading the rates may need a connection of its own, and a
         # pool full of open confirms waiting for one more would never drain.
         rates = await self._rates.table()
@@ -163,9 +172,9 @@ class PaymentPosting:
         # The business day is the gateway's: after the cut-off, cash belongs to the next day.
         day = settlement_day(now, self._rules.cutoff)
         paid_at = request.paid_at
-        today = bangkok_date(paid_at)
         ensure_same_business_day(request.business_date, day)
         self._rules.paid_at_window.check(paid_at, now=now)
+        today = bangkok_date(_taken(paid_at, now))
         if member is None:
             raise PersonNotFound()
         if member.section != request.section:

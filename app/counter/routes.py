@@ -138,7 +138,9 @@ def add_counter_routes(router: APIRouter, counter: CounterOperations) -> None:
         return ConfirmOut.of(result)
 
     @router.get(
-        "/payments/{partnerTxnId}",
+        # ":path": an id may hold "/" (POS/0612/000123), sent as %2F, which the server
+        # decodes before the routes are matched.
+        "/payments/{partnerTxnId:path}",
         tags=[TAG],
         operation_id="getPaymentStatus",
         summary="Status: what became of a payment (after a timeout, ask; never post again)",
@@ -153,7 +155,7 @@ def add_counter_routes(router: APIRouter, counter: CounterOperations) -> None:
         return StatusOut.of(result)
 
     @router.post(
-        "/payments/{partnerTxnId}/cancel",
+        "/payments/{partnerTxnId:path}/cancel",
         tags=[TAG],
         operation_id="cancelPayment",
         summary="Cancel a payment on its business day, before the settlement cut-off",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from app.domain.money import COUNTER_CEILING_SATANG, format_baht
 from app.domain.months import Month
@@ -38,9 +39,16 @@ def _names(months: Collection[Month]) -> list[str]:
     return [str(month) for month in sorted(months)]
 
 
+#: The months one payment may hold (the ledger's CHECK on payments.months, 0001_core.sql): the
+#: current month and twelve more. The rule settings are bounded by it (``app.settings``); a
+#: payment of more months than that, each of them offered, is refused as the client's.
+MAX_MONTHS_A_PAYMENT: Final = 13
+
+
 def _check_shape(requested: Sequence[Month], amount_satang: int, savings_satang: int) -> None:
     if not requested:
         raise InvalidInput("Name at least one month to pay.", field="months", reason="empty")
+
     duplicates = [month for month, count in Counter(requested).items() if count > 1]
     if duplicates:
         raise InvalidInput(
@@ -126,6 +134,13 @@ def validate_payment(
             month=names[0],
             months=names,
             payable=_names(offered),
+        )
+    if len(requested) > MAX_MONTHS_A_PAYMENT:
+        raise InvalidInput(
+            f"One payment holds at most {MAX_MONTHS_A_PAYMENT} months; pay the rest in another.",
+            field="months",
+            reason="too_many",
+            limit=MAX_MONTHS_A_PAYMENT,
         )
     chosen = open_months[: len(requested)]
     wanted = sorted(requested)

@@ -2,7 +2,8 @@
 
 The staging table is temporary and dropped at commit, so a failed import leaves nothing. The
 upsert touches only the columns the section's extract carries; a person whose columns are all
-unchanged is not rewritten (and counted as unchanged).
+unchanged is not rewritten (and counted as unchanged). A person the extract moves to the other
+section has the membership they held closed first, as registration closes one it replaces.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Final
 import asyncpg
 
 from app.db.failures import translated
+from app.domain.standing import TERMINATED_BY_SSO
 from app.insured.extract_file import PersonRecord, Rejection
 from app.insured.records import UpsertCounts
 
@@ -48,6 +50,29 @@ RETURNING s.line_no, d.first
 """
 
 
+# A person the extract puts under the other section: the source system ended the membership
+# the gateway holds. It is kept as registration keeps one it replaces (closed_memberships,
+# app.insured.registration), ending with the month the new one takes effect, so a month paid
+# under both is owed back (``cover_ended``) and the inquiry shows the earlier membership.
+_CLOSE_MOVED = f"""
+INSERT INTO closed_memberships (national_id, section, s40_option, coverage_start, ended_month,
+                                end_reason, s33_months, s33_employment_ended_on, s39_applied_on,
+                                s39_eligibility, closed_on, closed_by)
+SELECT p.national_id, p.section, p.s40_option, p.effective_date,
+       greatest(date_trunc('month', s.effective_date), date_trunc('month', p.effective_date))::date,
+       '{TERMINATED_BY_SSO}', p.s33_months, p.s33_employment_ended_on, p.s39_applied_on,
+       p.s39_eligibility, (now() AT TIME ZONE 'Asia/Bangkok')::date, 'import:extract'
+  FROM person_stage s JOIN insured_persons p ON p.national_id = s.national_id
+ WHERE s.section <> p.section
+"""
+# What a new membership starts without (as registration's replacement row does): the option
+# history, the S39 rules' restart and the Section 39 registration of the one that ended.
+_FRESH_ON_MOVE: Final = (
+    "option_changed_on", "rules_from", "s33_months", "s33_employment_ended_on",
+    "s39_applied_on", "s39_eligibility",
+)  # fmt: skip
+
+
 def _upsert_sql(section: int) -> str:
     columns = ", ".join(STAGE_COLUMNS[1:])
     changed = UPDATED[section]
@@ -57,7 +82,8 @@ def _upsert_sql(section: int) -> str:
         "status_reason = CASE WHEN EXCLUDED.status = 'active' THEN NULL ELSE p.status_reason END",
         "ended_month = CASE WHEN EXCLUDED.status = 'active' THEN NULL ELSE p.ended_month END",
         "updated_at = now()",
-    ]
+    ] + [f"{c} = CASE WHEN EXCLUDED.section <> p.section THEN NULL ELSE p.{c} END"
+         for c in _FRESH_ON_MOVE]  # fmt: skip
     old = ", ".join(f"p.{c}" for c in (*changed, "birth_date"))
     new = (
         ", ".join(f"EXCLUDED.{c}" for c in changed)
@@ -92,6 +118,7 @@ class _Staging:
 
     async def upsert(self) -> UpsertCounts:
         repeats = await self._conn.fetch(_DUPLICATES, timeout=self._timeout)
+        await self._conn.execute(_CLOSE_MOVED, timeout=self._timeout)
         row = await self._conn.fetchrow(_upsert_sql(self._section), timeout=self._timeout)
         assert row is not None
         return UpsertCounts(

@@ -135,3 +135,29 @@ def test_the_option_change_period_is_a_setting_with_a_documented_default() -> No
     assert counter_rules(twelve).s40.option_change_period == "twelve_months"
     with pytest.raises(ValidationError, match="s40_option_change_period"):
         Settings(s40_option_change_period="fortnightly")
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        {"s40_max_months_ahead": 13},
+        {"s40_max_months_ahead": -1},
+        {"s39_advance_months": 7},
+        {"s39_max_overdue_months": 7},
+        {"s39_advance_months": -1},
+        {"s39_late_surcharge_satang": -100},
+        {"counter_ceiling_satang": 0},
+    ],
+)
+def test_rules_that_would_offer_what_one_payment_cannot_hold_are_refused(
+    rules: dict[str, int],
+) -> None:
+    """A payment holds at most 13 months (the ledger's CHECK): a setting that would make the
+    inquiry offer more, or that makes no sense, stops the gateway at start-up."""
+    with pytest.raises(ValidationError):
+        Settings(**rules)  # type: ignore[arg-type]
+
+
+def test_rules_at_the_limit_of_one_payment_are_taken() -> None:
+    rules = Settings(s40_max_months_ahead=12, s39_max_overdue_months=6, s39_advance_months=6)
+    assert (rules.s40_max_months_ahead, rules.s39_advance_months) == (12, 6)

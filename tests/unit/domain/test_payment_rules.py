@@ -275,6 +275,21 @@ def test_s40_thirteen_months_at_most() -> None:
         s40(3, ms("2024-05"), 30_000)  # a past month, never
 
 
+def test_more_months_than_one_payment_holds_are_refused_though_each_is_offered() -> None:
+    """A policy built past the settings' bounds offers 14 months; a payment of all of them is
+    the client's to split (the ledger holds 13 a payment), never a database refusal."""
+    policy = S40Policy(max_months_ahead=13)
+    dues = s40_payable_months(option=1, paid=(), today=TODAY, rates=TABLE, policy=policy)
+    months, total = [due.month for due in dues], sum(due.amount_satang for due in dues)
+    assert len(months) == 14
+    with pytest.raises(InvalidInput) as caught:
+        validate_payment(
+            section=40, option=1, requested=months, amount_satang=total, savings_satang=0,
+            payable=dues, paid=(), ceiling_satang=3_000_000, s40_policy=policy,
+        )  # fmt: skip
+    assert (caught.value.details["reason"], caught.value.details["limit"]) == ("too_many", 13)
+
+
 def test_payable_list_order_does_not_matter() -> None:
     shuffled = [S39_DUES[2], S39_DUES[0], S39_DUES[1]]
     assert s39(ms("2024-04"), 43_200, payable=shuffled).months == (Month(2024, 4),)
