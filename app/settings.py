@@ -276,7 +276,7 @@ class Settings(BaseSettings):
     )
     s40_max_months_ahead: int = Field(default=12, ge=0, le=12)
     s40_max_savings_per_month_satang: int = Field(default=100_000, ge=0)
-    s40_option_changes_per_year: int = Field(default=1, ge=1)
+    s40_option_changes_per_year: int = Field(default=1, ge=0)  # 0: none
     s40_option_change_period: Literal["calendar_year", "twelve_months"] = Field(
         default="calendar_year",
         description="How 'once a year' counts for S40 option changes: per calendar year, or"

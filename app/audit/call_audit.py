@@ -13,7 +13,6 @@ the group commit, as for any other call.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
@@ -22,7 +21,7 @@ from typing import Any, Protocol
 from app.admission.credentials import Credentials, UsernameToken
 from app.admission.records import Caller
 from app.admission.service import Admission
-from app.audit.records import AuditRecord, AuditSink, AuditTransaction
+from app.audit.records import AuditRecord, AuditSink, AuditTransaction, commit_together
 from app.errors import AccessRefused, AuditUnavailable, ServiceError
 from app.observability.call_context import note_call
 from app.principals.records import Principal
@@ -142,7 +141,7 @@ class CallAudit:
             self._record(operation, "ok", national_id, name, {"listed": True})
             for national_id, name in people
         ]
-        await asyncio.gather(*(self._sink.record(record) for record in records))
+        await commit_together(self._sink, records)
 
     async def _write(self, outcome: str, name: str | None, detail: dict[str, Any] | None) -> None:
         record = self._record(self._operation, outcome, self.national_id, name, detail)

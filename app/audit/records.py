@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from app.domain.calendar import has_utc_instant
 from app.errors import InvalidInput
@@ -33,6 +34,19 @@ class AuditRecord:
     national_id: str | None = None
     name_returned: str | None = None  # the insured person's name as the caller saw it
     detail: dict[str, Any] | None = None
+
+
+#: Records committed together at most, by ``commit_together``: a page of thousands of persons
+#: goes in turns, never past the writer's queue (20 batches of ``SSOGW_AUDIT_MAX_BATCH``, 500).
+TOGETHER: Final = 500
+
+
+async def commit_together(sink: AuditSink, records: Sequence[AuditRecord]) -> None:
+    """Commit ``records`` through ``sink``, ``TOGETHER`` at a time (each group in the writer's
+    group commits at once), returning once all are committed."""
+    for start in range(0, len(records), TOGETHER):
+        group = records[start : start + TOGETHER]
+        await asyncio.gather(*(sink.record(record) for record in group))
 
 
 class AuditSink(Protocol):

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Final, Protocol
 
 from app.audit.records import (
     UNLINKED_SEQ,
@@ -59,10 +59,23 @@ class LookupPage:
         return names_shown(self.records)
 
 
+#: Between the names a lookup's record keeps; a record of an earlier lookup keeps its names
+#: joined so, and they are taken apart again (each name once, never the joined text).
+NAMES_SEPARATOR: Final = "; "
+#: The most names one lookup's record keeps (a person shown under more names is rare).
+MAX_NAMES: Final = 20
+
+
 def names_shown(records: list[LookupRecord]) -> str | None:
-    """The distinct ``name_returned`` of ``records``, in their order, or None."""
-    names = dict.fromkeys(r.name_returned for r in records if r.name_returned)
-    return "; ".join(names) or None
+    """The distinct names among ``name_returned`` of ``records``, in their order, or None."""
+    names = dict.fromkeys(
+        name
+        for r in records
+        if r.name_returned
+        for name in r.name_returned.split(NAMES_SEPARATOR)
+        if name
+    )
+    return NAMES_SEPARATOR.join(list(names)[:MAX_NAMES]) or None
 
 
 class AuditQueries(Protocol):

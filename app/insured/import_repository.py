@@ -2,8 +2,8 @@
 
 The staging table is temporary and dropped at commit, so a failed import leaves nothing. The
 upsert touches only the columns the section's extract carries; a person whose columns are all
-unchanged is not rewritten (and counted as unchanged). A person the extract moves to the other
-section has the membership they held closed first, as registration closes one it replaces.
+unchanged is not rewritten (and counted as unchanged). A line that would move a person to the
+other section is refused: that ends one membership and opens another, which registration does.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Final
 import asyncpg
 
 from app.db.failures import translated
-from app.domain.standing import TERMINATED_BY_SSO
 from app.insured.extract_file import PersonRecord, Rejection
 from app.insured.records import UpsertCounts
 
@@ -31,6 +30,10 @@ UPDATED: Final = {
     40: ("title", "first_name", "last_name", "section", "status", "effective_date", "s40_option",
          "payment_method", "last_paid_on", "period_of_payment", "last_paid_satang"),
 }  # fmt: skip
+_MOVED: Final = (
+    "the person is insured under Section {held} here: a change of section ends that membership"
+    " and goes through registration (POST /api/v1/insured), not an extract"
+)
 _STAGE_TABLE = """
 CREATE TEMP TABLE person_stage (
     line_no integer NOT NULL, national_id text NOT NULL, title text NOT NULL,
@@ -50,27 +53,14 @@ RETURNING s.line_no, d.first
 """
 
 
-# A person the extract puts under the other section: the source system ended the membership
-# the gateway holds. It is kept as registration keeps one it replaces (closed_memberships,
-# app.insured.registration), ending with the month the new one takes effect, so a month paid
-# under both is owed back (``cover_ended``) and the inquiry shows the earlier membership.
-_CLOSE_MOVED = f"""
-INSERT INTO closed_memberships (national_id, section, s40_option, coverage_start, ended_month,
-                                end_reason, s33_months, s33_employment_ended_on, s39_applied_on,
-                                s39_eligibility, closed_on, closed_by)
-SELECT p.national_id, p.section, p.s40_option, p.effective_date,
-       greatest(date_trunc('month', s.effective_date), date_trunc('month', p.effective_date))::date,
-       '{TERMINATED_BY_SSO}', p.s33_months, p.s33_employment_ended_on, p.s39_applied_on,
-       p.s39_eligibility, (now() AT TIME ZONE 'Asia/Bangkok')::date, 'import:extract'
-  FROM person_stage s JOIN insured_persons p ON p.national_id = s.national_id
- WHERE s.section <> p.section
+# A line putting a person under the other section than the gateway holds: not an update. A
+# change of section ends one membership and opens another (closed_memberships), with the rules
+# of registration (app.insured.registration): the line is refused, naming the section held.
+_MOVES = """
+DELETE FROM person_stage s USING insured_persons p
+ WHERE p.national_id = s.national_id AND p.section <> s.section
+RETURNING s.line_no, p.section AS held
 """
-# What a new membership starts without (as registration's replacement row does): the option
-# history, the S39 rules' restart and the Section 39 registration of the one that ended.
-_FRESH_ON_MOVE: Final = (
-    "option_changed_on", "rules_from", "s33_months", "s33_employment_ended_on",
-    "s39_applied_on", "s39_eligibility",
-)  # fmt: skip
 
 
 def _upsert_sql(section: int) -> str:
@@ -82,8 +72,7 @@ def _upsert_sql(section: int) -> str:
         "status_reason = CASE WHEN EXCLUDED.status = 'active' THEN NULL ELSE p.status_reason END",
         "ended_month = CASE WHEN EXCLUDED.status = 'active' THEN NULL ELSE p.ended_month END",
         "updated_at = now()",
-    ] + [f"{c} = CASE WHEN EXCLUDED.section <> p.section THEN NULL ELSE p.{c} END"
-         for c in _FRESH_ON_MOVE]  # fmt: skip
+    ]
     old = ", ".join(f"p.{c}" for c in (*changed, "birth_date"))
     new = (
         ", ".join(f"EXCLUDED.{c}" for c in changed)
@@ -93,7 +82,8 @@ def _upsert_sql(section: int) -> str:
         f"WITH up AS (INSERT INTO insured_persons AS p ({columns})"
         f" SELECT {columns} FROM person_stage ORDER BY national_id"
         f" ON CONFLICT (national_id) DO UPDATE SET {', '.join(sets)}"
-        f" WHERE ({old}) IS DISTINCT FROM ({new})"
+        # Never a change of section, even one registered since the lines were refused (_MOVES).
+        f" WHERE p.section = EXCLUDED.section AND ({old}) IS DISTINCT FROM ({new})"
         " RETURNING xmax = 0 AS inserted)"
         " SELECT count(*) FILTER (WHERE inserted) AS inserted,"
         " count(*) FILTER (WHERE NOT inserted) AS updated,"
@@ -118,17 +108,18 @@ class _Staging:
 
     async def upsert(self) -> UpsertCounts:
         repeats = await self._conn.fetch(_DUPLICATES, timeout=self._timeout)
-        await self._conn.execute(_CLOSE_MOVED, timeout=self._timeout)
+        moves = await self._conn.fetch(_MOVES, timeout=self._timeout)
         row = await self._conn.fetchrow(_upsert_sql(self._section), timeout=self._timeout)
         assert row is not None
+        refused = [
+            Rejection(r["line_no"], "national_id", f"the ID repeats line {r['first']}")
+            for r in repeats
+        ] + [Rejection(r["line_no"], "section", _MOVED.format(held=r["held"])) for r in moves]
         return UpsertCounts(
             inserted=row["inserted"],
             updated=row["updated"],
             unchanged=row["staged"] - row["inserted"] - row["updated"],
-            duplicates=tuple(
-                Rejection(r["line_no"], "national_id", f"the ID repeats line {r['first']}")
-                for r in repeats
-            ),
+            refused=tuple(refused),
         )
 
 

@@ -124,7 +124,7 @@ class PersonImportService:
                     await asyncio.wait([following])
                     following.exception()
             counts = await staging.upsert()
-        rejections.extend(counts.duplicates)
+        rejections.extend(counts.refused)
         rejections.sort(key=lambda r: r.line_no)
         return PersonImportResult(
             section=section,

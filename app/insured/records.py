@@ -269,9 +269,10 @@ class InsuredStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class UpsertCounts:
-    """What the upsert did, and the lines it refused as repeats of an earlier line."""
+    """What the upsert did, and the lines it refused: repeats of an earlier line, and moves to
+    the other section."""
 
     inserted: int
     updated: int
     unchanged: int
-    duplicates: tuple[Rejection, ...]
+    refused: tuple[Rejection, ...]

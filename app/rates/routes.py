@@ -17,7 +17,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from app.domain.overpayment import Overpayment
-from app.errors import AuditUnavailable, RateAddedUnlisted
+from app.errors import AuditUnavailable, RateAddedUnlisted, ServiceError
 from app.observability.logs import mask
 from app.rates.schemas import (
     OverpaymentOut,
@@ -44,15 +44,19 @@ async def first_overpayment(change: RateChange) -> Overpayment | None:
     which was added (not retryable: a retry would add the line again)."""
     try:
         return await anext(change.overpayments, None)
-    except AuditUnavailable as exc:
+    except Exception as exc:  # the rate is added: whatever failed, a retry would add it again
         await change.overpayments.aclose()
         rate_id = change.record.id
+        reason = exc.reason if isinstance(exc, AuditUnavailable) else None
+        if not isinstance(exc, ServiceError):  # a defect: said in the log, as any other
+            trace = mask("".join(traceback.format_exception(exc)))
+            log.error("rate %s added, its overpayments failed\n%s", rate_id, trace)
         raise RateAddedUnlisted(
             f"The rate was added (id {rate_id}), but the persons it overpaid could not be"
-            " recorded, so they are not listed: `ssogw refunds list` lists them. Do not add"
-            " the rate again.",
+            " read or recorded, so they are not listed: `ssogw refunds list` lists them. Do"
+            " not add the rate again.",
             rateId=rate_id,
-            reason=exc.reason or "audit_unavailable",
+            reason=reason or getattr(exc, "code", None) or "internal",
         ) from exc
     except BaseException:
         await change.overpayments.aclose()

@@ -62,6 +62,9 @@ class MatchLine:
     gateway_amount_satang: int | None = None
     payment_id: int | None = None
     note: str | None = None
+    # The person of the gateway's payment (``payment_id``), as a report reads it back: another
+    # person than ``national_id`` on a person_differs line, whose months and amount it shows.
+    gateway_national_id: str | None = None
 
 
 @dataclass(slots=True)

@@ -182,8 +182,11 @@ class SettlementRepository:
         rank, seq = after or (-1, -1)
         async with translated("primary"):
             rows = await self._pool().fetch(
-                f"SELECT {', '.join(LINE_COLUMNS[1:])} FROM settlement_lines"
-                " WHERE import_id = $1 AND (rank, seq) > ($2, $3) ORDER BY rank, seq LIMIT $4",
+                f"SELECT {', '.join(f'l.{c}' for c in LINE_COLUMNS[1:])},"
+                " p.national_id AS gateway_national_id"
+                " FROM settlement_lines l LEFT JOIN payments p ON p.id = l.payment_id"
+                " WHERE l.import_id = $1 AND (l.rank, l.seq) > ($2, $3)"
+                " ORDER BY l.rank, l.seq LIMIT $4",
                 import_id, rank, seq, limit,
             )  # fmt: skip
         months = _Months()
@@ -192,7 +195,7 @@ class SettlementRepository:
                 Outcome(r["outcome"]), r["partner_txn_id"], r["line_no"], r["national_id"],
                 r["section"], months(r["file_months"]), r["file_amount_satang"],
                 months(r["gateway_months"]), r["gateway_amount_satang"], r["payment_id"],
-                r["note"]))
+                r["note"], r["gateway_national_id"]))
             for r in rows
         ]  # fmt: skip
 

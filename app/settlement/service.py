@@ -24,7 +24,7 @@ from functools import partial
 from itertools import islice
 from typing import Any, BinaryIO, Final, Protocol
 
-from app.audit.records import AuditSink, Requester
+from app.audit.records import AuditSink, Requester, commit_together
 from app.domain.calendar import DEFAULT_CUTOFF, ensure_day_closed
 from app.errors import InvalidInput, NotFound
 from app.settlement.bank_file import (
@@ -63,8 +63,16 @@ class SettlementReport:
     replayed: bool = False
 
     def people(self) -> list[tuple[str, str]]:
-        """The persons the page shows (national ID; no name: ""), each once, in its order."""
-        return [(nid, "") for nid in dict.fromkeys(line.national_id for line in self.lines)]
+        """The persons the page shows (national ID; no name: ""), each once, in its order: each
+        line's, and the gateway payment's where that is another person's (person_differs: the
+        line shows their months and amount)."""
+        shown = dict.fromkeys(
+            nid
+            for line in self.lines
+            for nid in (line.national_id, line.gateway_national_id)
+            if nid
+        )
+        return [(nid, "") for nid in shown]
 
     def document(self) -> dict[str, Any]:
         """The report as one JSON-ready document (camelCase, amounts in baht as strings)."""
@@ -329,7 +337,7 @@ class SettlementService:
         if self._sink is None:
             raise RuntimeError("settlement shown to an operator with no audit sink to record it")
         records = requester.listed(people, at=self._clock(), operation=operation, **detail)
-        await asyncio.gather(*(self._sink.record(record) for record in records))
+        await commit_together(self._sink, records)
 
 
 def _match_batch(details: Iterator[SettlementLine], reconciler: Reconciler) -> list[MatchLine]:
