@@ -37,15 +37,16 @@ class AuditRecord:
 
 
 #: Records committed together at most, by ``commit_together``: a page of thousands of persons
-#: goes in turns, never past the writer's queue (20 batches of ``SSOGW_AUDIT_MAX_BATCH``, 500).
+#: goes in turns. A writer with a smaller queue takes smaller groups (``AuditSink.together``).
 TOGETHER: Final = 500
 
 
 async def commit_together(sink: AuditSink, records: Sequence[AuditRecord]) -> None:
-    """Commit ``records`` through ``sink``, ``TOGETHER`` at a time (each group in the writer's
-    group commits at once), returning once all are committed."""
-    for start in range(0, len(records), TOGETHER):
-        group = records[start : start + TOGETHER]
+    """Commit ``records`` through ``sink``, ``sink.together`` at a time (each group in the
+    writer's group commits at once), returning once all are committed."""
+    size = max(1, sink.together)
+    for start in range(0, len(records), size):
+        group = records[start : start + size]
         await asyncio.gather(*(sink.record(record) for record in group))
 
 
@@ -58,6 +59,12 @@ class AuditSink(Protocol):
 
     def link_soon(self) -> None:
         """A record was committed inside a business transaction: put it on the chain soon."""
+        ...
+
+    @property
+    def together(self) -> int:
+        """How many records one listing may send at once: a share of the writer's queue, so a
+        page of thousands never fills it (``commit_together``)."""
         ...
 
 

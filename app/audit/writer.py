@@ -30,7 +30,7 @@ import asyncpg
 
 from app.audit.chain import AuditRow, prepare
 from app.audit.chain_head import ChainHeadMover
-from app.audit.records import AuditRecord
+from app.audit.records import TOGETHER, AuditRecord
 from app.audit.spool import AuditSpool, SpoolUnusable
 from app.audit.unlinked import AuditLinker
 from app.db.failures import translate
@@ -186,6 +186,12 @@ class AuditWriter:
         """A record was committed inside a business transaction: wake the linker."""
         if self._linker is not None:
             self._linker.nudge()
+
+    @property
+    def together(self) -> int:
+        """A listing's records at once: ``TOGETHER``, or a quarter of the queue if that is less
+        (a small ``SSOGW_AUDIT_MAX_BATCH``), so other callers' records still find room."""
+        return max(1, min(TOGETHER, self._max_queued // 4))
 
     async def record(self, record: AuditRecord) -> None:
         """Commit ``record`` with whatever else is queued; AuditUnavailable if it cannot be.

@@ -11,12 +11,16 @@ MAX_REASON = 500
 
 
 def check_txn_id(value: str) -> str:
-    """The partner's transaction id, trimmed; InvalidInput unless 1 to 64 printable characters."""
+    """The partner's transaction id, trimmed; InvalidInput unless 1 to 64 printable characters,
+    not dots alone: "." and ".." are dot segments in a URL (RFC 3986, and the WHATWG standard
+    whatever their encoding), so REST could never address such a payment."""
     text = value.strip(PADDING)
     if not 1 <= len(text) <= MAX_TXN_ID or not text.isprintable():
         raise InvalidInput(
             f"partnerTxnId must be 1 to {MAX_TXN_ID} printable characters.", field="partnerTxnId"
         )
+    if not text.strip("."):
+        raise InvalidInput("partnerTxnId cannot be dots alone.", field="partnerTxnId")
     return text
 
 

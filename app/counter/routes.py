@@ -36,13 +36,6 @@ NationalIdPath = Annotated[
 ]
 
 
-def _segment(txn_id: str) -> str:
-    """``txn_id`` as one path segment: every "/" encoded, and an id of dots alone ("." or
-    "..") encoded too, which a client would otherwise take for a dot segment and remove."""
-    quoted = quote(txn_id, safe="")
-    return quoted.replace(".", "%2E") if quoted.strip(".") == "" else quoted
-
-
 TxnIdPath = Annotated[
     str,
     Path(
@@ -141,7 +134,10 @@ def add_counter_routes(router: APIRouter, counter: CounterOperations) -> None:
         (200, `replayed`); the same id with a different body is refused (409)."""
         result = await counter.confirm(caller=caller, credentials=token, request=body.to_request())
         response.status_code = 200 if result.replayed else 201
-        response.headers["Location"] = f"{router.prefix}/payments/{_segment(result.partner_txn_id)}"
+        # One path segment: every "/" encoded (an id of dots alone is refused at confirm).
+        response.headers["Location"] = (
+            f"{router.prefix}/payments/{quote(result.partner_txn_id, safe='')}"
+        )
         return ConfirmOut.of(result)
 
     @router.get(

@@ -185,6 +185,11 @@ class RefusalTally:
         """A record committed in a business transaction: the writer behind links it soon."""
         self._sink.link_soon()
 
+    @property
+    def together(self) -> int:
+        """The writer behind's share for one listing."""
+        return self._sink.together
+
     def count(self, record: AuditRecord) -> None:
         """Count one refusal of a caller never admitted in its window (bounded per source)."""
         start = self._window_of(record.at)
