@@ -8,8 +8,8 @@ included — leaves nothing behind.
 
 Every result line and every line exported shows a person's national ID with what they paid.
 A command (``requester`` given) records each person of a page, or of each hundred lines of an
-export, before they are shown or written (``SETTLEMENT_SHOWN``); an internal application's call
-records them through the admin gate (``app.settlement.access``).
+export, before they are shown or written (``IMPORTED``, ``REPORTED``, ``EXPORTED``); an internal
+application's call records them through the admin gate (``app.settlement.access``).
 """
 
 from __future__ import annotations

@@ -175,8 +175,9 @@ async def test_an_id_no_location_can_address_is_refused_at_confirm(
         "partnerTxnId": txn, "nationalId": nid, "section": 40, "months": [str(current)],
         "amount": "70.00", "paidAt": clock().isoformat(),
     })  # fmt: skip
-    # No client can follow a Location of dot segments (a WHATWG one not even %2E): such an id
-    # is refused before any payment is made (test_s19_third_attacks.py).
+    # No client can follow a Location of dot segments: an RFC 3986 client removes "." and "..",
+    # and a WHATWG one (browsers, Node's fetch) "%2E" and "%2E%2E" too ("single-dot path
+    # segment: '.' or '%2e'"). Such an id is refused before any payment is made.
     assert made.status_code == 422, made.text
     assert (made.json()["code"], made.json()["field"]) == ("client.invalid_input", "partnerTxnId")
 
