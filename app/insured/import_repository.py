@@ -55,18 +55,14 @@ RETURNING s.line_no, d.first
 
 # A line putting a person under the other section than the gateway holds: not an update. A
 # change of section ends one membership and opens another (closed_memberships), with the rules
-# of registration (app.insured.registration): the line is refused, naming the section held.
-_MOVES = """
-DELETE FROM person_stage s USING insured_persons p
- WHERE p.national_id = s.national_id AND p.section <> s.section
-RETURNING s.line_no, p.section AS held
-"""
-# After the upsert: the lines whose person another transaction put under the other section
-# while it ran (a registration): the upsert's guard skipped them, and they are refused too.
+# of registration (app.insured.registration). The upsert's guard skips such a line, and this,
+# read after it, finds them to refuse, naming the section held: those the gateway held before
+# the import and those a registration put there while the upsert ran.
 _HELD_ELSEWHERE = """
 SELECT s.line_no, p.section AS held FROM person_stage s
   JOIN insured_persons p ON p.national_id = s.national_id
  WHERE p.section <> s.section
+ ORDER BY s.line_no
 """
 
 
@@ -89,7 +85,7 @@ def _upsert_sql(section: int) -> str:
         f"WITH up AS (INSERT INTO insured_persons AS p ({columns})"
         f" SELECT {columns} FROM person_stage ORDER BY national_id"
         f" ON CONFLICT (national_id) DO UPDATE SET {', '.join(sets)}"
-        # Never a change of section, even one registered since the lines were refused (_MOVES).
+        # Never a change of section (_HELD_ELSEWHERE names the lines skipped for it).
         f" WHERE p.section = EXCLUDED.section AND ({old}) IS DISTINCT FROM ({new})"
         " RETURNING xmax = 0 AS inserted)"
         " SELECT count(*) FILTER (WHERE inserted) AS inserted,"
@@ -115,22 +111,18 @@ class _Staging:
 
     async def upsert(self) -> UpsertCounts:
         repeats = await self._conn.fetch(_DUPLICATES, timeout=self._timeout)
-        moves = await self._conn.fetch(_MOVES, timeout=self._timeout)
         row = await self._conn.fetchrow(_upsert_sql(self._section), timeout=self._timeout)
         assert row is not None
         moved = await self._conn.fetch(_HELD_ELSEWHERE, timeout=self._timeout)
         refused = [
             Rejection(r["line_no"], "national_id", f"the ID repeats line {r['first']}")
             for r in repeats
-        ] + [
-            Rejection(r["line_no"], "section", _MOVED.format(held=r["held"]))
-            for r in sorted([*moves, *moved], key=lambda r: r["line_no"])
-        ]
+        ] + [Rejection(r["line_no"], "section", _MOVED.format(held=r["held"])) for r in moved]
         return UpsertCounts(
             inserted=row["inserted"],
             updated=row["updated"],
-            # (A registration committed between the two statements may move a person whose
-            # line the upsert had just applied: then the line is counted twice, never lost.)
+            # (A registration committed between the upsert and the read after it may move a
+            # person whose line the upsert had just applied: that line is counted twice.)
             unchanged=max(0, row["staged"] - row["inserted"] - row["updated"] - len(moved)),
             refused=tuple(refused),
         )
