@@ -84,7 +84,7 @@ THAI: Final[Mapping[str, str]] = MappingProxyType(
             "ไม่มีสิทธิสมัครเป็นผู้ประกันตนมาตรา 39 (ต้องจ่ายเงินสมทบมาตรา 33 ไม่น้อยกว่า 12 เดือน"
             " และสมัครภายใน 6 เดือนนับแต่วันที่ออกจากงาน)"
         ),
-        "client.cancel_not_allowed": "เลยเวลาที่ยกเลิกรายการที่เคาน์เตอร์ได้แล้ว",
+        "client.cancel_not_allowed": "ยกเลิกรายการนี้ที่เคาน์เตอร์ไม่ได้",
         "client.transaction_cancelled": "รายการชำระเงินนี้ถูกยกเลิกแล้ว",
         # --- access ------------------------------------------------------------------------
         "client.access_refused": "ไม่ได้รับอนุญาตให้ทำรายการนี้",
@@ -229,6 +229,9 @@ def _business_day(d: Mapping[str, Any]) -> list[str | None]:
 
 
 def _cancel(d: Mapping[str, Any]) -> list[str | None]:
+    later = d.get("later_receipt_no")
+    if d.get("reason") == "later_payment" and isinstance(later, str):
+        return [f"ต้องยกเลิกใบเสร็จเลขที่ {later} ซึ่งชำระเดือนถัดไปก่อน"]
     day, closed = _day(d.get("business_date")), _instant(d.get("cutoff_at"))
     return [day and closed and f"วันทำการ {day} ปิดรับยกเลิกเมื่อ {closed}"]
 

@@ -137,6 +137,15 @@ def _owner(principal: Principal) -> tuple[str, int]:
 _LOCK = "SELECT 1 FROM insured_persons WHERE national_id = $1 FOR UPDATE"
 
 
+# A confirmed payment of the person, in the section, for a month after the given one: a cancel
+# that would leave it paid after a gap waits for it to be cancelled first.
+_LATER = (
+    "SELECT receipt_no FROM payments WHERE national_id = $1 AND section = $2"
+    " AND state = 'confirmed' AND id <> $3"
+    " AND (SELECT max(m) FROM unnest(months) AS m) > $4"
+    " ORDER BY posted_at DESC, id DESC LIMIT 1"
+)
+
 _PAYMENT_TABLES = ("payments", "paid_months")
 
 
@@ -258,6 +267,13 @@ class LedgerTx:
 
     async def add_audit_record(self, record: AuditRecord) -> None:
         await add_unlinked(self._conn, record)
+
+    async def later_payment(self, payment: PaymentRow) -> str | None:
+        last = max(m.first_day for m in payment.months)
+        receipt = await self._conn.fetchval(
+            _LATER, payment.national_id, payment.section, payment.id, last
+        )
+        return None if receipt is None else str(receipt)
 
     async def cancel_payment(self, payment_id: int, *, reason: str, at: datetime) -> PaymentRow:
         await self._conn.execute("DELETE FROM paid_months WHERE payment_id = $1", payment_id)

@@ -157,6 +157,11 @@ class LedgerTransaction(AuditTransaction, Protocol):
         """Every rate line, as this transaction sees them (``RateSource.load_rates``)."""
         ...
 
+    async def later_payment(self, payment: PaymentRow) -> str | None:
+        """The receipt number of a confirmed payment of the same person and section that
+        covers a month after ``payment``'s last one (None: there is none)."""
+        ...
+
     async def cancel_payment(self, payment_id: int, *, reason: str, at: datetime) -> PaymentRow: ...
 
     @property

@@ -27,7 +27,13 @@ from app.audit.audited_call import AuditedCalls
 from app.audit.call_audit import AdmissionEvents, CallAudit
 from app.audit.records import AuditSink
 from app.counter.entitlement import amount_due, entitlement, history_start
-from app.counter.ports import Ledger, MemberReader, TransactionIdTaken
+from app.counter.ports import (
+    Ledger,
+    LedgerTransaction,
+    MemberReader,
+    PaymentRow,
+    TransactionIdTaken,
+)
 from app.counter.posting import PaymentPosting, confirm_result
 from app.counter.records import (
     CancelRequest,
@@ -51,6 +57,7 @@ from app.domain.months import Month
 from app.domain.national_id import validate_national_id, well_formed_national_id
 from app.domain.payable import MonthDue, default_selection, total_satang
 from app.errors import (
+    CancelNotAllowed,
     InvalidInput,
     PersonNotFound,
     SectionMismatch,
@@ -256,6 +263,11 @@ class CounterService:
                         instant=now,
                         cutoff=self._rules.cutoff,
                     )
+                    # Section 39 months stay paid oldest first, without gaps: a gap can end the
+                    # cover and leave the later months paid for none, so a later payment goes
+                    # first. Under the person's lock, which a confirm of later months holds too.
+                    if row.section == 39:
+                        await self._no_later_payment(tx, row)
                     row = await tx.cancel_payment(row.id, reason=reason, at=now)
                 # In the cancel's transaction: the record and the cancel commit together.
                 await audit.ok_within(tx, receiptNo=row.receipt_no, alreadyCancelled=not changed)
@@ -276,6 +288,20 @@ class CounterService:
             )
 
         return await self._calls.run(caller, Operation.CANCEL.value, body)
+
+    @staticmethod
+    async def _no_later_payment(tx: LedgerTransaction, row: PaymentRow) -> None:
+        """CancelNotAllowed when a confirmed payment of the person pays months after
+        ``row``'s, judged under the person's lock."""
+        await tx.lock_person(row.national_id)
+        later = await tx.later_payment(row)
+        if later is not None:
+            raise CancelNotAllowed(
+                f"Receipt {later} pays later months of this person; cancel it first, so that"
+                " no month stays paid after an unpaid one.",
+                reason="later_payment",
+                later_receipt_no=later,
+            )
 
     # --- status ----------------------------------------------------------------------------------
     async def status(

@@ -204,7 +204,9 @@ def s39_payable_months(
 
     These are the unpaid months among the ``max_overdue_months`` latest past-due months, every
     unpaid month up to the current one whose due date has not passed, and ``advance_months``
-    months after the current one; never a month before ``coverage_start``.
+    months after the current one; never a month before ``coverage_start``. When a month paid
+    late does not count as paid (``late_counts_as_paid`` off), no past-due month is offered:
+    paid now it would still count as unpaid, money taken for nothing.
     """
     standing = s39_status(
         coverage_start=coverage_start, paid=paid, today=today, policy=policy, paid_on=paid_on
@@ -214,7 +216,8 @@ def s39_payable_months(
     paid_set = month_set(paid)
     current = Month.of(today)
     last_past_due = latest_past_due(today)
-    first = max(coverage_start, last_past_due.minus(policy.max_overdue_months - 1))
+    overdue_months = policy.max_overdue_months if policy.late_counts_as_paid else 0
+    first = max(coverage_start, last_past_due.minus(overdue_months - 1))
     months: list[MonthDue] = []
     for month in Month.range(first, current.plus(policy.advance_months)):
         if month in paid_set:

@@ -184,7 +184,7 @@ class OptionChangeRefused(BusinessRefusal):
 
 class CancelNotAllowed(BusinessRefusal):
     code = "client.cancel_not_allowed"
-    default_message = "The payment can no longer be cancelled at the counter."
+    default_message = "The payment cannot be cancelled at the counter."
 
 
 class TransactionCancelled(BusinessRefusal):

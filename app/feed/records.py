@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Final, Protocol
 
 from app.domain.fixed_width import Field, RecordFamily
@@ -31,6 +31,7 @@ class FeedQuery:
     fields: tuple[str, ...]  # allowed fields, in layout order
     amounts: tuple[int | None, ...]  # satang per month for each of AMOUNT_KEYS (None: no rate)
     fixed: bool  # D records of DETAIL (without line ends), else CSV with a header row
+    amount_month: date  # the first day of the month the amounts are of (an option in force)
 
 
 class FeedSelection(Protocol):

@@ -97,9 +97,19 @@ def _cell(text: str) -> str:
     return f"regexp_replace({text}, E'^(''*{FORMULA_SQL_CLASS})', E'''\\\\1')"
 
 
+# A Section 40 member's option in force in the amount month ($6): the one held, or, while a
+# change takes effect after that month (DOMAIN.md: from the next month), the option the first
+# such change replaced, as the counter's member read takes it. Only persons who changed their
+# option are looked up (``option_changed_on``), one index probe each.
+_OPTION_IN_FORCE: Final = (
+    "CASE WHEN option_changed_on IS NULL THEN s40_option ELSE coalesce(("
+    "SELECT c.previous_option FROM s40_option_changes c"
+    " WHERE c.national_id = insured_persons.national_id AND c.effective_month > $6::date"
+    " ORDER BY c.effective_month, c.changed_on, c.id LIMIT 1), s40_option) END"
+)
 _AMOUNT: Final = (
-    "CASE WHEN section = 39 THEN $2::bigint WHEN s40_option = 1 THEN $3::bigint"
-    " WHEN s40_option = 2 THEN $4::bigint WHEN s40_option = 3 THEN $5::bigint END"
+    f"CASE WHEN section = 39 THEN $2::bigint ELSE CASE {_OPTION_IN_FORCE}"
+    " WHEN 1 THEN $3::bigint WHEN 2 THEN $4::bigint WHEN 3 THEN $5::bigint END END"
 )
 _STATUS: Final = (
     "CASE status "
@@ -258,7 +268,8 @@ class _Selection:
         """Stream the rows as UTF-8 lines ended by LF to ``sink``; return how many."""
         query, conn = self._query, self._conn
         # The amounts are parameters only of a query that shows them.
-        args = (query.section, *(query.amounts if "amount_due" in query.fields else ()))
+        shown = "amount_due" in query.fields
+        args = (query.section, *((*query.amounts, query.amount_month) if shown else ()))
         async with translated("primary"):
             if query.fixed:
                 status = await conn.copy_from_query(

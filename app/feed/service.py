@@ -309,7 +309,7 @@ class FeedService:
         now = self._clock()
         month = Month.of(bangkok_date(now))
         fixed = file_format == "fixed"
-        query = FeedQuery(section, scope, await self._amounts(month), fixed)
+        query = FeedQuery(section, scope, await self._amounts(month), fixed, month.first_day)
         export_id = str(uuid.uuid4())
         return FeedPlan(partner, file_format, query, now.astimezone(BANGKOK), month, export_id)
 
