@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Final
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -12,6 +11,7 @@ from app.audit.schemas import LookupPageOut, VerifyOut, lookup_csv
 from app.audit.service import MAX_PAGE
 from app.rest.caller import CallerDep, TokenDep
 from app.rest.problem import problem_responses
+from app.rest.wire import InstantIn
 
 TAG = "audit"
 CSV: Final = "text/csv"
@@ -68,8 +68,8 @@ def add_audit_routes(router: APIRouter, audit: AuditAccess) -> None:
         national_id: Annotated[
             str, Query(alias="nationalId", max_length=64, examples=["3100600445635"])
         ],
-        from_: Annotated[datetime | None, Query(alias="from", description=_TIME)] = None,
-        to: Annotated[datetime | None, Query(description=_TIME + " Exclusive.")] = None,
+        from_: Annotated[InstantIn | None, Query(alias="from", description=_TIME)] = None,
+        to: Annotated[InstantIn | None, Query(description=_TIME + " Exclusive.")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
         cursor: Annotated[str | None, Query(max_length=200)] = None,
         accept: Annotated[
@@ -108,8 +108,8 @@ def add_audit_routes(router: APIRouter, audit: AuditAccess) -> None:
     async def verify(
         caller: CallerDep,
         token: TokenDep,
-        from_: Annotated[datetime | None, Query(alias="from", description=_TIME)] = None,
-        to: Annotated[datetime | None, Query(description=_TIME + " Exclusive.")] = None,
+        from_: Annotated[InstantIn | None, Query(alias="from", description=_TIME)] = None,
+        to: Annotated[InstantIn | None, Query(description=_TIME + " Exclusive.")] = None,
     ) -> VerifyOut:
         """Recomputes every hash and link in `[from, to)` (the whole chain when unbounded) and
         holds the chain to the signed checkpoints kept outside the database: an edited, removed

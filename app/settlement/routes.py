@@ -20,7 +20,7 @@ from starlette.datastructures import UploadFile
 from app.errors import InvalidInput
 from app.rest.caller import CallerDep, TokenDep
 from app.rest.problem import ProblemRoute, problem_responses
-from app.rest.wire import Baht, MonthText, OutModel
+from app.rest.wire import Baht, DateIn, MonthText, OutModel
 from app.settlement.access import SettlementAccess
 from app.settlement.service import DEFAULT_LINES, MAX_LINES
 
@@ -199,7 +199,7 @@ def settlements_router(
         caller: CallerDep,
         token: TokenDep,
         partner: Annotated[str, Query(max_length=64, description="The partner's name.")],
-        business_date: Annotated[date, Query(alias="businessDate", description="YYYY-MM-DD.")],
+        business_date: Annotated[DateIn, Query(alias="businessDate", description="YYYY-MM-DD.")],
         file_format: Annotated[
             Literal["bank", "csv"] | None,
             Query(alias="format", description="The layout; detected from the file when absent."),

@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field
 
 from app.rest.caller import CallerDep, TokenDep
 from app.rest.problem import problem_responses
-from app.rest.wire import Baht, OutModel, ReadPathName, baht
+from app.rest.wire import Baht, DateIn, OutModel, ReadPathName, baht
 from app.stats.records import PaymentGroup
 from app.stats.service import PaymentStats, PaymentStatsReport
 
@@ -132,8 +132,8 @@ def add_stats_routes(router: APIRouter, stats: PaymentStats) -> None:
     async def payment_stats(
         caller: CallerDep,
         token: TokenDep,
-        from_: Annotated[date, Query(alias="from", description="First business date.")],
-        to: Annotated[date, Query(description="Last business date (at most 366 days in all).")],
+        from_: Annotated[DateIn, Query(alias="from", description="First business date.")],
+        to: Annotated[DateIn, Query(description="Last business date (at most 366 days in all).")],
         group_by: Annotated[Literal["day", "section", "partner"], Query(alias="groupBy")] = "day",
     ) -> PaymentStatsOut:
         """Cancelled payments are not counted; a payment counts on its business date."""
