@@ -209,7 +209,7 @@ def _translate(exc: Exception, request: Request, rid: str) -> ServiceError:
     if isinstance(exc, ServiceError):
         return exc
     if isinstance(exc, RequestValidationError):
-        return validation_error(exc)
+        return validation_error(exc, content_type=request.headers.get("content-type"))
     if isinstance(exc, HTTPException):
         # FastAPI wraps a failure while reading the body (e.g. our size limit) in a 400.
         cause = exc.__cause__

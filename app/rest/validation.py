@@ -30,10 +30,30 @@ def _message(err: dict[str, object]) -> str:
     return message
 
 
-def validation_error(exc: RequestValidationError) -> InvalidInput:
+def _json_type(content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def validation_error(
+    exc: RequestValidationError, *, content_type: str | None = None
+) -> InvalidInput:
     """FastAPI's validation failure as ``client.invalid_input`` naming each field; as
-    ``client.invalid_amount`` with the domain's reason when the first is an amount's."""
+    ``client.invalid_amount`` with the domain's reason when the first is an amount's.
+
+    A body sent as anything but JSON is not read as JSON at all (FastAPI), so its failure says
+    only that the body is not an object: then it is said what to send instead."""
     errors = exc.errors()
+    if not _json_type(content_type) and any(tuple(e.get("loc", ())) == ("body",) for e in errors):
+        return InvalidInput(
+            "The request's body must be JSON, sent with Content-Type application/json"
+            f" (this one was sent as {content_type or 'no Content-Type'!s:.100}).",
+            field="body",
+            reason="not_json",
+            fields=["body"],
+        )
     problems = [
         {
             "field": "body" if err.get("type") == "json_invalid" else _field(err.get("loc", ())),

@@ -44,6 +44,21 @@ async def test_unreadable_json_names_the_body(api: httpx.AsyncClient) -> None:
     assert body["field"] == "body"
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+async def test_a_body_not_sent_as_json_says_what_to_send(
+    api: httpx.AsyncClient, content_type: str | None
+) -> None:
+    """A JSON text sent as another type (or as none) is not read as JSON: the answer says to
+    send it with Content-Type application/json, not that "body" should be a dictionary."""
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    response = await api.post(
+        "/api/v1/payments", content=b'{"partnerTxnId": "t1"}', headers=headers
+    )
+    body = problem(response, 422, "client.invalid_input")
+    assert (body["field"], body["reason"]) == ("body", "not_json")
+    assert "Content-Type application/json" in body["detail"]
+
+
 async def test_missing_fields_are_named(api: httpx.AsyncClient) -> None:
     body = problem(await api.post("/api/v1/payments", json={}), 422, "client.invalid_input")
     assert {"partnerTxnId", "nationalId", "months", "amount"} <= set(body["fields"])
