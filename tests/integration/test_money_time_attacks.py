@@ -26,25 +26,18 @@ from tests.support.clock import PinnedClock
 from tests.support.counter_calls import caller, confirm_request, s40_person
 from tests.support.fleet import instance
 from tests.support.people import add_person, wait_replayed
-from tests.support.rate_changes import BAHT, S40_RATE, confirm_months, offered, owed_to
+from tests.support.rate_changes import (
+    BAHT,
+    S40_RATE,
+    change_option,
+    confirm_months,
+    offered,
+    owed_to,
+)
 from tests.support.rest_api import replicas
 from tests.support.wsse import digest_token
 
 pytestmark = pytest.mark.db
-
-
-async def _change_option(gw: Gateway, nid: str, option: int) -> Month:
-    """Change ``nid``'s option through the insured-person service, as an SSO client does."""
-    issued = await gw.registry.add_client(name=f"c-{uuid.uuid4().hex[:10]}", scopes=["admin"])
-    result = await gw.api.insured.change_option(
-        caller=Caller(Protocol.REST, "127.0.0.1", uuid.uuid4().hex),
-        credentials=BearerToken(issued.token),
-        national_id=nid,
-        option=option,
-    )
-    async with gw.db.primary.acquire() as conn:
-        await wait_replayed(conn, replicas(gw))
-    return result.effective_month
 
 
 # --- an option change pending: the month paid keeps the option it was priced at -----------------
@@ -59,7 +52,7 @@ async def test_a_month_paid_before_an_option_change_is_recorded_at_the_option_it
     Today the ledger records it under the member's *new* option 1, and the refund listing then
     owes 230.00 baht (300 paid - 70 "due" at option 1) as a ``rate_cut`` that never happened."""
     nid = await s40_person(gateway, option=3)
-    effective = await _change_option(gateway, nid, 1)
+    effective = await change_option(gateway, nid, 1)
     current = clock.month()
     assert effective == current.plus(1)
     paid = await confirm_months(gateway, partner, nid, [current], S40_RATE[3])
@@ -84,7 +77,7 @@ async def test_additional_savings_are_refused_for_a_month_still_under_option_1(
     Today the savings check looks at the member's new option (2) and takes 100 baht of savings
     on a month paid under option 1."""
     nid = await s40_person(gateway, option=1)
-    await _change_option(gateway, nid, 2)
+    await change_option(gateway, nid, 2)
     current = clock.month()
     inquiry = await gateway.counter.inquire(
         caller=caller(),

@@ -17,8 +17,7 @@ from datetime import date, time
 
 import pytest
 
-from app.admission.credentials import BearerToken, Credentials
-from app.admission.records import Caller, Protocol
+from app.admission.credentials import Credentials
 from app.cli.session import operator
 from app.counter.records import CancelRequest, InquiryRequest
 from app.domain.months import Month
@@ -30,7 +29,7 @@ from tests.support.clock import PinnedClock
 from tests.support.counter_calls import caller, s40_person
 from tests.support.fleet import instance
 from tests.support.people import add_person, wait_replayed
-from tests.support.rate_changes import confirm_months, refund_list
+from tests.support.rate_changes import change_option, confirm_months, refund_list
 from tests.support.rest_api import replicas
 from tests.support.wsse import digest_token
 
@@ -41,20 +40,6 @@ BAHT = 100
 
 def _token(partner: PartnerCredentials) -> Credentials:
     return digest_token(partner.username, partner.password)
-
-
-async def _change_option(gw: Gateway, nid: str, option: int) -> Month:
-    """Change ``nid``'s Section 40 option as an SSO client does (effective next month)."""
-    issued = await gw.registry.add_client(name=f"c-{uuid.uuid4().hex[:10]}", scopes=["admin"])
-    result = await gw.api.insured.change_option(
-        caller=Caller(Protocol.REST, "127.0.0.1", uuid.uuid4().hex),
-        credentials=BearerToken(issued.token),
-        national_id=nid,
-        option=option,
-    )
-    async with gw.db.primary.acquire() as conn:
-        await wait_replayed(conn, replicas(gw))
-    return result.effective_month
 
 
 # --- an option change pending: the partner feed's amount due for the current month ------------
@@ -75,7 +60,7 @@ async def test_the_feed_gives_the_current_months_amount_at_the_option_still_in_f
     amount month (app/feed/repository.py ``_AMOUNT``; the pending change's previous option
     is in ``s40_option_changes``, as the counter's member read takes it)."""
     nid = await s40_person(gateway, option=1)
-    effective = await _change_option(gateway, nid, 3)
+    effective = await change_option(gateway, nid, 3)
     current = clock.month()
     assert effective == current.plus(1)
 

@@ -21,6 +21,8 @@ from app.rates.service import RateChange, RateRequest
 from app.refunds.service import PersonRefund
 from tests.conftest import PartnerCredentials
 from tests.support.counter_calls import caller, confirm_request
+from tests.support.people import wait_replayed
+from tests.support.rest_api import replicas
 from tests.support.wsse import digest_token
 
 BAHT = 100
@@ -127,3 +129,18 @@ async def offered(
         if amount == becomes or time.monotonic() > deadline:
             return amount
         await asyncio.sleep(0.1)
+
+
+async def change_option(gw: Gateway, nid: str, option: int) -> Month:
+    """Change ``nid``'s Section 40 option through the insured-person service, as an SSO client
+    does (effective next month), and wait for the standbys; the month it takes effect."""
+    issued = await gw.registry.add_client(name=f"c-{uuid.uuid4().hex[:10]}", scopes=["admin"])
+    result = await gw.api.insured.change_option(
+        caller=Caller(Protocol.REST, "127.0.0.1", uuid.uuid4().hex),
+        credentials=BearerToken(issued.token),
+        national_id=nid,
+        option=option,
+    )
+    async with gw.db.primary.acquire() as conn:
+        await wait_replayed(conn, replicas(gw))
+    return result.effective_month
