@@ -3,10 +3,11 @@
 Inquiries read a person with their recent paid months in one round trip, through the replica
 router; the same round trip says how far the standby that served it has replayed, so a standby
 behind the newest write this instance knows of is not believed (``app.db.replica_router``).
-Confirms and cancels run in one primary transaction: the person's row is locked first, so two
-counters paying for one person are serialised, and the paid-month primary key stays the last
-line of defence. The call's audit record is written in that transaction too
-(``app.audit.unlinked``), so it commits with the payment or not at all.
+Confirms and cancels run in one primary transaction. A confirm locks the person's row first,
+so two counters paying for one person are serialised, and the paid-month primary key stays the
+last line of defence; a cancel locks the payment's row, then (Section 39) the person's, before
+it looks for a later payment that would be left after a gap. The call's audit record is written
+in that transaction too (``app.audit.unlinked``), so it commits with the payment or not at all.
 
 A new payment costs the primary six round trips, each a statement of its own: the
 transaction's begin, the person's lock, the read under the lock (the person, the payment the
@@ -36,6 +37,7 @@ from app.audit.unlinked import add_args, add_sql, add_unlinked, refused_record
 from app.counter.member_reads import MEMBER_SQL, MemberReads, member_snapshot, month_of
 from app.counter.ports import (
     ConfirmRead,
+    LaterPayment,
     MemberSnapshot,
     NewPayment,
     PaymentRow,
@@ -140,7 +142,7 @@ _LOCK = "SELECT 1 FROM insured_persons WHERE national_id = $1 FOR UPDATE"
 # A confirmed payment of the person, in the section, for a month after the given one: a cancel
 # that would leave it paid after a gap waits for it to be cancelled first.
 _LATER = (
-    "SELECT receipt_no FROM payments WHERE national_id = $1 AND section = $2"
+    "SELECT receipt_no, partner_id, client_id FROM payments WHERE national_id = $1 AND section = $2"
     " AND state = 'confirmed' AND id <> $3"
     " AND (SELECT max(m) FROM unnest(months) AS m) > $4"
     " ORDER BY posted_at DESC, id DESC LIMIT 1"
@@ -268,12 +270,16 @@ class LedgerTx:
     async def add_audit_record(self, record: AuditRecord) -> None:
         await add_unlinked(self._conn, record)
 
-    async def later_payment(self, payment: PaymentRow) -> str | None:
+    async def later_payment(self, payment: PaymentRow, principal: Principal) -> LaterPayment | None:
         last = max(m.first_day for m in payment.months)
-        receipt = await self._conn.fetchval(
+        row = await self._conn.fetchrow(
             _LATER, payment.national_id, payment.section, payment.id, last
         )
-        return None if receipt is None else str(receipt)
+        if row is None:
+            return None
+        column, owner = _owner(principal)
+        own = row[column] == owner
+        return LaterPayment(own_receipt_no=str(row["receipt_no"]) if own else None)
 
     async def cancel_payment(self, payment_id: int, *, reason: str, at: datetime) -> PaymentRow:
         await self._conn.execute("DELETE FROM paid_months WHERE payment_id = $1", payment_id)

@@ -137,6 +137,14 @@ class ConfirmRead:
     rate_digest: str  # the primary's rate table, as read (``lines_digest``)
 
 
+@dataclass(frozen=True, slots=True)
+class LaterPayment:
+    """A later payment that stands in the way of a cancel: its receipt number when the caller
+    (``principal``) took it, else None (another partner's or client's)."""
+
+    own_receipt_no: str | None
+
+
 class LedgerTransaction(AuditTransaction, Protocol):
     """One primary transaction of the ledger; committed when its context exits cleanly. It
     carries the call's audit record too, so the record commits with the payment or neither."""
@@ -157,9 +165,9 @@ class LedgerTransaction(AuditTransaction, Protocol):
         """Every rate line, as this transaction sees them (``RateSource.load_rates``)."""
         ...
 
-    async def later_payment(self, payment: PaymentRow) -> str | None:
-        """The receipt number of a confirmed payment of the same person and section that
-        covers a month after ``payment``'s last one (None: there is none)."""
+    async def later_payment(self, payment: PaymentRow, principal: Principal) -> LaterPayment | None:
+        """A confirmed payment of the same person and section that covers a month after
+        ``payment``'s last one, the newest (None: there is none)."""
         ...
 
     async def cancel_payment(self, payment_id: int, *, reason: str, at: datetime) -> PaymentRow: ...

@@ -169,7 +169,9 @@ def add_counter_routes(router: APIRouter, counter: CounterOperations) -> None:
         partner_txn_id: TxnIdPath, body: CancelIn, caller: CallerDep, token: TokenDep
     ) -> CancelOut:
         """Cancelling a cancelled payment answers it again; after the cut-off, only a refund
-        through SSO remains (422 client.cancel_not_allowed)."""
+        through SSO remains (422 client.cancel_not_allowed). A Section 39 payment is also
+        refused (422 client.cancel_not_allowed, reason later_payment) while a later payment of
+        the same member stands: cancel that later receipt first (named when it is yours)."""
         result = await counter.cancel(
             caller=caller, credentials=token, request=body.to_request(partner_txn_id)
         )

@@ -64,6 +64,7 @@ from app.errors import (
     ServiceError,
     TransactionNotFound,
 )
+from app.principals.records import Principal
 from app.rates.book import RateBook
 
 COUNTER_SCOPE = "counter"
@@ -252,22 +253,25 @@ class CounterService:
                 row = await tx.find_payment(principal, txn_id, for_update=True)
                 if row is None:
                     raise TransactionNotFound()
-                # Judged once the payment is ours, not before a wait for its row: a cancel that
-                # queued past the cut-off must not void a payment whose day may be settled.
-                now = self._clock()
                 audit.national_id = row.national_id
                 changed = row.state != TxnState.CANCELLED.value
+                # Section 39 months stay paid oldest first, without gaps: a gap can end the
+                # cover and leave the later months paid for none, so a later payment goes first.
+                # Judged under the person's lock, which a confirm of later months holds too.
+                if changed and row.section == 39:
+                    await tx.lock_person(row.national_id)
+                # Judged once the payment (and its person) are ours, not before a wait for them:
+                # a cancel that queued past the cut-off must not void a payment whose day may be
+                # settled.
+                now = self._clock()
                 if changed:
                     ensure_cancellable(
                         business_date=row.business_date,
                         instant=now,
                         cutoff=self._rules.cutoff,
                     )
-                    # Section 39 months stay paid oldest first, without gaps: a gap can end the
-                    # cover and leave the later months paid for none, so a later payment goes
-                    # first. Under the person's lock, which a confirm of later months holds too.
                     if row.section == 39:
-                        await self._no_later_payment(tx, row)
+                        await self._no_later_payment(tx, row, principal)
                     row = await tx.cancel_payment(row.id, reason=reason, at=now)
                 # In the cancel's transaction: the record and the cancel commit together.
                 await audit.ok_within(tx, receiptNo=row.receipt_no, alreadyCancelled=not changed)
@@ -290,18 +294,27 @@ class CounterService:
         return await self._calls.run(caller, Operation.CANCEL.value, body)
 
     @staticmethod
-    async def _no_later_payment(tx: LedgerTransaction, row: PaymentRow) -> None:
+    async def _no_later_payment(
+        tx: LedgerTransaction, row: PaymentRow, principal: Principal
+    ) -> None:
         """CancelNotAllowed when a confirmed payment of the person pays months after
-        ``row``'s, judged under the person's lock."""
-        await tx.lock_person(row.national_id)
-        later = await tx.later_payment(row)
-        if later is not None:
+        ``row``'s (the caller holds the person's lock). Its receipt is named only to the
+        partner or client that took it: another network's is not this caller's to see."""
+        later = await tx.later_payment(row, principal)
+        if later is None:
+            return
+        if later.own_receipt_no is None:
             raise CancelNotAllowed(
-                f"Receipt {later} pays later months of this person; cancel it first, so that"
-                " no month stays paid after an unpaid one.",
+                "A later payment of this person's months was taken by another counter network;"
+                " only it, or SSO, can cancel it, and until then this payment stands.",
                 reason="later_payment",
-                later_receipt_no=later,
             )
+        raise CancelNotAllowed(
+            f"Receipt {later.own_receipt_no} pays later months of this person; cancel it"
+            " first, so that no month stays paid after an unpaid one.",
+            reason="later_payment",
+            later_receipt_no=later.own_receipt_no,
+        )
 
     # --- status ----------------------------------------------------------------------------------
     async def status(
