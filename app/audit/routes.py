@@ -17,8 +17,8 @@ TAG = "audit"
 CSV: Final = "text/csv"
 JSON: Final = "application/json"
 _TIME = (
-    "An ISO 8601 date and time with its zone, e.g. 2024-06-01T00:00:00%2B07:00 (a `+` in a"
-    " query must be written %2B)."
+    "An RFC 3339 date and time, seconds and offset included, e.g. 2024-06-01T00:00:00%2B07:00"
+    " (a `+` in a query must be written %2B)."
 )
 
 
