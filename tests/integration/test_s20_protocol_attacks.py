@@ -114,6 +114,20 @@ def test_any_other_method_on_the_soap_endpoint_is_a_soap_fault_with_allow(
     assert answer.code.startswith("client."), answer
 
 
+@pytest.mark.parametrize("path", ["/api/v1/payments", "/api/v1/payments/POS-1"])
+def test_a_405_for_a_method_no_route_lists_carries_allow(live_url: str, path: str) -> None:
+    """Defect: TRACE on a REST resource is refused by Starlette's router with
+    ``HTTPException(405, headers={"Allow": ...})``, but ``app.rest.problem.unmatched_route``
+    renders it without the exception's headers: the 405 problem+json has no ``Allow``, which
+    RFC 9110 (15.5.6) requires, and which the API's own catch-all sends for DELETE on the
+    same path (``api_router.unknown``). Correct: the 405 names the methods the resource takes
+    in ``Allow``, as every other 405 of the API does."""
+    response = httpx.request("TRACE", f"{live_url}{path}", timeout=10)
+    assert response.status_code == 405
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.headers.get("allow"), dict(response.headers)
+
+
 # --- the server `ssogw serve` runs: uvicorn with the guarded HTTP protocol ---------------------
 
 
