@@ -26,6 +26,7 @@ from app.settings import Settings
 from tests.conftest import PartnerCredentials
 from tests.reliability.soap_wire import inquire_body, new_request_id, read_answer, security
 from tests.support.clock import PinnedClock
+from tests.support.live_server import serve
 from tests.support.people import add_person
 from tests.support.rest_api import replicas
 from tests.unit.soap.envelopes import envelope, operation
@@ -126,6 +127,47 @@ def test_a_405_for_a_method_no_route_lists_carries_allow(live_url: str, path: st
     assert response.status_code == 405
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.headers.get("allow"), dict(response.headers)
+
+
+PUBLIC = "https://gateway.sso.go.th"
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/soap/v1/"), ("GET", "/soap/v1/?wsdl")])
+def test_a_trailing_slash_is_never_redirected_off_the_public_address(
+    settings: Settings, clock: PinnedClock, method: str, path: str
+) -> None:
+    """Defect: a partner whose endpoint URL was configured with a trailing slash
+    (``https://gateway.sso.go.th/soap/v1/``) is answered by Starlette's ``redirect_slashes``
+    with a 307 whose ``Location`` is built from the request's own Host header and the scheme
+    uvicorn saw (``http`` behind the TLS-terminating ingress), ignoring
+    ``SSOGW_PUBLIC_BASE_URL`` and the trusted proxy's X-Forwarded-Proto, which the served WSDL
+    honours (``SoapEndpoint.address``). Here: ``Location: http://evil.example/soap/v1``. A
+    toolkit that follows a 307 with its body (zeep, through requests) sends the signed
+    envelope, with a PasswordText password if the partner uses one, in clear text to whatever
+    host the Host header named. Correct: no answer on the SOAP path points anywhere but the
+    public address: a SOAP fault (the path is not the endpoint), or a redirect to
+    ``{public base URL}/soap/v1``."""
+    own = {"instance_id": f"{settings.instance_id}-s20r"}
+    changes = {"public_base_url": f"{PUBLIC}/", "trusted_proxies": ["127.0.0.0/8"]}
+    checked = Settings.model_validate(settings.model_dump() | own | changes)
+    with serve(create_app(checked, clock=clock)) as base:
+        response = httpx.request(
+            method,
+            f"{base}{path}",
+            content=b"<e:Envelope/>" if method == "POST" else None,
+            headers={
+                "content-type": "text/xml; charset=utf-8",
+                "host": "evil.example",
+                "x-forwarded-proto": "https",
+                "x-forwarded-host": "gateway.sso.go.th",
+            },
+            timeout=10,
+        )
+    location = response.headers.get("location", "")
+    assert not response.is_redirect or location.startswith(f"{PUBLIC}/"), (
+        response.status_code,
+        location,
+    )
 
 
 # --- the server `ssogw serve` runs: uvicorn with the guarded HTTP protocol ---------------------
