@@ -24,7 +24,7 @@ from app.observability.connection_guard import ConnectionGuard, ConnectionLimits
 from app.observability.guarded_http import guarded_protocol
 from app.settings import Settings
 from tests.conftest import PartnerCredentials
-from tests.reliability.soap_wire import inquire_body, new_request_id, read_answer, security
+from tests.reliability.soap_wire import new_request_id, read_answer, security
 from tests.support.clock import PinnedClock
 from tests.support.live_server import serve
 from tests.support.people import add_person
@@ -86,7 +86,9 @@ async def test_an_xml_declaration_naming_an_accepted_encoding_by_its_python_name
     request_id = new_request_id()
     async with httpx.AsyncClient(base_url=live_url, timeout=10) as http:
         response = await http.post(
-            "/soap/v1", content=raw, headers={"content-type": "text/xml", "x-request-id": request_id}
+            "/soap/v1",
+            content=raw,
+            headers={"content-type": "text/xml", "x-request-id": request_id},
         )
     answer = read_answer(response)
     assert answer.ok, (answer, response.text[:600])
