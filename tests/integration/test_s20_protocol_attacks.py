@@ -265,10 +265,11 @@ async def test_an_answer_given_before_the_body_arrived_says_the_connection_close
     """Defect: when the gateway answers a request before its body has all arrived (a 415
     for a charset it does not take, a 413, a fault for XML refused in its first chunk, the
     SOAP read bound), ``GuardedHttpProtocol.on_response_complete`` closes the connection,
-    but the answer does not say ``Connection: close``. RFC 9112 (9.3) has a client assume
-    that an HTTP/1.1 server keeps the connection after an error answer, so a partner's pooled
-    client sends its next call (a confirm) on a connection the server has already closed and
-    meets a reset, not an answer, with no way to know whether the call was taken.
+    but the answer does not say ``Connection: close``. Under RFC 9112 (9.3) an HTTP/1.1
+    answer without the close option tells the client the connection persists, so a partner's
+    pooled client may send its next call (a confirm) on a connection the server has already
+    closed and meet a reset, not an answer, with no way to know whether the call was taken
+    (here: the next request on the connection gets no answer at all).
     Correct: either the answer carries ``Connection: close`` (uvicorn writes it when the
     cycle's ``keep_alive`` is cleared before the answer starts), or the connection stays
     usable (the rest of the body read and dropped, as plain uvicorn does)."""
