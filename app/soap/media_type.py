@@ -51,10 +51,21 @@ _ALIASES: Final = {
     "tis_620": "cp874",
 }
 
-# What expat reads by itself; any other declared encoding is decoded by the gateway.
+# The names expat reads by itself (it compares them ignoring case). Any other declared name of
+# an accepted encoding, even Python's alias of one of these (``utf8``, ``utf16``, ``latin1``), is
+# decoded by the gateway: expat does not know the aliases, and pyexpat's fallback for an
+# unknown name reads single-byte codecs only.
 _EXPAT_NATIVE: Final = frozenset(
-    codecs.lookup(name).name for name in ("utf-8", "utf-16", "us-ascii", "iso-8859-1")
+    ("utf-8", "utf-16", "utf-16le", "utf-16be", "us-ascii", "iso-8859-1")
 )
+
+# The byte order marks a declaration may follow, and the codec that reads what follows each.
+_MARKS: Final = (
+    (codecs.BOM_UTF8, "utf-8", 1),
+    (codecs.BOM_UTF16_LE, "utf-16-le", 2),
+    (codecs.BOM_UTF16_BE, "utf-16-be", 2),
+)
+_MARK_STARTS: Final = frozenset(mark[:1] for mark, _, _ in _MARKS)
 
 # The encoding named by an XML declaration at the very start of a body.
 _DECLARED: Final = re.compile(
@@ -115,18 +126,34 @@ def codec_of(charset: str) -> str | None:
     return codec if codec in _CHARSETS else None
 
 
+def declaration_head(head: bytes) -> bytes:
+    """The start of a body as an XML declaration is read from it: after a byte order mark,
+    decoded (a declaration is ASCII); empty while the mark has not all arrived."""
+    if head[:1] not in _MARK_STARTS:
+        return head
+    for mark, codec, unit in _MARKS:
+        if head.startswith(mark):
+            whole = len(head) - (len(head) - len(mark)) % unit  # half a UTF-16 unit waits
+            return head[len(mark) : whole].decode(codec, "replace").encode("ascii", "replace")
+        if mark.startswith(head):
+            return b""
+    return head
+
+
 def declared_codec(head: bytes) -> str | None:
     """The codec the gateway decodes a body with when an XML declaration at the start of
-    ``head`` names an accepted encoding expat does not read itself (TIS-620, windows-874);
-    None when there is no declaration or expat reads it. LookupError when the declared
-    encoding is not one a partner may send: the same allow-list as the Content-Type's."""
+    ``head`` (see ``declaration_head``) names an accepted encoding by a name expat does not
+    read itself (TIS-620, windows-874, utf8); None when there is no declaration or expat reads
+    the name. LookupError when the declared encoding is not one a partner may send: the same
+    allow-list as the Content-Type's."""
     match = _DECLARED.match(head)
     if match is None:
         return None
-    codec = codec_of(match[1].decode("ascii"))
+    name = match[1].decode("ascii")
+    codec = codec_of(name)
     if codec is None:
-        raise LookupError(match[1].decode("ascii"))
-    return None if codec in _EXPAT_NATIVE else codec
+        raise LookupError(name)
+    return None if name.lower() in _EXPAT_NATIVE else codec
 
 
 def _unsupported(message: str, **details: str) -> EnvelopeRefused:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, NoReturn
 
 from app.errors import InvalidSoapEnvelope, PayloadTooLarge
-from app.soap.media_type import declared_codec
+from app.soap.media_type import declaration_head, declared_codec
 from app.soap.namespaces import READ_PREFIXES
 from app.soap.refusals import EnvelopeRefused
 
@@ -317,20 +317,20 @@ class BodyGuard:
     def _declared(self, chunk: bytes, *, final: bool) -> bytes:
         """``chunk`` once the head is read (the whole head the first time), else nothing.
 
-        A declaration naming an accepted encoding expat does not read itself (TIS-620,
-        windows-874) is then decoded here, as a Content-Type charset would be; one naming an
-        encoding outside the allow-list is refused; UTF-8, UTF-16, ASCII, Latin-1 are expat's.
+        A declaration (after a byte order mark too) naming an accepted encoding by a name expat
+        does not know (windows-874, utf8) is decoded here; one not accepted is refused.
         """
         if self._head is None:
             return chunk
         self._head += chunk
         head = bytes(self._head)
-        declaring = head.startswith(b"<?xml") or b"<?xml".startswith(head)
-        if declaring and not final and len(head) < _HEAD_BYTES and b"?>" not in head:
+        text = declaration_head(head)
+        declaring = text.startswith(b"<?xml") or b"<?xml".startswith(text)
+        if declaring and not final and len(head) < _HEAD_BYTES and b"?>" not in text:
             return b""  # a declaration has begun and is not whole yet
         self._head = None
         with refusing_bad_xml():  # a declared encoding outside the allow-list: LookupError
-            charset = declared_codec(head)
+            charset = declared_codec(text)
         if charset is not None:
             self.charset = charset
             self._start()

@@ -7,6 +7,7 @@ import pytest
 from app.soap.media_type import (
     MediaType,
     codec_of,
+    declaration_head,
     declared_codec,
     read_media_type,
     version_of,
@@ -73,8 +74,12 @@ def test_a_refused_request_is_answered_in_the_version_it_most_likely_speaks() ->
         (b'<?xml version="1.0" encoding = "x-windows-874"?>', "cp874"),
         # TIS-620 is read as windows-874, its superset (as the Encoding Standard does).
         (b'<?xml version="1.0" encoding="TIS-620"?>', "cp874"),
-        # Names the XML parser reads itself are left to it.
+        # Names the XML parser reads itself are left to it; its aliases it does not know.
         (b'<?xml version="1.0" encoding="utf-8"?>', None),
+        (b'<?xml version="1.0" encoding="UTF-16LE"?>', None),
+        (b"<?xml version='1.0' encoding='utf8'?>", "utf-8"),  # ElementTree's, from "utf8"
+        (b"<?xml version='1.0' encoding='utf16'?>", "utf-16"),
+        (b"<?xml version='1.0' encoding='latin1'?>", "iso8859-1"),
         (b'<?xml version="1.0"?>', None),
         (b"<e:Envelope>", None),
         # Only a declaration at the very start counts, never text further on.
@@ -84,6 +89,22 @@ def test_a_refused_request_is_answered_in_the_version_it_most_likely_speaks() ->
 )
 def test_an_xml_declaration_naming_windows_874(head: bytes, codec: str | None) -> None:
     assert declared_codec(head) == codec
+
+
+@pytest.mark.parametrize(
+    ("head", "text"),
+    [
+        (b"<?xml", b"<?xml"),
+        ("\ufeff<?xml".encode(), b"<?xml"),
+        ("<?xml".encode("utf-16"), b"<?xml"),
+        ("\ufeff<?xml".encode("utf-16-be"), b"<?xml"),
+        ("<?x".encode("utf-16")[:-1], b"<?"),  # half a unit waits for the rest
+        (b"\xff", b""),  # part of a mark
+        (b"\xff\x00<", b"\xff\x00<"),  # no mark
+    ],
+)
+def test_a_declaration_is_read_after_a_byte_order_mark(head: bytes, text: bytes) -> None:
+    assert declaration_head(head) == text
 
 
 @pytest.mark.parametrize("name", ["koi8-r", "windows-1252", "iso-8859-11", "utf-7", "base64"])

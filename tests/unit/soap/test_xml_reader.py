@@ -161,6 +161,21 @@ def test_an_xml_declaration_of_windows_874_decides_the_decoding(size: int) -> No
     assert document.tree == {"a": "“ลูกค้าขอยกเลิก”… – ครับ"}
 
 
+@pytest.mark.parametrize("size", [1, 3, 500])
+@pytest.mark.parametrize(
+    ("name", "codec"), [("utf8", "utf-8"), ("utf16", "utf-16"), ("UTF_16_BE", "utf-16-be")]
+)
+def test_an_alias_expat_does_not_know_is_decoded_here(size: int, name: str, codec: str) -> None:
+    text = f"<?xml version='1.0' encoding='{name}'?>{THAI_874}"
+    raw = ("\ufeff" + text).encode(codec) if codec == "utf-16-be" else text.encode(codec)
+    guard = BodyGuard(SMALL)
+    for i in range(0, len(raw), size):  # the byte order mark and declaration may straddle
+        guard.feed(raw[i : i + size])
+    document = guard.close()
+    assert document.encoding == "UTF-8"
+    assert document.tree == {"a": "“ลูกค้าขอยกเลิก”… – ครับ"}
+
+
 def test_a_windows_874_body_that_is_not_windows_874_is_refused() -> None:
     raw = b'<?xml version="1.0" encoding="windows-874"?><a>\xdb</a>'  # unassigned in cp874
     assert _reason(raw) == "charset"
