@@ -15,7 +15,7 @@ import math
 import os
 import re
 import traceback
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, ClassVar, Final, Protocol
 
 from fastapi import FastAPI, Request, Response
@@ -161,7 +161,7 @@ def problem_response(
     rid: str,
     *,
     status: int | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     """The problem+json answer for ``error`` (with the class's status unless told otherwise)."""
     status = status or error.http_status
@@ -334,10 +334,11 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 async def unmatched_route(request: Request, exc: Exception) -> JSONResponse:
-    """App-wide handler: routing errors outside the routers (unknown paths) as problem+json."""
+    """App-wide handler: routing errors outside the routers (unknown paths) as problem+json,
+    with the exception's headers (a 405's ``Allow``)."""
     assert isinstance(exc, HTTPException)
     error = http_error(exc)
-    return problem_response(error, request_id(request), status=exc.status_code)
+    return problem_response(error, request_id(request), status=exc.status_code, headers=exc.headers)
 
 
 def add_problem_schema(app: FastAPI) -> None:
