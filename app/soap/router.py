@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from fastapi import APIRouter, Request, Response
 from starlette.requests import ClientDisconnect
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from app.admission.source_address import forwarded_for
@@ -49,7 +50,6 @@ logger = logging.getLogger(__name__)
 _SANE_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:\-]{1,64}", re.ASCII)  # as the middleware
 _CONTRACT_TYPE: Final = "text/xml; charset=utf-8"
 SOAP_PATH: Final = "/soap/v1"
-_OTHER_METHODS: Final = ["PUT", "PATCH", "DELETE", "OPTIONS"]
 # A forwarded host: a DNS name or an IPv4 address, or a bracketed IPv6 one; an optional port.
 _HOST: Final = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?"
@@ -302,6 +302,18 @@ def soap_endpoint(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _AnyOtherMethod:
+    """The endpoint's 405 fault as an ASGI app: Starlette gives a route to a function GET
+    alone when it names no methods, and one to an ASGI app every method."""
+
+    endpoint: SoapEndpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answer = await self.endpoint.not_allowed(Request(scope, receive))
+        await answer(scope, receive, send)
+
+
 def soap_routes(endpoint: SoapEndpoint, path: str = SOAP_PATH) -> APIRouter:
     """The endpoint's routes: POST for calls, GET/HEAD for the contract, a fault for the rest."""
     # Plain Starlette routes: the endpoint reads the raw request and writes raw bytes, so
@@ -309,7 +321,8 @@ def soap_routes(endpoint: SoapEndpoint, path: str = SOAP_PATH) -> APIRouter:
     router = APIRouter()
     router.add_route(path, endpoint.call, methods=["POST"], include_in_schema=False)
     router.add_route(path, endpoint.describe, methods=["GET", "HEAD"], include_in_schema=False)
-    router.add_route(path, endpoint.not_allowed, methods=_OTHER_METHODS, include_in_schema=False)
+    # Every other method, whatever its name (PUT, TRACE, PROPFIND, ...), after those two.
+    router.routes.append(Route(path, _AnyOtherMethod(endpoint), include_in_schema=False))
     return router
 
 
