@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.access_report.routes import access_report_router
@@ -41,13 +41,14 @@ from app.rest.api_docs import add_api_docs
 from app.rest.problem import (
     PROBLEM_JSON,
     add_problem_schema,
+    http_error,
     problem_response,
     unmatched_route,
 )
 from app.settings import Settings
 from app.settlement.routes import settlements_router
 from app.soap.faults import render_fault
-from app.soap.router import SOAP_PATH, soap_endpoint, soap_routes
+from app.soap.router import SOAP_PATH, request_id_of, soap_endpoint, soap_routes
 from app.soap.versions import SoapVersion
 from app.workers.link import WorkerLink
 
@@ -94,6 +95,20 @@ def render_cut(
         request_id=request_id,
     )
     return fault.status_code, fault.content_type, fault.body
+
+
+async def unmatched(request: Request, exc: Exception) -> Response:
+    """Routing errors outside the routers (an unknown path), in the caller's protocol: a SOAP
+    fault under /soap/ (a partner's toolkit reads no JSON), else problem+json."""
+    assert isinstance(exc, StarletteHTTPException)
+    path: str = request.scope["path"]
+    if not path.startswith("/soap/"):
+        return await unmatched_route(request, exc)
+    content_type = request.headers.get("content-type", "")
+    status, media_type, body = render_edge_refusal(
+        path, content_type, http_error(exc), request_id_of(request)
+    )
+    return Response(body, status, headers=exc.headers, media_type=media_type)
 
 
 def create_app(
@@ -162,6 +177,9 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # FastAPI's pages load from a CDN: add_api_docs serves them from here
         redoc_url=None,
+        # Starlette's redirect of /soap/v1/ to /soap/v1 names the request's own Host and
+        # scheme (http behind the ingress), not the public address: an unknown path is refused.
+        redirect_slashes=False,
     )
     add_api_docs(app)
     app.state.gateway = gw
@@ -195,7 +213,7 @@ def create_app(
             render=render_edge_refusal,
         )
     )
-    app.add_exception_handler(StarletteHTTPException, unmatched_route)
+    app.add_exception_handler(StarletteHTTPException, unmatched)
     add_problem_schema(app)
     # Routes are matched in order and partners' calls are most of the traffic, so the SOAP
     # endpoint comes first (no other router has a path under /soap).

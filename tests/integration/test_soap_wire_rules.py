@@ -135,6 +135,18 @@ def test_an_untrusted_peer_cannot_choose_the_wsdls_addresses(live_url: str) -> N
     }
 
 
+@pytest.mark.parametrize("path", ["/soap/v1/", "/soap/v1/x", "/soap/v2"])
+def test_a_path_beside_the_endpoint_is_a_soap_fault_not_a_redirect(
+    live_url: str, path: str
+) -> None:
+    response = httpx.post(
+        f"{live_url}{path}", content=b"<e:Envelope/>", headers={"content-type": CT12}
+    )
+    assert response.status_code == 404 and "location" not in response.headers
+    answer = read_answer(response)  # a SOAP 1.2 envelope, as the request spoke
+    assert (answer.version, answer.code) == ("1.2", "client.not_found"), answer
+
+
 def test_a_trusted_proxy_gives_the_wsdls_scheme_and_host(
     settings: Settings, clock: PinnedClock
 ) -> None:
