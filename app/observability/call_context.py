@@ -11,6 +11,7 @@ headers are in ``scope["headers"]``, never at the scope's top level.
 
 from __future__ import annotations
 
+import re
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Final
@@ -21,6 +22,12 @@ from typing import Final
 #: SOAP endpoint's ``read_timeout_s``) has nothing left to time. It describes that
 #: ``receive()``: a middleware that wraps ``receive`` with waits of its own must drop the key.
 BODY_WHOLE: Final = "ssogw.body_whole"
+
+#: A request id a client may give (X-Request-ID): letters, digits and ``._:-``, up to 128
+#: characters, as the OpenAPI document says; the call keeps it (answers, logs, the audit
+#: trail), and any other is replaced by a fresh one. One bound for the HTTP layer and both
+#: adapters.
+SANE_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:\-]{1,128}", re.ASCII)
 
 
 @dataclass(slots=True)

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.observability.call_context import begin_call
+from app.observability.call_context import SANE_REQUEST_ID, begin_call
 from app.observability.logs import FieldsLogger
 from app.observability.metrics import Metrics
 
 log = logging.getLogger("ssogw.access")
 _access_line = FieldsLogger(log, "request")
-_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 REQUEST_ID_HEADER = b"x-request-id"
 
 
@@ -67,7 +65,7 @@ class HttpMetricsMiddleware:
             return
         headers = scope.get("headers") or ()
         given = dict(headers).get(REQUEST_ID_HEADER, b"").decode("latin-1")
-        request_id = given if _SANE_ID.fullmatch(given) else os.urandom(16).hex()
+        request_id = given if SANE_REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
         id_header = (REQUEST_ID_HEADER, request_id.encode())
         # Adapters read the request id from the headers: make sure it is there.
         if given != request_id:

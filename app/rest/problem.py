@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 import traceback
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, ClassVar, Final, Protocol
@@ -37,7 +36,7 @@ from app.errors import (
     ServerError,
     ServiceError,
 )
-from app.observability.call_context import current_call, note_call
+from app.observability.call_context import SANE_REQUEST_ID, current_call, note_call
 from app.observability.header_limits import content_length
 from app.observability.logs import mask
 from app.rest.json_body import DecimalJsonRequest
@@ -63,7 +62,6 @@ _RESERVED: Final = frozenset(
         "detailTh",
     }
 )
-_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:\-]{1,128}", re.ASCII)
 MAX_BODY_BYTES: Final = 256 * 1024  # far above any real request of this API
 
 
@@ -140,7 +138,7 @@ def request_id(request: Request) -> str:
         return known
     call = current_call()
     given = request.headers.get(REQUEST_ID_HEADER) if call is None else call.request_id
-    rid = given if given is not None and _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
+    rid = given if given is not None and SANE_REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
     state["request_id"] = rid
     return rid
 

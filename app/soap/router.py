@@ -32,7 +32,12 @@ from starlette.types import Receive, Scope, Send
 from app.admission.source_address import forwarded_for
 from app.counter.operations import CounterOperations
 from app.errors import InvalidSoapEnvelope, ServerError, ServiceError
-from app.observability.call_context import BODY_WHOLE, current_call, note_call
+from app.observability.call_context import (
+    BODY_WHOLE,
+    SANE_REQUEST_ID,
+    current_call,
+    note_call,
+)
 from app.observability.header_limits import content_length
 from app.observability.logs import mask
 from app.soap.contract import DEFAULT_CONTRACT_DIR, Contract, load_contract
@@ -47,7 +52,6 @@ from app.soap.xml_reader import XmlLimits, check_expat
 
 logger = logging.getLogger(__name__)
 
-_SANE_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:\-]{1,64}", re.ASCII)  # as the middleware
 _CONTRACT_TYPE: Final = "text/xml; charset=utf-8"
 SOAP_PATH: Final = "/soap/v1"
 # A forwarded host: a DNS name or an IPv4 address, or a bracketed IPv6 one; an optional port.
@@ -65,7 +69,7 @@ def _request_id(given: str) -> str:
     call = current_call()
     if call is not None:
         return call.request_id
-    return given if _SANE_REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
+    return given if SANE_REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
 
 
 def _id_header(request_id: str) -> list[tuple[bytes, bytes]]:

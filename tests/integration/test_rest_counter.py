@@ -266,10 +266,15 @@ async def test_the_callers_request_id_is_kept_and_echoed(
     response = await api.get(f"/api/v1/insured/{nid}/contributions", headers={"X-Request-ID": rid})
     assert response.headers["x-request-id"] == rid
     assert [r["operation"] for r in await audit_rows(gateway, rid)] == ["InquireContribution"]
-    odd = await api.get(
-        f"/api/v1/insured/{nid}/contributions", headers={"X-Request-ID": "bad id with spaces"}
+    longest = ("it-" + uuid.uuid4().hex * 4)[:128]  # the OpenAPI document's bound
+    response = await api.get(
+        f"/api/v1/insured/{nid}/contributions", headers={"X-Request-ID": longest}
     )
-    assert odd.headers["x-request-id"] != "bad id with spaces"
+    assert response.headers["x-request-id"] == longest
+    assert [r["operation"] for r in await audit_rows(gateway, longest)] == ["InquireContribution"]
+    for bad in ("bad id with spaces", longest + "x"):
+        odd = await api.get(f"/api/v1/insured/{nid}/contributions", headers={"X-Request-ID": bad})
+        assert odd.headers["x-request-id"] != bad
 
 
 async def test_control_characters_in_free_text_are_refused(

@@ -59,7 +59,7 @@ async def test_an_inquiry_reaches_the_service_with_the_caller_as_seen(
     assert isinstance(credentials, UsernameToken)
 
 
-@pytest.mark.parametrize("given", ["", "has space", "x" * 65, "<script>", "ไทย"])
+@pytest.mark.parametrize("given", ["", "has space", "x" * 129, "<script>", "ไทย"])
 async def test_an_insane_request_id_is_replaced(
     client: httpx.AsyncClient, fake: FakeCounter, given: str
 ) -> None:
@@ -68,6 +68,15 @@ async def test_an_insane_request_id_is_replaced(
     request_id = response.headers["x-request-id"]
     assert re.fullmatch(r"[0-9a-f]{32}", request_id)
     assert fake.calls[0][1].request_id == request_id
+
+
+async def test_a_request_id_of_128_characters_is_kept(
+    client: httpx.AsyncClient, fake: FakeCounter
+) -> None:
+    given = "pos-42:" + "0123456789abcdef" * 7 + "." * 9  # 128 characters, the bound
+    response = await post(client, envelope(inquire()), **{"x-request-id": given})
+    assert response.headers["x-request-id"] == given
+    assert fake.calls[0][1].request_id == given
 
 
 INQUIRY_ACTION = "urn:sso:contribution:v1/InquireContribution"
