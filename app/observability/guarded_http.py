@@ -16,7 +16,8 @@ thousands of idle sockets cost a protocol object and a timer each, nothing more)
 - **body**: the body has ``body_timeout_s`` of grace after the headers, and every
   ``body_min_rate`` bytes that arrive buy a second more; time during which the server itself
   stopped reading (the app has not taken what came) does not count. Past it, the connection is
-  cut, after an answer if the app had not answered yet;
+  cut, after an answer if the app had not answered yet. An answer the app gives before the body
+  is whole (413, 415) ends the connection, the rest unread, and says ``connection: close``;
 - **app**: the request is whole and the app is answering: no timer here;
 - **idle**: between requests on a kept-alive connection, uvicorn's own keep-alive timeout.
 
@@ -40,7 +41,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar
 
-from uvicorn._types import ASGI3Application
+from uvicorn._types import ASGI3Application, ASGISendEvent
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from app.observability.call_context import BODY_WHOLE
@@ -160,6 +161,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 self._start_timer(due, self._head_due)
         elif self._phase is _Phase.BODY and self._timer is None:
             self._start_timer(self.guard.limits.body_timeout_s, self._body_due)
+            _closing_if_early(self.cycle)  # its app runs after this read, its body to come
 
     # --- parser callbacks ----------------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -219,6 +221,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._body_since = self.loop.time()
             self._body_bytes = 0
             self._start_timer(self.guard.limits.body_timeout_s, self._body_due)
+            _closing_if_early(queued)
         elif queued is None:
             self._phase = _Phase.IDLE  # uvicorn's keep-alive timer runs now
             self._begun = False
@@ -356,6 +359,21 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.transport.abort()
         else:
             self.transport.close()
+
+
+def _closing_if_early(cycle: RequestResponseCycle) -> None:
+    """An answer the app begins while ``cycle``'s body is still arriving says ``connection:
+    close`` (uvicorn writes it for a cycle not kept alive): the connection ends with it, the
+    rest of the body unread (``on_response_complete``). Set only for a request whose body was
+    not whole at the end of a read, so the calls that arrive in one read pay nothing."""
+    send = cycle.send
+
+    async def closing_send(message: ASGISendEvent) -> None:
+        if cycle.more_body and not cycle.response_started:
+            cycle.keep_alive = False
+        await send(message)
+
+    cycle.send = closing_send  # type: ignore[method-assign]
 
 
 def guarded_protocol(

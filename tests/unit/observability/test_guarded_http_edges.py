@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from app.observability.guarded_http import GuardedHttpProtocol
-from tests.unit.observability.test_guarded_http import _late, _ok, _serving
+from tests.unit.observability.test_guarded_http import _answer, _late, _ok, _read_then_ok, _serving
 
 _UPGRADE = (
     b"GET /ws HTTP/1.1\r\nhost: t\r\nupgrade: websocket\r\nconnection: upgrade\r\n"
@@ -181,3 +181,52 @@ async def test_an_unreadable_request_on_its_own_is_told_400() -> None:
         finally:
             writer.close()
     assert answer.startswith(b"HTTP/1.1 400 "), answer
+
+
+# --- An answer given before the body is whole says the connection closes ----------------------
+async def _refusing(scope: Any, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    """Answers 413 at once, reading none of the body (as the SOAP endpoint's early refusals)."""
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-length", b"2")]})  # fmt: skip
+        await send({"type": "http.response.body", "body": b"no"})
+
+
+_POST = b"POST /x HTTP/1.1\r\nhost: t\r\ncontent-length: 1000\r\n\r\n"
+
+
+@pytest.mark.parametrize("first", [b"", b"a" * 100], ids=["head-only", "part-of-the-body"])
+async def test_an_answer_before_the_body_is_whole_says_connection_close(first: bytes) -> None:
+    """The guard closes the connection after such an answer (the rest of the body unread);
+    without ``connection: close`` a client would take it for persistent and send its next
+    call on it (RFC 9112, 9.3)."""
+    async with _serving(_refusing) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(_POST + first)
+            async with asyncio.timeout(5):
+                head = await reader.readuntil(b"\r\n\r\n")
+                assert await reader.readexactly(2) == b"no"
+                assert await reader.read() == b""  # and it is closed
+        finally:
+            writer.close()
+    assert head.startswith(b"HTTP/1.1 413 "), head
+    assert b"\r\nconnection: close\r\n" in head.lower(), head
+
+
+async def test_an_answer_after_a_body_in_pieces_keeps_the_connection() -> None:
+    """A body that arrives over several reads, read whole before the answer: the connection
+    persists, and its next request is answered."""
+    async with _serving(_read_then_ok) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(_POST + b"a" * 100)
+            await asyncio.sleep(0.05)
+            writer.write(b"a" * 900)
+            first = await _answer(reader)
+            writer.write(b"GET /next HTTP/1.1\r\nhost: t\r\n\r\n")
+            second = await _answer(reader)
+        finally:
+            writer.close()
+    assert first.startswith(b"HTTP/1.1 200 ") and b"connection: close" not in first.lower()
+    assert second.startswith(b"HTTP/1.1 200 "), second
