@@ -68,9 +68,15 @@ _MARKS: Final = (
 _MARK_STARTS: Final = frozenset(mark[:1] for mark, _, _ in _MARKS)
 
 # The encoding named by an XML declaration at the very start of a body.
+# (A name of any length: the head it is read from is bounded, and a name cut short would leave
+# the body to expat, whose fallback for a name it does not know asks Python's codec registry.)
 _DECLARED: Final = re.compile(
-    rb"<\?xml\s[^>]*?\bencoding\s*=\s*[\"']([A-Za-z][A-Za-z0-9._-]{0,39})[\"']"
+    rb"<\?xml\s[^>]*?\bencoding\s*=\s*[\"']([A-Za-z][A-Za-z0-9._-]*)[\"']"
 )
+# UTF-16 without a byte order mark: how "<" begins a body in each byte order (XML 1.0,
+# Appendix F).
+_UNMARKED: Final = ((b"<\x00", "utf-16-le"), (b"\x00<", "utf-16-be"))
+_UTF16: Final = {"utf_16": None, "utf_16_le": "utf-16-le", "utf_16_be": "utf-16-be"}
 
 _EXPECTED: Final = "send text/xml (SOAP 1.1) or application/soap+xml (SOAP 1.2)"
 
@@ -126,9 +132,40 @@ def codec_of(charset: str) -> str | None:
     return codec if codec in _CHARSETS else None
 
 
-def declaration_head(head: bytes) -> bytes:
-    """The start of a body as an XML declaration is read from it: after a byte order mark,
-    decoded (a declaration is ASCII); empty while the mark has not all arrived."""
+def _utf16(head: bytes) -> str | None:
+    """The codec of a body that begins in UTF-16: ``utf-16`` after a byte order mark (which it
+    reads), ``utf-16-le`` or ``utf-16-be`` without one; None for any other start."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return next((codec for start, codec in _UNMARKED if head.startswith(start)), None)
+
+
+def declaration_head(head: bytes, *, whole: bool) -> bytes | None:
+    """The start of a body as an XML declaration is read from it (``declaration_text``); None
+    while a declaration has begun and is not whole, unless the head is (``whole``: the body
+    has ended or the head's bound is reached), when a declaration still open is refused
+    (LookupError): its encoding could not be checked."""
+    text = declaration_text(head)
+    declaring = text.startswith(b"<?xml") or b"<?xml".startswith(text)
+    if not declaring or b"?>" in text:
+        return text
+    if not whole:
+        return None
+    if text.startswith(b"<?xml"):
+        raise LookupError("an XML declaration that does not end within the head")
+    return text
+
+
+def declaration_text(head: bytes) -> bytes:
+    """After a byte order mark, or in UTF-16 without one, the head decoded (a declaration is
+    ASCII); empty while a mark has not all arrived."""
+    for start, codec in _UNMARKED:
+        if head.startswith(start):
+            return (
+                head[: len(head) - len(head) % 2]
+                .decode(codec, "replace")
+                .encode("ascii", "replace")
+            )
     if head[:1] not in _MARK_STARTS:
         return head
     for mark, codec, unit in _MARKS:
@@ -140,20 +177,29 @@ def declaration_head(head: bytes) -> bytes:
     return head
 
 
-def declared_codec(head: bytes) -> str | None:
+def declared_codec(text: bytes, body: bytes = b"") -> str | None:
     """The codec the gateway decodes a body with when an XML declaration at the start of
-    ``head`` (see ``declaration_head``) names an accepted encoding by a name expat does not
-    read itself (TIS-620, windows-874, utf8); None when there is no declaration or expat reads
-    the name. LookupError when the declared encoding is not one a partner may send: the same
-    allow-list as the Content-Type's."""
-    match = _DECLARED.match(head)
+    ``text`` (``declaration_head`` of the body's first bytes, ``body``) names an accepted
+    encoding by a name expat does not read itself (TIS-620, windows-874, utf8, utf-16-le);
+    None when there is no declaration or expat reads the name. LookupError when the declared
+    encoding is not one a partner may send (the same allow-list as the Content-Type's), or is
+    a UTF-16 whose byte order the body's first bytes contradict. A UTF-16 is read in the byte
+    order the body begins with."""
+    match = _DECLARED.match(text)
     if match is None:
         return None
     name = match[1].decode("ascii")
     codec = codec_of(name)
     if codec is None:
         raise LookupError(name)
-    return None if name.lower() in _EXPAT_NATIVE else codec
+    if name.lower() in _EXPAT_NATIVE:
+        return None
+    if codec in _UTF16 and (found := _utf16(body)) is not None:
+        order = _UTF16[codec]
+        if order is not None and found not in ("utf-16", order):
+            raise LookupError(name)  # declared one byte order, written in the other
+        return found if order is None or found != "utf-16" else codec
+    return codec
 
 
 def _unsupported(message: str, **details: str) -> EnvelopeRefused:

@@ -324,13 +324,12 @@ class BodyGuard:
             return chunk
         self._head += chunk
         head = bytes(self._head)
-        text = declaration_head(head)
-        declaring = text.startswith(b"<?xml") or b"<?xml".startswith(text)
-        if declaring and not final and len(head) < _HEAD_BYTES and b"?>" not in text:
-            return b""  # a declaration has begun and is not whole yet
-        self._head = None
         with refusing_bad_xml():  # a declared encoding outside the allow-list: LookupError
-            charset = declared_codec(text)
+            text = declaration_head(head, whole=final or len(head) >= _HEAD_BYTES)
+            if text is None:
+                return b""  # a declaration has begun and is not whole yet
+            self._head = None
+            charset = declared_codec(text, head)
         if charset is not None:
             self.charset = charset
             self._start()

@@ -7,7 +7,7 @@ import pytest
 from app.soap.media_type import (
     MediaType,
     codec_of,
-    declaration_head,
+    declaration_text,
     declared_codec,
     read_media_type,
     version_of,
@@ -104,7 +104,7 @@ def test_an_xml_declaration_naming_windows_874(head: bytes, codec: str | None) -
     ],
 )
 def test_a_declaration_is_read_after_a_byte_order_mark(head: bytes, text: bytes) -> None:
-    assert declaration_head(head) == text
+    assert declaration_text(head) == text
 
 
 @pytest.mark.parametrize("name", ["koi8-r", "windows-1252", "iso-8859-11", "utf-7", "base64"])
