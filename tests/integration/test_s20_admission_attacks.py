@@ -95,3 +95,53 @@ async def test_a_flood_that_fills_the_argon2_pool_writes_one_audit_record_per_ca
         f" ({len(per_call)} of them one per call, outcomes"
         f" {sorted({r['outcome'] for r in per_call})})"
     )
+
+
+@pytest.fixture(scope="module")
+async def fleet(settings: Settings, clock: PinnedClock) -> AsyncIterator[tuple[Gateway, Gateway]]:
+    """Two fresh instances on the session's database (a fleet behind a load balancer)."""
+    async with (
+        instance(settings, clock, "s20-fleet-a") as a,
+        instance(settings, clock, "s20-fleet-b") as b,
+    ):
+        yield a, b
+
+
+async def test_one_partner_registered_with_a_huge_rate_limit_unshares_every_limit(
+    gateway: Gateway, fleet: tuple[Gateway, Gateway]
+) -> None:
+    """Defect: the registry (and so ``ssogw partner add --rate-limit``, which takes any
+    positive float) accepts a rate limit of any size, while the REST schema stops at 100,000.
+    For a rate above about 2.1e10 (an operator's "unlimited", 1e12 here) the lease the
+    ``RateLimiter`` asks for, ``floor(rate x lease_s)`` tokens, does not fit the statement's
+    ``$5::int``: the statement fails before it reaches the database, and ``_refill`` takes
+    that for "the shared buckets could not be reached" (``_fall_back``), so the whole instance
+    falls back to per-instance buckets — for every principal, not only that one — and says in
+    its log that the database is away. Each call of that partner does it again. Another
+    partner's limit of 1/s then admits one call per instance: the fleet admits N x its rate.
+    (A rate of ``inf``, also accepted, makes ``lease_size`` raise ``OverflowError`` outside
+    the try: that partner's every call then fails with ``server.internal``.)
+
+    Correct: the registry refuses a rate limit the limiter cannot lease (the REST bound,
+    100,000/s, for the CLI too), or the limiter caps a lease at what fits; one principal's
+    limit never turns every other principal's fleet-wide limit into a per-instance one.
+    """
+    from tests.support.fleet import verdict
+    from tests.support.wsse import digest_token
+
+    a, b = fleet
+    tag = uuid.uuid4().hex[:8]
+    huge = await gateway.registry.add_partner(
+        name=f"s20-huge-{tag}", cidrs=["127.0.0.0/8"], rate_limit=1e12
+    )
+    small = await gateway.registry.add_partner(
+        name=f"s20-small-{tag}", cidrs=["127.0.0.0/8"], rate_limit=1.0
+    )
+    assert await verdict(a, digest_token(huge.username, huge.password)) == "ok"
+    # The small partner's one token a second, spent on the other instance.
+    assert await verdict(b, digest_token(small.username, small.password)) == "ok"
+    second = await verdict(a, digest_token(small.username, small.password))
+    assert second == "client.rate_limited", (
+        f"a second call within the same second of a partner limited to 1/s for the fleet was"
+        f" answered {second!r} by the instance the 1e12 partner had called"
+    )
