@@ -18,11 +18,13 @@ import pytest
 from app.admission.credentials import BearerToken
 from app.admission.records import Caller, Protocol
 from app.counter.records import InquiryRequest
-from app.errors import ServiceError
+from app.errors import ServiceError, Unauthenticated
 from app.main import Gateway
 from app.settings import Settings
+from app.workers.listeners import bind_listeners
 from tests.support.clock import PinnedClock
-from tests.support.fleet import instance
+from tests.support.fleet import instance, verdict
+from tests.support.wsse import digest_token
 
 pytestmark = pytest.mark.db
 KNOWN_ID = "3100600445635"
@@ -126,9 +128,6 @@ async def test_one_partner_registered_with_a_huge_rate_limit_unshares_every_limi
     100,000/s, for the CLI too), or the limiter caps a lease at what fits; one principal's
     limit never turns every other principal's fleet-wide limit into a per-instance one.
     """
-    from tests.support.fleet import verdict
-    from tests.support.wsse import digest_token
-
     a, b = fleet
     tag = uuid.uuid4().hex[:8]
     huge = await gateway.registry.add_partner(
@@ -145,3 +144,48 @@ async def test_one_partner_registered_with_a_huge_rate_limit_unshares_every_limi
         f"a second call within the same second of a partner limited to 1/s for the fleet was"
         f" answered {second!r} by the instance the 1e12 partner had called"
     )
+
+
+async def test_an_ipv4_partner_is_refused_by_a_gateway_listening_on_both_families(
+    gateway: Gateway,
+) -> None:
+    """Defect: ``ssogw serve --host ::`` (to serve IPv6 partners too) makes its listeners with
+    ``app.workers.listeners.bind_listeners``, an AF_INET6 socket without ``IPV6_V6ONLY``, so
+    on Linux (``net.ipv6.bindv6only=0``, the default) it takes IPv4 connections as well and
+    reports their peer as an IPv4-mapped IPv6 address, ``::ffff:127.0.0.1``. Admission
+    (``app.admission.source_address.parse_address`` and ``Admission._check_standing``) compares
+    that IPv6 address with the partner's IPv4 allowlist as is: no IPv4 block ever holds it, so
+    every IPv4 partner is refused as ``ip_not_allowed`` (and no IPv4 trusted proxy is believed).
+
+    Correct: an IPv4-mapped address is the IPv4 address it maps (``ipv4_mapped``) for the
+    allowlist, the trusted proxies and the failure budgets alike: the partner allowed
+    127.0.0.0/8 is admitted from 127.0.0.1 whichever family the listener has.
+    """
+    [listener] = bind_listeners("::", 0, 1)
+    listener.setblocking(False)
+    try:
+        port = listener.getsockname()[1]
+        client = await asyncio.open_connection("127.0.0.1", port)
+        conn, peer = await asyncio.get_running_loop().sock_accept(listener)
+        conn.close()
+        client[1].close()
+    finally:
+        listener.close()
+    source = peer[0]
+    assert source == "::ffff:127.0.0.1", f"the listener reports {source!r}"
+
+    issued = await gateway.registry.add_partner(
+        name=f"s20-v4-{uuid.uuid4().hex[:8]}", cidrs=["127.0.0.0/8"], rate_limit=10_000
+    )
+    try:
+        await gateway.admission.admit(
+            caller=Caller(Protocol.SOAP, source, uuid.uuid4().hex),
+            credentials=digest_token(issued.username, issued.password),
+            operation="InquireContribution",
+            scope="counter",
+        )
+    except Unauthenticated as refused:
+        pytest.fail(
+            f"the partner allowed 127.0.0.0/8, calling from 127.0.0.1 through a listener on"
+            f" '::', was refused: {refused.reason}"
+        )
