@@ -189,3 +189,48 @@ async def test_an_ipv4_partner_is_refused_by_a_gateway_listening_on_both_familie
             f"the partner allowed 127.0.0.0/8, calling from 127.0.0.1 through a listener on"
             f" '::', was refused: {refused.reason}"
         )
+
+
+async def test_calls_over_the_rate_limit_or_of_a_disabled_partner_each_write_a_ledger_row(
+    gateway: Gateway,
+) -> None:
+    """Defect: ``Admission._admit_partner`` claims the nonce in the fleet's ledger
+    (``_check_digest`` -> ``ReplayGuard.first_use``: a row in ``wsse_nonces`` on the primary,
+    kept 2 x the window) before it judges the standing, the operation and the rate. So a
+    partner calling far beyond its limit writes one primary row per call, not per admitted
+    call — the rate limit does not bound what it costs the system of record (the ledger is
+    sized as "calls/s x 2 x the window" of admitted calls) — and a partner that was disabled
+    (revoked: refused by every instance) keeps writing one row per call for as long as it
+    likes, unthrottled (no rate limit or failure budget applies to a refused digest caller).
+
+    Correct: the nonce is claimed only for a call that is otherwise admitted (standing,
+    operation and rate judged first, all from memory; only the claim needs the database): 30
+    calls in a second of a partner limited to 1/s leave about one row, and 30 calls of a
+    disabled partner leave none.
+    """
+    issued = await gateway.registry.add_partner(
+        name=f"s20-ledger-{uuid.uuid4().hex[:8]}", cidrs=["127.0.0.0/8"], rate_limit=1.0
+    )
+    partner_id = issued.partner["id"]
+
+    async def rows() -> int:
+        count = "SELECT count(*) FROM wsse_nonces WHERE partner_id = $1"
+        return int(await gateway.db.admission_pool.fetchval(count, partner_id))
+
+    answers = [
+        await verdict(gateway, digest_token(issued.username, issued.password)) for _ in range(30)
+    ]
+    assert answers.count("ok") <= 3 and "client.rate_limited" in answers, answers
+    over_limit = await rows()
+    await gateway.registry.set_partner_status(issued.partner["name"], active=False)
+    gateway.admission.forget()  # this instance at once (the notice would do it within a moment)
+    disabled = [
+        await verdict(gateway, digest_token(issued.username, issued.password)) for _ in range(30)
+    ]
+    assert set(disabled) == {"partner_disabled"}, disabled
+    after_disabled = await rows() - over_limit
+    assert (over_limit, after_disabled) == (answers.count("ok"), 0), (
+        f"{answers.count('ok')} calls admitted, yet {over_limit} ledger rows written by 30 calls"
+        f" of a partner limited to 1/s, and {after_disabled} more by 30 calls after it was"
+        " disabled"
+    )
