@@ -8,12 +8,15 @@ names; each docstring also says what the correct behaviour is.
 from __future__ import annotations
 
 import asyncio
+import gc
 import ipaddress
 import os
+import tracemalloc
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from starlette.types import Message, Receive, Scope
 
 from app.admission.credentials import BearerToken
 from app.admission.records import Caller, Protocol
@@ -233,4 +236,74 @@ async def test_calls_over_the_rate_limit_or_of_a_disabled_partner_each_write_a_l
         f"{answers.count('ok')} calls admitted, yet {over_limit} ledger rows written by 30 calls"
         f" of a partner limited to 1/s, and {after_disabled} more by 30 calls after it was"
         " disabled"
+    )
+
+
+def _soap_post(body: bytes) -> tuple[Scope, Receive]:
+    """The ASGI scope and receive of a SOAP 1.1 POST from 127.0.0.1."""
+    scope: Scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/soap/v1",
+        "headers": [
+            (b"content-type", b"text/xml; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 40000),
+    }
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> Message:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    return scope, receive
+
+
+async def test_made_up_usernames_of_60_kb_are_kept_in_memory_without_bound(
+    settings: Settings, clock: PinnedClock
+) -> None:
+    """Defect: a stranger's PasswordDigest token needs no secret to reach the username look-up
+    (a fresh Created and any Nonce do), and the SOAP reader bounds the body (64 KiB) but not a
+    Username's length. ``Admission._partner`` remembers every username it looked up, an
+    unknown one too, as the key of ``_partners`` — the whole text the stranger sent — until
+    the dict passes 10,000 names (expiry never removes an entry; only a principal's change or
+    that clear does). 10,000 usernames of 60 KB are about 600 MB held by each instance (and by
+    each worker process), more than the pod's whole memory limit (512 MiB in
+    deploy/k8s/deployment.yaml): a stranger can have every instance killed for lack of
+    memory, at whatever pace it likes.
+
+    Correct: what is remembered of a name no principal has is bounded in size (a username
+    longer than any principal's is refused as malformed before the look-up, or names are
+    remembered by a fixed-size digest): 200 such calls leave well under a megabyte behind.
+    """
+    from app.soap.router import soap_endpoint
+    from tests.reliability.soap_wire import inquire_body, security
+    from tests.unit.soap.envelopes import envelope
+
+    async with instance(settings, clock, f"s20-names-{uuid.uuid4().hex[:6]}") as gw:
+        endpoint = soap_endpoint(counter=gw.counter)
+        calls, size = 200, 60_000
+
+        async def stranger() -> bytes:
+            name = uuid.uuid4().hex + "x" * size
+            body = envelope(inquire_body(KNOWN_ID), header=security(name, "guessed"))
+            answer = await endpoint.answer(*_soap_post(body))
+            return bytes(answer.body)
+
+        first = await stranger()  # warm up: the code paths' own allocations happen once
+        assert b"client.unauthenticated" in first, first[:600]
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for _ in range(calls):
+                await stranger()
+            gc.collect()
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    assert held < 1_000_000, (
+        f"{calls} refused calls with made-up usernames of {size // 1000} KB left"
+        f" {held / 1e6:.1f} MB held: 10,000 such calls would hold"
+        f" {held / calls * 10_000 / 1e6:.0f} MB per instance"
     )
