@@ -15,6 +15,7 @@ import tracemalloc
 import uuid
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from starlette.types import Message, Receive, Scope
 
@@ -307,3 +308,33 @@ async def test_made_up_usernames_of_60_kb_are_kept_in_memory_without_bound(
         f" {held / 1e6:.1f} MB held: 10,000 such calls would hold"
         f" {held / calls * 10_000 / 1e6:.0f} MB per instance"
     )
+
+
+async def test_a_tiny_positive_rate_limit_is_answered_as_a_server_failure(
+    live_url: str, client_token: str
+) -> None:
+    """Defect: ``POST /api/v1/partners`` (and ``/clients``) accept any ``rateLimit`` above 0
+    (``PartnerIn.rate_limit``: ``gt=0``; ``Registry._rate_limit``: ``> 0``), but the column is
+    ``real`` (float4, migration 0001) with ``CHECK (rate_limit > 0)``: a rate below float4's
+    smallest positive value (about 1.4e-45) is stored as 0, the CHECK fails, and
+    ``PrincipalRepository.insert_partner`` lets ``CheckViolationError`` through (only a
+    unique violation is translated). The admin is answered 500 ``server.internal`` — "retry
+    later, the gateway failed" — and a traceback is logged, for a value the gateway simply
+    does not accept.
+
+    Correct: a client error naming the field (``client.invalid_input``, 4xx, ``rateLimit``),
+    as for any other rate limit out of bounds (the schema's ``le=100000``): the bounds the
+    column can hold are checked at the edge.
+    """
+    body = {
+        "name": f"s20-tiny-{uuid.uuid4().hex[:8]}",
+        "cidrs": ["203.0.113.0/24"],
+        "rateLimit": 1e-50,
+    }
+    async with httpx.AsyncClient(base_url=live_url, timeout=10) as http:
+        response = await http.post(
+            "/api/v1/partners", json=body, headers={"authorization": f"Bearer {client_token}"}
+        )
+    problem = response.json()
+    assert 400 <= response.status_code < 500, (response.status_code, problem)
+    assert problem.get("code") == "client.invalid_input", problem
