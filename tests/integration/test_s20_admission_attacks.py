@@ -338,3 +338,43 @@ async def test_a_tiny_positive_rate_limit_is_answered_as_a_server_failure(
     problem = response.json()
     assert 400 <= response.status_code < 500, (response.status_code, problem)
     assert problem.get("code") == "client.invalid_input", problem
+
+
+async def test_a_token_is_replayed_on_an_instance_whose_clock_is_a_little_behind(
+    settings: Settings, clock: PinnedClock, gateway: Gateway
+) -> None:
+    """Defect: a nonce's ledger row is kept 2 x the window from its first use, by the
+    database's clock (``ReplayGuard``, ``PgNonceLedger.CLAIM``), and pruned then; but whether
+    a token is still fresh is judged by each instance's own clock (``Admission._digest_parts``).
+    A token whose Created is near the window's far edge (a terminal a little ahead) is first
+    used about one window before its Created; its row expires one window after its Created by
+    the database's clock; an instance whose clock is d seconds behind still accepts the token
+    for d seconds more, with the row pruned and nothing in its own memory: the replay is
+    admitted. ("Expiry is the database's clock, so instances whose clocks differ agree":
+    they do not.) Here the window is 2 s and the second instance 3 s behind; in production
+    (300 s) the replay window is as long as the instances' clock difference.
+
+    Correct: a nonce is kept for as long as any instance could accept a token carrying it —
+    until its Created plus the window plus a stated bound on clock difference (or 2 x the
+    window plus that bound) — so no instance admits the same token twice.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from app.principals.nonce_ledger import PgNonceLedger
+
+    issued = await gateway.registry.add_partner(
+        name=f"s20-skew-{uuid.uuid4().hex[:8]}", cidrs=["127.0.0.0/8"], rate_limit=10_000
+    )
+    short = {"wsse_window_s": 2, "wsse_nonce_prune_s": 3600.0}
+    async with (
+        instance(settings, clock, f"s20-skew-a-{uuid.uuid4().hex[:4]}", **short) as a,
+        instance(settings, clock, f"s20-skew-b-{uuid.uuid4().hex[:4]}", **short) as b,
+    ):
+        behind = timedelta(seconds=3)
+        b.admission._clock = lambda: datetime.now(UTC) - behind  # B's clock, 3 s behind
+        token = digest_token(issued.username, issued.password, skew=timedelta(seconds=1.9))
+        assert await verdict(a, token) == "ok"
+        await asyncio.sleep(4.3)  # the row's 2 x 2 s are over: any instance prunes it
+        await PgNonceLedger(lambda: a.db.admission_pool).prune(limit=100_000)
+        replay = await verdict(b, token)
+    assert replay == "replayed_nonce", f"the same token was answered {replay!r} the second time"
