@@ -14,6 +14,7 @@ import os
 import tracemalloc
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -24,11 +25,15 @@ from app.admission.records import Caller, Protocol
 from app.counter.records import InquiryRequest
 from app.errors import ServiceError, Unauthenticated
 from app.main import Gateway
+from app.principals.nonce_ledger import PgNonceLedger
 from app.settings import Settings
+from app.soap.router import soap_endpoint
 from app.workers.listeners import bind_listeners
+from tests.reliability.soap_wire import inquire_body, security
 from tests.support.clock import PinnedClock
 from tests.support.fleet import instance, verdict
 from tests.support.wsse import digest_token
+from tests.unit.soap.envelopes import envelope
 
 pytestmark = pytest.mark.db
 KNOWN_ID = "3100600445635"
@@ -74,8 +79,9 @@ async def test_a_flood_that_fills_the_argon2_pool_writes_one_audit_record_per_ca
     count as a failure for the ``FailureThrottle`` (``CredentialChecks.holds`` counts only a
     check that ran), so neither bound on strangers applies: a flood of made-up tokens, all
     arriving while one check runs, writes one hash-chained audit record per call into the
-    primary, and fills the writer's queue (``queue_full``) that every admitted call's record
-    must pass through — a stranger can make every partner's call fail.
+    primary, through the same writer queue (10,000 records at most, then ``queue_full``) every
+    admitted call's record must pass — at a high enough rate, a stranger's flood competes with,
+    and can fill, what every partner's call needs (that last step is not shown here).
 
     Correct: a call whose caller was never admitted is counted like every other such refusal
     (per source and window, bounded), whatever stopped its admission — here, 60 calls from one
@@ -277,9 +283,6 @@ async def test_made_up_usernames_of_60_kb_are_kept_in_memory_without_bound(
     longer than any principal's is refused as malformed before the look-up, or names are
     remembered by a fixed-size digest): 200 such calls leave well under a megabyte behind.
     """
-    from app.soap.router import soap_endpoint
-    from tests.reliability.soap_wire import inquire_body, security
-    from tests.unit.soap.envelopes import envelope
 
     async with instance(settings, clock, f"s20-names-{uuid.uuid4().hex[:6]}") as gw:
         endpoint = soap_endpoint(counter=gw.counter)
@@ -358,9 +361,6 @@ async def test_a_token_is_replayed_on_an_instance_whose_clock_is_a_little_behind
     until its Created plus the window plus a stated bound on clock difference (or 2 x the
     window plus that bound) — so no instance admits the same token twice.
     """
-    from datetime import UTC, datetime, timedelta
-
-    from app.principals.nonce_ledger import PgNonceLedger
 
     issued = await gateway.registry.add_partner(
         name=f"s20-skew-{uuid.uuid4().hex[:8]}", cidrs=["127.0.0.0/8"], rate_limit=10_000

@@ -46,7 +46,7 @@ class UnreachableLedger:
         return 0
 
 
-async def test_a_confirm_refused_for_want_of_the_ledger_is_refused_as_a_replay_when_retried() -> None:
+async def test_a_confirm_refused_for_want_of_the_ledger_is_a_replay_when_retried() -> None:
     """Defect: ``ReplayGuard.first_use`` records the nonce in this instance's ``NonceCache``
     before it asks the ledger. When the ledger cannot answer, a confirm is refused with
     ``server.store_unavailable`` — retryable: "retry the same request" — but its nonce stays
