@@ -10,10 +10,15 @@ Three budgets of failures, each refilled evenly over ``window_s``:
   /64, which one host usually holds whole.
 
 A failed check spends one from each; while any of the three has less than one left, the next
-check is refused without hashing. Refused calls spend nothing, so a held-back caller gets one
+check is refused without hashing. Calls refused so spend nothing, so a held-back caller gets one
 check per ``window_s / limit`` seconds, and callers sharing an address with it (behind one NAT)
 keep theirs: it spends at most ``per_pair`` of the address's budget. Unknown names are counted
 exactly as known ones, so a throttled answer says nothing of whether a name exists.
+
+A check refused unmade because the hashing pool was full (``server.overloaded``) spends one
+from the address's budget only: a stranger filling the pool is held back as one failing would
+be, while the name's budgets, which a principal's own callers share, are spent only by checks
+that ran (a full pool says nothing of the secret).
 
 Kept in this instance's memory, at most ``max_keys`` budgets: the least lately touched (those
 nearest to full again) go first.
@@ -77,8 +82,16 @@ class FailureThrottle:
 
     def failed(self, address: str, name: str) -> None:
         """Count one failed check from ``address`` for ``name``."""
+        self._spend(self._keys(address, name))
+
+    def overloaded(self, address: str) -> None:
+        """Count one check from ``address`` refused unmade (the pool was full): against the
+        address's budget alone."""
+        self._spend([(("address", address_key(address)), self._limits[2])])
+
+    def _spend(self, keys: list[tuple[tuple[str, ...], int]]) -> None:
         now = self._monotonic()
-        for key, limit in self._keys(address, name):
+        for key, limit in keys:
             left = self._left(key, limit, now)
             self._budgets.pop(key, None)  # put back last: the most lately touched
             self._budgets[key] = (max(0.0, left - 1.0), now)

@@ -1,12 +1,15 @@
 """Refused calls of callers never admitted: counted per source and window, written as few records.
 
 A caller that is not admitted (its address in no allowlist, its credential unknown or wrong, its
-clock off, its account disabled, over its rate, without the scope) gets its refusal at once; its
-call is still on the audit trail, but not as a record of its own. ``RefusalTally`` stands in
-front of the audit writer as the ``AuditSink`` every use case writes to: a record of an
-*anonymous* caller (nobody was admitted) whose outcome is an admission refusal is counted in
-this instance's memory by (window, source address, protocol, operation, outcome, reason,
-claimed principal, national ID); every other record goes to the writer as before, one per call.
+clock off, its account disabled, over its rate, without the scope, or its check not made at all:
+the argon2 pool full, the nonce ledger away) gets its refusal at once; its call is still on the
+audit trail, but not as a record of its own. ``RefusalTally`` stands in front of the audit
+writer as the ``AuditSink`` every use case writes to: a record of an *anonymous* caller (nobody
+was admitted), whatever its outcome, is counted in this instance's memory by (window, source
+address, protocol, operation, outcome, reason, claimed principal, national ID); every other
+record goes to the writer as before, one per call. Whatever stopped the admission, a caller
+never admitted can make no more records than the bounds below: a stranger's flood that fills
+the argon2 pool (``server.overloaded``) is counted as one that fails its checks is.
 
 The claimed principal is the username the caller gave only when the refusal proves it is a
 principal's (its credential was checked against that principal, or the principal was admitted
@@ -55,25 +58,22 @@ from app.errors import (
     PartnerDisabled,
     RateLimited,
     ScopeNotAllowed,
-    all_error_classes,
 )
 
 log = logging.getLogger(__name__)
 
 OVERFLOW_OPERATION: Final = "RefusedCallsOverflow"
 OVERFLOW_OUTCOME: Final = AccessRefused.code
-ADMISSION_REFUSALS: Final = frozenset(
-    cls.code for cls in all_error_classes() if issubclass(cls, AccessRefused)
-)
 _EPOCH: Final = datetime(2000, 1, 1, tzinfo=UTC)
 REQUEST_IDS_KEPT: Final = 20  # of the calls a count record stands for, besides its own
 _KEPT_UNWRITTEN: Final = 100_000  # records whose write failed, kept for the next flush
 # Refusals that prove the claimed username is a principal's: its credential was checked against
 # that principal's (a wrong password or token, a replayed nonce, a password form it may not
-# use), or it held and the principal was then refused (disabled, outside its allowlist).
+# use, a correct digest whose nonce the ledger could not take), or it held and the principal
+# was then refused (disabled, outside its allowlist).
 PROVEN_REASONS: Final = frozenset({
     "bad_password", "replayed_nonce", "password_text_not_allowed", "bad_token",
-    "partner_disabled", "client_disabled", "ip_not_allowed",
+    "partner_disabled", "client_disabled", "ip_not_allowed", "nonce_ledger_unavailable",
 })  # fmt: skip
 # Refusals of a caller whose credential held (refused after it was known).
 PROVEN_OUTCOMES: Final = frozenset(
@@ -83,8 +83,9 @@ UNKNOWN_CLAIM: Final = "unknown"
 
 
 def aggregated(record: AuditRecord) -> bool:
-    """Whether ``record`` is a refusal of a caller never admitted (it is counted, not written)."""
-    return record.principal_kind == "anonymous" and record.outcome in ADMISSION_REFUSALS
+    """Whether ``record`` is a refusal of a caller never admitted (it is counted, not written),
+    whatever refused it: an admission refusal or a server error met before admission."""
+    return record.principal_kind == "anonymous" and record.outcome != "ok"
 
 
 def claimed(record: AuditRecord) -> str | None:
@@ -312,7 +313,7 @@ class RefusalTally:
             "first_at": spill.first_at.isoformat(),
             "last_at": spill.last_at.isoformat(),
             "window_s": self._window.total_seconds(),
-            "outcomes": dict(spill.outcomes.most_common(len(ADMISSION_REFUSALS))),
+            "outcomes": dict(spill.outcomes.most_common()),  # codes of the one vocabulary
         }
         return AuditRecord(
             at=spill.first_at, protocol=spill.protocol, operation=OVERFLOW_OPERATION,
