@@ -252,7 +252,8 @@ async def test_checks_refused_by_a_full_pool_spend_the_address_budget_alone() ->
     # its address's budget, as a failure would, so it is soon throttled; the names it claimed
     # (which a principal's own callers share) keep their budgets.
     clock = Clock()
-    hashing = SecretHashing(workers=1, queue=0, **CHEAP)
+    # Slow enough that the one check running still holds the thread while the others arrive.
+    hashing = SecretHashing(workers=1, queue=0, memory_kib=65536, time_cost=2, parallelism=1)
     checks = CredentialChecks(hashing=hashing, throttle=throttle(clock, pair=2, address=3))
     running = asyncio.create_task(checks.holds(presented("guess", stored=None, ident=None)))
     await asyncio.sleep(0)
