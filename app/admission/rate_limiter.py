@@ -7,14 +7,15 @@ share a partner's calls, together they admit R a second, after a burst of at mos
 worth.
 
 An instance never asks the database per call. It takes a *lease* of up to ``lease_s`` worth of
-R (a tenth of a second's, at least one token) with one statement that refills the bucket, hands
-back what its previous lease left unspent, and takes the lease. It spends the lease in memory;
-when the lease is spent the next call takes another, and calls arriving meanwhile wait for that
-same request: one round trip per lease, never per call. A lease not spent within
-``lease_ttl_s`` is handed back with the next request, so unspent tokens do not pile up on an
-instance: beyond what the bucket allows, the fleet holds at most one lease per instance. The
-rate comes from the principal's record with every call, so a changed limit holds from the next
-lease on (and a lower one caps the bucket at once).
+R (a tenth of a second's, at least one token, at most ``MAX_LEASE`` whatever rate a record
+holds, so no rate can overflow the statement's parameters) with one statement that refills the
+bucket, hands back what its previous lease left unspent, and takes the lease. It spends the
+lease in memory; when the lease is spent the next call takes another, and calls arriving
+meanwhile wait for that same request: one round trip per lease, never per call. A lease not
+spent within ``lease_ttl_s`` is handed back with the next request, so unspent tokens do not
+pile up on an instance: beyond what the bucket allows, the fleet holds at most one lease per
+instance. The rate comes from the principal's record with every call, so a changed limit holds
+from the next lease on (and a lower one caps the bucket at once).
 
 Each answer says what is left in the bucket. When that is less than a lease's worth, the
 instance, once its lease is spent, refuses calls until a lease's worth is due without asking
@@ -47,6 +48,17 @@ log = logging.getLogger(__name__)
 #: Leases a call may wait for before it is refused: the second one is only needed when the
 #: first was shared out to other callers of this instance before this one's turn.
 _REFILLS_PER_CALL = 2
+#: The most tokens one lease asks for, whatever rate a record holds (the registry accepts at
+#: most 100,000/s, a lease of 10,000): well within the statement's ``int`` parameter.
+MAX_LEASE = 1_000_000
+
+
+def whole_tokens(amount: float) -> int:
+    """``amount`` of tokens as a whole number to ask for: at least one, at most ``MAX_LEASE``
+    (an infinite or NaN amount, which no ``int`` holds, too)."""
+    if not amount < MAX_LEASE:
+        return MAX_LEASE
+    return max(1, math.floor(amount))
 
 
 class RateBuckets(Protocol):
@@ -169,15 +181,16 @@ class RateLimiter:
         return max(lease.empty_until - self._clock(), 1.0 / rate)
 
     def lease_size(self, rate: float) -> int:
-        """Tokens one lease asks for: ``lease_s`` worth of ``rate``, at least one."""
-        return max(1, math.floor(rate * self._lease_s))
+        """Tokens one lease asks for: ``lease_s`` worth of ``rate``, at least one, at most
+        ``MAX_LEASE``."""
+        return whole_tokens(rate * self._lease_s)
 
     async def _refill(self, key: tuple[str, int], lease: _Lease, rate: float) -> None:
         assert self._buckets is not None
         # What is left of an expired lease goes back to the bucket with this request.
         returned, lease.tokens = lease.tokens, 0
         capacity = max(rate, 1.0)
-        want = min(max(self.lease_size(rate), lease.waiting), math.floor(capacity))
+        want = min(max(self.lease_size(rate), lease.waiting), whole_tokens(capacity))
         try:
             async with asyncio.timeout(self._timeout):
                 taken, left = await self._buckets.take(

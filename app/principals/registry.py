@@ -32,6 +32,9 @@ INTERNAL_NETWORKS = (
     "fc00::/7",
 )
 CLIENT_RATE_LIMIT = 200.0  # requests/s of a client registered without one
+#: The highest rate limit a principal may have, requests/s (the REST schema's bound too): far
+#: above any real partner's, and leased in amounts the shared buckets' statement can hold.
+MAX_RATE_LIMIT = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +100,12 @@ def _networks(cidrs: Iterable[str], *, principal: str) -> tuple[Network, ...]:
 
 
 def _rate_limit(rate_limit: float) -> float:
-    if not rate_limit > 0:  # NaN too
-        raise InvalidInput("The rate limit must be positive.", field="rateLimit")
+    if not 0 < rate_limit <= MAX_RATE_LIMIT:  # NaN and infinity too
+        raise InvalidInput(
+            f"The rate limit must be positive and at most {MAX_RATE_LIMIT:,} requests/s.",
+            field="rateLimit",
+            maximum=MAX_RATE_LIMIT,
+        )
     return rate_limit
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
 
-from app.principals.registry import IssuedClient, IssuedPartner
+from app.principals.registry import MAX_RATE_LIMIT, IssuedClient, IssuedPartner
 from app.rest.wire import FlagIn, InModel, OutModel, plain_text
 
 Name = Annotated[
@@ -89,7 +89,7 @@ class PartnerIn(InModel):
     rate_limit: float = Field(
         default=50.0,
         gt=0,
-        le=100_000,
+        le=MAX_RATE_LIMIT,
         allow_inf_nan=False,
         description="Requests/s, for the whole fleet.",
     )
@@ -182,7 +182,7 @@ class ClientIn(InModel):
     rate_limit: float | None = Field(
         default=None,
         gt=0,
-        le=100_000,
+        le=MAX_RATE_LIMIT,
         allow_inf_nan=False,
         description="Requests/s, for the whole fleet. Default: 200.",
     )

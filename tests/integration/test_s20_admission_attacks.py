@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import ipaddress
+import math
 import os
 import tracemalloc
 import uuid
@@ -23,7 +24,7 @@ from starlette.types import Message, Receive, Scope
 from app.admission.credentials import BearerToken
 from app.admission.records import Caller, Protocol
 from app.counter.records import InquiryRequest
-from app.errors import ServiceError, Unauthenticated
+from app.errors import InvalidInput, ServiceError, Unauthenticated
 from app.main import Gateway
 from app.principals.nonce_ledger import PgNonceLedger
 from app.settings import Settings
@@ -140,8 +141,18 @@ async def test_one_partner_registered_with_a_huge_rate_limit_unshares_every_limi
     """
     a, b = fleet
     tag = uuid.uuid4().hex[:8]
+    for unleasable in (1e12, math.inf):
+        with pytest.raises(InvalidInput):  # the registry's bound (the CLI's path too)
+            await gateway.registry.add_partner(
+                name=f"s20-huge-{tag}", cidrs=["127.0.0.0/8"], rate_limit=unleasable
+            )
+    # A record holding such a rate all the same (stored before the bound, or by an operator's
+    # UPDATE): the limiter must still lease what fits.
     huge = await gateway.registry.add_partner(
-        name=f"s20-huge-{tag}", cidrs=["127.0.0.0/8"], rate_limit=1e12
+        name=f"s20-huge-{tag}", cidrs=["127.0.0.0/8"], rate_limit=1.0
+    )
+    await gateway.db.primary.execute(
+        "UPDATE partners SET rate_limit = 1e12 WHERE id = $1", huge.partner["id"]
     )
     small = await gateway.registry.add_partner(
         name=f"s20-small-{tag}", cidrs=["127.0.0.0/8"], rate_limit=1.0
