@@ -32,8 +32,11 @@ INTERNAL_NETWORKS = (
     "fc00::/7",
 )
 CLIENT_RATE_LIMIT = 200.0  # requests/s of a client registered without one
-#: The highest rate limit a principal may have, requests/s (the REST schema's bound too): far
-#: above any real partner's, and leased in amounts the shared buckets' statement can hold.
+#: The bounds of a principal's rate limit, requests/s (the REST schema's too). The highest is far
+#: above any real partner's, and leased in amounts the shared buckets' statement can hold; the
+#: lowest, a call every 1,000 s, is one the ``real`` column holds (a smaller one would be stored
+#: as 0 and fail its CHECK).
+MIN_RATE_LIMIT = 0.001
 MAX_RATE_LIMIT = 100_000
 
 
@@ -100,10 +103,11 @@ def _networks(cidrs: Iterable[str], *, principal: str) -> tuple[Network, ...]:
 
 
 def _rate_limit(rate_limit: float) -> float:
-    if not 0 < rate_limit <= MAX_RATE_LIMIT:  # NaN and infinity too
+    if not MIN_RATE_LIMIT <= rate_limit <= MAX_RATE_LIMIT:  # NaN and infinity too
         raise InvalidInput(
-            f"The rate limit must be positive and at most {MAX_RATE_LIMIT:,} requests/s.",
+            f"The rate limit must be {MIN_RATE_LIMIT:g} to {MAX_RATE_LIMIT:,} requests/s.",
             field="rateLimit",
+            minimum=MIN_RATE_LIMIT,
             maximum=MAX_RATE_LIMIT,
         )
     return rate_limit

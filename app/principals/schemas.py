@@ -7,7 +7,12 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
 
-from app.principals.registry import MAX_RATE_LIMIT, IssuedClient, IssuedPartner
+from app.principals.registry import (
+    MAX_RATE_LIMIT,
+    MIN_RATE_LIMIT,
+    IssuedClient,
+    IssuedPartner,
+)
 from app.rest.wire import FlagIn, InModel, OutModel, plain_text
 
 Name = Annotated[
@@ -88,7 +93,7 @@ class PartnerIn(InModel):
     )
     rate_limit: float = Field(
         default=50.0,
-        gt=0,
+        ge=MIN_RATE_LIMIT,
         le=MAX_RATE_LIMIT,
         allow_inf_nan=False,
         description="Requests/s, for the whole fleet.",
@@ -181,7 +186,7 @@ class ClientIn(InModel):
     )
     rate_limit: float | None = Field(
         default=None,
-        gt=0,
+        ge=MIN_RATE_LIMIT,
         le=MAX_RATE_LIMIT,
         allow_inf_nan=False,
         description="Requests/s, for the whole fleet. Default: 200.",

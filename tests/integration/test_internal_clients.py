@@ -102,6 +102,21 @@ async def test_ssogw_client_add_refuses_a_bad_block(
     assert "client.invalid_input" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("rate", ["1e-50", "0", "1e12", "inf", "nan"])
+async def test_ssogw_refuses_a_rate_limit_out_of_bounds_as_rest_does(
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    rate: str,
+) -> None:
+    # 0.001 to 100,000/s: below, the column stores 0 and fails its CHECK (a 500, not the
+    # caller's error); above, a lease overflows the bucket statement.
+    for kind, extra in (("client", ["--scopes", "counter"]), ("partner", ["--cidr", "::1/128"])):
+        argv = [kind, "add", name("cli"), *extra, "--rate-limit", rate]
+        assert await ssogw(monkeypatch, settings, *argv) == 2, (kind, rate)
+        assert "client.invalid_input" in capsys.readouterr().err
+
+
 async def test_rest_registers_a_client_with_its_allowlist_and_rate_limit(
     live_url: str, gateway: Gateway
 ) -> None:
