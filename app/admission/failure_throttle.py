@@ -7,7 +7,8 @@ Three budgets of failures, each refilled evenly over ``window_s``:
   old token or a guesser at one account, is held back first, and alone;
 - per name (``per_name``): guesses at one username or token id from many addresses;
 - per address (``per_address``): one address trying many names. An IPv6 address counts by its
-  /64, which one host usually holds whole.
+  /64, which one host usually holds whole; an IPv4-mapped one (``::ffff:a.b.c.d``, from a
+  listener on ``::``) as the IPv4 address it maps.
 
 A failed check spends one from each; while any of the three has less than one left, the next
 check is refused without hashing. Calls refused so spend nothing, so a held-back caller gets one
@@ -34,10 +35,13 @@ from app.admission.source_address import parse_address
 
 
 def address_key(address: str) -> str:
-    """What an address is counted as: itself, or its /64 for IPv6."""
+    """What an address is counted as: itself (an IPv4-mapped one as the IPv4 address it maps),
+    or its /64 for IPv6."""
     parsed = parse_address(address)
-    if parsed is None or parsed.version == 4:
+    if parsed is None:
         return address
+    if parsed.version == 4:
+        return str(parsed)
     return str(IPv6Network((parsed, 64), strict=False))
 
 

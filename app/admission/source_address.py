@@ -7,6 +7,10 @@ the first hop that is not one of our trusted proxies is the client, and anything
 have been written by the client itself. A hop that is not an address ends the walk at the peer
 (the proxy's own address, which no partner's allowlist holds). From a peer that is not a trusted
 proxy, forwarded headers are never believed.
+
+An IPv4-mapped IPv6 address (``::ffff:198.51.100.7``, how a listener on ``::`` reports an IPv4
+peer) is read as the IPv4 address it maps, everywhere: the allowlists, the trusted proxies, the
+failure budgets and the audit trail all see ``198.51.100.7``, whichever family the listener has.
 """
 
 from __future__ import annotations
@@ -30,11 +34,16 @@ def forwarded_for(lines: Iterable[str]) -> str | None:
 
 @lru_cache(maxsize=4096)  # a few addresses make every call: parse each once
 def parse_address(text: str) -> Address | None:
-    """``text`` as an IP address, or None when it is not one."""
+    """``text`` as an IP address, or None when it is not one. An IPv4-mapped IPv6 address is
+    the IPv4 address it maps: a listener on ``::`` reports every IPv4 peer as
+    ``::ffff:a.b.c.d``, which must meet the IPv4 allowlists, proxies and budgets as itself."""
     try:
-        return ip_address(text.strip())
+        address = ip_address(text.strip())
     except ValueError:
         return None
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 class SourceAddresses:
@@ -46,17 +55,20 @@ class SourceAddresses:
         )
 
     def of(self, caller: Caller) -> str:
-        """The caller's address: the peer, or the forwarded client when the peer is a proxy."""
+        """The caller's address: the peer, or the forwarded client when the peer is a proxy
+        (as ``parse_address`` reads it: an IPv4-mapped peer as its IPv4 address)."""
         peer = parse_address(caller.source_ip)
-        if peer is None or not caller.forwarded_for or not self._is_proxy(peer):
+        if peer is None:
             return caller.source_ip
+        if not caller.forwarded_for or not self._is_proxy(peer):
+            return str(peer)
         for hop in reversed(caller.forwarded_for.split(",")):
             address = parse_address(hop)
             if address is None:
-                return caller.source_ip
+                return str(peer)
             if not self._is_proxy(address):
                 return str(address)
-        return caller.source_ip
+        return str(peer)
 
     def is_trusted_proxy(self, peer: str) -> bool:
         """Whether the TCP peer ``peer`` is a configured trusted proxy, whose forwarded headers

@@ -2,11 +2,11 @@
 all, and the count and log of every connection cut for the others' sake.
 
 A connection over a cap is closed as soon as it is accepted, before a byte is read: one address
-(an IPv6 address by its /64) may hold ``max_per_address`` connections, the server
-``max_connections``. Trusted proxies are exempt from the per-address cap (every partner behind
-the ingress shares its address; the ingress limits each client itself) but not from the
-global one. The timeouts that cut slow clients are the protocol's (``guarded_http``); it tells
-this guard about each cut.
+(an IPv6 address by its /64, an IPv4-mapped one as its IPv4 address) may hold
+``max_per_address`` connections, the server ``max_connections``. Trusted proxies are exempt
+from the per-address cap (every partner behind the ingress shares its address; the ingress
+limits each client itself) but not from the global one. The timeouts that cut slow clients are
+the protocol's (``guarded_http``); it tells this guard about each cut.
 
 Every cut is counted in ``ssogw_http_connections_cut_total{reason}``. It is logged once per
 address per ``log_interval_s``: the first cut of an address logs a line, later ones within
@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from ipaddress import IPv6Network, ip_address
+from ipaddress import IPv6Address, IPv6Network
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -53,13 +53,18 @@ class ConnectionEvents(Protocol):
 
 
 def address_key(address: str) -> str:
-    """What an address is counted as: itself, or its /64 for IPv6."""
+    """What an address is counted as: itself, or its /64 for IPv6; an IPv4-mapped address (a
+    listener on ``::`` reports every IPv4 peer so) as the IPv4 address it maps, not as the one
+    /64 all IPv4 peers share."""
     if ":" not in address:
         return address
     try:
-        return str(IPv6Network((ip_address(address), 64), strict=False))
+        parsed = IPv6Address(address)
     except ValueError:
         return address
+    if parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    return str(IPv6Network((parsed, 64), strict=False))
 
 
 class ConnectionGuard:

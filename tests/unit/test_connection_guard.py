@@ -58,6 +58,14 @@ def test_an_ipv6_host_counts_by_its_64_and_a_trusted_proxy_only_in_all() -> None
     assert [g.admit("10.0.0.9") for _ in range(3)] == [None, None, "global_cap"]
 
 
+def test_an_ipv4_mapped_peer_counts_as_its_ipv4_address_not_one_shared_64() -> None:
+    # A listener on "::" reports every IPv4 peer as ::ffff:a.b.c.d, all in ::ffff:0:0/64.
+    g, _, _ = guard(max_per_address=1, max_connections=10)
+    assert g.admit("::ffff:192.0.2.1") is None
+    assert g.admit("::ffff:192.0.2.2") is None, "another IPv4 host was held back"
+    assert g.admit("192.0.2.1") == "address_cap"  # the same host, whichever family
+
+
 def test_cuts_are_counted_each_and_logged_once_per_address_and_interval(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

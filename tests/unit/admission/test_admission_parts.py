@@ -50,6 +50,10 @@ def admission(proxies: list[str]) -> Admission:
         ("10.0.0.5", "1.2.3.4, 198.51.100.1, 10.0.0.7", ["10.0.0.0/8"], "198.51.100.1"),
         ("10.0.0.5", "garbage", ["10.0.0.0/8"], "10.0.0.5"),
         ("10.0.0.5", "10.0.0.6", ["10.0.0.0/8"], "10.0.0.5"),
+        # A listener on "::" reports IPv4 peers IPv4-mapped: the same addresses to every rule.
+        ("::ffff:203.0.113.9", None, [], "203.0.113.9"),
+        ("::ffff:10.0.0.5", "198.51.100.1", ["10.0.0.0/8"], "198.51.100.1"),
+        ("::ffff:10.0.0.5", "garbage", ["10.0.0.0/8"], "10.0.0.5"),
     ],
 )
 def test_the_source_address_believes_forwarded_for_only_from_a_trusted_proxy(
