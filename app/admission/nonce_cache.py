@@ -16,6 +16,11 @@ fingerprints took about 90 bytes and a dict of (partner, nonce) tuples about 250
 rehashed as the window fills, so no call waits behind a pause.
 With a million nonces held, a new nonce shares a fingerprint with one of them with a
 probability of about 5 in 10^14 (it would then be refused as replayed).
+
+A use can be taken back (``forget``: its call was refused because the fleet's ledger could not
+answer, so the nonce was never used): it leaves the table at once, and its ring entry, which
+expires in its turn, is counted as stale (a small dict, only ever filled while the ledger is
+away) so that its expiry leaves a later use of the same nonce in place.
 """
 
 from __future__ import annotations
@@ -64,9 +69,13 @@ class NonceCache:
         self._times = _zeroed(max_entries)  # arrival, in clock microseconds
         self._head = 0
         self._count = 0
+        # Fingerprints taken back (``forget``) whose ring entries have not expired yet, and how
+        # many: the entry, when it expires, must not remove a later use of the same nonce.
+        self._stale: dict[int, int] = {}
+        self._stale_total = 0
 
     def __len__(self) -> int:
-        return self._count
+        return self._count - self._stale_total
 
     @property
     def capacity(self) -> int:
@@ -105,7 +114,14 @@ class NonceCache:
         head, count = self._head, self._count
         oldest_kept = round((now - self._window) * 1_000_000)
         while count and (times[head] < oldest_kept or count >= size):
-            self._remove(keys[head])
+            key = keys[head]
+            stale = self._stale.pop(key, 0)
+            if stale:  # a forgotten use: the table holds none, or a later one, of this key
+                self._stale_total -= 1
+                if stale > 1:
+                    self._stale[key] = stale - 1
+            else:
+                self._remove(key)
             head = (head + 1) % size
             count -= 1
         self._head, self._count = head, count
@@ -125,3 +141,13 @@ class NonceCache:
         self._times[tail] = round(now * 1_000_000)
         self._count += 1
         return True
+
+    def forget(self, partner: str, nonce: bytes) -> None:
+        """Take back the use of a nonce recorded by ``first_use`` whose call was refused before
+        it could be judged (the ledger did not answer): it may be used again."""
+        key = self._fingerprint(partner, nonce)
+        if self._table[self._slot(key)] != key:
+            return  # expired meanwhile: nothing held
+        self._remove(key)
+        self._stale[key] = self._stale.get(key, 0) + 1
+        self._stale_total += 1

@@ -29,7 +29,9 @@ acknowledgement on every inquiry.
 
 **When the ledger cannot answer** (the primary unreachable or slower than
 ``SSOGW_WSSE_NONCE_TIMEOUT_S``): a confirm or a cancel is refused (``server.store_unavailable``
-— it needs the primary anyway, and a payment gateway fails closed). An inquiry or a status
+— it needs the primary anyway, and a payment gateway fails closed), and its nonce is taken back
+from this instance's memory: no call was admitted with it, so the retry the answer asks for is
+judged afresh, as it would be on any other instance. An inquiry or a status
 call is admitted on this instance's own memory alone (a replay to the same instance is still
 refused), logged and counted (``ssogw_nonce_checks_degraded_total``), because a failover of
 the primary must not be an outage for inquiries (the audit spool exists for the same reason);
@@ -159,7 +161,7 @@ class ReplayGuard:
         if self._ledger is None:
             return True
         if not self._running or self._monotonic() < self._down_until:
-            return self._unanswered(operation)
+            return self._unanswered(partner_id, nonce, operation)
         verdict: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._queue.append(_Claim((partner_id, ledger_key(nonce)), verdict))
         self._arrived.set()
@@ -167,10 +169,13 @@ class ReplayGuard:
             # A caller cancelled now leaves its claim in the batch: its nonce is still taken.
             return await verdict
         except StoreUnavailable:
-            return self._unanswered(operation)
+            return self._unanswered(partner_id, nonce, operation)
 
-    def _unanswered(self, operation: str) -> bool:
+    def _unanswered(self, partner_id: int, nonce: bytes, operation: str) -> bool:
         if operation not in self._outage_admits:
+            # Refused for the gateway's own failure: the nonce was not used, so its retry
+            # meets the same judgement here as on any other instance.
+            self._cache.forget(str(partner_id), nonce)
             raise _unavailable()
         if self._events is not None:
             self._events.nonce_check_degraded(operation)
