@@ -7,10 +7,19 @@ a partner's nonces), and is judged in two places:
 1. this instance's ``NonceCache``, free: a replay sent here again is refused at once;
 2. the ledger in PostgreSQL (table ``wsse_nonces``, migration 0012; SQL in
    ``app.principals.nonce_ledger``): a unique key on (partner id, first 16 bytes of SHA-256 of
-   the nonce's decoded bytes), each row kept 2 x ``SSOGW_WSSE_WINDOW_S`` (a Created time is
-   accepted up to the window either side of the gateway's clock, so no token carrying the
-   nonce can be accepted after that), so a replay sent to another instance, or to this one
-   after a restart, is refused (``client.unauthenticated``, reason ``replayed_nonce``).
+   the nonce's decoded bytes), so a replay sent to another instance, or to this one after a
+   restart, is refused (``client.unauthenticated``, reason ``replayed_nonce``).
+
+**How long a nonce is kept** (``keep_s``). A Created time is accepted up to the window W
+(``SSOGW_WSSE_WINDOW_S``) either side of the judging instance's clock, so one instance accepts
+a token for 2 x W at most; but each instance judges by its own clock, and another instance
+whose clock lags this one's by D accepts it up to D longer. A ledger row is therefore kept
+2 x W + M from its first use, M being ``SSOGW_WSSE_NONCE_CLOCK_MARGIN_S`` (60 s), the stated
+bound on how far apart the instances' clocks may be (NTP keeps them within milliseconds; the
+margin covers a node whose time service failed for a while): within it, no instance can
+accept a token whose nonce's row is gone. Instances further apart than M could admit a replay
+for the difference beyond M. This instance's ``NonceCache`` keeps 2 x W by its own clock,
+which is all it needs for the tokens it judges itself.
 
 No round trip of its own per call: the nonces of concurrent calls are claimed together, one
 ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING RETURNING`` per batch (group
@@ -39,8 +48,8 @@ the primary must not be an outage for inquiries (the audit spool exists for the 
 not asked again for ``RETRY_AFTER_S``, so calls do not queue up behind timeouts.
 
 **Size.** Every serving instance deletes expired rows every ``SSOGW_WSSE_NONCE_PRUNE_S`` (a
-few thousand at a time, by the ``expires_at`` index): the table holds about one window's worth
-of nonces, calls/s x 2 x the window (600,000 rows at 1,000 calls/s and 300 s).
+few thousand at a time, by the ``expires_at`` index): the table holds calls/s x (2 x the window
++ the margin) nonces (660,000 rows at 1,000 calls/s, 300 s and 60 s).
 """
 
 from __future__ import annotations

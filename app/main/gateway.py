@@ -138,11 +138,14 @@ def build_gateway(
     # Credentials are looked up on the primary, and on a replica while it is away.
     principals = PrincipalRepository(lambda: db.primary, replicas=lambda: db.router)
     # A token is accepted while its Created is within the window either side of now: its
-    # nonce is remembered for both sides.
-    keep_nonces_s = 2 * settings.wsse_window_s
+    # nonce is remembered for both sides, here by this instance's clock; in the fleet's ledger
+    # longer by the margin the instances' clocks may differ, since another instance judges
+    # the token by its own clock (``ReplayGuard``).
+    seen_nonces_s = 2 * settings.wsse_window_s
     replay = ReplayGuard(
-        cache=NonceCache(window_s=keep_nonces_s),
-        ledger=PgNonceLedger(lambda: db.admission_pool), keep_s=keep_nonces_s,
+        cache=NonceCache(window_s=seen_nonces_s),
+        ledger=PgNonceLedger(lambda: db.admission_pool),
+        keep_s=seen_nonces_s + settings.wsse_nonce_clock_margin_s,
         timeout_s=settings.wsse_nonce_timeout_s,
         outage_admits=(Operation.INQUIRE.value, Operation.STATUS.value)
         if settings.wsse_nonce_outage_admits_reads else (),

@@ -2,9 +2,11 @@
 migration 0012): the ``NonceLedger`` of ``app.admission.replay_guard``.
 
 A batch of claims is one statement: the rows that went in are the nonces used for the first
-time; one that was already there (ON CONFLICT DO NOTHING) is a replay. Expiry is the
-database's clock, so instances whose clocks differ agree. The pool it runs on commits
-asynchronously (``synchronous_commit = off``: the replay guard's docstring says what that costs).
+time; one that was already there (ON CONFLICT DO NOTHING) is a replay. A row expires by the
+database's clock, ``keep_s`` after its first use: long enough that an instance whose own clock
+lags, within the margin ``keep_s`` allows for, still finds it (``ReplayGuard`` says how long
+that is). The pool it runs on commits asynchronously (``synchronous_commit = off``: the replay
+guard's docstring says what that costs).
 """
 
 from __future__ import annotations
