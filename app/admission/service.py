@@ -12,10 +12,12 @@ a wrong secret, PasswordText not allowed, a replayed nonce, too many failures la
 principal, an address outside the allowlist. The credential is checked first and costs the
 same whether the username exists or not, so neither the answer nor its time tells an outsider
 whether a username exists, or which check failed. What can be judged from the token alone — its
-shape, and a Created time outside the window (``client.clock_skew``, saying the gateway's time,
-which is the one failure told apart: it says nothing of the username) — is judged before the
-username is looked up. A caller that passed all that and may not call this operation learns it
-(``client.operation_not_allowed``, ``client.scope_not_allowed``), as it learns a rate limit.
+shape (a username or token id longer than any principal may have, ``MAX_USERNAME`` and
+``MAX_TOKEN_ID``, is malformed), and a Created time outside the window (``client.clock_skew``,
+saying the gateway's time, which is the one failure told apart: it says nothing of the
+username) — is judged before the username is looked up. A caller that passed all that and may
+not call this operation learns it (``client.operation_not_allowed``,
+``client.scope_not_allowed``), as it learns a rate limit.
 
 The argon2 checks (PasswordText, bearer secrets) run through ``CredentialChecks``: remembered
 when they succeed, throttled when they keep failing, and off the event loop. A PasswordDigest
@@ -60,16 +62,25 @@ from app.errors import (
     ScopeNotAllowed,
     Unauthenticated,
 )
-from app.principals.records import ClientRecord, Network, PartnerRecord, Principal, PrincipalStore
+from app.principals.records import (
+    MAX_TOKEN_ID,
+    MAX_USERNAME,
+    ClientRecord,
+    Network,
+    PartnerRecord,
+    Principal,
+    PrincipalStore,
+)
 
 TOKEN_PREFIX = "ssogw"  # noqa: S105  (a prefix, not a secret)
 
 
 def split_token(token: str) -> tuple[str, str] | None:
-    """A bearer token ``ssogw_<id>_<secret>`` as (id, secret), or None if malformed."""
+    """A bearer token ``ssogw_<id>_<secret>`` as (id, secret), or None if malformed (an id
+    longer than any client's too)."""
     prefix, _, rest = token.partition("_")
     token_id, _, secret = rest.partition("_")
-    if prefix != TOKEN_PREFIX or not token_id or not secret:
+    if prefix != TOKEN_PREFIX or not token_id or not secret or len(token_id) > MAX_TOKEN_ID:
         return None
     return token_id, secret
 
@@ -119,6 +130,9 @@ class Admission:
         self.checks = checks or CredentialChecks()
         self._clock = clock
         self._monotonic = monotonic
+        # By username and token id, names no principal has too: at most 10,001 of each, none
+        # longer than MAX_USERNAME or MAX_TOKEN_ID (longer ones are refused unread), so a few
+        # MB however many names a stranger invents.
         self._partners: dict[str, tuple[float, PartnerRecord | None]] = {}
         self._clients: dict[str, tuple[float, ClientRecord | None]] = {}
         # Moved on by every ``forget``: a record read before a change is not remembered after it.
@@ -155,6 +169,11 @@ class Admission:
     async def _admit_partner(
         self, caller: Caller, token: UsernameToken, operation: str
     ) -> Principal:
+        if len(token.username) > MAX_USERNAME:  # no partner's: never looked up nor remembered
+            raise Unauthenticated(
+                f"The username is longer than {MAX_USERNAME} characters.",
+                reason="malformed_token",
+            )
         digest = self._digest_parts(token) if token.password_type is PasswordType.DIGEST else None
         known = await self._partner(token.username)
         if digest is not None:

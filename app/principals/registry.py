@@ -18,7 +18,15 @@ from app.admission.secret_hashing import SecretHashing
 from app.admission.service import TOKEN_PREFIX
 from app.counter.records import Operation
 from app.errors import InvalidInput, NotFound
-from app.principals.records import ClientRecord, Network, NewPartner, PartnerRecord, PrincipalStore
+from app.principals.records import (
+    MAX_TOKEN_ID,
+    MAX_USERNAME,
+    ClientRecord,
+    Network,
+    NewPartner,
+    PartnerRecord,
+    PrincipalStore,
+)
 
 SCOPES = frozenset({"counter", "admin", "audit"})
 ALL_OPERATIONS = frozenset(op.value for op in Operation)
@@ -139,6 +147,11 @@ class Registry:
         name = name.strip()
         if not name or len(name) > 64:
             raise InvalidInput("A partner name is 1 to 64 characters.", field="name")
+        username = username or name
+        if len(username) > MAX_USERNAME:
+            raise InvalidInput(
+                f"A username is at most {MAX_USERNAME} characters.", field="username"
+            )
         networks = _networks(cidrs, principal="partner")
         ops = frozenset(operations) if operations is not None else ALL_OPERATIONS
         unknown = ops - ALL_OPERATIONS
@@ -156,7 +169,7 @@ class Registry:
                 cidrs=networks,
                 operations=ops,
                 rate_limit=_rate_limit(rate_limit),
-                username=username or name,
+                username=username,
                 password_hash=await self._hashing.hash(secret),
                 secret_enc=self._box.seal(secret),
                 password_text_ok=password_text_ok,
@@ -248,6 +261,9 @@ class Registry:
             return new_secret(6).replace("_", "x").replace("-", "y"), new_secret(24)
         prefix, _, rest = token.partition("_")
         token_id, _, secret = rest.partition("_")
-        if prefix != TOKEN_PREFIX or not token_id or not secret:
-            raise InvalidInput("A token is ssogw_<id>_<secret>.", field="token")
+        if prefix != TOKEN_PREFIX or not token_id or not secret or len(token_id) > MAX_TOKEN_ID:
+            raise InvalidInput(
+                f"A token is ssogw_<id>_<secret>, its id at most {MAX_TOKEN_ID} characters.",
+                field="token",
+            )
         return token_id, secret

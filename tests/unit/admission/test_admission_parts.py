@@ -10,6 +10,7 @@ from ipaddress import ip_network
 import pytest
 
 from app.admission.credential_vault import SecretBox, password_digest
+from app.admission.credentials import BearerToken, UsernameToken
 from app.admission.nonce_cache import NonceCache
 from app.admission.rate_limiter import LocalBuckets, RateLimiter
 from app.admission.records import Caller, Protocol
@@ -179,3 +180,26 @@ async def test_a_record_read_while_a_change_is_announced_is_not_remembered() -> 
     assert reads == ["p", "p"]
     await admit()
     assert reads == ["p", "p"]  # that one was remembered
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        digest_token("u" * 65, "secret"),  # no partner's username is longer than 64
+        BearerToken(f"ssogw_{'t' * 65}_secret"),  # nor any client's token id
+    ],
+)
+async def test_a_name_longer_than_any_principal_may_have_is_malformed_and_never_looked_up(
+    credentials: BearerToken | UsernameToken,
+) -> None:
+    # admission([]) has no store: a look-up would fail, and nothing is remembered.
+    gate = admission([])
+    with pytest.raises(Unauthenticated) as refused:
+        await gate.admit(
+            caller=Caller(Protocol.SOAP, "127.0.0.1", "r"),
+            credentials=credentials,
+            operation="InquireContribution",
+            scope="counter",
+        )
+    assert refused.value.reason == "malformed_token"
+    assert not gate._partners and not gate._clients
