@@ -1,8 +1,9 @@
 """Replay protection for the fleet: a WS-Security nonce is admitted once, by any instance, ever
 within the window a token carrying it could be accepted in.
 
-A PasswordDigest nonce is consumed only once its digest is found correct (a forger cannot burn
-a partner's nonces), and is judged in two places:
+A PasswordDigest nonce is consumed only once its call is otherwise admitted (its digest correct,
+its partner's standing, operation and rate judged by ``Admission``): a forger cannot burn a
+partner's nonces, and a refused call writes no ledger row. It is judged in two places:
 
 1. this instance's ``NonceCache``, free: a replay sent here again is refused at once;
 2. the ledger in PostgreSQL (table ``wsse_nonces``, migration 0012; SQL in

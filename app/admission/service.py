@@ -1,4 +1,4 @@
-"""Partner and client admission: credential, then standing, then operation and rate.
+"""Partner and client admission: credential, then standing, then operation and rate, then nonce.
 
 A caller is admitted only when its credential holds (SOAP: a WS-Security UsernameToken,
 PasswordDigest or, where the partner may, PasswordText; REST: a bearer token), its partner or
@@ -22,9 +22,11 @@ not call this operation learns it (``client.operation_not_allowed``,
 The argon2 checks (PasswordText, bearer secrets) run through ``CredentialChecks``: remembered
 when they succeed, throttled when they keep failing, and off the event loop. A PasswordDigest
 nonce is taken once across the fleet and across restarts (``ReplayGuard``: this instance's
-memory, then the database's ledger). A rate limit holds for the fleet, not the instance: a
-bucket per principal shared in PostgreSQL, spent through short local leases
-(``rate_limiter``).
+memory, then the database's ledger), and last: standing, operation and rate are judged from
+memory first, so only a call about to be admitted consumes a nonce, and a call refused for any
+of them (a partner far over its rate, a disabled one) writes no row in the ledger. A rate limit
+holds for the fleet, not the instance: a bucket per principal shared in PostgreSQL, spent
+through short local leases (``rate_limiter``).
 
 Partners and clients are remembered for ``cache_ttl_s`` at most; a change of one, made on any
 instance or by an operator's command, reaches this one within a moment through ``forget``
@@ -177,7 +179,7 @@ class Admission:
         digest = self._digest_parts(token) if token.password_type is PasswordType.DIGEST else None
         known = await self._partner(token.username)
         if digest is not None:
-            partner = await self._check_digest(known, token.password, digest, operation)
+            partner = self._check_digest(known, token.password, digest)
         else:
             partner = await self._check_text(caller, known, token)
         self._check_standing(caller, partner, kind="partner")
@@ -186,6 +188,8 @@ class Admission:
                 f"Partner {partner.name} may not call {operation}.", operation=operation
             )
         await self._check_rate(("partner", partner.id), partner.rate_limit)
+        if digest is not None:
+            await self._claim_nonce(partner, digest, operation)
         return Principal(partner.id, partner.name, "partner", partner.operations)
 
     def _digest_parts(self, token: UsernameToken) -> _DigestParts:
@@ -215,19 +219,25 @@ class Admission:
             raise Unauthenticated("Nonce is not valid Base64.", reason="bad_nonce") from exc
         return _DigestParts(nonce, token.created)
 
-    async def _check_digest(
-        self, partner: PartnerRecord | None, password: str, parts: _DigestParts, operation: str
+    def _check_digest(
+        self, partner: PartnerRecord | None, password: str, parts: _DigestParts
     ) -> PartnerRecord:
         # The same work for a username no partner has: a digest against a secret no one knows.
         secret = self._secret(partner.secret_enc) if partner is not None else self._no_secret
         expected = password_digest(nonce=parts.nonce, created=parts.created, password=secret)
         if not digests_equal(expected, password) or partner is None:
             raise Unauthenticated(reason="bad_password" if partner else "unknown_user")
-        # Only a correct digest consumes the nonce, so a forger cannot burn a partner's nonces.
+        return partner
+
+    async def _claim_nonce(
+        self, partner: PartnerRecord, parts: _DigestParts, operation: str
+    ) -> None:
+        # Last, once all else admits the call: only a call about to be admitted consumes its
+        # nonce (a forger cannot burn a partner's nonces), and a call refused for its standing,
+        # operation or rate, all judged from memory, writes no row in the fleet's ledger.
         # Its decoded bytes: the same bytes in other Base64 (padding bits) are the same nonce.
         if not await self._replay.first_use(partner.id, parts.nonce, operation=operation):
             raise Unauthenticated(reason="replayed_nonce")
-        return partner
 
     async def _check_text(
         self, caller: Caller, partner: PartnerRecord | None, token: UsernameToken
