@@ -216,12 +216,6 @@ class Settings(BaseSettings):
     wsse_nonce_prune_s: float = Field(
         default=60.0, gt=0, description="How often each instance deletes expired nonces."
     )
-    wsse_nonce_clock_margin_s: float = Field(
-        default=60.0,
-        ge=0,
-        description="How far apart the instances' clocks may be: a nonce's ledger row is kept"
-        " this much longer than twice the window, so an instance whose clock lags still finds it.",
-    )
 
     # --- rate limits: a bucket per principal shared in PostgreSQL, spent through local leases ---
     rate_lease_s: float = Field(

@@ -15,8 +15,8 @@ partner's nonces, and a refused call writes no ledger row. It is judged in two p
 (``SSOGW_WSSE_WINDOW_S``) either side of the judging instance's clock, so one instance accepts
 a token for 2 x W at most; but each instance judges by its own clock, and another instance
 whose clock lags this one's by D accepts it up to D longer. A ledger row is therefore kept
-2 x W + M from its first use, M being ``SSOGW_WSSE_NONCE_CLOCK_MARGIN_S`` (60 s), the stated
-bound on how far apart the instances' clocks may be (NTP keeps them within milliseconds; the
+2 x W + M from its first use, M being ``CLOCK_MARGIN_S`` (60 s), the stated bound on how far
+apart the instances' clocks may be (NTP keeps them within milliseconds; the
 margin covers a node whose time service failed for a while): within it, no instance can
 accept a token whose nonce's row is gone. Instances further apart than M could admit a replay
 for the difference beyond M. This instance's ``NonceCache`` keeps 2 x W by its own clock,
@@ -73,6 +73,9 @@ log = logging.getLogger(__name__)
 #: whoever else draws from it (a property-based test running beside a served app, say).
 _JITTER = random.Random()
 
+#: How far apart the instances' clocks may be, seconds: a ledger row outlives twice the window
+#: by this much (module docstring, "How long a nonce is kept").
+CLOCK_MARGIN_S = 60.0
 MAX_BATCH = 500
 RETRY_AFTER_S = 1.0  # after a failure, the ledger is not asked again for this long
 PRUNE_BATCH = 5_000  # expired rows deleted per statement

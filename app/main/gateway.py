@@ -24,7 +24,7 @@ from app.admission.credential_checks import CredentialChecks
 from app.admission.credential_vault import SecretBox
 from app.admission.nonce_cache import NonceCache
 from app.admission.rate_limiter import RateLimiter
-from app.admission.replay_guard import ReplayGuard
+from app.admission.replay_guard import CLOCK_MARGIN_S, ReplayGuard
 from app.admission.service import Admission
 from app.audit.access import AuditAccess
 from app.audit.admin_gate import AdminGate
@@ -145,7 +145,7 @@ def build_gateway(
     replay = ReplayGuard(
         cache=NonceCache(window_s=seen_nonces_s),
         ledger=PgNonceLedger(lambda: db.admission_pool),
-        keep_s=seen_nonces_s + settings.wsse_nonce_clock_margin_s,
+        keep_s=seen_nonces_s + CLOCK_MARGIN_S,
         timeout_s=settings.wsse_nonce_timeout_s,
         outage_admits=(Operation.INQUIRE.value, Operation.STATUS.value)
         if settings.wsse_nonce_outage_admits_reads else (),
