@@ -16,10 +16,10 @@ partner's nonces, and a refused call writes no ledger row. It is judged in two p
 a token for 2 x W at most; but each instance judges by its own clock, and another instance
 whose clock lags this one's by D accepts it up to D longer. A ledger row is therefore kept
 2 x W + M from its first use, M being ``CLOCK_MARGIN_S`` (60 s), the stated bound on how far
-apart the instances' clocks may be (NTP keeps them within milliseconds; the
-margin covers a node whose time service failed for a while): within it, no instance can
-accept a token whose nonce's row is gone. Instances further apart than M could admit a replay
-for the difference beyond M. This instance's ``NonceCache`` keeps 2 x W by its own clock,
+apart the instances' clocks may be (NTP keeps them within milliseconds; the margin covers a
+node whose time service failed for a while): within it, no instance can accept a token whose
+nonce's row is gone. Instances further apart than M could admit a replay for the difference
+beyond M. This instance's ``NonceCache`` keeps 2 x W by its own clock,
 which is all it needs for the tokens it judges itself.
 
 No round trip of its own per call: the nonces of concurrent calls are claimed together, one
@@ -41,10 +41,10 @@ acknowledgement on every inquiry.
 ``SSOGW_WSSE_NONCE_TIMEOUT_S``): a confirm or a cancel is refused (``server.store_unavailable``
 — it needs the primary anyway, and a payment gateway fails closed), and its nonce is taken back
 from this instance's memory: no call was admitted with it, so the retry the answer asks for is
-judged afresh, as it would be on any other instance. An inquiry or a status
-call is admitted on this instance's own memory alone (a replay to the same instance is still
-refused), logged and counted (``ssogw_nonce_checks_degraded_total``), because a failover of
-the primary must not be an outage for inquiries (the audit spool exists for the same reason);
+judged afresh, as it would be on any other instance. An inquiry or a status call is admitted on
+this instance's own memory alone (a replay to the same instance is still refused), logged and
+counted (``ssogw_nonce_checks_degraded_total``), because a failover of the primary must not be
+an outage for inquiries (the audit spool exists for the same reason);
 ``SSOGW_WSSE_NONCE_OUTAGE_ADMITS_READS=false`` refuses those too. After a failure the ledger is
 not asked again for ``RETRY_AFTER_S``, so calls do not queue up behind timeouts.
 

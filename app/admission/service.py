@@ -22,9 +22,10 @@ not call this operation learns it (``client.operation_not_allowed``,
 The argon2 checks (PasswordText, bearer secrets) run through ``CredentialChecks``: remembered
 when they succeed, throttled when they keep failing, and off the event loop. A PasswordDigest
 nonce is taken once across the fleet and across restarts (``ReplayGuard``: this instance's
-memory, then the database's ledger), and last: standing, operation and rate are judged from
-memory first, so only a call about to be admitted consumes a nonce, and a call refused for any
-of them (a partner far over its rate, a disabled one) writes no row in the ledger. A rate limit
+memory, then the database's ledger), and last: standing, operation and rate are judged first
+(from memory, the rate through its leases), so only a call about to be admitted consumes a
+nonce, and a call refused for any of them (a partner far over its rate, a disabled one) writes
+no row in the ledger. A rate limit
 holds for the fleet, not the instance: a bucket per principal shared in PostgreSQL, spent
 through short local leases (``rate_limiter``).
 
@@ -234,7 +235,7 @@ class Admission:
     ) -> None:
         # Last, once all else admits the call: only a call about to be admitted consumes its
         # nonce (a forger cannot burn a partner's nonces), and a call refused for its standing,
-        # operation or rate, all judged from memory, writes no row in the fleet's ledger.
+        # operation or rate writes no row in the fleet's ledger.
         # Its decoded bytes: the same bytes in other Base64 (padding bits) are the same nonce.
         if not await self._replay.first_use(partner.id, parts.nonce, operation=operation):
             raise Unauthenticated(reason="replayed_nonce")
