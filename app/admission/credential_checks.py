@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from app.admission.failure_throttle import FailureThrottle
 from app.admission.secret_hashing import SecretHashing
 from app.admission.verified_secrets import VerifiedSecrets
-from app.errors import Overloaded, Unauthenticated
+from app.errors import Unauthenticated
 from app.settings import Settings
 
 
@@ -81,8 +81,7 @@ class CredentialChecks:
         """Whether the secret matches the principal's hash (always False without one).
 
         Raises ``Unauthenticated`` (reason ``throttled``) when the address or the name failed
-        too often lately, and ``Overloaded`` when the hashing pool is full (counted against the
-        address's failure budget).
+        too often lately, and ``Overloaded`` when the hashing pool is full (no budget spent).
         """
         p = presented
         if (
@@ -94,12 +93,11 @@ class CredentialChecks:
         name = f"{p.kind}:{p.name}"
         if self.throttle.throttled(p.address, name):
             raise Unauthenticated("Too many failed checks lately; not checked.", reason="throttled")
-        try:
-            holds = await self._verify(p)
-        except Overloaded:
-            self.throttle.overloaded(p.address)  # a flood filling the pool spends its budget too
-            raise
-        if holds:
+        # A full pool (Overloaded) spends no failure budget: it says nothing of the secret,
+        # and a client retrying through the gateway's own busy spell must not be locked out.
+        # What a stranger's flood of such calls costs is bounded where it is recorded
+        # (``RefusalTally``) and by the pool's own size.
+        if await self._verify(p):
             assert p.ident is not None and p.stored_hash is not None  # a hash was matched
             self.verified.remember(p.kind, p.ident, p.stored_hash, p.secret)
             return True

@@ -16,10 +16,10 @@ check per ``window_s / limit`` seconds, and callers sharing an address with it (
 keep theirs: it spends at most ``per_pair`` of the address's budget. Unknown names are counted
 exactly as known ones, so a throttled answer says nothing of whether a name exists.
 
-A check refused unmade because the hashing pool was full (``server.overloaded``) spends one
-from the address's budget only: a stranger filling the pool is held back as one failing would
-be, while the name's budgets, which a principal's own callers share, are spent only by checks
-that ran (a full pool says nothing of the secret).
+A check refused unmade because the hashing pool was full (``server.overloaded``, retryable)
+spends nothing: a full pool says nothing of the secret, and charging it would turn the
+gateway's own busy spell into ``throttled`` refusals of callers with the right secret, and of
+everyone behind their address.
 
 Kept in this instance's memory, at most ``max_keys`` budgets: the least lately touched (those
 nearest to full again) go first.
@@ -87,11 +87,6 @@ class FailureThrottle:
     def failed(self, address: str, name: str) -> None:
         """Count one failed check from ``address`` for ``name``."""
         self._spend(self._keys(address, name))
-
-    def overloaded(self, address: str) -> None:
-        """Count one check from ``address`` refused unmade (the pool was full): against the
-        address's budget alone."""
-        self._spend([(("address", address_key(address)), self._limits[2])])
 
     def _spend(self, keys: list[tuple[tuple[str, ...], int]]) -> None:
         now = self._monotonic()

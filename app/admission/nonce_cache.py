@@ -142,6 +142,12 @@ class NonceCache:
         self._count += 1
         return True
 
+    def seen(self, partner: str, nonce: bytes) -> bool:
+        """Whether the nonce was used within the window (``first_use`` without recording)."""
+        self._expire(self._clock())
+        key = self._fingerprint(partner, nonce)
+        return self._table[self._slot(key)] == key
+
     def forget(self, partner: str, nonce: bytes) -> None:
         """Take back the use of a nonce recorded by ``first_use`` whose call was refused before
         it could be judged (the ledger did not answer): it may be used again."""

@@ -109,6 +109,12 @@ class LocalBuckets:
             return 0.0
         return (1.0 - bucket.tokens) / rate
 
+    def give_back(self, key: tuple[str, int]) -> None:
+        """Return the token a call took (``RateLimiter.give_back``)."""
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket.tokens += 1.0  # the next take caps it at the bucket's capacity
+
 
 @dataclass(slots=True)
 class _Lease:
@@ -179,6 +185,24 @@ class RateLimiter:
                 lease.waiting -= 1
         # The leases taken were spent by the callers ahead of this one: the bucket is low.
         return max(lease.empty_until - self._clock(), 1.0 / rate)
+
+    async def give_back(self, key: tuple[str, int], rate: float) -> None:
+        """Return the token a call took and did not use: its call was refused after the rate
+        was judged (a replayed nonce, which a stranger without the secret can send, must not
+        spend the partner's rate). Into the shared bucket, one statement, so that the other
+        instances may spend it at once; into this instance's lease when the bucket is away."""
+        if self._buckets is None or self._fallen_back:
+            self._local.give_back(key)
+            return
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._buckets.take(
+                    key[0], key[1], rate=rate, capacity=max(rate, 1.0), want=0, returned=1
+                )
+        except Exception:  # the bucket away: the lease keeps it while it lasts
+            lease = self._leases.get(key)
+            if lease is not None and self._clock() < lease.expires:
+                lease.tokens += 1
 
     def lease_size(self, rate: float) -> int:
         """Tokens one lease asks for: ``lease_s`` worth of ``rate``, at least one, at most

@@ -165,6 +165,11 @@ class ReplayGuard:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
+    def seen(self, partner_id: int, nonce: bytes) -> bool:
+        """Whether this instance saw the nonce used within the window (its memory alone, no
+        claim): a replay sent here again, told before anything is spent on it."""
+        return self._cache.seen(str(partner_id), nonce)
+
     async def first_use(self, partner_id: int, nonce: bytes, *, operation: str) -> bool:
         """Whether ``nonce`` (decoded) is this partner's first use of it in the window: False
         for a replay; ``StoreUnavailable`` when the ledger cannot answer and ``operation``

@@ -25,9 +25,10 @@ nonce is taken once across the fleet and across restarts (``ReplayGuard``: this 
 memory, then the database's ledger), and last: standing, operation and rate are judged first
 (from memory, the rate through its leases), so only a call about to be admitted consumes a
 nonce, and a call refused for any of them (a partner far over its rate, a disabled one) writes
-no row in the ledger. A rate limit
-holds for the fleet, not the instance: a bucket per principal shared in PostgreSQL, spent
-through short local leases (``rate_limiter``).
+no row in the ledger. A replay spends none of the rate: one this instance saw is refused
+first, and the token of one the ledger refuses goes back (``RateLimiter.give_back``). A rate
+limit holds for the fleet, not the instance: a bucket per principal shared in PostgreSQL,
+spent through short local leases (``rate_limiter``).
 
 Partners and clients are remembered for ``cache_ttl_s`` at most; a change of one, made on any
 instance or by an operator's command, reaches this one within a moment through ``forget``
@@ -56,13 +57,14 @@ from app.admission.credentials import (
 from app.admission.rate_limiter import RateLimiter
 from app.admission.records import Caller
 from app.admission.replay_guard import ReplayGuard
-from app.admission.source_address import SourceAddresses, parse_address
+from app.admission.source_address import SourceAddresses, parse_address, within
 from app.domain.calendar import BANGKOK
 from app.errors import (
     ClockSkew,
     OperationNotAllowed,
     RateLimited,
     ScopeNotAllowed,
+    StoreUnavailable,
     Unauthenticated,
 )
 from app.principals.records import (
@@ -188,9 +190,19 @@ class Admission:
             raise OperationNotAllowed(
                 f"Partner {partner.name} may not call {operation}.", operation=operation
             )
-        await self._check_rate(("partner", partner.id), partner.rate_limit)
+        key = ("partner", partner.id)
+        if digest is not None and self._replay.seen(partner.id, digest.nonce):
+            raise Unauthenticated(reason="replayed_nonce")  # known here: nothing spent on it
+        await self._check_rate(key, partner.rate_limit)
         if digest is not None:
-            await self._claim_nonce(partner, digest, operation)
+            try:
+                await self._claim_nonce(partner, digest, operation)
+            except (Unauthenticated, StoreUnavailable):
+                # Not admitted after all (a replay another instance saw, the ledger away): the
+                # rate token goes back, so replaying a captured token, which needs no secret,
+                # cannot spend the partner's rate.
+                await self._limiter.give_back(key, partner.rate_limit)
+                raise
         return Principal(partner.id, partner.name, "partner", partner.operations)
 
     def _digest_parts(self, token: UsernameToken) -> _DigestParts:
@@ -300,7 +312,7 @@ class Admission:
             raise Unauthenticated(f"{principal.name} is disabled.", reason=f"{kind}_disabled")
         source = self.source_address(caller)
         address = parse_address(source)
-        if address is None or not any(address in net for net in principal.cidrs):
+        if address is None or not within(address, principal.cidrs):
             raise Unauthenticated(
                 f"{source[:64]} is not in the allowlist of {principal.name}.",
                 reason="ip_not_allowed",

@@ -23,6 +23,34 @@ from app.admission.records import Caller
 
 Address = IPv4Address | IPv6Address
 Network = IPv4Network | IPv6Network
+_MAPPED = IPv6Network("::ffff:0:0/96")  # IPv4-mapped IPv6 addresses
+
+
+def network(text: str) -> Network:
+    """A CIDR block as written (host bits dropped); ValueError when it is not one. A block of
+    IPv4-mapped addresses (``::ffff:198.51.100.0/120``) is the IPv4 block it maps, as a peer
+    ``::ffff:a.b.c.d`` is its IPv4 address (``parse_address``): the two forms
+    name the same hosts and must match the same callers."""
+    block = ip_network(text.strip(), strict=False)
+    if isinstance(block, IPv6Network) and block.subnet_of(_MAPPED):
+        first = int(block.network_address) & 0xFFFFFFFF
+        return IPv4Network((first, block.prefixlen - 96))
+    return block
+
+
+def within(address: Address, networks: Iterable[Network]) -> bool:
+    """Whether ``address`` is in one of ``networks``; an IPv4 address is also looked for in
+    its IPv4-mapped form (a block written ``::ffff:…`` that was not read by ``network``)."""
+    mapped: IPv6Address | None = None
+    for net in networks:
+        if net.version == address.version:
+            if address in net:
+                return True
+        elif address.version == 4:
+            mapped = mapped or IPv6Address(f"::ffff:{address}")
+            if mapped in net:
+                return True
+    return False
 
 
 def forwarded_for(lines: Iterable[str]) -> str | None:
@@ -51,7 +79,7 @@ class SourceAddresses:
 
     def __init__(self, trusted_proxies: Iterable[str | Network]) -> None:
         self._proxies = tuple(
-            ip_network(p, strict=False) if isinstance(p, str) else p for p in trusted_proxies
+            network(p) if isinstance(p, str) else network(str(p)) for p in trusted_proxies
         )
 
     def of(self, caller: Caller) -> str:
@@ -77,4 +105,4 @@ class SourceAddresses:
         return address is not None and self._is_proxy(address)
 
     def _is_proxy(self, address: Address) -> bool:
-        return any(address in net for net in self._proxies)
+        return within(address, self._proxies)

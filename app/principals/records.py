@@ -9,6 +9,7 @@ from typing import Protocol
 
 Network = IPv4Network | IPv6Network
 
+
 #: The longest WS-Security username and bearer token id a principal may have (characters): the
 #: registry issues none longer (a username is the partner's name unless given, a token id is
 #: 8 characters unless given), and admission refuses a longer one as malformed before any

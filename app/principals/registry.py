@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from ipaddress import ip_network
 from typing import Any
 
 from app.admission.credential_vault import SecretBox, new_secret
 from app.admission.secret_hashing import SecretHashing
 from app.admission.service import TOKEN_PREFIX
+from app.admission.source_address import network
 from app.counter.records import Operation
 from app.errors import InvalidInput, NotFound
 from app.principals.records import (
@@ -102,7 +102,7 @@ def _networks(cidrs: Iterable[str], *, principal: str) -> tuple[Network, ...]:
     networks = []
     for text in cidrs:
         try:
-            networks.append(ip_network(text.strip(), strict=False))
+            networks.append(network(text))
         except ValueError as exc:
             raise InvalidInput(f"{text!r} is not a CIDR block.", field="cidr") from exc
     if not networks:

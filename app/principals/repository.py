@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from ipaddress import ip_network
 from typing import Any
 
 import asyncpg
 
+from app.admission.source_address import network
 from app.db.failures import translated
 from app.db.replica_router import ReplicaRouter
 from app.errors import AlreadyExists, StoreUnavailable
@@ -31,7 +31,7 @@ def _partner(row: asyncpg.Record | None) -> PartnerRecord | None:
         name=row["name"],
         display_name=row["display_name"],
         status=row["status"],
-        cidrs=tuple(ip_network(c, strict=False) for c in row["cidrs"]),
+        cidrs=tuple(network(c) for c in row["cidrs"]),
         operations=frozenset(row["operations"]),
         rate_limit=float(row["rate_limit"]),
         username=row["username"],
@@ -54,7 +54,7 @@ def _client(row: asyncpg.Record | None) -> ClientRecord | None:
         scopes=frozenset(row["scopes"]),
         token_id=row["token_id"],
         token_hash=row["token_hash"],
-        cidrs=tuple(ip_network(c, strict=False) for c in row["cidrs"]),
+        cidrs=tuple(network(c) for c in row["cidrs"]),
         rate_limit=float(row["rate_limit"]),
         created_at=row["created_at"],
         rotated_at=row["rotated_at"],

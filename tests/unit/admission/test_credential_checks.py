@@ -247,24 +247,20 @@ async def test_an_unknown_name_spends_the_same_budgets_as_a_known_one() -> None:
         await checks.holds(presented("guess", stored=None, ident=None))
 
 
-async def test_checks_refused_by_a_full_pool_spend_the_address_budget_alone() -> None:
-    # A stranger's flood of made-up names that keeps the pool full: each refusal it meets spends
-    # its address's budget, as a failure would, so it is soon throttled; the names it claimed
-    # (which a principal's own callers share) keep their budgets.
+async def test_checks_refused_by_a_full_pool_spend_no_budget() -> None:
+    # Retries through a busy spell (each answered server.overloaded, retryable) spend no failure
+    # budget: once the pool frees, the check is made, not refused as throttled.
     clock = Clock()
     # Slow enough that the one check running still holds the thread while the others arrive.
     hashing = SecretHashing(workers=1, queue=0, memory_kib=65536, time_cost=2, parallelism=1)
     checks = CredentialChecks(hashing=hashing, throttle=throttle(clock, pair=2, address=3))
     running = asyncio.create_task(checks.holds(presented("guess", stored=None, ident=None)))
     await asyncio.sleep(0)
-    for _ in range(3):
+    for _ in range(5):
         with pytest.raises(Overloaded):
             await checks.holds(presented("guess", stored=None, ident=None))
-    with pytest.raises(Unauthenticated) as refused:
-        await checks.holds(presented("guess", stored=None, ident=None))
-    assert refused.value.reason == "throttled"
-    assert not await running
-    assert not checks.throttle.throttled("203.0.113.9", "partner:cvs"), "the name was spent"
+    assert not await running  # the one check that ran failed: one from each budget
+    assert not checks.throttle.throttled("198.51.100.7", "partner:cvs")
 
 
 async def test_a_burst_of_one_secret_runs_one_check_and_fills_no_pool() -> None:
