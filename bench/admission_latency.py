@@ -96,7 +96,7 @@ async def measure(record: PairRecord, data_dir: Path, calls: int, concurrency: i
     await start_gateway(gw)
     try:
         issued = await gw.registry.add_partner(
-            name=f"lat-{uuid.uuid4().hex[:8]}", cidrs=["127.0.0.0/8"], rate_limit=1e9
+            name=f"lat-{uuid.uuid4().hex[:8]}", cidrs=["127.0.0.0/8"], rate_limit=100_000
         )
 
         def admit() -> Awaitable[object]:
