@@ -156,8 +156,18 @@ class RateLimiter:
     async def take(self, key: tuple[str, int], rate: float) -> float:
         """Take one token for ``key`` (kind, id); 0.0 if allowed, else the seconds until the
         next one is due."""
+        wait, _ = await self.take_token(key, rate)
+        return wait
+
+    async def take_token(self, key: tuple[str, int], rate: float) -> tuple[float, bool]:
+        """``take``, and whether an allowed token came from the fleet's shared bucket (a lease)
+        rather than this instance's own: where ``give_back`` returns it."""
+        wait, shared = await self._take(key, rate)
+        return wait, shared and wait == 0.0
+
+    async def _take(self, key: tuple[str, int], rate: float) -> tuple[float, bool]:
         if self._buckets is None:
-            return self._local.take(key, rate)
+            return self._local.take(key, rate), False
         lease = self._leases.get(key)
         if lease is None:
             lease = self._leases[key] = _Lease()
@@ -165,14 +175,14 @@ class RateLimiter:
             now = self._clock()
             if lease.tokens > 0 and now < lease.expires:
                 lease.tokens -= 1
-                return 0.0
+                return 0.0, True
             if self._fallen_back:
                 if now >= self._unreachable_until and lease.refill is None:
                     # Ask again in the background: no call waits on a database still away.
                     lease.refill = asyncio.create_task(self._refill(key, lease, rate))
-                return self._local.take(key, rate)
+                return self._local.take(key, rate), False
             if lease.tokens == 0 and now < lease.empty_until:
-                return lease.empty_until - now  # spent, and the bucket had too little for more
+                return lease.empty_until - now, True  # spent; the bucket had too little for more
             if attempt == _REFILLS_PER_CALL:
                 break
             if lease.refill is None:
@@ -184,14 +194,16 @@ class RateLimiter:
             finally:
                 lease.waiting -= 1
         # The leases taken were spent by the callers ahead of this one: the bucket is low.
-        return max(lease.empty_until - self._clock(), 1.0 / rate)
+        return max(lease.empty_until - self._clock(), 1.0 / rate), True
 
-    async def give_back(self, key: tuple[str, int], rate: float) -> None:
-        """Return the token a call took and did not use: its call was refused after the rate
-        was judged (a replayed nonce, which a stranger without the secret can send, must not
-        spend the partner's rate). Into the shared bucket, one statement, so that the other
-        instances may spend it at once; into this instance's lease when the bucket is away."""
-        if self._buckets is None or self._fallen_back:
+    async def give_back(self, key: tuple[str, int], rate: float, *, shared: bool) -> None:
+        """Return a token a call took (``take_token``) and did not use: its call was refused
+        after the rate was judged, as a replayed nonce, which a stranger without the secret can
+        send, and which must not spend the partner's rate. Where it came from: into the fleet's
+        shared bucket (one statement, so the other instances may spend it at once; a replay is
+        refused there once an instance, and then by its memory before the rate), or into this
+        instance's own bucket. A token of the shared bucket is dropped when it is away."""
+        if not shared or self._buckets is None:
             self._local.give_back(key)
             return
         try:
@@ -199,10 +211,8 @@ class RateLimiter:
                 await self._buckets.take(
                     key[0], key[1], rate=rate, capacity=max(rate, 1.0), want=0, returned=1
                 )
-        except Exception:  # the bucket away: the lease keeps it while it lasts
-            lease = self._leases.get(key)
-            if lease is not None and self._clock() < lease.expires:
-                lease.tokens += 1
+        except Exception:  # the bucket away: the token is not given back
+            return
 
     def lease_size(self, rate: float) -> int:
         """Tokens one lease asks for: ``lease_s`` worth of ``rate``, at least one, at most

@@ -64,7 +64,6 @@ from app.errors import (
     OperationNotAllowed,
     RateLimited,
     ScopeNotAllowed,
-    StoreUnavailable,
     Unauthenticated,
 )
 from app.principals.records import (
@@ -193,15 +192,15 @@ class Admission:
         key = ("partner", partner.id)
         if digest is not None and self._replay.seen(partner.id, digest.nonce):
             raise Unauthenticated(reason="replayed_nonce")  # known here: nothing spent on it
-        await self._check_rate(key, partner.rate_limit)
+        shared = await self._check_rate(key, partner.rate_limit)
         if digest is not None:
             try:
                 await self._claim_nonce(partner, digest, operation)
-            except (Unauthenticated, StoreUnavailable):
-                # Not admitted after all (a replay another instance saw, the ledger away): the
-                # rate token goes back, so replaying a captured token, which needs no secret,
-                # cannot spend the partner's rate.
-                await self._limiter.give_back(key, partner.rate_limit)
+            except Unauthenticated:
+                # A replay another instance saw: the rate token goes back, so replaying a
+                # captured token, which needs no secret, cannot spend the partner's rate. (A
+                # call refused for the ledger's absence keeps its spend: its resends are rated.)
+                await self._limiter.give_back(key, partner.rate_limit, shared=shared)
                 raise
         return Principal(partner.id, partner.name, "partner", partner.operations)
 
@@ -318,13 +317,15 @@ class Admission:
                 reason="ip_not_allowed",
             )
 
-    async def _check_rate(self, key: tuple[str, int], rate: float) -> None:
-        wait = await self._limiter.take(key, rate)
+    async def _check_rate(self, key: tuple[str, int], rate: float) -> bool:
+        """RateLimited when over; else whether the token came from the fleet's shared bucket."""
+        wait, shared = await self._limiter.take_token(key, rate)
         if wait > 0:
             raise RateLimited(
                 f"Rate limit of {rate:g} requests/s exceeded.",
                 retry_after_s=max(0.001, round(wait, 3)),
             )
+        return shared
 
     # --- caches --------------------------------------------------------------------------------
     def _secret(self, sealed: bytes) -> str:

@@ -46,7 +46,7 @@ def within(address: Address, networks: Iterable[Network]) -> bool:
         if net.version == address.version:
             if address in net:
                 return True
-        elif address.version == 4:
+        elif address.version == 4 and isinstance(net, IPv6Network) and net.subnet_of(_MAPPED):
             mapped = mapped or IPv6Address(f"::ffff:{address}")
             if mapped in net:
                 return True
