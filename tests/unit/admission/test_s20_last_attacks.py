@@ -7,8 +7,8 @@ import asyncio
 from ipaddress import IPv4Address, ip_network
 
 from app.admission.rate_limiter import RateLimiter
-from app.admission.source_address import SourceAddresses, within
 from app.admission.records import Caller, Protocol
+from app.admission.source_address import SourceAddresses, within
 
 
 class Clock:
@@ -67,7 +67,7 @@ async def test_a_token_taken_from_the_local_fallback_is_given_back_to_the_shared
     # acme's nonce claim failed meanwhile: its token is given back.
     await limiter.give_back(acme, 10.0, shared=shared)
 
-    returned_to_shared = [s for s in buckets.statements[len(before):] if s[:2] == acme and s[3]]
+    returned_to_shared = [s for s in buckets.statements[len(before) :] if s[:2] == acme and s[3]]
     assert returned_to_shared == [], (
         "a token taken from the local fallback bucket was put into the shared bucket, which"
         " never gave it"
@@ -154,8 +154,10 @@ async def test_replays_while_the_ledger_is_away_cost_one_shared_bucket_write_eac
         store=Store(),  # type: ignore[arg-type]
         box=box,
         replay=ReplayGuard(
-            cache=NonceCache(window_s=600, clock=clock), ledger=object(),  # type: ignore[arg-type]
-            keep_s=600, monotonic=clock,
+            cache=NonceCache(window_s=600, clock=clock),
+            ledger=object(),  # type: ignore[arg-type]
+            keep_s=600,
+            monotonic=clock,
         ),  # not started: the ledger cannot answer
         limiter=RateLimiter(buckets=buckets, clock=clock),
         trusted_proxies=(),
@@ -165,7 +167,10 @@ async def test_replays_while_the_ledger_is_away_cost_one_shared_bucket_write_eac
         monotonic=clock,
     )
     token = digest_token(
-        "acme", "partner-secret", nonce=os.urandom(16), created=now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        "acme",
+        "partner-secret",
+        nonce=os.urandom(16),
+        created=now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
     )
     limited = 0
     for _ in range(200):
