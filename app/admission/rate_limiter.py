@@ -162,10 +162,6 @@ class RateLimiter:
     async def take_token(self, key: tuple[str, int], rate: float) -> tuple[float, bool]:
         """``take``, and whether an allowed token came from the fleet's shared bucket (a lease)
         rather than this instance's own: where ``give_back`` returns it."""
-        wait, shared = await self._take(key, rate)
-        return wait, shared and wait == 0.0
-
-    async def _take(self, key: tuple[str, int], rate: float) -> tuple[float, bool]:
         if self._buckets is None:
             return self._local.take(key, rate), False
         lease = self._leases.get(key)
@@ -182,7 +178,7 @@ class RateLimiter:
                     lease.refill = asyncio.create_task(self._refill(key, lease, rate))
                 return self._local.take(key, rate), False
             if lease.tokens == 0 and now < lease.empty_until:
-                return lease.empty_until - now, True  # spent; the bucket had too little for more
+                return lease.empty_until - now, False  # spent; the bucket had too little for more
             if attempt == _REFILLS_PER_CALL:
                 break
             if lease.refill is None:
@@ -194,7 +190,7 @@ class RateLimiter:
             finally:
                 lease.waiting -= 1
         # The leases taken were spent by the callers ahead of this one: the bucket is low.
-        return max(lease.empty_until - self._clock(), 1.0 / rate), True
+        return max(lease.empty_until - self._clock(), 1.0 / rate), False
 
     async def give_back(self, key: tuple[str, int], rate: float, *, shared: bool) -> None:
         """Return a token a call took (``take_token``) and did not use: its call was refused

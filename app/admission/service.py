@@ -57,7 +57,7 @@ from app.admission.credentials import (
 from app.admission.rate_limiter import RateLimiter
 from app.admission.records import Caller
 from app.admission.replay_guard import ReplayGuard
-from app.admission.source_address import SourceAddresses, parse_address, within
+from app.admission.source_address import SourceAddresses, parse_address
 from app.domain.calendar import BANGKOK
 from app.errors import (
     ClockSkew,
@@ -311,7 +311,7 @@ class Admission:
             raise Unauthenticated(f"{principal.name} is disabled.", reason=f"{kind}_disabled")
         source = self.source_address(caller)
         address = parse_address(source)
-        if address is None or not within(address, principal.cidrs):
+        if address is None or not any(address in net for net in principal.cidrs):
             raise Unauthenticated(
                 f"{source[:64]} is not in the allowlist of {principal.name}.",
                 reason="ip_not_allowed",

@@ -38,21 +38,6 @@ def network(text: str) -> Network:
     return block
 
 
-def within(address: Address, networks: Iterable[Network]) -> bool:
-    """Whether ``address`` is in one of ``networks``; an IPv4 address is also looked for in
-    its IPv4-mapped form (a block written ``::ffff:…`` that was not read by ``network``)."""
-    mapped: IPv6Address | None = None
-    for net in networks:
-        if net.version == address.version:
-            if address in net:
-                return True
-        elif address.version == 4 and isinstance(net, IPv6Network) and net.subnet_of(_MAPPED):
-            mapped = mapped or IPv6Address(f"::ffff:{address}")
-            if mapped in net:
-                return True
-    return False
-
-
 def forwarded_for(lines: Iterable[str]) -> str | None:
     """Every X-Forwarded-For header line of a request as one list, in their order; None when
     there is none."""
@@ -78,9 +63,7 @@ class SourceAddresses:
     """Reads a caller's source address, believing forwarded headers from trusted proxies only."""
 
     def __init__(self, trusted_proxies: Iterable[str | Network]) -> None:
-        self._proxies = tuple(
-            network(p) if isinstance(p, str) else network(str(p)) for p in trusted_proxies
-        )
+        self._proxies = tuple(network(str(p)) for p in trusted_proxies)
 
     def of(self, caller: Caller) -> str:
         """The caller's address: the peer, or the forwarded client when the peer is a proxy
@@ -105,4 +88,4 @@ class SourceAddresses:
         return address is not None and self._is_proxy(address)
 
     def _is_proxy(self, address: Address) -> bool:
-        return within(address, self._proxies)
+        return any(address in net for net in self._proxies)
