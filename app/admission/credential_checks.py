@@ -3,7 +3,8 @@ cannot be turned against the gateway.
 
 In order: a secret this principal presented successfully in the last few minutes is admitted
 from memory (``VerifiedSecrets``); otherwise, a source address or a claimed name that failed
-too often lately is refused without hashing (``FailureThrottle``, reason ``throttled``);
+too often lately is refused without hashing (reason ``throttled``: ``FailureThrottle``, this
+instance's budgets, then ``SharedFailures``, the fleet's);
 otherwise argon2 runs off the event loop in a small pool that refuses rather than queues when
 full (``SecretHashing``) — against the principal's hash, or a dummy one when there is no
 principal to check against, so that costs the same. The same secret presented again for the
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 
 from app.admission.failure_throttle import FailureThrottle
 from app.admission.secret_hashing import SecretHashing
+from app.admission.shared_failures import FailureBudgets, SharedFailures
 from app.admission.verified_secrets import VerifiedSecrets
 from app.errors import Unauthenticated
 from app.settings import Settings
@@ -53,14 +55,18 @@ class CredentialChecks:
             per_pair=5, per_name=20, per_address=30, window_s=60
         )
     )
+    # The fleet's failure budgets, spent with this instance's (None: this instance's alone).
+    fleet: SharedFailures | None = None
 
     # The checks running now, by (kind, principal, stored hash, SHA-256 of the secret).
     running: dict[tuple[str, int, str, bytes], asyncio.Future[bool]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, settings: Settings) -> CredentialChecks:
-        """The checks as configured (``SSOGW_CREDENTIAL_*``, ``SSOGW_ARGON2_*``)."""
+    def of(cls, settings: Settings, *, budgets: FailureBudgets | None = None) -> CredentialChecks:
+        """The checks as configured (``SSOGW_CREDENTIAL_*``, ``SSOGW_ARGON2_*``), their failure
+        budgets shared by the fleet through ``budgets``."""
         return cls(
+            fleet=None if budgets is None else SharedFailures(budgets),
             hashing=SecretHashing(
                 workers=settings.credential_check_workers,
                 queue=settings.credential_check_queue,
@@ -91,7 +97,11 @@ class CredentialChecks:
         ):
             return True
         name = f"{p.kind}:{p.name}"
-        if self.throttle.throttled(p.address, name):
+        budgets = self.throttle.budgets(p.address, name)
+        window_s = self.throttle.window_s
+        if self.throttle.throttled(p.address, name) or (
+            self.fleet is not None and await self.fleet.throttled(budgets, window_s)
+        ):
             raise Unauthenticated("Too many failed checks lately; not checked.", reason="throttled")
         # A full pool (Overloaded) spends no failure budget: it says nothing of the secret,
         # and a client retrying through the gateway's own busy spell must not be locked out.
@@ -102,6 +112,8 @@ class CredentialChecks:
             self.verified.remember(p.kind, p.ident, p.stored_hash, p.secret)
             return True
         self.throttle.failed(p.address, name)
+        if self.fleet is not None:
+            await self.fleet.failed(budgets, window_s)
         return False
 
     async def _verify(self, p: Presented) -> bool:

@@ -22,7 +22,9 @@ gateway's own busy spell into ``throttled`` refusals of callers with the right s
 everyone behind their address.
 
 Kept in this instance's memory, at most ``max_keys`` budgets: the least lately touched (those
-nearest to full again) go first.
+nearest to full again) go first. The same budgets, by the same names (``budgets``), hold for the
+fleet in PostgreSQL (``SharedFailures``); these are what an instance holds alone while the
+database is away.
 """
 
 from __future__ import annotations
@@ -65,14 +67,22 @@ class FailureThrottle:
         self._max = max_keys
         self._monotonic = monotonic
         # key -> (failures left, when last spent); insertion order is last-touched order.
-        self._budgets: dict[tuple[str, ...], tuple[float, float]] = {}
+        self._budgets: dict[str, tuple[float, float]] = {}
 
-    def _keys(self, address: str, name: str) -> list[tuple[tuple[str, ...], int]]:
+    @property
+    def window_s(self) -> float:
+        """The seconds over which a budget refills from empty."""
+        return self._window
+
+    def budgets(self, address: str, name: str) -> list[tuple[str, int]]:
+        """The budgets a check from ``address`` for ``name`` spends, by name, with their size:
+        ``pair|<address>|<name>``, ``name|<name>``, ``address|<address>`` (the address as
+        ``address_key`` counts it, which holds no ``|``)."""
         at = address_key(address)
-        keys = (("pair", at, name), ("name", name), ("address", at))
+        keys = (f"pair|{at}|{name}", f"name|{name}", f"address|{at}")
         return list(zip(keys, self._limits, strict=True))
 
-    def _left(self, key: tuple[str, ...], limit: int, now: float) -> float:
+    def _left(self, key: str, limit: int, now: float) -> float:
         held = self._budgets.get(key)
         if held is None:
             return float(limit)
@@ -82,13 +92,13 @@ class FailureThrottle:
     def throttled(self, address: str, name: str) -> bool:
         """Whether a check from ``address`` for ``name`` must be refused without being made."""
         now = self._monotonic()
-        return any(self._left(key, limit, now) < 1.0 for key, limit in self._keys(address, name))
+        return any(self._left(key, limit, now) < 1.0 for key, limit in self.budgets(address, name))
 
     def failed(self, address: str, name: str) -> None:
         """Count one failed check from ``address`` for ``name``."""
-        self._spend(self._keys(address, name))
+        self._spend(self.budgets(address, name))
 
-    def _spend(self, keys: list[tuple[tuple[str, ...], int]]) -> None:
+    def _spend(self, keys: list[tuple[str, int]]) -> None:
         now = self._monotonic()
         for key, limit in keys:
             left = self._left(key, limit, now)

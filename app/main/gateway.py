@@ -64,7 +64,11 @@ from app.observability.metrics import Metrics
 from app.principals.change_feed import PrincipalChanges
 from app.principals.nonce_ledger import PgNonceLedger
 from app.principals.registry import Registry
-from app.principals.repository import PrincipalRepository, RateBucketRepository
+from app.principals.repository import (
+    FailureBudgetRepository,
+    PrincipalRepository,
+    RateBucketRepository,
+)
 from app.principals.service import PrincipalAdmin
 from app.rates.book import RateBook
 from app.rates.repository import SETTLE_S, RatesRepository
@@ -161,7 +165,10 @@ def build_gateway(
         store=principals, box=box, replay=replay,
         limiter=limiter,
         trusted_proxies=settings.trusted_proxies,
-        checks=CredentialChecks.of(settings),  # argon2: remembered, throttled, off the loop
+        # argon2: remembered, throttled (budgets shared by the fleet), off the loop
+        checks=CredentialChecks.of(
+            settings, budgets=FailureBudgetRepository(lambda: db.admission_pool)
+        ),
         wsse_window_s=settings.wsse_window_s, cache_ttl_s=settings.token_cache_s,
     )  # fmt: skip
     principal_changes = PrincipalChanges(

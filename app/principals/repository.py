@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -278,3 +279,61 @@ class RateBucketRepository:
             )
         assert row is not None
         return int(row["taken"]), float(row["tokens"])
+
+
+# What a budget has now: what it had, refilled for the time since it was spent (none when the
+# database's clock went back), at most its size.
+_REFILLED = (
+    "LEAST({cap}, b.failures_left + GREATEST(0, extract(epoch FROM statement_timestamp()"
+    " - b.spent_at)::float8) * {cap} / $3::float8)"
+)
+_LEAST_LEFT = f"""
+SELECT min({_REFILLED.format(cap="l.cap")}) AS left
+FROM unnest($1::text[], $2::float8[]) AS l(key, cap)
+JOIN failure_budgets b ON b.key = l.key
+"""
+# In the order of the keys, so that two spends of overlapping budgets lock their rows alike.
+_SPEND_FAILURE = f"""
+INSERT INTO failure_budgets AS b (key, capacity, failures_left, spent_at)
+SELECT l.key, l.cap, l.cap - 1, statement_timestamp()
+FROM unnest($1::text[], $2::float8[]) AS l(key, cap)
+ORDER BY l.key
+ON CONFLICT (key) DO UPDATE SET
+    capacity = EXCLUDED.capacity,
+    failures_left = GREATEST(0, {_REFILLED.format(cap="EXCLUDED.capacity")} - 1),
+    spent_at = GREATEST(b.spent_at, statement_timestamp())
+"""
+_PRUNE_FAILURES = """
+DELETE FROM failure_budgets WHERE spent_at < statement_timestamp() - make_interval(secs => $1)
+"""
+
+
+class FailureBudgetRepository:
+    """The fleet's budgets of failed credential checks (``failure_budgets``), on the primary:
+    the FailureBudgets of ``app.admission.shared_failures``."""
+
+    def __init__(self, pool: Callable[[], asyncpg.Pool]) -> None:
+        self._pool = pool
+
+    async def least_left(self, budgets: Sequence[tuple[str, int]], window_s: float) -> float:
+        """The fewest failures any of ``budgets`` (name, size) has left now; inf when none of
+        them was spent lately."""
+        keys, sizes = _columns(budgets)
+        async with translated("primary"):
+            left = await self._pool().fetchval(_LEAST_LEFT, keys, sizes, window_s)
+        return math.inf if left is None else float(left)
+
+    async def spend(self, budgets: Sequence[tuple[str, int]], window_s: float) -> None:
+        """Refill each of ``budgets`` since it was last spent and spend one, in one statement."""
+        keys, sizes = _columns(budgets)
+        async with translated("primary"):
+            await self._pool().execute(_SPEND_FAILURE, keys, sizes, window_s)
+
+    async def prune(self, window_s: float) -> None:
+        """Delete the budgets unspent for ``window_s``: full again."""
+        async with translated("primary"):
+            await self._pool().execute(_PRUNE_FAILURES, window_s)
+
+
+def _columns(budgets: Sequence[tuple[str, int]]) -> tuple[list[str], list[float]]:
+    return [key for key, _ in budgets], [float(size) for _, size in budgets]

@@ -13,10 +13,11 @@ share of what the settings allow the server.
   ``SSOGW_HTTP_MAX_CONNECTIONS_PER_ADDRESS`` are the server's too. The kernel spreads an
   address's connections over the workers by a hash, so it meets its cap at about the
   configured count (a little sooner when the hash is uneven).
-- **Its share of the credential checks' failure budgets** (``SSOGW_CREDENTIAL_FAILURES_PER_*``),
-  for the same reason: a guesser's connections land on every worker, and the pod grants about
-  the configured budget (at most ``workers - 1`` more), not one a worker. Shares are rounded
-  up, so a caller whose connection stays on one worker is not throttled by one typo.
+
+The credential checks' failure budgets (``SSOGW_CREDENTIAL_FAILURES_PER_*``) are not shared
+out: they hold for the fleet in PostgreSQL (``app.admission.shared_failures``), so a guesser
+whose connections land on every worker meets the configured budget once. Each worker's own
+copy, which holds alone while the database is away, is the whole budget.
 """
 
 from __future__ import annotations
@@ -58,14 +59,6 @@ def worker_settings(settings: Settings, *, index: int, workers: int) -> Settings
             "http_max_connections_per_address": _share(
                 settings.http_max_connections_per_address, workers, least=1
             ),
-            **{
-                name: -(-getattr(settings, name) // workers)  # rounded up
-                for name in (
-                    "credential_failures_per_pair",
-                    "credential_failures_per_name",
-                    "credential_failures_per_address",
-                )
-            },
         }
     )
 

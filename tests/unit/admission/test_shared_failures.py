@@ -1,0 +1,113 @@
+"""The fleet's failure budgets when the database does not answer: each instance's own budgets
+hold alone, the database is asked again a little later, and the log says so once each way."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import pytest
+
+from app.admission.credential_checks import CredentialChecks, Presented
+from app.admission.failure_throttle import FailureThrottle
+from app.admission.secret_hashing import SecretHashing
+from app.admission.shared_failures import SharedFailures
+from app.errors import StoreUnavailable, Unauthenticated
+
+CHEAP = {"memory_kib": 1024, "time_cost": 1, "parallelism": 1}
+BUDGETS = [("pair|198.51.100.7|partner:cvs", 2), ("name|partner:cvs", 20)]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Store:
+    """Budgets in memory (no refill: the tests take less than a window), or a store that fails
+    or hangs; counts what it was asked."""
+
+    def __init__(self, *, fails: bool = False, hangs: bool = False) -> None:
+        self.fails, self.hangs = fails, hangs
+        self.spent: dict[str, int] = {}
+        self.asked = 0
+
+    async def _answer(self) -> None:
+        self.asked += 1
+        if self.hangs:
+            await asyncio.Event().wait()
+        if self.fails:
+            raise StoreUnavailable("the primary is away")
+
+    async def least_left(self, budgets: Sequence[tuple[str, int]], window_s: float) -> float:
+        await self._answer()
+        return min(size - self.spent.get(key, 0) for key, size in budgets)
+
+    async def spend(self, budgets: Sequence[tuple[str, int]], window_s: float) -> None:
+        await self._answer()
+        for key, _ in budgets:
+            self.spent[key] = self.spent.get(key, 0) + 1
+
+    async def prune(self, window_s: float) -> None:
+        await self._answer()
+
+
+def presented(secret: str) -> Presented:
+    return Presented(
+        kind="partner", name="cvs", address="198.51.100.7", secret=secret, ident=None,
+        stored_hash=None,
+    )  # fmt: skip
+
+
+async def test_budgets_spent_elsewhere_throttle_here() -> None:
+    store = Store()
+    store.spent = {"pair|198.51.100.7|partner:cvs": 5}  # the default budget, spent elsewhere
+    checks = CredentialChecks(hashing=SecretHashing(**CHEAP), fleet=SharedFailures(store))
+    with pytest.raises(Unauthenticated) as refused:
+        await checks.holds(presented("guess"))
+    assert refused.value.reason == "throttled" and store.asked == 1  # read, not spent
+
+
+async def test_a_failed_check_spends_the_fleets_budgets_and_this_instances() -> None:
+    store = Store()
+    checks = CredentialChecks(hashing=SecretHashing(**CHEAP), fleet=SharedFailures(store))
+    assert not await checks.holds(presented("guess"))
+    assert store.spent == {"pair|198.51.100.7|partner:cvs": 1, "name|partner:cvs": 1,
+                           "address|198.51.100.7": 1}  # fmt: skip
+    assert store.asked == 2  # a read before the check, a spend after
+
+
+async def test_with_the_store_away_this_instances_budgets_hold_alone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    store = Store(fails=True)
+    checks = CredentialChecks(
+        hashing=SecretHashing(**CHEAP),
+        throttle=FailureThrottle(per_pair=2, per_name=20, per_address=30, window_s=60),
+        fleet=SharedFailures(store, retry_s=5, clock=clock),
+    )
+    with caplog.at_level(logging.WARNING, logger="app.admission.shared_failures"):
+        assert not await checks.holds(presented("guess"))
+        assert not await checks.holds(presented("guess"))
+        with pytest.raises(Unauthenticated) as refused:
+            await checks.holds(presented("guess"))
+        assert refused.value.reason == "throttled"
+        assert store.asked == 1, "asked again while it was known to be away"
+        clock.now += 5
+        store.fails = False
+        assert not await checks.fleet.throttled(BUDGETS, 60)  # type: ignore[union-attr]
+    assert store.asked == 2
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2 and "could not be reached" in said[0] and "answer again" in said[1]
+
+
+async def test_a_store_that_does_not_answer_holds_a_check_no_longer_than_its_timeout() -> None:
+    fleet = SharedFailures(Store(hangs=True), timeout_s=0.05)
+    async with asyncio.timeout(1):
+        assert not await fleet.throttled(BUDGETS, 60)
+        await fleet.failed(BUDGETS, 60)
