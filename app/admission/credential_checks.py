@@ -3,21 +3,23 @@ cannot be turned against the gateway.
 
 In order: a secret this principal presented successfully in the last few minutes is admitted
 from memory (``VerifiedSecrets``); otherwise, a source address or a claimed name that failed
-too often lately is refused without hashing (reason ``throttled``: ``FailureThrottle``, this
-instance's budgets, then ``SharedFailures``, the fleet's);
-otherwise argon2 runs off the event loop in a small pool that refuses rather than queues when
-full (``SecretHashing``) — against the principal's hash, or a dummy one when there is no
-principal to check against, so that costs the same. The same secret presented again for the
-same principal while its check runs waits for that check instead of starting another: a busy
-client's burst after a restart (64 connections, one token, nothing remembered yet) costs one
-argon2 run, not 64 that fill the pool and answer ``server.overloaded``. PasswordDigest never
-comes here: it is a SHA-1 against the partner's secret, cheap as it is.
+too often lately on this instance is refused without hashing (``FailureThrottle``, reason
+``throttled``); otherwise the check takes a place in a small argon2 pool that refuses rather
+than queues when full (``SecretHashing``, ``server.overloaded``), asks the fleet's budgets
+(``SharedFailures``: ``throttled`` again when they are spent), and argon2 runs off the event
+loop — against the principal's hash, or a dummy one when there is no principal to check
+against, so that costs the same; a failure spends the budgets. The same secret presented
+again for the same principal while its check runs waits for that check instead of starting
+another: a busy client's burst after a restart (64 connections, one token, nothing remembered
+yet) costs one argon2 run, not 64 that fill the pool and answer ``server.overloaded``.
+PasswordDigest never comes here: it is a SHA-1 against the partner's secret, cheap as it is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from app.admission.failure_throttle import FailureThrottle
@@ -44,6 +46,10 @@ class Presented:
     stored_hash: str | None
 
 
+#: Whether a secret held, and what the fleet's failure budgets have left after its failure.
+_Verdict = tuple[bool, Mapping[str, float]]
+
+
 @dataclass(frozen=True, slots=True)
 class CredentialChecks:
     """Checks presented secrets: cache, throttle, then argon2 in a bounded pool."""
@@ -59,7 +65,9 @@ class CredentialChecks:
     fleet: SharedFailures | None = None
 
     # The checks running now, by (kind, principal, stored hash, SHA-256 of the secret).
-    running: dict[tuple[str, int, str, bytes], asyncio.Future[bool]] = field(default_factory=dict)
+    running: dict[tuple[str, int, str, bytes], asyncio.Future[_Verdict]] = field(
+        default_factory=dict
+    )
 
     @classmethod
     def of(cls, settings: Settings, *, budgets: FailureBudgets | None = None) -> CredentialChecks:
@@ -97,44 +105,65 @@ class CredentialChecks:
         ):
             return True
         name = f"{p.kind}:{p.name}"
-        budgets = self.throttle.budgets(p.address, name)
-        window_s = self.throttle.window_s
-        if self.throttle.throttled(p.address, name) or (
-            self.fleet is not None and await self.fleet.throttled(budgets, window_s)
-        ):
-            raise Unauthenticated("Too many failed checks lately; not checked.", reason="throttled")
+        if self.throttle.throttled(p.address, name):
+            raise _throttled()
         # A full pool (Overloaded) spends no failure budget: it says nothing of the secret,
         # and a client retrying through the gateway's own busy spell must not be locked out.
         # What a stranger's flood of such calls costs is bounded where it is recorded
         # (``RefusalTally``) and by the pool's own size.
-        if await self._verify(p):
+        holds, fleet_left = await self._verify(p, name)
+        if holds:
             assert p.ident is not None and p.stored_hash is not None  # a hash was matched
             self.verified.remember(p.kind, p.ident, p.stored_hash, p.secret)
             return True
         self.throttle.failed(p.address, name)
-        if self.fleet is not None:
-            await self.fleet.failed(budgets, window_s)
+        self.throttle.learn(self.throttle.budgets(p.address, name), fleet_left)
         return False
 
-    async def _verify(self, p: Presented) -> bool:
+    async def _verify(self, p: Presented, name: str) -> _Verdict:
         """argon2 for ``p``, shared with a check of the same secret for the same principal
         that is already running."""
         if p.ident is None or p.stored_hash is None:
-            return await self.hashing.verify(p.stored_hash, p.secret)
+            return await self._run(p, name)
         key = (p.kind, p.ident, p.stored_hash, hashlib.sha256(p.secret.encode()).digest())
         running = self.running.get(key)
         if running is not None:
             return await asyncio.shield(running)
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[_Verdict] = asyncio.get_running_loop().create_future()
         self.running[key] = future
         try:
-            holds = await self.hashing.verify(p.stored_hash, p.secret)
+            verdict = await self._run(p, name)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: no "never retrieved" warning when no one waits
             raise
         else:
-            future.set_result(holds)
-            return holds
+            future.set_result(verdict)
+            return verdict
         finally:
             del self.running[key]
+
+    async def _run(self, p: Presented, name: str) -> _Verdict:
+        """One argon2 run in a place of the pool, taken first (``Overloaded`` before any
+        statement), then, with the fleet's budgets, once they allow it: a failure spends them,
+        and what they have left is said with it (for ``FailureThrottle.learn`` once this
+        instance's own are spent)."""
+        slot = self.hashing.reserve()
+        budgets = self.throttle.budgets(p.address, name)
+        window_s = self.throttle.window_s
+        if self.fleet is not None:
+            try:
+                self.throttle.learn(budgets, await self.fleet.left(budgets, window_s))
+                if self.throttle.throttled(p.address, name):
+                    raise _throttled()
+            except BaseException:  # throttled, or the call cancelled: the place is not used
+                slot.release()
+                raise
+        holds = await self.hashing.verify(p.stored_hash, p.secret, slot=slot)
+        if not holds and self.fleet is not None:
+            return False, await self.fleet.spend(budgets, window_s)
+        return holds, {}
+
+
+def _throttled() -> Unauthenticated:
+    return Unauthenticated("Too many failed checks lately; not checked.", reason="throttled")

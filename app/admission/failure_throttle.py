@@ -30,7 +30,7 @@ database is away.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from ipaddress import IPv6Network
 
 from app.admission.source_address import parse_address
@@ -98,12 +98,26 @@ class FailureThrottle:
         """Count one failed check from ``address`` for ``name``."""
         self._spend(self.budgets(address, name))
 
+    def learn(self, budgets: list[tuple[str, int]], left: Mapping[str, float]) -> None:
+        """Take what the fleet says is ``left`` of ``budgets`` now (``SharedFailures``) where
+        it is less than this instance holds: a budget spent elsewhere is refused here from
+        memory until it refills, not read again for each call."""
+        now = self._monotonic()
+        for key, limit in budgets:
+            if key in left and left[key] < self._left(key, limit, now):
+                self._budgets.pop(key, None)
+                self._budgets[key] = (max(0.0, left[key]), now)
+        self._bound()
+
     def _spend(self, keys: list[tuple[str, int]]) -> None:
         now = self._monotonic()
         for key, limit in keys:
             left = self._left(key, limit, now)
             self._budgets.pop(key, None)  # put back last: the most lately touched
             self._budgets[key] = (max(0.0, left - 1.0), now)
+        self._bound()
+
+    def _bound(self) -> None:
         if len(self._budgets) > self._max:
             for key in list(self._budgets)[: len(self._budgets) - self._max * 3 // 4]:
                 del self._budgets[key]

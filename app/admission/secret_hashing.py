@@ -7,7 +7,9 @@ busy core); run on the event loop it would stall every call while it works. Here
 allows it (Linux: nice 19 for these threads, which argon2's own threads inherit), so hashing
 takes the CPU the event loop and the database leave. At most ``workers + queue`` verifications
 are in hand at once; one more is refused at once (``server.overloaded``) instead of waiting
-behind an attacker's. Hashing a new secret (registering, rotating) is not refused: it waits.
+behind an attacker's. A caller may take its place first (``reserve``), so as to know there is
+one before doing other work for the check. Hashing a new secret (registering, rotating) is not
+refused: it waits.
 
 A secret checked against no hash (an unknown username or token id, PasswordText for a partner
 not allowed it) is checked against a dummy hash made with the same parameters, so that answer
@@ -21,7 +23,7 @@ import asyncio
 import os
 import sys
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 
 from argon2 import PasswordHasher
@@ -38,6 +40,19 @@ def _lower_priority() -> None:
         return
     with suppress(OSError):  # a sandbox that forbids it: hashing runs at the loop's priority
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICE)
+
+
+class Slot:
+    """A place among the ``workers + queue`` a verification holds, given back once."""
+
+    def __init__(self, slots: threading.BoundedSemaphore) -> None:
+        self._slots: threading.BoundedSemaphore | None = slots
+
+    def release(self) -> None:
+        """Give the place back (again: nothing)."""
+        slots, self._slots = self._slots, None
+        if slots is not None:
+            slots.release()
 
 
 class SecretHashing:
@@ -63,19 +78,27 @@ class SecretHashing:
         self._slots = threading.BoundedSemaphore(workers + queue)
         self._dummy: str | None = None
 
-    async def verify(self, stored_hash: str | None, secret: str) -> bool:
-        """Whether ``secret`` matches ``stored_hash``; None: no principal holds it (checked
-        against the dummy hash all the same, and False). ``Overloaded`` when the pool is full."""
+    def reserve(self) -> Slot:
+        """A place for one verification; ``Overloaded`` when the pool is full."""
         if not self._slots.acquire(blocking=False):
             raise Overloaded("The gateway is busy checking credentials; retry later.")
+        return Slot(self._slots)
+
+    async def verify(
+        self, stored_hash: str | None, secret: str, *, slot: Slot | None = None
+    ) -> bool:
+        """Whether ``secret`` matches ``stored_hash``; None: no principal holds it (checked
+        against the dummy hash all the same, and False). In ``slot`` when one was reserved,
+        else ``Overloaded`` when the pool is full."""
+        held = self.reserve() if slot is None else slot
         try:
             work = self._pool.submit(self._verify, stored_hash, secret)
         except BaseException:
-            self._slots.release()
+            held.release()
             raise
         # Released when the work is done or dropped: a caller that gives up waiting does not
         # free the thread its verification still holds.
-        work.add_done_callback(self._release)
+        work.add_done_callback(lambda _work: held.release())
         return await asyncio.wrap_future(work)
 
     async def hash(self, secret: str) -> str:
@@ -85,9 +108,6 @@ class SecretHashing:
     def close(self) -> None:
         """Stop the threads (work not started is dropped)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-    def _release(self, _work: Future[bool]) -> None:
-        self._slots.release()
 
     def _verify(self, stored_hash: str | None, secret: str) -> bool:
         if stored_hash is not None:

@@ -3,17 +3,18 @@ well (``failure_budgets``, migration 0021), so that a guesser spreading wrong se
 instances, and over each instance's workers, gets the configured budget once, not once a
 process.
 
-Off the hot path: only a PasswordText or bearer secret that no one verified lately reaches the
-budgets (a PasswordDigest never does), and then an argon2 run of a good part of a second
-follows, so the budgets may cost a statement each way: one read before the check, one write
-after a failed one. Both are by the database's clock, so instances whose clocks differ refill
-the same budget alike.
+Off the hot path: only a check that runs argon2 (a PasswordText or bearer secret no one
+verified lately, never a PasswordDigest) asks, once it holds its place in the argon2 pool, so
+the statements are bounded by the pool as the argon2 runs are: one read before the run, one
+write after a failed one. Both are by the database's clock, so instances whose clocks differ
+refill the same budget alike.
 
-Each instance spends its own budgets too (``FailureThrottle``): they see a part of what the
-shared ones see, so while the database answers they refuse nothing the shared ones would not,
-and while it does not (no answer within ``TIMEOUT_S``, or an error) they hold alone: the fleet
-grants at most one budget a process, as before. The database is asked again ``RETRY_S`` later;
-the log says so once each way.
+Each instance keeps its own budgets too (``FailureThrottle``), spent with these and lowered to
+what these say is left (``learn``): a caller throttled elsewhere is refused here from memory
+until its budget refills, not read again for each call. While the database does not answer
+(within ``TIMEOUT_S``, or an error) the instance's own budgets hold alone: the fleet grants at
+most one budget a process, as before. The database is asked again ``RETRY_S`` later; the log
+says so once each way.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +35,20 @@ RETRY_S = 5.0
 
 class FailureBudgets(Protocol):
     """The fleet's failure budgets (``app.principals.repository.FailureBudgetRepository``):
-    ``budgets`` are (name, size) as ``FailureThrottle.budgets`` gives them."""
+    ``budgets`` are (name, size) as ``FailureThrottle.budgets`` gives them; what is left of
+    each, by name, for those spent lately (the others are full)."""
 
-    async def least_left(self, budgets: Sequence[tuple[str, int]], window_s: float) -> float:
-        """The fewest failures any of ``budgets`` has left now (their size when never spent)."""
+    async def left(
+        self, budgets: Sequence[tuple[str, int]], window_s: float
+    ) -> Mapping[str, float]:
+        """What is left now of each of ``budgets`` spent lately."""
         ...
 
-    async def spend(self, budgets: Sequence[tuple[str, int]], window_s: float) -> None:
-        """Refill each of ``budgets`` for the time since it was last spent and spend one."""
+    async def spend(
+        self, budgets: Sequence[tuple[str, int]], window_s: float
+    ) -> Mapping[str, float]:
+        """Refill each of ``budgets`` for the time since it was last spent, spend one, and say
+        what is left."""
         ...
 
     async def prune(self, window_s: float) -> None:
@@ -50,7 +57,8 @@ class FailureBudgets(Protocol):
 
 
 class SharedFailures:
-    """Reads and spends the fleet's failure budgets, or says it cannot (module docstring)."""
+    """Reads and spends the fleet's failure budgets, or says nothing when it cannot (module
+    docstring): what it says is for ``FailureThrottle.learn``."""
 
     def __init__(
         self,
@@ -67,35 +75,38 @@ class SharedFailures:
         self._away_until: float | None = None  # None: the store answered last time
         self._pruned = clock()
 
-    async def throttled(self, budgets: Sequence[tuple[str, int]], window_s: float) -> bool:
-        """Whether any of ``budgets`` has less than one failure left for the fleet; False when
-        the store cannot say (the instance's own budgets decide)."""
-        if self._asleep():
-            return False
-        try:
-            async with asyncio.timeout(self._timeout):
-                left = await self._store.least_left(budgets, window_s)
-        except Exception as exc:  # whatever keeps the store away: the instance's own budgets
-            self._gone(exc)
-            return False
-        self._back()
-        return left < 1.0
+    async def left(
+        self, budgets: Sequence[tuple[str, int]], window_s: float
+    ) -> Mapping[str, float]:
+        """What the fleet has left of ``budgets`` spent lately; nothing when the store is
+        away (the instance's own budgets decide)."""
+        return await self._ask(self._store.left(budgets, window_s), window_s, prune=False)
 
-    async def failed(self, budgets: Sequence[tuple[str, int]], window_s: float) -> None:
-        """Spend one failure of each of ``budgets`` for the fleet (not when the store is away:
-        the instance's own budgets hold it), and now and then forget the full ones."""
+    async def spend(
+        self, budgets: Sequence[tuple[str, int]], window_s: float
+    ) -> Mapping[str, float]:
+        """Spend one failure of each of ``budgets`` for the fleet and say what is left (not
+        when the store is away: the instance's own budgets hold it); now and then forget the
+        full ones."""
+        return await self._ask(self._store.spend(budgets, window_s), window_s, prune=True)
+
+    async def _ask(
+        self, asked: Coroutine[Any, Any, Mapping[str, float]], window_s: float, *, prune: bool
+    ) -> Mapping[str, float]:
         if self._asleep():
-            return
+            asked.close()
+            return {}
         try:
             async with asyncio.timeout(self._timeout):
-                await self._store.spend(budgets, window_s)
-                if self._clock() - self._pruned >= window_s:
+                left = await asked
+                if prune and self._clock() - self._pruned >= window_s:
                     self._pruned = self._clock()
                     await self._store.prune(window_s)
-        except Exception as exc:
+        except Exception as exc:  # whatever keeps the store away: the instance's own budgets
             self._gone(exc)
-            return
+            return {}
         self._back()
+        return left
 
     def _asleep(self) -> bool:
         return self._away_until is not None and self._clock() < self._away_until

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -287,8 +286,8 @@ _REFILLED = (
     "LEAST({cap}, b.failures_left + GREATEST(0, extract(epoch FROM statement_timestamp()"
     " - b.spent_at)::float8) * {cap} / $3::float8)"
 )
-_LEAST_LEFT = f"""
-SELECT min({_REFILLED.format(cap="l.cap")}) AS left
+_LEFT = f"""
+SELECT l.key, {_REFILLED.format(cap="l.cap")} AS left
 FROM unnest($1::text[], $2::float8[]) AS l(key, cap)
 JOIN failure_budgets b ON b.key = l.key
 """
@@ -302,6 +301,7 @@ ON CONFLICT (key) DO UPDATE SET
     capacity = EXCLUDED.capacity,
     failures_left = GREATEST(0, {_REFILLED.format(cap="EXCLUDED.capacity")} - 1),
     spent_at = GREATEST(b.spent_at, statement_timestamp())
+RETURNING key, failures_left AS left
 """
 _PRUNE_FAILURES = """
 DELETE FROM failure_budgets WHERE spent_at < statement_timestamp() - make_interval(secs => $1)
@@ -315,19 +315,20 @@ class FailureBudgetRepository:
     def __init__(self, pool: Callable[[], asyncpg.Pool]) -> None:
         self._pool = pool
 
-    async def least_left(self, budgets: Sequence[tuple[str, int]], window_s: float) -> float:
-        """The fewest failures any of ``budgets`` (name, size) has left now; inf when none of
-        them was spent lately."""
+    async def left(self, budgets: Sequence[tuple[str, int]], window_s: float) -> dict[str, float]:
+        """What is left now of each of ``budgets`` (name, size) spent lately, by name."""
         keys, sizes = _columns(budgets)
         async with translated("primary"):
-            left = await self._pool().fetchval(_LEAST_LEFT, keys, sizes, window_s)
-        return math.inf if left is None else float(left)
+            rows = await self._pool().fetch(_LEFT, keys, sizes, window_s)
+        return {row["key"]: float(row["left"]) for row in rows}
 
-    async def spend(self, budgets: Sequence[tuple[str, int]], window_s: float) -> None:
-        """Refill each of ``budgets`` since it was last spent and spend one, in one statement."""
+    async def spend(self, budgets: Sequence[tuple[str, int]], window_s: float) -> dict[str, float]:
+        """Refill each of ``budgets`` since it was last spent and spend one, in one statement:
+        what is left of each."""
         keys, sizes = _columns(budgets)
         async with translated("primary"):
-            await self._pool().execute(_SPEND_FAILURE, keys, sizes, window_s)
+            rows = await self._pool().fetch(_SPEND_FAILURE, keys, sizes, window_s)
+        return {row["key"]: float(row["left"]) for row in rows}
 
     async def prune(self, window_s: float) -> None:
         """Delete the budgets unspent for ``window_s``: full again."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from datetime import UTC, datetime
 from ipaddress import ip_network
 
@@ -17,6 +18,7 @@ from app.admission.nonce_cache import NonceCache
 from app.admission.rate_limiter import RateLimiter
 from app.admission.records import Caller, Protocol
 from app.admission.replay_guard import ReplayGuard
+from app.admission.secret_hashing import Slot
 from app.admission.service import Admission
 from app.admission.source_address import SourceAddresses, network
 from app.errors import Overloaded, RateLimited, Unauthenticated
@@ -123,9 +125,12 @@ class FullThenFreePool:
     def __init__(self) -> None:
         self.free = False
 
-    async def verify(self, stored_hash: str | None, secret: str) -> bool:
+    def reserve(self) -> Slot:
         if not self.free:
             raise Overloaded()
+        return Slot(threading.BoundedSemaphore(1))
+
+    async def verify(self, stored_hash: str | None, secret: str, *, slot: Slot) -> bool:
         return stored_hash is not None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pytest
 
@@ -13,7 +13,7 @@ from app.admission.credential_checks import CredentialChecks, Presented
 from app.admission.failure_throttle import FailureThrottle
 from app.admission.secret_hashing import SecretHashing
 from app.admission.shared_failures import SharedFailures
-from app.errors import StoreUnavailable, Unauthenticated
+from app.errors import Overloaded, StoreUnavailable, Unauthenticated
 
 CHEAP = {"memory_kib": 1024, "time_cost": 1, "parallelism": 1}
 BUDGETS = [("pair|198.51.100.7|partner:cvs", 2), ("name|partner:cvs", 20)]
@@ -43,14 +43,19 @@ class Store:
         if self.fails:
             raise StoreUnavailable("the primary is away")
 
-    async def least_left(self, budgets: Sequence[tuple[str, int]], window_s: float) -> float:
+    async def left(
+        self, budgets: Sequence[tuple[str, int]], window_s: float
+    ) -> Mapping[str, float]:
         await self._answer()
-        return min(size - self.spent.get(key, 0) for key, size in budgets)
+        return {key: float(size - self.spent[key]) for key, size in budgets if key in self.spent}
 
-    async def spend(self, budgets: Sequence[tuple[str, int]], window_s: float) -> None:
+    async def spend(
+        self, budgets: Sequence[tuple[str, int]], window_s: float
+    ) -> Mapping[str, float]:
         await self._answer()
         for key, _ in budgets:
             self.spent[key] = self.spent.get(key, 0) + 1
+        return {key: float(size - self.spent[key]) for key, size in budgets}
 
     async def prune(self, window_s: float) -> None:
         await self._answer()
@@ -100,14 +105,37 @@ async def test_with_the_store_away_this_instances_budgets_hold_alone(
         assert store.asked == 1, "asked again while it was known to be away"
         clock.now += 5
         store.fails = False
-        assert not await checks.fleet.throttled(BUDGETS, 60)  # type: ignore[union-attr]
+        assert await checks.fleet.left(BUDGETS, 60) == {}  # type: ignore[union-attr]
     assert store.asked == 2
     said = [r.getMessage() for r in caplog.records]
     assert len(said) == 2 and "could not be reached" in said[0] and "answer again" in said[1]
 
 
+async def test_a_caller_throttled_elsewhere_is_refused_here_from_memory() -> None:
+    store = Store()
+    store.spent = {"pair|198.51.100.7|partner:cvs": 5}  # the default budget, spent elsewhere
+    checks = CredentialChecks(hashing=SecretHashing(**CHEAP), fleet=SharedFailures(store))
+    for _ in range(10):
+        with pytest.raises(Unauthenticated):
+            await checks.holds(presented("guess"))
+    assert store.asked == 1, "the fleet's answer was not kept"
+
+
+async def test_a_full_pool_refuses_before_the_fleet_is_asked() -> None:
+    store = Store()
+    hashing = SecretHashing(workers=1, queue=0, memory_kib=65536, time_cost=2, parallelism=1)
+    checks = CredentialChecks(hashing=hashing, fleet=SharedFailures(store))
+    running = asyncio.create_task(checks.holds(presented("guess")))
+    await asyncio.sleep(0.05)  # its read done, its argon2 run holding the one place
+    for _ in range(5):
+        with pytest.raises(Overloaded):
+            await checks.holds(presented("guess"))
+    assert not await running
+    assert store.asked == 2, "the refused calls asked the fleet"  # the run's read and spend
+
+
 async def test_a_store_that_does_not_answer_holds_a_check_no_longer_than_its_timeout() -> None:
     fleet = SharedFailures(Store(hangs=True), timeout_s=0.05)
     async with asyncio.timeout(1):
-        assert not await fleet.throttled(BUDGETS, 60)
-        await fleet.failed(BUDGETS, 60)
+        assert await fleet.left(BUDGETS, 60) == {}
+    assert await fleet.spend(BUDGETS, 60) == {}  # away: not asked again meanwhile
