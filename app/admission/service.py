@@ -90,8 +90,11 @@ def split_token(token: str) -> tuple[str, str] | None:
 
 
 def _parse_created(text: str) -> datetime | None:
+    # Read as it came, never stripped (the adapter took XML's white space off): the digest
+    # runs the nonce's bytes into this text, so a no-break space read away here would let a
+    # captured token's nonce lose its last bytes to Created and pass as a nonce never seen.
     try:
-        created = datetime.fromisoformat(text.strip())
+        created = datetime.fromisoformat(text)
     except ValueError:
         return None
     # The contract's one rule for a dateTime without an offset, header and body alike: it is
