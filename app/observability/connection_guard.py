@@ -4,8 +4,9 @@ all, and the count and log of every connection cut for the others' sake.
 A connection over a cap is closed as soon as it is accepted, before a byte is read: one address
 (an IPv6 address by its /64, an IPv4-mapped one as its IPv4 address) may hold
 ``max_per_address`` connections, the server ``max_connections``. Trusted proxies are exempt
-from the per-address cap (every partner behind the ingress shares its address; the ingress
-limits each client itself) but not from the global one. The timeouts that cut slow clients are
+from the per-address count and cap (every partner behind the ingress shares its address; the
+ingress limits each client itself; and the hosts of an IPv6 proxy's /64 keep theirs) but not
+from the global one. The timeouts that cut slow clients are
 the protocol's (``guarded_http``); it tells this guard about each cut.
 
 Every cut is counted in ``ssogw_http_connections_cut_total{reason}``. It is logged once per
@@ -96,11 +97,14 @@ class ConnectionGuard:
         is refused (``global_cap``, ``address_cap``). A kept one is ``release``d at its end."""
         if self._open >= self.limits.max_connections:
             return "global_cap"
-        key = address_key(address)
-        held = self._by_address.get(key, 0)
-        if held >= self.limits.max_per_address and not self._exempt(address):
-            return "address_cap"
-        self._by_address[key] = held + 1
+        if not self._exempt(address):
+            # A proxy's connections are not counted at all: counted, they would fill the
+            # count of its IPv6 /64 and cut every other host of it.
+            key = address_key(address)
+            held = self._by_address.get(key, 0)
+            if held >= self.limits.max_per_address:
+                return "address_cap"
+            self._by_address[key] = held + 1
         self._open += 1
         if self._events is not None:
             self._events.connections_now(self._open)
@@ -108,12 +112,13 @@ class ConnectionGuard:
 
     def release(self, address: str) -> None:
         """A kept connection from ``address`` has closed."""
-        key = address_key(address)
-        held = self._by_address.get(key, 0) - 1
-        if held > 0:
-            self._by_address[key] = held
-        else:
-            self._by_address.pop(key, None)
+        if not self._exempt(address):
+            key = address_key(address)
+            held = self._by_address.get(key, 0) - 1
+            if held > 0:
+                self._by_address[key] = held
+            else:
+                self._by_address.pop(key, None)
         self._open -= 1
         if self._events is not None:
             self._events.connections_now(self._open)
