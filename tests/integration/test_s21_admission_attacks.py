@@ -4,14 +4,19 @@ is."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import re
+import secrets
 
+import asyncpg
 import pytest
 from starlette.types import Message, Receive, Scope
 
+from app.admission.rate_limiter import RateLimiter
 from app.main import Gateway
+from app.principals.repository import RateBucketRepository
 from app.soap.router import soap_endpoint
 from tests.conftest import PartnerCredentials
 from tests.reliability.soap_wire import created_now, inquire_body, security
@@ -83,3 +88,27 @@ async def test_a_captured_token_replays_with_its_nonce_tail_moved_into_created(
         "a captured token replayed with its nonce's last two bytes moved into Created (a"
         f" no-break space) was answered {fault_code(replay.body)}, as the captured one was"
     )
+
+
+async def test_a_raised_rate_limit_waits_for_the_old_limit_s_next_token(gateway: Gateway) -> None:
+    """Defect: ``RateLimiter.take_token`` refuses, without asking the bucket, every call until
+    ``empty_until``, which ``_refill`` computed from the rate of the time (a lease's worth due
+    at that rate). The rate comes with every call so that "a changed limit holds from the next
+    lease on" (the module's docstring), and a lowered one does; but a raised one waits for the
+    next lease until a token would have been due at the OLD rate: a partner held at 0.01/s
+    during an incident and raised back to 100/s stays refused ``client.rate_limited`` on every
+    instance for up to 100 s (1,000 s from the registry's lowest rate, 0.001/s), its
+    ``retry_after_s`` saying so.
+
+    Correct: a call at another rate than the one the wait was computed for asks the bucket
+    again: 50 ms after the raise to 100/s, five tokens are there and the call is admitted.
+    """
+    pool: asyncpg.Pool = gateway.db.admission_pool
+    limiter = RateLimiter(buckets=RateBucketRepository(lambda: pool))
+    k = ("partner", secrets.randbelow(2**62) + 2**40)  # a principal no other test uses
+    assert await limiter.take(k, 0.01) == 0.0  # its burst: one token
+    held = await limiter.take(k, 0.01)
+    assert held > 90, held  # the next one is due in 100 s
+    await asyncio.sleep(0.05)  # raised to 100/s: five tokens are due by now
+    wait = await limiter.take(k, 100.0)
+    assert wait == 0.0, f"refused for {wait:.0f} s more at the raised limit of 100/s"
