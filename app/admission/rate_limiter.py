@@ -122,7 +122,8 @@ class _Lease:
 
     tokens: int = 0
     expires: float = 0.0  # monotonic: after this, what is left is handed back
-    empty_until: float = 0.0  # the bucket said: no token before this
+    empty_until: float = 0.0  # the bucket said: no token before this ...
+    empty_rate: float = 0.0  # ... at this rate (at another, the bucket is asked again)
     waiting: int = 0  # calls waiting for the lease being taken
     refill: asyncio.Task[None] | None = None
 
@@ -177,7 +178,7 @@ class RateLimiter:
                     # Ask again in the background: no call waits on a database still away.
                     lease.refill = asyncio.create_task(self._refill(key, lease, rate))
                 return self._local.take(key, rate), False
-            if lease.tokens == 0 and now < lease.empty_until:
+            if lease.tokens == 0 and now < lease.empty_until and rate == lease.empty_rate:
                 return lease.empty_until - now, False  # spent; the bucket had too little for more
             if attempt == _REFILLS_PER_CALL:
                 break
@@ -240,6 +241,7 @@ class RateLimiter:
         # With less than a lease's worth left, the next request waits until one is due, not a
         # token: one round trip per lease even for a principal calling far over its limit.
         lease.empty_until = now + max(0.0, self.lease_size(rate) - left) / rate
+        lease.empty_rate = rate  # a changed limit holds from the next lease, not after this
         if self._events is not None:
             self._events.rate_lease("granted" if taken else "empty")
 
