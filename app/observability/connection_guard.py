@@ -6,8 +6,8 @@ A connection over a cap is closed as soon as it is accepted, before a byte is re
 ``max_per_address`` connections, the server ``max_connections``. Trusted proxies are exempt
 from the per-address count and cap (every partner behind the ingress shares its address; the
 ingress limits each client itself; and the hosts of an IPv6 proxy's /64 keep theirs) but not
-from the global one. The timeouts that cut slow clients are
-the protocol's (``guarded_http``); it tells this guard about each cut.
+from the global one. The timeouts that cut slow clients are the protocol's (``guarded_http``);
+it tells this guard about each cut.
 
 Every cut is counted in ``ssogw_http_connections_cut_total{reason}``. It is logged once per
 address per ``log_interval_s``: the first cut of an address logs a line, later ones within
