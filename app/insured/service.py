@@ -245,9 +245,12 @@ class InsuredAdmin:
 
         async def body(call: Admitted) -> OptionChangeResult:
             assert call.national_id is not None
-            today = self._today()
             async with self._store.option_transaction() as tx:
                 person = await tx.lock_person(call.national_id)
+                # The day is read once the person is ours, not before a wait for the lock: a
+                # change that queued past midnight is the next day's (and, past a month's
+                # end, takes effect the month after).
+                today = self._today()
                 if person is None:
                     raise PersonNotFound()
                 if person.section != 40 or person.option is None:
