@@ -13,10 +13,12 @@ from datetime import datetime, time
 
 import pytest
 
+from app.access_report.service import parse_bound
 from app.admission.credentials import BearerToken, Credentials
 from app.admission.records import Caller, Protocol
 from app.counter.records import InquiryRequest
 from app.domain.calendar import BANGKOK
+from app.errors import InvalidInput
 from app.main import Gateway
 from tests.conftest import PartnerCredentials
 from tests.support.clock import PinnedClock
@@ -90,3 +92,22 @@ async def test_an_option_change_queued_past_the_months_end_takes_effect_the_mont
             caller=caller(), credentials=_token(partner), request=InquiryRequest(nid)
         )
     assert inquiry.amount_due_satang == 70 * BAHT  # option 1 is still in force on the 1st
+
+
+# --- an access report's day written in ISO 8601's basic format ------------------------------
+def test_an_access_report_day_written_in_the_basic_format_is_that_day_or_refused() -> None:
+    """app/access_report/routes.py: a bound is "a date (YYYY-MM-DD, a Bangkok day) or an ISO
+    8601 date-time", and for ``to`` "a date includes that day". ``parse_bound`` tells a day by
+    its length (10 characters) and hands anything else to ``datetime.fromisoformat``, which
+    reads ISO 8601's basic format too: ``to=20260301`` (1 March 2026) becomes the instant
+    1 March 00:00, so a report ``from=20260201&to=20260301`` leaves 1 March out, though the
+    person's data may have been read that day. A person asking who read their data
+    on a day must get that day or a refusal naming the field, never a shorter period without
+    a word. Right: a day is YYYY-MM-DD, and a date-time is written with its date so too."""
+    day_end = parse_bound("2026-03-01", end=True, field="to")
+    try:
+        read = parse_bound("20260301", end=True, field="to")
+    except InvalidInput as refused:
+        assert refused.details["field"] == "to"
+        return
+    assert read == day_end, f"to=20260301 ends the period at {read}, not {day_end}"
