@@ -13,6 +13,7 @@ for REST (scope ``audit``), or through the sink given here for the command line.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -48,6 +49,8 @@ PAGE: Final = 1000  # entries read at a time; the report holds all of them
 FORMATS: Final = ("json", "csv", "html")
 Bound = datetime | str | None  # an instant, or text for ``parse_bound``
 EARLIEST_BOUND: Final = datetime(1900, 1, 1, tzinfo=UTC)
+#: A day as a bound is written: YYYY-MM-DD, ASCII digits.
+_DAY: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 LATEST_BOUND: Final = datetime(2200, 1, 1, tzinfo=UTC)
 
 
@@ -132,9 +135,13 @@ def parse_bound(value: Bound, *, end: bool, field: str) -> datetime | None:
 
 def _parsed(text: str, *, end: bool, field: str) -> datetime:
     try:
-        if len(text) == 10:
+        if _DAY.fullmatch(text):
             day = date.fromisoformat(text) + timedelta(days=1 if end else 0)
             return datetime.combine(day, time(0), tzinfo=BANGKOK)
+        # A date-time's date is written as a day is: fromisoformat would also read ISO 8601's
+        # basic and week forms, and take "20260301" for an instant, not the day it names.
+        if _DAY.fullmatch(text[:10]) is None or text[10:11] not in ("T", "t", " "):
+            raise ValueError(text)
         moment = datetime.fromisoformat(text)
     except (ValueError, OverflowError):
         raise InvalidInput(
