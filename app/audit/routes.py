@@ -11,7 +11,7 @@ from app.audit.schemas import LookupPageOut, VerifyOut, lookup_csv
 from app.audit.service import MAX_PAGE
 from app.rest.caller import CallerDep, TokenDep
 from app.rest.problem import problem_responses
-from app.rest.wire import InstantIn
+from app.rest.wire import Digits, InstantIn
 
 TAG = "audit"
 CSV: Final = "text/csv"
@@ -70,7 +70,7 @@ def add_audit_routes(router: APIRouter, audit: AuditAccess) -> None:
         ],
         from_: Annotated[InstantIn | None, Query(alias="from", description=_TIME)] = None,
         to: Annotated[InstantIn | None, Query(description=_TIME + " Exclusive.")] = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE), Digits] = 100,
         cursor: Annotated[str | None, Query(max_length=200)] = None,
         accept: Annotated[
             str | None, Header(description="`text/csv` for CSV; JSON otherwise.")

@@ -19,8 +19,9 @@ from app.complaints.schemas import (
 from app.complaints.service import MAX_PAGE, ComplaintsAccess
 from app.rest.caller import CallerDep, TokenDep
 from app.rest.problem import ProblemRoute, problem_responses
+from app.rest.wire import Digits
 
-ComplaintId = Annotated[int, Path(alias="id", ge=1, le=2**63 - 1)]
+ComplaintId = Annotated[int, Path(alias="id", ge=1, le=2**63 - 1), Digits]
 
 
 def add_complaint_routes(router: APIRouter, complaints: ComplaintsAccess) -> None:
@@ -65,7 +66,7 @@ def add_complaint_routes(router: APIRouter, complaints: ComplaintsAccess) -> Non
             Query(alias="olderThan", max_length=20,
                   description="Opened longer ago than this: P3D, PT12H, 72h, 3d."),
         ] = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE), Digits] = 100,
         cursor: Annotated[str | None, Query(max_length=200)] = None,
     ) -> ComplaintPageOut:  # fmt: skip
         """Each person shown is recorded in the audit trail."""

@@ -21,7 +21,7 @@ from app.insured.service import MAX_PAGE, InsuredAdmin
 from app.insured.statement import membership_statement_html
 from app.rest.caller import CallerDep, TokenDep
 from app.rest.problem import problem_responses
-from app.rest.wire import SectionQuery
+from app.rest.wire import Digits, SectionQuery
 
 TAG = "insured persons"
 NationalIdPath = Annotated[
@@ -54,7 +54,9 @@ def add_insured_routes(router: APIRouter, insured: InsuredAdmin) -> None:
         token: TokenDep,
         section: SectionQuery = None,
         status: Annotated[Literal["active", "terminated", "inactive"] | None, Query()] = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Persons per page.")] = 50,
+        limit: Annotated[
+            int, Query(ge=1, le=MAX_PAGE, description="Persons per page."), Digits
+        ] = 50,
         cursor: Annotated[
             str | None, Query(max_length=200, description="`nextCursor` of the previous page.")
         ] = None,

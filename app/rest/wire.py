@@ -6,9 +6,10 @@ turned into integer satang by the domain's ``to_satang``, whose rules a string's
 
 Everything else a request sends is read as written, never coerced: a date is a ``YYYY-MM-DD``
 string (not a number of seconds, not a date and time), an instant an RFC 3339 string with its
-offset, a whole number a JSON integer (not ``39.0``, ``"39"`` or ``true``), a flag ``true`` or
-``false``. pydantic's lax mode would take all of those, and a counter's clock sent as a bare
-number would be read as UTC seconds without a word.
+offset, a whole number a JSON integer (not ``39.0``, ``"39"`` or ``true``) and in a query or a
+path ASCII digits (not ``+40``, ``4_0`` or ``40.0``), a flag ``true`` or ``false``. pydantic's
+lax mode would take all of those, and a counter's clock sent as a bare number would be read as
+UTC seconds without a word.
 """
 
 from __future__ import annotations
@@ -63,6 +64,22 @@ def whole_number(value: Any) -> Any:
     raise PydanticCustomError("whole_number", "Input should be a whole number (a JSON integer)")
 
 
+_DIGITS: Final = re.compile(r"[0-9]{1,19}", re.ASCII)
+
+
+def digits(value: Any) -> Any:
+    """A whole number in a query or a path as written: ASCII digits, nothing else (not
+    ``+40``, ``" 40"``, ``4_0`` nor ``40.0``, which pydantic's lax mode reads as 40)."""
+    if isinstance(value, int) and not isinstance(value, bool):  # a default, from Python
+        return value
+    if isinstance(value, str) and _DIGITS.fullmatch(value):
+        return int(value)
+    raise PydanticCustomError("digits", "Input should be a whole number written in digits 0-9")
+
+
+#: A whole number of a query or a path, read as written (``digits``).
+Digits = BeforeValidator(digits)
+
 #: Request fields: read as written (the module's docstring).
 DateIn = Annotated[date, BeforeValidator(_date_text)]
 InstantIn = Annotated[AwareDatetime, BeforeValidator(_instant_text)]
@@ -70,7 +87,7 @@ WholeIn = Annotated[int, BeforeValidator(whole_number)]
 FlagIn = Annotated[bool, Strict()]
 SectionNo = Annotated[Literal[39, 40], BeforeValidator(whole_number)]
 SectionQuery = Annotated[
-    int | None, Query(ge=39, le=40, description="Section 39 or 40.", examples=[40])
+    int | None, Query(ge=39, le=40, description="Section 39 or 40.", examples=[40]), Digits
 ]
 SectionOut = Annotated[int, Field(json_schema_extra={"enum": [39, 40]}, examples=[40])]
 ReadPathName = Annotated[

@@ -20,7 +20,7 @@ from starlette.datastructures import UploadFile
 from app.errors import InvalidInput
 from app.rest.caller import CallerDep, TokenDep
 from app.rest.problem import ProblemRoute, problem_responses
-from app.rest.wire import Baht, DateIn, MonthText, OutModel
+from app.rest.wire import Baht, DateIn, Digits, MonthText, OutModel
 from app.settlement.access import SettlementAccess
 from app.settlement.service import DEFAULT_LINES, MAX_LINES
 
@@ -229,8 +229,8 @@ def settlements_router(
     async def get_settlement(
         caller: CallerDep,
         token: TokenDep,
-        import_id: Annotated[int, Path(alias="id", ge=1, le=2**63 - 1)],
-        limit: Annotated[int, Query(ge=1, le=MAX_LINES, description="Lines per page.")] = (
+        import_id: Annotated[int, Path(alias="id", ge=1, le=2**63 - 1), Digits],
+        limit: Annotated[int, Query(ge=1, le=MAX_LINES, description="Lines per page."), Digits] = (
             DEFAULT_LINES
         ),
         cursor: Annotated[
