@@ -29,7 +29,9 @@ _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 
 _encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
-_NATIONAL_ID = re.compile(r"(?<!\d)\d{13}(?!\d)")
+# Thirteen ASCII digits not next to another ASCII digit (a digit of another script beside them,
+# which ``\d`` also is, does not make them something else), or thirteen digits of any script.
+_NATIONAL_ID = re.compile(r"(?<![0-9])[0-9]{13}(?![0-9])|(?<!\d)\d{13}(?!\d)")
 
 
 def mask(text: str) -> str:

@@ -44,3 +44,12 @@ def test_an_info_line_is_written_as_it_is() -> None:
 def test_mask_takes_thirteen_digits_alone_and_nothing_longer() -> None:
     assert mask(f"id {NID}.") == "id *************."
     assert mask("12345678901234 and 123456789012") == "12345678901234 and 123456789012"
+
+
+def test_an_id_next_to_a_digit_of_another_script_is_masked() -> None:
+    # ``\d`` is every script's digit: a Thai digit before or after an ID made a run of 14, and
+    # the ID was written out whole.
+    for text in (f"๑{NID}", f"{NID}๙", f"٣{NID}"):
+        assert NID not in mask(text), text
+    assert mask(f"x{NID}1") == f"x{NID}1"  # 14 ASCII digits: not an ID
+    assert mask("๓๑๐๐๖๐๐๔๔๕๖๓๕") == "*************"  # an ID in Thai digits
