@@ -54,6 +54,7 @@ from app.admission.credentials import (
     PasswordType,
     UsernameToken,
 )
+from app.admission.known_principals import KnownPrincipals
 from app.admission.rate_limiter import RateLimiter
 from app.admission.records import Caller
 from app.admission.replay_guard import ReplayGuard
@@ -133,17 +134,11 @@ class Admission:
         self._limiter = limiter
         self._addresses = SourceAddresses(trusted_proxies)
         self._window = wsse_window_s
-        self._ttl = cache_ttl_s
         self.checks = checks or CredentialChecks()
         self._clock = clock
         self._monotonic = monotonic
-        # By username and token id, names no principal has too: at most 10,001 of each, none
-        # longer than MAX_USERNAME or MAX_TOKEN_ID (longer ones are refused unread), so a few
-        # MB however many names a stranger invents.
-        self._partners: dict[str, tuple[float, PartnerRecord | None]] = {}
-        self._clients: dict[str, tuple[float, ClientRecord | None]] = {}
-        # Moved on by every ``forget``: a record read before a change is not remembered after it.
-        self._generation = 0
+        # By username and token id; a name no principal has is answered without a statement.
+        self._known = KnownPrincipals(store, ttl_s=cache_ttl_s, monotonic=monotonic)
         # Partner secrets opened from their sealed form (AES-GCM), by sealed bytes: a rotated
         # secret is sealed anew, so it never meets a stale entry.
         self._opened: dict[bytes, str] = {}
@@ -182,7 +177,7 @@ class Admission:
                 reason="malformed_token",
             )
         digest = self._digest_parts(token) if token.password_type is PasswordType.DIGEST else None
-        known = await self._partner(token.username)
+        known = await self._known.partner(token.username)
         if digest is not None:
             partner = self._check_digest(known, token.password, digest)
         else:
@@ -281,7 +276,7 @@ class Admission:
         if parts is None:
             raise Unauthenticated("The bearer token is malformed.", reason="malformed_token")
         token_id, secret = parts
-        client = await self._client(token_id)
+        client = await self._known.client(token_id)
         holds = await self.checks.holds(
             Presented(
                 kind="client",
@@ -340,46 +335,15 @@ class Admission:
             self._opened[sealed] = opened
         return opened
 
-    async def _partner(self, username: str) -> PartnerRecord | None:
-        now, generation = self._monotonic(), self._generation
-        cached = self._partners.get(username)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        partner = await self._store.partner_by_username(username)
-        if generation == self._generation:  # else a change was announced while it was read
-            if len(self._partners) > 10_000:
-                self._partners.clear()
-            self._partners[username] = (now + self._ttl, partner)
-        return partner
-
-    async def _client(self, token_id: str) -> ClientRecord | None:
-        now, generation = self._monotonic(), self._generation
-        cached = self._clients.get(token_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        client = await self._store.client_by_token_id(token_id)
-        if generation == self._generation:  # else a change was announced while it was read
-            if len(self._clients) > 10_000:
-                self._clients.clear()
-            self._clients[token_id] = (now + self._ttl, client)
-        return client
-
     def forget(self, kind: str | None = None, ident: int | None = None) -> None:
         """Drop what this instance remembers of one principal (``kind`` "partner" or "client"
         and its id), else of every one: its record and its verified secrets. The hook for a
         change of a principal, made here or announced by another instance.
 
-        Names remembered as unknown go too: the change may be that principal's creation, or
-        its token's rotation to a new id, and must not wait for the cache to expire."""
-        self._generation += 1
+        The names known go too (``KnownPrincipals``): the change may be that principal's
+        creation, or its token's rotation to a new id, and must not wait for the cache to
+        expire."""
+        self._known.forget(kind, ident)
         if kind is None or ident is None:
-            self._partners.clear()
-            self._clients.clear()
             self._opened.clear()
-        elif kind == "partner":
-            for name in [n for n, (_, p) in self._partners.items() if p is None or p.id == ident]:
-                del self._partners[name]
-        else:
-            for tid in [t for t, (_, c) in self._clients.items() if c is None or c.id == ident]:
-                del self._clients[tid]
         self.checks.verified.forget(kind, ident)

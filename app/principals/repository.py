@@ -103,6 +103,16 @@ class PrincipalRepository:
         row, _ = await router.run_read(read)
         return row
 
+    async def principal_names(self) -> tuple[frozenset[str], frozenset[str]]:
+        """Every partner's username and every client's token id, in one statement: from a
+        replica when the primary is away, as the records are."""
+        row = await self._lookup(
+            "SELECT ARRAY(SELECT username FROM partners) AS usernames,"
+            " ARRAY(SELECT token_id FROM api_clients) AS token_ids"
+        )
+        assert row is not None
+        return frozenset(row["usernames"]), frozenset(row["token_ids"])
+
     async def _all(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         async with translated("primary"):
             rows: list[asyncpg.Record] = await self._pool().fetch(sql, *args)

@@ -147,6 +147,9 @@ async def test_a_record_read_while_a_change_is_announced_is_not_remembered() -> 
     release = asyncio.Event()
 
     class Store:
+        async def principal_names(self) -> tuple[frozenset[str], frozenset[str]]:
+            return frozenset({"p"}), frozenset()
+
         async def partner_by_username(self, username: str) -> None:
             reads.append(username)
             reading.set()
@@ -202,4 +205,4 @@ async def test_a_name_longer_than_any_principal_may_have_is_malformed_and_never_
             scope="counter",
         )
     assert refused.value.reason == "malformed_token"
-    assert not gate._partners and not gate._clients
+    assert not gate._known._partners and not gate._known._clients

@@ -51,6 +51,9 @@ class Store:
     def __init__(self, partner: PartnerRecord) -> None:
         self.partner = partner
 
+    async def principal_names(self) -> tuple[frozenset[str], frozenset[str]]:
+        return frozenset({self.partner.username}), frozenset()
+
     async def partner_by_username(self, username: str) -> PartnerRecord | None:
         return self.partner if username == self.partner.username else None
 

@@ -148,6 +148,9 @@ async def test_replays_while_the_ledger_is_away_cost_one_shared_bucket_write_eac
     )  # fmt: skip
 
     class Store:
+        async def principal_names(self) -> tuple[frozenset[str], frozenset[str]]:
+            return frozenset({"acme"}), frozenset()
+
         async def partner_by_username(self, username: str) -> PartnerRecord | None:
             return partner if username == "acme" else None
 
