@@ -1,0 +1,66 @@
+"""Attacks on the fleet's failure budgets (app/admission/shared_failures.py, migration 0021):
+what a guesser gets past them, and what they cost a client with the right secret."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from app.main import Gateway
+from app.settings import Settings
+from tests.integration.test_fleet_failure_budgets import (
+    documentation_address,
+    forged,
+    new_token,
+    outcome,
+)
+from tests.support.clock import PinnedClock
+from tests.support.fleet import instance
+
+pytestmark = pytest.mark.db
+
+PAIR = 3  # failed checks one address may make for one name in the window (of 60 s)
+
+
+@pytest.fixture(scope="module")
+async def fleet(settings: Settings, clock: PinnedClock) -> AsyncIterator[tuple[Gateway, Gateway]]:
+    """Two instances on the session's database with a small budget per address and name."""
+    budgets = {"credential_failures_per_pair": PAIR}
+    async with (
+        instance(settings, clock, "s21-budgets-a", **budgets) as a,
+        instance(settings, clock, "s21-budgets-b", **budgets) as b,
+    ):
+        yield a, b
+
+
+async def test_concurrent_guesses_on_two_instances_get_one_budget(
+    fleet: tuple[Gateway, Gateway],
+) -> None:
+    """Wrong secrets sent at once, PAIR to each instance: each check reads the fleet's budget
+    before any of them spends it, so every one is checked (2 * PAIR guesses, not PAIR)."""
+    a, b = fleet
+    token, guesser = await new_token(a), documentation_address()
+    answers = await asyncio.gather(
+        *(outcome(gw, forged(token), guesser) for gw in (a, b) for _ in range(PAIR))
+    )
+    checked = answers.count("bad_token")
+    assert checked <= PAIR, f"{checked} guesses checked against a budget of {PAIR}: {answers}"
+    assert set(answers) <= {"bad_token", "throttled"}, answers
+
+
+async def test_the_right_secret_is_admitted_after_concurrent_first_checks(
+    fleet: tuple[Gateway, Gateway],
+) -> None:
+    """A client with the right secret whose first calls reach both instances at once is
+    admitted, and its budget is whole afterwards: a success spends nothing."""
+    a, b = fleet
+    token, client = await new_token(a), documentation_address()
+    assert await asyncio.gather(outcome(a, token, client), outcome(b, token, client)) == [
+        "ok",
+        "ok",
+    ]
+    for _ in range(PAIR):  # a whole budget of typos, after the successes, all checked
+        assert await outcome(a, forged(token) + uuid.uuid4().hex[:2], client) == "bad_token"
