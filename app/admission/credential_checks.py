@@ -8,7 +8,8 @@ too often lately on this instance is refused without hashing (``FailureThrottle`
 than queues when full (``SecretHashing``, ``server.overloaded``), asks the fleet's budgets
 (``SharedFailures``: ``throttled`` again when they are spent), and argon2 runs off the event
 loop — against the principal's hash, or a dummy one when there is no principal to check
-against, so that costs the same; a failure spends the budgets. The same secret presented
+against, so that costs the same; the fleet's budgets are spent before the run and given back
+when the secret holds. The same secret presented
 again for the same principal while its check runs waits for that check instead of starting
 another: a busy client's burst after a restart (64 connections, one token, nothing remembered
 yet) costs one argon2 run, not 64 that fill the pool and answer ``server.overloaded``.
@@ -145,24 +146,31 @@ class CredentialChecks:
 
     async def _run(self, p: Presented, name: str) -> _Verdict:
         """One argon2 run in a place of the pool, taken first (``Overloaded`` before any
-        statement), then, with the fleet's budgets, once they allow it: a failure spends them,
-        and what they have left is said with it (for ``FailureThrottle.learn`` once this
-        instance's own are spent)."""
+        statement), then, with the fleet's budgets, once one failure of each is spent for it
+        (given back if the secret holds); what they have left after a failure is said with it
+        (for ``FailureThrottle.learn`` once this instance's own are spent)."""
         slot = self.hashing.reserve()
         budgets = self.throttle.budgets(p.address, name)
         window_s = self.throttle.window_s
+        spent: Mapping[str, float] = {}
         if self.fleet is not None:
             try:
                 self.throttle.learn(budgets, await self.fleet.left(budgets, window_s))
                 if self.throttle.throttled(p.address, name):
                     raise _throttled()
+                # Spent before the run, when there is one to spend: checks racing this one, here
+                # or on other instances, cannot all read the same failure left. Lost to a race,
+                # nothing is learned: the failures may yet be given back.
+                spent = await self.fleet.spend(budgets, window_s)
+                if any(left < 0 for left in spent.values()):
+                    raise _throttled()
             except BaseException:  # throttled, or the call cancelled: the place is not used
                 slot.release()
                 raise
         holds = await self.hashing.verify(p.stored_hash, p.secret, slot=slot)
-        if not holds and self.fleet is not None:
-            return False, await self.fleet.spend(budgets, window_s)
-        return holds, {}
+        if holds and self.fleet is not None and spent:
+            await self.fleet.give_back(budgets, window_s)  # a success spends nothing
+        return holds, {} if holds else spent
 
 
 def _throttled() -> Unauthenticated:

@@ -5,9 +5,11 @@ process.
 
 Off the hot path: only a check that runs argon2 (a PasswordText or bearer secret no one
 verified lately, never a PasswordDigest) asks, once it holds its place in the argon2 pool, so
-the statements are bounded by the pool as the argon2 runs are: one read before the run, one
-write after a failed one. Both are by the database's clock, so instances whose clocks differ
-refill the same budget alike.
+the statements are bounded by the pool as the argon2 runs are: a read, then, before the run, a
+spend that takes one failure of each budget only when every one has one left (checks racing
+one another, on this instance or others, cannot all be let through by one failure left); a
+check that holds gives it back. All are by the database's clock, so instances whose clocks
+differ refill the same budget alike.
 
 Each instance keeps its own budgets too (``FailureThrottle``), spent with these and lowered to
 what these say is left (``learn``): a caller throttled elsewhere is refused here from memory
@@ -47,8 +49,13 @@ class FailureBudgets(Protocol):
     async def spend(
         self, budgets: Sequence[tuple[str, int]], window_s: float
     ) -> Mapping[str, float]:
-        """Refill each of ``budgets`` for the time since it was last spent, spend one, and say
-        what is left."""
+        """Refill each of ``budgets`` for the time since it was last spent and, when every one
+        has a failure left, spend one of each, at once; say what is left after (below 0 for
+        one that had none: then none is spent)."""
+        ...
+
+    async def give_back(self, budgets: Sequence[tuple[str, int]], window_s: float) -> None:
+        """Give one failure back to each of ``budgets``: the check they were spent for held."""
         ...
 
     async def prune(self, window_s: float) -> None:
@@ -85,10 +92,21 @@ class SharedFailures:
     async def spend(
         self, budgets: Sequence[tuple[str, int]], window_s: float
     ) -> Mapping[str, float]:
-        """Spend one failure of each of ``budgets`` for the fleet and say what is left (not
-        when the store is away: the instance's own budgets hold it); now and then forget the
-        full ones."""
+        """Spend one failure of each of ``budgets`` for the fleet, unless one has none left,
+        and say what is left (below 0: none was spent; nothing when the store is away: the
+        instance's own budgets hold it); now and then forget the full ones."""
         return await self._ask(self._store.spend(budgets, window_s), window_s, prune=True)
+
+    async def give_back(self, budgets: Sequence[tuple[str, int]], window_s: float) -> None:
+        """Give back the failure ``spend`` took for a check that held (not when the store is
+        away: it refills)."""
+        await self._ask(self._gave_back(budgets, window_s), window_s, prune=False)
+
+    async def _gave_back(
+        self, budgets: Sequence[tuple[str, int]], window_s: float
+    ) -> Mapping[str, float]:
+        await self._store.give_back(budgets, window_s)
+        return {}
 
     async def _ask(
         self, asked: Coroutine[Any, Any, Mapping[str, float]], window_s: float, *, prune: bool

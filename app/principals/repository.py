@@ -301,17 +301,33 @@ SELECT l.key, {_REFILLED.format(cap="l.cap")} AS left
 FROM unnest($1::text[], $2::float8[]) AS l(key, cap)
 JOIN failure_budgets b ON b.key = l.key
 """
-# In the order of the keys, so that two spends of overlapping budgets lock their rows alike.
-_SPEND_FAILURE = f"""
+# Each budget's row locked, in the order of the keys (so that two spends of overlapping budgets
+# lock their rows alike), and what it has left: a budget never spent is a full row.
+_LOCK_FAILURES = f"""
 INSERT INTO failure_budgets AS b (key, capacity, failures_left, spent_at)
-SELECT l.key, l.cap, l.cap - 1, statement_timestamp()
+SELECT l.key, l.cap, l.cap, statement_timestamp()
+FROM unnest($1::text[], $2::float8[]) AS l(key, cap)
+ORDER BY l.key
+ON CONFLICT (key) DO UPDATE SET capacity = EXCLUDED.capacity
+RETURNING key, {_REFILLED.format(cap="b.capacity")} AS left
+"""
+_SPEND_FAILURE = f"""
+UPDATE failure_budgets AS b SET
+    failures_left = GREATEST(0, {_REFILLED.format(cap="l.cap")} - 1),
+    spent_at = GREATEST(b.spent_at, statement_timestamp())
+FROM unnest($1::text[], $2::float8[]) AS l(key, cap)
+WHERE b.key = l.key
+"""
+# One failure given back to each budget: refilled, one more, at most its size.
+_GIVE_BACK_FAILURE = f"""
+INSERT INTO failure_budgets AS b (key, capacity, failures_left, spent_at)
+SELECT l.key, l.cap, l.cap, statement_timestamp()
 FROM unnest($1::text[], $2::float8[]) AS l(key, cap)
 ORDER BY l.key
 ON CONFLICT (key) DO UPDATE SET
     capacity = EXCLUDED.capacity,
-    failures_left = GREATEST(0, {_REFILLED.format(cap="EXCLUDED.capacity")} - 1),
+    failures_left = LEAST(EXCLUDED.capacity, {_REFILLED.format(cap="EXCLUDED.capacity")} + 1),
     spent_at = GREATEST(b.spent_at, statement_timestamp())
-RETURNING key, failures_left AS left
 """
 _PRUNE_FAILURES = """
 DELETE FROM failure_budgets WHERE spent_at < statement_timestamp() - make_interval(secs => $1)
@@ -333,12 +349,22 @@ class FailureBudgetRepository:
         return {row["key"]: float(row["left"]) for row in rows}
 
     async def spend(self, budgets: Sequence[tuple[str, int]], window_s: float) -> dict[str, float]:
-        """Refill each of ``budgets`` since it was last spent and spend one, in one statement:
-        what is left of each."""
+        """Refill each of ``budgets`` since it was last spent and, when every one has a failure
+        left, spend one of each, in one transaction holding their rows: what each has left
+        after (below 0 for one that had none: then none is spent)."""
+        keys, sizes = _columns(budgets)
+        async with translated("primary"), self._pool().acquire() as conn, conn.transaction():
+            rows = await conn.fetch(_LOCK_FAILURES, keys, sizes, window_s)
+            left = {row["key"]: float(row["left"]) - 1 for row in rows}
+            if min(left.values(), default=-1.0) >= 0:
+                await conn.execute(_SPEND_FAILURE, keys, sizes, window_s)
+        return left
+
+    async def give_back(self, budgets: Sequence[tuple[str, int]], window_s: float) -> None:
+        """Give one failure back to each of ``budgets`` (refilled, at most its size)."""
         keys, sizes = _columns(budgets)
         async with translated("primary"):
-            rows = await self._pool().fetch(_SPEND_FAILURE, keys, sizes, window_s)
-        return {row["key"]: float(row["left"]) for row in rows}
+            await self._pool().execute(_GIVE_BACK_FAILURE, keys, sizes, window_s)
 
     async def prune(self, window_s: float) -> None:
         """Delete the budgets unspent for ``window_s``: full again."""
