@@ -7,9 +7,12 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 
+from app.admission.shared_failures import SharedFailures
 from app.main import Gateway
+from app.principals.repository import FailureBudgetRepository
 from app.settings import Settings
 from tests.integration.test_fleet_failure_budgets import (
     documentation_address,
@@ -64,3 +67,36 @@ async def test_the_right_secret_is_admitted_after_concurrent_first_checks(
     ]
     for _ in range(PAIR):  # a whole budget of typos, after the successes, all checked
         assert await outcome(a, forged(token) + uuid.uuid4().hex[:2], client) == "bad_token"
+
+
+class Ticks:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_stale_budget_held_elsewhere_does_not_switch_the_fleets_budgets_off(
+    owner_pool: asyncpg.Pool, gateway: Gateway
+) -> None:
+    """Another instance's spend holds the row of a budget full again (its transaction stalled):
+    this instance's prune, due after its own spend, waits for that row until the store's
+    timeout, so the spend's answer is dropped and the fleet's budgets are taken for away: the
+    instance holds callers to its own budgets alone for the next seconds."""
+    ticks = Ticks()
+    fleet = SharedFailures(
+        FailureBudgetRepository(lambda: gateway.db.admission_pool), timeout_s=0.3, clock=ticks
+    )
+    stale, key = (f"name|client:{uuid.uuid4().hex[:12]}" for _ in range(2))
+    await owner_pool.execute(
+        "INSERT INTO failure_budgets VALUES ($1, 2, 0, statement_timestamp() - interval '1 hour')",
+        stale,
+    )
+    async with owner_pool.acquire() as elsewhere, elsewhere.transaction():
+        await elsewhere.execute("SELECT 1 FROM failure_budgets WHERE key = $1 FOR UPDATE", stale)
+        ticks.now += 60  # a window since this instance last pruned
+        assert await fleet.spend([(key, 2)], 60.0) == {key: 1.0}
+        assert 1 <= (await fleet.left([(key, 2)], 60.0)).get(key, 0) < 2, "taken for away"
