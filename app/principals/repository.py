@@ -329,8 +329,14 @@ ON CONFLICT (key) DO UPDATE SET
     failures_left = LEAST(EXCLUDED.capacity, {_REFILLED.format(cap="EXCLUDED.capacity")} + 1),
     spent_at = GREATEST(b.spent_at, statement_timestamp())
 """
+# Rows another check holds are left for the next prune: waiting for them would hold this
+# check's answer (and could deadlock with a spend, which locks its rows in the order of keys).
 _PRUNE_FAILURES = """
-DELETE FROM failure_budgets WHERE spent_at < statement_timestamp() - make_interval(secs => $1)
+DELETE FROM failure_budgets WHERE key IN (
+    SELECT key FROM failure_budgets
+    WHERE spent_at < statement_timestamp() - make_interval(secs => $1)
+    FOR UPDATE SKIP LOCKED
+)
 """
 
 
@@ -367,7 +373,7 @@ class FailureBudgetRepository:
             await self._pool().execute(_GIVE_BACK_FAILURE, keys, sizes, window_s)
 
     async def prune(self, window_s: float) -> None:
-        """Delete the budgets unspent for ``window_s``: full again."""
+        """Delete the budgets unspent for ``window_s``: full again (not those a check holds)."""
         async with translated("primary"):
             await self._pool().execute(_PRUNE_FAILURES, window_s)
 
