@@ -100,3 +100,34 @@ async def test_a_stale_budget_held_elsewhere_does_not_switch_the_fleets_budgets_
         ticks.now += 60  # a window since this instance last pruned
         assert await fleet.spend([(key, 2)], 60.0) == {key: 1.0}
         assert 1 <= (await fleet.left([(key, 2)], 60.0)).get(key, 0) < 2, "taken for away"
+
+
+async def test_a_backlog_of_budgets_full_again_is_pruned_without_dropping_answers(
+    owner_pool: asyncpg.Pool, gateway: Gateway
+) -> None:
+    """A flood of distinct names and addresses leaves more rows than one DELETE removes within
+    the store's timeout: the prune is cancelled and rolled back (nothing deleted), the spend's
+    answer is dropped and the budgets taken for away, and the same again each window, while
+    the table only grows. (The timeout is a quarter of the real one's, so that a backlog a
+    test can write in a second shows it.)"""
+    ticks = Ticks()
+    fleet = SharedFailures(
+        FailureBudgetRepository(lambda: gateway.db.admission_pool), timeout_s=0.25, clock=ticks
+    )
+    flood = f"name|client:flood-{uuid.uuid4().hex[:8]}-"
+    await owner_pool.execute(
+        "INSERT INTO failure_budgets SELECT $1 || n, 5, 0,"
+        " statement_timestamp() - interval '1 hour' FROM generate_series(1, 300000) AS n",
+        flood,
+    )
+    count = "SELECT count(*) FROM failure_budgets WHERE key LIKE $1 || '%'"
+    try:
+        ticks.now += 60  # a window since this instance last pruned
+        for spent in range(200):  # checks failing meanwhile, within the window
+            key = f"name|client:{uuid.uuid4().hex[:12]}"
+            assert await fleet.spend([(key, 2)], 60.0) == {key: 1.0}, f"dropped after {spent}"
+            if await owner_pool.fetchval(count, flood) == 0:
+                break
+        assert await owner_pool.fetchval(count, flood) == 0, "the backlog is still there"
+    finally:
+        await owner_pool.execute("DELETE FROM failure_budgets WHERE key LIKE $1 || '%'", flood)
