@@ -58,8 +58,9 @@ class FailureBudgets(Protocol):
         """Give one failure back to each of ``budgets``: the check they were spent for held."""
         ...
 
-    async def prune(self, window_s: float) -> None:
-        """Forget the budgets unspent for ``window_s``: full again."""
+    async def prune(self, window_s: float) -> bool:
+        """Forget some of the budgets unspent for ``window_s`` (full again), a bounded batch:
+        whether more may be left."""
         ...
 
 
@@ -117,9 +118,11 @@ class SharedFailures:
         try:
             async with asyncio.timeout(self._timeout):
                 left = await asked
-                if prune and self._clock() - self._pruned >= window_s:
+                # A batch at a time, within the timeout: while batches come back full (a flood's
+                # backlog), the next spend prunes again instead of a window later.
+                due = prune and self._clock() - self._pruned >= window_s
+                if due and not await self._store.prune(window_s):
                     self._pruned = self._clock()
-                    await self._store.prune(window_s)
         except Exception as exc:  # whatever keeps the store away: the instance's own budgets
             self._gone(exc)
             return {}

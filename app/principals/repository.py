@@ -329,12 +329,16 @@ ON CONFLICT (key) DO UPDATE SET
     failures_left = LEAST(EXCLUDED.capacity, {_REFILLED.format(cap="EXCLUDED.capacity")} + 1),
     spent_at = GREATEST(b.spent_at, statement_timestamp())
 """
-# Rows another check holds are left for the next prune: waiting for them would hold this
-# check's answer (and could deadlock with a spend, which locks its rows in the order of keys).
-_PRUNE_FAILURES = """
+# At most PRUNE_BATCH rows, so that a flood's backlog is deleted a batch at a time within the
+# store's timeout, never by one DELETE that outlasts it (cancelled, so deleting nothing). Rows
+# another check holds are left for the next prune: waiting for them would hold this check's
+# answer (and could deadlock with a spend, which locks its rows in the order of keys).
+PRUNE_BATCH = 2000
+_PRUNE_FAILURES = f"""
 DELETE FROM failure_budgets WHERE key IN (
     SELECT key FROM failure_budgets
     WHERE spent_at < statement_timestamp() - make_interval(secs => $1)
+    LIMIT {PRUNE_BATCH}
     FOR UPDATE SKIP LOCKED
 )
 """
@@ -372,10 +376,12 @@ class FailureBudgetRepository:
         async with translated("primary"):
             await self._pool().execute(_GIVE_BACK_FAILURE, keys, sizes, window_s)
 
-    async def prune(self, window_s: float) -> None:
-        """Delete the budgets unspent for ``window_s``: full again (not those a check holds)."""
+    async def prune(self, window_s: float) -> bool:
+        """Delete up to ``PRUNE_BATCH`` of the budgets unspent for ``window_s`` (full again; not
+        those a check holds): whether a whole batch was, so more may be left."""
         async with translated("primary"):
-            await self._pool().execute(_PRUNE_FAILURES, window_s)
+            status = await self._pool().execute(_PRUNE_FAILURES, window_s)
+        return int(status.rpartition(" ")[2]) >= PRUNE_BATCH
 
 
 def _columns(budgets: Sequence[tuple[str, int]]) -> tuple[list[str], list[float]]:
