@@ -131,3 +131,23 @@ async def test_a_backlog_of_budgets_full_again_is_pruned_without_dropping_answer
         assert await owner_pool.fetchval(count, flood) == 0, "the backlog is still there"
     finally:
         await owner_pool.execute("DELETE FROM failure_budgets WHERE key LIKE $1 || '%'", flood)
+
+
+async def test_a_budget_spent_before_the_clock_went_back_refills_within_its_window(
+    owner_pool: asyncpg.Pool, gateway: Gateway
+) -> None:
+    """A budget emptied by a counter's typos just before the database's clock was stepped back
+    an hour (NTP correcting it) has its spent_at an hour ahead: it refills not at all until the
+    clock catches up, so the counter, its password now right, is refused for an hour, not for
+    the window. (A window of a second here.)"""
+    store = FailureBudgetRepository(lambda: gateway.db.admission_pool)
+    key = f"pair|192.0.2.7|partner:{uuid.uuid4().hex[:12]}"
+    await owner_pool.execute(
+        "INSERT INTO failure_budgets VALUES ($1, 3, 0, statement_timestamp() + interval '1 hour')",
+        key,
+    )
+    await asyncio.sleep(1.1)  # a window, by the database's clock
+    assert (await store.left([(key, 3)], 1.0)).get(key, 3.0) >= 1, "still empty"
+    assert min((await store.spend([(key, 3)], 1.0)).values()) >= 0, "not spent"
+    await asyncio.sleep(1.1)
+    assert (await store.left([(key, 3)], 1.0)).get(key, 3.0) == 3, "spent in the future"
