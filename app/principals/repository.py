@@ -290,11 +290,21 @@ class RateBucketRepository:
         return int(row["taken"]), float(row["tokens"])
 
 
-# What a budget has now: what it had, refilled for the time since it was spent (none when the
-# database's clock went back), at most its size.
+# A spent_at more than a window ahead of the database's clock was written before the clock
+# went back: its age is unknown, and it is taken as a window old (full again), not as spent
+# until the clock catches up. Less ahead, it is a spend that waited for the row (its statement
+# began first) or a small step: no refill until then.
+_AHEAD = "b.spent_at > statement_timestamp() + make_interval(secs => $3::float8)"
+# What a budget has now: what it had, refilled for the time since it was spent, at most its
+# size.
 _REFILLED = (
-    "LEAST({cap}, b.failures_left + GREATEST(0, extract(epoch FROM statement_timestamp()"
-    " - b.spent_at)::float8) * {cap} / $3::float8)"
+    "LEAST({cap}, b.failures_left + CASE WHEN " + _AHEAD + " THEN {cap} ELSE GREATEST(0,"
+    " extract(epoch FROM statement_timestamp() - b.spent_at)::float8) * {cap} / $3::float8 END)"
+)
+# When a budget was last spent, written with a spend: never back (see _AHEAD).
+_SPENT_AT = (
+    "CASE WHEN " + _AHEAD + " THEN statement_timestamp()"
+    " ELSE GREATEST(b.spent_at, statement_timestamp()) END"
 )
 _LEFT = f"""
 SELECT l.key, {_REFILLED.format(cap="l.cap")} AS left
@@ -314,7 +324,7 @@ RETURNING key, {_REFILLED.format(cap="b.capacity")} AS left
 _SPEND_FAILURE = f"""
 UPDATE failure_budgets AS b SET
     failures_left = GREATEST(0, {_REFILLED.format(cap="l.cap")} - 1),
-    spent_at = GREATEST(b.spent_at, statement_timestamp())
+    spent_at = {_SPENT_AT}
 FROM unnest($1::text[], $2::float8[]) AS l(key, cap)
 WHERE b.key = l.key
 """
@@ -327,7 +337,7 @@ ORDER BY l.key
 ON CONFLICT (key) DO UPDATE SET
     capacity = EXCLUDED.capacity,
     failures_left = LEAST(EXCLUDED.capacity, {_REFILLED.format(cap="EXCLUDED.capacity")} + 1),
-    spent_at = GREATEST(b.spent_at, statement_timestamp())
+    spent_at = {_SPENT_AT}
 """
 # At most PRUNE_BATCH rows, so that a flood's backlog is deleted a batch at a time within the
 # store's timeout, never by one DELETE that outlasts it (cancelled, so deleting nothing). Rows
@@ -338,6 +348,7 @@ _PRUNE_FAILURES = f"""
 DELETE FROM failure_budgets WHERE key IN (
     SELECT key FROM failure_budgets
     WHERE spent_at < statement_timestamp() - make_interval(secs => $1)
+       OR spent_at > statement_timestamp() + make_interval(secs => $1)
     LIMIT {PRUNE_BATCH}
     FOR UPDATE SKIP LOCKED
 )
