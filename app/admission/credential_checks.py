@@ -9,11 +9,11 @@ than queues when full (``SecretHashing``, ``server.overloaded``), asks the fleet
 (``SharedFailures``: ``throttled`` again when they are spent), and argon2 runs off the event
 loop — against the principal's hash, or a dummy one when there is no principal to check
 against, so that costs the same; the fleet's budgets are spent before the run and given back
-when the secret holds. The same secret presented
-again for the same principal while its check runs waits for that check instead of starting
-another: a busy client's burst after a restart (64 connections, one token, nothing remembered
-yet) costs one argon2 run, not 64 that fill the pool and answer ``server.overloaded``.
-PasswordDigest never comes here: it is a SHA-1 against the partner's secret, cheap as it is.
+when the secret holds. The same secret presented again for the same principal while its check
+runs waits for that check instead of starting another: a busy client's burst after a restart
+(64 connections, one token, nothing remembered yet) costs one argon2 run, not 64 that fill the
+pool and answer ``server.overloaded``. PasswordDigest never comes here: it is a SHA-1 against
+the partner's secret, cheap as it is.
 """
 
 from __future__ import annotations
