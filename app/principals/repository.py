@@ -251,12 +251,18 @@ class PrincipalRepository:
         )
 
 
-# The bucket's tokens now: refilled by the time elapsed at the database's clock (never back:
-# a statement that waited for the row may start before the last one's time), plus what the
-# instance hands back, at most the capacity. $3 rate, $4 capacity, $6 tokens handed back.
+# A refill more than a second (a full bucket's worth) ahead of the database's clock was written
+# before the clock was stepped back: its age is unknown, and the bucket is taken as full, not as
+# empty until the clock catches up. Less ahead, it is a statement that began before the last one
+# (it waited for the row) or a small step: no refill until then.
+_REFILL_AHEAD = "b.refilled_at > statement_timestamp() + interval '1 second'"
+# The bucket's tokens now: refilled by the time elapsed at the database's clock (never back),
+# plus what the instance hands back, at most the capacity. $3 rate, $4 capacity, $6 tokens
+# handed back.
 _AVAILABLE = (
-    "LEAST($4::float8, b.tokens + $6::int + $3::float8 * GREATEST(0::float8,"
-    " EXTRACT(epoch FROM statement_timestamp() - b.refilled_at)::float8))"
+    f"LEAST($4::float8, b.tokens + $6::int + CASE WHEN {_REFILL_AHEAD} THEN $4::float8"
+    " ELSE $3::float8 * GREATEST(0::float8,"
+    " EXTRACT(epoch FROM statement_timestamp() - b.refilled_at)::float8) END)"
 )
 _TAKE_LEASE = f"""
 INSERT INTO rate_buckets AS b (kind, principal_id, tokens, taken, refilled_at)
@@ -265,7 +271,8 @@ VALUES ($1, $2, $4::float8 - LEAST($5::int, floor($4::float8)),
 ON CONFLICT (kind, principal_id) DO UPDATE SET
     taken = LEAST($5::int, floor({_AVAILABLE}))::int,
     tokens = {_AVAILABLE} - LEAST($5::int, floor({_AVAILABLE})),
-    refilled_at = GREATEST(b.refilled_at, statement_timestamp())
+    refilled_at = CASE WHEN {_REFILL_AHEAD} THEN statement_timestamp()
+                       ELSE GREATEST(b.refilled_at, statement_timestamp()) END
 RETURNING taken, tokens
 """
 
