@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from app.admission.failure_throttle import FailureThrottle
 from app.admission.secret_hashing import SecretHashing
-from app.admission.shared_failures import FailureBudgets, SharedFailures
+from app.admission.shared_failures import FailureBudgets, FailureEvents, SharedFailures
 from app.admission.verified_secrets import VerifiedSecrets
 from app.errors import Unauthenticated
 from app.settings import Settings
@@ -71,11 +71,17 @@ class CredentialChecks:
     )
 
     @classmethod
-    def of(cls, settings: Settings, *, budgets: FailureBudgets | None = None) -> CredentialChecks:
+    def of(
+        cls,
+        settings: Settings,
+        *,
+        budgets: FailureBudgets | None = None,
+        events: FailureEvents | None = None,
+    ) -> CredentialChecks:
         """The checks as configured (``SSOGW_CREDENTIAL_*``, ``SSOGW_ARGON2_*``), their failure
-        budgets shared by the fleet through ``budgets``."""
+        budgets shared by the fleet through ``budgets`` (told to ``events``)."""
         return cls(
-            fleet=None if budgets is None else SharedFailures(budgets),
+            fleet=None if budgets is None else SharedFailures(budgets, events=events),
             hashing=SecretHashing(
                 workers=settings.credential_check_workers,
                 queue=settings.credential_check_queue,

@@ -64,6 +64,12 @@ class FailureBudgets(Protocol):
         ...
 
 
+class FailureEvents(Protocol):
+    def failure_budgets_asked(self, result: str) -> None:
+        """The budgets were asked: ``answered`` or ``unreachable``."""
+        ...
+
+
 class SharedFailures:
     """Reads and spends the fleet's failure budgets, or says nothing when it cannot (module
     docstring): what it says is for ``FailureThrottle.learn``."""
@@ -75,8 +81,10 @@ class SharedFailures:
         timeout_s: float = TIMEOUT_S,
         retry_s: float = RETRY_S,
         clock: Callable[[], float] = time.monotonic,
+        events: FailureEvents | None = None,
     ) -> None:
         self._store = store
+        self._events = events
         self._timeout = timeout_s
         self._retry = retry_s
         self._clock = clock
@@ -129,10 +137,15 @@ class SharedFailures:
         self._back()
         return left
 
+    def _said(self, result: str) -> None:
+        if self._events is not None:
+            self._events.failure_budgets_asked(result)
+
     def _asleep(self) -> bool:
         return self._away_until is not None and self._clock() < self._away_until
 
     def _gone(self, exc: Exception) -> None:
+        self._said("unreachable")
         if self._away_until is None:
             log.warning(
                 "credential checks: the fleet's failure budgets could not be reached (%s); each"
@@ -142,6 +155,7 @@ class SharedFailures:
         self._away_until = self._clock() + self._retry
 
     def _back(self) -> None:
+        self._said("answered")
         if self._away_until is not None:
             self._away_until = None
             log.warning("credential checks: the fleet's failure budgets answer again")

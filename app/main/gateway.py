@@ -167,7 +167,7 @@ def build_gateway(
         trusted_proxies=settings.trusted_proxies,
         # argon2: remembered, throttled (budgets shared by the fleet), off the loop
         checks=CredentialChecks.of(
-            settings, budgets=FailureBudgetRepository(lambda: db.admission_pool)
+            settings, budgets=FailureBudgetRepository(lambda: db.admission_pool), events=metrics
         ),
         wsse_window_s=settings.wsse_window_s, cache_ttl_s=settings.token_cache_s,
     )  # fmt: skip

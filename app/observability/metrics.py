@@ -93,6 +93,13 @@ class Metrics:
             ["result"],
             registry=registry,
         )
+        self.failure_budgets = Counter(
+            "ssogw_failure_budgets_total",
+            "Statements asked of the fleet's credential-failure budgets: answered, or"
+            " unreachable (this instance's own budgets hold meanwhile).",
+            ["result"],
+            registry=registry,
+        )
         self.connections_open = Gauge(
             "ssogw_http_connections_open",
             "HTTP connections open now (ssogw serve).",
@@ -309,6 +316,10 @@ class Metrics:
     # --- RateEvents (admission.rate_limiter) -----------------------------------------------------
     def rate_lease(self, result: str) -> None:
         self.rate_leases.labels(result).inc()
+
+    # --- FailureEvents (admission.shared_failures) -----------------------------------------------
+    def failure_budgets_asked(self, result: str) -> None:
+        self.failure_budgets.labels(result).inc()
 
     # --- ConnectionEvents (observability.connection_guard) ---------------------------------------
     def connection_cut(self, reason: str) -> None:

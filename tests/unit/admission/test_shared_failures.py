@@ -139,3 +139,20 @@ async def test_a_store_that_does_not_answer_holds_a_check_no_longer_than_its_tim
     async with asyncio.timeout(1):
         assert await fleet.left(BUDGETS, 60) == {}
     assert await fleet.spend(BUDGETS, 60) == {}  # away: not asked again meanwhile
+
+
+async def test_each_answer_and_each_absence_of_the_store_is_counted() -> None:
+    said: list[str] = []
+
+    class Events:
+        def failure_budgets_asked(self, result: str) -> None:
+            said.append(result)
+
+    clock, store = Clock(), Store(fails=True)
+    fleet = SharedFailures(store, retry_s=5, clock=clock, events=Events())
+    await fleet.left(BUDGETS, 60)
+    await fleet.left(BUDGETS, 60)  # known to be away: not asked, not counted
+    clock.now += 5
+    store.fails = False
+    await fleet.left(BUDGETS, 60)
+    assert said == ["unreachable", "answered"]
