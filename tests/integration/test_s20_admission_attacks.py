@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from starlette.types import Message, Receive, Scope
 
 from app.admission.credentials import BearerToken
 from app.admission.records import Caller, Protocol
@@ -31,6 +30,7 @@ from app.settings import Settings
 from app.soap.router import soap_endpoint
 from app.workers.listeners import bind_listeners
 from tests.reliability.soap_wire import inquire_body, security
+from tests.support.asgi_calls import soap_post
 from tests.support.clock import PinnedClock
 from tests.support.fleet import instance, verdict
 from tests.support.wsse import digest_token
@@ -257,26 +257,6 @@ async def test_calls_over_the_rate_limit_or_of_a_disabled_partner_each_write_a_l
     )
 
 
-def _soap_post(body: bytes) -> tuple[Scope, Receive]:
-    """The ASGI scope and receive of a SOAP 1.1 POST from 127.0.0.1."""
-    scope: Scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/soap/v1",
-        "headers": [
-            (b"content-type", b"text/xml; charset=utf-8"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 40000),
-    }
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def receive() -> Message:
-        return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-    return scope, receive
-
-
 async def test_made_up_usernames_of_60_kb_are_kept_in_memory_without_bound(
     settings: Settings, clock: PinnedClock
 ) -> None:
@@ -302,7 +282,7 @@ async def test_made_up_usernames_of_60_kb_are_kept_in_memory_without_bound(
         async def stranger() -> bytes:
             name = uuid.uuid4().hex + "x" * size
             body = envelope(inquire_body(KNOWN_ID), header=security(name, "guessed"))
-            answer = await endpoint.answer(*_soap_post(body))
+            answer = await endpoint.answer(*soap_post(body))
             return bytes(answer.body)
 
         first = await stranger()  # warm up: the code paths' own allocations happen once

@@ -24,7 +24,12 @@ from app.errors import CancelNotAllowed, ClientError
 from app.main import Gateway
 from tests.conftest import PartnerCredentials
 from tests.support.clock import PinnedClock
-from tests.support.counter_calls import caller, person_locked, settlement_round_trip
+from tests.support.counter_calls import (
+    caller,
+    person_locked,
+    settlement_round_trip,
+    waiting_on_person_lock,
+)
 from tests.support.people import add_person
 from tests.support.rate_changes import confirm_months
 from tests.support.rest_api import replicas
@@ -37,19 +42,6 @@ BAHT = 100
 
 def _token(partner: PartnerCredentials) -> Credentials:
     return digest_token(partner.username, partner.password)
-
-
-async def _waiting_on_person_lock(gateway: Gateway) -> None:
-    """Return once a statement on ``insured_persons`` waits for a lock."""
-    query = (
-        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-        " AND query LIKE '%insured_persons%'"
-    )
-    async with asyncio.timeout(10):
-        while True:
-            if await gateway.db.primary.fetchval(query):
-                return
-            await asyncio.sleep(0.02)
 
 
 async def _s39_paid_to_last_month(gateway: Gateway, current: Month) -> str:
@@ -96,7 +88,7 @@ async def test_a_s39_cancel_queued_for_the_persons_lock_past_the_cut_off_voids_a
                     request=CancelRequest(paid.partner_txn_id, "wrong person"),
                 )
             )
-            await _waiting_on_person_lock(gateway)
+            await waiting_on_person_lock(gateway)
             clock.set(datetime.combine(day, time(23, 5, 30), tzinfo=BANGKOK))
             _, _, report = await settlement_round_trip(
                 gateway, partner=partner.name, business_date=day, now=True

@@ -12,7 +12,6 @@ import secrets
 
 import asyncpg
 import pytest
-from starlette.types import Message, Receive, Scope
 
 from app.admission.rate_limiter import RateLimiter
 from app.main import Gateway
@@ -20,6 +19,7 @@ from app.principals.repository import RateBucketRepository
 from app.soap.router import soap_endpoint
 from tests.conftest import PartnerCredentials
 from tests.reliability.soap_wire import created_now, inquire_body, security
+from tests.support.asgi_calls import soap_post
 from tests.unit.soap.envelopes import envelope
 
 pytestmark = pytest.mark.db
@@ -31,26 +31,6 @@ def fault_code(body: bytes | memoryview) -> str:
     """The gateway's error code in a SOAP answer, or ``ok`` when it is not a Fault."""
     found = re.search(rb"<sso:code>([^<]*)</sso:code>", bytes(body))
     return found.group(1).decode() if found else "ok"
-
-
-def _soap_post(body: bytes) -> tuple[Scope, Receive]:
-    """The ASGI scope and receive of a SOAP 1.1 POST from 127.0.0.1."""
-    scope: Scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/soap/v1",
-        "headers": [
-            (b"content-type", b"text/xml; charset=utf-8"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 40000),
-    }
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def receive() -> Message:
-        return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-    return scope, receive
 
 
 async def test_a_captured_token_replays_with_its_nonce_tail_moved_into_created(
@@ -75,7 +55,7 @@ async def test_a_captured_token_replays_with_its_nonce_tail_moved_into_created(
     nonce = os.urandom(14) + "\xa0".encode()  # a partner's random nonce, as it sometimes is
     created = created_now()
     captured = security(partner.username, partner.password, nonce=nonce, created=created)
-    first = await endpoint.answer(*_soap_post(envelope(inquire_body(KNOWN_ID), header=captured)))
+    first = await endpoint.answer(*soap_post(envelope(inquire_body(KNOWN_ID), header=captured)))
     assert fault_code(first.body) in ADMITTED, first.body
 
     # The eavesdropper's edit: no secret, the captured digest kept as it was.
@@ -83,7 +63,7 @@ async def test_a_captured_token_replays_with_its_nonce_tail_moved_into_created(
         base64.b64encode(nonce).decode(), base64.b64encode(nonce[:-2]).decode()
     ).replace(f"<wsu:Created>{created}<", f"<wsu:Created>\xa0{created}<")
     assert shifted != captured
-    replay = await endpoint.answer(*_soap_post(envelope(inquire_body(KNOWN_ID), header=shifted)))
+    replay = await endpoint.answer(*soap_post(envelope(inquire_body(KNOWN_ID), header=shifted)))
     assert fault_code(replay.body) == "client.unauthenticated", (
         "a captured token replayed with its nonce's last two bytes moved into Created (a"
         f" no-break space) was answered {fault_code(replay.body)}, as the captured one was"

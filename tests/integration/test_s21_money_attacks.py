@@ -22,7 +22,7 @@ from app.errors import InvalidInput
 from app.main import Gateway
 from tests.conftest import PartnerCredentials
 from tests.support.clock import PinnedClock
-from tests.support.counter_calls import caller, person_locked, s40_person
+from tests.support.counter_calls import caller, person_locked, s40_person, waiting_on_person_lock
 from tests.support.people import wait_replayed
 from tests.support.rest_api import replicas
 from tests.support.wsse import digest_token
@@ -34,19 +34,6 @@ BAHT = 100
 
 def _token(partner: PartnerCredentials) -> Credentials:
     return digest_token(partner.username, partner.password)
-
-
-async def _waiting_on_person_lock(gateway: Gateway) -> None:
-    """Return once a statement on ``insured_persons`` waits for a lock."""
-    query = (
-        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-        " AND query LIKE '%insured_persons%'"
-    )
-    async with asyncio.timeout(10):
-        while True:
-            if await gateway.db.primary.fetchval(query):
-                return
-            await asyncio.sleep(0.02)
 
 
 # --- an option change queued for the person's lock past midnight -------------------------------
@@ -77,7 +64,7 @@ async def test_an_option_change_queued_past_the_months_end_takes_effect_the_mont
                     option=3,
                 )
             )
-            await _waiting_on_person_lock(gateway)
+            await waiting_on_person_lock(gateway)
             clock.set(datetime.combine(first_next, time(0, 0, 1), tzinfo=BANGKOK))
             await let_go()
             result = await change

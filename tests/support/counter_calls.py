@@ -1,9 +1,10 @@
 """The counter service called directly, as the SOAP and REST adapters call it: callers,
 confirm requests at the session's business time, fresh Section 40 members, a person's lock held
-by another session, audit rows."""
+by another session (and a statement seen waiting for it), audit rows."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -82,6 +83,19 @@ async def person_locked(
         yield held.rollback
     finally:
         await pool.release(holder)  # an open transaction is rolled back on release
+
+
+async def waiting_on_person_lock(gw: Gateway) -> None:
+    """Return once a statement on ``insured_persons`` waits for a lock (``person_locked``)."""
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        " AND query LIKE '%insured_persons%'"
+    )
+    async with asyncio.timeout(10):
+        while True:
+            if await gw.db.primary.fetchval(query):
+                return
+            await asyncio.sleep(0.02)
 
 
 async def audit_rows(gw: Gateway, request_id: str) -> list[dict[str, object]]:
