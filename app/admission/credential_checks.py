@@ -135,7 +135,14 @@ class CredentialChecks:
         key = (p.kind, p.ident, p.stored_hash, hashlib.sha256(p.secret.encode()).digest())
         running = self.running.get(key)
         if running is not None:
-            return await asyncio.shield(running)
+            try:
+                return await asyncio.shield(running)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # this call's own caller went away
+                # The check joined was cancelled (its caller went away): this one is made anew.
+                return await self._verify(p, name)
         future: asyncio.Future[_Verdict] = asyncio.get_running_loop().create_future()
         self.running[key] = future
         try:
