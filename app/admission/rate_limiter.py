@@ -62,7 +62,7 @@ def whole_tokens(amount: float) -> int:
 
 
 class RateBuckets(Protocol):
-    """The fleet's shared buckets (``app.principals.repository.RateBucketRepository``)."""
+    """The fleet's shared buckets (``app.principals.shared_limits.RateBucketRepository``)."""
 
     async def take(
         self, kind: str, ident: int, *, rate: float, capacity: float, want: int, returned: int

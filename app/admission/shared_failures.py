@@ -36,7 +36,7 @@ RETRY_S = 5.0
 
 
 class FailureBudgets(Protocol):
-    """The fleet's failure budgets (``app.principals.repository.FailureBudgetRepository``):
+    """The fleet's failure budgets (``app.principals.shared_limits.FailureBudgetRepository``):
     ``budgets`` are (name, size) as ``FailureThrottle.budgets`` gives them; what is left of
     each, by name, for those spent lately (the others are full)."""
 

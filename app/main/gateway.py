@@ -64,12 +64,9 @@ from app.observability.metrics import Metrics
 from app.principals.change_feed import PrincipalChanges
 from app.principals.nonce_ledger import PgNonceLedger
 from app.principals.registry import Registry
-from app.principals.repository import (
-    FailureBudgetRepository,
-    PrincipalRepository,
-    RateBucketRepository,
-)
+from app.principals.repository import PrincipalRepository
 from app.principals.service import PrincipalAdmin
+from app.principals.shared_limits import FailureBudgetRepository, RateBucketRepository
 from app.rates.book import RateBook
 from app.rates.repository import SETTLE_S, RatesRepository
 from app.rates.service import RatesAdmin

@@ -17,7 +17,7 @@ from app.admission.credentials import BearerToken
 from app.admission.records import Caller, Protocol
 from app.errors import ServiceError, Unauthenticated
 from app.main import Gateway
-from app.principals.repository import FailureBudgetRepository
+from app.principals.shared_limits import FailureBudgetRepository
 from app.settings import Settings
 from tests.support.clock import PinnedClock
 from tests.support.fleet import instance

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from app.main import Gateway
-from app.principals.repository import RateBucketRepository
+from app.principals.shared_limits import RateBucketRepository
 
 pytestmark = pytest.mark.db
 

@@ -16,7 +16,7 @@ import pytest
 
 from app.admission.rate_limiter import RateLimiter
 from app.db.local_pair import free_port
-from app.principals.repository import RateBucketRepository
+from app.principals.shared_limits import RateBucketRepository
 from app.settings import Settings
 
 pytestmark = pytest.mark.db

@@ -15,7 +15,7 @@ import pytest
 
 from app.admission.rate_limiter import RateLimiter
 from app.main import Gateway
-from app.principals.repository import RateBucketRepository
+from app.principals.shared_limits import RateBucketRepository
 from app.soap.router import soap_endpoint
 from tests.conftest import PartnerCredentials
 from tests.reliability.soap_wire import created_now, inquire_body, security

@@ -12,7 +12,7 @@ import pytest
 
 from app.admission.shared_failures import SharedFailures
 from app.main import Gateway
-from app.principals.repository import FailureBudgetRepository
+from app.principals.shared_limits import FailureBudgetRepository
 from app.settings import Settings
 from tests.integration.test_fleet_failure_budgets import (
     documentation_address,
