@@ -1,0 +1,59 @@
+"""Last attacks on the fleet's failure budgets (app/admission/shared_failures.py): a check
+whose secret holds must spend nothing of them, whatever else the store does meanwhile."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+
+import asyncpg
+import pytest
+
+from app.admission.shared_failures import SharedFailures
+from app.main import Gateway
+from app.principals.repository import FailureBudgetRepository
+
+pytestmark = pytest.mark.db
+
+STORED = "SELECT failures_left FROM failure_budgets WHERE key = $1"
+
+
+class Ticks:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def checked(fleet: SharedFailures, budgets: Sequence[tuple[str, int]]) -> None:
+    """What ``CredentialChecks._run`` does with the fleet for a secret that holds."""
+    spent: Mapping[str, float] = await fleet.spend(budgets, 60.0)
+    assert all(left >= 0 for left in spent.values())
+    if spent:
+        await fleet.give_back(budgets, 60.0)
+
+
+async def test_a_right_secret_gets_its_failure_back_though_another_check_timed_out_meanwhile(
+    owner_pool: asyncpg.Pool, gateway: Gateway
+) -> None:
+    """A client's check spends its budgets, then runs argon2; meanwhile another check's spend
+    waits for a row another instance's stalled transaction holds, past the store's timeout, so
+    the store is taken for away. The client's secret holds, but its give-back is skipped as
+    the store is away: the failure its right secret spent stays spent in the fleet's budget,
+    and a few such lock the client out for the window."""
+    fleet = SharedFailures(
+        FailureBudgetRepository(lambda: gateway.db.admission_pool), timeout_s=0.3, clock=Ticks()
+    )
+    key, held = (f"pair|192.0.2.9|client:{uuid.uuid4().hex[:12]}" for _ in range(2))
+    assert await fleet.spend([(key, 2)], 60.0) == {key: 1.0}  # before the client's argon2
+    await owner_pool.execute(
+        "INSERT INTO failure_budgets VALUES ($1, 2, 2, statement_timestamp())", held
+    )
+    async with owner_pool.acquire() as elsewhere, elsewhere.transaction():
+        await elsewhere.execute("SELECT 1 FROM failure_budgets WHERE key = $1 FOR UPDATE", held)
+        assert await fleet.spend([(held, 2)], 60.0) == {}  # timed out: taken for away
+    await fleet.give_back([(key, 2)], 60.0)  # the client's secret held
+    assert await owner_pool.fetchval(STORED, key) == 2, "the right secret's failure is kept"
