@@ -107,9 +107,10 @@ class SharedFailures:
         return await self._ask(self._store.spend(budgets, window_s), window_s, prune=True)
 
     async def give_back(self, budgets: Sequence[tuple[str, int]], window_s: float) -> None:
-        """Give back the failure ``spend`` took for a check that held (not when the store is
-        away: it refills)."""
-        await self._ask(self._gave_back(budgets, window_s), window_s, prune=False)
+        """Give back the failure ``spend`` took for a check that held: asked even while the
+        store is taken for away since (another check timed out meanwhile), as the spend
+        reached it."""
+        await self._ask(self._gave_back(budgets, window_s), window_s, prune=False, while_away=True)
 
     async def _gave_back(
         self, budgets: Sequence[tuple[str, int]], window_s: float
@@ -118,9 +119,14 @@ class SharedFailures:
         return {}
 
     async def _ask(
-        self, asked: Coroutine[Any, Any, Mapping[str, float]], window_s: float, *, prune: bool
+        self,
+        asked: Coroutine[Any, Any, Mapping[str, float]],
+        window_s: float,
+        *,
+        prune: bool,
+        while_away: bool = False,
     ) -> Mapping[str, float]:
-        if self._asleep():
+        if self._asleep() and not while_away:
             asked.close()
             return {}
         try:
