@@ -3,6 +3,7 @@ whose secret holds must spend nothing of them, whatever else the store does mean
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
 
@@ -56,4 +57,27 @@ async def test_a_right_secret_gets_its_failure_back_though_another_check_timed_o
         await elsewhere.execute("SELECT 1 FROM failure_budgets WHERE key = $1 FOR UPDATE", held)
         assert await fleet.spend([(held, 2)], 60.0) == {}  # timed out: taken for away
     await fleet.give_back([(key, 2)], 60.0)  # the client's secret held
+    assert await owner_pool.fetchval(STORED, key) == 2, "the right secret's failure is kept"
+
+
+class SlowPrune(FailureBudgetRepository):
+    """The fleet's budgets, whose prune outlasts the store's timeout (the pool's connections
+    all taken by payments when it asks for one, say)."""
+
+    async def prune(self, window_s: float) -> bool:
+        await asyncio.sleep(0.5)
+        return await super().prune(window_s)
+
+
+async def test_a_prune_outlasting_the_timeout_keeps_the_spends_answer(
+    owner_pool: asyncpg.Pool, gateway: Gateway
+) -> None:
+    """The prune due after a spend outlasts the store's timeout: the spend has committed, but
+    its answer is dropped with the prune's, so a check whose secret then holds gives nothing
+    back, and the failure its right secret spent stays spent in the fleet's budget."""
+    ticks = Ticks()
+    fleet = SharedFailures(SlowPrune(lambda: gateway.db.admission_pool), timeout_s=0.3, clock=ticks)
+    key = f"pair|192.0.2.10|client:{uuid.uuid4().hex[:12]}"
+    ticks.now += 60  # a window since this instance last pruned
+    await checked(fleet, [(key, 2)])
     assert await owner_pool.fetchval(STORED, key) == 2, "the right secret's failure is kept"
