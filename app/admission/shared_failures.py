@@ -129,23 +129,34 @@ class SharedFailures:
         if self._asleep() and not while_away:
             asked.close()
             return {}
+        deadline = asyncio.get_running_loop().time() + self._timeout
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout_at(deadline):
                 left = await asked
-                # A batch at a time, within the timeout: while batches come back full (a flood's
-                # backlog), the next spend prunes again instead of a window later.
-                due = prune and self._clock() - self._pruned >= window_s
-                if due and not await self._store.prune(window_s):
-                    self._pruned = self._clock()
         except Exception as exc:  # whatever keeps the store away: the instance's own budgets
             self._gone(exc)
             return {}
         self._back()
+        if prune and self._clock() - self._pruned >= window_s:
+            await self._prune(window_s, deadline)
         return left
 
     def _said(self, result: str) -> None:
         if self._events is not None:
             self._events.failure_budgets_asked(result)
+
+    async def _prune(self, window_s: float, deadline: float) -> None:
+        # A batch at a time, within what is left of the timeout: while batches come back full
+        # (a flood's backlog), or one fails, the next spend prunes again instead of a window
+        # later. A prune that fails drops nothing: the spend's answer stands (it committed).
+        try:
+            async with asyncio.timeout_at(deadline):
+                more = await self._store.prune(window_s)
+        except Exception as exc:
+            log.debug("credential checks: pruning the fleet's failure budgets failed (%r)", exc)
+            return
+        if not more:
+            self._pruned = self._clock()
 
     def _asleep(self) -> bool:
         return self._away_until is not None and self._clock() < self._away_until
