@@ -78,6 +78,7 @@ class KnownPrincipals:
         ``ttl_s``."""
         self._generation += 1
         self._names = None
+        self._reading = None  # a read begun before the change: callers from now read anew
         self._no_one.clear()
         if kind is None or ident is None:
             self._partners.clear()
@@ -141,7 +142,8 @@ class KnownPrincipals:
         try:
             usernames, token_ids = await self._store.principal_names()
         finally:
-            self._reading = None
+            if self._reading is asyncio.current_task():  # not a read begun since a change
+                self._reading = None
         names = _Names(usernames, token_ids, until=now + self._ttl)
         if generation == self._generation:  # else a change was announced while they were read
             self._names = names
