@@ -4,6 +4,7 @@ whose secret holds must spend nothing of them, whatever else the store does mean
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 
@@ -12,7 +13,8 @@ import pytest
 
 from app.admission.shared_failures import SharedFailures
 from app.main import Gateway
-from app.principals.repository import FailureBudgetRepository
+from app.principals.repository import FailureBudgetRepository, RateBucketRepository
+from app.settings import Settings
 
 pytestmark = pytest.mark.db
 
@@ -81,3 +83,31 @@ async def test_a_prune_outlasting_the_timeout_keeps_the_spends_answer(
     ticks.now += 60  # a window since this instance last pruned
     await checked(fleet, [(key, 2)])
     assert await owner_pool.fetchval(STORED, key) == 2, "the right secret's failure is kept"
+
+
+async def test_a_take_overtaken_during_a_stall_is_not_given_a_full_bucket(
+    owner_pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """A principal's bucket row is held a while (a stalled statement, say: a commit waiting
+    for the standby) and its takes queue. A take that began later gets the row first (arriving
+    as the holder commits, it does not queue) and writes its own time; the earlier take then
+    finds the refill more than a second ahead of its statement's time and takes the bucket
+    as full: every take overtaken so mints a bucket. (Here the later take runs in the holder's
+    transaction, so that it gets the row first every time.)"""
+    pool = await asyncpg.create_pool(settings.primary_dsn, min_size=1, max_size=2)
+    try:
+        buckets = RateBucketRepository(lambda: pool)
+        k = ("partner", secrets.randbelow(2**62) + 2**40)
+        rate = {"rate": 1.0, "capacity": 1.0, "want": 1, "returned": 0}
+        assert await buckets.take(*k, **rate) == (1, 0.0)  # emptied
+        async with owner_pool.acquire() as stalled, stalled.transaction():
+            await stalled.execute(
+                "SELECT 1 FROM rate_buckets WHERE kind = $1 AND principal_id = $2 FOR UPDATE", *k
+            )
+            earlier = asyncio.create_task(buckets.take(*k, **rate))  # waits for the row
+            await asyncio.sleep(1.5)
+            assert (await RateBucketRepository(lambda: stalled).take(*k, **rate))[0] == 1
+        taken, _ = await earlier
+        assert taken == 0, "a second token within 1.5 s of a bucket of one at 1/s"
+    finally:
+        await pool.close()
