@@ -10,11 +10,11 @@ import asyncpg
 
 from app.db.failures import translated
 
-# A refill more than a second (a full bucket's worth) ahead of the database's clock was written
-# before the clock was stepped back: its age is unknown, and the bucket is taken as full, not as
-# empty until the clock catches up. Less ahead, it is a statement that began before the last one
-# (it waited for the row) or a small step: no refill until then.
-_REFILL_AHEAD = "b.refilled_at > statement_timestamp() + interval '1 second'"
+# A refill more than a second (a full bucket's worth) ahead of the database's clock now (not of
+# this statement's start: a take begun later may have got the row first while this one waited)
+# was written before the clock was stepped back: its age is unknown, and the bucket is taken as
+# full, not as empty until the clock catches up. Less ahead, a small step: no refill until then.
+_REFILL_AHEAD = "b.refilled_at > clock_timestamp() + interval '1 second'"
 # The bucket's tokens now: refilled by the time elapsed at the database's clock (never back),
 # plus what the instance hands back, at most the capacity. $3 rate, $4 capacity, $6 tokens
 # handed back.
