@@ -166,6 +166,7 @@ class CredentialChecks:
         budgets = self.throttle.budgets(p.address, name)
         window_s = self.throttle.window_s
         spent: Mapping[str, float] = {}
+        sent = False
         if self.fleet is not None:
             try:
                 self.throttle.learn(budgets, await self.fleet.left(budgets, window_s))
@@ -174,6 +175,7 @@ class CredentialChecks:
                 # Spent before the run, when there is one to spend: checks racing this one, here
                 # or on other instances, cannot all read the same failure left. Lost to a race,
                 # nothing is learned: the failures may yet be given back.
+                sent = self.fleet.asking
                 spent = await self.fleet.spend(budgets, window_s)
                 if any(left < 0 for left in spent.values()):
                     raise _throttled()
@@ -181,8 +183,10 @@ class CredentialChecks:
                 slot.release()
                 raise
         holds = await self.hashing.verify(p.stored_hash, p.secret, slot=slot)
-        if holds and self.fleet is not None and spent:
-            await self.fleet.give_back(budgets, window_s)  # a success spends nothing
+        if holds and self.fleet is not None and sent:
+            # A success spends nothing: given back when spent, and when the spend was sent but
+            # its answer lost (it may have been made; at most one more, up to the budget's size).
+            await self.fleet.give_back(budgets, window_s)
         return holds, {} if holds else spent
 
 

@@ -158,6 +158,11 @@ class SharedFailures:
         if not more:
             self._pruned = self._clock()
 
+    @property
+    def asking(self) -> bool:
+        """Whether the store is asked now (not taken for away)."""
+        return not self._asleep()
+
     def _asleep(self) -> bool:
         return self._away_until is not None and self._clock() < self._away_until
 

@@ -13,7 +13,7 @@ import pytest
 
 from app.admission.shared_failures import SharedFailures
 from app.main import Gateway
-from app.principals.repository import FailureBudgetRepository, RateBucketRepository
+from app.principals.shared_limits import FailureBudgetRepository, RateBucketRepository
 from app.settings import Settings
 
 pytestmark = pytest.mark.db

@@ -156,3 +156,30 @@ async def test_each_answer_and_each_absence_of_the_store_is_counted() -> None:
     store.fails = False
     await fleet.left(BUDGETS, 60)
     assert said == ["unreachable", "answered"]
+
+
+async def test_a_right_secret_gets_back_a_failure_whose_spend_answered_too_late() -> None:
+    """The spend before the run was made, but its answer came after the timeout (a busy
+    primary): the check, its secret right, gives the failure back all the same."""
+
+    class Late(Store):
+        async def spend(
+            self, budgets: Sequence[tuple[str, int]], window_s: float
+        ) -> Mapping[str, float]:
+            await super().spend(budgets, window_s)  # made ...
+            await asyncio.sleep(1)  # ... and answered too late
+            return {}
+
+        async def give_back(self, budgets: Sequence[tuple[str, int]], window_s: float) -> None:
+            for key, _ in budgets:
+                self.spent[key] -= 1
+
+    hashing = SecretHashing(**CHEAP)
+    store = Late()
+    checks = CredentialChecks(hashing=hashing, fleet=SharedFailures(store, timeout_s=0.05))
+    right = Presented(
+        kind="partner", name="cvs", address="198.51.100.7", secret="right", ident=7,
+        stored_hash=await hashing.hash("right"),
+    )  # fmt: skip
+    assert await checks.holds(right)
+    assert set(store.spent.values()) == {0}, store.spent
