@@ -1,0 +1,67 @@
+"""Final attacks on the credential checks' fleet budgets: a right secret spends nothing of them,
+also when the caller whose check it joined goes away while argon2 runs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+
+from app.admission.credential_checks import CredentialChecks, Presented
+from app.admission.secret_hashing import SecretHashing
+from app.admission.shared_failures import SharedFailures
+
+
+class Store:
+    """Budgets in memory (no refill: the test takes less than a window); counts what is spent
+    and given back."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, int] = {}
+
+    async def left(
+        self, budgets: Sequence[tuple[str, int]], window_s: float
+    ) -> Mapping[str, float]:
+        return {key: float(size - self.spent[key]) for key, size in budgets if key in self.spent}
+
+    async def spend(
+        self, budgets: Sequence[tuple[str, int]], window_s: float
+    ) -> Mapping[str, float]:
+        for key, _ in budgets:
+            self.spent[key] = self.spent.get(key, 0) + 1
+        return {key: float(size - self.spent[key]) for key, size in budgets}
+
+    async def give_back(self, budgets: Sequence[tuple[str, int]], window_s: float) -> None:
+        for key, _ in budgets:
+            self.spent[key] -= 1
+
+    async def prune(self, window_s: float) -> bool:
+        return False
+
+
+def presented(secret: str, stored: str) -> Presented:
+    return Presented(
+        kind="client", name="ops", address="198.51.100.7", secret=secret, ident=7,
+        stored_hash=stored,
+    )  # fmt: skip
+
+
+async def test_a_right_secret_whose_joined_check_lost_its_caller_spends_nothing() -> None:
+    """The caller whose check others joined goes away while argon2 runs, after the check
+    spent the fleet's budgets: the spend was never given back, and the joined caller's own
+    check spent again, so each dropped connection of a client with its secret right left one
+    failure spent in the fleet's budgets (five lock it out for the window)."""
+    hashing = SecretHashing(workers=1, queue=2, memory_kib=65536, time_cost=2, parallelism=1)
+    store = Store()
+    checks = CredentialChecks(hashing=hashing, fleet=SharedFailures(store))
+    stored = await hashing.hash("right")
+    first = asyncio.create_task(checks.holds(presented("right", stored)))
+    await asyncio.sleep(0.01)  # spent, its argon2 run under way
+    assert store.spent and all(n == 1 for n in store.spent.values())
+    joined = asyncio.create_task(checks.holds(presented("right", stored)))
+    await asyncio.sleep(0.01)  # waiting for the first's check
+    first.cancel()
+    async with asyncio.timeout(10):
+        assert await joined is True
+    for _ in range(50):  # one worker: the first's run ended before the joined one's answer
+        await asyncio.sleep(0.01)  # anything still to be given back, given back meanwhile
+    assert all(n == 0 for n in store.spent.values()), store.spent
