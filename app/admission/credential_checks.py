@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from app.admission.failure_throttle import FailureThrottle
-from app.admission.secret_hashing import SecretHashing
+from app.admission.secret_hashing import SecretHashing, Slot
 from app.admission.shared_failures import FailureBudgets, FailureEvents, SharedFailures
 from app.admission.verified_secrets import VerifiedSecrets
 from app.errors import Unauthenticated
@@ -69,6 +69,8 @@ class CredentialChecks:
     running: dict[tuple[str, int, str, bytes], asyncio.Future[_Verdict]] = field(
         default_factory=dict
     )
+    # argon2 runs whose callers went away, held until they end (and give back what they spent).
+    finishing: set[asyncio.Task[bool]] = field(default_factory=set)
 
     @classmethod
     def of(
@@ -182,12 +184,28 @@ class CredentialChecks:
             except BaseException:  # throttled, or the call cancelled: the place is not used
                 slot.release()
                 raise
+        # Shielded: a caller that goes away mid-run leaves the run, and the give-back its spend
+        # is owed when the secret holds, to end, not its failure spent for a right secret.
+        checked = asyncio.ensure_future(self._checked(p, budgets, slot=slot, sent=sent))
+        self.finishing.add(checked)
+        checked.add_done_callback(self._finished)
+        holds = await asyncio.shield(checked)
+        return holds, {} if holds else spent
+
+    async def _checked(
+        self, p: Presented, budgets: list[tuple[str, int]], *, slot: Slot, sent: bool
+    ) -> bool:
         holds = await self.hashing.verify(p.stored_hash, p.secret, slot=slot)
         if holds and self.fleet is not None and sent:
             # A success spends nothing: given back when spent, and when the spend was sent but
             # its answer lost (it may have been made; at most one more, up to the budget's size).
-            await self.fleet.give_back(budgets, window_s)
-        return holds, {} if holds else spent
+            await self.fleet.give_back(budgets, self.throttle.window_s)
+        return holds
+
+    def _finished(self, checked: asyncio.Task[bool]) -> None:
+        self.finishing.discard(checked)
+        if not checked.cancelled():
+            checked.exception()  # retrieved: no "never retrieved" warning when no one waits
 
 
 def _throttled() -> Unauthenticated:
