@@ -65,3 +65,42 @@ async def test_a_right_secret_whose_joined_check_lost_its_caller_spends_nothing(
     for _ in range(50):  # one worker: the first's run ended before the joined one's answer
         await asyncio.sleep(0.01)  # anything still to be given back, given back meanwhile
     assert all(n == 0 for n in store.spent.values()), store.spent
+
+
+class SlowSpend(Store):
+    """A busy primary: a spend commits, and answers once ``answer`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = asyncio.Event()
+
+    async def spend(
+        self, budgets: Sequence[tuple[str, int]], window_s: float
+    ) -> Mapping[str, float]:
+        left = await super().spend(budgets, window_s)
+        await self.answer.wait()
+        return left
+
+
+async def test_a_right_secret_whose_caller_went_away_during_the_spend_spends_nothing() -> None:
+    """The caller whose check others joined goes away while the fleet's spend is out (a busy
+    primary, the client's own timeout): the spend commits and is never given back, and the
+    joined caller's check spends again, so a client with its secret right loses a failure of
+    the fleet's budgets for each call it gives up on."""
+    hashing = SecretHashing(workers=1, queue=2, memory_kib=1024, time_cost=1, parallelism=1)
+    store = SlowSpend()
+    checks = CredentialChecks(hashing=hashing, fleet=SharedFailures(store, timeout_s=60))
+    stored = await hashing.hash("right")
+    first = asyncio.create_task(checks.holds(presented("right", stored)))
+    await asyncio.sleep(0.01)  # its spend out, committed, not answered
+    assert store.spent and all(n == 1 for n in store.spent.values())
+    joined = asyncio.create_task(checks.holds(presented("right", stored)))
+    await asyncio.sleep(0.01)  # waiting for the first's check
+    first.cancel()
+    await asyncio.sleep(0.01)
+    store.answer.set()  # the primary answers again
+    async with asyncio.timeout(10):
+        assert await joined is True
+    for _ in range(50):  # anything still to be given back, given back meanwhile
+        await asyncio.sleep(0.01)
+    assert all(n == 0 for n in store.spent.values()), store.spent
