@@ -69,8 +69,8 @@ class CredentialChecks:
     running: dict[tuple[str, int, str, bytes], asyncio.Future[_Verdict]] = field(
         default_factory=dict
     )
-    # argon2 runs whose callers went away, held until they end (and give back what they spent).
-    finishing: set[asyncio.Task[bool]] = field(default_factory=set)
+    # Spends and argon2 runs whose callers may have gone away, held until they end.
+    finishing: set[asyncio.Task[_Verdict]] = field(default_factory=set)
 
     @classmethod
     def of(
@@ -166,14 +166,30 @@ class CredentialChecks:
         (for ``FailureThrottle.learn`` once this instance's own are spent)."""
         slot = self.hashing.reserve()
         budgets = self.throttle.budgets(p.address, name)
+        if self.fleet is not None:
+            try:
+                self.throttle.learn(budgets, await self.fleet.left(budgets, self.throttle.window_s))
+                if self.throttle.throttled(p.address, name):
+                    raise _throttled()
+            except BaseException:  # throttled, or the call cancelled: the place is not used
+                slot.release()
+                raise
+        # Shielded from the spend on: a caller that goes away once it is sent leaves the spend,
+        # the run and the give-back the spend is owed when the secret holds to end, not a
+        # failure spent for a right secret (and another by a caller joined to it, checked anew).
+        checked = asyncio.ensure_future(self._spent_and_checked(p, budgets, slot=slot))
+        self.finishing.add(checked)
+        checked.add_done_callback(self._finished)
+        return await asyncio.shield(checked)
+
+    async def _spent_and_checked(
+        self, p: Presented, budgets: list[tuple[str, int]], *, slot: Slot
+    ) -> _Verdict:
         window_s = self.throttle.window_s
         spent: Mapping[str, float] = {}
         sent = False
         if self.fleet is not None:
             try:
-                self.throttle.learn(budgets, await self.fleet.left(budgets, window_s))
-                if self.throttle.throttled(p.address, name):
-                    raise _throttled()
                 # Spent before the run, when there is one to spend: checks racing this one, here
                 # or on other instances, cannot all read the same failure left. Lost to a race,
                 # nothing is learned: the failures may yet be given back.
@@ -181,28 +197,17 @@ class CredentialChecks:
                 spent = await self.fleet.spend(budgets, window_s)
                 if any(left < 0 for left in spent.values()):
                     raise _throttled()
-            except BaseException:  # throttled, or the call cancelled: the place is not used
+            except BaseException:  # throttled (or the loop closing): the place is not used
                 slot.release()
                 raise
-        # Shielded: a caller that goes away mid-run leaves the run, and the give-back its spend
-        # is owed when the secret holds, to end, not its failure spent for a right secret.
-        checked = asyncio.ensure_future(self._checked(p, budgets, slot=slot, sent=sent))
-        self.finishing.add(checked)
-        checked.add_done_callback(self._finished)
-        holds = await asyncio.shield(checked)
-        return holds, {} if holds else spent
-
-    async def _checked(
-        self, p: Presented, budgets: list[tuple[str, int]], *, slot: Slot, sent: bool
-    ) -> bool:
         holds = await self.hashing.verify(p.stored_hash, p.secret, slot=slot)
         if holds and self.fleet is not None and sent:
             # A success spends nothing: given back when spent, and when the spend was sent but
             # its answer lost (it may have been made; at most one more, up to the budget's size).
-            await self.fleet.give_back(budgets, self.throttle.window_s)
-        return holds
+            await self.fleet.give_back(budgets, window_s)
+        return holds, {} if holds else spent
 
-    def _finished(self, checked: asyncio.Task[bool]) -> None:
+    def _finished(self, checked: asyncio.Task[_Verdict]) -> None:
         self.finishing.discard(checked)
         if not checked.cancelled():
             checked.exception()  # retrieved: no "never retrieved" warning when no one waits
