@@ -104,3 +104,22 @@ async def test_a_right_secret_whose_caller_went_away_during_the_spend_spends_not
     for _ in range(50):  # anything still to be given back, given back meanwhile
         await asyncio.sleep(0.01)
     assert all(n == 0 for n in store.spent.values()), store.spent
+
+
+async def test_a_right_secret_joined_to_a_check_whose_caller_went_away_is_not_throttled() -> None:
+    """A client with its last failure of the fleet's pair budget left (four spent on an old
+    token) presents its right secret twice at once, and the first call is dropped while argon2
+    runs: the joined call checked anew found the budget spent by the first's run, whose
+    give-back was yet to come, and was refused as throttled though its secret is right."""
+    hashing = SecretHashing(workers=1, queue=2, memory_kib=65536, time_cost=2, parallelism=1)
+    store = Store()
+    store.spent = {"pair|198.51.100.7|client:ops": 4}  # of 5, spent on an old token
+    checks = CredentialChecks(hashing=hashing, fleet=SharedFailures(store))
+    stored = await hashing.hash("right")
+    first = asyncio.create_task(checks.holds(presented("right", stored)))
+    await asyncio.sleep(0.01)  # the last failure spent, its argon2 run under way
+    joined = asyncio.create_task(checks.holds(presented("right", stored)))
+    await asyncio.sleep(0.01)  # waiting for the first's check
+    first.cancel()
+    async with asyncio.timeout(10):
+        assert await joined is True
