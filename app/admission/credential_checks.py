@@ -12,8 +12,9 @@ against, so that costs the same; the fleet's budgets are spent before the run an
 when the secret holds. The same secret presented again for the same principal while its check
 runs waits for that check instead of starting another: a busy client's burst after a restart
 (64 connections, one token, nothing remembered yet) costs one argon2 run, not 64 that fill the
-pool and answer ``server.overloaded``. PasswordDigest never comes here: it is a SHA-1 against
-the partner's secret, cheap as it is.
+pool and answer ``server.overloaded``; such a check runs to its end even when the caller that
+began it goes away. PasswordDigest never comes here: it is a SHA-1 against the partner's
+secret, cheap as it is.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from app.admission.failure_throttle import FailureThrottle
-from app.admission.secret_hashing import SecretHashing, Slot
+from app.admission.secret_hashing import SecretHashing
 from app.admission.shared_failures import FailureBudgets, FailureEvents, SharedFailures
 from app.admission.verified_secrets import VerifiedSecrets
 from app.errors import Unauthenticated
@@ -65,12 +66,9 @@ class CredentialChecks:
     # The fleet's failure budgets, spent with this instance's (None: this instance's alone).
     fleet: SharedFailures | None = None
 
-    # The checks running now, by (kind, principal, stored hash, SHA-256 of the secret).
-    running: dict[tuple[str, int, str, bytes], asyncio.Future[_Verdict]] = field(
-        default_factory=dict
-    )
-    # Spends and argon2 runs whose callers may have gone away, held until they end.
-    finishing: set[asyncio.Task[_Verdict]] = field(default_factory=set)
+    # The checks running now, by (kind, principal, stored hash, SHA-256 of the secret), each
+    # apart from the callers waiting for it.
+    running: dict[tuple[str, int, str, bytes], asyncio.Task[_Verdict]] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -136,28 +134,19 @@ class CredentialChecks:
             return await self._run(p, name)
         key = (p.kind, p.ident, p.stored_hash, hashlib.sha256(p.secret.encode()).digest())
         running = self.running.get(key)
-        if running is not None:
-            try:
-                return await asyncio.shield(running)
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise  # this call's own caller went away
-                # The check joined was cancelled (its caller went away): this one is made anew.
-                return await self._verify(p, name)
-        future: asyncio.Future[_Verdict] = asyncio.get_running_loop().create_future()
-        self.running[key] = future
-        try:
-            verdict = await self._run(p, name)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: no "never retrieved" warning when no one waits
-            raise
-        else:
-            future.set_result(verdict)
-            return verdict
-        finally:
+        if running is None:
+            # Apart from its callers: one that goes away leaves the check to end for the others
+            # and for the give-back its spend is owed when the secret holds, not a failure spent
+            # for a right secret and another for the callers joined to it, checked anew.
+            running = self.running[key] = asyncio.ensure_future(self._run(p, name))
+            running.add_done_callback(lambda ended: self._ended(key, ended))
+        return await asyncio.shield(running)
+
+    def _ended(self, key: tuple[str, int, str, bytes], ended: asyncio.Future[_Verdict]) -> None:
+        if self.running.get(key) is ended:
             del self.running[key]
+        if not ended.cancelled():
+            ended.exception()  # retrieved: no "never retrieved" warning when no one waits
 
     async def _run(self, p: Presented, name: str) -> _Verdict:
         """One argon2 run in a place of the pool, taken first (``Overloaded`` before any
@@ -166,30 +155,14 @@ class CredentialChecks:
         (for ``FailureThrottle.learn`` once this instance's own are spent)."""
         slot = self.hashing.reserve()
         budgets = self.throttle.budgets(p.address, name)
-        if self.fleet is not None:
-            try:
-                self.throttle.learn(budgets, await self.fleet.left(budgets, self.throttle.window_s))
-                if self.throttle.throttled(p.address, name):
-                    raise _throttled()
-            except BaseException:  # throttled, or the call cancelled: the place is not used
-                slot.release()
-                raise
-        # Shielded from the spend on: a caller that goes away once it is sent leaves the spend,
-        # the run and the give-back the spend is owed when the secret holds to end, not a
-        # failure spent for a right secret (and another by a caller joined to it, checked anew).
-        checked = asyncio.ensure_future(self._spent_and_checked(p, budgets, slot=slot))
-        self.finishing.add(checked)
-        checked.add_done_callback(self._finished)
-        return await asyncio.shield(checked)
-
-    async def _spent_and_checked(
-        self, p: Presented, budgets: list[tuple[str, int]], *, slot: Slot
-    ) -> _Verdict:
         window_s = self.throttle.window_s
         spent: Mapping[str, float] = {}
         sent = False
         if self.fleet is not None:
             try:
+                self.throttle.learn(budgets, await self.fleet.left(budgets, window_s))
+                if self.throttle.throttled(p.address, name):
+                    raise _throttled()
                 # Spent before the run, when there is one to spend: checks racing this one, here
                 # or on other instances, cannot all read the same failure left. Lost to a race,
                 # nothing is learned: the failures may yet be given back.
@@ -197,7 +170,7 @@ class CredentialChecks:
                 spent = await self.fleet.spend(budgets, window_s)
                 if any(left < 0 for left in spent.values()):
                     raise _throttled()
-            except BaseException:  # throttled (or the loop closing): the place is not used
+            except BaseException:  # throttled, or the call cancelled: the place is not used
                 slot.release()
                 raise
         holds = await self.hashing.verify(p.stored_hash, p.secret, slot=slot)
@@ -206,11 +179,6 @@ class CredentialChecks:
             # its answer lost (it may have been made; at most one more, up to the budget's size).
             await self.fleet.give_back(budgets, window_s)
         return holds, {} if holds else spent
-
-    def _finished(self, checked: asyncio.Task[_Verdict]) -> None:
-        self.finishing.discard(checked)
-        if not checked.cancelled():
-            checked.exception()  # retrieved: no "never retrieved" warning when no one waits
 
 
 def _throttled() -> Unauthenticated:
