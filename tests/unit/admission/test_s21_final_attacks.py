@@ -1,14 +1,18 @@
 """Final attacks on the credential checks' fleet budgets: a right secret spends nothing of them,
-also when the caller whose check it joined goes away while argon2 runs."""
+also when the caller whose check it joined goes away while argon2 runs; and an instance that
+cannot reach them is alerted from the first time."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
 
+from prometheus_client import CollectorRegistry
+
 from app.admission.credential_checks import CredentialChecks, Presented
 from app.admission.secret_hashing import SecretHashing
 from app.admission.shared_failures import SharedFailures
+from app.observability.metrics import Metrics
 
 
 class Store:
@@ -123,3 +127,15 @@ async def test_a_right_secret_joined_to_a_check_whose_caller_went_away_is_not_th
     first.cancel()
     async with asyncio.timeout(10):
         assert await joined is True
+
+
+def test_an_instances_first_unreachable_failure_budgets_are_alerted() -> None:
+    """SsogwFailureBudgetsPerInstance fires on an increase of the ``unreachable`` series over
+    5 minutes; a series first exported at 1 (created by its first sample) shows none, so an
+    instance that could not reach the fleet's budgets once since it started was never alerted.
+    The series is exported at 0 from the start, as an increase can count from it."""
+    metrics = Metrics(CollectorRegistry())
+    sample = metrics.registry.get_sample_value
+    assert sample("ssogw_failure_budgets_total", {"result": "unreachable"}) == 0.0
+    metrics.failure_budgets_asked("unreachable")
+    assert sample("ssogw_failure_budgets_total", {"result": "unreachable"}) == 1.0
