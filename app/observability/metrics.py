@@ -100,6 +100,8 @@ class Metrics:
             ["result"],
             registry=registry,
         )
+        for result in ("answered", "unreachable"):  # at 0: an alert's increase counts the first
+            self.failure_budgets.labels(result)
         self.connections_open = Gauge(
             "ssogw_http_connections_open",
             "HTTP connections open now (ssogw serve).",
