@@ -139,3 +139,12 @@ def test_an_instances_first_unreachable_failure_budgets_are_alerted() -> None:
     assert sample("ssogw_failure_budgets_total", {"result": "unreachable"}) == 0.0
     metrics.failure_budgets_asked("unreachable")
     assert sample("ssogw_failure_budgets_total", {"result": "unreachable"}) == 1.0
+
+
+def test_an_instances_first_unreachable_rate_lease_is_alerted() -> None:
+    """SsogwRateLimitsPerInstance has the same increase over 5 minutes of its ``unreachable``
+    series, which was first exported at 1: an instance that could not take a lease once since
+    it started was never alerted."""
+    metrics = Metrics(CollectorRegistry())
+    sample = metrics.registry.get_sample_value
+    assert sample("ssogw_rate_leases_total", {"result": "unreachable"}) == 0.0
