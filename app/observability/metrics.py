@@ -100,7 +100,10 @@ class Metrics:
             ["result"],
             registry=registry,
         )
-        for result in ("answered", "unreachable"):  # at 0: an alert's increase counts the first
+        # At 0 from the start: an alert's increase over the fallbacks counts the first one.
+        for result in ("granted", "empty", "unreachable"):
+            self.rate_leases.labels(result)
+        for result in ("answered", "unreachable"):
             self.failure_budgets.labels(result)
         self.connections_open = Gauge(
             "ssogw_http_connections_open",

@@ -95,7 +95,7 @@ def test_every_gauge_of_the_gateway_says_how_the_group_shows_it() -> None:
 def test_the_merge_keeps_empty_families_and_writes_each_header_once() -> None:
     a = worker(refusals=0, in_flight=0, lag=0, up=True, slow=0)
     text = merge([(0, parse(a)), (1, parse(a))])
-    assert text.count("# TYPE ssogw_rate_leases_total counter") == 1  # no sample yet
+    assert text.count("# TYPE ssogw_http_connections_cut_total counter") == 1  # no sample yet
     assert text.count("# HELP ssogw_requests_total ") == 1
     assert len(list(text_string_to_metric_families(text))) == len(
         list(text_string_to_metric_families(a))
