@@ -84,8 +84,8 @@ SERVICE_TABLES: Final[Mapping[str, TableGrant]] = MappingProxyType(
         "audit_records": grant(SELECT),  # the view of both: every committed record
         # Rate limits shared by the fleet (0013): a lease refills its bucket and takes from it.
         "rate_buckets": grant(SELECT, INSERT, update=("tokens", "taken", "refilled_at")),
-        # Failed credential checks shared by the fleet (0021): read before argon2, spent after a
-        # failure, deleted once full again.
+        # Failed credential checks shared by the fleet (0021): read and spent before argon2,
+        # given back when the secret holds, deleted once full again.
         "failure_budgets": grant(
             SELECT, INSERT, DELETE, update=("capacity", "failures_left", "spent_at")
         ),

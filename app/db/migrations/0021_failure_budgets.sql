@@ -4,8 +4,9 @@
 -- A budget is a number of failed checks of a PasswordText or bearer secret, per source address
 -- and name, per name and per source address (app/admission/failure_throttle.py), that refills
 -- evenly from `capacity` over a window by the database's clock. Before an argon2 check an
--- instance reads what is left of the caller's three budgets; after a failed one it spends one
--- of each, in one statement. Kept per instance before, so that a guesser spreading its calls
+-- instance reads what is left of the caller's three budgets and spends one failure of each, in
+-- one transaction holding their rows, only when every one has a failure left; a check whose
+-- secret holds gives it back. Kept per instance before, so that a guesser spreading its calls
 -- over N instances (or an instance's W workers) had N (or W) budgets.
 --
 -- A row is written only when a check fails; a row untouched for a window is full again and
