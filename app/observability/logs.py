@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
+import orjson
+
 from app.observability.call_context import current_call
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -28,7 +30,24 @@ _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 }
 
 
-_encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+_json_line = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+# Dates, times and dataclasses as the standard library's ``default=str`` writes them, not as
+# orjson would; strings, numbers, lists and mappings as both write them.
+_AS_BEFORE = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _encode(entry: dict[str, Any]) -> str:
+    """``entry`` as one compact JSON line, UTF-8 text unescaped. orjson writes the access line
+    in 0.53 µs against the standard library's 4.35 (bench/RESULTS.md, session 22); what it
+    will not write (an integer past 64 bits, a key that is not a string) the standard library
+    writes. Two values come out otherwise than before: an Enum that is neither a str nor an
+    int as its value (it was ``Class.NAME``), a NaN as null (it was NaN, which is not JSON)."""
+    try:
+        return orjson.dumps(entry, default=str, option=_AS_BEFORE).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return _json_line(entry)
+
+
 # Thirteen ASCII digits not next to another ASCII digit (a digit of another script beside them,
 # which ``\d`` also is, does not make them something else), or thirteen digits of any script.
 _NATIONAL_ID = re.compile(r"(?<![0-9])[0-9]{13}(?![0-9])|(?<!\d)\d{13}(?!\d)")

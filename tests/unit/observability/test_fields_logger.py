@@ -9,6 +9,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -133,3 +134,30 @@ def test_a_record_factory_of_another_library_takes_the_long_way(
     finally:
         logging.setLogRecordFactory(standard)
     assert [line.get("traceId") for line in _lines(stream)] == ["t-1"]
+
+
+def test_a_value_orjson_will_not_write_is_written_as_the_standard_library_writes_it(
+    parent: tuple[logging.Logger, io.StringIO],
+) -> None:
+    # orjson refuses an integer past 64 bits and a key that is not a string; the line is not
+    # lost: the standard library's encoder writes it, compact like every other line.
+    _top, stream = parent
+    logger = logging.getLogger("test.fields.access")
+    FieldsLogger(logger, "request").info({**FIELDS, "status": 2**70})
+    logger.info("request", extra={"counts": {1: "one"}})
+    logging.getLogger("test.fields").handlers[0].flush()
+    big, keyed = stream.getvalue().splitlines()
+    assert json.loads(big)["status"] == 2**70
+    assert json.loads(keyed)["counts"] == {"1": "one"}
+    assert '": ' not in big and '": ' not in keyed  # compact, as orjson writes
+
+
+def test_dates_and_records_are_written_as_their_text_as_before(
+    parent: tuple[logging.Logger, io.StringIO],
+) -> None:
+    _top, stream = parent
+    at = datetime(2026, 12, 7, 1, 2, 3, tzinfo=UTC)
+    logging.getLogger("test.fields.access").info("seen", extra={"at": at, "day": at.date()})
+    (line,) = _lines(stream)
+    assert (line["at"], line["day"]) == (str(at), "2026-12-07")
+    assert line["message"] == "seen"
