@@ -7,6 +7,7 @@ absent, never a zero or an empty string standing in for what is not known.
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, Final, Literal
@@ -276,8 +277,18 @@ class InquiryOut(OutModel):
 # models' serialiser writes for these values (strings, whole numbers, booleans, null, lists):
 # compact, UTF-8 unescaped. A 17-field answer with a Thai name took 9.5 µs through the
 # standard library's C encoder and its UTF-8 encoding, 0.56 µs this way (bench/RESULTS.md,
-# session 22). No value here is a float.
-_dumps = orjson.dumps
+# session 22). No value here is a float. orjson refuses an integer past 64 bits, which the
+# models write (a section and an option are plain ``int`` there): such an answer, and any
+# other orjson refuses, the standard library writes, as before (a lone surrogate, which the
+# models refuse too, still raises).
+_std_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def _dumps(value: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return _std_dumps(value).encode()
 
 
 def _instant(value: datetime) -> str:
