@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -117,3 +118,44 @@ def test_the_months_are_written_for_each_tuple_whatever_was_written_before() -> 
     other = _person(months=(PayableMonth("2025-01", 20000, date(2025, 2, 15), True, None),))
     for result in (first, same_months, other, first, other, _person(months=())):
         assert inquiry_json(result) == _model_json(result)
+
+
+# Session 22's attack on the answer written through orjson: it refuses an integer past 64 bits.
+_PLAIN_RESULT = InquiryResult(
+    national_id="3100600445635", title="นาย", first_name="ก", family_name="ข",
+    section=40, status="active", status_reason=None, ended_month=None, option=1,
+    months=(PayableMonth("2024-06", 10000, None, False, 5000),),
+    default_months=("2024-06",), default_total_satang=10000, savings_allowed=False,
+    max_savings_per_month_satang=0, as_of=datetime(2024, 6, 12, 2, 30, tzinfo=UTC),
+    served_by=ReadPath.REPLICA,
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"section": 2**64},
+        {"section": -(2**63) - 1},
+        {"option": 2**70},
+        {
+            "previous_memberships": (
+                EndedMembership(2**64, date(2020, 1, 1), "2020-01", None, 2**65),
+            )
+        },
+    ],
+    ids=["section past 64 bits", "section below -2**63", "option", "an ended membership's"],
+)
+def test_an_integer_past_64_bits_is_written_as_the_model_writes_it(
+    changes: dict[str, object],
+) -> None:
+    """Defect: ``inquiry_json`` writes through ``orjson.dumps``, which refuses an integer
+    outside the 64-bit range (``TypeError: Integer exceeds 64-bit range``). ``section`` and
+    ``option`` (the answer's and an ended membership's) are plain ``int`` in the models
+    (``SectionOut`` is ``int``; ``option: int | None``), so the model writes such a number and
+    the standard library's encoder, used before, wrote the same digits: the hot route now
+    answers 500 where the route (and the hot route before) answered 200.
+
+    Correct: the same bytes as the model's serialiser, whatever the integer's size.
+    """
+    result = replace(_PLAIN_RESULT, **changes)  # type: ignore[arg-type]
+    assert inquiry_json(result) == _model_json(result)
