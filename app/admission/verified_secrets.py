@@ -14,6 +14,7 @@ this instance or announced by another.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 import time
@@ -35,12 +36,16 @@ class VerifiedSecrets:
         self._ttl = ttl_s
         self._max = max_principals
         self._monotonic = monotonic
-        self._key = os.urandom(32)
+        # Keyed once; each digest copies it. hmac.digest(key, message, "sha256") fetched the
+        # digest from OpenSSL by its name on every call: some 25 k instructions of a REST
+        # inquiry's 965 k (callgrind, bench/RESULTS.md, session 22).
+        self._keyed = hmac.new(os.urandom(32), digestmod=hashlib.sha256)
         self._entries: dict[tuple[str, int], dict[bytes, float]] = {}
 
     def _digest(self, stored_hash: str, secret: str) -> bytes:
-        message = stored_hash.encode() + b"\0" + secret.encode()
-        return hmac.digest(self._key, message, "sha256")  # hmac.new's digest, in one C call
+        keyed = self._keyed.copy()
+        keyed.update(stored_hash.encode() + b"\0" + secret.encode())
+        return keyed.digest()
 
     def holds(self, kind: str, ident: int, stored_hash: str, secret: str) -> bool:
         """Whether ``secret`` was verified against ``stored_hash`` for this principal lately."""
