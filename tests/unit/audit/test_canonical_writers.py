@@ -20,7 +20,7 @@ _plain_values = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(_plain_values)
 def test_orjson_writes_every_plain_value_as_the_standard_library_does(value: Any) -> None:
     assert _plain(value)
@@ -53,7 +53,7 @@ _json_values = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(_json_values.filter(lambda value: value is not None))
 def test_the_stored_detail_is_the_same_value_as_before(detail: Any) -> None:
     row = AuditRow(

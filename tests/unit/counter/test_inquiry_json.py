@@ -72,7 +72,7 @@ def _model_json(result: InquiryResult) -> bytes:
     return InquiryOut.__pydantic_serializer__.to_json(model, by_alias=True)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(_results())
 def test_the_hand_written_answer_is_the_models(result: InquiryResult) -> None:
     assert inquiry_json(result) == _model_json(result)

@@ -96,7 +96,7 @@ def _as_read(text: str) -> str:
     return "".join(char if carried(char) else "\ufffd" for char in text)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(results, st.sampled_from(list(SoapVersion)))
 def test_the_answer_reads_back_as_the_result(result: InquiryResult, version: SoapVersion) -> None:
     written = write_envelope(version, inquiry_response(result))
