@@ -6,15 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
-from app.admission.credential_checks import CredentialChecks, Presented
+from app.admission.credential_checks import CredentialChecks
 from app.admission.secret_hashing import SecretHashing
-
-
-def presented(secret: str, stored: str) -> Presented:
-    return Presented(
-        kind="client", name="ops", address="198.51.100.7", secret=secret, ident=7,
-        stored_hash=stored,
-    )  # fmt: skip
+from tests.support.credentials import presented
 
 
 async def test_callers_joined_to_a_check_whose_caller_went_away_are_answered() -> None:

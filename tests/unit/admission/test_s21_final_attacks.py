@@ -9,10 +9,11 @@ from collections.abc import Mapping, Sequence
 
 from prometheus_client import CollectorRegistry
 
-from app.admission.credential_checks import CredentialChecks, Presented
+from app.admission.credential_checks import CredentialChecks
 from app.admission.secret_hashing import SecretHashing
 from app.admission.shared_failures import SharedFailures
 from app.observability.metrics import Metrics
+from tests.support.credentials import presented
 
 
 class Store:
@@ -40,13 +41,6 @@ class Store:
 
     async def prune(self, window_s: float) -> bool:
         return False
-
-
-def presented(secret: str, stored: str) -> Presented:
-    return Presented(
-        kind="client", name="ops", address="198.51.100.7", secret=secret, ident=7,
-        stored_hash=stored,
-    )  # fmt: skip
 
 
 async def test_a_right_secret_whose_joined_check_lost_its_caller_spends_nothing() -> None:
