@@ -1,10 +1,10 @@
-"""The chain head, moved forward only through the owner's functions (migrations 0016, 0017).
+"""The chain head, moved forward only through the owner's functions (migrations 0016, 0017, 0022).
 
 Why: while the service role could UPDATE ``audit_chain``, any session with its credentials
 could hold the head (``SELECT ... FOR UPDATE`` in a transaction left open) and stall every
 audited call of the fleet for as long as it liked. The choice made here: the service role keeps
 only SELECT on ``audit_chain`` and ``audit_log`` — it can take no row lock on the head — and a
-batch goes onto the chain through ``ssogw_audit_append_tails`` (records the writer made) or
+batch goes onto the chain through ``ssogw_audit_append_records`` (records the writer made) or
 ``ssogw_audit_link_tails`` (records business transactions committed), SECURITY DEFINER
 functions of the owner. Each call is one statement that
 
@@ -16,10 +16,15 @@ functions of the owner. Each call is one statement that
   share the chain (0016's functions made the caller hash after the head it last saw, and send
   the batch again when another had moved it; two instances sent most batches twice).
 
-If the service role may not call them (the previous release's ``ssogw migrate`` ran after this
-release's, as in a rollback, and granted only 0016's ``ssogw_audit_append`` and
-``ssogw_audit_link``), the mover says so once and goes on through 0016's functions, hashing
-after the head as it last saw it, until the process restarts.
+A batch is sent as one array of records (0022), not as 0017's 16 arrays of columns: asyncpg
+checks each element of an array parameter with Python-level ABC checks before encoding it,
+about 26 checks a record for the columns against 3 for the records.
+
+If the service role may not call this release's functions (a previous release's ``ssogw
+migrate`` ran after this release's, as in a rollback, and granted only its own), the mover says
+so once and goes on through that release's: 0017's append (``ssogw_audit_append_tails``), and
+if that is refused too, 0016's pair, hashing after the head as it last saw it, until the
+process restarts.
 
 A service-role session can still call a function inside a transaction it leaves open, and so
 keep the lock until that transaction ends. A writer whose wait ran out therefore ends the
@@ -45,7 +50,9 @@ from app.audit.seals.sealer import ChainHead
 
 log = logging.getLogger(__name__)
 
-APPEND: Final = """
+APPEND: Final = "SELECT last_seq FROM ssogw_audit_append_records($1::ssogw_audit_record[], $2)"
+# 0017's append, which the previous release calls: the same batch as 16 arrays of columns.
+APPEND_0017: Final = """
 SELECT last_seq FROM ssogw_audit_append_tails(
     $1::timestamptz[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[],
     $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
@@ -67,7 +74,14 @@ LINK_0016: Final = """
 SELECT advanced, last_seq, last_hash FROM ssogw_audit_link(
     $1, $2, $3::uuid[], $4::bigint[], $5::bytea[], $6::bytea[], $7)
 """
-_REFUSED: Final = (asyncpg.InsufficientPrivilegeError, asyncpg.UndefinedFunctionError)
+# A function (or 0022's record type) the service role may not call, or that is not there.
+_REFUSED: Final = (
+    asyncpg.InsufficientPrivilegeError,
+    asyncpg.UndefinedFunctionError,
+    asyncpg.UndefinedObjectError,
+)
+# The migrations whose functions the mover can append through, this release's first.
+THIS_RELEASE, PREVIOUS_RELEASE, RELEASE_BEFORE = 22, 17, 16
 # The service role's other sessions whose transaction has held a lock on the head too long.
 END_HOLDERS: Final = """
 SELECT a.pid, pg_terminate_backend(a.pid) AS ended
@@ -82,7 +96,7 @@ SELECT a.pid, pg_terminate_backend(a.pid) AS ended
 
 
 def _stored(row: AuditRow) -> tuple[object, ...]:
-    """A row's stored columns, in the order both append functions take them."""
+    """A row's stored columns, in the order every append function takes them."""
     return (
         row.at, row.principal_kind, row.principal_id, row.principal_name, row.operator,
         row.terminal, row.source_ip, row.protocol, row.operation, row.national_id,
@@ -90,10 +104,14 @@ def _stored(row: AuditRow) -> tuple[object, ...]:
     )  # fmt: skip
 
 
+def _records(rows: Sequence[tuple[UUID, AuditRow]]) -> list[tuple[object, ...]]:
+    """The batch as 0022's records (``ssogw_audit_record``), each with its canonical tail."""
+    return [(*_stored(row), record_id, canonical_tail(row)) for record_id, row in rows]
+
+
 def _columns(rows: Sequence[tuple[UUID, AuditRow]]) -> list[list[object]]:
-    """The batch as the append function's arrays, each record with its canonical tail."""
-    records = [(*_stored(row), record_id, canonical_tail(row)) for record_id, row in rows]
-    return [list(column) for column in zip(*records, strict=True)]
+    """The batch as 0017's arrays of columns."""
+    return [list(column) for column in zip(*_records(rows), strict=True)]
 
 
 def _chained(head: ChainHead, rows: Sequence[AuditRow]) -> Iterator[tuple[int, bytes, bytes]]:
@@ -126,19 +144,27 @@ class ChainHeadMover:
             raise ValueError("wait_s and hold_s must be positive")
         self._wait_ms = max(1, round(wait_s * 1000))
         self._hold_s = hold_s
-        self._previous_release = False  # True once 0017's functions were refused (HEAD_0016)
+        # Whose functions this process calls: this release's (0022's append, 0017's link) until
+        # the database refuses them, then the previous release's (0017), then 0016's (HEAD_0016).
+        self._release = THIS_RELEASE
         self._known: ChainHead | None = None  # the head as 0016's path last saw it
 
     async def append(self, conn: asyncpg.Connection, rows: Sequence[tuple[UUID, AuditRow]]) -> None:
         """Put ``rows`` (record id, row) on the chain after the head, in this order."""
         if not rows:
             return
-        if not self._previous_release:
+        if self._release == THIS_RELEASE:
             try:
-                await self._call(conn, APPEND, *_columns(rows))
+                await self._call(conn, APPEND, _records(rows))
                 return
             except _REFUSED as exc:
-                self._fall_back(exc)
+                self._fall_back("ssogw_audit_append_records", PREVIOUS_RELEASE, exc)
+        if self._release == PREVIOUS_RELEASE:
+            try:
+                await self._call(conn, APPEND_0017, *_columns(rows))
+                return
+            except _REFUSED as exc:
+                self._fall_back("ssogw_audit_append_tails", RELEASE_BEFORE, exc)
         while True:
             head = await self._head(conn)
             if await self._advance(conn, APPEND_0016, head, *_hashed_columns(head, rows)):
@@ -150,14 +176,14 @@ class ChainHeadMover:
         or None when the rows must be read again (0016's path: another moved the head)."""
         if not rows:
             return 0
-        if not self._previous_release:
+        if self._release != RELEASE_BEFORE:
             ids = [row["record_id"] for row in rows]
             tails = [canonical_tail(stored_row(row)) for row in rows]
             try:
                 linked: int = await self._call(conn, LINK, ids, tails)
                 return linked
             except _REFUSED as exc:
-                self._fall_back(exc)
+                self._fall_back("ssogw_audit_link_tails", RELEASE_BEFORE, exc)
         head = await self._head(conn)
         placed = list(_chained(head, [stored_row(row) for row in rows]))
         ids = [row["record_id"] for row in rows]
@@ -166,13 +192,13 @@ class ChainHeadMover:
             return len(rows)
         return None
 
-    def _fall_back(self, exc: Exception) -> None:
-        self._previous_release = True
+    def _fall_back(self, function: str, release: int, exc: Exception) -> None:
+        self._release = release
         log.error(
-            "the database refused this release's audit functions (%s: %s): the previous "
-            "release's `ssogw migrate` has run since this one's (a rollback?). Appending through "
-            "its functions (0016) until this process restarts; run this release's `ssogw "
-            "migrate` to grant them again.", type(exc).__name__, exc,
+            "the database refused %s (%s: %s): a previous release's `ssogw migrate` has run "
+            "since this one's (a rollback?). Appending and linking through migration %04d's "
+            "functions until this process restarts; run this release's `ssogw migrate` to "
+            "grant them again.", function, type(exc).__name__, exc, release,
         )  # fmt: skip
 
     async def _head(self, conn: asyncpg.Connection) -> ChainHead:

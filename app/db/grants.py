@@ -10,7 +10,7 @@ a migration that adds a table only has to add a line here (a test fails until it
 The audit trail is append-only by construction: on every ``audit_*`` table the service role
 may at most SELECT and INSERT, and on ``audit_log`` and the chain head ``audit_chain`` only
 SELECT: records go onto the chain, and the head moves forward, only through the owner's
-functions ``SERVICE_ROUTINES`` (migrations 0016 and 0017), so the service role cannot hold a
+functions ``SERVICE_ROUTINES`` (migrations 0016, 0017 and 0022), so the service role cannot hold a
 lock on the head for longer than one of their statements (row locks need UPDATE). It holds
 nothing on the partitions of ``audit_log``. ``check_append_only`` refuses a table here that
 breaks this.
@@ -100,11 +100,14 @@ SERVICE_SEQUENCES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
 )
 
 #: The owner's functions the gateway calls (SECURITY DEFINER): the only way a record goes onto
-#: the chain and the head moves, one statement each. This release calls the ``_tails`` pair
-#: (migration 0017: numbered and hashed in the database); the previous release's pair (0016)
-#: stays callable for its instances during a rolling upgrade. In name order.
+#: the chain and the head moves, one statement each. This release appends through
+#: ``ssogw_audit_append_records`` (migration 0022: one array of records) and links through
+#: ``ssogw_audit_link_tails`` (0017: numbered and hashed in the database); the previous
+#: releases' functions (0017's append, 0016's pair) stay callable for their instances during a
+#: rolling upgrade. In name order.
 SERVICE_ROUTINES: Final = (
     "ssogw_audit_append",
+    "ssogw_audit_append_records",
     "ssogw_audit_append_tails",
     "ssogw_audit_link",
     "ssogw_audit_link_tails",

@@ -1,9 +1,9 @@
-"""The chain's append and link functions of migration 0017 (numbered and hashed in the database)
-beside the previous release's (0016), as the attacker's review of session 8 tried them: a
-rollback's grants, both releases at once, a head held through the new functions, the linker's
-count, and a decoy under a waiting record's id; and the linker's wait, which links the confirms
-committed meanwhile together. Each test runs on a scratch copy of the migrated database and
-verifies its whole chain."""
+"""The chain's append and link functions of migrations 0017 (numbered and hashed in the database)
+and 0022 (a batch as one array of records) beside the previous releases' (0016's and 0017's),
+as the attacker's review of session 8 tried them: a rollback's grants, every release at once, a
+head held through the new functions, the linker's count, and a decoy under a waiting record's
+id; and the linker's wait, which links the confirms committed meanwhile together. Each test
+runs on a scratch copy of the migrated database and verifies its whole chain."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import asyncpg
 import pytest
 
 from app.audit.chain import canonical_tail, prepare
-from app.audit.chain_head import ChainHeadMover
+from app.audit.chain_head import PREVIOUS_RELEASE, RELEASE_BEFORE, THIS_RELEASE, ChainHeadMover
 from app.audit.queries import AuditQueries
 from app.audit.unlinked import AuditLinker, add_unlinked
 from app.audit.writer import AuditWriter
@@ -51,14 +51,13 @@ async def pool_on(dsn: str, size: int = 3) -> AsyncIterator[asyncpg.Pool]:
         await pool.close()
 
 
-def instance(pool: asyncpg.Pool, *, previous_release: bool = False, **more: float) -> AuditWriter:
-    """A writer with its linker; ``previous_release``: one that appends and links as the
-    previous release does (0016's functions, hashing after the head it last saw)."""
+def instance(pool: asyncpg.Pool, *, release: int = THIS_RELEASE, **more: float) -> AuditWriter:
+    """A writer with its linker; ``release``: the migration whose functions it appends through,
+    as that release does (``RELEASE_BEFORE``: 0016's, hashing after the head it last saw)."""
     writer = AuditWriter(
         pool_provider=lambda: pool, max_batch=16, max_wait_ms=1, link_interval_s=0.2, **more
     )
-    if previous_release:
-        writer._head._previous_release = True  # the path a refused 0017 function leaves it on
+    writer._head._release = release  # the path a refused function leaves it on
     return writer
 
 
@@ -82,43 +81,65 @@ async def waiting(pool: asyncpg.Pool, request_ids: list[str], *, within_s: float
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.parametrize(
+    ("revoked", "release", "said_by"),
+    [
+        # The previous release's grants: 0022's append is no longer the service role's.
+        (["ssogw_audit_append_records"], PREVIOUS_RELEASE, ["ssogw_audit_append_records"]),
+        # The release before's: 0016's pair alone.
+        (
+            ["ssogw_audit_append_records", "ssogw_audit_append_tails", "ssogw_audit_link_tails"],
+            RELEASE_BEFORE,
+            ["ssogw_audit_append_records", "ssogw_audit_append_tails"],
+        ),
+    ],
+    ids=["previous_release", "release_before"],
+)
 async def test_after_a_rollbacks_grants_records_still_go_onto_the_chain(
     scratch: PairRecord,  # noqa: F811
     caplog: pytest.LogCaptureFixture,
+    revoked: list[str],
+    release: int,
+    said_by: list[str],
 ) -> None:
-    """The previous release's `ssogw migrate` (a rollback's pre-deploy Job) revokes every
-    routine and grants 0016's pair alone: this release's pods still serving must keep
-    appending and linking, through 0016's functions, and say so once."""
+    """A previous release's `ssogw migrate` (a rollback's pre-deploy Job) revokes every
+    routine and grants its own functions alone: this release's pods still serving must keep
+    appending and linking, through that release's functions, and say so once for each refusal."""
     async with pool_on(scratch.primary_dsn) as pool:
         writer = instance(pool)
+        made = [record(NID, datetime.now(UTC)) for _ in range(4)]
         await writer.start()
         try:
-            await writer.record(record(NID, datetime.now(UTC)))
+            await writer.record(made[0])
             owner = await asyncpg.connect(scratch.owner_dsn)
             try:
                 await owner.execute(
-                    "REVOKE EXECUTE ON FUNCTION ssogw_audit_append_tails, ssogw_audit_link_tails"
-                    f" FROM {SERVICE_ROLE}"
+                    f"REVOKE EXECUTE ON FUNCTION {', '.join(revoked)} FROM {SERVICE_ROLE}"
                 )
             finally:
                 await owner.close()
-            business = record(NID, datetime.now(UTC))
+            business = made[2]
             with caplog.at_level(logging.ERROR, logger="app.audit.chain_head"):
-                await writer.record(record(NID, datetime.now(UTC)))
+                await writer.record(made[1])
                 async with pool.acquire() as conn, conn.transaction():
                     await add_unlinked(conn, business)
                 writer.link_soon()
                 assert await waiting(pool, [business.request_id]) == 0
-                await writer.record(record(NID, datetime.now(UTC)))
+                await writer.record(made[3])
         finally:
             await writer.stop()
         said = [r.getMessage() for r in caplog.records if "previous release" in r.getMessage()]
-        assert len(said) == 1, said
-        assert await pool.fetchval("SELECT count(*) FROM audit_log WHERE national_id = $1", NID)
+        assert [m.split()[3] for m in said] == said_by, said
+        assert writer._head._release == release
+        on_chain = await pool.fetch(
+            "SELECT request_id FROM audit_log WHERE request_id = ANY($1)",
+            [r.request_id for r in made],
+        )
+        assert len(on_chain) == len(made)
         await verify_whole(pool)
 
 
-async def test_both_releases_append_and_link_at_once(scratch: PairRecord) -> None:  # noqa: F811
+async def test_three_releases_append_and_link_at_once(scratch: PairRecord) -> None:  # noqa: F811
     nid = generate_national_id(random.Random(uuid.uuid4().int))
     start = datetime(1999, 1, 1, tzinfo=UTC)
     made: list[str] = []
@@ -128,7 +149,11 @@ async def test_both_releases_append_and_link_at_once(scratch: PairRecord) -> Non
         pool_on(scratch.primary_dsn) as p2,
     ):
         pools = [p0, p1, p2]
-        writers = [instance(p0), instance(p1), instance(p2, previous_release=True)]
+        writers = [
+            instance(p0),
+            instance(p1, release=PREVIOUS_RELEASE),
+            instance(p2, release=RELEASE_BEFORE),
+        ]
 
         async def inquiry(i: int) -> None:
             each = record(nid, start + timedelta(seconds=i))
@@ -156,6 +181,12 @@ async def test_both_releases_append_and_link_at_once(scratch: PairRecord) -> Non
                 await w.stop()
         rows = await p0.fetch("SELECT request_id FROM audit_log WHERE national_id = $1", nid)
         assert sorted(r["request_id"] for r in rows) == sorted(made)
+        # Each went through its own release's functions all along.
+        assert [w._head._release for w in writers] == [
+            THIS_RELEASE,
+            PREVIOUS_RELEASE,
+            RELEASE_BEFORE,
+        ]
         await verify_whole(p0)
 
 
@@ -166,8 +197,11 @@ async def test_both_releases_append_and_link_at_once(scratch: PairRecord) -> Non
         "SELECT * FROM ssogw_audit_append_tails(ARRAY[now()], '{anonymous}', NULL, NULL, NULL,"
         " NULL, NULL, '{cli}', '{x}', NULL, NULL, '{ok}', '{r}', NULL, ARRAY[gen_random_uuid()],"
         " ARRAY['\\x5d'::bytea], 10)",
+        "SELECT * FROM ssogw_audit_append_records(ARRAY[ROW(now(), 'anonymous', NULL, NULL,"
+        " NULL, NULL, NULL, 'cli', 'x', NULL, NULL, 'ok', 'r', NULL, gen_random_uuid(),"
+        " '\\x5d'::bytea)::ssogw_audit_record], 10)",
     ],
-    ids=["link_tails_nothing_waiting", "append_tails"],
+    ids=["link_tails_nothing_waiting", "append_tails", "append_records"],
 )
 async def test_a_session_holding_the_head_through_a_new_function_is_ended(
     scratch: PairRecord,  # noqa: F811

@@ -11,19 +11,20 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
-from app.audit.chain import canonical_tail, chain_hash
+from app.audit.chain import canonical_tail, chain_hash, prepare
 from app.audit.queries import stored_row
 from app.db.local_pair import PairRecord
 from app.main import Gateway
 from app.settings import Settings
 from tests.conftest import PartnerCredentials
+from tests.integration.test_audit_links import record
 from tests.integration.test_audit_tampering import (  # noqa: F401 (fixtures)
     gateway_on,
     inquiry,
@@ -49,6 +50,13 @@ APPEND_TAILS = (
     " $3::integer[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],"
     " $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::uuid[],"
     " $16::bytea[], 1000)"
+)
+APPEND_RECORDS = "SELECT * FROM ssogw_audit_append_records($1::ssogw_audit_record[], 1000)"
+APPEND_FAR_FUTURE_RECORD = (
+    "SELECT * FROM ssogw_audit_append_records(ARRAY[ROW("
+    f"'{FAR_FUTURE}'::timestamptz, 'anonymous', NULL, NULL, NULL, NULL, NULL, 'cli', 'x',"
+    " NULL, NULL, 'ok', 'forged', NULL, gen_random_uuid(), '\\x5d'::bytea"
+    ")::ssogw_audit_record], 1000)"
 )
 APPEND = (
     "SELECT * FROM ssogw_audit_append($1, $2, $3::bigint[], $4::text[]::timestamptz[],"
@@ -272,6 +280,51 @@ async def test_the_hashing_append_function_takes_a_tail_per_record_and_a_readabl
         with pytest.raises(asyncpg.CheckViolationError):
             await append(FAR_FUTURE, [b"]"])
         assert await pod.fetchval("SELECT last_seq FROM audit_chain") == head
+
+
+async def test_the_records_append_function_takes_an_id_time_and_tail_in_every_record(
+    scratch: PairRecord,  # noqa: F811 (the fixture, imported)
+) -> None:
+    """0022's append: an empty batch, a NULL record, a record without its id, time or tail, a
+    batch of two dimensions and a time past year 9999 are refused; nothing goes onto the
+    chain. A record sent whole goes on after the head, hashed as the gateway hashes it."""
+    row = prepare(record("3100600445635", datetime.now(UTC), request_id="sent-whole"))
+    whole = (
+        row.at, row.principal_kind, row.principal_id, row.principal_name, row.operator,
+        row.terminal, row.source_ip, row.protocol, row.operation, row.national_id,
+        row.name_returned, row.outcome, row.request_id, row.detail_json(), uuid.uuid4(),
+        canonical_tail(row),
+    )  # fmt: skip
+
+    def without(field: int) -> tuple[object, ...]:
+        return tuple(None if i == field else value for i, value in enumerate(whole))
+
+    async with service_session(scratch.primary_dsn) as pod:
+        head = await pod.fetchrow("SELECT last_seq, last_hash FROM audit_chain")
+        refusals: list[tuple[object, str]] = [
+            ([], "at least one record"),
+            ([None], "record 1 of the batch"),
+            ([whole, without(15)], "record 2 of the batch"),  # no tail
+            ([without(14)], "record 1 of the batch"),  # no record id
+            ([without(0)], "record 1 of the batch"),  # no time
+            ([[whole], [whole]], "one-dimensional"),
+        ]
+        for records, says in refusals:
+            with pytest.raises(asyncpg.InvalidParameterValueError, match=says):
+                await pod.fetchrow(APPEND_RECORDS, records)
+        with pytest.raises(asyncpg.CheckViolationError):
+            await pod.fetchrow(APPEND_FAR_FUTURE_RECORD)
+        assert await pod.fetchval("SELECT last_seq FROM audit_chain") == head["last_seq"]
+        taken = await pod.fetchrow(APPEND_RECORDS, [whole])
+        seq = head["last_seq"] + 1
+        assert taken["last_seq"] == seq
+        assert bytes(taken["last_hash"]) == chain_hash(bytes(head["last_hash"]), seq, row)
+        stored = await pod.fetchrow(
+            "SELECT at, principal_kind, principal_id, principal_name, operator, terminal,"
+            " host(source_ip) AS source_ip, protocol, operation, national_id, name_returned,"
+            " outcome, request_id, detail::text AS detail FROM audit_log WHERE seq = $1", seq
+        )  # fmt: skip
+        assert stored_row(stored) == row
 
 
 async def test_a_row_the_gateway_could_not_read_back_is_refused_in_the_queue(

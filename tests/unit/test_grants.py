@@ -30,6 +30,7 @@ def test_the_shipped_grants_keep_every_audit_table_append_only() -> None:
     }  # fmt: skip
     assert SERVICE_ROUTINES == (
         "ssogw_audit_append",
+        "ssogw_audit_append_records",
         "ssogw_audit_append_tails",
         "ssogw_audit_link",
         "ssogw_audit_link_tails",
