@@ -22,7 +22,13 @@ import asyncpg
 import pytest
 
 from app.audit.chain import canonical_tail, prepare
-from app.audit.chain_head import PREVIOUS_RELEASE, RELEASE_BEFORE, THIS_RELEASE, ChainHeadMover
+from app.audit.chain_head import (
+    APPEND,
+    PREVIOUS_RELEASE,
+    RELEASE_BEFORE,
+    THIS_RELEASE,
+    ChainHeadMover,
+)
 from app.audit.queries import AuditQueries
 from app.audit.unlinked import AuditLinker, add_unlinked
 from app.audit.writer import AuditWriter
@@ -136,6 +142,53 @@ async def test_after_a_rollbacks_grants_records_still_go_onto_the_chain(
             [r.request_id for r in made],
         )
         assert len(on_chain) == len(made)
+        await verify_whole(pool)
+
+
+async def test_a_refusal_answered_after_another_does_not_move_the_mover_back(
+    scratch: PairRecord,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A rollback to 0016's release refuses every later function. A writer and its linker share
+    one mover: the linker's refusal of 0017's link moves it onto 0016's functions while the
+    writer's call to 0022's append is on its way. That call's refusal, answered after, must
+    leave it there, not move it back onto 0017's (to be refused again, and say so twice more
+    that it appends through functions it does not use)."""
+    owner = await asyncpg.connect(scratch.owner_dsn)
+    try:
+        await owner.execute(
+            "REVOKE EXECUTE ON FUNCTION ssogw_audit_append_records, ssogw_audit_append_tails,"
+            f" ssogw_audit_link_tails FROM {SERVICE_ROLE}"
+        )
+    finally:
+        await owner.close()
+    async with pool_on(scratch.primary_dsn) as pool:
+        business = record(NID, datetime.now(UTC))
+        await committed_by_a_business_transaction(pool, business)
+        linker = AuditLinker(pool_provider=lambda: pool, max_batch=16, max_wait_ms=0)
+        mover = linker._head
+        sent = mover._call
+
+        async def linked_meanwhile(
+            conn: asyncpg.Connection, sql: str, *args: object, **fetch: object
+        ) -> object:
+            if sql == APPEND:  # on its way: the linker is refused and answered first
+                assert await linker.link() == 1
+            return await sent(conn, sql, *args, **fetch)
+
+        mover._call = linked_meanwhile  # type: ignore[method-assign]
+        made = record(NID, datetime.now(UTC))
+        with caplog.at_level(logging.ERROR, logger="app.audit.chain_head"):
+            async with pool.acquire() as conn:
+                await mover.append(conn, [(uuid.uuid4(), prepare(made))])
+        said = [r.getMessage().split()[3] for r in caplog.records if "refused" in r.getMessage()]
+        assert said == ["ssogw_audit_link_tails"], said
+        assert mover._release == RELEASE_BEFORE
+        on_chain = await pool.fetchval(
+            "SELECT count(*) FROM audit_log WHERE request_id = ANY($1)",
+            [made.request_id, business.request_id],
+        )
+        assert on_chain == 2
         await verify_whole(pool)
 
 
