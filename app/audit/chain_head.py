@@ -193,6 +193,10 @@ class ChainHeadMover:
         return None
 
     def _fall_back(self, function: str, release: int, exc: Exception) -> None:
+        # Only ever back: the writer and its linker share this mover, and a call sent before the
+        # other's refusal moved it further back is refused after it, with nothing new to say.
+        if release >= self._release:
+            return
         self._release = release
         log.error(
             "the database refused %s (%s: %s): a previous release's `ssogw migrate` has run "
