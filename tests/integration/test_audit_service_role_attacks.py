@@ -327,6 +327,43 @@ async def test_the_records_append_function_takes_an_id_time_and_tail_in_every_re
         assert stored_row(stored) == row
 
 
+async def test_the_records_append_function_refuses_a_batch_not_numbered_from_one_whole(
+    scratch: PairRecord,  # noqa: F811 (the fixture, imported)
+) -> None:
+    """0022's append checks records[1] to records[n] and pairs each record with its hash by
+    position: a batch whose array does not start at index 1 (``'[0:1]={...}'``, which no
+    driver sends but an attacker can) is refused, as is a batch with a source_ip or detail its
+    column refuses; the head stays where it was and nothing goes onto the chain."""
+    batch = []
+    for i in range(2):
+        row = prepare(record("3100600445635", datetime.now(UTC), request_id=f"numbered-{i}"))
+        batch.append((
+            row.at, row.principal_kind, row.principal_id, row.principal_name, row.operator,
+            row.terminal, row.source_ip, row.protocol, row.operation, row.national_id,
+            row.name_returned, row.outcome, row.request_id, row.detail_json(), uuid.uuid4(),
+            canonical_tail(row),
+        ))  # fmt: skip
+    first, second = batch
+    numbered_from = (
+        "SELECT * FROM ssogw_audit_append_records("
+        "($1 || $2::ssogw_audit_record[]::text)::ssogw_audit_record[], 1000)"
+    )
+    async with service_session(scratch.primary_dsn) as pod:
+        before = await pod.fetchrow("SELECT last_seq, last_hash FROM audit_chain")
+        for bounds in ("[0:1]=", "[2:3]=", "[-1:0]="):
+            with pytest.raises(asyncpg.InvalidParameterValueError):
+                await pod.fetchrow(numbered_from, bounds, batch)
+        not_an_ip = (*second[:6], "not-an-ip", *second[7:])
+        not_json = (*second[:13], "{not json", *second[14:])
+        for refused in (not_an_ip, not_json):
+            with pytest.raises(asyncpg.InvalidTextRepresentationError):
+                await pod.fetchrow(APPEND_RECORDS, [first, refused])
+        assert await pod.fetchrow("SELECT last_seq, last_hash FROM audit_chain") == before
+        assert not await pod.fetchval(
+            "SELECT count(*) FROM audit_log WHERE request_id LIKE 'numbered-%'"
+        )
+
+
 async def test_a_row_the_gateway_could_not_read_back_is_refused_in_the_queue(
     settings: Settings,
 ) -> None:
