@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from app.audit.chain import canonical_tail, chain_hash, prepare
+from app.audit.chain import AuditRow, canonical_tail, chain_hash, prepare
 from app.audit.queries import stored_row
 from app.db.local_pair import PairRecord
 from app.main import Gateway
@@ -282,6 +282,17 @@ async def test_the_hashing_append_function_takes_a_tail_per_record_and_a_readabl
         assert await pod.fetchval("SELECT last_seq FROM audit_chain") == head
 
 
+def as_record(row: AuditRow) -> tuple[object, ...]:
+    """``row`` as a service-role session sends it to 0022's append: an ``ssogw_audit_record``
+    with a new record id and its true canonical tail."""
+    return (
+        row.at, row.principal_kind, row.principal_id, row.principal_name, row.operator,
+        row.terminal, row.source_ip, row.protocol, row.operation, row.national_id,
+        row.name_returned, row.outcome, row.request_id, row.detail_json(), uuid.uuid4(),
+        canonical_tail(row),
+    )  # fmt: skip
+
+
 async def test_the_records_append_function_takes_an_id_time_and_tail_in_every_record(
     scratch: PairRecord,  # noqa: F811 (the fixture, imported)
 ) -> None:
@@ -289,12 +300,7 @@ async def test_the_records_append_function_takes_an_id_time_and_tail_in_every_re
     batch of two dimensions and a time past year 9999 are refused; nothing goes onto the
     chain. A record sent whole goes on after the head, hashed as the gateway hashes it."""
     row = prepare(record("3100600445635", datetime.now(UTC), request_id="sent-whole"))
-    whole = (
-        row.at, row.principal_kind, row.principal_id, row.principal_name, row.operator,
-        row.terminal, row.source_ip, row.protocol, row.operation, row.national_id,
-        row.name_returned, row.outcome, row.request_id, row.detail_json(), uuid.uuid4(),
-        canonical_tail(row),
-    )  # fmt: skip
+    whole = as_record(row)
 
     def without(field: int) -> tuple[object, ...]:
         return tuple(None if i == field else value for i, value in enumerate(whole))
@@ -334,15 +340,10 @@ async def test_the_records_append_function_refuses_a_batch_not_numbered_from_one
     position: a batch whose array does not start at index 1 (``'[0:1]={...}'``, which no
     driver sends but an attacker can) is refused, as is a batch with a source_ip or detail its
     column refuses; the head stays where it was and nothing goes onto the chain."""
-    batch = []
-    for i in range(2):
-        row = prepare(record("3100600445635", datetime.now(UTC), request_id=f"numbered-{i}"))
-        batch.append((
-            row.at, row.principal_kind, row.principal_id, row.principal_name, row.operator,
-            row.terminal, row.source_ip, row.protocol, row.operation, row.national_id,
-            row.name_returned, row.outcome, row.request_id, row.detail_json(), uuid.uuid4(),
-            canonical_tail(row),
-        ))  # fmt: skip
+    batch = [
+        as_record(prepare(record("3100600445635", datetime.now(UTC), request_id=f"numbered-{i}")))
+        for i in range(2)
+    ]
     first, second = batch
     numbered_from = (
         "SELECT * FROM ssogw_audit_append_records("
@@ -351,7 +352,7 @@ async def test_the_records_append_function_refuses_a_batch_not_numbered_from_one
     async with service_session(scratch.primary_dsn) as pod:
         before = await pod.fetchrow("SELECT last_seq, last_hash FROM audit_chain")
         for bounds in ("[0:1]=", "[2:3]=", "[-1:0]="):
-            with pytest.raises(asyncpg.InvalidParameterValueError):
+            with pytest.raises(asyncpg.InvalidParameterValueError, match="starts at index 1"):
                 await pod.fetchrow(numbered_from, bounds, batch)
         not_an_ip = (*second[:6], "not-an-ip", *second[7:])
         not_json = (*second[:13], "{not json", *second[14:])

@@ -43,8 +43,9 @@ DECLARE
     tails bytea[] := '{}';
     placed record;
 BEGIN
-    IF n < 1 OR array_ndims(records) <> 1 THEN
-        RAISE EXCEPTION 'an audit batch needs at least one record, in a one-dimensional array'
+    IF n < 1 OR array_ndims(records) <> 1 OR array_lower(records, 1) <> 1 THEN
+        RAISE EXCEPTION 'an audit batch needs at least one record, in a one-dimensional array '
+                        'that starts at index 1'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     FOR i IN 1 .. n LOOP
@@ -66,6 +67,9 @@ BEGIN
            b.terminal, b.source_ip::inet, b.protocol, b.operation, b.national_id,
            b.name_returned, b.outcome, b.request_id, b.detail::jsonb, b.prev_hash, b.hash,
            b.record_id
+    -- The aliases name the type's attributes by position, then the three arrays' elements: an
+    -- attribute added to the type would shift them, so the type is never altered; a later
+    -- change makes a new type and function (asyncpg also caches the type's OID per connection).
     FROM ROWS FROM (unnest(records), unnest(placed.seqs), unnest(placed.prev_hashes),
                     unnest(placed.hashes))
          AS b(at, principal_kind, principal_id, principal_name, operator, terminal, source_ip,
