@@ -161,3 +161,28 @@ def test_dates_and_records_are_written_as_their_text_as_before(
     (line,) = _lines(stream)
     assert (line["at"], line["day"]) == (str(at), "2026-12-07")
     assert line["message"] == "seen"
+
+
+@pytest.mark.parametrize("brk", ["\x85", "\u2028", "\u2029"])
+def test_a_line_break_json_carries_raw_does_not_split_a_line(
+    parent: tuple[logging.Logger, io.StringIO], brk: str
+) -> None:
+    """U+0085, U+2028 and U+2029 end a line for ``str.splitlines()``; JSON lets a string carry
+    them raw and both encoders wrote them so. A client's value holding one, on the access line
+    (orjson's way) or in a list (the standard library's), stays on its line, and reads back."""
+    top, stream = parent
+    logger = logging.getLogger("test.fields.access")
+    sent = f'ร้าน{brk}forged"}}'
+
+    def log_all() -> None:
+        begin_call("req-1", "soap")
+        FieldsLogger(logger, "request").info(FIELDS | {"partner": sent})
+        logger.info("request", extra={"partner": [sent]})
+        top.info(sent)
+
+    contextvars.copy_context().run(log_all)
+    top.handlers[0].flush()
+    written = stream.getvalue()
+    assert brk not in written
+    short, listed, message = _lines(stream)
+    assert (short["partner"], listed["partner"], message["message"]) == (sent, [sent], sent)
