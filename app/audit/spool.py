@@ -168,8 +168,12 @@ class AuditSpool:
             except FileNotFoundError:
                 continue
         for adopted in sorted(self._dir.glob(ADOPTED)):
-            lines = adopted.read_text(encoding="utf-8").splitlines()
-            self.append([_decode(line) for line in lines if line.strip()])
+            # Moved in as lines, read as take() reads them, and decoded there: split at line
+            # feeds only (``splitlines()`` also splits at U+2028 and the like, which a record's
+            # text may hold raw), and a line no version can read set aside, not a reason for
+            # this instance not to start.
+            with adopted.open(encoding="utf-8", errors="replace") as source:
+                self._write("".join(line.rstrip("\n") + "\n" for line in source if line.strip()))
             adopted.unlink()
 
     def _unwritable(self, exc: OSError) -> SpoolUnusable:
@@ -201,8 +205,10 @@ class AuditSpool:
 
     def append(self, rows: list[tuple[UUID, AuditRow]]) -> None:
         """Write ``rows`` (record id, row) durably (fsync) before returning."""
+        self._write("".join(_encode(record_id, row) + "\n" for record_id, row in rows))
+
+    def _write(self, text: str) -> None:
         self._dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        text = "".join(_encode(record_id, row) + "\n" for record_id, row in rows)
         self._seen_empty = False
         fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
         with os.fdopen(fd, "a", encoding="utf-8") as spool:
