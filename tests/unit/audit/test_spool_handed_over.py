@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
 from app.audit.chain import AuditRow
-from app.audit.spool import REJECTED_FILE, SPOOL_FILE, AuditSpool, hand_over
+from app.audit.spool import REJECTED_FILE, SPOOL_FILE, AuditSpool, _encode, hand_over
 
 TORN = '{"at":"2026-11-01T00:00:00+00:00","request_id":"r4","tor'
 
@@ -47,3 +47,45 @@ def test_a_handed_over_spool_is_taken_in_whatever_its_records_hold(
         taker.release()
     rejected = (tmp_path / "w1" / REJECTED_FILE).read_text(encoding="utf-8")
     assert rejected == TORN + "\n", "set aside for an operator, never lost"
+
+
+def _hand_over(tmp_path: Path, rows: list[tuple[UUID, AuditRow]], *lines: str) -> None:
+    gone = AuditSpool(tmp_path, instance_id="w2")
+    gone.claim()
+    gone.append(rows)
+    gone.release()
+    with (tmp_path / "w2" / SPOOL_FILE).open("a", encoding="utf-8") as spool:
+        spool.writelines(line + "\n" for line in lines)
+    assert hand_over(tmp_path, source="w2", target="w1") == 1
+
+
+@pytest.mark.parametrize("bad", ["5", '{"a":1}', "true"], ids=["int", "object", "bool"])
+def test_a_record_whose_id_is_not_text_is_set_aside_not_raised(tmp_path: Path, bad: str) -> None:
+    """A line that is JSON, and a record but for its id, is a line no version can read: set
+    aside like a torn one. UUID() raised AttributeError on it, which take() let through: the
+    writer's replay (its task) died, and every call after failed with the writer not running."""
+    rows = [(uuid4(), _row(1)), (uuid4(), _row(3))]
+    odd = _encode(uuid4(), _row(2)).replace('"record_id":"', f'"record_id":{bad},"_":"')
+    _hand_over(tmp_path, rows, odd)
+    taker = AuditSpool(tmp_path, instance_id="w1")
+    taker.claim()
+    try:
+        assert list(taker.take()) == rows
+    finally:
+        taker.release()
+    assert (tmp_path / "w1" / REJECTED_FILE).read_text(encoding="utf-8") == odd + "\n"
+
+
+def test_a_line_nested_past_the_recursion_limit_is_set_aside_not_raised(tmp_path: Path) -> None:
+    """json.loads raises RecursionError (not ValueError) on a line nested deep enough: one
+    such line, torn or garbage, must not stop the records around it nor the writer."""
+    rows = [(uuid4(), _row(1))]
+    deep = "[" * 100_000
+    _hand_over(tmp_path, rows, deep)
+    taker = AuditSpool(tmp_path, instance_id="w1")
+    taker.claim()
+    try:
+        assert list(taker.take()) == rows
+    finally:
+        taker.release()
+    assert (tmp_path / "w1" / REJECTED_FILE).read_text(encoding="utf-8") == deep + "\n"
