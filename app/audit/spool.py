@@ -64,6 +64,8 @@ def _decode(line: str) -> tuple[UUID, AuditRow]:
     record_id = fields.pop("record_id", None)
     if record_id is None:
         return uuid5(_LEGACY_IDS, line.strip()), AuditRow(**fields)
+    if not isinstance(record_id, str):  # UUID() raises AttributeError on one
+        raise TypeError(f"record_id is a {type(record_id).__name__}")
     return UUID(record_id), AuditRow(**fields)
 
 
@@ -249,7 +251,9 @@ class AuditSpool:
         for line in lines:
             try:
                 rows.append(_decode(line))
-            except (ValueError, TypeError, KeyError):  # torn by a full disk, another version's
+            except (ValueError, TypeError, KeyError, RecursionError):
+                # Torn by a full disk, or another version's (RecursionError: nested past
+                # json.loads's limit). What escaped here ended the writer's task with it.
                 unreadable.append(line)
         if unreadable:
             # Kept aside for an operator (never replayed, never lost): one bad line must not
