@@ -4,6 +4,8 @@ disk, must neither stop the worker from starting nor cost the records around it.
 
 from __future__ import annotations
 
+import errno
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID, uuid4
@@ -89,3 +91,55 @@ def test_a_line_nested_past_the_recursion_limit_is_set_aside_not_raised(tmp_path
     finally:
         taker.release()
     assert (tmp_path / "w1" / REJECTED_FILE).read_text(encoding="utf-8") == deep + "\n"
+
+
+def test_a_torn_line_ending_the_takers_own_spool_does_not_swallow_the_next_record(
+    tmp_path: Path,
+) -> None:
+    """The taker's own spool may end in a line torn by a full disk (or a kill mid-write) from
+    its last run; the first line appended after it (an adopted one, or a new record) joined
+    it, and that record went to REJECTED_FILE with the torn text, never to the chain."""
+    own = [(uuid4(), _row(1))]
+    handed = [(uuid4(), _row(2)), (uuid4(), _row(3))]
+    before = AuditSpool(tmp_path, instance_id="w1")  # w1's last run
+    before.claim()
+    before.append(own)
+    before.release()
+    with (tmp_path / "w1" / SPOOL_FILE).open("a", encoding="utf-8") as spool:
+        spool.write(TORN)  # the disk filled here
+    _hand_over(tmp_path, handed)
+
+    taker = AuditSpool(tmp_path, instance_id="w1")
+    taker.claim()
+    try:
+        assert list(taker.take()) == own + handed
+    finally:
+        taker.release()
+    assert (tmp_path / "w1" / REJECTED_FILE).read_text(encoding="utf-8") == TORN + "\n"
+
+
+def test_a_write_torn_at_run_time_does_not_swallow_the_next_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch whose write fails half-way (a full disk) is not committed, and its callers are
+    told so; the next batch, once there is room, must not be joined to the torn line: its
+    callers were told it is committed."""
+    spool = AuditSpool(tmp_path, instance_id="w1")
+    spool.claim()
+    first, second = [(uuid4(), _row(1))], [(uuid4(), _row(2))]
+    real_fsync = os.fsync
+
+    def disk_full(fd: int) -> None:  # the batch reached the file only in part
+        os.truncate(fd, os.fstat(fd).st_size - 40)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError):
+        spool.append(first)
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    spool.append(second)
+    try:
+        assert list(spool.take()) == second
+    finally:
+        spool.release()
+    assert (tmp_path / "w1" / REJECTED_FILE).read_text(encoding="utf-8").count("\n") == 1
