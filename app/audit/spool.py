@@ -77,6 +77,18 @@ def _private_dir(path: Path) -> None:
     os.chmod(path, DIR_MODE)  # whatever the umask, or an older version, made it
 
 
+def _ends_torn(path: Path) -> bool:
+    """Whether ``path`` ends in a line without its line feed (a write cut short)."""
+    try:
+        with path.open("rb") as file:
+            if file.seek(0, os.SEEK_END) == 0:
+                return False
+            file.seek(-1, os.SEEK_END)
+            return file.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
+
+
 def hand_over(base: Path, *, source: str, target: str) -> int:
     """Give the records instance ``source`` left spooled to instance ``target``, unless
     ``source`` runs (holds its lock): its files are moved into ``target``'s directory as
@@ -116,6 +128,9 @@ class AuditSpool:
         # Seen empty since the last append: only this process writes its directory (the lock
         # says so), so the writer's check after every batch needs no file system call.
         self._seen_empty = False
+        # The spool ends in a line a write cut short (a full disk, a kill): the next write
+        # ends it first, or its own first line would join it and be set aside with it.
+        self._torn = False
 
     @property
     def directory(self) -> Path:
@@ -151,6 +166,7 @@ class AuditSpool:
             for existing in (self._path, self._replaying):
                 if existing.exists():
                     os.chmod(existing, FILE_MODE)  # spooled by an older version, 0644
+            self._torn = _ends_torn(self._path)  # the last run's last write, cut short
             self._adopt_legacy()
         except OSError as exc:
             lock.close()
@@ -212,11 +228,18 @@ class AuditSpool:
     def _write(self, text: str) -> None:
         self._dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         self._seen_empty = False
+        if self._torn:  # an empty line if the file was taken meanwhile: take() skips it
+            text = "\n" + text
         fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
-        with os.fdopen(fd, "a", encoding="utf-8") as spool:
-            spool.write(text)
-            spool.flush()
-            os.fsync(spool.fileno())
+        try:
+            with os.fdopen(fd, "a", encoding="utf-8") as spool:
+                spool.write(text)
+                spool.flush()
+                os.fsync(spool.fileno())
+        except BaseException:
+            self._torn = True  # some of it may be written, its last line without its end
+            raise
+        self._torn = False
 
     def pending_bytes(self) -> int:
         """Bytes of spooled rows waiting for the primary (for a gauge)."""
