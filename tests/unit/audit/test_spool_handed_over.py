@@ -143,3 +143,24 @@ def test_a_write_torn_at_run_time_does_not_swallow_the_next_batch(
     finally:
         spool.release()
     assert (tmp_path / "w1" / REJECTED_FILE).read_text(encoding="utf-8").count("\n") == 1
+
+
+def test_a_line_that_is_not_utf8_is_set_aside_as_it_is_not_altered_onto_the_chain(
+    tmp_path: Path,
+) -> None:
+    """No version writes a spool line that is not UTF-8: one that is not (a damaged disk) is
+    set aside, its bytes as they are. Read with errors="replace", its record went onto the
+    chain with U+FFFD for what it held (a name, say), and the copy set aside held no more."""
+    rows = [(uuid4(), _row(1)), (uuid4(), _row(3))]
+    damaged = _encode(uuid4(), _row(2, "สมชาย")).encode().replace("ม".encode(), b"\xe0\xb8\xff")
+    _hand_over(tmp_path, rows)
+    (adopted,) = (tmp_path / "w1").glob("adopted-*.jsonl")
+    with adopted.open("ab") as spool:
+        spool.write(damaged + b"\n")
+    taker = AuditSpool(tmp_path, instance_id="w1")
+    taker.claim()
+    try:
+        assert list(taker.take()) == rows
+    finally:
+        taker.release()
+    assert (tmp_path / "w1" / REJECTED_FILE).read_bytes() == damaged + b"\n"
