@@ -186,12 +186,12 @@ class AuditSpool:
             except FileNotFoundError:
                 continue
         for adopted in sorted(self._dir.glob(ADOPTED)):
-            # Moved in as lines, read as take() reads them, and decoded there: split at line
+            # Moved in as lines, their bytes as they are, and decoded by take(): split at line
             # feeds only (``splitlines()`` also splits at U+2028 and the like, which a record's
             # text may hold raw), and a line no version can read set aside, not a reason for
             # this instance not to start.
-            with adopted.open(encoding="utf-8", errors="replace") as source:
-                self._write("".join(line.rstrip("\n") + "\n" for line in source if line.strip()))
+            with adopted.open("rb") as source:
+                self._write(b"".join(line.rstrip(b"\n") + b"\n" for line in source if line.strip()))
             adopted.unlink()
 
     def _unwritable(self, exc: OSError) -> SpoolUnusable:
@@ -223,17 +223,17 @@ class AuditSpool:
 
     def append(self, rows: list[tuple[UUID, AuditRow]]) -> None:
         """Write ``rows`` (record id, row) durably (fsync) before returning."""
-        self._write("".join(_encode(record_id, row) + "\n" for record_id, row in rows))
+        self._write("".join(_encode(record_id, row) + "\n" for record_id, row in rows).encode())
 
-    def _write(self, text: str) -> None:
+    def _write(self, data: bytes) -> None:
         self._dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         self._seen_empty = False
         if self._torn:  # an empty line if the file was taken meanwhile: take() skips it
-            text = "\n" + text
+            data = b"\n" + data
         fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
         try:
-            with os.fdopen(fd, "a", encoding="utf-8") as spool:
-                spool.write(text)
+            with os.fdopen(fd, "ab") as spool:
+                spool.write(data)
                 spool.flush()
                 os.fsync(spool.fileno())
         except BaseException:
@@ -268,15 +268,20 @@ class AuditSpool:
             os.replace(self._path, self._replaying)
         if not self._replaying.exists():
             return iter(())
-        with self._replaying.open(encoding="utf-8", errors="replace") as spool:
-            lines = [line for line in spool if line.strip()]
+        # Read as bytes, each line decoded on its own: one that is not UTF-8 (no version
+        # writes one) is set aside as it is, not replayed with U+FFFD for what it held.
+        with self._replaying.open("rb") as spool:
+            lines = spool.readlines()
         rows, unreadable = [], []
         for line in lines:
             try:
-                rows.append(_decode(line))
+                text = line.decode()
+                if text.strip():
+                    rows.append(_decode(text))
             except (ValueError, TypeError, KeyError, RecursionError):
-                # Torn by a full disk, or another version's (RecursionError: nested past
-                # json.loads's limit). What escaped here ended the writer's task with it.
+                # Torn by a full disk, another version's, not UTF-8 (UnicodeDecodeError is a
+                # ValueError); RecursionError: nested past json.loads's limit. What escaped
+                # here ended the writer's task with it.
                 unreadable.append(line)
         if unreadable:
             # Kept aside for an operator (never replayed, never lost): one bad line must not
@@ -284,8 +289,8 @@ class AuditSpool:
             fd = os.open(
                 self._dir / REJECTED_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE
             )
-            with os.fdopen(fd, "a", encoding="utf-8") as rejected:
-                rejected.writelines(line.rstrip("\n") + "\n" for line in unreadable)
+            with os.fdopen(fd, "ab") as rejected:
+                rejected.writelines(line.rstrip(b"\n") + b"\n" for line in unreadable)
                 rejected.flush()
                 os.fsync(rejected.fileno())
             log.error(
