@@ -218,6 +218,28 @@ def test_an_untouched_export_verifies_with_the_public_key_alone(tmp_path: Path) 
     assert first_seq(stranger) == 1 and "not a trusted public key" in str(stranger.first_broken)
 
 
+def test_a_record_holding_a_line_break_json_carries_raw_stays_on_its_line(tmp_path: Path) -> None:
+    """U+0085, U+2028 and U+2029 end a line for ``str.splitlines()`` (and JavaScript before
+    ES2019); a name holding one must not split its record in two for a reader of the export
+    that splits so. The record verifies, as stored."""
+    rows = []
+    prev = GENESIS_HASH
+    for seq, name in enumerate(["สม\x85ชาย", "a\u2028b", "c\u2029d"], start=1):
+        _, row, _, _ = stored_chain(1, start=seq)[0]
+        row = dataclasses.replace(row, name_returned=name, detail={"note\u2028": name})
+        row_hash = chain_hash(prev, seq, row)
+        rows.append((seq, row, prev, row_hash))
+        prev = row_hash
+    path = write_export(tmp_path / "audit.jsonl", rows, seal(rows, [3]))
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 1 + 1 + 3 + 1, "header, checkpoint, three records, end"
+    read = [json.loads(line)["record"] for line in lines[2:5]]
+    assert [(r["name_returned"], r["detail"]) for r in read] == [
+        (row.name_returned, row.detail) for _, row, _, _ in rows
+    ]
+    assert verify_export(path, TRUSTED).ok
+
+
 def test_every_kind_of_tampering_with_an_export_is_found(tmp_path: Path) -> None:
     rows = stored_chain(25)
     cps = seal(rows, [10, 20])
