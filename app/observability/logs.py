@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from app.free_text import one_line
 from app.observability.call_context import current_call
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -44,38 +45,20 @@ _PLAIN = frozenset({str, int, float, bool, type(None)})
 
 def _encode(entry: dict[str, Any]) -> str:
     """``entry`` as one compact JSON line, UTF-8 text unescaped but for three line breaks
-    (``_one_line``). orjson writes the access line in 0.53 µs against the standard library's
-    4.35 (bench/RESULTS.md, session 22); the look at
-    its values first costs about as much again (1.3 µs against 0.75 without it, and 4.7 for the
-    standard library's, measured on a loaded host in session 22). orjson writes a line whose
+    (``one_line``). orjson writes the access line in 0.53 µs against the standard library's
+    4.35 (bench/RESULTS.md, session 22); the look at its values first costs about as much
+    again (1.3 µs against 0.75 without it, and 4.7 for the standard library's, measured on a
+    loaded host in session 22). orjson writes a line whose
     every value is a string, number, boolean or None (``_PLAIN``); what it will not write (an
     integer past 64 bits, a key that is not a string, a lone surrogate) and every other value
     the standard library writes, as before. One value comes out otherwise than before: a float
     that is not finite as null (it was NaN or Infinity, which is not JSON)."""
     if _PLAIN.issuperset(map(type, entry.values())):
         try:
-            return _one_line(orjson.dumps(entry).decode())
+            return one_line(orjson.dumps(entry).decode())
         except TypeError:  # orjson.JSONEncodeError is a TypeError
             pass
-    return _one_line(_json_line(entry))
-
-
-# Line breaks to Python's ``str.splitlines()`` (and to JavaScript before ES2019) that JSON lets
-# a string carry raw, and both encoders write raw: escaped, so that a value sent by a client
-# cannot split its line in two for a reader that splits on them. The other breaks it knows are
-# control characters, which JSON always escapes.
-_BREAKS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
-
-
-def _one_line(line: str) -> str:
-    # A search per break, not ``str.translate``: 0.16 µs on an access line with Thai in it,
-    # where translate took 14 µs (it looks every character up in a dict); 0.06 µs in ASCII.
-    if line.isascii():
-        return line
-    for brk, escaped in _BREAKS:
-        if brk in line:
-            line = line.replace(brk, escaped)
-    return line
+    return one_line(_json_line(entry))
 
 
 # Thirteen ASCII digits not next to another ASCII digit (a digit of another script beside them,

@@ -1,6 +1,7 @@
 """The audit export: the whole chain and its checkpoints in one file, verified without a database.
 
-JSON lines, UTF-8 (format ``ssogw-audit-export/1``), in this order:
+JSON lines, UTF-8 (format ``ssogw-audit-export/1``; U+0085, U+2028 and U+2029 escaped, so that
+each line is one line to every reader), in this order:
 
     {"format": "ssogw-audit-export/1", "canonical": "ssogw-audit/1", "seal": "ssogw-seal/1",
      "head": {"seq": N, "hash": HEX}, "exported_at": ISO}
@@ -36,6 +37,7 @@ from app.audit.seals.checkpoint import (
 )
 from app.audit.seals.sealer import ChainHead
 from app.errors import InvalidInput
+from app.free_text import one_line
 
 EXPORT_FORMAT: Final = "ssogw-audit-export/1"
 StoredRow = tuple[int, AuditRow, bytes, bytes]  # seq, row, prev_hash, hash
@@ -52,7 +54,7 @@ class ExportSummary:
 
 
 def _line(document: dict[str, Any]) -> str:
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n"
+    return one_line(json.dumps(document, ensure_ascii=False, separators=(",", ":"))) + "\n"
 
 
 def record_document(seq: int, row: AuditRow, prev_hash: bytes, row_hash: bytes) -> dict[str, Any]:
