@@ -27,6 +27,28 @@ def _row(n: int, name: str | None = None) -> AuditRow:
     )  # fmt: skip
 
 
+def taken_by_w1(tmp_path: Path) -> list[tuple[UUID, AuditRow]]:
+    """What worker ``w1`` takes from its spool when it claims it (its start)."""
+    taker = AuditSpool(tmp_path, instance_id="w1")
+    taker.claim()
+    try:
+        rows = list(taker.take())
+        taker.taken()
+        return rows
+    finally:
+        taker.release()
+
+
+def _hand_over(tmp_path: Path, rows: list[tuple[UUID, AuditRow]], *lines: str) -> None:
+    gone = AuditSpool(tmp_path, instance_id="w2")
+    gone.claim()
+    gone.append(rows)
+    gone.release()
+    with (tmp_path / "w2" / SPOOL_FILE).open("a", encoding="utf-8") as spool:
+        spool.writelines(line + "\n" for line in lines)
+    assert hand_over(tmp_path, source="w2", target="w1") == 1
+
+
 @pytest.mark.parametrize("brk", ["\x85", "\u2028", "\u2029", "\x1c", "\x0b"])
 def test_a_handed_over_spool_is_taken_in_whatever_its_records_hold(
     tmp_path: Path, brk: str
@@ -40,25 +62,9 @@ def test_a_handed_over_spool_is_taken_in_whatever_its_records_hold(
         spool.write(TORN)  # the disk filled here
     assert hand_over(tmp_path, source="w2", target="w1") == 1
 
-    taker = AuditSpool(tmp_path, instance_id="w1")
-    taker.claim()
-    try:
-        assert list(taker.take()) == rows
-        taker.taken()
-    finally:
-        taker.release()
+    assert taken_by_w1(tmp_path) == rows
     rejected = (tmp_path / "w1" / REJECTED_FILE).read_text(encoding="utf-8")
     assert rejected == TORN + "\n", "set aside for an operator, never lost"
-
-
-def _hand_over(tmp_path: Path, rows: list[tuple[UUID, AuditRow]], *lines: str) -> None:
-    gone = AuditSpool(tmp_path, instance_id="w2")
-    gone.claim()
-    gone.append(rows)
-    gone.release()
-    with (tmp_path / "w2" / SPOOL_FILE).open("a", encoding="utf-8") as spool:
-        spool.writelines(line + "\n" for line in lines)
-    assert hand_over(tmp_path, source="w2", target="w1") == 1
 
 
 @pytest.mark.parametrize("bad", ["5", '{"a":1}', "true"], ids=["int", "object", "bool"])
@@ -69,12 +75,7 @@ def test_a_record_whose_id_is_not_text_is_set_aside_not_raised(tmp_path: Path, b
     rows = [(uuid4(), _row(1)), (uuid4(), _row(3))]
     odd = _encode(uuid4(), _row(2)).replace('"record_id":"', f'"record_id":{bad},"_":"')
     _hand_over(tmp_path, rows, odd)
-    taker = AuditSpool(tmp_path, instance_id="w1")
-    taker.claim()
-    try:
-        assert list(taker.take()) == rows
-    finally:
-        taker.release()
+    assert taken_by_w1(tmp_path) == rows
     assert (tmp_path / "w1" / REJECTED_FILE).read_text(encoding="utf-8") == odd + "\n"
 
 
@@ -84,12 +85,7 @@ def test_a_line_nested_past_the_recursion_limit_is_set_aside_not_raised(tmp_path
     rows = [(uuid4(), _row(1))]
     deep = "[" * 100_000
     _hand_over(tmp_path, rows, deep)
-    taker = AuditSpool(tmp_path, instance_id="w1")
-    taker.claim()
-    try:
-        assert list(taker.take()) == rows
-    finally:
-        taker.release()
+    assert taken_by_w1(tmp_path) == rows
     assert (tmp_path / "w1" / REJECTED_FILE).read_text(encoding="utf-8") == deep + "\n"
 
 
@@ -109,12 +105,7 @@ def test_a_torn_line_ending_the_takers_own_spool_does_not_swallow_the_next_recor
         spool.write(TORN)  # the disk filled here
     _hand_over(tmp_path, handed)
 
-    taker = AuditSpool(tmp_path, instance_id="w1")
-    taker.claim()
-    try:
-        assert list(taker.take()) == own + handed
-    finally:
-        taker.release()
+    assert taken_by_w1(tmp_path) == own + handed
     assert (tmp_path / "w1" / REJECTED_FILE).read_text(encoding="utf-8") == TORN + "\n"
 
 
@@ -157,10 +148,5 @@ def test_a_line_that_is_not_utf8_is_set_aside_as_it_is_not_altered_onto_the_chai
     (adopted,) = (tmp_path / "w1").glob("adopted-*.jsonl")
     with adopted.open("ab") as spool:
         spool.write(damaged + b"\n")
-    taker = AuditSpool(tmp_path, instance_id="w1")
-    taker.claim()
-    try:
-        assert list(taker.take()) == rows
-    finally:
-        taker.release()
+    assert taken_by_w1(tmp_path) == rows
     assert (tmp_path / "w1" / REJECTED_FILE).read_bytes() == damaged + b"\n"
