@@ -37,6 +37,7 @@ SPOOL_FILE = "audit-spool.jsonl"
 REPLAYING_FILE = "audit-spool.replaying.jsonl"
 log = logging.getLogger(__name__)
 REJECTED_FILE = "audit-spool.unreadable.jsonl"  # lines no version of the gateway could read
+REFUSED_FILE = "audit-spool.refused.jsonl"  # records the primary refused for what they held
 LOCK_FILE = "instance.lock"
 ADOPTED = "adopted-*.jsonl"
 # Lines spooled before records had ids get one derived from the line itself, so a line
@@ -286,18 +287,28 @@ class AuditSpool:
         if unreadable:
             # Kept aside for an operator (never replayed, never lost): one bad line must not
             # stop the records around it, nor the writer.
-            fd = os.open(
-                self._dir / REJECTED_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE
-            )
-            with os.fdopen(fd, "ab") as rejected:
-                rejected.writelines(line.rstrip(b"\n") + b"\n" for line in unreadable)
-                rejected.flush()
-                os.fsync(rejected.fileno())
+            self._keep_aside(REJECTED_FILE, [line.rstrip(b"\n") + b"\n" for line in unreadable])
             log.error(
                 "%d unreadable audit spool line(s) set aside in %s", len(unreadable),
                 self._dir / REJECTED_FILE,
             )  # fmt: skip
         return iter(rows)
+
+    def set_aside(self, rows: list[tuple[UUID, AuditRow]]) -> None:
+        """Keep ``rows``, which the primary refused for what they hold, for an operator (in
+        ``REFUSED_FILE``, as they were spooled) before ``taken()`` forgets them."""
+        self._keep_aside(REFUSED_FILE, [(_encode(rid, row) + "\n").encode() for rid, row in rows])
+        log.error(
+            "%d spooled audit record(s) the primary refused set aside in %s", len(rows),
+            self._dir / REFUSED_FILE,
+        )  # fmt: skip
+
+    def _keep_aside(self, name: str, lines: list[bytes]) -> None:
+        fd = os.open(self._dir / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+        with os.fdopen(fd, "ab") as aside:
+            aside.writelines(lines)
+            aside.flush()
+            os.fsync(aside.fileno())
 
     def taken(self) -> None:
         """Forget the rows handed out by ``take()`` (they are on the primary now)."""

@@ -50,6 +50,15 @@ SELECT l.record_id FROM audit_log l
 """
 
 
+def _refused_for_content(exc: Exception) -> bool:
+    """Whether a statement was refused for the values it carried, as it would be every time
+    (PostgreSQL's data and integrity errors, or asyncpg's refusal to encode an argument): not
+    for want of a connection, a lock or time."""
+    if isinstance(exc, asyncpg.DataError | asyncpg.IntegrityConstraintViolationError):
+        return True
+    return isinstance(exc, asyncpg.InterfaceError) and isinstance(exc, ValueError)
+
+
 class _Observes(Protocol):
     def observe(self, amount: float) -> None: ...
 
@@ -325,22 +334,47 @@ class AuditWriter:
         return True
 
     async def _replay_spool(self) -> None:
-        """Move spooled records onto the primary's chain (all of them, or none this time)."""
+        """Move spooled records onto the primary's chain (all of them, or none this time). A
+        record the primary refuses for what it holds (another version's, or one a damaged disk
+        left readable) would fail every replay and hold back the records after it: a batch so
+        refused goes again a record at a time, and those refused alone are set aside."""
         assert self._spool is not None
         rows = list(
             await asyncio.to_thread(lambda: list(self._spool.take()) if self._spool else [])
         )
+        refused: list[tuple[UUID, AuditRow]] = []
         try:
             for start in range(0, len(rows), self._max_batch):
-                async with asyncio.timeout(self._commit_timeout_s):
-                    await self._write(rows[start : start + self._max_batch], replay=True)
+                refused += await self._replayed(rows[start : start + self._max_batch])
         except Exception as exc:
             if translate(exc, store="audit") is None:
                 log.exception("spooled audit records refused by the primary")
             return
+        try:
+            if refused:
+                await asyncio.to_thread(self._spool.set_aside, refused)
+        except OSError:
+            log.exception("spooled audit records the primary refused could not be set aside")
+            return  # kept in the spool, and tried again
         self._spool.taken()
         if rows:
-            log.warning("%d spooled audit records moved to the primary", len(rows))
+            log.warning("%d spooled audit records moved to the primary", len(rows) - len(refused))
+
+    async def _replayed(self, rows: list[tuple[UUID, AuditRow]]) -> list[tuple[UUID, AuditRow]]:
+        """Replay ``rows``; those the primary refused for what they hold (one at a time)."""
+        try:
+            async with asyncio.timeout(self._commit_timeout_s):
+                await self._write(rows, replay=True)
+            return []
+        except Exception as exc:
+            if not _refused_for_content(exc):
+                raise
+            if len(rows) == 1:
+                return rows
+        refused: list[tuple[UUID, AuditRow]] = []
+        for row in rows:
+            refused += await self._replayed([row])
+        return refused
 
     def _batch_failed(self, batch: list[_Pending], exc: BaseException) -> None:
         if self._metrics is not None:
