@@ -171,21 +171,31 @@ async def test_a_replay_cut_short_after_its_commit_is_not_doubled(
     assert await on_chain(gateway_pool, ids) == dict.fromkeys(ids, 1)
 
 
+@pytest.mark.parametrize(
+    "poison",
+    [
+        {"principal_kind": 5},  # asyncpg refuses to encode it
+        {"source_ip": "10.0.0.1/32"},  # the canonical form cannot be written (ValueError)
+        {"detail": {"rate": float("inf")}},  # nor this one (OverflowError)
+    ],
+    ids=["not_text", "not_an_address", "infinite"],
+)
 async def test_a_spooled_record_the_primary_refuses_is_set_aside_and_the_rest_replayed(
-    tmp_path: Path, gateway_pool: asyncpg.Pool
+    tmp_path: Path, gateway_pool: asyncpg.Pool, poison: dict[str, object]
 ) -> None:
     """A spooled line that reads as a record but that the primary refuses for what it holds
-    (another version's, or one a damaged disk left readable: here a principal_kind that is a
-    number) failed every replay: every record spooled after it waited, and the writer read the
-    file and sent the failing statement again after every batch. It is set aside for an
-    operator, as it was spooled, and the records around it go onto the chain once."""
+    (another version's, or one a damaged disk left readable: a principal_kind that is a
+    number, an address with a prefix, an infinite number) failed every replay: every record
+    spooled after it waited, and the writer read the file and sent the failing statement
+    again after every batch. It is set aside for an operator, as it was spooled, and the
+    records around it go onto the chain once."""
     nid = generate_national_id(random.Random(uuid.uuid4().int))
     now = datetime.now(UTC)
     rows = [
         (uuid.uuid4(), prepare(inquiry(nid, now + timedelta(microseconds=i)))) for i in range(5)
     ]
-    poison = (rows[2][0], dataclasses.replace(rows[2][1], principal_kind=5))
-    rows[2] = poison
+    refused = (rows[2][0], dataclasses.replace(rows[2][1], **poison))  # type: ignore[arg-type]
+    rows[2] = refused
     left = AuditSpool(tmp_path, instance_id="gw-poison")
     left.claim()
     left.append(rows)
@@ -200,10 +210,10 @@ async def test_a_spooled_record_the_primary_refuses_is_set_aside_and_the_rest_re
     assert await on_chain(gateway_pool, [row.request_id for _, row in rows]) == dict.fromkeys(
         good, 1
     )
-    refused = (instance.spool.directory / "audit-spool.refused.jsonl").read_text("utf-8")
-    [line] = refused.split("\n")[:-1]
-    assert json.loads(line)["record_id"] == str(poison[0])
-    assert json.loads(line)["principal_kind"] == 5
+    kept = (instance.spool.directory / "audit-spool.refused.jsonl").read_text("utf-8")
+    [line] = kept.split("\n")[:-1]
+    assert json.loads(line)["record_id"] == str(refused[0])
+    assert {key: json.loads(line)[key] for key in poison} == poison
 
 
 async def test_a_spool_an_older_version_left_is_adopted_and_replayed_once(
