@@ -51,12 +51,13 @@ SELECT l.record_id FROM audit_log l
 
 
 def _refused_for_content(exc: Exception) -> bool:
-    """Whether a statement was refused for the values it carried, as it would be every time
-    (PostgreSQL's data and integrity errors, or asyncpg's refusal to encode an argument): not
-    for want of a connection, a lock or time."""
+    """Whether a replay failed on its records' values, as it would every time (PostgreSQL's
+    data and integrity errors, a value Python cannot write), not for want of a connection, a
+    lock or time, nor a fault of the client's configuration (asyncpg's is a ValueError too)."""
     if isinstance(exc, asyncpg.DataError | asyncpg.IntegrityConstraintViolationError):
         return True
-    return isinstance(exc, asyncpg.InterfaceError) and isinstance(exc, ValueError)
+    wrong_value = isinstance(exc, ValueError | TypeError | ArithmeticError)
+    return wrong_value and not isinstance(exc, asyncpg.ClientConfigurationError)
 
 
 class _Observes(Protocol):
