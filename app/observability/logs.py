@@ -48,11 +48,11 @@ def _encode(entry: dict[str, Any]) -> str:
     (``one_line``). orjson writes the access line in 0.53 µs against the standard library's
     4.35 (bench/RESULTS.md, session 22); the look at its values first costs about as much
     again (1.3 µs against 0.75 without it, and 4.7 for the standard library's, measured on a
-    loaded host in session 22). orjson writes a line whose
-    every value is a string, number, boolean or None (``_PLAIN``); what it will not write (an
-    integer past 64 bits, a key that is not a string, a lone surrogate) and every other value
-    the standard library writes, as before. One value comes out otherwise than before: a float
-    that is not finite as null (it was NaN or Infinity, which is not JSON)."""
+    loaded host in session 22). orjson writes a line whose every value is a string, number,
+    boolean or None (``_PLAIN``); what it will not write (an integer past 64 bits, a key that
+    is not a string, a lone surrogate) and every other value the standard library writes, as
+    before. One value comes out otherwise than before: a float that is not finite as null (it
+    was NaN or Infinity, which is not JSON)."""
     if _PLAIN.issuperset(map(type, entry.values())):
         try:
             return one_line(orjson.dumps(entry).decode())
