@@ -8,13 +8,15 @@ Section 39 members carry the Section 33 history they registered with (months con
 last day of employment, the application date within six months of it), and about one Section
 40 member in twenty has a Section 39 membership that ended before (``closed_memberships``).
 These come from a random stream of the person's own (seeded by the ID), so the rows of the
-main stream are as they were before this history existed.
+main stream are as they were before this history existed. Which Section 40 members had such
+a membership is decided by a hash of the ID (``_former_s39_drawn``), not by that stream: most
+have none, and seeding a generator for each took a quarter of the seed's encoding.
 
-Written for speed (13 million persons are generated in a few minutes) without changing a row:
-``random.Random.randrange``/``choice`` are replaced by the same draws made directly
-(``_below`` is ``Random._randbelow``), a person's own stream reseeds one C generator instead
-of building a ``random.Random`` (seeding with an int is the same state), and the check digit
-comes from tables. tests/unit/insured/test_demo_rows.py holds the rows to what they were.
+Written for speed (13 million persons are generated in a few minutes) without changing a row
+but for that choice: ``random.Random.randrange``/``choice`` are replaced by the same draws made
+directly (``_below`` is ``Random._randbelow``), a person's own stream reseeds one C generator
+instead of building a ``random.Random`` (seeding with an int is the same state), and the check
+digit comes from tables. tests/unit/insured/test_demo_rows.py holds the rows to what they were.
 """
 
 from __future__ import annotations
@@ -262,18 +264,32 @@ class _Rows:
         return person, 40, option, paid_from, last_paid
 
 
+_MASK64 = 2**64 - 1
+
+
+def _former_s39_drawn(nid: int, share: float) -> bool:
+    """Whether the Section 40 member ``nid`` had a Section 39 membership that ended: true for
+    a ``share`` of IDs. splitmix64's finaliser mixes the ID into 64 uniform bits (a seed's IDs
+    are an affine map of the row number, a pattern that a bare multiplication would keep)."""
+    z = (nid + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31) < share * 2.0**64
+
+
 def former_s39(person: Row, *, share: float, own: _Generator | None = None) -> list[Row]:
-    """Now and then, for a Section 40 member, the Section 39 membership that ended before
-    (a row of ``CLOSED_COLUMNS``); from the person's own random stream (``own``: a generator
-    to reseed)."""
+    """Now and then (``_former_s39_drawn``), for a Section 40 member, the Section 39
+    membership that ended before (a row of ``CLOSED_COLUMNS``), drawn from the person's own
+    random stream (``own``: a generator to reseed)."""
     nid, section, s40_start = str(person[0]), person[4], person[8]
     if section != 40 or not isinstance(s40_start, date):
         return []
+    number = int(nid)
+    if not _former_s39_drawn(number, share):
+        return []
     if own is None:
         own = _Generator()
-    own.seed(int(nid) ^ 0x5339)  # what random.Random(int(nid) ^ 0x5339) does
-    if own.random() >= share:
-        return []
+    own.seed(number ^ 0x5339)  # what random.Random(int(nid) ^ 0x5339) does
     bits = own.getrandbits
     ended = Month.of(s40_start).minus(_below(bits, 6))  # randrange(0, 6)
     coverage = ended.minus(6 + _below(bits, 54)).first_day  # randrange(6, 60)

@@ -1,8 +1,11 @@
 """The seed's rows stay what they were, and their binary COPY encoding is exactly those rows.
 
-The digests were taken from the generator before it was rewritten for speed (``random.Random``
-per person, ``randrange``/``choice``, ``check_digit``): the bench, the tests and every seeded
-database depend on the rows a seed and a size give, so a change of a single row fails here.
+The persons' and paid months' digests were taken from the generator before it was rewritten
+for speed (``random.Random`` per person, ``randrange``/``choice``, ``check_digit``): the bench,
+the tests and every seeded database depend on the rows a seed and a size give, so a change of a
+single row fails here. The ended memberships' digests are those since the Section 40 members
+who had one are chosen by a hash of the ID (``_former_s39_drawn``) rather than by seeding the
+person's own generator, which took a quarter of the encoding.
 """
 
 from __future__ import annotations
@@ -25,31 +28,43 @@ from app.insured.demo_data import (
 )
 from app.insured.demo_data.copy_data import COLUMN_TYPES, Encoder
 
-GOLDEN = [
+GOLDEN = [  # the plan, the range, the persons' and months' digest, the ended memberships'
     (
         SeedPlan(persons=20_000, seed=1, as_of=date(2026, 11, 26)),
         0,
         None,
-        "0f82ba3459ba1c7e57f8602c4c7ef17c011030cdaa082fd751473349d5bbf3af",
+        "163168fe4ec07a354eb939c5aa8b1f459e6837c0c1d5bfa908b641b5eede0707",
+        "97313144defe49be26d2cfedfe519522f80ccab7886585d4a40425a9ec09d6c2",
     ),
     (  # an unaligned range across a chunk boundary (the stream is replayed up to its start)
         SeedPlan(persons=25_000, seed=7, as_of=date(2024, 2, 29)),
         9_990,
         10_020,
-        "cba7197d43bb8cbb5a34b7c9ed63f6c6ff85cff351060833f8c0020ade2b6d44",
+        "ccd9c2098e13405216b732288dd39550adce913fbfc1b4484766c951696aa041",
+        "fabfc7f9c6baeb2059b8bee5c3341d87a25a2db1539a07bf405fcc5efdd61932",
     ),
 ]
 
 
-@pytest.mark.parametrize(("plan", "start", "stop", "expected"), GOLDEN)
+@pytest.mark.parametrize(("plan", "start", "stop", "persons", "ended"), GOLDEN)
 def test_the_rows_are_those_of_the_generator_before_it_was_made_fast(
-    plan: SeedPlan, start: int, stop: int | None, expected: str
+    plan: SeedPlan, start: int, stop: int | None, persons: str, ended: str
 ) -> None:
-    digest = hashlib.sha256()
+    people, closed = hashlib.sha256(), hashlib.sha256()
     for person, months in generate(plan, start=start, stop=stop):
-        closed = former_s39(person, share=plan.former_s39_share)
-        digest.update(repr((person, months, closed)).encode())
-    assert digest.hexdigest() == expected
+        people.update(repr((person, months)).encode())
+        closed.update(repr(former_s39(person, share=plan.former_s39_share)).encode())
+    assert (people.hexdigest(), closed.hexdigest()) == (persons, ended)
+
+
+def test_about_one_section_40_member_in_twenty_had_a_section_39_membership() -> None:
+    plan = SeedPlan(persons=60_000, seed=11, as_of=date(2026, 11, 26))
+    s40 = [person for person, _ in generate(plan) if person[4] == 40]
+    for share in (plan.former_s39_share, 0.5):
+        had = sum(1 for person in s40 if former_s39(person, share=share))
+        assert abs(had / len(s40) - share) < 4 * (share * (1 - share) / len(s40)) ** 0.5
+    assert not any(former_s39(person, share=0.0) for person in s40[:5_000])
+    assert all(former_s39(person, share=1.0) for person in s40[:5_000])
 
 
 def test_the_check_digit_tables_agree_with_the_check_digit() -> None:
