@@ -1,0 +1,103 @@
+"""A spooled record is committed when its lines are on disk and so is the name of the file that
+holds them: a file created and fsynced, in a directory that was not, can be missing after a
+power cut, and with it records whose callers were answered. Whenever the spool creates a file
+(the spool itself, the refused records' file) or its own directory, the directory that names it
+is fsynced before the write returns."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+
+from app.audit.chain import AuditRow
+from app.audit.spool import REFUSED_FILE, SPOOL_FILE, AuditSpool
+
+
+def _row(n: int) -> AuditRow:
+    return AuditRow(
+        at=datetime(2026, 11, 1, tzinfo=UTC), principal_kind="partner", principal_id=None,
+        principal_name="cvs", operator=None, terminal=None, source_ip="203.0.113.7",
+        protocol="soap", operation="InquireContribution", national_id="3100600445635",
+        name_returned=None, outcome="ok", request_id=f"r{n}", detail={},
+    )  # fmt: skip
+
+
+@pytest.fixture
+def synced(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Every fsync from here on, in order: ("dir" or "file", the inode), and then done."""
+    calls: list[tuple[str, int]] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        info = os.fstat(fd)
+        real(fd)
+        calls.append(("dir" if stat.S_ISDIR(info.st_mode) else "file", info.st_ino))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return calls
+
+
+def _synced_after_file(calls: list[tuple[str, int]], file: Path, directory: Path) -> bool:
+    """Whether ``directory`` was fsynced after ``file``'s lines were."""
+    written = calls.index(("file", file.stat().st_ino))
+    return ("dir", directory.stat().st_ino) in calls[written:]
+
+
+def test_a_new_spool_file_is_named_on_disk_before_the_append_returns(
+    tmp_path: Path, synced: list[tuple[str, int]]
+) -> None:
+    spool = AuditSpool(tmp_path, instance_id="w1")
+    spool.claim()
+    try:
+        spool.append([(uuid4(), _row(1))])
+        assert _synced_after_file(synced, tmp_path / "w1" / SPOOL_FILE, tmp_path / "w1")
+        # taken aside for a replay, the next record starts a new file: named durably too
+        rows = list(spool.take())
+        synced.clear()
+        spool.append([(uuid4(), _row(2))])
+        assert _synced_after_file(synced, tmp_path / "w1" / SPOOL_FILE, tmp_path / "w1")
+        assert len(rows) == 1
+    finally:
+        spool.release()
+
+
+def test_appending_to_a_spool_file_already_named_syncs_only_its_lines(
+    tmp_path: Path, synced: list[tuple[str, int]]
+) -> None:
+    spool = AuditSpool(tmp_path, instance_id="w1")
+    spool.claim()
+    try:
+        spool.append([(uuid4(), _row(1))])
+        synced.clear()
+        spool.append([(uuid4(), _row(2))])
+        assert [kind for kind, _ in synced] == ["file"]
+    finally:
+        spool.release()
+
+
+def test_the_refused_records_file_is_named_on_disk_before_the_spool_forgets_them(
+    tmp_path: Path, synced: list[tuple[str, int]]
+) -> None:
+    spool = AuditSpool(tmp_path, instance_id="w1")
+    spool.claim()
+    try:
+        spool.set_aside([(uuid4(), _row(1))])
+        assert _synced_after_file(synced, tmp_path / "w1" / REFUSED_FILE, tmp_path / "w1")
+    finally:
+        spool.release()
+
+
+def test_the_instance_directory_it_creates_is_named_on_disk(
+    tmp_path: Path, synced: list[tuple[str, int]]
+) -> None:
+    spool = AuditSpool(tmp_path, instance_id="w1")
+    spool.claim()
+    try:
+        assert ("dir", tmp_path.stat().st_ino) in synced
+    finally:
+        spool.release()
