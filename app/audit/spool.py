@@ -2,7 +2,8 @@
 
 The rule is that an audit record is committed before the answer leaves. When the primary is
 unreachable, enquiries can still be answered from a replica; their records are then committed
-to this spool instead — appended as JSON lines and fsynced — and moved onto the primary's hash
+to this spool instead — appended as JSON lines and fsynced (and the directory too when that
+created the file, so that its name is on disk as well) — and moved onto the primary's hash
 chain as soon as it answers again (in the order they were spooled, with their original times).
 A record that the primary refuses for any other reason (a constraint, say) is never spooled:
 that is a real failure and the call fails.
@@ -75,7 +76,32 @@ def _private_dir(path: Path) -> None:
     if not path.is_dir():
         path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         path.mkdir(mode=DIR_MODE, exist_ok=True)
+        _sync_directory(path.parent)  # its name on disk before a record is spooled in it
     os.chmod(path, DIR_MODE)  # whatever the umask, or an older version, made it
+
+
+def _sync_directory(path: Path) -> None:
+    """fsync the directory ``path``: the names it holds (a file just created) are on disk."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _open_to_append(path: Path) -> tuple[int, bool]:
+    """A descriptor appending to ``path``, and whether this open created the file (its name
+    is then not on disk until its directory is fsynced)."""
+    flags = os.O_WRONLY | os.O_APPEND
+    while True:
+        try:
+            return os.open(path, flags | os.O_CREAT | os.O_EXCL, FILE_MODE), True
+        except FileExistsError:
+            pass
+        try:
+            return os.open(path, flags), False
+        except FileNotFoundError:  # renamed aside in between (take()): create it
+            continue
 
 
 def _ends_torn(path: Path) -> bool:
@@ -227,16 +253,19 @@ class AuditSpool:
         self._write("".join(_encode(record_id, row) + "\n" for record_id, row in rows).encode())
 
     def _write(self, data: bytes) -> None:
-        self._dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        if not self._dir.is_dir():  # removed while the instance ran
+            _private_dir(self._dir)
         self._seen_empty = False
         if self._torn:  # an empty line if the file was taken meanwhile: take() skips it
             data = b"\n" + data
-        fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+        fd, created = _open_to_append(self._path)
         try:
             with os.fdopen(fd, "ab") as spool:
                 spool.write(data)
                 spool.flush()
                 os.fsync(spool.fileno())
+            if created:  # committed only once the file's name is on disk too
+                _sync_directory(self._dir)
         except BaseException:
             self._torn = True  # some of it may be written, its last line without its end
             raise
@@ -304,11 +333,13 @@ class AuditSpool:
         )  # fmt: skip
 
     def _keep_aside(self, name: str, lines: list[bytes]) -> None:
-        fd = os.open(self._dir / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+        fd, created = _open_to_append(self._dir / name)
         with os.fdopen(fd, "ab") as aside:
             aside.writelines(lines)
             aside.flush()
             os.fsync(aside.fileno())
+        if created:  # on disk by name before taken() forgets the lines
+            _sync_directory(self._dir)
 
     def taken(self) -> None:
         """Forget the rows handed out by ``take()`` (they are on the primary now)."""
