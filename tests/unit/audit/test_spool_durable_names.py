@@ -101,3 +101,34 @@ def test_the_instance_directory_it_creates_is_named_on_disk(
         assert ("dir", tmp_path.stat().st_ino) in synced
     finally:
         spool.release()
+
+
+@pytest.mark.parametrize("name", [SPOOL_FILE, REFUSED_FILE])
+def test_a_dangling_symlink_in_a_files_place_fails_the_write_and_does_not_spin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """O_CREAT|O_EXCL finds the link (EEXIST) and the plain open follows it to nothing
+    (ENOENT): that is not a file renamed away in between, and trying again cannot change it.
+    The write fails (the batch goes to the caller as failed) instead of holding the audit
+    writer in a busy loop for ever."""
+    spool = AuditSpool(tmp_path, instance_id="w1")
+    spool.claim()
+    os.symlink(tmp_path / "gone" / "spool.jsonl", tmp_path / "w1" / name)
+    opens, real_open = [], os.open
+
+    def counting_open(path: object, *args: object, **kwargs: object) -> int:
+        opens.append(path)
+        if len(opens) > 100:
+            raise AssertionError("still opening after 100 tries")
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    try:
+        monkeypatch.setattr(os, "open", counting_open)
+        with pytest.raises(FileNotFoundError):
+            if name == SPOOL_FILE:
+                spool.append([(uuid4(), _row(1))])
+            else:
+                spool.set_aside([(uuid4(), _row(1))])
+        assert len(opens) < 10
+    finally:
+        spool.release()
