@@ -100,8 +100,10 @@ def _open_to_append(path: Path) -> tuple[int, bool]:
             pass
         try:
             return os.open(path, flags), False
-        except FileNotFoundError:  # renamed aside in between (take()): create it
-            continue
+        except FileNotFoundError:
+            if os.path.lexists(path):  # a dangling symlink: EEXIST and ENOENT for ever
+                raise
+            # renamed aside in between (take()): create it
 
 
 def _ends_torn(path: Path) -> bool:
