@@ -6,6 +6,7 @@ is fsynced before the write returns."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from datetime import UTC, datetime
@@ -99,6 +100,34 @@ def test_the_instance_directory_it_creates_is_named_on_disk(
     spool.claim()
     try:
         assert ("dir", tmp_path.stat().st_ino) in synced
+    finally:
+        spool.release()
+
+
+def test_a_directory_fsync_that_failed_is_made_again_by_the_next_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, synced: list[tuple[str, int]]
+) -> None:
+    """The first write created the file, its lines were fsynced, the directory's fsync failed
+    (EIO): that write failed, but the file is there now, so the next write finds it and did not
+    create it. Its records are answered as committed only once the file's name is on disk."""
+    spool = AuditSpool(tmp_path, instance_id="w1")
+    spool.claim()
+    counted = os.fsync
+    failing = True
+
+    def fsync(fd: int) -> None:
+        if failing and stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EIO, "Input/output error")
+        counted(fd)
+
+    try:
+        monkeypatch.setattr(os, "fsync", fsync)
+        with pytest.raises(OSError):
+            spool.append([(uuid4(), _row(1))])
+        failing = False
+        synced.clear()
+        spool.append([(uuid4(), _row(2))])
+        assert _synced_after_file(synced, tmp_path / "w1" / SPOOL_FILE, tmp_path / "w1")
     finally:
         spool.release()
 
