@@ -160,6 +160,10 @@ class AuditSpool:
         # The spool ends in a line a write cut short (a full disk, a kill): the next write
         # ends it first, or its own first line would join it and be set aside with it.
         self._torn = False
+        # The names in the directory are on disk (it was fsynced since a file was created in
+        # it): not yet when a directory fsync failed after a write created a file, which the
+        # next write then finds and did not create, nor as far as this process knows at start.
+        self._named = False
 
     @property
     def directory(self) -> Path:
@@ -261,13 +265,13 @@ class AuditSpool:
         if self._torn:  # an empty line if the file was taken meanwhile: take() skips it
             data = b"\n" + data
         fd, created = _open_to_append(self._path)
+        self._named = self._named and not created
         try:
             with os.fdopen(fd, "ab") as spool:
                 spool.write(data)
                 spool.flush()
                 os.fsync(spool.fileno())
-            if created:  # committed only once the file's name is on disk too
-                _sync_directory(self._dir)
+            self._name_on_disk()  # committed only once the file's name is on disk too
         except BaseException:
             self._torn = True  # some of it may be written, its last line without its end
             raise
@@ -336,12 +340,18 @@ class AuditSpool:
 
     def _keep_aside(self, name: str, lines: list[bytes]) -> None:
         fd, created = _open_to_append(self._dir / name)
+        self._named = self._named and not created
         with os.fdopen(fd, "ab") as aside:
             aside.writelines(lines)
             aside.flush()
             os.fsync(aside.fileno())
-        if created:  # on disk by name before taken() forgets the lines
+        self._name_on_disk()  # before taken() forgets the lines
+
+    def _name_on_disk(self) -> None:
+        """fsync the directory unless its names are known to be on disk already."""
+        if not self._named:
             _sync_directory(self._dir)
+            self._named = True
 
     def taken(self) -> None:
         """Forget the rows handed out by ``take()`` (they are on the primary now)."""
