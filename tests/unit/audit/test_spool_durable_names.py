@@ -132,6 +132,22 @@ def test_a_directory_fsync_that_failed_is_made_again_by_the_next_write(
         spool.release()
 
 
+def test_the_parents_it_creates_are_named_on_disk_too(
+    tmp_path: Path, synced: list[tuple[str, int]]
+) -> None:
+    """SSOGW_AUDIT_SPOOL_DIR need not exist: the spool creates it, and each directory it
+    creates is named in its parent on disk, or the instance's directory (and the records in it)
+    can vanish with it in a power cut."""
+    spool = AuditSpool(tmp_path / "volume" / "spool", instance_id="w1")
+    spool.claim()
+    try:
+        assert ("dir", tmp_path.stat().st_ino) in synced
+        assert ("dir", (tmp_path / "volume").stat().st_ino) in synced
+        assert ("dir", (tmp_path / "volume" / "spool").stat().st_ino) in synced
+    finally:
+        spool.release()
+
+
 @pytest.mark.parametrize("name", [SPOOL_FILE, REFUSED_FILE])
 def test_a_dangling_symlink_in_a_files_place_fails_the_write_and_does_not_spin(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
