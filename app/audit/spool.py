@@ -73,11 +73,25 @@ def _decode(line: str) -> tuple[UUID, AuditRow]:
 
 def _private_dir(path: Path) -> None:
     """Create ``path`` (and missing parents) readable by this user only."""
-    if not path.is_dir():
-        path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        path.mkdir(mode=DIR_MODE, exist_ok=True)
-        _sync_directory(path.parent)  # its name on disk before a record is spooled in it
+    if not path.is_dir():  # each name on disk before a record is spooled in it
+        _named_dir(path.parent, mode=DIR_MODE)
+        _named_dir(path, mode=DIR_MODE)
     os.chmod(path, DIR_MODE)  # whatever the umask, or an older version, made it
+
+
+def _named_dir(path: Path, *, mode: int) -> None:
+    """mkdir ``path`` if it is missing, and its missing parents (with the default mode, as
+    ``mkdir -p`` does), each one's parent fsynced once it is made: its name is on disk."""
+    if path.is_dir():
+        return
+    _named_dir(path.parent, mode=0o777)
+    try:
+        path.mkdir(mode=mode)
+    except FileExistsError:
+        if not path.is_dir():
+            raise
+        # made meanwhile by another instance: fsynced here too, it may not have been yet
+    _sync_directory(path.parent)
 
 
 def _sync_directory(path: Path) -> None:
