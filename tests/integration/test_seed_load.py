@@ -3,13 +3,14 @@ transaction; refused on tables that hold persons; rolled back whole when it fail
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import asyncpg
 import pytest
 
 from app.db.local_pair import LocalPair, PairRecord
-from app.insured.demo_data import TASK_PERSONS, SeedPlan, load, loader
+from app.insured.demo_data import TASK_PERSONS, SeedPlan, former_s39, generate, load, loader
 from tests.support.scratch_db import migrated_template
 
 pytestmark = pytest.mark.db
@@ -150,3 +151,29 @@ async def test_without_leave_to_skip_foreign_key_triggers_they_are_dropped_and_v
     assert after[0] == before[0] and after[2] and after[1][0] == PLAN.persons
     foreign_keys = [step for step in steps if "FOREIGN KEY" in step]
     assert len(foreign_keys) == 3  # paid_months (2) and closed_memberships (1)
+
+
+async def test_seeding_again_adds_no_ended_membership_to_a_person_on_record(
+    pg_pair: tuple[LocalPair, PairRecord],
+) -> None:
+    """A database seeded before the rule that picks the Section 40 members with an ended
+    Section 39 membership changed (here: seeded with none) is seeded again with more persons:
+    the persons on record keep the history they have, and only the persons added come with
+    theirs ("into tables that hold persons it adds only the missing ones")."""
+    _, record = pg_pair
+    seeded_before = replace(PLAN, former_s39_share=0.0)
+    bigger = replace(PLAN, persons=3_000)
+    theirs = {
+        row[0]
+        for person, _ in generate(bigger, start=PLAN.persons)
+        for row in former_s39(person, share=bigger.former_s39_share)
+    }
+    async with migrated_template(record, "seedagain") as database:
+        assert await load(database.owner_dsn, seeded_before) == PLAN.persons
+        assert await load(database.owner_dsn, bigger) == bigger.persons - PLAN.persons
+        conn = await asyncpg.connect(database.owner_dsn)
+        try:
+            closed = {r[0] for r in await conn.fetch("SELECT national_id FROM closed_memberships")}
+        finally:
+            await conn.close()
+    assert theirs and closed == theirs
