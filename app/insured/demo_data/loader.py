@@ -311,17 +311,6 @@ async def _add(
         )
         await conn.copy_records_to_table("seed_persons", records=people, columns=PERSON_COLUMNS)
         await conn.copy_records_to_table("seed_months", records=months, columns=MONTH_COLUMNS)
-        columns = ", ".join(PERSON_COLUMNS)
-        status = await conn.execute(
-            f"INSERT INTO insured_persons ({columns}) SELECT {columns} FROM seed_persons "
-            "ON CONFLICT (national_id) DO NOTHING"
-        )
-        mcols = ", ".join(MONTH_COLUMNS)
-        await conn.execute(
-            f"INSERT INTO paid_months ({mcols}) SELECT {mcols} FROM seed_months "
-            "ON CONFLICT DO NOTHING"
-        )
-        # The ended memberships of persons not on record before (seeding again adds none).
         ccols = ", ".join(CLOSED_COLUMNS)
         await conn.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS seed_closed AS SELECT {ccols}"
@@ -329,9 +318,19 @@ async def _add(
         )
         await conn.execute("TRUNCATE seed_closed")
         await conn.copy_records_to_table("seed_closed", records=closed, columns=CLOSED_COLUMNS)
-        await conn.execute(
-            f"INSERT INTO closed_memberships ({ccols}) SELECT {ccols} FROM seed_closed c"
-            " WHERE NOT EXISTS (SELECT 1 FROM closed_memberships x"
-            " WHERE x.national_id = c.national_id)"
+        columns = ", ".join(PERSON_COLUMNS)
+        # The ended memberships of the persons this adds only: a person on record keeps the
+        # history it has, though the seed that added it chose others (an older version did).
+        added = await conn.fetchval(
+            f"WITH added AS (INSERT INTO insured_persons ({columns}) SELECT {columns}"
+            " FROM seed_persons ON CONFLICT (national_id) DO NOTHING RETURNING national_id),"
+            f" ended AS (INSERT INTO closed_memberships ({ccols}) SELECT {ccols}"
+            " FROM seed_closed JOIN added USING (national_id))"
+            " SELECT count(*) FROM added"
         )
-        return int(status.split()[-1])
+        mcols = ", ".join(MONTH_COLUMNS)
+        await conn.execute(
+            f"INSERT INTO paid_months ({mcols}) SELECT {mcols} FROM seed_months "
+            "ON CONFLICT DO NOTHING"
+        )
+        return int(added)
