@@ -1,0 +1,74 @@
+"""The spool's file system can fail under a replay: remounted read-only after an error (ext4's
+errors=remount-ro), full, or failing a write (EIO). The spool is then kept for the next try and
+the audit writer goes on; if it ended, every record after it would wait for an answer that
+never comes, the instance still serving."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from app.audit.chain import prepare
+from app.audit.records import AuditRecord
+from app.audit.spool import SPOOL_FILE, AuditSpool
+from app.audit.writer import AuditWriter
+
+
+def _record(request_id: str) -> AuditRecord:
+    return AuditRecord(
+        at=datetime.now(UTC), protocol="soap", operation="InquireContribution", outcome="ok",
+        request_id=request_id, principal_kind="partner", principal_name="cvs",
+        source_ip="203.0.113.7", national_id="3100600445635", name_returned=None, detail={},
+    )  # fmt: skip
+
+
+@pytest.fixture
+async def dead_pool() -> AsyncIterator[asyncpg.Pool]:
+    """A pool to a port nothing listens on: the primary is unreachable."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    pool = await asyncpg.create_pool(
+        f"postgresql://ssogw@127.0.0.1:{port}/ssogw", min_size=0, max_size=1, timeout=1
+    )
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def test_a_replay_the_file_system_refuses_leaves_the_writer_answering(
+    tmp_path: Path, dead_pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    left = AuditSpool(tmp_path, instance_id="w1")
+    left.claim()
+    left.append([(uuid.uuid4(), prepare(_record("r0")))])
+    left.release()
+    real_replace = os.replace
+
+    def read_only(source: object, target: object) -> None:
+        if Path(str(source)) == tmp_path / "w1" / SPOOL_FILE:  # take() renames it aside
+            raise OSError(errno.EROFS, "Read-only file system")
+        real_replace(source, target)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", read_only)
+    spool = AuditSpool(tmp_path, instance_id="w1")
+    writer = AuditWriter(pool_provider=lambda: dead_pool, max_batch=10, max_wait_ms=1, spool=spool)
+    await writer.start()
+    try:
+        await asyncio.sleep(1.5)  # idle with a record spooled: the replay is tried after 1 s
+        async with asyncio.timeout(10):
+            await writer.record(_record("r1"))  # spooled (the primary is still gone)
+    finally:
+        async with asyncio.timeout(10):
+            await writer.stop()
+    assert b'"request_id":"r1"' in (tmp_path / "w1" / SPOOL_FILE).read_bytes()
