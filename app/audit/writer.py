@@ -340,9 +340,13 @@ class AuditWriter:
         left readable) would fail every replay and hold back the records after it: a batch so
         refused goes again a record at a time, and those refused alone are set aside."""
         assert self._spool is not None
-        rows = list(
-            await asyncio.to_thread(lambda: list(self._spool.take()) if self._spool else [])
-        )
+        try:
+            rows = list(
+                await asyncio.to_thread(lambda: list(self._spool.take()) if self._spool else [])
+            )
+        except OSError:  # read-only, full, failing: the spool is kept, the writer goes on
+            log.exception("the audit spool could not be taken for a replay")
+            return
         refused: list[tuple[UUID, AuditRow]] = []
         try:
             for start in range(0, len(rows), self._max_batch):
@@ -357,7 +361,11 @@ class AuditWriter:
         except OSError:
             log.exception("spooled audit records the primary refused could not be set aside")
             return  # kept in the spool, and tried again
-        self._spool.taken()
+        try:
+            self._spool.taken()
+        except OSError:  # replayed again next time: the writer skips what the chain holds
+            log.exception("the replayed audit spool could not be removed")
+            return
         if rows:
             log.warning("%d spooled audit records moved to the primary", len(rows) - len(refused))
 
