@@ -33,7 +33,7 @@ from app.audit.chain_head import ChainHeadMover
 from app.audit.records import TOGETHER, AuditRecord
 from app.audit.spool import AuditSpool, SpoolUnusable
 from app.audit.unlinked import AuditLinker
-from app.db.failures import translate
+from app.db.failures import refused_for_values, translate
 from app.errors import AuditUnavailable, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -48,16 +48,6 @@ SELECT l.record_id FROM audit_log l
   JOIN unnest($1::timestamptz[], $2::uuid[]) AS r(at, record_id)
     ON l.at = r.at AND l.record_id = r.record_id
 """
-
-
-def _refused_for_content(exc: Exception) -> bool:
-    """Whether a replay failed on its records' values, as it would every time (PostgreSQL's
-    data and integrity errors, a value Python cannot write), not for want of a connection, a
-    lock or time, nor a fault of the client's configuration (asyncpg's is a ValueError too)."""
-    if isinstance(exc, asyncpg.DataError | asyncpg.IntegrityConstraintViolationError):
-        return True
-    wrong_value = isinstance(exc, ValueError | TypeError | ArithmeticError)
-    return wrong_value and not isinstance(exc, asyncpg.ClientConfigurationError)
 
 
 class _Observes(Protocol):
@@ -341,9 +331,7 @@ class AuditWriter:
         refused goes again a record at a time, and those refused alone are set aside."""
         assert self._spool is not None
         try:
-            rows = list(
-                await asyncio.to_thread(lambda: list(self._spool.take()) if self._spool else [])
-            )
+            rows = await asyncio.to_thread(lambda: list(self._spool.take()) if self._spool else [])
         except OSError:  # read-only, full, failing: the spool is kept, the writer goes on
             log.exception("the audit spool could not be taken for a replay")
             return
@@ -355,16 +343,12 @@ class AuditWriter:
             if translate(exc, store="audit") is None:
                 log.exception("spooled audit records refused by the primary")
             return
-        try:
+        try:  # replayed again if either fails: the writer skips what the chain holds
             if refused:
                 await asyncio.to_thread(self._spool.set_aside, refused)
-        except OSError:
-            log.exception("spooled audit records the primary refused could not be set aside")
-            return  # kept in the spool, and tried again
-        try:
             self._spool.taken()
-        except OSError:  # replayed again next time: the writer skips what the chain holds
-            log.exception("the replayed audit spool could not be removed")
+        except OSError:
+            log.exception("a replayed audit spool's refused records not set aside, or it kept")
             return
         if rows:
             log.warning("%d spooled audit records moved to the primary", len(rows) - len(refused))
@@ -376,7 +360,7 @@ class AuditWriter:
                 await self._write(rows, replay=True)
             return []
         except Exception as exc:
-            if not _refused_for_content(exc):
+            if not refused_for_values(exc):
                 raise
             if len(rows) == 1:
                 return rows

@@ -45,6 +45,17 @@ def connection_lost(exc: BaseException) -> bool:
     )
 
 
+def refused_for_values(exc: BaseException) -> bool:
+    """Whether a statement failed on the values it was given, as it would every time
+    (PostgreSQL's data and integrity errors, a value Python cannot write), not for want of a
+    connection, a lock or time, nor a fault of the client's configuration (asyncpg's is a
+    ValueError too)."""
+    if isinstance(exc, asyncpg.DataError | asyncpg.IntegrityConstraintViolationError):
+        return True
+    wrong_value = isinstance(exc, ValueError | TypeError | ArithmeticError)
+    return wrong_value and not isinstance(exc, asyncpg.ClientConfigurationError)
+
+
 def translate(exc: BaseException, *, store: str) -> ServiceError | None:
     """The vocabulary's error for an asyncpg/OS failure, or None if it is not a store failure."""
     if isinstance(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from app.audit.writer import _refused_for_content
+from app.db.failures import refused_for_values
 
 
 @pytest.mark.parametrize(
@@ -22,7 +22,7 @@ from app.audit.writer import _refused_for_content
     ],
 )
 def test_a_records_own_refusal_sets_it_aside(exc: Exception) -> None:
-    assert _refused_for_content(exc)
+    assert refused_for_values(exc)
 
 
 @pytest.mark.parametrize(
@@ -40,4 +40,4 @@ def test_a_records_own_refusal_sets_it_aside(exc: Exception) -> None:
     ],
 )
 def test_a_failure_not_of_the_record_keeps_the_spool(exc: Exception) -> None:
-    assert not _refused_for_content(exc)
+    assert not refused_for_values(exc)
