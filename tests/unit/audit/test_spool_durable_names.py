@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
@@ -43,6 +44,15 @@ def synced(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     return calls
 
 
+@pytest.fixture
+def claimed(tmp_path: Path) -> Iterator[AuditSpool]:
+    """Instance w1's spool under ``tmp_path``, claimed, and released after the test."""
+    spool = AuditSpool(tmp_path, instance_id="w1")
+    spool.claim()
+    yield spool
+    spool.release()
+
+
 def _synced_after_file(calls: list[tuple[str, int]], file: Path, directory: Path) -> bool:
     """Whether ``directory`` was fsynced after ``file``'s lines were."""
     written = calls.index(("file", file.stat().st_ino))
@@ -50,58 +60,38 @@ def _synced_after_file(calls: list[tuple[str, int]], file: Path, directory: Path
 
 
 def test_a_new_spool_file_is_named_on_disk_before_the_append_returns(
-    tmp_path: Path, synced: list[tuple[str, int]]
+    tmp_path: Path, synced: list[tuple[str, int]], claimed: AuditSpool
 ) -> None:
-    spool = AuditSpool(tmp_path, instance_id="w1")
-    spool.claim()
-    try:
-        spool.append([(uuid4(), _row(1))])
-        assert _synced_after_file(synced, tmp_path / "w1" / SPOOL_FILE, tmp_path / "w1")
-        # taken aside for a replay, the next record starts a new file: named durably too
-        rows = list(spool.take())
-        synced.clear()
-        spool.append([(uuid4(), _row(2))])
-        assert _synced_after_file(synced, tmp_path / "w1" / SPOOL_FILE, tmp_path / "w1")
-        assert len(rows) == 1
-    finally:
-        spool.release()
+    claimed.append([(uuid4(), _row(1))])
+    assert _synced_after_file(synced, tmp_path / "w1" / SPOOL_FILE, tmp_path / "w1")
+    # taken aside for a replay, the next record starts a new file: named durably too
+    rows = list(claimed.take())
+    synced.clear()
+    claimed.append([(uuid4(), _row(2))])
+    assert _synced_after_file(synced, tmp_path / "w1" / SPOOL_FILE, tmp_path / "w1")
+    assert len(rows) == 1
 
 
 def test_appending_to_a_spool_file_already_named_syncs_only_its_lines(
-    tmp_path: Path, synced: list[tuple[str, int]]
+    tmp_path: Path, synced: list[tuple[str, int]], claimed: AuditSpool
 ) -> None:
-    spool = AuditSpool(tmp_path, instance_id="w1")
-    spool.claim()
-    try:
-        spool.append([(uuid4(), _row(1))])
-        synced.clear()
-        spool.append([(uuid4(), _row(2))])
-        assert [kind for kind, _ in synced] == ["file"]
-    finally:
-        spool.release()
+    claimed.append([(uuid4(), _row(1))])
+    synced.clear()
+    claimed.append([(uuid4(), _row(2))])
+    assert [kind for kind, _ in synced] == ["file"]
 
 
 def test_the_refused_records_file_is_named_on_disk_before_the_spool_forgets_them(
-    tmp_path: Path, synced: list[tuple[str, int]]
+    tmp_path: Path, synced: list[tuple[str, int]], claimed: AuditSpool
 ) -> None:
-    spool = AuditSpool(tmp_path, instance_id="w1")
-    spool.claim()
-    try:
-        spool.set_aside([(uuid4(), _row(1))])
-        assert _synced_after_file(synced, tmp_path / "w1" / REFUSED_FILE, tmp_path / "w1")
-    finally:
-        spool.release()
+    claimed.set_aside([(uuid4(), _row(1))])
+    assert _synced_after_file(synced, tmp_path / "w1" / REFUSED_FILE, tmp_path / "w1")
 
 
 def test_the_instance_directory_it_creates_is_named_on_disk(
-    tmp_path: Path, synced: list[tuple[str, int]]
+    tmp_path: Path, synced: list[tuple[str, int]], claimed: AuditSpool
 ) -> None:
-    spool = AuditSpool(tmp_path, instance_id="w1")
-    spool.claim()
-    try:
-        assert ("dir", tmp_path.stat().st_ino) in synced
-    finally:
-        spool.release()
+    assert ("dir", tmp_path.stat().st_ino) in synced
 
 
 def test_a_directory_fsync_that_failed_is_made_again_by_the_next_write(
