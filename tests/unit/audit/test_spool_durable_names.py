@@ -17,7 +17,7 @@ from uuid import uuid4
 import pytest
 
 from app.audit.chain import AuditRow
-from app.audit.spool import REFUSED_FILE, SPOOL_FILE, AuditSpool
+from app.audit.spool import REFUSED_FILE, SPOOL_FILE, AuditSpool, hand_over
 
 
 def _row(n: int) -> AuditRow:
@@ -167,3 +167,19 @@ def test_a_dangling_symlink_in_a_files_place_fails_the_write_and_does_not_spin(
         assert len(opens) < 10
     finally:
         spool.release()
+
+
+def test_a_handed_over_spool_is_named_on_disk_in_its_new_directory(
+    tmp_path: Path, synced: list[tuple[str, int]]
+) -> None:
+    """hand_over moves a stopped worker's files into another's directory: both directories
+    are fsynced before it returns, so a power cut leaves the files under one name or the
+    other, whatever the file system."""
+    stopped = AuditSpool(tmp_path, instance_id="w2")
+    stopped.claim()
+    stopped.append([(uuid4(), _row(1))])
+    stopped.release()
+    synced.clear()
+    assert hand_over(tmp_path, source="w2", target="w1") == 1
+    assert ("dir", (tmp_path / "w1").stat().st_ino) in synced
+    assert ("dir", (tmp_path / "w2").stat().st_ino) in synced
