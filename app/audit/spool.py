@@ -157,6 +157,8 @@ def hand_over(base: Path, *, source: str, target: str) -> int:
         stamp = time.time_ns()
         for n, path in enumerate(pending):  # oldest first, as claim() takes them in
             os.replace(path, base / target / f"adopted-{stamp}-{source}-{n:04d}.jsonl")
+        _sync_directory(base / target)  # the new names on disk, then the old ones gone
+        _sync_directory(old)
     return len(pending)
 
 
