@@ -183,3 +183,39 @@ def test_a_handed_over_spool_is_named_on_disk_in_its_new_directory(
     assert hand_over(tmp_path, source="w2", target="w1") == 1
     assert ("dir", (tmp_path / "w1").stat().st_ino) in synced
     assert ("dir", (tmp_path / "w2").stat().st_ino) in synced
+
+
+def test_a_spool_claimed_again_does_not_trust_what_another_process_left_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, synced: list[tuple[str, int]]
+) -> None:
+    """Released, the directory is another process's until claimed again: it may take the spool
+    aside and start a new file whose directory fsync fails (EIO) before it stops. Claimed again,
+    the next write finds that file and did not create it; its records are answered as
+    committed only once the file's name is on disk."""
+    spool = AuditSpool(tmp_path, instance_id="w1")
+    spool.claim()
+    spool.append([(uuid4(), _row(1))])  # the directory fsynced: its names known on disk
+    spool.release()
+    other = AuditSpool(tmp_path, instance_id="w1")
+    other.claim()
+    list(other.take())
+    other.taken()
+    counted = os.fsync
+
+    def fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EIO, "Input/output error")
+        counted(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(OSError):
+        other.append([(uuid4(), _row(2))])  # the new file's name not on disk
+    other.release()
+    monkeypatch.setattr(os, "fsync", counted)
+    spool.claim()
+    try:
+        synced.clear()
+        spool.append([(uuid4(), _row(3))])
+        assert _synced_after_file(synced, tmp_path / "w1" / SPOOL_FILE, tmp_path / "w1")
+    finally:
+        spool.release()
