@@ -178,7 +178,8 @@ class AuditSpool:
         self._torn = False
         # The names in the directory are on disk (it was fsynced since a file was created in
         # it): not yet when a directory fsync failed after a write created a file, which the
-        # next write then finds and did not create, nor as far as this process knows at start.
+        # next write then finds and did not create, nor as far as this process knows at start
+        # or after release() (another process may have written here meanwhile).
         self._named = False
 
     @property
@@ -268,7 +269,8 @@ class AuditSpool:
         if self._lock is not None:
             self._lock.close()  # closing the file drops the lock
             self._lock = None
-            self._seen_empty = False  # another process may spool here until claimed again
+            # Another process may spool here until claimed again (and leave a file unnamed).
+            self._seen_empty = self._named = False
 
     def append(self, rows: list[tuple[UUID, AuditRow]]) -> None:
         """Write ``rows`` (record id, row) durably (fsync) before returning."""
