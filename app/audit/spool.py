@@ -181,6 +181,9 @@ class AuditSpool:
         # next write then finds and did not create, nor as far as this process knows at start
         # or after release() (another process may have written here meanwhile).
         self._named = False
+        # The file being replayed had its unreadable lines set aside: a replay tried again
+        # (every second while the primary is down) does not set them aside once more.
+        self._aside = False
 
     @property
     def directory(self) -> Path:
@@ -270,7 +273,7 @@ class AuditSpool:
             self._lock.close()  # closing the file drops the lock
             self._lock = None
             # Another process may spool here until claimed again (and leave a file unnamed).
-            self._seen_empty = self._named = False
+            self._seen_empty = self._named = self._aside = False
 
     def append(self, rows: list[tuple[UUID, AuditRow]]) -> None:
         """Write ``rows`` (record id, row) durably (fsync) before returning."""
@@ -320,6 +323,7 @@ class AuditSpool:
         """
         if not self._replaying.exists() and self._path.exists():
             os.replace(self._path, self._replaying)
+            self._aside = False
         if not self._replaying.exists():
             return iter(())
         # Read as bytes, each line decoded on its own: one that is not UTF-8 (no version
@@ -337,7 +341,7 @@ class AuditSpool:
                 # ValueError); RecursionError: nested past json.loads's limit. What escaped
                 # here ended the writer's task with it.
                 unreadable.append(line)
-        if unreadable:
+        if unreadable and not self._aside:
             # Kept aside for an operator (never replayed, never lost): one bad line must not
             # stop the records around it, nor the writer.
             self._keep_aside(REJECTED_FILE, [line.rstrip(b"\n") + b"\n" for line in unreadable])
@@ -345,6 +349,7 @@ class AuditSpool:
                 "%d unreadable audit spool line(s) set aside in %s", len(unreadable),
                 self._dir / REJECTED_FILE,
             )  # fmt: skip
+        self._aside = True
         return iter(rows)
 
     def set_aside(self, rows: list[tuple[UUID, AuditRow]]) -> None:
@@ -374,3 +379,4 @@ class AuditSpool:
     def taken(self) -> None:
         """Forget the rows handed out by ``take()`` (they are on the primary now)."""
         self._replaying.unlink(missing_ok=True)
+        self._aside = False
