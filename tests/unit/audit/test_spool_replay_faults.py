@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import os
 import socket
 import uuid
@@ -72,3 +73,36 @@ async def test_a_replay_the_file_system_refuses_leaves_the_writer_answering(
         async with asyncio.timeout(10):
             await writer.stop()
     assert b'"request_id":"r1"' in (tmp_path / "w1" / SPOOL_FILE).read_bytes()
+
+
+async def test_a_replay_the_file_system_keeps_refusing_is_logged_once_not_every_second(
+    tmp_path: Path,
+    dead_pool: asyncpg.Pool,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Idle with records spooled, the writer tries a replay every second: a file system that
+    stays read-only for an hour logged 3,600 tracebacks, burying the lines around them."""
+    left = AuditSpool(tmp_path, instance_id="w1")
+    left.claim()
+    left.append([(uuid.uuid4(), prepare(_record("r0")))])
+    left.release()
+    real_replace = os.replace
+
+    def read_only(source: object, target: object) -> None:
+        if Path(str(source)) == tmp_path / "w1" / SPOOL_FILE:
+            raise OSError(errno.EROFS, "Read-only file system")
+        real_replace(source, target)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", read_only)
+    spool = AuditSpool(tmp_path, instance_id="w1")
+    writer = AuditWriter(pool_provider=lambda: dead_pool, max_batch=10, max_wait_ms=1, spool=spool)
+    with caplog.at_level(logging.ERROR, logger="app.audit.writer"):
+        await writer.start()
+        try:
+            await asyncio.sleep(3.5)  # three tries at least
+        finally:
+            async with asyncio.timeout(10):
+                await writer.stop()
+    assert len(caplog.records) == 1
+    assert caplog.records[0].exc_info is not None, "the first one with its traceback"
