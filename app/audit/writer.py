@@ -119,6 +119,7 @@ class AuditWriter:
         self._stopping = False
         self._last_batch = 0  # records in the batch sent last
         self._spool = spool
+        self._replay_refused = False  # by the spool's file system, and logged: not again
         self._head = ChainHeadMover(wait_s=head_wait_s, hold_s=head_hold_s)
         self._linker = (
             None
@@ -333,7 +334,7 @@ class AuditWriter:
         try:
             rows = await asyncio.to_thread(lambda: list(self._spool.take()) if self._spool else [])
         except OSError:  # read-only, full, failing: the spool is kept, the writer goes on
-            log.exception("the audit spool could not be taken for a replay")
+            self._replay_failed("the audit spool could not be taken for a replay")
             return
         refused: list[tuple[UUID, AuditRow]] = []
         try:
@@ -348,10 +349,17 @@ class AuditWriter:
                 await asyncio.to_thread(self._spool.set_aside, refused)
             self._spool.taken()
         except OSError:
-            log.exception("a replayed audit spool's refused records not set aside, or it kept")
+            self._replay_failed("a replayed audit spool's refused records not set aside, or kept")
             return
+        self._replay_refused = False
         if rows:
             log.warning("%d spooled audit records moved to the primary", len(rows) - len(refused))
+
+    def _replay_failed(self, what: str) -> None:
+        # Tried again every second while idle: one traceback until a replay gets through.
+        if not self._replay_refused:
+            log.exception(what)
+        self._replay_refused = True
 
     async def _replayed(self, rows: list[tuple[UUID, AuditRow]]) -> list[tuple[UUID, AuditRow]]:
         """Replay ``rows``; those the primary refused for what they hold (one at a time)."""
