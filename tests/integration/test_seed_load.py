@@ -177,3 +177,29 @@ async def test_seeding_again_adds_no_ended_membership_to_a_person_on_record(
         finally:
             await conn.close()
     assert theirs and closed == theirs
+
+
+async def test_seeding_again_later_adds_no_paid_month_to_a_person_on_record(
+    pg_pair: tuple[LocalPair, PairRecord],
+) -> None:
+    """``ssogw seed`` draws paid months up to its business date (today, by default): seeded
+    again months later with more persons, the persons on record keep the months they have,
+    and only the persons added come with theirs. A month marked paid that no one paid is
+    refused to the payer at the counter (client.already_paid)."""
+    _, record = pg_pair
+    later = replace(PLAN, persons=3_000, as_of=date(2027, 3, 26))
+    months = "SELECT national_id, section, month FROM paid_months"
+    async with migrated_template(record, "seedlater") as database:
+        assert await load(database.owner_dsn, PLAN) == PLAN.persons
+        conn = await asyncpg.connect(database.owner_dsn)
+        try:
+            before = {tuple(row) for row in await conn.fetch(months)}
+            assert await load(database.owner_dsn, later) == later.persons - PLAN.persons
+            on_record = {
+                tuple(row)
+                for row in await conn.fetch(months + " WHERE national_id = ANY($1::text[])",
+                                            [p[0] for p, _ in generate(PLAN)])
+            }  # fmt: skip
+        finally:
+            await conn.close()
+    assert before and on_record == before
