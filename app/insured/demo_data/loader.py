@@ -318,19 +318,17 @@ async def _add(
         )
         await conn.execute("TRUNCATE seed_closed")
         await conn.copy_records_to_table("seed_closed", records=closed, columns=CLOSED_COLUMNS)
-        columns = ", ".join(PERSON_COLUMNS)
-        # The ended memberships of the persons this adds only: a person on record keeps the
-        # history it has, though the seed that added it chose others (an older version did).
+        columns, mcols = ", ".join(PERSON_COLUMNS), ", ".join(MONTH_COLUMNS)
+        # The months and ended memberships of the persons this adds only: a person on record
+        # keeps the history it has, though the seed that added it chose others (an older
+        # version did) or drew its months up to another business date.
         added = await conn.fetchval(
             f"WITH added AS (INSERT INTO insured_persons ({columns}) SELECT {columns}"
             " FROM seed_persons ON CONFLICT (national_id) DO NOTHING RETURNING national_id),"
+            f" paid AS (INSERT INTO paid_months ({mcols}) SELECT {mcols}"
+            " FROM seed_months JOIN added USING (national_id)),"
             f" ended AS (INSERT INTO closed_memberships ({ccols}) SELECT {ccols}"
             " FROM seed_closed JOIN added USING (national_id))"
             " SELECT count(*) FROM added"
-        )
-        mcols = ", ".join(MONTH_COLUMNS)
-        await conn.execute(
-            f"INSERT INTO paid_months ({mcols}) SELECT {mcols} FROM seed_months "
-            "ON CONFLICT DO NOTHING"
         )
         return int(added)
