@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -37,6 +36,7 @@ from app.observability.metrics import Metrics
 from app.settings import Settings
 from tests.conftest import PartnerCredentials
 from tests.support.clock import business_clock
+from tests.support.dead_primary import unreachable_pool
 from tests.support.owner_rights import audit_records_refused
 from tests.support.people import new_national_id
 from tests.support.wsse import digest_token
@@ -71,12 +71,6 @@ def record(national_id: str) -> AuditRecord:
     )
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def count(pool: asyncpg.Pool, national_id: str) -> int:
     found: int = await pool.fetchval(
         "SELECT count(*) FROM audit_log WHERE national_id = $1", national_id
@@ -87,9 +81,7 @@ async def count(pool: asyncpg.Pool, national_id: str) -> int:
 async def test_with_the_server_unreachable_every_caller_fails_and_then_recovers(
     pool: asyncpg.Pool,
 ) -> None:
-    dead = await asyncpg.create_pool(
-        f"postgresql://ssogw@127.0.0.1:{closed_port()}/ssogw", min_size=0, max_size=1, timeout=1
-    )
+    dead = await unreachable_pool()
     current = {"pool": dead}
     metrics = Metrics(CollectorRegistry())
     writer = AuditWriter(

@@ -30,22 +30,15 @@ from app.db.pools import PoolConfig, open_pool
 from app.domain.national_id import generate_national_id
 from app.main import build_gateway, start_gateway, stop_gateway
 from app.settings import Settings
+from tests.support.dead_primary import unreachable_pool
 
 pytestmark = pytest.mark.db
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
 async def dead_pool() -> AsyncIterator[asyncpg.Pool]:
     """A pool to a port nothing listens on: the primary is unreachable."""
-    pool = await asyncpg.create_pool(
-        f"postgresql://ssogw@127.0.0.1:{closed_port()}/ssogw", min_size=0, max_size=1, timeout=1
-    )
+    pool = await unreachable_pool()
     try:
         yield pool
     finally:

@@ -8,11 +8,9 @@ import asyncio
 import base64
 import dataclasses
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
 
 from app.admission.credentials import UsernameToken
@@ -26,6 +24,7 @@ from app.principals.nonce_ledger import PgNonceLedger
 from app.settings import Settings
 from tests.conftest import PartnerCredentials
 from tests.support.clock import PinnedClock
+from tests.support.dead_primary import unreachable_pool
 from tests.support.fleet import instance
 from tests.support.wsse import digest_token
 
@@ -160,16 +159,8 @@ async def test_claims_commit_without_waiting_for_the_disk(gateway: Gateway) -> N
     assert await gateway.db.audit_pool.fetchval(show) == "on"
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def test_without_the_ledger_reads_go_on_and_payments_are_refused() -> None:
-    dead = await asyncpg.create_pool(
-        f"postgresql://ssogw@127.0.0.1:{closed_port()}/ssogw", min_size=0, max_size=1, timeout=1
-    )
+    dead = await unreachable_pool()
     degraded: list[str] = []
 
     class Events:

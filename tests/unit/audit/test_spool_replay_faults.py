@@ -9,7 +9,6 @@ import asyncio
 import errno
 import logging
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from app.audit.chain import prepare
 from app.audit.records import AuditRecord
 from app.audit.spool import SPOOL_FILE, AuditSpool
 from app.audit.writer import AuditWriter
+from tests.support.dead_primary import unreachable_pool
 
 
 def _record(request_id: str) -> AuditRecord:
@@ -35,12 +35,7 @@ def _record(request_id: str) -> AuditRecord:
 @pytest.fixture
 async def dead_pool() -> AsyncIterator[asyncpg.Pool]:
     """A pool to a port nothing listens on: the primary is unreachable."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    pool = await asyncpg.create_pool(
-        f"postgresql://ssogw@127.0.0.1:{port}/ssogw", min_size=0, max_size=1, timeout=1
-    )
+    pool = await unreachable_pool()
     try:
         yield pool
     finally:
