@@ -10,23 +10,13 @@ import errno
 import os
 import stat
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
 
 import pytest
 
-from app.audit.chain import AuditRow
 from app.audit.spool import REFUSED_FILE, SPOOL_FILE, AuditSpool, hand_over
-
-
-def _row(n: int) -> AuditRow:
-    return AuditRow(
-        at=datetime(2026, 11, 1, tzinfo=UTC), principal_kind="partner", principal_id=None,
-        principal_name="cvs", operator=None, terminal=None, source_ip="203.0.113.7",
-        protocol="soap", operation="InquireContribution", national_id="3100600445635",
-        name_returned=None, outcome="ok", request_id=f"r{n}", detail={},
-    )  # fmt: skip
+from tests.support.audit_rows import spooled_row
 
 
 @pytest.fixture
@@ -62,12 +52,12 @@ def _synced_after_file(calls: list[tuple[str, int]], file: Path, directory: Path
 def test_a_new_spool_file_is_named_on_disk_before_the_append_returns(
     tmp_path: Path, synced: list[tuple[str, int]], claimed: AuditSpool
 ) -> None:
-    claimed.append([(uuid4(), _row(1))])
+    claimed.append([(uuid4(), spooled_row(1))])
     assert _synced_after_file(synced, tmp_path / "w1" / SPOOL_FILE, tmp_path / "w1")
     # taken aside for a replay, the next record starts a new file: named durably too
     rows = list(claimed.take())
     synced.clear()
-    claimed.append([(uuid4(), _row(2))])
+    claimed.append([(uuid4(), spooled_row(2))])
     assert _synced_after_file(synced, tmp_path / "w1" / SPOOL_FILE, tmp_path / "w1")
     assert len(rows) == 1
 
@@ -75,16 +65,16 @@ def test_a_new_spool_file_is_named_on_disk_before_the_append_returns(
 def test_appending_to_a_spool_file_already_named_syncs_only_its_lines(
     tmp_path: Path, synced: list[tuple[str, int]], claimed: AuditSpool
 ) -> None:
-    claimed.append([(uuid4(), _row(1))])
+    claimed.append([(uuid4(), spooled_row(1))])
     synced.clear()
-    claimed.append([(uuid4(), _row(2))])
+    claimed.append([(uuid4(), spooled_row(2))])
     assert [kind for kind, _ in synced] == ["file"]
 
 
 def test_the_refused_records_file_is_named_on_disk_before_the_spool_forgets_them(
     tmp_path: Path, synced: list[tuple[str, int]], claimed: AuditSpool
 ) -> None:
-    claimed.set_aside([(uuid4(), _row(1))])
+    claimed.set_aside([(uuid4(), spooled_row(1))])
     assert _synced_after_file(synced, tmp_path / "w1" / REFUSED_FILE, tmp_path / "w1")
 
 
@@ -113,10 +103,10 @@ def test_a_directory_fsync_that_failed_is_made_again_by_the_next_write(
     try:
         monkeypatch.setattr(os, "fsync", fsync)
         with pytest.raises(OSError):
-            spool.append([(uuid4(), _row(1))])
+            spool.append([(uuid4(), spooled_row(1))])
         failing = False
         synced.clear()
-        spool.append([(uuid4(), _row(2))])
+        spool.append([(uuid4(), spooled_row(2))])
         assert _synced_after_file(synced, tmp_path / "w1" / SPOOL_FILE, tmp_path / "w1")
     finally:
         spool.release()
@@ -161,9 +151,9 @@ def test_a_dangling_symlink_in_a_files_place_fails_the_write_and_does_not_spin(
         monkeypatch.setattr(os, "open", counting_open)
         with pytest.raises(FileNotFoundError):
             if name == SPOOL_FILE:
-                spool.append([(uuid4(), _row(1))])
+                spool.append([(uuid4(), spooled_row(1))])
             else:
-                spool.set_aside([(uuid4(), _row(1))])
+                spool.set_aside([(uuid4(), spooled_row(1))])
         assert len(opens) < 10
     finally:
         spool.release()
@@ -177,7 +167,7 @@ def test_a_handed_over_spool_is_named_on_disk_in_its_new_directory(
     other, whatever the file system."""
     stopped = AuditSpool(tmp_path, instance_id="w2")
     stopped.claim()
-    stopped.append([(uuid4(), _row(1))])
+    stopped.append([(uuid4(), spooled_row(1))])
     stopped.release()
     synced.clear()
     assert hand_over(tmp_path, source="w2", target="w1") == 1
@@ -194,7 +184,7 @@ def test_a_spool_claimed_again_does_not_trust_what_another_process_left_named(
     committed only once the file's name is on disk."""
     spool = AuditSpool(tmp_path, instance_id="w1")
     spool.claim()
-    spool.append([(uuid4(), _row(1))])  # the directory fsynced: its names known on disk
+    spool.append([(uuid4(), spooled_row(1))])  # the directory fsynced: its names known on disk
     spool.release()
     other = AuditSpool(tmp_path, instance_id="w1")
     other.claim()
@@ -209,13 +199,13 @@ def test_a_spool_claimed_again_does_not_trust_what_another_process_left_named(
 
     monkeypatch.setattr(os, "fsync", fsync)
     with pytest.raises(OSError):
-        other.append([(uuid4(), _row(2))])  # the new file's name not on disk
+        other.append([(uuid4(), spooled_row(2))])  # the new file's name not on disk
     other.release()
     monkeypatch.setattr(os, "fsync", counted)
     spool.claim()
     try:
         synced.clear()
-        spool.append([(uuid4(), _row(3))])
+        spool.append([(uuid4(), spooled_row(3))])
         assert _synced_after_file(synced, tmp_path / "w1" / SPOOL_FILE, tmp_path / "w1")
     finally:
         spool.release()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import errno
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID, uuid4
 
@@ -14,17 +13,9 @@ import pytest
 
 from app.audit.chain import AuditRow
 from app.audit.spool import REJECTED_FILE, SPOOL_FILE, AuditSpool, _encode, hand_over
+from tests.support.audit_rows import spooled_row
 
 TORN = '{"at":"2026-11-01T00:00:00+00:00","request_id":"r4","tor'
-
-
-def _row(n: int, name: str | None = None) -> AuditRow:
-    return AuditRow(
-        at=datetime(2026, 11, 1, tzinfo=UTC), principal_kind="partner", principal_id=None,
-        principal_name="cvs", operator=None, terminal=None, source_ip="203.0.113.7",
-        protocol="soap", operation="InquireContribution", national_id="3100600445635",
-        name_returned=name, outcome="ok", request_id=f"r{n}", detail={"note": name},
-    )  # fmt: skip
 
 
 def taken_by_w1(tmp_path: Path) -> list[tuple[UUID, AuditRow]]:
@@ -53,7 +44,11 @@ def _hand_over(tmp_path: Path, rows: list[tuple[UUID, AuditRow]], *lines: str) -
 def test_a_handed_over_spool_is_taken_in_whatever_its_records_hold(
     tmp_path: Path, brk: str
 ) -> None:
-    rows = [(uuid4(), _row(1)), (uuid4(), _row(2, f"สม{brk}ชาย")), (uuid4(), _row(3))]
+    rows = [
+        (uuid4(), spooled_row(1)),
+        (uuid4(), spooled_row(2, f"สม{brk}ชาย")),
+        (uuid4(), spooled_row(3)),
+    ]
     gone = AuditSpool(tmp_path, instance_id="w2")  # a worker no longer run
     gone.claim()
     gone.append(rows)
@@ -72,8 +67,8 @@ def test_a_record_whose_id_is_not_text_is_set_aside_not_raised(tmp_path: Path, b
     """A line that is JSON, and a record but for its id, is a line no version can read: set
     aside like a torn one. UUID() raised AttributeError on it, which take() let through: the
     writer's replay (its task) died, and every call after failed with the writer not running."""
-    rows = [(uuid4(), _row(1)), (uuid4(), _row(3))]
-    odd = _encode(uuid4(), _row(2)).replace('"record_id":"', f'"record_id":{bad},"_":"')
+    rows = [(uuid4(), spooled_row(1)), (uuid4(), spooled_row(3))]
+    odd = _encode(uuid4(), spooled_row(2)).replace('"record_id":"', f'"record_id":{bad},"_":"')
     _hand_over(tmp_path, rows, odd)
     assert taken_by_w1(tmp_path) == rows
     assert (tmp_path / "w1" / REJECTED_FILE).read_text(encoding="utf-8") == odd + "\n"
@@ -82,7 +77,7 @@ def test_a_record_whose_id_is_not_text_is_set_aside_not_raised(tmp_path: Path, b
 def test_a_line_nested_past_the_recursion_limit_is_set_aside_not_raised(tmp_path: Path) -> None:
     """json.loads raises RecursionError (not ValueError) on a line nested deep enough: one
     such line, torn or garbage, must not stop the records around it nor the writer."""
-    rows = [(uuid4(), _row(1))]
+    rows = [(uuid4(), spooled_row(1))]
     deep = "[" * 100_000
     _hand_over(tmp_path, rows, deep)
     assert taken_by_w1(tmp_path) == rows
@@ -95,8 +90,8 @@ def test_a_torn_line_ending_the_takers_own_spool_does_not_swallow_the_next_recor
     """The taker's own spool may end in a line torn by a full disk (or a kill mid-write) from
     its last run; the first line appended after it (an adopted one, or a new record) joined
     it, and that record went to REJECTED_FILE with the torn text, never to the chain."""
-    own = [(uuid4(), _row(1))]
-    handed = [(uuid4(), _row(2)), (uuid4(), _row(3))]
+    own = [(uuid4(), spooled_row(1))]
+    handed = [(uuid4(), spooled_row(2)), (uuid4(), spooled_row(3))]
     before = AuditSpool(tmp_path, instance_id="w1")  # w1's last run
     before.claim()
     before.append(own)
@@ -117,7 +112,7 @@ def test_a_write_torn_at_run_time_does_not_swallow_the_next_batch(
     callers were told it is committed."""
     spool = AuditSpool(tmp_path, instance_id="w1")
     spool.claim()
-    first, second = [(uuid4(), _row(1))], [(uuid4(), _row(2))]
+    first, second = [(uuid4(), spooled_row(1))], [(uuid4(), spooled_row(2))]
     real_fsync = os.fsync
 
     def disk_full(fd: int) -> None:  # the batch reached the file only in part
@@ -142,8 +137,10 @@ def test_a_line_that_is_not_utf8_is_set_aside_as_it_is_not_altered_onto_the_chai
     """No version writes a spool line that is not UTF-8: one that is not (a damaged disk) is
     set aside, its bytes as they are. Read with errors="replace", its record went onto the
     chain with U+FFFD for what it held (a name, say), and the copy set aside held no more."""
-    rows = [(uuid4(), _row(1)), (uuid4(), _row(3))]
-    damaged = _encode(uuid4(), _row(2, "สมชาย")).encode().replace("ม".encode(), b"\xe0\xb8\xff")
+    rows = [(uuid4(), spooled_row(1)), (uuid4(), spooled_row(3))]
+    damaged = (
+        _encode(uuid4(), spooled_row(2, "สมชาย")).encode().replace("ม".encode(), b"\xe0\xb8\xff")
+    )
     _hand_over(tmp_path, rows)
     (adopted,) = (tmp_path / "w1").glob("adopted-*.jsonl")
     with adopted.open("ab") as spool:

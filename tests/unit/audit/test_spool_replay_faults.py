@@ -42,9 +42,12 @@ async def dead_pool() -> AsyncIterator[asyncpg.Pool]:
         await pool.close()
 
 
-async def test_a_replay_the_file_system_refuses_leaves_the_writer_answering(
+@pytest.fixture
+def stuck_writer(
     tmp_path: Path, dead_pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> AuditWriter:
+    """A writer (not started) whose spool holds a record that no replay can take: the primary
+    is gone, and the file system refuses take()'s rename of the spool (read-only)."""
     left = AuditSpool(tmp_path, instance_id="w1")
     left.claim()
     left.append([(uuid.uuid4(), prepare(_record("r0")))])
@@ -58,7 +61,13 @@ async def test_a_replay_the_file_system_refuses_leaves_the_writer_answering(
 
     monkeypatch.setattr(os, "replace", read_only)
     spool = AuditSpool(tmp_path, instance_id="w1")
-    writer = AuditWriter(pool_provider=lambda: dead_pool, max_batch=10, max_wait_ms=1, spool=spool)
+    return AuditWriter(pool_provider=lambda: dead_pool, max_batch=10, max_wait_ms=1, spool=spool)
+
+
+async def test_a_replay_the_file_system_refuses_leaves_the_writer_answering(
+    tmp_path: Path, stuck_writer: AuditWriter
+) -> None:
+    writer = stuck_writer
     await writer.start()
     try:
         await asyncio.sleep(1.5)  # idle with a record spooled: the replay is tried after 1 s
@@ -71,27 +80,11 @@ async def test_a_replay_the_file_system_refuses_leaves_the_writer_answering(
 
 
 async def test_a_replay_the_file_system_keeps_refusing_is_logged_once_not_every_second(
-    tmp_path: Path,
-    dead_pool: asyncpg.Pool,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    stuck_writer: AuditWriter, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Idle with records spooled, the writer tries a replay every second: a file system that
     stays read-only for an hour logged 3,600 tracebacks, burying the lines around them."""
-    left = AuditSpool(tmp_path, instance_id="w1")
-    left.claim()
-    left.append([(uuid.uuid4(), prepare(_record("r0")))])
-    left.release()
-    real_replace = os.replace
-
-    def read_only(source: object, target: object) -> None:
-        if Path(str(source)) == tmp_path / "w1" / SPOOL_FILE:
-            raise OSError(errno.EROFS, "Read-only file system")
-        real_replace(source, target)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(os, "replace", read_only)
-    spool = AuditSpool(tmp_path, instance_id="w1")
-    writer = AuditWriter(pool_provider=lambda: dead_pool, max_batch=10, max_wait_ms=1, spool=spool)
+    writer = stuck_writer
     with caplog.at_level(logging.ERROR, logger="app.audit.writer"):
         await writer.start()
         try:

@@ -6,25 +6,15 @@ wrote each of them 3,600 times into the file an operator reads, and logged it as
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
 
 import pytest
 
-from app.audit.chain import AuditRow
 from app.audit.spool import REJECTED_FILE, SPOOL_FILE, AuditSpool
+from tests.support.audit_rows import spooled_row
 
 TORN = b'{"at":"2026-11-01T00:00:00+00:00","request_id":"r2","tor'
-
-
-def _row(n: int) -> AuditRow:
-    return AuditRow(
-        at=datetime(2026, 11, 1, tzinfo=UTC), principal_kind="partner", principal_id=None,
-        principal_name="cvs", operator=None, terminal=None, source_ip="203.0.113.7",
-        protocol="soap", operation="InquireContribution", national_id="3100600445635",
-        name_returned=None, outcome="ok", request_id=f"r{n}", detail={},
-    )  # fmt: skip
 
 
 def test_unreadable_lines_are_set_aside_once_however_often_the_replay_is_tried(
@@ -33,7 +23,7 @@ def test_unreadable_lines_are_set_aside_once_however_often_the_replay_is_tried(
     spool = AuditSpool(tmp_path, instance_id="w1")
     spool.claim()
     try:
-        rows = [(uuid4(), _row(1))]
+        rows = [(uuid4(), spooled_row(1))]
         spool.append(rows)
         with (tmp_path / "w1" / SPOOL_FILE).open("ab") as file:
             file.write(TORN + b"\n")  # the disk filled here
@@ -44,7 +34,7 @@ def test_unreadable_lines_are_set_aside_once_however_often_the_replay_is_tried(
         assert len(caplog.records) == 1
         # replayed at last, then a new spool with an unreadable line of its own: set aside too
         spool.taken()
-        more = [(uuid4(), _row(3))]
+        more = [(uuid4(), spooled_row(3))]
         spool.append(more)
         with (tmp_path / "w1" / SPOOL_FILE).open("ab") as file:
             file.write(b"[\n")
