@@ -31,7 +31,7 @@ import asyncpg
 from app.audit.chain import AuditRow, prepare
 from app.audit.chain_head import ChainHeadMover
 from app.audit.records import TOGETHER, AuditRecord
-from app.audit.spool import AuditSpool, SpoolUnusable
+from app.audit.spool.files import AuditSpool, SpoolUnusable
 from app.audit.unlinked import AuditLinker
 from app.db.failures import refused_for_values, translate
 from app.errors import AuditUnavailable, StoreUnavailable

@@ -150,7 +150,7 @@ def _hand_over_spools(settings: Settings, *, workers: int) -> None:
     """Records spooled by workers a server with more workers had go to worker 0's spool."""
     import logging
 
-    from app.audit.spool import hand_over
+    from app.audit.spool.files import hand_over
     from app.workers.shares import former_workers
 
     base = settings.spool_dir()

@@ -38,7 +38,7 @@ from app.audit.seals.seal_key import (
 )
 from app.audit.seals.sealer import Sealer
 from app.audit.service import AuditService
-from app.audit.spool import AuditSpool
+from app.audit.spool.files import AuditSpool
 from app.audit.writer import AuditWriter
 from app.complaints.repository import ComplaintsRepository
 from app.complaints.service import (

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from app.audit.chain import prepare
 from app.audit.records import AuditRecord
-from app.audit.spool import REPLAYING_FILE, SPOOL_FILE, AuditSpool, SpoolUnusable
+from app.audit.spool.files import REPLAYING_FILE, SPOOL_FILE, AuditSpool, SpoolUnusable
 from app.audit.writer import AuditWriter
 from app.db.pools import PoolConfig, open_pool
 from app.domain.national_id import generate_national_id

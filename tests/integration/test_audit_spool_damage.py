@@ -13,7 +13,7 @@ import pytest
 
 from app.audit.chain import prepare
 from app.audit.records import AuditRecord
-from app.audit.spool import AuditSpool
+from app.audit.spool.files import AuditSpool
 from app.audit.writer import AuditWriter
 from app.db.pools import PoolConfig, open_pool
 from app.settings import Settings

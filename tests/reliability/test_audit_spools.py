@@ -24,7 +24,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.audit.spool import REPLAYING_FILE, SPOOL_FILE
+from app.audit.spool.files import REPLAYING_FILE, SPOOL_FILE
 from app.db.local_pair import LocalPair, PairRecord
 from tests.reliability.conftest import (
     SECRET_KEY,

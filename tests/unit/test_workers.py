@@ -12,7 +12,7 @@ from uuid import uuid4
 import pytest
 
 from app.audit.chain import AuditRow
-from app.audit.spool import AuditSpool, hand_over
+from app.audit.spool.files import AuditSpool, hand_over
 from app.settings import Settings
 from app.workers.cpus import cgroup_cpu_quota, usable_cpus
 from app.workers.listeners import bind_listeners

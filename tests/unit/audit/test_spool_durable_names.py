@@ -15,7 +15,7 @@ from uuid import uuid4
 
 import pytest
 
-from app.audit.spool import REFUSED_FILE, SPOOL_FILE, AuditSpool, hand_over
+from app.audit.spool.files import REFUSED_FILE, SPOOL_FILE, AuditSpool, hand_over
 from tests.support.audit_rows import spooled_row
 
 

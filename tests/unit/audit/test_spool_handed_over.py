@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from app.audit.chain import AuditRow
-from app.audit.spool import REJECTED_FILE, SPOOL_FILE, AuditSpool, _encode, hand_over
+from app.audit.spool.files import REJECTED_FILE, SPOOL_FILE, AuditSpool, _encode, hand_over
 from tests.support.audit_rows import spooled_row
 
 TORN = '{"at":"2026-11-01T00:00:00+00:00","request_id":"r4","tor'

@@ -19,7 +19,7 @@ import pytest
 
 from app.audit.chain import prepare
 from app.audit.records import AuditRecord
-from app.audit.spool import SPOOL_FILE, AuditSpool
+from app.audit.spool.files import SPOOL_FILE, AuditSpool
 from app.audit.writer import AuditWriter
 from tests.support.dead_primary import unreachable_pool
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from uuid import uuid4
 
 from app.audit.chain import AuditRow
-from app.audit.spool import AuditSpool
+from app.audit.spool.files import AuditSpool
 
 
 def _row(n: int) -> AuditRow:

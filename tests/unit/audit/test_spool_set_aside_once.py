@@ -11,7 +11,7 @@ from uuid import uuid4
 
 import pytest
 
-from app.audit.spool import REJECTED_FILE, SPOOL_FILE, AuditSpool
+from app.audit.spool.files import REJECTED_FILE, SPOOL_FILE, AuditSpool
 from tests.support.audit_rows import spooled_row
 
 TORN = b'{"at":"2026-11-01T00:00:00+00:00","request_id":"r2","tor'
@@ -27,7 +27,7 @@ def test_unreadable_lines_are_set_aside_once_however_often_the_replay_is_tried(
         spool.append(rows)
         with (tmp_path / "w1" / SPOOL_FILE).open("ab") as file:
             file.write(TORN + b"\n")  # the disk filled here
-        with caplog.at_level(logging.ERROR, logger="app.audit.spool"):
+        with caplog.at_level(logging.ERROR, logger="app.audit.spool.files"):
             for _ in range(3):  # the primary still down: taken() is not reached
                 assert list(spool.take()) == rows
         assert (tmp_path / "w1" / REJECTED_FILE).read_bytes() == TORN + b"\n"
