@@ -94,3 +94,35 @@ async def test_a_replay_the_file_system_keeps_refusing_is_logged_once_not_every_
                 await writer.stop()
     assert len(caplog.records) == 1
     assert caplog.records[0].exc_info is not None, "the first one with its traceback"
+
+
+async def test_a_spool_whose_stat_fails_leaves_the_writer_answering(
+    tmp_path: Path, dead_pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After every batch, and every second while idle, the writer asks whether records wait in
+    the spool (a stat). On a failing disk that stat raised EIO, which ended the writer's task:
+    every record after it waited for ever."""
+    real_stat = Path.stat
+
+    def failing_disk(self: Path, *args: object, **kwargs: object) -> os.stat_result:
+        if self.name == SPOOL_FILE:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_stat(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    spool = AuditSpool(tmp_path, instance_id="w1")
+    writer = AuditWriter(pool_provider=lambda: dead_pool, max_batch=10, max_wait_ms=1, spool=spool)
+    await writer.start()
+    try:
+        monkeypatch.setattr(Path, "stat", failing_disk)
+        async with asyncio.timeout(10):
+            await writer.record(_record("r1"))  # spooled: the primary is gone
+        await asyncio.sleep(1.5)  # idle with it spooled: pending() asked
+        async with asyncio.timeout(10):
+            await writer.record(_record("r2"))
+    finally:
+        monkeypatch.undo()
+        async with asyncio.timeout(10):
+            await writer.stop()  # wakes the idle writer, which may take the spool for a replay
+    spooled = b"".join(path.read_bytes() for path in (tmp_path / "w1").glob("audit-spool*"))
+    assert b'"request_id":"r1"' in spooled
+    assert b'"request_id":"r2"' in spooled
