@@ -20,6 +20,7 @@ records spooled by an instance that is lost before the primary returns are lost 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import logging
@@ -79,6 +80,15 @@ def _private_dir(path: Path) -> None:
     os.chmod(path, DIR_MODE)  # whatever the umask, or an older version, made it
 
 
+def _claimed_dir(path: Path) -> None:
+    """``_private_dir``, and its name on disk whoever made it: an earlier start may have made it
+    and failed to fsync its parent (and not started)."""
+    made = not path.is_dir()
+    _private_dir(path)
+    if not made:
+        _sync_directory(path.parent)
+
+
 def _named_dir(path: Path, *, mode: int) -> None:
     """mkdir ``path`` if it is missing, and its missing parents (with the default mode, as
     ``mkdir -p`` does), each one's parent fsynced once it is made: its name is on disk."""
@@ -95,10 +105,17 @@ def _named_dir(path: Path, *, mode: int) -> None:
 
 
 def _sync_directory(path: Path) -> None:
-    """fsync the directory ``path``: the names it holds (a file just created) are on disk."""
+    """fsync the directory ``path``: the names it holds (a file just created) are on disk.
+
+    A file system that cannot fsync a directory says so with EINVAL (or EBADF): there is then
+    nothing more this process can make durable, and that is taken as done, as PostgreSQL's
+    fsync of a directory takes it (``fsync_fname``)."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EBADF):
+            raise
     finally:
         os.close(fd)
 
@@ -198,7 +215,7 @@ class AuditSpool:
         if self._lock is not None:
             return
         try:
-            _private_dir(self._dir)
+            _claimed_dir(self._dir)
             fd = os.open(self._dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)
         except OSError as exc:
             raise self._unwritable(exc) from exc
@@ -221,9 +238,11 @@ class AuditSpool:
                     os.chmod(existing, FILE_MODE)  # spooled by an older version, 0644
             self._torn = _ends_torn(self._path)  # the last run's last write, cut short
             self._adopt_legacy()
-        except OSError as exc:
-            lock.close()
-            raise self._unwritable(exc) from exc
+        except BaseException as exc:
+            lock.close()  # whatever ended the claim: the lock with it
+            if isinstance(exc, OSError):
+                raise self._unwritable(exc) from exc
+            raise
         self._lock = lock
 
     def _adopt_legacy(self) -> None:
@@ -302,15 +321,21 @@ class AuditSpool:
         """Bytes of spooled rows waiting for the primary (for a gauge)."""
         total = 0
         for path in (self._replaying, self._path):
-            with contextlib.suppress(FileNotFoundError):  # taken or not yet written
+            # Taken or not yet written; or a failing disk's EIO, which must not fail the scrape
+            # of every other metric (the spool's own trouble shows in its writes and replays).
+            with contextlib.suppress(OSError):
                 total += path.stat().st_size
         return total
 
     def pending(self) -> bool:
-        """Whether any spooled rows wait for the primary."""
+        """Whether any spooled rows wait for the primary: True when the file system cannot
+        say (a failing disk), so that a replay tries, and its failure is handled there."""
         if self._seen_empty:
             return False
-        waiting = any(p.exists() and p.stat().st_size > 0 for p in (self._replaying, self._path))
+        try:
+            waiting = any(p.exists() and p.stat().st_size > 0 for p in (self._replaying, self._path))
+        except OSError:
+            return True
         self._seen_empty = not waiting and self._lock is not None
         return waiting
 
