@@ -32,8 +32,9 @@ from app.audit.chain import AuditRow, prepare
 from app.audit.chain_head import ChainHeadMover
 from app.audit.records import TOGETHER, AuditRecord
 from app.audit.spool.files import AuditSpool, SpoolUnusable
+from app.audit.spool.replay import SpoolReplay
 from app.audit.unlinked import AuditLinker
-from app.db.failures import refused_for_values, translate
+from app.db.failures import translate
 from app.errors import AuditUnavailable, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,16 @@ class AuditWriter:
         self._stopping = False
         self._last_batch = 0  # records in the batch sent last
         self._spool = spool
-        self._replay_refused = False  # by the spool's file system, and logged: not again
+        self._replay = (
+            None
+            if spool is None
+            else SpoolReplay(
+                spool,
+                append=lambda rows: self._write(rows, replay=True),
+                max_batch=max_batch,
+                timeout_s=commit_timeout_s,
+            )
+        )
         self._head = ChainHeadMover(wait_s=head_wait_s, hold_s=head_hold_s)
         self._linker = (
             None
@@ -221,12 +231,12 @@ class AuditWriter:
                     if self._stopping:
                         return
                     self._arrived.clear()
-                    if self._spool is not None and self._spool.pending():
+                    if self._replay is not None and self._replay.waiting():
                         # Idle with spooled records: try the primary again every second.
                         with contextlib.suppress(TimeoutError):
                             async with asyncio.timeout(1.0):
                                 await self._arrived.wait()
-                        await self._replay_spool()
+                        await self._replay.replay()
                         continue
                     await self._arrived.wait()
                     await self._linger()
@@ -235,8 +245,8 @@ class AuditWriter:
                 ]
                 self._last_batch = len(batch)
                 committed = bool(batch) and await self._commit(batch)
-                if committed and self._spool is not None and self._spool.pending():
-                    await self._replay_spool()  # the primary is back: catch up
+                if committed and self._replay is not None and self._replay.waiting():
+                    await self._replay.replay()  # the primary is back: catch up
         finally:
             leftover = list(self._queue)
             self._queue.clear()
@@ -324,58 +334,6 @@ class AuditWriter:
             if not pending.done.done():
                 pending.done.set_result(None)
         return True
-
-    async def _replay_spool(self) -> None:
-        """Move spooled records onto the primary's chain (all of them, or none this time). A
-        record the primary refuses for what it holds (another version's, or one a damaged disk
-        left readable) would fail every replay and hold back the records after it: a batch so
-        refused goes again a record at a time, and those refused alone are set aside."""
-        assert self._spool is not None
-        try:
-            rows = await asyncio.to_thread(lambda: list(self._spool.take()) if self._spool else [])
-        except OSError:  # read-only, full, failing: the spool is kept, the writer goes on
-            self._replay_failed("the audit spool could not be taken for a replay")
-            return
-        refused: list[tuple[UUID, AuditRow]] = []
-        try:
-            for start in range(0, len(rows), self._max_batch):
-                refused += await self._replayed(rows[start : start + self._max_batch])
-        except Exception as exc:
-            if translate(exc, store="audit") is None:
-                log.exception("spooled audit records refused by the primary")
-            return
-        try:  # replayed again if either fails: the writer skips what the chain holds
-            if refused:
-                await asyncio.to_thread(self._spool.set_aside, refused)
-            self._spool.taken()
-        except OSError:
-            self._replay_failed("a replayed audit spool's refused records not set aside, or kept")
-            return
-        self._replay_refused = False
-        if rows:
-            log.warning("%d spooled audit records moved to the primary", len(rows) - len(refused))
-
-    def _replay_failed(self, what: str) -> None:
-        # Tried again every second while idle: one traceback until a replay gets through.
-        if not self._replay_refused:
-            log.exception(what)
-        self._replay_refused = True
-
-    async def _replayed(self, rows: list[tuple[UUID, AuditRow]]) -> list[tuple[UUID, AuditRow]]:
-        """Replay ``rows``; those the primary refused for what they hold (one at a time)."""
-        try:
-            async with asyncio.timeout(self._commit_timeout_s):
-                await self._write(rows, replay=True)
-            return []
-        except Exception as exc:
-            if not refused_for_values(exc):
-                raise
-            if len(rows) == 1:
-                return rows
-        refused: list[tuple[UUID, AuditRow]] = []
-        for row in rows:
-            refused += await self._replayed([row])
-        return refused
 
     def _batch_failed(self, batch: list[_Pending], exc: BaseException) -> None:
         if self._metrics is not None:

@@ -20,7 +20,6 @@ records spooled by an instance that is lost before the primary returns are lost 
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import logging
@@ -34,6 +33,13 @@ from typing import IO
 from uuid import UUID, uuid5
 
 from app.audit.chain import AuditRow
+from app.audit.spool.names import (
+    FILE_MODE,
+    claimed_dir,
+    open_to_append,
+    private_dir,
+    sync_directory,
+)
 
 SPOOL_FILE = "audit-spool.jsonl"
 REPLAYING_FILE = "audit-spool.replaying.jsonl"
@@ -45,9 +51,7 @@ ADOPTED = "adopted-*.jsonl"
 # Lines spooled before records had ids get one derived from the line itself, so a line
 # adopted twice (by two instances, or again after a crash) is still one record.
 _LEGACY_IDS = UUID("5a1f0c2e-8d4b-4f6a-9c3e-2b7d1e0f4a68")
-FILE_MODE = 0o600
 MIN_FREE_BYTES = 1 << 20  # below this the spool no longer counts as a writable audit path
-DIR_MODE = 0o700
 
 
 class SpoolUnusable(RuntimeError):
@@ -70,71 +74,6 @@ def _decode(line: str) -> tuple[UUID, AuditRow]:
     if not isinstance(record_id, str):  # UUID() raises AttributeError on one
         raise TypeError(f"record_id is a {type(record_id).__name__}")
     return UUID(record_id), AuditRow(**fields)
-
-
-def _private_dir(path: Path) -> None:
-    """Create ``path`` (and missing parents) readable by this user only."""
-    if not path.is_dir():  # each name on disk before a record is spooled in it
-        _named_dir(path.parent, mode=DIR_MODE)
-        _named_dir(path, mode=DIR_MODE)
-    os.chmod(path, DIR_MODE)  # whatever the umask, or an older version, made it
-
-
-def _claimed_dir(path: Path) -> None:
-    """``_private_dir``, and its name on disk whoever made it: an earlier start may have made it
-    and failed to fsync its parent (and not started)."""
-    made = not path.is_dir()
-    _private_dir(path)
-    if not made:
-        _sync_directory(path.parent)
-
-
-def _named_dir(path: Path, *, mode: int) -> None:
-    """mkdir ``path`` if it is missing, and its missing parents (with the default mode, as
-    ``mkdir -p`` does), each one's parent fsynced once it is made: its name is on disk."""
-    if path.is_dir():
-        return
-    _named_dir(path.parent, mode=0o777)
-    try:
-        path.mkdir(mode=mode)
-    except FileExistsError:
-        if not path.is_dir():
-            raise
-        # made meanwhile by another instance: fsynced here too, it may not have been yet
-    _sync_directory(path.parent)
-
-
-def _sync_directory(path: Path) -> None:
-    """fsync the directory ``path``: the names it holds (a file just created) are on disk.
-
-    A file system that cannot fsync a directory says so with EINVAL (or EBADF): there is then
-    nothing more this process can make durable, and that is taken as done, as PostgreSQL's
-    fsync of a directory takes it (``fsync_fname``)."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.EBADF):
-            raise
-    finally:
-        os.close(fd)
-
-
-def _open_to_append(path: Path) -> tuple[int, bool]:
-    """A descriptor appending to ``path``, and whether this open created the file (its name
-    is then not on disk until its directory is fsynced)."""
-    flags = os.O_WRONLY | os.O_APPEND
-    while True:
-        try:
-            return os.open(path, flags | os.O_CREAT | os.O_EXCL, FILE_MODE), True
-        except FileExistsError:
-            pass
-        try:
-            return os.open(path, flags), False
-        except FileNotFoundError:
-            if os.path.lexists(path):  # a dangling symlink: EEXIST and ENOENT for ever
-                raise
-            # renamed aside in between (take()): create it
 
 
 def _ends_torn(path: Path) -> bool:
@@ -170,12 +109,12 @@ def hand_over(base: Path, *, source: str, target: str) -> int:
         pending = [path for path in pending if path.exists()]
         if not pending:
             return 0
-        _private_dir(base / target)
+        private_dir(base / target)
         stamp = time.time_ns()
         for n, path in enumerate(pending):  # oldest first, as claim() takes them in
             os.replace(path, base / target / f"adopted-{stamp}-{source}-{n:04d}.jsonl")
-        _sync_directory(base / target)  # the new names on disk, then the old ones gone
-        _sync_directory(old)
+        sync_directory(base / target)  # the new names on disk, then the old ones gone
+        sync_directory(old)
     return len(pending)
 
 
@@ -215,7 +154,7 @@ class AuditSpool:
         if self._lock is not None:
             return
         try:
-            _claimed_dir(self._dir)
+            claimed_dir(self._dir)
             fd = os.open(self._dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)
         except OSError as exc:
             raise self._unwritable(exc) from exc
@@ -300,11 +239,11 @@ class AuditSpool:
 
     def _write(self, data: bytes) -> None:
         if not self._dir.is_dir():  # removed while the instance ran
-            _private_dir(self._dir)
+            private_dir(self._dir)
         self._seen_empty = False
         if self._torn:  # an empty line if the file was taken meanwhile: take() skips it
             data = b"\n" + data
-        fd, created = _open_to_append(self._path)
+        fd, created = open_to_append(self._path)
         self._named = self._named and not created
         try:
             with os.fdopen(fd, "ab") as spool:
@@ -333,7 +272,9 @@ class AuditSpool:
         if self._seen_empty:
             return False
         try:
-            waiting = any(p.exists() and p.stat().st_size > 0 for p in (self._replaying, self._path))
+            waiting = any(
+                p.exists() and p.stat().st_size > 0 for p in (self._replaying, self._path)
+            )
         except OSError:
             return True
         self._seen_empty = not waiting and self._lock is not None
@@ -387,7 +328,7 @@ class AuditSpool:
         )  # fmt: skip
 
     def _keep_aside(self, name: str, lines: list[bytes]) -> None:
-        fd, created = _open_to_append(self._dir / name)
+        fd, created = open_to_append(self._dir / name)
         self._named = self._named and not created
         with os.fdopen(fd, "ab") as aside:
             aside.writelines(lines)
@@ -398,7 +339,7 @@ class AuditSpool:
     def _name_on_disk(self) -> None:
         """fsync the directory unless its names are known to be on disk already."""
         if not self._named:
-            _sync_directory(self._dir)
+            sync_directory(self._dir)
             self._named = True
 
     def taken(self) -> None:

@@ -85,7 +85,7 @@ async def test_a_replay_the_file_system_keeps_refusing_is_logged_once_not_every_
     """Idle with records spooled, the writer tries a replay every second: a file system that
     stays read-only for an hour logged 3,600 tracebacks, burying the lines around them."""
     writer = stuck_writer
-    with caplog.at_level(logging.ERROR, logger="app.audit.writer"):
+    with caplog.at_level(logging.ERROR, logger="app.audit.spool.replay"):
         await writer.start()
         try:
             await asyncio.sleep(3.5)  # three tries at least
