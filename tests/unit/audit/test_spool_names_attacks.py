@@ -1,0 +1,70 @@
+"""Attacks on the spool's names on disk after the package split: a directory the spool made
+whose parent's fsync failed must be named on disk before a record is spooled in it, when the
+spool finds it at its next start, however many levels it made."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+
+from app.audit.spool.files import AuditSpool, SpoolUnusable
+from tests.support.audit_rows import spooled_row
+
+
+class _DirectoryFsyncs:
+    """Every directory fsync from here on: the inodes done, and the ``fail_at``-th (counted
+    from 1; 0: every one while ``failing``) refused with EIO."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.done: list[int] = []
+        self.failing = False
+        self.fail_at = 0
+        self._asked = 0
+        real = os.fsync
+
+        def fsync(fd: int) -> None:
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                self._asked += 1
+                if self.failing and self.fail_at in (0, self._asked):
+                    raise OSError(errno.EIO, "Input/output error")
+                real(fd)
+                self.done.append(info.st_ino)
+                return
+            real(fd)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+
+
+@pytest.mark.parametrize("failed", [1, 2, 3])
+def test_a_restart_names_every_directory_its_first_start_made_and_could_not_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failed: int
+) -> None:
+    """SSOGW_AUDIT_SPOOL_DIR defaults to ``.data/audit-spool``: a first start may make the
+    data directory, the spool directory and the instance's, each named in its parent by an
+    fsync. The ``failed``-th of those fsyncs fails (EIO) and that start does not serve. The
+    restart finds the directories there: the one whose name did not reach the disk must be
+    named before a record is spooled under it, or a power cut loses the directory, and the
+    answered records in it. (The restart fsynced only the instance directory's parent.)"""
+    base = tmp_path / "data" / "audit-spool"
+    made = [tmp_path, tmp_path / "data", base]  # the parents fsynced, in the first start's order
+    fsyncs = _DirectoryFsyncs(monkeypatch)
+    fsyncs.failing, fsyncs.fail_at = True, failed
+    with pytest.raises(SpoolUnusable):
+        AuditSpool(base, instance_id="w1").claim()
+    fsyncs.failing = False
+    fsyncs.done.clear()
+    restarted = AuditSpool(base, instance_id="w1")
+    restarted.claim()
+    try:
+        restarted.append([(uuid4(), spooled_row(1))])
+        unnamed = made[failed - 1]
+        assert unnamed.stat().st_ino in fsyncs.done, f"{unnamed} never named on disk"
+    finally:
+        restarted.release()
+
