@@ -21,12 +21,19 @@ def private_dir(path: Path) -> None:
 
 
 def claimed_dir(path: Path) -> None:
-    """``private_dir``, and its name on disk whoever made it: an earlier start may have made it
-    and failed to fsync its parent (and not started)."""
-    made = not path.is_dir()
+    """``private_dir``, and its name on disk whoever made it, and the names of the directories
+    above it this user may have made (``mkdir -p``): an earlier start (or write) may have made
+    them and failed to fsync a parent, and the one after finds them there. Up to a directory
+    this user does not own, or a mount point: no name above is the spool's to make."""
     private_dir(path)
-    if not made:
-        sync_directory(path.parent)
+    sync_directory(path.parent)
+    made = path.parent
+    while made.parent != made:
+        info, above = made.stat(), made.parent.stat()
+        if info.st_uid != os.geteuid() or info.st_dev != above.st_dev:
+            return
+        sync_directory(made.parent)
+        made = made.parent
 
 
 def named_dir(path: Path, *, mode: int) -> None:
