@@ -1,11 +1,12 @@
 """Attacks on the spool's names on disk after the package split: a directory the spool made
-whose parent's fsync failed must be named on disk before a record is spooled in it, when the
-spool finds it at its next start, however many levels it made."""
+whose parent's fsync failed must be named on disk before a record is spooled in it, whether the
+spool finds it at its next start or its next write, however many levels it made."""
 
 from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
 from pathlib import Path
 from uuid import uuid4
@@ -68,3 +69,26 @@ def test_a_restart_names_every_directory_its_first_start_made_and_could_not_name
     finally:
         restarted.release()
 
+
+def test_an_instance_directory_made_again_is_named_by_the_write_after_the_one_that_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The instance's directory is removed while it runs; the next write makes it again and
+    the fsync of its parent fails (EIO): that write fails. The write after finds the directory
+    there and must still name it on disk before it answers, as a restart now does; it fsynced
+    only the directory itself, and the records it answered could vanish with the directory."""
+    spool = AuditSpool(tmp_path, instance_id="w1")
+    spool.claim()
+    try:
+        spool.append([(uuid4(), spooled_row(1))])
+        shutil.rmtree(tmp_path / "w1")  # an operator's clean-up gone wrong
+        fsyncs = _DirectoryFsyncs(monkeypatch)
+        fsyncs.failing = True
+        with pytest.raises(OSError, match="Input/output error"):
+            spool.append([(uuid4(), spooled_row(2))])
+        assert (tmp_path / "w1").is_dir(), "made again, its name not on disk"
+        fsyncs.failing = False
+        spool.append([(uuid4(), spooled_row(3))])  # answered as committed
+        assert tmp_path.stat().st_ino in fsyncs.done, "the directory's name never on disk"
+    finally:
+        spool.release()
