@@ -140,6 +140,9 @@ class AuditSpool:
         # The file being replayed had its unreadable lines set aside: a replay tried again
         # (every second while the primary is down) does not set them aside once more.
         self._aside = False
+        # The directory's own name is on disk (claimed_dir): not while a write that made it
+        # again (removed while the instance ran) failed before its parent was fsynced.
+        self._placed = False
 
     @property
     def directory(self) -> Path:
@@ -155,6 +158,7 @@ class AuditSpool:
             return
         try:
             claimed_dir(self._dir)
+            self._placed = True
             fd = os.open(self._dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)
         except OSError as exc:
             raise self._unwritable(exc) from exc
@@ -238,8 +242,10 @@ class AuditSpool:
         self._write("".join(_encode(record_id, row) + "\n" for record_id, row in rows).encode())
 
     def _write(self, data: bytes) -> None:
-        if not self._dir.is_dir():  # removed while the instance ran
-            private_dir(self._dir)
+        if not (self._placed and self._dir.is_dir()):  # removed while the instance ran
+            self._placed = False
+            claimed_dir(self._dir)  # found made by a write that failed: named on disk too
+            self._placed = True
         self._seen_empty = False
         if self._torn:  # an empty line if the file was taken meanwhile: take() skips it
             data = b"\n" + data
