@@ -1,6 +1,7 @@
 """Attacks on the spool's names on disk after the package split: a directory the spool made
 whose parent's fsync failed must be named on disk before a record is spooled in it, whether the
-spool finds it at its next start or its next write, however many levels it made."""
+spool finds it at its next start or its next write, however many levels it made; and a claim
+that finds the directory held says so (SpoolUnusable), whatever the lock file holds."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from uuid import uuid4
 
 import pytest
 
-from app.audit.spool.files import AuditSpool, SpoolUnusable
+from app.audit.spool.files import LOCK_FILE, AuditSpool, SpoolUnusable
 from tests.support.audit_rows import spooled_row
 
 
@@ -92,3 +93,23 @@ def test_an_instance_directory_made_again_is_named_by_the_write_after_the_one_th
         assert tmp_path.stat().st_ino in fsyncs.done, "the directory's name never on disk"
     finally:
         spool.release()
+
+
+def test_a_held_spool_whose_lock_file_cannot_be_read_is_still_refused_as_held(
+    tmp_path: Path,
+) -> None:
+    """A second instance given the same id finds the lock held and reads the holder's pid for
+    its message. A lock file it cannot read as text (a damaged disk) raised UnicodeDecodeError
+    out of claim(): not SpoolUnusable, so no "does not start" line, and the lock file it opened
+    was left open, where every other way a claim ends closes it."""
+    running = AuditSpool(tmp_path, instance_id="w1")
+    running.claim()
+    try:
+        (tmp_path / "w1" / LOCK_FILE).write_bytes(b"\xff\xfe\x00garbage\n")
+        second = AuditSpool(tmp_path, instance_id="w1")
+        opened = len(os.listdir("/proc/self/fd"))
+        with pytest.raises(SpoolUnusable, match="in use by another running instance"):
+            second.claim()
+        assert len(os.listdir("/proc/self/fd")) == opened, "the lock file left open"
+    finally:
+        running.release()
