@@ -166,11 +166,12 @@ class AuditSpool:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            holder = lock.read().strip() or "unknown"
-            lock.close()
+            holder = ""
+            with lock, contextlib.suppress(OSError, ValueError):  # a damaged lock file: held
+                holder = lock.read().strip()
             raise SpoolUnusable(
                 f"the audit spool directory {self._dir} is in use by another running instance "
-                f"(pid {holder}); give each instance its own SSOGW_INSTANCE_ID"
+                f"(pid {holder or 'unknown'}); give each instance its own SSOGW_INSTANCE_ID"
             ) from exc
         try:
             lock.truncate(0)
