@@ -1,7 +1,8 @@
 """Attacks on the spool's names on disk after the package split: a directory the spool made
 whose parent's fsync failed must be named on disk before a record is spooled in it, whether the
-spool finds it at its next start or its next write, however many levels it made; and a claim
-that finds the directory held says so (SpoolUnusable), whatever the lock file holds."""
+spool finds it at its next start or its next write, however many levels it made; a claim
+that finds the directory held says so (SpoolUnusable), whatever the lock file holds; and a
+spool the disk cannot stat is not reported drained."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from uuid import uuid4
 
 import pytest
 
-from app.audit.spool.files import LOCK_FILE, AuditSpool, SpoolUnusable
+from app.audit.spool.files import LOCK_FILE, SPOOL_FILE, AuditSpool, SpoolUnusable
 from tests.support.audit_rows import spooled_row
 
 
@@ -113,3 +114,33 @@ def test_a_held_spool_whose_lock_file_cannot_be_read_is_still_refused_as_held(
         assert len(os.listdir("/proc/self/fd")) == opened, "the lock file left open"
     finally:
         running.release()
+
+
+def test_a_spool_whose_stat_fails_is_not_reported_drained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``pending()`` takes a stat that fails (EIO) as records waiting; the gauge
+    (ssogw_audit_spool_bytes, whose ``> 0`` for 10 minutes is SsogwAuditSpoolNotDraining)
+    counted the file as 0 bytes: the one alert for records stuck in a spool went quiet while
+    they waited and every replay failed, exactly when the disk holding them was failing."""
+    spool = AuditSpool(tmp_path, instance_id="w1")
+    spool.claim()
+    unread = AuditSpool(tmp_path, instance_id="w2")  # never read before the disk failed
+    unread.claim()
+    try:
+        spool.append([(uuid4(), spooled_row(1))])
+        before = spool.pending_bytes()
+        real = Path.stat
+
+        def failing(self: Path, *args: object, **kwargs: object) -> os.stat_result:
+            if self.name == SPOOL_FILE:
+                raise OSError(errno.EIO, "Input/output error")
+            return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(Path, "stat", failing)
+        assert spool.pending() is True
+        assert spool.pending_bytes() == before > 0, "the last size read, not 0"
+        assert unread.pending_bytes() > 0, "waiting as far as it can tell, as pending() says"
+    finally:
+        unread.release()
+        spool.release()
