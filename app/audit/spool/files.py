@@ -143,6 +143,8 @@ class AuditSpool:
         # The directory's own name is on disk (claimed_dir): not while a write that made it
         # again (removed while the instance ran) failed before its parent was fsynced.
         self._placed = False
+        # The size last read of each file the gauge counts: what it reports while a stat fails.
+        self._sizes: dict[Path, int] = {}
 
     @property
     def directory(self) -> Path:
@@ -264,13 +266,21 @@ class AuditSpool:
         self._torn = False
 
     def pending_bytes(self) -> int:
-        """Bytes of spooled rows waiting for the primary (for a gauge)."""
+        """Bytes of spooled rows waiting for the primary (for a gauge). A file whose stat fails
+        (a failing disk's EIO, which must not fail the scrape of every other metric) counts its
+        size last read, 1 at least: waiting as far as the spool can tell, as ``pending()`` takes
+        it, not drained (SsogwAuditSpoolNotDraining fires on more than 0)."""
         total = 0
         for path in (self._replaying, self._path):
-            # Taken or not yet written; or a failing disk's EIO, which must not fail the scrape
-            # of every other metric (the spool's own trouble shows in its writes and replays).
-            with contextlib.suppress(OSError):
-                total += path.stat().st_size
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:  # taken or not yet written
+                size = 0
+            except OSError:
+                total += max(self._sizes.get(path, 0), 1)
+                continue
+            self._sizes[path] = size
+            total += size
         return total
 
     def pending(self) -> bool:
