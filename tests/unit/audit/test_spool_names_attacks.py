@@ -2,7 +2,8 @@
 whose parent's fsync failed must be named on disk before a record is spooled in it, whether the
 spool finds it at its next start or its next write, however many levels it made; a claim
 that finds the directory held says so (SpoolUnusable), whatever the lock file holds; and a
-spool the disk cannot stat is not reported drained."""
+spool the disk cannot stat is not reported drained; a first start on a full disk is refused as
+unwritable (SpoolUnusable)."""
 
 from __future__ import annotations
 
@@ -144,3 +145,28 @@ def test_a_spool_whose_stat_fails_is_not_reported_drained(
     finally:
         unread.release()
         spool.release()
+
+
+def test_a_first_start_on_a_full_disk_is_refused_as_unwritable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first start on a full disk creates the lock file, and writing its pid into it fails
+    (ENOSPC, at the flush). Closing the lock then flushes the same bytes again and fails again:
+    that second OSError escaped the claim in place of SpoolUnusable, so the instance ended
+    with a traceback, not its one "does not start" line saying what to change (as /dev/full
+    does: the file closes, its buffered pid unwritten)."""
+    real_fdopen = os.fdopen
+
+    def full_disk(fd: int, *args: object, **kwargs: object) -> object:
+        opened = real_fdopen(fd, *args, **kwargs)  # type: ignore[call-overload]
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(LOCK_FILE):
+
+            def flush() -> None:
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+            opened.flush = flush  # close() flushes through it too, as the C close does
+        return opened
+
+    monkeypatch.setattr(os, "fdopen", full_disk)
+    with pytest.raises(SpoolUnusable, match="not writable: No space left on device"):
+        AuditSpool(tmp_path, instance_id="w1").claim()
