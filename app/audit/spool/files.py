@@ -185,7 +185,10 @@ class AuditSpool:
             self._torn = _ends_torn(self._path)  # the last run's last write, cut short
             self._adopt_legacy()
         except BaseException as exc:
-            lock.close()  # whatever ended the claim: the lock with it
+            # Whatever ended the claim: the lock with it. A pid a full disk did not take is
+            # flushed again by close(), which fails again and closes the file all the same.
+            with contextlib.suppress(OSError):
+                lock.close()
             if isinstance(exc, OSError):
                 raise self._unwritable(exc) from exc
             raise
