@@ -3,7 +3,7 @@ whose parent's fsync failed must be named on disk before a record is spooled in 
 spool finds it at its next start or its next write, however many levels it made; a claim
 that finds the directory held says so (SpoolUnusable), whatever the lock file holds; and a
 spool the disk cannot stat is not reported drained; a first start on a full disk is refused as
-unwritable (SpoolUnusable)."""
+unwritable (SpoolUnusable); records handed over go into a directory named on disk."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from uuid import uuid4
 
 import pytest
 
-from app.audit.spool.files import LOCK_FILE, SPOOL_FILE, AuditSpool, SpoolUnusable
+from app.audit.spool.files import LOCK_FILE, SPOOL_FILE, AuditSpool, SpoolUnusable, hand_over
 from tests.support.audit_rows import spooled_row
 
 
@@ -170,3 +170,24 @@ def test_a_first_start_on_a_full_disk_is_refused_as_unwritable(
     monkeypatch.setattr(os, "fdopen", full_disk)
     with pytest.raises(SpoolUnusable, match="not writable: No space left on device"):
         AuditSpool(tmp_path, instance_id="w1").claim()
+
+
+def test_records_handed_over_go_into_a_directory_named_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Worker w1's first start made its directory and failed to fsync its parent (EIO). The
+    server starts again with fewer workers: hand_over moves former worker w2's records into
+    w1's directory and fsyncs both directories, w2's last, so its names are gone from the disk;
+    w1's own name in the spool directory was never fsynced, and a power cut before w1 claims
+    loses records answered long ago."""
+    former = AuditSpool(tmp_path, instance_id="w2")
+    former.claim()
+    former.append([(uuid4(), spooled_row(1))])
+    former.release()
+    fsyncs = _DirectoryFsyncs(monkeypatch)
+    fsyncs.failing = True
+    with pytest.raises(SpoolUnusable):
+        AuditSpool(tmp_path, instance_id="w1").claim()
+    fsyncs.failing = False
+    assert hand_over(tmp_path, source="w2", target="w1") == 1
+    assert tmp_path.stat().st_ino in fsyncs.done, "w1's name never on disk"
