@@ -37,7 +37,6 @@ from app.audit.spool.names import (
     FILE_MODE,
     claimed_dir,
     open_to_append,
-    private_dir,
     sync_directory,
 )
 
@@ -109,7 +108,7 @@ def hand_over(base: Path, *, source: str, target: str) -> int:
         pending = [path for path in pending if path.exists()]
         if not pending:
             return 0
-        private_dir(base / target)
+        claimed_dir(base / target)  # named on disk whoever made it, before the old names go
         stamp = time.time_ns()
         for n, path in enumerate(pending):  # oldest first, as claim() takes them in
             os.replace(path, base / target / f"adopted-{stamp}-{source}-{n:04d}.jsonl")
