@@ -5,8 +5,11 @@ it made in its parent), or a power cut can lose a file whose records were answer
 from __future__ import annotations
 
 import errno
+import logging
 import os
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -63,8 +66,17 @@ def sync_directory(path: Path) -> None:
     except OSError as exc:
         if exc.errno not in (errno.EINVAL, errno.EBADF):
             raise
+        if path not in _UNSYNCABLE:  # once a directory: the operator should know, not daily
+            _UNSYNCABLE.add(path)
+            log.warning(
+                "the file system of %s cannot fsync a directory (%s): a file created there "
+                "may lose its name in a power cut", path, errno.errorcode[exc.errno],
+            )  # fmt: skip
     finally:
         os.close(fd)
+
+
+_UNSYNCABLE: set[Path] = set()  # directories whose fsync was refused, warned of once
 
 
 def open_to_append(path: Path) -> tuple[int, bool]:
