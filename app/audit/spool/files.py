@@ -19,8 +19,7 @@ records spooled by an instance that is lost before the primary returns are lost 
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
+import errno
 import json
 import logging
 import os
@@ -33,6 +32,7 @@ from typing import IO
 from uuid import UUID, uuid5
 
 from app.audit.chain import AuditRow
+from app.audit.spool.lock import holder, let_go, locked, sign, still_held
 from app.audit.spool.names import (
     FILE_MODE,
     claimed_dir,
@@ -45,7 +45,6 @@ REPLAYING_FILE = "audit-spool.replaying.jsonl"
 log = logging.getLogger(__name__)
 REJECTED_FILE = "audit-spool.unreadable.jsonl"  # lines no version of the gateway could read
 REFUSED_FILE = "audit-spool.refused.jsonl"  # records the primary refused for what they held
-LOCK_FILE = "instance.lock"
 ADOPTED = "adopted-*.jsonl"
 # Lines spooled before records had ids get one derived from the line itself, so a line
 # adopted twice (by two instances, or again after a crash) is still one record.
@@ -96,14 +95,10 @@ def hand_over(base: Path, *, source: str, target: str) -> int:
     if not old.is_dir():
         return 0
     try:
-        fd = os.open(old / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        lock = locked(old)
     except OSError:
-        return 0
-    with os.fdopen(fd, "r+", encoding="utf-8"):  # closing it drops the lock
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return 0  # running: its spool is its own
+        return 0  # running (its spool is its own), or not to be locked here
+    with lock:  # closing it lets go
         pending = [*sorted(old.glob(ADOPTED)), old / REPLAYING_FILE, old / SPOOL_FILE]
         pending = [path for path in pending if path.exists()]
         if not pending:
@@ -160,37 +155,48 @@ class AuditSpool:
         try:
             claimed_dir(self._dir)
             self._placed = True
-            fd = os.open(self._dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)
-        except OSError as exc:
-            raise self._unwritable(exc) from exc
-        lock = os.fdopen(fd, "r+", encoding="utf-8")
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            holder = ""
-            with lock, contextlib.suppress(OSError, ValueError):  # a damaged lock file: held
-                holder = lock.read().strip()
+            lock = locked(self._dir)
+        except BlockingIOError as exc:
             raise SpoolUnusable(
                 f"the audit spool directory {self._dir} is in use by another running instance "
-                f"(pid {holder or 'unknown'}); give each instance its own SSOGW_INSTANCE_ID"
+                f"(pid {holder(self._dir)}); give each instance its own SSOGW_INSTANCE_ID"
             ) from exc
+        except OSError as exc:  # not writable, or no locks there (ENOLCK): no holder to name
+            raise self._unwritable(exc) from exc
         try:
-            lock.truncate(0)
-            lock.write(f"{os.getpid()}\n")
-            lock.flush()
+            sign(lock)
             for existing in (self._path, self._replaying):
                 if existing.exists():
                     os.chmod(existing, FILE_MODE)  # spooled by an older version, 0644
             self._torn = _ends_torn(self._path)  # the last run's last write, cut short
             self._adopt_legacy()
         except BaseException as exc:
-            # Whatever ended the claim: the lock with it. A pid a full disk did not take is
-            # flushed again by close(), which fails again and closes the file all the same.
-            with contextlib.suppress(OSError):
-                lock.close()
+            let_go(lock)  # whatever ended the claim: the lock with it
             if isinstance(exc, OSError):
                 raise self._unwritable(exc) from exc
             raise
+        self._lock = lock
+
+    def _lock_again(self) -> None:
+        """Lock the directory made again after it was removed while this instance ran, unless
+        it still holds its lock: another process may have claimed it meanwhile, and two must
+        never spool into, nor replay, one directory (OSError: that one holds it now)."""
+        if self._lock is None or still_held(self._lock, self._dir) or not self._dir.is_dir():
+            return
+        try:
+            lock = locked(self._dir)
+        except BlockingIOError as exc:
+            raise OSError(
+                errno.EWOULDBLOCK,
+                f"the audit spool directory {self._dir} was removed while this instance ran,"
+                f" and is held by another instance now (pid {holder(self._dir)})",
+            ) from exc
+        try:
+            sign(lock)
+        except BaseException:
+            let_go(lock)
+            raise
+        let_go(self._lock)
         self._lock = lock
 
     def _adopt_legacy(self) -> None:
@@ -224,8 +230,8 @@ class AuditSpool:
     def writable(self) -> bool:
         """Whether records could be spooled now: the directory is this instance's, writable,
         on a file system mounted read-write, with room left (for /readyz; no write made)."""
-        if self._lock is None:
-            return False
+        if self._lock is None or not still_held(self._lock, self._dir):
+            return False  # not claimed; or removed, and made again by another instance
         try:
             fs = os.statvfs(self._dir)
         except OSError:
@@ -247,9 +253,11 @@ class AuditSpool:
         self._write("".join(_encode(record_id, row) + "\n" for record_id, row in rows).encode())
 
     def _write(self, data: bytes) -> None:
-        if not (self._placed and self._dir.is_dir()):  # removed while the instance ran
+        held = self._lock is not None and still_held(self._lock, self._dir)
+        if not (self._placed and held):  # removed while the instance ran, made again since?
             self._placed = False
             claimed_dir(self._dir)  # found made by a write that failed: named on disk too
+            self._lock_again()
             self._placed = True
         self._seen_empty = False
         if self._torn:  # an empty line if the file was taken meanwhile: take() skips it
@@ -304,8 +312,11 @@ class AuditSpool:
 
         The spool is first renamed aside, so records spooled meanwhile start a new file. A
         replay interrupted half-way is retried whole; the writer skips the records the chain
-        already holds (by record id).
+        already holds (by record id). OSError when the directory, removed while this instance
+        ran, is another instance's now: its records are that one's to replay.
         """
+        if self._lock is not None and not still_held(self._lock, self._dir):
+            self._lock_again()
         if not self._replaying.exists() and self._path.exists():
             os.replace(self._path, self._replaying)
             self._aside = False

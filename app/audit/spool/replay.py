@@ -3,8 +3,9 @@
 The audit writer asks ``waiting()`` after each batch it commits and every second while idle,
 and runs ``replay()`` when records wait: all of them go onto the chain in the order they were
 spooled, each once (the writer's append skips the records the chain holds, by id), or none
-this time. A file system that refuses the replay (read-only, full, failing) keeps the spool
-for the next try and is logged once until a replay gets through; the writer goes on.
+this time. A file system that refuses the replay (read-only, full, failing), or a primary that
+refuses it for another reason than an outage, keeps the spool for the next try and is logged
+once until a replay gets through; the writer goes on.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class SpoolReplay:
         self._append = append
         self._max_batch = max_batch
         self._timeout_s = timeout_s
-        self._refused_by_disk = False  # logged: not again until a replay gets through
+        self._told: set[str] = set()  # failures logged: not again until a replay gets through
 
     def waiting(self) -> bool:
         """Whether spooled records wait for the primary (no file system call when known not)."""
@@ -60,8 +61,8 @@ class SpoolReplay:
             for start in range(0, len(rows), self._max_batch):
                 refused += await self._replayed(rows[start : start + self._max_batch])
         except Exception as exc:
-            if translate(exc, store="audit") is None:
-                log.exception("spooled audit records refused by the primary")
+            if translate(exc, store="audit") is None:  # not an outage: a refusal to tell
+                self._failed("spooled audit records refused by the primary")
             return
         try:  # replayed again if either fails: the append skips what the chain holds
             if refused:
@@ -70,15 +71,16 @@ class SpoolReplay:
         except OSError:
             self._failed("a replayed audit spool's refused records not set aside, or kept")
             return
-        self._refused_by_disk = False
+        self._told.clear()
         if rows:
             log.warning("%d spooled audit records moved to the primary", len(rows) - len(refused))
 
     def _failed(self, what: str) -> None:
-        # Tried again every second while idle: one traceback until a replay gets through.
-        if not self._refused_by_disk:
+        # Tried again every second while idle: one traceback of each kind until a replay gets
+        # through (a file system that refuses it, a primary that refuses it).
+        if what not in self._told:
             log.exception(what)
-        self._refused_by_disk = True
+        self._told.add(what)
 
     async def _replayed(self, rows: Rows) -> Rows:
         """Replay ``rows``; those the primary refused for what they hold (one at a time)."""

@@ -16,7 +16,8 @@ from uuid import uuid4
 
 import pytest
 
-from app.audit.spool.files import LOCK_FILE, SPOOL_FILE, AuditSpool, SpoolUnusable, hand_over
+from app.audit.spool.files import SPOOL_FILE, AuditSpool, SpoolUnusable, hand_over
+from app.audit.spool.lock import LOCK_FILE
 from tests.support.audit_rows import spooled_row
 
 
