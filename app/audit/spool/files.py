@@ -230,9 +230,11 @@ class AuditSpool:
     def writable(self) -> bool:
         """Whether records could be spooled now: the directory is this instance's, writable,
         on a file system mounted read-write, with room left (for /readyz; no write made)."""
-        if self._lock is None or not still_held(self._lock, self._dir):
-            return False  # not claimed; or removed, and made again by another instance
-        try:
+        if self._lock is None:
+            return False
+        try:  # removed, and made again by another instance? (a failing disk: EIO)
+            if not still_held(self._lock, self._dir):
+                return False
             fs = os.statvfs(self._dir)
         except OSError:
             return False
