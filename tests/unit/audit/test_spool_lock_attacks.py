@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 from pathlib import Path
 from uuid import uuid4
 
@@ -38,4 +39,30 @@ def test_readiness_asked_while_the_lock_file_cannot_be_stat_ed_says_not_writable
         monkeypatch.setattr(os, "stat", failing)
         assert spool.writable() is False
     finally:
+        spool.release()
+
+
+def test_a_replay_ended_after_the_directory_changed_hands_leaves_the_new_holder_s_records(
+    tmp_path: Path,
+) -> None:
+    """A replay takes the spool and appends its records to the chain (seconds, on a slow
+    primary). Meanwhile the directory is removed (an operator's clean-up) and another instance
+    with the same id claims it, spools records the primary did not take and takes them for its
+    own replay. The first replay then ends with ``taken()``: it unlinked the file at the path,
+    the other instance's, and records that one answered as committed were gone once its replay
+    failed (the primary down again) or it was killed."""
+    spool = AuditSpool(tmp_path, instance_id="w1")
+    spool.claim()
+    twin = AuditSpool(tmp_path, instance_id="w1")
+    try:
+        spool.append([(uuid4(), spooled_row(1))])
+        assert len(list(spool.take())) == 1  # on their way to the chain
+        shutil.rmtree(tmp_path / "w1")
+        twin.claim()
+        twin.append([(uuid4(), spooled_row(2))])
+        assert len(list(twin.take())) == 1  # and the primary gone again: kept for the next try
+        spool.taken()  # the first replay got through
+        assert len(list(twin.take())) == 1, "the other instance's records unlinked"
+    finally:
+        twin.release()
         spool.release()
