@@ -375,6 +375,9 @@ class AuditSpool:
             self._named = True
 
     def taken(self) -> None:
-        """Forget the rows handed out by ``take()`` (they are on the primary now)."""
-        self._replaying.unlink(missing_ok=True)
+        """Forget the rows handed out by ``take()`` (they are on the primary now). Not the file
+        at the path if the directory changed hands meanwhile (removed, and claimed by another
+        instance): that one's, while the file taken went with the directory."""
+        if self._lock is None or still_held(self._lock, self._dir):
+            self._replaying.unlink(missing_ok=True)
         self._aside = False
