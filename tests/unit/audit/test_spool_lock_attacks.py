@@ -12,7 +12,7 @@ from uuid import uuid4
 
 import pytest
 
-from app.audit.spool.files import AuditSpool
+from app.audit.spool.files import SPOOL_FILE, AuditSpool
 from app.audit.spool.lock import LOCK_FILE
 from tests.support.audit_rows import spooled_row
 
@@ -65,4 +65,31 @@ def test_a_replay_ended_after_the_directory_changed_hands_leaves_the_new_holder_
         assert len(list(twin.take())) == 1, "the other instance's records unlinked"
     finally:
         twin.release()
+        spool.release()
+
+
+def test_a_directory_locked_again_after_another_instance_was_killed_mid_write_keeps_records(
+    tmp_path: Path,
+) -> None:
+    """The directory is removed while the instance runs; another instance with the same id
+    claims it, and is killed (-9) in the middle of a write: its spool ends in a line without its
+    line feed. This instance's next write locks the directory again (the other is gone) and
+    appends; it did not look at how the file ends, as a claim does, and its first record joined
+    the torn line: set aside as unreadable at the replay, never onto the chain, though answered
+    as committed."""
+    spool = AuditSpool(tmp_path, instance_id="w1")
+    spool.claim()
+    try:
+        spool.append([(uuid4(), spooled_row(1))])
+        shutil.rmtree(tmp_path / "w1")
+        twin = AuditSpool(tmp_path, instance_id="w1")
+        twin.claim()
+        twin.append([(uuid4(), spooled_row(2))])
+        with (tmp_path / "w1" / SPOOL_FILE).open("ab") as torn:
+            torn.write(b'{"at":"2026-11-01T00:00:00+00:00","principal_kind":"par')  # kill -9
+        twin.release()  # its end lets go of the lock
+        answered = uuid4()
+        spool.append([(answered, spooled_row(3))])  # locked again, and answered
+        assert answered in {record_id for record_id, _ in spool.take()}
+    finally:
         spool.release()
