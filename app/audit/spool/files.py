@@ -198,6 +198,10 @@ class AuditSpool:
             raise
         let_go(self._lock)
         self._lock = lock
+        # Claimed again: another process may have spooled here meanwhile, as after release(),
+        # and been killed in the middle of a write (its last line without its end).
+        self._seen_empty = self._named = self._aside = False
+        self._torn = _ends_torn(self._path)
 
     def _adopt_legacy(self) -> None:
         """Take over a spool an older version left in the shared directory itself.
