@@ -93,3 +93,31 @@ def test_a_directory_locked_again_after_another_instance_was_killed_mid_write_ke
         assert answered in {record_id for record_id, _ in spool.take()}
     finally:
         spool.release()
+
+
+def test_a_start_under_a_directory_this_user_cannot_read_is_not_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service's user owns its data directory, made by an operator in a directory it may
+    enter but not read (``/srv`` 0711 root, ``/srv/ssogw`` the service's; as root the test
+    refuses the open itself). A claim now names on disk every directory above the instance's
+    that this user owns, by an fsync of its parent: the open of ``/srv`` was refused (EACCES)
+    and the instance refused to start, which it did before, with nothing of the spool's there
+    to name (its own directories were made below, and named)."""
+    unreadable = tmp_path / "srv"
+    base = unreadable / "ssogw" / "audit-spool"
+    base.mkdir(parents=True)
+    real = os.open
+
+    def refused(path: object, flags: int, *args: object, **kwargs: object) -> int:
+        if Path(str(path)) == unreadable and flags & os.O_DIRECTORY:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", refused)
+    spool = AuditSpool(base, instance_id="w1")
+    spool.claim()
+    try:
+        spool.append([(uuid4(), spooled_row(1))])
+    finally:
+        spool.release()
