@@ -27,7 +27,8 @@ def claimed_dir(path: Path) -> None:
     """``private_dir``, and its name on disk whoever made it, and the names of the directories
     above it this user may have made (``mkdir -p``): an earlier start (or write) may have made
     them and failed to fsync a parent, and the one after finds them there. Up to a directory
-    this user does not own, or a mount point: no name above is the spool's to make."""
+    this user does not own, or a mount point: no name above is the spool's to make; nor in a
+    directory this user may not read (an operator's ``/srv`` 0711): it cannot fsync it."""
     private_dir(path)
     sync_directory(path.parent)
     made = path.parent
@@ -35,7 +36,10 @@ def claimed_dir(path: Path) -> None:
         info, above = made.stat(), made.parent.stat()
         if info.st_uid != os.geteuid() or info.st_dev != above.st_dev:
             return
-        sync_directory(made.parent)
+        try:
+            sync_directory(made.parent)
+        except PermissionError:
+            return
         made = made.parent
 
 
