@@ -201,6 +201,7 @@ class AuditSpool:
         # Claimed again: another process may have spooled here meanwhile, as after release(),
         # and been killed in the middle of a write (its last line without its end).
         self._seen_empty = self._named = self._aside = False
+        self._torn = True  # until read (an EIO there): an empty line more is harmless
         self._torn = _ends_torn(self._path)
 
     def _adopt_legacy(self) -> None:
