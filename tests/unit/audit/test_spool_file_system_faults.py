@@ -16,6 +16,7 @@ import pytest
 
 from app.audit.spool.files import SPOOL_FILE, AuditSpool, SpoolUnusable
 from tests.support.audit_rows import spooled_row
+from tests.support.failing_disk import stat_fails
 
 
 def _directory_fsync_fails(monkeypatch: pytest.MonkeyPatch, code: int) -> list[int]:
@@ -121,14 +122,7 @@ def test_a_stat_that_fails_counts_the_spool_as_waiting_and_the_gauge_what_it_can
     spool.claim()
     try:
         spool.append([(uuid4(), spooled_row(1))])
-        real = Path.stat
-
-        def failing(self: Path, *args: object, **kwargs: object) -> os.stat_result:
-            if self.name == SPOOL_FILE:
-                raise OSError(errno.EIO, "Input/output error")
-            return real(self, *args, **kwargs)  # type: ignore[arg-type]
-
-        monkeypatch.setattr(Path, "stat", failing)
+        stat_fails(monkeypatch, SPOOL_FILE)
         assert spool.pending() is True  # a replay is tried, and fails where it can be handled
         assert spool.pending_bytes() == 1  # no size read before: waiting, not drained
     finally:

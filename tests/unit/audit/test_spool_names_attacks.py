@@ -19,6 +19,7 @@ import pytest
 from app.audit.spool.files import SPOOL_FILE, AuditSpool, SpoolUnusable, hand_over
 from app.audit.spool.lock import LOCK_FILE
 from tests.support.audit_rows import spooled_row
+from tests.support.failing_disk import stat_fails
 
 
 class _DirectoryFsyncs:
@@ -132,14 +133,7 @@ def test_a_spool_whose_stat_fails_is_not_reported_drained(
     try:
         spool.append([(uuid4(), spooled_row(1))])
         before = spool.pending_bytes()
-        real = Path.stat
-
-        def failing(self: Path, *args: object, **kwargs: object) -> os.stat_result:
-            if self.name == SPOOL_FILE:
-                raise OSError(errno.EIO, "Input/output error")
-            return real(self, *args, **kwargs)  # type: ignore[arg-type]
-
-        monkeypatch.setattr(Path, "stat", failing)
+        stat_fails(monkeypatch, SPOOL_FILE)
         assert spool.pending() is True
         assert spool.pending_bytes() == before > 0, "the last size read, not 0"
         assert unread.pending_bytes() > 0, "waiting as far as it can tell, as pending() says"

@@ -22,6 +22,7 @@ from app.audit.records import AuditRecord
 from app.audit.spool.files import SPOOL_FILE, AuditSpool
 from app.audit.writer import AuditWriter
 from tests.support.dead_primary import unreachable_pool
+from tests.support.failing_disk import stat_fails
 
 
 def _record(request_id: str) -> AuditRecord:
@@ -102,18 +103,11 @@ async def test_a_spool_whose_stat_fails_leaves_the_writer_answering(
     """After every batch, and every second while idle, the writer asks whether records wait in
     the spool (a stat). On a failing disk that stat raised EIO, which ended the writer's task:
     every record after it waited for ever."""
-    real_stat = Path.stat
-
-    def failing_disk(self: Path, *args: object, **kwargs: object) -> os.stat_result:
-        if self.name == SPOOL_FILE:
-            raise OSError(errno.EIO, "Input/output error")
-        return real_stat(self, *args, **kwargs)  # type: ignore[arg-type]
-
     spool = AuditSpool(tmp_path, instance_id="w1")
     writer = AuditWriter(pool_provider=lambda: dead_pool, max_batch=10, max_wait_ms=1, spool=spool)
     await writer.start()
     try:
-        monkeypatch.setattr(Path, "stat", failing_disk)
+        stat_fails(monkeypatch, SPOOL_FILE)
         async with asyncio.timeout(10):
             await writer.record(_record("r1"))  # spooled: the primary is gone
         await asyncio.sleep(1.5)  # idle with it spooled: pending() asked
