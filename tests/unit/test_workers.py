@@ -107,3 +107,27 @@ def test_a_former_workers_spool_goes_to_worker_0_unless_it_runs(tmp_path: Path) 
         assert [r.request_id for _, r in worker_0.take()] == ["r1", "r2"]
     finally:
         worker_0.release()
+
+
+def test_a_former_workers_spool_that_cannot_be_handed_over_stays_and_the_server_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``ssogw serve`` hands over before it starts a worker. An OSError there (worker 0's
+    directory cannot be made: a file in its place, a full disk) ended the server with a
+    traceback. The records stay where they are, for the next start; worker 0's own claim then
+    says what is wrong with its directory, as it does without former workers."""
+    from app.cli.serve import _hand_over_spools
+
+    former = AuditSpool(tmp_path, instance_id="gw-w2")
+    former.claim()
+    former.append([(uuid4(), row(1))])
+    former.release()
+    (tmp_path / "gw").write_text("")  # worker 0's directory cannot be made
+    settings = Settings(instance_id="gw", audit_spool_dir=tmp_path)
+    with caplog.at_level("ERROR", logger="ssogw.workers"):
+        _hand_over_spools(settings, workers=1)
+    assert former.pending(), "the records stay in the former worker's directory"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"the audit spool of former worker gw-w2 could not go to gw: {tmp_path / 'gw'}: File "
+        "exists; it stays where it is, and is handed over at the next start"
+    ]
