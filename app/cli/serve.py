@@ -153,10 +153,19 @@ def _hand_over_spools(settings: Settings, *, workers: int) -> None:
     from app.audit.spool.files import hand_over
     from app.workers.shares import former_workers
 
-    base = settings.spool_dir()
+    base, log = settings.spool_dir(), logging.getLogger("ssogw.workers")
     for former in former_workers(base, settings.instance_id, workers=workers):
-        if moved := hand_over(base, source=former, target=settings.instance_id):
-            logging.getLogger("ssogw.workers").warning(
+        try:
+            moved = hand_over(base, source=former, target=settings.instance_id)
+        except OSError as exc:  # nothing moved yet, or the rest not: kept, tried next start
+            log.error(
+                "the audit spool of former worker %s could not go to %s: %s; it stays where it"
+                " is, and is handed over at the next start", former, settings.instance_id,
+                f"{exc.filename}: {exc.strerror}" if exc.filename else exc,
+            )  # fmt: skip
+            continue
+        if moved:
+            log.warning(
                 "the audit spool of former worker %s (%d files) goes to %s",
                 former, moved, settings.instance_id,
             )  # fmt: skip
