@@ -168,14 +168,23 @@ class AuditSpool:
             for existing in (self._path, self._replaying):
                 if existing.exists():
                     os.chmod(existing, FILE_MODE)  # spooled by an older version, 0644
-            self._torn = _ends_torn(self._path)  # the last run's last write, cut short
-            self._adopt_legacy()
+            self._held_from_now(lock)  # the last run's last write may have been cut short
+            self._adopt_legacy()  # its writes find the directory held: no walk above it each
         except BaseException as exc:
+            self._lock = None
             let_go(lock)  # whatever ended the claim: the lock with it
             if isinstance(exc, OSError):
                 raise self._unwritable(exc) from exc
             raise
+
+    def _held_from_now(self, lock: IO[str]) -> None:
+        """Hold ``lock`` from now on, and forget what another process (a run before, or one
+        that claimed the directory meanwhile) may have changed: whether the spool is empty,
+        named on disk, set aside, or ends in a line a kill cut short."""
         self._lock = lock
+        self._seen_empty = self._named = self._aside = False
+        self._torn = True  # until read (an EIO there): an empty line more is harmless
+        self._torn = _ends_torn(self._path)
 
     def _lock_again(self) -> None:
         """Lock the directory made again after it was removed while this instance ran, unless
@@ -197,12 +206,7 @@ class AuditSpool:
             let_go(lock)
             raise
         let_go(self._lock)
-        self._lock = lock
-        # Claimed again: another process may have spooled here meanwhile, as after release(),
-        # and been killed in the middle of a write (its last line without its end).
-        self._seen_empty = self._named = self._aside = False
-        self._torn = True  # until read (an EIO there): an empty line more is harmless
-        self._torn = _ends_torn(self._path)
+        self._held_from_now(lock)  # another process may have spooled here meanwhile
 
     def _adopt_legacy(self) -> None:
         """Take over a spool an older version left in the shared directory itself.
