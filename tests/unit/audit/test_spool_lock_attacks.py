@@ -121,3 +121,24 @@ def test_a_start_under_a_directory_this_user_cannot_read_is_not_refused(
         spool.append([(uuid4(), spooled_row(1))])
     finally:
         spool.release()
+
+
+def test_readiness_asked_while_a_write_locks_the_directory_again_says_not_writable(
+    tmp_path: Path,
+) -> None:
+    """A write locks the directory again (``_lock_again``) in the spool's thread: it lets go of
+    the old lock, closing its file, before it holds the new one. /readyz and every /metrics
+    scrape ask ``writable()`` on the event loop meanwhile, and found the old lock closed: its
+    ``fileno()`` raised ValueError, which nothing caught, and the endpoint answered 500. Here
+    the old lock is closed as ``let_go`` closes it, with the spool still pointing at it: the
+    moment the thread is between the two."""
+    spool = AuditSpool(tmp_path, instance_id="w1")
+    spool.claim()
+    try:
+        spool.append([(uuid4(), spooled_row(1))])
+        lock = spool._lock
+        assert lock is not None
+        lock.close()  # let_go(), the new lock not yet held
+        assert spool.writable() is False
+    finally:
+        spool.release()
