@@ -56,5 +56,8 @@ def still_held(lock: IO[str], directory: Path) -> bool:
         here = os.stat(directory / LOCK_FILE)
     except FileNotFoundError:
         return False
-    held = os.fstat(lock.fileno())
+    try:
+        held = os.fstat(lock.fileno())
+    except ValueError:  # closed: let go by a write locking the directory again meanwhile
+        return False
     return (here.st_dev, here.st_ino) == (held.st_dev, held.st_ino)
