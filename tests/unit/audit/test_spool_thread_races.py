@@ -109,3 +109,52 @@ def test_a_write_in_flight_when_the_writer_stops_is_not_lost_to_the_next_holder(
         twin.release()
     assert early in seen
     assert errors or late in seen, "written, fsynced and returned as committed, then unlinked"
+
+
+def test_a_write_in_flight_when_the_writer_stops_does_not_spool_into_the_next_holder_s_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above, the thread a step earlier: it checked the lock, then ``release()`` let go of
+    it on the loop before the thread opened the spool, and another instance claimed the
+    directory. The thread then created the spool in the directory the other instance holds,
+    wrote and fsynced its record there and returned as committed: two processes spooling into
+    one directory, which the lock is there to prevent (the other may be taking the spool aside,
+    or may have seen it empty, at that moment)."""
+    spool = AuditSpool(tmp_path, instance_id="w1")
+    spool.claim()
+    late = uuid4()
+    checked, go = threading.Event(), threading.Event()
+    real_open = files.open_to_append
+
+    def open_to_append(path: Path) -> tuple[int, bool]:
+        if threading.current_thread() is not threading.main_thread():
+            checked.set()  # the lock checked as held; the loop runs now
+            go.wait(2)
+        return real_open(path)
+
+    monkeypatch.setattr(files, "open_to_append", open_to_append)
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            spool.append([(late, spooled_row(2))])
+        except BaseException as exc:  # noqa: BLE001 (the test reads it)
+            errors.append(exc)
+
+    writing = threading.Thread(target=write)
+    writing.start()
+    assert checked.wait(5)
+    spool.release()  # stop()'s finally, the writer's task cancelled
+    in_flight = writing.is_alive()
+    twin = AuditSpool(tmp_path, instance_id="w1")
+    try:
+        twin.claim()
+        go.set()
+        writing.join(5)
+    finally:
+        go.set()
+        writing.join(5)
+        twin.release()
+    assert not in_flight or errors, (
+        "released with its write in flight, which then spooled into the other's directory"
+    )
