@@ -20,18 +20,17 @@ records spooled by an instance that is lost before the primary returns are lost 
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
-from datetime import datetime
 from pathlib import Path
 from typing import IO
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from app.audit.chain import AuditRow
+from app.audit.spool.lines import decode_line, encode_line, ends_torn
 from app.audit.spool.lock import holder, let_go, locked, sign, still_held
 from app.audit.spool.names import (
     FILE_MODE,
@@ -46,44 +45,11 @@ log = logging.getLogger(__name__)
 REJECTED_FILE = "audit-spool.unreadable.jsonl"  # lines no version of the gateway could read
 REFUSED_FILE = "audit-spool.refused.jsonl"  # records the primary refused for what they held
 ADOPTED = "adopted-*.jsonl"
-# Lines spooled before records had ids get one derived from the line itself, so a line
-# adopted twice (by two instances, or again after a crash) is still one record.
-_LEGACY_IDS = UUID("5a1f0c2e-8d4b-4f6a-9c3e-2b7d1e0f4a68")
 MIN_FREE_BYTES = 1 << 20  # below this the spool no longer counts as a writable audit path
 
 
 class SpoolUnusable(RuntimeError):
     """The spool directory cannot be written, or another running instance holds it."""
-
-
-def _encode(record_id: UUID, row: AuditRow) -> str:
-    fields = asdict(row)
-    fields["at"] = row.at.isoformat()
-    fields["record_id"] = str(record_id)
-    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
-
-
-def _decode(line: str) -> tuple[UUID, AuditRow]:
-    fields = json.loads(line)
-    fields["at"] = datetime.fromisoformat(fields["at"])
-    record_id = fields.pop("record_id", None)
-    if record_id is None:
-        return uuid5(_LEGACY_IDS, line.strip()), AuditRow(**fields)
-    if not isinstance(record_id, str):  # UUID() raises AttributeError on one
-        raise TypeError(f"record_id is a {type(record_id).__name__}")
-    return UUID(record_id), AuditRow(**fields)
-
-
-def _ends_torn(path: Path) -> bool:
-    """Whether ``path`` ends in a line without its line feed (a write cut short)."""
-    try:
-        with path.open("rb") as file:
-            if file.seek(0, os.SEEK_END) == 0:
-                return False
-            file.seek(-1, os.SEEK_END)
-            return file.read(1) != b"\n"
-    except FileNotFoundError:
-        return False
 
 
 def hand_over(base: Path, *, source: str, target: str) -> int:
@@ -139,6 +105,10 @@ class AuditSpool:
         self._placed = False
         # The size last read of each file the gauge counts: what it reports while a stat fails.
         self._sizes: dict[Path, int] = {}
+        # A write, take or set-aside (in the spool's thread) and release() (on the loop, also
+        # when a forced stop cancelled the writer with its write in flight) one at a time: the
+        # directory is never let go with a write still to land in it.
+        self._busy = threading.Lock()
 
     @property
     def directory(self) -> Path:
@@ -184,7 +154,7 @@ class AuditSpool:
         self._lock = lock
         self._seen_empty = self._named = self._aside = False
         self._torn = True  # until read (an EIO there): an empty line more is harmless
-        self._torn = _ends_torn(self._path)
+        self._torn = ends_torn(self._path)
 
     def _lock_again(self) -> None:
         """Lock the directory made again after it was removed while this instance ran, unless
@@ -253,7 +223,9 @@ class AuditSpool:
 
     def release(self) -> None:
         """Let another process claim the directory (the instance is stopping)."""
-        if self._lock is not None:
+        with self._busy:
+            if self._lock is None:
+                return
             self._lock.close()  # closing the file drops the lock
             self._lock = None
             # Another process may spool here until claimed again (and leave a file unnamed).
@@ -261,10 +233,14 @@ class AuditSpool:
 
     def append(self, rows: list[tuple[UUID, AuditRow]]) -> None:
         """Write ``rows`` (record id, row) durably (fsync) before returning."""
-        self._write("".join(_encode(record_id, row) + "\n" for record_id, row in rows).encode())
+        data = "".join(encode_line(record_id, row) + "\n" for record_id, row in rows).encode()
+        with self._busy:
+            self._write(data)
 
     def _write(self, data: bytes) -> None:
-        held = self._lock is not None and still_held(self._lock, self._dir)
+        if self._lock is None:  # released (stopping), or never claimed: the directory not ours
+            raise OSError(errno.ENOLCK, f"the audit spool directory {self._dir} is not held")
+        held = still_held(self._lock, self._dir)
         if not (self._placed and held):  # removed while the instance ran, made again since?
             self._placed = False
             claimed_dir(self._dir)  # found made by a write that failed: named on disk too
@@ -292,7 +268,10 @@ class AuditSpool:
         size last read, 1 at least: waiting as far as the spool can tell, as ``pending()`` takes
         it, not drained (SsogwAuditSpoolNotDraining fires on more than 0)."""
         total = 0
-        for path in (self._replaying, self._path):
+        # The spool before the file being replayed: take() renames the one to the other, and
+        # between two stats in the other order the bytes would be in neither (a 0 resets the
+        # alert's 10 minutes); in this order they are counted twice for that moment.
+        for path in (self._path, self._replaying):
             try:
                 size = path.stat().st_size
             except FileNotFoundError:  # taken or not yet written
@@ -326,6 +305,10 @@ class AuditSpool:
         already holds (by record id). OSError when the directory, removed while this instance
         ran, is another instance's now: its records are that one's to replay.
         """
+        with self._busy:
+            return self._take()
+
+    def _take(self) -> Iterator[tuple[UUID, AuditRow]]:
         if self._lock is not None and not still_held(self._lock, self._dir):
             self._lock_again()
         if not self._replaying.exists() and self._path.exists():
@@ -342,7 +325,7 @@ class AuditSpool:
             try:
                 text = line.decode()
                 if text.strip():
-                    rows.append(_decode(text))
+                    rows.append(decode_line(text))
             except (ValueError, TypeError, KeyError, RecursionError):
                 # Torn by a full disk, another version's, not UTF-8 (UnicodeDecodeError is a
                 # ValueError); RecursionError: nested past json.loads's limit. What escaped
@@ -362,7 +345,9 @@ class AuditSpool:
     def set_aside(self, rows: list[tuple[UUID, AuditRow]]) -> None:
         """Keep ``rows``, which the primary refused for what they hold, for an operator (in
         ``REFUSED_FILE``, as they were spooled) before ``taken()`` forgets them."""
-        self._keep_aside(REFUSED_FILE, [(_encode(rid, row) + "\n").encode() for rid, row in rows])
+        lines = [(encode_line(rid, row) + "\n").encode() for rid, row in rows]
+        with self._busy:
+            self._keep_aside(REFUSED_FILE, lines)
         log.error(
             "%d spooled audit record(s) the primary refused set aside in %s", len(rows),
             self._dir / REFUSED_FILE,

@@ -12,7 +12,8 @@ from uuid import UUID, uuid4
 import pytest
 
 from app.audit.chain import AuditRow
-from app.audit.spool.files import REJECTED_FILE, SPOOL_FILE, AuditSpool, _encode, hand_over
+from app.audit.spool.files import REJECTED_FILE, SPOOL_FILE, AuditSpool, hand_over
+from app.audit.spool.lines import encode_line
 from tests.support.audit_rows import spooled_row
 
 TORN = '{"at":"2026-11-01T00:00:00+00:00","request_id":"r4","tor'
@@ -68,7 +69,7 @@ def test_a_record_whose_id_is_not_text_is_set_aside_not_raised(tmp_path: Path, b
     aside like a torn one. UUID() raised AttributeError on it, which take() let through: the
     writer's replay (its task) died, and every call after failed with the writer not running."""
     rows = [(uuid4(), spooled_row(1)), (uuid4(), spooled_row(3))]
-    odd = _encode(uuid4(), spooled_row(2)).replace('"record_id":"', f'"record_id":{bad},"_":"')
+    odd = encode_line(uuid4(), spooled_row(2)).replace('"record_id":"', f'"record_id":{bad},"_":"')
     _hand_over(tmp_path, rows, odd)
     assert taken_by_w1(tmp_path) == rows
     assert (tmp_path / "w1" / REJECTED_FILE).read_text(encoding="utf-8") == odd + "\n"
@@ -139,7 +140,9 @@ def test_a_line_that_is_not_utf8_is_set_aside_as_it_is_not_altered_onto_the_chai
     chain with U+FFFD for what it held (a name, say), and the copy set aside held no more."""
     rows = [(uuid4(), spooled_row(1)), (uuid4(), spooled_row(3))]
     damaged = (
-        _encode(uuid4(), spooled_row(2, "สมชาย")).encode().replace("ม".encode(), b"\xe0\xb8\xff")
+        encode_line(uuid4(), spooled_row(2, "สมชาย"))
+        .encode()
+        .replace("ม".encode(), b"\xe0\xb8\xff")
     )
     _hand_over(tmp_path, rows)
     (adopted,) = (tmp_path / "w1").glob("adopted-*.jsonl")

@@ -87,12 +87,14 @@ def test_a_write_in_flight_when_the_writer_stops_is_not_lost_to_the_next_holder(
     def write() -> None:
         try:
             spool.append([(late, spooled_row(2))])
-        except BaseException as exc:  # noqa: BLE001 (the test reads it)
+        except BaseException as exc:
             errors.append(exc)
 
     writing = threading.Thread(target=write)
     writing.start()
     assert opened.wait(5)
+    # The thread goes on shortly: a release() that waits for the write in flight returns then.
+    threading.Timer(0.3, go.set).start()
     spool.release()  # stop()'s finally, the writer's task cancelled
     twin = AuditSpool(tmp_path, instance_id="w1")
     try:
@@ -138,12 +140,14 @@ def test_a_write_in_flight_when_the_writer_stops_does_not_spool_into_the_next_ho
     def write() -> None:
         try:
             spool.append([(late, spooled_row(2))])
-        except BaseException as exc:  # noqa: BLE001 (the test reads it)
+        except BaseException as exc:
             errors.append(exc)
 
     writing = threading.Thread(target=write)
     writing.start()
     assert checked.wait(5)
+    # The thread goes on shortly: a release() that waits for the write in flight returns then.
+    threading.Timer(0.3, go.set).start()
     spool.release()  # stop()'s finally, the writer's task cancelled
     in_flight = writing.is_alive()
     twin = AuditSpool(tmp_path, instance_id="w1")
