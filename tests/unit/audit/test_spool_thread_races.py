@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from app.audit.spool import files
+from app.audit.spool import files, names
 from app.audit.spool.files import REPLAYING_FILE, AuditSpool
 from tests.support.audit_rows import spooled_row
 
@@ -71,31 +71,7 @@ def test_a_write_in_flight_when_the_writer_stops_is_not_lost_to_the_next_holder(
     spool.claim()
     early, late = uuid4(), uuid4()
     spool.append([(early, spooled_row(1))])  # the primary down: records wait in the spool
-    opened, go = threading.Event(), threading.Event()
-    real_open = files.open_to_append
-
-    def open_to_append(path: Path) -> tuple[int, bool]:
-        got = real_open(path)
-        if threading.current_thread() is not threading.main_thread():
-            opened.set()  # the thread's file is open; the loop runs now
-            go.wait(2)
-        return got
-
-    monkeypatch.setattr(files, "open_to_append", open_to_append)
-    errors: list[BaseException] = []
-
-    def write() -> None:
-        try:
-            spool.append([(late, spooled_row(2))])
-        except BaseException as exc:
-            errors.append(exc)
-
-    writing = threading.Thread(target=write)
-    writing.start()
-    assert opened.wait(5)
-    # The thread goes on shortly: a release() that waits for the write in flight returns then.
-    threading.Timer(0.3, go.set).start()
-    spool.release()  # stop()'s finally, the writer's task cancelled
+    writing, errors, go, _ = _released_mid_write(spool, late, monkeypatch, file_open=True)
     twin = AuditSpool(tmp_path, instance_id="w1")
     try:
         twin.claim()
@@ -125,31 +101,7 @@ def test_a_write_in_flight_when_the_writer_stops_does_not_spool_into_the_next_ho
     spool = AuditSpool(tmp_path, instance_id="w1")
     spool.claim()
     late = uuid4()
-    checked, go = threading.Event(), threading.Event()
-    real_open = files.open_to_append
-
-    def open_to_append(path: Path) -> tuple[int, bool]:
-        if threading.current_thread() is not threading.main_thread():
-            checked.set()  # the lock checked as held; the loop runs now
-            go.wait(2)
-        return real_open(path)
-
-    monkeypatch.setattr(files, "open_to_append", open_to_append)
-    errors: list[BaseException] = []
-
-    def write() -> None:
-        try:
-            spool.append([(late, spooled_row(2))])
-        except BaseException as exc:
-            errors.append(exc)
-
-    writing = threading.Thread(target=write)
-    writing.start()
-    assert checked.wait(5)
-    # The thread goes on shortly: a release() that waits for the write in flight returns then.
-    threading.Timer(0.3, go.set).start()
-    spool.release()  # stop()'s finally, the writer's task cancelled
-    in_flight = writing.is_alive()
+    writing, errors, go, in_flight = _released_mid_write(spool, late, monkeypatch, file_open=False)
     twin = AuditSpool(tmp_path, instance_id="w1")
     try:
         twin.claim()
@@ -162,3 +114,38 @@ def test_a_write_in_flight_when_the_writer_stops_does_not_spool_into_the_next_ho
     assert not in_flight or errors, (
         "released with its write in flight, which then spooled into the other's directory"
     )
+
+
+def _released_mid_write(
+    spool: AuditSpool, record_id: UUID, monkeypatch: pytest.MonkeyPatch, *, file_open: bool
+) -> tuple[threading.Thread, list[BaseException], threading.Event, bool]:
+    """Append ``record_id`` in a thread held up just before (``file_open`` False) or just after
+    it opens the spool, then ``release()`` the spool on this thread, as ``stop()``'s finally
+    does with the writer's task cancelled. The thread goes on 0.3 s later (a release() that
+    waits for the write in flight returns then). The thread, what it raised, the event that
+    lets it go on, and whether it was still writing when release() returned."""
+    paused, go = threading.Event(), threading.Event()
+    real_open = names.open_to_append
+
+    def open_to_append(path: Path) -> tuple[int, bool]:
+        got = real_open(path) if file_open else None
+        if threading.current_thread() is not threading.main_thread():
+            paused.set()  # the lock checked as held (and the file open): the loop runs now
+            go.wait(2)
+        return got if got is not None else real_open(path)
+
+    monkeypatch.setattr(files, "open_to_append", open_to_append)
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            spool.append([(record_id, spooled_row(2))])
+        except BaseException as exc:
+            errors.append(exc)
+
+    writing = threading.Thread(target=write)
+    writing.start()
+    assert paused.wait(5)
+    threading.Timer(0.3, go.set).start()
+    spool.release()
+    return writing, errors, go, writing.is_alive()
