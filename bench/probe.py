@@ -19,23 +19,27 @@ equal to ``--connections`` is the earlier form, one connection and timetable per
 event loop's lateness: a quick look at one change's effect on the maximum, without the whole
 bench. ``--stages``: also the mean wait of each stage of a call inside the gateway
 (``bench.stage_waits``; their totals are written each second, so a run's means may include up
-to a second of the warm-up before it). ``--warm-up-at-rate``: warm up at the runs' own rate
-and connections instead of a closed loop of 64, whose large batches leave state behind that
-an unhurried gateway would not have (PostgreSQL's choice of plan for a prepared statement, for
-one).
+to a second of the warm-up before it). ``--pg-states``: also what the primary's client
+backends were doing (``pg_stat_activity`` sampled every 0.2 s: how many on average were
+working, waiting for the gateway's next statement, for the WAL...) and how long the service's
+threads waited for a core (``bench.pg_states``). ``--warm-up-at-rate``: warm up at the runs'
+own rate and connections instead of a closed loop of 64, whose large batches leave state
+behind that an unhurried gateway would not have (PostgreSQL's choice of plan for a prepared
+statement, for one).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
-from bench import cpu_split, gateway, stage_waits
+from bench import cpu_split, gateway, pg_states, stage_waits
 from bench.gateway import OUT
 from bench.wrk import run_wrk
 
@@ -61,6 +65,11 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data-dir", type=Path, default=OUT / "data")
     parser.add_argument("--workers", type=int, default=1, help="ssogw serve --workers N")
+    parser.add_argument(
+        "--pg-states",
+        action="store_true",
+        help="print what the primary's backends were doing, and the service's run queue wait",
+    )
     parser.add_argument(
         "--stages", action="store_true",
         help="print each run's mean waits by stage (bench.stage_waits; one worker)",
@@ -90,6 +99,7 @@ def main() -> int:
             ),
         }
     data_dir = args.data_dir.resolve()
+    primary = gateway.pair_dsns(data_dir)[0]
     run_id = "q" + datetime.now().strftime("%Y%m%d%H%M%S")
     gateway.ssogw(data_dir, "db", "up")
     served = gateway.start_gateway(
@@ -126,15 +136,27 @@ def main() -> int:
             before = cpu_split.mark(served.proc.pid, servers)
             metrics = _means(gateway.metrics_text(served.base))
             stages = stage_waits.read(stages_file)
-            result = run_wrk(
-                args.operation,
-                served.base,
-                threads=threads,
-                connections=connections,
-                duration_s=args.seconds,
-                rate=args.rate,
-                env=env | {"BENCH_RUN": f"{run_id}{n}"},
-            )
+            sampler = pg_states.StateSampler(primary) if args.pg_states else None
+            queue_before, started = pg_states.run_queue_mark(served.proc.pid), time.monotonic()
+            with sampler or contextlib.nullcontext():
+                result = run_wrk(
+                    args.operation,
+                    served.base,
+                    threads=threads,
+                    connections=connections,
+                    duration_s=args.seconds,
+                    rate=args.rate,
+                    env=env | {"BENCH_RUN": f"{run_id}{n}"},
+                )
+            states_line = (
+                f"; {sampler.summary()}; "
+                + pg_states.run_queue(
+                    queue_before, pg_states.run_queue_mark(served.proc.pid),
+                    time.monotonic() - started,
+                )
+                if sampler is not None
+                else ""
+            )  # fmt: skip
             after_cpu = cpu_split.mark(served.proc.pid, servers)
             cpu = cpu_split.split(before, after_cpu, result.requests)
             after = _means(gateway.metrics_text(served.base))
@@ -153,7 +175,7 @@ def main() -> int:
                 f" p99 {result.percentile_ms('p99'):.2f} ms, errors {result.failed};"
                 f" service {cpu['service_us']} µs ({cpu['service_cores']} cores), PostgreSQL"
                 f" {cpu['postgres_us']} µs, machine {cpu['busy_pct']} % busy; mean {waits}"
-                f"{waits_line}"
+                f"{waits_line}{states_line}"
             )
     finally:
         served.stop()
