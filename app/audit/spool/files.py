@@ -309,8 +309,7 @@ class AuditSpool:
             return self._take()
 
     def _take(self) -> Iterator[tuple[UUID, AuditRow]]:
-        if self._lock is not None and not still_held(self._lock, self._dir):
-            self._lock_again()
+        self._lock_again()  # if the directory was removed (and made again) since it was locked
         if not self._replaying.exists() and self._path.exists():
             os.replace(self._path, self._replaying)
             self._aside = False
