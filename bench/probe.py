@@ -136,8 +136,7 @@ def main() -> int:
             before = cpu_split.mark(served.proc.pid, servers)
             metrics = _means(gateway.metrics_text(served.base))
             stages = stage_waits.read(stages_file)
-            sampler = pg_states.StateSampler(primary) if args.pg_states else None
-            queue_before, started = pg_states.run_queue_mark(served.proc.pid), time.monotonic()
+            sampler = pg_states.StateSampler(primary, served.proc.pid) if args.pg_states else None
             with sampler or contextlib.nullcontext():
                 result = run_wrk(
                     args.operation,
@@ -148,15 +147,7 @@ def main() -> int:
                     rate=args.rate,
                     env=env | {"BENCH_RUN": f"{run_id}{n}"},
                 )
-            states_line = (
-                f"; {sampler.summary()}; "
-                + pg_states.run_queue(
-                    queue_before, pg_states.run_queue_mark(served.proc.pid),
-                    time.monotonic() - started,
-                )
-                if sampler is not None
-                else ""
-            )  # fmt: skip
+            states_line = f"; {sampler.summary()}" if sampler is not None else ""
             after_cpu = cpu_split.mark(served.proc.pid, servers)
             cpu = cpu_split.split(before, after_cpu, result.requests)
             after = _means(gateway.metrics_text(served.base))
