@@ -9,10 +9,17 @@ of the measured runs, and caches that a serving database has warm:
   them a minute later, while the first closed loops run. ``VACUUM (ANALYZE)`` now instead;
 - the load's dirty buffers: a ``CHECKPOINT`` now, not the checkpointer during a run;
 - the standby: it replays up to the primary's position before any read is measured;
-- the page cache: the relations an inquiry and a confirm read (the loaded tables and their
-  indexes) are read once on both servers (``pg_prewarm`` in ``read`` mode: into the OS page
-  cache, as months of traffic would have them), so the first runs do not pay disk reads that
-  the later ones do not. The spyne peer reads the same replica, so it is measured alike.
+- the page cache: the relations an inquiry and a confirm read are read once on both servers
+  (``pg_prewarm`` in ``read`` mode: into the OS page cache, as months of traffic would have
+  them), so the first runs do not pay disk reads that the later ones do not. The spyne peer
+  reads the same replica, so it is measured alike. Which relations: those the plan of a
+  confirm's read under its lock names (``EXPLAIN`` of ``app.counter.ledger``'s read, which
+  holds the inquiry's ``MEMBER_SQL``), not every relation of the loaded tables. The rest
+  (``paid_months``'s heap, which the reads skip by index-only scans, and indexes no read uses)
+  is some 4 GB a server at 13,000,000 persons; warmed too, the two servers' 18 GB did not fit
+  a 17 GB page cache, the standby's warming (the last) pushed out half the primary's person
+  key and most of its paid-months key, and a confirm waited 0.96 ms for disk reads in its lock
+  and its read (``pg_stat_statements``, session 27 in bench/RESULTS.md).
 
 Measured on 2026-12-05 without this step: right after a 13,000,000-person seed the asyncpg
 inquiry read without HTTP ran at 3,780/s where the previous run of the same code measured
@@ -22,23 +29,20 @@ inquiry read without HTTP ran at 3,780/s where the previous run of the same code
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
+from app.counter.ledger import CONFIRM_READ_SQL
 from app.db.local_pair import SUPERUSER, read_record
 
 LOADED = ("insured_persons", "paid_months", "closed_memberships")
-#: Every relation of the loaded tables: the tables themselves and each of their indexes.
-RELATIONS = """
-SELECT c.oid::regclass::text
-  FROM pg_class c
- WHERE c.oid = ANY($1::regclass[])
-    OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = ANY($1::regclass[]))
- ORDER BY c.oid
-"""
+#: A person of the seed to plan the reads for, and the first month of a window.
+SAMPLE = "SELECT national_id, date_trunc('month', now())::date - 365 FROM insured_persons LIMIT 1"
 REPLAY_TIMEOUT_S = 900.0
 
 
@@ -56,7 +60,7 @@ async def settle(data_dir: Path, say: Callable[[str], None]) -> float:
         await primary.execute("CHECKPOINT", timeout=None)
         await primary.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
         await _replayed(primary, replica)
-        relations = [r[0] for r in await primary.fetch(RELATIONS, list(LOADED))]
+        relations = await read_relations(primary)
         # The standby last: inquiries read it, so its pages are the ones to keep.
         for name, conn in (("primary", primary), ("replica", replica)):
             pages = 0
@@ -69,6 +73,32 @@ async def settle(data_dir: Path, say: Callable[[str], None]) -> float:
         await primary.close()
         await replica.close()
     return time.monotonic() - started
+
+
+async def read_relations(conn: asyncpg.Connection) -> list[str]:
+    """The tables and indexes the plan of a confirm's read under its lock names (the
+    inquiry's member read is part of it), in the order the plan names them first."""
+    sample = await conn.fetchrow(SAMPLE)
+    if sample is None:
+        raise RuntimeError("no person to plan the reads for: the seed loaded none")
+    nid, since = sample
+    plan = await conn.fetchval(
+        f"EXPLAIN (FORMAT JSON) {CONFIRM_READ_SQL['partner_id']}", nid, since, 0, ""
+    )
+    names: list[str] = []
+    _relations_of(json.loads(plan)[0]["Plan"], names)
+    return names
+
+
+def _relations_of(node: dict[str, Any], names: list[str]) -> None:
+    # An index-only scan names its table but reads only the index (and the visibility map).
+    index_only = node.get("Node Type") == "Index Only Scan"
+    for key in ("Index Name",) if index_only else ("Relation Name", "Index Name"):
+        name = node.get(key)
+        if name is not None and name not in names:
+            names.append(name)
+    for child in node.get("Plans", ()):
+        _relations_of(child, names)
 
 
 async def _replayed(primary: asyncpg.Connection, replica: asyncpg.Connection) -> None:

@@ -103,7 +103,7 @@ SELECT m.*, {_PAYMENT_AS},
   LEFT JOIN LATERAL (SELECT {_PAYMENT_COLUMNS} FROM payments
                       WHERE {{column}} = $3 AND partner_txn_id = $4) AS pay ON true
 """
-_CONFIRM_READ_SQL = {c: _CONFIRM_READ.replace("{column}", c) for c in ("partner_id", "client_id")}
+CONFIRM_READ_SQL = {c: _CONFIRM_READ.replace("{column}", c) for c in ("partner_id", "client_id")}
 
 
 def _payment(row: asyncpg.Record | None, prefix: str = "") -> PaymentRow | None:
@@ -188,7 +188,7 @@ class LedgerTx:
     ) -> ConfirmRead:
         column, owner = _owner(principal)
         row = await self._conn.fetchrow(
-            _CONFIRM_READ_SQL[column], national_id, since.first_day, owner, partner_txn_id
+            CONFIRM_READ_SQL[column], national_id, since.first_day, owner, partner_txn_id
         )
         payment = _payment(row, _PAY)
         # A person the lock did not find (created since) is not read as one: nothing locked it.
