@@ -9,17 +9,17 @@ last line of defence; a cancel locks the payment's row, then (Section 39) the pe
 it looks for a later payment that would be left after a gap. The call's audit record is written
 in that transaction too (``app.audit.unlinked``), so it commits with the payment or not at all.
 
-A new payment costs the primary six round trips, each a statement of its own: the
-transaction's begin, the person's lock, the read under the lock (the person, the payment the
+A new payment costs the primary five round trips, each a statement of its own: the
+transaction's begin, the person's lock with the read under it (the person, the payment the
 transaction id already names, the receipt sequence), the insert of the payment, its months and
 its audit record (one statement), the COMMIT, and the WAL position after it, on the same
 connection. The lock is not sent with the BEGIN (one simple query, which takes no parameters):
 the ID would be written into the statement's text, which the server shows in
 ``pg_stat_activity`` and logs with any error of the statement (a lock or command timeout, a
-read-only node in a failover). The lock and the read stay two statements: in one
-``SELECT ... FOR UPDATE`` the paid months would come from the snapshot taken before the lock
-was granted (read committed), so a second confirm for the same person would judge the months
-without the first's. The transaction
+read-only node in a failover). The lock and the read are one call of a function that runs them
+as two statements (``CONFIRM_READ_CALL``): in one ``SELECT ... FOR UPDATE`` the paid months
+would come from the snapshot taken before the lock was granted (read committed), so a second
+confirm for the same person would judge the months without the first's. The transaction
 commits with ``synchronous_commit = remote_apply`` (``app.db.sync_commit``): once a confirm is
 answered, the enquiry standbys have applied it, and no instance offers those months again.
 """
@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Final
 
 import asyncpg
 
@@ -87,13 +88,13 @@ _INSERT = (
 )
 _INSERT_SQL = {c: _INSERT.replace("{column}", c) for c in ("partner_id", "client_id")}
 
-# A confirm's read under its person's lock (one round trip): the person (``MEMBER_SQL``, a
-# statement after the lock, so it sees every payment committed before), the payment the
-# transaction id already names (a replay), and the receipt sequence a new payment takes —
+# A confirm's read under its person's lock: the person (``MEMBER_SQL``), the payment the
+# transaction id already names (a replay; ``$5``: the owner ``$3`` is a partner, else a client:
+# only that branch runs, on its own unique index), and the receipt sequence a new payment takes —
 # drawn when there is a person and no payment yet, so a refused payment leaves a gap in the
 # sequence, as a rolled-back one always did — and the rate table's fingerprint, so that a rate
 # another instance added is never priced by a table cached before it (``app.counter.posting``).
-_CONFIRM_READ = f"""
+CONFIRM_READ: Final = f"""
 SELECT m.*, {_PAYMENT_AS},
        CASE WHEN m.national_id IS NOT NULL AND pay.id IS NULL THEN nextval('receipt_seq')
        END AS receipt_sequence,
@@ -101,9 +102,18 @@ SELECT m.*, {_PAYMENT_AS},
   FROM (SELECT 1) AS one
   LEFT JOIN ({MEMBER_SQL}) AS m ON true
   LEFT JOIN LATERAL (SELECT {_PAYMENT_COLUMNS} FROM payments
-                      WHERE {{column}} = $3 AND partner_txn_id = $4) AS pay ON true
+                      WHERE $5 AND partner_id = $3 AND partner_txn_id = $4
+                     UNION ALL
+                     SELECT {_PAYMENT_COLUMNS} FROM payments
+                      WHERE NOT $5 AND client_id = $3 AND partner_txn_id = $4) AS pay ON true
 """
-CONFIRM_READ_SQL = {c: _CONFIRM_READ.replace("{column}", c) for c in ("partner_id", "client_id")}
+#: The lock and the read in one round trip: ``ssogw_confirm_read`` (migration 0023) locks the
+#: person's row, then runs ``CONFIRM_READ`` as a statement of its own, whose snapshot is taken
+#: after the lock was granted (a volatile function's statements each take one, in read
+#: committed): it sees every payment committed before, as a second statement would. Its row
+#: ends with ``locked``: whether the lock found the person. The function holds a copy of
+#: ``CONFIRM_READ``; ``tests/integration/test_confirm_read_function.py`` holds the two alike.
+CONFIRM_READ_CALL: Final = "SELECT * FROM ssogw_confirm_read($1, $2, $3, $4, $5)"
 
 
 def _payment(row: asyncpg.Record | None, prefix: str = "") -> PaymentRow | None:
@@ -171,28 +181,25 @@ class LedgerTx:
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
-        self._locked: set[str] = set()  # the persons this transaction found and locked
         self.wrote = False  # a payment inserted or cancelled: the LSN is read after COMMIT
         self.committed_lsn: int | None = None
 
     async def lock_person(self, national_id: str) -> bool:
         """Lock the person's row (concurrent confirms for one person queue here); False when
         there is no such person."""
-        if await self._conn.fetchval(_LOCK, national_id) is None:
-            return False
-        self._locked.add(national_id)
-        return True
+        return await self._conn.fetchval(_LOCK, national_id) is not None
 
-    async def read_for_confirm(
+    async def lock_and_read(
         self, national_id: str, principal: Principal, partner_txn_id: str, *, since: Month
     ) -> ConfirmRead:
-        column, owner = _owner(principal)
+        by_partner = principal.kind == "partner"
         row = await self._conn.fetchrow(
-            CONFIRM_READ_SQL[column], national_id, since.first_day, owner, partner_txn_id
-        )
+            CONFIRM_READ_CALL, national_id, since.first_day, principal.id, partner_txn_id,
+            by_partner,
+        )  # fmt: skip
         payment = _payment(row, _PAY)
         # A person the lock did not find (created since) is not read as one: nothing locked it.
-        member = member_snapshot(row) if national_id in self._locked else None
+        member = member_snapshot(row) if row is not None and row["locked"] else None
         sequence = row["receipt_sequence"] if row is not None else None
         digest = row["rate_digest"] if row is not None else ""
         return ConfirmRead(

@@ -129,7 +129,7 @@ class MemberReader(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ConfirmRead:
-    """What a confirm reads under its person's lock, in one round trip (after the lock's)."""
+    """What a confirm reads under its person's lock, in the same round trip as the lock."""
 
     member: MemberSnapshot | None  # None: no such person (or none to lock)
     payment: PaymentRow | None  # the payment the transaction id already names (a replay)
@@ -149,11 +149,14 @@ class LedgerTransaction(AuditTransaction, Protocol):
     """One primary transaction of the ledger; committed when its context exits cleanly. It
     carries the call's audit record too, so the record commits with the payment or neither."""
 
-    async def lock_person(self, national_id: str) -> bool: ...
+    async def lock_person(self, national_id: str) -> bool:
+        """Lock the person's row; False when there is no such person."""
 
-    async def read_for_confirm(
+    async def lock_and_read(
         self, national_id: str, principal: Principal, partner_txn_id: str, *, since: Month
-    ) -> ConfirmRead: ...
+    ) -> ConfirmRead:
+        """Lock the person's row, then read what a confirm is judged on, in a snapshot taken
+        after the lock was granted; a person the lock did not find is read as none."""
 
     async def find_payment(
         self, principal: Principal, partner_txn_id: str, *, for_update: bool = False

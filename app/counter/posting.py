@@ -129,8 +129,7 @@ class PaymentPosting:
         # pool full of open confirms waiting for one more would never drain.
         rates = await self._rates.table()
         async with self._ledger.transaction() as tx:
-            await tx.lock_person(nid)
-            read = await tx.read_for_confirm(nid, principal, txn_id, since=history_start(today))
+            read = await tx.lock_and_read(nid, principal, txn_id, since=history_start(today))
             # The business day is read once the person is ours, not before a wait for the lock:
             # a confirm that queued past the cut-off belongs to the next day, whose settlement
             # cannot have been taken yet (app.settlement.service).

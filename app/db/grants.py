@@ -99,18 +99,20 @@ SERVICE_SEQUENCES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
     {"receipt_seq": ("USAGE",)}
 )
 
-#: The owner's functions the gateway calls (SECURITY DEFINER): the only way a record goes onto
-#: the chain and the head moves, one statement each. This release appends through
-#: ``ssogw_audit_append_records`` (migration 0022: one array of records) and links through
-#: ``ssogw_audit_link_tails`` (0017: numbered and hashed in the database); the previous
+#: The owner's functions the gateway calls. The audit trail's (SECURITY DEFINER) are the only way
+#: a record goes onto the chain and the head moves, one statement each. This release appends
+#: through ``ssogw_audit_append_records`` (migration 0022: one array of records) and links
+#: through ``ssogw_audit_link_tails`` (0017: numbered and hashed in the database); the previous
 #: releases' functions (0017's append, 0016's pair) stay callable for their instances during a
-#: rolling upgrade. In name order.
+#: rolling upgrade. ``ssogw_confirm_read`` (0023, SECURITY INVOKER: the gateway's own rights) is
+#: a confirm's lock and read in one round trip. In name order.
 SERVICE_ROUTINES: Final = (
     "ssogw_audit_append",
     "ssogw_audit_append_records",
     "ssogw_audit_append_tails",
     "ssogw_audit_link",
     "ssogw_audit_link_tails",
+    "ssogw_confirm_read",
 )
 #: The chain and its head: only those functions write them (and lock the head).
 CHAIN_TABLES: Final = frozenset({"audit_log", "audit_chain"})

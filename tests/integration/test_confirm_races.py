@@ -3,22 +3,20 @@
 Two gateways (``tests.support.fleet.instance``) confirm for one person at once: the person's
 lock serialises them, and the second is judged on the months the first paid (the refusal is the
 entitlement's, never the paid-month key's "paid by another transaction"). The same request sent
-to both at once is one payment, answered twice. A person created after the lock was tried is
-not paid for; a confirm cancelled while it waits for the lock leaves no transaction open.
+to both at once is one payment, answered twice. A confirm cancelled while it waits for the
+lock leaves no transaction open (the lock and the read themselves:
+``test_confirm_read_function.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 
-from app.counter.ledger import PgLedger
 from app.counter.records import ConfirmRequest, ConfirmResult
 from app.errors import AlreadyPaid, MonthsNotContiguous, ServiceError
 from app.main import Gateway
-from app.principals.records import Principal
 from app.settings import Settings
 from tests.conftest import PartnerCredentials
 from tests.support.clock import PinnedClock
@@ -30,7 +28,7 @@ from tests.support.counter_calls import (
     today,
 )
 from tests.support.fleet import instance
-from tests.support.people import add_person, new_national_id
+from tests.support.people import add_person
 from tests.support.rest_api import replicas
 from tests.support.wsse import digest_token
 
@@ -116,18 +114,6 @@ async def test_the_same_request_on_two_instances_at_once_is_one_payment(
             assert one.receipt_no == two.receipt_no
             assert sorted([one.replayed, two.replayed]) == [False, True]
             assert await payments(gateway, nid) == 1
-
-
-async def test_a_person_created_after_the_lock_was_tried_is_not_read(gateway: Gateway) -> None:
-    ledger = PgLedger(primary=lambda: gateway.db.primary, router=lambda: gateway.db.router)
-    nid = new_national_id()
-    principal = Principal(id=2_000_000_001, name="nobody", kind="partner")
-    async with ledger.transaction() as tx:
-        assert not await tx.lock_person(nid)
-        async with gateway.db.primary.acquire() as conn:
-            await add_person(conn, section=40, coverage_start=today().minus(3), national_id=nid)
-        read = await tx.read_for_confirm(nid, principal, uuid.uuid4().hex, since=today().minus(12))
-        assert read.member is None and read.payment is None
 
 
 async def test_a_confirm_cancelled_while_it_waits_for_the_lock_leaves_no_transaction_open(

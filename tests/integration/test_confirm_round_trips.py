@@ -1,8 +1,9 @@
-"""A new payment's round trips on the primary: six statements, each its own round trip.
+"""A new payment's round trips on the primary: five statements, each its own round trip.
 
-BEGIN, the person's lock (the ID bound, never written into a statement), the read under the
-lock (person, replayed payment, receipt sequence), the insert of the payment, its months and
-its audit record, COMMIT, and the WAL position after it on the same connection. Counted with
+BEGIN, the person's lock with the read under it (one call of ``ssogw_confirm_read``: person,
+replayed payment, receipt sequence; the ID bound, never written into a statement), the insert
+of the payment, its months and its audit record, COMMIT, and the WAL position after it on the
+same connection. Counted with
 asyncpg's query logger on a pool of the test's own; the payment, its record and its
 read-your-writes position are checked too.
 """
@@ -80,7 +81,7 @@ async def counted(
         await pool.close()
 
 
-async def test_a_new_payment_costs_six_statements_and_commits_with_its_record(
+async def test_a_new_payment_costs_five_statements_and_commits_with_its_record(
     gateway: Gateway,
     partner: PartnerCredentials,
     counted: tuple[CounterService, Statements, RecentWrites],
@@ -102,11 +103,10 @@ async def test_a_new_payment_costs_six_statements_and_commits_with_its_record(
         credentials=digest_token(partner.username, partner.password),
         request=confirm_request(nid, [str(today())], 7000),
     )
-    assert len(statements.sent) == 6, statements.sent
-    begin, lock, read, insert, commit, lsn = statements.sent
+    assert len(statements.sent) == 5, statements.sent
+    begin, lock_and_read, insert, commit, lsn = statements.sent
     assert begin.startswith("BEGIN; SET LOCAL synchronous_commit")
-    assert "FOR UPDATE" in lock and "$1" in lock and nid not in lock
-    assert "receipt_seq" in read and "payments" in read
+    assert "ssogw_confirm_read($1," in lock_and_read and nid not in lock_and_read
     assert "INSERT INTO payments" in insert and "INSERT INTO audit_unlinked" in insert
     assert commit == "COMMIT" and "pg_current_wal_lsn" in lsn
     # The payment, its months and its record committed together; the position is noted.
@@ -186,7 +186,7 @@ async def test_the_national_id_is_never_written_into_a_statement(
                     r["query"]
                     for r in await gateway.db.primary.fetch(
                         "SELECT query FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                        " AND query LIKE '%insured_persons%'"
+                        " AND query LIKE '%ssogw_confirm_read%'"
                     )
                 ]
         assert not any(nid in query for query in waiting), waiting

@@ -154,7 +154,8 @@ async def test_no_audit_table_lets_the_service_role_update_delete_or_truncate(
         SERVICE_ROLE,
     )
     assert granted == []
-    # What it may call instead: the owner's append and link functions, nothing else.
+    # What it may call instead: the owner's append and link functions, and a confirm's read
+    # (its own rights), nothing else.
     callable_ = await owner_pool.fetch(
         "SELECT p.proname::text AS name FROM pg_proc p"
         " WHERE p.pronamespace = current_schema()::regnamespace"

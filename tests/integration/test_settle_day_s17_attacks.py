@@ -32,6 +32,7 @@ from tests.support.counter_calls import (
     person_locked,
     s40_person,
     settlement_round_trip,
+    waiting_on_person_lock,
 )
 from tests.support.wsse import digest_token
 
@@ -87,7 +88,7 @@ async def test_a_confirm_of_a_day_committed_after_that_days_settlement_is_in_no_
             confirm = asyncio.ensure_future(
                 gateway.counter.confirm(caller=caller(), credentials=token, request=request)
             )
-            await _waiting_on_lock(gateway, "insured_persons")
+            await waiting_on_person_lock(gateway)
             clock.set(datetime.combine(day, time(23, 5, 30), tzinfo=BANGKOK))
             summary, _, _ = await settlement_round_trip(
                 gateway, partner=partner.name, business_date=day, now=True

@@ -86,10 +86,11 @@ async def person_locked(
 
 
 async def waiting_on_person_lock(gw: Gateway) -> None:
-    """Return once a statement on ``insured_persons`` waits for a lock (``person_locked``)."""
+    """Return once a statement on ``insured_persons`` waits for a lock (``person_locked``): a
+    confirm's ``ssogw_confirm_read`` (its lock within), or a cancel's or another lock's."""
     query = (
         "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-        " AND query LIKE '%insured_persons%'"
+        " AND (query LIKE '%insured_persons%' OR query LIKE '%ssogw_confirm_read%')"
     )
     async with asyncio.timeout(10):
         while True:

@@ -34,6 +34,7 @@ def test_the_shipped_grants_keep_every_audit_table_append_only() -> None:
         "ssogw_audit_append_tails",
         "ssogw_audit_link",
         "ssogw_audit_link_tails",
+        "ssogw_confirm_read",
     )
 
 
