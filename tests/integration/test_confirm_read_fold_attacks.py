@@ -1,0 +1,151 @@
+"""Attacks on ``ssogw_confirm_read`` (migration 0023): the function against the read it copies,
+for many kinds of persons and replays; what still names the read it replaced."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+
+import asyncpg
+import pytest
+
+from app.counter.ledger import CONFIRM_READ, CONFIRM_READ_CALL
+from app.main import Gateway
+from tests.conftest import PartnerCredentials
+from tests.support.counter_calls import today
+from tests.support.people import add_person, new_national_id
+
+pytestmark = pytest.mark.db
+
+
+async def _owners(conn: asyncpg.Connection, partner: str, client_token: str) -> tuple[int, int]:
+    partner_id = await conn.fetchval("SELECT id FROM partners WHERE name = $1", partner)
+    client_id = await conn.fetchval(
+        "SELECT id FROM api_clients WHERE $1 LIKE token_id || '%' OR name LIKE 'c-%'"
+        " ORDER BY id DESC LIMIT 1",
+        client_token,
+    )
+    assert partner_id is not None and client_id is not None
+    return partner_id, client_id
+
+
+async def _payment(
+    conn: asyncpg.Connection, nid: str, section: int, option: int | None, months: list[date],
+    *, partner_id: int | None = None, client_id: int | None = None, cancelled: bool = False,
+) -> str:
+    txn = uuid.uuid4().hex[:20]
+    now = datetime.now(UTC)
+    await conn.execute(
+        "INSERT INTO payments (partner_id, client_id, partner_txn_id, receipt_no, national_id,"
+        " section, s40_option, months, amount_satang, request_hash, business_date, paid_at,"
+        " state, cancelled_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 7000, '\\x00'::bytea, current_date, $9,"
+        " $10, $11)",
+        partner_id, client_id, txn, "R" + uuid.uuid4().hex[:12], nid, section, option, months,
+        now, "cancelled" if cancelled else "confirmed", now if cancelled else None,
+    )  # fmt: skip
+    return txn
+
+
+async def test_the_function_answers_as_the_read_does_for_every_kind_of_person(
+    gateway: Gateway, partner: PartnerCredentials, client_token: str, owner_pool: asyncpg.Pool
+) -> None:
+    """Section 39 with history (on time and late), Section 40 with a pending option change,
+    persons with closed memberships, no person at all; replays by a partner's and a client's
+    transaction id, a cancelled one, and each id asked of the other kind of owner. Called more
+    than five times on one connection, so PL/pgSQL's cached plan goes generic too."""
+    now = today()
+    since = now.minus(12)
+    async with owner_pool.acquire() as conn:
+        partner_id, client_id = await _owners(conn, partner.name, client_token)
+        s39 = await add_person(
+            conn, section=39, coverage_start=now.minus(40),
+            paid=[now.minus(20), now.minus(15), now.minus(14), now.minus(3), now.minus(1)],
+        )  # fmt: skip
+        # A late month before the window: paid long after it was due.
+        await conn.execute(
+            "UPDATE paid_months SET paid_on = $2 WHERE national_id = $1 AND month = $3",
+            s39, now.minus(2).first_day, now.minus(14).first_day,
+        )  # fmt: skip
+        s40 = await add_person(
+            conn, section=40, option=2, coverage_start=now.minus(30),
+            paid=[now.minus(11), now.minus(5), now],
+        )  # fmt: skip
+        await conn.execute(
+            "UPDATE insured_persons SET option_changed_on = $2 WHERE national_id = $1",
+            s40, now.minus(1).first_day,
+        )  # fmt: skip
+        for previous, new, effective in ((1, 3, now.minus(6)), (3, 2, now.plus(1))):
+            await conn.execute(
+                "INSERT INTO s40_option_changes (national_id, changed_on, previous_option,"
+                " new_option, effective_month) VALUES ($1, $2, $3, $4, $5)",
+                s40, now.minus(1).first_day, previous, new, effective.first_day,
+            )  # fmt: skip
+        closed = await add_person(conn, section=39, coverage_start=now.minus(10), paid=[now])
+        for section, option, ended in ((40, 1, now.minus(30)), (39, None, now.minus(11))):
+            await conn.execute(
+                "INSERT INTO closed_memberships (national_id, section, s40_option,"
+                " coverage_start, ended_month, end_reason, closed_on)"
+                " VALUES ($1, $2, $3, $4, $5, 'three_consecutive_unpaid', current_date)",
+                closed, section, option, now.minus(60).first_day, ended.first_day,
+            )  # fmt: skip
+        terminated = await add_person(
+            conn, section=40, coverage_start=now.minus(30), status="terminated",
+            paid=[now.minus(4)],
+        )  # fmt: skip
+        by_partner = await _payment(conn, s40, 40, 2, [now.minus(5).first_day],
+                                    partner_id=partner_id)
+        by_client = await _payment(conn, s39, 39, None, [now.minus(1).first_day],
+                                   client_id=client_id)
+        cancelled = await _payment(conn, closed, 39, None, [now.minus(2).first_day],
+                                   partner_id=partner_id, cancelled=True)
+        client_cancelled = await _payment(conn, terminated, 40, 1, [now.minus(2).first_day],
+                                          client_id=client_id, cancelled=True)
+
+    cases = []
+    async with gateway.db.primary.acquire() as conn:
+        for nid in (s39, s40, closed, terminated, new_national_id()):
+            for txn in (by_partner, by_client, cancelled, client_cancelled, "none-such"):
+                for owner, flag in ((partner_id, True), (client_id, False),
+                                    (client_id, True), (partner_id, False)):
+                    cases.append((nid, since.first_day, owner, txn, flag))
+        compared = 0
+        owners = {by_partner: "partner", by_client: "client", cancelled: "partner",
+                  client_cancelled: "client"}
+        names = {by_partner: "by_partner", by_client: "by_client", cancelled: "cancelled",
+                 client_cancelled: "client_cancelled"}
+        for case in cases:
+            async with conn.transaction():
+                called = await conn.fetchrow(CONFIRM_READ_CALL, *case)
+                direct = await conn.fetchrow(CONFIRM_READ, *case)
+            assert called is not None and direct is not None
+            got, want = dict(called), dict(direct)
+            assert got.pop("locked") is (want["national_id"] is not None), case
+            # Each drew its own receipt, or neither did.
+            assert (got.pop("receipt_sequence") is None) == (
+                want.pop("receipt_sequence") is None
+            ), case
+            assert got == want, case
+            _, _, owner, txn, flag = case
+            kind = owners.get(txn)
+            expected = (kind == "partner" and flag and owner == partner_id) or (
+                kind == "client" and not flag and owner == client_id
+            )
+            assert (got["pay_id"] is not None) == expected, case
+            if expected:
+                assert got["pay_partner_txn_id"] == txn
+                assert got["pay_state"] == ("cancelled" if "cancel" in names[txn] else "confirmed")
+            compared += 1
+    assert compared == len(cases)
+
+
+async def test_the_bench_plans_the_confirms_read_it_warms_for(gateway: Gateway) -> None:
+    """bench/settle.py warms the relations a confirm's read plans to touch: it must still
+    import, and still name the person's key and the paid months' key (the function's own plan
+    names none of them: EXPLAIN of the call shows a Function Scan)."""
+    from bench import settle  # noqa: PLC0415 — the import is what is tested
+
+    async with gateway.db.primary.acquire() as conn:
+        names = await settle.read_relations(conn)
+    assert "insured_persons_pkey" in names, names
+    assert any(name.startswith("paid_months") for name in names), names
