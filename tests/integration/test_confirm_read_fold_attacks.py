@@ -30,8 +30,15 @@ async def _owners(conn: asyncpg.Connection, partner: str, client_token: str) -> 
 
 
 async def _payment(
-    conn: asyncpg.Connection, nid: str, section: int, option: int | None, months: list[date],
-    *, partner_id: int | None = None, client_id: int | None = None, cancelled: bool = False,
+    conn: asyncpg.Connection,
+    nid: str,
+    section: int,
+    option: int | None,
+    months: list[date],
+    *,
+    partner_id: int | None = None,
+    client_id: int | None = None,
+    cancelled: bool = False,
 ) -> str:
     txn = uuid.uuid4().hex[:20]
     now = datetime.now(UTC)
@@ -93,27 +100,43 @@ async def test_the_function_answers_as_the_read_does_for_every_kind_of_person(
             conn, section=40, coverage_start=now.minus(30), status="terminated",
             paid=[now.minus(4)],
         )  # fmt: skip
-        by_partner = await _payment(conn, s40, 40, 2, [now.minus(5).first_day],
-                                    partner_id=partner_id)
-        by_client = await _payment(conn, s39, 39, None, [now.minus(1).first_day],
-                                   client_id=client_id)
-        cancelled = await _payment(conn, closed, 39, None, [now.minus(2).first_day],
-                                   partner_id=partner_id, cancelled=True)
-        client_cancelled = await _payment(conn, terminated, 40, 1, [now.minus(2).first_day],
-                                          client_id=client_id, cancelled=True)
+        by_partner = await _payment(
+            conn, s40, 40, 2, [now.minus(5).first_day], partner_id=partner_id
+        )
+        by_client = await _payment(
+            conn, s39, 39, None, [now.minus(1).first_day], client_id=client_id
+        )
+        cancelled = await _payment(
+            conn, closed, 39, None, [now.minus(2).first_day], partner_id=partner_id, cancelled=True
+        )
+        client_cancelled = await _payment(
+            conn, terminated, 40, 1, [now.minus(2).first_day], client_id=client_id, cancelled=True
+        )
 
     cases = []
     async with gateway.db.primary.acquire() as conn:
         for nid in (s39, s40, closed, terminated, new_national_id()):
             for txn in (by_partner, by_client, cancelled, client_cancelled, "none-such"):
-                for owner, flag in ((partner_id, True), (client_id, False),
-                                    (client_id, True), (partner_id, False)):
+                for owner, flag in (
+                    (partner_id, True),
+                    (client_id, False),
+                    (client_id, True),
+                    (partner_id, False),
+                ):
                     cases.append((nid, since.first_day, owner, txn, flag))
         compared = 0
-        owners = {by_partner: "partner", by_client: "client", cancelled: "partner",
-                  client_cancelled: "client"}
-        names = {by_partner: "by_partner", by_client: "by_client", cancelled: "cancelled",
-                 client_cancelled: "client_cancelled"}
+        owners = {
+            by_partner: "partner",
+            by_client: "client",
+            cancelled: "partner",
+            client_cancelled: "client",
+        }
+        names = {
+            by_partner: "by_partner",
+            by_client: "by_client",
+            cancelled: "cancelled",
+            client_cancelled: "client_cancelled",
+        }
         for case in cases:
             async with conn.transaction():
                 called = await conn.fetchrow(CONFIRM_READ_CALL, *case)
@@ -143,7 +166,7 @@ async def test_the_bench_plans_the_confirms_read_it_warms_for(gateway: Gateway) 
     """bench/settle.py warms the relations a confirm's read plans to touch: it must still
     import, and still name the person's key and the paid months' key (the function's own plan
     names none of them: EXPLAIN of the call shows a Function Scan)."""
-    from bench import settle  # noqa: PLC0415 — the import is what is tested
+    from bench import settle
 
     async with gateway.db.primary.acquire() as conn:
         names = await settle.read_relations(conn)
