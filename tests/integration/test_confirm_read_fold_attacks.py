@@ -3,17 +3,33 @@ for many kinds of persons and replays; what still names the read it replaced."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime
 
 import asyncpg
 import pytest
 
-from app.counter.ledger import CONFIRM_READ, CONFIRM_READ_CALL
+from app.counter.ledger import CONFIRM_READ, CONFIRM_READ_CALL, PgLedger
+from app.db.local_pair import LocalPair, PairRecord
+from app.errors import StoreUnavailable
 from app.main import Gateway
+from app.principals.records import Principal
+from app.settings import Settings
 from tests.conftest import PartnerCredentials
-from tests.support.counter_calls import today
+from tests.support.counter_calls import person_locked, s40_person, today
 from tests.support.people import add_person, new_national_id
+
+PRINCIPAL = Principal(id=2_000_000_001, name="nobody", kind="partner")
+
+
+async def wait_replayed_on(standby: asyncpg.Connection, gateway: Gateway, nid: str) -> None:
+    for _ in range(500):
+        if await standby.fetchval("SELECT 1 FROM insured_persons WHERE national_id = $1", nid):
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError("the standby did not replay the person")
+
 
 pytestmark = pytest.mark.db
 
@@ -172,3 +188,133 @@ async def test_the_bench_plans_the_confirms_read_it_warms_for(gateway: Gateway) 
         names = await settle.read_relations(conn)
     assert "insured_persons_pkey" in names, names
     assert any(name.startswith("paid_months") for name in names), names
+
+
+def _said(exc: BaseException) -> str:
+    """Everything an error carries that a log line could show."""
+    parts = [str(exc), repr(exc)]
+    for name in ("message", "detail", "hint", "context", "query", "internal_query"):
+        value = getattr(exc, name, None)
+        if value:
+            parts.append(str(value))
+    return "\n".join(parts)
+
+
+async def test_a_confirm_on_a_standby_is_the_read_only_failure_it_was(
+    gateway: Gateway, settings: Settings
+) -> None:
+    """The primary's DSN reaching a standby (a failover): the lock inside the function fails
+    as the lock statement did, read-only, which the gateway answers as a retryable
+    store_unavailable; the ID in no part of the error."""
+    nid = await s40_person(gateway)
+    standby = await asyncpg.create_pool(settings.replica_dsns[0], min_size=1, max_size=1)
+    try:
+        async with standby.acquire() as conn:
+            await wait_replayed_on(conn, gateway, nid)
+        ledger = PgLedger(primary=lambda: standby, router=lambda: gateway.db.router)
+        with pytest.raises(StoreUnavailable) as failed:
+            async with ledger.transaction() as tx:
+                await tx.lock_and_read(nid, PRINCIPAL, uuid.uuid4().hex, since=today().minus(12))
+    finally:
+        await standby.close()
+    assert failed.value.reason == "read_only"
+    cause = failed.value.__cause__
+    assert isinstance(cause, asyncpg.ReadOnlySQLTransactionError)
+    assert nid not in _said(cause)
+
+
+async def test_a_read_only_session_on_the_primary_fails_read_only(
+    gateway: Gateway, settings: Settings
+) -> None:
+    """A demoted node still out of recovery (default_transaction_read_only)."""
+    nid = await s40_person(gateway)
+    pool = await asyncpg.create_pool(
+        settings.primary_dsn, min_size=1, max_size=1,
+        server_settings={"default_transaction_read_only": "on"},
+    )  # fmt: skip
+    try:
+        ledger = PgLedger(primary=lambda: pool, router=lambda: gateway.db.router)
+        with pytest.raises(StoreUnavailable) as failed:
+            async with ledger.transaction() as tx:
+                await tx.lock_and_read(nid, PRINCIPAL, uuid.uuid4().hex, since=today().minus(12))
+    finally:
+        await pool.close()
+    assert failed.value.reason == "read_only"
+    assert nid not in _said(failed.value.__cause__)
+
+
+async def test_a_lock_timeout_in_the_function_is_the_lock_timeout_it_was(
+    gateway: Gateway, settings: Settings
+) -> None:
+    nid = await s40_person(gateway)
+    pool = await asyncpg.create_pool(
+        settings.primary_dsn, min_size=1, max_size=1, server_settings={"lock_timeout": "200ms"}
+    )
+    try:
+        ledger = PgLedger(primary=lambda: pool, router=lambda: gateway.db.router)
+        async with person_locked(gateway.db.primary, nid):
+            with pytest.raises(asyncpg.LockNotAvailableError) as failed:
+                async with ledger.transaction() as tx:
+                    await tx.lock_and_read(
+                        nid, PRINCIPAL, uuid.uuid4().hex, since=today().minus(12)
+                    )
+            # and on the statement the lock was before (the same error, the same class)
+            async with pool.acquire() as conn:
+                with pytest.raises(asyncpg.LockNotAvailableError) as before:
+                    async with conn.transaction():
+                        await conn.fetchval(
+                            "SELECT 1 FROM insured_persons WHERE national_id = $1 FOR UPDATE", nid
+                        )
+    finally:
+        await pool.close()
+    assert failed.value.sqlstate == before.value.sqlstate
+    assert nid not in _said(failed.value)
+
+
+async def test_a_statement_timeout_in_the_function_is_unavailable(
+    gateway: Gateway, settings: Settings
+) -> None:
+    nid = await s40_person(gateway)
+    pool = await asyncpg.create_pool(
+        settings.primary_dsn, min_size=1, max_size=1,
+        server_settings={"statement_timeout": "200ms"},
+    )  # fmt: skip
+    try:
+        ledger = PgLedger(primary=lambda: pool, router=lambda: gateway.db.router)
+        async with person_locked(gateway.db.primary, nid):
+            with pytest.raises(StoreUnavailable) as failed:
+                async with ledger.transaction() as tx:
+                    await tx.lock_and_read(
+                        nid, PRINCIPAL, uuid.uuid4().hex, since=today().minus(12)
+                    )
+    finally:
+        await pool.close()
+    assert isinstance(failed.value.__cause__, asyncpg.QueryCanceledError)
+    assert nid not in _said(failed.value.__cause__)
+
+
+async def test_the_server_log_of_a_failed_confirm_read_holds_no_national_id(
+    gateway: Gateway, settings: Settings, pg_pair: tuple[LocalPair, PairRecord]
+) -> None:
+    """The lock timing out inside the function: the server logs the error with its statement
+    and the function's context (the lock's SQL, with ``$1``), never the ID."""
+    pair, _ = pg_pair
+    nid = await s40_person(gateway)
+    pool = await asyncpg.create_pool(
+        settings.primary_dsn, min_size=1, max_size=1, server_settings={"lock_timeout": "100ms"}
+    )
+    try:
+        ledger = PgLedger(primary=lambda: pool, router=lambda: gateway.db.router)
+        async with person_locked(gateway.db.primary, nid):
+            with pytest.raises(asyncpg.LockNotAvailableError):
+                async with ledger.transaction() as tx:
+                    await tx.lock_and_read(
+                        nid, PRINCIPAL, uuid.uuid4().hex, since=today().minus(12)
+                    )
+    finally:
+        await pool.close()
+    await asyncio.sleep(0.3)
+    log = (pair.root / "logs" / "primary.log").read_text(errors="replace")
+    tail = log[log.rfind("lock timeout") - 200 :]
+    assert "ssogw_confirm_read" in tail, tail[-3000:]
+    assert nid not in log
