@@ -66,3 +66,14 @@ def test_the_chain_is_read_and_ordinary_tables_may_change() -> None:
             "payments": grant(SELECT, INSERT, UPDATE, DELETE),
         }
     )
+
+
+def test_the_operations_guide_names_every_routine_the_service_may_call() -> None:
+    """docs/operations.md ("Database roles") says what the service role may EXECUTE; a
+    routine added to SERVICE_ROUTINES (0023's ``ssogw_confirm_read``) must be named there, not
+    left out of a list that calls the audit functions 'the service's only EXECUTE'."""
+    from pathlib import Path
+
+    guide = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    assert [name for name in SERVICE_ROUTINES if f"`{name}`" not in guide] == []
+    assert "nothing on the schema's functions" not in guide
