@@ -11,13 +11,14 @@ import asyncpg
 import pytest
 
 from app.counter.ledger import CONFIRM_READ, CONFIRM_READ_CALL, PgLedger
+from app.counter.ports import ConfirmRead
 from app.db.local_pair import LocalPair, PairRecord
 from app.errors import StoreUnavailable
 from app.main import Gateway
 from app.principals.records import Principal
 from app.settings import Settings
 from tests.conftest import PartnerCredentials
-from tests.support.counter_calls import person_locked, s40_person, today
+from tests.support.counter_calls import person_locked, s40_person, today, waiting_on_person_lock
 from tests.support.people import add_person, new_national_id
 
 PRINCIPAL = Principal(id=2_000_000_001, name="nobody", kind="partner")
@@ -318,3 +319,38 @@ async def test_the_server_log_of_a_failed_confirm_read_holds_no_national_id(
     tail = log[log.rfind("lock timeout") - 200 :]
     assert "ssogw_confirm_read" in tail, tail[-3000:]
     assert nid not in log
+
+
+async def test_a_person_created_between_the_lock_and_the_read_is_not_read(
+    gateway: Gateway, owner_pool: asyncpg.Pool
+) -> None:
+    """The test this change deleted (a person created after the lock was tried), staged
+    inside the function: the lock finds nobody, then the read waits for a table lock
+    (``s40_option_changes``, which only the read touches) while the person is created and
+    committed; the read, whose snapshot is taken after that wait, sees the person, and must
+    not read them as one: nothing locked them."""
+    ledger = PgLedger(primary=lambda: gateway.db.primary, router=lambda: gateway.db.router)
+    nid = new_national_id()
+    async with owner_pool.acquire() as blocker:
+        table_lock = blocker.transaction()
+        await table_lock.start()
+        await blocker.execute("LOCK TABLE s40_option_changes IN ACCESS EXCLUSIVE MODE")
+
+        async def read() -> object:
+            async with ledger.transaction() as tx:
+                return await tx.lock_and_read(
+                    nid, PRINCIPAL, uuid.uuid4().hex, since=today().minus(12)
+                )
+
+        reading = asyncio.ensure_future(read())
+        try:
+            await waiting_on_person_lock(gateway)  # the read's wait for the table
+            async with gateway.db.primary.acquire() as conn:
+                await add_person(conn, section=40, coverage_start=today().minus(3), national_id=nid)
+        finally:
+            await table_lock.rollback()
+        got = await asyncio.wait_for(reading, 10)
+    assert isinstance(got, ConfirmRead)
+    assert got.member is None and got.payment is None
+    # The staging hit the window: the read saw the person (and drew a receipt for them).
+    assert got.receipt_sequence is not None
