@@ -71,8 +71,13 @@ async def _payment(
     return txn
 
 
+@pytest.mark.parametrize("plans", ["auto", "force_generic_plan", "force_custom_plan"])
 async def test_the_function_answers_as_the_read_does_for_every_kind_of_person(
-    gateway: Gateway, partner: PartnerCredentials, client_token: str, owner_pool: asyncpg.Pool
+    gateway: Gateway,
+    partner: PartnerCredentials,
+    client_token: str,
+    owner_pool: asyncpg.Pool,
+    plans: str,
 ) -> None:
     """Section 39 with history (on time and late), Section 40 with a pending option change,
     persons with closed memberships, no person at all; replays by a partner's and a client's
@@ -132,6 +137,7 @@ async def test_the_function_answers_as_the_read_does_for_every_kind_of_person(
 
     cases = []
     async with gateway.db.primary.acquire() as conn:
+        await conn.execute(f"SET plan_cache_mode = {plans}")
         for nid in (s39, s40, closed, terminated, new_national_id()):
             for txn in (by_partner, by_client, cancelled, client_cancelled, "none-such"):
                 for owner, flag in (
@@ -176,6 +182,7 @@ async def test_the_function_answers_as_the_read_does_for_every_kind_of_person(
                 assert got["pay_partner_txn_id"] == txn
                 assert got["pay_state"] == ("cancelled" if "cancel" in names[txn] else "confirmed")
             compared += 1
+        await conn.execute("RESET plan_cache_mode")
     assert compared == len(cases)
 
 
