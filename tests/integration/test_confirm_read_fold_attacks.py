@@ -192,10 +192,12 @@ async def test_the_bench_plans_the_confirms_read_it_warms_for(gateway: Gateway) 
     names none of them: EXPLAIN of the call shows a Function Scan)."""
     from bench import settle
 
+    await s40_person(gateway)  # a person to plan the read for
     async with gateway.db.primary.acquire() as conn:
         names = await settle.read_relations(conn)
     assert "insured_persons_pkey" in names, names
     assert any(name.startswith("paid_months") for name in names), names
+    assert "payments_partner_txn" in names, names
 
 
 def _said(exc: BaseException) -> str:
