@@ -112,7 +112,8 @@ SELECT m.*, {_PAYMENT_AS},
 #: after the lock was granted (a volatile function's statements each take one, in read
 #: committed): it sees every payment committed before, as a second statement would. Its row
 #: ends with ``locked``: whether the lock found the person. The function holds a copy of
-#: ``CONFIRM_READ``; ``tests/integration/test_confirm_read_function.py`` holds the two alike.
+#: ``CONFIRM_READ``; ``tests/integration/test_confirm_read_function.py`` holds the two alike (a
+#: new read is a new function, under a new name: migration 0023 says why).
 CONFIRM_READ_CALL: Final = "SELECT * FROM ssogw_confirm_read($1, $2, $3, $4, $5)"
 
 

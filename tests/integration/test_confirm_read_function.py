@@ -30,13 +30,14 @@ def _words(sql: str) -> str:
 
 
 async def test_the_function_runs_the_read_the_gateway_defines(gateway: Gateway) -> None:
+    called = CONFIRM_READ_CALL.split(" FROM ")[1].split("(")[0]
     body = await gateway.db.primary.fetchval(
-        "SELECT prosrc FROM pg_proc WHERE proname = 'ssogw_confirm_read'"
+        "SELECT prosrc FROM pg_proc WHERE proname = $1", called
     )
-    assert body is not None, "migration 0023 did not create ssogw_confirm_read"
+    assert body is not None, f"no migration created {called}"
     assert _words(CONFIRM_READ) in _words(body), (
-        "app/counter/ledger.py's CONFIRM_READ (or MEMBER_SQL in it) changed: add a migration"
-        " that replaces ssogw_confirm_read with the new read (see 0023)"
+        f"app/counter/ledger.py's CONFIRM_READ (or MEMBER_SQL in it) is not what {called} runs:"
+        " add a migration with the new read as a function of a new name, and call that (see 0023)"
     )
 
 

@@ -9,8 +9,9 @@
 -- The read below is app/counter/ledger.py's CONFIRM_READ, as it was when this was written; the
 -- row ends with `locked`, whether the lock found the person (a person created between the lock
 -- and the read is not judged: nothing locked it). tests/integration/test_confirm_read_function.py
--- holds the two alike: a change to the read (MEMBER_SQL among it) needs a migration that
--- replaces this function with it.
+-- holds the two alike. A change to the read (MEMBER_SQL among it) needs a migration that adds a
+-- function under a new name (ssogw_confirm_read_2, ...), which the release calls: this one is
+-- what instances of the release before call during a rolling upgrade, so it is not replaced.
 --
 -- SECURITY INVOKER: it runs with the gateway's own rights, as the statements did; the
 -- migrator grants EXECUTE to the service role (app/db/grants.py, SERVICE_ROUTINES).
@@ -91,3 +92,5 @@ SELECT p.national_id, p.title, p.first_name, p.last_name, p.section, p.status,
     ) AS r;
 END
 $fn$;
+
+REVOKE ALL ON FUNCTION ssogw_confirm_read FROM PUBLIC;
