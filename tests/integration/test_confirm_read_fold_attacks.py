@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 
 import asyncpg
@@ -210,6 +212,23 @@ def _said(exc: BaseException) -> str:
     return "\n".join(parts)
 
 
+@asynccontextmanager
+async def one_connection(dsn: str, **settings: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool of one connection to ``dsn`` with these server settings."""
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1, server_settings=settings)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def lock_and_read(gateway: Gateway, pool: asyncpg.Pool, nid: str) -> None:
+    """A confirm's lock and read through the ledger, on ``pool``."""
+    ledger = PgLedger(primary=lambda: pool, router=lambda: gateway.db.router)
+    async with ledger.transaction() as tx:
+        await tx.lock_and_read(nid, PRINCIPAL, uuid.uuid4().hex, since=today().minus(12))
+
+
 async def test_a_confirm_on_a_standby_is_the_read_only_failure_it_was(
     gateway: Gateway, settings: Settings
 ) -> None:
@@ -217,16 +236,11 @@ async def test_a_confirm_on_a_standby_is_the_read_only_failure_it_was(
     as the lock statement did, read-only, which the gateway answers as a retryable
     store_unavailable; the ID in no part of the error."""
     nid = await s40_person(gateway)
-    standby = await asyncpg.create_pool(settings.replica_dsns[0], min_size=1, max_size=1)
-    try:
+    async with one_connection(settings.replica_dsns[0]) as standby:
         async with standby.acquire() as conn:
             await wait_replayed_on(conn, gateway, nid)
-        ledger = PgLedger(primary=lambda: standby, router=lambda: gateway.db.router)
         with pytest.raises(StoreUnavailable) as failed:
-            async with ledger.transaction() as tx:
-                await tx.lock_and_read(nid, PRINCIPAL, uuid.uuid4().hex, since=today().minus(12))
-    finally:
-        await standby.close()
+            await lock_and_read(gateway, standby, nid)
     assert failed.value.reason == "read_only"
     cause = failed.value.__cause__
     assert isinstance(cause, asyncpg.ReadOnlySQLTransactionError)
@@ -238,17 +252,10 @@ async def test_a_read_only_session_on_the_primary_fails_read_only(
 ) -> None:
     """A demoted node still out of recovery (default_transaction_read_only)."""
     nid = await s40_person(gateway)
-    pool = await asyncpg.create_pool(
-        settings.primary_dsn, min_size=1, max_size=1,
-        server_settings={"default_transaction_read_only": "on"},
-    )  # fmt: skip
-    try:
-        ledger = PgLedger(primary=lambda: pool, router=lambda: gateway.db.router)
+    assert settings.primary_dsn is not None
+    async with one_connection(settings.primary_dsn, default_transaction_read_only="on") as pool:
         with pytest.raises(StoreUnavailable) as failed:
-            async with ledger.transaction() as tx:
-                await tx.lock_and_read(nid, PRINCIPAL, uuid.uuid4().hex, since=today().minus(12))
-    finally:
-        await pool.close()
+            await lock_and_read(gateway, pool, nid)
     assert failed.value.reason == "read_only"
     assert nid not in _said(failed.value.__cause__)
 
@@ -257,26 +264,20 @@ async def test_a_lock_timeout_in_the_function_is_the_lock_timeout_it_was(
     gateway: Gateway, settings: Settings
 ) -> None:
     nid = await s40_person(gateway)
-    pool = await asyncpg.create_pool(
-        settings.primary_dsn, min_size=1, max_size=1, server_settings={"lock_timeout": "200ms"}
-    )
-    try:
-        ledger = PgLedger(primary=lambda: pool, router=lambda: gateway.db.router)
-        async with person_locked(gateway.db.primary, nid):
-            with pytest.raises(asyncpg.LockNotAvailableError) as failed:
-                async with ledger.transaction() as tx:
-                    await tx.lock_and_read(
-                        nid, PRINCIPAL, uuid.uuid4().hex, since=today().minus(12)
+    assert settings.primary_dsn is not None
+    async with (
+        one_connection(settings.primary_dsn, lock_timeout="200ms") as pool,
+        person_locked(gateway.db.primary, nid),
+    ):
+        with pytest.raises(asyncpg.LockNotAvailableError) as failed:
+            await lock_and_read(gateway, pool, nid)
+        # and on the statement the lock was before (the same error, the same class)
+        async with pool.acquire() as conn:
+            with pytest.raises(asyncpg.LockNotAvailableError) as before:
+                async with conn.transaction():
+                    await conn.fetchval(
+                        "SELECT 1 FROM insured_persons WHERE national_id = $1 FOR UPDATE", nid
                     )
-            # and on the statement the lock was before (the same error, the same class)
-            async with pool.acquire() as conn:
-                with pytest.raises(asyncpg.LockNotAvailableError) as before:
-                    async with conn.transaction():
-                        await conn.fetchval(
-                            "SELECT 1 FROM insured_persons WHERE national_id = $1 FOR UPDATE", nid
-                        )
-    finally:
-        await pool.close()
     assert failed.value.sqlstate == before.value.sqlstate
     assert nid not in _said(failed.value)
 
@@ -285,20 +286,13 @@ async def test_a_statement_timeout_in_the_function_is_unavailable(
     gateway: Gateway, settings: Settings
 ) -> None:
     nid = await s40_person(gateway)
-    pool = await asyncpg.create_pool(
-        settings.primary_dsn, min_size=1, max_size=1,
-        server_settings={"statement_timeout": "200ms"},
-    )  # fmt: skip
-    try:
-        ledger = PgLedger(primary=lambda: pool, router=lambda: gateway.db.router)
-        async with person_locked(gateway.db.primary, nid):
-            with pytest.raises(StoreUnavailable) as failed:
-                async with ledger.transaction() as tx:
-                    await tx.lock_and_read(
-                        nid, PRINCIPAL, uuid.uuid4().hex, since=today().minus(12)
-                    )
-    finally:
-        await pool.close()
+    assert settings.primary_dsn is not None
+    async with (
+        one_connection(settings.primary_dsn, statement_timeout="200ms") as pool,
+        person_locked(gateway.db.primary, nid),
+    ):
+        with pytest.raises(StoreUnavailable) as failed:
+            await lock_and_read(gateway, pool, nid)
     assert isinstance(failed.value.__cause__, asyncpg.QueryCanceledError)
     assert nid not in _said(failed.value.__cause__)
 
@@ -310,19 +304,13 @@ async def test_the_server_log_of_a_failed_confirm_read_holds_no_national_id(
     and the function's context (the lock's SQL, with ``$1``), never the ID."""
     pair, _ = pg_pair
     nid = await s40_person(gateway)
-    pool = await asyncpg.create_pool(
-        settings.primary_dsn, min_size=1, max_size=1, server_settings={"lock_timeout": "100ms"}
-    )
-    try:
-        ledger = PgLedger(primary=lambda: pool, router=lambda: gateway.db.router)
-        async with person_locked(gateway.db.primary, nid):
-            with pytest.raises(asyncpg.LockNotAvailableError):
-                async with ledger.transaction() as tx:
-                    await tx.lock_and_read(
-                        nid, PRINCIPAL, uuid.uuid4().hex, since=today().minus(12)
-                    )
-    finally:
-        await pool.close()
+    assert settings.primary_dsn is not None
+    async with (
+        one_connection(settings.primary_dsn, lock_timeout="100ms") as pool,
+        person_locked(gateway.db.primary, nid),
+    ):
+        with pytest.raises(asyncpg.LockNotAvailableError):
+            await lock_and_read(gateway, pool, nid)
     await asyncio.sleep(0.3)
     log = (pair.root / "logs" / "primary.log").read_text(errors="replace")
     tail = log[log.rfind("lock timeout") - 200 :]
