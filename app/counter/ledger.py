@@ -193,10 +193,10 @@ class LedgerTx:
     async def lock_and_read(
         self, national_id: str, principal: Principal, partner_txn_id: str, *, since: Month
     ) -> ConfirmRead:
-        by_partner = principal.kind == "partner"
+        column, owner = _owner(principal)
         row = await self._conn.fetchrow(
-            CONFIRM_READ_CALL, national_id, since.first_day, principal.id, partner_txn_id,
-            by_partner,
+            CONFIRM_READ_CALL, national_id, since.first_day, owner, partner_txn_id,
+            column == "partner_id",
         )  # fmt: skip
         payment = _payment(row, _PAY)
         # A person the lock did not find (created since) is not read as one: nothing locked it.
