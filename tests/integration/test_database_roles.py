@@ -353,3 +353,36 @@ async def test_migrate_refuses_to_run_with_the_wrong_roles(
     }[case]
     code, _, err = await asyncio.to_thread(ssogw, monkeypatch, capsys, env, "migrate")
     assert code == 1 and message in err, err
+
+
+async def test_migrate_on_a_database_a_newer_release_migrated_says_so_and_keeps_its_grants(
+    fresh_database: tuple[str, str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """This release stands for the older one here: the database holds a migration it does not
+    know (tests/integration/test_migration_older_release.py runs an older migrations folder)."""
+    owner, service = fresh_database
+    monkeypatch.setenv("SSOGW_DATA_DIR", str(tmp_path))
+    env = {"SSOGW_OWNER_DSN": owner, "SSOGW_PRIMARY_DSN": service}
+    assert (await asyncio.to_thread(ssogw, monkeypatch, capsys, env, "migrate"))[0] == 0
+    conn = await asyncpg.connect(owner)
+    try:
+        await conn.execute(
+            "INSERT INTO schema_migrations (version, name, checksum)"
+            " VALUES (9999, 'of_a_newer_release', 'x')"
+        )
+        # A privilege the newer release decided otherwise: this release must not set it back.
+        await conn.execute(f"GRANT SELECT ON schema_migrations TO {SERVICE_ROLE}")
+    finally:
+        await conn.close()
+    code, out, err = await asyncio.to_thread(ssogw, monkeypatch, capsys, env, "migrate", "--json")
+    report = json.loads(out)
+    assert code == 0, err
+    assert (report["applied"], report["newer"]) == ([], ["9999_of_a_newer_release"])
+    assert report["grantsChanged"] is False
+    assert "a newer release migrated this database (9999_of_a_newer_release)" in err
+    conn = await asyncpg.connect(service)
+    try:
+        assert await conn.fetchval("SELECT max(version) FROM schema_migrations") == 9999
+    finally:
+        await conn.close()

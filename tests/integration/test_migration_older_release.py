@@ -1,0 +1,115 @@
+"""`ssogw migrate` of an older release, on a database a newer release has migrated.
+
+It happens in a rolling upgrade: the monthly ``ssogw-partitions`` CronJob still runs the old
+image between the new release's migrate Job and the rollout, and a rollback runs the old
+release's migrate Job while new instances still serve. The old migrator knows fewer
+migrations and fewer ``SERVICE_ROUTINES``; were it to apply its grants, it would revoke what
+the newer release's instances call (``ssogw_confirm_read``, migration 0023), and every confirm
+would fail until the newer migrate ran again. It leaves the grants as the newer release set
+them, still keeps the audit partitions ahead, and says which migrations it does not know.
+
+On a database of its own per test (a copy of a freshly migrated one); the "older release" is
+the shipped migrations without the newest.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from app.db import grants
+from app.db.local_pair import SERVICE_ROLE, PairRecord
+from app.db.migrator import MIGRATIONS_DIR, load_migrations, migrate
+from tests.integration.test_migration_timeouts import (  # noqa: F401 (fixtures)
+    scratch,
+    template,
+)
+
+pytestmark = pytest.mark.db
+
+NEWEST = max(MIGRATIONS_DIR.glob("*.sql")).stem
+MAY_CALL = "SELECT has_function_privilege($1, p.oid, 'EXECUTE') FROM pg_proc p WHERE proname = $2"
+PARTITIONS = "SELECT count(*) FROM pg_inherits WHERE inhparent = 'audit_log'::regclass"
+
+
+@pytest.fixture
+async def owner(scratch: PairRecord) -> AsyncIterator[asyncpg.Connection]:  # noqa: F811
+    conn = await asyncpg.connect(scratch.owner_dsn)
+    try:
+        yield conn
+    finally:
+        conn.terminate()
+
+
+@pytest.fixture
+def older(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The release before this one: its migrations are all but the newest, and its grants
+    table does not know the routine the newest adds."""
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        if path.stem != NEWEST:
+            shutil.copy(path, tmp_path / path.name)
+    routines = tuple(name for name in grants.SERVICE_ROUTINES if name != "ssogw_confirm_read")
+    monkeypatch.setattr(grants, "SERVICE_ROUTINES", routines)
+    return tmp_path
+
+
+def test_the_newest_migration_adds_a_routine_the_service_calls() -> None:
+    """What the tests below stand on: migration 0023 is the newest, and adds the confirm's
+    read. A newer migration moves this test (and the routine it names) along."""
+    assert NEWEST == "0023_confirm_read_under_lock"
+    assert "ssogw_confirm_read" in load_migrations()[-1].sql
+
+
+async def test_an_older_release_leaves_the_grants_of_the_newer_one(
+    owner: asyncpg.Connection, older: Path
+) -> None:
+    assert await owner.fetchval(MAY_CALL, SERVICE_ROLE, "ssogw_confirm_read") is True
+    run = await migrate(owner, older, service_role=SERVICE_ROLE)
+    assert await owner.fetchval(MAY_CALL, SERVICE_ROLE, "ssogw_confirm_read") is True
+    assert run.applied == []
+    assert run.newer == [NEWEST]
+    assert run.grants_changed is False
+
+
+async def test_an_older_release_still_keeps_the_audit_partitions_ahead(
+    owner: asyncpg.Connection, older: Path
+) -> None:
+    partitions = await owner.fetchval(PARTITIONS)
+    newest = await owner.fetchval(
+        "SELECT max(c.relname) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'audit_log'::regclass AND c.relname <> 'audit_log_default'"
+    )
+    await owner.execute(f"DROP TABLE {newest}")
+    await migrate(owner, older, service_role=SERVICE_ROLE)
+    assert await owner.fetchval(PARTITIONS) == partitions
+
+
+async def test_the_release_that_knows_every_migration_applies_its_grants(
+    owner: asyncpg.Connection,
+) -> None:
+    """The same run, by the release that knows them all, restores a revoked privilege (so the
+    test above would notice an older migrator that still applied its grants)."""
+    await owner.execute(f"REVOKE EXECUTE ON FUNCTION ssogw_confirm_read FROM {SERVICE_ROLE}")
+    run = await migrate(owner, service_role=SERVICE_ROLE)
+    assert run.newer == []
+    assert run.grants_changed is True
+    assert await owner.fetchval(MAY_CALL, SERVICE_ROLE, "ssogw_confirm_read") is True
+
+
+async def test_an_older_release_that_misses_one_of_its_own_migrations_changes_nothing(
+    owner: asyncpg.Connection, older: Path
+) -> None:
+    """Newer migrations applied, and one this release knows not: the history has forked (a
+    hotfix numbered apart); nothing is applied and the run fails, naming both."""
+    fork = older / "0099_a_fork_of_this_release.sql"
+    fork.write_text("CREATE TABLE forked_test (id int);")
+    with pytest.raises(RuntimeError) as raised:
+        await migrate(owner, older, service_role=SERVICE_ROLE)
+    message = str(raised.value)
+    assert NEWEST in message and "0099_a_fork_of_this_release" in message
+    assert await owner.fetchval("SELECT to_regclass('forked_test')") is None
+    assert await owner.fetchval(MAY_CALL, SERVICE_ROLE, "ssogw_confirm_read") is True
