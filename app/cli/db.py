@@ -144,6 +144,11 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
             await conn.close()
         for name in run.uncovered:
             say(f"warning: {name} is not in app/db/grants.py: {role} cannot use it")
+        if run.newer:
+            say(
+                f"warning: a newer release migrated this database ({', '.join(run.newer)}):"
+                " its grants were left as it set them; only the audit partitions were kept ahead"
+            )
         emit(
             args,
             {
@@ -151,6 +156,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
                 "serviceRole": role,
                 "grantsChanged": run.grants_changed,
                 "uncovered": run.uncovered,
+                "newer": run.newer,
             },
             "\n".join(f"applied {name}" for name in run.applied) or "database is up to date",
         )

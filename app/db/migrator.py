@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -96,6 +96,9 @@ class MigrationRun:
     applied: list[str]
     uncovered: list[str]
     grants_changed: bool
+    #: Migrations on record that this release does not know: a newer release migrated the
+    #: database, and its grants were left as it set them.
+    newer: list[str] = field(default_factory=list)
 
 
 def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
@@ -119,7 +122,11 @@ async def migrate(
 ) -> MigrationRun:
     """Apply pending migrations, keep the audit partitions ahead and grant ``service_role``
     its privileges again; ``conn`` is the schema owner's. A step that exceeds ``limits``
-    raises ``MigrationTimedOut`` (what it did is rolled back; the steps before it stay)."""
+    raises ``MigrationTimedOut`` (what it did is rolled back; the steps before it stay).
+
+    On a database a newer release migrated (migrations on record that ``directory`` lacks),
+    only the partitions are kept ahead: the grants stay as that release set them, since this
+    release's would revoke what its instances call. They are named in ``MigrationRun.newer``."""
     # Another migrator (the monthly job, a second deploy) may hold this: wait for it, as the
     # timeouts below are set only once it is ours. Asked again and again, not waited for in
     # one statement: a statement waiting keeps a snapshot open, which the holder's CREATE
@@ -170,11 +177,17 @@ async def _run(
                    checksum   text        NOT NULL,
                    applied_at timestamptz NOT NULL DEFAULT now())"""
         )
-        done = {
-            row["version"]: row["checksum"]
-            for row in await conn.fetch("SELECT version, checksum FROM schema_migrations")
-        }
-        for migration in load_migrations(directory):
+        recorded = await conn.fetch("SELECT version, name, checksum FROM schema_migrations")
+        done = {row["version"]: row["checksum"] for row in recorded}
+        known = load_migrations(directory)
+        newer = _newer(recorded, known)
+        if newer:
+            # An older release (the monthly job's image during a rollout, a rollback's Job):
+            # its grants would revoke what the newer release's instances call.
+            step = "the audit partitions ahead"
+            await _ensure_partitions(conn)
+            return MigrationRun([], [], False, newer)
+        for migration in known:
             step = f"{migration.version:04d}_{migration.name}"
             if migration.version in done:
                 if done[migration.version] != migration.checksum:
@@ -202,9 +215,7 @@ async def _run(
         # Keep a year of audit partitions ahead of today, whatever the migrations said: the
         # owner's job, so the running gateway never needs the right to create tables.
         step = "the audit partitions ahead"
-        await conn.execute(
-            "SELECT ssogw_ensure_audit_partitions(date_trunc('month', now())::date, 13)"
-        )
+        await _ensure_partitions(conn)
         # After every run, so that a table a migration added (or a new partition) is covered.
         step = "the service role's grants"
         granted = await apply_grants(conn, service_role=service_role)
@@ -227,6 +238,31 @@ async def _run(
             "SSOGW_MIGRATE_STATEMENT_TIMEOUT_MS sets the limit (0: none)"
         ) from exc
     return MigrationRun(applied, granted.uncovered, granted.changed)
+
+
+async def _ensure_partitions(conn: asyncpg.Connection) -> None:
+    await conn.execute("SELECT ssogw_ensure_audit_partitions(date_trunc('month', now())::date, 13)")
+
+
+def _newer(recorded: list[asyncpg.Record], known: list[Migration]) -> list[str]:
+    """The migrations on record that ``known`` lacks (a newer release applied them). With one
+    of ``known`` not on record as well, the two histories have forked: RuntimeError, before
+    anything is applied."""
+    versions = {m.version for m in known}
+    newer = sorted(
+        f"{r['version']:04d}_{r['name']}" for r in recorded if r["version"] not in versions
+    )
+    if not newer:
+        return []
+    on_record = {r["version"] for r in recorded}
+    missing = [f"{m.version:04d}_{m.name}" for m in known if m.version not in on_record]
+    if missing:
+        raise RuntimeError(
+            f"the database holds migrations this release does not know ({', '.join(newer)})"
+            f" and lacks some it knows ({', '.join(missing)}): the histories have forked;"
+            " nothing was applied and no privilege changed"
+        )
+    return newer
 
 
 _ROLLED_BACK = "it was rolled back"
