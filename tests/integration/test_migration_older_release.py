@@ -9,7 +9,8 @@ would fail until the newer migrate ran again. It leaves the grants as the newer 
 them, still keeps the audit partitions ahead, and says which migrations it does not know.
 
 On a database of its own per test (a copy of a freshly migrated one); the "older release" is
-the shipped migrations without the newest.
+the release before migration 0023: the migrations before it, and its grants table without the
+routine 0023 adds.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from tests.integration.test_migration_timeouts import (  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.db
 
-NEWEST = max(MIGRATIONS_DIR.glob("*.sql")).stem
+ADDS_THE_ROUTINE = "0023_confirm_read_under_lock"
+NEWER = sorted(p.stem for p in MIGRATIONS_DIR.glob("*.sql") if p.stem >= ADDS_THE_ROUTINE)
 MAY_CALL = "SELECT has_function_privilege($1, p.oid, 'EXECUTE') FROM pg_proc p WHERE proname = $2"
 PARTITIONS = "SELECT count(*) FROM pg_inherits WHERE inhparent = 'audit_log'::regclass"
 
@@ -47,21 +49,20 @@ async def owner(scratch: PairRecord) -> AsyncIterator[asyncpg.Connection]:  # no
 
 @pytest.fixture
 def older(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The release before this one: its migrations are all but the newest, and its grants
-    table does not know the routine the newest adds."""
+    """The release before migration 0023: the migrations before it, and a grants table that
+    does not know the routine it adds."""
     for path in MIGRATIONS_DIR.glob("*.sql"):
-        if path.stem != NEWEST:
+        if path.stem < ADDS_THE_ROUTINE:
             shutil.copy(path, tmp_path / path.name)
     routines = tuple(name for name in grants.SERVICE_ROUTINES if name != "ssogw_confirm_read")
     monkeypatch.setattr(grants, "SERVICE_ROUTINES", routines)
     return tmp_path
 
 
-def test_the_newest_migration_adds_a_routine_the_service_calls() -> None:
-    """What the tests below stand on: migration 0023 is the newest, and adds the confirm's
-    read. A newer migration moves this test (and the routine it names) along."""
-    assert NEWEST == "0023_confirm_read_under_lock"
-    assert "ssogw_confirm_read" in load_migrations()[-1].sql
+def test_migration_0023_adds_the_routine_the_tests_below_stand_on() -> None:
+    (migration,) = [m for m in load_migrations() if f"{m.version:04d}_{m.name}" == ADDS_THE_ROUTINE]
+    assert "CREATE FUNCTION ssogw_confirm_read" in migration.sql
+    assert "ssogw_confirm_read" in grants.SERVICE_ROUTINES
 
 
 async def test_an_older_release_leaves_the_grants_of_the_newer_one(
@@ -71,7 +72,7 @@ async def test_an_older_release_leaves_the_grants_of_the_newer_one(
     run = await migrate(owner, older, service_role=SERVICE_ROLE)
     assert await owner.fetchval(MAY_CALL, SERVICE_ROLE, "ssogw_confirm_read") is True
     assert run.applied == []
-    assert run.newer == [NEWEST]
+    assert run.newer == NEWER
     assert run.grants_changed is False
 
 
@@ -110,6 +111,6 @@ async def test_an_older_release_that_misses_one_of_its_own_migrations_changes_no
     with pytest.raises(RuntimeError) as raised:
         await migrate(owner, older, service_role=SERVICE_ROLE)
     message = str(raised.value)
-    assert NEWEST in message and "0099_a_fork_of_this_release" in message
+    assert ADDS_THE_ROUTINE in message and "0099_a_fork_of_this_release" in message
     assert await owner.fetchval("SELECT to_regclass('forked_test')") is None
     assert await owner.fetchval(MAY_CALL, SERVICE_ROLE, "ssogw_confirm_read") is True
