@@ -298,7 +298,7 @@ async def register(data_dir: Path, run_id: str) -> Principals:
 CANDIDATES = """
 WITH cur AS (SELECT date_trunc('month', now() AT TIME ZONE 'Asia/Bangkok')::date AS m)
 SELECT p.national_id, r.amount_satang, to_char(cur.m, 'YYYY-MM') AS month
-  FROM insured_persons p CROSS JOIN cur
+  FROM insured_persons p TABLESAMPLE SYSTEM ($2) CROSS JOIN cur
  CROSS JOIN LATERAL (
        SELECT amount_satang FROM contribution_rates r
         WHERE r.section = 40 AND r.s40_option = p.s40_option AND r.first_month <= cur.m
@@ -313,12 +313,23 @@ SELECT p.national_id, r.amount_satang, to_char(cur.m, 'YYYY-MM') AS month
 """
 
 
+#: The share of ``insured_persons``' pages (TABLESAMPLE SYSTEM) the first look samples: reading
+#: the whole table took 28–34 s of each probe (session 27). A look that finds too few samples
+#: more, by the yield it found, up to the whole table.
+FIRST_SAMPLE_PERCENT = 1.0
+
+
 async def confirm_candidates(data_dir: Path, count: int) -> list[str]:
     """Section 40 members whose current month is payable now, as "nationalId amount month"."""
     primary, _ = pair_dsns(data_dir)
     conn = await asyncpg.connect(primary)
     try:
-        rows = await conn.fetch(CANDIDATES, count, timeout=600)
+        percent = FIRST_SAMPLE_PERCENT
+        while True:
+            rows = await conn.fetch(CANDIDATES, count, percent, timeout=600)
+            if len(rows) >= count or percent >= 100:
+                break
+            percent = min(100.0, percent * max(2.0, 1.5 * count / max(1, len(rows))))
     finally:
         await conn.close()
     return [
