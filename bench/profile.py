@@ -8,8 +8,8 @@ frame was (self) and which functions were on the stack (inclusive), as shares of
     .venv/bin/python -m bench.profile soap_inquiry|rest_inquiry|soap_confirm [--seconds 20]
                      [--rate R --connections 32 [--threads 2]] [--native] [--top 25]
 
-py-spy is not a project dependency: ``.venv/bin/pip install py-spy`` first. As root it needs
-nothing else; otherwise ``ptrace`` must be allowed (``kernel.yama.ptrace_scope=0``).
+py-spy comes with the dev dependencies (``make test`` or ``make run`` installs it). As root it
+needs nothing else; otherwise ``ptrace`` must be allowed (``kernel.yama.ptrace_scope=0``).
 """
 
 from __future__ import annotations
