@@ -5,9 +5,11 @@ descendant: the workers of ``ssogw serve --workers N``), PostgreSQL (the bench p
 postmasters and every process they started: backends, the WAL sender and receiver, the startup
 process's replay, the writers — not another pair someone else runs on the machine), wrk (this
 process's children that ended during the run: ``getrusage``), and the rest (the machine's busy
-time minus those three: the kernel's softirqs, other services). With the machine's busy share
-this says what limits a figure: a service at one core of its own, or a machine with no core
-left over (``--workers 2`` on two cores shared with the database).
+time minus those three: the kernel's softirqs, other services). Of the rest, the kernel's own
+threads (``kthreadd``'s children: page reclaim ``kswapd``, ``kdamond``, workqueues,
+``ksoftirqd``) are counted apart: on some hosts they take half a core during a run. With the
+machine's busy share this says what limits a figure: a service at one core of its own, or a
+machine with no core left over (``--workers 2`` on two cores shared with the database).
 
 A backend that exits during the run takes its time with it; the gateway's pools keep theirs.
 """
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _TICK = os.sysconf("SC_CLK_TCK")
+KTHREADD = 2  # the parent of every kernel thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,7 @@ class CpuMark:
     service: float
     postgres: float
     children: float
+    kernel: float
     busy: float
     wall: float
 
@@ -95,6 +99,7 @@ def mark(service_pid: int, postgres: set[int]) -> CpuMark:
         service=cpu(_descendants(processes, {service_pid})),
         postgres=cpu(_descendants(processes, postgres)),
         children=children.ru_utime + children.ru_stime,
+        kernel=cpu(_descendants(processes, {KTHREADD})),
         busy=_busy_seconds(),
         wall=time.monotonic(),
     )
@@ -113,6 +118,7 @@ def split(before: CpuMark, after: CpuMark, requests: int) -> dict[str, float]:
         "postgres_us": round(postgres * per),
         "wrk_us": round(wrk * per),
         "other_us": round(max(0.0, busy - service - postgres - wrk) * per),
+        "kernel_us": round((after.kernel - before.kernel) * per),  # of other: kernel threads
         "busy_pct": round(100 * busy / (wall * (os.cpu_count() or 1)), 1) if wall else 0.0,
         "service_cores": round(service / wall, 2) if wall else 0.0,
     }

@@ -165,7 +165,8 @@ def main() -> int:
                 f" {result.rps:,.0f}/s, p50 {result.percentile_ms('p50'):.2f} ms,"
                 f" p99 {result.percentile_ms('p99'):.2f} ms, errors {result.failed};"
                 f" service {cpu['service_us']} µs ({cpu['service_cores']} cores), PostgreSQL"
-                f" {cpu['postgres_us']} µs, machine {cpu['busy_pct']} % busy; mean {waits}"
+                f" {cpu['postgres_us']} µs, other {cpu['other_us']} µs (kernel threads"
+                f" {cpu['kernel_us']} µs), machine {cpu['busy_pct']} % busy; mean {waits}"
                 f"{waits_line}{states_line}"
             )
     finally:

@@ -266,12 +266,13 @@ def table(f: dict[str, Any]) -> str:
         out += [
             "",
             "| CPU per request answered, closed loop (`bench/cpu_split.py`) | service |"
-            " PostgreSQL | wrk | other | service's cores | machine busy |",
+            " PostgreSQL | wrk | other (of it, kernel threads) | service's cores | machine busy |",
             "|---|---:|---:|---:|---:|---:|---:|",
         ]
         out += [
             f"| {name} | {c['service_us']} µs | {c['postgres_us']} µs | {c['wrk_us']} µs |"
-            f" {c['other_us']} µs | {c['service_cores']} | {c['busy_pct']} % |"
+            f" {c['other_us']} µs ({c.get('kernel_us', '–')} µs) | {c['service_cores']} |"
+            f" {c['busy_pct']} % |"
             for name, c in cpu.items()
         ]
     reads = f.get("reads")

@@ -290,7 +290,8 @@ class Bench:
         say(
             f"  CPU per request: service {cpu['service_us']} µs ({cpu['service_cores']} cores),"
             f" PostgreSQL {cpu['postgres_us']} µs, wrk {cpu['wrk_us']} µs, other"
-            f" {cpu['other_us']} µs; machine {cpu['busy_pct']} % busy"
+            f" {cpu['other_us']} µs (kernel threads {cpu['kernel_us']} µs); machine"
+            f" {cpu['busy_pct']} % busy"
         )
         return result
 
