@@ -304,14 +304,23 @@ async def test_migrate_as_the_owner_builds_a_fresh_database_the_service_can_use(
         await conn.close()
 
 
+async def _migrated(
+    owner: str, service: str, data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> dict[str, str]:  # fmt: skip
+    """``ssogw migrate`` run once on a fresh database; the environment it was run with."""
+    monkeypatch.setenv("SSOGW_DATA_DIR", str(data_dir))
+    env = {"SSOGW_OWNER_DSN": owner, "SSOGW_PRIMARY_DSN": service}
+    assert (await asyncio.to_thread(ssogw, monkeypatch, capsys, env, "migrate"))[0] == 0
+    return env
+
+
 async def test_migrate_names_a_table_no_grant_covers_and_the_service_cannot_use_it(
     fresh_database: tuple[str, str], tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     owner, service = fresh_database
-    monkeypatch.setenv("SSOGW_DATA_DIR", str(tmp_path))
-    env = {"SSOGW_OWNER_DSN": owner, "SSOGW_PRIMARY_DSN": service}
-    assert (await asyncio.to_thread(ssogw, monkeypatch, capsys, env, "migrate"))[0] == 0
+    env = await _migrated(owner, service, tmp_path, monkeypatch, capsys)
     conn = await asyncpg.connect(owner)
     try:
         await conn.execute("CREATE TABLE audit_forgotten (x int)")  # a migration's new table
@@ -362,9 +371,7 @@ async def test_migrate_on_a_database_a_newer_release_migrated_says_so_and_keeps_
     """This release stands for the older one here: the database holds a migration it does not
     know (tests/integration/test_migration_older_release.py runs an older migrations folder)."""
     owner, service = fresh_database
-    monkeypatch.setenv("SSOGW_DATA_DIR", str(tmp_path))
-    env = {"SSOGW_OWNER_DSN": owner, "SSOGW_PRIMARY_DSN": service}
-    assert (await asyncio.to_thread(ssogw, monkeypatch, capsys, env, "migrate"))[0] == 0
+    env = await _migrated(owner, service, tmp_path, monkeypatch, capsys)
     conn = await asyncpg.connect(owner)
     try:
         await conn.execute(
