@@ -13,21 +13,24 @@ A new payment costs the primary five round trips, each a statement of its own: t
 transaction's begin, the person's lock with the read under it (the person, the payment the
 transaction id already names, the receipt sequence), the insert of the payment, its months and
 its audit record (one statement), the COMMIT, and the WAL position after it, on the same
-connection. The lock is not sent with the BEGIN (one simple query, which takes no parameters):
-the ID would be written into the statement's text, which the server shows in
-``pg_stat_activity`` and logs with any error of the statement (a lock or command timeout, a
-read-only node in a failover). The lock and the read are one call of a function that runs them
-as two statements (``CONFIRM_READ_CALL``): in one ``SELECT ... FOR UPDATE`` the paid months
-would come from the snapshot taken before the lock was granted (read committed), so a second
-confirm for the same person would judge the months without the first's. The transaction
+connection. The lock is not sent with the BEGIN (a simple query takes no parameters: the ID
+would be in the statement's text, which the server shows and logs). The lock and the read are
+one call of a function that runs them as two statements (``CONFIRM_READ_CALL``): in one
+``SELECT ... FOR UPDATE`` the paid months would come from the snapshot taken before the lock
+was granted, so a second confirm for the same person would not see the first's. The transaction
 commits with ``synchronous_commit = remote_apply`` (``app.db.sync_commit``): once a confirm is
 answered, the enquiry standbys have applied it, and no instance offers those months again.
+Where the service may not call the function (an older release's ``ssogw migrate`` revoked it,
+or this release's has not run), the confirm that meets the refusal is answered retryable and
+the instance locks and reads in two statements (``ReadPath``) until it may again.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
@@ -53,6 +56,8 @@ from app.domain.rates import Rate
 from app.errors import AlreadyPaid, StoreUnavailable
 from app.principals.records import Principal
 from app.rates.repository import RATE_DIGEST_SQL, fetch_rates
+
+log = logging.getLogger(__name__)
 
 # A confirm waits at most this long for a primary connection, then answers the retryable
 # server.store_unavailable instead of queueing for ever behind a stuck pool.
@@ -107,14 +112,25 @@ SELECT m.*, {_PAYMENT_AS},
                      SELECT {_PAYMENT_COLUMNS} FROM payments
                       WHERE NOT $5 AND client_id = $3 AND partner_txn_id = $4) AS pay ON true
 """
-#: The lock and the read in one round trip: ``ssogw_confirm_read`` (migration 0023) locks the
-#: person's row, then runs ``CONFIRM_READ`` as a statement of its own, whose snapshot is taken
-#: after the lock was granted (a volatile function's statements each take one, in read
-#: committed): it sees every payment committed before, as a second statement would. Its row
-#: ends with ``locked``: whether the lock found the person. The function holds a copy of
-#: ``CONFIRM_READ``; ``tests/integration/test_confirm_read_function.py`` holds the two alike (a
-#: new read is a new function, under a new name: migration 0023 says why).
+#: The lock and the read in one round trip (migration 0023): the read is a statement of its own
+#: in the function, whose snapshot follows the lock. Its row ends with ``locked`` (whether the
+#: lock found the person). The function holds a copy of ``CONFIRM_READ``, which
+#: ``test_confirm_read_function.py`` holds alike (a new read is a new function: 0023 says why).
 CONFIRM_READ_CALL: Final = "SELECT * FROM ssogw_confirm_read($1, $2, $3, $4, $5)"
+# The read of the releases before 0023, after the lock as a statement of its own, for when the
+# function is refused; its row says whether the service may call the function again.
+_TWO_STATEMENT_READ = f"""SELECT r.*, coalesce(has_function_privilege(to_regprocedure(
+    'ssogw_confirm_read(text, date, integer, text, boolean)'), 'EXECUTE'), false) AS may_call
+  FROM ({CONFIRM_READ}) AS r"""
+_REFUSED = (asyncpg.InsufficientPrivilegeError, asyncpg.UndefinedFunctionError)
+
+
+@dataclass(slots=True)
+class ReadPath:
+    """How an instance's confirms lock and read: by ``ssogw_confirm_read``, but after it was
+    refused, in two statements until one of those reads finds that the service may call it."""
+
+    by_function: bool = True
 
 
 def _payment(row: asyncpg.Record | None, prefix: str = "") -> PaymentRow | None:
@@ -145,8 +161,7 @@ def _owner(principal: Principal) -> tuple[str, int]:
     return column, principal.id
 
 
-# The person's lock, a statement of its own after the BEGIN: the ID bound, never written into
-# the text, which the server shows (pg_stat_activity) and logs with any error of the statement.
+# The person's lock after the BEGIN: the ID bound, never in the text (the server logs that).
 _LOCK = "SELECT 1 FROM insured_persons WHERE national_id = $1 FOR UPDATE"
 
 
@@ -163,13 +178,10 @@ _PAYMENT_TABLES = ("payments", "paid_months")
 
 
 def _payments_own(exc: asyncpg.PostgresError) -> bool:
-    """Whether a failure of the payment's insert is the payment's own, not its record's.
-
-    The record's refusals do not all name its table: a CHECK does, a trigger raising or the
-    INSERT right taken away does not. The payment's tables have no trigger, and their own
-    failures name them (a constraint in ``table_name``, a missing right in the message), so
-    any other failure is the record's, as when the record had a statement of its own.
-    """
+    """Whether a failure of the payment's insert is the payment's own, not its record's. The
+    record's refusals do not all name its table (a trigger raising, the INSERT right taken
+    away); the payment's tables have no trigger, and their own failures name them (a
+    constraint in ``table_name``, a missing right in the message): any other is the record's."""
     table = getattr(exc, "table_name", None)
     if table:
         return bool(table in _PAYMENT_TABLES)
@@ -180,8 +192,9 @@ def _payments_own(exc: asyncpg.PostgresError) -> bool:
 class LedgerTx:
     """One open primary transaction (LedgerTransaction of the service layer)."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, path: ReadPath | None = None) -> None:
         self._conn = conn
+        self._path = path or ReadPath()
         self.wrote = False  # a payment inserted or cancelled: the LSN is read after COMMIT
         self.committed_lsn: int | None = None
 
@@ -194,18 +207,38 @@ class LedgerTx:
         self, national_id: str, principal: Principal, partner_txn_id: str, *, since: Month
     ) -> ConfirmRead:
         column, owner = _owner(principal)
-        row = await self._conn.fetchrow(
-            CONFIRM_READ_CALL, national_id, since.first_day, owner, partner_txn_id,
-            column == "partner_id",
-        )  # fmt: skip
+        args = (national_id, since.first_day, owner, partner_txn_id, column == "partner_id")
+        if self._path.by_function:
+            row = await self._call_read(args)
+            locked = row is not None and row["locked"]
+        else:
+            locked = await self.lock_person(national_id)
+            row = await self._conn.fetchrow(_TWO_STATEMENT_READ, *args)
+            if row is not None and row["may_call"]:
+                self._path.by_function = True
+                log.info("confirms read through ssogw_confirm_read again (one round trip)")
         payment = _payment(row, _PAY)
         # A person the lock did not find (created since) is not read as one: nothing locked it.
-        member = member_snapshot(row) if row is not None and row["locked"] else None
+        member = member_snapshot(row) if row is not None and locked else None
         sequence = row["receipt_sequence"] if row is not None else None
         digest = row["rate_digest"] if row is not None else ""
         return ConfirmRead(
             member=member, payment=payment, receipt_sequence=sequence, rate_digest=digest
         )
+
+    async def _call_read(self, args: tuple[object, ...]) -> asyncpg.Record | None:
+        try:
+            return await self._conn.fetchrow(CONFIRM_READ_CALL, *args)
+        except _REFUSED as exc:  # the transaction is aborted: this confirm cannot go on
+            self._path.by_function = False
+            log.warning("the service may not call ssogw_confirm_read (%s): confirms lock and"
+                        " read in two statements until it may; run this release's `ssogw"
+                        " migrate`", type(exc).__name__)  # fmt: skip
+            raise StoreUnavailable(
+                "The database refused the confirm's read; send the same request again.",
+                store="primary",
+                reason="confirm_read_refused",
+            ) from exc
 
     async def load_rates(self) -> list[Rate]:
         return await fetch_rates(self._conn)
@@ -318,6 +351,7 @@ class PgLedger:
         self._router = router
         self._commit = commit or CommitPolicy()
         self._members = MemberReads(router, MEMBER_SQL)
+        self._read_path = ReadPath()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[LedgerTx]:
@@ -330,7 +364,7 @@ class PgLedger:
                 translated("primary"),
                 pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn,
             ):
-                tx = LedgerTx(conn)
+                tx = LedgerTx(conn, self._read_path)
                 async with synchronous_transaction(conn, self._commit):
                     yield tx
                 if tx.wrote:
