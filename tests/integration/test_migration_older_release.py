@@ -114,3 +114,28 @@ async def test_an_older_release_that_misses_one_of_its_own_migrations_changes_no
     assert ADDS_THE_ROUTINE in message and "0099_a_fork_of_this_release" in message
     assert await owner.fetchval("SELECT to_regclass('forked_test')") is None
     assert await owner.fetchval(MAY_CALL, SERVICE_ROLE, "ssogw_confirm_read") is True
+
+
+@pytest.fixture
+def hotfixed(older: Path) -> Path:
+    """The older release with a hotfix numbered like a migration on record (0022): the number
+    is on record, this release's migration under it is not."""
+    (taken,) = older.glob("0022_*.sql")
+    taken.unlink()
+    (older / "0022_a_hotfix_of_this_release.sql").write_text("CREATE TABLE hotfix_test (id int);")
+    return older
+
+
+async def test_an_older_release_whose_migration_differs_from_the_one_on_record_changes_nothing(
+    owner: asyncpg.Connection, hotfixed: Path
+) -> None:
+    """Its migration differs from the one on record under its number (a hotfix, or a file
+    changed after it was applied): the run fails naming it, as a changed migration fails on a
+    database this release migrated, instead of taking the database for a newer release's while
+    this release's hotfix was never applied."""
+    with pytest.raises(RuntimeError) as raised:
+        await migrate(owner, hotfixed, service_role=SERVICE_ROLE)
+    message = str(raised.value)
+    assert ADDS_THE_ROUTINE in message and "0022_a_hotfix_of_this_release" in message
+    assert await owner.fetchval("SELECT to_regclass('hotfix_test')") is None
+    assert await owner.fetchval(MAY_CALL, SERVICE_ROLE, "ssogw_confirm_read") is True
