@@ -246,23 +246,37 @@ async def _ensure_partitions(conn: asyncpg.Connection) -> None:
 
 def _newer(recorded: list[asyncpg.Record], known: list[Migration]) -> list[str]:
     """The migrations on record that ``known`` lacks (a newer release applied them). With one
-    of ``known`` not on record as well, the two histories have forked: RuntimeError, before
-    anything is applied."""
+    of ``known`` not on record as well, or on record under its number with other contents (a
+    hotfix numbered like a newer release's migration, a file changed after it was applied), the
+    two histories have forked: RuntimeError, before anything is applied."""
     versions = {m.version for m in known}
     newer = sorted(
         f"{r['version']:04d}_{r['name']}" for r in recorded if r["version"] not in versions
     )
     if not newer:
         return []
-    on_record = {r["version"] for r in recorded}
-    missing = [f"{m.version:04d}_{m.name}" for m in known if m.version not in on_record]
+    on_record = {r["version"]: r for r in recorded}
+    missing = [gap for m in known if (gap := _lacking(m, on_record.get(m.version)))]
     if missing:
         raise RuntimeError(
             f"the database holds migrations this release does not know ({', '.join(newer)})"
-            f" and lacks some it knows ({', '.join(missing)}): the histories have forked;"
+            f" and lacks some it knows ({'; '.join(missing)}): the histories have forked;"
             " nothing was applied and no privilege changed"
         )
     return newer
+
+
+def _lacking(migration: Migration, recorded: asyncpg.Record | None) -> str | None:
+    """How the database lacks ``migration`` (not on record, or other contents under its
+    number), or None when it holds it."""
+    name = f"{migration.version:04d}_{migration.name}"
+    if recorded is None:
+        return name
+    if recorded["checksum"] == migration.checksum:
+        return None
+    if recorded["name"] == migration.name:
+        return f"{name}, on record with other contents"
+    return f"{name}, on record as {migration.version:04d}_{recorded['name']}"
 
 
 _ROLLED_BACK = "it was rolled back"
