@@ -376,7 +376,7 @@ async def test_migrate_on_a_database_a_newer_release_migrated_says_so_and_keeps_
     try:
         await conn.execute(
             "INSERT INTO schema_migrations (version, name, checksum)"
-            " VALUES (9999, 'of_a_newer_release', 'x')"
+            " VALUES (10000, 'of_a_later_one', 'y'), (9999, 'of_a_newer_release', 'x')"
         )
         # A privilege the newer release decided otherwise: this release must not set it back.
         await conn.execute(f"GRANT SELECT ON schema_migrations TO {SERVICE_ROLE}")
@@ -385,11 +385,15 @@ async def test_migrate_on_a_database_a_newer_release_migrated_says_so_and_keeps_
     code, out, err = await asyncio.to_thread(ssogw, monkeypatch, capsys, env, "migrate", "--json")
     report = json.loads(out)
     assert code == 0, err
-    assert (report["applied"], report["newer"]) == ([], ["9999_of_a_newer_release"])
+    newer = ["9999_of_a_newer_release", "10000_of_a_later_one"]  # in the order they were made
+    assert (report["applied"], report["newer"]) == ([], newer)
     assert report["grantsChanged"] is False
-    assert "a newer release migrated this database (9999_of_a_newer_release)" in err
+    assert f"a newer release migrated this database ({', '.join(newer)})" in err
+    code, out, err = await asyncio.to_thread(ssogw, monkeypatch, capsys, env, "migrate")
+    assert code == 0 and "database is up to date" not in out, out
+    assert out.strip() == "nothing applied: a newer release migrated this database"
     conn = await asyncpg.connect(service)
     try:
-        assert await conn.fetchval("SELECT max(version) FROM schema_migrations") == 9999
+        assert await conn.fetchval("SELECT max(version) FROM schema_migrations") == 10000
     finally:
         await conn.close()

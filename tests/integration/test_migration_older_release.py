@@ -139,3 +139,11 @@ async def test_an_older_release_whose_migration_differs_from_the_one_on_record_c
     assert ADDS_THE_ROUTINE in message and "0022_a_hotfix_of_this_release" in message
     assert await owner.fetchval("SELECT to_regclass('hotfix_test')") is None
     assert await owner.fetchval(MAY_CALL, SERVICE_ROLE, "ssogw_confirm_read") is True
+
+
+async def test_a_release_with_no_migrations_changes_nothing(
+    owner: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """An image installed without its migrations must not pass for an older release."""
+    with pytest.raises(RuntimeError, match="no migrations in"):
+        await migrate(owner, tmp_path, service_role=SERVICE_ROLE)
