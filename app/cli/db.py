@@ -158,7 +158,9 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
                 "uncovered": run.uncovered,
                 "newer": run.newer,
             },
-            "\n".join(f"applied {name}" for name in run.applied) or "database is up to date",
+            "\n".join(f"applied {name}" for name in run.applied)
+            or ("nothing applied: a newer release migrated this database" if run.newer else "")
+            or "database is up to date",
         )
         return 0
 

@@ -1,4 +1,5 @@
-"""What the service role may do: its privileges on every table, applied after each migration run.
+"""What the service role may do: its privileges on every table, applied after each migration run
+(not by a release older than the database's migrations: ``app.db.migrator``).
 
 Two database roles (docs/operations.md, "Database roles"): the **owner** owns the schema and
 runs `ssogw migrate`; the **service** role, which the running gateway connects as, owns nothing

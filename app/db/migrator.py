@@ -180,6 +180,8 @@ async def _run(
         recorded = await conn.fetch("SELECT version, name, checksum FROM schema_migrations")
         done = {row["version"]: row["checksum"] for row in recorded}
         known = load_migrations(directory)
+        if not known:  # every migration on record would pass for a newer release's
+            raise RuntimeError(f"no migrations in {directory}: is this release installed whole?")
         newer = _newer(recorded, known)
         if newer:
             # An older release (the monthly job's image during a rollout, a rollback's Job):
@@ -250,9 +252,11 @@ def _newer(recorded: list[asyncpg.Record], known: list[Migration]) -> list[str]:
     hotfix numbered like a newer release's migration, a file changed after it was applied), the
     two histories have forked: RuntimeError, before anything is applied."""
     versions = {m.version for m in known}
-    newer = sorted(
-        f"{r['version']:04d}_{r['name']}" for r in recorded if r["version"] not in versions
-    )
+    newer = [
+        f"{r['version']:04d}_{r['name']}"
+        for r in sorted(recorded, key=lambda r: int(r["version"]))
+        if r["version"] not in versions
+    ]
     if not newer:
         return []
     on_record = {r["version"]: r for r in recorded}
