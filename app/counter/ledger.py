@@ -118,7 +118,8 @@ SELECT m.*, {_PAYMENT_AS},
 #: ``test_confirm_read_function.py`` holds alike (a new read is a new function: 0023 says why).
 CONFIRM_READ_CALL: Final = "SELECT * FROM ssogw_confirm_read($1, $2, $3, $4, $5)"
 # The read of the releases before 0023, after the lock as a statement of its own, for when the
-# function is refused; its row says whether the service may call the function again.
+# function is refused (an error with no context: one raised inside it is its read's own, which
+# this read would meet alike); its row says whether the service may call the function again.
 _TWO_STATEMENT_READ = f"""SELECT r.*, coalesce(has_function_privilege(to_regprocedure(
     'ssogw_confirm_read(text, date, integer, text, boolean)'), 'EXECUTE'), false) AS may_call
   FROM ({CONFIRM_READ}) AS r"""
@@ -230,6 +231,8 @@ class LedgerTx:
         try:
             return await self._conn.fetchrow(CONFIRM_READ_CALL, *args)
         except _REFUSED as exc:  # the transaction is aborted: this confirm cannot go on
+            if exc.context:  # raised inside the function: not the call's refusal
+                raise
             self._path.by_function = False
             log.warning("the service may not call ssogw_confirm_read (%s): confirms lock and"
                         " read in two statements until it may; run this release's `ssogw"
@@ -360,10 +363,7 @@ class PgLedger:
         position, read on the same connection."""
         pool = self._primary()
         try:
-            async with (
-                translated("primary"),
-                pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn,
-            ):
+            async with translated("primary"), pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
                 tx = LedgerTx(conn, self._read_path)
                 async with synchronous_transaction(conn, self._commit):
                     yield tx
