@@ -22,7 +22,7 @@ commits with ``synchronous_commit = remote_apply`` (``app.db.sync_commit``): onc
 answered, the enquiry standbys have applied it, and no instance offers those months again.
 Where the service may not call the function (an older release's ``ssogw migrate`` revoked it,
 or this release's has not run), the confirm that meets the refusal is answered retryable and
-the instance locks and reads in two statements (``ReadPath``) until it may again.
+the instance locks and reads in two statements (``ConfirmReadPath``) until it may again.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ _REFUSED = (asyncpg.InsufficientPrivilegeError, asyncpg.UndefinedFunctionError)
 
 
 @dataclass(slots=True)
-class ReadPath:
+class ConfirmReadPath:
     """How an instance's confirms lock and read: by ``ssogw_confirm_read``, but after it was
     refused, in two statements until one of those reads finds that the service may call it."""
 
@@ -193,9 +193,9 @@ def _payments_own(exc: asyncpg.PostgresError) -> bool:
 class LedgerTx:
     """One open primary transaction (LedgerTransaction of the service layer)."""
 
-    def __init__(self, conn: asyncpg.Connection, path: ReadPath | None = None) -> None:
+    def __init__(self, conn: asyncpg.Connection, path: ConfirmReadPath | None = None) -> None:
         self._conn = conn
-        self._path = path or ReadPath()
+        self._path = path or ConfirmReadPath()
         self.wrote = False  # a payment inserted or cancelled: the LSN is read after COMMIT
         self.committed_lsn: int | None = None
 
@@ -354,7 +354,7 @@ class PgLedger:
         self._router = router
         self._commit = commit or CommitPolicy()
         self._members = MemberReads(router, MEMBER_SQL)
-        self._read_path = ReadPath()
+        self._read_path = ConfirmReadPath()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[LedgerTx]:

@@ -1,5 +1,5 @@
 """Attacks on the fallback of a confirm whose ``ssogw_confirm_read`` is refused
-(``app.counter.ledger``: ``ReadPath``): what is, and what is not, the function's refusal."""
+(``app.counter.ledger``: ``ConfirmReadPath``): what is, and what is not, the function's refusal."""
 
 from __future__ import annotations
 
