@@ -17,7 +17,13 @@ from app.counter.ledger import CONFIRM_READ, CONFIRM_READ_CALL, PgLedger
 from app.counter.ports import ConfirmRead
 from app.main import Gateway
 from app.principals.records import Principal
-from tests.support.counter_calls import person_locked, s40_person, today, waiting_on_person_lock
+from tests.support.counter_calls import (
+    paid_while_queued,
+    person_locked,
+    s40_person,
+    today,
+    waiting_on_person_lock,
+)
 from tests.support.people import new_national_id
 
 pytestmark = pytest.mark.db
@@ -68,24 +74,7 @@ async def test_the_read_waits_for_the_lock_and_sees_what_its_holder_paid(
         async with ledger.transaction() as tx:
             return await tx.lock_and_read(nid, PRINCIPAL, uuid.uuid4().hex, since=month.minus(12))
 
-    holder = await gateway.db.primary.acquire()
-    try:
-        held = holder.transaction()
-        await held.start()
-        await holder.execute("SELECT 1 FROM insured_persons WHERE national_id = $1 FOR UPDATE", nid)
-        reading = asyncio.ensure_future(read())
-        await waiting_on_person_lock(gateway)
-        await holder.execute(
-            "INSERT INTO paid_months (national_id, section, month, amount_satang, s40_option,"
-            " paid_on) VALUES ($1, 40, $2, 7000, 1, $2)",
-            nid,
-            month.first_day,
-        )
-        assert not reading.done()
-        await held.commit()
-    finally:
-        await gateway.db.primary.release(holder)
-    got = await reading
+    got = await paid_while_queued(gateway, nid, month, read)
     assert got.member is not None and month in got.member.paid
 
 

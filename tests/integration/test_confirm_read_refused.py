@@ -11,7 +11,6 @@ lost or doubled: the retry of the refused confirm (the same transaction id) is p
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,9 +31,9 @@ from tests.integration.test_confirm_round_trips import Statements, counted  # no
 from tests.support.counter_calls import (
     caller,
     confirm_request,
+    paid_while_queued,
     s40_person,
     today,
-    waiting_on_person_lock,
 )
 from tests.support.wsse import digest_token
 
@@ -164,24 +163,5 @@ async def test_the_two_statement_read_waits_for_the_lock_and_sees_what_its_holde
     async with refused(owner_pool):
         with pytest.raises(StoreUnavailable):
             await read()
-        holder = await gateway.db.primary.acquire()
-        try:
-            held = holder.transaction()
-            await held.start()
-            await holder.execute(
-                "SELECT 1 FROM insured_persons WHERE national_id = $1 FOR UPDATE", nid
-            )
-            reading = asyncio.ensure_future(read())
-            await waiting_on_person_lock(gateway)
-            await holder.execute(
-                "INSERT INTO paid_months (national_id, section, month, amount_satang, s40_option,"
-                " paid_on) VALUES ($1, 40, $2, 7000, 1, $2)",
-                nid,
-                month.first_day,
-            )
-            assert not reading.done()
-            await held.commit()
-        finally:
-            await gateway.db.primary.release(holder)
-        got = await reading
+        got = await paid_while_queued(gateway, nid, month, read)
     assert got.member is not None and month in got.member.paid

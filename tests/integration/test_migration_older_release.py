@@ -108,11 +108,17 @@ async def test_an_older_release_that_misses_one_of_its_own_migrations_changes_no
     hotfix numbered apart); nothing is applied and the run fails, naming both."""
     fork = older / "0099_a_fork_of_this_release.sql"
     fork.write_text("CREATE TABLE forked_test (id int);")
+    await _fails_as_forked(owner, older, "0099_a_fork_of_this_release", "forked_test")
+
+
+async def _fails_as_forked(owner: asyncpg.Connection, folder: Path, own: str, table: str) -> None:
+    """The run of ``folder`` fails naming the newer migrations and its ``own`` one, without
+    creating ``table`` (what ``own`` creates) or revoking what the newer release granted."""
     with pytest.raises(RuntimeError) as raised:
-        await migrate(owner, older, service_role=SERVICE_ROLE)
+        await migrate(owner, folder, service_role=SERVICE_ROLE)
     message = str(raised.value)
-    assert ADDS_THE_ROUTINE in message and "0099_a_fork_of_this_release" in message
-    assert await owner.fetchval("SELECT to_regclass('forked_test')") is None
+    assert ADDS_THE_ROUTINE in message and own in message
+    assert await owner.fetchval("SELECT to_regclass($1)", table) is None
     assert await owner.fetchval(MAY_CALL, SERVICE_ROLE, "ssogw_confirm_read") is True
 
 
@@ -133,12 +139,7 @@ async def test_an_older_release_whose_migration_differs_from_the_one_on_record_c
     changed after it was applied): the run fails naming it, as a changed migration fails on a
     database this release migrated, instead of taking the database for a newer release's while
     this release's hotfix was never applied."""
-    with pytest.raises(RuntimeError) as raised:
-        await migrate(owner, hotfixed, service_role=SERVICE_ROLE)
-    message = str(raised.value)
-    assert ADDS_THE_ROUTINE in message and "0022_a_hotfix_of_this_release" in message
-    assert await owner.fetchval("SELECT to_regclass('hotfix_test')") is None
-    assert await owner.fetchval(MAY_CALL, SERVICE_ROLE, "ssogw_confirm_read") is True
+    await _fails_as_forked(owner, hotfixed, "0022_a_hotfix_of_this_release", "hotfix_test")
 
 
 async def test_a_release_with_no_migrations_changes_nothing(

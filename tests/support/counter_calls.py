@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import date, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -83,6 +83,36 @@ async def person_locked(
         yield held.rollback
     finally:
         await pool.release(holder)  # an open transaction is rolled back on release
+
+
+T = TypeVar("T")
+
+
+async def paid_while_queued(
+    gw: Gateway, national_id: str, month: Month, read: Callable[[], Awaitable[T]]
+) -> T:
+    """What ``read`` returns, started while another session holds the person's lock: once
+    ``read`` waits behind it, that session pays ``month`` (Section 40, option 1) and commits."""
+    holder = await gw.db.primary.acquire()
+    try:
+        held = holder.transaction()
+        await held.start()
+        await holder.execute(
+            "SELECT 1 FROM insured_persons WHERE national_id = $1 FOR UPDATE", national_id
+        )
+        reading = asyncio.ensure_future(read())
+        await waiting_on_person_lock(gw)
+        await holder.execute(
+            "INSERT INTO paid_months (national_id, section, month, amount_satang, s40_option,"
+            " paid_on) VALUES ($1, 40, $2, 7000, 1, $2)",
+            national_id,
+            month.first_day,
+        )
+        assert not reading.done(), "the read did not wait for the lock"
+        await held.commit()
+    finally:
+        await gw.db.primary.release(holder)
+    return await reading
 
 
 async def waiting_on_person_lock(gw: Gateway) -> None:
