@@ -149,6 +149,10 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
                 f"warning: a newer release migrated this database ({', '.join(run.newer)}):"
                 " its grants were left as it set them; only the audit partitions were kept ahead"
             )
+        if run.newer:
+            summary = "nothing applied: a newer release migrated this database"
+        else:
+            summary = "\n".join(f"applied {name}" for name in run.applied)
         emit(
             args,
             {
@@ -158,9 +162,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
                 "uncovered": run.uncovered,
                 "newer": run.newer,
             },
-            "\n".join(f"applied {name}" for name in run.applied)
-            or ("nothing applied: a newer release migrated this database" if run.newer else "")
-            or "database is up to date",
+            summary or "database is up to date",
         )
         return 0
 

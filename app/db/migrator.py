@@ -254,7 +254,7 @@ def _newer(recorded: list[asyncpg.Record], known: list[Migration]) -> list[str]:
     versions = {m.version for m in known}
     newer = [
         f"{r['version']:04d}_{r['name']}"
-        for r in sorted(recorded, key=lambda r: int(r["version"]))
+        for r in sorted(recorded, key=lambda r: r["version"])
         if r["version"] not in versions
     ]
     if not newer:
