@@ -57,9 +57,10 @@ test: $(STAMP)
 # Unit and contract tests: pure functions, the SOAP layer over a fake service, the XSD/WSDL and
 # golden files. None of them asks for the session's PostgreSQL pair, so none is started. The
 # partner toolkit tests (JAX-WS wsimport + javac, node-soap; marked `toolkit`) run in `make test`.
+# One pytest-xdist worker a core: a third of the tests' time is waiting on timers and threads.
 FAST_TESTS := tests/unit tests/contract
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not toolkit" $(FAST_TESTS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto -m "not toolkit" $(FAST_TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests bench
