@@ -108,8 +108,11 @@ def main() -> int:
     try:
         p = asyncio.run(gateway.register(data_dir, run_id))
         env = gateway.lua_env(p, persons=args.persons, seed=args.seed)
+        # Persons for each run (and the warm-up) to pay for once each: 30,000, or more for a
+        # run long enough to pay for more (1,500/s is above any confirm rate measured here).
+        per_run = max(30_000, int(1_500 * (args.seconds + 5)))
         payable = (
-            asyncio.run(gateway.confirm_candidates(data_dir, 30_000 * (args.repeat + 1)))
+            asyncio.run(gateway.confirm_candidates(data_dir, per_run * (args.repeat + 1)))
             if args.operation == "soap_confirm"
             else []
         )
@@ -117,7 +120,7 @@ def main() -> int:
         def pay_from(n: int) -> None:  # each run pays for persons of its own, once each
             if payable:
                 path = OUT / f"probe-candidates-{n}.txt"
-                path.write_text("\n".join(payable[30_000 * n : 30_000 * (n + 1)]) + "\n")
+                path.write_text("\n".join(payable[per_run * n : per_run * (n + 1)]) + "\n")
                 env["BENCH_CANDIDATES"] = str(path)
 
         pay_from(0)
