@@ -25,6 +25,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from app.db.local_failover import synchronous
 from app.db.local_pair import LocalPair, free_port, read_record
 from app.domain.calendar import DEFAULT_CUTOFF, settlement_day
 
@@ -76,6 +77,15 @@ PRODUCTION_PARAMETERS = {
     "archive_mode": "off",
 }
 _MARK = "# ssogw bench: the production parameters of deploy/k8s/postgres-cluster.yaml"
+
+
+def pair_up(data_dir: Path) -> None:
+    """``ssogw db up``, then the standby made synchronous, as production's standbys are
+    (deploy/k8s/postgres-cluster.yaml, ``postgresql.synchronous``): a payment then waits for
+    the standby to apply it (``SSOGW_PAYMENT_SYNCHRONOUS_COMMIT``), the audit trail's commits
+    for it to flush them. ``ssogw db up`` alone makes a pair whose commits wait for nothing."""
+    ssogw(data_dir, "db", "up")
+    synchronous(LocalPair(data_dir))
 
 
 def production_parameters(data_dir: Path) -> bool:

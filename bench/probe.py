@@ -101,7 +101,7 @@ def main() -> int:
     data_dir = args.data_dir.resolve()
     primary = gateway.pair_dsns(data_dir)[0]
     run_id = "q" + datetime.now().strftime("%Y%m%d%H%M%S")
-    gateway.ssogw(data_dir, "db", "up")
+    gateway.pair_up(data_dir)
     served = gateway.start_gateway(
         data_dir, OUT / "probe-serve.log", workers=args.workers, **settings
     )

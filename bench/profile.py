@@ -180,7 +180,7 @@ def main() -> int:
     args = parser.parse_args()
     data_dir = args.data_dir.resolve()
     run_id = "p" + datetime.now().strftime("%Y%m%d%H%M%S")
-    gateway.ssogw(data_dir, "db", "up")
+    gateway.pair_up(data_dir)
     gw = gateway.start_gateway(data_dir, OUT / "profile-serve.log")
     try:
         p = asyncio.run(gateway.register(data_dir, run_id))

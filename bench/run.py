@@ -188,11 +188,12 @@ class Bench:
     def prepare(self) -> None:
         a = self.args
         say(f"bench pair under {self.data_dir}")
-        gateway.ssogw(self.data_dir, "db", "up")
+        gateway.pair_up(self.data_dir)
         if gateway.production_parameters(self.data_dir):
             say("bench pair: production database parameters (shared_buffers 2GB, ...); restart")
             gateway.ssogw(self.data_dir, "db", "down")
-            gateway.ssogw(self.data_dir, "db", "up")
+            gateway.pair_up(self.data_dir)
+        say("bench pair: the standby synchronous, as production's (payments wait for it)")
         if a.reuse and (self.data_dir / "seeded.json").exists():
             marker = json.loads((self.data_dir / "seeded.json").read_text())
             if marker.get("persons") == a.persons and marker.get("seed") == a.seed:
