@@ -200,10 +200,11 @@ class LocalPair:
             self._turn_on_archiving(record)
         bin_dir = Path(record.bin_dir)
         self._start(bin_dir, "primary", record.primary_port)
-        # Read here, not by the server's OS user, who may not reach the checkout.
-        self._psql(
-            record, record.database, *self._role_variables(record), sql=ROLES_SQL.read_text()
-        )
+        # Read here, not by the server's OS user, who may not reach the checkout. Committed
+        # locally: the standby starts after this, and a synchronous one (local_failover) would
+        # hold these commits until it did.
+        roles = "SET synchronous_commit = local;\n" + ROLES_SQL.read_text()
+        self._psql(record, record.database, *self._role_variables(record), sql=roles)
         if not self._standby:
             return record
         if not (self.replica_dir / "standby.signal").exists():
