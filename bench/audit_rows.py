@@ -43,9 +43,9 @@ from typing import Any
 import asyncpg
 
 from app.audit.queries import AuditQueries
-from app.db.local_pair import SERVICE_ROLE, free_port, run_as
+from app.db.local_pair import SERVICE_ROLE, free_port
 from app.db.migrator import migrate
-from app.db.pg_binaries import OsUser, find_pg_bin, server_user
+from app.db.pg_binaries import OsUser, find_pg_bin, run_as, server_user
 from app.insured.demo_data import national_id_for
 
 ROOT = Path(__file__).resolve().parent.parent

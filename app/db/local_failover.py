@@ -29,8 +29,8 @@ from app.db.local_pair import (
     LocalPair,
     PairRecord,
     read_record,
-    run_as,
 )
+from app.db.pg_binaries import run_as
 
 STANDBY_NAME = "ssogw_replica"
 

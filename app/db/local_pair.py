@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -30,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from app.db.pg_binaries import OsUser, find_pg_bin, server_user
+from app.db.pg_binaries import OsUser, find_pg_bin, run_as, server_user
 from app.db.server_config import (
     ARCHIVE_BLOCK,
     BASE_BLOCK,
@@ -54,40 +55,44 @@ def _psql_bin(bin_dir: Path) -> str:
     return str(bin_dir / "psql") if (bin_dir / "psql").exists() else "psql"
 
 
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_CHOSEN_PORT = 10_000
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now, for a server started soon.
+
+    Chosen at random below the kernel's ephemeral range, not by binding port 0: a port from
+    that range, once released, may at once become the source port of any outgoing connection
+    on the machine (a second test worker's, a client's), and the server would then fail to
+    bind it. Where the range cannot be read, or leaves no room below, the kernel chooses.
+    """
+    below = _ephemeral_start()
+    if below - LOWEST_CHOSEN_PORT >= 1_000:
+        for _ in range(200):
+            port = LOWEST_CHOSEN_PORT + secrets.randbelow(below - LOWEST_CHOSEN_PORT)
+            if _bindable(port):
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+        return chosen
 
 
-def run_as(
-    user: OsUser, args: list[str], *, home: Path, check: bool = True, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run a PostgreSQL program as ``user`` in ``home``; RuntimeError naming it if it fails."""
-    env = {**os.environ, "LC_ALL": "C", "PGCONNECT_TIMEOUT": "5"}
-    if user.name is not None:
-        env["HOME"] = str(home)
-        env["USER"] = env["LOGNAME"] = user.name
-    result = subprocess.run(
-        args,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        user=user.uid,
-        group=user.gid,
-        extra_groups=[] if user.uid is not None else None,
-        check=False,
-        cwd=home,
-    )
-    if check and result.returncode != 0:
-        raise RuntimeError(
-            f"{Path(args[0]).name} failed ({result.returncode}): "
-            f"{(result.stderr or result.stdout).strip()[-2000:]}"
-        )
-    return result
+def _ephemeral_start() -> int:
+    try:
+        return int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 @dataclass(frozen=True, slots=True)

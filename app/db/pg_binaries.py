@@ -1,4 +1,5 @@
-"""Finding PostgreSQL server binaries and the unprivileged OS user that runs them."""
+"""Finding PostgreSQL server binaries and the unprivileged OS user that runs them, and
+running them as that user."""
 
 from __future__ import annotations
 
@@ -97,3 +98,31 @@ def _create_user(name: str) -> None:
             subprocess.run(command, check=True, capture_output=True)
             return
     raise PgBinariesNotFound(f"running as root and cannot create the OS user {name!r}")
+
+
+def run_as(
+    user: OsUser, args: list[str], *, home: Path, check: bool = True, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a PostgreSQL program as ``user`` in ``home``; RuntimeError naming it if it fails."""
+    env = {**os.environ, "LC_ALL": "C", "PGCONNECT_TIMEOUT": "5"}
+    if user.name is not None:
+        env["HOME"] = str(home)
+        env["USER"] = env["LOGNAME"] = user.name
+    result = subprocess.run(
+        args,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        user=user.uid,
+        group=user.gid,
+        extra_groups=[] if user.uid is not None else None,
+        check=False,
+        cwd=home,
+    )
+    if check and result.returncode != 0:
+        raise RuntimeError(
+            f"{Path(args[0]).name} failed ({result.returncode}): "
+            f"{(result.stderr or result.stdout).strip()[-2000:]}"
+        )
+    return result

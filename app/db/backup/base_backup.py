@@ -18,7 +18,8 @@ from pathlib import Path
 
 from app.db.backup.catalogue import DATA_DIR, BackupEntry, base_dir, write_entry
 from app.db.backup.wal_archive import switch_and_wait
-from app.db.local_pair import SUPERUSER, LocalPair, read_record, run_as
+from app.db.local_pair import SUPERUSER, LocalPair, read_record
+from app.db.pg_binaries import run_as
 
 _START_WAL = re.compile(r"^START WAL LOCATION: (\S+) \(file ([0-9A-F]{24})\)$", re.M)
 _TIMELINE = re.compile(r"^START TIMELINE: (\d+)$", re.M)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from app.db.backup.catalogue import BackupEntry, data_of, list_backups
 from app.db.backup.wal_archive import switch_and_wait
-from app.db.local_pair import SUPERUSER, LocalPair, free_port, read_record, run_as
+from app.db.local_pair import SUPERUSER, LocalPair, free_port, read_record
+from app.db.pg_binaries import run_as
 from app.db.server_config import append_block, restore_command
 from app.domain.calendar import BANGKOK
 
