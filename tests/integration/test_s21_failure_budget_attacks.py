@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from app.admission.service import split_token
 from app.admission.shared_failures import SharedFailures
 from app.main import Gateway
 from app.principals.shared_limits import FailureBudgetRepository
@@ -66,6 +67,29 @@ async def test_the_right_secret_is_admitted_after_concurrent_first_checks(
         "ok",
     ]
     for _ in range(PAIR):  # a whole budget of typos, after the successes, all checked
+        assert await outcome(a, forged(token) + uuid.uuid4().hex[:2], client) == "bad_token"
+
+
+async def test_a_check_that_holds_keeps_nothing_of_a_check_in_flight_elsewhere(
+    fleet: tuple[Gateway, Gateway],
+) -> None:
+    """The interleaving of the test above that two test workers' load brought about: the
+    right secret's first call on A reads the fleet's budgets while B's first call, the right
+    secret too, has spent a failure for its run and not yet given it back. A kept that
+    failure as its own memory of the budget, and once both had held, the client's third typo
+    on A was refused from that memory (``throttled``), its budget whole in the database."""
+    a, _ = fleet
+    token, client = await new_token(a), documentation_address()
+    parts = split_token(token)
+    assert parts is not None
+    checks = a.admission.checks
+    budgets = checks.throttle.budgets(client, f"client:{parts[0]}")
+    window_s = checks.throttle.window_s
+    store = FailureBudgetRepository(lambda: a.db.admission_pool)
+    assert min((await store.spend(budgets, window_s)).values()) >= 0  # B's run, in flight
+    assert await outcome(a, token, client) == "ok"
+    await store.give_back(budgets, window_s)  # B's secret held too
+    for _ in range(PAIR):  # a whole budget of typos, all checked
         assert await outcome(a, forged(token) + uuid.uuid4().hex[:2], client) == "bad_token"
 
 
