@@ -50,9 +50,15 @@ run: $(STAMP)
 	$(BIN)/ssogw demo --persons $(DEMO_PERSONS)
 	$(BIN)/ssogw serve
 
+# Two phases. First every test that does not hold the wall clock to a bound, on one worker a
+# core (each worker starts its own PostgreSQL pair; at most four). Then those that do (marked
+# `serial`: latency bounds, timeouts, timings compared, the reliability suite), alone on the
+# machine, where another worker's load cannot push them past their bounds.
+TEST_WORKERS := -n auto --maxprocesses 4
 test: $(STAMP)
 	scripts/ensure-os-tools
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(TEST_WORKERS) -m "not serial"
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m serial
 
 # Unit and contract tests: pure functions, the SOAP layer over a fake service, the XSD/WSDL and
 # golden files. None of them asks for the session's PostgreSQL pair, so none is started. The

@@ -304,6 +304,7 @@ async def compare(
     return timing
 
 
+@pytest.mark.serial
 async def test_an_unknown_user_takes_as_long_to_refuse_as_a_known_one(
     http: httpx.AsyncClient, registry: Registry
 ) -> None:

@@ -256,6 +256,7 @@ async def test_three_releases_append_and_link_at_once(scratch: PairRecord) -> No
     ],
     ids=["link_tails_nothing_waiting", "append_tails", "append_records"],
 )
+@pytest.mark.serial
 async def test_a_session_holding_the_head_through_a_new_function_is_ended(
     scratch: PairRecord,  # noqa: F811
     hold: str,

@@ -109,6 +109,7 @@ async def test_with_the_server_unreachable_every_caller_fails_and_then_recovers(
         await dead.close()
 
 
+@pytest.mark.serial
 async def test_with_the_chain_head_locked_callers_fail_in_time_and_then_recover(
     pool: asyncpg.Pool, settings: Settings
 ) -> None:

@@ -82,6 +82,7 @@ async def test_the_service_role_can_take_no_lock_on_the_chain_head(gw: Gateway) 
         await attacker.close()
 
 
+@pytest.mark.serial
 async def test_a_session_holding_the_head_through_the_append_function_is_ended_in_time(
     gw: Gateway, caplog: pytest.LogCaptureFixture
 ) -> None:

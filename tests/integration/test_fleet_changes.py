@@ -25,7 +25,7 @@ from tests.support.clock import PinnedClock
 from tests.support.fleet import instance, seconds_until, verdict
 from tests.support.wsse import digest_token
 
-pytestmark = pytest.mark.db
+pytestmark = [pytest.mark.db, pytest.mark.serial]  # each waits against PROMPT_S
 PROMPT_S = 2.0
 CHEAP = {"memory_kib": 8192, "time_cost": 1, "parallelism": 1}
 

@@ -48,6 +48,7 @@ def migrations(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.serial
 async def test_a_migration_waiting_on_a_lock_gives_up_and_lets_readers_through(
     scratch: PairRecord, migrations: Path
 ) -> None:
@@ -106,6 +107,7 @@ async def test_a_migration_waiting_on_a_lock_gives_up_and_lets_readers_through(
             conn.terminate()
 
 
+@pytest.mark.serial
 async def test_a_statement_over_the_statement_timeout_is_cancelled_and_named(
     scratch: PairRecord, migrations: Path
 ) -> None:

@@ -100,6 +100,7 @@ async def _cleanup(gw: Gateway, owner_pool: asyncpg.Pool, nids: list[str]) -> No
 
 
 # --- the settle wait waits for a session of another database ------------------------------------
+@pytest.mark.serial
 async def test_adding_a_rate_does_not_wait_for_a_transaction_of_another_database(
     pg_pair: tuple[LocalPair, PairRecord],
     gateway: Gateway,

@@ -73,6 +73,7 @@ async def _cleanup(
 
 
 # --- a stuck confirm, a rate line, and every other confirm ----------------------------------------
+@pytest.mark.serial
 async def test_a_rate_waiting_for_one_slow_confirm_holds_up_no_confirm_of_another_person(
     gateway: Gateway,
     partner: PartnerCredentials,
@@ -126,6 +127,7 @@ async def test_a_rate_waiting_for_one_slow_confirm_holds_up_no_confirm_of_anothe
 
 
 # --- a confirm waiting for its person's row holds the shared lock while it waits ------------------
+@pytest.mark.serial
 async def test_a_confirm_waiting_for_its_persons_row_does_not_stall_the_rates_and_the_fleet(
     gateway: Gateway,
     partner: PartnerCredentials,

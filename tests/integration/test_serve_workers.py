@@ -139,6 +139,7 @@ def test_two_workers_share_the_port_and_metrics_from_either_count_both(
             assert seen['ssogw_pool_connections_max{pool="primary"}'] == settings.primary_pool_max
 
 
+@pytest.mark.serial
 def test_a_worker_killed_is_started_again_and_the_counts_go_on(group: GatewayProcess) -> None:
     with connected(group.port) as conns:
         for _ in range(5):
@@ -158,6 +159,7 @@ def test_a_worker_killed_is_started_again_and_the_counts_go_on(group: GatewayPro
     assert f"worker 1 (pid {killed}) was killed by SIGKILL; starting it again" in group.log_text()
 
 
+@pytest.mark.serial
 def test_sigterm_drains_both_workers_then_the_server_exits(group: GatewayProcess) -> None:
     pids = workers_of(group.pid)
     with connected(group.port) as conns:

@@ -80,6 +80,7 @@ def stuck_worker_group(
         group.kill()
 
 
+@pytest.mark.serial
 def test_a_stuck_worker_does_not_hold_scrapes_past_their_timeout(
     stuck_worker_group: tuple[GatewayProcess, int],
 ) -> None:
@@ -203,6 +204,7 @@ def test_ctrl_c_stops_every_worker_without_a_traceback(
     assert_all_json(group.log_text())
 
 
+@pytest.mark.serial
 def test_a_second_ctrl_c_stops_the_workers_at_once(
     pg_pair: tuple[LocalPair, PairRecord], settings: Settings, tmp_path: Path
 ) -> None:

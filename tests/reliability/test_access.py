@@ -44,7 +44,7 @@ from tests.reliability.soap_wire import (
 )
 from tests.reliability.workload import current_month
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.serial]
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,7 @@ from tests.reliability.observe import readiness, wait_until
 from tests.reliability.soap_wire import Partner
 from tests.reliability.workload import Workload
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.serial]
 
 NAMES = ("spool-a", "spool-b")
 OUTAGE_S = 2.0

@@ -42,7 +42,7 @@ from tests.reliability.workload import (
     current_month,
 )
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.serial]
 
 CLIENTS = 50
 PER_CLIENT = 40  # 2,000 confirms, each a different person and transaction

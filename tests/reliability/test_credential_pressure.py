@@ -29,7 +29,7 @@ from tests.reliability.observe import scrape
 from tests.reliability.soap_wire import CT11, Partner, inquire_body, read_answer, signed
 from tests.unit.soap.envelopes import envelope, text_token
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.serial]
 
 ATTACKERS = 8  # half with PasswordText, half with bearer tokens
 ATTACK_RATE = 3.0  # requests/s per attacker, as in the issue

@@ -40,7 +40,7 @@ from tests.reliability.workload import ConfirmSpec, Workload, confirm, current_m
 from tests.support.pair import session_pair
 from tests.support.people import add_person
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.serial]
 
 RETRYABLE = "server.store_unavailable"
 MAX_REFUSING_S = 10.0

@@ -24,7 +24,7 @@ from tests.reliability.figures import FIGURES
 from tests.reliability.gateway_process import GatewayProcess
 from tests.reliability.soap_wire import CT11, inquire_body, read_answer, signed
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.serial]
 
 RATE = 20.0
 MEASURE_S = 4.0

@@ -27,7 +27,7 @@ from tests.reliability.raw_http import build_request, trickle
 from tests.reliability.soap_wire import CT11, Partner, inquire_body, signed
 from tests.reliability.workload import ConfirmSpec, confirm, current_month
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.serial]
 
 HELD = 6  # confirms held in flight by row locks (each holds one of the 10 primary connections)
 SLOW = 4  # inquiries whose bodies trickle in across the signal

@@ -36,7 +36,7 @@ from tests.reliability.soap_wire import (
     signed,
 )
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.serial]
 
 SOAP_CASES = load_cases("soap")
 HTTP_CASES = load_cases("http")

@@ -23,7 +23,7 @@ from tests.reliability.gateway_process import GatewayProcess
 from tests.reliability.observe import scrape, wait_until
 from tests.reliability.workload import ConfirmSpec, confirm, current_month
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.serial]
 
 POOL_MAX = 10  # SSOGW_PRIMARY_POOL_MAX (the default)
 BURST = POOL_MAX + 2

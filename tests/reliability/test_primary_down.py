@@ -24,7 +24,7 @@ from tests.reliability.observe import readiness, wait_until
 from tests.reliability.soap_wire import Partner
 from tests.reliability.workload import Call, ConfirmSpec, Workload, confirm, current_month
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.serial]
 
 ANSWER_WITHIN_S = 5.0
 OUTAGE_S = 2.0

@@ -22,7 +22,7 @@ from app.settings import Settings
 from tests.reliability.conftest import ensure_pair_up
 from tests.support.people import add_person
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.serial]
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from tests.reliability.observe import (
 from tests.reliability.soap_wire import Partner, inquire_body
 from tests.reliability.workload import Workload, send
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.serial]
 MAX_LAG_S = 2.0  # SSOGW_REPLICA_MAX_LAG_S of the test gateways
 
 

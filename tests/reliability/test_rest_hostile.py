@@ -27,7 +27,7 @@ from tests.reliability.hostile_inputs import (
 )
 from tests.reliability.soap_wire import Partner
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.serial]
 
 REST_CASES = load_cases("rest")
 

@@ -31,7 +31,7 @@ from tests.reliability.slow_sockets import slow_sockets
 from tests.reliability.soap_wire import CT11, Partner, inquire_body, signed
 from tests.reliability.soap_wire import read_answer as soap_answer
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.serial]
 
 SLOW_SOCKETS = 5_000
 PER_ADDRESS = 256

@@ -32,7 +32,7 @@ from tests.reliability.soap_wire import (
 from tests.reliability.workload import current_month
 from tests.unit.soap.envelopes import SOAP11, SOAP12
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.serial]
 
 FUZZ = settings(
     max_examples=200,
