@@ -274,13 +274,15 @@ class Bench:
             f"{name}: warm-up {a.warmup:.0f} s, then closed loop {a.duration:.0f} s"
             f" ({a.connections} connections)"
         )
-        self.wrk(script, base, duration=a.warmup, count=count, **env)
+        self.wrk(script, base, duration=a.warmup, count=count, rate=None, open_threads=None, **env)
         serving = process or next(
             p for p in (self.gw, self.bare, self.peer) if p and p.base == base
         )
         servers = cpu_split.postmasters(self.data_dir)
         before = cpu_split.mark(serving.proc.pid, servers)
-        result = self.wrk(script, base, duration=a.duration, count=count, **env)
+        result = self.wrk(
+            script, base, duration=a.duration, count=count, rate=None, open_threads=None, **env
+        )
         after = cpu_split.mark(serving.proc.pid, servers)
         cpu = cpu_split.split(before, after, result.requests)
         self.figures.setdefault("cpu", {})[name] = cpu
