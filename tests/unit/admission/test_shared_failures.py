@@ -121,6 +121,47 @@ async def test_a_caller_throttled_elsewhere_is_refused_here_from_memory() -> Non
     assert store.asked == 1, "the fleet's answer was not kept"
 
 
+class Fleet(Store):
+    """The fleet's budgets as the database keeps them: a spend takes one of each only when
+    every one has one left (else says below 0), and a check that held gives it back."""
+
+    async def spend(
+        self, budgets: Sequence[tuple[str, int]], window_s: float
+    ) -> Mapping[str, float]:
+        await self._answer()
+        if any(size - self.spent.get(key, 0) < 1 for key, size in budgets):
+            return {key: -1.0 for key, _ in budgets}
+        return await super().spend(budgets, window_s)
+
+    async def give_back(self, budgets: Sequence[tuple[str, int]], window_s: float) -> None:
+        for key, _ in budgets:
+            self.spent[key] -= 1
+
+
+async def test_a_typo_beside_a_check_in_flight_elsewhere_costs_the_client_one_failure() -> None:
+    """Another instance's check of the right secret has spent a failure for its run when the
+    client's typo here is checked; once that check holds and gives it back, the client has
+    every failure of its budget but the typo's, here as in the database (this instance kept
+    what the typo's spend left, the failure in flight with it, and refused the last typo
+    from memory: ``throttled``)."""
+    store = Fleet()
+    throttle = FailureThrottle(per_pair=5, per_name=20, per_address=30, window_s=60,
+                               monotonic=lambda: 1000.0)  # fmt: skip
+    checks = CredentialChecks(hashing=SecretHashing(**CHEAP), throttle=throttle,
+                              fleet=SharedFailures(store))  # fmt: skip
+    budgets = throttle.budgets("198.51.100.7", "partner:cvs")
+    await store.spend(budgets, 60)  # the other instance's check, in flight
+    assert not await checks.holds(presented("typo"))
+    await store.give_back(budgets, 60)  # it held
+    answers: list[object] = []
+    for _ in range(4):
+        try:
+            answers.append(await checks.holds(presented("typo")))
+        except Unauthenticated as refused:
+            answers.append(refused.reason)
+    assert answers == [False] * 4, answers
+
+
 async def test_a_full_pool_refuses_before_the_fleet_is_asked() -> None:
     store = Store()
     hashing = SecretHashing(workers=1, queue=0, memory_kib=65536, time_cost=2, parallelism=1)
