@@ -160,12 +160,9 @@ class CredentialChecks:
         sent = False
         if self.fleet is not None:
             try:
-                # Kept here only when the fleet refuses: a budget lowered by a check in flight
-                # elsewhere, which may yet hold and give its failure back, is not this
-                # instance's to remember (a failure here learns what its spend left, below).
-                left = await self.fleet.left(budgets, window_s)
-                if self.throttle.throttled(p.address, name) or _spent(budgets, left):
-                    self.throttle.learn(budgets, left)
+                # Kept here only where the fleet refuses (FailureThrottle.learn).
+                self.throttle.learn(budgets, await self.fleet.left(budgets, window_s))
+                if self.throttle.throttled(p.address, name):
                     raise _throttled()
                 # Spent before the run, when there is one to spend: checks racing this one, here
                 # or on other instances, cannot all read the same failure left. Lost to a race,
@@ -183,11 +180,6 @@ class CredentialChecks:
             # its answer lost (it may have been made; at most one more, up to the budget's size).
             await self.fleet.give_back(budgets, window_s)
         return holds, {} if holds else spent
-
-
-def _spent(budgets: list[tuple[str, int]], left: Mapping[str, float]) -> bool:
-    """Whether the fleet has less than one failure left of one of ``budgets``."""
-    return any(left.get(key, float(size)) < 1.0 for key, size in budgets)
 
 
 def _throttled() -> Unauthenticated:

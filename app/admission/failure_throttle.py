@@ -100,11 +100,18 @@ class FailureThrottle:
 
     def learn(self, budgets: list[tuple[str, int]], left: Mapping[str, float]) -> None:
         """Take what the fleet says is ``left`` of ``budgets`` now (``SharedFailures``) where
-        it is less than this instance holds: a budget spent elsewhere is refused here from
-        memory until it refills, not read again for each call."""
+        it refuses (less than one) and this instance holds more: a budget spent elsewhere is
+        refused here from memory until it refills, not read again for each call.
+
+        Only a refusal: what the fleet says is left counts the failures that checks in flight
+        elsewhere have spent for their runs, and those that hold give theirs back. Kept here,
+        such a failure would stay spent for this instance's callers until it refilled (a
+        client whose right secret was being checked on another instance lost a typo here).
+        The fleet's budgets are asked before every check anyway; this memory only spares a
+        refused caller the reads."""
         now = self._monotonic()
         for key, limit in budgets:
-            if key in left and left[key] < self._left(key, limit, now):
+            if key in left and left[key] < min(1.0, self._left(key, limit, now)):
                 self._budgets.pop(key, None)
                 self._budgets[key] = (max(0.0, left[key]), now)
         self._bound()
