@@ -62,28 +62,28 @@ LOWEST_CHOSEN_PORT = 10_000
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now, for a server started soon.
 
-    Chosen at random below the kernel's ephemeral range, not by binding port 0: a port from
+    Chosen at random outside the kernel's ephemeral range, not by binding port 0: a port from
     that range, once released, may at once become the source port of any outgoing connection
     on the machine (a second test worker's, a client's), and the server would then fail to
-    bind it. Where the range cannot be read, or leaves no room below, the kernel chooses.
+    bind it. Where the range cannot be read, or leaves too few ports outside, the kernel chooses.
     """
-    below = _ephemeral_start()
-    if below - LOWEST_CHOSEN_PORT >= 1_000:
-        for _ in range(200):
-            port = LOWEST_CHOSEN_PORT + secrets.randbelow(below - LOWEST_CHOSEN_PORT)
-            if _bindable(port):
-                return port
+    spare = _outside_ephemeral_range()
+    for _ in range(200 if len(spare) >= 1_000 else 0):
+        port = spare[secrets.randbelow(len(spare))]
+        if _bindable(port):
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         chosen: int = sock.getsockname()[1]
         return chosen
 
 
-def _ephemeral_start() -> int:
+def _outside_ephemeral_range() -> list[int]:
     try:
-        return int(EPHEMERAL_RANGE.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 0
+        low, high = (int(n) for n in EPHEMERAL_RANGE.read_text().split())
+    except (OSError, ValueError):
+        return []
+    return [*range(LOWEST_CHOSEN_PORT, low), *range(high + 1, 65_536)]
 
 
 def _bindable(port: int) -> bool:

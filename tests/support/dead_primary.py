@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import socket
-
 import asyncpg
 
-
-def closed_port() -> int:
-    """A port nothing listens on (bound for a moment, then let go)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from app.db.local_pair import free_port
 
 
 async def unreachable_pool() -> asyncpg.Pool:
-    """A pool whose every connection attempt is refused within a second; close it after."""
+    """A pool whose every connection attempt is refused within a second; close it after.
+
+    The port is ``free_port``'s, outside the kernel's ephemeral range: a connection to one
+    inside it that nothing listens on may, rarely, be given that same port as its source and
+    connect to itself."""
     return await asyncpg.create_pool(
-        f"postgresql://ssogw@127.0.0.1:{closed_port()}/ssogw", min_size=0, max_size=1, timeout=1
+        f"postgresql://ssogw@127.0.0.1:{free_port()}/ssogw", min_size=0, max_size=1, timeout=1
     )
