@@ -9,6 +9,7 @@ import pwd
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,7 +96,13 @@ def _create_user(name: str) -> None:
         ["adduser", "--system", "--no-create-home", "--group", name],
     ):
         if shutil.which(command[0]):
-            subprocess.run(command, check=True, capture_output=True)
+            try:
+                subprocess.run(command, check=True, capture_output=True)
+            except subprocess.CalledProcessError:
+                # Another process (a second test worker) may be making it at the same time: its
+                # useradd holds the lock on /etc/passwd (exit 10) or has made it (exit 9).
+                if not _appears(name, within_s=2.0):
+                    raise
             return
     raise PgBinariesNotFound(f"running as root and cannot create the OS user {name!r}")
 
@@ -126,3 +133,15 @@ def run_as(
             f"{(result.stderr or result.stdout).strip()[-2000:]}"
         )
     return result
+
+
+def _appears(name: str, *, within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            pwd.getpwnam(name)
+            return True
+        except KeyError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
