@@ -13,9 +13,9 @@ differ refill the same budget alike.
 
 Each instance keeps its own budgets too (``FailureThrottle``), spent with these and lowered to
 what these say is left where they refuse (``learn``): a caller throttled elsewhere is refused
-here from memory until its budget refills, not read again for each call. While the database does not answer
-(within ``TIMEOUT_S``, or an error) the instance's own budgets hold alone: the fleet grants at
-most one budget a process, as before. The database is asked again ``RETRY_S`` later; the log
+here from memory until its budget refills, not read again for each call. While the database
+does not answer (within ``TIMEOUT_S``, or an error) the instance's own budgets hold alone: the
+fleet grants at most one budget a process, as before. The database is asked again ``RETRY_S`` later; the log
 says so once each way.
 """
 
