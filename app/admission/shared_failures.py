@@ -15,8 +15,8 @@ Each instance keeps its own budgets too (``FailureThrottle``), spent with these 
 what these say is left where they refuse (``learn``): a caller throttled elsewhere is refused
 here from memory until its budget refills, not read again for each call. While the database
 does not answer (within ``TIMEOUT_S``, or an error) the instance's own budgets hold alone: the
-fleet grants at most one budget a process, as before. The database is asked again ``RETRY_S`` later; the log
-says so once each way.
+fleet grants at most one budget a process, as before. The database is asked again ``RETRY_S``
+later; the log says so once each way.
 """
 
 from __future__ import annotations
