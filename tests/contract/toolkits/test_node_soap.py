@@ -19,6 +19,7 @@ import pytest
 
 from app.admission.credentials import PasswordType
 from tests.contract.conftest import LiveServer
+from tests.support.npm import npm_ci
 from tests.unit.soap.fake_counter import PASSWORD, RETURNED_ID, S39_ID, S40_ID, USERNAME
 
 pytestmark = pytest.mark.toolkit
@@ -27,33 +28,14 @@ HERE = Path(__file__).parent
 FLOW = HERE / "soap_flow.js"
 
 
-def _installed() -> bool:
-    """Whether node_modules holds exactly what package-lock.json names."""
-    hidden = HERE / "node_modules" / ".package-lock.json"
-    if not hidden.exists():
-        return False
-    locked = json.loads((HERE / "package-lock.json").read_text())["packages"]
-    present = json.loads(hidden.read_text())["packages"]
-    return bool(present == {path: entry for path, entry in locked.items() if path})
-
-
 @pytest.fixture(scope="module")
 def node() -> str:
     """node, with node-soap as locked installed beside this file."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("node and npm are not installed: the node-soap client cannot run")
-    if not _installed():
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"],
-            cwd=HERE,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if done.returncode != 0:
-            pytest.skip(f"npm ci could not install node-soap: {done.stderr.strip()[-500:]}")
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the node-soap client cannot run")
+    if (failed := npm_ci(HERE)) is not None:
+        pytest.skip(f"npm ci could not install node-soap: {failed}")
     return node
 
 
