@@ -50,23 +50,29 @@ run: $(STAMP)
 	$(BIN)/ssogw demo --persons $(DEMO_PERSONS)
 	$(BIN)/ssogw serve
 
-# Two phases. First every test that does not hold the wall clock to a bound, on one worker a
-# core (each worker starts its own PostgreSQL pair; at most four). Then those that do (marked
-# `serial`: latency bounds, timeouts, timings compared, the reliability suite), alone on the
-# machine, where another worker's load cannot push them past their bounds.
-TEST_WORKERS := -n auto --maxprocesses 4
+# pytest-xdist workers: one for each CPU this process may use (its affinity and its cgroup's
+# quota, as `ssogw serve` counts them: app/workers/cpus.py), at most four.
+TEST_WORKERS = -n $$($(BIN)/python -c 'from app.workers.cpus import usable_cpus; print(min(4, usable_cpus()))')
+
+# Two phases. First every test that does not hold the wall clock to a bound, on the workers
+# (each starts its own PostgreSQL pair). Then those that do (marked `serial`: latency bounds,
+# timeouts, timings compared, the reliability suite), alone on the machine, where another
+# worker's load cannot push them past their bounds. The second runs even when the first
+# fails, so that one run reports every failure.
 test: $(STAMP)
 	scripts/ensure-os-tools
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(TEST_WORKERS) -m "not serial"
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m serial
+	status=0; \
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(TEST_WORKERS) -m "not serial" || status=$$?; \
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m serial || status=$$?; \
+	exit $$status
 
 # Unit and contract tests: pure functions, the SOAP layer over a fake service, the XSD/WSDL and
 # golden files. None of them asks for the session's PostgreSQL pair, so none is started. The
 # partner toolkit tests (JAX-WS wsimport + javac, node-soap; marked `toolkit`) run in `make test`.
-# One pytest-xdist worker a core: a third of the tests' time is waiting on timers and threads.
+# On the test workers (above): a third of the tests' time is waiting on timers and threads.
 FAST_TESTS := tests/unit tests/contract
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto -m "not toolkit" $(FAST_TESTS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(TEST_WORKERS) -m "not toolkit" $(FAST_TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests bench

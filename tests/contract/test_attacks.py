@@ -58,6 +58,7 @@ def _assert_client_fault(response: httpx.Response, code: str, status: int = 500)
         ("undeclared_entity", "not_well_formed"),
     ],
 )
+@pytest.mark.serial
 def test_entity_attacks(
     http: httpx.Client, live_server: LiveServer, name: str, reason: str
 ) -> None:
@@ -69,6 +70,7 @@ def test_entity_attacks(
     assert live_server.fake.calls == []
 
 
+@pytest.mark.serial
 def test_ten_thousand_deep_nesting(http: httpx.Client) -> None:
     response, elapsed = _send(http, _deep(10_000, closed=False))
     _assert_client_fault(response, "client.invalid_envelope")
@@ -76,6 +78,7 @@ def test_ten_thousand_deep_nesting(http: httpx.Client) -> None:
     assert elapsed < QUICK_S
 
 
+@pytest.mark.serial
 def test_ten_thousand_deep_nesting_closed_is_refused_too(http: httpx.Client) -> None:
     # Closed, the document is 70 KB: over the size cap before its depth is even looked at.
     response, elapsed = _send(http, _deep(10_000, closed=True))
@@ -83,6 +86,7 @@ def test_ten_thousand_deep_nesting_closed_is_refused_too(http: httpx.Client) -> 
     assert elapsed < QUICK_S
 
 
+@pytest.mark.serial
 def test_many_elements(http: httpx.Client) -> None:
     head = b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><a>'
     body = head + b"<b/>" * 15_000 + b"</a></s:Body></s:Envelope>"

@@ -340,6 +340,7 @@ async def test_confirms_committed_within_the_link_wait_are_linked_in_one_stateme
         await verify_whole(pool)
 
 
+@pytest.mark.serial
 async def test_the_gateways_linker_waits_as_long_as_its_setting_says(
     scratch: PairRecord,  # noqa: F811
     tmp_path: Path,

@@ -146,6 +146,7 @@ async def _ended(gateway: Gateway, conn: asyncpg.Connection) -> bool:
     return False
 
 
+@pytest.mark.serial
 async def test_a_session_holding_the_seal_lock_makes_the_round_blocked(
     gw: Gateway, clock: PinnedClock, caplog: pytest.LogCaptureFixture
 ) -> None:

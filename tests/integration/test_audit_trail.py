@@ -160,6 +160,7 @@ async def test_a_burst_of_200_records_is_one_or_two_commits(
     print(f"\naudit group commit, burst of 200: {records / batches:.1f} per batch")
 
 
+@pytest.mark.serial
 async def test_the_writer_lingers_for_company_only_after_a_small_batch(
     pool: asyncpg.Pool,
 ) -> None:

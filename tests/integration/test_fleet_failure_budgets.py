@@ -93,6 +93,7 @@ async def test_a_guesser_alternating_instances_gets_one_budget(
     assert answers == ["bad_token"] * PAIR + ["throttled"] * PAIR
 
 
+@pytest.mark.serial
 async def test_a_shared_budget_refills_over_its_window(gateway: Gateway) -> None:
     store = FailureBudgetRepository(lambda: gateway.db.admission_pool)
     key = f"name|client:{uuid.uuid4().hex[:12]}"

@@ -189,6 +189,7 @@ async def test_remote_apply_puts_the_payment_on_the_standby_before_the_answer(
     assert applied_seen == LATENCY_CONFIRMS
 
 
+@pytest.mark.serial
 async def test_a_standby_that_does_not_apply_makes_payments_fail_retryably_not_hang(
     fleet: tuple[Gateway, Gateway],
     settings: Settings,

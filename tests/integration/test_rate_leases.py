@@ -73,6 +73,7 @@ async def admitted_during(
     return admitted
 
 
+@pytest.mark.serial
 async def test_three_instances_together_admit_the_rate(pool: asyncpg.Pool) -> None:
     rate, seconds = 20.0, 2.0
     k = key()

@@ -103,6 +103,7 @@ class Ticks:
         return self.now
 
 
+@pytest.mark.serial
 async def test_a_stale_budget_held_elsewhere_does_not_switch_the_fleets_budgets_off(
     owner_pool: asyncpg.Pool, gateway: Gateway
 ) -> None:
@@ -126,6 +127,7 @@ async def test_a_stale_budget_held_elsewhere_does_not_switch_the_fleets_budgets_
         assert 1 <= (await fleet.left([(key, 2)], 60.0)).get(key, 0) < 2, "taken for away"
 
 
+@pytest.mark.serial
 async def test_a_backlog_of_budgets_full_again_is_pruned_without_dropping_answers(
     owner_pool: asyncpg.Pool, gateway: Gateway
 ) -> None:

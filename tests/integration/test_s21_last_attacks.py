@@ -39,6 +39,7 @@ async def checked(fleet: SharedFailures, budgets: Sequence[tuple[str, int]]) -> 
         await fleet.give_back(budgets, 60.0)
 
 
+@pytest.mark.serial
 async def test_a_right_secret_gets_its_failure_back_though_another_check_timed_out_meanwhile(
     owner_pool: asyncpg.Pool, gateway: Gateway
 ) -> None:
@@ -71,6 +72,7 @@ class SlowPrune(FailureBudgetRepository):
         return await super().prune(window_s)
 
 
+@pytest.mark.serial
 async def test_a_prune_outlasting_the_timeout_keeps_the_spends_answer(
     owner_pool: asyncpg.Pool, gateway: Gateway
 ) -> None:

@@ -150,6 +150,7 @@ async def test_a_hash_made_here_verifies_and_a_wrong_secret_or_no_hash_does_not(
     assert not await hashing.verify(None, "right")  # the dummy: checked, never matched
 
 
+@pytest.mark.serial
 async def test_the_event_loop_keeps_running_while_argon2_works() -> None:
     """A verification of ~0.1 s: the loop's ticks of 5 ms must go on meanwhile."""
     hashing = SecretHashing(memory_kib=65536, time_cost=2, parallelism=1)
@@ -172,6 +173,7 @@ async def test_the_event_loop_keeps_running_while_argon2_works() -> None:
     assert max(gaps) < 0.05, f"the loop stalled {max(gaps) * 1000:.0f} ms"
 
 
+@pytest.mark.serial
 async def test_a_full_pool_refuses_at_once_rather_than_queueing() -> None:
     hashing = SecretHashing(workers=1, queue=1, memory_kib=65536, time_cost=2, parallelism=1)
     stored = await hashing.hash("right")
