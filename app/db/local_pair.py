@@ -27,7 +27,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -59,8 +59,9 @@ EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 LOWEST_CHOSEN_PORT = 10_000
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now, for a server started soon.
+def free_port(*, besides: Collection[int] = ()) -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now, for a server started soon;
+    not one of ``besides`` (ports chosen for servers not yet started).
 
     Chosen at random outside the kernel's ephemeral range, not by binding port 0: a port from
     that range, once released, may at once become the source port of any outgoing connection
@@ -70,7 +71,7 @@ def free_port() -> int:
     spare = _outside_ephemeral_range()
     for _ in range(200 if len(spare) >= 1_000 else 0):
         port = spare[secrets.randbelow(len(spare))]
-        if _bindable(port):
+        if port not in besides and _bindable(port):
             return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -238,12 +239,13 @@ class LocalPair:
             hba.write("\n# ssogw: loopback only, trust (local development pair)\n")
             hba.write("host all all 127.0.0.1/32 trust\n")
             hba.write("host replication all 127.0.0.1/32 trust\n")
+        primary_port = free_port()
         record = PairRecord(
             bin_dir=str(bin_dir),
             bin_source=source,
             os_user=self.user.name,
-            primary_port=free_port(),
-            replica_port=free_port(),
+            primary_port=primary_port,
+            replica_port=free_port(besides=(primary_port,)),
             durable=self._durable,
         )
         (self.root / RECORD_FILE).write_text(json.dumps(asdict(record), indent=2) + "\n")

@@ -4,6 +4,7 @@ before the server binds it (two test workers did: "address already in use")."""
 
 from __future__ import annotations
 
+import itertools
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,3 +80,15 @@ def test_without_room_outside_the_range_the_kernel_chooses(
     port = free_port()
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", port))
+
+
+def test_a_port_chosen_for_a_server_not_yet_started_is_not_chosen_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pair's primary and standby get their ports before either server binds one."""
+    spare = local_pair._outside_ephemeral_range()
+    draws = itertools.chain([0, 0], itertools.count(1))  # the primary's port drawn again
+    monkeypatch.setattr(local_pair.secrets, "randbelow", lambda _n: next(draws))
+    primary = free_port()
+    assert primary == spare[0]
+    assert free_port(besides=(primary,)) != primary
