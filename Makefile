@@ -58,11 +58,13 @@ TEST_WORKERS = -n $$($(BIN)/python -c 'from app.workers.cpus import usable_cpus;
 # (each starts its own PostgreSQL pair). Then those that do (marked `serial`: latency bounds,
 # timeouts, timings compared, the reliability suite), alone on the machine, where another
 # worker's load cannot push them past their bounds. The second runs even when the first
-# fails, so that one run reports every failure.
+# fails, so that one run reports every failure; not when it was interrupted (exit 2: Ctrl-C,
+# or tests that could not be collected).
 test: $(STAMP)
 	scripts/ensure-os-tools
 	status=0; \
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(TEST_WORKERS) -m "not serial" || status=$$?; \
+	[ $$status -ne 2 ] || exit 2; \
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m serial || status=$$?; \
 	exit $$status
 

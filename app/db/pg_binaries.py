@@ -99,8 +99,8 @@ def _create_user(name: str) -> None:
             try:
                 subprocess.run(command, check=True, capture_output=True)
             except subprocess.CalledProcessError:
-                # Another process (a second test worker) may be making it at the same time: its
-                # useradd holds the lock on /etc/passwd (exit 10) or has made it (exit 9).
+                # Another process (a second test worker) may be making it at the same time:
+                # its useradd holds the lock on /etc/passwd (exit 1), or has made it (exit 9).
                 if not _appears(name, within_s=2.0):
                     raise
             return

@@ -11,7 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.reliability.gateway_process import REPO
+
+pytestmark = pytest.mark.serial  # the reliability suite runs alone (docs/development.md)
 
 # A stand-in for the test session: it starts a child as GatewayProcess does, says its pid and
 # waits to be killed.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -30,7 +31,8 @@ def installed(folder: Path) -> bool:
 def npm_ci(folder: Path, *flags: str) -> str | None:
     """Install ``folder``'s locked packages unless they are there: None when they are, else
     why they are not (no npm, or npm's own error)."""
-    lock = Path(tempfile.gettempdir()) / f"ssogw-npm-{_digest(folder)}.lock"
+    # Named for the user too: another user's file of the same name could not be opened.
+    lock = Path(tempfile.gettempdir()) / f"ssogw-npm-{os.getuid()}-{_digest(folder)}.lock"
     with lock.open("w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # released when the file is closed
         if installed(folder):
