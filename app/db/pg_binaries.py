@@ -15,6 +15,8 @@ from pathlib import Path
 
 REQUIRED = ("initdb", "pg_ctl", "pg_basebackup", "postgres")
 SERVICE_USER = "ssogw-pg"
+#: How long a process whose useradd failed waits for another's to make the same user.
+USER_APPEARS_WITHIN_S = 2.0
 
 
 class PgBinariesNotFound(RuntimeError):
@@ -101,7 +103,7 @@ def _create_user(name: str) -> None:
             except subprocess.CalledProcessError:
                 # Another process (a second test worker) may be making it at the same time:
                 # its useradd holds the lock on /etc/passwd (exit 1), or has made it (exit 9).
-                if not _appears(name, within_s=2.0):
+                if not _appears(name, within_s=USER_APPEARS_WITHIN_S):
                     raise
             return
     raise PgBinariesNotFound(f"running as root and cannot create the OS user {name!r}")

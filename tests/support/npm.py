@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 
-def installed(folder: Path) -> bool:
+def _installed(folder: Path) -> bool:
     """Whether ``folder``'s node_modules holds exactly what its package-lock.json names."""
     hidden = folder / "node_modules" / ".package-lock.json"
     if not hidden.exists():
@@ -35,7 +35,7 @@ def npm_ci(folder: Path, *flags: str) -> str | None:
     lock = Path(tempfile.gettempdir()) / f"ssogw-npm-{os.getuid()}-{_digest(folder)}.lock"
     with lock.open("w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # released when the file is closed
-        if installed(folder):
+        if _installed(folder):
             return None
         npm = shutil.which("npm")
         if npm is None:

@@ -44,5 +44,6 @@ def test_a_user_that_could_not_be_made_is_an_error(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(pg_binaries.os, "geteuid", lambda: 0)
     monkeypatch.setattr(pg_binaries.pwd, "getpwnam", lookup)
     monkeypatch.setattr(pg_binaries.subprocess, "run", useradd)
+    monkeypatch.setattr(pg_binaries, "USER_APPEARS_WITHIN_S", 0.2)  # no one is making it
     with pytest.raises(subprocess.CalledProcessError):
         pg_binaries.server_user()
