@@ -71,6 +71,12 @@ HTTP_ROWS = (
     ("soap_confirm", "SOAP ConfirmPayment", 0.10, 30.0),
     ("peer_soap", "spyne peer SOAP inquiry (no admission, rules or audit)", None, None),
     ("peer_rest", "spyne peer JSON inquiry (no admission, rules or audit)", None, None),
+    (
+        "essential",
+        "essential-work SOAP inquiry (digest, one read, its record; no more)",
+        None,
+        None,
+    ),
 )
 #: The gateway's operations and the peer's figure each is compared with ("of peer").
 PEER_OF = {"soap_inquiry": "peer_soap", "rest_inquiry": "peer_rest"}
@@ -88,9 +94,11 @@ def all_cores_row(f: dict[str, Any]) -> list[str] | None:
         return None
     ratio = group["rps"] / one if one else None
     workers = f.get("all_cores_workers", "?")
+    machine = f.get("machine_scaling", {}).get("ratio")
     return [
         f"SOAP InquireContribution, all cores ({workers} workers)"
-        + ("" if ratio is None else f": {ratio:.2f}× one worker"),
+        + ("" if ratio is None else f": {ratio:.2f}× one worker")
+        + ("" if machine is None else f" (plain Python, two processes: {machine:.2f}× one)"),
         _rate(group["rps"]), _ms(group["p50_ms"]), _ms(group["p99_ms"]),
         "–", "–", "–", "–", "–", str(sum(group["errors"].values())),
         f"≥ {ALL_CORES_TARGET:.1f}× one worker",

@@ -11,13 +11,16 @@ persons on a 2-core machine):
    VACUUM, CHECKPOINT, the standby caught up, the read relations in both servers' page cache);
 3. ``ssogw serve --workers 1`` and ``bench/bare_app.py`` (the same uvicorn settings);
    the spyne peer (``bench/peer``: gunicorn, one sync worker, the same read on the same replica;
-   ``--skip-peer`` leaves it out); a bench partner and client;
-4. closed loop (wrk, ``--connections`` connections): the bare constant endpoint, the asyncpg
-   primary-key lookup without HTTP (``bench/pk_lookup.py``), SOAP InquireContribution, REST
-   inquiry, SOAP ConfirmPayment (each confirm a different person and transaction), the peer's
-   SOAP and JSON inquiry; then SOAP InquireContribution on all cores: ``ssogw serve --workers
-   N`` (N: ``--all-cores-workers``, else the CPUs this process may use), the machine's
-   throughput beside the one-worker figure (``--skip-all-cores`` leaves it out);
+   ``--skip-peer`` leaves it out); a bench partner and client; the essential-work service
+   (``bench/essential_app.py``: an inquiry's essential work alone, ``--skip-essential``);
+4. the machine's own two-process figure (``bench/machine_scaling.py``: plain Python alone,
+   then in two processes at once); closed loop (wrk, ``--connections`` connections): the bare
+   constant endpoint, the asyncpg primary-key lookup without HTTP (``bench/pk_lookup.py``),
+   SOAP InquireContribution, REST inquiry, SOAP ConfirmPayment (each confirm a different person
+   and transaction), the peer's SOAP and JSON inquiry, the essential-work service's SOAP
+   inquiry; then SOAP InquireContribution on all cores: ``ssogw serve --workers N`` (N:
+   ``--all-cores-workers``, else the CPUs this process may use), the machine's throughput
+   beside the one-worker figure (``--skip-all-cores`` leaves it out);
 5. open loop at half of each one's maximum: p50/p99 from the time each request was due;
 6. a soak until the service has answered ``--soak-requests`` (1,000,000) requests, its RSS
    sampled along the way;
@@ -43,8 +46,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from app.db.local_pair import read_record
 from app.workers.cpus import usable_cpus
-from bench import cpu_split, gateway, peer_service, report, settle
+from bench import (
+    cpu_split,
+    essential_service,
+    gateway,
+    machine_scaling,
+    peer_service,
+    report,
+    settle,
+)
 from bench.gateway import OUT, ROOT, Principals, Process, lua_env
 from bench.wrk import WrkResult, lua_selfcheck, run_wrk
 
@@ -120,6 +132,7 @@ class Bench:
         self.gw: Process | None = None
         self.bare: Process | None = None
         self.peer: Process | None = None
+        self.essential: Process | None = None
         self.principals: Principals | None = None
 
     # --- environment of the Lua scripts
@@ -239,10 +252,17 @@ class Bench:
             replica = gateway.pair_dsns(self.data_dir)[1]
             self.peer = peer_service.start_peer(replica, OUT / "peer.log")
         self.principals = asyncio.run(gateway.register(self.data_dir, self.run_id))
+        if not self.args.skip_essential:
+            say("starting the essential-work service (bench/essential_app.py)")
+            pair = read_record(self.data_dir)
+            assert pair is not None  # the pair is up (prepare)
+            self.essential = essential_service.start_essential(
+                pair, self.principals, OUT / "essential.log"
+            )
         self.figures["rss_start_mb"] = round(self.sample_rss(), 1)
 
     def stop(self) -> None:
-        for proc in (self.gw, self.bare, self.peer):
+        for proc in (self.gw, self.bare, self.peer, self.essential):
             if proc is not None:
                 proc.stop()
 
@@ -255,6 +275,8 @@ class Bench:
         gateway.check_rest_inquiry(self.gw.base, self.principals, nid)
         if self.peer is not None:
             peer_service.check_peer(self.peer.base, nid)
+        if self.essential is not None:
+            essential_service.check_essential(self.essential.base, self.principals, nid)
         self.service_requests += 2
 
     def closed(
@@ -269,14 +291,14 @@ class Bench:
     ) -> WrkResult:
         a = self.args
         if count is None:  # requests the one-worker service answered (the soak's target)
-            count = base not in {p.base for p in (self.bare, self.peer) if p is not None}
+            count = base not in self._others()
         say(
             f"{name}: warm-up {a.warmup:.0f} s, then closed loop {a.duration:.0f} s"
             f" ({a.connections} connections)"
         )
         self.wrk(script, base, duration=a.warmup, count=count, rate=None, open_threads=None, **env)
         serving = process or next(
-            p for p in (self.gw, self.bare, self.peer) if p and p.base == base
+            p for p in (self.gw, self.bare, self.peer, self.essential) if p and p.base == base
         )
         servers = cpu_split.postmasters(self.data_dir)
         before = cpu_split.mark(serving.proc.pid, servers)
@@ -298,9 +320,13 @@ class Bench:
         )
         return result
 
+    def _others(self) -> set[str]:
+        """The bases of the servers that are not the one-worker gateway."""
+        return {p.base for p in (self.bare, self.peer, self.essential) if p is not None}
+
     def open(self, name: str, script: str, base: str, rate: float, **env: str) -> WrkResult:
         a = self.args
-        count = base not in {p.base for p in (self.bare, self.peer) if p is not None}
+        count = base not in self._others()
         # The due times travel as X-Request-Id, which only the gateway echoes: elsewhere each
         # connection keeps a timetable of its own (bench.wrk).
         threads = min(a.open_threads, a.open_connections) if count else a.open_connections
@@ -364,6 +390,9 @@ class Bench:
         gateway.check_soap_confirm(gw, self.principals, check, f"b{self.run_id}-check")
         self.service_requests += 1
 
+        say("the machine: plain Python alone, then two processes at once (bench.machine_scaling)")
+        self.figures["machine_scaling"] = machine_scaling.measure()
+        say(f"  two processes: {self.figures['machine_scaling']['ratio']}× one")
         closed: dict[str, Any] = {}
         closed["bare"] = self.closed("bare FastAPI constant", "bare", bare)
         say("asyncpg lookups without HTTP (replica, pool 10)")
@@ -376,6 +405,10 @@ class Bench:
             peer = self.peer.base
             closed["peer_soap"] = self.closed("spyne peer SOAP inquiry", "peer_soap_inquiry", peer)
             closed["peer_rest"] = self.closed("spyne peer JSON inquiry", "peer_rest_inquiry", peer)
+        if self.essential is not None:
+            closed["essential"] = self.closed(
+                "essential-work SOAP inquiry", "soap_inquiry", self.essential.base
+            )
         if not a.skip_all_cores:
             closed["soap_inquiry_all_cores"] = self.all_cores()
         self.figures["rss_after_closed_mb"] = round(self.sample_rss(), 1)
@@ -598,6 +631,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-bulk", action="store_true", help="no settlement, no audit")
     parser.add_argument("--skip-soak", action="store_true")
     parser.add_argument("--skip-peer", action="store_true", help="no spyne peer (bench/peer)")
+    parser.add_argument(
+        "--skip-essential", action="store_true",
+        help="no essential-work service (bench/essential_app.py)",
+    )  # fmt: skip
     parser.add_argument(
         "--all-cores-workers", type=int, help="workers of the all-cores run (default: the CPUs)"
     )
