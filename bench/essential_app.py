@@ -114,8 +114,9 @@ class Essential:
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         primary = await asyncpg.create_pool(os.environ["ESSENTIAL_PRIMARY_DSN"], min_size=2,
                                             max_size=2)  # fmt: skip
+        size = int(os.environ.get("ESSENTIAL_REPLICA_POOL", "10"))  # the gateway's, unless said
         self.replica = await asyncpg.create_pool(
-            os.environ["ESSENTIAL_REPLICA_DSN"], min_size=10, max_size=10
+            os.environ["ESSENTIAL_REPLICA_DSN"], min_size=size, max_size=size
         )
         self.writer = GroupCommit(primary)
         try:
