@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -109,14 +110,23 @@ def production_parameters(data_dir: Path) -> bool:
     return changed
 
 
+#: What the gateway keeps beside the database about the database's audit trail (``ssogw
+#: serve``'s defaults under the data dir): the chain's signed checkpoints and the spooled records.
+AUDIT_BESIDE = ("audit-seals", "audit-spool")
+
+
 async def recreate_database(data_dir: Path) -> None:
     """Drop and create the bench pair's database (owned by the owner role, as `ssogw db up`
-    makes it), so every run seeds into empty tables."""
+    makes it), so every run seeds into empty tables; the checkpoints and spool of the dropped
+    database's audit trail go with it (kept, the sealer finds the new chain short of the old
+    checkpoints and reports a broken chain every minute of the run)."""
     pair = LocalPair(data_dir)
     record = read_record(data_dir)
     if record is None:
         raise RuntimeError(f"no pair under {data_dir}")
     await asyncio.to_thread(pair.drop_database, record.database)
+    for name in AUDIT_BESIDE:
+        shutil.rmtree(data_dir / name, ignore_errors=True)
     await asyncio.to_thread(pair.create_database, record.database)
 
 

@@ -94,11 +94,13 @@ def all_cores_row(f: dict[str, Any]) -> list[str] | None:
         return None
     ratio = group["rps"] / one if one else None
     workers = f.get("all_cores_workers", "?")
-    machine = f.get("machine_scaling", {}).get("ratio")
+    machine = " then ".join(
+        f"{m['ratio']:.2f}×" for m in f.get("machine_scaling", {}).values() if "ratio" in m
+    )
     return [
         f"SOAP InquireContribution, all cores ({workers} workers)"
         + ("" if ratio is None else f": {ratio:.2f}× one worker")
-        + ("" if machine is None else f" (plain Python, two processes: {machine:.2f}× one)"),
+        + (f" (plain Python, two processes against one: {machine})" if machine else ""),
         _rate(group["rps"]), _ms(group["p50_ms"]), _ms(group["p99_ms"]),
         "–", "–", "–", "–", "–", str(sum(group["errors"].values())),
         f"≥ {ALL_CORES_TARGET:.1f}× one worker",

@@ -14,8 +14,9 @@ persons on a 2-core machine):
    ``--skip-peer`` leaves it out); a bench partner and client; the essential-work service
    (``bench/essential_app.py``: an inquiry's essential work alone, ``--skip-essential``);
 4. the machine's own two-process figure (``bench/machine_scaling.py``: plain Python alone,
-   then in two processes at once); closed loop (wrk, ``--connections`` connections): the bare
-   constant endpoint, the asyncpg primary-key lookup without HTTP (``bench/pk_lookup.py``),
+   then in two processes at once; again before the all-cores run); closed loop (wrk,
+   ``--connections`` connections): the bare constant endpoint, the asyncpg primary-key lookup
+   without HTTP (``bench/pk_lookup.py``),
    SOAP InquireContribution, REST inquiry, SOAP ConfirmPayment (each confirm a different person
    and transaction), the peer's SOAP and JSON inquiry, the essential-work service's SOAP
    inquiry; then SOAP InquireContribution on all cores: ``ssogw serve --workers N`` (N:
@@ -390,9 +391,7 @@ class Bench:
         gateway.check_soap_confirm(gw, self.principals, check, f"b{self.run_id}-check")
         self.service_requests += 1
 
-        say("the machine: plain Python alone, then two processes at once (bench.machine_scaling)")
-        self.figures["machine_scaling"] = machine_scaling.measure()
-        say(f"  two processes: {self.figures['machine_scaling']['ratio']}× one")
+        self.machine_scaling("before the closed loops")
         closed: dict[str, Any] = {}
         closed["bare"] = self.closed("bare FastAPI constant", "bare", bare)
         say("asyncpg lookups without HTTP (replica, pool 10)")
@@ -430,8 +429,19 @@ class Bench:
         self.figures["reads"] = read_paths(metrics)
         self.figures["audit_commits"] = audit_commits(metrics)
 
+    def machine_scaling(self, when: str) -> None:
+        """What two processes of plain Python get of the machine now (``bench.machine_scaling``):
+        the host's share varies within a run, so it is taken before the closed loops and again
+        just before the all-cores run."""
+        say(f"the machine, {when}: plain Python alone, then two processes at once")
+        figure = machine_scaling.measure()
+        self.figures.setdefault("machine_scaling", {})[when] = figure
+        say(f"  two processes: {figure['ratio']}× one (rounds {figure['ratio_min']}–"
+            f"{figure['ratio_max']})")  # fmt: skip
+
     def all_cores(self) -> WrkResult:
         """SOAP InquireContribution on ``ssogw serve --workers N``: the machine's throughput."""
+        self.machine_scaling("before the all-cores run")
         workers = self.args.all_cores_workers or usable_cpus()
         self.figures["all_cores_workers"] = workers
         say(f"starting ssogw serve --workers {workers} (all cores)")
