@@ -51,7 +51,11 @@ def start_essential(pair: PairRecord, p: Principals, log: Path) -> Process:
         "--no-access-log", "--log-level", "warning", "--no-server-header",
     ]  # fmt: skip
     proc = Process(args, env=env, log=log, port=port)
-    proc.wait_ready("/ready")  # answered once the pools are open
+    try:
+        proc.wait_ready("/ready")  # answered once the pools are open
+    except BaseException:
+        proc.stop()
+        raise
     return proc
 
 

@@ -53,7 +53,10 @@ def measure(seconds: float) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0)
-    print(json.dumps(measure(parser.parse_args().seconds)))
+    seconds = parser.parse_args().seconds
+    if not seconds > 0:
+        parser.error("--seconds must be more than 0")
+    print(json.dumps(measure(seconds)))
 
 
 if __name__ == "__main__":
