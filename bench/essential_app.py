@@ -1,4 +1,4 @@
-"""An inquiry's essential work and nothing else: the floor under the gateway's SOAP figure.
+"""An inquiry's essential work and nothing else: the yardstick beside the gateway's SOAP figure.
 
 ``../shared/PERFORMANCE.md`` measured such a service at 40–42 % of the bare endpoint, where the
 gateway then made 17 %. This is that service, run by ``make bench`` beside the gateway on the
