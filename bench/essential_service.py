@@ -16,10 +16,10 @@ import httpx
 
 from app.counter.entitlement import history_start
 from app.counter.member_reads import MEMBER_SQL
-from app.db.local_pair import SERVICE_ROLE, PairRecord, free_port
+from app.db.local_pair import SERVICE_ROLE, PairRecord
 from app.domain.calendar import bangkok_date
 from bench.essential_app import CREATE_TABLE, TABLE
-from bench.gateway import BIN, Principals, Process, soap_envelope
+from bench.gateway import Principals, Process, soap_envelope, start_uvicorn
 
 
 async def _make_table(owner_dsn: str) -> None:
@@ -36,7 +36,6 @@ def start_essential(pair: PairRecord, p: Principals, log: Path) -> Process:
     """uvicorn serving the essential-work service on a free port (as the gateway's role, on
     the bench pair), its pools open."""
     asyncio.run(_make_table(pair.owner_dsn))
-    port = free_port()
     env = dict(os.environ) | {
         "ESSENTIAL_PRIMARY_DSN": pair.primary_dsn,
         "ESSENTIAL_REPLICA_DSN": pair.replica_dsn,
@@ -45,18 +44,8 @@ def start_essential(pair: PairRecord, p: Principals, log: Path) -> Process:
         "ESSENTIAL_USERNAME": p.username,
         "ESSENTIAL_PASSWORD": p.password,
     }
-    args = [
-        str(BIN / "uvicorn"), "bench.essential_app:build", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        "--no-access-log", "--log-level", "warning", "--no-server-header",
-    ]  # fmt: skip
-    proc = Process(args, env=env, log=log, port=port)
-    try:
-        proc.wait_ready("/ready")  # answered once the pools are open
-    except BaseException:
-        proc.stop()
-        raise
-    return proc
+    # /ready answers once the lifespan has opened the pools.
+    return start_uvicorn("bench.essential_app:build", log, ready="/ready", env=env, factory=True)
 
 
 def check_essential(base: str, p: Principals, national_id: str) -> None:

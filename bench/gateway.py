@@ -243,26 +243,29 @@ def start_gateway(data_dir: Path, log: Path, *, workers: int = 1, **settings: st
     return proc
 
 
-def start_bare(log: Path) -> Process:
-    """bench/bare_app.py under uvicorn with the settings `ssogw serve` uses (one worker)."""
+def start_uvicorn(
+    app: str, log: Path, *, ready: str, env: dict[str, str] | None = None, factory: bool = False
+) -> Process:
+    """``app`` under uvicorn with the settings `ssogw serve` uses (one worker, no access log) on
+    a free port, once ``ready`` answers 200 (stopped again if it never does)."""
     port = free_port()
     args = [
-        str(BIN / "uvicorn"),
-        "bench.bare_app:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-        "--no-server-header",
-    ]
-    proc = Process(args, env=dict(os.environ), log=log, port=port)
-    proc.wait_ready("/const")
+        str(BIN / "uvicorn"), app, *(["--factory"] if factory else []),
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--no-access-log", "--log-level", "warning", "--no-server-header",
+    ]  # fmt: skip
+    proc = Process(args, env=env if env is not None else dict(os.environ), log=log, port=port)
+    try:
+        proc.wait_ready(ready)
+    except BaseException:
+        proc.stop()
+        raise
     return proc
+
+
+def start_bare(log: Path) -> Process:
+    """bench/bare_app.py under uvicorn with the settings `ssogw serve` uses (one worker)."""
+    return start_uvicorn("bench.bare_app:app", log, ready="/const")
 
 
 # --- principals and candidates
